@@ -1,0 +1,217 @@
+// The backend op interface the models are written against. Each op is a plain struct of tensor
+// pointers and parameters; a backend registers one function per op kind in a single table that
+// serves both Run() and Supports(), so dispatch and capability cannot drift (STYLE.md §7).
+// Shape comments use L tokens, N heads, D head dim, E width, C channels, T/H/W frames/height/width.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/core/tensor.h"
+
+namespace turbovid::engine {
+
+enum class Activation : uint8_t { kNone, kGeluTanh, kSilu };
+
+// y = act(x · wᵀ + bias). Weights keep the checkpoint's [out, in] layout.
+struct LinearOp {
+  const Tensor* x = nullptr;     // [M, K]
+  const Tensor* w = nullptr;     // [N, K]
+  const Tensor* bias = nullptr;  // [N] or null
+  Activation act = Activation::kNone;
+  Tensor* y = nullptr;           // [M, N]
+};
+
+// TurboDiffusion W8A8 linear (spec/turbodiffusion.md §9): x rounded to bf16, quantised per
+// 128x128 tile with scale amax/128 (RNE, saturating), int32 dot per 128-wide K block, dequantised
+// into an fp32 accumulator block by block, rounded to bf16, then + bf16 bias rounded to bf16.
+struct Int8LinearOp {
+  const Tensor* x = nullptr;        // [M, K]
+  const Tensor* w_int8 = nullptr;   // [N, K] I8
+  const Tensor* w_scale = nullptr;  // [ceil(N/128), ceil(K/128)] F32
+  const Tensor* bias = nullptr;     // [N] or null
+  Tensor* y = nullptr;              // [M, N]
+  // Optional probes (golden checks): quantised activation, its scales, the fp32 accumulator.
+  Tensor* x_int8 = nullptr;   // [M, K] I8
+  Tensor* x_scale = nullptr;  // [ceil(M/128), ceil(K/128)] F32
+  Tensor* acc = nullptr;      // [M, N] F32
+};
+
+// y = LN(x) · (1 + scale) + shift, LN over E with optional affine weight/bias.
+// scale/shift hold E values (broadcast to every row) or M·E values (per row); either may be null.
+struct LayerNormOp {
+  const Tensor* x = nullptr;       // [M, E]
+  const Tensor* weight = nullptr;  // [E] or null
+  const Tensor* bias = nullptr;    // [E] or null
+  const Tensor* scale = nullptr;   // [E] / [1, E] / [M, E] or null
+  const Tensor* shift = nullptr;   // same as scale
+  float eps = 1e-6f;
+  Tensor* y = nullptr;  // [M, E]
+};
+
+// y = x · rsqrt(mean(x²) + eps) · weight over E (Wan q/k norm across heads, T5 norm).
+struct RmsNormOp {
+  const Tensor* x = nullptr;       // [M, E]
+  const Tensor* weight = nullptr;  // [E] or null
+  float eps = 1e-6f;
+  Tensor* y = nullptr;  // [M, E]
+};
+
+// In-place interleaved rotary embedding: pairs (x[2j], x[2j+1]) rotated by angle table row l.
+struct RopeOp {
+  Tensor* x = nullptr;          // [L, N, D]
+  const Tensor* cos = nullptr;  // [L, D/2] F32
+  const Tensor* sin = nullptr;  // [L, D/2] F32
+};
+
+// out = softmax(q·kᵀ·scale + bias) · v per head, non-causal, all keys.
+struct AttentionOp {
+  const Tensor* q = nullptr;     // [Lq, N, D]
+  const Tensor* k = nullptr;     // [Lk, N, D]
+  const Tensor* v = nullptr;     // [Lk, N, Dv]
+  const Tensor* bias = nullptr;  // [N, Lq, Lk] or null (T5 relative position bias)
+  float scale = 1.0f;
+  Tensor* out = nullptr;  // [Lq, N, Dv]
+};
+
+// TurboDiffusion SLA (spec/turbodiffusion.md §7): block map from mean-pooled q and smoothed k,
+// fixed top-k key blocks per query block, sparse softmax branch over the selected blocks plus
+// proj_l(global softmax-feature-map linear attention over all keys).
+struct SlaOp {
+  const Tensor* q = nullptr;       // [L, N, D]
+  const Tensor* k = nullptr;       // [L, N, D]
+  const Tensor* v = nullptr;       // [L, N, D]
+  const Tensor* proj_w = nullptr;  // [D, D]
+  const Tensor* proj_b = nullptr;  // [D]
+  float topk = 0.1f;
+  int block_q = 128;
+  int block_k = 64;
+  Tensor* out = nullptr;         // [L, N, D]
+  Tensor* sparse_map = nullptr;  // [N, ceil(L/block_q), ceil(L/block_k)] I8 or null (probe)
+  Tensor* sparse_out = nullptr;  // [L, N, D] sparse branch alone, or null (probe)
+};
+
+enum class UnaryKind : uint8_t { kGeluTanh, kSilu };
+// y = f(x) elementwise; y may alias x.
+struct UnaryOp {
+  UnaryKind kind = UnaryKind::kGeluTanh;
+  const Tensor* x = nullptr;
+  Tensor* y = nullptr;
+};
+
+enum class BinaryKind : uint8_t { kAdd, kMul };
+// y = a (op) b; b has the same element count as a, or divides it (repeated along leading rows).
+struct BinaryOp {
+  BinaryKind kind = BinaryKind::kAdd;
+  const Tensor* a = nullptr;
+  const Tensor* b = nullptr;
+  Tensor* y = nullptr;  // may alias a
+};
+
+// x += y · gate; gate holds E values (broadcast over rows) or M·E values, or is null (plain add).
+struct GatedAddOp {
+  Tensor* x = nullptr;           // [M, E]
+  const Tensor* y = nullptr;     // [M, E]
+  const Tensor* gate = nullptr;  // [E] / [1, E] / [M, E] or null
+};
+
+// y[l] = table[ids[l]].
+struct EmbeddingOp {
+  const Tensor* table = nullptr;  // [V, E]
+  const Tensor* ids = nullptr;    // [L] I64, host tensor
+  Tensor* y = nullptr;            // [L, E]
+};
+
+// Strided element copy of a box of `shape` (rank ≤ 6): permutes, slices, pads, concatenates.
+struct CopyOp {
+  static constexpr int kMaxRank = 6;
+  const Tensor* src = nullptr;
+  Tensor* dst = nullptr;
+  int rank = 0;
+  std::array<int64_t, kMaxRank> shape{};
+  std::array<int64_t, kMaxRank> src_strides{};  // in elements
+  std::array<int64_t, kMaxRank> dst_strides{};
+  int64_t src_offset = 0;  // elements
+  int64_t dst_offset = 0;
+};
+
+// Direct 3-D convolution with zero padding (causal = front-only temporal padding).
+struct Conv3dOp {
+  const Tensor* x = nullptr;     // [Cin, T, H, W]
+  const Tensor* w = nullptr;     // [Cout, Cin, kt, kh, kw]
+  const Tensor* bias = nullptr;  // [Cout] or null
+  std::array<int, 3> stride{1, 1, 1};
+  std::array<int, 3> pad_lo{0, 0, 0};  // zeros before (t, h, w)
+  std::array<int, 3> pad_hi{0, 0, 0};  // zeros after (t, h, w)
+  Tensor* y = nullptr;  // [Cout, To, Ho, Wo]
+};
+
+// Wan VAE RMS_norm: y = x / max(‖x‖₂ over C, 1e-12) · √C · gamma, per position.
+struct ChannelRmsNormOp {
+  const Tensor* x = nullptr;      // [C, P]
+  const Tensor* gamma = nullptr;  // [C]
+  Tensor* y = nullptr;            // [C, P]
+};
+
+// Nearest ×2 spatial upsampling per frame.
+struct Upsample2xOp {
+  const Tensor* x = nullptr;  // [C, T, H, W]
+  Tensor* y = nullptr;        // [C, T, 2H, 2W]
+};
+
+using Op = std::variant<LinearOp, Int8LinearOp, LayerNormOp, RmsNormOp, RopeOp, AttentionOp,
+                        SlaOp, UnaryOp, BinaryOp, GatedAddOp, EmbeddingOp, CopyOp, Conv3dOp,
+                        ChannelRmsNormOp, Upsample2xOp>;
+inline constexpr size_t kNumOpKinds = std::variant_size_v<Op>;
+
+// Index of an op struct in `Op`, usable as Supports(OpKindOf<LinearOp>()).
+template <typename T, size_t I = 0>
+constexpr size_t OpKindOf() {
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, Op>, T>) {
+    return I;
+  } else {
+    return OpKindOf<T, I + 1>();
+  }
+}
+std::string_view OpName(size_t kind);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual Device device() const = 0;
+  // Dtype the backend computes activations in (F32 on CPU, BF16 on CUDA).
+  virtual DType compute_dtype() const = 0;
+
+  // Zero-filled tensor on the backend's device.
+  virtual absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) = 0;
+  // Host tensor (any dtype) → device tensor converted to `dtype`.
+  virtual absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) = 0;
+  // Device tensor → host tensor (float types become F32, integers keep their dtype).
+  virtual absl::StatusOr<Tensor> Download(const Tensor& t) = 0;
+  // Waits for queued work (no-op on CPU).
+  virtual absl::Status Synchronize() { return absl::OkStatus(); }
+
+  bool Supports(size_t op_kind) const { return table_[op_kind] != nullptr; }
+  absl::Status Run(const Op& op) const;
+
+ protected:
+  template <typename OpT>
+  void Register(absl::Status (*fn)(const OpT&)) {
+    table_[OpKindOf<OpT>()] = [fn](const Op& op) { return fn(std::get<OpT>(op)); };
+  }
+  template <typename OpT, typename Fn>
+  void RegisterFn(Fn fn) {
+    table_[OpKindOf<OpT>()] = [fn](const Op& op) { return fn(std::get<OpT>(op)); };
+  }
+
+ private:
+  std::array<std::function<absl::Status(const Op&)>, kNumOpKinds> table_{};
+};
+
+}  // namespace turbovid::engine

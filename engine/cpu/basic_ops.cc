@@ -1,0 +1,276 @@
+// CPU reference: linear, norms, rope, elementwise, embedding and strided copy (fp32 math).
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/parallel.h"
+
+namespace turbovid::engine::cpu {
+namespace {
+
+float Dot(const float* a, const float* b, int64_t n) {
+  float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+float GeluTanh(float x) {
+  constexpr float kC = 0.7978845608028654f;  // sqrt(2/pi)
+  return 0.5f * x * (1.f + std::tanh(kC * (x + 0.044715f * x * x * x)));
+}
+float Silu(float x) { return x / (1.f + std::exp(-x)); }
+
+absl::Status RunLinear(const LinearOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("linear", "x", op.x));
+  TV_RETURN_IF_ERROR(ExpectF32("linear", "w", op.w));
+  if (op.x->rank() != 2 || op.w->rank() != 2 || op.x->dim(1) != op.w->dim(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("linear: x ", op.x->Describe(), " and w ", op.w->Describe(), " do not chain"));
+  }
+  const int64_t m = op.x->dim(0), k = op.x->dim(1), n = op.w->dim(0);
+  TV_RETURN_IF_ERROR(ExpectShape("linear", "y", op.y, {m, n}));
+  if (op.bias != nullptr) TV_RETURN_IF_ERROR(ExpectShape("linear", "bias", op.bias, {n}));
+  const float* x = op.x->data<float>();
+  const float* w = op.w->data<float>();
+  const float* b = op.bias ? op.bias->data<float>() : nullptr;
+  float* y = op.y->data<float>();
+  // Tiles of 16 output columns keep a slice of w hot in cache across rows.
+  constexpr int64_t kTileN = 16;
+  const int64_t tiles = (n + kTileN - 1) / kTileN;
+  ParallelFor(tiles * ((m + 63) / 64), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t nt = t % tiles, mt = t / tiles;
+      int64_t n0 = nt * kTileN, n1 = std::min(n, n0 + kTileN);
+      int64_t m0 = mt * 64, m1 = std::min(m, m0 + 64);
+      for (int64_t i = m0; i < m1; ++i) {
+        for (int64_t j = n0; j < n1; ++j) {
+          float v = Dot(x + i * k, w + j * k, k) + (b ? b[j] : 0.f);
+          if (op.act == Activation::kGeluTanh) v = GeluTanh(v);
+          if (op.act == Activation::kSilu) v = Silu(v);
+          y[i * n + j] = v;
+        }
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+// Resolves a modulation/gate operand: E values broadcast to every row, or M·E values per row.
+absl::StatusOr<int64_t> RowStride(const std::string& op, const std::string& what, const Tensor* t,
+                                  int64_t m, int64_t e) {
+  if (t == nullptr) return 0;
+  TV_RETURN_IF_ERROR(ExpectF32(op, what, t));
+  if (t->numel() == e) return 0;
+  if (t->numel() == m * e) return e;
+  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " ", t->Describe(),
+                                                 " holds neither ", e, " nor ", m, "x", e, " values"));
+}
+
+absl::Status RunLayerNorm(const LayerNormOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("layer_norm", "x", op.x));
+  if (op.x->rank() != 2) return absl::InvalidArgumentError("layer_norm: x must be [M, E]");
+  const int64_t m = op.x->dim(0), e = op.x->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "y", op.y, {m, e}));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "weight", op.weight, {e}));
+  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "bias", op.bias, {e}));
+  TV_ASSIGN_OR_RETURN(int64_t scale_stride, RowStride("layer_norm", "scale", op.scale, m, e));
+  TV_ASSIGN_OR_RETURN(int64_t shift_stride, RowStride("layer_norm", "shift", op.shift, m, e));
+  const float* x = op.x->data<float>();
+  float* y = op.y->data<float>();
+  ParallelFor(m, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* row = x + i * e;
+      double mean = 0, var = 0;
+      for (int64_t j = 0; j < e; ++j) mean += row[j];
+      mean /= e;
+      for (int64_t j = 0; j < e; ++j) var += (row[j] - mean) * (row[j] - mean);
+      var /= e;
+      const float inv = static_cast<float>(1.0 / std::sqrt(var + op.eps));
+      const float* sc = op.scale ? op.scale->data<float>() + i * scale_stride : nullptr;
+      const float* sh = op.shift ? op.shift->data<float>() + i * shift_stride : nullptr;
+      for (int64_t j = 0; j < e; ++j) {
+        float v = (row[j] - static_cast<float>(mean)) * inv;
+        if (op.weight) v *= op.weight->data<float>()[j];
+        if (op.bias) v += op.bias->data<float>()[j];
+        if (sc) v *= 1.f + sc[j];
+        if (sh) v += sh[j];
+        y[i * e + j] = v;
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status RunRmsNorm(const RmsNormOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("rms_norm", "x", op.x));
+  if (op.x->rank() != 2) return absl::InvalidArgumentError("rms_norm: x must be [M, E]");
+  const int64_t m = op.x->dim(0), e = op.x->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "y", op.y, {m, e}));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "weight", op.weight, {e}));
+  const float* x = op.x->data<float>();
+  float* y = op.y->data<float>();
+  const float* w = op.weight ? op.weight->data<float>() : nullptr;
+  ParallelFor(m, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      double ss = 0;
+      for (int64_t j = 0; j < e; ++j) ss += static_cast<double>(x[i * e + j]) * x[i * e + j];
+      const float inv = static_cast<float>(1.0 / std::sqrt(ss / e + op.eps));
+      for (int64_t j = 0; j < e; ++j) y[i * e + j] = x[i * e + j] * inv * (w ? w[j] : 1.f);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status RunRope(const RopeOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("rope", "x", op.x));
+  if (op.x->rank() != 3 || op.x->dim(2) % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("rope: x ", op.x->Describe(), " must be [L, N, even D]"));
+  }
+  const int64_t l = op.x->dim(0), n = op.x->dim(1), d = op.x->dim(2);
+  TV_RETURN_IF_ERROR(ExpectShape("rope", "cos", op.cos, {l, d / 2}));
+  TV_RETURN_IF_ERROR(ExpectShape("rope", "sin", op.sin, {l, d / 2}));
+  float* x = op.x->data<float>();
+  const float* c = op.cos->data<float>();
+  const float* s = op.sin->data<float>();
+  ParallelFor(l, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      for (int64_t h = 0; h < n; ++h) {
+        float* row = x + (i * n + h) * d;
+        for (int64_t j = 0; j < d / 2; ++j) {
+          const float re = row[2 * j], im = row[2 * j + 1];
+          const float cj = c[i * (d / 2) + j], sj = s[i * (d / 2) + j];
+          row[2 * j] = re * cj - im * sj;
+          row[2 * j + 1] = re * sj + im * cj;
+        }
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status RunUnary(const UnaryOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("unary", "x", op.x));
+  TV_RETURN_IF_ERROR(ExpectShape("unary", "y", op.y, op.x->shape()));
+  const float* x = op.x->data<float>();
+  float* y = op.y->data<float>();
+  ParallelFor(op.x->numel(), 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      y[i] = op.kind == UnaryKind::kGeluTanh ? GeluTanh(x[i]) : Silu(x[i]);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status RunBinary(const BinaryOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("binary", "a", op.a));
+  TV_RETURN_IF_ERROR(ExpectF32("binary", "b", op.b));
+  TV_RETURN_IF_ERROR(ExpectShape("binary", "y", op.y, op.a->shape()));
+  const int64_t n = op.a->numel(), nb = op.b->numel();
+  if (nb == 0 || n % nb != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("binary: b ", op.b->Describe(), " does not tile a ",
+                                                   op.a->Describe()));
+  }
+  const float* a = op.a->data<float>();
+  const float* b = op.b->data<float>();
+  float* y = op.y->data<float>();
+  ParallelFor(n, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      y[i] = op.kind == BinaryKind::kAdd ? a[i] + b[i % nb] : a[i] * b[i % nb];
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status RunGatedAdd(const GatedAddOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("gated_add", "x", op.x));
+  if (op.x->rank() != 2) return absl::InvalidArgumentError("gated_add: x must be [M, E]");
+  const int64_t m = op.x->dim(0), e = op.x->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("gated_add", "y", op.y, {m, e}));
+  TV_ASSIGN_OR_RETURN(int64_t gate_stride, RowStride("gated_add", "gate", op.gate, m, e));
+  float* x = op.x->data<float>();
+  const float* y = op.y->data<float>();
+  ParallelFor(m, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* g = op.gate ? op.gate->data<float>() + i * gate_stride : nullptr;
+      for (int64_t j = 0; j < e; ++j) x[i * e + j] += y[i * e + j] * (g ? g[j] : 1.f);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status RunEmbedding(const EmbeddingOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("embedding", "table", op.table));
+  if (op.ids == nullptr || op.ids->dtype() != DType::kI64 || op.ids->rank() != 1) {
+    return absl::InvalidArgumentError("embedding: ids must be I64 [L]");
+  }
+  const int64_t l = op.ids->dim(0), v = op.table->dim(0), e = op.table->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("embedding", "y", op.y, {l, e}));
+  for (int64_t i = 0; i < l; ++i) {
+    int64_t id = op.ids->data<int64_t>()[i];
+    if (id < 0 || id >= v) {
+      return absl::InvalidArgumentError(absl::StrCat("embedding: ids[", i, "] = ", id, " outside [0, ", v, ")"));
+    }
+    std::memcpy(op.y->data<float>() + i * e, op.table->data<float>() + id * e, e * sizeof(float));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunCopy(const CopyOp& op) {
+  if (op.src == nullptr || op.dst == nullptr || op.src->dtype() != op.dst->dtype()) {
+    return absl::InvalidArgumentError("copy: src and dst must exist and share a dtype");
+  }
+  if (op.rank < 1 || op.rank > CopyOp::kMaxRank) return absl::InvalidArgumentError("copy: bad rank");
+  // Bounds: the farthest element touched on each side must lie inside the tensor.
+  int64_t src_hi = op.src_offset, dst_hi = op.dst_offset, count = 1;
+  for (int i = 0; i < op.rank; ++i) {
+    if (op.shape[i] <= 0) return absl::OkStatus();
+    src_hi += (op.shape[i] - 1) * op.src_strides[i];
+    dst_hi += (op.shape[i] - 1) * op.dst_strides[i];
+    count *= op.shape[i];
+  }
+  if (op.src_offset < 0 || op.dst_offset < 0 || src_hi >= op.src->numel() || dst_hi >= op.dst->numel()) {
+    return absl::InvalidArgumentError(absl::StrCat("copy: box out of bounds (src ", op.src->Describe(),
+                                                   ", dst ", op.dst->Describe(), ")"));
+  }
+  const size_t es = DTypeSize(op.src->dtype());
+  const char* s = static_cast<const char*>(op.src->raw());
+  char* d = static_cast<char*>(op.dst->raw());
+  const int64_t inner = op.shape[op.rank - 1];
+  ParallelFor(count / inner, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      int64_t rem = row, so = op.src_offset, dof = op.dst_offset;
+      for (int i = op.rank - 2; i >= 0; --i) {
+        int64_t idx = rem % op.shape[i];
+        rem /= op.shape[i];
+        so += idx * op.src_strides[i];
+        dof += idx * op.dst_strides[i];
+      }
+      const int64_t ss = op.src_strides[op.rank - 1], ds = op.dst_strides[op.rank - 1];
+      if (ss == 1 && ds == 1) {
+        std::memcpy(d + dof * es, s + so * es, inner * es);
+      } else {
+        for (int64_t j = 0; j < inner; ++j) std::memcpy(d + (dof + j * ds) * es, s + (so + j * ss) * es, es);
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterBasicOps(CpuBackend& backend) {
+  backend.Register<LinearOp>(&RunLinear);
+  backend.Register<LayerNormOp>(&RunLayerNorm);
+  backend.Register<RmsNormOp>(&RunRmsNorm);
+  backend.Register<RopeOp>(&RunRope);
+  backend.Register<UnaryOp>(&RunUnary);
+  backend.Register<BinaryOp>(&RunBinary);
+  backend.Register<GatedAddOp>(&RunGatedAdd);
+  backend.Register<EmbeddingOp>(&RunEmbedding);
+  backend.Register<CopyOp>(&RunCopy);
+}
+
+}  // namespace turbovid::engine::cpu

@@ -1,0 +1,90 @@
+// CPU basic ops against hand-computed values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/core/ops.h"
+#include "engine/cpu/cpu_backend.h"
+
+namespace turbovid::engine {
+namespace {
+
+Tensor Make(Shape shape, std::vector<float> v) {
+  Tensor t = Tensor::Zeros(DType::kF32, shape);
+  std::copy(v.begin(), v.end(), t.data<float>());
+  return t;
+}
+
+TEST(CpuBasicOps, LinearWithBiasAndGelu) {
+  auto be = MakeCpuBackend();
+  Ops ops(*be);
+  Tensor x = Make({2, 3}, {1, 2, 3, -1, 0, 1});
+  Tensor w = Make({2, 3}, {1, 0, 0, 0.5, 0.5, 0.5});
+  Tensor b = Make({2}, {0.5, -1});
+  auto y = ops.Linear(x, w, &b);
+  ASSERT_TRUE(y.ok());
+  EXPECT_FLOAT_EQ(y->data<float>()[0], 1.5f);
+  EXPECT_FLOAT_EQ(y->data<float>()[1], 2.0f);
+  EXPECT_FLOAT_EQ(y->data<float>()[2], -0.5f);
+  EXPECT_FLOAT_EQ(y->data<float>()[3], -1.0f);
+  auto g = ops.Linear(x, w, &b, Activation::kGeluTanh);
+  ASSERT_TRUE(g.ok());
+  EXPECT_NEAR(g->data<float>()[0], 1.3995715f, 1e-5);
+  Tensor bad = Make({2, 2}, {0, 0, 0, 0});
+  EXPECT_EQ(ops.Linear(x, bad, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CpuBasicOps, LayerNormModulated) {
+  auto be = MakeCpuBackend();
+  Ops ops(*be);
+  Tensor x = Make({1, 4}, {1, 2, 3, 4});
+  Tensor scale = Make({4}, {1, 1, 1, 1});
+  Tensor shift = Make({4}, {0.5, 0.5, 0.5, 0.5});
+  auto y = ops.LayerNorm(x, nullptr, nullptr, &scale, &shift, 0.f);
+  ASSERT_TRUE(y.ok());
+  const float z0 = -1.5f / std::sqrt(1.25f);
+  EXPECT_NEAR(y->data<float>()[0], 2 * z0 + 0.5f, 1e-6);
+}
+
+TEST(CpuBasicOps, RopeRotatesPairs) {
+  auto be = MakeCpuBackend();
+  Ops ops(*be);
+  Tensor x = Make({1, 1, 2}, {1, 0});
+  Tensor c = Make({1, 1}, {0});
+  Tensor s = Make({1, 1}, {1});
+  ASSERT_TRUE(ops.Rope(x, c, s).ok());
+  EXPECT_FLOAT_EQ(x.data<float>()[0], 0.f);
+  EXPECT_FLOAT_EQ(x.data<float>()[1], 1.f);
+}
+
+TEST(CpuBasicOps, AttentionUniformKeysAverageValues) {
+  auto be = MakeCpuBackend();
+  Ops ops(*be);
+  Tensor q = Make({1, 1, 2}, {1, 1});
+  Tensor k = Make({2, 1, 2}, {0, 0, 0, 0});
+  Tensor v = Make({2, 1, 1}, {2, 4});
+  auto o = ops.Attention(q, k, v, nullptr, 1.f);
+  ASSERT_TRUE(o.ok());
+  EXPECT_FLOAT_EQ(o->data<float>()[0], 3.f);
+}
+
+TEST(CpuBasicOps, PermuteNarrowConcat) {
+  auto be = MakeCpuBackend();
+  Ops ops(*be);
+  Tensor x = Make({2, 3}, {0, 1, 2, 3, 4, 5});
+  auto p = ops.Permute(x, {1, 0});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->shape(), (Shape{3, 2}));
+  EXPECT_FLOAT_EQ(p->data<float>()[1], 3.f);
+  auto n = ops.Narrow(x, 1, 1, 2);
+  ASSERT_TRUE(n.ok());
+  EXPECT_FLOAT_EQ(n->data<float>()[2], 4.f);
+  auto c = ops.Concat({x, x}, 1);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->shape(), (Shape{2, 6}));
+  EXPECT_FLOAT_EQ(c->data<float>()[9], 3.f);
+  EXPECT_FALSE(ops.Narrow(x, 1, 2, 2).ok());
+}
+
+}  // namespace
+}  // namespace turbovid::engine

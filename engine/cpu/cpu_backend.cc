@@ -1,0 +1,75 @@
+// CpuBackend: host allocation, dtype conversion on upload/download, op table assembly.
+#include "engine/cpu/cpu_backend.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace turbovid::engine {
+
+std::unique_ptr<Backend> MakeCpuBackend() { return std::make_unique<cpu::CpuBackend>(); }
+
+namespace cpu {
+
+CpuBackend::CpuBackend() {
+  RegisterBasicOps(*this);
+  RegisterAttentionOps(*this);
+  RegisterSlaOps(*this);
+  RegisterQuantOps(*this);
+  RegisterConvOps(*this);
+}
+
+absl::StatusOr<Tensor> CpuBackend::Allocate(DType dtype, Shape shape) {
+  for (int64_t d : shape) {
+    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("allocate: negative dim in ", ShapeString(shape)));
+  }
+  return Tensor::Zeros(dtype, std::move(shape));
+}
+
+absl::StatusOr<Tensor> CpuBackend::Upload(const Tensor& host, DType dtype) {
+  if (host.dtype() == dtype) return host.Clone();
+  if (dtype == DType::kF32) return ToF32(host);
+  if (dtype == DType::kF64) return ToF64(host);
+  return absl::UnimplementedError(absl::StrCat("cpu upload ", host.Describe(), " as ", std::string(DTypeName(dtype))));
+}
+
+absl::StatusOr<Tensor> CpuBackend::Download(const Tensor& t) {
+  switch (t.dtype()) {
+    case DType::kBF16:
+    case DType::kF16:
+      return ToF32(t);
+    case DType::kF32:
+    case DType::kF64:
+    case DType::kI8:
+    case DType::kU8:
+    case DType::kI32:
+    case DType::kI64:
+      return t.Clone();
+  }
+  return absl::InternalError("download: unknown dtype");
+}
+
+absl::Status ExpectF32(const std::string& op, const std::string& what, const Tensor* t) {
+  if (t == nullptr || !t->defined()) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is missing"));
+  }
+  if (t->dtype() != DType::kF32) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want F32"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
+                         const Shape& shape) {
+  if (t == nullptr || !t->defined()) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is missing"));
+  }
+  if (t->shape() != shape) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want ",
+                                                   ShapeString(shape)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cpu
+}  // namespace turbovid::engine

@@ -1,0 +1,40 @@
+// The CPU reference backend: fp32, plain loops over ParallelFor, written to be read.
+#pragma once
+
+#include <memory>
+
+#include "engine/core/backend.h"
+
+namespace turbovid::engine {
+
+std::unique_ptr<Backend> MakeCpuBackend();
+
+namespace cpu {
+// Op families, one file each; each registers its ops into the backend table.
+class CpuBackend;
+void RegisterBasicOps(CpuBackend& backend);      // basic_ops.cc
+void RegisterAttentionOps(CpuBackend& backend);  // attention_ops.cc (dense attention)
+void RegisterSlaOps(CpuBackend& backend);        // sla_ops.cc
+void RegisterQuantOps(CpuBackend& backend);      // quant_ops.cc
+void RegisterConvOps(CpuBackend& backend);       // conv_ops.cc
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend();
+  std::string_view name() const override { return "cpu"; }
+  Device device() const override { return Device::kCpu; }
+  DType compute_dtype() const override { return DType::kF32; }
+  absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) override;
+  absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) override;
+  absl::StatusOr<Tensor> Download(const Tensor& t) override;
+
+  using Backend::Register;
+  using Backend::RegisterFn;
+};
+
+// Shared argument checks for CPU op implementations; errors name the op and the tensor.
+absl::Status ExpectF32(const std::string& op, const std::string& what, const Tensor* t);
+absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
+                         const Shape& shape);
+}  // namespace cpu
+}  // namespace turbovid::engine

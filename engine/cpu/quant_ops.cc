@@ -1,0 +1,6 @@
+// CPU reference quant ops (being written).
+#include "engine/cpu/cpu_backend.h"
+
+namespace turbovid::engine::cpu {
+void RegisterQuantOps(CpuBackend&) {}
+}  // namespace turbovid::engine::cpu

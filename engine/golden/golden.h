@@ -1,0 +1,74 @@
+// Golden-case harness: loads a case folder in the ../shared/golden format (case.json + inputs,
+// expected and weights safetensors), dispatches on `kind`, and collects comparisons.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/core/backend.h"
+#include "engine/core/json.h"
+#include "engine/io/safetensors.h"
+#include "engine/io/weights.h"
+
+namespace turbovid::engine::golden {
+
+struct GoldenCase {
+  std::string dir;
+  std::string name;  // folder basename
+  Json json;
+  io::TensorMap inputs;
+  io::TensorMap expected;
+
+  static absl::StatusOr<GoldenCase> Load(const std::string& dir);
+  // The weights file of the case (`role` selects an entry when "weights" is an object).
+  absl::StatusOr<io::WeightSet> LoadWeights(const std::string& role = "") const;
+  absl::StatusOr<Tensor> Input(const std::string& name) const;     // host, as stored
+  absl::StatusOr<Tensor> Expected(const std::string& name) const;  // host, as stored
+  const Json& config() const;
+  // tolerance.max_rel_l2_fp32 for an fp32 backend when present, else tolerance.max_rel_l2.
+  double Tolerance(bool fp32_backend) const;
+};
+
+// Relative L2 distance ||a - b|| / ||b|| in float64 over all elements (any numeric dtypes).
+double RelL2(const Tensor& a, const Tensor& b);
+
+class GoldenReport {
+ public:
+  // Compares `got` (host, any float dtype) to `want`; fails when shapes differ or rel_l2 > tol.
+  void Compare(const std::string& what, const Tensor& got, const Tensor& want, double tol);
+  // Element-exact comparison (integer tensors, block maps, int8 values).
+  void Exact(const std::string& what, const Tensor& got, const Tensor& want);
+  // |got - want| <= abs_tol elementwise.
+  void Close(const std::string& what, const Tensor& got, const Tensor& want, double abs_tol);
+  void Fail(const std::string& what, const std::string& why);
+
+  bool pass() const { return failures_.empty(); }
+  // The comparison with the largest rel_l2 / tol ratio.
+  double worst_rel_l2() const { return worst_rel_l2_; }
+  double worst_tol() const { return worst_tol_; }
+  const std::vector<std::string>& failures() const { return failures_; }
+  const std::vector<std::string>& lines() const { return lines_; }
+
+ private:
+  std::vector<std::string> failures_;
+  std::vector<std::string> lines_;
+  double worst_ratio_ = -1;
+  double worst_rel_l2_ = 0;
+  double worst_tol_ = 0;
+};
+
+// Runs one case folder on `backend`.
+absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend);
+
+// Per-kind runners (one file each).
+absl::Status RunT5Case(const GoldenCase& c, Backend& b, GoldenReport& r);          // t5
+absl::Status RunDitCase(const GoldenCase& c, Backend& b, GoldenReport& r);         // dit_t2v, dit_i2v, dit_sla_t2v
+absl::Status RunSlaCase(const GoldenCase& c, Backend& b, GoldenReport& r);         // sla
+absl::Status RunQlinearCase(const GoldenCase& c, Backend& b, GoldenReport& r);     // qlinear
+absl::Status RunVaeDecodeCase(const GoldenCase& c, Backend& b, GoldenReport& r);   // vae_decode
+absl::Status RunVaeEncodeCase(const GoldenCase& c, Backend& b, GoldenReport& r);   // vae_encode
+absl::Status RunRcmCase(const GoldenCase& c, Backend& b, GoldenReport& r);         // rcm_t2v, rcm_i2v_moe
+absl::Status RunPipelineCase(const GoldenCase& c, Backend& b, GoldenReport& r);    // pipeline_t2v
+
+}  // namespace turbovid::engine::golden

@@ -1,0 +1,64 @@
+// WeightSet loading and checked access.
+#include "engine/io/weights.h"
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/io/safetensors.h"
+
+namespace turbovid::engine::io {
+
+absl::Status WeightSet::Add(const std::string& raw_name, Tensor tensor, const std::string& file) {
+  std::string name = NormalizeKey(raw_name);
+  auto [it, inserted] = entries_.emplace(name, Entry{std::move(tensor), file});
+  if (!inserted) {
+    return absl::DataLossError(absl::StrCat(file, ": tensor '", raw_name, "' duplicates '", name,
+                                            "' from ", it->second.file));
+  }
+  return absl::OkStatus();
+}
+
+const WeightSet::Entry* WeightSet::Find(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<Tensor> WeightSet::TakeHost(const std::string& name, const Shape& shape) {
+  const Entry* e = Find(name);
+  if (e == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(origin_, ": missing tensor '", name, "'"));
+  }
+  if (e->tensor.shape() != shape) {
+    return absl::InvalidArgumentError(absl::StrCat(e->file, ": tensor '", name, "' has shape ",
+                                                   ShapeString(e->tensor.shape()), ", config wants ",
+                                                   ShapeString(shape)));
+  }
+  used_.insert(name);
+  return e->tensor;
+}
+
+absl::StatusOr<Tensor> WeightSet::Take(const std::string& name, const Shape& shape, Backend& backend,
+                                       DType dtype) {
+  TV_ASSIGN_OR_RETURN(Tensor host, TakeHost(name, shape));
+  auto up = backend.Upload(host, dtype);
+  if (!up.ok()) {
+    return absl::Status(up.status().code(), absl::StrCat(Find(name)->file, ": tensor '", name,
+                                                         "': ", up.status().message()));
+  }
+  return up;
+}
+
+absl::Status WeightSet::CheckAllUsed() const {
+  for (const auto& [name, e] : entries_) {
+    if (used_.count(name) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(e.file, ": unexpected tensor '", name, "' (", e.tensor.Describe(),
+                       ") not used by the configured model"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace turbovid::engine::io

@@ -1,0 +1,5 @@
+# Wan DiT (dense / SLA / int8) and the CPU SLA + int8 ops. Owner: DiT work.
+list(APPEND TV_ENGINE_SOURCES
+  cpu/sla_ops.cc
+  cpu/quant_ops.cc
+)

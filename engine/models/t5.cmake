@@ -1,0 +1,1 @@
+# umT5 encoder, tokenizer, prompt cache. Owner: text work.

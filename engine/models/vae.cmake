@@ -1,0 +1,4 @@
+# Wan2.1 VAE encode/decode and the CPU conv ops. Owner: VAE work.
+list(APPEND TV_ENGINE_SOURCES
+  cpu/conv_ops.cc
+)

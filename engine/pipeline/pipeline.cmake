@@ -1,0 +1,1 @@
+# T2V / I2V pipelines, tiny checkpoints, generate. Owner: pipeline work.

@@ -1,0 +1,1 @@
+# rCM and UniPC samplers. Owner: sampler work.

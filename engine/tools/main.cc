@@ -1,0 +1,97 @@
+// turbovid-engine: golden | generate | make-tiny-checkpoint | inspect | bench.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+#include "absl/strings/str_format.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/golden/golden.h"
+#include "engine/tools/commands.h"
+
+namespace {
+
+using turbovid::engine::Backend;
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: turbovid-engine <command> [args]\n"
+               "  golden [--backend cpu|cuda] [-v] CASE_DIR...\n"
+               "  generate --model-dir D --prompt P [--image I] [--frames 81] [--resolution 480p]\n"
+               "           [--aspect 16:9] [--steps 4] [--seed S] [--attention dense|sla] --out out.mp4\n"
+               "  make-tiny-checkpoint --kind t2v|i2v-moe --out D\n"
+               "  inspect PATH\n");
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& name) {
+  if (name == "cpu") return turbovid::engine::MakeCpuBackend();
+  return absl::UnimplementedError(absl::StrCat("backend '", name, "' is not built into this binary"));
+}
+
+int Golden(const std::vector<std::string>& args) {
+  std::string backend_name = "cpu";
+  bool verbose = false;
+  std::vector<std::string> dirs;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--backend" && i + 1 < args.size()) {
+      backend_name = args[++i];
+    } else if (args[i] == "-v" || args[i] == "--verbose") {
+      verbose = true;
+    } else {
+      dirs.push_back(args[i]);
+    }
+  }
+  if (dirs.empty()) {
+    Usage();
+    return 2;
+  }
+  auto backend = MakeBackend(backend_name);
+  if (!backend.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(backend.status().message()).c_str());
+    return 2;
+  }
+  bool all_pass = true;
+  for (const std::string& dir : dirs) {
+    auto report = turbovid::engine::golden::RunCase(dir, **backend);
+    std::string name = std::filesystem::path(dir).lexically_normal().filename().string();
+    if (!report.ok()) {
+      std::printf("%s FAIL rel_l2=nan tol=nan (%s)\n", name.c_str(),
+                  std::string(report.status().message()).c_str());
+      all_pass = false;
+      continue;
+    }
+    std::printf("%s %s rel_l2=%.3g tol=%.3g\n", name.c_str(), report->pass() ? "PASS" : "FAIL",
+                report->worst_rel_l2(), report->worst_tol());
+    if (verbose) {
+      for (const auto& l : report->lines()) std::printf("    %s\n", l.c_str());
+    }
+    for (const auto& f : report->failures()) std::printf("    failed: %s\n", f.c_str());
+    all_pass = all_pass && report->pass();
+    std::fflush(stdout);
+  }
+  return all_pass ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    Usage();
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "golden") return Golden(args);
+  if (cmd == "generate") return turbovid::engine::tools::GenerateCommand(args);
+  if (cmd == "make-tiny-checkpoint") return turbovid::engine::tools::MakeTinyCheckpointCommand(args);
+  if (cmd == "inspect") return turbovid::engine::tools::InspectCommand(args);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    Usage();
+    return 0;
+  }
+  Usage();
+  return 2;
+}

@@ -1,0 +1,1 @@
+# FFmpeg MP4 writer and image decoding. Owner: video work.
