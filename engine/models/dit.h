@@ -1,0 +1,79 @@
+// Wan2.1 / Wan2.2 DiT (WanModel) over the Backend interface: T2V (16 input channels) and I2V
+// (36 = x | mask | latent), dense / SLA self-attention, bf16 or W8A8 int8 block linears.
+// Math: spec/wan.md §3, spec/turbodiffusion.md §3, §7, §9.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/core/backend.h"
+#include "engine/core/json.h"
+#include "engine/io/weights.h"
+
+namespace turbovid::engine {
+
+struct DitConfig {
+  std::string model_type = "t2v";  // t2v | i2v
+  int in_dim = 16;
+  int dim = 1536;
+  int ffn_dim = 8960;
+  int freq_dim = 256;
+  int text_dim = 4096;
+  int text_len = 512;
+  int out_dim = 16;
+  int num_heads = 12;
+  int num_layers = 30;
+  float eps = 1e-6f;
+  std::array<int, 3> patch_size{1, 2, 2};
+
+  int head_dim() const { return dim / num_heads; }
+  // From a checkpoint config.json or a golden case "config" object; errors name the key.
+  static absl::StatusOr<DitConfig> FromJson(const Json& json);
+};
+
+enum class AttentionMode { kDense, kSla };
+
+struct DitOptions {
+  AttentionMode attention = AttentionMode::kDense;
+  float sla_topk = 0.1f;
+  int sla_block_q = 128;
+  int sla_block_k = 64;
+};
+
+// Receives named intermediate tensors (host copies), e.g. "blocks.0.self_attn.sparse_map".
+using TensorSink = std::function<void(const std::string& name, const Tensor& host)>;
+
+class WanDit {
+ public:
+  // Text context after the text MLP plus per-block cross-attention K/V; constant per prompt.
+  struct Context {
+    std::vector<Tensor> k;  // per block, [text_len, N, D]
+    std::vector<Tensor> v;  // per block, [text_len, N, D]
+  };
+
+  virtual ~WanDit() = default;
+  // Loads and checks every tensor against `config` (missing/extra/misshapen → error naming the
+  // file and tensor). Quantised (-quant) checkpoints are detected from `int8_weight` keys.
+  static absl::StatusOr<std::unique_ptr<WanDit>> Load(const DitConfig& config,
+                                                      io::WeightSet& weights, Backend& backend,
+                                                      const DitOptions& options);
+
+  // context: [L, text_dim] host F32, L ≤ text_len (zero-padded to text_len, all rows attended).
+  virtual absl::StatusOr<Context> PrepareContext(const Tensor& context) const = 0;
+
+  // x: [in_dim - y_channels, T, H, W] host F32; y: [20, T, H, W] host F32 for I2V or null;
+  // timestep: the value fed to the sinusoid (Wan: integer 1000σ; rCM: bf16(1000 t)).
+  // Returns the velocity [out_dim, T, H, W] host F32.
+  virtual absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor* y, double timestep,
+                                         const Context& context,
+                                         const TensorSink* sink = nullptr) const = 0;
+
+  virtual const DitConfig& config() const = 0;
+  virtual bool quantized() const = 0;
+};
+
+}  // namespace turbovid::engine

@@ -1,0 +1,43 @@
+// Wan2.1 VAE (z_dim 16, 4x8x8): causal-conv encoder and decoder with the latent mean/std
+// normalisation. Math: spec/wan.md §7.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/core/backend.h"
+#include "engine/core/json.h"
+#include "engine/io/weights.h"
+
+namespace turbovid::engine {
+
+struct VaeConfig {
+  int dim = 96;
+  int z_dim = 16;
+  std::vector<int> dim_mult{1, 2, 4, 4};
+  int num_res_blocks = 2;
+  std::vector<bool> temporal_downsample{false, true, true};
+  std::vector<float> mean;  // [z_dim] official constants unless given
+  std::vector<float> std;   // [z_dim]
+  static absl::StatusOr<VaeConfig> FromJson(const Json& json);  // fills official mean/std
+};
+
+class WanVae {
+ public:
+  virtual ~WanVae() = default;
+  // Loads the halves asked for (the other half's tensors are ignored, not required).
+  static absl::StatusOr<std::unique_ptr<WanVae>> Load(const VaeConfig& config,
+                                                      io::WeightSet& weights, Backend& backend,
+                                                      bool encoder, bool decoder);
+  // z: normalised latent [z_dim, T, H, W] host F32 → video [3, 1+4(T-1), 8H, 8W] host F32,
+  // NOT clamped. `on_frame(i, T)` is called after each latent frame is decoded (may be null).
+  virtual absl::StatusOr<Tensor> Decode(const Tensor& z,
+                                        const std::function<void(int, int)>& on_frame = {}) const = 0;
+  // video: [3, 1+4k, H, W] host F32 in [-1, 1] → normalised μ [z_dim, 1+k, H/8, W/8] host F32.
+  virtual absl::StatusOr<Tensor> Encode(const Tensor& video) const = 0;
+  virtual const VaeConfig& config() const = 0;
+};
+
+}  // namespace turbovid::engine

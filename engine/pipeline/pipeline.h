@@ -1,0 +1,82 @@
+// T2V and I2V pipelines: prompt (+ image) → text encoder → DiT sampling (rCM or UniPC, Wan2.2
+// expert switch) → VAE decode → frames → MP4. Progress per stage and step; cancellation
+// between steps. This is the API the worker and `turbovid-engine generate` use.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/core/backend.h"
+#include "engine/core/tensor.h"
+
+namespace turbovid::engine {
+
+enum class Stage : uint8_t {
+  kLoadingModel,
+  kEncodingText,
+  kEncodingImage,
+  kDenoising,
+  kDecodingVideo,
+  kEncodingMp4,
+};
+const char* StageName(Stage stage);
+
+struct Progress {
+  Stage stage = Stage::kLoadingModel;
+  int step = 0;       // 1-based denoising step during kDenoising (0 otherwise)
+  int num_steps = 0;  // denoising steps of the job
+  double fraction = 0;  // progress inside the stage, [0, 1]
+};
+using ProgressFn = std::function<void(const Progress&)>;
+using CancelFn = std::function<bool()>;  // true → stop at the next check (Cancelled)
+
+enum class SamplerKind : uint8_t { kRcm, kUniPc };
+
+struct GenerateRequest {
+  std::string prompt;
+  std::string negative_prompt;  // UniPC + CFG only; empty → Wan's default negative prompt
+  std::string image_bytes;      // I2V conditioning image (encoded), empty for T2V
+  int frames = 81;              // 4k + 1
+  int width = 832;              // multiple of 16
+  int height = 480;             // multiple of 16
+  int steps = 4;
+  uint64_t seed = 0;
+  bool sla = false;             // SLA self-attention instead of dense
+  float sla_topk = 0.1f;
+  SamplerKind sampler = SamplerKind::kRcm;
+  bool ode = false;             // rCM: Euler ODE instead of the default SDE update
+  double sigma_max = 0;         // rCM: 0 → 80 (T2V) / 200 (I2V)
+  double guide_scale = 5.0;     // UniPC + CFG
+  double shift = 5.0;           // UniPC schedule shift
+};
+
+struct GenerateResult {
+  Tensor frames;     // [F, H, W, 3] U8
+  std::string mp4;   // MP4 bytes (empty if not asked for)
+  int64_t peak_bytes = 0;
+};
+
+// Resolution presets (TurboDiffusion's table) and the I2V adaptive-resolution rule.
+absl::Status ResolveSize(const std::string& resolution, const std::string& aspect, int* width,
+                         int* height);
+// Area of (width, height), aspect of the image (h/w) → sizes rounded to multiples of 16.
+void AdaptiveSize(int width, int height, int image_width, int image_height, int* out_width,
+                  int* out_height);
+
+class Pipeline {
+ public:
+  virtual ~Pipeline() = default;
+  // model_dir holds the checkpoint in the official layout (see engine/README.md).
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Load(const std::string& model_dir,
+                                                        Backend& backend);
+  virtual bool is_i2v() const = 0;
+  // Validates the request (errors name the field), then runs it.
+  virtual absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request,
+                                                  const ProgressFn& progress,
+                                                  const CancelFn& cancel, bool encode_mp4) = 0;
+};
+
+}  // namespace turbovid::engine
