@@ -38,10 +38,10 @@ absl::Status RunAttention(const AttentionOp& op) {
       float mx = -INFINITY;
       for (int64_t j = 0; j < lk; ++j) {
         const float* kj = k + (j * n + h) * d;
-        float s = 0.f;
-#pragma omp simd reduction(+ : s)
-        for (int64_t c = 0; c < d; ++c) s += qi[c] * kj[c];
-        s *= op.scale;
+        double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t c = 0; c < d; ++c) dot += static_cast<double>(qi[c]) * kj[c];
+        float s = static_cast<float>(dot * op.scale);
         if (bias) s += bias[(h * lq + i) * lk + j];
         scores[j] = s;
         mx = std::max(mx, s);

@@ -10,11 +10,13 @@
 namespace turbovid::engine::cpu {
 namespace {
 
+// Products and sums in float64: the reference should sit well inside fp32 rounding noise, since
+// golden pipelines round activations to bf16 and amplify any fp32-level disagreement.
 float Dot(const float* a, const float* b, int64_t n) {
-  float acc = 0.f;
+  double acc = 0.0;
 #pragma omp simd reduction(+ : acc)
-  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
-  return acc;
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(acc);
 }
 
 float GeluTanh(float x) {

@@ -15,8 +15,7 @@ namespace turbovid::engine::golden {
 absl::StatusOr<GoldenCase> GoldenCase::Load(const std::string& dir) {
   GoldenCase c;
   c.dir = dir;
-  c.name = std::filesystem::path(dir).lexically_normal().filename().string();
-  if (c.name.empty()) c.name = std::filesystem::path(dir).parent_path().filename().string();
+  c.name = NameOf(dir);
   std::ifstream in(dir + "/case.json");
   if (!in) return absl::NotFoundError(absl::StrCat(dir, "/case.json: cannot open"));
   std::stringstream ss;
@@ -27,6 +26,12 @@ absl::StatusOr<GoldenCase> GoldenCase::Load(const std::string& dir) {
   TV_ASSIGN_OR_RETURN(c.inputs, io::ReadSafetensors(dir + "/" + inputs));
   TV_ASSIGN_OR_RETURN(c.expected, io::ReadSafetensors(dir + "/" + expected));
   return c;
+}
+
+std::string GoldenCase::NameOf(const std::string& dir) {
+  std::filesystem::path p = std::filesystem::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
 }
 
 absl::StatusOr<io::WeightSet> GoldenCase::LoadWeights(const std::string& role) const {

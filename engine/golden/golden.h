@@ -21,6 +21,7 @@ struct GoldenCase {
   io::TensorMap expected;
 
   static absl::StatusOr<GoldenCase> Load(const std::string& dir);
+  static std::string NameOf(const std::string& dir);  // folder basename, trailing '/' ignored
   // The weights file of the case (`role` selects an entry when "weights" is an object).
   absl::StatusOr<io::WeightSet> LoadWeights(const std::string& role = "") const;
   absl::StatusOr<Tensor> Input(const std::string& name) const;     // host, as stored

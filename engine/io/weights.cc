@@ -10,8 +10,9 @@
 
 namespace turbovid::engine::io {
 
-absl::Status WeightSet::Add(const std::string& raw_name, Tensor tensor, const std::string& file) {
-  std::string name = NormalizeKey(raw_name);
+absl::Status WeightSet::Add(const std::string& raw_name, Tensor tensor, const std::string& file,
+                            KeyStyle style) {
+  std::string name = NormalizeKey(raw_name, style);
   auto [it, inserted] = entries_.emplace(name, Entry{std::move(tensor), file});
   if (!inserted) {
     return absl::DataLossError(absl::StrCat(file, ": tensor '", raw_name, "' duplicates '", name,

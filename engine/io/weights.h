@@ -9,12 +9,28 @@
 
 #include "absl/status/statusor.h"
 #include "engine/core/backend.h"
+#include "engine/core/json.h"
 #include "engine/core/tensor.h"
 
 namespace turbovid::engine::io {
 
-// Official Wan key for a TurboDiffusion / diffusers / training-wrapper key (key_names.cc).
-std::string NormalizeKey(const std::string& key);
+// How a checkpoint names its tensors. Diffusers names are mostly recognisable one key at a time,
+// but `blocks.i.norm2` (diffusers' affine cross-attn norm = official norm3) is also a valid umT5
+// name, so the norm2 <-> norm3 swap needs the whole set: kDiffusers.
+enum class KeyStyle { kAuto, kDiffusers };
+
+// Official Wan key for a TurboDiffusion / diffusers / training-wrapper key (key_names.cc, spec
+// wan.md §4.3, turbodiffusion.md §2.2): strips `net.`, `model.` (before a Wan name) and
+// `_checkpoint_wrapped_module.`, maps diffusers names; TurboDiffusion names pass through.
+std::string NormalizeKey(const std::string& key, KeyStyle style = KeyStyle::kAuto);
+// True when `key` is unmistakably a diffusers WanTransformer3DModel name.
+bool IsDiffusersKey(const std::string& key);
+// kDiffusers when any key of the set is a diffusers name.
+KeyStyle DetectKeyStyle(const std::vector<std::string>& keys);
+
+// Reads and parses a JSON file (config.json, index files). NotFound if it cannot be read,
+// DataLoss naming the file if it is not valid JSON.
+absl::StatusOr<Json> ReadJsonFile(const std::string& path);
 
 class WeightSet {
  public:
@@ -23,12 +39,16 @@ class WeightSet {
     std::string file;
   };
 
-  // Loads a checkpoint path: a .safetensors file, a *.safetensors.index.json (sharded), a .pth
-  // (torch zip), or a directory holding exactly one of those for the DiT. Keys are normalised.
+  // Loads a checkpoint path: a .safetensors file, a *.safetensors.index.json (sharded: every shard
+  // once, index and shards must agree), a .pth/.pt (torch zip), or a directory (DiT dir:
+  // diffusion_pytorch_model.safetensors.index.json, else diffusion_pytorch_model.safetensors, else
+  // its only *.safetensors.index.json, else its only *.safetensors/*.pth/*.pt; several →
+  // InvalidArgument listing them). Keys are normalised; corrupt files are DataLoss naming them.
   static absl::StatusOr<WeightSet> Load(const std::string& path);
 
   // Adds a tensor under its normalised name; a duplicate is DataLoss naming both files.
-  absl::Status Add(const std::string& raw_name, Tensor tensor, const std::string& file);
+  absl::Status Add(const std::string& raw_name, Tensor tensor, const std::string& file,
+                   KeyStyle style = KeyStyle::kAuto);
 
   bool Has(const std::string& name) const { return entries_.count(name) != 0; }
   const Entry* Find(const std::string& name) const;

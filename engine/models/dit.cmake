@@ -2,4 +2,11 @@
 list(APPEND TV_ENGINE_SOURCES
   cpu/sla_ops.cc
   cpu/quant_ops.cc
+  models/quantize.cc
+  models/dit.cc
+)
+list(APPEND TV_ENGINE_TEST_SOURCES
+  cpu/sla_ops_test.cc
+  cpu/quant_ops_test.cc
+  models/dit_test.cc
 )

@@ -72,6 +72,11 @@ class WanDit {
                                          const Context& context,
                                          const TensorSink* sink = nullptr) const = 0;
 
+  // Per-request self-attention switch (dense <-> SLA with `sla_topk`; block sizes stay as loaded).
+  // SLA needs the checkpoint's proj_l tensors, which are loaded whenever present: without them
+  // FailedPrecondition; a topk outside (0, 1] is InvalidArgument. Not safe during a Forward.
+  virtual absl::Status SetAttention(AttentionMode mode, float sla_topk) = 0;
+
   virtual const DitConfig& config() const = 0;
   virtual bool quantized() const = 0;
 };

@@ -27,6 +27,10 @@ struct T5Config {
   static absl::StatusOr<T5Config> FromJson(const Json& json);
 };
 
+// Bidirectional relative-position bucket of rel = k_index - q_index (spec/wan.md §5.3), with the
+// logarithmic part evaluated in fp32 like the reference.
+int T5RelativeBucket(int64_t rel, int num_buckets, int max_distance);
+
 class UmT5Encoder {
  public:
   virtual ~UmT5Encoder() = default;

@@ -1,1 +1,11 @@
-# T2V / I2V pipelines, tiny checkpoints, generate. Owner: pipeline work.
+# T2V / I2V pipelines, model folders, conditioning, tiny checkpoints.
+list(APPEND TV_ENGINE_SOURCES
+  pipeline/conditioning.cc
+  pipeline/model_dir.cc
+  pipeline/pipeline.cc
+  pipeline/tiny_checkpoint.cc
+)
+list(APPEND TV_ENGINE_TEST_SOURCES
+  pipeline/tiny_checkpoint_test.cc
+  pipeline/pipeline_test.cc
+)

@@ -1,1 +1,9 @@
-# rCM and UniPC samplers. Owner: sampler work.
+# rCM and UniPC samplers, seeded noise.
+list(APPEND TV_ENGINE_SOURCES
+  samplers/noise.cc
+  samplers/rcm.cc
+  samplers/unipc.cc
+)
+list(APPEND TV_ENGINE_TEST_SOURCES
+  samplers/samplers_test.cc
+)

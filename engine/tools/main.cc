@@ -56,7 +56,7 @@ int Golden(const std::vector<std::string>& args) {
   bool all_pass = true;
   for (const std::string& dir : dirs) {
     auto report = turbovid::engine::golden::RunCase(dir, **backend);
-    std::string name = std::filesystem::path(dir).lexically_normal().filename().string();
+    std::string name = turbovid::engine::golden::GoldenCase::NameOf(dir);
     if (!report.ok()) {
       std::printf("%s FAIL rel_l2=nan tol=nan (%s)\n", name.c_str(),
                   std::string(report.status().message()).c_str());

@@ -13,19 +13,26 @@ namespace turbovid::engine::video {
 
 struct Mp4Options {
   int fps = 16;
-  int crf = 18;              // libx264 quality
+  int crf = 18;  // libx264 quality
   std::string preset = "veryfast";
 };
 
-// frames: [F, H, W, 3] U8 RGB (H, W even). Returns the MP4 file bytes.
+// frames: [F, H, W, 3] U8 RGB (H, W even). Returns the MP4 file bytes (H.264 yuv420p, BT.601
+// limited range, moov first). Bad frames or options → InvalidArgument naming the field.
 absl::StatusOr<std::string> EncodeMp4(const Tensor& frames, const Mp4Options& options = {});
-absl::Status WriteMp4(const Tensor& frames, const std::string& path, const Mp4Options& options = {});
+absl::Status WriteMp4(const Tensor& frames, const std::string& path,
+                      const Mp4Options& options = {});
 
 // Decodes an encoded image (PNG, JPEG, WebP, BMP, ... anything libavcodec reads) to
-// [H, W, 3] U8 RGB. Corrupt or empty bytes → InvalidArgument naming `field`.
+// [H, W, 3] U8 RGB (alpha dropped, first frame of an animation). Corrupt or empty bytes, more
+// than 64 MiB of input or more than 64 Mpixel of image → InvalidArgument naming `field`.
 absl::StatusOr<Tensor> DecodeImage(const std::string& bytes, const std::string& field = "image");
 
-// Resizes [H, W, 3] U8 RGB to [height, width, 3] with an antialiasing (area/bicubic) filter.
+// Encodes [H, W, 3] U8 RGB as PNG bytes (lossless; for tests and tools).
+absl::StatusOr<std::string> EncodePng(const Tensor& rgb);
+
+// Resizes [H, W, 3] U8 RGB to [height, width, 3] with an antialiasing filter: area averaging
+// when neither side grows, bicubic otherwise. Bad tensor or size → InvalidArgument.
 absl::StatusOr<Tensor> ResizeImage(const Tensor& rgb, int width, int height);
 
 // video [3, F, H, W] F32 in [-1, 1] → frames [F, H, W, 3] U8 with TurboDiffusion's rounding:

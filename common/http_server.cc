@@ -1,0 +1,160 @@
+// civetweb glue: one catch-all request handler dispatching to the handler map under a mutex.
+#include "common/http_server.h"
+
+#include <civetweb.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+
+namespace turbovid::common {
+namespace {
+
+const char* StatusText(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
+  }
+}
+
+void Send(mg_connection* conn, const HttpResponse& response) {
+  const std::string head = absl::StrCat(
+      "HTTP/1.1 ", response.status, " ", StatusText(response.status), "\r\n",
+      "Content-Type: ", response.content_type, "\r\n", "Content-Length: ", response.body.size(),
+      "\r\n", "Cache-Control: no-store\r\n", "Connection: close\r\n\r\n");
+  mg_write(conn, head.data(), head.size());
+  if (!response.body.empty()) mg_write(conn, response.body.data(), response.body.size());
+}
+
+std::once_flag g_init_once;
+
+}  // namespace
+
+HttpServer::HttpServer(const metrics::Registry* registry) : registry_(registry) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Handle(const std::string& path, HttpHandler handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  handlers_[path] = std::move(handler);
+}
+
+void HttpServer::SetLivenessCheck(std::function<bool()> live) {
+  std::lock_guard<std::mutex> lock(mu_);
+  live_ = std::move(live);
+}
+
+absl::Status HttpServer::Start(const Options& options) {
+  if (ctx_ != nullptr) return absl::FailedPreconditionError("http server: already started");
+  std::call_once(g_init_once, [] { mg_init_library(0); });
+  max_body_bytes_ = options.max_body_bytes;
+  const std::string ports = absl::StrCat(options.listen_address, ":", options.port);
+  const std::string threads = absl::StrCat(options.num_threads);
+  const char* mg_options[] = {"listening_ports", ports.c_str(), "num_threads", threads.c_str(),
+                              "request_timeout_ms", "30000", nullptr};
+  mg_callbacks callbacks;
+  std::memset(&callbacks, 0, sizeof(callbacks));
+  ctx_ = mg_start(&callbacks, this, mg_options);
+  if (ctx_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat("http server: cannot listen on ", ports));
+  }
+  mg_set_request_handler(ctx_, "/", &HttpServer::Dispatch, this);
+  mg_server_port bound[4];
+  const int n = mg_get_server_ports(ctx_, 4, bound);
+  port_ = n > 0 ? bound[0].port : options.port;
+  TV_LOG(INFO) << "http: serving /metrics /healthz /readyz on " << options.listen_address << ":"
+               << port_;
+  return absl::OkStatus();
+}
+
+void HttpServer::Stop() {
+  if (ctx_ == nullptr) return;
+  mg_stop(ctx_);
+  ctx_ = nullptr;
+}
+
+int HttpServer::Dispatch(mg_connection* conn, void* self) {
+  auto* server = static_cast<HttpServer*>(self);
+  const mg_request_info* info = mg_get_request_info(conn);
+  HttpRequest request;
+  request.method = info->request_method ? info->request_method : "";
+  request.path = info->local_uri ? info->local_uri : "";
+  request.query = info->query_string ? info->query_string : "";
+  const char* content_type = mg_get_header(conn, "Content-Type");
+  request.content_type = content_type ? content_type : "";
+  if (info->content_length > server->max_body_bytes_) {
+    Send(conn, {413, "text/plain; charset=utf-8", "request body too large\n"});
+    return 413;
+  }
+  char buf[8192];
+  int got = 0;
+  while ((got = mg_read(conn, buf, sizeof(buf))) > 0) {
+    request.body.append(buf, got);
+    if (static_cast<int64_t>(request.body.size()) > server->max_body_bytes_) {
+      Send(conn, {413, "text/plain; charset=utf-8", "request body too large\n"});
+      return 413;
+    }
+  }
+  const HttpResponse response = server->Serve(request);
+  Send(conn, response);
+  return response.status;
+}
+
+HttpResponse HttpServer::Serve(const HttpRequest& request) {
+  HttpHandler handler;
+  std::function<bool()> live;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = handlers_.find(request.path);
+    if (it != handlers_.end()) handler = it->second;
+    live = live_;
+  }
+  if (handler) return handler(request);
+  if (request.path == "/metrics") {
+    if (registry_ == nullptr) return {404, "text/plain; charset=utf-8", "no metrics\n"};
+    return {200, "text/plain; version=0.0.4; charset=utf-8", registry_->Render()};
+  }
+  if (request.path == "/healthz") {
+    if (live && !live()) return {503, "text/plain; charset=utf-8", "not live\n"};
+    return {200, "text/plain; charset=utf-8", "ok\n"};
+  }
+  if (request.path == "/readyz") {
+    if (!ready()) return {503, "text/plain; charset=utf-8", "not ready\n"};
+    return {200, "text/plain; charset=utf-8", "ready\n"};
+  }
+  return {404, "text/plain; charset=utf-8", absl::StrCat("no handler for ", request.path, "\n")};
+}
+
+}  // namespace turbovid::common

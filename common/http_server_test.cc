@@ -1,0 +1,78 @@
+// HttpServer on a loopback port: /metrics, /healthz, /readyz and a custom handler.
+#include "common/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "common/metrics.h"
+#include "gtest/gtest.h"
+
+namespace turbovid::common {
+namespace {
+
+// Minimal HTTP/1.1 client: returns the raw response ("" on a socket error).
+std::string Fetch(int port, const std::string& method, const std::string& path,
+                  const std::string& body = "") {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n" +
+                              "Content-Length: " + std::to_string(body.size()) +
+                              "\r\nConnection: close\r\n\r\n" + body;
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return "";
+  }
+  std::string response;
+  char buf[4096];
+  ssize_t got = 0;
+  while ((got = read(fd, buf, sizeof(buf))) > 0) response.append(buf, got);
+  close(fd);
+  return response;
+}
+
+TEST(HttpServerTest, ServesHealthReadinessMetricsAndHandlers) {
+  metrics::Registry registry;
+  registry.AddCounter("turbovid_test_total", "Test counter.").Get().Increment(5);
+  HttpServer server(&registry);
+  server.Handle("/echo", [](const HttpRequest& request) {
+    return HttpResponse{201, "text/plain", request.method + ":" + request.body};
+  });
+  HttpServer::Options options;
+  options.listen_address = "127.0.0.1";
+  options.port = 0;
+  ASSERT_TRUE(server.Start(options).ok());
+  ASSERT_GT(server.port(), 0);
+
+  EXPECT_NE(Fetch(server.port(), "GET", "/healthz").find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(Fetch(server.port(), "GET", "/readyz").find("HTTP/1.1 503"), std::string::npos);
+  server.SetReady(true);
+  EXPECT_NE(Fetch(server.port(), "GET", "/readyz").find("HTTP/1.1 200"), std::string::npos);
+
+  const std::string metrics = Fetch(server.port(), "GET", "/metrics");
+  EXPECT_NE(metrics.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(metrics.find("turbovid_test_total 5\n"), std::string::npos);
+
+  const std::string echo = Fetch(server.port(), "POST", "/echo", "hello");
+  EXPECT_NE(echo.find("HTTP/1.1 201"), std::string::npos);
+  EXPECT_NE(echo.find("POST:hello"), std::string::npos);
+  EXPECT_NE(Fetch(server.port(), "GET", "/nope").find("HTTP/1.1 404"), std::string::npos);
+
+  server.SetLivenessCheck([] { return false; });
+  EXPECT_NE(Fetch(server.port(), "GET", "/healthz").find("HTTP/1.1 503"), std::string::npos);
+  server.Stop();
+}
+
+}  // namespace
+}  // namespace turbovid::common

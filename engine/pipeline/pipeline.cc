@@ -1,0 +1,259 @@
+// Wan T2V / I2V-MoE pipeline over one backend (see pipeline.h).
+#include "engine/pipeline/pipeline.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/core/json.h"
+#include "engine/models/dit.h"
+#include "engine/models/vae.h"
+#include "engine/pipeline/conditioning.h"
+#include "engine/pipeline/model_dir.h"
+#include "engine/samplers/noise.h"
+#include "engine/samplers/rcm.h"
+#include "engine/samplers/unipc.h"
+#include "engine/text/text_encoder.h"
+#include "engine/video/video.h"
+
+namespace turbovid::engine {
+
+const char* StageName(Stage stage) {
+  switch (stage) {
+    case Stage::kLoadingModel: return "LOADING_MODEL";
+    case Stage::kEncodingText: return "ENCODING_TEXT";
+    case Stage::kEncodingImage: return "ENCODING_IMAGE";
+    case Stage::kDenoising: return "DENOISING";
+    case Stage::kDecodingVideo: return "DECODING_VIDEO";
+    case Stage::kEncodingMp4: return "ENCODING_MP4";
+  }
+  return "?";
+}
+
+absl::Status ResolveSize(const std::string& resolution, const std::string& aspect, int* width,
+                         int* height) {
+  // TurboDiffusion's resolution table (spec/turbodiffusion.md §4.4), W×H.
+  struct Entry {
+    const char* res;
+    const char* aspect;
+    int w, h;
+  };
+  static constexpr Entry kTable[] = {
+      {"480p", "16:9", 832, 480},  {"480p", "9:16", 480, 832},  {"480p", "4:3", 640, 480},
+      {"480p", "3:4", 480, 640},   {"480p", "1:1", 640, 640},   {"720p", "16:9", 1280, 720},
+      {"720p", "9:16", 720, 1280}, {"720p", "4:3", 960, 720},   {"720p", "3:4", 720, 960},
+      {"720p", "1:1", 960, 960}};
+  bool known_res = false;
+  for (const Entry& e : kTable) {
+    known_res = known_res || resolution == e.res;
+    if (resolution == e.res && aspect == e.aspect) {
+      *width = e.w;
+      *height = e.h;
+      return absl::OkStatus();
+    }
+  }
+  if (!known_res) return absl::InvalidArgumentError(absl::StrCat("resolution: '", resolution, "' is not 480p or 720p"));
+  return absl::InvalidArgumentError(absl::StrCat("aspect: '", aspect, "' is not 16:9, 9:16, 4:3, 3:4 or 1:1"));
+}
+
+void AdaptiveSize(int width, int height, int image_width, int image_height, int* out_width,
+                  int* out_height) {
+  // Keep the target area, follow the image's aspect, round to multiples of 16 (VAE 8 × patch 2).
+  const double area = static_cast<double>(width) * height;
+  const double aspect = static_cast<double>(image_height) / image_width;
+  *out_height = std::max(16, static_cast<int>(std::lround(std::sqrt(area * aspect) / 16.0)) * 16);
+  *out_width = std::max(16, static_cast<int>(std::lround(std::sqrt(area / aspect) / 16.0)) * 16);
+}
+
+namespace {
+
+int64_t PeakRssBytes() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+class WanPipeline : public Pipeline {
+ public:
+  WanPipeline(Backend& backend, ModelDir dir) : backend_(backend), dir_(std::move(dir)) {}
+
+  absl::Status LoadModels() {
+    TV_ASSIGN_OR_RETURN(text_, TextEncoder::Load(dir_.path, backend_));
+    for (const std::string& dit_dir : dir_.dit_dirs) {
+      TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(dit_dir));
+      TV_ASSIGN_OR_RETURN(DitConfig config, LoadDitConfig(dit_dir, weights));
+      TV_ASSIGN_OR_RETURN(auto dit, WanDit::Load(config, weights, backend_, DitOptions{}));
+      experts_.push_back(std::move(dit));
+    }
+    TV_ASSIGN_OR_RETURN(io::WeightSet vae_weights, io::WeightSet::Load(dir_.vae_path));
+    TV_ASSIGN_OR_RETURN(vae_, WanVae::Load(dir_.vae, vae_weights, backend_, /*encoder=*/dir_.i2v,
+                                           /*decoder=*/true));
+    return absl::OkStatus();
+  }
+
+  bool is_i2v() const override { return dir_.i2v; }
+
+  absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request, const ProgressFn& progress,
+                                          const CancelFn& cancel, bool encode_mp4) override;
+
+ private:
+  absl::Status Validate(const GenerateRequest& r) const;
+  absl::StatusOr<Tensor> EncodeImage(const GenerateRequest& r, int* width, int* height,
+                                     const ProgressFn& progress) const;
+  absl::StatusOr<Tensor> Sample(const GenerateRequest& r, const Shape& latent_shape,
+                                const Tensor& context, const Tensor* y,
+                                const ProgressFn& progress, const CancelFn& cancel) const;
+
+  Backend& backend_;
+  ModelDir dir_;
+  std::unique_ptr<TextEncoder> text_;
+  std::vector<std::unique_ptr<WanDit>> experts_;  // [high, low] for I2V-MoE
+  std::unique_ptr<WanVae> vae_;
+};
+
+absl::Status WanPipeline::Validate(const GenerateRequest& r) const {
+  if (r.prompt.empty()) return absl::InvalidArgumentError("prompt: must not be empty");
+  if (r.frames < 1 || (r.frames - 1) % 4 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("frames: ", r.frames, " is not 4k+1"));
+  }
+  if (r.width < 16 || r.width % 16 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("width: ", r.width, " is not a positive multiple of 16"));
+  }
+  if (r.height < 16 || r.height % 16 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("height: ", r.height, " is not a positive multiple of 16"));
+  }
+  if (r.sampler == SamplerKind::kRcm && (r.steps < 1 || r.steps > 4)) {
+    return absl::InvalidArgumentError(absl::StrCat("steps: ", r.steps, " is outside [1, 4] for rCM"));
+  }
+  if (r.sampler == SamplerKind::kUniPc && (r.steps < 1 || r.steps > 200)) {
+    return absl::InvalidArgumentError(absl::StrCat("steps: ", r.steps, " is outside [1, 200]"));
+  }
+  if (dir_.i2v && r.image_bytes.empty()) return absl::InvalidArgumentError("image: required by this I2V model");
+  if (!dir_.i2v && !r.image_bytes.empty()) return absl::InvalidArgumentError("image: this model is text-to-video");
+  if (r.sla && !(r.sla_topk > 0.f && r.sla_topk <= 1.f)) {
+    return absl::InvalidArgumentError(absl::StrCat("sla_topk: ", r.sla_topk, " is outside (0, 1]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> WanPipeline::EncodeImage(const GenerateRequest& r, int* width, int* height,
+                                                const ProgressFn& progress) const {
+  if (progress) progress({Stage::kEncodingImage, 0, r.steps, 0});
+  TV_ASSIGN_OR_RETURN(Tensor rgb, video::DecodeImage(r.image_bytes, "image"));
+  AdaptiveSize(r.width, r.height, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(0)), width, height);
+  TV_ASSIGN_OR_RETURN(Tensor resized, video::ResizeImage(rgb, *width, *height));
+  // Pixel video [3, F, h, w]: the image in frame 0, zeros after it, values in [-1, 1].
+  const int64_t hw = int64_t{*width} * *height;
+  Tensor pixels = Tensor::Zeros(DType::kF32, {3, r.frames, *height, *width});
+  for (int64_t c = 0; c < 3; ++c) {
+    for (int64_t i = 0; i < hw; ++i) {
+      pixels.data<float>()[c * r.frames * hw + i] = resized.data<uint8_t>()[i * 3 + c] / 127.5f - 1.f;
+    }
+  }
+  TV_ASSIGN_OR_RETURN(Tensor latent, vae_->Encode(pixels));
+  // The sampler script feeds bf16(latent) into y (spec/turbodiffusion.md §5.2).
+  for (int64_t i = 0; i < latent.numel(); ++i) latent.data<float>()[i] = RoundToBf16(latent.data<float>()[i]);
+  if (progress) progress({Stage::kEncodingImage, 0, r.steps, 1});
+  return I2vCondition(latent);
+}
+
+absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, const Shape& latent_shape,
+                                           const Tensor& context, const Tensor* y,
+                                           const ProgressFn& progress, const CancelFn& cancel) const {
+  std::vector<WanDit::Context> contexts;
+  for (const auto& dit : experts_) {
+    TV_RETURN_IF_ERROR(dit->SetAttention(r.sla ? AttentionMode::kSla : AttentionMode::kDense, r.sla_topk));
+    TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(context));
+    contexts.push_back(std::move(ctx));
+  }
+  auto on_step = [&](int step) -> absl::Status {
+    if (progress) progress({Stage::kDenoising, step + 1, r.steps, (step + 1.0) / r.steps});
+    if (cancel && cancel()) return absl::CancelledError(absl::StrCat("cancelled after step ", step + 1));
+    return absl::OkStatus();
+  };
+  const Tensor noise = GaussianNoise(latent_shape, r.seed, 0);
+  if (r.sampler == SamplerKind::kRcm) {
+    RcmOptions options;
+    options.steps = r.steps;
+    options.sigma_max = r.sigma_max > 0 ? r.sigma_max : (dir_.i2v ? 200 : 80);
+    options.ode = r.ode;
+    options.boundary = experts_.size() > 1 ? dir_.boundary : -1;
+    return RcmSample(
+        noise, options,
+        [&](const Tensor& x_in, float t, bool low) {
+          const size_t e = low && experts_.size() > 1 ? 1 : 0;
+          return experts_[e]->Forward(x_in, y, t, contexts[e]);
+        },
+        [&](int step) { return GaussianNoise(latent_shape, r.seed, 1 + step); }, on_step);
+  }
+  // UniPC + classifier-free guidance with the negative prompt (default: Wan's).
+  TV_ASSIGN_OR_RETURN(Tensor negative, text_->Encode(r.negative_prompt.empty() ? std::string(kWanNegativePrompt)
+                                                                             : r.negative_prompt));
+  std::vector<WanDit::Context> uncond;
+  for (const auto& dit : experts_) {
+    TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(negative));
+    uncond.push_back(std::move(ctx));
+  }
+  const int boundary_t = static_cast<int>(dir_.boundary * 1000);
+  return UniPcSample(
+      noise, r.steps, r.shift,
+      [&](const Tensor& x, int t, int) -> absl::StatusOr<Tensor> {
+        const size_t e = experts_.size() > 1 && t < boundary_t ? 1 : 0;
+        TV_ASSIGN_OR_RETURN(Tensor vc, experts_[e]->Forward(x, y, t, contexts[e]));
+        TV_ASSIGN_OR_RETURN(Tensor vu, experts_[e]->Forward(x, y, t, uncond[e]));
+        for (int64_t i = 0; i < vc.numel(); ++i) {
+          float& c = vc.data<float>()[i];
+          const float u = vu.data<float>()[i];
+          c = u + static_cast<float>(r.guide_scale) * (c - u);
+        }
+        return vc;
+      },
+      on_step);
+}
+
+absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& request,
+                                                     const ProgressFn& progress,
+                                                     const CancelFn& cancel, bool encode_mp4) {
+  TV_RETURN_IF_ERROR(Validate(request));
+  if (progress) progress({Stage::kEncodingText, 0, request.steps, 0});
+  TV_ASSIGN_OR_RETURN(Tensor context, text_->Encode(request.prompt));
+  // The DiT receives bf16(context) as upstream feeds it.
+  for (int64_t i = 0; i < context.numel(); ++i) context.data<float>()[i] = RoundToBf16(context.data<float>()[i]);
+  int width = request.width, height = request.height;
+  std::optional<Tensor> y;
+  if (dir_.i2v) {
+    TV_ASSIGN_OR_RETURN(y, EncodeImage(request, &width, &height, progress));
+  }
+  if (cancel && cancel()) return absl::CancelledError("cancelled before denoising");
+  const Shape latent_shape = {16, (request.frames - 1) / 4 + 1, height / 8, width / 8};
+  if (progress) progress({Stage::kDenoising, 0, request.steps, 0});
+  TV_ASSIGN_OR_RETURN(Tensor latent, Sample(request, latent_shape, context, y ? &*y : nullptr, progress, cancel));
+  if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
+  TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(latent, [&](int i, int n) {
+    if (progress) progress({Stage::kDecodingVideo, 0, request.steps, (i + 1.0) / n});
+  }));
+  GenerateResult result;
+  result.frames = video::VideoToFrames(video);
+  if (encode_mp4) {
+    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 0});
+    TV_ASSIGN_OR_RETURN(result.mp4, video::EncodeMp4(result.frames));
+    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 1});
+  }
+  result.peak_bytes = PeakRssBytes();
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& model_dir, Backend& backend) {
+  TV_ASSIGN_OR_RETURN(ModelDir dir, ModelDir::Open(model_dir));
+  auto pipeline = std::make_unique<WanPipeline>(backend, std::move(dir));
+  TV_RETURN_IF_ERROR(pipeline->LoadModels());
+  return std::unique_ptr<Pipeline>(std::move(pipeline));
+}
+
+}  // namespace turbovid::engine

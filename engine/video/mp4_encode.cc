@@ -1,0 +1,250 @@
+// Frames → MP4 in memory: RGB24 → yuv420p (swscale), H.264 (libx264), mp4 muxer writing into a
+// std::string through a seekable custom AVIOContext, moov moved to the front (faststart).
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/video/ffmpeg_util.h"
+#include "engine/video/video.h"
+
+extern "C" {
+#include <libavutil/dict.h>
+#include <libavutil/opt.h>
+}
+
+namespace turbovid::engine::video {
+namespace {
+
+using internal::CodecContextPtr;
+using internal::FfmpegError;
+using internal::FramePtr;
+using internal::IoContextPtr;
+using internal::MemoryFile;
+using internal::OutputFormatPtr;
+using internal::PacketPtr;
+using internal::SwsPtr;
+
+constexpr int64_t kMaxSide = 8192;  // well inside libx264's and our int arithmetic's limits
+constexpr std::array<const char*, 10> kPresets = {"ultrafast", "superfast", "veryfast", "faster",
+                                                  "fast",      "medium",    "slow",     "slower",
+                                                  "veryslow",  "placebo"};
+
+struct DictFree {
+  void operator()(AVDictionary* d) const { av_dict_free(&d); }
+};
+
+absl::Status CheckOptions(const Mp4Options& options) {
+  if (options.fps < 1 || options.fps > 240) {
+    return absl::InvalidArgumentError(absl::StrCat("fps: ", options.fps, " is outside [1, 240]"));
+  }
+  if (options.crf < 0 || options.crf > 51) {
+    return absl::InvalidArgumentError(absl::StrCat("crf: ", options.crf, " is outside [0, 51]"));
+  }
+  if (std::find(kPresets.begin(), kPresets.end(), options.preset) == kPresets.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("preset: \"", options.preset, "\" is not an x264 preset"));
+  }
+  return absl::OkStatus();
+}
+
+// The mp4 muxer's faststart pass reopens its output by URL to read it back; these two callbacks
+// hand it a second read cursor over the same in-memory file instead of touching the filesystem.
+int OpenForReread(AVFormatContext* s, AVIOContext** pb, const char* /*url*/, int flags,
+                  AVDictionary** /*options*/) {
+  if ((flags & AVIO_FLAG_WRITE) != 0) return AVERROR(EPERM);
+  auto cursor = std::make_unique<internal::MemoryFileCursor>();
+  cursor->file = static_cast<const MemoryFile*>(s->opaque);
+  auto io = internal::OpenMemoryFileReader(cursor.get());
+  if (!io.ok()) return AVERROR(ENOMEM);
+  *pb = io->release();
+  cursor.release();  // owned by the AVIOContext from here; freed in CloseReread
+  return 0;
+}
+
+int CloseReread(AVFormatContext* /*s*/, AVIOContext* pb) {
+  if (pb == nullptr) return 0;
+  delete static_cast<internal::MemoryFileCursor*>(pb->opaque);
+  internal::IoContextDeleter()(pb);
+  return 0;
+}
+
+// Everything one encode owns; members are destroyed in reverse order, muxer before its I/O.
+class Mp4Writer {
+ public:
+  absl::Status Open(int width, int height, const Mp4Options& options);
+  absl::Status AddFrame(const uint8_t* rgb, int64_t pts);  // rgb: [H, W, 3] U8
+  absl::StatusOr<std::string> Finish();
+
+ private:
+  absl::Status OpenEncoder(int width, int height, const Mp4Options& options);
+  absl::Status OpenMuxer(const Mp4Options& options);
+  absl::Status SendAndDrain(const AVFrame* frame);  // nullptr flushes the encoder
+
+  MemoryFile file_;
+  IoContextPtr io_;
+  OutputFormatPtr muxer_;
+  CodecContextPtr encoder_;
+  AVStream* stream_ = nullptr;  // owned by muxer_
+  SwsPtr sws_;
+  FramePtr yuv_;
+  PacketPtr packet_;
+};
+
+absl::Status Mp4Writer::OpenEncoder(int width, int height, const Mp4Options& options) {
+  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
+  if (codec == nullptr) {
+    return absl::UnimplementedError("video: this FFmpeg has no libx264 encoder");
+  }
+  encoder_.reset(avcodec_alloc_context3(codec));
+  if (encoder_ == nullptr)
+    return absl::ResourceExhaustedError("video: out of memory for an encoder");
+  AVCodecContext* c = encoder_.get();
+  c->width = width;
+  c->height = height;
+  c->pix_fmt = AV_PIX_FMT_YUV420P;
+  c->time_base = AVRational{1, options.fps};
+  c->framerate = AVRational{options.fps, 1};
+  // swscale's RGB → YUV default is BT.601 limited range; tag the stream so players agree.
+  c->colorspace = AVCOL_SPC_SMPTE170M;
+  c->color_primaries = AVCOL_PRI_SMPTE170M;
+  c->color_trc = AVCOL_TRC_SMPTE170M;
+  c->color_range = AVCOL_RANGE_MPEG;
+  if ((muxer_->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
+    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  }
+  int err = av_opt_set(c->priv_data, "preset", options.preset.c_str(), 0);
+  if (err < 0) return FfmpegError(err, "preset", absl::StatusCode::kInvalidArgument);
+  err = av_opt_set_double(c->priv_data, "crf", options.crf, 0);
+  if (err < 0) return FfmpegError(err, "crf", absl::StatusCode::kInvalidArgument);
+  err = avcodec_open2(c, codec, nullptr);
+  if (err < 0) return FfmpegError(err, "video: opening libx264");
+  return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::OpenMuxer(const Mp4Options& options) {
+  stream_ = avformat_new_stream(muxer_.get(), nullptr);
+  if (stream_ == nullptr) return absl::ResourceExhaustedError("video: out of memory for a stream");
+  int err = avcodec_parameters_from_context(stream_->codecpar, encoder_.get());
+  if (err < 0) return FfmpegError(err, "video: copying codec parameters");
+  stream_->time_base = encoder_->time_base;
+  stream_->avg_frame_rate = AVRational{options.fps, 1};
+  AVDictionary* raw_opts = nullptr;
+  err = av_dict_set(&raw_opts, "movflags", "+faststart", 0);
+  std::unique_ptr<AVDictionary, DictFree> opts(raw_opts);
+  if (err < 0) return FfmpegError(err, "video: mp4 options");
+  raw_opts = opts.release();
+  err = avformat_write_header(muxer_.get(), &raw_opts);
+  opts.reset(raw_opts);
+  if (err < 0) return FfmpegError(err, "video: writing the mp4 header");
+  return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
+  internal::SilenceFfmpegLogs();
+  TV_ASSIGN_OR_RETURN(io_, internal::OpenMemoryWriter(&file_));
+  AVFormatContext* raw = nullptr;
+  int err = avformat_alloc_output_context2(&raw, nullptr, "mp4", nullptr);
+  if (err < 0 || raw == nullptr) return FfmpegError(err, "video: creating the mp4 muxer");
+  muxer_.reset(raw);
+  muxer_->pb = io_.get();
+  muxer_->flags |= AVFMT_FLAG_CUSTOM_IO;
+  muxer_->opaque = &file_;
+  muxer_->io_open = &OpenForReread;
+  muxer_->io_close2 = &CloseReread;
+  TV_RETURN_IF_ERROR(OpenEncoder(width, height, options));
+  TV_RETURN_IF_ERROR(OpenMuxer(options));
+  sws_.reset(sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P,
+                            SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP, nullptr, nullptr,
+                            nullptr));
+  if (sws_ == nullptr) return absl::InternalError("video: sws_getContext RGB24 → yuv420p failed");
+  TV_ASSIGN_OR_RETURN(yuv_, internal::AllocFrame(AV_PIX_FMT_YUV420P, width, height));
+  packet_.reset(av_packet_alloc());
+  if (packet_ == nullptr) return absl::ResourceExhaustedError("video: out of memory for a packet");
+  return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::SendAndDrain(const AVFrame* frame) {
+  int err = avcodec_send_frame(encoder_.get(), frame);
+  if (err < 0) return FfmpegError(err, "video: libx264 send_frame");
+  while (true) {
+    err = avcodec_receive_packet(encoder_.get(), packet_.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return absl::OkStatus();
+    if (err < 0) return FfmpegError(err, "video: libx264 receive_packet");
+    av_packet_rescale_ts(packet_.get(), encoder_->time_base, stream_->time_base);
+    packet_->stream_index = stream_->index;
+    err = av_interleaved_write_frame(muxer_.get(), packet_.get());  // takes the packet's data
+    if (err < 0) return FfmpegError(err, "video: muxing a packet");
+  }
+}
+
+absl::Status Mp4Writer::AddFrame(const uint8_t* rgb, int64_t pts) {
+  // The encoder may still reference the previous picture's buffers.
+  int err = av_frame_make_writable(yuv_.get());
+  if (err < 0) return FfmpegError(err, "video: av_frame_make_writable");
+  const uint8_t* const src[1] = {rgb};
+  const int src_stride[1] = {3 * yuv_->width};
+  const int rows =
+      sws_scale(sws_.get(), src, src_stride, 0, yuv_->height, yuv_->data, yuv_->linesize);
+  if (rows != yuv_->height) return absl::InternalError("video: sws_scale RGB24 → yuv420p failed");
+  yuv_->pts = pts;
+  return SendAndDrain(yuv_.get());
+}
+
+absl::StatusOr<std::string> Mp4Writer::Finish() {
+  TV_RETURN_IF_ERROR(SendAndDrain(nullptr));
+  int err = av_write_trailer(muxer_.get());
+  if (err < 0) return FfmpegError(err, "video: writing the mp4 trailer");
+  avio_flush(io_.get());
+  if (io_->error < 0) return FfmpegError(io_->error, "video: flushing the mp4 bytes");
+  return std::move(file_.bytes);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodeMp4(const Tensor& frames, const Mp4Options& options) {
+  TV_RETURN_IF_ERROR(internal::CheckRgbTensor(frames, 4, "frames", kMaxSide));
+  const int64_t height = frames.dim(1);
+  const int64_t width = frames.dim(2);
+  if (height % 2 != 0 || width % 2 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frames: ", frames.Describe(),
+                     " has an odd height or width; yuv420p needs both "
+                     "even"));
+  }
+  TV_RETURN_IF_ERROR(CheckOptions(options));
+  Mp4Writer writer;
+  TV_RETURN_IF_ERROR(writer.Open(static_cast<int>(width), static_cast<int>(height), options));
+  const auto* rgb = frames.data<uint8_t>();
+  const int64_t frame_bytes = height * width * 3;
+  for (int64_t f = 0; f < frames.dim(0); ++f) {
+    TV_RETURN_IF_ERROR(writer.AddFrame(rgb + f * frame_bytes, f));
+  }
+  return writer.Finish();
+}
+
+absl::Status WriteMp4(const Tensor& frames, const std::string& path, const Mp4Options& options) {
+  TV_ASSIGN_OR_RETURN(std::string bytes, EncodeMp4(frames, options));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(path.c_str(), "wb"), &std::fclose);
+  if (out == nullptr) {
+    const int e = errno;
+    const std::string message = absl::StrCat(path, ": cannot open for writing: ", strerror(e));
+    if (e == ENOENT || e == ENOTDIR) return absl::NotFoundError(message);
+    if (e == EACCES || e == EPERM || e == EROFS) return absl::PermissionDeniedError(message);
+    return absl::InternalError(message);
+  }
+  if (std::fwrite(bytes.data(), 1, bytes.size(), out.get()) != bytes.size()) {
+    return absl::InternalError(absl::StrCat(path, ": short write: ", strerror(errno)));
+  }
+  if (std::fclose(out.release()) != 0) {
+    return absl::InternalError(absl::StrCat(path, ": close failed: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace turbovid::engine::video

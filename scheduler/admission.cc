@@ -1,0 +1,164 @@
+// Field-by-field checks in the order a client would fix them; the first failure is returned.
+#include "scheduler/admission.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "scheduler/image_check.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+namespace v1 = ::turbovid::v1;
+
+absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+absl::Status CheckText(const char* field, const std::string& text, const AdmissionLimits& limits) {
+  if (static_cast<int64_t>(text.size()) > limits.max_prompt_bytes) {
+    return Invalid(absl::StrCat(field, ": ", text.size(), " bytes > limit ",
+                                limits.max_prompt_bytes));
+  }
+  if (text.find('\0') != std::string::npos) return Invalid(absl::StrCat(field, ": contains NUL"));
+  return absl::OkStatus();
+}
+
+absl::Status ResolveSize(const v1::SubmitVideoRequest& request, const ModelSpec& model,
+                         const AdmissionLimits& limits, ResolvedRequest* out) {
+  const v1::VideoSize& size = request.size();
+  const int w = size.width_pixels();
+  const int h = size.height_pixels();
+  if (w != 0 || h != 0) {
+    if (w <= 0) return Invalid(absl::StrCat("size.width_pixels: ", w, " must be > 0"));
+    if (h <= 0) return Invalid(absl::StrCat("size.height_pixels: ", h, " must be > 0"));
+    if (w % 16 != 0) {
+      return Invalid(absl::StrCat("size.width_pixels: ", w, " is not a multiple of 16"));
+    }
+    if (h % 16 != 0) {
+      return Invalid(absl::StrCat("size.height_pixels: ", h, " is not a multiple of 16"));
+    }
+    out->width_pixels = w;
+    out->height_pixels = h;
+  } else if (!size.resolution().empty() || !size.aspect().empty()) {
+    TV_RETURN_IF_ERROR(PresetSize(size.resolution().empty() ? model.default_resolution
+                                                            : size.resolution(),
+                                  size.aspect(), &out->width_pixels, &out->height_pixels));
+  } else if (model.default_width_pixels > 0) {
+    out->width_pixels = model.default_width_pixels;
+    out->height_pixels = model.default_height_pixels;
+  } else {
+    TV_RETURN_IF_ERROR(PresetSize(model.default_resolution, model.default_aspect,
+                                  &out->width_pixels, &out->height_pixels));
+  }
+  const int64_t pixels = int64_t{out->width_pixels} * out->height_pixels;
+  if (pixels > limits.max_pixels) {
+    return Invalid(absl::StrCat("size: ", out->width_pixels, "x", out->height_pixels, " = ",
+                                pixels, " pixels > limit ", limits.max_pixels));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckImage(const v1::SubmitVideoRequest& request, const VariantSpec& variant,
+                        const AdmissionLimits& limits) {
+  if (!variant.is_i2v) {
+    if (!request.image().empty()) {
+      return Invalid(absl::StrCat("image: model ", request.model_id(),
+                                  " is text-to-video and takes no image"));
+    }
+    return absl::OkStatus();
+  }
+  if (request.image().empty()) {
+    return Invalid(absl::StrCat("image: required by image-to-video model ", request.model_id()));
+  }
+  if (static_cast<int64_t>(request.image().size()) > limits.max_image_bytes) {
+    return Invalid(absl::StrCat("image: ", request.image().size(), " bytes > limit ",
+                                limits.max_image_bytes));
+  }
+  TV_ASSIGN_OR_RETURN(ImageInfo info, InspectImage(request.image()));
+  if (info.width > limits.max_image_side_pixels || info.height > limits.max_image_side_pixels) {
+    return Invalid(absl::StrCat("image: ", info.width, "x", info.height, " exceeds ",
+                                limits.max_image_side_pixels, " pixels per side"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& request,
+                                               const ModelCatalog& catalog,
+                                               const AdmissionLimits& limits,
+                                               uint64_t random_seed) {
+  ResolvedRequest out;
+  if (request.model_id().empty()) return Invalid("model_id: empty");
+  out.model = catalog.Find(request.model_id());
+  if (out.model == nullptr) {
+    return Invalid(absl::StrCat("model_id: unknown model '", request.model_id().substr(0, 128),
+                                "' (known: ", catalog.ModelIds(), ")"));
+  }
+  const std::string variant_name =
+      request.variant().empty() ? out.model->default_variant : request.variant();
+  out.variant = out.model->FindVariant(variant_name);
+  if (out.variant == nullptr) {
+    return Invalid(absl::StrCat("variant: '", variant_name.substr(0, 128), "' is not a variant of ",
+                                out.model->id));
+  }
+  if (request.prompt().empty()) return Invalid("prompt: empty");
+  TV_RETURN_IF_ERROR(CheckText("prompt", request.prompt(), limits));
+  TV_RETURN_IF_ERROR(CheckText("negative_prompt", request.negative_prompt(), limits));
+  if (!request.negative_prompt().empty() && !out.variant->cfg) {
+    return Invalid(absl::StrCat("negative_prompt: variant ", out.variant->name,
+                                " does not use classifier-free guidance"));
+  }
+  TV_RETURN_IF_ERROR(CheckImage(request, *out.variant, limits));
+
+  out.num_frames = request.num_frames() == 0 ? out.model->default_num_frames : request.num_frames();
+  if (out.num_frames < 1 || (out.num_frames - 1) % 4 != 0) {
+    return Invalid(absl::StrCat("num_frames: ", out.num_frames, " is not 4k+1"));
+  }
+  if (out.num_frames > limits.max_num_frames) {
+    return Invalid(absl::StrCat("num_frames: ", out.num_frames, " > limit ",
+                                limits.max_num_frames));
+  }
+  TV_RETURN_IF_ERROR(ResolveSize(request, *out.model, limits, &out));
+
+  out.num_steps = request.num_steps() == 0 ? out.variant->default_steps : request.num_steps();
+  if (out.num_steps < 1 || out.num_steps > out.variant->max_steps) {
+    return Invalid(absl::StrCat("num_steps: ", out.num_steps, " is not in [1, ",
+                                out.variant->max_steps, "] for variant ", out.variant->name));
+  }
+  if (!v1::AttentionMode_IsValid(request.attention())) {
+    return Invalid(absl::StrCat("attention: unknown mode ", request.attention()));
+  }
+  out.attention = request.attention();
+  if (out.attention == v1::ATTENTION_MODE_UNSPECIFIED) {
+    out.attention =
+        out.variant->attention == "sla" ? v1::ATTENTION_MODE_SLA : v1::ATTENTION_MODE_DENSE;
+  }
+  if (request.priority() > limits.max_abs_priority ||
+      request.priority() < -limits.max_abs_priority) {
+    return Invalid(absl::StrCat("priority: ", request.priority(), " is not in [-",
+                                limits.max_abs_priority, ", ", limits.max_abs_priority, "]"));
+  }
+  if (static_cast<int64_t>(request.client_request_id().size()) >
+      limits.max_client_request_id_bytes) {
+    return Invalid(absl::StrCat("client_request_id: ", request.client_request_id().size(),
+                                " bytes > limit ", limits.max_client_request_id_bytes));
+  }
+  out.seed = request.random_seed() ? random_seed : request.seed();
+  return out;
+}
+
+v1::SubmitVideoRequest AcceptedRequest(const v1::SubmitVideoRequest& request,
+                                       const ResolvedRequest& resolved) {
+  v1::SubmitVideoRequest accepted = request;
+  accepted.clear_image();
+  accepted.set_variant(resolved.variant->name);
+  accepted.set_num_frames(resolved.num_frames);
+  accepted.set_num_steps(resolved.num_steps);
+  accepted.set_attention(resolved.attention);
+  accepted.set_seed(resolved.seed);
+  accepted.set_random_seed(false);
+  accepted.mutable_size()->set_width_pixels(resolved.width_pixels);
+  accepted.mutable_size()->set_height_pixels(resolved.height_pixels);
+  return accepted;
+}
+
+}  // namespace turbovid::scheduler

@@ -1,0 +1,36 @@
+// Edge validation of SubmitVideoRequest against the catalog and the admission limits. A bad
+// request gets InvalidArgument naming the field (`num_frames: 80 is not 4k+1`); nothing changes.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "scheduler/config.h"
+#include "scheduler/model_catalog.h"
+#include "turbovid/v1/video_service.pb.h"
+
+namespace turbovid::scheduler {
+
+// What a valid request resolves to (defaults filled in).
+struct ResolvedRequest {
+  const ModelSpec* model = nullptr;
+  const VariantSpec* variant = nullptr;
+  int width_pixels = 0;
+  int height_pixels = 0;
+  int num_frames = 0;
+  int num_steps = 0;
+  uint64_t seed = 0;
+  turbovid::v1::AttentionMode attention = turbovid::v1::ATTENTION_MODE_UNSPECIFIED;
+};
+
+// `random_seed` is used when the request asks for one. Checks every field but the queue length.
+absl::StatusOr<ResolvedRequest> ValidateSubmit(const turbovid::v1::SubmitVideoRequest& request,
+                                               const ModelCatalog& catalog,
+                                               const AdmissionLimits& limits,
+                                               uint64_t random_seed);
+
+// The request as stored and shown in Job.request: defaults resolved, image bytes stripped.
+turbovid::v1::SubmitVideoRequest AcceptedRequest(const turbovid::v1::SubmitVideoRequest& request,
+                                                 const ResolvedRequest& resolved);
+
+}  // namespace turbovid::scheduler

@@ -1,0 +1,191 @@
+// Admission: every rejected field gets INVALID_ARGUMENT (asserted on the code, not the text);
+// defaults resolve from the catalog; image headers are sniffed without decoding.
+#include "scheduler/admission.h"
+
+#include <string>
+
+#include "common/config.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "scheduler/image_check.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+namespace v1 = ::turbovid::v1;
+using ::turbovid::common::testing::IsOk;
+using ::turbovid::common::testing::StatusIs;
+constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
+
+// A valid 1x1 PNG (signature, IHDR, IDAT, IEND).
+std::string TinyPng() {
+  static const unsigned char kBytes[] = {
+      0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+      0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+      0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8,
+      0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
+      0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82};
+  return std::string(reinterpret_cast<const char*>(kBytes), sizeof(kBytes));
+}
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto catalog = ModelCatalog::LoadFile(TV_MODELS_YAML);
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    catalog_ = std::move(*catalog);
+  }
+  absl::StatusOr<ResolvedRequest> Validate(const v1::SubmitVideoRequest& r) {
+    return ValidateSubmit(r, catalog_, limits_, 777);
+  }
+  static v1::SubmitVideoRequest T2v() {
+    v1::SubmitVideoRequest r;
+    r.set_model_id("wan2.1-t2v-1.3b");
+    r.set_prompt("a cat surfing");
+    return r;
+  }
+  ModelCatalog catalog_;
+  AdmissionLimits limits_;
+};
+
+TEST_F(AdmissionTest, ResolvesDefaults) {
+  auto resolved = Validate(T2v());
+  ASSERT_THAT(resolved, IsOk());
+  EXPECT_EQ(resolved->variant->name, "turbo");
+  EXPECT_EQ(resolved->num_frames, 81);
+  EXPECT_EQ(resolved->num_steps, 4);
+  EXPECT_EQ(resolved->width_pixels, 832);
+  EXPECT_EQ(resolved->height_pixels, 480);
+  EXPECT_EQ(resolved->attention, v1::ATTENTION_MODE_SLA);
+  v1::SubmitVideoRequest r = T2v();
+  r.set_random_seed(true);
+  EXPECT_EQ(Validate(r)->seed, 777u);
+  r.mutable_size()->set_resolution("720p");
+  r.mutable_size()->set_aspect("9:16");
+  EXPECT_EQ(Validate(r)->width_pixels, 720);
+}
+
+TEST_F(AdmissionTest, RejectsBadFieldsWithInvalidArgument) {
+  struct Case {
+    const char* name;
+    void (*edit)(v1::SubmitVideoRequest*);
+  };
+  const Case cases[] = {
+      {"frames 80", [](v1::SubmitVideoRequest* r) { r->set_num_frames(80); }},
+      {"frames too many", [](v1::SubmitVideoRequest* r) { r->set_num_frames(401); }},
+      {"width not /16", [](v1::SubmitVideoRequest* r) {
+         r->mutable_size()->set_width_pixels(500);
+         r->mutable_size()->set_height_pixels(480);
+       }},
+      {"height missing", [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_width_pixels(512); }},
+      {"too many pixels", [](v1::SubmitVideoRequest* r) {
+         r->mutable_size()->set_width_pixels(1920);
+         r->mutable_size()->set_height_pixels(1088);
+       }},
+      {"bad resolution", [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_resolution("1080p"); }},
+      {"bad aspect", [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_aspect("2:1"); }},
+      {"empty prompt", [](v1::SubmitVideoRequest* r) { r->set_prompt(""); }},
+      {"oversized prompt", [](v1::SubmitVideoRequest* r) { r->set_prompt(std::string(5000, 'x')); }},
+      {"unknown model", [](v1::SubmitVideoRequest* r) { r->set_model_id("sora"); }},
+      {"empty model", [](v1::SubmitVideoRequest* r) { r->set_model_id(""); }},
+      {"unknown variant", [](v1::SubmitVideoRequest* r) { r->set_variant("fp4"); }},
+      {"steps over max", [](v1::SubmitVideoRequest* r) { r->set_num_steps(5); }},
+      {"steps negative", [](v1::SubmitVideoRequest* r) { r->set_num_steps(-1); }},
+      {"negative prompt on turbo", [](v1::SubmitVideoRequest* r) { r->set_negative_prompt("x"); }},
+      {"image on t2v", [](v1::SubmitVideoRequest* r) { r->set_image(TinyPng()); }},
+      {"priority", [](v1::SubmitVideoRequest* r) { r->set_priority(5000); }},
+      {"attention", [](v1::SubmitVideoRequest* r) { r->set_attention(static_cast<v1::AttentionMode>(9)); }},
+      {"request id", [](v1::SubmitVideoRequest* r) { r->set_client_request_id(std::string(200, 'k')); }},
+  };
+  for (const Case& c : cases) {
+    v1::SubmitVideoRequest r = T2v();
+    c.edit(&r);
+    EXPECT_THAT(Validate(r), StatusIs(kInvalid)) << c.name;
+  }
+}
+
+TEST_F(AdmissionTest, FramesMessageNamesTheField) {
+  v1::SubmitVideoRequest r = T2v();
+  r.set_num_frames(80);
+  EXPECT_EQ(Validate(r).status().message(), "num_frames: 80 is not 4k+1");
+}
+
+TEST_F(AdmissionTest, I2vNeedsAValidImage) {
+  v1::SubmitVideoRequest r;
+  r.set_model_id("wan2.2-i2v-a14b");
+  r.set_prompt("the cat jumps");
+  EXPECT_THAT(Validate(r), StatusIs(kInvalid));  // no image
+  r.set_image("not an image at all");
+  EXPECT_THAT(Validate(r), StatusIs(kInvalid));
+  r.set_image(TinyPng().substr(0, 40));  // truncated
+  EXPECT_THAT(Validate(r), StatusIs(kInvalid));
+  r.set_image(TinyPng());
+  auto resolved = Validate(r);
+  ASSERT_THAT(resolved, IsOk());
+  EXPECT_EQ(resolved->width_pixels, 1280);  // I2V defaults to 720p
+  limits_.max_image_bytes = 10;
+  EXPECT_THAT(Validate(r), StatusIs(kInvalid));
+}
+
+TEST(ImageCheckTest, ReadsHeaders) {
+  auto png = InspectImage(TinyPng());
+  ASSERT_THAT(png, IsOk());
+  EXPECT_EQ(png->format, "png");
+  EXPECT_EQ(png->width, 1);
+  // Minimal JPEG: SOI, SOF0 (8-bit, 16x8, 1 component), EOI.
+  const std::string jpeg("\xFF\xD8\xFF\xC0\x00\x0B\x08\x00\x08\x00\x10\x01\x01\x11\x00\xFF\xD9",
+                         17);
+  auto info = InspectImage(jpeg);
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->width, 16);
+  EXPECT_EQ(info->height, 8);
+  EXPECT_THAT(InspectImage(jpeg.substr(0, 12)), StatusIs(kInvalid));
+  const std::string gif("GIF89a\x20\x00\x10\x00\x00\x00\x00\x3B", 14);
+  EXPECT_EQ(InspectImage(gif)->width, 32);
+  EXPECT_THAT(InspectImage(std::string("GIF89a\x00\x00\x10\x00\x00\x00\x00\x3B", 14)),
+              StatusIs(kInvalid));
+  EXPECT_THAT(InspectImage("BM"), StatusIs(kInvalid));
+  EXPECT_THAT(InspectImage(std::string("RIFF\x04\x00\x00\x00WEBP", 12)), StatusIs(kInvalid));
+}
+
+TEST(SchedulerConfigTest, ShippedConfigLoads) {
+  auto config = LoadSchedulerConfig(TV_SCHEDULER_YAML);
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->max_attempts, 3);
+  EXPECT_EQ(config->admission.max_prompt_bytes, 4096);
+}
+
+TEST(SchedulerConfigTest, RejectsUnknownKeysAndBadValues) {
+  SchedulerConfig config;
+  config.lease_seconds = 1;
+  config.heartbeat_interval_seconds = 2;
+  EXPECT_THAT(ValidateSchedulerConfig(config), StatusIs(kInvalid));
+  config = SchedulerConfig();
+  config.max_attempts = 0;
+  EXPECT_THAT(ValidateSchedulerConfig(config), StatusIs(kInvalid));
+  EXPECT_THAT(LoadSchedulerConfig("/nonexistent.yaml"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(ModelCatalogTest, ShippedCatalogHasTheDesignModels) {
+  auto catalog = ModelCatalog::LoadFile(TV_MODELS_YAML);
+  ASSERT_THAT(catalog, IsOk());
+  for (const char* id :
+       {"wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-i2v-a14b", "tiny-t2v", "tiny-i2v"}) {
+    EXPECT_NE(catalog->Find(id), nullptr) << id;
+  }
+  EXPECT_TRUE(catalog->Find("wan2.2-i2v-a14b")->FindVariant("turbo")->is_i2v);
+  EXPECT_EQ(catalog->Find("wan2.2-i2v-a14b")->experts, 2);
+}
+
+TEST(ModelCatalogTest, RejectsBrokenCatalog) {
+  auto root = common::ConfigNode::LoadString(
+      "models:\n  - id: m\n    default_variant: v\n    default_resolution: 480p\n"
+      "    variants:\n      - name: v\n        sampler: euler\n        default_steps: 1\n"
+      "        max_steps: 1\n        attention: sla\n        memory_gib: {cpu: 1}\n");
+  ASSERT_THAT(root, IsOk());
+  EXPECT_THAT(ModelCatalog::Parse(*root), StatusIs(kInvalid));
+}
+
+}  // namespace
+}  // namespace turbovid::scheduler

@@ -1,0 +1,46 @@
+// Where finished MP4s live. ArtifactStore is the interface (an object store can implement it);
+// LocalArtifactStore keeps `<dir>/<job_id>.mp4`, written to a temp file and renamed on commit.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/backend.h"
+
+namespace turbovid::scheduler {
+
+// One upload in progress: chunks must arrive in order.
+class ArtifactWriter {
+ public:
+  virtual ~ArtifactWriter() = default;  // aborts when not committed
+  // InvalidArgument when `offset` is not the number of bytes written so far.
+  virtual absl::Status Append(int64_t offset, const std::string& data) = 0;
+  // Makes the artifact visible; returns its size.
+  virtual absl::StatusOr<int64_t> Commit() = 0;
+  virtual int64_t bytes_written() const = 0;
+};
+
+class ArtifactStore {
+ public:
+  virtual ~ArtifactStore() = default;
+  virtual absl::StatusOr<std::unique_ptr<ArtifactWriter>> BeginWrite(const std::string& job_id) = 0;
+  virtual absl::StatusOr<std::unique_ptr<server::ByteSource>> Open(const std::string& job_id) = 0;
+};
+
+class LocalArtifactStore final : public ArtifactStore {
+ public:
+  // Creates `dir` if needed and removes temp files left by a crash.
+  static absl::StatusOr<std::unique_ptr<LocalArtifactStore>> Create(const std::string& dir);
+
+  absl::StatusOr<std::unique_ptr<ArtifactWriter>> BeginWrite(const std::string& job_id) override;
+  absl::StatusOr<std::unique_ptr<server::ByteSource>> Open(const std::string& job_id) override;
+  std::string PathOf(const std::string& job_id) const;
+
+ private:
+  explicit LocalArtifactStore(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+}  // namespace turbovid::scheduler

@@ -1,0 +1,111 @@
+// configs/scheduler.yaml -> SchedulerConfig. Unknown keys are errors (typos must not pass).
+#include "scheduler/config.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/config.h"
+#include "common/status_macros.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+using common::ConfigNode;
+
+absl::Status ReadAdmission(const ConfigNode& node, AdmissionLimits* out) {
+  TV_RETURN_IF_ERROR(node.CheckKeys({"max_queue_length", "max_prompt_bytes", "max_image_bytes",
+                                     "max_image_side_pixels", "max_num_frames", "max_pixels",
+                                     "max_abs_priority", "max_client_request_id_bytes"}));
+  TV_RETURN_IF_ERROR(node.Read("max_queue_length", &out->max_queue_length));
+  TV_RETURN_IF_ERROR(node.Read("max_prompt_bytes", &out->max_prompt_bytes));
+  TV_RETURN_IF_ERROR(node.Read("max_image_bytes", &out->max_image_bytes));
+  TV_RETURN_IF_ERROR(node.Read("max_image_side_pixels", &out->max_image_side_pixels));
+  TV_RETURN_IF_ERROR(node.Read("max_num_frames", &out->max_num_frames));
+  TV_RETURN_IF_ERROR(node.Read("max_pixels", &out->max_pixels));
+  TV_RETURN_IF_ERROR(node.Read("max_abs_priority", &out->max_abs_priority));
+  TV_RETURN_IF_ERROR(node.Read("max_client_request_id_bytes", &out->max_client_request_id_bytes));
+  return absl::OkStatus();
+}
+
+absl::Status Positive(const char* key, double value) {
+  if (value > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(key, ": ", value, " must be > 0"));
+}
+
+}  // namespace
+
+absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
+  TV_ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
+  SchedulerConfig config;
+  TV_RETURN_IF_ERROR(root.CheckKeys(
+      {"listen_address", "http_address", "http_port", "db_path", "db_synchronous_full",
+       "artifact_dir", "models_file", "lease_seconds", "heartbeat_interval_seconds",
+       "max_attempts", "step_ewma_alpha", "shutdown_grace_seconds", "max_message_bytes",
+       "admission"}));
+  TV_RETURN_IF_ERROR(root.Read("listen_address", &config.listen_address));
+  TV_RETURN_IF_ERROR(root.Read("http_address", &config.http_address));
+  TV_RETURN_IF_ERROR(root.Read("http_port", &config.http_port));
+  TV_RETURN_IF_ERROR(root.Read("db_path", &config.db_path));
+  TV_RETURN_IF_ERROR(root.Read("db_synchronous_full", &config.db_synchronous_full));
+  TV_RETURN_IF_ERROR(root.Read("artifact_dir", &config.artifact_dir));
+  TV_RETURN_IF_ERROR(root.Read("models_file", &config.models_file));
+  TV_RETURN_IF_ERROR(root.Read("lease_seconds", &config.lease_seconds));
+  TV_RETURN_IF_ERROR(root.Read("heartbeat_interval_seconds", &config.heartbeat_interval_seconds));
+  TV_RETURN_IF_ERROR(root.Read("max_attempts", &config.max_attempts));
+  TV_RETURN_IF_ERROR(root.Read("step_ewma_alpha", &config.step_ewma_alpha));
+  TV_RETURN_IF_ERROR(root.Read("shutdown_grace_seconds", &config.shutdown_grace_seconds));
+  TV_RETURN_IF_ERROR(root.Read("max_message_bytes", &config.max_message_bytes));
+  if (root.Has("admission")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode admission, root.Child("admission"));
+    TV_RETURN_IF_ERROR(ReadAdmission(admission, &config.admission));
+  }
+  absl::Status valid = ValidateSchedulerConfig(config);
+  if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", valid.message()));
+  return config;
+}
+
+absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
+  if (c.listen_address.empty()) return absl::InvalidArgumentError("listen_address: empty");
+  if (c.http_port < 0 || c.http_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("http_port: ", c.http_port, " not a port"));
+  }
+  if (c.db_path.empty()) return absl::InvalidArgumentError("db_path: empty");
+  if (c.artifact_dir.empty()) return absl::InvalidArgumentError("artifact_dir: empty");
+  if (c.models_file.empty()) return absl::InvalidArgumentError("models_file: empty");
+  TV_RETURN_IF_ERROR(Positive("lease_seconds", c.lease_seconds));
+  TV_RETURN_IF_ERROR(Positive("heartbeat_interval_seconds", c.heartbeat_interval_seconds));
+  if (c.heartbeat_interval_seconds * 2 > c.lease_seconds) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "heartbeat_interval_seconds: ", c.heartbeat_interval_seconds,
+        " must be at most half of lease_seconds (", c.lease_seconds, ")"));
+  }
+  TV_RETURN_IF_ERROR(Positive("max_attempts", c.max_attempts));
+  if (c.step_ewma_alpha <= 0 || c.step_ewma_alpha > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step_ewma_alpha: ", c.step_ewma_alpha, " is not in (0, 1]"));
+  }
+  if (c.shutdown_grace_seconds < 0) {
+    return absl::InvalidArgumentError("shutdown_grace_seconds: must be >= 0");
+  }
+  if (c.max_message_bytes < (1 << 20) || c.max_message_bytes > (1ll << 31) - 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes: ", c.max_message_bytes, " is not in [1 MiB, 2 GiB)"));
+  }
+  const AdmissionLimits& a = c.admission;
+  TV_RETURN_IF_ERROR(Positive("admission.max_queue_length", a.max_queue_length));
+  TV_RETURN_IF_ERROR(Positive("admission.max_prompt_bytes", a.max_prompt_bytes));
+  TV_RETURN_IF_ERROR(Positive("admission.max_image_bytes", static_cast<double>(a.max_image_bytes)));
+  TV_RETURN_IF_ERROR(Positive("admission.max_image_side_pixels", a.max_image_side_pixels));
+  TV_RETURN_IF_ERROR(Positive("admission.max_num_frames", a.max_num_frames));
+  TV_RETURN_IF_ERROR(Positive("admission.max_pixels", static_cast<double>(a.max_pixels)));
+  TV_RETURN_IF_ERROR(Positive("admission.max_client_request_id_bytes",
+                              a.max_client_request_id_bytes));
+  if (a.max_abs_priority < 0) {
+    return absl::InvalidArgumentError("admission.max_abs_priority: must be >= 0");
+  }
+  if (a.max_image_bytes + (1 << 20) > c.max_message_bytes) {
+    return absl::InvalidArgumentError(
+        "admission.max_image_bytes: must leave 1 MiB below max_message_bytes");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace turbovid::scheduler

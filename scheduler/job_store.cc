@@ -1,0 +1,281 @@
+// SQLite access: one connection behind a mutex, prepared statements with bound parameters only.
+#include "scheduler/job_store.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+namespace v1 = ::turbovid::v1;
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL UNIQUE,
+  client_request_id TEXT UNIQUE,           -- NULL when the client sent none
+  model_id TEXT NOT NULL,
+  state INTEGER NOT NULL,                  -- turbovid.v1.JobState
+  request BLOB NOT NULL,                   -- SubmitVideoRequest as accepted, no image
+  image BLOB,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  losses INTEGER NOT NULL DEFAULT 0,
+  worker_id TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '',
+  seed INTEGER NOT NULL DEFAULT 0,         -- uint64 stored as its int64 bit pattern
+  width_pixels INTEGER NOT NULL DEFAULT 0,
+  height_pixels INTEGER NOT NULL DEFAULT 0,
+  video_bytes INTEGER NOT NULL DEFAULT 0,
+  created REAL NOT NULL DEFAULT 0,
+  started REAL NOT NULL DEFAULT 0,
+  finished REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
+)sql";
+
+constexpr char kColumns[] =
+    "seq, job_id, client_request_id, state, request, image, attempts, losses, worker_id, error, "
+    "seed, width_pixels, height_pixels, video_bytes, created, started, finished";
+
+// A prepared statement, finalized on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  absl::Status status() const {
+    if (rc_ == SQLITE_OK) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
+  }
+  sqlite3_stmt* get() { return stmt_; }
+  void Text(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void Blob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void Int(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Real(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  void Null(int i) { sqlite3_bind_null(stmt_, i); }
+  int Step() { return sqlite3_step(stmt_); }
+  absl::Status Error(const char* what) const {
+    const int code = sqlite3_errcode(db_);
+    const std::string message = absl::StrCat("sqlite ", what, ": ", sqlite3_errmsg(db_));
+    if (code == SQLITE_FULL || code == SQLITE_NOMEM) return absl::ResourceExhaustedError(message);
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return absl::UnavailableError(message);
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return absl::DataLossError(message);
+    return absl::InternalError(message);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+std::string ColumnBytes(sqlite3_stmt* s, int i) {
+  const void* data = sqlite3_column_blob(s, i);
+  const int n = sqlite3_column_bytes(s, i);
+  return data == nullptr ? std::string() : std::string(static_cast<const char*>(data), n);
+}
+
+absl::StatusOr<StoredJob> ReadRow(sqlite3_stmt* s, bool with_image) {
+  StoredJob job;
+  job.seq = sqlite3_column_int64(s, 0);
+  job.job_id = ColumnBytes(s, 1);
+  job.client_request_id = ColumnBytes(s, 2);
+  job.state = static_cast<v1::JobState>(sqlite3_column_int(s, 3));
+  if (!job.request.ParseFromString(ColumnBytes(s, 4))) {
+    return absl::DataLossError(absl::StrCat("job store: request of ", job.job_id, " unreadable"));
+  }
+  if (with_image) job.image = ColumnBytes(s, 5);
+  job.attempts = sqlite3_column_int(s, 6);
+  job.losses = sqlite3_column_int(s, 7);
+  job.worker_id = ColumnBytes(s, 8);
+  job.error = ColumnBytes(s, 9);
+  job.seed = static_cast<uint64_t>(sqlite3_column_int64(s, 10));
+  job.width_pixels = sqlite3_column_int(s, 11);
+  job.height_pixels = sqlite3_column_int(s, 12);
+  job.video_bytes = sqlite3_column_int64(s, 13);
+  job.created_unix_seconds = sqlite3_column_double(s, 14);
+  job.started_unix_seconds = sqlite3_column_double(s, 15);
+  job.finished_unix_seconds = sqlite3_column_double(s, 16);
+  return job;
+}
+
+absl::StatusOr<std::vector<StoredJob>> ReadAll(Stmt& stmt, bool with_image) {
+  std::vector<StoredJob> jobs;
+  int rc = 0;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    TV_ASSIGN_OR_RETURN(StoredJob job, ReadRow(stmt.get(), with_image));
+    jobs.push_back(std::move(job));
+  }
+  if (rc != SQLITE_DONE) return stmt.Error("read");
+  return jobs;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path,
+                                                         bool synchronous_full) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("db_path: cannot open ", path, ": ", message));
+  }
+  std::unique_ptr<JobStore> store(new JobStore(db));
+  sqlite3_busy_timeout(db, 5000);
+  TV_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  TV_RETURN_IF_ERROR(store->Exec(synchronous_full ? "PRAGMA synchronous=FULL"
+                                                  : "PRAGMA synchronous=NORMAL"));
+  TV_RETURN_IF_ERROR(store->Exec(kSchema));
+  return store;
+}
+
+JobStore::~JobStore() { sqlite3_close(db_); }
+
+absl::Status JobStore::Exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string message = error ? error : "unknown error";
+    sqlite3_free(error);
+    return absl::InternalError(absl::StrCat("sqlite: ", message));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobStore::InsertResult> JobStore::Insert(const StoredJob& job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_,
+            "INSERT INTO jobs (job_id, client_request_id, model_id, state, request, image, seed, "
+            "width_pixels, height_pixels, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(client_request_id) DO NOTHING");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Text(1, job.job_id);
+  if (job.client_request_id.empty()) {
+    stmt.Null(2);
+  } else {
+    stmt.Text(2, job.client_request_id);
+  }
+  stmt.Text(3, job.request.model_id());
+  stmt.Int(4, job.state);
+  stmt.Blob(5, job.request.SerializeAsString());
+  if (job.image.empty()) {
+    stmt.Null(6);
+  } else {
+    stmt.Blob(6, job.image);
+  }
+  stmt.Int(7, static_cast<int64_t>(job.seed));
+  stmt.Int(8, job.width_pixels);
+  stmt.Int(9, job.height_pixels);
+  stmt.Real(10, job.created_unix_seconds);
+  if (stmt.Step() != SQLITE_DONE) return stmt.Error("insert");
+  InsertResult result;
+  if (sqlite3_changes(db_) == 1) {
+    result.job = job;
+    result.job.seq = sqlite3_last_insert_rowid(db_);
+    result.created = true;
+    return result;
+  }
+  // The client request id is taken: return that job.
+  Stmt find(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE client_request_id = ?"));
+  TV_RETURN_IF_ERROR(find.status());
+  find.Text(1, job.client_request_id);
+  if (find.Step() != SQLITE_ROW) return find.Error("insert conflict lookup");
+  TV_ASSIGN_OR_RETURN(result.job, ReadRow(find.get(), /*with_image=*/false));
+  return result;
+}
+
+absl::Status JobStore::Update(const StoredJob& job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_,
+            "UPDATE jobs SET state = ?, attempts = ?, losses = ?, worker_id = ?, error = ?, "
+            "video_bytes = ?, started = ?, finished = ? WHERE job_id = ?");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Int(1, job.state);
+  stmt.Int(2, job.attempts);
+  stmt.Int(3, job.losses);
+  stmt.Text(4, job.worker_id);
+  stmt.Text(5, job.error);
+  stmt.Int(6, job.video_bytes);
+  stmt.Real(7, job.started_unix_seconds);
+  stmt.Real(8, job.finished_unix_seconds);
+  stmt.Text(9, job.job_id);
+  if (stmt.Step() != SQLITE_DONE) return stmt.Error("update");
+  if (sqlite3_changes(db_) != 1) {
+    return absl::NotFoundError(absl::StrCat("job store: no job ", job.job_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredJob> JobStore::Get(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE job_id = ?"));
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Text(1, job_id);
+  const int rc = stmt.Step();
+  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+  if (rc != SQLITE_ROW) return stmt.Error("get");
+  return ReadRow(stmt.get(), /*with_image=*/false);
+}
+
+absl::StatusOr<std::optional<StoredJob>> JobStore::FindByClientRequestId(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE client_request_id = ?"));
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Text(1, id);
+  const int rc = stmt.Step();
+  if (rc == SQLITE_DONE) return std::optional<StoredJob>();
+  if (rc != SQLITE_ROW) return stmt.Error("find");
+  TV_ASSIGN_OR_RETURN(StoredJob job, ReadRow(stmt.get(), /*with_image=*/false));
+  return std::optional<StoredJob>(std::move(job));
+}
+
+absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns,
+                              " FROM jobs WHERE (?1 = 0 OR state = ?1) AND (?2 = '' OR model_id = "
+                              "?2) AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4"));
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Int(1, filter.state);
+  stmt.Text(2, filter.model_id);
+  stmt.Int(3, filter.before_seq);
+  stmt.Int(4, filter.limit);
+  return ReadAll(stmt, /*with_image=*/false);
+}
+
+absl::StatusOr<std::vector<StoredJob>> JobStore::LoadUnfinished() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state IN (?, ?, ?) ORDER BY seq"));
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Int(1, v1::JOB_STATE_QUEUED);
+  stmt.Int(2, v1::JOB_STATE_ASSIGNED);
+  stmt.Int(3, v1::JOB_STATE_RUNNING);
+  return ReadAll(stmt, /*with_image=*/true);
+}
+
+absl::StatusOr<int> JobStore::RequeueInterrupted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, "UPDATE jobs SET state = ?, worker_id = '' WHERE state IN (?, ?)");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Int(1, v1::JOB_STATE_QUEUED);
+  stmt.Int(2, v1::JOB_STATE_ASSIGNED);
+  stmt.Int(3, v1::JOB_STATE_RUNNING);
+  if (stmt.Step() != SQLITE_DONE) return stmt.Error("requeue");
+  return sqlite3_changes(db_);
+}
+
+absl::Status JobStore::Checkpoint() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+}  // namespace turbovid::scheduler

@@ -1,0 +1,153 @@
+// JobStore on a real SQLite file: durability across reopen, idempotency on the client request
+// id, requeue of interrupted jobs on restart, listing with paging.
+#include "scheduler/job_store.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+namespace v1 = ::turbovid::v1;
+using ::turbovid::common::testing::IsOk;
+using ::turbovid::common::testing::StatusIs;
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/tv_job_store_" + std::to_string(getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = dir_ + "/jobs.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static StoredJob MakeJob(const std::string& id, const std::string& client_id = "") {
+    StoredJob job;
+    job.job_id = id;
+    job.client_request_id = client_id;
+    job.request.set_model_id("tiny-t2v");
+    job.request.set_prompt("prompt of " + id);
+    job.image = id == "j-img" ? std::string("\x89PNG\0\x01", 6) : "";
+    job.seed = 0xFFFFFFFFFFFFFFF0ull;  // survives the int64 column
+    job.width_pixels = 64;
+    job.height_pixels = 48;
+    job.created_unix_seconds = 1700000000.5;
+    return job;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(JobStoreTest, CommittedJobsSurviveReopen) {
+  {
+    auto store = JobStore::Open(path_, false);
+    ASSERT_THAT(store, IsOk());
+    auto a = (*store)->Insert(MakeJob("j-a"));
+    ASSERT_THAT(a, IsOk());
+    EXPECT_TRUE(a->created);
+    EXPECT_GT(a->job.seq, 0);
+    ASSERT_THAT((*store)->Insert(MakeJob("j-img")), IsOk());
+    StoredJob done = a->job;
+    done.state = v1::JOB_STATE_SUCCEEDED;
+    done.video_bytes = 1234;
+    done.attempts = 1;
+    done.worker_id = "w1";
+    EXPECT_THAT((*store)->Update(done), IsOk());
+  }  // closed without a checkpoint: the WAL holds the commits
+  auto store = JobStore::Open(path_, false);
+  ASSERT_THAT(store, IsOk());
+  auto a = (*store)->Get("j-a");
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(a->state, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(a->video_bytes, 1234);
+  EXPECT_EQ(a->request.prompt(), "prompt of j-a");
+  EXPECT_EQ(a->seed, 0xFFFFFFFFFFFFFFF0ull);
+  auto unfinished = (*store)->LoadUnfinished();
+  ASSERT_THAT(unfinished, IsOk());
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].job_id, "j-img");
+  EXPECT_EQ((*unfinished)[0].image, std::string("\x89PNG\0\x01", 6));
+  EXPECT_THAT((*store)->Get("j-none"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(JobStoreTest, ClientRequestIdIsIdempotent) {
+  auto store = JobStore::Open(path_, true);
+  ASSERT_THAT(store, IsOk());
+  auto first = (*store)->Insert(MakeJob("j-1", "req-42"));
+  ASSERT_THAT(first, IsOk());
+  auto retry = (*store)->Insert(MakeJob("j-2", "req-42"));
+  ASSERT_THAT(retry, IsOk());
+  EXPECT_FALSE(retry->created);
+  EXPECT_EQ(retry->job.job_id, "j-1");
+  EXPECT_THAT((*store)->Get("j-2"), StatusIs(absl::StatusCode::kNotFound));
+  auto found = (*store)->FindByClientRequestId("req-42");
+  ASSERT_THAT(found, IsOk());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->job_id, "j-1");
+  // Jobs without a client id never collide.
+  EXPECT_TRUE((*store)->Insert(MakeJob("j-3"))->created);
+  EXPECT_TRUE((*store)->Insert(MakeJob("j-4"))->created);
+}
+
+TEST_F(JobStoreTest, RestartRequeuesInterruptedJobsKeepingAttempts) {
+  {
+    auto store = JobStore::Open(path_, false);
+    ASSERT_THAT(store, IsOk());
+    auto running = (*store)->Insert(MakeJob("j-run"));
+    auto assigned = (*store)->Insert(MakeJob("j-asg"));
+    ASSERT_THAT(running, IsOk());
+    ASSERT_THAT(assigned, IsOk());
+    running->job.state = v1::JOB_STATE_RUNNING;
+    running->job.attempts = 2;
+    running->job.worker_id = "w";
+    assigned->job.state = v1::JOB_STATE_ASSIGNED;
+    assigned->job.attempts = 1;
+    ASSERT_THAT((*store)->Update(running->job), IsOk());
+    ASSERT_THAT((*store)->Update(assigned->job), IsOk());
+  }
+  auto store = JobStore::Open(path_, false);
+  ASSERT_THAT(store, IsOk());
+  auto requeued = (*store)->RequeueInterrupted();
+  ASSERT_THAT(requeued, IsOk());
+  EXPECT_EQ(*requeued, 2);
+  auto run = (*store)->Get("j-run");
+  ASSERT_THAT(run, IsOk());
+  EXPECT_EQ(run->state, v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(run->attempts, 2);
+  EXPECT_EQ(run->worker_id, "");
+  EXPECT_THAT((*store)->Checkpoint(), IsOk());
+}
+
+TEST_F(JobStoreTest, ListsNewestFirstWithFiltersAndPaging) {
+  auto store = JobStore::Open(path_, false);
+  ASSERT_THAT(store, IsOk());
+  for (int i = 0; i < 5; ++i) ASSERT_THAT((*store)->Insert(MakeJob("j" + std::to_string(i))), IsOk());
+  ListFilter filter;
+  filter.limit = 2;
+  auto page = (*store)->List(filter);
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].job_id, "j4");
+  filter.before_seq = (*page)[1].seq;
+  page = (*store)->List(filter);
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].job_id, "j2");
+  filter = ListFilter();
+  filter.state = v1::JOB_STATE_FAILED;
+  EXPECT_TRUE((*store)->List(filter)->empty());
+  filter = ListFilter();
+  filter.model_id = "other";
+  EXPECT_TRUE((*store)->List(filter)->empty());
+}
+
+}  // namespace
+}  // namespace turbovid::scheduler

@@ -1,0 +1,189 @@
+// turbovid-scheduler: loads configs/scheduler.yaml (flags override), opens the job store and the
+// artifact store, serves gRPC (VideoService, WorkerHub, health, reflection) and HTTP (/metrics,
+// /healthz, /readyz), and shuts down gracefully on SIGTERM/SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/http_server.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "common/status_macros.h"
+#include "scheduler/config.h"
+#include "scheduler/metrics.h"
+#include "scheduler/scheduler.h"
+#include "server/grpc_server.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: turbovid-scheduler [--config FILE] [--listen HOST:PORT] [--http-address ADDR]\n"
+    "                          [--http-port N] [--db FILE] [--artifacts DIR] [--models FILE]\n"
+    "                          [--lease-seconds S] [--max-attempts N] [--log-level LEVEL]\n"
+    "                          [--ports-file FILE]\n"
+    "Flags override the YAML config (default configs/scheduler.yaml when it exists).\n"
+    "--ports-file writes 'grpc_port=N http_port=M' once serving (for port 0).\n";
+
+struct Flags {
+  std::string config_path;
+  std::string ports_file;
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    std::string value;
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(arg, ": missing value"));
+    }
+    if (arg == "--config") {
+      flags.config_path = value;
+    } else if (arg == "--ports-file") {
+      flags.ports_file = value;
+    } else {
+      flags.overrides.emplace_back(arg, value);
+    }
+  }
+  return flags;
+}
+
+absl::Status ApplyOverride(const std::string& flag, const std::string& value,
+                           SchedulerConfig* config) {
+  auto to_int = [&](int* out) -> absl::Status {
+    if (!absl::SimpleAtoi(value, out)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not an integer"));
+    }
+    return absl::OkStatus();
+  };
+  if (flag == "--listen") {
+    config->listen_address = value;
+  } else if (flag == "--http-address") {
+    config->http_address = value;
+  } else if (flag == "--http-port") {
+    return to_int(&config->http_port);
+  } else if (flag == "--db") {
+    config->db_path = value;
+  } else if (flag == "--artifacts") {
+    config->artifact_dir = value;
+  } else if (flag == "--models") {
+    config->models_file = value;
+  } else if (flag == "--max-attempts") {
+    return to_int(&config->max_attempts);
+  } else if (flag == "--lease-seconds") {
+    if (!absl::SimpleAtod(value, &config->lease_seconds)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not a number"));
+    }
+  } else if (flag == "--log-level") {
+    TV_ASSIGN_OR_RETURN(common::LogLevel level, common::ParseLogLevel(value));
+    common::SetMinLogLevel(level);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": unknown flag\n", kUsage));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SchedulerConfig> LoadConfig(const Flags& flags) {
+  SchedulerConfig config;
+  std::string path = flags.config_path;
+  if (path.empty() && std::filesystem::exists("configs/scheduler.yaml")) {
+    path = "configs/scheduler.yaml";
+  }
+  if (!path.empty()) {
+    TV_ASSIGN_OR_RETURN(config, LoadSchedulerConfig(path));
+  }
+  for (const auto& [flag, value] : flags.overrides) {
+    TV_RETURN_IF_ERROR(ApplyOverride(flag, value, &config));
+  }
+  TV_RETURN_IF_ERROR(ValidateSchedulerConfig(config));
+  return config;
+}
+
+absl::Status Run(int argc, char** argv, const sigset_t& signals) {
+  TV_ASSIGN_OR_RETURN(Flags flags, ParseFlags(argc, argv));
+  TV_ASSIGN_OR_RETURN(SchedulerConfig config, LoadConfig(flags));
+  TV_ASSIGN_OR_RETURN(ModelCatalog catalog, ModelCatalog::LoadFile(config.models_file));
+
+  common::metrics::Registry registry;
+  SchedulerMetrics metrics(registry);
+  common::HttpServer http(&registry);
+  TV_RETURN_IF_ERROR(http.Start({.listen_address = config.http_address, .port = config.http_port}));
+
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store,
+                      JobStore::Open(config.db_path, config.db_synchronous_full));
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<LocalArtifactStore> artifacts,
+                      LocalArtifactStore::Create(config.artifact_dir));
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler,
+                      Scheduler::Create(config, std::move(catalog), std::move(store),
+                                        std::move(artifacts), &metrics));
+  registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
+  scheduler->Start();
+
+  auto observer = [&metrics](const char* method, absl::StatusCode code, double seconds) {
+    metrics.rpc_duration.WithLabels({method, absl::StatusCodeToString(code)}).Observe(seconds);
+    if (std::string(method) == "SubmitVideo") metrics.submit_latency.Get().Observe(seconds);
+  };
+  server::GrpcServerOptions grpc_options;
+  grpc_options.listen_address = config.listen_address;
+  grpc_options.max_message_bytes = static_cast<int>(config.max_message_bytes);
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<server::GrpcServer> grpc,
+                      server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(),
+                                                observer));
+  metrics.up.Get().Set(1);
+  http.SetReady(true);
+  TV_LOG(INFO) << "turbovid-scheduler serving: grpc_port=" << grpc->port()
+               << " http_port=" << http.port() << " db=" << config.db_path;
+  if (!flags.ports_file.empty()) {
+    const std::string temp = flags.ports_file + ".tmp";
+    std::ofstream(temp) << "grpc_port=" << grpc->port() << " http_port=" << http.port() << "\n";
+    std::filesystem::rename(temp, flags.ports_file);
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  TV_LOG(INFO) << "signal " << signal_number << ": shutting down";
+  http.SetReady(false);
+  scheduler->BeginShutdown();
+  grpc->Shutdown(config.shutdown_grace_seconds);
+  scheduler->Stop();
+  http.Stop();
+  TV_LOG(INFO) << "turbovid-scheduler stopped";
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace turbovid::scheduler
+
+int main(int argc, char** argv) {
+  // Block the stop signals in every thread; the main thread takes them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const absl::Status status = turbovid::scheduler::Run(argc, argv, signals);
+  if (!status.ok()) {
+    TV_LOG(ERROR) << status;
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,69 @@
+// Placement ranking and the step-time statistics behind it.
+#include "scheduler/placement.h"
+
+#include <limits>
+
+namespace turbovid::scheduler {
+
+double LatentTokens(const PlacementRequest& r) {
+  const double frames = (r.num_frames - 1) / 4 + 1;
+  return frames * (r.width_pixels / 16) * (r.height_pixels / 16);
+}
+
+void StepStats::Record(const std::string& node_class, const PlacementRequest& r, double seconds) {
+  if (!(seconds > 0)) return;
+  auto blend = [this](std::map<Key, double>::mapped_type* slot, double value, bool fresh) {
+    *slot = fresh ? value : alpha_ * value + (1 - alpha_) * *slot;
+  };
+  const Key key{node_class, r.model_id, r.width_pixels, r.height_pixels, r.num_frames};
+  auto [it, fresh] = exact_.try_emplace(key, seconds);
+  blend(&it->second, seconds, fresh);
+  const double tokens = LatentTokens(r);
+  if (tokens > 0) {
+    auto [rate, rate_fresh] = per_token_.try_emplace({node_class, r.model_id}, seconds / tokens);
+    blend(&rate->second, seconds / tokens, rate_fresh);
+  }
+}
+
+std::optional<double> StepStats::Estimate(const std::string& node_class,
+                                          const PlacementRequest& r) const {
+  auto it = exact_.find(Key{node_class, r.model_id, r.width_pixels, r.height_pixels, r.num_frames});
+  if (it != exact_.end()) return it->second;
+  auto rate = per_token_.find({node_class, r.model_id});
+  if (rate != per_token_.end()) return rate->second * LatentTokens(r);
+  return std::nullopt;
+}
+
+bool CanRun(const PlacementRequest& request, const WorkerView& worker) {
+  if (worker.draining || worker.free_slots <= 0 || request.variant == nullptr) return false;
+  if (worker.variants.count({request.model_id, request.variant->name}) == 0) return false;
+  auto need = request.variant->memory_bytes.find(worker.node_class);
+  if (need == request.variant->memory_bytes.end()) return false;
+  if (worker.memory_bytes > 0) {
+    const int64_t have = worker.memory_bytes * (worker.gpu_count > 0 ? worker.gpu_count : 1);
+    if (need->second > have) return false;
+  }
+  return true;
+}
+
+int ChooseWorker(const PlacementRequest& request, const std::vector<WorkerView>& workers,
+                 const StepStats& stats) {
+  int best = -1;
+  // (cold, seconds per step, worker id): smaller is better.
+  std::tuple<bool, double, std::string> best_key;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const WorkerView& w = workers[i];
+    if (!CanRun(request, w)) continue;
+    const bool cold = w.loaded.count({request.model_id, request.variant->name}) == 0;
+    const double seconds = stats.Estimate(w.node_class, request)
+                               .value_or(std::numeric_limits<double>::infinity());
+    std::tuple<bool, double, std::string> key{cold, seconds, w.worker_id};
+    if (best < 0 || key < best_key) {
+      best = static_cast<int>(i);
+      best_key = std::move(key);
+    }
+  }
+  return best;
+}
+
+}  // namespace turbovid::scheduler

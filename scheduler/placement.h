@@ -1,0 +1,65 @@
+// Placement policy (pure, no locks): which idle worker takes a job. A worker qualifies when it
+// lists the variant, its node class has a memory entry for the variant that fits, it is not
+// draining and has a free slot. Among those: warm (variant loaded) first, then the lowest
+// measured seconds per step (EWMA per node class, model, resolution), then the worker id.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "scheduler/model_catalog.h"
+
+namespace turbovid::scheduler {
+
+struct WorkerView {
+  std::string worker_id;
+  std::string node_class;
+  int64_t memory_bytes = 0;  // per GPU; 0 = not reported (no memory check)
+  int gpu_count = 1;
+  int free_slots = 0;
+  bool draining = false;
+  std::set<std::pair<std::string, std::string>> variants;  // (model_id, variant) it can run
+  std::set<std::pair<std::string, std::string>> loaded;    // the warm ones
+};
+
+struct PlacementRequest {
+  std::string model_id;
+  const VariantSpec* variant = nullptr;
+  int width_pixels = 0;
+  int height_pixels = 0;
+  int num_frames = 0;
+};
+
+// Seconds per denoising step, EWMA per (node class, model, resolution), with a per-(node class,
+// model) rate per latent token as the fallback for resolutions not measured yet.
+class StepStats {
+ public:
+  explicit StepStats(double alpha) : alpha_(alpha) {}
+  void Record(const std::string& node_class, const PlacementRequest& request, double seconds);
+  std::optional<double> Estimate(const std::string& node_class,
+                                 const PlacementRequest& request) const;
+
+ private:
+  using Key = std::tuple<std::string, std::string, int, int, int>;
+  double alpha_;
+  std::map<Key, double> exact_;
+  std::map<std::pair<std::string, std::string>, double> per_token_;
+};
+
+// Latent tokens of a request (Wan: 8x spatial, 4x temporal VAE stride, 2x2 patches).
+double LatentTokens(const PlacementRequest& request);
+
+// Whether `worker` can take `request` now.
+bool CanRun(const PlacementRequest& request, const WorkerView& worker);
+
+// Index of the best worker in `workers`, or -1 when none qualifies.
+int ChooseWorker(const PlacementRequest& request, const std::vector<WorkerView>& workers,
+                 const StepStats& stats);
+
+}  // namespace turbovid::scheduler

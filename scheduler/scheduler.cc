@@ -1,0 +1,517 @@
+// Scheduler: recovery, lifecycle and the client API (submit, get, list, cancel, watch, video),
+// plus the job transitions shared with the worker side (enqueue, requeue, finalize, notify).
+#include "scheduler/scheduler.h"
+
+#include <chrono>
+#include <random>
+
+#include "absl/random/random.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "scheduler/admission.h"
+#include "scheduler/scheduler_internal.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+double WallNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+uint64_t RandomU64() {
+  thread_local absl::BitGen gen;
+  return absl::Uniform<uint64_t>(gen);
+}
+
+std::string NewJobId() { return absl::StrFormat("j%016x", RandomU64()); }
+
+bool IsFinal(v1::JobState s) {
+  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED ||
+         s == v1::JOB_STATE_CANCELLED;
+}
+
+}  // namespace
+
+// Progress of the whole job from its stage: pre-denoise [0, .1), denoise [.1, .9), after [.9, 1).
+double StageProgress(v1::Stage stage, int step, int num_steps, double fraction) {
+  fraction = std::min(1.0, std::max(0.0, fraction));
+  switch (stage) {
+    case v1::STAGE_UNSPECIFIED:
+      return 0;
+    case v1::STAGE_LOADING_MODEL:
+      return 0.05 * fraction;
+    case v1::STAGE_ENCODING_TEXT:
+      return 0.05 + 0.025 * fraction;
+    case v1::STAGE_ENCODING_IMAGE:
+      return 0.075 + 0.025 * fraction;
+    case v1::STAGE_DENOISING:
+      return 0.1 + 0.8 * (num_steps > 0 ? std::min(1.0, double(step) / num_steps) : fraction);
+    case v1::STAGE_DECODING_VIDEO:
+      return 0.9 + 0.05 * fraction;
+    case v1::STAGE_ENCODING_MP4:
+      return 0.95 + 0.03 * fraction;
+    case v1::STAGE_UPLOADING:
+      return 0.98 + 0.02 * fraction;
+    default:
+      return 0;
+  }
+}
+
+const char* StateName(v1::JobState state) {
+  switch (state) {
+    case v1::JOB_STATE_QUEUED:
+      return "queued";
+    case v1::JOB_STATE_ASSIGNED:
+      return "assigned";
+    case v1::JOB_STATE_RUNNING:
+      return "running";
+    case v1::JOB_STATE_SUCCEEDED:
+      return "succeeded";
+    case v1::JOB_STATE_FAILED:
+      return "failed";
+    case v1::JOB_STATE_CANCELLED:
+      return "cancelled";
+    default:
+      return "unspecified";
+  }
+}
+
+const char* StageName(v1::Stage stage) {
+  switch (stage) {
+    case v1::STAGE_LOADING_MODEL:
+      return "loading_model";
+    case v1::STAGE_ENCODING_TEXT:
+      return "encoding_text";
+    case v1::STAGE_ENCODING_IMAGE:
+      return "encoding_image";
+    case v1::STAGE_DENOISING:
+      return "denoising";
+    case v1::STAGE_DECODING_VIDEO:
+      return "decoding_video";
+    case v1::STAGE_ENCODING_MP4:
+      return "encoding_mp4";
+    case v1::STAGE_UPLOADING:
+      return "uploading";
+    default:
+      return "unspecified";
+  }
+}
+
+double Scheduler::SteadyNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Scheduler::Scheduler(const SchedulerConfig& config, ModelCatalog catalog,
+                     std::unique_ptr<JobStore> store, std::unique_ptr<ArtifactStore> artifacts,
+                     SchedulerMetrics* metrics)
+    : config_(config),
+      catalog_(std::move(catalog)),
+      store_(std::move(store)),
+      artifacts_(std::move(artifacts)),
+      metrics_(metrics),
+      step_stats_(config.step_ewma_alpha) {}
+
+Scheduler::~Scheduler() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
+    const SchedulerConfig& config, ModelCatalog catalog, std::unique_ptr<JobStore> store,
+    std::unique_ptr<ArtifactStore> artifacts, SchedulerMetrics* metrics) {
+  std::unique_ptr<Scheduler> scheduler(new Scheduler(config, std::move(catalog), std::move(store),
+                                                     std::move(artifacts), metrics));
+  TV_RETURN_IF_ERROR(scheduler->Recover());
+  return scheduler;
+}
+
+absl::Status Scheduler::Recover() {
+  TV_ASSIGN_OR_RETURN(int requeued, store_->RequeueInterrupted());
+  TV_ASSIGN_OR_RETURN(std::vector<StoredJob> jobs, store_->LoadUnfinished());
+  std::lock_guard<std::mutex> lock(mu_);
+  for (StoredJob& stored : jobs) {
+    auto job = std::make_unique<ActiveJob>();
+    job->stored = std::move(stored);
+    job->created_steady = job->enqueued_steady = SteadyNow();
+    const ModelSpec* model = catalog_.Find(job->stored.request.model_id());
+    const VariantSpec* variant =
+        model == nullptr ? nullptr : model->FindVariant(job->stored.request.variant());
+    ActiveJob& ref = *job;
+    active_[ref.stored.job_id] = std::move(job);
+    if (variant == nullptr) {
+      FinalizeLocked(ref, v1::JOB_STATE_FAILED,
+                     absl::StrCat("model ", ref.stored.request.model_id(), " variant ",
+                                  ref.stored.request.variant(), " is no longer in the catalog"));
+      continue;
+    }
+    ref.placement = PlacementRequest{model->id, variant, ref.stored.width_pixels,
+                                     ref.stored.height_pixels, ref.stored.request.num_frames()};
+    EnqueueLocked(ref);
+  }
+  TV_LOG(INFO) << "job store: " << active_.size() << " unfinished jobs recovered (" << requeued
+               << " were assigned or running)";
+  return absl::OkStatus();
+}
+
+void Scheduler::Start() {
+  sweeper_ = std::thread([this] { SweepLoop(); });
+}
+
+void Scheduler::SweepLoop() {
+  const double period = std::max(0.05, std::min(1.0, config_.lease_seconds / 4));
+  std::unique_lock<std::mutex> lock(sweep_mu_);
+  while (!stop_sweep_) {
+    sweep_cv_.wait_for(lock, std::chrono::duration<double>(period));
+    if (stop_sweep_) break;
+    lock.unlock();
+    ExpireLeases(SteadyNow());
+    lock.lock();
+  }
+}
+
+void Scheduler::BeginShutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  const absl::Status closing = absl::UnavailableError("scheduler shutting down");
+  for (auto& [id, watch] : watches_) watch.listener(nullptr, closing);
+  watches_.clear();
+  watches_by_job_.clear();
+  // Running jobs stay ASSIGNED/RUNNING in the store; the next start puts them back in the queue.
+  for (auto& [session_id, worker] : workers_) worker->link->Close(closing);
+  metrics_->up.Get().Set(0);
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(sweep_mu_);
+    stop_sweep_ = true;
+  }
+  sweep_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  if (store_ != nullptr) {
+    absl::Status status = store_->Checkpoint();
+    if (!status.ok()) TV_LOG(WARNING) << "job store checkpoint: " << status;
+  }
+}
+
+absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& request) {
+  absl::StatusOr<v1::Job> result = [&]() -> absl::StatusOr<v1::Job> {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shutting_down_) return absl::UnavailableError("scheduler shutting down");
+    }
+    TV_ASSIGN_OR_RETURN(ResolvedRequest resolved,
+                        ValidateSubmit(request, catalog_, config_.admission, RandomU64()));
+    if (!request.client_request_id().empty()) {
+      TV_ASSIGN_OR_RETURN(std::optional<StoredJob> existing,
+                          store_->FindByClientRequestId(request.client_request_id()));
+      if (existing.has_value()) return GetJob(existing->job_id);
+    }
+    const std::string& model_id = resolved.model->id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const size_t queued = queues_[model_id].size() + reserved_[model_id];
+      if (queued >= static_cast<size_t>(config_.admission.max_queue_length)) {
+        return absl::ResourceExhaustedError(absl::StrCat("queue of ", model_id, " is full (",
+                                                         queued, " jobs)"));
+      }
+      ++reserved_[model_id];
+    }
+    StoredJob stored;
+    stored.job_id = NewJobId();
+    stored.client_request_id = request.client_request_id();
+    stored.request = AcceptedRequest(request, resolved);
+    stored.image = request.image();
+    stored.seed = resolved.seed;
+    stored.width_pixels = resolved.width_pixels;
+    stored.height_pixels = resolved.height_pixels;
+    stored.created_unix_seconds = WallNow();
+    absl::StatusOr<JobStore::InsertResult> inserted = store_->Insert(stored);
+    std::lock_guard<std::mutex> lock(mu_);
+    --reserved_[model_id];
+    if (!inserted.ok()) return inserted.status();
+    if (!inserted->created) {
+      auto it = active_.find(inserted->job.job_id);
+      return it != active_.end() ? ToProtoLocked(*it->second) : StoredToProto(inserted->job);
+    }
+    auto job = std::make_unique<ActiveJob>();
+    job->stored = std::move(inserted->job);
+    job->placement = PlacementRequest{model_id, resolved.variant, resolved.width_pixels,
+                                      resolved.height_pixels, resolved.num_frames};
+    job->created_steady = job->enqueued_steady = SteadyNow();
+    ActiveJob& ref = *job;
+    active_[ref.stored.job_id] = std::move(job);
+    metrics_->jobs_submitted.WithLabels({model_id}).Increment();
+    EnqueueLocked(ref);
+    v1::Job snapshot = ToProtoLocked(ref);
+    DispatchLocked();
+    return snapshot;
+  }();
+  if (!result.ok()) {
+    metrics_->submit_rejected.WithLabels({absl::StatusCodeToString(result.status().code())})
+        .Increment();
+  }
+  return result;
+}
+
+absl::StatusOr<v1::Job> Scheduler::GetJob(const std::string& job_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = active_.find(job_id);
+    if (it != active_.end()) return ToProtoLocked(*it->second);
+  }
+  TV_ASSIGN_OR_RETURN(StoredJob stored, store_->Get(job_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  // It may have become active again (recovery) or changed since the read: prefer memory.
+  auto it = active_.find(job_id);
+  if (it != active_.end()) return ToProtoLocked(*it->second);
+  return StoredToProto(stored);
+}
+
+absl::StatusOr<v1::Job> Scheduler::CancelJob(const std::string& job_id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto it = active_.find(job_id);
+  if (it == active_.end()) {
+    lock.unlock();
+    return GetJob(job_id);  // final already (cancel is idempotent) or NotFound
+  }
+  ActiveJob& job = *it->second;
+  auto worker = workers_.find(job.session_id);
+  if (job.stored.state == v1::JOB_STATE_QUEUED || worker == workers_.end()) {
+    return FinalizeLocked(job, v1::JOB_STATE_CANCELLED, "");
+  }
+  if (!job.cancel_requested) {
+    job.cancel_requested = true;
+    job.cancel_requested_at = SteadyNow();
+    v1::SchedulerMessage message;
+    message.mutable_cancel()->set_task_id(job.stored.job_id);
+    message.mutable_cancel()->set_attempt(job.stored.attempts);
+    worker->second->link->Send(message);
+    TV_LOG(INFO) << "job " << job_id << ": cancel sent to worker " << job.stored.worker_id;
+  }
+  return ToProtoLocked(job);
+}
+
+absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsRequest& request) {
+  ListFilter filter;
+  filter.state = request.state();
+  filter.model_id = request.model_id();
+  const int page_size = request.page_size() == 0 ? 50 : request.page_size();
+  filter.limit = page_size + 1;
+  if (!request.page_token().empty() &&
+      (!absl::SimpleAtoi(request.page_token(), &filter.before_seq) || filter.before_seq <= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token: '", request.page_token().substr(0, 64), "' is not valid"));
+  }
+  if (!v1::JobState_IsValid(request.state())) {
+    return absl::InvalidArgumentError(absl::StrCat("state: unknown value ", request.state()));
+  }
+  TV_ASSIGN_OR_RETURN(std::vector<StoredJob> jobs, store_->List(filter));
+  v1::ListJobsResponse response;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < jobs.size() && static_cast<int>(i) < page_size; ++i) {
+    auto it = active_.find(jobs[i].job_id);
+    *response.add_jobs() = it != active_.end() ? ToProtoLocked(*it->second)
+                                               : StoredToProto(jobs[i]);
+  }
+  if (static_cast<int>(jobs.size()) > page_size) {
+    response.set_next_page_token(absl::StrCat(jobs[page_size - 1].seq));
+  }
+  return response;
+}
+
+absl::StatusOr<uint64_t> Scheduler::WatchJob(const std::string& job_id,
+                                             server::JobListener listener) {
+  // Final jobs come from the store: one snapshot, no registration.
+  std::unique_lock<std::mutex> lock(mu_);
+  if (shutting_down_) return absl::UnavailableError("scheduler shutting down");
+  auto it = active_.find(job_id);
+  if (it == active_.end()) {
+    lock.unlock();
+    TV_ASSIGN_OR_RETURN(v1::Job job, GetJob(job_id));
+    lock.lock();
+    auto again = active_.find(job_id);
+    if (again == active_.end()) {
+      listener(&job, absl::OkStatus());
+      return uint64_t{0};
+    }
+    it = again;
+  }
+  const uint64_t id = next_watch_id_++;
+  const v1::Job snapshot = ToProtoLocked(*it->second);
+  listener(&snapshot, absl::OkStatus());
+  watches_[id] = Watch{job_id, std::move(listener)};
+  watches_by_job_[job_id].insert(id);
+  return id;
+}
+
+void Scheduler::Unwatch(uint64_t watch_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = watches_.find(watch_id);
+  if (it == watches_.end()) return;
+  auto by_job = watches_by_job_.find(it->second.job_id);
+  if (by_job != watches_by_job_.end()) {
+    by_job->second.erase(watch_id);
+    if (by_job->second.empty()) watches_by_job_.erase(by_job);
+  }
+  watches_.erase(it);
+}
+
+absl::StatusOr<std::unique_ptr<server::ByteSource>> Scheduler::OpenVideo(
+    const std::string& job_id) {
+  TV_ASSIGN_OR_RETURN(v1::Job job, GetJob(job_id));
+  if (job.state() != v1::JOB_STATE_SUCCEEDED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", StateName(job.state()), ", not succeeded"));
+  }
+  return artifacts_->Open(job_id);
+}
+
+int Scheduler::RegisteredWorkers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (const auto& [id, worker] : workers_) n += worker->registered ? 1 : 0;
+  return n;
+}
+
+v1::Job Scheduler::StoredToProto(const StoredJob& s) {
+  v1::Job job;
+  job.set_job_id(s.job_id);
+  job.set_state(s.state);
+  *job.mutable_request() = s.request;
+  job.set_num_steps(s.request.num_steps());
+  job.set_progress(s.state == v1::JOB_STATE_SUCCEEDED ? 1.0 : 0.0);
+  job.set_worker_id(s.worker_id);
+  job.set_error(s.error);
+  job.set_attempts(s.attempts);
+  job.set_created_unix_seconds(s.created_unix_seconds);
+  job.set_started_unix_seconds(s.started_unix_seconds);
+  job.set_finished_unix_seconds(s.finished_unix_seconds);
+  job.set_video_bytes(s.video_bytes);
+  job.set_seed(s.seed);
+  job.set_width_pixels(s.width_pixels);
+  job.set_height_pixels(s.height_pixels);
+  return job;
+}
+
+v1::Job Scheduler::ToProtoLocked(const ActiveJob& a) const {
+  v1::Job job = StoredToProto(a.stored);
+  job.set_stage(a.stage);
+  job.set_step(a.step);
+  if (a.num_steps > 0) job.set_num_steps(a.num_steps);
+  job.set_progress(a.progress);
+  job.set_eta_seconds(EtaLocked(a));
+  if (a.stored.state == v1::JOB_STATE_QUEUED) {
+    auto queue = queues_.find(a.placement.model_id);
+    if (queue != queues_.end()) {
+      job.set_queue_position(
+          queue->second.Position(a.stored.request.priority(), a.stored.seq));
+    }
+  }
+  return job;
+}
+
+double Scheduler::EtaLocked(const ActiveJob& a) const {
+  if (a.stored.state != v1::JOB_STATE_RUNNING && a.stored.state != v1::JOB_STATE_ASSIGNED) return 0;
+  const std::optional<double> step = step_stats_.Estimate(a.node_class, a.placement);
+  auto post_it = post_denoise_seconds_.find({a.node_class, a.placement.model_id});
+  const double post = post_it == post_denoise_seconds_.end() ? 0 : post_it->second;
+  const int total = a.num_steps > 0 ? a.num_steps : a.stored.request.num_steps();
+  if (a.stage == v1::STAGE_UNSPECIFIED || a.stage < v1::STAGE_DENOISING) {
+    return step.has_value() ? *step * total + post : 0;
+  }
+  if (a.stage == v1::STAGE_DENOISING) {
+    return step.has_value() ? *step * std::max(0, total - a.step) + post : 0;
+  }
+  // Past denoising: the rest of the post-denoise time.
+  const double elapsed = SteadyNow() - a.denoise_done_steady;
+  return std::max(0.0, post - elapsed);
+}
+
+void Scheduler::NotifyLocked(const ActiveJob& job) {
+  auto it = watches_by_job_.find(job.stored.job_id);
+  if (it == watches_by_job_.end()) return;
+  const v1::Job snapshot = ToProtoLocked(job);
+  for (uint64_t id : it->second) watches_.at(id).listener(&snapshot, absl::OkStatus());
+  if (IsFinal(job.stored.state)) {
+    for (uint64_t id : it->second) watches_.erase(id);
+    watches_by_job_.erase(it);
+  }
+}
+
+void Scheduler::NotifyQueueLocked(const std::string& model_id) {
+  if (watches_by_job_.empty()) return;
+  for (const auto& [job_id, ids] : watches_by_job_) {
+    auto it = active_.find(job_id);
+    if (it != active_.end() && it->second->stored.state == v1::JOB_STATE_QUEUED &&
+        it->second->placement.model_id == model_id) {
+      const v1::Job snapshot = ToProtoLocked(*it->second);
+      for (uint64_t id : ids) watches_.at(id).listener(&snapshot, absl::OkStatus());
+    }
+  }
+}
+
+void Scheduler::PersistLocked(const ActiveJob& job) {
+  absl::Status status = store_->Update(job.stored);
+  if (!status.ok()) TV_LOG(ERROR) << "job " << job.stored.job_id << ": persist: " << status;
+}
+
+void Scheduler::EnqueueLocked(ActiveJob& job) {
+  job.stored.state = v1::JOB_STATE_QUEUED;
+  job.enqueued_steady = SteadyNow();
+  queues_[job.placement.model_id].Push(
+      QueueEntry{job.stored.request.priority(), job.stored.seq, job.stored.job_id});
+  NotifyQueueLocked(job.placement.model_id);
+}
+
+v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error) {
+  const std::string model_id = job.stored.request.model_id();
+  const bool was_queued = job.stored.state == v1::JOB_STATE_QUEUED;
+  if (was_queued) queues_[model_id].Remove(job.stored.request.priority(), job.stored.seq);
+  ReleaseTaskLocked(job);
+  job.stored.state = state;
+  job.stored.error = error;
+  job.stored.finished_unix_seconds = WallNow();
+  if (state == v1::JOB_STATE_SUCCEEDED) job.progress = 1.0;
+  job.upload.reset();
+  PersistLocked(job);
+  metrics_->jobs.WithLabels({model_id, StateName(state)}).Increment();
+  metrics_->job_duration.WithLabels({model_id})
+      .Observe(std::max(0.0, job.stored.finished_unix_seconds - job.stored.created_unix_seconds));
+  TV_LOG(INFO) << "job " << job.stored.job_id << ": " << StateName(state)
+               << (error.empty() ? "" : ": ") << error;
+  NotifyLocked(job);
+  v1::Job snapshot = ToProtoLocked(job);
+  const std::string job_id = job.stored.job_id;
+  active_.erase(job_id);  // `job` is gone from here on
+  if (was_queued) NotifyQueueLocked(model_id);
+  return snapshot;
+}
+
+void Scheduler::RequeueLocked(ActiveJob& job, const std::string& reason, bool count_loss) {
+  ReleaseTaskLocked(job);
+  if (job.cancel_requested) {
+    FinalizeLocked(job, v1::JOB_STATE_CANCELLED, "");
+    return;
+  }
+  if (count_loss) ++job.stored.losses;
+  if (job.stored.losses >= config_.max_attempts) {
+    FinalizeLocked(job, v1::JOB_STATE_FAILED,
+                   absl::StrCat("worker lost ", job.stored.losses, " times (last: ", reason, ")"));
+    return;
+  }
+  metrics_->job_requeues.WithLabels({reason}).Increment();
+  job.stored.worker_id.clear();
+  job.stage = v1::STAGE_UNSPECIFIED;
+  job.step = 0;
+  job.progress = 0;
+  job.upload.reset();
+  TV_LOG(INFO) << "job " << job.stored.job_id << ": back in the queue (" << reason << ")";
+  EnqueueLocked(job);
+  PersistLocked(job);
+  NotifyLocked(job);
+}
+
+}  // namespace turbovid::scheduler

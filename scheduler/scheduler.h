@@ -1,0 +1,139 @@
+// The control plane: durable jobs, per-model priority queues, the worker registry, placement,
+// leases, cancellation, progress fan-out to watchers and artifact uploads. Implements the
+// backends of server/ (client API and WorkerHub). One mutex guards all in-memory state; the
+// job store is written under it so the database sees transitions in order.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "scheduler/artifact_store.h"
+#include "scheduler/config.h"
+#include "scheduler/job_queue.h"
+#include "scheduler/job_store.h"
+#include "scheduler/metrics.h"
+#include "scheduler/model_catalog.h"
+#include "scheduler/placement.h"
+#include "server/backend.h"
+
+namespace turbovid::scheduler {
+
+namespace v1 = ::turbovid::v1;
+
+class Scheduler final : public server::VideoBackend, public server::WorkerHubBackend {
+ public:
+  // Recovers from the store: interrupted jobs go back to the queue with their attempts kept.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerConfig& config,
+                                                           ModelCatalog catalog,
+                                                           std::unique_ptr<JobStore> store,
+                                                           std::unique_ptr<ArtifactStore> artifacts,
+                                                           SchedulerMetrics* metrics);
+  ~Scheduler() override;
+
+  // Starts the lease sweeper thread.
+  void Start();
+  // Rejects new submits, ends watch streams and closes worker streams (jobs stay durable).
+  void BeginShutdown();
+  // Joins the sweeper and checkpoints the store.
+  void Stop();
+
+  // server::VideoBackend
+  absl::StatusOr<v1::Job> SubmitVideo(const v1::SubmitVideoRequest& request) override;
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id) override;
+  absl::StatusOr<v1::Job> CancelJob(const std::string& job_id) override;
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) override;
+  absl::StatusOr<uint64_t> WatchJob(const std::string& job_id,
+                                    server::JobListener listener) override;
+  void Unwatch(uint64_t watch_id) override;
+  absl::StatusOr<std::unique_ptr<server::ByteSource>> OpenVideo(const std::string& job_id) override;
+
+  // server::WorkerHubBackend
+  std::unique_ptr<server::WorkerSession> OpenSession(server::WorkerLink* link,
+                                                     const std::string& peer) override;
+
+  // Drops workers silent for longer than the lease and times out unanswered cancels; the
+  // sweeper calls it with the steady clock, tests with any time.
+  void ExpireLeases(double now_steady_seconds);
+  static double SteadyNow();
+
+  // Workers connected and registered (for readiness and tests).
+  int RegisteredWorkers() const;
+  // Sets the gauges computed from live state (queue depth, workers, memory); a collect hook.
+  void CollectMetrics();
+
+ private:
+  struct ActiveJob;
+  struct Worker;
+  class Session;
+
+  Scheduler(const SchedulerConfig& config, ModelCatalog catalog, std::unique_ptr<JobStore> store,
+            std::unique_ptr<ArtifactStore> artifacts, SchedulerMetrics* metrics);
+  absl::Status Recover();
+  void SweepLoop();
+
+  // Client side (scheduler.cc).
+  v1::Job ToProtoLocked(const ActiveJob& job) const;
+  static v1::Job StoredToProto(const StoredJob& job);
+  void NotifyLocked(const ActiveJob& job);
+  void NotifyQueueLocked(const std::string& model_id);
+  void PersistLocked(const ActiveJob& job);
+  void EnqueueLocked(ActiveJob& job);
+  // Returns the final snapshot; `job` is destroyed.
+  v1::Job FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error);
+  void RequeueLocked(ActiveJob& job, const std::string& reason, bool count_loss);
+  double EtaLocked(const ActiveJob& job) const;
+
+  // Worker side (scheduler_workers.cc).
+  absl::Status HandleMessage(uint64_t session_id, const v1::WorkerMessage& message);
+  void HandleClosed(uint64_t session_id);
+  absl::Status HandleRegister(Worker& worker, const v1::RegisterWorker& message);
+  void HandleProgress(Worker& worker, const v1::TaskProgress& progress);
+  absl::Status HandleChunk(Worker& worker, const v1::ResultChunk& chunk);
+  void HandleResult(Worker& worker, const v1::TaskResult& result);
+  void HandleReturned(Worker& worker, const v1::TaskReturned& returned);
+  ActiveJob* TaskOfLocked(const Worker& worker, const std::string& task_id, int attempt);
+  void ReleaseTaskLocked(ActiveJob& job);
+  void DropWorkerLocked(uint64_t session_id, const std::string& reason, bool close_link);
+  void DispatchLocked();
+  void AssignLocked(ActiveJob& job, Worker& worker);
+
+  const SchedulerConfig config_;
+  const ModelCatalog catalog_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<ArtifactStore> artifacts_;
+  SchedulerMetrics* metrics_;
+
+  mutable std::mutex mu_;
+  bool shutting_down_ = false;
+  std::unordered_map<std::string, std::unique_ptr<ActiveJob>> active_;  // not final
+  std::map<std::string, JobQueue> queues_;                               // by model id
+  std::map<std::string, int> reserved_;  // submits between the admission check and the commit
+  StepStats step_stats_;
+  std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA
+  std::set<std::string> seen_node_classes_;  // gauges of classes that left are set to 0
+  std::unordered_map<uint64_t, std::unique_ptr<Worker>> workers_;  // by session id
+  std::unordered_map<std::string, uint64_t> worker_ids_;           // worker id -> session id
+  uint64_t next_session_id_ = 1;
+  struct Watch {
+    std::string job_id;
+    server::JobListener listener;
+  };
+  std::unordered_map<uint64_t, Watch> watches_;
+  std::unordered_map<std::string, std::set<uint64_t>> watches_by_job_;
+  uint64_t next_watch_id_ = 1;
+
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  bool stop_sweep_ = false;
+  std::thread sweeper_;
+};
+
+}  // namespace turbovid::scheduler

@@ -1,0 +1,69 @@
+// The in-memory records of Scheduler, shared by scheduler.cc and scheduler_workers.cc only.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "scheduler/scheduler.h"
+
+namespace turbovid::scheduler {
+
+// A job that is not final: its durable record plus what only lives in memory.
+struct Scheduler::ActiveJob {
+  StoredJob stored;
+  PlacementRequest placement;  // model, variant (catalog pointer), size
+  v1::Stage stage = v1::STAGE_UNSPECIFIED;
+  int step = 0;
+  int num_steps = 0;
+  double progress = 0;
+  uint64_t session_id = 0;  // worker session holding the current attempt; 0 = none
+  std::string node_class;   // of that worker
+  bool cancel_requested = false;
+  double cancel_requested_at = 0;  // steady seconds
+  std::unique_ptr<ArtifactWriter> upload;
+  double created_steady = 0;   // for latencies measured in this process
+  double enqueued_steady = 0;
+  double assigned_steady = 0;
+  double stage_started_steady = 0;
+  double denoise_done_steady = 0;  // when the last denoising step was reported
+};
+
+// One connected worker stream.
+struct Scheduler::Worker {
+  uint64_t session_id = 0;
+  server::WorkerLink* link = nullptr;
+  std::string peer;
+  bool registered = false;
+  v1::RegisterWorker info;
+  bool draining = false;
+  double last_seen = 0;  // steady seconds of its last message
+  int max_tasks = 1;
+  std::set<std::string> tasks;  // job ids assigned to it
+  int64_t memory_used_bytes = 0;
+  int64_t memory_peak_bytes = 0;
+  std::set<std::pair<std::string, std::string>> variants;
+  std::set<std::pair<std::string, std::string>> loaded;
+};
+
+// The WorkerSession handed to the gRPC reactor: forwards to the scheduler by session id.
+class Scheduler::Session final : public server::WorkerSession {
+ public:
+  Session(Scheduler* scheduler, uint64_t session_id)
+      : scheduler_(scheduler), session_id_(session_id) {}
+  absl::Status OnMessage(const v1::WorkerMessage& message) override {
+    return scheduler_->HandleMessage(session_id_, message);
+  }
+  void OnClosed() override { scheduler_->HandleClosed(session_id_); }
+
+ private:
+  Scheduler* scheduler_;
+  uint64_t session_id_;
+};
+
+const char* StateName(v1::JobState state);
+const char* StageName(v1::Stage stage);
+// Progress of the whole job in [0, 1] from the stage a worker reports.
+double StageProgress(v1::Stage stage, int step, int num_steps, double stage_fraction);
+
+}  // namespace turbovid::scheduler

@@ -1,0 +1,277 @@
+// Scheduler core over a real SQLite file and a real artifact directory. Workers are driven
+// through the WorkerHubBackend interface with an in-memory link standing in for the gRPC stream.
+#include "scheduler/scheduler.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+namespace v1 = ::turbovid::v1;
+using ::turbovid::common::testing::IsOk;
+using ::turbovid::common::testing::StatusIs;
+
+// Records what the scheduler sends to one worker.
+class RecordingLink : public server::WorkerLink {
+ public:
+  void Send(const v1::SchedulerMessage& message) override { sent.push_back(message); }
+  void Close(const absl::Status& status) override { closed = status; }
+  std::vector<v1::AssignTask> Assigns() const {
+    std::vector<v1::AssignTask> out;
+    for (const auto& m : sent) {
+      if (m.has_assign()) out.push_back(m.assign());
+    }
+    return out;
+  }
+  std::vector<v1::SchedulerMessage> sent;
+  std::optional<absl::Status> closed;
+};
+
+struct FakeWorker {
+  RecordingLink link;
+  std::unique_ptr<server::WorkerSession> session;
+  absl::Status Send(const v1::WorkerMessage& m) { return session->OnMessage(m); }
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/tv_scheduler_" + std::to_string(getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    config_.db_path = dir_ + "/jobs.db";
+    config_.artifact_dir = dir_ + "/artifacts";
+    config_.admission.max_queue_length = 3;
+    config_.max_attempts = 2;
+    Open();
+  }
+  void TearDown() override {
+    scheduler_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    scheduler_.reset();
+    metrics_.reset();
+    registry_ = std::make_unique<common::metrics::Registry>();
+    metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
+    auto catalog = ModelCatalog::LoadFile(TV_MODELS_YAML);
+    ASSERT_THAT(catalog, IsOk());
+    std::filesystem::create_directories(dir_);
+    auto store = JobStore::Open(config_.db_path, false);
+    ASSERT_THAT(store, IsOk());
+    auto artifacts = LocalArtifactStore::Create(config_.artifact_dir);
+    ASSERT_THAT(artifacts, IsOk());
+    auto scheduler = Scheduler::Create(config_, std::move(*catalog), std::move(*store),
+                                       std::move(*artifacts), metrics_.get());
+    ASSERT_THAT(scheduler, IsOk());
+    scheduler_ = std::move(*scheduler);
+  }
+  std::unique_ptr<FakeWorker> Connect(const std::string& id) {
+    auto worker = std::make_unique<FakeWorker>();
+    worker->session = scheduler_->OpenSession(&worker->link, "test");
+    v1::WorkerMessage m;
+    m.mutable_register_()->set_worker_id(id);
+    m.mutable_register_()->set_node_class("cpu");
+    auto* model = m.mutable_register_()->add_models();
+    model->set_model_id("tiny-t2v");
+    model->set_variant("turbo");
+    EXPECT_THAT(worker->Send(m), IsOk());
+    return worker;
+  }
+  static v1::SubmitVideoRequest Request(const std::string& client_id = "") {
+    v1::SubmitVideoRequest r;
+    r.set_model_id("tiny-t2v");
+    r.set_prompt("a red ball");
+    r.set_client_request_id(client_id);
+    return r;
+  }
+  static v1::WorkerMessage Progress(const v1::AssignTask& task, int step) {
+    v1::WorkerMessage m;
+    auto* p = m.mutable_progress();
+    p->set_task_id(task.task_id());
+    p->set_attempt(task.attempt());
+    p->set_stage(v1::STAGE_DENOISING);
+    p->set_step(step);
+    p->set_num_steps(2);
+    p->set_step_seconds(0.5);
+    return m;
+  }
+  // Uploads `video` in two chunks and reports success.
+  static void Finish(FakeWorker& w, const v1::AssignTask& task, const std::string& video) {
+    for (size_t off = 0; off < video.size(); off += 3) {
+      v1::WorkerMessage chunk;
+      chunk.mutable_chunk()->set_task_id(task.task_id());
+      chunk.mutable_chunk()->set_attempt(task.attempt());
+      chunk.mutable_chunk()->set_offset(static_cast<int64_t>(off));
+      chunk.mutable_chunk()->set_data(video.substr(off, 3));
+      ASSERT_THAT(w.Send(chunk), IsOk());
+    }
+    v1::WorkerMessage result;
+    result.mutable_result()->set_task_id(task.task_id());
+    result.mutable_result()->set_attempt(task.attempt());
+    result.mutable_result()->set_ok(true);
+    result.mutable_result()->set_video_bytes(static_cast<int64_t>(video.size()));
+    ASSERT_THAT(w.Send(result), IsOk());
+  }
+  v1::JobState StateOf(const std::string& job_id) { return scheduler_->GetJob(job_id)->state(); }
+
+  std::string dir_;
+  SchedulerConfig config_;
+  std::unique_ptr<common::metrics::Registry> registry_;
+  std::unique_ptr<SchedulerMetrics> metrics_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, SubmitIsIdempotentAndBadRequestsChangeNothing) {
+  auto job = scheduler_->SubmitVideo(Request("r1"));
+  ASSERT_THAT(job, IsOk());
+  EXPECT_EQ(job->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(job->queue_position(), 1);
+  EXPECT_EQ(scheduler_->SubmitVideo(Request("r1"))->job_id(), job->job_id());
+  v1::SubmitVideoRequest bad = Request("r2");
+  bad.set_num_frames(80);
+  EXPECT_THAT(scheduler_->SubmitVideo(bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(scheduler_->ListJobs(v1::ListJobsRequest())->jobs_size(), 1);
+  ASSERT_THAT(scheduler_->SubmitVideo(Request()), IsOk());
+  ASSERT_THAT(scheduler_->SubmitVideo(Request()), IsOk());
+  EXPECT_THAT(scheduler_->SubmitVideo(Request()), StatusIs(absl::StatusCode::kResourceExhausted));
+  // A retry of an accepted request still answers while the queue is full.
+  EXPECT_EQ(scheduler_->SubmitVideo(Request("r1"))->job_id(), job->job_id());
+  EXPECT_THAT(scheduler_->GetJob("nope"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SchedulerTest, RunsAJobEndToEndWithOrderedWatchEvents) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  std::vector<v1::Job> events;
+  auto watch = scheduler_->WatchJob(job->job_id(), [&](const v1::Job* j, const absl::Status&) {
+    if (j != nullptr) events.push_back(*j);
+  });
+  ASSERT_THAT(watch, IsOk());
+  auto worker = Connect("w1");
+  ASSERT_TRUE(worker->link.sent.front().has_registered());
+  ASSERT_EQ(worker->link.Assigns().size(), 1u);
+  const v1::AssignTask task = worker->link.Assigns()[0];
+  EXPECT_EQ(task.attempt(), 1);
+  EXPECT_EQ(task.width_pixels(), 64);
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_ASSIGNED);
+  ASSERT_THAT(worker->Send(Progress(task, 1)), IsOk());
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_RUNNING);
+  ASSERT_THAT(worker->Send(Progress(task, 2)), IsOk());
+  EXPECT_THAT(scheduler_->OpenVideo(job->job_id()),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  Finish(*worker, task, "fake-mp4-bytes");
+  auto done = scheduler_->GetJob(job->job_id());
+  ASSERT_THAT(done, IsOk());
+  EXPECT_EQ(done->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(done->video_bytes(), 14);
+  auto video = scheduler_->OpenVideo(job->job_id());
+  ASSERT_THAT(video, IsOk());
+  EXPECT_EQ(*(*video)->Read(1 << 20), "fake-mp4-bytes");
+  ASSERT_GE(events.size(), 5u);
+  EXPECT_EQ(events.front().state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(events.back().state(), v1::JOB_STATE_SUCCEEDED);
+  for (size_t i = 1; i < events.size(); ++i) {
+    EXPECT_GE(events[i].state(), events[i - 1].state());
+    EXPECT_GE(events[i].progress(), events[i - 1].progress());
+  }
+  const std::string metrics = registry_->Render();
+  EXPECT_NE(metrics.find("turbovid_jobs_total{model=\"tiny-t2v\",state=\"succeeded\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(SchedulerTest, StaleResultsAreIgnoredAndLostWorkersRequeue) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  auto w1 = Connect("w1");
+  const v1::AssignTask first = w1->link.Assigns().at(0);
+  ASSERT_THAT(w1->Send(Progress(first, 1)), IsOk());
+  w1->session->OnClosed();  // kill -9: the stream drops
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_QUEUED);
+  auto w2 = Connect("w2");
+  const v1::AssignTask second = w2->link.Assigns().at(0);
+  EXPECT_EQ(second.attempt(), 2);
+  // The first attempt's late result (through the new worker's stream) is not this attempt.
+  v1::AssignTask stale = second;
+  stale.set_attempt(1);
+  Finish(*w2, stale, "old");
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_ASSIGNED);
+  // A lease expiry with max_attempts = 2 fails the job naming the reason.
+  scheduler_->ExpireLeases(Scheduler::SteadyNow() + config_.lease_seconds + 1);
+  ASSERT_TRUE(w2->link.closed.has_value());
+  auto failed = scheduler_->GetJob(job->job_id());
+  EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(failed->error(), ::testing::HasSubstr("worker lost 2 times"));
+}
+
+TEST_F(SchedulerTest, CancelQueuedAtOnceAndRunningThroughTheWorker) {
+  auto queued = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(queued, IsOk());
+  EXPECT_EQ(scheduler_->CancelJob(queued->job_id())->state(), v1::JOB_STATE_CANCELLED);
+  auto running = scheduler_->SubmitVideo(Request());
+  auto worker = Connect("w1");
+  const v1::AssignTask task = worker->link.Assigns().at(0);
+  EXPECT_EQ(task.task_id(), running->job_id());
+  ASSERT_THAT(worker->Send(Progress(task, 1)), IsOk());
+  EXPECT_EQ(scheduler_->CancelJob(running->job_id())->state(), v1::JOB_STATE_RUNNING);
+  ASSERT_TRUE(worker->link.sent.back().has_cancel());
+  EXPECT_EQ(worker->link.sent.back().cancel().attempt(), 1);
+  v1::WorkerMessage result;
+  result.mutable_result()->set_task_id(task.task_id());
+  result.mutable_result()->set_attempt(task.attempt());
+  result.mutable_result()->set_cancelled(true);
+  ASSERT_THAT(worker->Send(result), IsOk());
+  EXPECT_EQ(StateOf(running->job_id()), v1::JOB_STATE_CANCELLED);
+  // The worker takes the next job.
+  auto next = scheduler_->SubmitVideo(Request());
+  EXPECT_EQ(worker->link.Assigns().back().task_id(), next->job_id());
+}
+
+TEST_F(SchedulerTest, RestartRequeuesRunningJobsKeepingAttempts) {
+  auto job = scheduler_->SubmitVideo(Request("keep"));
+  ASSERT_THAT(job, IsOk());
+  {
+    auto worker = Connect("w1");
+    ASSERT_THAT(worker->Send(Progress(worker->link.Assigns().at(0), 1)), IsOk());
+    Open();  // the old scheduler is gone without a shutdown (its worker never reports back)
+    worker->session.reset();
+  }
+  auto recovered = scheduler_->GetJob(job->job_id());
+  ASSERT_THAT(recovered, IsOk());
+  EXPECT_EQ(recovered->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(recovered->attempts(), 1);
+  EXPECT_EQ(scheduler_->SubmitVideo(Request("keep"))->job_id(), job->job_id());
+  auto worker = Connect("w2");
+  const v1::AssignTask task = worker->link.Assigns().at(0);
+  EXPECT_EQ(task.attempt(), 2);
+  Finish(*worker, task, "video");
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+}
+
+TEST_F(SchedulerTest, ProtocolErrorsEndTheStream) {
+  auto worker = std::make_unique<FakeWorker>();
+  worker->session = scheduler_->OpenSession(&worker->link, "test");
+  v1::WorkerMessage heartbeat;
+  heartbeat.mutable_heartbeat();
+  EXPECT_THAT(worker->Send(heartbeat), StatusIs(absl::StatusCode::kInvalidArgument));
+  auto job = scheduler_->SubmitVideo(Request());
+  auto w = Connect("w1");
+  const v1::AssignTask task = w->link.Assigns().at(0);
+  v1::WorkerMessage chunk;
+  chunk.mutable_chunk()->set_task_id(task.task_id());
+  chunk.mutable_chunk()->set_attempt(task.attempt());
+  chunk.mutable_chunk()->set_offset(5);  // a gap
+  chunk.mutable_chunk()->set_data("x");
+  EXPECT_THAT(w->Send(chunk), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace turbovid::scheduler

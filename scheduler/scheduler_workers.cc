@@ -1,0 +1,417 @@
+// Scheduler, worker side: sessions of the WorkerHub stream, registration, dispatch and
+// placement, progress, result uploads, leases. Exactly-once completion: a message counts only
+// when it comes from the session holding the job's current attempt.
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/scheduler_internal.h"
+
+namespace turbovid::scheduler {
+namespace {
+
+constexpr size_t kDispatchScanPerModel = 64;  // queued jobs per model looked at per dispatch
+constexpr int kMaxTasksPerWorker = 16;
+
+}  // namespace
+
+std::unique_ptr<server::WorkerSession> Scheduler::OpenSession(server::WorkerLink* link,
+                                                              const std::string& peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t id = next_session_id_++;
+  auto worker = std::make_unique<Worker>();
+  worker->session_id = id;
+  worker->link = link;
+  worker->peer = peer;
+  worker->last_seen = SteadyNow();
+  workers_[id] = std::move(worker);
+  if (shutting_down_) link->Close(absl::UnavailableError("scheduler shutting down"));
+  return std::make_unique<Session>(this, id);
+}
+
+absl::Status Scheduler::HandleMessage(uint64_t session_id, const v1::WorkerMessage& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(session_id);
+  if (it == workers_.end()) return absl::OkStatus();  // dropped already; the stream is closing
+  Worker& worker = *it->second;
+  worker.last_seen = SteadyNow();
+  if (!worker.registered) {
+    if (message.kind_case() != v1::WorkerMessage::kRegister) {
+      return absl::InvalidArgumentError("register: the first message must be RegisterWorker");
+    }
+    return HandleRegister(worker, message.register_());
+  }
+  switch (message.kind_case()) {
+    case v1::WorkerMessage::kRegister:
+      return absl::InvalidArgumentError("register: sent twice on one stream");
+    case v1::WorkerMessage::kHeartbeat:
+      worker.draining = message.heartbeat().draining();
+      worker.memory_used_bytes = message.heartbeat().memory_used_bytes();
+      worker.memory_peak_bytes =
+          std::max(worker.memory_peak_bytes, message.heartbeat().memory_peak_bytes());
+      if (!worker.draining) DispatchLocked();
+      return absl::OkStatus();
+    case v1::WorkerMessage::kProgress:
+      HandleProgress(worker, message.progress());
+      return absl::OkStatus();
+    case v1::WorkerMessage::kChunk:
+      return HandleChunk(worker, message.chunk());
+    case v1::WorkerMessage::kResult:
+      HandleResult(worker, message.result());
+      return absl::OkStatus();
+    case v1::WorkerMessage::kReturned:
+      HandleReturned(worker, message.returned());
+      return absl::OkStatus();
+    case v1::WorkerMessage::KIND_NOT_SET:
+      return absl::InvalidArgumentError("worker message: empty");
+  }
+  return absl::InvalidArgumentError("worker message: unknown kind");
+}
+
+void Scheduler::HandleClosed(uint64_t session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (workers_.count(session_id) == 0) return;
+  DropWorkerLocked(session_id, "stream closed", /*close_link=*/false);
+}
+
+absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker& info) {
+  if (info.worker_id().empty()) return absl::InvalidArgumentError("register.worker_id: empty");
+  if (info.node_class().empty()) return absl::InvalidArgumentError("register.node_class: empty");
+  if (info.max_concurrent_tasks() < 0 || info.max_concurrent_tasks() > kMaxTasksPerWorker) {
+    return absl::InvalidArgumentError(absl::StrCat("register.max_concurrent_tasks: ",
+                                                   info.max_concurrent_tasks(), " not in [0, ",
+                                                   kMaxTasksPerWorker, "]"));
+  }
+  auto previous = worker_ids_.find(info.worker_id());
+  if (previous != worker_ids_.end() && previous->second != worker.session_id) {
+    // A restarted worker reconnects before its old stream is noticed as dead: replace it.
+    DropWorkerLocked(previous->second, "replaced by a new connection", /*close_link=*/true);
+  }
+  worker.registered = true;
+  worker.info = info;
+  worker.max_tasks = info.max_concurrent_tasks() == 0 ? 1 : info.max_concurrent_tasks();
+  for (const v1::ModelVariant& m : info.models()) {
+    worker.variants.insert({m.model_id(), m.variant()});
+    if (m.loaded()) worker.loaded.insert({m.model_id(), m.variant()});
+  }
+  worker_ids_[info.worker_id()] = worker.session_id;
+  seen_node_classes_.insert(info.node_class());
+  v1::SchedulerMessage reply;
+  reply.mutable_registered()->set_worker_id(info.worker_id());
+  reply.mutable_registered()->set_heartbeat_interval_seconds(config_.heartbeat_interval_seconds);
+  reply.mutable_registered()->set_lease_seconds(config_.lease_seconds);
+  worker.link->Send(reply);
+  TV_LOG(INFO) << "worker " << info.worker_id() << " registered from " << worker.peer << " ("
+               << info.node_class() << ", " << info.gpu_name() << ", " << info.models_size()
+               << " variants, " << worker.max_tasks << " slots)";
+  DispatchLocked();
+  return absl::OkStatus();
+}
+
+Scheduler::ActiveJob* Scheduler::TaskOfLocked(const Worker& worker, const std::string& task_id,
+                                              int attempt) {
+  auto it = active_.find(task_id);
+  if (it == active_.end()) return nullptr;
+  ActiveJob& job = *it->second;
+  if (job.session_id != worker.session_id) return nullptr;
+  if (attempt != 0 && attempt != job.stored.attempts) return nullptr;
+  return &job;
+}
+
+void Scheduler::HandleProgress(Worker& worker, const v1::TaskProgress& p) {
+  ActiveJob* job = TaskOfLocked(worker, p.task_id(), p.attempt());
+  if (job == nullptr) return;
+  const double now = SteadyNow();
+  if (job->stored.state == v1::JOB_STATE_ASSIGNED) {
+    job->stored.state = v1::JOB_STATE_RUNNING;
+    PersistLocked(*job);
+  }
+  if (p.stage() != job->stage) {
+    if (job->stage != v1::STAGE_UNSPECIFIED) {
+      metrics_->stage_duration.WithLabels({StageName(job->stage)})
+          .Observe(now - job->stage_started_steady);
+    }
+    if (job->stage == v1::STAGE_DENOISING) job->denoise_done_steady = now;
+    job->stage = p.stage();
+    job->stage_started_steady = now;
+  }
+  if (p.stage() == v1::STAGE_DENOISING && p.step_seconds() > 0) {
+    step_stats_.Record(job->node_class, job->placement, p.step_seconds());
+    metrics_->denoise_step.WithLabels({job->placement.model_id, job->node_class})
+        .Observe(p.step_seconds());
+  }
+  job->step = p.step();
+  if (p.num_steps() > 0) job->num_steps = p.num_steps();
+  job->progress = std::max(
+      job->progress, StageProgress(p.stage(), p.step(), job->num_steps, p.stage_fraction()));
+  NotifyLocked(*job);
+}
+
+absl::Status Scheduler::HandleChunk(Worker& worker, const v1::ResultChunk& chunk) {
+  ActiveJob* job = TaskOfLocked(worker, chunk.task_id(), chunk.attempt());
+  if (job == nullptr) return absl::OkStatus();
+  if (job->upload == nullptr) {
+    absl::StatusOr<std::unique_ptr<ArtifactWriter>> writer =
+        artifacts_->BeginWrite(job->stored.job_id);
+    if (!writer.ok()) {
+      TV_LOG(ERROR) << "job " << job->stored.job_id << ": artifact: " << writer.status();
+      v1::SchedulerMessage cancel;
+      cancel.mutable_cancel()->set_task_id(job->stored.job_id);
+      cancel.mutable_cancel()->set_attempt(job->stored.attempts);
+      worker.link->Send(cancel);
+      FinalizeLocked(*job, v1::JOB_STATE_FAILED,
+                     absl::StrCat("artifact store: ", writer.status().message()));
+      return absl::OkStatus();
+    }
+    job->upload = std::move(*writer);
+  }
+  absl::Status status = job->upload->Append(chunk.offset(), chunk.data());
+  if (absl::IsInvalidArgument(status)) return status;  // out of order: the worker is broken
+  if (!status.ok()) {
+    TV_LOG(ERROR) << "job " << job->stored.job_id << ": artifact: " << status;
+    v1::SchedulerMessage cancel;
+    cancel.mutable_cancel()->set_task_id(job->stored.job_id);
+    cancel.mutable_cancel()->set_attempt(job->stored.attempts);
+    worker.link->Send(cancel);
+    FinalizeLocked(*job, v1::JOB_STATE_FAILED, absl::StrCat("artifact store: ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result) {
+  ActiveJob* job = TaskOfLocked(worker, result.task_id(), result.attempt());
+  if (job == nullptr) {
+    TV_LOG(INFO) << "worker " << worker.info.worker_id() << ": result for " << result.task_id()
+                 << " (attempt " << result.attempt() << ") ignored: not its current task";
+    return;
+  }
+  const std::string model_id = job->placement.model_id;
+  const double now = SteadyNow();
+  metrics_->run_duration.WithLabels({model_id, worker.info.node_class()})
+      .Observe(now - job->assigned_steady);
+  if (job->stage != v1::STAGE_UNSPECIFIED) {
+    metrics_->stage_duration.WithLabels({StageName(job->stage)})
+        .Observe(now - job->stage_started_steady);
+  }
+  if (result.peak_memory_bytes() > 0) {
+    metrics_->job_peak_memory.WithLabels({model_id, worker.info.node_class()})
+        .Observe(static_cast<double>(result.peak_memory_bytes()));
+  }
+  if (result.cancelled()) {
+    if (job->cancel_requested) {
+      FinalizeLocked(*job, v1::JOB_STATE_CANCELLED, "");
+    } else {
+      RequeueLocked(*job, "stopped by worker", /*count_loss=*/true);
+    }
+  } else if (!result.ok()) {
+    if (result.error_code() == static_cast<int>(absl::StatusCode::kUnavailable)) {
+      TV_LOG(WARNING) << "job " << job->stored.job_id << ": worker unavailable: " << result.error();
+      RequeueLocked(*job, "worker unavailable", /*count_loss=*/true);
+    } else {
+      FinalizeLocked(*job, v1::JOB_STATE_FAILED,
+                     result.error().empty() ? "worker reported a failure" : result.error());
+    }
+  } else {
+    const int64_t received = job->upload ? job->upload->bytes_written() : 0;
+    if (received != result.video_bytes() || received == 0) {
+      FinalizeLocked(*job, v1::JOB_STATE_FAILED,
+                     absl::StrCat("video upload incomplete: ", received, " of ",
+                                  result.video_bytes(), " bytes"));
+    } else if (absl::StatusOr<int64_t> size = job->upload->Commit(); !size.ok()) {
+      FinalizeLocked(*job, v1::JOB_STATE_FAILED,
+                     absl::StrCat("artifact store: ", size.status().message()));
+    } else {
+      if (job->denoise_done_steady > 0) {
+        const std::pair<std::string, std::string> key{job->node_class, model_id};
+        const double post = now - job->denoise_done_steady;
+        auto [it, fresh] = post_denoise_seconds_.try_emplace(key, post);
+        if (!fresh) {
+          it->second = config_.step_ewma_alpha * post + (1 - config_.step_ewma_alpha) * it->second;
+        }
+      }
+      metrics_->artifact_bytes.Get().Increment(static_cast<double>(*size));
+      job->stored.video_bytes = *size;
+      worker.loaded.insert({model_id, job->placement.variant->name});
+      FinalizeLocked(*job, v1::JOB_STATE_SUCCEEDED, "");
+    }
+  }
+  DispatchLocked();
+}
+
+void Scheduler::HandleReturned(Worker& worker, const v1::TaskReturned& returned) {
+  ActiveJob* job = TaskOfLocked(worker, returned.task_id(), returned.attempt());
+  if (job == nullptr) return;
+  RequeueLocked(*job, "returned by worker", /*count_loss=*/false);
+  DispatchLocked();
+}
+
+void Scheduler::ReleaseTaskLocked(ActiveJob& job) {
+  if (job.session_id == 0) return;
+  auto it = workers_.find(job.session_id);
+  if (it != workers_.end()) it->second->tasks.erase(job.stored.job_id);
+  job.session_id = 0;
+}
+
+void Scheduler::DropWorkerLocked(uint64_t session_id, const std::string& reason, bool close_link) {
+  auto it = workers_.find(session_id);
+  if (it == workers_.end()) return;
+  std::unique_ptr<Worker> worker = std::move(it->second);
+  workers_.erase(it);
+  auto by_id = worker_ids_.find(worker->info.worker_id());
+  if (by_id != worker_ids_.end() && by_id->second == session_id) worker_ids_.erase(by_id);
+  if (close_link) worker->link->Close(absl::UnavailableError(reason));
+  if (shutting_down_) return;  // jobs stay as stored; the next start requeues them
+  const std::string node_class = worker->registered ? worker->info.node_class() : "unregistered";
+  metrics_->workers_lost.WithLabels({node_class, reason}).Increment();
+  if (worker->registered) {
+    TV_LOG(WARNING) << "worker " << worker->info.worker_id() << " dropped (" << reason << ") with "
+                    << worker->tasks.size() << " task(s)";
+  }
+  const std::set<std::string> tasks = worker->tasks;
+  for (const std::string& job_id : tasks) {
+    auto job = active_.find(job_id);
+    if (job == active_.end() || job->second->session_id != session_id) continue;
+    RequeueLocked(*job->second, "worker lost", /*count_loss=*/true);
+  }
+  DispatchLocked();
+}
+
+void Scheduler::DispatchLocked() {
+  if (shutting_down_) return;
+  std::vector<WorkerView> views;
+  std::vector<Worker*> owners;
+  for (auto& [id, worker] : workers_) {
+    const int free = worker->max_tasks - static_cast<int>(worker->tasks.size());
+    if (!worker->registered || worker->draining || free <= 0) continue;
+    WorkerView view;
+    view.worker_id = worker->info.worker_id();
+    view.node_class = worker->info.node_class();
+    view.memory_bytes = worker->info.memory_bytes();
+    view.gpu_count = worker->info.gpu_count();
+    view.free_slots = free;
+    view.variants = worker->variants;
+    view.loaded = worker->loaded;
+    views.push_back(std::move(view));
+    owners.push_back(worker.get());
+  }
+  if (views.empty()) return;
+  // Candidates from every model queue, best first: priority, then submit order.
+  std::vector<std::tuple<int, int64_t, ActiveJob*>> candidates;
+  for (auto& [model_id, queue] : queues_) {
+    for (const QueueEntry& entry : queue.Head(kDispatchScanPerModel)) {
+      auto job = active_.find(entry.job_id);
+      if (job != active_.end()) candidates.emplace_back(-entry.priority, entry.seq, job->second.get());
+    }
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto& a, const auto& b) {
+              return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
+            });
+  int free_total = 0;
+  for (const WorkerView& v : views) free_total += v.free_slots;
+  for (auto& [neg_priority, seq, job] : candidates) {
+    if (free_total == 0) break;
+    const int chosen = ChooseWorker(job->placement, views, step_stats_);
+    if (chosen < 0) continue;
+    --views[chosen].free_slots;
+    --free_total;
+    AssignLocked(*job, *owners[chosen]);
+  }
+}
+
+void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
+  const std::string& model_id = job.placement.model_id;
+  queues_[model_id].Remove(job.stored.request.priority(), job.stored.seq);
+  const double now = SteadyNow();
+  if (job.stored.attempts == 0) {
+    metrics_->queue_wait.WithLabels({model_id}).Observe(now - job.created_steady);
+  }
+  metrics_->dispatch_latency.Get().Observe(now - job.enqueued_steady);
+  job.stored.attempts += 1;
+  job.stored.state = v1::JOB_STATE_ASSIGNED;
+  job.stored.worker_id = worker.info.worker_id();
+  job.stored.started_unix_seconds =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  job.session_id = worker.session_id;
+  job.node_class = worker.info.node_class();
+  job.assigned_steady = now;
+  job.stage = v1::STAGE_UNSPECIFIED;
+  job.step = 0;
+  job.num_steps = job.stored.request.num_steps();
+  job.progress = 0;
+  job.denoise_done_steady = 0;
+  worker.tasks.insert(job.stored.job_id);
+  PersistLocked(job);
+
+  v1::SchedulerMessage message;
+  v1::AssignTask* assign = message.mutable_assign();
+  assign->set_task_id(job.stored.job_id);
+  assign->set_attempt(job.stored.attempts);
+  *assign->mutable_request() = job.stored.request;
+  assign->mutable_request()->set_image(job.stored.image);
+  assign->set_width_pixels(job.stored.width_pixels);
+  assign->set_height_pixels(job.stored.height_pixels);
+  assign->set_seed(job.stored.seed);
+  worker.link->Send(message);
+  TV_LOG(INFO) << "job " << job.stored.job_id << ": attempt " << job.stored.attempts << " on "
+               << worker.info.worker_id();
+  NotifyLocked(job);
+  NotifyQueueLocked(model_id);
+}
+
+void Scheduler::ExpireLeases(double now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint64_t> expired;
+  for (const auto& [id, worker] : workers_) {
+    if (now - worker->last_seen > config_.lease_seconds) expired.push_back(id);
+  }
+  for (uint64_t id : expired) DropWorkerLocked(id, "lease expired", /*close_link=*/true);
+  // A worker that keeps heartbeating but never answers a cancel loses the job anyway.
+  std::vector<ActiveJob*> overdue;
+  for (auto& [id, job] : active_) {
+    if (job->cancel_requested && now - job->cancel_requested_at > config_.lease_seconds) {
+      overdue.push_back(job.get());
+    }
+  }
+  for (ActiveJob* job : overdue) FinalizeLocked(*job, v1::JOB_STATE_CANCELLED, "");
+}
+
+void Scheduler::CollectMetrics() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [model_id, queue] : queues_) {
+    metrics_->queue_depth.WithLabels({model_id}).Set(static_cast<double>(queue.size()));
+  }
+  int assigned = 0;
+  int running = 0;
+  for (const auto& [id, job] : active_) {
+    assigned += job->stored.state == v1::JOB_STATE_ASSIGNED;
+    running += job->stored.state == v1::JOB_STATE_RUNNING;
+  }
+  metrics_->jobs_active.WithLabels({"assigned"}).Set(assigned);
+  metrics_->jobs_active.WithLabels({"running"}).Set(running);
+  for (const std::string& node_class : seen_node_classes_) {
+    int idle = 0, busy = 0, draining = 0;
+    double used = 0, peak = 0;
+    for (const auto& [id, w] : workers_) {
+      if (!w->registered || w->info.node_class() != node_class) continue;
+      if (w->draining) {
+        ++draining;
+      } else if (w->tasks.empty()) {
+        ++idle;
+      } else {
+        ++busy;
+      }
+      used += static_cast<double>(w->memory_used_bytes);
+      peak = std::max(peak, static_cast<double>(w->memory_peak_bytes));
+    }
+    metrics_->workers.WithLabels({node_class, "idle"}).Set(idle);
+    metrics_->workers.WithLabels({node_class, "busy"}).Set(busy);
+    metrics_->workers.WithLabels({node_class, "draining"}).Set(draining);
+    metrics_->worker_memory_used.WithLabels({node_class}).Set(used);
+    metrics_->worker_memory_peak.WithLabels({node_class}).Set(peak);
+  }
+}
+
+}  // namespace turbovid::scheduler

@@ -1,0 +1,80 @@
+// What the gRPC front end needs from the control plane: the scheduler implements these interfaces
+// (server/ sits below scheduler/, so it defines them and never includes scheduler headers).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "turbovid/v1/video_service.pb.h"
+#include "turbovid/v1/worker_hub.pb.h"
+
+namespace turbovid::server {
+
+namespace v1 = ::turbovid::v1;
+
+// The bytes of one stored artifact, read front to back.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  virtual int64_t size() const = 0;
+  // Up to max_bytes from the current position; "" at the end.
+  virtual absl::StatusOr<std::string> Read(size_t max_bytes) = 0;
+};
+
+// A watch event: a job snapshot, or (job == nullptr) the end of the watch with `status`
+// (e.g. Unavailable when the scheduler shuts down). Called under the backend's lock: it must
+// be quick and must not call back into the backend.
+using JobListener = std::function<void(const v1::Job* job, const absl::Status& status)>;
+
+class VideoBackend {
+ public:
+  virtual ~VideoBackend() = default;
+  virtual absl::StatusOr<v1::Job> SubmitVideo(const v1::SubmitVideoRequest& request) = 0;
+  virtual absl::StatusOr<v1::Job> GetJob(const std::string& job_id) = 0;
+  virtual absl::StatusOr<v1::Job> CancelJob(const std::string& job_id) = 0;
+  virtual absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) = 0;
+  // Calls `listener` with the current job (possibly before returning), then on every change.
+  // After a snapshot in a final state, or a close event, no more calls come. Returns a watch id.
+  virtual absl::StatusOr<uint64_t> WatchJob(const std::string& job_id, JobListener listener) = 0;
+  // Stops a watch; once it returns the listener is never called again. Unknown ids are ignored.
+  virtual void Unwatch(uint64_t watch_id) = 0;
+  // The MP4 of a SUCCEEDED job; FailedPrecondition for other states, NotFound for unknown jobs.
+  virtual absl::StatusOr<std::unique_ptr<ByteSource>> OpenVideo(const std::string& job_id) = 0;
+};
+
+// The scheduler's side of one worker's Connect stream.
+class WorkerLink {
+ public:
+  virtual ~WorkerLink() = default;
+  // Queues a message to the worker; never blocks. Ignored once the stream is closing.
+  virtual void Send(const v1::SchedulerMessage& message) = 0;
+  // Ends the stream with `status` after the queued messages are written.
+  virtual void Close(const absl::Status& status) = 0;
+};
+
+// One connected worker, as seen by the control plane. Calls come one at a time per session.
+class WorkerSession {
+ public:
+  virtual ~WorkerSession() = default;
+  // A non-OK status ends the stream with it.
+  virtual absl::Status OnMessage(const v1::WorkerMessage& message) = 0;
+  // The stream is gone (either side ended it). After this returns the link is never used again.
+  virtual void OnClosed() = 0;
+};
+
+class WorkerHubBackend {
+ public:
+  virtual ~WorkerHubBackend() = default;
+  // `link` stays valid until the session's OnClosed returns; `peer` is the gRPC peer string.
+  virtual std::unique_ptr<WorkerSession> OpenSession(WorkerLink* link, const std::string& peer) = 0;
+};
+
+// Called once per finished RPC (method name, final code, seconds) for metrics.
+using RpcObserver =
+    std::function<void(const char* method, absl::StatusCode code, double seconds)>;
+
+}  // namespace turbovid::server

@@ -1,0 +1,48 @@
+// Builds and runs the scheduler's gRPC server: VideoService, WorkerHub, the standard health
+// service and server reflection. No gRPC headers here, so the binary's main stays light.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/backend.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace turbovid::server {
+
+class VideoServiceImpl;
+class WorkerHubServiceImpl;
+
+struct GrpcServerOptions {
+  std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 picks a free one
+  int max_message_bytes = 64 << 20;              // request size cap (images ride in Submit)
+};
+
+class GrpcServer {
+ public:
+  // Either backend may be null (its service is then not registered).
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const GrpcServerOptions& options,
+                                                           VideoBackend* video,
+                                                           WorkerHubBackend* hub,
+                                                           RpcObserver observer);
+  ~GrpcServer();
+
+  int port() const { return port_; }
+  // Health NOT_SERVING, stop accepting calls, cancel the remaining ones after grace_seconds.
+  void Shutdown(double grace_seconds);
+
+ private:
+  GrpcServer() = default;
+
+  std::unique_ptr<VideoServiceImpl> video_service_;
+  std::unique_ptr<WorkerHubServiceImpl> hub_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace turbovid::server

@@ -1,0 +1,13 @@
+// The one place where absl::Status becomes grpc::Status (STYLE.md §5).
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace turbovid::server {
+
+// Codes map one to one; the message is cut at 1 KiB.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace turbovid::server

@@ -1,0 +1,304 @@
+// VideoService handlers: validate ids, check the deadline, call the backend, convert the status
+// once (ToGrpcStatus), report the outcome to the observer. Streams are write reactors.
+#include "server/video_service.h"
+
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "server/status.h"
+
+namespace turbovid::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxJobIdBytes = 128;
+constexpr size_t kVideoChunkBytes = 1 << 20;  // GetVideo streams 1 MiB chunks
+constexpr size_t kMaxPendingWatchEvents = 256;
+
+absl::Status CheckJobId(const std::string& job_id) {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id: empty");
+  if (job_id.size() > kMaxJobIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("job_id: ", job_id.size(), " bytes > ",
+                                                   kMaxJobIdBytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDeadline(const grpc::CallbackServerContext* context) {
+  if (context->deadline() < std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError("deadline passed before the request was handled");
+  }
+  return absl::OkStatus();
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Finishes a unary call with `status` and reports it.
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context, const char* method,
+                                      const absl::Status& status, Clock::time_point start,
+                                      const RpcObserver& observer) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (observer) observer(method, status.code(), SecondsSince(start));
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+bool IsFinal(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+// Streams job snapshots from a backend watch. Events arrive on the backend's threads and are
+// queued; one write is in flight at a time. Writing starts only after WatchJob returned, so the
+// reactor cannot finish (and be deleted) while the backend is still inside WatchJob.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::Job> {
+ public:
+  WatchReactor(VideoBackend* backend, const std::string& job_id, const RpcObserver& observer)
+      : backend_(backend), observer_(observer), start_(Clock::now()) {
+    absl::StatusOr<uint64_t> watch = backend_->WatchJob(
+        job_id, [this](const v1::Job* job, const absl::Status& status) { OnEvent(job, status); });
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!watch.ok()) {
+      FinishLocked(watch.status());
+      return;
+    }
+    watch_id_ = *watch;
+    started_ = true;
+    PumpLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(absl::CancelledError("client went away"));
+      return;
+    }
+    if (IsFinal(pending_.front().state())) last_written_final_ = true;
+    pending_.pop_front();
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishLocked(absl::CancelledError("watch cancelled"));
+  }
+
+  void OnDone() override {
+    uint64_t watch_id = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      watch_id = watch_id_;
+    }
+    if (watch_id != 0) backend_->Unwatch(watch_id);
+    if (observer_) observer_("WatchJob", final_status_.code(), SecondsSince(start_));
+    delete this;
+  }
+
+ private:
+  void OnEvent(const v1::Job* job, const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finished_) return;
+    if (job == nullptr) {
+      end_status_ = status;
+      ended_ = true;
+    } else {
+      // A slow client loses intermediate progress snapshots, never the newest one (the front
+      // may be in flight, so the one after it goes).
+      if (pending_.size() >= kMaxPendingWatchEvents) pending_.erase(pending_.begin() + 1);
+      pending_.push_back(*job);
+    }
+    if (started_) PumpLocked();
+  }
+
+  void PumpLocked() {
+    if (finished_ || writing_) return;
+    if (last_written_final_) {
+      FinishLocked(absl::OkStatus());
+      return;
+    }
+    if (!pending_.empty()) {
+      writing_ = true;
+      StartWrite(&pending_.front());
+      return;
+    }
+    if (ended_) FinishLocked(end_status_);
+  }
+
+  void FinishLocked(const absl::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    final_status_ = status;
+    Finish(ToGrpcStatus(status));
+  }
+
+  VideoBackend* backend_;
+  RpcObserver observer_;
+  Clock::time_point start_;
+  std::mutex mu_;
+  std::deque<v1::Job> pending_;  // front is being written while writing_
+  uint64_t watch_id_ = 0;
+  bool started_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool ended_ = false;
+  bool last_written_final_ = false;
+  absl::Status end_status_;
+  absl::Status final_status_;
+};
+
+// Streams one artifact in 1 MiB chunks, reading the next chunk when the previous write is done.
+class VideoReactor final : public grpc::ServerWriteReactor<v1::VideoChunk> {
+ public:
+  VideoReactor(std::unique_ptr<ByteSource> source, const RpcObserver& observer)
+      : source_(std::move(source)), observer_(observer), start_(Clock::now()) {
+    WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Done(absl::CancelledError("client went away"));
+      return;
+    }
+    WriteNext();
+  }
+
+  void OnDone() override {
+    if (observer_) observer_("GetVideo", status_.code(), SecondsSince(start_));
+    delete this;
+  }
+
+ private:
+  void WriteNext() {
+    absl::StatusOr<std::string> data = source_->Read(kVideoChunkBytes);
+    if (!data.ok()) {
+      Done(data.status());
+      return;
+    }
+    if (data->empty()) {
+      Done(offset_ == source_->size()
+               ? absl::OkStatus()
+               : absl::DataLossError(absl::StrCat("video: ", offset_, " of ", source_->size(),
+                                                  " bytes readable")));
+      return;
+    }
+    chunk_.set_offset(offset_);
+    chunk_.set_total_bytes(source_->size());
+    offset_ += static_cast<int64_t>(data->size());
+    chunk_.set_data(std::move(*data));
+    StartWrite(&chunk_);
+  }
+
+  void Done(const absl::Status& status) {
+    status_ = status;
+    Finish(ToGrpcStatus(status));
+  }
+
+  std::unique_ptr<ByteSource> source_;
+  RpcObserver observer_;
+  Clock::time_point start_;
+  v1::VideoChunk chunk_;
+  int64_t offset_ = 0;
+  absl::Status status_;
+};
+
+// Finishes a stream at once with an error (bad request, unknown job).
+template <typename T>
+class ErrorWriteReactor final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit ErrorWriteReactor(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+VideoServiceImpl::VideoServiceImpl(VideoBackend* backend, RpcObserver observer)
+    : backend_(backend), observer_(std::move(observer)) {}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::SubmitVideo(grpc::CallbackServerContext* context,
+                                                        const v1::SubmitVideoRequest* request,
+                                                        v1::SubmitVideoResponse* response) {
+  const Clock::time_point start = Clock::now();
+  absl::Status status = CheckDeadline(context);
+  if (status.ok()) {
+    absl::StatusOr<v1::Job> job = backend_->SubmitVideo(*request);
+    status = job.status();
+    if (job.ok()) *response->mutable_job() = std::move(*job);
+  }
+  return FinishUnary(context, "SubmitVideo", status, start, observer_);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::GetJob(grpc::CallbackServerContext* context,
+                                                   const v1::GetJobRequest* request,
+                                                   v1::Job* response) {
+  const Clock::time_point start = Clock::now();
+  absl::Status status = CheckJobId(request->job_id());
+  if (status.ok()) {
+    absl::StatusOr<v1::Job> job = backend_->GetJob(request->job_id());
+    status = job.status();
+    if (job.ok()) *response = std::move(*job);
+  }
+  return FinishUnary(context, "GetJob", status, start, observer_);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::CancelJob(grpc::CallbackServerContext* context,
+                                                      const v1::CancelJobRequest* request,
+                                                      v1::Job* response) {
+  const Clock::time_point start = Clock::now();
+  absl::Status status = CheckJobId(request->job_id());
+  if (status.ok()) {
+    absl::StatusOr<v1::Job> job = backend_->CancelJob(request->job_id());
+    status = job.status();
+    if (job.ok()) *response = std::move(*job);
+  }
+  return FinishUnary(context, "CancelJob", status, start, observer_);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::ListJobs(grpc::CallbackServerContext* context,
+                                                     const v1::ListJobsRequest* request,
+                                                     v1::ListJobsResponse* response) {
+  const Clock::time_point start = Clock::now();
+  absl::Status status = absl::OkStatus();
+  if (request->page_size() < 0 || request->page_size() > 1000) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", request->page_size(), " is not in [0, 1000]"));
+  }
+  if (status.ok()) {
+    absl::StatusOr<v1::ListJobsResponse> list = backend_->ListJobs(*request);
+    status = list.status();
+    if (list.ok()) *response = std::move(*list);
+  }
+  return FinishUnary(context, "ListJobs", status, start, observer_);
+}
+
+grpc::ServerWriteReactor<v1::Job>* VideoServiceImpl::WatchJob(grpc::CallbackServerContext*,
+                                                              const v1::WatchJobRequest* request) {
+  absl::Status status = CheckJobId(request->job_id());
+  if (!status.ok()) {
+    if (observer_) observer_("WatchJob", status.code(), 0.0);
+    return new ErrorWriteReactor<v1::Job>(status);
+  }
+  return new WatchReactor(backend_, request->job_id(), observer_);
+}
+
+grpc::ServerWriteReactor<v1::VideoChunk>* VideoServiceImpl::GetVideo(
+    grpc::CallbackServerContext*, const v1::GetVideoRequest* request) {
+  absl::Status status = CheckJobId(request->job_id());
+  absl::StatusOr<std::unique_ptr<ByteSource>> source =
+      status.ok() ? backend_->OpenVideo(request->job_id())
+                  : absl::StatusOr<std::unique_ptr<ByteSource>>(status);
+  if (!source.ok()) {
+    if (observer_) observer_("GetVideo", source.status().code(), 0.0);
+    return new ErrorWriteReactor<v1::VideoChunk>(source.status());
+  }
+  return new VideoReactor(std::move(*source), observer_);
+}
+
+}  // namespace turbovid::server

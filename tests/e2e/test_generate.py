@@ -1,0 +1,114 @@
+"""Scheduler + 2 CPU workers: T2V and I2V jobs through the C++ CLI and the Python grpcio client
+complete; the MP4s pass ffprobe (frames, size); progress events are ordered, step counts monotonic."""
+import json
+import os
+import sys
+import unittest
+
+import harness
+
+FRAMES, WIDTH, HEIGHT, STEPS = 5, 64, 64, 2
+STATE_ORDER = ["JOB_STATE_QUEUED", "JOB_STATE_ASSIGNED", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"]
+STAGE_ORDER = ["STAGE_UNSPECIFIED", "STAGE_LOADING_MODEL", "STAGE_ENCODING_TEXT",
+               "STAGE_ENCODING_IMAGE", "STAGE_DENOISING", "STAGE_DECODING_VIDEO",
+               "STAGE_ENCODING_MP4", "STAGE_UPLOADING"]
+
+
+class GenerateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = harness.Cluster("generate", workers=2)
+        cls.failed = False
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close(failed=cls.failed)
+
+    def run(self, result=None):
+        result = super().run(result)
+        if result and (result.failures or result.errors):
+            type(self).failed = True
+        return result
+
+    def check_mp4(self, path, frames=FRAMES, width=WIDTH, height=HEIGHT):
+        codec, w, h, n = harness.ffprobe(path)
+        self.assertEqual(codec, "h264")
+        self.assertEqual((w, h), (width, height))
+        self.assertEqual(n, frames)
+
+    def check_progress(self, events, client):
+        """States never go back; stages never go back while RUNNING; steps increase by one."""
+        states = [client.state_name(j) for j in events]
+        ranks = [STATE_ORDER.index(s) for s in states]
+        self.assertEqual(ranks, sorted(ranks), states)
+        self.assertEqual(states[-1], "JOB_STATE_SUCCEEDED")
+        running = [j for j in events if client.state_name(j) == "JOB_STATE_RUNNING"]
+        stages = [STAGE_ORDER.index(client.stage_name(j)) for j in running]
+        self.assertEqual(stages, sorted(stages), [client.stage_name(j) for j in running])
+        steps = [j.step for j in running if client.stage_name(j) == "STAGE_DENOISING"]
+        self.assertEqual(steps, sorted(steps))
+        self.assertTrue(steps and steps[-1] == STEPS, steps)
+        progress = [j.progress for j in events]
+        self.assertEqual(progress, sorted(progress))
+
+    def test_cli_t2v_and_i2v(self):
+        c = self.cluster
+        out = os.path.join(c.dir, "cli-t2v.mp4")
+        r = c.cli("generate", "--model", harness.T2V_MODEL, "--prompt", "a red fox in the snow",
+                  "--frames", str(FRAMES), "--width", str(WIDTH), "--height", str(HEIGHT),
+                  "--steps", str(STEPS), "--seed", "7", "--out", out, "--json", check=True)
+        job = json.loads(r.stdout)
+        self.assertEqual(job["state"], "JOB_STATE_SUCCEEDED")
+        self.assertIn("DENOISING step", r.stderr)  # the progress lines on stderr
+        self.check_mp4(out)
+
+        png = os.path.join(c.dir, "input.png")
+        with open(png, "wb") as f:
+            f.write(harness.make_png(WIDTH, HEIGHT))
+        out = os.path.join(c.dir, "cli-i2v.mp4")
+        r = c.cli("generate", "--model", harness.I2V_MODEL, "--prompt", "waves on a lake",
+                  "--image", png, "--frames", str(FRAMES), "--width", str(WIDTH), "--height",
+                  str(HEIGHT), "--steps", str(STEPS), "--out", out, check=True)
+        self.assertIn("SUCCEEDED", r.stdout)
+        self.check_mp4(out)
+        job_id = r.stdout.split()[1]
+
+        r = c.cli("status", job_id, "--json", check=True)
+        self.assertEqual(json.loads(r.stdout)["state"], "JOB_STATE_SUCCEEDED")
+        r = c.cli("list", "--state", "succeeded", "--model", harness.I2V_MODEL, "--json",
+                  check=True)
+        self.assertIn(job_id, [json.loads(line)["job_id"] for line in r.stdout.splitlines()])
+        r = c.cli("watch", job_id, "--json", check=True)
+        self.assertEqual(json.loads(r.stdout.splitlines()[-1])["state"], "JOB_STATE_SUCCEEDED")
+
+    def test_python_t2v_and_i2v(self):
+        c = self.cluster
+        client = c.client()
+        for model, image in ((harness.T2V_MODEL, b""),
+                             (harness.I2V_MODEL, harness.make_png(128, 128))):
+            job = client.submit(client.request(model, f"python {model}", FRAMES, WIDTH, HEIGHT,
+                                               STEPS, seed=3, image=image))
+            events = list(client.watch(job.job_id, timeout=240))
+            self.check_progress(events, client)
+            final = events[-1]
+            self.assertGreater(final.video_bytes, 0)
+            data = client.download(job.job_id)
+            self.assertEqual(len(data), final.video_bytes)
+            path = os.path.join(c.dir, f"py-{model}.mp4")
+            with open(path, "wb") as f:
+                f.write(data)
+            self.check_mp4(path)
+
+    def test_both_workers_serve(self):
+        """Four concurrent jobs spread over both workers, all succeed."""
+        c = self.cluster
+        client = c.client()
+        ids = [client.submit(client.request(harness.T2V_MODEL, f"job {i}", FRAMES, WIDTH, HEIGHT,
+                                            STEPS, seed=i)).job_id for i in range(4)]
+        finals = [client.wait(i, timeout=300) for i in ids]
+        self.assertEqual({client.state_name(j) for j in finals}, {"JOB_STATE_SUCCEEDED"})
+        self.assertEqual({j.worker_id for j in finals}, {"w0", "w1"})
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)

@@ -1,0 +1,151 @@
+"""A small Python grpcio client of turbovid.v1.VideoService (stubs from the tv_proto_python target).
+
+Import after putting <build>/python on sys.path (harness.py does). Used by the e2e tests and usable
+on its own:
+    /usr/bin/python3 tests/e2e/tv_client.py --build-dir build --scheduler 127.0.0.1:50051 \
+        generate --model tiny-t2v --prompt "a fox" --frames 5 --width 64 --height 64 --out fox.mp4
+"""
+import argparse
+import os
+import sys
+import uuid
+
+import grpc
+
+
+def _stubs():
+    from turbovid.v1 import video_service_pb2 as pb  # noqa: E402  (generated)
+    from turbovid.v1 import video_service_pb2_grpc as pb_grpc
+    return pb, pb_grpc
+
+
+FINAL_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+
+
+class VideoClient:
+    def __init__(self, address, timeout=30.0):
+        self.pb, pb_grpc = _stubs()
+        self.channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", 64 << 20)])
+        self.stub = pb_grpc.VideoServiceStub(self.channel)
+        self.timeout = timeout
+
+    def close(self):
+        self.channel.close()
+
+    def state_name(self, job):
+        return self.pb.JobState.Name(job.state)
+
+    def stage_name(self, job):
+        return self.pb.Stage.Name(job.stage)
+
+    def request(self, model, prompt, frames=5, width=64, height=64, steps=2, seed=1, image=b"",
+                request_id=None, attention=0, **extra):
+        r = self.pb.SubmitVideoRequest(
+            model_id=model, prompt=prompt, num_frames=frames, num_steps=steps, seed=seed,
+            image=image, attention=attention,
+            client_request_id=request_id if request_id is not None else uuid.uuid4().hex,
+            size=self.pb.VideoSize(width_pixels=width, height_pixels=height))
+        for k, v in extra.items():
+            setattr(r, k, v)
+        return r
+
+    def submit(self, request, wait_for_ready=True):
+        return self.stub.SubmitVideo(request, timeout=self.timeout,
+                                     wait_for_ready=wait_for_ready).job
+
+    def get(self, job_id):
+        return self.stub.GetJob(self.pb.GetJobRequest(job_id=job_id), timeout=self.timeout)
+
+    def cancel(self, job_id):
+        return self.stub.CancelJob(self.pb.CancelJobRequest(job_id=job_id), timeout=self.timeout)
+
+    def list(self, state=0, model="", page_size=1000):
+        jobs, token = [], ""
+        while True:
+            resp = self.stub.ListJobs(self.pb.ListJobsRequest(
+                state=state, model_id=model, page_size=page_size, page_token=token),
+                timeout=self.timeout)
+            jobs.extend(resp.jobs)
+            token = resp.next_page_token
+            if not token:
+                return jobs
+
+    def watch(self, job_id, timeout=300.0):
+        """Yields Job snapshots until a final state (one stream; raises grpc.RpcError on failure)."""
+        for job in self.stub.WatchJob(self.pb.WatchJobRequest(job_id=job_id), timeout=timeout):
+            yield job
+            if self.state_name(job) in FINAL_STATES:
+                return
+
+    def wait(self, job_id, timeout=300.0, on_update=None):
+        """Follows the job to a final state, reconnecting across scheduler restarts."""
+        import time
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                for job in self.watch(job_id, timeout=max(1.0, deadline - time.monotonic())):
+                    last = job
+                    if on_update:
+                        on_update(job)
+                if last is not None and self.state_name(last) in FINAL_STATES:
+                    return last
+            except grpc.RpcError as e:
+                if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    grpc.StatusCode.CANCELLED):
+                    raise
+            time.sleep(0.2)
+        raise TimeoutError(f"job {job_id} not final after {timeout}s (last: {last})")
+
+    def download(self, job_id):
+        data = bytearray()
+        for chunk in self.stub.GetVideo(self.pb.GetVideoRequest(job_id=job_id),
+                                        timeout=self.timeout * 4):
+            assert chunk.offset == len(data), (chunk.offset, len(data))
+            data += chunk.data
+        return bytes(data)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--scheduler", default="127.0.0.1:50051")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--model", required=True)
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--image")
+    g.add_argument("--frames", type=int, default=5)
+    g.add_argument("--width", type=int, default=64)
+    g.add_argument("--height", type=int, default=64)
+    g.add_argument("--steps", type=int, default=2)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--out", required=True)
+    s = sub.add_parser("status")
+    s.add_argument("job_id")
+    args = ap.parse_args()
+    sys.path.insert(0, os.path.join(args.build_dir, "python"))
+    client = VideoClient(args.scheduler)
+    if args.cmd == "status":
+        print(client.get(args.job_id))
+        return 0
+    image = open(args.image, "rb").read() if args.image else b""
+    job = client.submit(client.request(args.model, args.prompt, args.frames, args.width,
+                                       args.height, args.steps, args.seed, image))
+
+    def show(j):
+        print(f"{client.state_name(j)} {client.stage_name(j)} step {j.step}/{j.num_steps} "
+              f"{j.progress * 100:.0f}%", file=sys.stderr)
+    final = client.wait(job.job_id, on_update=show)
+    if client.state_name(final) != "JOB_STATE_SUCCEEDED":
+        print(f"job {final.job_id} ended {client.state_name(final)}: {final.error}", file=sys.stderr)
+        return 1
+    with open(args.out, "wb") as f:
+        f.write(client.download(final.job_id))
+    print(f"{final.job_id} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

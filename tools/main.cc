@@ -1,0 +1,52 @@
+// turbovid: the client CLI of the turbovid service (generate, status, watch, cancel, list, demo).
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tools/commands.h"
+
+namespace {
+
+void Usage() {
+  std::fprintf(
+      stderr,
+      "usage: turbovid <command> [flags]   (--scheduler HOST:PORT, default %s)\n"
+      "  generate --model ID --prompt TEXT [--variant V] [--image FILE] [--frames N]\n"
+      "           [--width W --height H | --resolution 480p --aspect 16:9] [--steps N]\n"
+      "           [--seed S] [--attention dense|sla] [--priority P] [--negative-prompt TEXT]\n"
+      "           [--request-id ID] [--out FILE.mp4] [--timeout SECONDS] [--json] [--quiet]\n"
+      "           [--no-wait]\n"
+      "  status JOB_ID [--json]\n"
+      "  watch JOB_ID [--json]\n"
+      "  cancel JOB_ID [--json]\n"
+      "  list [--state queued|assigned|running|succeeded|failed|cancelled] [--model ID]\n"
+      "       [--page-size N] [--all] [--json]\n"
+      "  demo [--dir DIR] [--models configs/models.yaml] [--engine-bin P] [--scheduler-bin P]\n"
+      "       [--worker-bin P] [--timeout SECONDS] [--quiet]\n"
+      "       (tiny models, a local scheduler and CPU worker, one T2V and one I2V video)\n",
+      turbovid::tools::kDefaultScheduler);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    Usage();
+    return 2;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "generate") return turbovid::tools::GenerateCommand(args);
+  if (command == "status") return turbovid::tools::StatusCommand(args);
+  if (command == "watch") return turbovid::tools::WatchCommand(args);
+  if (command == "cancel") return turbovid::tools::CancelCommand(args);
+  if (command == "list") return turbovid::tools::ListCommand(args);
+  if (command == "demo") return turbovid::tools::DemoCommand(args);
+  if (command == "help" || command == "--help" || command == "-h") {
+    Usage();
+    return 0;
+  }
+  std::fprintf(stderr, "turbovid: unknown command '%s'\n", command.c_str());
+  Usage();
+  return 2;
+}

@@ -1,0 +1,165 @@
+// turbovid-worker: loads its models on one GPU (or the CPU), serves /metrics /healthz /readyz,
+// dials the scheduler and runs tasks until SIGTERM (drain) or a second signal (stop).
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/http_server.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "worker/metrics.h"
+#include "worker/task_runner.h"
+#include "worker/worker.h"
+#include "worker/worker_config.h"
+
+namespace {
+
+using turbovid::worker::WorkerConfig;
+
+absl::StatusOr<WorkerConfig> ReadConfig(const std::vector<std::string>& args) {
+  WorkerConfig config;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string path;
+    if (args[i] == "--config" && i + 1 < args.size()) path = args[i + 1];
+    if (args[i].rfind("--config=", 0) == 0) path = args[i].substr(9);
+    if (path.empty()) continue;
+    auto loaded = turbovid::worker::LoadWorkerConfig(path);
+    if (!loaded.ok()) return loaded.status();
+    config = std::move(*loaded);
+  }
+  absl::Status s = turbovid::worker::ApplyWorkerFlags(args, &config);
+  if (!s.ok()) return s;
+  if (config.worker_id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    config.worker_id = config.backend == "cpu"
+                           ? absl::StrCat(host, ":cpu:", getpid())
+                           : absl::StrCat(host, ":gpu", config.device);
+  }
+  if (config.gpu_name.empty() && config.backend == "cpu") config.gpu_name = "cpu";
+  if (config.memory_bytes == 0 && config.backend == "cpu") {
+    config.memory_bytes = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  }
+  s = turbovid::worker::ValidateWorkerConfig(config);
+  if (!s.ok()) return s;
+  return config;
+}
+
+// Signals are taken synchronously by one thread: the first SIGTERM/SIGINT drains, the second
+// stops; SIGUSR1 only wakes the thread at exit.
+struct SignalState {
+  std::atomic<turbovid::worker::Worker*> worker{nullptr};
+  std::atomic<int> count{0};
+  std::atomic<bool> exiting{false};
+};
+
+void SignalLoop(sigset_t set, SignalState* state) {
+  while (true) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (state->exiting.load()) return;
+    if (sig == SIGUSR1) continue;
+    int n = ++state->count;
+    TV_LOG(INFO) << "signal " << sig << (n == 1 ? ": draining" : ": stopping");
+    turbovid::worker::Worker* w = state->worker.load();
+    if (w == nullptr) continue;  // still loading; checked after loading
+    if (n == 1) {
+      w->RequestDrain();
+    } else {
+      w->RequestStop();
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(turbovid::worker::WorkerUsage(), stdout);
+      return 0;
+    }
+  }
+  absl::StatusOr<WorkerConfig> config = ReadConfig(args);
+  if (!config.ok()) {
+    std::fprintf(stderr, "turbovid-worker: %s\n%s", config.status().ToString().c_str(),
+                 turbovid::worker::WorkerUsage());
+    return 2;
+  }
+  auto level = turbovid::common::ParseLogLevel(config->log_level);
+  if (!level.ok()) {
+    std::fprintf(stderr, "turbovid-worker: log_level: %s\n", config->log_level.c_str());
+    return 2;
+  }
+  turbovid::common::SetMinLogLevel(*level);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by every thread started below
+  SignalState signals;
+  std::thread signal_thread(SignalLoop, set, &signals);
+
+  turbovid::common::metrics::Registry registry;
+  turbovid::worker::WorkerMetrics metrics(registry);
+  turbovid::common::HttpServer http(&registry);
+  std::atomic<bool> live{true};
+  http.SetLivenessCheck([&] { return live.load(); });
+  turbovid::common::HttpServer::Options http_options;
+  http_options.listen_address = config->http_address;
+  http_options.port = config->http_port;
+  http_options.num_threads = 2;
+  int code = 0;
+  auto finish = [&](int exit_code) {
+    http.Stop();
+    signals.exiting.store(true);
+    pthread_kill(signal_thread.native_handle(), SIGUSR1);
+    signal_thread.join();
+    return exit_code;
+  };
+  if (absl::Status s = http.Start(http_options); !s.ok()) {
+    TV_LOG(ERROR) << "http: " << s;
+    return finish(2);
+  }
+  TV_LOG(INFO) << "worker " << config->worker_id << " (" << config->node_class << ", "
+               << config->backend << ") http on " << config->http_address << ":" << http.port();
+
+  absl::StatusOr<std::unique_ptr<turbovid::engine::Backend>> backend =
+      turbovid::worker::MakeBackend(*config);
+  if (!backend.ok()) {
+    TV_LOG(ERROR) << backend.status();
+    return finish(2);
+  }
+  turbovid::worker::ModelSet models(**backend);
+  if (absl::Status s = models.LoadAll(config->models, metrics); !s.ok()) {
+    TV_LOG(ERROR) << s;
+    return finish(2);
+  }
+  if (signals.count.load() > 0) {
+    TV_LOG(INFO) << "signalled while loading; exiting";
+    return finish(0);
+  }
+  http.SetReady(true);
+  {
+    turbovid::worker::Worker worker(*config, models, metrics);
+    http.SetLivenessCheck([&] { return worker.live(); });
+    signals.worker.store(&worker);
+    if (signals.count.load() > 0) worker.RequestDrain();
+    code = worker.Run();
+    signals.worker.store(nullptr);
+    http.SetReady(false);
+    http.SetLivenessCheck([&] { return code != turbovid::worker::kExitPoisoned; });
+  }
+  TV_LOG(INFO) << "worker exiting with code " << code;
+  return finish(code);
+}

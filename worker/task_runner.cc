@@ -1,0 +1,225 @@
+// ModelSet, request mapping and the progress tracker around engine::Pipeline::Generate.
+#include "worker/task_runner.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
+
+namespace turbovid::worker {
+namespace {
+
+v1::Stage ToProtoStage(engine::Stage stage) {
+  switch (stage) {
+    case engine::Stage::kLoadingModel:
+      return v1::STAGE_LOADING_MODEL;
+    case engine::Stage::kEncodingText:
+      return v1::STAGE_ENCODING_TEXT;
+    case engine::Stage::kEncodingImage:
+      return v1::STAGE_ENCODING_IMAGE;
+    case engine::Stage::kDenoising:
+      return v1::STAGE_DENOISING;
+    case engine::Stage::kDecodingVideo:
+      return v1::STAGE_DECODING_VIDEO;
+    case engine::Stage::kEncodingMp4:
+      return v1::STAGE_ENCODING_MP4;
+  }
+  return v1::STAGE_UNSPECIFIED;
+}
+
+bool IsTurbo(const std::string& variant) { return absl::StartsWith(variant, "turbo"); }
+
+// Turns the engine's progress callbacks into TaskProgress messages and stage/step metrics.
+class ProgressTracker {
+ public:
+  ProgressTracker(const std::string& task_id, const ProgressSink& sink, double interval_seconds,
+                  WorkerMetrics& metrics)
+      : task_id_(task_id), sink_(sink), interval_(absl::Seconds(interval_seconds)),
+        metrics_(metrics) {}
+
+  void OnProgress(const engine::Progress& p) {
+    const absl::Time now = absl::Now();
+    const v1::Stage stage = ToProtoStage(p.stage);
+    double step_seconds = 0;
+    bool emit = false;
+    if (stage != stage_) {
+      EndStage(now);
+      stage_ = stage;
+      stage_start_ = now;
+      step_ = 0;
+      last_step_time_ = now;
+      emit = true;
+    }
+    if (stage == v1::STAGE_DENOISING && p.step != step_ && p.step > 0) {
+      step_seconds = absl::ToDoubleSeconds(now - last_step_time_);
+      metrics_.denoise_step_seconds.Get().Observe(step_seconds);
+      last_step_time_ = now;
+      step_ = p.step;
+      emit = true;
+    }
+    if (!emit && now - last_emit_ < interval_) return;
+    v1::TaskProgress msg;
+    msg.set_task_id(task_id_);
+    msg.set_stage(stage);
+    msg.set_step(stage == v1::STAGE_DENOISING ? p.step : 0);
+    msg.set_num_steps(p.num_steps);
+    msg.set_stage_fraction(p.fraction);
+    msg.set_step_seconds(step_seconds);
+    last_emit_ = now;
+    sink_(msg);
+  }
+
+  // Enters a stage the engine does not report (UPLOADING).
+  void Enter(v1::Stage stage, int num_steps) {
+    const absl::Time now = absl::Now();
+    EndStage(now);
+    stage_ = stage;
+    stage_start_ = now;
+    v1::TaskProgress msg;
+    msg.set_task_id(task_id_);
+    msg.set_stage(stage);
+    msg.set_num_steps(num_steps);
+    last_emit_ = now;
+    sink_(msg);
+  }
+
+  void EndStage(absl::Time now) {
+    if (stage_ == v1::STAGE_UNSPECIFIED) return;
+    metrics_.stage_duration_seconds.WithLabels({StageLabel(stage_)})
+        .Observe(absl::ToDoubleSeconds(now - stage_start_));
+    stage_ = v1::STAGE_UNSPECIFIED;
+  }
+
+ private:
+  std::string task_id_;
+  const ProgressSink& sink_;
+  absl::Duration interval_;
+  WorkerMetrics& metrics_;
+  v1::Stage stage_ = v1::STAGE_UNSPECIFIED;
+  absl::Time stage_start_;
+  absl::Time last_step_time_;
+  absl::Time last_emit_ = absl::InfinitePast();
+  int step_ = 0;
+};
+
+}  // namespace
+
+absl::Status ModelSet::LoadAll(const std::vector<ModelEntry>& entries, WorkerMetrics& metrics) {
+  for (const ModelEntry& entry : entries) {
+    const absl::Time start = absl::Now();
+    TV_LOG(INFO) << "loading " << entry.model_id << ":" << entry.variant << " from " << entry.path;
+    absl::StatusOr<std::unique_ptr<engine::Pipeline>> pipeline =
+        engine::Pipeline::Load(entry.path, backend_);
+    if (!pipeline.ok()) {
+      return absl::Status(pipeline.status().code(),
+                          absl::StrCat("models: ", entry.model_id, ":", entry.variant, " (",
+                                       entry.path, "): ", pipeline.status().message()));
+    }
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    metrics.model_load_seconds.WithLabels({entry.model_id}).Observe(seconds);
+    TV_LOG(INFO) << "loaded " << entry.model_id << ":" << entry.variant << " in " << seconds
+                 << " s (" << ((*pipeline)->is_i2v() ? "i2v" : "t2v") << ")";
+    loaded_.push_back(Loaded{entry, std::move(*pipeline)});
+  }
+  return absl::OkStatus();
+}
+
+engine::Pipeline* ModelSet::Find(const std::string& model_id, const std::string& variant,
+                                 std::string* resolved_variant) const {
+  for (const Loaded& l : loaded_) {
+    if (l.entry.model_id == model_id && (variant.empty() || l.entry.variant == variant)) {
+      if (resolved_variant != nullptr) *resolved_variant = l.entry.variant;
+      return l.pipeline.get();
+    }
+  }
+  return nullptr;
+}
+
+std::vector<v1::ModelVariant> ModelSet::Describe() const {
+  std::vector<v1::ModelVariant> out;
+  for (const Loaded& l : loaded_) {
+    v1::ModelVariant m;
+    m.set_model_id(l.entry.model_id);
+    m.set_variant(l.entry.variant);
+    m.set_loaded(true);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+engine::GenerateRequest ToGenerateRequest(const v1::AssignTask& task, const std::string& variant) {
+  const v1::SubmitVideoRequest& r = task.request();
+  engine::GenerateRequest g;
+  g.prompt = r.prompt();
+  g.negative_prompt = r.negative_prompt();
+  g.image_bytes = r.image();
+  g.frames = r.num_frames() > 0 ? r.num_frames() : 81;
+  g.width = task.width_pixels();
+  g.height = task.height_pixels();
+  g.seed = task.seed();
+  const bool turbo = IsTurbo(variant);
+  g.sampler = turbo ? engine::SamplerKind::kRcm : engine::SamplerKind::kUniPc;
+  g.steps = r.num_steps() > 0 ? r.num_steps() : (turbo ? 4 : 50);
+  switch (r.attention()) {
+    case v1::ATTENTION_MODE_DENSE:
+      g.sla = false;
+      break;
+    case v1::ATTENTION_MODE_SLA:
+      g.sla = true;
+      break;
+    default:
+      g.sla = turbo;
+      break;
+  }
+  return g;
+}
+
+TaskOutcome RunTask(const v1::AssignTask& task, const ModelSet& models, const ProgressSink& sink,
+                    const std::function<bool()>& cancelled, const UploadFn& upload,
+                    double progress_interval_seconds, WorkerMetrics& metrics) {
+  TaskOutcome outcome;
+  std::string variant;
+  engine::Pipeline* pipeline =
+      models.Find(task.request().model_id(), task.request().variant(), &variant);
+  if (pipeline == nullptr) {
+    outcome.status = absl::FailedPreconditionError(
+        absl::StrCat("model_id: ", task.request().model_id(), ":", task.request().variant(),
+                     " is not loaded on this worker"));
+    return outcome;
+  }
+  engine::GenerateRequest request = ToGenerateRequest(task, variant);
+  if (pipeline->is_i2v() && request.image_bytes.empty()) {
+    outcome.status = absl::InvalidArgumentError("image: required by an I2V model");
+    return outcome;
+  }
+  ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics);
+  engine::ProgressFn progress = [&](const engine::Progress& p) { tracker.OnProgress(p); };
+  engine::CancelFn cancel = [&] { return cancelled(); };
+  absl::StatusOr<engine::GenerateResult> result =
+      pipeline->Generate(request, progress, cancel, /*encode_mp4=*/true);
+  if (!result.ok()) {
+    tracker.EndStage(absl::Now());
+    outcome.status = result.status();
+    return outcome;
+  }
+  outcome.mp4 = std::move(result->mp4);
+  outcome.peak_bytes = result->peak_bytes;
+  tracker.Enter(v1::STAGE_UPLOADING, request.steps);
+  outcome.status = upload(outcome.mp4);
+  tracker.EndStage(absl::Now());
+  return outcome;
+}
+
+int64_t ProcessRssBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages_total = 0, pages_resident = 0;
+  if (!(statm >> pages_total >> pages_resident)) return 0;
+  return pages_resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace turbovid::worker

@@ -1,0 +1,84 @@
+// The worker's scheduler link and task loop: dials WorkerHub.Connect with backoff + jitter,
+// registers, heartbeats, runs one task at a time on the engine, streams progress and the MP4,
+// honours CancelTask, and drains on request (finish the running task, return an unstarted one).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "grpcpp/grpcpp.h"
+#include "turbovid/v1/worker_hub.grpc.pb.h"
+#include "worker/metrics.h"
+#include "worker/task_runner.h"
+#include "worker/worker_config.h"
+
+namespace turbovid::worker {
+
+// Exit codes of Run().
+inline constexpr int kExitDrained = 0;
+inline constexpr int kExitStopped = 1;
+inline constexpr int kExitPoisoned = 3;  // backend failed with Internal: restart the process
+
+class Worker {
+ public:
+  Worker(WorkerConfig config, const ModelSet& models, WorkerMetrics& metrics);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Serves until drained, stopped or poisoned; returns the process exit code.
+  int Run();
+  // Finish the running task (return an unstarted one), then disconnect and return from Run.
+  void RequestDrain();
+  // Cancel the running task and return from Run as soon as possible.
+  void RequestStop();
+  // False once the backend is poisoned (an Internal error from a GPU backend).
+  bool live() const { return live_.load(); }
+
+ private:
+  struct Session;
+  struct Pending {
+    v1::AssignTask task;
+    std::shared_ptr<Session> session;
+  };
+
+  absl::Status RunSession(bool* registered);
+  void HeartbeatLoop(std::shared_ptr<Session> session);
+  void HandleAssign(const std::shared_ptr<Session>& session, const v1::AssignTask& assign);
+  void HandleCancel(const std::shared_ptr<Session>& session, const v1::CancelTask& cancel);
+  void TaskLoop();
+  void RunOne(const Pending& pending);
+  void ReturnTask(const std::shared_ptr<Session>& session, const v1::AssignTask& task,
+                  const std::string& reason);
+  // Under mu_: once draining with nothing to do, close the current session and wake Run.
+  void MaybeFinishDrainLocked();
+  bool IdleLocked() const { return !pending_.has_value() && current_task_id_.empty(); }
+  v1::WorkerMessage RegisterMessage() const;
+
+  const WorkerConfig config_;
+  const ModelSet& models_;
+  WorkerMetrics& metrics_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerHub::Stub> stub_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<Session> session_;  // registered session, null while disconnected
+  std::optional<Pending> pending_;    // assigned, not started
+  std::string current_task_id_;       // running task, "" when idle
+  bool draining_ = false;
+  bool stopping_ = false;
+  bool drain_done_ = false;
+  std::atomic<bool> cancel_current_{false};
+  std::atomic<bool> live_{true};
+  std::atomic<int64_t> peak_bytes_{0};
+  std::thread task_thread_;
+};
+
+}  // namespace turbovid::worker

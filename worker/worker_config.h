@@ -1,0 +1,52 @@
+// The worker's typed configuration: YAML file (configs/worker-*.yaml) + command-line overrides,
+// validated once at startup with errors that name the key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace turbovid::worker {
+
+struct ModelEntry {
+  std::string model_id;  // catalog id, e.g. "wan2.1-t2v-1.3b"
+  std::string variant;   // "turbo", "turbo-int8", "original"
+  std::string path;      // checkpoint folder given to engine::Pipeline::Load
+};
+
+struct WorkerConfig {
+  std::string worker_id;                          // "" = hostname:pid
+  std::string node_class = "cpu";                 // h100 | h200 | rtx5090 | cpu
+  std::string scheduler_address = "127.0.0.1:50051";  // WorkerHub gRPC endpoint
+  std::string backend = "cpu";                    // cpu | cuda
+  int device = 0;                                 // CUDA device index
+  std::string gpu_name;                           // "" = detected ("cpu" on the CPU backend)
+  int64_t memory_bytes = 0;                       // 0 = detected (host RAM on the CPU backend)
+  int gpu_count = 1;
+  int tensor_parallel_size = 1;
+  std::vector<ModelEntry> models;
+  std::string http_address = "0.0.0.0";           // /metrics /healthz /readyz
+  int http_port = 9101;                           // 0 = any free port
+  double heartbeat_seconds = 2.0;                 // until Registered says otherwise
+  double register_timeout_seconds = 10.0;         // no Registered reply → reconnect
+  double reconnect_initial_seconds = 0.5;
+  double reconnect_max_seconds = 10.0;
+  double reconnect_jitter = 0.2;                  // ± fraction of each backoff delay
+  int result_chunk_bytes = 256 * 1024;
+  double progress_interval_seconds = 0.25;        // min gap of in-stage fraction updates
+  std::string log_level = "info";
+};
+
+// Reads a YAML file (unknown keys are errors).
+absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path);
+// Applies flags over `config` (see Usage()). `--config` is handled by the caller.
+absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig* config);
+// Checks ranges and required keys; errors name the key.
+absl::Status ValidateWorkerConfig(const WorkerConfig& config);
+// Parses "MODEL_ID:VARIANT=PATH" (the --model flag).
+absl::StatusOr<ModelEntry> ParseModelFlag(const std::string& value);
+const char* WorkerUsage();
+
+}  // namespace turbovid::worker

@@ -1,0 +1,94 @@
+// Worker config: YAML keys, flag overrides and validation errors that name the key.
+#include "worker/worker_config.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace turbovid::worker {
+namespace {
+
+std::string WriteTemp(const std::string& text) {
+  std::string path = ::testing::TempDir() + "/worker_config_test.yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(WorkerConfigTest, ReadsEveryKey) {
+  auto c = LoadWorkerConfig(WriteTemp(R"(
+worker_id: w1
+node_class: h100
+scheduler: sched:50051
+backend: cuda
+device: 3
+gpu_name: H100
+memory_bytes: 85899345920
+gpu_count: 1
+tensor_parallel_size: 1
+models:
+  - {model_id: wan2.1-t2v-1.3b, variant: turbo, path: /models/t2v}
+http: {address: 127.0.0.1, port: 9200}
+heartbeat_seconds: 1.5
+register_timeout_seconds: 4
+reconnect: {initial_seconds: 0.1, max_seconds: 3, jitter: 0.1}
+result_chunk_bytes: 131072
+progress_interval_seconds: 0.5
+log_level: debug
+)"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->worker_id, "w1");
+  EXPECT_EQ(c->node_class, "h100");
+  EXPECT_EQ(c->scheduler_address, "sched:50051");
+  EXPECT_EQ(c->device, 3);
+  EXPECT_EQ(c->memory_bytes, 85899345920);
+  ASSERT_EQ(c->models.size(), 1u);
+  EXPECT_EQ(c->models[0].path, "/models/t2v");
+  EXPECT_EQ(c->http_port, 9200);
+  EXPECT_DOUBLE_EQ(c->reconnect_max_seconds, 3);
+  EXPECT_EQ(c->result_chunk_bytes, 131072);
+  EXPECT_TRUE(ValidateWorkerConfig(*c).ok());
+}
+
+TEST(WorkerConfigTest, UnknownKeyIsAnError) {
+  auto c = LoadWorkerConfig(WriteTemp("heartbeat: 3\n"));
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkerConfigTest, FlagsOverrideAndReplaceModels) {
+  WorkerConfig c;
+  c.models.push_back({"a", "turbo", "/a"});
+  ASSERT_TRUE(ApplyWorkerFlags({"--worker-id", "x", "--http-port=0", "--model", "m:turbo=/m",
+                                "--model", "n:original=/n"},
+                               &c)
+                  .ok());
+  EXPECT_EQ(c.worker_id, "x");
+  EXPECT_EQ(c.http_port, 0);
+  ASSERT_EQ(c.models.size(), 2u);
+  EXPECT_EQ(c.models[0].model_id, "m");
+  EXPECT_EQ(c.models[1].variant, "original");
+  EXPECT_EQ(ApplyWorkerFlags({"--bogus", "1"}, &c).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyWorkerFlags({"--device", "x"}, &c).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkerConfigTest, ModelFlagSyntax) {
+  EXPECT_TRUE(ParseModelFlag("m:v=/p").ok());
+  EXPECT_FALSE(ParseModelFlag("m=/p").ok());
+  EXPECT_FALSE(ParseModelFlag(":v=/p").ok());
+  EXPECT_FALSE(ParseModelFlag("m:v=").ok());
+}
+
+TEST(WorkerConfigTest, ValidationNamesTheKey) {
+  WorkerConfig c;
+  EXPECT_EQ(ValidateWorkerConfig(c).code(), absl::StatusCode::kInvalidArgument);  // no models
+  c.models.push_back({"m", "turbo", "/m"});
+  EXPECT_TRUE(ValidateWorkerConfig(c).ok());
+  c.backend = "tpu";
+  EXPECT_NE(ValidateWorkerConfig(c).message().find("backend"), std::string::npos);
+  c.backend = "cpu";
+  c.models.push_back({"m", "turbo", "/m2"});
+  EXPECT_NE(ValidateWorkerConfig(c).message().find("models[1]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace turbovid::worker
