@@ -29,8 +29,7 @@ std::string Describe(const YAML::Node& node) {
 
 }  // namespace
 
-ConfigNode::ConfigNode(std::shared_ptr<const YAML::Node> node, std::string source,
-                       std::string path)
+ConfigNode::ConfigNode(std::shared_ptr<const YAML::Node> node, std::string source, std::string path)
     : node_(std::move(node)), source_(std::move(source)), path_(std::move(path)) {}
 
 absl::StatusOr<ConfigNode> ConfigNode::LoadFile(const std::string& path) {
@@ -47,8 +46,8 @@ absl::StatusOr<ConfigNode> ConfigNode::LoadString(const std::string& text,
     auto node = std::make_shared<const YAML::Node>(YAML::Load(text));
     return ConfigNode(std::move(node), source, "");
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ":",
-                                                   e.mark.column + 1, ": YAML: ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1, ": YAML: ", e.msg));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": YAML: ", e.what()));
   }

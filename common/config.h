@@ -1,5 +1,6 @@
 // Typed, error-naming access to YAML config files (yaml-cpp inside; nothing here throws).
-// Errors read "configs/scheduler.yaml:12: admission.max_prompt_bytes: expected an integer, got 'x'".
+// Errors read "configs/scheduler.yaml:12: admission.max_prompt_bytes: expected an integer, got
+// 'x'".
 #pragma once
 
 #include <cstdint>

@@ -82,8 +82,8 @@ absl::Status HttpServer::Start(const Options& options) {
   max_body_bytes_ = options.max_body_bytes;
   const std::string ports = absl::StrCat(options.listen_address, ":", options.port);
   const std::string threads = absl::StrCat(options.num_threads);
-  const char* mg_options[] = {"listening_ports", ports.c_str(), "num_threads", threads.c_str(),
-                              "request_timeout_ms", "30000", nullptr};
+  const char* mg_options[] = {"listening_ports",    ports.c_str(), "num_threads", threads.c_str(),
+                              "request_timeout_ms", "30000",       nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
   ctx_ = mg_start(&callbacks, this, mg_options);

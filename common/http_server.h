@@ -42,7 +42,7 @@ class HttpServer {
     std::string listen_address = "0.0.0.0";  // IPv4 address to bind
     int port = 0;                            // 0 = any free port (see port())
     int num_threads = 4;
-    int64_t max_body_bytes = 16 << 20;       // larger bodies get 413
+    int64_t max_body_bytes = 16 << 20;  // larger bodies get 413
   };
 
   // `registry` (may be null) is rendered on /metrics; it must outlive the server.

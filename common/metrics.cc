@@ -117,8 +117,8 @@ Histogram::Histogram(const std::vector<double>* upper_bounds)
 void Histogram::Observe(double value) {
   // Bucket i counts values <= bound i; NaN lands in +Inf only.
   const auto it = std::lower_bound(upper_bounds_->begin(), upper_bounds_->end(), value);
-  const size_t bucket = std::isnan(value) ? upper_bounds_->size()
-                                          : static_cast<size_t>(it - upper_bounds_->begin());
+  const size_t bucket =
+      std::isnan(value) ? upper_bounds_->size() : static_cast<size_t>(it - upper_bounds_->begin());
   std::lock_guard<std::mutex> lock(mu_);
   counts_[bucket] += 1;
   sum_ += value;

@@ -1,8 +1,8 @@
 // A small Prometheus registry: counter, gauge and histogram families with label sets, rendered in
 // the text exposition format 0.0.4. Thread-safe; children live as long as the registry.
 //   Registry registry;
-//   auto& jobs = registry.AddCounter("turbovid_jobs_total", "Jobs by final state.", {"model", "state"});
-//   jobs.WithLabels({"tiny-t2v", "succeeded"}).Increment();
+//   auto& jobs = registry.AddCounter("turbovid_jobs_total", "Jobs by final state.", {"model",
+//   "state"}); jobs.WithLabels({"tiny-t2v", "succeeded"}).Increment();
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,6 @@
 // Test-only GoogleTest matchers on absl::Status / absl::StatusOr codes (STYLE.md §9: assert on
-// codes, not message text):  EXPECT_THAT(Submit(req), StatusIs(absl::StatusCode::kInvalidArgument));
+// codes, not message text):  EXPECT_THAT(Submit(req),
+// StatusIs(absl::StatusCode::kInvalidArgument));
 #pragma once
 
 #include <ostream>

@@ -14,8 +14,8 @@ absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentE
 
 absl::Status CheckText(const char* field, const std::string& text, const AdmissionLimits& limits) {
   if (static_cast<int64_t>(text.size()) > limits.max_prompt_bytes) {
-    return Invalid(absl::StrCat(field, ": ", text.size(), " bytes > limit ",
-                                limits.max_prompt_bytes));
+    return Invalid(
+        absl::StrCat(field, ": ", text.size(), " bytes > limit ", limits.max_prompt_bytes));
   }
   if (text.find('\0') != std::string::npos) return Invalid(absl::StrCat(field, ": contains NUL"));
   return absl::OkStatus();
@@ -38,9 +38,9 @@ absl::Status ResolveSize(const v1::SubmitVideoRequest& request, const ModelSpec&
     out->width_pixels = w;
     out->height_pixels = h;
   } else if (!size.resolution().empty() || !size.aspect().empty()) {
-    TV_RETURN_IF_ERROR(PresetSize(size.resolution().empty() ? model.default_resolution
-                                                            : size.resolution(),
-                                  size.aspect(), &out->width_pixels, &out->height_pixels));
+    TV_RETURN_IF_ERROR(
+        PresetSize(size.resolution().empty() ? model.default_resolution : size.resolution(),
+                   size.aspect(), &out->width_pixels, &out->height_pixels));
   } else if (model.default_width_pixels > 0) {
     out->width_pixels = model.default_width_pixels;
     out->height_pixels = model.default_height_pixels;
@@ -50,8 +50,8 @@ absl::Status ResolveSize(const v1::SubmitVideoRequest& request, const ModelSpec&
   }
   const int64_t pixels = int64_t{out->width_pixels} * out->height_pixels;
   if (pixels > limits.max_pixels) {
-    return Invalid(absl::StrCat("size: ", out->width_pixels, "x", out->height_pixels, " = ",
-                                pixels, " pixels > limit ", limits.max_pixels));
+    return Invalid(absl::StrCat("size: ", out->width_pixels, "x", out->height_pixels, " = ", pixels,
+                                " pixels > limit ", limits.max_pixels));
   }
   return absl::OkStatus();
 }
@@ -69,8 +69,8 @@ absl::Status CheckImage(const v1::SubmitVideoRequest& request, const VariantSpec
     return Invalid(absl::StrCat("image: required by image-to-video model ", request.model_id()));
   }
   if (static_cast<int64_t>(request.image().size()) > limits.max_image_bytes) {
-    return Invalid(absl::StrCat("image: ", request.image().size(), " bytes > limit ",
-                                limits.max_image_bytes));
+    return Invalid(
+        absl::StrCat("image: ", request.image().size(), " bytes > limit ", limits.max_image_bytes));
   }
   TV_ASSIGN_OR_RETURN(ImageInfo info, InspectImage(request.image()));
   if (info.width > limits.max_image_side_pixels || info.height > limits.max_image_side_pixels) {
@@ -114,8 +114,8 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& req
     return Invalid(absl::StrCat("num_frames: ", out.num_frames, " is not 4k+1"));
   }
   if (out.num_frames > limits.max_num_frames) {
-    return Invalid(absl::StrCat("num_frames: ", out.num_frames, " > limit ",
-                                limits.max_num_frames));
+    return Invalid(
+        absl::StrCat("num_frames: ", out.num_frames, " > limit ", limits.max_num_frames));
   }
   TV_RETURN_IF_ERROR(ResolveSize(request, *out.model, limits, &out));
 

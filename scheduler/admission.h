@@ -26,8 +26,7 @@ struct ResolvedRequest {
 // `random_seed` is used when the request asks for one. Checks every field but the queue length.
 absl::StatusOr<ResolvedRequest> ValidateSubmit(const turbovid::v1::SubmitVideoRequest& request,
                                                const ModelCatalog& catalog,
-                                               const AdmissionLimits& limits,
-                                               uint64_t random_seed);
+                                               const AdmissionLimits& limits, uint64_t random_seed);
 
 // The request as stored and shown in Job.request: defaults resolved, image bytes stripped.
 turbovid::v1::SubmitVideoRequest AcceptedRequest(const turbovid::v1::SubmitVideoRequest& request,

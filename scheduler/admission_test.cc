@@ -21,11 +21,11 @@ constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 // A valid 1x1 PNG (signature, IHDR, IDAT, IEND).
 std::string TinyPng() {
   static const unsigned char kBytes[] = {
-      0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
-      0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
-      0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8,
-      0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
-      0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82};
+      0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48,
+      0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+      0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78,
+      0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99,
+      0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82};
   return std::string(reinterpret_cast<const char*>(kBytes), sizeof(kBytes));
 }
 
@@ -74,19 +74,24 @@ TEST_F(AdmissionTest, RejectsBadFieldsWithInvalidArgument) {
   const Case cases[] = {
       {"frames 80", [](v1::SubmitVideoRequest* r) { r->set_num_frames(80); }},
       {"frames too many", [](v1::SubmitVideoRequest* r) { r->set_num_frames(401); }},
-      {"width not /16", [](v1::SubmitVideoRequest* r) {
+      {"width not /16",
+       [](v1::SubmitVideoRequest* r) {
          r->mutable_size()->set_width_pixels(500);
          r->mutable_size()->set_height_pixels(480);
        }},
-      {"height missing", [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_width_pixels(512); }},
-      {"too many pixels", [](v1::SubmitVideoRequest* r) {
+      {"height missing",
+       [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_width_pixels(512); }},
+      {"too many pixels",
+       [](v1::SubmitVideoRequest* r) {
          r->mutable_size()->set_width_pixels(1920);
          r->mutable_size()->set_height_pixels(1088);
        }},
-      {"bad resolution", [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_resolution("1080p"); }},
+      {"bad resolution",
+       [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_resolution("1080p"); }},
       {"bad aspect", [](v1::SubmitVideoRequest* r) { r->mutable_size()->set_aspect("2:1"); }},
       {"empty prompt", [](v1::SubmitVideoRequest* r) { r->set_prompt(""); }},
-      {"oversized prompt", [](v1::SubmitVideoRequest* r) { r->set_prompt(std::string(5000, 'x')); }},
+      {"oversized prompt",
+       [](v1::SubmitVideoRequest* r) { r->set_prompt(std::string(5000, 'x')); }},
       {"unknown model", [](v1::SubmitVideoRequest* r) { r->set_model_id("sora"); }},
       {"empty model", [](v1::SubmitVideoRequest* r) { r->set_model_id(""); }},
       {"unknown variant", [](v1::SubmitVideoRequest* r) { r->set_variant("fp4"); }},
@@ -95,8 +100,10 @@ TEST_F(AdmissionTest, RejectsBadFieldsWithInvalidArgument) {
       {"negative prompt on turbo", [](v1::SubmitVideoRequest* r) { r->set_negative_prompt("x"); }},
       {"image on t2v", [](v1::SubmitVideoRequest* r) { r->set_image(TinyPng()); }},
       {"priority", [](v1::SubmitVideoRequest* r) { r->set_priority(5000); }},
-      {"attention", [](v1::SubmitVideoRequest* r) { r->set_attention(static_cast<v1::AttentionMode>(9)); }},
-      {"request id", [](v1::SubmitVideoRequest* r) { r->set_client_request_id(std::string(200, 'k')); }},
+      {"attention",
+       [](v1::SubmitVideoRequest* r) { r->set_attention(static_cast<v1::AttentionMode>(9)); }},
+      {"request id",
+       [](v1::SubmitVideoRequest* r) { r->set_client_request_id(std::string(200, 'k')); }},
   };
   for (const Case& c : cases) {
     v1::SubmitVideoRequest r = T2v();

@@ -37,9 +37,8 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   SchedulerConfig config;
   TV_RETURN_IF_ERROR(root.CheckKeys(
       {"listen_address", "http_address", "http_port", "db_path", "db_synchronous_full",
-       "artifact_dir", "models_file", "lease_seconds", "heartbeat_interval_seconds",
-       "max_attempts", "step_ewma_alpha", "shutdown_grace_seconds", "max_message_bytes",
-       "admission"}));
+       "artifact_dir", "models_file", "lease_seconds", "heartbeat_interval_seconds", "max_attempts",
+       "step_ewma_alpha", "shutdown_grace_seconds", "max_message_bytes", "admission"}));
   TV_RETURN_IF_ERROR(root.Read("listen_address", &config.listen_address));
   TV_RETURN_IF_ERROR(root.Read("http_address", &config.http_address));
   TV_RETURN_IF_ERROR(root.Read("http_port", &config.http_port));
@@ -73,9 +72,9 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   TV_RETURN_IF_ERROR(Positive("lease_seconds", c.lease_seconds));
   TV_RETURN_IF_ERROR(Positive("heartbeat_interval_seconds", c.heartbeat_interval_seconds));
   if (c.heartbeat_interval_seconds * 2 > c.lease_seconds) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "heartbeat_interval_seconds: ", c.heartbeat_interval_seconds,
-        " must be at most half of lease_seconds (", c.lease_seconds, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("heartbeat_interval_seconds: ", c.heartbeat_interval_seconds,
+                     " must be at most half of lease_seconds (", c.lease_seconds, ")"));
   }
   TV_RETURN_IF_ERROR(Positive("max_attempts", c.max_attempts));
   if (c.step_ewma_alpha <= 0 || c.step_ewma_alpha > 1) {
@@ -96,8 +95,8 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   TV_RETURN_IF_ERROR(Positive("admission.max_image_side_pixels", a.max_image_side_pixels));
   TV_RETURN_IF_ERROR(Positive("admission.max_num_frames", a.max_num_frames));
   TV_RETURN_IF_ERROR(Positive("admission.max_pixels", static_cast<double>(a.max_pixels)));
-  TV_RETURN_IF_ERROR(Positive("admission.max_client_request_id_bytes",
-                              a.max_client_request_id_bytes));
+  TV_RETURN_IF_ERROR(
+      Positive("admission.max_client_request_id_bytes", a.max_client_request_id_bytes));
   if (a.max_abs_priority < 0) {
     return absl::InvalidArgumentError("admission.max_abs_priority: must be >= 0");
   }

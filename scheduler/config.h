@@ -9,13 +9,13 @@
 namespace turbovid::scheduler {
 
 struct AdmissionLimits {
-  int max_queue_length = 10000;           // queued jobs per model; more -> RESOURCE_EXHAUSTED
-  int max_prompt_bytes = 4096;            // prompt and negative_prompt, UTF-8 bytes
-  int64_t max_image_bytes = 10 << 20;     // encoded I2V image
-  int max_image_side_pixels = 8192;       // decoded width/height read from the image header
-  int max_num_frames = 161;               // output frames (4k+1)
-  int64_t max_pixels = 1280 * 720;        // width * height of the output
-  int max_abs_priority = 1000;            // |priority|
+  int max_queue_length = 10000;        // queued jobs per model; more -> RESOURCE_EXHAUSTED
+  int max_prompt_bytes = 4096;         // prompt and negative_prompt, UTF-8 bytes
+  int64_t max_image_bytes = 10 << 20;  // encoded I2V image
+  int max_image_side_pixels = 8192;    // decoded width/height read from the image header
+  int max_num_frames = 161;            // output frames (4k+1)
+  int64_t max_pixels = 1280 * 720;     // width * height of the output
+  int max_abs_priority = 1000;         // |priority|
   int max_client_request_id_bytes = 128;
 };
 
@@ -23,16 +23,16 @@ struct SchedulerConfig {
   std::string listen_address = "0.0.0.0:50051";  // gRPC host:port
   std::string http_address = "0.0.0.0";          // /metrics /healthz /readyz
   int http_port = 9090;
-  std::string db_path = "turbovid.db";           // SQLite job store (WAL)
-  bool db_synchronous_full = false;              // fsync every commit (power-loss durable)
-  std::string artifact_dir = "artifacts";        // finished MP4s
+  std::string db_path = "turbovid.db";     // SQLite job store (WAL)
+  bool db_synchronous_full = false;        // fsync every commit (power-loss durable)
+  std::string artifact_dir = "artifacts";  // finished MP4s
   std::string models_file = "configs/models.yaml";
-  double lease_seconds = 15;                     // silent worker loses its task after this
-  double heartbeat_interval_seconds = 2;         // told to workers in Registered
-  int max_attempts = 3;                          // worker losses before a job FAILS
-  double step_ewma_alpha = 0.3;                  // weight of the newest step time
-  double shutdown_grace_seconds = 5;             // in-flight RPCs get this long on SIGTERM
-  int64_t max_message_bytes = 64 << 20;          // gRPC message cap
+  double lease_seconds = 15;              // silent worker loses its task after this
+  double heartbeat_interval_seconds = 2;  // told to workers in Registered
+  int max_attempts = 3;                   // worker losses before a job FAILS
+  double step_ewma_alpha = 0.3;           // weight of the newest step time
+  double shutdown_grace_seconds = 5;      // in-flight RPCs get this long on SIGTERM
+  int64_t max_message_bytes = 64 << 20;   // gRPC message cap
   AdmissionLimits admission;
 };
 

@@ -17,7 +17,8 @@ absl::Status Bad(const std::string& what) {
 uint32_t Be32(const std::string& b, size_t at) {
   return (uint32_t{static_cast<uint8_t>(b[at])} << 24) |
          (uint32_t{static_cast<uint8_t>(b[at + 1])} << 16) |
-         (uint32_t{static_cast<uint8_t>(b[at + 2])} << 8) | uint32_t{static_cast<uint8_t>(b[at + 3])};
+         (uint32_t{static_cast<uint8_t>(b[at + 2])} << 8) |
+         uint32_t{static_cast<uint8_t>(b[at + 3])};
 }
 uint32_t Be16(const std::string& b, size_t at) {
   return (uint32_t{static_cast<uint8_t>(b[at])} << 8) | uint32_t{static_cast<uint8_t>(b[at + 1])};
@@ -28,9 +29,7 @@ uint32_t Le16(const std::string& b, size_t at) {
 uint32_t Le24(const std::string& b, size_t at) {
   return Le16(b, at) | (uint32_t{static_cast<uint8_t>(b[at + 2])} << 16);
 }
-uint32_t Le32(const std::string& b, size_t at) {
-  return Le16(b, at) | (Le16(b, at + 2) << 16);
-}
+uint32_t Le32(const std::string& b, size_t at) { return Le16(b, at) | (Le16(b, at + 2) << 16); }
 bool StartsWith(const std::string& b, const char* magic, size_t n, size_t at = 0) {
   return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
 }
@@ -72,8 +71,8 @@ absl::StatusOr<ImageInfo> Jpeg(const std::string& b) {
     }
     const uint32_t length = Be16(b, at + 2);
     if (length < 2 || at + 2 + length > b.size()) return Bad("corrupt JPEG segment length");
-    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                     marker != 0xCC;
+    const bool sof =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof) {
       if (length < 8) return Bad("corrupt JPEG frame header");
       return ImageInfo{"jpeg", static_cast<int>(Be16(b, at + 7)),

@@ -26,7 +26,9 @@ void JobQueue::Push(const QueueEntry& entry) {
   tree_->map.insert({Key{-entry.priority, entry.seq}, entry.job_id});
 }
 
-bool JobQueue::Remove(int priority, int64_t seq) { return tree_->map.erase(Key{-priority, seq}) > 0; }
+bool JobQueue::Remove(int priority, int64_t seq) {
+  return tree_->map.erase(Key{-priority, seq}) > 0;
+}
 
 int JobQueue::Position(int priority, int64_t seq) const {
   const Key key{-priority, seq};

@@ -123,9 +123,8 @@ absl::StatusOr<std::vector<StoredJob>> ReadAll(Stmt& stmt, bool with_image) {
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path,
                                                          bool synchronous_full) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -134,8 +133,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   std::unique_ptr<JobStore> store(new JobStore(db));
   sqlite3_busy_timeout(db, 5000);
   TV_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
-  TV_RETURN_IF_ERROR(store->Exec(synchronous_full ? "PRAGMA synchronous=FULL"
-                                                  : "PRAGMA synchronous=NORMAL"));
+  TV_RETURN_IF_ERROR(
+      store->Exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   TV_RETURN_IF_ERROR(store->Exec(kSchema));
   return store;
 }
@@ -239,6 +238,17 @@ absl::StatusOr<std::optional<StoredJob>> JobStore::FindByClientRequestId(const s
   return std::optional<StoredJob>(std::move(job));
 }
 
+absl::StatusOr<std::string> JobStore::GetImage(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, "SELECT image FROM jobs WHERE job_id = ?");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Text(1, job_id);
+  const int rc = stmt.Step();
+  if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("job_id: no job ", job_id));
+  if (rc != SQLITE_ROW) return stmt.Error("get image");
+  return ColumnBytes(stmt.get(), 0);
+}
+
 absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt stmt(db_, absl::StrCat("SELECT ", kColumns,
@@ -254,12 +264,13 @@ absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) 
 
 absl::StatusOr<std::vector<StoredJob>> JobStore::LoadUnfinished() {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state IN (?, ?, ?) ORDER BY seq"));
+  Stmt stmt(db_,
+            absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state IN (?, ?, ?) ORDER BY seq"));
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Int(1, v1::JOB_STATE_QUEUED);
   stmt.Int(2, v1::JOB_STATE_ASSIGNED);
   stmt.Int(3, v1::JOB_STATE_RUNNING);
-  return ReadAll(stmt, /*with_image=*/true);
+  return ReadAll(stmt, /*with_image=*/false);
 }
 
 absl::StatusOr<int> JobStore::RequeueInterrupted() {

@@ -20,7 +20,7 @@ namespace turbovid::scheduler {
 struct StoredJob {
   int64_t seq = 0;  // submit order, assigned by Insert (FIFO tie-break, list paging)
   std::string job_id;
-  std::string client_request_id;  // "" = none
+  std::string client_request_id;             // "" = none
   turbovid::v1::SubmitVideoRequest request;  // as accepted, without image bytes
   std::string image;                         // encoded I2V image, "" for T2V
   turbovid::v1::JobState state = turbovid::v1::JOB_STATE_QUEUED;
@@ -39,7 +39,7 @@ struct StoredJob {
 
 struct ListFilter {
   turbovid::v1::JobState state = turbovid::v1::JOB_STATE_UNSPECIFIED;  // any
-  std::string model_id;                                                 // "" = any
+  std::string model_id;                                                // "" = any
   int limit = 50;
   int64_t before_seq = 0;  // > 0: only jobs with seq < before_seq (newest first paging)
 };
@@ -64,9 +64,11 @@ class JobStore {
   absl::Status Update(const StoredJob& job);
   absl::StatusOr<StoredJob> Get(const std::string& job_id);
   absl::StatusOr<std::optional<StoredJob>> FindByClientRequestId(const std::string& id);
+  // The encoded I2V image of a job ("" for T2V); kept out of memory while the job waits.
+  absl::StatusOr<std::string> GetImage(const std::string& job_id);
   // Newest first.
   absl::StatusOr<std::vector<StoredJob>> List(const ListFilter& filter);
-  // Jobs not in a final state, in submit order (with image bytes).
+  // Jobs not in a final state, in submit order (without image bytes).
   absl::StatusOr<std::vector<StoredJob>> LoadUnfinished();
   // After a restart: ASSIGNED/RUNNING -> QUEUED (attempts kept, worker cleared). Returns count.
   absl::StatusOr<int> RequeueInterrupted();

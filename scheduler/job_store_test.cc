@@ -75,7 +75,11 @@ TEST_F(JobStoreTest, CommittedJobsSurviveReopen) {
   ASSERT_THAT(unfinished, IsOk());
   ASSERT_EQ(unfinished->size(), 1u);
   EXPECT_EQ((*unfinished)[0].job_id, "j-img");
-  EXPECT_EQ((*unfinished)[0].image, std::string("\x89PNG\0\x01", 6));
+  EXPECT_EQ((*unfinished)[0].image, "");  // images stay on disk until assignment
+  auto image = (*store)->GetImage("j-img");
+  ASSERT_THAT(image, IsOk());
+  EXPECT_EQ(*image, std::string("\x89PNG\0\x01", 6));
+  EXPECT_EQ(*(*store)->GetImage("j-a"), "");
   EXPECT_THAT((*store)->Get("j-none"), StatusIs(absl::StatusCode::kNotFound));
 }
 
@@ -130,7 +134,8 @@ TEST_F(JobStoreTest, RestartRequeuesInterruptedJobsKeepingAttempts) {
 TEST_F(JobStoreTest, ListsNewestFirstWithFiltersAndPaging) {
   auto store = JobStore::Open(path_, false);
   ASSERT_THAT(store, IsOk());
-  for (int i = 0; i < 5; ++i) ASSERT_THAT((*store)->Insert(MakeJob("j" + std::to_string(i))), IsOk());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_THAT((*store)->Insert(MakeJob("j" + std::to_string(i))), IsOk());
   ListFilter filter;
   filter.limit = 2;
   auto page = (*store)->List(filter);

@@ -20,6 +20,7 @@
 #include "scheduler/metrics.h"
 #include "scheduler/scheduler.h"
 #include "server/grpc_server.h"
+#include "server/http_gateway.h"
 
 namespace turbovid::scheduler {
 namespace {
@@ -135,8 +136,15 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   TV_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler,
                       Scheduler::Create(config, std::move(catalog), std::move(store),
                                         std::move(artifacts), &metrics));
+  // Destroyed before `scheduler` on every return: no scrape or probe reaches a dead scheduler.
+  struct HttpStopper {
+    common::HttpServer* http;
+    ~HttpStopper() { http->Stop(); }
+  } http_stopper{&http};
   registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
   scheduler->Start();
+  http.SetLivenessCheck([&scheduler] { return scheduler->Live(); });
+  server::InstallHttpGateway(&http, scheduler.get());
 
   auto observer = [&metrics](const char* method, absl::StatusCode code, double seconds) {
     metrics.rpc_duration.WithLabels({method, absl::StatusCodeToString(code)}).Observe(seconds);
@@ -145,9 +153,9 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   server::GrpcServerOptions grpc_options;
   grpc_options.listen_address = config.listen_address;
   grpc_options.max_message_bytes = static_cast<int>(config.max_message_bytes);
-  TV_ASSIGN_OR_RETURN(std::unique_ptr<server::GrpcServer> grpc,
-                      server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(),
-                                                observer));
+  TV_ASSIGN_OR_RETURN(
+      std::unique_ptr<server::GrpcServer> grpc,
+      server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(), observer));
   metrics.up.Get().Set(1);
   http.SetReady(true);
   TV_LOG(INFO) << "turbovid-scheduler serving: grpc_port=" << grpc->port()

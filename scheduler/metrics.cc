@@ -16,8 +16,8 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
       job_requeues(r.AddCounter("turbovid_job_requeues_total",
                                 "Jobs put back in the queue, by reason.", {"reason"})),
       queue_depth(r.AddGauge("turbovid_queue_depth", "Jobs waiting in the queue.", {"model"})),
-      jobs_active(r.AddGauge("turbovid_jobs_active", "Jobs assigned to or running on workers.",
-                             {"state"})),
+      jobs_active(
+          r.AddGauge("turbovid_jobs_active", "Jobs assigned to or running on workers.", {"state"})),
       queue_wait(r.AddHistogram("turbovid_job_queue_wait_seconds",
                                 "Time from submit to the first assignment.", {"model"},
                                 ExponentialBuckets(0.001, 2.5, 16))),

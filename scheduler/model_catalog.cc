@@ -126,6 +126,16 @@ std::string ModelCatalog::ModelIds() const {
   return absl::StrJoin(ids, ", ");
 }
 
+std::set<std::string> ModelCatalog::NodeClasses() const {
+  std::set<std::string> classes;
+  for (const ModelSpec& m : models_) {
+    for (const VariantSpec& v : m.variants) {
+      for (const auto& [node_class, bytes] : v.memory_bytes) classes.insert(node_class);
+    }
+  }
+  return classes;
+}
+
 absl::Status PresetSize(const std::string& resolution, const std::string& aspect, int* width,
                         int* height) {
   struct Preset {
@@ -135,8 +145,8 @@ absl::Status PresetSize(const std::string& resolution, const std::string& aspect
     int height;
   };
   static constexpr Preset kPresets[] = {
-      {"480p", "16:9", 832, 480}, {"480p", "9:16", 480, 832}, {"480p", "4:3", 704, 544},
-      {"480p", "3:4", 544, 704},  {"480p", "1:1", 624, 624},  {"720p", "16:9", 1280, 720},
+      {"480p", "16:9", 832, 480},  {"480p", "9:16", 480, 832}, {"480p", "4:3", 704, 544},
+      {"480p", "3:4", 544, 704},   {"480p", "1:1", 624, 624},  {"720p", "16:9", 1280, 720},
       {"720p", "9:16", 720, 1280}, {"720p", "4:3", 1104, 832}, {"720p", "3:4", 832, 1104},
       {"720p", "1:1", 960, 960},
   };

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,26 +17,26 @@ class ConfigNode;
 namespace turbovid::scheduler {
 
 struct VariantSpec {
-  std::string name;        // "turbo", "turbo-int8", "original"
-  std::string sampler;     // "rcm" or "unipc"
+  std::string name;     // "turbo", "turbo-int8", "original"
+  std::string sampler;  // "rcm" or "unipc"
   int default_steps = 4;
   int max_steps = 4;
-  std::string attention;   // default self-attention: "dense" or "sla"
-  std::string weights;     // "bf16" or "int8"
-  bool is_i2v = false;     // needs a conditioning image
-  bool cfg = false;        // classifier-free guidance (accepts negative_prompt)
+  std::string attention;  // default self-attention: "dense" or "sla"
+  std::string weights;    // "bf16" or "int8"
+  bool is_i2v = false;    // needs a conditioning image
+  bool cfg = false;       // classifier-free guidance (accepts negative_prompt)
   std::map<std::string, int64_t> memory_bytes;  // node class -> memory the variant needs
   std::string checkpoint;  // for workers: checkpoint location (the scheduler ignores it)
 };
 
 struct ModelSpec {
   std::string id;
-  std::string arch;                 // engine architecture name, for workers
+  std::string arch;  // engine architecture name, for workers
   int experts = 1;
   std::string default_variant;
-  std::string default_resolution;   // preset used when a request has no size
+  std::string default_resolution;  // preset used when a request has no size
   std::string default_aspect;
-  int default_width_pixels = 0;     // explicit default size (overrides the preset) when > 0
+  int default_width_pixels = 0;  // explicit default size (overrides the preset) when > 0
   int default_height_pixels = 0;
   int default_num_frames = 81;
   std::vector<VariantSpec> variants;
@@ -52,6 +53,8 @@ class ModelCatalog {
   const std::vector<ModelSpec>& models() const { return models_; }
   // "a, b, c" for messages.
   std::string ModelIds() const;
+  // Node classes named in any variant's memory table ("cpu", "h100", ...).
+  std::set<std::string> NodeClasses() const;
 
  private:
   std::vector<ModelSpec> models_;

@@ -55,8 +55,8 @@ int ChooseWorker(const PlacementRequest& request, const std::vector<WorkerView>&
     const WorkerView& w = workers[i];
     if (!CanRun(request, w)) continue;
     const bool cold = w.loaded.count({request.model_id, request.variant->name}) == 0;
-    const double seconds = stats.Estimate(w.node_class, request)
-                               .value_or(std::numeric_limits<double>::infinity());
+    const double seconds =
+        stats.Estimate(w.node_class, request).value_or(std::numeric_limits<double>::infinity());
     std::tuple<bool, double, std::string> key{cold, seconds, w.worker_id};
     if (best < 0 || key < best_key) {
       best = static_cast<int>(i);

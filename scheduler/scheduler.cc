@@ -29,8 +29,7 @@ uint64_t RandomU64() {
 std::string NewJobId() { return absl::StrFormat("j%016x", RandomU64()); }
 
 bool IsFinal(v1::JobState s) {
-  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED ||
-         s == v1::JOB_STATE_CANCELLED;
+  return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_CANCELLED;
 }
 
 }  // namespace
@@ -101,8 +100,7 @@ const char* StageName(v1::Stage stage) {
 }
 
 double Scheduler::SteadyNow() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 Scheduler::Scheduler(const SchedulerConfig& config, ModelCatalog catalog,
@@ -120,8 +118,8 @@ Scheduler::~Scheduler() { Stop(); }
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
     const SchedulerConfig& config, ModelCatalog catalog, std::unique_ptr<JobStore> store,
     std::unique_ptr<ArtifactStore> artifacts, SchedulerMetrics* metrics) {
-  std::unique_ptr<Scheduler> scheduler(new Scheduler(config, std::move(catalog), std::move(store),
-                                                     std::move(artifacts), metrics));
+  std::unique_ptr<Scheduler> scheduler(
+      new Scheduler(config, std::move(catalog), std::move(store), std::move(artifacts), metrics));
   TV_RETURN_IF_ERROR(scheduler->Recover());
   return scheduler;
 }
@@ -155,6 +153,7 @@ absl::Status Scheduler::Recover() {
 }
 
 void Scheduler::Start() {
+  last_sweep_steady_.store(SteadyNow());
   sweeper_ = std::thread([this] { SweepLoop(); });
 }
 
@@ -166,6 +165,7 @@ void Scheduler::SweepLoop() {
     if (stop_sweep_) break;
     lock.unlock();
     ExpireLeases(SteadyNow());
+    last_sweep_steady_.store(SteadyNow());
     lock.lock();
   }
 }
@@ -214,8 +214,8 @@ absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& req
       std::lock_guard<std::mutex> lock(mu_);
       const size_t queued = queues_[model_id].size() + reserved_[model_id];
       if (queued >= static_cast<size_t>(config_.admission.max_queue_length)) {
-        return absl::ResourceExhaustedError(absl::StrCat("queue of ", model_id, " is full (",
-                                                         queued, " jobs)"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("queue of ", model_id, " is full (", queued, " jobs)"));
       }
       ++reserved_[model_id];
     }
@@ -238,6 +238,7 @@ absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& req
     }
     auto job = std::make_unique<ActiveJob>();
     job->stored = std::move(inserted->job);
+    job->stored.image.clear();  // in the store; read back at assignment
     job->placement = PlacementRequest{model_id, resolved.variant, resolved.width_pixels,
                                       resolved.height_pixels, resolved.num_frames};
     job->created_steady = job->enqueued_steady = SteadyNow();
@@ -313,8 +314,8 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < jobs.size() && static_cast<int>(i) < page_size; ++i) {
     auto it = active_.find(jobs[i].job_id);
-    *response.add_jobs() = it != active_.end() ? ToProtoLocked(*it->second)
-                                               : StoredToProto(jobs[i]);
+    *response.add_jobs() =
+        it != active_.end() ? ToProtoLocked(*it->second) : StoredToProto(jobs[i]);
   }
   if (static_cast<int>(jobs.size()) > page_size) {
     response.set_next_page_token(absl::StrCat(jobs[page_size - 1].seq));
@@ -369,6 +370,11 @@ absl::StatusOr<std::unique_ptr<server::ByteSource>> Scheduler::OpenVideo(
   return artifacts_->Open(job_id);
 }
 
+bool Scheduler::Live() const {
+  const double limit = std::max(10.0, config_.lease_seconds);
+  return SteadyNow() - last_sweep_steady_.load() < limit;
+}
+
 int Scheduler::RegisteredWorkers() const {
   std::lock_guard<std::mutex> lock(mu_);
   int n = 0;
@@ -406,8 +412,7 @@ v1::Job Scheduler::ToProtoLocked(const ActiveJob& a) const {
   if (a.stored.state == v1::JOB_STATE_QUEUED) {
     auto queue = queues_.find(a.placement.model_id);
     if (queue != queues_.end()) {
-      job.set_queue_position(
-          queue->second.Position(a.stored.request.priority(), a.stored.seq));
+      job.set_queue_position(queue->second.Position(a.stored.request.priority(), a.stored.seq));
     }
   }
   return job;
@@ -461,9 +466,13 @@ void Scheduler::PersistLocked(const ActiveJob& job) {
 void Scheduler::EnqueueLocked(ActiveJob& job) {
   job.stored.state = v1::JOB_STATE_QUEUED;
   job.enqueued_steady = SteadyNow();
-  queues_[job.placement.model_id].Push(
-      QueueEntry{job.stored.request.priority(), job.stored.seq, job.stored.job_id});
-  NotifyQueueLocked(job.placement.model_id);
+  JobQueue& queue = queues_[job.placement.model_id];
+  queue.Push(QueueEntry{job.stored.request.priority(), job.stored.seq, job.stored.job_id});
+  // Only jobs behind the new one move; at the tail (the common case) nobody does.
+  if (queue.Position(job.stored.request.priority(), job.stored.seq) <
+      static_cast<int>(queue.size())) {
+    NotifyQueueLocked(job.placement.model_id);
+  }
 }
 
 v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error) {

@@ -4,6 +4,7 @@
 // job store is written under it so the database sees transitions in order.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -66,6 +67,8 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
 
   // Workers connected and registered (for readiness and tests).
   int RegisteredWorkers() const;
+  // Live: the sweeper (which takes the main lock) ran recently, so the loop is not stuck.
+  bool Live() const;
   // Sets the gauges computed from live state (queue depth, workers, memory); a collect hook.
   void CollectMetrics();
 
@@ -114,7 +117,7 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   mutable std::mutex mu_;
   bool shutting_down_ = false;
   std::unordered_map<std::string, std::unique_ptr<ActiveJob>> active_;  // not final
-  std::map<std::string, JobQueue> queues_;                               // by model id
+  std::map<std::string, JobQueue> queues_;                              // by model id
   std::map<std::string, int> reserved_;  // submits between the admission check and the commit
   StepStats step_stats_;
   std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA
@@ -133,6 +136,7 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   std::mutex sweep_mu_;
   std::condition_variable sweep_cv_;
   bool stop_sweep_ = false;
+  std::atomic<double> last_sweep_steady_{0};
   std::thread sweeper_;
 };
 

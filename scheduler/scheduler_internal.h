@@ -22,7 +22,7 @@ struct Scheduler::ActiveJob {
   bool cancel_requested = false;
   double cancel_requested_at = 0;  // steady seconds
   std::unique_ptr<ArtifactWriter> upload;
-  double created_steady = 0;   // for latencies measured in this process
+  double created_steady = 0;  // for latencies measured in this process
   double enqueued_steady = 0;
   double assigned_steady = 0;
   double stage_started_steady = 0;

@@ -256,12 +256,66 @@ TEST_F(SchedulerTest, RestartRequeuesRunningJobsKeepingAttempts) {
   EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
 }
 
+TEST_F(SchedulerTest, ReturnedTaskWaitsForTheNextHeartbeat) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  auto worker = Connect("w1");
+  const v1::AssignTask task = worker->link.Assigns().at(0);
+  v1::WorkerMessage returned;
+  returned.mutable_returned()->set_task_id(task.task_id());
+  returned.mutable_returned()->set_attempt(task.attempt());
+  returned.mutable_returned()->set_reason("worker is draining");
+  ASSERT_THAT(worker->Send(returned), IsOk());
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(worker->link.Assigns().size(), 1u);
+  v1::WorkerMessage heartbeat;
+  heartbeat.mutable_heartbeat()->set_draining(false);
+  ASSERT_THAT(worker->Send(heartbeat), IsOk());
+  ASSERT_EQ(worker->link.Assigns().size(), 2u);
+  EXPECT_EQ(worker->link.Assigns()[1].attempt(), 2);
+  EXPECT_EQ(scheduler_->GetJob(job->job_id())->attempts(), 2);
+}
+
+TEST_F(SchedulerTest, I2vImageReachesTheWorkerFromTheStore) {
+  // A 1x1 PNG: signature, IHDR, IDAT, IEND.
+  static const unsigned char kPng[] = {
+      0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48,
+      0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+      0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78,
+      0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99,
+      0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82};
+  const std::string png(reinterpret_cast<const char*>(kPng), sizeof(kPng));
+  v1::SubmitVideoRequest request = Request();
+  request.set_model_id("tiny-i2v");
+  request.set_image(png);
+  auto job = scheduler_->SubmitVideo(request);
+  ASSERT_THAT(job, IsOk());
+  EXPECT_TRUE(job->request().image().empty());  // Job.request has the image stripped
+  Open();                                       // and it survives a restart
+  auto worker = std::make_unique<FakeWorker>();
+  worker->session = scheduler_->OpenSession(&worker->link, "test");
+  v1::WorkerMessage hello;
+  hello.mutable_register_()->set_worker_id("i2v");
+  hello.mutable_register_()->set_node_class("cpu");
+  hello.mutable_register_()->add_models()->set_model_id("tiny-i2v");
+  hello.mutable_register_()->mutable_models(0)->set_variant("turbo");
+  ASSERT_THAT(worker->Send(hello), IsOk());
+  ASSERT_EQ(worker->link.Assigns().size(), 1u);
+  EXPECT_EQ(worker->link.Assigns()[0].request().image(), png);
+}
+
 TEST_F(SchedulerTest, ProtocolErrorsEndTheStream) {
   auto worker = std::make_unique<FakeWorker>();
   worker->session = scheduler_->OpenSession(&worker->link, "test");
   v1::WorkerMessage heartbeat;
   heartbeat.mutable_heartbeat();
   EXPECT_THAT(worker->Send(heartbeat), StatusIs(absl::StatusCode::kInvalidArgument));
+  auto typo = std::make_unique<FakeWorker>();
+  typo->session = scheduler_->OpenSession(&typo->link, "test");
+  v1::WorkerMessage hello;
+  hello.mutable_register_()->set_worker_id("w9");
+  hello.mutable_register_()->set_node_class("H100");
+  EXPECT_THAT(typo->Send(hello), StatusIs(absl::StatusCode::kInvalidArgument));
   auto job = scheduler_->SubmitVideo(Request());
   auto w = Connect("w1");
   const v1::AssignTask task = w->link.Assigns().at(0);

@@ -78,11 +78,16 @@ void Scheduler::HandleClosed(uint64_t session_id) {
 
 absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker& info) {
   if (info.worker_id().empty()) return absl::InvalidArgumentError("register.worker_id: empty");
-  if (info.node_class().empty()) return absl::InvalidArgumentError("register.node_class: empty");
+  // The node class is a placement key and a metrics label: only classes of the catalog.
+  if (catalog_.NodeClasses().count(info.node_class()) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("register.node_class: '",
+                                                   info.node_class().substr(0, 64),
+                                                   "' is not a node class of the model catalog"));
+  }
   if (info.max_concurrent_tasks() < 0 || info.max_concurrent_tasks() > kMaxTasksPerWorker) {
-    return absl::InvalidArgumentError(absl::StrCat("register.max_concurrent_tasks: ",
-                                                   info.max_concurrent_tasks(), " not in [0, ",
-                                                   kMaxTasksPerWorker, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("register.max_concurrent_tasks: ", info.max_concurrent_tasks(), " not in [0, ",
+                     kMaxTasksPerWorker, "]"));
   }
   auto previous = worker_ids_.find(info.worker_id());
   if (previous != worker_ids_.end() && previous->second != worker.session_id) {
@@ -144,8 +149,8 @@ void Scheduler::HandleProgress(Worker& worker, const v1::TaskProgress& p) {
   }
   job->step = p.step();
   if (p.num_steps() > 0) job->num_steps = p.num_steps();
-  job->progress = std::max(
-      job->progress, StageProgress(p.stage(), p.step(), job->num_steps, p.stage_fraction()));
+  job->progress = std::max(job->progress,
+                           StageProgress(p.stage(), p.step(), job->num_steps, p.stage_fraction()));
   NotifyLocked(*job);
 }
 
@@ -243,6 +248,9 @@ void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result) {
 void Scheduler::HandleReturned(Worker& worker, const v1::TaskReturned& returned) {
   ActiveJob* job = TaskOfLocked(worker, returned.task_id(), returned.attempt());
   if (job == nullptr) return;
+  // A worker that hands a task back (draining, busy) takes none until its next heartbeat says
+  // otherwise, so the task does not bounce between the queue and this worker.
+  worker.draining = true;
   RequeueLocked(*job, "returned by worker", /*count_loss=*/false);
   DispatchLocked();
 }
@@ -302,13 +310,13 @@ void Scheduler::DispatchLocked() {
   for (auto& [model_id, queue] : queues_) {
     for (const QueueEntry& entry : queue.Head(kDispatchScanPerModel)) {
       auto job = active_.find(entry.job_id);
-      if (job != active_.end()) candidates.emplace_back(-entry.priority, entry.seq, job->second.get());
+      if (job != active_.end())
+        candidates.emplace_back(-entry.priority, entry.seq, job->second.get());
     }
   }
-  std::sort(candidates.begin(), candidates.end(),
-            [](const auto& a, const auto& b) {
-              return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
-            });
+  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+    return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
+  });
   int free_total = 0;
   for (const WorkerView& v : views) free_total += v.free_slots;
   for (auto& [neg_priority, seq, job] : candidates) {
@@ -322,6 +330,12 @@ void Scheduler::DispatchLocked() {
 }
 
 void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
+  absl::StatusOr<std::string> image = store_->GetImage(job.stored.job_id);
+  if (!image.ok()) {
+    FinalizeLocked(job, v1::JOB_STATE_FAILED,
+                   absl::StrCat("job store: ", image.status().message()));
+    return;
+  }
   const std::string& model_id = job.placement.model_id;
   queues_[model_id].Remove(job.stored.request.priority(), job.stored.seq);
   const double now = SteadyNow();
@@ -350,7 +364,7 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
   assign->set_task_id(job.stored.job_id);
   assign->set_attempt(job.stored.attempts);
   *assign->mutable_request() = job.stored.request;
-  assign->mutable_request()->set_image(job.stored.image);
+  assign->mutable_request()->set_image(std::move(*image));
   assign->set_width_pixels(job.stored.width_pixels);
   assign->set_height_pixels(job.stored.height_pixels);
   assign->set_seed(job.stored.seed);

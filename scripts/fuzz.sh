@@ -14,12 +14,14 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTV_BUILD_SERVICE=OFF -DTV_BUILD_TESTS=OFF -DTV_BUILD_FUZZERS=ON >/dev/null
 ninja -C "$BUILD" "${TARGETS[@]}"
 
-# Seeds: every golden safetensors file; data.pkl and the whole archive of rcm_t2v/weights.pth.
+# Seeds: every golden safetensors file (large ones cut to their first 64 KiB, which keeps the
+# header: whole multi-MB inputs would slow every run), data.pkl and the archive of
+# rcm_t2v/weights.pth.
 SEEDS=$BUILD/seeds
 rm -rf "$SEEDS"
 mkdir -p "$SEEDS"/{fuzz_safetensors,fuzz_pickle,fuzz_pth}
 for f in "$GOLDEN"/*/*.safetensors; do
-  cp "$f" "$SEEDS/fuzz_safetensors/$(basename "$(dirname "$f")")_$(basename "$f")"
+  head -c 65536 "$f" >"$SEEDS/fuzz_safetensors/$(basename "$(dirname "$f")")_$(basename "$f")"
 done
 python3 - "$GOLDEN/rcm_t2v/weights.pth" "$SEEDS/fuzz_pickle/data.pkl" <<'PY'
 import sys, zipfile
@@ -27,7 +29,46 @@ z = zipfile.ZipFile(sys.argv[1])
 name = next(n for n in z.namelist() if n.endswith("/data.pkl"))
 open(sys.argv[2], "wb").write(z.read(name))
 PY
-cp "$GOLDEN/rcm_t2v/weights.pth" "$SEEDS/fuzz_pth/"
+# libFuzzer caps inputs at 1 MiB, so the golden archive would arrive truncated: add a small
+# torch.save-layout archive made here (pickle with stand-in torch globals, stored zip entries).
+python3 - "$SEEDS/fuzz_pth/small.pth" "$SEEDS/fuzz_pickle/small.pkl" <<'PY'
+import collections, pickle, struct, sys, types, zipfile
+torch = types.ModuleType("torch"); utils = types.ModuleType("torch._utils")
+sys.modules.update({"torch": torch, "torch._utils": utils})
+def _rebuild_tensor_v2(*args): pass
+_rebuild_tensor_v2.__module__ = "torch._utils"; utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+storage_types = {}
+for name in ("FloatStorage", "BFloat16Storage", "CharStorage", "LongStorage"):
+    storage_types[name] = type(name, (), {"__module__": "torch"}); setattr(torch, name, storage_types[name])
+class Storage:
+    def __init__(self, kind, key, numel): self.kind, self.key, self.numel = kind, key, numel
+class Tensor:
+    def __init__(self, storage, offset, size, stride): self.args = (storage, offset, size, stride)
+    def __reduce__(self):
+        return (_rebuild_tensor_v2, self.args + (False, collections.OrderedDict()))
+class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, Storage):
+            return ("storage", storage_types[obj.kind], obj.key, "cpu", obj.numel)
+        return None
+s0, s1, s2 = Storage("FloatStorage", "0", 6), Storage("BFloat16Storage", "1", 4), Storage("CharStorage", "2", 8)
+sd = collections.OrderedDict()
+sd["blocks.0.self_attn.q.weight"] = Tensor(s0, 0, (2, 3), (3, 1))
+sd["blocks.0.self_attn.q.bias"] = Tensor(s1, 0, (4,), (1,))
+sd["blocks.0.ffn.0.int8_weight"] = Tensor(s2, 0, (2, 2, 2), (4, 2, 1))
+sd["transposed"] = Tensor(s0, 0, (3, 2), (1, 3))
+sd._metadata = collections.OrderedDict({"": {"version": 1}})
+import io
+buf = io.BytesIO(); Pickler(buf, protocol=2).dump(sd); pkl = buf.getvalue()
+open(sys.argv[2], "wb").write(pkl)
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:
+    z.writestr("archive/data.pkl", pkl)
+    z.writestr("archive/byteorder", "little")
+    z.writestr("archive/data/0", struct.pack("<6f", *range(6)))
+    z.writestr("archive/data/1", bytes(8))
+    z.writestr("archive/data/2", bytes(range(8)))
+    z.writestr("archive/version", "3\n")
+PY
 
 status=0
 for t in "${TARGETS[@]}"; do

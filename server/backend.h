@@ -74,7 +74,6 @@ class WorkerHubBackend {
 };
 
 // Called once per finished RPC (method name, final code, seconds) for metrics.
-using RpcObserver =
-    std::function<void(const char* method, absl::StatusCode code, double seconds)>;
+using RpcObserver = std::function<void(const char* method, absl::StatusCode code, double seconds)>;
 
 }  // namespace turbovid::server

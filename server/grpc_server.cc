@@ -41,8 +41,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("grpc: cannot listen on ", options.listen_address));
+    return absl::UnavailableError(absl::StrCat("grpc: cannot listen on ", options.listen_address));
   }
   TV_LOG(INFO) << "grpc: serving on " << options.listen_address << " (port " << server->port_
                << ")";
@@ -57,9 +56,8 @@ void GrpcServer::Shutdown(double grace_seconds) {
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
     health->Shutdown();
   }
-  const auto deadline =
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
   server_->Shutdown(deadline);
   server_->Wait();
 }

@@ -14,8 +14,7 @@ TEST(StatusTest, MapsEveryCanonicalCode) {
     const grpc::Status converted = ToGrpcStatus(status);
     EXPECT_EQ(static_cast<int>(converted.error_code()), code);
   }
-  EXPECT_EQ(ToGrpcStatus(absl::InvalidArgumentError("num_frames: 80 is not 4k+1"))
-                .error_message(),
+  EXPECT_EQ(ToGrpcStatus(absl::InvalidArgumentError("num_frames: 80 is not 4k+1")).error_message(),
             "num_frames: 80 is not 4k+1");
 }
 

@@ -23,8 +23,8 @@ constexpr size_t kMaxPendingWatchEvents = 256;
 absl::Status CheckJobId(const std::string& job_id) {
   if (job_id.empty()) return absl::InvalidArgumentError("job_id: empty");
   if (job_id.size() > kMaxJobIdBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("job_id: ", job_id.size(), " bytes > ",
-                                                   kMaxJobIdBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("job_id: ", job_id.size(), " bytes > ", kMaxJobIdBytes));
   }
   return absl::OkStatus();
 }
@@ -185,8 +185,8 @@ class VideoReactor final : public grpc::ServerWriteReactor<v1::VideoChunk> {
     if (data->empty()) {
       Done(offset_ == source_->size()
                ? absl::OkStatus()
-               : absl::DataLossError(absl::StrCat("video: ", offset_, " of ", source_->size(),
-                                                  " bytes readable")));
+               : absl::DataLossError(
+                     absl::StrCat("video: ", offset_, " of ", source_->size(), " bytes readable")));
       return;
     }
     chunk_.set_offset(offset_);

@@ -11,8 +11,9 @@
 namespace turbovid::server {
 namespace {
 
-class ConnectReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage>,
-                             public WorkerLink {
+class ConnectReactor final
+    : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage>,
+      public WorkerLink {
  public:
   ConnectReactor(WorkerHubBackend* backend, const std::string& peer) : peer_(peer) {
     session_ = backend->OpenSession(this, peer);

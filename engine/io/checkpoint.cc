@@ -35,8 +35,9 @@ absl::StatusOr<TensorMap> ReadTensorFile(const std::string& path) {
   if (absl::EndsWith(path, ".safetensors")) return ReadSafetensors(path);
   if (IsPth(path)) return ReadPth(path);
   return absl::InvalidArgumentError(
-      absl::StrCat(path, ": unknown checkpoint kind (want .safetensors, .pth, .pt, "
-                         "*.safetensors.index.json or a directory)"));
+      absl::StrCat(path,
+                   ": unknown checkpoint kind (want .safetensors, .pth, .pt, "
+                   "*.safetensors.index.json or a directory)"));
 }
 
 // weight_map: tensor → shard file (relative to the index).
@@ -49,7 +50,8 @@ absl::StatusOr<std::map<std::string, std::string>> ReadWeightMap(const std::stri
   std::map<std::string, std::string> out;
   for (const auto& [key, file] : map->object()) {
     if (!file.is_string() || file.str().empty()) {
-      return absl::DataLossError(absl::StrCat(index, ": weight_map entry '", key, "' is not a file name"));
+      return absl::DataLossError(
+          absl::StrCat(index, ": weight_map entry '", key, "' is not a file name"));
     }
     out.emplace(key, file.str());
   }
@@ -67,8 +69,8 @@ absl::StatusOr<std::vector<Source>> ReadSharded(const std::string& index) {
     const std::string path = (dir / shard).string();
     auto tensors = ReadTensorFile(path);
     if (!tensors.ok()) {
-      return absl::Status(tensors.status().code(), absl::StrCat(index, ": shard '", shard, "': ",
-                                                                tensors.status().message()));
+      return absl::Status(tensors.status().code(), absl::StrCat(index, ": shard '", shard,
+                                                                "': ", tensors.status().message()));
     }
     for (const std::string& key : keys) {
       if (tensors->count(key) == 0) {
@@ -92,8 +94,8 @@ absl::StatusOr<std::vector<Source>> ReadSharded(const std::string& index) {
 
 // The checkpoint file of a DiT directory (see WeightSet::Load).
 absl::StatusOr<std::string> ResolveDirectory(const std::string& dir) {
-  for (const char* name : {"diffusion_pytorch_model.safetensors.index.json",
-                           "diffusion_pytorch_model.safetensors"}) {
+  for (const char* name :
+       {"diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors"}) {
     std::error_code ec;
     fs::path p = fs::path(dir) / name;
     if (fs::is_regular_file(p, ec)) return p.string();
@@ -117,8 +119,8 @@ absl::StatusOr<std::string> ResolveDirectory(const std::string& dir) {
     return absl::NotFoundError(
         absl::StrCat(dir, ": no *.safetensors, *.safetensors.index.json, *.pth or *.pt file"));
   }
-  return absl::InvalidArgumentError(absl::StrCat(dir, ": ambiguous checkpoint, candidates: ",
-                                                 absl::StrJoin(ambiguous, ", ")));
+  return absl::InvalidArgumentError(
+      absl::StrCat(dir, ": ambiguous checkpoint, candidates: ", absl::StrJoin(ambiguous, ", ")));
 }
 
 }  // namespace

@@ -172,7 +172,9 @@ TEST(CheckpointTest, CorruptFilesNameTheFile) {
 
 TEST(CheckpointTest, DuplicateAfterNormalisationIsDataLoss) {
   const std::string d = Dir("dup");
-  ASSERT_TRUE(WriteSafetensors(d + "/w.safetensors", Tensors({"net.head.head.bias", "head.head.bias"})).ok());
+  ASSERT_TRUE(
+      WriteSafetensors(d + "/w.safetensors", Tensors({"net.head.head.bias", "head.head.bias"}))
+          .ok());
   auto r = WeightSet::Load(d + "/w.safetensors");
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(Message(r.status()), HasSubstr("head.head.bias"));

@@ -12,10 +12,23 @@ namespace {
 // First components of official Wan / umT5 / VAE names and of diffusers DiT names; `model.` is
 // stripped only in front of one of these, so a module genuinely called `model` survives.
 constexpr std::string_view kKnownRoots[] = {
-    "blocks",     "patch_embedding", "text_embedding",     "time_embedding", "time_projection",
-    "head",       "img_emb",         "condition_embedder", "proj_out",       "scale_shift_table",
-    "token_embedding", "norm",       "encoder",            "decoder",        "conv1",
-    "conv2",      "rope",
+    "blocks",
+    "patch_embedding",
+    "text_embedding",
+    "time_embedding",
+    "time_projection",
+    "head",
+    "img_emb",
+    "condition_embedder",
+    "proj_out",
+    "scale_shift_table",
+    "token_embedding",
+    "norm",
+    "encoder",
+    "decoder",
+    "conv1",
+    "conv2",
+    "rope",
 };
 
 // Diffusers → official, top level (DIF convert_wan_to_diffusers.py, spec §4.3).

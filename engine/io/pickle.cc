@@ -1,6 +1,8 @@
-// Pickle VM for torch.save state dicts and the protocol-2 writer. Objects live in an arena owned
-// by the VM and are never traversed recursively, so hostile nesting or memo cycles cannot exhaust
-// the stack or leak; object, memo and stack counts are capped. The writer is pickle_writer.cc.
+// Pickle VM for torch.save state dicts. Objects live in an arena owned by the VM and are never
+// traversed recursively, so hostile nesting or memo cycles cannot exhaust the stack or leak;
+// object, memo and stack counts are capped. The writer is pickle_writer.cc. Longer than 600
+// lines, and StepScalar/StepStructure longer than 60, because they hold one short case per
+// opcode: splitting the switch would scatter the VM's stack/mark invariants over files.
 #include "engine/io/pickle.h"
 
 #include <cstring>
@@ -17,35 +19,58 @@ namespace turbovid::engine::io {
 namespace {
 
 enum class Kind : uint8_t {
-  kNone, kBool, kInt, kFloat, kStr, kBytes, kTuple, kList, kDict, kGlobal, kStorage, kTensor
+  kNone,
+  kBool,
+  kInt,
+  kFloat,
+  kStr,
+  kBytes,
+  kTuple,
+  kList,
+  kDict,
+  kGlobal,
+  kStorage,
+  kTensor
 };
 
 const char* KindName(Kind k) {
   switch (k) {
-    case Kind::kNone: return "None";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kStr: return "str";
-    case Kind::kBytes: return "bytes";
-    case Kind::kTuple: return "tuple";
-    case Kind::kList: return "list";
-    case Kind::kDict: return "dict";
-    case Kind::kGlobal: return "global";
-    case Kind::kStorage: return "storage";
-    case Kind::kTensor: return "tensor";
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kStr:
+      return "str";
+    case Kind::kBytes:
+      return "bytes";
+    case Kind::kTuple:
+      return "tuple";
+    case Kind::kList:
+      return "list";
+    case Kind::kDict:
+      return "dict";
+    case Kind::kGlobal:
+      return "global";
+    case Kind::kStorage:
+      return "storage";
+    case Kind::kTensor:
+      return "tensor";
   }
   return "?";
 }
 
 struct Value {
   Kind kind = Kind::kNone;
-  int64_t i = 0;                                   // int, bool
-  std::string s;                                   // str, bytes, global "module.name"
-  std::vector<Value*> items;                       // tuple, list
-  std::vector<std::pair<Value*, Value*>> pairs;    // dict, insertion order
-  std::unordered_map<std::string, size_t> index;   // dict: str key → position in `pairs`
-  Tensor tensor;                                   // storage [numel] or rebuilt tensor
+  int64_t i = 0;                                  // int, bool
+  std::string s;                                  // str, bytes, global "module.name"
+  std::vector<Value*> items;                      // tuple, list
+  std::vector<std::pair<Value*, Value*>> pairs;   // dict, insertion order
+  std::unordered_map<std::string, size_t> index;  // dict: str key → position in `pairs`
+  Tensor tensor;                                  // storage [numel] or rebuilt tensor
 };
 
 // Caps that no real state dict approaches (a 14B DiT's data.pkl is ~150 KB, ~20 K objects).
@@ -81,8 +106,8 @@ class Unpickler {
 
  private:
   absl::Status Fail(const std::string& why) const {
-    return absl::DataLossError(absl::StrCat(file_, ": data.pkl offset ", op_pos_, ": ", why,
-                                            NearbyKey()));
+    return absl::DataLossError(
+        absl::StrCat(file_, ": data.pkl offset ", op_pos_, ": ", why, NearbyKey()));
   }
   std::string NearbyKey() const;
   absl::StatusOr<std::string_view> Read(size_t n);
@@ -282,7 +307,8 @@ absl::StatusOr<Tensor> Unpickler::RebuildTensor(const Value& args) {
     return Fail(absl::StrCat("_rebuild_tensor_v2 takes 6 or 7 arguments, got ", args.items.size()));
   }
   const Value* storage = args.items[0];
-  if (storage->kind != Kind::kStorage) return Fail("_rebuild_tensor_v2: first argument is not a storage");
+  if (storage->kind != Kind::kStorage)
+    return Fail("_rebuild_tensor_v2: first argument is not a storage");
   if (args.items[1]->kind != Kind::kInt || args.items[1]->i < 0) return Fail("bad storage offset");
   const int64_t offset = args.items[1]->i;
   TV_ASSIGN_OR_RETURN(Shape size, IntTuple(args.items[2], "size"));
@@ -295,7 +321,8 @@ absl::StatusOr<Tensor> Unpickler::RebuildTensor(const Value& args) {
     if (size[d] != 0 && numel > kMaxElements / size[d]) return Fail("tensor too large");
     numel *= size[d];
     if (size[d] > 0 && stride[d] > 0) {
-      if (stride[d] > kMaxElements / size[d] || last > kMaxElements) return Fail("stride too large");
+      if (stride[d] > kMaxElements / size[d] || last > kMaxElements)
+        return Fail("stride too large");
       last += (size[d] - 1) * stride[d];
     }
   }
@@ -405,21 +432,34 @@ absl::Status Unpickler::Build() {
 // Constants, strings and memo. Returns false for opcodes it does not handle.
 absl::StatusOr<bool> Unpickler::StepScalar(uint8_t op) {
   switch (op) {
-    case 0x80: TV_RETURN_IF_ERROR(ReadLE(1).status()); return true;  // PROTO
-    case 0x95: TV_RETURN_IF_ERROR(ReadLE(8).status()); return true;  // FRAME
+    case 0x80:
+      TV_RETURN_IF_ERROR(ReadLE(1).status());
+      return true;  // PROTO
+    case 0x95:
+      TV_RETURN_IF_ERROR(ReadLE(8).status());
+      return true;  // FRAME
     case 'N': {
       TV_ASSIGN_OR_RETURN(Value * none, New(Kind::kNone));
       TV_RETURN_IF_ERROR(Push(none));
       return true;
     }
-    case 0x88: case 0x89: {  // NEWTRUE, NEWFALSE
+    case 0x88:
+    case 0x89: {  // NEWTRUE, NEWFALSE
       TV_ASSIGN_OR_RETURN(Value * b, New(Kind::kBool));
       b->i = op == 0x88;
       TV_RETURN_IF_ERROR(Push(b));
       return true;
     }
-    case 'K': { TV_ASSIGN_OR_RETURN(uint64_t v, ReadLE(1)); TV_RETURN_IF_ERROR(PushInt(v)); return true; }
-    case 'M': { TV_ASSIGN_OR_RETURN(uint64_t v, ReadLE(2)); TV_RETURN_IF_ERROR(PushInt(v)); return true; }
+    case 'K': {
+      TV_ASSIGN_OR_RETURN(uint64_t v, ReadLE(1));
+      TV_RETURN_IF_ERROR(PushInt(v));
+      return true;
+    }
+    case 'M': {
+      TV_ASSIGN_OR_RETURN(uint64_t v, ReadLE(2));
+      TV_RETURN_IF_ERROR(PushInt(v));
+      return true;
+    }
     case 'J': {
       TV_ASSIGN_OR_RETURN(uint64_t v, ReadLE(4));
       TV_RETURN_IF_ERROR(PushInt(static_cast<int32_t>(static_cast<uint32_t>(v))));
@@ -439,18 +479,50 @@ absl::StatusOr<bool> Unpickler::StepScalar(uint8_t op) {
       TV_RETURN_IF_ERROR(Push(f));
       return true;
     }
-    case 'X': TV_RETURN_IF_ERROR(PushString(Kind::kStr, 4)); return true;     // BINUNICODE
-    case 0x8c: TV_RETURN_IF_ERROR(PushString(Kind::kStr, 1)); return true;    // SHORT_BINUNICODE
-    case 0x8d: TV_RETURN_IF_ERROR(PushString(Kind::kStr, 8)); return true;    // BINUNICODE8
-    case 'T': TV_RETURN_IF_ERROR(PushString(Kind::kStr, 4)); return true;     // BINSTRING
-    case 'U': TV_RETURN_IF_ERROR(PushString(Kind::kStr, 1)); return true;     // SHORT_BINSTRING
-    case 'B': TV_RETURN_IF_ERROR(PushString(Kind::kBytes, 4)); return true;   // BINBYTES
-    case 'C': TV_RETURN_IF_ERROR(PushString(Kind::kBytes, 1)); return true;   // SHORT_BINBYTES
-    case 'q': { TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(1)); TV_RETURN_IF_ERROR(Put(i)); return true; }
-    case 'r': { TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(4)); TV_RETURN_IF_ERROR(Put(i)); return true; }
-    case 0x94: TV_RETURN_IF_ERROR(Put(memo_.size())); return true;          // MEMOIZE
-    case 'h': { TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(1)); TV_RETURN_IF_ERROR(Get(i)); return true; }
-    case 'j': { TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(4)); TV_RETURN_IF_ERROR(Get(i)); return true; }
+    case 'X':
+      TV_RETURN_IF_ERROR(PushString(Kind::kStr, 4));
+      return true;  // BINUNICODE
+    case 0x8c:
+      TV_RETURN_IF_ERROR(PushString(Kind::kStr, 1));
+      return true;  // SHORT_BINUNICODE
+    case 0x8d:
+      TV_RETURN_IF_ERROR(PushString(Kind::kStr, 8));
+      return true;  // BINUNICODE8
+    case 'T':
+      TV_RETURN_IF_ERROR(PushString(Kind::kStr, 4));
+      return true;  // BINSTRING
+    case 'U':
+      TV_RETURN_IF_ERROR(PushString(Kind::kStr, 1));
+      return true;  // SHORT_BINSTRING
+    case 'B':
+      TV_RETURN_IF_ERROR(PushString(Kind::kBytes, 4));
+      return true;  // BINBYTES
+    case 'C':
+      TV_RETURN_IF_ERROR(PushString(Kind::kBytes, 1));
+      return true;  // SHORT_BINBYTES
+    case 'q': {
+      TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(1));
+      TV_RETURN_IF_ERROR(Put(i));
+      return true;
+    }
+    case 'r': {
+      TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(4));
+      TV_RETURN_IF_ERROR(Put(i));
+      return true;
+    }
+    case 0x94:
+      TV_RETURN_IF_ERROR(Put(memo_.size()));
+      return true;  // MEMOIZE
+    case 'h': {
+      TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(1));
+      TV_RETURN_IF_ERROR(Get(i));
+      return true;
+    }
+    case 'j': {
+      TV_ASSIGN_OR_RETURN(uint64_t i, ReadLE(4));
+      TV_RETURN_IF_ERROR(Get(i));
+      return true;
+    }
   }
   return false;
 }
@@ -458,8 +530,10 @@ absl::StatusOr<bool> Unpickler::StepScalar(uint8_t op) {
 // Containers, calls and control. Returns false for opcodes it does not handle.
 absl::StatusOr<bool> Unpickler::StepStructure(uint8_t op) {
   switch (op) {
-    case '.': stopped_ = true; return true;  // STOP
-    case '(':                                // MARK
+    case '.':
+      stopped_ = true;
+      return true;  // STOP
+    case '(':       // MARK
       if (marks_.size() >= kMaxStack) return Fail("too many MARKs");
       marks_.push_back(stack_.size());
       return true;
@@ -471,37 +545,67 @@ absl::StatusOr<bool> Unpickler::StepStructure(uint8_t op) {
       }
       return true;
     }
-    case '1': TV_RETURN_IF_ERROR(PopMark().status()); return true;  // POP_MARK
-    case '2': { TV_ASSIGN_OR_RETURN(Value * t, Top()); TV_RETURN_IF_ERROR(Push(t)); return true; }
-    case ')': TV_RETURN_IF_ERROR(PushTuple({})); return true;
-    case ']': case '}': {  // EMPTY_LIST, EMPTY_DICT
+    case '1':
+      TV_RETURN_IF_ERROR(PopMark().status());
+      return true;  // POP_MARK
+    case '2': {
+      TV_ASSIGN_OR_RETURN(Value * t, Top());
+      TV_RETURN_IF_ERROR(Push(t));
+      return true;
+    }
+    case ')':
+      TV_RETURN_IF_ERROR(PushTuple({}));
+      return true;
+    case ']':
+    case '}': {  // EMPTY_LIST, EMPTY_DICT
       TV_ASSIGN_OR_RETURN(Value * c, New(op == ']' ? Kind::kList : Kind::kDict));
       TV_RETURN_IF_ERROR(Push(c));
       return true;
     }
-    case 't': { TV_ASSIGN_OR_RETURN(auto items, PopMark()); TV_RETURN_IF_ERROR(PushTuple(std::move(items))); return true; }
-    case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
-      std::vector<Value*> items(op - 0x84);
-      for (size_t k = items.size(); k-- > 0;) { TV_ASSIGN_OR_RETURN(items[k], Pop()); }
+    case 't': {
+      TV_ASSIGN_OR_RETURN(auto items, PopMark());
       TV_RETURN_IF_ERROR(PushTuple(std::move(items)));
       return true;
     }
-    case 'l': case 'd': {  // LIST, DICT from the items above the mark
+    case 0x85:
+    case 0x86:
+    case 0x87: {  // TUPLE1..3
+      std::vector<Value*> items(op - 0x84);
+      for (size_t k = items.size(); k-- > 0;) {
+        TV_ASSIGN_OR_RETURN(items[k], Pop());
+      }
+      TV_RETURN_IF_ERROR(PushTuple(std::move(items)));
+      return true;
+    }
+    case 'l':
+    case 'd': {  // LIST, DICT from the items above the mark
       TV_ASSIGN_OR_RETURN(auto items, PopMark());
       TV_ASSIGN_OR_RETURN(Value * c, New(op == 'l' ? Kind::kList : Kind::kDict));
       TV_RETURN_IF_ERROR(Push(c));
       TV_RETURN_IF_ERROR(op == 'l' ? Appends(items) : SetItems(items));
       return true;
     }
-    case 'a': { TV_ASSIGN_OR_RETURN(Value * v, Pop()); TV_RETURN_IF_ERROR(Appends({v})); return true; }
-    case 'e': { TV_ASSIGN_OR_RETURN(auto items, PopMark()); TV_RETURN_IF_ERROR(Appends(items)); return true; }
+    case 'a': {
+      TV_ASSIGN_OR_RETURN(Value * v, Pop());
+      TV_RETURN_IF_ERROR(Appends({v}));
+      return true;
+    }
+    case 'e': {
+      TV_ASSIGN_OR_RETURN(auto items, PopMark());
+      TV_RETURN_IF_ERROR(Appends(items));
+      return true;
+    }
     case 's': {
       TV_ASSIGN_OR_RETURN(Value * v, Pop());
       TV_ASSIGN_OR_RETURN(Value * k, Pop());
       TV_RETURN_IF_ERROR(SetItems({k, v}));
       return true;
     }
-    case 'u': { TV_ASSIGN_OR_RETURN(auto kv, PopMark()); TV_RETURN_IF_ERROR(SetItems(kv)); return true; }
+    case 'u': {
+      TV_ASSIGN_OR_RETURN(auto kv, PopMark());
+      TV_RETURN_IF_ERROR(SetItems(kv));
+      return true;
+    }
     case 'c': {  // GLOBAL "module\nname\n"
       TV_ASSIGN_OR_RETURN(std::string_view module, ReadLine());
       TV_ASSIGN_OR_RETURN(std::string_view name, ReadLine());
@@ -515,9 +619,15 @@ absl::StatusOr<bool> Unpickler::StepStructure(uint8_t op) {
       TV_RETURN_IF_ERROR(Global(module->s, name->s));
       return true;
     }
-    case 'R': TV_RETURN_IF_ERROR(Reduce()); return true;
-    case 'Q': TV_RETURN_IF_ERROR(PersistentLoad()); return true;  // BINPERSID
-    case 'b': TV_RETURN_IF_ERROR(Build()); return true;
+    case 'R':
+      TV_RETURN_IF_ERROR(Reduce());
+      return true;
+    case 'Q':
+      TV_RETURN_IF_ERROR(PersistentLoad());
+      return true;  // BINPERSID
+    case 'b':
+      TV_RETURN_IF_ERROR(Build());
+      return true;
   }
   return false;
 }
@@ -557,6 +667,28 @@ absl::StatusOr<TensorMap> Unpickler::Run() {
 }
 
 }  // namespace
+
+std::string_view TorchStorageName(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return "FloatStorage";
+    case DType::kF64:
+      return "DoubleStorage";
+    case DType::kBF16:
+      return "BFloat16Storage";
+    case DType::kF16:
+      return "HalfStorage";
+    case DType::kI8:
+      return "CharStorage";
+    case DType::kU8:
+      return "ByteStorage";
+    case DType::kI32:
+      return "IntStorage";
+    case DType::kI64:
+      return "LongStorage";
+  }
+  return "?";
+}
 
 absl::StatusOr<TensorMap> UnpickleStateDict(std::string_view pkl, const std::string& file,
                                             const PickleStorageLoader& loader) {

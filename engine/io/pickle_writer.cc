@@ -8,21 +8,6 @@
 #include "engine/io/pickle.h"
 
 namespace turbovid::engine::io {
-
-std::string_view TorchStorageName(DType dtype) {
-  switch (dtype) {
-    case DType::kF32: return "FloatStorage";
-    case DType::kF64: return "DoubleStorage";
-    case DType::kBF16: return "BFloat16Storage";
-    case DType::kF16: return "HalfStorage";
-    case DType::kI8: return "CharStorage";
-    case DType::kU8: return "ByteStorage";
-    case DType::kI32: return "IntStorage";
-    case DType::kI64: return "LongStorage";
-  }
-  return "?";
-}
-
 namespace {
 
 // Emits protocol-2 opcodes; globals and repeated strings are memoised like CPython's pickler.
@@ -50,18 +35,23 @@ class PickleWriter {
   void Memo(const std::string& key, F emit) {
     auto it = memo_.find(key);
     if (it != memo_.end()) {
-      if (it->second < 256) Op('h'), Uint(it->second, 1);
-      else Op('j'), Uint(it->second, 4);
+      if (it->second < 256)
+        Op('h'), Uint(it->second, 1);
+      else
+        Op('j'), Uint(it->second, 4);
       return;
     }
     emit();
     const uint64_t id = memo_.size();
     memo_.emplace(key, id);
-    if (id < 256) Op('q'), Uint(id, 1);
-    else Op('r'), Uint(id, 4);
+    if (id < 256)
+      Op('q'), Uint(id, 1);
+    else
+      Op('r'), Uint(id, 4);
   }
   void Global(const std::string& module, const std::string& name) {
-    Memo(absl::StrCat("g:", module, ".", name), [&] { out_ += absl::StrCat("c", module, "\n", name, "\n"); });
+    Memo(absl::StrCat("g:", module, ".", name),
+         [&] { out_ += absl::StrCat("c", module, "\n", name, "\n"); });
   }
   void Tuple(const std::vector<int64_t>& v) {
     if (v.empty()) return Op(')');
@@ -110,8 +100,8 @@ absl::StatusOr<std::string> PickleStateDict(const TensorMap& tensors) {
       }
       w.Tuple(t.shape());
       w.Tuple(stride);
-      w.Op('\x89');  // requires_grad=False
-      w.OrderedDict();   // backward_hooks
+      w.Op('\x89');     // requires_grad=False
+      w.OrderedDict();  // backward_hooks
       w.Op('t'), w.Op('R');
     }
     w.Op('u');

@@ -32,7 +32,8 @@ uint64_t LoadLE(const unsigned char* p, int bytes) {
 // Data offsets of the stored (method 0) entries, from the end-of-central-directory record (zip64
 // aware) and each local header. Any inconsistency returns an empty map: the caller then reads
 // through libzip instead, which has already validated the archive.
-std::unordered_map<std::string, uint64_t> StoredDataOffsets(const unsigned char* base, size_t size) {
+std::unordered_map<std::string, uint64_t> StoredDataOffsets(const unsigned char* base,
+                                                            size_t size) {
   std::unordered_map<std::string, uint64_t> out;
   if (size < 64) return out;  // too small to matter: read through libzip
   size_t eocd = size - 22;
@@ -357,7 +358,8 @@ absl::Status WritePth(const std::string& path, const TensorMap& tensors,
                       const std::string& archive) {
   for (const auto& [name, t] : tensors) {
     if (!t.defined() || t.device() != Device::kCpu) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name, "' is not on the host"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor '", name, "' is not on the host"));
     }
   }
   TV_ASSIGN_OR_RETURN(std::string pkl, PickleStateDict(tensors));

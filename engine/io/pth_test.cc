@@ -45,8 +45,8 @@ bool SameTensor(const Tensor& a, const Tensor& b) {
 }
 
 // A zip built with libzip (not our writer): entries in order, stored or deflated.
-void MakeZip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& entries,
-             bool deflate) {
+void MakeZip(const std::string& path,
+             const std::vector<std::pair<std::string, std::string>>& entries, bool deflate) {
   int err = 0;
   zip_t* z = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
   ASSERT_NE(z, nullptr);
@@ -88,11 +88,17 @@ TEST(PthTest, GoldenArchiveEqualsSafetensors) {
   auto st = ReadSafetensors(Golden("rcm_t2v/weights.safetensors"));
   ASSERT_TRUE(st.ok()) << st.status();
   ASSERT_EQ(pth->size(), st->size());
+  // Stored entries are views of the one file mapping (owner = the mapping), not copies.
+  const void* mapping = pth->begin()->second.storage()->owner.get();
+  for (const auto& [name, t] : *pth) {
+    EXPECT_EQ(t.storage()->owner.get(), mapping) << name;
+    EXPECT_NE(t.raw(), mapping) << name;
+  }
   for (const auto& [name, t] : *st) {
     auto it = pth->find(name);
     ASSERT_NE(it, pth->end()) << name;
-    EXPECT_TRUE(SameTensor(it->second, t)) << name << " " << it->second.Describe() << " vs "
-                                           << t.Describe();
+    EXPECT_TRUE(SameTensor(it->second, t))
+        << name << " " << it->second.Describe() << " vs " << t.Describe();
   }
 }
 
@@ -274,9 +280,8 @@ TEST(PickleTest, StridedViewsAndOffsets) {
 
 TEST(PickleTest, BadViewsNameTheTensor) {
   for (auto [size, stride] : {std::pair<uint8_t, uint8_t>{7, 1}, {10, 0}, {3, 3}}) {
-    std::string pkl = PickleBuilder().Dict([&](PickleBuilder& p) {
-      p.Tensor("w.weight", 6, 0, {size}, {stride});
-    });
+    std::string pkl = PickleBuilder().Dict(
+        [&](PickleBuilder& p) { p.Tensor("w.weight", 6, 0, {size}, {stride}); });
     auto r = UnpickleStateDict(pkl, "mem.pth", IotaStorage);
     EXPECT_THAT(r, StatusIs(absl::StatusCode::kDataLoss)) << int{size} << "/" << int{stride};
     EXPECT_THAT(std::string(r.status().message()), HasSubstr("w.weight"));
@@ -285,9 +290,8 @@ TEST(PickleTest, BadViewsNameTheTensor) {
 }
 
 TEST(PickleTest, RejectsGarbage) {
-  const std::string good = PickleBuilder().Dict([](PickleBuilder& p) {
-    p.Tensor("a", 6, 0, {6}, {1});
-  });
+  const std::string good =
+      PickleBuilder().Dict([](PickleBuilder& p) { p.Tensor("a", 6, 0, {6}, {1}); });
   ASSERT_TRUE(UnpickleStateDict(good, "f", IotaStorage).ok());
   for (size_t cut = 0; cut < good.size(); ++cut) {  // every truncation
     EXPECT_THAT(UnpickleStateDict(good.substr(0, cut), "f", IotaStorage),
@@ -304,10 +308,10 @@ TEST(PickleTest, RejectsGarbage) {
   const std::string evil[] = {
       PickleBuilder().Global("os", "system").Str("rm").Op('\x85').Op('R').Op('.').s,
       PickleBuilder().Op('}').Str("a").Int(3).Op('s').Op('.').s,  // not a tensor
-      PickleBuilder().Op(']').Op('.').s,                            // not a dict
-      PickleBuilder().Op('h').Op('\x07').Op('.').s,                 // unset memo
-      PickleBuilder().Op('(').Op('.').s,                            // dangling MARK
-      std::string(100000, ')') + ".",                              // huge stack, then junk
+      PickleBuilder().Op(']').Op('.').s,                          // not a dict
+      PickleBuilder().Op('h').Op('\x07').Op('.').s,               // unset memo
+      PickleBuilder().Op('(').Op('.').s,                          // dangling MARK
+      std::string(100000, ')') + ".",                             // huge stack, then junk
       PickleBuilder().Op('}').Op('q').Op('\0').Op('h').Op('\0').Op('s').Op('.').s,  // odd SETITEM
   };
   for (const std::string& e : evil) {

@@ -59,7 +59,7 @@ absl::StatusOr<TensorMap> ParseSafetensors(std::shared_ptr<Storage> owner, const
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const auto& [name, entry] : json->object()) {
     if (name == "__metadata__") continue;
-    auto fail = [&](const std::string& why) {
+    auto fail = [&, &name = name](const std::string& why) {  // clang 14: no binding captures
       return absl::DataLossError(absl::StrCat(file, ": tensor '", name, "': ", why));
     };
     if (!entry.is_object()) return fail("entry is not an object");

@@ -33,15 +33,15 @@ absl::StatusOr<Tensor> WeightSet::TakeHost(const std::string& name, const Shape&
   }
   if (e->tensor.shape() != shape) {
     return absl::InvalidArgumentError(absl::StrCat(e->file, ": tensor '", name, "' has shape ",
-                                                   ShapeString(e->tensor.shape()), ", config wants ",
-                                                   ShapeString(shape)));
+                                                   ShapeString(e->tensor.shape()),
+                                                   ", config wants ", ShapeString(shape)));
   }
   used_.insert(name);
   return e->tensor;
 }
 
-absl::StatusOr<Tensor> WeightSet::Take(const std::string& name, const Shape& shape, Backend& backend,
-                                       DType dtype) {
+absl::StatusOr<Tensor> WeightSet::Take(const std::string& name, const Shape& shape,
+                                       Backend& backend, DType dtype) {
   TV_ASSIGN_OR_RETURN(Tensor host, TakeHost(name, shape));
   auto up = backend.Upload(host, dtype);
   if (!up.ok()) {
@@ -54,9 +54,9 @@ absl::StatusOr<Tensor> WeightSet::Take(const std::string& name, const Shape& sha
 absl::Status WeightSet::CheckAllUsed() const {
   for (const auto& [name, e] : entries_) {
     if (used_.count(name) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(e.file, ": unexpected tensor '", name, "' (", e.tensor.Describe(),
-                       ") not used by the configured model"));
+      return absl::InvalidArgumentError(absl::StrCat(e.file, ": unexpected tensor '", name, "' (",
+                                                     e.tensor.Describe(),
+                                                     ") not used by the configured model"));
     }
   }
   return absl::OkStatus();

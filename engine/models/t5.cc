@@ -76,8 +76,11 @@ class UmT5EncoderImpl final : public UmT5Encoder {
   const T5Config& config() const override { return config_; }
 
  private:
+  // table: [num_buckets, N]; buckets: [L·L] I64 host → [N, L, L] compute dtype.
   absl::StatusOr<Tensor> PositionBias(const Tensor& table, const Tensor& buckets, int64_t l) const;
+  // bias: [N, L, L]; x: [L, dim] updated in place.
   absl::Status AttentionBlock(const T5Block& b, const Tensor& bias, Tensor& x) const;
+  // x: [L, dim] updated in place.
   absl::Status FfnBlock(const T5Block& b, Tensor& x) const;
 
   T5Config config_;

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -152,11 +153,34 @@ TEST(T5Encoder, ExtraTensorIsInvalidArgumentNamingIt) {
   EXPECT_THAT(std::string(m.status().message()), HasSubstr("blocks.2.norm1.weight"));
 }
 
+// softmax(q·kᵀ + bias)·v per head in double; q, k, v: [L, dim_attn]; table: [num_buckets, N].
+std::vector<double> ReferenceAttention(const T5Config& c, const std::vector<double>& q,
+                                       const std::vector<double>& k, const std::vector<double>& v,
+                                       const float* table, int64_t l) {
+  const int64_t n = c.num_heads, d = c.dim_attn / n, da = c.dim_attn;
+  std::vector<double> a(l * da, 0.0);
+  for (int64_t hd = 0; hd < n; ++hd) {
+    for (int64_t i = 0; i < l; ++i) {
+      std::vector<double> s(l);
+      double mx = -1e300, den = 0;
+      for (int64_t j = 0; j < l; ++j) {
+        s[j] = table[T5RelativeBucket(j - i, c.num_buckets, c.max_distance) * n + hd];
+        for (int64_t t = 0; t < d; ++t) s[j] += q[i * da + hd * d + t] * k[j * da + hd * d + t];
+        mx = std::max(mx, s[j]);
+      }
+      for (int64_t j = 0; j < l; ++j) den += (s[j] = std::exp(s[j] - mx));
+      for (int64_t j = 0; j < l; ++j)
+        for (int64_t t = 0; t < d; ++t)
+          a[i * da + hd * d + t] += s[j] / den * v[j * da + hd * d + t];
+    }
+  }
+  return a;
+}
+
 // Naive double-precision host forward of spec/wan.md §5.3 over the same weights.
 std::vector<double> ReferenceForward(const T5Config& c, const std::map<std::string, Tensor>& w,
                                      const std::vector<int64_t>& ids) {
-  const int64_t l = static_cast<int64_t>(ids.size()), e = c.dim, n = c.num_heads;
-  const int64_t d = c.dim_attn / n;
+  const int64_t l = static_cast<int64_t>(ids.size()), e = c.dim;
   auto at = [&](const std::string& k) { return w.at(k).data<float>(); };
   auto norm = [&](const std::vector<double>& x, const float* g) {
     std::vector<double> y(x.size());
@@ -184,24 +208,7 @@ std::vector<double> ReferenceForward(const T5Config& c, const std::map<std::stri
     auto q = linear(h, at(p + "attn.q.weight"), e, c.dim_attn);
     auto k = linear(h, at(p + "attn.k.weight"), e, c.dim_attn);
     auto v = linear(h, at(p + "attn.v.weight"), e, c.dim_attn);
-    std::vector<double> a(l * c.dim_attn, 0.0);
-    const float* table = at(p + "pos_embedding.embedding.weight");
-    for (int64_t hd = 0; hd < n; ++hd) {
-      for (int64_t i = 0; i < l; ++i) {
-        std::vector<double> s(l);
-        double mx = -1e300, den = 0;
-        for (int64_t j = 0; j < l; ++j) {
-          s[j] = table[T5RelativeBucket(j - i, c.num_buckets, c.max_distance) * n + hd];
-          for (int64_t t = 0; t < d; ++t)
-            s[j] += q[i * c.dim_attn + hd * d + t] * k[j * c.dim_attn + hd * d + t];
-          mx = std::max(mx, s[j]);
-        }
-        for (int64_t j = 0; j < l; ++j) den += (s[j] = std::exp(s[j] - mx));
-        for (int64_t j = 0; j < l; ++j)
-          for (int64_t t = 0; t < d; ++t)
-            a[i * c.dim_attn + hd * d + t] += s[j] / den * v[j * c.dim_attn + hd * d + t];
-      }
-    }
+    auto a = ReferenceAttention(c, q, k, v, at(p + "pos_embedding.embedding.weight"), l);
     auto o = linear(a, at(p + "attn.o.weight"), c.dim_attn, e);
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
     h = norm(x, at(p + "norm2.weight"));

@@ -1,5 +1,4 @@
-// TextEncoder, PromptCache and the absl::Status adapters over tokenizer.h. Never includes the
-// sentencepiece headers (their absl::string_view clashes with Abseil's).
+// TextEncoder, PromptCache and the free-function tokenizer API over tokenizer.h.
 #include "engine/text/text_encoder.h"
 
 #include <filesystem>
@@ -16,20 +15,6 @@
 
 namespace turbovid::engine {
 namespace {
-
-absl::Status ToStatus(const TextError& e) {
-  switch (e.code) {
-    case TextError::Code::kInvalidArgument:
-      return absl::InvalidArgumentError(e.message);
-    case TextError::Code::kNotFound:
-      return absl::NotFoundError(e.message);
-    case TextError::Code::kDataLoss:
-      return absl::DataLossError(e.message);
-    case TextError::Code::kInternal:
-      return absl::InternalError(e.message);
-  }
-  return absl::InternalError(e.message);
-}
 
 // T5 config from `<model_dir>/turbovid.json` key "t5", or the umT5-XXL defaults.
 absl::StatusOr<T5Config> ReadT5Config(const std::filesystem::path& model_dir) {
@@ -67,23 +52,15 @@ absl::StatusOr<std::string> FindWeights(const std::filesystem::path& model_dir) 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
-  TextError error;
-  std::unique_ptr<Tokenizer> t = Tokenizer::Load(dir, &error);
-  if (t == nullptr) return ToStatus(error);
-  return t;
+  return Tokenizer::Load(dir);
 }
 
 absl::StatusOr<std::vector<int64_t>> Tokenize(const Tokenizer& tokenizer, const std::string& text) {
-  TextError error;
-  std::vector<int64_t> ids;
-  if (!tokenizer.Encode(text, &ids, &error)) return ToStatus(error);
-  return ids;
+  return tokenizer.Encode(text);
 }
 
 absl::Status CreateTinyTokenizer(const std::string& dir, int vocab_size) {
-  TextError error;
-  if (!TrainTinyTokenizer(dir, vocab_size, &error)) return ToStatus(error);
-  return absl::OkStatus();
+  return TrainTinyTokenizer(dir, vocab_size);
 }
 
 std::string PromptCache::Key(const std::string& model_id, const std::string& prompt) {

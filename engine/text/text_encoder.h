@@ -1,6 +1,5 @@
 // TextEncoder: umT5 tokenizer + UmT5Encoder + an LRU prompt-embedding cache, loaded from a Wan
-// checkpoint folder (spec/wan.md §5). Also the absl::Status adapters over the Abseil-free
-// tokenizer API (tokenizer.h), so callers never deal with TextError.
+// checkpoint folder (spec/wan.md §5). Also free-function forms of the tokenizer API (tokenizer.h).
 #pragma once
 
 #include <cstddef>
@@ -22,12 +21,14 @@ namespace turbovid::engine {
 class Tokenizer;
 class UmT5Encoder;
 
-// `<dir>/spiece.model`: NotFound when absent, DataLoss when unreadable.
+// `<dir>/spiece.model`: NotFound when absent, DataLoss when unreadable, Unimplemented when not a
+// unigram model.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir);
 // Cleaned, tokenized, EOS-terminated ids (≤ 512); InvalidArgument for malformed UTF-8.
 absl::StatusOr<std::vector<int64_t>> Tokenize(const Tokenizer& tokenizer, const std::string& text);
 // Writes a small trained unigram `<dir>/spiece.model` of `vocab_size` pieces (pad 0, eos 1,
-// unk 2, no bos) for tiny test checkpoints.
+// unk 2, no bos, nmt_nfkc, byte fallback) for tiny test checkpoints, by running `spm_train`
+// (FailedPrecondition when it is not installed; InvalidArgument when vocab_size < 320).
 absl::Status CreateTinyTokenizer(const std::string& dir, int vocab_size);
 
 // Thread-safe LRU of prompt embeddings keyed by (model id, prompt); holds at most `capacity`

@@ -1,9 +1,8 @@
-// SentencePiece tokenizer wrapper, prompt cleaning and tiny-model training (spec/wan.md §5.4).
-// Includes no Abseil header: Debian's sentencepiece_processor.h declares its own absl::string_view.
+// Tokenizer over our SentencePiece unigram reader, prompt cleaning and tiny-model training via the
+// spm_train binary (spec/wan.md §5.4).
 #include "engine/text/tokenizer.h"
 
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -12,9 +11,12 @@
 #include <iterator>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/text/spm_train.h"
 
 namespace turbovid::engine {
 namespace {
@@ -202,10 +204,6 @@ std::string CleanCodePoints(std::u32string s) {
   return out;
 }
 
-TextError Error(TextError::Code code, std::string message) {
-  return TextError{code, std::move(message)};
-}
-
 }  // namespace
 
 std::string CleanPrompt(const std::string& text) {
@@ -215,56 +213,35 @@ std::string CleanPrompt(const std::string& text) {
   return CleanCodePoints(std::move(cps));
 }
 
-Tokenizer::Tokenizer() : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {}
-Tokenizer::~Tokenizer() = default;
-
-std::unique_ptr<Tokenizer> Tokenizer::Load(const std::string& dir, TextError* error) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "spiece.model").string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
-    *error = Error(TextError::Code::kNotFound, path + ": tokenizer model not found");
-    return nullptr;
+    return absl::NotFoundError(absl::StrCat(path, ": tokenizer model not found"));
   }
-  std::unique_ptr<Tokenizer> t(new Tokenizer());
-  const sentencepiece::util::Status s = t->sp_->Load(path);
-  if (!s.ok()) {
-    *error = Error(TextError::Code::kDataLoss, path + ": cannot load: " + s.ToString());
-    return nullptr;
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<spm::Model> model, spm::Model::Load(path));
+  if (model->eos_id() != kEosId) {
+    return absl::DataLossError(absl::StrCat(path, ": eos id ", model->eos_id(), " != ", kEosId));
   }
-  if (t->sp_->eos_id() != kEosId) {
-    *error = Error(TextError::Code::kDataLoss,
-                   path + ": eos id " + std::to_string(t->sp_->eos_id()) + " != 1");
-    return nullptr;
-  }
-  return t;
+  return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(model)));
 }
 
-int Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
-
-bool Tokenizer::Encode(const std::string& text, std::vector<int64_t>* ids, TextError* error,
-                       int max_tokens) const {
+absl::StatusOr<std::vector<int64_t>> Tokenizer::Encode(const std::string& text,
+                                                       int max_tokens) const {
   std::u32string cps;
   size_t bad_at = 0;
   if (!DecodeUtf8(text, &cps, &bad_at)) {
-    *error = Error(TextError::Code::kInvalidArgument,
-                   "prompt: invalid UTF-8 at byte " + std::to_string(bad_at));
-    return false;
+    return absl::InvalidArgumentError(absl::StrCat("prompt: invalid UTF-8 at byte ", bad_at));
   }
   if (max_tokens < 1) {
-    *error = Error(TextError::Code::kInvalidArgument,
-                   "max_tokens: " + std::to_string(max_tokens) + " < 1");
-    return false;
+    return absl::InvalidArgumentError(absl::StrCat("max_tokens: ", max_tokens, " < 1"));
   }
   std::vector<int> pieces;
-  const sentencepiece::util::Status s = sp_->Encode(CleanCodePoints(std::move(cps)), &pieces);
-  if (!s.ok()) {
-    *error = Error(TextError::Code::kInternal, "sentencepiece encode: " + s.ToString());
-    return false;
-  }
+  TV_RETURN_IF_ERROR(model_->Encode(CleanCodePoints(std::move(cps)), &pieces));
   const size_t keep = std::min(pieces.size(), static_cast<size_t>(max_tokens - 1));
-  ids->assign(pieces.begin(), pieces.begin() + keep);
-  ids->push_back(kEosId);
-  return true;
+  std::vector<int64_t> ids(pieces.begin(), pieces.begin() + keep);
+  ids.push_back(kEosId);
+  return ids;
 }
 
 namespace {
@@ -309,10 +286,10 @@ constexpr const char* kWords[] = {
     "far",        "away",     "together", "alone",      "happy",        "sad",         "angry",
     "calm"};
 
-// Deterministic pseudo-English sentences (fixed LCG) for training tiny tokenizers.
-class TinyCorpus : public sentencepiece::SentenceIterator {
+// Deterministic pseudo-English sentences (fixed LCG) for training tiny tokenizers, one per line.
+class TinyCorpus {
  public:
-  TinyCorpus(int sentences, int pseudo_words) : remaining_(sentences) {
+  explicit TinyCorpus(int pseudo_words) {
     static constexpr const char* kOnsets[] = {"b", "c", "d",  "f",  "g",  "h",  "j",  "k",
                                               "l", "m", "n",  "p",  "r",  "s",  "t",  "v",
                                               "w", "z", "br", "ch", "sh", "st", "tr", "pl"};
@@ -328,27 +305,20 @@ class TinyCorpus : public sentencepiece::SentenceIterator {
       }
       pseudo_.push_back(std::move(w));
     }
-    Next();
   }
-  bool done() const override { return done_; }
-  const std::string& value() const override { return value_; }
-  sentencepiece::util::Status status() const override { return sentencepiece::util::Status(); }
-  void Next() override {
-    if (remaining_-- <= 0) {
-      done_ = true;
-      return;
-    }
-    value_.clear();
+  std::string NextSentence() {
+    std::string s;
     const int n = 4 + static_cast<int>(Rand() % 12);
     for (int i = 0; i < n; ++i) {
-      if (i > 0) value_ += Rand() % 9 == 0 ? ", " : " ";
+      if (i > 0) s += Rand() % 9 == 0 ? ", " : " ";
       if (Rand() % 5 < 2 && !pseudo_.empty()) {
-        value_ += pseudo_[Rand() % pseudo_.size()];
+        s += pseudo_[Rand() % pseudo_.size()];
       } else {
-        value_ += kWords[Rand() % std::size(kWords)];
+        s += kWords[Rand() % std::size(kWords)];
       }
     }
-    value_ += Rand() % 3 == 0 ? "!" : ".";
+    s += Rand() % 3 == 0 ? "!" : ".";
+    return s;
   }
 
  private:
@@ -356,57 +326,83 @@ class TinyCorpus : public sentencepiece::SentenceIterator {
     state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
     return state_ >> 33;
   }
-  int remaining_;
-  bool done_ = false;
   uint64_t state_ = 0x5eed;
   std::vector<std::string> pseudo_;
-  std::string value_;
 };
 
 }  // namespace
 
-bool TrainTinyTokenizer(const std::string& dir, int vocab_size, TextError* error) {
-  if (vocab_size < 16) {
-    *error = Error(TextError::Code::kInvalidArgument,
-                   "vocab_size: " + std::to_string(vocab_size) + " < 16");
-    return false;
+absl::Status TrainTinyTokenizer(const std::string& dir, int vocab_size) {
+  if (vocab_size < kMinTinyVocab) {
+    return absl::InvalidArgumentError(absl::StrCat("vocab_size: ", vocab_size, " < ", kMinTinyVocab,
+                                                   " (byte fallback takes 256 pieces)"));
   }
+  std::string spm_train;
+  TV_RETURN_IF_ERROR(spm::FindSpmTrain(&spm_train));
+  namespace fs = std::filesystem;
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create: ", ec.message()));
+
+  // Scratch folder next to the output so that concurrent trainings never share files.
+  const fs::path work = fs::path(dir) / absl::StrCat(".spm_train.", ::getpid());
+  fs::remove_all(work, ec);
+  fs::create_directories(work, ec);
+  if (ec)
+    return absl::InternalError(absl::StrCat(work.string(), ": cannot create: ", ec.message()));
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(p, ignored);
+    }
+  } cleanup{work};
+
+  const fs::path corpus_path = work / "corpus.txt";
+  {
+    std::ofstream corpus(corpus_path, std::ios::binary | std::ios::trunc);
+    TinyCorpus gen(vocab_size * 4);
+    const int sentences = std::max(4000, vocab_size * 16);
+    for (int i = 0; i < sentences; ++i) corpus << gen.NextSentence() << '\n';
+    corpus.close();
+    if (!corpus) return absl::InternalError(absl::StrCat(corpus_path.string(), ": write failed"));
+  }
+  // Relative paths from inside `work`: the model records its TrainerSpec, which must not depend
+  // on where it was trained.
+  TV_RETURN_IF_ERROR(spm::RunSpmTrain(
+      {
+          "--input=corpus.txt",
+          "--model_prefix=spiece",
+          "--model_type=unigram",
+          absl::StrCat("--vocab_size=", vocab_size),
+          "--pad_id=0",
+          "--eos_id=1",
+          "--unk_id=2",
+          "--bos_id=-1",
+          "--normalization_rule_name=nmt_nfkc",
+          "--byte_fallback=true",
+          "--character_coverage=1.0",
+          "--num_threads=1",
+          "--shuffle_input_sentence=false",
+          "--random_seed=1234",
+          "--minloglevel=2",
+      },
+      work.string()));
+  const fs::path trained = work / "spiece.model";
+  // Check what we wrote before publishing it.
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<spm::Model> model, spm::Model::Load(trained.string()));
+  if (model->piece_size() != vocab_size || model->eos_id() != Tokenizer::kEosId ||
+      model->pad_id() != Tokenizer::kPadId) {
+    return absl::InternalError(absl::StrCat("spm_train produced ", model->piece_size(),
+                                            " pieces (eos ", model->eos_id(), ", pad ",
+                                            model->pad_id(), "), wanted ", vocab_size));
+  }
+  const fs::path out = fs::path(dir) / "spiece.model";
+  fs::rename(trained, out, ec);
   if (ec) {
-    *error = Error(TextError::Code::kInternal, dir + ": cannot create: " + ec.message());
-    return false;
+    return absl::InternalError(absl::StrCat(out.string(), ": cannot write: ", ec.message()));
   }
-  const std::unordered_map<std::string, std::string> args = {
-      {"model_type", "unigram"},
-      {"vocab_size", std::to_string(vocab_size)},
-      {"pad_id", "0"},
-      {"eos_id", "1"},
-      {"unk_id", "2"},
-      {"bos_id", "-1"},
-      {"character_coverage", "1.0"},
-      {"num_threads", "1"},
-      {"minloglevel", "2"},
-      {"shuffle_input_sentence", "false"},
-  };
-  sentencepiece::SetRandomGeneratorSeed(1234);
-  TinyCorpus corpus(std::max(4000, vocab_size * 16), vocab_size * 4);
-  std::string model;
-  const sentencepiece::util::Status s =
-      sentencepiece::SentencePieceTrainer::Train(args, &corpus, &model);
-  if (!s.ok()) {
-    *error = Error(TextError::Code::kInternal, "sentencepiece training: " + s.ToString());
-    return false;
-  }
-  const std::string path = (std::filesystem::path(dir) / "spiece.model").string();
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(model.data(), static_cast<std::streamsize>(model.size()));
-  out.close();
-  if (!out) {
-    *error = Error(TextError::Code::kInternal, path + ": write failed");
-    return false;
-  }
-  return true;
+  return absl::OkStatus();
 }
 
 }  // namespace turbovid::engine

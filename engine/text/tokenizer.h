@@ -1,6 +1,5 @@
-// umT5 tokenizer: SentencePiece unigram model plus Wan's prompt cleaning (spec/wan.md §5.4).
-// Abseil-free on purpose: Debian's sentencepiece_processor.h defines its own absl::string_view,
-// so this header and tokenizer.cc never see Abseil; text_encoder.h holds the absl::Status API.
+// umT5 tokenizer: SentencePiece unigram model (our own reader, spm_model.h; no libsentencepiece)
+// plus Wan's prompt cleaning (spec/wan.md §5.4).
 #pragma once
 
 #include <cstdint>
@@ -8,18 +7,11 @@
 #include <string>
 #include <vector>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}  // namespace sentencepiece
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/text/spm_model.h"
 
 namespace turbovid::engine {
-
-// Error of the Abseil-free text layer; codes map one to one onto absl::StatusCode.
-struct TextError {
-  enum class Code { kInvalidArgument, kNotFound, kDataLoss, kInternal };
-  Code code = Code::kInternal;
-  std::string message;
-};
 
 // Wan's "whitespace" cleaning without ftfy: curly quotes straightened (ftfy's default
 // uncurl_quotes), HTML entities unescaped twice, whitespace runs (Unicode \s) collapsed to one
@@ -32,25 +24,28 @@ class Tokenizer {
   static constexpr int kEosId = 1;
   static constexpr int kMaxTokens = 512;  // including the EOS
 
-  ~Tokenizer();
-  // Loads `<dir>/spiece.model`; nullptr and `*error` set on failure.
-  static std::unique_ptr<Tokenizer> Load(const std::string& dir, TextError* error);
+  // Loads `<dir>/spiece.model`: NotFound if missing, DataLoss if malformed or its EOS id is not 1,
+  // Unimplemented for non-unigram models.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& dir);
 
   // CleanPrompt(text) → pieces → ids, EOS appended, truncated to `max_tokens` total with the EOS
-  // kept last (HF truncation=True, add_special_tokens=True). False and `*error` on failure.
-  bool Encode(const std::string& text, std::vector<int64_t>* ids, TextError* error,
-              int max_tokens = kMaxTokens) const;
+  // kept last (HF truncation=True, add_special_tokens=True). InvalidArgument for malformed UTF-8.
+  absl::StatusOr<std::vector<int64_t>> Encode(const std::string& text,
+                                              int max_tokens = kMaxTokens) const;
 
-  int vocab_size() const;
+  int vocab_size() const { return model_->piece_size(); }
+  const spm::Model& model() const { return *model_; }
 
  private:
-  Tokenizer();
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  explicit Tokenizer(std::unique_ptr<spm::Model> model) : model_(std::move(model)) {}
+  std::unique_ptr<spm::Model> model_;
 };
 
-// Trains a small unigram SentencePiece model (pad 0, eos 1, unk 2, no bos) of exactly
-// `vocab_size` pieces on a generated English corpus and writes `<dir>/spiece.model`, for tiny
-// test checkpoints. Deterministic. False and `*error` on failure.
-bool TrainTinyTokenizer(const std::string& dir, int vocab_size, TextError* error);
+// Trains a small unigram SentencePiece model (pad 0, eos 1, unk 2, no bos, nmt_nfkc, byte
+// fallback) of exactly `vocab_size` pieces on a generated English corpus by running `spm_train`,
+// and writes `<dir>/spiece.model`, for tiny test checkpoints. Deterministic. InvalidArgument for
+// vocab_size < kMinTinyVocab, FailedPrecondition if spm_train is not installed.
+inline constexpr int kMinTinyVocab = 320;  // 3 specials + 256 byte pieces + characters + pieces
+absl::Status TrainTinyTokenizer(const std::string& dir, int vocab_size);
 
 }  // namespace turbovid::engine

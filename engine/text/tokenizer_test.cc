@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/io/safetensors.h"
 #include "engine/models/t5.h"
+#include "engine/text/spm_model.h"
 #include "engine/text/text_encoder.h"
 
 namespace turbovid::engine {
@@ -122,6 +124,111 @@ TEST_F(TokenizerTest, TrainingIsDeterministic) {
   EXPECT_FALSE(a.empty());
   EXPECT_EQ(a, read(again + "/spiece.model"));
   EXPECT_THAT(CreateTinyTokenizer(again, 3), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CreateTinyTokenizer(again, 300), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(TokenizerTest, TrainingWithoutSpmTrainIsFailedPrecondition) {
+  ::setenv("TV_SPM_TRAIN", "/nonexistent/spm_train", 1);
+  const absl::Status s = CreateTinyTokenizer(*dir_ + "/no_trainer", 512);
+  ::unsetenv("TV_SPM_TRAIN");
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_FALSE(fs::exists(*dir_ + "/no_trainer/spiece.model"));
+}
+
+// Hand-built ModelProto wire data for spm::Model.
+std::string Varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(0x80 | (v & 0x7F)));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+std::string LenField(int field, const std::string& bytes) {
+  return Varint(static_cast<uint64_t>(field) << 3 | 2) + Varint(bytes.size()) + bytes;
+}
+std::string VarintField(int field, uint64_t v) {
+  return Varint(static_cast<uint64_t>(field) << 3) + Varint(v);
+}
+std::string PieceField(const std::string& text, float score, int type) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, &score, 4);
+  std::string f = Varint(2 << 3 | 5);
+  for (int i = 0; i < 4; ++i) f.push_back(static_cast<char>(bits >> (8 * i)));
+  return LenField(1, LenField(1, text) + f + VarintField(3, static_cast<uint64_t>(type)));
+}
+// ids: 0 <unk>, 1 </s>, 2 ▁a, 3 a, 4 b (no charsmap: identity normalization).
+std::string SmallModel() {
+  return PieceField("<unk>", 0, 2) + PieceField("</s>", 0, 3) +
+         PieceField(
+             "\xE2\x96\x81"
+             "a",
+             -1, 1) +
+         PieceField("a", -2, 1) + PieceField("b", -3, 1) +
+         LenField(2, VarintField(3, 1) + VarintField(40, 0) + VarintField(42, 1));
+}
+
+TEST(SpmModel, EncodesHandBuiltModel) {
+  auto m = spm::Model::FromSerialized(SmallModel());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ((*m)->piece_size(), 5);
+  EXPECT_EQ((*m)->eos_id(), 1);
+  EXPECT_EQ((*m)->pad_id(), -1);
+  std::vector<int> ids;
+  TV_ASSERT_OK((*m)->Encode("  a   b ", &ids));
+  EXPECT_THAT(ids, ElementsAre(2, 0, 4));  // ▁a, ▁ (unknown), b
+  TV_ASSERT_OK((*m)->Encode("bb", &ids));
+  EXPECT_THAT(ids, ElementsAre(0, 4, 4));
+  TV_ASSERT_OK((*m)->Encode("xyz", &ids));
+  EXPECT_THAT(ids, ElementsAre(0));  // ▁xyz: one merged unknown
+  TV_ASSERT_OK((*m)->Encode("", &ids));
+  EXPECT_TRUE(ids.empty());
+  EXPECT_EQ((*m)->PieceToId("a"), 3);
+  EXPECT_EQ((*m)->PieceToId("zz"), 0);
+}
+
+TEST(SpmModel, RejectsHostileAndUnsupportedModels) {
+  const std::string good = SmallModel();
+  const auto code = [](const std::string& bytes) {
+    return spm::Model::FromSerialized(bytes).status().code();
+  };
+  using absl::StatusCode;
+  EXPECT_EQ(code(good + LenField(2, VarintField(3, 2))), StatusCode::kUnimplemented);  // BPE
+  for (size_t cut = 1; cut < good.size(); ++cut) {
+    const StatusCode c = code(good.substr(0, cut));
+    EXPECT_TRUE(c == StatusCode::kDataLoss || c == StatusCode::kOk) << cut;
+  }
+  EXPECT_EQ(code(good + std::string(11, '\xFF')), StatusCode::kDataLoss);  // endless varint
+  EXPECT_EQ(code(good + "\x0A\x7F"
+                        "ab"),
+            StatusCode::kDataLoss);                                           // length past the end
+  EXPECT_EQ(code(good + "\x0B"), StatusCode::kDataLoss);                      // group wire type
+  EXPECT_EQ(code(PieceField("a", -1, 1)), StatusCode::kDataLoss);             // no <unk>
+  EXPECT_EQ(code(good + PieceField("a", -1, 1)), StatusCode::kDataLoss);      // duplicate
+  EXPECT_EQ(code(good + PieceField("", -1, 1)), StatusCode::kDataLoss);       // empty piece
+  EXPECT_EQ(code(good + PieceField("<unk2>", 0, 2)), StatusCode::kDataLoss);  // two unknowns
+  EXPECT_EQ(code(good + PieceField("<0x41>", 0, 6)), StatusCode::kDataLoss);  // no byte_fallback
+  EXPECT_EQ(code(good + LenField(2, VarintField(35, 1))), StatusCode::kDataLoss);  // no bytes
+  EXPECT_EQ(code(good + LenField(3, LenField(2, std::string("\xFF\xFF\x00\x00"
+                                                            "abc",
+                                                            7)))),
+            StatusCode::kDataLoss);  // charsmap trie larger than the blob
+  EXPECT_EQ(code(""), StatusCode::kDataLoss);
+  // A charsmap whose only rule points past the replacement table: DataLoss when used.
+  std::string trie(4 * 512, '\0');
+  auto put = [&](size_t unit, uint32_t v) {
+    for (int i = 0; i < 4; ++i) trie[4 * unit + i] = static_cast<char>(v >> (8 * i));
+  };
+  put(0, 1u << 10);             // root: offset 1 → children at 1 ^ label
+  put(1 ^ 'q', 'q' | 1u << 8);  // 'q' with a leaf, offset 0 → leaf at the same slot's ^ 0
+  // The leaf sits at (1 ^ 'q') ^ 0, i.e. the unit itself; its value bits are the unit's.
+  std::string blob = std::string("\x00\x08\x00\x00", 4) + trie + std::string("x\0", 2);
+  auto m = spm::Model::FromSerialized(good + LenField(3, LenField(2, blob)));
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::vector<int> ids;
+  EXPECT_THAT((*m)->Encode("q", &ids), StatusIs(absl::StatusCode::kDataLoss));
+  TV_EXPECT_OK((*m)->Encode("a", &ids));
 }
 
 TEST(TokenizerPromptCache, LruEvictsOldestAndKeysByModel) {

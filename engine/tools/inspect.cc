@@ -1,5 +1,6 @@
 // `turbovid-engine inspect PATH`: every tensor of a checkpoint (normalised name, dtype, shape,
-// file), totals, and a guess at the model from shapes (spec wan.md §2, §5, §7; turbodiffusion §2.2).
+// file), totals, and a guess at the model from shapes (spec wan.md §2, §5, §7; turbodiffusion
+// §2.2).
 #include <cstdio>
 #include <map>
 #include <set>
@@ -23,7 +24,8 @@ const Shape* ShapeOf(const WeightSet& w, const std::string& name) {
 
 bool AnyEndsWith(const WeightSet& w, const std::string& suffix) {
   for (const auto& [name, e] : w.entries()) {
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       return true;
     }
   }
@@ -48,7 +50,8 @@ std::string DescribeDiT(const WeightSet& w) {
   // Official Conv3d kernel [D, C, 1, 2, 2]; TurboDiffusion's linear patch embedder [D, C*1*2*2].
   const bool linear_patch = pe.size() == 2;
   const int64_t in_dim = pe.size() < 2 ? 0 : linear_patch ? pe[1] / 4 : pe[1];
-  const bool k_img = w.Has("blocks.0.cross_attn.k_img.weight") || AnyEndsWith(w, "k_img.int8_weight");
+  const bool k_img =
+      w.Has("blocks.0.cross_attn.k_img.weight") || AnyEndsWith(w, "k_img.int8_weight");
   std::string model;
   if (dim == 1536 && layers == 30 && in_dim == 16) {
     model = "Wan2.1 T2V-1.3B";
@@ -59,12 +62,14 @@ std::string DescribeDiT(const WeightSet& w) {
   } else if (dim == 3072 && layers == 30 && in_dim == 48) {
     model = "Wan2.2 TI2V-5B";
   } else {
-    model = "tiny/custom Wan DiT";
+    model = "tiny/custom Wan";
   }
   std::vector<std::string> notes = {absl::StrCat("dim ", dim), absl::StrCat(layers, " layers"),
                                     absl::StrCat("in_dim ", in_dim)};
-  if (const Shape* f = ShapeOf(w, "blocks.0.ffn.0.weight")) notes.push_back(absl::StrCat("ffn_dim ", (*f)[0]));
-  if (const Shape* f = ShapeOf(w, "blocks.0.ffn.0.int8_weight")) notes.push_back(absl::StrCat("ffn_dim ", (*f)[0]));
+  if (const Shape* f = ShapeOf(w, "blocks.0.ffn.0.weight"))
+    notes.push_back(absl::StrCat("ffn_dim ", (*f)[0]));
+  if (const Shape* f = ShapeOf(w, "blocks.0.ffn.0.int8_weight"))
+    notes.push_back(absl::StrCat("ffn_dim ", (*f)[0]));
   if (linear_patch) notes.push_back("TurboDiffusion layout (2-D patch embedding)");
   if (AnyEndsWith(w, ".int8_weight")) notes.push_back("int8-quantised linears");
   if (AnyEndsWith(w, "local_attn.proj_l.weight")) notes.push_back("SLA proj_l present");
@@ -84,10 +89,18 @@ std::string DescribeModel(const WeightSet& w) {
   const Shape* dec = ShapeOf(w, "decoder.conv1.weight");
   if (enc != nullptr || dec != nullptr) {
     std::string parts = enc && dec ? "encoder + decoder" : enc ? "encoder" : "decoder";
-    int64_t z = dec != nullptr && dec->size() >= 2 ? (*dec)[1] : 0;
-    int64_t base = enc != nullptr && !enc->empty() ? (*enc)[0] : 0;
-    std::string kind = z == 48 ? "Wan2.2 VAE" : z == 16 && (base == 96 || !enc) ? "Wan2.1 VAE"
-                                                                               : "Wan VAE (tiny/custom)";
+    // z: decoder input channels, or half the encoder's μ‖logvar output (top-level conv1).
+    const Shape* mu = ShapeOf(w, "conv1.weight");
+    const Shape* head = ShapeOf(w, "decoder.head.2.weight");
+    const int64_t z = dec != nullptr && dec->size() >= 2 ? (*dec)[1]
+                      : mu != nullptr && !mu->empty()    ? (*mu)[0] / 2
+                                                         : 0;
+    const int64_t base = enc != nullptr && !enc->empty()        ? (*enc)[0]
+                         : head != nullptr && head->size() >= 2 ? (*head)[1]
+                                                                : 0;
+    std::string kind = z == 48                 ? "Wan2.2 VAE"
+                       : z == 16 && base == 96 ? "Wan2.1 VAE"
+                                               : "Wan VAE (tiny/custom)";
     return absl::StrCat(kind, " ", parts, " (z_dim ", z, ", base dim ", base, ")");
   }
   return "unknown model";
@@ -123,8 +136,8 @@ int InspectCommand(const std::vector<std::string>& args) {
   std::printf("\n%zu tensors, %lld parameters, %llu bytes in %zu file(s)\n", set->entries().size(),
               static_cast<long long>(params), static_cast<unsigned long long>(bytes), files.size());
   for (const auto& [dtype, d] : by_dtype) {
-    std::printf("  %-5s %6lld tensors %14llu bytes\n", dtype.c_str(), static_cast<long long>(d.first),
-                static_cast<unsigned long long>(d.second));
+    std::printf("  %-5s %6lld tensors %14llu bytes\n", dtype.c_str(),
+                static_cast<long long>(d.first), static_cast<unsigned long long>(d.second));
   }
   std::printf("model: %s\n", DescribeModel(*set).c_str());
   return 0;

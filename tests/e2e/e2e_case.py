@@ -8,9 +8,11 @@ import harness
 
 # A job big enough that each denoising step takes a visible moment on the tiny CPU model.
 LONG = dict(frames=int(os.environ.get("TV_E2E_LONG_FRAMES", "17")),
-            width=int(os.environ.get("TV_E2E_LONG_SIZE", "128")),
-            height=int(os.environ.get("TV_E2E_LONG_SIZE", "128")), steps=4)
+            width=int(os.environ.get("TV_E2E_LONG_SIZE", "256")),
+            height=int(os.environ.get("TV_E2E_LONG_SIZE", "256")), steps=4)
 SHORT = dict(frames=5, width=64, height=64, steps=2)
+# A few seconds per job: long enough that a queue of them is still queued a moment later.
+MEDIUM = dict(frames=17, width=128, height=128, steps=4)
 
 
 class ClusterCase(unittest.TestCase):

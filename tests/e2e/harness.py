@@ -203,14 +203,14 @@ def ffprobe(path):
 
 
 def metric_values(text, name):
-    """{labels-string: value} for the samples of one metric name in exposition text."""
-    out = {}
+    """[(labels-string, value)] for the samples of one metric name in exposition text."""
+    out = []
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name):
             continue
         key, _, value = line.rpartition(" ")
         if key == name or key.startswith(name + "{"):
-            out[key[len(name):]] = float(value)
+            out.append((key[len(name):], float(value)))
     return out
 
 

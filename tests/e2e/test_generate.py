@@ -5,6 +5,7 @@ import os
 import sys
 import unittest
 
+import e2e_case
 import harness
 
 FRAMES, WIDTH, HEIGHT, STEPS = 5, 64, 64, 2
@@ -47,7 +48,9 @@ class GenerateTest(unittest.TestCase):
         self.assertEqual(stages, sorted(stages), [client.stage_name(j) for j in running])
         steps = [j.step for j in running if client.stage_name(j) == "STAGE_DENOISING"]
         self.assertEqual(steps, sorted(steps))
-        self.assertTrue(steps and steps[-1] == STEPS, steps)
+        # Snapshots may coalesce, so not every step need be seen, but none beyond N.
+        self.assertTrue(steps and 0 <= steps[0] and steps[-1] <= STEPS, steps)
+        self.assertEqual(events[-1].num_steps, STEPS)
         progress = [j.progress for j in events]
         self.assertEqual(progress, sorted(progress))
 
@@ -103,8 +106,8 @@ class GenerateTest(unittest.TestCase):
         """Four concurrent jobs spread over both workers, all succeed."""
         c = self.cluster
         client = c.client()
-        ids = [client.submit(client.request(harness.T2V_MODEL, f"job {i}", FRAMES, WIDTH, HEIGHT,
-                                            STEPS, seed=i)).job_id for i in range(4)]
+        ids = [client.submit(client.request(harness.T2V_MODEL, f"job {i}", seed=i,
+                                            **e2e_case.MEDIUM)).job_id for i in range(4)]
         finals = [client.wait(i, timeout=300) for i in ids]
         self.assertEqual({client.state_name(j) for j in finals}, {"JOB_STATE_SUCCEEDED"})
         self.assertEqual({j.worker_id for j in finals}, {"w0", "w1"})

@@ -48,7 +48,7 @@ class MetricsTest(e2e_case.ClusterCase):
                        "turbovid_model_load_seconds"):
             self.assertIn(f"# TYPE {family}", worker_text)
         done = harness.metric_values(worker_text, "turbovid_worker_tasks_total")
-        self.assertEqual(sum(v for k, v in done.items() if 'result="succeeded"' in k), self.JOBS)
+        self.assertEqual(sum(v for k, v in done if 'result="succeeded"' in k), self.JOBS)
 
     def query(self, port, promql):
         url = f"/api/v1/query?query={urllib.parse.quote(promql)}"

@@ -50,9 +50,22 @@ class VideoClient:
             setattr(r, k, v)
         return r
 
-    def submit(self, request, wait_for_ready=True):
-        return self.stub.SubmitVideo(request, timeout=self.timeout,
-                                     wait_for_ready=wait_for_ready).job
+    def submit(self, request, wait_for_ready=True, retry_seconds=20.0):
+        """SubmitVideo; UNAVAILABLE is retried with the same client_request_id (the scheduler
+        returns the same job for it), e.g. across a scheduler restart."""
+        import time
+        deadline = time.monotonic() + retry_seconds
+        delay = 0.1
+        while True:
+            try:
+                return self.stub.SubmitVideo(request, timeout=self.timeout,
+                                             wait_for_ready=wait_for_ready).job
+            except grpc.RpcError as e:
+                if (e.code() != grpc.StatusCode.UNAVAILABLE or not request.client_request_id
+                        or time.monotonic() + delay > deadline):
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def get(self, job_id):
         return self.stub.GetJob(self.pb.GetJobRequest(job_id=job_id), timeout=self.timeout)

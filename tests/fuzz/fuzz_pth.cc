@@ -7,7 +7,8 @@
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto parsed = turbovid::engine::io::ParsePth(turbovid::fuzz::OwnedStorage(data, size), "fuzz.pth");
+  auto parsed =
+      turbovid::engine::io::ParsePth(turbovid::fuzz::OwnedStorage(data, size), "fuzz.pth");
   if (parsed.ok()) turbovid::fuzz::TouchAll(*parsed);
   return 0;
 }
