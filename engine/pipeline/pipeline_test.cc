@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "engine/cpu/cpu_backend.h"
@@ -17,7 +19,8 @@ namespace {
 class PipelineTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new std::string(testing::TempDir() + "/tv_pipeline_test");
+    // One folder per process: ctest runs the tests of this suite as parallel processes.
+    root_ = new std::string(testing::TempDir() + "/tv_pipeline_test_" + std::to_string(getpid()));
     std::filesystem::remove_all(*root_);
     ASSERT_TRUE(MakeTinyCheckpoint("t2v", *root_ + "/t2v").ok());
     ASSERT_TRUE(MakeTinyCheckpoint("i2v-moe", *root_ + "/i2v").ok());
