@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/tools/commands.h"
@@ -51,21 +52,20 @@ int GenerateCommand(const std::vector<std::string>& args) {
   if (flags["--backend"] != "cpu") return fail(absl::UnimplementedError("--backend: only cpu is built here"));
   GenerateRequest req;
   req.prompt = flags["--prompt"];
-  try {
-    req.frames = std::stoi(flags["--frames"]);
-    req.steps = std::stoi(flags["--steps"]);
-    req.seed = std::stoull(flags["--seed"]);
-    req.sla_topk = std::stof(flags["--sla-topk"]);
-  } catch (...) {
-    return fail(absl::InvalidArgumentError("a numeric flag is not a number"));
+  for (const auto& [flag, ok] : {std::pair<const char*, bool>{"--frames", absl::SimpleAtoi(flags["--frames"], &req.frames)},
+                                  {"--steps", absl::SimpleAtoi(flags["--steps"], &req.steps)},
+                                  {"--seed", absl::SimpleAtoi(flags["--seed"], &req.seed)},
+                                  {"--sla-topk", absl::SimpleAtof(flags["--sla-topk"], &req.sla_topk)}}) {
+    if (!ok) return fail(absl::InvalidArgumentError(std::string(flag) + ": not a number"));
   }
   req.sla = flags["--attention"] == "sla";
   if (!req.sla && flags["--attention"] != "dense") return fail(absl::InvalidArgumentError("--attention: dense or sla"));
   req.sampler = flags["--sampler"] == "unipc" ? SamplerKind::kUniPc : SamplerKind::kRcm;
   req.ode = ode;
   if (flags.count("--width") || flags.count("--height")) {
-    req.width = std::atoi(flags["--width"].c_str());
-    req.height = std::atoi(flags["--height"].c_str());
+    if (!absl::SimpleAtoi(flags["--width"], &req.width) || !absl::SimpleAtoi(flags["--height"], &req.height)) {
+      return fail(absl::InvalidArgumentError("--width/--height: both are needed, as numbers"));
+    }
   } else if (absl::Status s = ResolveSize(flags["--resolution"], flags["--aspect"], &req.width, &req.height);
              !s.ok()) {
     return fail(s);

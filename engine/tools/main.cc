@@ -9,6 +9,9 @@
 
 #include "absl/strings/str_format.h"
 #include "engine/cpu/cpu_backend.h"
+#if defined(TV_HAVE_CUDA_BACKEND)
+#include "engine/cuda/cuda_backend.h"
+#endif
 #include "engine/golden/golden.h"
 #include "engine/tools/commands.h"
 
@@ -28,6 +31,9 @@ void Usage() {
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& name) {
   if (name == "cpu") return turbovid::engine::MakeCpuBackend();
+#if defined(TV_HAVE_CUDA_BACKEND)
+  if (name == "cuda") return turbovid::engine::MakeCudaBackend();
+#endif
   return absl::UnimplementedError(absl::StrCat("backend '", name, "' is not built into this binary"));
 }
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "engine/pipeline/tiny_checkpoint.h"
 #include "engine/tools/commands.h"
 
@@ -16,7 +17,10 @@ int MakeTinyCheckpointCommand(const std::vector<std::string>& args) {
     } else if (args[i] == "--out") {
       out = args[i + 1];
     } else if (args[i] == "--seed") {
-      seed = std::stoull(args[i + 1]);
+      if (!absl::SimpleAtoi(args[i + 1], &seed)) {
+        std::fprintf(stderr, "make-tiny-checkpoint: --seed '%s' is not a number\n", args[i + 1].c_str());
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "make-tiny-checkpoint: unknown flag %s\n", args[i].c_str());
       return 2;
