@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/http_server.h"
+#include "server/grpc_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "worker/metrics.h"
@@ -150,6 +151,19 @@ int main(int argc, char** argv) {
     return finish(0);
   }
   http.SetReady(true);
+  // Standard gRPC health + reflection (no services of our own): SERVING once models are loaded.
+  std::unique_ptr<turbovid::server::GrpcServer> grpc_health;
+  if (!config->grpc_listen.empty()) {
+    turbovid::server::GrpcServerOptions grpc_options;
+    grpc_options.listen_address = config->grpc_listen;
+    auto started = turbovid::server::GrpcServer::Start(grpc_options, nullptr, nullptr, nullptr);
+    if (!started.ok()) {
+      TV_LOG(ERROR) << "grpc health: " << started.status();
+      return finish(2);
+    }
+    grpc_health = std::move(*started);
+    TV_LOG(INFO) << "grpc health + reflection on port " << grpc_health->port();
+  }
   {
     turbovid::worker::Worker worker(*config, models, metrics);
     http.SetLivenessCheck([&] { return worker.live(); });
@@ -158,6 +172,7 @@ int main(int argc, char** argv) {
     code = worker.Run();
     signals.worker.store(nullptr);
     http.SetReady(false);
+    if (grpc_health) grpc_health->Shutdown(1.0);
     http.SetLivenessCheck([&] { return code != turbovid::worker::kExitPoisoned; });
   }
   TV_LOG(INFO) << "worker exiting with code " << code;

@@ -33,7 +33,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   if (root.IsNull()) return c;
   TV_RETURN_IF_ERROR(root.CheckKeys(
       {"worker_id", "node_class", "scheduler", "backend", "device", "gpu_name", "memory_bytes",
-       "gpu_count", "tensor_parallel_size", "models", "http", "heartbeat_seconds",
+       "gpu_count", "tensor_parallel_size", "models", "http", "grpc_listen", "heartbeat_seconds",
        "register_timeout_seconds", "reconnect", "result_chunk_bytes",
        "progress_interval_seconds", "log_level"}));
   TV_RETURN_IF_ERROR(root.Read("worker_id", &c.worker_id));
@@ -52,6 +52,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
     TV_RETURN_IF_ERROR(http.Read("address", &c.http_address));
     TV_RETURN_IF_ERROR(http.Read("port", &c.http_port));
   }
+  TV_RETURN_IF_ERROR(root.Read("grpc_listen", &c.grpc_listen));
   TV_RETURN_IF_ERROR(root.Read("heartbeat_seconds", &c.heartbeat_seconds));
   TV_RETURN_IF_ERROR(root.Read("register_timeout_seconds", &c.register_timeout_seconds));
   if (root.Has("reconnect")) {
@@ -124,6 +125,8 @@ absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig
       c->http_address = value;
     } else if (key == "http-port") {
       TV_RETURN_IF_ERROR(to_int(&c->http_port));
+    } else if (key == "grpc-listen") {
+      c->grpc_listen = value;
     } else if (key == "heartbeat-seconds") {
       TV_RETURN_IF_ERROR(to_double(&c->heartbeat_seconds));
     } else if (key == "log-level") {
@@ -182,7 +185,7 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
 const char* WorkerUsage() {
   return "usage: turbovid-worker [--config FILE] [--worker-id ID] [--node-class CLASS]\n"
          "  [--scheduler HOST:PORT] [--backend cpu|cuda] [--device N] [--http-address ADDR]\n"
-         "  [--http-port N] [--heartbeat-seconds S] [--log-level LEVEL]\n"
+         "  [--http-port N] [--grpc-listen HOST:PORT] [--heartbeat-seconds S] [--log-level LEVEL]\n"
          "  [--model MODEL_ID:VARIANT=PATH]...   (replaces the config's model list)\n";
 }
 

@@ -29,6 +29,8 @@ struct WorkerConfig {
   std::vector<ModelEntry> models;
   std::string http_address = "0.0.0.0";           // /metrics /healthz /readyz
   int http_port = 9101;                           // 0 = any free port
+  // gRPC health service + reflection (host:port; port 0 = any free port; empty = off).
+  std::string grpc_listen = "0.0.0.0:0";
   double heartbeat_seconds = 2.0;                 // until Registered says otherwise
   double register_timeout_seconds = 10.0;         // no Registered reply → reconnect
   double reconnect_initial_seconds = 0.5;

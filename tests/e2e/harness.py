@@ -111,6 +111,7 @@ class Cluster:
         self.scheduler = None
         self.workers = {}
         self.worker_ports = {}
+        self.worker_grpc_ports = {}
         self._clients = []
         self.start_scheduler()
         for i in range(workers):
@@ -136,9 +137,12 @@ class Cluster:
     def start_worker(self, worker_id, wait=False):
         port = self.worker_ports.get(worker_id) or free_port()
         self.worker_ports[worker_id] = port
+        grpc_port = self.worker_grpc_ports.get(worker_id) or free_port()
+        self.worker_grpc_ports[worker_id] = grpc_port
         argv = [binary("turbovid-worker"), "--worker-id", worker_id, "--scheduler", self.address,
                 "--backend", "cpu", "--node-class", "cpu", "--http-address", "127.0.0.1",
-                "--http-port", str(port), "--heartbeat-seconds", "0.5",
+                "--http-port", str(port), "--grpc-listen", f"127.0.0.1:{grpc_port}",
+                "--heartbeat-seconds", "0.5",
                 "--model", f"{T2V_MODEL}:{VARIANT}={os.path.join(MODELS_DIR, 'tiny-t2v')}",
                 "--model", f"{I2V_MODEL}:{VARIANT}={os.path.join(MODELS_DIR, 'tiny-i2v')}",
                 ] + self.worker_args

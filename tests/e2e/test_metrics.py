@@ -29,6 +29,24 @@ class MetricsTest(e2e_case.ClusterCase):
         for i in ids:
             assert client.state_name(client.wait(i, 240)) == "JOB_STATE_SUCCEEDED"
 
+    def test_grpc_health_and_reflection(self):
+        """Both processes run the standard grpc.health.v1 service and server reflection."""
+        import grpc
+        c = self.cluster
+        targets = {"scheduler": c.address,
+                   **{w: f"127.0.0.1:{p}" for w, p in c.worker_grpc_ports.items()}}
+        for name, target in targets.items():
+            with self.subTest(process=name), grpc.insecure_channel(target) as channel:
+                # HealthCheckRequest{service=""} is empty; HealthCheckResponse{status=SERVING(1)}
+                # is the two bytes 08 01 on the wire.
+                check = channel.unary_unary("/grpc.health.v1.Health/Check")
+                self.assertEqual(check(b"", timeout=10), b"\x08\x01")
+                # ServerReflectionRequest{list_services=""} (field 7): one stream message.
+                reflect = channel.stream_stream(
+                    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+                reply = next(iter(reflect(iter([b"\x3a\x00"]), timeout=10)))
+                self.assertIn(b"grpc.health.v1.Health", reply)
+
     def promtool(self, text):
         return subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                               text=True, timeout=30)
