@@ -1,0 +1,330 @@
+// CUDA op implementations: argument checks (mirroring the CPU reference), then one kernel launch
+// from kernels/. Activations may be BF16 or F32; math inside the kernels is fp32.
+#include <cstdint>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/cuda/cuda_backend_internal.h"
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/norm.h"
+
+namespace turbovid::engine::cuda {
+namespace {
+
+using kernels::ConstBuf;
+using kernels::MutBuf;
+
+const ConstBuf kNone{};
+
+// Optional operand: a null tensor pointer becomes a null buffer.
+absl::StatusOr<ConstBuf> OptIn(const std::string& op, const std::string& what, const Tensor* t) {
+  if (t == nullptr) return kNone;
+  return In(op, what, t);
+}
+
+// Resolves a modulation/gate operand: E values broadcast to every row, or M·E values per row.
+absl::StatusOr<int64_t> RowStride(const std::string& op, const std::string& what, const Tensor* t,
+                                  int64_t m, int64_t e) {
+  if (t == nullptr) return 0;
+  if (t->numel() == e) return 0;
+  if (t->numel() == m * e) return e;
+  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " ", t->Describe(), " holds neither ", e,
+                                                 " nor ", m, "x", e, " values"));
+}
+
+absl::Status Launched(cudaError_t e, const std::string& op, const Tensor* x) {
+  return CudaStatus(e, op, x ? x->Describe() : std::string());
+}
+
+// A BF16 copy of `t` (which is F32 or BF16) for the GEMM inputs.
+absl::StatusOr<Tensor> AsBf16(CudaBackend& b, const Tensor& t, const std::string& what) {
+  if (t.dtype() == DType::kBF16) return t;
+  TV_ASSIGN_OR_RETURN(ConstBuf in, In("linear", what, &t));
+  TV_ASSIGN_OR_RETURN(Tensor out, b.Allocate(DType::kBF16, t.shape()));
+  kernels::ConvertArgs a;
+  a.x = in;
+  a.y = MutBuf{out.raw(), kernels::ElemType::kBF16};
+  a.n = t.numel();
+  TV_RETURN_IF_ERROR(Launched(kernels::LaunchConvert(a, b.stream()), "linear convert", &t));
+  return out;
+}
+
+absl::Status RunLinear(CudaBackend& b, const LinearOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("linear", "x", op.x));
+  TV_RETURN_IF_ERROR(ExpectDevice("linear", "w", op.w));
+  if (op.x->rank() != 2 || op.w->rank() != 2 || op.x->dim(1) != op.w->dim(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("linear: x ", op.x->Describe(), " and w ", op.w->Describe(), " do not chain"));
+  }
+  const int64_t m = op.x->dim(0), k = op.x->dim(1), n = op.w->dim(0);
+  TV_RETURN_IF_ERROR(ExpectShape("linear", "y", op.y, {m, n}));
+  if (op.bias != nullptr) TV_RETURN_IF_ERROR(ExpectShape("linear", "bias", op.bias, {n}));
+  TV_ASSIGN_OR_RETURN(Tensor x, AsBf16(b, *op.x, "x"));
+  TV_ASSIGN_OR_RETURN(Tensor w, AsBf16(b, *op.w, "w"));
+  kernels::GemmArgs a;
+  a.x = x.raw();
+  a.w = w.raw();
+  TV_ASSIGN_OR_RETURN(a.bias, OptIn("linear", "bias", op.bias));
+  TV_ASSIGN_OR_RETURN(a.y, Out("linear", "y", op.y));
+  a.m = m;
+  a.n = n;
+  a.k = k;
+  switch (op.act) {
+    case Activation::kNone:
+      a.act = kernels::UnaryFn::kIdentity;
+      break;
+    case Activation::kGeluTanh:
+      a.act = kernels::UnaryFn::kGeluTanh;
+      break;
+    case Activation::kSilu:
+      a.act = kernels::UnaryFn::kSilu;
+      break;
+  }
+  const int rc = kernels::LaunchGemm(b.gemm(), a, b.stream());
+  if (rc < 0) return Launched(static_cast<cudaError_t>(-rc), "linear", op.x);
+  if (rc > 0) {
+    return absl::InternalError(absl::StrCat("linear: cuBLASLt status ", rc, " for x ", op.x->Describe(),
+                                            " w ", op.w->Describe(), " y ", op.y->Describe()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunLayerNorm(CudaBackend& b, const LayerNormOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("layer_norm", "x", op.x));
+  if (op.x->rank() != 2) return absl::InvalidArgumentError("layer_norm: x must be [M, E]");
+  const int64_t m = op.x->dim(0), e = op.x->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "y", op.y, {m, e}));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "weight", op.weight, {e}));
+  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "bias", op.bias, {e}));
+  kernels::LayerNormArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, In("layer_norm", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.weight, OptIn("layer_norm", "weight", op.weight));
+  TV_ASSIGN_OR_RETURN(a.bias, OptIn("layer_norm", "bias", op.bias));
+  TV_ASSIGN_OR_RETURN(a.scale, OptIn("layer_norm", "scale", op.scale));
+  TV_ASSIGN_OR_RETURN(a.shift, OptIn("layer_norm", "shift", op.shift));
+  TV_ASSIGN_OR_RETURN(a.scale_row_stride, RowStride("layer_norm", "scale", op.scale, m, e));
+  TV_ASSIGN_OR_RETURN(a.shift_row_stride, RowStride("layer_norm", "shift", op.shift, m, e));
+  TV_ASSIGN_OR_RETURN(a.y, Out("layer_norm", "y", op.y));
+  a.rows = m;
+  a.cols = e;
+  a.eps = op.eps;
+  return Launched(kernels::LaunchLayerNorm(a, b.stream()), "layer_norm", op.x);
+}
+
+absl::Status RunRmsNorm(CudaBackend& b, const RmsNormOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "x", op.x));
+  if (op.x->rank() != 2) return absl::InvalidArgumentError("rms_norm: x must be [M, E]");
+  const int64_t m = op.x->dim(0), e = op.x->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "y", op.y, {m, e}));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "weight", op.weight, {e}));
+  kernels::RmsNormArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, In("rms_norm", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.weight, OptIn("rms_norm", "weight", op.weight));
+  TV_ASSIGN_OR_RETURN(a.y, Out("rms_norm", "y", op.y));
+  a.rows = m;
+  a.cols = e;
+  a.eps = op.eps;
+  return Launched(kernels::LaunchRmsNorm(a, b.stream()), "rms_norm", op.x);
+}
+
+absl::Status RunRope(CudaBackend& b, const RopeOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("rope", "x", op.x));
+  if (op.x->rank() != 3 || op.x->dim(2) % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("rope: x ", op.x->Describe(), " must be [L, N, even D]"));
+  }
+  const int64_t l = op.x->dim(0), n = op.x->dim(1), d = op.x->dim(2);
+  TV_RETURN_IF_ERROR(ExpectShape("rope", "cos", op.cos, {l, d / 2}));
+  TV_RETURN_IF_ERROR(ExpectShape("rope", "sin", op.sin, {l, d / 2}));
+  kernels::RopeArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, Out("rope", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.cos, In("rope", "cos", op.cos));
+  TV_ASSIGN_OR_RETURN(a.sin, In("rope", "sin", op.sin));
+  a.l = l;
+  a.heads = n;
+  a.d = d;
+  return Launched(kernels::LaunchRope(a, b.stream()), "rope", op.x);
+}
+
+absl::Status RunUnary(CudaBackend& b, const UnaryOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("unary", "x", op.x));
+  TV_RETURN_IF_ERROR(ExpectShape("unary", "y", op.y, op.x->shape()));
+  kernels::UnaryArgs a;
+  switch (op.kind) {
+    case UnaryKind::kGeluTanh:
+      a.fn = kernels::UnaryFn::kGeluTanh;
+      break;
+    case UnaryKind::kSilu:
+      a.fn = kernels::UnaryFn::kSilu;
+      break;
+  }
+  TV_ASSIGN_OR_RETURN(a.x, In("unary", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.y, Out("unary", "y", op.y));
+  a.n = op.x->numel();
+  return Launched(kernels::LaunchUnary(a, b.stream()), "unary", op.x);
+}
+
+absl::Status RunBinary(CudaBackend& b, const BinaryOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("binary", "a", op.a));
+  TV_RETURN_IF_ERROR(ExpectDevice("binary", "b", op.b));
+  TV_RETURN_IF_ERROR(ExpectShape("binary", "y", op.y, op.a->shape()));
+  const int64_t n = op.a->numel(), nb = op.b->numel();
+  if (nb == 0 || n % nb != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("binary: b ", op.b->Describe(), " does not tile a ",
+                                                   op.a->Describe()));
+  }
+  kernels::BinaryArgs a;
+  switch (op.kind) {
+    case BinaryKind::kAdd:
+      a.fn = kernels::BinaryFn::kAdd;
+      break;
+    case BinaryKind::kMul:
+      a.fn = kernels::BinaryFn::kMul;
+      break;
+  }
+  TV_ASSIGN_OR_RETURN(a.a, In("binary", "a", op.a));
+  TV_ASSIGN_OR_RETURN(a.b, In("binary", "b", op.b));
+  TV_ASSIGN_OR_RETURN(a.y, Out("binary", "y", op.y));
+  a.n = n;
+  a.nb = nb;
+  return Launched(kernels::LaunchBinary(a, b.stream()), "binary", op.a);
+}
+
+absl::Status RunGatedAdd(CudaBackend& b, const GatedAddOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("gated_add", "x", op.x));
+  if (op.x->rank() != 2) return absl::InvalidArgumentError("gated_add: x must be [M, E]");
+  const int64_t m = op.x->dim(0), e = op.x->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("gated_add", "y", op.y, {m, e}));
+  kernels::GatedAddArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, Out("gated_add", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.y, In("gated_add", "y", op.y));
+  TV_ASSIGN_OR_RETURN(a.gate, OptIn("gated_add", "gate", op.gate));
+  TV_ASSIGN_OR_RETURN(a.gate_row_stride, RowStride("gated_add", "gate", op.gate, m, e));
+  a.rows = m;
+  a.cols = e;
+  return Launched(kernels::LaunchGatedAdd(a, b.stream()), "gated_add", op.x);
+}
+
+absl::Status RunEmbedding(CudaBackend& b, const EmbeddingOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("embedding", "table", op.table));
+  if (op.ids == nullptr || !op.ids->defined() || op.ids->dtype() != DType::kI64 || op.ids->rank() != 1) {
+    return absl::InvalidArgumentError("embedding: ids must be I64 [L]");
+  }
+  if (op.table->rank() != 2) return absl::InvalidArgumentError("embedding: table must be [V, E]");
+  const int64_t l = op.ids->dim(0), v = op.table->dim(0), e = op.table->dim(1);
+  TV_RETURN_IF_ERROR(ExpectShape("embedding", "y", op.y, {l, e}));
+  // ids are checked on the host (they are a host tensor in the models; a device one is copied back).
+  Tensor host_ids = *op.ids;
+  if (op.ids->device() == Device::kCuda) {
+    TV_ASSIGN_OR_RETURN(host_ids, b.Download(*op.ids));
+  }
+  for (int64_t i = 0; i < l; ++i) {
+    const int64_t id = host_ids.data<int64_t>()[i];
+    if (id < 0 || id >= v) {
+      return absl::InvalidArgumentError(absl::StrCat("embedding: ids[", i, "] = ", id, " outside [0, ", v, ")"));
+    }
+  }
+  Tensor dev_ids = *op.ids;
+  if (op.ids->device() != Device::kCuda) {
+    TV_ASSIGN_OR_RETURN(dev_ids, b.Upload(*op.ids, DType::kI64));
+  }
+  kernels::EmbeddingArgs a;
+  TV_ASSIGN_OR_RETURN(a.table, In("embedding", "table", op.table));
+  a.ids = dev_ids.data<int64_t>();
+  TV_ASSIGN_OR_RETURN(a.y, Out("embedding", "y", op.y));
+  a.l = l;
+  a.cols = e;
+  TV_RETURN_IF_ERROR(Launched(kernels::LaunchEmbedding(a, b.stream()), "embedding", op.table));
+  // dev_ids is freed when this returns: wait so the kernel never reads released memory.
+  return CudaStatus(cudaStreamSynchronize(b.stream()), "embedding", "sync");
+}
+
+absl::Status RunCopy(CudaBackend& b, const CopyOp& op) {
+  if (op.src == nullptr || op.dst == nullptr || op.src->dtype() != op.dst->dtype()) {
+    return absl::InvalidArgumentError("copy: src and dst must exist and share a dtype");
+  }
+  TV_RETURN_IF_ERROR(ExpectDevice("copy", "src", op.src));
+  TV_RETURN_IF_ERROR(ExpectDevice("copy", "dst", op.dst));
+  if (op.rank < 1 || op.rank > CopyOp::kMaxRank) return absl::InvalidArgumentError("copy: bad rank");
+  int64_t src_hi = op.src_offset, dst_hi = op.dst_offset, src_lo = op.src_offset, dst_lo = op.dst_offset;
+  for (int i = 0; i < op.rank; ++i) {
+    if (op.shape[i] <= 0) return absl::OkStatus();
+    const int64_t ds = (op.shape[i] - 1) * op.src_strides[i], dd = (op.shape[i] - 1) * op.dst_strides[i];
+    (ds >= 0 ? src_hi : src_lo) += ds;
+    (dd >= 0 ? dst_hi : dst_lo) += dd;
+  }
+  if (src_lo < 0 || dst_lo < 0 || src_hi >= op.src->numel() || dst_hi >= op.dst->numel()) {
+    return absl::InvalidArgumentError(absl::StrCat("copy: box out of bounds (src ", op.src->Describe(),
+                                                   ", dst ", op.dst->Describe(), ")"));
+  }
+  kernels::CopyArgs a;
+  a.src = op.src->raw();
+  a.dst = op.dst->raw();
+  a.elem_bytes = static_cast<int>(DTypeSize(op.src->dtype()));
+  a.rank = op.rank;
+  for (int i = 0; i < op.rank; ++i) {
+    a.shape[i] = op.shape[i];
+    a.src_strides[i] = op.src_strides[i];
+    a.dst_strides[i] = op.dst_strides[i];
+  }
+  a.src_offset = op.src_offset;
+  a.dst_offset = op.dst_offset;
+  return Launched(kernels::LaunchCopy(a, b.stream()), "copy", op.src);
+}
+
+absl::Status RunAttention(CudaBackend& b, const AttentionOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("attention", "q", op.q));
+  TV_RETURN_IF_ERROR(ExpectDevice("attention", "k", op.k));
+  TV_RETURN_IF_ERROR(ExpectDevice("attention", "v", op.v));
+  if (op.q->rank() != 3 || op.k->rank() != 3 || op.v->rank() != 3) {
+    return absl::InvalidArgumentError("attention: q, k, v must be [L, N, D]");
+  }
+  const int64_t lq = op.q->dim(0), n = op.q->dim(1), d = op.q->dim(2);
+  const int64_t lk = op.k->dim(0), dv = op.v->dim(2);
+  TV_RETURN_IF_ERROR(ExpectShape("attention", "k", op.k, {lk, n, d}));
+  TV_RETURN_IF_ERROR(ExpectShape("attention", "v", op.v, {lk, n, dv}));
+  TV_RETURN_IF_ERROR(ExpectShape("attention", "out", op.out, {lq, n, dv}));
+  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("attention", "bias", op.bias, {n, lq, lk}));
+  if (d > kernels::kAttentionMaxHeadDim || dv > kernels::kAttentionMaxHeadDim || lk == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("attention: head dims ", d, "/", dv, " over ",
+                                                   kernels::kAttentionMaxHeadDim, " or no keys"));
+  }
+  kernels::AttentionArgs a;
+  TV_ASSIGN_OR_RETURN(a.q, In("attention", "q", op.q));
+  TV_ASSIGN_OR_RETURN(a.k, In("attention", "k", op.k));
+  TV_ASSIGN_OR_RETURN(a.v, In("attention", "v", op.v));
+  TV_ASSIGN_OR_RETURN(a.bias, OptIn("attention", "bias", op.bias));
+  TV_ASSIGN_OR_RETURN(a.out, Out("attention", "out", op.out));
+  a.lq = lq;
+  a.lk = lk;
+  a.heads = n;
+  a.d = static_cast<int>(d);
+  a.dv = static_cast<int>(dv);
+  a.scale = op.scale;
+  return Launched(kernels::LaunchAttention(a, b.stream()), "attention", op.q);
+}
+
+template <typename OpT>
+void Reg(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
+  CudaBackend* self = &b;
+  b.RegisterFn<OpT>([self, fn](const OpT& op) { return fn(*self, op); });
+}
+
+}  // namespace
+
+void RegisterCudaOps(CudaBackend& backend) {
+  Reg<LinearOp>(backend, &RunLinear);
+  Reg<LayerNormOp>(backend, &RunLayerNorm);
+  Reg<RmsNormOp>(backend, &RunRmsNorm);
+  Reg<RopeOp>(backend, &RunRope);
+  Reg<AttentionOp>(backend, &RunAttention);
+  Reg<UnaryOp>(backend, &RunUnary);
+  Reg<BinaryOp>(backend, &RunBinary);
+  Reg<GatedAddOp>(backend, &RunGatedAdd);
+  Reg<EmbeddingOp>(backend, &RunEmbedding);
+  Reg<CopyOp>(backend, &RunCopy);
+}
+
+}  // namespace turbovid::engine::cuda

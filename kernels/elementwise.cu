@@ -1,0 +1,181 @@
+// Elementwise and data-movement kernels; grid-stride loops, fp32 math, BF16/F32 storage.
+#include "kernels/elementwise.h"
+
+#include "kernels/device_util.cuh"
+
+namespace turbovid::kernels {
+namespace {
+
+using detail::GridFor;
+using detail::Load;
+using detail::Store;
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ float Apply(UnaryFn fn, float x) {
+  switch (fn) {
+    case UnaryFn::kIdentity:
+      return x;
+    case UnaryFn::kGeluTanh:
+      return detail::GeluTanh(x);
+    case UnaryFn::kSilu:
+      return detail::Silu(x);
+  }
+  return x;
+}
+
+__device__ __forceinline__ int64_t Tid() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t Stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+__global__ void UnaryKernel(UnaryArgs a) {
+  for (int64_t i = Tid(); i < a.n; i += Stride()) Store(a.y, i, Apply(a.fn, Load(a.x, i)));
+}
+
+__global__ void BinaryKernel(BinaryArgs a) {
+  for (int64_t i = Tid(); i < a.n; i += Stride()) {
+    const float x = Load(a.a, i), y = Load(a.b, i % a.nb);
+    Store(a.y, i, a.fn == BinaryFn::kAdd ? x + y : x * y);
+  }
+}
+
+__global__ void GatedAddKernel(GatedAddArgs a) {
+  const int64_t n = a.rows * a.cols;
+  for (int64_t i = Tid(); i < n; i += Stride()) {
+    const int64_t r = i / a.cols, c = i % a.cols;
+    const float g = a.gate.data ? Load(a.gate, r * a.gate_row_stride + c) : 1.f;
+    Store(a.x, i, Load(a.x, i) + Load(a.y, i) * g);
+  }
+}
+
+__global__ void BiasActKernel(BiasActArgs a) {
+  const int64_t n = a.rows * a.cols;
+  for (int64_t i = Tid(); i < n; i += Stride()) {
+    float v = Load(a.y, i);
+    if (a.bias.data) v += Load(a.bias, i % a.cols);
+    Store(a.y, i, Apply(a.fn, v));
+  }
+}
+
+__global__ void RopeKernel(RopeArgs a) {
+  const int64_t half = a.d / 2, n = a.l * a.heads * half;
+  for (int64_t i = Tid(); i < n; i += Stride()) {
+    const int64_t j = i % half, row = i / half, l = row / a.heads;
+    const int64_t e = row * a.d + 2 * j;
+    const float re = Load(a.x, e), im = Load(a.x, e + 1);
+    const float c = Load(a.cos, l * half + j), s = Load(a.sin, l * half + j);
+    Store(a.x, e, re * c - im * s);
+    Store(a.x, e + 1, re * s + im * c);
+  }
+}
+
+__global__ void EmbeddingKernel(EmbeddingArgs a) {
+  const int64_t n = a.l * a.cols;
+  for (int64_t i = Tid(); i < n; i += Stride()) {
+    const int64_t r = i / a.cols, c = i % a.cols;
+    Store(a.y, i, Load(a.table, a.ids[r] * a.cols + c));
+  }
+}
+
+template <typename T>
+__global__ void CopyKernel(CopyArgs a, int64_t count) {
+  const T* src = static_cast<const T*>(a.src);
+  T* dst = static_cast<T*>(a.dst);
+  for (int64_t i = Tid(); i < count; i += Stride()) {
+    int64_t rem = i, so = a.src_offset, d = a.dst_offset;
+    for (int k = a.rank - 1; k >= 0; --k) {
+      const int64_t idx = rem % a.shape[k];
+      rem /= a.shape[k];
+      so += idx * a.src_strides[k];
+      d += idx * a.dst_strides[k];
+    }
+    dst[d] = src[so];
+  }
+}
+
+__global__ void ConvertKernel(ConvertArgs a) {
+  for (int64_t i = Tid(); i < a.n; i += Stride()) Store(a.y, i, Load(a.x, i));
+}
+
+}  // namespace
+
+cudaError_t LaunchUnary(const UnaryArgs& args, cudaStream_t stream) {
+  if (args.n < 0) return cudaErrorInvalidValue;
+  if (args.n == 0) return cudaSuccess;
+  UnaryKernel<<<GridFor(args.n, kThreads), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchBinary(const BinaryArgs& args, cudaStream_t stream) {
+  if (args.n < 0 || args.nb <= 0 || args.n % args.nb != 0) return cudaErrorInvalidValue;
+  if (args.n == 0) return cudaSuccess;
+  BinaryKernel<<<GridFor(args.n, kThreads), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchGatedAdd(const GatedAddArgs& args, cudaStream_t stream) {
+  if (args.rows < 0 || args.cols <= 0) return cudaErrorInvalidValue;
+  if (args.rows == 0) return cudaSuccess;
+  GatedAddKernel<<<GridFor(args.rows * args.cols, kThreads), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchBiasAct(const BiasActArgs& args, cudaStream_t stream) {
+  if (args.rows < 0 || args.cols <= 0) return cudaErrorInvalidValue;
+  if (args.rows == 0) return cudaSuccess;
+  BiasActKernel<<<GridFor(args.rows * args.cols, kThreads), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRope(const RopeArgs& args, cudaStream_t stream) {
+  if (args.l < 0 || args.heads <= 0 || args.d <= 0 || args.d % 2 != 0) return cudaErrorInvalidValue;
+  const int64_t n = args.l * args.heads * (args.d / 2);
+  if (n == 0) return cudaSuccess;
+  RopeKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchEmbedding(const EmbeddingArgs& args, cudaStream_t stream) {
+  if (args.l < 0 || args.cols <= 0 || (args.l > 0 && args.ids == nullptr)) return cudaErrorInvalidValue;
+  if (args.l == 0) return cudaSuccess;
+  EmbeddingKernel<<<GridFor(args.l * args.cols, kThreads), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchCopy(const CopyArgs& args, cudaStream_t stream) {
+  if (args.rank < 1 || args.rank > CopyArgs::kMaxRank) return cudaErrorInvalidValue;
+  int64_t count = 1;
+  for (int i = 0; i < args.rank; ++i) {
+    if (args.shape[i] < 0) return cudaErrorInvalidValue;
+    count *= args.shape[i];
+  }
+  if (count == 0) return cudaSuccess;
+  const unsigned grid = GridFor(count, kThreads);
+  switch (args.elem_bytes) {
+    case 1:
+      CopyKernel<uint8_t><<<grid, kThreads, 0, stream>>>(args, count);
+      break;
+    case 2:
+      CopyKernel<uint16_t><<<grid, kThreads, 0, stream>>>(args, count);
+      break;
+    case 4:
+      CopyKernel<uint32_t><<<grid, kThreads, 0, stream>>>(args, count);
+      break;
+    case 8:
+      CopyKernel<uint64_t><<<grid, kThreads, 0, stream>>>(args, count);
+      break;
+    default:
+      return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchConvert(const ConvertArgs& args, cudaStream_t stream) {
+  if (args.n < 0) return cudaErrorInvalidValue;
+  if (args.n == 0) return cudaSuccess;
+  ConvertKernel<<<GridFor(args.n, kThreads), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+}  // namespace turbovid::kernels

@@ -1,0 +1,391 @@
+// Backend-ops parity (STYLE.md §9): each case runs one op on the CPU reference (fp32) and on the
+// CUDA backend (bf16 storage, fp32 math) from the same random inputs, and compares the relative
+// L2 error of the CUDA result against the error of the naive bf16 computation: the CPU op run on
+// bf16-rounded inputs with its output rounded to bf16. CUDA may be at most kSlack times further
+// from the fp32 reference than that (plus a tiny absolute floor for exactly-representable cases).
+// Every input and every output the case allocates sits between guard bands of a fixed byte
+// pattern; a write outside the tensor changes a band and fails the case.
+// Skips when no CUDA device is present.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/core/backend.h"
+#include "engine/core/ops.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cuda/cuda_backend.h"
+#include "gtest/gtest.h"
+
+namespace turbovid::engine {
+namespace {
+
+constexpr double kSlack = 2.0;
+constexpr double kFloor = 1e-5;
+
+// One input: its shape, whether it stays F32 on every backend (rope tables), and its value range.
+struct Input {
+  Shape shape;
+  bool f32_table = false;
+  float lo = -1.f, hi = 1.f;
+};
+
+constexpr int64_t kGuardElems = 64;
+constexpr uint8_t kGuardByte = 0xA5;
+
+// The backend plus the guarded buffers of one run: tensors are views into the middle of a larger
+// allocation whose head and tail keep kGuardByte.
+struct Env {
+  Backend& b;
+  std::vector<Tensor> wholes;  // the full guarded allocations, checked after the run
+
+  // Host `host` (its dtype) placed in a guarded device buffer of the same dtype.
+  absl::StatusOr<Tensor> Place(const Tensor& host) {
+    const size_t es = DTypeSize(host.dtype());
+    Tensor whole = Tensor::Zeros(host.dtype(), {host.numel() + 2 * kGuardElems});
+    std::memset(whole.raw(), kGuardByte, whole.nbytes());
+    std::memcpy(static_cast<char*>(whole.raw()) + kGuardElems * es, host.raw(), host.nbytes());
+    TV_ASSIGN_OR_RETURN(Tensor dev, b.Upload(whole, host.dtype()));
+    wholes.push_back(dev);
+    return Tensor::Wrap(dev.storage(), dev.byte_offset() + kGuardElems * es, host.dtype(), host.shape());
+  }
+  // A zero-filled guarded output in the compute dtype.
+  absl::StatusOr<Tensor> Alloc(Shape s) { return Place(Tensor::Zeros(b.compute_dtype(), std::move(s))); }
+
+  // Number of guard elements that no longer hold the pattern.
+  absl::StatusOr<int64_t> BrokenGuards() {
+    int64_t broken = 0;
+    for (const Tensor& w : wholes) {
+      Tensor pattern = Tensor::Zeros(w.dtype(), {1});
+      std::memset(pattern.raw(), kGuardByte, pattern.nbytes());
+      TV_ASSIGN_OR_RETURN(Tensor want, ToF32(pattern));
+      TV_ASSIGN_OR_RETURN(Tensor got_raw, b.Download(w));
+      TV_ASSIGN_OR_RETURN(Tensor got, ToF32(got_raw));
+      const uint32_t* g = got.data<uint32_t>();
+      const uint32_t p = want.data<uint32_t>()[0];
+      const int64_t n = got.numel();
+      for (int64_t i = 0; i < kGuardElems; ++i) broken += (g[i] != p) + (g[n - 1 - i] != p);
+    }
+    return broken;
+  }
+};
+
+// Runs the op on inputs already placed on the backend, returns the device outputs.
+using RunFn = std::function<absl::StatusOr<std::vector<Tensor>>(Env&, std::vector<Tensor>&)>;
+
+struct Case {
+  std::string name;
+  size_t kind;
+  std::vector<Input> inputs;
+  RunFn run;
+};
+
+Case LinearCase(int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
+  std::string name = "linear " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
+                     (bias ? " +bias" : "") +
+                     (act == Activation::kGeluTanh ? " gelu" : act == Activation::kSilu ? " silu" : "");
+  std::vector<Input> in = {{{m, k}}, {{n, k}, false, -0.2f, 0.2f}};
+  if (bias) in.push_back({{n}});
+  return {name, OpKindOf<LinearOp>(), in, [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, n}));
+            LinearOp op{&t[0], &t[1], bias ? &t[2] : nullptr, act, &y};
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows) {
+  // mod_rows: 0 = no modulation, 1 = broadcast [E], m = per row [M, E].
+  std::string name = "layer_norm " + std::to_string(m) + "x" + std::to_string(e) + (affine ? " affine" : "") +
+                     (mod_rows == 0 ? "" : mod_rows == 1 ? " mod[E]" : " mod[M,E]");
+  std::vector<Input> in = {{{m, e}, false, -3.f, 5.f}};
+  if (affine) {
+    in.push_back({{e}});
+    in.push_back({{e}});
+  }
+  if (mod_rows) {
+    in.push_back({{mod_rows == 1 ? 1 : m, e}, false, -0.5f, 0.5f});
+    in.push_back({{mod_rows == 1 ? 1 : m, e}});
+  }
+  return {name, OpKindOf<LayerNormOp>(), in, [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
+            LayerNormOp op;
+            op.x = &t[0];
+            size_t i = 1;
+            if (affine) {
+              op.weight = &t[i++];
+              op.bias = &t[i++];
+            }
+            if (mod_rows) {
+              op.scale = &t[i++];
+              op.shift = &t[i++];
+            }
+            op.y = &y;
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case RmsNormCase(int64_t m, int64_t e, bool weight) {
+  std::vector<Input> in = {{{m, e}, false, -2.f, 2.f}};
+  if (weight) in.push_back({{e}, false, 0.5f, 1.5f});
+  return {"rms_norm " + std::to_string(m) + "x" + std::to_string(e) + (weight ? " w" : ""), OpKindOf<RmsNormOp>(), in,
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
+            RmsNormOp op{&t[0], weight ? &t[1] : nullptr, 1e-6f, &y};
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case RopeCase(int64_t l, int64_t n, int64_t d) {
+  return {"rope " + std::to_string(l) + "x" + std::to_string(n) + "x" + std::to_string(d), OpKindOf<RopeOp>(),
+          {{{l, n, d}}, {{l, d / 2}, true}, {{l, d / 2}, true}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            RopeOp op{&t[0], &t[1], &t[2]};
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{t[0]};
+          }};
+}
+
+Case AttentionCase(int64_t lq, int64_t lk, int64_t n, int64_t d, int64_t dv, bool bias) {
+  std::string name = "attention q" + std::to_string(lq) + " k" + std::to_string(lk) + " h" + std::to_string(n) +
+                     " d" + std::to_string(d) + "/" + std::to_string(dv) + (bias ? " +bias" : "");
+  std::vector<Input> in = {{{lq, n, d}, false, -2.f, 2.f}, {{lk, n, d}, false, -2.f, 2.f}, {{lk, n, dv}}};
+  if (bias) in.push_back({{n, lq, lk}, false, -2.f, 2.f});
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  return {name, OpKindOf<AttentionOp>(), in, [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor out, env.Alloc({lq, n, dv}));
+            AttentionOp op{&t[0], &t[1], &t[2], bias ? &t[3] : nullptr, scale, &out};
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{out};
+          }};
+}
+
+Case UnaryCase(UnaryKind kind, int64_t n) {
+  return {std::string("unary ") + (kind == UnaryKind::kGeluTanh ? "gelu " : "silu ") + std::to_string(n),
+          OpKindOf<UnaryOp>(), {{{n}, false, -6.f, 6.f}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({n}));
+            TV_RETURN_IF_ERROR(env.b.Run(UnaryOp{kind, &t[0], &y}));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case BinaryCase(BinaryKind kind, Shape a, Shape bs) {
+  return {std::string("binary ") + (kind == BinaryKind::kAdd ? "add " : "mul ") + ShapeString(a) + " by " + ShapeString(bs),
+          OpKindOf<BinaryOp>(), {{a}, {bs}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc(a));
+            TV_RETURN_IF_ERROR(env.b.Run(BinaryOp{kind, &t[0], &t[1], &y}));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case GatedAddCase(int64_t m, int64_t e, int gate_rows) {
+  std::vector<Input> in = {{{m, e}}, {{m, e}}};
+  if (gate_rows) in.push_back({{gate_rows == 1 ? 1 : m, e}});
+  return {"gated_add " + std::to_string(m) + "x" + std::to_string(e) +
+              (gate_rows == 0 ? "" : gate_rows == 1 ? " gate[E]" : " gate[M,E]"),
+          OpKindOf<GatedAddOp>(), in,
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_RETURN_IF_ERROR(env.b.Run(GatedAddOp{&t[0], &t[1], gate_rows ? &t[2] : nullptr}));
+            return std::vector<Tensor>{t[0]};
+          }};
+}
+
+Case EmbeddingCase(int64_t v, int64_t e, int64_t l) {
+  return {"embedding " + std::to_string(v) + "x" + std::to_string(e) + " l" + std::to_string(l),
+          OpKindOf<EmbeddingOp>(), {{{v, e}}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            Tensor ids = Tensor::Zeros(DType::kI64, {l});
+            for (int64_t i = 0; i < l; ++i) ids.data<int64_t>()[i] = (i * 7 + 3) % v;
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({l, e}));
+            TV_RETURN_IF_ERROR(env.b.Run(EmbeddingOp{&t[0], &ids, &y}));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case PermuteCase(Shape s, std::vector<int> perm) {
+  return {"copy permute " + ShapeString(s), OpKindOf<CopyOp>(), {{s}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            Ops ops(env.b);
+            TV_ASSIGN_OR_RETURN(Tensor y, ops.Permute(t[0], perm));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case ConcatCase(Shape a, Shape c, int axis) {
+  return {"copy concat " + ShapeString(a) + "+" + ShapeString(c), OpKindOf<CopyOp>(), {{a}, {c}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            Ops ops(env.b);
+            TV_ASSIGN_OR_RETURN(Tensor y, ops.Concat({t[0], t[1]}, axis));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+std::vector<Case> AllCases() {
+  return {
+      LinearCase(7, 64, 33, false, Activation::kNone),
+      LinearCase(130, 96, 200, true, Activation::kNone),
+      LinearCase(65, 128, 72, true, Activation::kGeluTanh),
+      LinearCase(33, 64, 48, false, Activation::kGeluTanh),
+      LinearCase(17, 40, 24, true, Activation::kSilu),
+      LinearCase(257, 1536, 256, true, Activation::kNone),
+      LayerNormCase(5, 96, false, 0),
+      LayerNormCase(37, 200, true, 0),
+      LayerNormCase(64, 1536, false, 64),
+      LayerNormCase(33, 1000, false, 1),
+      RmsNormCase(9, 128, true),
+      RmsNormCase(33, 1536, true),
+      RmsNormCase(3, 77, false),
+      RopeCase(13, 3, 64),
+      RopeCase(70, 12, 128),
+      AttentionCase(37, 50, 2, 64, 64, false),
+      AttentionCase(129, 77, 3, 128, 128, false),
+      AttentionCase(17, 23, 4, 32, 32, true),
+      AttentionCase(65, 300, 2, 100, 100, false),
+      AttentionCase(31, 31, 1, 8, 16, true),
+      UnaryCase(UnaryKind::kGeluTanh, 1000),
+      UnaryCase(UnaryKind::kSilu, 4099),
+      BinaryCase(BinaryKind::kAdd, {17, 40}, {40}),
+      BinaryCase(BinaryKind::kMul, {5, 9, 7}, {5, 9, 7}),
+      GatedAddCase(19, 48, 0),
+      GatedAddCase(19, 48, 1),
+      GatedAddCase(33, 130, 33),
+      EmbeddingCase(50, 24, 11),
+      PermuteCase({5, 6, 7}, {2, 0, 1}),
+      ConcatCase({3, 5, 4}, {3, 2, 4}, 1),
+  };
+}
+
+Tensor RandomHost(const Input& in, std::mt19937& rng) {
+  Tensor t = Tensor::Zeros(DType::kF32, in.shape);
+  std::uniform_real_distribution<float> dist(in.lo, in.hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+Tensor RoundedBf16(const Tensor& t) {
+  Tensor r = t.Clone();
+  for (int64_t i = 0; i < r.numel(); ++i) r.data<float>()[i] = RoundToBf16(r.data<float>()[i]);
+  return r;
+}
+
+// F32 host tensor `t` stored as `dtype` (F32 or BF16, rounded to nearest even) on the host.
+Tensor HostAs(const Tensor& t, DType dtype) {
+  if (dtype == DType::kF32) return t.Clone();
+  Tensor r = Tensor::Zeros(DType::kBF16, t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) r.data<uint16_t>()[i] = F32ToBf16(t.data<float>()[i]);
+  return r;
+}
+
+// Uploads host inputs to `b` (tables stay F32) between guard bands, runs the case, checks the
+// bands, returns host F32 outputs.
+absl::StatusOr<std::vector<Tensor>> RunOn(Backend& b, const Case& c, const std::vector<Tensor>& host) {
+  Env env{b, {}};
+  std::vector<Tensor> dev;
+  for (size_t i = 0; i < host.size(); ++i) {
+    TV_ASSIGN_OR_RETURN(Tensor t, env.Place(HostAs(host[i], c.inputs[i].f32_table ? DType::kF32 : b.compute_dtype())));
+    dev.push_back(std::move(t));
+  }
+  TV_ASSIGN_OR_RETURN(std::vector<Tensor> outs, c.run(env, dev));
+  TV_RETURN_IF_ERROR(b.Synchronize());
+  TV_ASSIGN_OR_RETURN(int64_t broken, env.BrokenGuards());
+  if (broken != 0) {
+    return absl::InternalError(absl::StrCat(c.name, ": ", broken, " guard elements overwritten"));
+  }
+  std::vector<Tensor> res;
+  for (const Tensor& o : outs) {
+    TV_ASSIGN_OR_RETURN(Tensor h, b.Download(o));
+    TV_ASSIGN_OR_RETURN(Tensor f, ToF32(h));
+    res.push_back(std::move(f));
+  }
+  return res;
+}
+
+double RelL2(const Tensor& a, const Tensor& ref) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const double d = static_cast<double>(a.data<float>()[i]) - ref.data<float>()[i];
+    num += d * d;
+    den += static_cast<double>(ref.data<float>()[i]) * ref.data<float>()[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+int NonFinite(const Tensor& t) {
+  int n = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) n += std::isfinite(t.data<float>()[i]) ? 0 : 1;
+  return n;
+}
+
+// The harness itself (guards, views, every case's wiring) on the CPU backend: runs without a GPU.
+TEST(BackendOpsParity, CpuCasesRunGuarded) {
+  std::unique_ptr<Backend> cpu = MakeCpuBackend();
+  std::mt19937 rng(99);
+  for (const Case& c : AllCases()) {
+    std::vector<Tensor> host;
+    for (const Input& in : c.inputs) host.push_back(RandomHost(in, rng));
+    auto out = RunOn(*cpu, c, host);
+    EXPECT_TRUE(out.ok()) << c.name << ": " << out.status();
+  }
+}
+
+TEST(BackendOpsParity, CudaMatchesCpu) {
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
+  if (!cuda.ok()) GTEST_SKIP() << "no CUDA backend: " << cuda.status().message();
+  std::unique_ptr<Backend> cpu = MakeCpuBackend();
+  const std::vector<Case> cases = AllCases();
+
+  std::set<size_t> covered;
+  for (const Case& c : cases) covered.insert(c.kind);
+  for (size_t kind = 0; kind < kNumOpKinds; ++kind) {
+    if ((*cuda)->Supports(kind)) {
+      EXPECT_TRUE(covered.count(kind)) << "no parity case for " << OpName(kind);
+    }
+  }
+
+  std::printf("%-44s %12s %12s %8s %s\n", "case", "naive_bf16", "cuda", "ratio", "result");
+  std::mt19937 rng(1234);
+  for (const Case& c : cases) {
+    std::vector<Tensor> host, host_rounded;
+    for (const Input& in : c.inputs) {
+      host.push_back(RandomHost(in, rng));
+      host_rounded.push_back(in.f32_table ? host.back().Clone() : RoundedBf16(host.back()));
+    }
+    auto ref = RunOn(*cpu, c, host);
+    ASSERT_TRUE(ref.ok()) << c.name << ": " << ref.status();
+    auto naive = RunOn(*cpu, c, host_rounded);
+    ASSERT_TRUE(naive.ok()) << c.name << ": " << naive.status();
+    auto got = RunOn(**cuda, c, host);
+    if (!got.ok()) {
+      ADD_FAILURE() << c.name << ": " << got.status();
+      std::printf("%-44s %12s %12s %8s FAIL (%s)\n", c.name.c_str(), "-", "-", "-",
+                  std::string(got.status().message()).c_str());
+      continue;
+    }
+    for (size_t o = 0; o < ref->size(); ++o) {
+      Tensor naive_out = RoundedBf16((*naive)[o]);
+      const double e_naive = RelL2(naive_out, (*ref)[o]);
+      const double e_cuda = RelL2((*got)[o], (*ref)[o]);
+      const int bad = NonFinite((*got)[o]) - NonFinite((*ref)[o]);
+      const bool ok = bad == 0 && e_cuda <= kSlack * e_naive + kFloor;
+      std::printf("%-44s %12.3e %12.3e %8.2f %s\n", c.name.c_str(), e_naive, e_cuda,
+                  e_cuda / std::max(e_naive, 1e-12), ok ? "ok" : "FAIL");
+      EXPECT_EQ(bad, 0) << c.name << ": non-finite mismatch";
+      EXPECT_LE(e_cuda, kSlack * e_naive + kFloor) << c.name;
+    }
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+}  // namespace turbovid::engine
