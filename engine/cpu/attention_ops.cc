@@ -15,15 +15,8 @@ absl::Status RunAttention(const AttentionOp& op) {
   TV_RETURN_IF_ERROR(ExpectF32("attention", "q", op.q));
   TV_RETURN_IF_ERROR(ExpectF32("attention", "k", op.k));
   TV_RETURN_IF_ERROR(ExpectF32("attention", "v", op.v));
-  if (op.q->rank() != 3 || op.k->rank() != 3 || op.v->rank() != 3) {
-    return absl::InvalidArgumentError("attention: q, k, v must be [L, N, D]");
-  }
-  const int64_t lq = op.q->dim(0), n = op.q->dim(1), d = op.q->dim(2);
-  const int64_t lk = op.k->dim(0), dv = op.v->dim(2);
-  TV_RETURN_IF_ERROR(ExpectShape("attention", "k", op.k, {lk, n, d}));
-  TV_RETURN_IF_ERROR(ExpectShape("attention", "v", op.v, {lk, n, dv}));
-  TV_RETURN_IF_ERROR(ExpectShape("attention", "out", op.out, {lq, n, dv}));
-  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("attention", "bias", op.bias, {n, lq, lk}));
+  TV_ASSIGN_OR_RETURN(const AttentionDims dims, CheckAttention(op));
+  const int64_t lq = dims.lq, n = dims.n, d = dims.d, lk = dims.lk, dv = dims.dv;
   const float* q = op.q->data<float>();
   const float* k = op.k->data<float>();
   const float* v = op.v->data<float>();

@@ -28,13 +28,8 @@ float Silu(float x) { return x / (1.f + std::exp(-x)); }
 absl::Status RunLinear(const LinearOp& op) {
   TV_RETURN_IF_ERROR(ExpectF32("linear", "x", op.x));
   TV_RETURN_IF_ERROR(ExpectF32("linear", "w", op.w));
-  if (op.x->rank() != 2 || op.w->rank() != 2 || op.x->dim(1) != op.w->dim(1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("linear: x ", op.x->Describe(), " and w ", op.w->Describe(), " do not chain"));
-  }
-  const int64_t m = op.x->dim(0), k = op.x->dim(1), n = op.w->dim(0);
-  TV_RETURN_IF_ERROR(ExpectShape("linear", "y", op.y, {m, n}));
-  if (op.bias != nullptr) TV_RETURN_IF_ERROR(ExpectShape("linear", "bias", op.bias, {n}));
+  TV_ASSIGN_OR_RETURN(const LinearDims dims, CheckLinear(op));
+  const int64_t m = dims.m, k = dims.k, n = dims.n;
   const float* x = op.x->data<float>();
   const float* w = op.w->data<float>();
   const float* b = op.bias ? op.bias->data<float>() : nullptr;
@@ -60,26 +55,17 @@ absl::Status RunLinear(const LinearOp& op) {
   return absl::OkStatus();
 }
 
-// Resolves a modulation/gate operand: E values broadcast to every row, or M·E values per row.
-absl::StatusOr<int64_t> RowStride(const std::string& op, const std::string& what, const Tensor* t,
-                                  int64_t m, int64_t e) {
-  if (t == nullptr) return 0;
-  TV_RETURN_IF_ERROR(ExpectF32(op, what, t));
-  if (t->numel() == e) return 0;
-  if (t->numel() == m * e) return e;
-  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " ", t->Describe(),
-                                                 " holds neither ", e, " nor ", m, "x", e, " values"));
+// Modulation/gate operands must be F32 on this backend; their shapes are checked by RowStride.
+absl::Status ExpectF32IfSet(const std::string& op, const std::string& what, const Tensor* t) {
+  return t == nullptr ? absl::OkStatus() : ExpectF32(op, what, t);
 }
 
 absl::Status RunLayerNorm(const LayerNormOp& op) {
   TV_RETURN_IF_ERROR(ExpectF32("layer_norm", "x", op.x));
-  if (op.x->rank() != 2) return absl::InvalidArgumentError("layer_norm: x must be [M, E]");
-  const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "y", op.y, {m, e}));
-  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "weight", op.weight, {e}));
-  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "bias", op.bias, {e}));
-  TV_ASSIGN_OR_RETURN(int64_t scale_stride, RowStride("layer_norm", "scale", op.scale, m, e));
-  TV_ASSIGN_OR_RETURN(int64_t shift_stride, RowStride("layer_norm", "shift", op.shift, m, e));
+  TV_RETURN_IF_ERROR(ExpectF32IfSet("layer_norm", "scale", op.scale));
+  TV_RETURN_IF_ERROR(ExpectF32IfSet("layer_norm", "shift", op.shift));
+  TV_ASSIGN_OR_RETURN(const LayerNormDims dims, CheckLayerNorm(op));
+  const int64_t m = dims.m, e = dims.e, scale_stride = dims.scale_stride, shift_stride = dims.shift_stride;
   const float* x = op.x->data<float>();
   float* y = op.y->data<float>();
   ParallelFor(m, 16, [&](int64_t begin, int64_t end) {
@@ -191,6 +177,7 @@ absl::Status RunGatedAdd(const GatedAddOp& op) {
   if (op.x->rank() != 2) return absl::InvalidArgumentError("gated_add: x must be [M, E]");
   const int64_t m = op.x->dim(0), e = op.x->dim(1);
   TV_RETURN_IF_ERROR(ExpectShape("gated_add", "y", op.y, {m, e}));
+  TV_RETURN_IF_ERROR(ExpectF32IfSet("gated_add", "gate", op.gate));
   TV_ASSIGN_OR_RETURN(int64_t gate_stride, RowStride("gated_add", "gate", op.gate, m, e));
   float* x = op.x->data<float>();
   const float* y = op.y->data<float>();

@@ -59,17 +59,5 @@ absl::Status ExpectF32(const std::string& op, const std::string& what, const Ten
   return absl::OkStatus();
 }
 
-absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
-                         const Shape& shape) {
-  if (t == nullptr || !t->defined()) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is missing"));
-  }
-  if (t->shape() != shape) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want ",
-                                                   ShapeString(shape)));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace cpu
 }  // namespace turbovid::engine

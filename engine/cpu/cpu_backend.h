@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "engine/core/backend.h"
+#include "engine/core/op_checks.h"
 
 namespace turbovid::engine {
 
@@ -34,7 +35,6 @@ class CpuBackend : public Backend {
 
 // Shared argument checks for CPU op implementations; errors name the op and the tensor.
 absl::Status ExpectF32(const std::string& op, const std::string& what, const Tensor* t);
-absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
-                         const Shape& shape);
+using ::turbovid::engine::ExpectShape;  // engine/core/op_checks.h
 }  // namespace cpu
 }  // namespace turbovid::engine

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/op_checks.h"
 #include "engine/cuda/cuda_backend_internal.h"
 
 namespace turbovid::engine {
@@ -154,14 +155,10 @@ absl::StatusOr<kernels::MutBuf> Out(const std::string& op, const std::string& wh
   return kernels::MutBuf{t->raw(), type};
 }
 
-absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
+absl::Status ExpectDeviceShape(const std::string& op, const std::string& what, const Tensor* t,
                          const Shape& shape) {
   TV_RETURN_IF_ERROR(ExpectDevice(op, what, t));
-  if (t->shape() != shape) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want ",
-                                                   ShapeString(shape)));
-  }
-  return absl::OkStatus();
+  return engine::ExpectShape(op, what, t, shape);
 }
 
 }  // namespace cuda

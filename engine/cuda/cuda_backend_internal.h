@@ -45,7 +45,7 @@ void RegisterCudaOps(CudaBackend& backend);  // cuda_ops.cc
 absl::Status ExpectDevice(const std::string& op, const std::string& what, const Tensor* t);
 absl::StatusOr<kernels::ConstBuf> In(const std::string& op, const std::string& what, const Tensor* t);
 absl::StatusOr<kernels::MutBuf> Out(const std::string& op, const std::string& what, Tensor* t);
-absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
+absl::Status ExpectDeviceShape(const std::string& op, const std::string& what, const Tensor* t,
                          const Shape& shape);
 absl::Status CudaStatus(cudaError_t e, const std::string& op, const std::string& detail);
 

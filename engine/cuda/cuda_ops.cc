@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/op_checks.h"
 #include "engine/cuda/cuda_backend_internal.h"
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
@@ -23,16 +24,6 @@ const ConstBuf kNone{};
 absl::StatusOr<ConstBuf> OptIn(const std::string& op, const std::string& what, const Tensor* t) {
   if (t == nullptr) return kNone;
   return In(op, what, t);
-}
-
-// Resolves a modulation/gate operand: E values broadcast to every row, or M·E values per row.
-absl::StatusOr<int64_t> RowStride(const std::string& op, const std::string& what, const Tensor* t,
-                                  int64_t m, int64_t e) {
-  if (t == nullptr) return 0;
-  if (t->numel() == e) return 0;
-  if (t->numel() == m * e) return e;
-  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " ", t->Describe(), " holds neither ", e,
-                                                 " nor ", m, "x", e, " values"));
 }
 
 absl::Status Launched(cudaError_t e, const std::string& op, const Tensor* x) {
@@ -55,13 +46,9 @@ absl::StatusOr<Tensor> AsBf16(CudaBackend& b, const Tensor& t, const std::string
 absl::Status RunLinear(CudaBackend& b, const LinearOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("linear", "x", op.x));
   TV_RETURN_IF_ERROR(ExpectDevice("linear", "w", op.w));
-  if (op.x->rank() != 2 || op.w->rank() != 2 || op.x->dim(1) != op.w->dim(1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("linear: x ", op.x->Describe(), " and w ", op.w->Describe(), " do not chain"));
-  }
-  const int64_t m = op.x->dim(0), k = op.x->dim(1), n = op.w->dim(0);
-  TV_RETURN_IF_ERROR(ExpectShape("linear", "y", op.y, {m, n}));
-  if (op.bias != nullptr) TV_RETURN_IF_ERROR(ExpectShape("linear", "bias", op.bias, {n}));
+  TV_ASSIGN_OR_RETURN(const LinearDims dims, CheckLinear(op));
+  TV_RETURN_IF_ERROR(ExpectDevice("linear", "y", op.y));
+  const int64_t m = dims.m, k = dims.k, n = dims.n;
   TV_ASSIGN_OR_RETURN(Tensor x, AsBf16(b, *op.x, "x"));
   TV_ASSIGN_OR_RETURN(Tensor w, AsBf16(b, *op.w, "w"));
   kernels::GemmArgs a;
@@ -94,19 +81,17 @@ absl::Status RunLinear(CudaBackend& b, const LinearOp& op) {
 
 absl::Status RunLayerNorm(CudaBackend& b, const LayerNormOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("layer_norm", "x", op.x));
-  if (op.x->rank() != 2) return absl::InvalidArgumentError("layer_norm: x must be [M, E]");
-  const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "y", op.y, {m, e}));
-  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "weight", op.weight, {e}));
-  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "bias", op.bias, {e}));
+  TV_ASSIGN_OR_RETURN(const LayerNormDims dims, CheckLayerNorm(op));
+  TV_RETURN_IF_ERROR(ExpectDevice("layer_norm", "y", op.y));
+  const int64_t m = dims.m, e = dims.e;
   kernels::LayerNormArgs a;
   TV_ASSIGN_OR_RETURN(a.x, In("layer_norm", "x", op.x));
   TV_ASSIGN_OR_RETURN(a.weight, OptIn("layer_norm", "weight", op.weight));
   TV_ASSIGN_OR_RETURN(a.bias, OptIn("layer_norm", "bias", op.bias));
   TV_ASSIGN_OR_RETURN(a.scale, OptIn("layer_norm", "scale", op.scale));
   TV_ASSIGN_OR_RETURN(a.shift, OptIn("layer_norm", "shift", op.shift));
-  TV_ASSIGN_OR_RETURN(a.scale_row_stride, RowStride("layer_norm", "scale", op.scale, m, e));
-  TV_ASSIGN_OR_RETURN(a.shift_row_stride, RowStride("layer_norm", "shift", op.shift, m, e));
+  a.scale_row_stride = dims.scale_stride;
+  a.shift_row_stride = dims.shift_stride;
   TV_ASSIGN_OR_RETURN(a.y, Out("layer_norm", "y", op.y));
   a.rows = m;
   a.cols = e;
@@ -118,8 +103,8 @@ absl::Status RunRmsNorm(CudaBackend& b, const RmsNormOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "x", op.x));
   if (op.x->rank() != 2) return absl::InvalidArgumentError("rms_norm: x must be [M, E]");
   const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "y", op.y, {m, e}));
-  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "weight", op.weight, {e}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("rms_norm", "y", op.y, {m, e}));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectDeviceShape("rms_norm", "weight", op.weight, {e}));
   kernels::RmsNormArgs a;
   TV_ASSIGN_OR_RETURN(a.x, In("rms_norm", "x", op.x));
   TV_ASSIGN_OR_RETURN(a.weight, OptIn("rms_norm", "weight", op.weight));
@@ -136,8 +121,8 @@ absl::Status RunRope(CudaBackend& b, const RopeOp& op) {
     return absl::InvalidArgumentError(absl::StrCat("rope: x ", op.x->Describe(), " must be [L, N, even D]"));
   }
   const int64_t l = op.x->dim(0), n = op.x->dim(1), d = op.x->dim(2);
-  TV_RETURN_IF_ERROR(ExpectShape("rope", "cos", op.cos, {l, d / 2}));
-  TV_RETURN_IF_ERROR(ExpectShape("rope", "sin", op.sin, {l, d / 2}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("rope", "cos", op.cos, {l, d / 2}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("rope", "sin", op.sin, {l, d / 2}));
   kernels::RopeArgs a;
   TV_ASSIGN_OR_RETURN(a.x, Out("rope", "x", op.x));
   TV_ASSIGN_OR_RETURN(a.cos, In("rope", "cos", op.cos));
@@ -150,7 +135,7 @@ absl::Status RunRope(CudaBackend& b, const RopeOp& op) {
 
 absl::Status RunUnary(CudaBackend& b, const UnaryOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("unary", "x", op.x));
-  TV_RETURN_IF_ERROR(ExpectShape("unary", "y", op.y, op.x->shape()));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("unary", "y", op.y, op.x->shape()));
   kernels::UnaryArgs a;
   switch (op.kind) {
     case UnaryKind::kGeluTanh:
@@ -169,7 +154,7 @@ absl::Status RunUnary(CudaBackend& b, const UnaryOp& op) {
 absl::Status RunBinary(CudaBackend& b, const BinaryOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("binary", "a", op.a));
   TV_RETURN_IF_ERROR(ExpectDevice("binary", "b", op.b));
-  TV_RETURN_IF_ERROR(ExpectShape("binary", "y", op.y, op.a->shape()));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("binary", "y", op.y, op.a->shape()));
   const int64_t n = op.a->numel(), nb = op.b->numel();
   if (nb == 0 || n % nb != 0) {
     return absl::InvalidArgumentError(absl::StrCat("binary: b ", op.b->Describe(), " does not tile a ",
@@ -196,7 +181,7 @@ absl::Status RunGatedAdd(CudaBackend& b, const GatedAddOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("gated_add", "x", op.x));
   if (op.x->rank() != 2) return absl::InvalidArgumentError("gated_add: x must be [M, E]");
   const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectShape("gated_add", "y", op.y, {m, e}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("gated_add", "y", op.y, {m, e}));
   kernels::GatedAddArgs a;
   TV_ASSIGN_OR_RETURN(a.x, Out("gated_add", "x", op.x));
   TV_ASSIGN_OR_RETURN(a.y, In("gated_add", "y", op.y));
@@ -214,7 +199,7 @@ absl::Status RunEmbedding(CudaBackend& b, const EmbeddingOp& op) {
   }
   if (op.table->rank() != 2) return absl::InvalidArgumentError("embedding: table must be [V, E]");
   const int64_t l = op.ids->dim(0), v = op.table->dim(0), e = op.table->dim(1);
-  TV_RETURN_IF_ERROR(ExpectShape("embedding", "y", op.y, {l, e}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("embedding", "y", op.y, {l, e}));
   // ids are checked on the host (they are a host tensor in the models; a device one is copied back).
   Tensor host_ids = *op.ids;
   if (op.ids->device() == Device::kCuda) {
@@ -278,15 +263,9 @@ absl::Status RunAttention(CudaBackend& b, const AttentionOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("attention", "q", op.q));
   TV_RETURN_IF_ERROR(ExpectDevice("attention", "k", op.k));
   TV_RETURN_IF_ERROR(ExpectDevice("attention", "v", op.v));
-  if (op.q->rank() != 3 || op.k->rank() != 3 || op.v->rank() != 3) {
-    return absl::InvalidArgumentError("attention: q, k, v must be [L, N, D]");
-  }
-  const int64_t lq = op.q->dim(0), n = op.q->dim(1), d = op.q->dim(2);
-  const int64_t lk = op.k->dim(0), dv = op.v->dim(2);
-  TV_RETURN_IF_ERROR(ExpectShape("attention", "k", op.k, {lk, n, d}));
-  TV_RETURN_IF_ERROR(ExpectShape("attention", "v", op.v, {lk, n, dv}));
-  TV_RETURN_IF_ERROR(ExpectShape("attention", "out", op.out, {lq, n, dv}));
-  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("attention", "bias", op.bias, {n, lq, lk}));
+  TV_ASSIGN_OR_RETURN(const AttentionDims dims, CheckAttention(op));
+  TV_RETURN_IF_ERROR(ExpectDevice("attention", "out", op.out));
+  const int64_t lq = dims.lq, n = dims.n, d = dims.d, lk = dims.lk, dv = dims.dv;
   if (d > kernels::kAttentionMaxHeadDim || dv > kernels::kAttentionMaxHeadDim || lk == 0) {
     return absl::InvalidArgumentError(absl::StrCat("attention: head dims ", d, "/", dv, " over ",
                                                    kernels::kAttentionMaxHeadDim, " or no keys"));

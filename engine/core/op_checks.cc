@@ -1,0 +1,67 @@
+// Shared op shape checks (see op_checks.h).
+#include "engine/core/op_checks.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace turbovid::engine {
+
+absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
+                         const Shape& shape) {
+  if (t == nullptr || !t->defined()) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is missing"));
+  }
+  if (t->shape() != shape) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want ",
+                                                   ShapeString(shape)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> RowStride(const std::string& op, const std::string& what, const Tensor* t,
+                                  int64_t m, int64_t e) {
+  if (t == nullptr) return 0;
+  if (t->numel() == e) return 0;
+  if (t->numel() == m * e) return e;
+  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " ", t->Describe(), " holds neither ",
+                                                 e, " nor ", m, "x", e, " values"));
+}
+
+absl::StatusOr<LinearDims> CheckLinear(const LinearOp& op) {
+  if (op.x == nullptr || op.w == nullptr || op.x->rank() != 2 || op.w->rank() != 2 ||
+      op.x->dim(1) != op.w->dim(1)) {
+    return absl::InvalidArgumentError(absl::StrCat("linear: x ", op.x ? op.x->Describe() : "missing",
+                                                   " and w ", op.w ? op.w->Describe() : "missing",
+                                                   " do not chain"));
+  }
+  const LinearDims d{op.x->dim(0), op.w->dim(0), op.x->dim(1)};
+  TV_RETURN_IF_ERROR(ExpectShape("linear", "y", op.y, {d.m, d.n}));
+  if (op.bias != nullptr) TV_RETURN_IF_ERROR(ExpectShape("linear", "bias", op.bias, {d.n}));
+  return d;
+}
+
+absl::StatusOr<LayerNormDims> CheckLayerNorm(const LayerNormOp& op) {
+  if (op.x == nullptr || op.x->rank() != 2) return absl::InvalidArgumentError("layer_norm: x must be [M, E]");
+  LayerNormDims d{op.x->dim(0), op.x->dim(1), 0, 0};
+  TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "y", op.y, {d.m, d.e}));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "weight", op.weight, {d.e}));
+  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "bias", op.bias, {d.e}));
+  TV_ASSIGN_OR_RETURN(d.scale_stride, RowStride("layer_norm", "scale", op.scale, d.m, d.e));
+  TV_ASSIGN_OR_RETURN(d.shift_stride, RowStride("layer_norm", "shift", op.shift, d.m, d.e));
+  return d;
+}
+
+absl::StatusOr<AttentionDims> CheckAttention(const AttentionOp& op) {
+  if (op.q == nullptr || op.k == nullptr || op.v == nullptr || op.q->rank() != 3 ||
+      op.k->rank() != 3 || op.v->rank() != 3) {
+    return absl::InvalidArgumentError("attention: q, k, v must be [L, N, D]");
+  }
+  const AttentionDims d{op.q->dim(0), op.k->dim(0), op.q->dim(1), op.q->dim(2), op.v->dim(2)};
+  TV_RETURN_IF_ERROR(ExpectShape("attention", "k", op.k, {d.lk, d.n, d.d}));
+  TV_RETURN_IF_ERROR(ExpectShape("attention", "v", op.v, {d.lk, d.n, d.dv}));
+  TV_RETURN_IF_ERROR(ExpectShape("attention", "out", op.out, {d.lq, d.n, d.dv}));
+  if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("attention", "bias", op.bias, {d.n, d.lq, d.lk}));
+  return d;
+}
+
+}  // namespace turbovid::engine

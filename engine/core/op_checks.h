@@ -1,0 +1,36 @@
+// Shape validation of op structs shared by every backend, so the CPU reference and the CUDA
+// backend reject the same calls with the same messages. Dtype/device checks stay per backend.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/core/backend.h"
+
+namespace turbovid::engine {
+
+// InvalidArgument "op: what is <desc>, want <shape>" (or "is missing").
+absl::Status ExpectShape(const std::string& op, const std::string& what, const Tensor* t,
+                         const Shape& shape);
+// A modulation/gate operand: E values broadcast to every row (stride 0) or M·E values (stride E);
+// null → 0.
+absl::StatusOr<int64_t> RowStride(const std::string& op, const std::string& what, const Tensor* t,
+                                  int64_t m, int64_t e);
+
+struct LinearDims {
+  int64_t m, n, k;
+};
+absl::StatusOr<LinearDims> CheckLinear(const LinearOp& op);
+
+struct LayerNormDims {
+  int64_t m, e, scale_stride, shift_stride;
+};
+absl::StatusOr<LayerNormDims> CheckLayerNorm(const LayerNormOp& op);
+
+struct AttentionDims {
+  int64_t lq, lk, n, d, dv;
+};
+absl::StatusOr<AttentionDims> CheckAttention(const AttentionOp& op);
+
+}  // namespace turbovid::engine
