@@ -83,6 +83,9 @@ uint16_t F32ToBf16(float v);
 float RoundToBf16(float v);
 float F16ToF32(uint16_t v);
 
+// BF16 / F16: what every backend's Download widens to F32 (other dtypes keep theirs).
+inline bool IsHalfFloat(DType d) { return d == DType::kBF16 || d == DType::kF16; }
+
 // Host conversion of any numeric tensor to F32 (F64 narrows; integers convert by value).
 absl::StatusOr<Tensor> ToF32(const Tensor& t);
 // Host conversion to F64.

@@ -96,19 +96,8 @@ absl::StatusOr<Tensor> CudaBackend::Download(const Tensor& t) {
   Tensor host = Tensor::Zeros(t.dtype(), t.shape());
   TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpy(host.raw(), t.raw(), t.nbytes(), cudaMemcpyDeviceToHost),
                                 "download", t.Describe()));
-  switch (t.dtype()) {
-    case DType::kBF16:
-    case DType::kF16:
-      return ToF32(host);
-    case DType::kF32:
-    case DType::kF64:
-    case DType::kI8:
-    case DType::kU8:
-    case DType::kI32:
-    case DType::kI64:
-      return host;
-  }
-  return absl::InternalError("download: unknown dtype");
+  if (IsHalfFloat(t.dtype())) return ToF32(host);
+  return host;
 }
 
 absl::Status CudaBackend::Synchronize() {

@@ -15,21 +15,9 @@ STAGE_ORDER = ["STAGE_UNSPECIFIED", "STAGE_LOADING_MODEL", "STAGE_ENCODING_TEXT"
                "STAGE_ENCODING_MP4", "STAGE_UPLOADING"]
 
 
-class GenerateTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.cluster = harness.Cluster("generate", workers=2)
-        cls.failed = False
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.close(failed=cls.failed)
-
-    def run(self, result=None):
-        result = super().run(result)
-        if result and (result.failures or result.errors):
-            type(self).failed = True
-        return result
+class GenerateTest(e2e_case.ClusterCase):
+    NAME = "generate"
+    WORKERS = 2
 
     def check_mp4(self, path, frames=FRAMES, width=WIDTH, height=HEIGHT):
         codec, w, h, n = harness.ffprobe(path)
