@@ -45,6 +45,21 @@ __global__ void RmsNormKernel(RmsNormArgs a) {
     s += x * x;
   }
   const float inv = rsqrtf(BlockSum(s, smem) / static_cast<float>(a.cols) + a.eps);
+  if (a.rope_pairs > 0) {
+    const int64_t trow = static_cast<int64_t>(blockIdx.x) * a.rope_pairs;
+    for (int64_t j = threadIdx.x; j < a.cols / 2; j += blockDim.x) {
+      float re = Load(a.x, base + 2 * j) * inv, im = Load(a.x, base + 2 * j + 1) * inv;
+      if (a.weight.data) {
+        re *= Load(a.weight, 2 * j);
+        im *= Load(a.weight, 2 * j + 1);
+      }
+      const int64_t p = trow + j % a.rope_pairs;
+      const float c = a.rope_cos[p], sn = a.rope_sin[p];
+      Store(a.y, base + 2 * j, re * c - im * sn);
+      Store(a.y, base + 2 * j + 1, re * sn + im * c);
+    }
+    return;
+  }
   for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) {
     float y = Load(a.x, base + j) * inv;
     if (a.weight.data) y *= Load(a.weight, j);
@@ -63,6 +78,10 @@ cudaError_t LaunchLayerNorm(const LayerNormArgs& args, cudaStream_t stream) {
 
 cudaError_t LaunchRmsNorm(const RmsNormArgs& args, cudaStream_t stream) {
   if (args.rows < 0 || args.cols <= 0 || args.rows > 0x7fffffff) return cudaErrorInvalidValue;
+  if (args.rope_pairs < 0 || (args.rope_pairs > 0 && (args.cols % (2 * args.rope_pairs) != 0 ||
+                                                      !args.rope_cos || !args.rope_sin))) {
+    return cudaErrorInvalidValue;
+  }
   if (args.rows == 0) return cudaSuccess;
   RmsNormKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
   return cudaGetLastError();

@@ -32,6 +32,11 @@ struct RmsNormArgs {
   int64_t rows = 0;
   int64_t cols = 0;
   float eps = 1e-6f;
+  // Optional fused RoPE: [rows, rope_pairs] fp32 tables; pair (2j, 2j+1) of the row uses column
+  // j % rope_pairs (heads of width 2·rope_pairs). cols must be a multiple of 2·rope_pairs.
+  const float* rope_cos = nullptr;
+  const float* rope_sin = nullptr;
+  int64_t rope_pairs = 0;
 };
 cudaError_t LaunchRmsNorm(const RmsNormArgs& args, cudaStream_t stream);
 

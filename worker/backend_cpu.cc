@@ -11,4 +11,10 @@ absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const WorkerConfig&
       absl::StrCat("backend: '", config.backend, "' is not built into this turbovid-worker"));
 }
 
+absl::Status FillDeviceInfo(WorkerConfig* config) {
+  if (config->backend == "cpu") return absl::OkStatus();
+  return absl::UnimplementedError(
+      absl::StrCat("backend: '", config->backend, "' is not built into this turbovid-worker"));
+}
+
 }  // namespace turbovid::worker

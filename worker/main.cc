@@ -48,6 +48,8 @@ absl::StatusOr<WorkerConfig> ReadConfig(const std::vector<std::string>& args) {
   if (config.memory_bytes == 0 && config.backend == "cpu") {
     config.memory_bytes = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
   }
+  s = turbovid::worker::FillDeviceInfo(&config);
+  if (!s.ok()) return s;
   s = turbovid::worker::ValidateWorkerConfig(config);
   if (!s.ok()) return s;
   return config;

@@ -20,6 +20,8 @@ namespace v1 = ::turbovid::v1;
 
 // The engine backend the config asks for (backend_factory_*.cc, chosen by CMake).
 absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const WorkerConfig& config);
+// Fills gpu_name / memory_bytes (when unset) from the configured device (backend_*.cc).
+absl::Status FillDeviceInfo(WorkerConfig* config);
 
 // The pipelines this worker serves, loaded once at startup.
 class ModelSet {

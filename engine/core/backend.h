@@ -55,11 +55,15 @@ struct LayerNormOp {
 };
 
 // y = x · rsqrt(mean(x²) + eps) · weight over E (Wan q/k norm across heads, T5 norm).
+// With rope tables, y is then rotated as RopeOp does, each row viewed as E/D heads of width
+// D = 2P (the DiT's q/k norm fused with its 3-D RoPE).
 struct RmsNormOp {
   const Tensor* x = nullptr;       // [M, E]
   const Tensor* weight = nullptr;  // [E] or null
   float eps = 1e-6f;
   Tensor* y = nullptr;  // [M, E]
+  const Tensor* rope_cos = nullptr;  // [M, P] F32 or null
+  const Tensor* rope_sin = nullptr;  // [M, P] F32 (with rope_cos)
 };
 
 // In-place interleaved rotary embedding: pairs (x[2j], x[2j+1]) rotated by angle table row l.
@@ -180,6 +184,14 @@ constexpr size_t OpKindOf() {
 }
 std::string_view OpName(size_t kind);
 
+// Device memory held by a backend's tensors (bytes). Peak is since construction or the last
+// ResetPeakMemory(); reserved includes cached free blocks kept for reuse.
+struct MemoryStats {
+  int64_t in_use = 0;
+  int64_t peak = 0;
+  int64_t reserved = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -196,6 +208,9 @@ class Backend {
   virtual absl::StatusOr<Tensor> Download(const Tensor& t) = 0;
   // Waits for queued work (no-op on CPU).
   virtual absl::Status Synchronize() { return absl::OkStatus(); }
+  // Memory accounting (CPU backend: zeros).
+  virtual MemoryStats memory_stats() const { return {}; }
+  virtual void ResetPeakMemory() {}
 
   bool Supports(size_t op_kind) const { return table_[op_kind] != nullptr; }
   absl::Status Run(const Op& op) const;

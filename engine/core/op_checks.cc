@@ -64,4 +64,31 @@ absl::StatusOr<AttentionDims> CheckAttention(const AttentionOp& op) {
   return d;
 }
 
+absl::StatusOr<RmsNormDims> CheckRmsNorm(const RmsNormOp& op) {
+  if (op.x == nullptr || !op.x->defined()) return absl::InvalidArgumentError("rms_norm: x is missing");
+  if (op.x->rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat("rms_norm: x ", op.x->Describe(), " must be [M, E]"));
+  }
+  RmsNormDims d{op.x->dim(0), op.x->dim(1), 0};
+  TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "y", op.y, {d.m, d.e}));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "weight", op.weight, {d.e}));
+  if ((op.rope_cos == nullptr) != (op.rope_sin == nullptr)) {
+    return absl::InvalidArgumentError("rms_norm: rope_cos and rope_sin must be given together");
+  }
+  if (op.rope_cos != nullptr) {
+    if (op.rope_cos->rank() != 2 || op.rope_cos->dim(0) != d.m || op.rope_cos->dim(1) <= 0 ||
+        d.e % (2 * op.rope_cos->dim(1)) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("rms_norm: rope_cos ", op.rope_cos->Describe(),
+                                                     " must be [", d.m, ", P] with E = ", d.e,
+                                                     " a multiple of 2P"));
+    }
+    d.rope_pairs = op.rope_cos->dim(1);
+    TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "rope_sin", op.rope_sin, {d.m, d.rope_pairs}));
+    if (op.rope_cos->dtype() != DType::kF32 || op.rope_sin->dtype() != DType::kF32) {
+      return absl::InvalidArgumentError("rms_norm: rope tables must be F32");
+    }
+  }
+  return d;
+}
+
 }  // namespace turbovid::engine

@@ -28,6 +28,12 @@ struct LayerNormDims {
 };
 absl::StatusOr<LayerNormDims> CheckLayerNorm(const LayerNormOp& op);
 
+struct RmsNormDims {
+  int64_t m, e;
+  int64_t rope_pairs;  // P of the fused RoPE (head width 2P), 0 without
+};
+absl::StatusOr<RmsNormDims> CheckRmsNorm(const RmsNormOp& op);
+
 struct AttentionDims {
   int64_t lq, lk, n, d, dv;
 };

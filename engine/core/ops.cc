@@ -36,6 +36,16 @@ absl::StatusOr<Tensor> Ops::RmsNorm(const Tensor& x, const Tensor* weight, float
   return y;
 }
 
+absl::StatusOr<Tensor> Ops::RmsNormRope(const Tensor& x, const Tensor* weight, float eps,
+                                        const Tensor& cos, const Tensor& sin) const {
+  TV_ASSIGN_OR_RETURN(Tensor y, Empty(x.shape()));
+  RmsNormOp op{&x, weight, eps, &y};
+  op.rope_cos = &cos;
+  op.rope_sin = &sin;
+  TV_RETURN_IF_ERROR(backend_.Run(op));
+  return y;
+}
+
 absl::Status Ops::Rope(Tensor& x, const Tensor& cos, const Tensor& sin) const {
   return backend_.Run(RopeOp{&x, &cos, &sin});
 }

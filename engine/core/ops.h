@@ -20,6 +20,9 @@ class Ops {
   absl::StatusOr<Tensor> LayerNorm(const Tensor& x, const Tensor* weight, const Tensor* bias,
                                    const Tensor* scale, const Tensor* shift, float eps) const;
   absl::StatusOr<Tensor> RmsNorm(const Tensor& x, const Tensor* weight, float eps) const;
+  // RmsNorm over [M, E] then RoPE on each D = 2·cos.dim(1) wide head, in one op.
+  absl::StatusOr<Tensor> RmsNormRope(const Tensor& x, const Tensor* weight, float eps, const Tensor& cos,
+                                     const Tensor& sin) const;
   absl::Status Rope(Tensor& x, const Tensor& cos, const Tensor& sin) const;
   absl::StatusOr<Tensor> Attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const Tensor* bias, float scale) const;

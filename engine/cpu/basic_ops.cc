@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/op_checks.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/parallel.h"
 
@@ -94,10 +95,8 @@ absl::Status RunLayerNorm(const LayerNormOp& op) {
 
 absl::Status RunRmsNorm(const RmsNormOp& op) {
   TV_RETURN_IF_ERROR(ExpectF32("rms_norm", "x", op.x));
-  if (op.x->rank() != 2) return absl::InvalidArgumentError("rms_norm: x must be [M, E]");
-  const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "y", op.y, {m, e}));
-  if (op.weight) TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "weight", op.weight, {e}));
+  TV_ASSIGN_OR_RETURN(const RmsNormDims dims, CheckRmsNorm(op));
+  const int64_t m = dims.m, e = dims.e, pairs = dims.rope_pairs;
   const float* x = op.x->data<float>();
   float* y = op.y->data<float>();
   const float* w = op.weight ? op.weight->data<float>() : nullptr;
@@ -107,6 +106,15 @@ absl::Status RunRmsNorm(const RmsNormOp& op) {
       for (int64_t j = 0; j < e; ++j) ss += static_cast<double>(x[i * e + j]) * x[i * e + j];
       const float inv = static_cast<float>(1.0 / std::sqrt(ss / e + op.eps));
       for (int64_t j = 0; j < e; ++j) y[i * e + j] = x[i * e + j] * inv * (w ? w[j] : 1.f);
+      if (pairs == 0) continue;
+      const float* c = op.rope_cos->data<float>() + i * pairs;
+      const float* s = op.rope_sin->data<float>() + i * pairs;
+      for (int64_t j = 0; j < e / 2; ++j) {
+        const int64_t p = j % pairs;
+        const float re = y[i * e + 2 * j], im = y[i * e + 2 * j + 1];
+        y[i * e + 2 * j] = re * c[p] - im * s[p];
+        y[i * e + 2 * j + 1] = re * s[p] + im * c[p];
+      }
     }
   });
   return absl::OkStatus();

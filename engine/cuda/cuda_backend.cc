@@ -1,7 +1,8 @@
-// CudaBackend: device allocation (cudaMalloc, zero-filled), upload/download with host-side dtype
-// conversion, and the factory.
+// CudaBackend: device allocation from the caching pool (device_pool.h), uploads streamed through
+// pinned staging buffers with dtype conversion on the GPU, downloads, and the factory.
 #include "engine/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -9,10 +10,12 @@
 #include "common/status_macros.h"
 #include "engine/core/op_checks.h"
 #include "engine/cuda/cuda_backend_internal.h"
+#include "kernels/elementwise.h"
 
 namespace turbovid::engine {
 
-absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend() {
+namespace {
+absl::Status ExpectDeviceIndex(int device) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
@@ -20,9 +23,26 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend() {
     return absl::UnavailableError(absl::StrCat("cuda backend: no CUDA device (",
                                                std::string(cudaGetErrorString(e)), ")"));
   }
+  if (device < 0 || device >= count) {
+    return absl::InvalidArgumentError(absl::StrCat("cuda backend: device ", device, " does not exist (",
+                                                   count, " visible)"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device) {
+  TV_RETURN_IF_ERROR(ExpectDeviceIndex(device));
   auto backend = std::make_unique<cuda::CudaBackend>();
-  TV_RETURN_IF_ERROR(backend->Init());
+  TV_RETURN_IF_ERROR(backend->Init(device));
   return std::unique_ptr<Backend>(std::move(backend));
+}
+
+absl::StatusOr<CudaDeviceInfo> QueryCudaDevice(int device) {
+  TV_RETURN_IF_ERROR(ExpectDeviceIndex(device));
+  cudaDeviceProp prop{};
+  TV_RETURN_IF_ERROR(cuda::CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda", "properties"));
+  return CudaDeviceInfo{prop.name, static_cast<int64_t>(prop.totalGlobalMem), prop.major * 10 + prop.minor};
 }
 
 namespace cuda {
@@ -33,66 +53,121 @@ absl::Status CudaStatus(cudaError_t e, const std::string& op, const std::string&
                                           std::string(cudaGetErrorString(e)), ") ", detail));
 }
 
-absl::Status CudaBackend::Init() {
-  TV_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(0), "cuda init", "cudaSetDevice(0)"));
+absl::Status CudaBackend::Init(int device) {
+  device_ = device;
+  TV_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device), "cuda init", absl::StrCat("cudaSetDevice(", device, ")")));
   cudaDeviceProp prop{};
-  TV_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceProperties(&prop, 0), "cuda init", "properties"));
+  TV_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda init", "properties"));
   sm_version_ = prop.major * 10 + prop.minor;
   if (int rc = gemm_.Init(); rc != 0) {
     return absl::InternalError(absl::StrCat("cuda init: cuBLASLt context failed with code ", rc));
   }
   RegisterCudaOps(*this);
+  RegisterCudaConvOps(*this);
+  RegisterCudaSlaOps(*this);
+  RegisterCudaQuantOps(*this);
   return absl::OkStatus();
 }
 
-absl::StatusOr<Tensor> CudaBackend::Allocate(DType dtype, Shape shape) {
+CudaBackend::~CudaBackend() {
+  cudaDeviceSynchronize();
+  for (int i = 0; i < 2; ++i) {
+    if (staging_free_[i] != nullptr) cudaEventDestroy(staging_free_[i]);
+    if (staging_[i] != nullptr) cudaFreeHost(staging_[i]);
+  }
+}
+
+absl::StatusOr<Tensor> CudaBackend::AllocateUninitialized(DType dtype, Shape shape) {
   for (int64_t d : shape) {
     if (d < 0) return absl::InvalidArgumentError(absl::StrCat("allocate: negative dim in ", ShapeString(shape)));
   }
+  Bind();
   const size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype);
   void* ptr = nullptr;
-  TV_RETURN_IF_ERROR(CudaStatus(cudaMalloc(&ptr, bytes == 0 ? 1 : bytes), "allocate",
-                                absl::StrCat(std::string(DTypeName(dtype)), ShapeString(shape))));
   auto storage = std::make_shared<Storage>();
+  TV_RETURN_IF_ERROR(CudaStatus(pool_->Get(bytes, &ptr, &storage->owner), "allocate",
+                                absl::StrCat(std::string(DTypeName(dtype)), ShapeString(shape), " (",
+                                             bytes >> 20, " MiB; in use ", pool_->stats().in_use >> 20,
+                                             " MiB)")));
   storage->data = ptr;
   storage->bytes = bytes;
   storage->device = Device::kCuda;
-  storage->owner = std::shared_ptr<void>(ptr, [](void* p) { cudaFree(p); });
-  TV_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(ptr, 0, bytes, stream()), "allocate", "memset"));
   return Tensor::Wrap(std::move(storage), 0, dtype, std::move(shape));
+}
+
+absl::StatusOr<Tensor> CudaBackend::Allocate(DType dtype, Shape shape) {
+  TV_ASSIGN_OR_RETURN(Tensor t, AllocateUninitialized(dtype, std::move(shape)));
+  TV_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(t.raw(), 0, t.nbytes(), stream()), "allocate", "memset"));
+  return t;
+}
+
+absl::Status CudaBackend::StreamToDevice(const void* host, void* dev, size_t bytes, const std::string& what) {
+  if (staging_[0] == nullptr) {
+    for (int i = 0; i < 2; ++i) {
+      TV_RETURN_IF_ERROR(CudaStatus(cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocDefault),
+                                    "upload", "pinned staging buffer"));
+      TV_RETURN_IF_ERROR(CudaStatus(cudaEventCreateWithFlags(&staging_free_[i], cudaEventDisableTiming),
+                                    "upload", "staging event"));
+    }
+  }
+  const char* src = static_cast<const char*>(host);
+  char* dst = static_cast<char*>(dev);
+  int buf = 0;
+  for (size_t done = 0; done < bytes; buf ^= 1) {
+    const size_t n = std::min(kStagingBytes, bytes - done);
+    // The buffer's previous copy must have left it before the CPU refills it.
+    TV_RETURN_IF_ERROR(CudaStatus(cudaEventSynchronize(staging_free_[buf]), "upload", what));
+    std::memcpy(staging_[buf], src + done, n);  // reads the (possibly mmap'd) source once
+    TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(dst + done, staging_[buf], n, cudaMemcpyHostToDevice, stream()),
+                                  "upload", what));
+    TV_RETURN_IF_ERROR(CudaStatus(cudaEventRecord(staging_free_[buf], stream()), "upload", what));
+    done += n;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Tensor> CudaBackend::Upload(const Tensor& host, DType dtype) {
   if (host.defined() && host.device() == Device::kCuda) {
     return absl::InvalidArgumentError(absl::StrCat("cuda upload: ", host.Describe(), " is already on the device"));
   }
-  Tensor staged;
+  const bool float_pair = (host.dtype() == DType::kF32 || host.dtype() == DType::kBF16) &&
+                          (dtype == DType::kF32 || dtype == DType::kBF16);
   if (host.dtype() == dtype) {
-    staged = host;
-  } else if (dtype == DType::kF32 || dtype == DType::kBF16) {
-    TV_ASSIGN_OR_RETURN(Tensor f32, ToF32(host));
-    if (dtype == DType::kF32) {
-      staged = std::move(f32);
-    } else {
-      staged = Tensor::Zeros(DType::kBF16, host.shape());
-      const float* src = f32.data<float>();
-      uint16_t* dst = staged.data<uint16_t>();
-      for (int64_t i = 0; i < f32.numel(); ++i) dst[i] = F32ToBf16(src[i]);
-    }
-  } else {
+    TV_ASSIGN_OR_RETURN(Tensor dev, AllocateUninitialized(dtype, host.shape()));
+    TV_RETURN_IF_ERROR(StreamToDevice(host.raw(), dev.raw(), host.nbytes(), host.Describe()));
+    return dev;
+  }
+  if (float_pair) {
+    // Raw bytes go over PCIe as stored; the dtype conversion runs on the GPU.
+    TV_ASSIGN_OR_RETURN(Tensor raw, AllocateUninitialized(host.dtype(), host.shape()));
+    TV_RETURN_IF_ERROR(StreamToDevice(host.raw(), raw.raw(), host.nbytes(), host.Describe()));
+    TV_ASSIGN_OR_RETURN(Tensor dev, AllocateUninitialized(dtype, host.shape()));
+    kernels::ConvertArgs a;
+    a.x = kernels::ConstBuf{raw.raw(), host.dtype() == DType::kF32 ? kernels::ElemType::kF32 : kernels::ElemType::kBF16};
+    a.y = kernels::MutBuf{dev.raw(), dtype == DType::kF32 ? kernels::ElemType::kF32 : kernels::ElemType::kBF16};
+    a.n = host.numel();
+    TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchConvert(a, stream()), "upload convert", host.Describe()));
+    return dev;
+  }
+  if (dtype != DType::kF32 && dtype != DType::kBF16) {
     return absl::UnimplementedError(absl::StrCat("cuda upload ", host.Describe(), " as ",
                                                  std::string(DTypeName(dtype))));
   }
-  TV_ASSIGN_OR_RETURN(Tensor dev, Allocate(dtype, host.shape()));
-  TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpy(dev.raw(), staged.raw(), staged.nbytes(), cudaMemcpyHostToDevice),
-                                "upload", host.Describe()));
-  return dev;
+  // Other source dtypes (F16, F64, integers as floats) convert on the host.
+  TV_ASSIGN_OR_RETURN(Tensor f32, ToF32(host));
+  if (dtype == DType::kF32) return Upload(f32, dtype);
+  Tensor staged = Tensor::Zeros(DType::kBF16, host.shape());
+  const float* src = f32.data<float>();
+  uint16_t* dst = staged.data<uint16_t>();
+  for (int64_t i = 0; i < f32.numel(); ++i) dst[i] = F32ToBf16(src[i]);
+  return Upload(staged, dtype);
 }
 
 absl::StatusOr<Tensor> CudaBackend::Download(const Tensor& t) {
   if (t.device() != Device::kCuda) {
     return absl::InvalidArgumentError(absl::StrCat("cuda download: ", t.Describe(), " is not on the device"));
   }
+  Bind();
   Tensor host = Tensor::Zeros(t.dtype(), t.shape());
   TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpy(host.raw(), t.raw(), t.nbytes(), cudaMemcpyDeviceToHost),
                                 "download", t.Describe()));
@@ -101,6 +176,7 @@ absl::StatusOr<Tensor> CudaBackend::Download(const Tensor& t) {
 }
 
 absl::Status CudaBackend::Synchronize() {
+  Bind();
   return CudaStatus(cudaDeviceSynchronize(), "synchronize", "");
 }
 

@@ -3,12 +3,14 @@
 
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/core/backend.h"
+#include "engine/cuda/device_pool.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_types.h"
 
@@ -17,8 +19,9 @@ namespace turbovid::engine::cuda {
 class CudaBackend : public Backend {
  public:
   CudaBackend() = default;
+  ~CudaBackend() override;
   // Creates the cuBLASLt context and registers the ops; call once before use.
-  absl::Status Init();
+  absl::Status Init(int device);
 
   std::string_view name() const override { return "cuda"; }
   Device device() const override { return Device::kCuda; }
@@ -27,6 +30,11 @@ class CudaBackend : public Backend {
   absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) override;
   absl::StatusOr<Tensor> Download(const Tensor& t) override;
   absl::Status Synchronize() override;
+  MemoryStats memory_stats() const override { return pool_->stats(); }
+  void ResetPeakMemory() override { pool_->ResetPeak(); }
+
+  // Device tensor whose contents are undefined (callers overwrite every element).
+  absl::StatusOr<Tensor> AllocateUninitialized(DType dtype, Shape shape);
 
   const kernels::GemmContext& gemm() const { return gemm_; }
   cudaStream_t stream() const { return nullptr; }  // the legacy default stream, for now
@@ -35,11 +43,34 @@ class CudaBackend : public Backend {
   using Backend::RegisterFn;
 
  private:
+  // Copies `bytes` from host memory to device memory through the pinned staging buffers: the CPU
+  // fills one buffer while the DMA engine drains the other.
+  absl::Status StreamToDevice(const void* host, void* dev, size_t bytes, const std::string& what);
+
+  // Makes this backend's device current on the calling thread (the CUDA current device is
+  // per thread; a worker loads on one thread and runs jobs on another).
+  void Bind() const { cudaSetDevice(device_); }
+
   kernels::GemmContext gemm_;
+  int device_ = 0;
   int sm_version_ = 0;
+  std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>();
+  static constexpr size_t kStagingBytes = size_t{32} << 20;
+  std::array<void*, 2> staging_{nullptr, nullptr};  // pinned, allocated on first upload
+  std::array<cudaEvent_t, 2> staging_free_{nullptr, nullptr};
 };
 
-void RegisterCudaOps(CudaBackend& backend);  // cuda_ops.cc
+void RegisterCudaOps(CudaBackend& backend);       // cuda_ops.cc: linear, norms, rope, attention, elementwise
+void RegisterCudaConvOps(CudaBackend& backend);   // cuda_conv_ops.cc: conv3d, channel norm, upsample
+void RegisterCudaSlaOps(CudaBackend& backend);    // cuda_sla_ops.cc: SLA
+void RegisterCudaQuantOps(CudaBackend& backend);  // cuda_quant_ops.cc: int8 W8A8 linear
+
+// Registers `fn` for OpT on `b` (each family's .cc uses it).
+template <typename OpT>
+void RegisterOp(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
+  CudaBackend* self = &b;
+  b.RegisterFn<OpT>([self, fn](const OpT& op) { return fn(*self, op); });
+}
 
 // Argument checks and conversions; errors name the op and the tensor.
 absl::Status ExpectDevice(const std::string& op, const std::string& what, const Tensor* t);

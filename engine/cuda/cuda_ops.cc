@@ -101,11 +101,18 @@ absl::Status RunLayerNorm(CudaBackend& b, const LayerNormOp& op) {
 
 absl::Status RunRmsNorm(CudaBackend& b, const RmsNormOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "x", op.x));
-  if (op.x->rank() != 2) return absl::InvalidArgumentError("rms_norm: x must be [M, E]");
-  const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectDeviceShape("rms_norm", "y", op.y, {m, e}));
-  if (op.weight) TV_RETURN_IF_ERROR(ExpectDeviceShape("rms_norm", "weight", op.weight, {e}));
+  TV_ASSIGN_OR_RETURN(const RmsNormDims dims, CheckRmsNorm(op));
+  const int64_t m = dims.m, e = dims.e;
+  TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "y", op.y));
+  if (op.weight) TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "weight", op.weight));
   kernels::RmsNormArgs a;
+  if (dims.rope_pairs > 0) {
+    TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "rope_cos", op.rope_cos));
+    TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "rope_sin", op.rope_sin));
+    a.rope_cos = op.rope_cos->data<float>();
+    a.rope_sin = op.rope_sin->data<float>();
+    a.rope_pairs = dims.rope_pairs;
+  }
   TV_ASSIGN_OR_RETURN(a.x, In("rms_norm", "x", op.x));
   TV_ASSIGN_OR_RETURN(a.weight, OptIn("rms_norm", "weight", op.weight));
   TV_ASSIGN_OR_RETURN(a.y, Out("rms_norm", "y", op.y));
@@ -285,25 +292,19 @@ absl::Status RunAttention(CudaBackend& b, const AttentionOp& op) {
   return Launched(kernels::LaunchAttention(a, b.stream()), "attention", op.q);
 }
 
-template <typename OpT>
-void Reg(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
-  CudaBackend* self = &b;
-  b.RegisterFn<OpT>([self, fn](const OpT& op) { return fn(*self, op); });
-}
-
 }  // namespace
 
 void RegisterCudaOps(CudaBackend& backend) {
-  Reg<LinearOp>(backend, &RunLinear);
-  Reg<LayerNormOp>(backend, &RunLayerNorm);
-  Reg<RmsNormOp>(backend, &RunRmsNorm);
-  Reg<RopeOp>(backend, &RunRope);
-  Reg<AttentionOp>(backend, &RunAttention);
-  Reg<UnaryOp>(backend, &RunUnary);
-  Reg<BinaryOp>(backend, &RunBinary);
-  Reg<GatedAddOp>(backend, &RunGatedAdd);
-  Reg<EmbeddingOp>(backend, &RunEmbedding);
-  Reg<CopyOp>(backend, &RunCopy);
+  RegisterOp<LinearOp>(backend, &RunLinear);
+  RegisterOp<LayerNormOp>(backend, &RunLayerNorm);
+  RegisterOp<RmsNormOp>(backend, &RunRmsNorm);
+  RegisterOp<RopeOp>(backend, &RunRope);
+  RegisterOp<AttentionOp>(backend, &RunAttention);
+  RegisterOp<UnaryOp>(backend, &RunUnary);
+  RegisterOp<BinaryOp>(backend, &RunBinary);
+  RegisterOp<GatedAddOp>(backend, &RunGatedAdd);
+  RegisterOp<EmbeddingOp>(backend, &RunEmbedding);
+  RegisterOp<CopyOp>(backend, &RunCopy);
 }
 
 }  // namespace turbovid::engine::cuda

@@ -3,6 +3,8 @@
 #include "engine/models/dit.h"
 
 #include <cmath>
+#include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -116,6 +118,10 @@ class WanDitImpl : public WanDit {
   Linear text0_, text2_, time0_, time2_, time_proj_, head_;
   Tensor head_modulation_;  // [2, E]
   std::vector<Block> blocks_;
+  // RoPE tables of the last latent grid (f, h, w): every step of a job reuses them.
+  mutable std::mutex rope_mu_;
+  mutable std::tuple<int64_t, int64_t, int64_t> rope_key_{-1, -1, -1};
+  mutable Tensor rope_cos_, rope_sin_;
 };
 
 absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
@@ -273,6 +279,12 @@ absl::StatusOr<std::pair<Tensor, Tensor>> WanDitImpl::TimeEmbedding(double times
 // cos/sin [L, D/2] F32 of the 3-D RoPE (§3.8): pairs split t/h/w, interleaved, float64 angles.
 absl::Status WanDitImpl::RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos,
                                     Tensor* sin) const {
+  std::lock_guard<std::mutex> lock(rope_mu_);
+  if (rope_key_ == std::make_tuple(f, h, w)) {
+    *cos = rope_cos_;
+    *sin = rope_sin_;
+    return absl::OkStatus();
+  }
   const int64_t pairs = config_.head_dim() / 2;
   const int64_t ph = pairs / 3, pt = pairs - 2 * ph;
   const int64_t l = f * h * w;
@@ -292,6 +304,9 @@ absl::Status WanDitImpl::RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos
   }
   TV_ASSIGN_OR_RETURN(*cos, backend_.Upload(c, DType::kF32));
   TV_ASSIGN_OR_RETURN(*sin, backend_.Upload(s, DType::kF32));
+  rope_key_ = std::make_tuple(f, h, w);
+  rope_cos_ = *cos;
+  rope_sin_ = *sin;
   return absl::OkStatus();
 }
 
@@ -299,16 +314,15 @@ absl::StatusOr<Tensor> WanDitImpl::SelfAttention(int i, const Tensor& a, const T
                                                  const Tensor& sin, const TensorSink* sink) const {
   const Block& b = blocks_[i];
   const int64_t l = a.dim(0), n = config_.num_heads, d = config_.head_dim();
+  // q/k RMSNorm across heads fused with the 3-D RoPE (one op each).
   TV_ASSIGN_OR_RETURN(Tensor q, b.sa_q.Apply(ops_, a));
-  TV_ASSIGN_OR_RETURN(q, ops_.RmsNorm(q, &b.sa_norm_q, config_.eps));
+  TV_ASSIGN_OR_RETURN(q, ops_.RmsNormRope(q, &b.sa_norm_q, config_.eps, cos, sin));
   TV_ASSIGN_OR_RETURN(Tensor k, b.sa_k.Apply(ops_, a));
-  TV_ASSIGN_OR_RETURN(k, ops_.RmsNorm(k, &b.sa_norm_k, config_.eps));
+  TV_ASSIGN_OR_RETURN(k, ops_.RmsNormRope(k, &b.sa_norm_k, config_.eps, cos, sin));
   TV_ASSIGN_OR_RETURN(Tensor v, b.sa_v.Apply(ops_, a));
   TV_ASSIGN_OR_RETURN(q, q.Reshape({l, n, d}));
   TV_ASSIGN_OR_RETURN(k, k.Reshape({l, n, d}));
   TV_ASSIGN_OR_RETURN(v, v.Reshape({l, n, d}));
-  TV_RETURN_IF_ERROR(ops_.Rope(q, cos, sin));
-  TV_RETURN_IF_ERROR(ops_.Rope(k, cos, sin));
   Tensor attn;
   if (options_.attention == AttentionMode::kDense) {
     TV_ASSIGN_OR_RETURN(attn,

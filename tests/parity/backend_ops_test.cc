@@ -23,69 +23,10 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "gtest/gtest.h"
+#include "tests/parity/parity_case.h"
 
-namespace turbovid::engine {
+namespace turbovid::engine::parity {
 namespace {
-
-constexpr double kSlack = 2.0;
-constexpr double kFloor = 1e-5;
-
-// One input: its shape, whether it stays F32 on every backend (rope tables), and its value range.
-struct Input {
-  Shape shape;
-  bool f32_table = false;
-  float lo = -1.f, hi = 1.f;
-};
-
-constexpr int64_t kGuardElems = 64;
-constexpr uint8_t kGuardByte = 0xA5;
-
-// The backend plus the guarded buffers of one run: tensors are views into the middle of a larger
-// allocation whose head and tail keep kGuardByte.
-struct Env {
-  Backend& b;
-  std::vector<Tensor> wholes;  // the full guarded allocations, checked after the run
-
-  // Host `host` (its dtype) placed in a guarded device buffer of the same dtype.
-  absl::StatusOr<Tensor> Place(const Tensor& host) {
-    const size_t es = DTypeSize(host.dtype());
-    Tensor whole = Tensor::Zeros(host.dtype(), {host.numel() + 2 * kGuardElems});
-    std::memset(whole.raw(), kGuardByte, whole.nbytes());
-    std::memcpy(static_cast<char*>(whole.raw()) + kGuardElems * es, host.raw(), host.nbytes());
-    TV_ASSIGN_OR_RETURN(Tensor dev, b.Upload(whole, host.dtype()));
-    wholes.push_back(dev);
-    return Tensor::Wrap(dev.storage(), dev.byte_offset() + kGuardElems * es, host.dtype(), host.shape());
-  }
-  // A zero-filled guarded output in the compute dtype.
-  absl::StatusOr<Tensor> Alloc(Shape s) { return Place(Tensor::Zeros(b.compute_dtype(), std::move(s))); }
-
-  // Number of guard elements that no longer hold the pattern.
-  absl::StatusOr<int64_t> BrokenGuards() {
-    int64_t broken = 0;
-    for (const Tensor& w : wholes) {
-      Tensor pattern = Tensor::Zeros(w.dtype(), {1});
-      std::memset(pattern.raw(), kGuardByte, pattern.nbytes());
-      TV_ASSIGN_OR_RETURN(Tensor want, ToF32(pattern));
-      TV_ASSIGN_OR_RETURN(Tensor got_raw, b.Download(w));
-      TV_ASSIGN_OR_RETURN(Tensor got, ToF32(got_raw));
-      const uint32_t* g = got.data<uint32_t>();
-      const uint32_t p = want.data<uint32_t>()[0];
-      const int64_t n = got.numel();
-      for (int64_t i = 0; i < kGuardElems; ++i) broken += (g[i] != p) + (g[n - 1 - i] != p);
-    }
-    return broken;
-  }
-};
-
-// Runs the op on inputs already placed on the backend, returns the device outputs.
-using RunFn = std::function<absl::StatusOr<std::vector<Tensor>>(Env&, std::vector<Tensor>&)>;
-
-struct Case {
-  std::string name;
-  size_t kind;
-  std::vector<Input> inputs;
-  RunFn run;
-};
 
 Case LinearCase(int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
   std::string name = "linear " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
@@ -140,6 +81,22 @@ Case RmsNormCase(int64_t m, int64_t e, bool weight) {
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
             RmsNormOp op{&t[0], weight ? &t[1] : nullptr, 1e-6f, &y};
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+// The DiT's q/k norm fused with RoPE: RmsNorm over n·d, then each d-wide head rotated.
+Case RmsNormRopeCase(int64_t m, int64_t n, int64_t d) {
+  const int64_t e = n * d;
+  return {"rms_norm+rope " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(d),
+          OpKindOf<RmsNormOp>(),
+          {{{m, e}, false, -3.f, 3.f}, {{e}}, {{m, d / 2}, true}, {{m, d / 2}, true}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
+            RmsNormOp op{&t[0], &t[1], 1e-6f, &y};
+            op.rope_cos = &t[2];
+            op.rope_sin = &t[3];
             TV_RETURN_IF_ERROR(env.b.Run(op));
             return std::vector<Tensor>{y};
           }};
@@ -232,7 +189,7 @@ Case ConcatCase(Shape a, Shape c, int axis) {
 }
 
 std::vector<Case> AllCases() {
-  return {
+  std::vector<Case> cases = {
       LinearCase(7, 64, 33, false, Activation::kNone),
       LinearCase(130, 96, 200, true, Activation::kNone),
       LinearCase(65, 128, 72, true, Activation::kGeluTanh),
@@ -246,6 +203,8 @@ std::vector<Case> AllCases() {
       RmsNormCase(9, 128, true),
       RmsNormCase(33, 1536, true),
       RmsNormCase(3, 77, false),
+      RmsNormRopeCase(37, 12, 128),
+      RmsNormRopeCase(5, 3, 64),
       RopeCase(13, 3, 64),
       RopeCase(70, 12, 128),
       AttentionCase(37, 50, 2, 64, 64, false),
@@ -264,6 +223,10 @@ std::vector<Case> AllCases() {
       PermuteCase({5, 6, 7}, {2, 0, 1}),
       ConcatCase({3, 5, 4}, {3, 2, 4}, 1),
   };
+  for (auto family : {ConvCases, SlaCases, QuantCases}) {
+    for (Case& c : family()) cases.push_back(std::move(c));
+  }
+  return cases;
 }
 
 Tensor RandomHost(const Input& in, std::mt19937& rng) {
@@ -377,15 +340,15 @@ TEST(BackendOpsParity, CudaMatchesCpu) {
       const double e_naive = RelL2(naive_out, (*ref)[o]);
       const double e_cuda = RelL2((*got)[o], (*ref)[o]);
       const int bad = NonFinite((*got)[o]) - NonFinite((*ref)[o]);
-      const bool ok = bad == 0 && e_cuda <= kSlack * e_naive + kFloor;
+      const bool ok = bad == 0 && e_cuda <= c.slack * e_naive + kFloor;
       std::printf("%-44s %12.3e %12.3e %8.2f %s\n", c.name.c_str(), e_naive, e_cuda,
                   e_cuda / std::max(e_naive, 1e-12), ok ? "ok" : "FAIL");
       EXPECT_EQ(bad, 0) << c.name << ": non-finite mismatch";
-      EXPECT_LE(e_cuda, kSlack * e_naive + kFloor) << c.name;
+      EXPECT_LE(e_cuda, c.slack * e_naive + kFloor) << c.name;
     }
   }
   std::fflush(stdout);
 }
 
 }  // namespace
-}  // namespace turbovid::engine
+}  // namespace turbovid::engine::parity

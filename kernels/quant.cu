@@ -1,0 +1,392 @@
+// W8A8 int8 linear (spec/turbodiffusion.md §9): tile quantiser; int8 GEMM (mma.sync m16n8k32 s8,
+// 128x128 CTA tile, one 128-wide K block per cp.async stage) dequantising each K block's int32
+// sums into fp32 with fma(float(dot), sa·sw, acc); a scalar GEMM for shapes the fast path skips.
+#include <cuda_bf16.h>
+
+#include "kernels/device_util.cuh"
+#include "kernels/quant.h"
+
+namespace turbovid::kernels {
+namespace {
+
+constexpr int kBlk = static_cast<int>(kQuantBlock);
+
+// ---------------------------------------------------------------------------------------------
+// Quantiser: one CTA per 128x128 tile; thread t covers 4 adjacent columns of 16 rows.
+
+constexpr int kQuantThreads = 256;
+constexpr int kQuantRowsPerPass = kQuantThreads / (kBlk / 4);  // 8
+constexpr int kQuantPasses = kBlk / kQuantRowsPerPass;         // 16
+
+__device__ __forceinline__ float AsBf16(float v) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
+__device__ __forceinline__ float AsBf16(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__global__ void __launch_bounds__(kQuantThreads)
+    QuantizeInt8Kernel(const T* __restrict__ x, QuantizeInt8Args a) {
+  __shared__ float warp_max[kQuantThreads / 32];
+  const int t = threadIdx.x;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kBlk + (t % (kBlk / 4)) * 4;
+  const int64_t r_base = static_cast<int64_t>(blockIdx.y) * kBlk + t / (kBlk / 4);
+  float v[kQuantPasses][4];
+  // The upstream atomicMax starts at 1e-8, so an all-zero tile keeps a finite scale; values
+  // outside the matrix read as 0 and cannot raise it.
+  float amax = 1e-8f;
+#pragma unroll
+  for (int p = 0; p < kQuantPasses; ++p) {
+    const int64_t r = r_base + p * kQuantRowsPerPass;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const bool in = r < a.rows && c + e < a.cols;
+      v[p][e] = in ? AsBf16(x[r * a.cols + c + e]) : 0.f;
+      amax = fmaxf(amax, fabsf(v[p][e]));
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+  if (t % 32 == 0) warp_max[t / 32] = amax;
+  __syncthreads();  // every warp's maximum is in shared memory
+#pragma unroll
+  for (int w = 0; w < kQuantThreads / 32; ++w) amax = fmaxf(amax, warp_max[w]);
+  // IEEE division and product, as the CPU reference (no fast-math reciprocal).
+  const float inv = __fdiv_rn(128.f, amax);
+  const bool packed = a.cols % 4 == 0 && reinterpret_cast<uintptr_t>(a.q) % 4 == 0;
+#pragma unroll
+  for (int p = 0; p < kQuantPasses; ++p) {
+    const int64_t r = r_base + p * kQuantRowsPerPass;
+    if (r >= a.rows) break;
+    int qv[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      // cvt.rni.sat.s8: round half to even, then saturate (+amax·128/amax = 128 → 127).
+      qv[e] = min(127, max(-128, __float2int_rn(__fmul_rn(v[p][e], inv))));
+    }
+    int8_t* dst = a.q + r * a.cols + c;
+    if (packed && c + 3 < a.cols) {
+      const uint32_t word =
+          (static_cast<uint32_t>(qv[0]) & 0xffu) | ((static_cast<uint32_t>(qv[1]) & 0xffu) << 8) |
+          ((static_cast<uint32_t>(qv[2]) & 0xffu) << 16) | (static_cast<uint32_t>(qv[3]) << 24);
+      *reinterpret_cast<uint32_t*>(dst) = word;
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (c + e < a.cols) dst[e] = static_cast<int8_t>(qv[e]);
+      }
+    }
+  }
+  if (t == 0)
+    a.scale[static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x] = __fdiv_rn(amax, 128.f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared epilogue: acc probe, bf16 round, bf16 bias, bf16 round (Int8Linear.forward order).
+
+__device__ __forceinline__ float Epilogue(const Int8GemmArgs& a, int64_t col, float acc) {
+  const float out = AsBf16(acc);
+  return a.bias.data ? AsBf16(out + AsBf16(detail::Load(a.bias, col))) : out;
+}
+
+// Stores the results of columns col, col + 1 (col + 1 may be past n) of one row.
+__device__ __forceinline__ void StorePair(const Int8GemmArgs& a, bool paired, int64_t row,
+                                          int64_t col, float acc0, float acc1) {
+  const int64_t i = row * a.n + col;
+  const bool both = col + 1 < a.n;
+  if (a.acc) {
+    if (paired && both) {
+      *reinterpret_cast<float2*>(a.acc + i) = make_float2(acc0, acc1);
+    } else {
+      a.acc[i] = acc0;
+      if (both) a.acc[i + 1] = acc1;
+    }
+  }
+  const float y0 = Epilogue(a, col, acc0);
+  const float y1 = both ? Epilogue(a, col + 1, acc1) : 0.f;
+  if (paired && both) {
+    if (a.y.type == ElemType::kBF16) {
+      *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(a.y.data) + i) =
+          __floats2bfloat162_rn(y0, y1);
+    } else {
+      *reinterpret_cast<float2*>(static_cast<float*>(a.y.data) + i) = make_float2(y0, y1);
+    }
+  } else {
+    detail::Store(a.y, i, y0);
+    if (both) detail::Store(a.y, i + 1, y1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalar GEMM: one thread per output, the CPU loop verbatim. For k % 16 != 0 or unaligned operands.
+
+__global__ void Int8GemmScalarKernel(Int8GemmArgs a) {
+  const int64_t kb = (a.k + kBlk - 1) / kBlk;
+  const int64_t total = a.m * a.n;
+  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t i = idx / a.n, j = idx % a.n;
+    const int8_t* ar = a.a + i * a.k;
+    const int8_t* wr = a.w + j * a.k;
+    float acc = 0.f;
+    for (int64_t b = 0; b < kb; ++b) {
+      const int64_t c0 = b * kBlk, c1 = min(a.k, c0 + kBlk);
+      int dot = 0;
+      for (int64_t c = c0; c < c1; ++c) dot += int{ar[c]} * int{wr[c]};
+      const float sab = __fmul_rn(a.a_scale[(i / kBlk) * kb + b], a.w_scale[(j / kBlk) * kb + b]);
+      acc = __fmaf_rn(__int2float_rn(dot), sab, acc);
+    }
+    if (a.acc) a.acc[idx] = acc;
+    detail::Store(a.y, idx, Epilogue(a, j, acc));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor-core GEMM. CTA tile 128(M) x 128(N), 8 warps as 4(M) x 2(N), warp tile 32 x 64 =
+// 2 x 8 mma tiles of m16n8k32. A stage holds one 128-wide K block of A and W (16 KiB each): the
+// int32 sums of a block are complete when the stage is consumed, so the dequant happens there.
+// Shared rows are 128 bytes (eight 16-byte chunks); chunk c of row r sits at c ^ (r % 8), so the
+// eight rows an ldmatrix phase reads hit distinct bank groups.
+
+constexpr int kGemmThreads = 256;
+constexpr int kWarpsM = 4, kWarpsN = 2;
+constexpr int kWarpTileM = kBlk / kWarpsM;  // 32
+constexpr int kWarpTileN = kBlk / kWarpsN;  // 64
+constexpr int kMmaM = 16, kMmaN = 8, kMmaK = 32;
+constexpr int kTilesM = kWarpTileM / kMmaM;  // 2
+constexpr int kTilesN = kWarpTileN / kMmaN;  // 8
+constexpr int kTileBytes = kBlk * kBlk;      // one operand's stage: 128 rows x 128 int8
+constexpr int kChunksPerThread = kTileBytes / 16 / kGemmThreads;  // 4
+// Two stages (64 KiB): the next K block streams in while the current one is multiplied. Three
+// (96 KiB) would still fit sm_120's 99 KiB per-CTA limit; tune on the GPU.
+constexpr int kStages = 2;
+constexpr int kStageBytes = 2 * kTileBytes;
+constexpr int kGemmSmemBytes = kStages * kStageBytes;
+// Consecutive CTAs walk down 8 M tiles before moving along N, so a wave shares W tiles in L2.
+constexpr int64_t kGroupM = 8;
+static_assert(kWarpsM * kWarpsN * 32 == kGemmThreads, "warp layout");
+static_assert(kTileBytes % (16 * kGemmThreads) == 0, "chunks per thread");
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ int Swizzled(int row, int chunk) {
+  return row * kBlk + ((chunk ^ (row & 7)) << 4);
+}
+
+// 16-byte async copy; src_bytes = 0 writes zeros (rows past m/n, chunks past k).
+__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int kPending>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+// The memory clobber keeps the shared-memory read on its side of the cp.async waits and
+// __syncthreads (the asm's operands do not name the memory it reads).
+__device__ __forceinline__ void LdMatrixX4(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr)
+               : "memory");
+}
+
+// Pure register op (no memory clobber, not volatile) so the compiler may interleave it with
+// the next fragment loads.
+__device__ __forceinline__ void MmaS8(int (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                      uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Copies rows [row0, row0 + 128) x K block kblk of src [rows, k] into a swizzled stage tile.
+__device__ __forceinline__ void LoadTile(uint32_t tile, const int8_t* src, int64_t rows, int64_t k,
+                                         int64_t row0, int64_t kblk) {
+#pragma unroll
+  for (int i = 0; i < kChunksPerThread; ++i) {
+    const int id = threadIdx.x + i * kGemmThreads;
+    const int r = id / 8, ch = id % 8;
+    const int64_t gr = row0 + r, gk = kblk * kBlk + ch * 16;
+    const bool in = gr < rows && gk < k;  // k % 16 == 0: a chunk is wholly inside or outside
+    CpAsync16(tile + Swizzled(r, ch), in ? src + gr * k + gk : src, in ? 16 : 0);
+  }
+}
+
+__global__ void __launch_bounds__(kGemmThreads, 1) Int8GemmMmaKernel(Int8GemmArgs a) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int64_t tiles_m = (a.m + kBlk - 1) / kBlk, tiles_n = (a.n + kBlk - 1) / kBlk;
+  const int64_t kb = (a.k + kBlk - 1) / kBlk;
+  // Grouped raster order (kGroupM M tiles per column of CTAs).
+  const int64_t pid = blockIdx.x, per_group = kGroupM * tiles_n;
+  const int64_t first_m = (pid / per_group) * kGroupM;
+  const int64_t group_m = min(tiles_m - first_m, kGroupM);
+  const int64_t tm = first_m + (pid % per_group) % group_m;
+  const int64_t tn = (pid % per_group) / group_m;
+  const int64_t m0 = tm * kBlk, n0 = tn * kBlk;
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int wm = warp % kWarpsM, wn = warp / kWarpsM;
+  const uint32_t base = SmemAddr(smem);
+
+  float acc[kTilesM][kTilesN][4];
+#pragma unroll
+  for (int i = 0; i < kTilesM; ++i) {
+#pragma unroll
+    for (int j = 0; j < kTilesN; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+    }
+  }
+
+  // Prologue: K blocks 0 .. kStages-2; every step commits a group (maybe empty) so that
+  // wait_group counts stay uniform.
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < kb) {
+      LoadTile(base + s * kStageBytes, a.a, a.m, a.k, m0, s);
+      LoadTile(base + s * kStageBytes + kTileBytes, a.w, a.n, a.k, n0, s);
+    }
+    CpAsyncCommit();
+  }
+
+  for (int64_t b = 0; b < kb; ++b) {
+    CpAsyncWait<kStages - 2>();
+    // Block b is resident for every thread, and every warp is done with the stage of block
+    // b - 1, which the load below overwrites.
+    __syncthreads();
+    const int64_t next = b + kStages - 1;
+    if (next < kb) {
+      const uint32_t st = base + static_cast<int>(next % kStages) * kStageBytes;
+      LoadTile(st, a.a, a.m, a.k, m0, next);
+      LoadTile(st + kTileBytes, a.w, a.n, a.k, n0, next);
+    }
+    CpAsyncCommit();
+
+    const uint32_t sa = base + static_cast<int>(b % kStages) * kStageBytes;
+    const uint32_t sw = sa + kTileBytes;
+    int dot[kTilesM][kTilesN][4];
+#pragma unroll
+    for (int i = 0; i < kTilesM; ++i) {
+#pragma unroll
+      for (int j = 0; j < kTilesN; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) dot[i][j][e] = 0;
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < kBlk / kMmaK; ++kk) {
+      uint32_t af[kTilesM][4];
+#pragma unroll
+      for (int i = 0; i < kTilesM; ++i) {
+        // Lanes 0-15 address rows 0-15 at k bytes [0, 16), lanes 16-31 the same rows at
+        // [16, 32): registers a0..a3 of the m16n8k32 A fragment.
+        const int r = wm * kWarpTileM + i * kMmaM + lane % 16;
+        LdMatrixX4(sa + Swizzled(r, kk * 2 + lane / 16), af[i]);
+      }
+#pragma unroll
+      for (int jp = 0; jp < kTilesN / 2; ++jp) {
+        // Matrices: (n 0-7, k 0-15), (n 0-7, k 16-31), (n 8-15, k 0-15), (n 8-15, k 16-31):
+        // b0, b1 of n tile 2·jp, then of n tile 2·jp + 1.
+        const int r = wn * kWarpTileN + jp * 16 + (lane / 16) * 8 + lane % 8;
+        uint32_t bf[4];
+        LdMatrixX4(sw + Swizzled(r, kk * 2 + (lane / 8) % 2), bf);
+#pragma unroll
+        for (int i = 0; i < kTilesM; ++i) {
+          MmaS8(dot[i][2 * jp], af[i], bf[0], bf[1]);
+          MmaS8(dot[i][2 * jp + 1], af[i], bf[2], bf[3]);
+        }
+      }
+    }
+    // The CTA's rows and columns each lie in one 128-row scale tile: one product per K block,
+    // rounded to fp32 before the fma exactly as the reference does.
+    const float sab = __fmul_rn(a.a_scale[tm * kb + b], a.w_scale[tn * kb + b]);
+#pragma unroll
+    for (int i = 0; i < kTilesM; ++i) {
+#pragma unroll
+      for (int j = 0; j < kTilesN; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          acc[i][j][e] = __fmaf_rn(__int2float_rn(dot[i][j][e]), sab, acc[i][j][e]);
+      }
+    }
+  }
+  // Drain the trailing (empty) groups before the CTA exits.
+  CpAsyncWait<0>();
+
+  // C fragment: c0, c1 at (row g, cols 2t, 2t+1), c2, c3 at row g + 8 (g = lane / 4, t = lane % 4).
+  const bool paired =
+      a.n % 2 == 0 &&
+      reinterpret_cast<uintptr_t>(a.y.data) % (a.y.type == ElemType::kF32 ? 8 : 4) == 0 &&
+      reinterpret_cast<uintptr_t>(a.acc) % 8 == 0;
+#pragma unroll
+  for (int i = 0; i < kTilesM; ++i) {
+#pragma unroll
+    for (int j = 0; j < kTilesN; ++j) {
+      const int64_t col = n0 + wn * kWarpTileN + j * kMmaN + (lane % 4) * 2;
+      if (col >= a.n) continue;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t row = m0 + wm * kWarpTileM + i * kMmaM + lane / 4 + h * 8;
+        if (row < a.m) StorePair(a, paired, row, col, acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+      }
+    }
+  }
+}
+
+bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+cudaError_t LaunchQuantizeInt8(const QuantizeInt8Args& args, cudaStream_t stream) {
+  if (args.rows < 0 || args.cols < 0 || args.q == nullptr || args.scale == nullptr ||
+      args.x.data == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  if (args.rows == 0 || args.cols == 0) return cudaSuccess;
+  const int64_t row_tiles = (args.rows + kBlk - 1) / kBlk,
+                col_tiles = (args.cols + kBlk - 1) / kBlk;
+  if (row_tiles > 65535 || col_tiles > 0x7fffffff) return cudaErrorInvalidValue;  // grid limits
+  const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles));
+  switch (args.x.type) {
+    case ElemType::kF32:
+      QuantizeInt8Kernel<float>
+          <<<grid, kQuantThreads, 0, stream>>>(static_cast<const float*>(args.x.data), args);
+      break;
+    case ElemType::kBF16:
+      QuantizeInt8Kernel<__nv_bfloat16><<<grid, kQuantThreads, 0, stream>>>(
+          static_cast<const __nv_bfloat16*>(args.x.data), args);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchInt8Gemm(const Int8GemmArgs& args, cudaStream_t stream) {
+  if (args.m < 0 || args.n < 0 || args.k < 0 || args.a == nullptr || args.w == nullptr ||
+      args.a_scale == nullptr || args.w_scale == nullptr || args.y.data == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  if (args.m == 0 || args.n == 0) return cudaSuccess;
+  const int64_t tiles = ((args.m + kBlk - 1) / kBlk) * ((args.n + kBlk - 1) / kBlk);
+  const bool fast = args.k > 0 && args.k % 16 == 0 && Aligned16(args.a) && Aligned16(args.w) &&
+                    tiles <= 0x7fffffff;
+  if (!fast) {
+    constexpr int kThreads = 256;
+    Int8GemmScalarKernel<<<detail::GridFor(args.m * args.n, kThreads), kThreads, 0, stream>>>(args);
+    return cudaGetLastError();
+  }
+  // Above 48 KiB of dynamic shared memory a kernel must opt in (per device, cheap to repeat).
+  const cudaError_t e = cudaFuncSetAttribute(
+      Int8GemmMmaKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemmSmemBytes);
+  if (e != cudaSuccess) return e;
+  Int8GemmMmaKernel<<<static_cast<unsigned>(tiles), kGemmThreads, kGemmSmemBytes, stream>>>(args);
+  return cudaGetLastError();
+}
+
+}  // namespace turbovid::kernels

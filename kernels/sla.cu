@@ -1,0 +1,2 @@
+// (filled by the sla work)
+#include "kernels/sla.h"
