@@ -1,7 +1,7 @@
 // Conv3d (direct, gathered implicit GEMM, halo implicit GEMM), VAE channel RMS norm, nearest x2.
 // GEMM view: M = Cout, N = output positions (to, ho, wo), K = Cin·kt·kh·kw; bf16 mma.sync m16n8k16
 // with fp32 accumulators; x [Cin, T, H, W], w [Cout, Cin, kt, kh, kw], y [Cout, To, Ho, Wo].
-// ~700 lines: the three conv paths share the PTX helpers, the fragment layouts and the epilogue
+// ~780 lines: the three conv paths share the PTX helpers, the fragment layouts and the epilogue
 // conventions, and are easier to check side by side than split over files.
 #include "kernels/conv.h"
 
@@ -77,7 +77,8 @@ __device__ __forceinline__ uint4 ColsMinus1(uint4 prev, uint4 cur) {
   return make_uint4(__funnelshift_r(prev.w, cur.x, 16), __funnelshift_r(cur.x, cur.y, 16),
                     __funnelshift_r(cur.y, cur.z, 16), __funnelshift_r(cur.z, cur.w, 16));
 }
-// Eight bf16 columns starting one column right of `cur`: element e = cur[e + 1], e = 7 from next[0].
+// Eight bf16 columns starting one column right of `cur`: element e = cur[e + 1], e = 7 from
+// next[0].
 __device__ __forceinline__ uint4 ColsPlus1(uint4 cur, uint4 next) {
   return make_uint4(__funnelshift_r(cur.x, cur.y, 16), __funnelshift_r(cur.y, cur.z, 16),
                     __funnelshift_r(cur.z, cur.w, 16), __funnelshift_r(cur.w, next.x, 16));
@@ -96,7 +97,8 @@ struct ConvDims {
 };
 
 // Per-lane row/column offsets of the ldmatrix.x4 addresses (fragment order of mma m16n8k16).
-// A [m][16 k] tiles: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (8-15, 8-15).
+// A [m][16 k] tiles: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (8-15,
+// 8-15).
 __device__ __forceinline__ int ARowLane(int lane) { return (lane & 7) + ((lane >> 3) & 1) * 8; }
 __device__ __forceinline__ int AHalfLane(int lane) { return lane >> 4; }
 // B [k][n] tiles (.trans): matrices (k 0-7, n 0-7), (k 8-15, n 0-7), (k 0-7, n 8-15), (8-15, 8-15)
@@ -207,7 +209,8 @@ __global__ void __launch_bounds__(kGemmThreads)
   auto store = [&](int buf) {
     St16(&smem_a[buf][ASwizzle(am, ak >> 3)], ra);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) smem_b[buf][(bk + j) * kGemmPitchB + bn] = __ushort_as_bfloat16(rb[j]);
+    for (int j = 0; j < 8; ++j)
+      smem_b[buf][(bk + j) * kGemmPitchB + bn] = __ushort_as_bfloat16(rb[j]);
   };
 
   float acc[2][4][4] = {};
@@ -267,8 +270,8 @@ __global__ void __launch_bounds__(kGemmThreads)
 }
 
 // ---- Path 3: halo implicit GEMM -----------------------------------------------------------------
-// CTA tile: 96 output channels x (TR rows x 16 columns) of one output frame; 8 warps as 2 (M) x 4
-// (N), warp tile 48 x (TR/4 rows · 16). A pipeline stage is one (dt, 16-channel group): the input
+// CTA tile: BM output channels x (TR rows x 16 columns) of one output frame (HaloTile below);
+// 8 warps, each owning whole output rows. A pipeline stage is one (dt, 16-channel group): the input
 // halo of the tile, (TR + kh − 1) rows x 16 columns per channel, is loaded once and serves all
 // kh·kw taps. For kw = 3 it is stored as three copies shifted by −1, 0, +1 column, so each tap's
 // B operand is a plain 16-byte-aligned [16 k][TR·16 n] block (rows at dh·16) for ldmatrix.trans.
@@ -277,9 +280,7 @@ __global__ void __launch_bounds__(kGemmThreads)
 // Two stages in shared memory; the next stage's loads are issued before the current MMAs.
 
 constexpr int kHaloThreads = 256;
-constexpr int kHaloMt = 3;                 // m16 tiles per warp
-constexpr int kHaloBm = 2 * kHaloMt * 16;  // 96: every Wan VAE width (96/192/384/768) is a multiple
-constexpr int kHaloTc = 16;                // output columns per tile (Wan widths: 104·2^k, 160·2^k)
+constexpr int kHaloTc = 16;  // output columns per tile (Wan widths: 104·2^k, 160·2^k)
 constexpr int kHaloMaxTaps = 9;
 
 // Channel pitch of a halo copy in elements: ≡ 8·odd (mod 64), so the eight k rows an
@@ -290,20 +291,31 @@ constexpr int HaloPitch(int plane) {
   return p;
 }
 
-template <int TR>
+// TR output rows per tile; the 8 warps form WM (along Cout) x 8/WM (along positions), each warp
+// holding MT m16 tiles. <16, 2, 3>: 96 x 256 tiles (every Wan VAE width 96/192/384/768 is a
+// multiple of 96); <8, 2, 3>: 96 x 128 for ~100 KiB shared memory (RTX 5090); <16, 1, 1>: 16 x 256
+// for Cout ≤ 16 (the decoder head, Cout 3), where a 96-row tile would be 97% padding.
+template <int TR, int WM, int MT>
 struct HaloTile {
-  static constexpr int kRowsPerWarp = TR / 4;  // output rows per warp (4 warps along N)
-  static constexpr int kNt = 2 * kRowsPerWarp;  // n8 tiles per warp
+  static constexpr int kTr = TR;
+  static constexpr int kWarpsM = WM;
+  static constexpr int kMt = MT;
+  static constexpr int kBm = WM * MT * 16;
+  static constexpr int kRowsPerWarp = TR * WM / 8;  // output rows per warp
+  static constexpr int kNt = 2 * kRowsPerWarp;      // n8 tiles per warp
   static constexpr int kPitch = HaloPitch((TR + 2) * kHaloTc);
   static constexpr int kCopyElems = 16 * kPitch;  // one shifted copy: [16 k][pitch]
-  static constexpr int kAElems = kHaloMaxTaps * kHaloBm * 16;
+  static constexpr int kAElems = kHaloMaxTaps * kBm * 16;
   static constexpr int kBElems = 3 * kCopyElems;
   static constexpr int kStageElems = kAElems + kBElems;
   static constexpr int kSmemBytes = 2 * kStageElems * 2;
   static constexpr int kUnitIters = (16 * (TR + 2) + kHaloThreads - 1) / kHaloThreads;
-  static_assert(TR % 4 == 0, "each warp takes whole output rows");
+  static_assert(8 % WM == 0 && (TR * WM) % 8 == 0, "each warp takes whole output rows");
   static_assert(kAElems % 8 == 0 && kCopyElems % 8 == 0, "16-byte aligned shared regions");
 };
+using HaloBig = HaloTile<16, 2, 3>;
+using HaloMid = HaloTile<8, 2, 3>;
+using HaloSmallM = HaloTile<16, 1, 1>;
 
 struct HaloParams {
   const __nv_bfloat16* x;   // [cin, t, h, w], 16-byte aligned, w % 8 == 0
@@ -315,14 +327,14 @@ struct HaloParams {
   bool y_pairs;  // y is bf16, 4-byte aligned and wo is even: store column pairs as one word
 };
 
-template <int TR>
+template <typename Tile>
 __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) {
-  using Tile = HaloTile<TR>;
+  constexpr int TR = Tile::kTr, kHaloMt = Tile::kMt, kHaloBm = Tile::kBm;
   extern __shared__ __align__(16) unsigned char halo_smem[];
   __nv_bfloat16* smem = reinterpret_cast<__nv_bfloat16*>(halo_smem);
   const ConvDims& d = p.d;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int wm = warp & 1, wn = warp >> 1;
+  const int wm = warp % Tile::kWarpsM, wn = warp / Tile::kWarpsM;
 
   // Output channels vary fastest over blockIdx.x so CTAs resident together share the input halo.
   int64_t tile = blockIdx.x;
@@ -352,8 +364,7 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
 
   auto load_a = [&](int s, int buf) {
     const int dt = dt_lo + s / d.ccn, cc = s % d.ccn;
-    const __nv_bfloat16* src =
-        p.wp + static_cast<int64_t>(dt * d.ccn + cc) * taps * d.cout * 16;
+    const __nv_bfloat16* src = p.wp + static_cast<int64_t>(dt * d.ccn + cc) * taps * d.cout * 16;
     __nv_bfloat16* dst = smem + buf * Tile::kStageElems;
     const int chunks = taps * kHaloBm * 2;
     for (int c = tid; c < chunks; c += kHaloThreads) {
@@ -568,7 +579,7 @@ __global__ void Upsample2xKernel(Upsample2xArgs a, bool pairs) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += step) {
-    const int64_t j = i % a.w, r = i / a.w;  // r = plane·h + row
+    const int64_t j = i % a.w, r = i / a.w;      // r = plane·h + row
     const int64_t o0 = 2 * r * 2 * a.w + 2 * j;  // output row plane·2h + 2·row = 2r
     const int64_t o1 = o0 + 2 * a.w;
     const float v = Load(a.x, i);
@@ -590,9 +601,7 @@ __global__ void Upsample2xKernel(Upsample2xArgs a, bool pairs) {
 
 bool FitsInt(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
-bool Aligned(const void* p, uintptr_t bytes) {
-  return reinterpret_cast<uintptr_t>(p) % bytes == 0;
-}
+bool Aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 bool DimsOk(const Conv3dArgs& a) {
   const int64_t ext[] = {a.cin, a.t, a.h, a.w_in, a.cout, a.kt, a.kh, a.kw, a.to, a.ho, a.wo};
@@ -644,39 +653,41 @@ int MaxSharedPerBlock() {
   return v;
 }
 
-// Tile rows of the halo path for these shapes: 16 where shared memory allows (H100: 110 KiB of
-// 227), 8 on parts with ~100 KiB per block (RTX 5090), 0 when the halo path does not apply.
-int HaloTileRows(const Conv3dArgs& a) {
+enum class HaloVariant { kNone, kBig, kMid, kSmallM };
+
+// The halo tile for these shapes: 96 x 256 where shared memory allows (H100: 110 KiB of 227),
+// 96 x 128 on parts with ~100 KiB per block (RTX 5090), 16 x 256 for Cout ≤ 16; kNone when the
+// halo path does not apply.
+HaloVariant ChooseHalo(const Conv3dArgs& a) {
   const bool shapes = a.x.type == ElemType::kBF16 && Aligned(a.x.data, 16) && a.stride[1] == 1 &&
                       a.stride[2] == 1 && a.w_in % 8 == 0 && a.kh <= 3 &&
                       ((a.kw == 1 && a.pad_lo[2] == 0) || (a.kw == 3 && a.pad_lo[2] == 1));
-  if (!shapes || !DimsOk(a)) return 0;
+  if (!shapes || !DimsOk(a)) return HaloVariant::kNone;
   const int smem = MaxSharedPerBlock();
-  if (smem >= HaloTile<16>::kSmemBytes) return 16;
-  if (smem >= HaloTile<8>::kSmemBytes) return 8;
-  return 0;
+  if (a.cout <= HaloSmallM::kBm && smem >= HaloSmallM::kSmemBytes) return HaloVariant::kSmallM;
+  if (smem >= HaloBig::kSmemBytes) return HaloVariant::kBig;
+  if (smem >= HaloMid::kSmemBytes) return HaloVariant::kMid;
+  return HaloVariant::kNone;
 }
 
-template <int TR>
+template <typename Tile>
 cudaError_t LaunchHalo(const Conv3dArgs& a, const ConvDims& d, cudaStream_t stream) {
-  using Tile = HaloTile<TR>;
   HaloParams p;
   p.x = static_cast<const __nv_bfloat16*>(a.x.data);
   p.wp = static_cast<const __nv_bfloat16*>(a.w_packed);
   p.bias = a.bias;
   p.y = a.y;
   p.d = d;
-  p.m_tiles = (d.cout + kHaloBm - 1) / kHaloBm;
-  p.tiles_h = (d.ho + TR - 1) / TR;
+  p.m_tiles = (d.cout + Tile::kBm - 1) / Tile::kBm;
+  p.tiles_h = (d.ho + Tile::kTr - 1) / Tile::kTr;
   p.tiles_w = (d.wo + kHaloTc - 1) / kHaloTc;
   p.y_pairs = a.y.type == ElemType::kBF16 && Aligned(a.y.data, 4) && d.wo % 2 == 0;
   const int64_t blocks = static_cast<int64_t>(p.m_tiles) * d.to * p.tiles_h * p.tiles_w;
   if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
-  cudaError_t e = cudaFuncSetAttribute(ConvHaloKernel<TR>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       Tile::kSmemBytes);
+  cudaError_t e = cudaFuncSetAttribute(
+      ConvHaloKernel<Tile>, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes);
   if (e != cudaSuccess) return e;
-  ConvHaloKernel<TR>
+  ConvHaloKernel<Tile>
       <<<static_cast<unsigned>(blocks), kHaloThreads, Tile::kSmemBytes, stream>>>(p);
   return cudaGetLastError();
 }
@@ -691,7 +702,7 @@ Conv3dPath Conv3dChoosePath(const Conv3dArgs& args) {
       return Conv3dPath::kGemm;
     case Conv3dPath::kHalo:
     case Conv3dPath::kAuto:
-      return HaloTileRows(args) > 0 ? Conv3dPath::kHalo : Conv3dPath::kGemm;
+      return ChooseHalo(args) != HaloVariant::kNone ? Conv3dPath::kHalo : Conv3dPath::kGemm;
   }
   return Conv3dPath::kGemm;
 }
@@ -719,8 +730,8 @@ cudaError_t LaunchConv3d(const Conv3dArgs& args, cudaStream_t stream) {
   switch (Conv3dChoosePath(args)) {
     case Conv3dPath::kDirect: {
       const int64_t total = static_cast<int64_t>(d.cout) * d.n_total;
-      ConvDirectKernel<<<GridFor(total, 256), 256, 0, stream>>>(args.x, args.w, args.bias,
-                                                                 args.y, d);
+      ConvDirectKernel<<<GridFor(total, 256), 256, 0, stream>>>(args.x, args.w, args.bias, args.y,
+                                                                d);
       return cudaGetLastError();
     }
     case Conv3dPath::kAuto:
@@ -734,9 +745,16 @@ cudaError_t LaunchConv3d(const Conv3dArgs& args, cudaStream_t stream) {
     }
     case Conv3dPath::kHalo: {
       if (args.w_packed == nullptr || !Aligned(args.w_packed, 16)) return cudaErrorInvalidValue;
-      const int tr = HaloTileRows(args);
-      if (tr == 16) return LaunchHalo<16>(args, d, stream);
-      if (tr == 8) return LaunchHalo<8>(args, d, stream);
+      switch (ChooseHalo(args)) {
+        case HaloVariant::kBig:
+          return LaunchHalo<HaloBig>(args, d, stream);
+        case HaloVariant::kMid:
+          return LaunchHalo<HaloMid>(args, d, stream);
+        case HaloVariant::kSmallM:
+          return LaunchHalo<HaloSmallM>(args, d, stream);
+        case HaloVariant::kNone:
+          break;
+      }
       return cudaErrorInvalidValue;
     }
   }
@@ -749,8 +767,7 @@ cudaError_t LaunchChannelRmsNorm(const ChannelRmsNormArgs& args, cudaStream_t st
   const int64_t blocks = (args.positions + 63) / 64;
   if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
   const float scale = sqrtf(static_cast<float>(args.channels));
-  ChannelRmsNormKernel<<<static_cast<unsigned>(blocks), kNormWarps * 32, 0, stream>>>(args,
-                                                                                       scale);
+  ChannelRmsNormKernel<<<static_cast<unsigned>(blocks), kNormWarps * 32, 0, stream>>>(args, scale);
   return cudaGetLastError();
 }
 

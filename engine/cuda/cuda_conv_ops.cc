@@ -1,8 +1,203 @@
-// CUDA ops: conv3d, VAE channel RMS norm, nearest upsample.
+// CUDA ops of the Wan VAE: conv3d (argument checks mirroring the CPU reference, packed-weight
+// cache for the halo path), the channel RMS norm and nearest x2 upsampling.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/core/op_checks.h"
 #include "engine/cuda/cuda_backend_internal.h"
+#include "kernels/conv.h"
 
 namespace turbovid::engine::cuda {
+namespace {
 
-void RegisterCudaConvOps(CudaBackend& backend) { (void)backend; }
+using kernels::ConstBuf;
+using kernels::Conv3dPath;
+
+// Packed copies of conv weights for the halo path, one per weight tensor. An entry is valid while
+// the weight's storage lives (weak_ptr): a freed weight whose address is reused by a new tensor
+// never matches the old entry. Weights are assumed not to change in place.
+class PackedWeights {
+ public:
+  absl::StatusOr<Tensor> Get(CudaBackend& b, const Tensor& w, const kernels::Conv3dArgs& a) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(w.raw());
+    if (it != entries_.end()) {
+      const Entry& e = it->second;
+      const std::shared_ptr<Storage> live = e.storage.lock();
+      if (live != nullptr && live == w.storage() && e.offset == w.byte_offset() &&
+          e.shape == w.shape() && e.dtype == w.dtype()) {
+        return e.packed;
+      }
+      entries_.erase(it);
+    }
+    for (auto i = entries_.begin(); i != entries_.end();) {
+      i = i->second.storage.expired() ? entries_.erase(i) : std::next(i);
+    }
+    TV_ASSIGN_OR_RETURN(Tensor packed,
+                        b.AllocateUninitialized(DType::kBF16, {kernels::Conv3dPackedElems(a)}));
+    TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchConv3dPackWeights(a, packed.raw(), b.stream()),
+                                  "conv3d pack", w.Describe()));
+    entries_[w.raw()] = Entry{w.storage(), w.byte_offset(), w.shape(), w.dtype(), packed};
+    return packed;
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<Storage> storage;
+    size_t offset;
+    Shape shape;
+    DType dtype;
+    Tensor packed;  // bf16 [kt][ceil(cin/16)][kh·kw][cout][16]
+  };
+  std::mutex mu_;
+  std::unordered_map<const void*, Entry> entries_;
+};
+
+// TV_CONV3D_PATH=direct|gemm|halo forces a kernel (parity checks, benchmarks); unset → fastest.
+Conv3dPath PathFromEnv() {
+  const char* v = std::getenv("TV_CONV3D_PATH");
+  if (v == nullptr) return Conv3dPath::kAuto;
+  if (std::strcmp(v, "direct") == 0) return Conv3dPath::kDirect;
+  if (std::strcmp(v, "gemm") == 0) return Conv3dPath::kGemm;
+  if (std::strcmp(v, "halo") == 0) return Conv3dPath::kHalo;
+  return Conv3dPath::kAuto;
+}
+
+// Whether two tensors share bytes (the conv and upsample kernels need y apart from x).
+bool Overlaps(const Tensor& a, const Tensor& b) {
+  if (a.storage() != b.storage()) return false;
+  const size_t a0 = a.byte_offset(), b0 = b.byte_offset();
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// Output extent of one axis, or a negative number when the kernel does not fit.
+int64_t OutExtent(int64_t in, int lo, int hi, int64_t k, int s) {
+  const int64_t padded = in + lo + hi;
+  if (padded < k) return -1;
+  return (padded - k) / s + 1;
+}
+
+absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "x", op.x));
+  TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "w", op.w));
+  TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "y", op.y));
+  if (op.x->rank() != 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("conv3d: x ", op.x->Describe(), " is not [Cin, T, H, W]"));
+  }
+  if (op.w->rank() != 5 || op.w->dim(1) != op.x->dim(0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "conv3d: w ", op.w->Describe(), " is not [Cout, ", op.x->dim(0), ", kt, kh, kw]"));
+  }
+  kernels::Conv3dArgs a;
+  for (int i = 0; i < 3; ++i) {
+    if (op.stride[i] < 1 || op.pad_lo[i] < 0 || op.pad_hi[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("conv3d: axis ", i, " has stride ",
+                                                     op.stride[i], ", pads ", op.pad_lo[i], "/",
+                                                     op.pad_hi[i]));
+    }
+    a.stride[i] = op.stride[i];
+    a.pad_lo[i] = op.pad_lo[i];
+  }
+  a.cin = op.x->dim(0);
+  a.t = op.x->dim(1);
+  a.h = op.x->dim(2);
+  a.w_in = op.x->dim(3);
+  a.cout = op.w->dim(0);
+  a.kt = op.w->dim(2);
+  a.kh = op.w->dim(3);
+  a.kw = op.w->dim(4);
+  a.to = OutExtent(a.t, op.pad_lo[0], op.pad_hi[0], a.kt, op.stride[0]);
+  a.ho = OutExtent(a.h, op.pad_lo[1], op.pad_hi[1], a.kh, op.stride[1]);
+  a.wo = OutExtent(a.w_in, op.pad_lo[2], op.pad_hi[2], a.kw, op.stride[2]);
+  if (a.to < 1 || a.ho < 1 || a.wo < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("conv3d: kernel ", op.w->Describe(),
+                                                   " does not fit padded x ", op.x->Describe()));
+  }
+  TV_RETURN_IF_ERROR(ExpectShape("conv3d", "y", op.y, {a.cout, a.to, a.ho, a.wo}));
+  if (op.bias != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectDeviceShape("conv3d", "bias", op.bias, {a.cout}));
+    TV_ASSIGN_OR_RETURN(a.bias, In("conv3d", "bias", op.bias));
+  }
+  TV_ASSIGN_OR_RETURN(a.x, In("conv3d", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.w, In("conv3d", "w", op.w));
+  TV_ASSIGN_OR_RETURN(a.y, Out("conv3d", "y", op.y));
+  if (Overlaps(*op.y, *op.x)) {
+    return absl::InvalidArgumentError(absl::StrCat("conv3d: y ", op.y->Describe(), " overlaps x"));
+  }
+  a.path = PathFromEnv();
+  Tensor packed;  // kept alive until the launch is queued (the cache holds it too)
+  if (kernels::Conv3dChoosePath(a) == Conv3dPath::kHalo && kernels::Conv3dPackedElems(a) > 0) {
+    TV_ASSIGN_OR_RETURN(packed, cache.Get(b, *op.w, a));
+    a.w_packed = packed.raw();
+    a.path = Conv3dPath::kHalo;
+  } else if (a.path == Conv3dPath::kHalo || a.path == Conv3dPath::kAuto) {
+    a.path = Conv3dPath::kGemm;
+  }
+  return CudaStatus(
+      kernels::LaunchConv3d(a, b.stream()), "conv3d",
+      absl::StrCat("x ", op.x->Describe(), " w ", op.w->Describe(), " y ", op.y->Describe(),
+                   " stride ", a.stride[0], "/", a.stride[1], "/", a.stride[2]));
+}
+
+// y may alias x (the kernel reads every channel of a position before writing any).
+absl::Status RunChannelRmsNorm(CudaBackend& b, const ChannelRmsNormOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("channel_rms_norm", "x", op.x));
+  if (op.x->rank() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("channel_rms_norm: x ", op.x->Describe(), " is not [C, P]"));
+  }
+  const int64_t c = op.x->dim(0), p = op.x->dim(1);
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("channel_rms_norm", "gamma", op.gamma, {c}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape("channel_rms_norm", "y", op.y, {c, p}));
+  kernels::ChannelRmsNormArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, In("channel_rms_norm", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.gamma, In("channel_rms_norm", "gamma", op.gamma));
+  TV_ASSIGN_OR_RETURN(a.y, Out("channel_rms_norm", "y", op.y));
+  a.channels = c;
+  a.positions = p;
+  return CudaStatus(kernels::LaunchChannelRmsNorm(a, b.stream()), "channel_rms_norm",
+                    op.x->Describe());
+}
+
+absl::Status RunUpsample2x(CudaBackend& b, const Upsample2xOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("upsample2x", "x", op.x));
+  if (op.x->rank() != 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upsample2x: x ", op.x->Describe(), " is not [C, T, H, W]"));
+  }
+  const int64_t h = op.x->dim(2), w = op.x->dim(3);
+  TV_RETURN_IF_ERROR(
+      ExpectDeviceShape("upsample2x", "y", op.y, {op.x->dim(0), op.x->dim(1), 2 * h, 2 * w}));
+  if (Overlaps(*op.y, *op.x)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upsample2x: y ", op.y->Describe(), " overlaps x"));
+  }
+  kernels::Upsample2xArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, In("upsample2x", "x", op.x));
+  TV_ASSIGN_OR_RETURN(a.y, Out("upsample2x", "y", op.y));
+  a.planes = op.x->dim(0) * op.x->dim(1);
+  a.h = h;
+  a.w = w;
+  return CudaStatus(kernels::LaunchUpsample2x(a, b.stream()), "upsample2x", op.x->Describe());
+}
+
+}  // namespace
+
+void RegisterCudaConvOps(CudaBackend& backend) {
+  CudaBackend* self = &backend;
+  auto cache = std::make_shared<PackedWeights>();
+  backend.RegisterFn<Conv3dOp>(
+      [self, cache](const Conv3dOp& op) { return RunConv3d(*self, *cache, op); });
+  RegisterOp<ChannelRmsNormOp>(backend, &RunChannelRmsNorm);
+  RegisterOp<Upsample2xOp>(backend, &RunUpsample2x);
+}
 
 }  // namespace turbovid::engine::cuda

@@ -1,8 +1,267 @@
-// Parity cases for Conv3d, ChannelRmsNorm, Upsample2x.
+// Parity cases for Conv3d, ChannelRmsNorm, Upsample2x. Conv shapes cover every CUDA path (halo,
+// gathered GEMM, direct; the last two also forced through TV_CONV3D_PATH on shapes the halo path
+// would take), ragged channels, odd sizes, strides with asymmetric padding and causal padding.
+// Also a disabled benchmark of the Wan VAE decoder's shapes (ConvPerf.DISABLED_WanVaeDecode).
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "engine/cuda/cuda_backend.h"
+#include "gtest/gtest.h"
 #include "tests/parity/parity_case.h"
 
 namespace turbovid::engine::parity {
+namespace {
 
-std::vector<Case> ConvCases() { return {}; }
+struct ConvSpec {
+  int64_t cin, cout, t, h, w;
+  std::array<int64_t, 3> k;
+  std::array<int, 3> stride = {1, 1, 1};
+  std::array<int, 3> lo = {0, 0, 0};
+  std::array<int, 3> hi = {0, 0, 0};
+  bool bias = true;
+  const char* path = nullptr;  // TV_CONV3D_PATH while the op runs (CPU ignores it)
+};
+
+// Sets TV_CONV3D_PATH for one op and restores "unset" after it.
+class ScopedPath {
+ public:
+  explicit ScopedPath(const char* path) : set_(path != nullptr) {
+    if (set_) setenv("TV_CONV3D_PATH", path, 1);
+  }
+  ~ScopedPath() {
+    if (set_) unsetenv("TV_CONV3D_PATH");
+  }
+
+ private:
+  bool set_;
+};
+
+std::string Triple(const std::array<int, 3>& v) {
+  return std::to_string(v[0]) + std::to_string(v[1]) + std::to_string(v[2]);
+}
+
+Case ConvCase(const ConvSpec& s) {
+  const auto out = [](int64_t n, int lo, int hi, int64_t k, int st) {
+    return (n + lo + hi - k) / st + 1;
+  };
+  const Shape y_shape = {s.cout, out(s.t, s.lo[0], s.hi[0], s.k[0], s.stride[0]),
+                         out(s.h, s.lo[1], s.hi[1], s.k[1], s.stride[1]),
+                         out(s.w, s.lo[2], s.hi[2], s.k[2], s.stride[2])};
+  std::string name = "conv3d " + std::to_string(s.cin) + ">" + std::to_string(s.cout) + " " +
+                     ShapeString({s.t, s.h, s.w}) + " k" + std::to_string(s.k[0]) +
+                     std::to_string(s.k[1]) + std::to_string(s.k[2]) + " s" + Triple(s.stride) +
+                     " p" + Triple(s.lo) + "/" + Triple(s.hi) + (s.bias ? "" : " nobias") +
+                     (s.path ? std::string(" ") + s.path : "");
+  // Weights ~ U(±1/√fan_in) keep outputs O(1) whatever the fan-in.
+  const float wr = 1.f / std::sqrt(static_cast<float>(s.cin * s.k[0] * s.k[1] * s.k[2]));
+  std::vector<Input> in = {{{s.cin, s.t, s.h, s.w}},
+                           {{s.cout, s.cin, s.k[0], s.k[1], s.k[2]}, false, -wr, wr}};
+  if (s.bias) in.push_back({{s.cout}, false, -0.5f, 0.5f});
+  return {name, OpKindOf<Conv3dOp>(), in,
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc(y_shape));
+            Conv3dOp op{&t[0], &t[1], s.bias ? &t[2] : nullptr, s.stride, s.lo, s.hi, &y};
+            ScopedPath path(s.path);
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case ChannelRmsNormCase(int64_t c, int64_t p) {
+  return {"channel_rms_norm " + std::to_string(c) + "x" + std::to_string(p),
+          OpKindOf<ChannelRmsNormOp>(),
+          {{{c, p}, false, -2.f, 2.f}, {{c}, false, 0.5f, 1.5f}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({c, p}));
+            TV_RETURN_IF_ERROR(env.b.Run(ChannelRmsNormOp{&t[0], &t[1], &y}));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case Upsample2xCase(Shape s) {
+  return {"upsample2x " + ShapeString(s),
+          OpKindOf<Upsample2xOp>(),
+          {{s}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({s[0], s[1], 2 * s[2], 2 * s[3]}));
+            TV_RETURN_IF_ERROR(env.b.Run(Upsample2xOp{&t[0], &y}));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+}  // namespace
+
+std::vector<Case> ConvCases() {
+  const std::array<int64_t, 3> k333 = {3, 3, 3}, k133 = {1, 3, 3}, k111 = {1, 1, 1},
+                               k311 = {3, 1, 1};
+  const std::array<int, 3> s1 = {1, 1, 1}, s122 = {1, 2, 2}, s211 = {2, 1, 1};
+  const std::array<int, 3> z = {0, 0, 0}, causal = {2, 1, 1}, same = {1, 1, 1}, spatial = {0, 1, 1},
+                           causal_t = {2, 0, 0};
+  std::vector<ConvSpec> specs = {
+      // Ragged: Cin 3, Cout 5, odd H/W (gathered GEMM: W % 8 != 0), causal temporal padding.
+      {3, 5, 3, 7, 9, k333, s1, causal, spatial},
+      // Cin 3 on the halo path (W = 16); first frame has only one temporal tap inside x.
+      {3, 5, 2, 9, 16, k333, s1, causal, spatial},
+      // Encoder downsample: stride 2, zeros only right/bottom.
+      {12, 20, 1, 11, 16, k133, s122, z, spatial},
+      {16, 24, 3, 10, 15, k133, s122, z, spatial},
+      // 1x1x1 (shortcut, attention projections).
+      {40, 72, 2, 5, 24, k111},
+      // 3x1x1: temporal stride 2 (downsample3d) and causal (upsample3d time_conv).
+      {16, 24, 5, 6, 8, k311, s211},
+      {32, 64, 2, 4, 8, k311, s1, causal_t},
+      // Tiny spatial sizes.
+      {16, 16, 1, 1, 8, k111},
+      {4, 3, 1, 1, 1, k111},
+      {16, 8, 2, 2, 8, k333, s1, causal, spatial},
+      // Larger: full fast-path tiles plus tails; Cout 200 = 96 + 96 + 8; no bias.
+      {96, 96, 3, 34, 34, k333, s1, causal, spatial},
+      {96, 96, 3, 34, 40, k333, s1, same, same},
+      {48, 200, 1, 20, 32, k133, s1, spatial, spatial},
+      {64, 192, 2, 16, 64, k333, s1, causal, spatial, false},
+      // The same shape through every path.
+      {16, 24, 3, 10, 16, k333, s1, causal, spatial, true, "direct"},
+      {16, 24, 3, 10, 16, k333, s1, causal, spatial, true, "gemm"},
+      {16, 24, 3, 10, 16, k333, s1, causal, spatial, true, "halo"},
+      {12, 20, 1, 11, 16, k133, s122, z, spatial, true, "direct"},
+  };
+  std::vector<Case> cases;
+  for (const ConvSpec& s : specs) cases.push_back(ConvCase(s));
+  cases.push_back(ChannelRmsNormCase(96, 1000));
+  cases.push_back(ChannelRmsNormCase(5, 37));
+  cases.push_back(ChannelRmsNormCase(384, 130));
+  cases.push_back(ChannelRmsNormCase(16, 4099));
+  cases.push_back(Upsample2xCase({3, 2, 5, 7}));
+  cases.push_back(Upsample2xCase({16, 1, 8, 12}));
+  cases.push_back(Upsample2xCase({4, 3, 1, 1}));
+  return cases;
+}
+
+namespace {
+
+// Wan2.1 VAE decode at 480p / 81 frames (latent [16, 21, 60, 104]): every conv, norm and upsample
+// shape with its number of calls per decode (stage-1 calls cover two frames, chunk 0 one: 20.5).
+// Run on a GPU: tv_parity_test --gtest_also_run_disabled_tests --gtest_filter='ConvPerf.*'
+// (TV_CONV3D_PATH=gemm|direct|halo forces a conv path). Prints time per call and per decode.
+struct PerfConv {
+  const char* what;
+  int64_t cin, cout, t, h, w;
+  std::array<int64_t, 3> k;
+  std::array<int, 3> lo, hi;
+  double calls;
+};
+
+// Deterministic pseudo-random F32 host tensor in [-1, 1) (fast enough for 10^8 elements).
+Tensor PerfRandom(Shape shape, float scale) {
+  Tensor t = Tensor::Zeros(DType::kF32, std::move(shape));
+  uint32_t s = 12345u;
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    s = s * 1664525u + 1013904223u;
+    p[i] = scale * (static_cast<float>(s >> 8) * (2.f / 16777216.f) - 1.f);
+  }
+  return t;
+}
+
+// Seconds per call of `run` (after one warm-up call), repeated for about 50 ms.
+template <typename Fn>
+double TimeCalls(Backend& b, Fn run) {
+  using Clock = std::chrono::steady_clock;
+  EXPECT_TRUE(run().ok());
+  EXPECT_TRUE(b.Synchronize().ok());
+  auto t0 = Clock::now();
+  EXPECT_TRUE(run().ok());
+  EXPECT_TRUE(b.Synchronize().ok());
+  const double one = std::chrono::duration<double>(Clock::now() - t0).count();
+  const int reps = static_cast<int>(std::clamp(0.05 / std::max(one, 1e-6), 3.0, 200.0));
+  t0 = Clock::now();
+  for (int i = 0; i < reps; ++i) EXPECT_TRUE(run().ok());
+  EXPECT_TRUE(b.Synchronize().ok());
+  return std::chrono::duration<double>(Clock::now() - t0).count() / reps;
+}
+
+TEST(ConvPerf, DISABLED_WanVaeDecode) {
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
+  if (!cuda.ok()) GTEST_SKIP() << "no CUDA backend: " << cuda.status().message();
+  Backend& b = **cuda;
+  const std::array<int64_t, 3> k333 = {3, 3, 3}, k133 = {1, 3, 3}, k111 = {1, 1, 1},
+                               k311 = {3, 1, 1};
+  const std::array<int, 3> z = {0, 0, 0}, causal = {2, 1, 1}, sp = {0, 1, 1}, ct = {2, 0, 0};
+  const std::vector<PerfConv> convs = {
+      {"conv_in", 16, 384, 3, 60, 104, k333, causal, sp, 21},
+      {"mid+stage0 res", 384, 384, 3, 60, 104, k333, causal, sp, 210},
+      {"attn qkv", 384, 1152, 1, 60, 104, k111, z, z, 21},
+      {"attn proj", 384, 384, 1, 60, 104, k111, z, z, 21},
+      {"time_conv 0", 384, 768, 3, 60, 104, k311, ct, z, 20},
+      {"up conv 0", 384, 192, 1, 120, 208, k133, sp, sp, 41},
+      {"stage1 res 192>384", 192, 384, 4, 120, 208, k333, causal, sp, 20.5},
+      {"stage1 res 384", 384, 384, 4, 120, 208, k333, causal, sp, 102.5},
+      {"stage1 shortcut", 192, 384, 2, 120, 208, k111, z, z, 20.5},
+      {"time_conv 1", 384, 768, 4, 120, 208, k311, ct, z, 20},
+      {"up conv 1", 384, 192, 1, 240, 416, k133, sp, sp, 81},
+      {"stage2 res 192", 192, 192, 3, 240, 416, k333, causal, sp, 486},
+      {"up conv 2", 192, 96, 1, 480, 832, k133, sp, sp, 81},
+      {"stage3 res 96", 96, 96, 3, 480, 832, k333, causal, sp, 486},
+      {"head 96>3", 96, 3, 3, 480, 832, k333, causal, sp, 81},
+  };
+  double total = 0, total_flop = 0;
+  std::printf("%-20s %-22s %9s %9s %7s %9s\n", "conv", "x", "ms/call", "TFLOP/s", "calls",
+              "ms/decode");
+  for (const PerfConv& c : convs) {
+    auto x = b.Upload(PerfRandom({c.cin, c.t, c.h, c.w}, 1.f), DType::kBF16);
+    auto w = b.Upload(PerfRandom({c.cout, c.cin, c.k[0], c.k[1], c.k[2]}, 0.05f), DType::kBF16);
+    auto bias = b.Upload(PerfRandom({c.cout}, 0.1f), DType::kBF16);
+    ASSERT_TRUE(x.ok() && w.ok() && bias.ok());
+    const int64_t to = c.t + c.lo[0] + c.hi[0] - c.k[0] + 1,
+                  ho = c.h + c.lo[1] + c.hi[1] - c.k[1] + 1,
+                  wo = c.w + c.lo[2] + c.hi[2] - c.k[2] + 1;
+    auto y = b.Allocate(DType::kBF16, {c.cout, to, ho, wo});
+    ASSERT_TRUE(y.ok());
+    const Conv3dOp op{&*x, &*w, &*bias, {1, 1, 1}, c.lo, c.hi, &*y};
+    const double s = TimeCalls(b, [&] { return b.Run(op); });
+    const double flop = 2.0 * c.cout * to * ho * wo * c.cin * c.k[0] * c.k[1] * c.k[2];
+    total += s * c.calls;
+    total_flop += flop * c.calls;
+    std::printf("%-20s %-22s %9.3f %9.1f %7.1f %9.1f\n", c.what,
+                ShapeString({c.cin, c.t, c.h, c.w}).c_str(), s * 1e3, flop / s * 1e-12, c.calls,
+                s * c.calls * 1e3);
+  }
+  std::printf("convs per decode: %.1f ms, %.1f TFLOP, %.1f TFLOP/s\n", total * 1e3,
+              total_flop * 1e-12, total_flop / total * 1e-12);
+  double other = 0;
+  const std::vector<std::pair<Shape, double>> norms = {
+      {{384, 6240}, 21 * 11.0}, {{384, 49920}, 123}, {{192, 99840}, 486}, {{96, 399360}, 567}};
+  for (const auto& [shape, calls] : norms) {
+    auto x = b.Upload(PerfRandom(shape, 1.f), DType::kBF16);
+    auto g = b.Upload(PerfRandom({shape[0]}, 1.f), DType::kBF16);
+    auto y = b.Allocate(DType::kBF16, shape);
+    ASSERT_TRUE(x.ok() && g.ok() && y.ok());
+    const double s = TimeCalls(b, [&] { return b.Run(ChannelRmsNormOp{&*x, &*g, &*y}); });
+    other += s * calls;
+    std::printf("channel_rms_norm %-16s %9.3f ms %7.1f GB/s %7.1f calls\n",
+                ShapeString(shape).c_str(), s * 1e3, 3.0 * 2 * NumElements(shape) / s * 1e-9,
+                calls);
+  }
+  const std::vector<std::pair<Shape, double>> ups = {
+      {{384, 1, 60, 104}, 41}, {{384, 1, 120, 208}, 81}, {{192, 1, 240, 416}, 81}};
+  for (const auto& [shape, calls] : ups) {
+    auto x = b.Upload(PerfRandom(shape, 1.f), DType::kBF16);
+    auto y = b.Allocate(DType::kBF16, {shape[0], shape[1], 2 * shape[2], 2 * shape[3]});
+    ASSERT_TRUE(x.ok() && y.ok());
+    const double s = TimeCalls(b, [&] { return b.Run(Upsample2xOp{&*x, &*y}); });
+    other += s * calls;
+    std::printf("upsample2x %-22s %9.3f ms %7.1f GB/s %7.1f calls\n", ShapeString(shape).c_str(),
+                s * 1e3, 5.0 * 2 * NumElements(shape) / s * 1e-9, calls);
+  }
+  std::printf("norms + upsamples per decode: %.1f ms\n", other * 1e3);
+}
+
+}  // namespace
 
 }  // namespace turbovid::engine::parity
