@@ -1,11 +1,12 @@
-// Simple non-causal attention (correctness baseline, not FA3): one warp per (query, head), online
-// softmax in fp32 over all keys, optional additive bias [N, Lq, Lk]. Head dims up to 128.
+// Attention launchers. LaunchAttention is the general kernel (any dtype mix, additive bias, head
+// dims up to 512, CUDA cores, fp32 math); kernels/flash_attention.h holds the tensor-core ones.
 #pragma once
-
-#include <cstdint>
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+
+#include "kernels/flash_attention.h"
 #include "kernels/kernel_types.h"
 
 namespace turbovid::kernels {
@@ -23,7 +24,9 @@ struct AttentionArgs {
   int dv = 0;
   float scale = 1.f;
 };
-constexpr int kAttentionMaxHeadDim = 128;  // 4 fp32 values per lane of one warp
+// 16 fp32 accumulator values per lane of a warp; also the shared-memory limit (about 96 KB at
+// d = dv = 512, under the 99 KB a block may opt into on sm_120).
+constexpr int kAttentionMaxHeadDim = 512;
 cudaError_t LaunchAttention(const AttentionArgs& args, cudaStream_t stream);
 
 }  // namespace turbovid::kernels

@@ -289,7 +289,33 @@ absl::Status RunAttention(CudaBackend& b, const AttentionOp& op) {
   a.d = static_cast<int>(d);
   a.dv = static_cast<int>(dv);
   a.scale = op.scale;
-  return Launched(kernels::LaunchAttention(a, b.stream()), "attention", op.q);
+  // Tensor-core kernels for bf16 without bias at D = Dv in {64, 128} (the DiT); the general
+  // kernel for the rest (T5 bias, the VAE's D = 384, F32). TV_ATTENTION forces a path where the
+  // shape allows it; a forced path that cannot take the shape falls back to the general kernel.
+  using kernels::AttentionPath;
+  AttentionPath path = kernels::AttentionPathFromEnv();
+  const bool flash = kernels::FlashAttentionSupports(a);
+  if (path == AttentionPath::kAuto) {
+    path = !flash ? AttentionPath::kSimple
+           : (b.sm_version() == 90 && kernels::FlashAttentionSm90Enabled()) ? AttentionPath::kSm90
+                                                                            : AttentionPath::kFlash;
+  }
+  if (!flash) path = AttentionPath::kSimple;
+  if (path == AttentionPath::kSm90 && (b.sm_version() != 90 || d != 128)) path = AttentionPath::kFlash;
+  cudaError_t e = cudaSuccess;
+  switch (path) {
+    case AttentionPath::kSm90:
+      e = kernels::LaunchFlashAttentionSm90(a, b.stream());
+      break;
+    case AttentionPath::kFlash:
+      e = kernels::LaunchFlashAttention(a, b.stream());
+      break;
+    case AttentionPath::kAuto:
+    case AttentionPath::kSimple:
+      e = kernels::LaunchAttention(a, b.stream());
+      break;
+  }
+  return Launched(e, "attention", op.q);
 }
 
 }  // namespace

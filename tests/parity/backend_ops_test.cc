@@ -212,6 +212,17 @@ std::vector<Case> AllCases() {
       AttentionCase(17, 23, 4, 32, 32, true),
       AttentionCase(65, 300, 2, 100, 100, false),
       AttentionCase(31, 31, 1, 8, 16, true),
+      // Flash paths (bf16, no bias, D = Dv in {64, 128}): ragged Lq/Lk against the 128-query and
+      // 64-key tiles, a single partial key tile, cross-attention-like Lk, exact multiples.
+      AttentionCase(1000, 1000, 3, 128, 128, false),
+      AttentionCase(257, 77, 12, 128, 128, false),
+      AttentionCase(5, 3, 4, 128, 128, false),
+      AttentionCase(256, 192, 3, 128, 128, false),
+      AttentionCase(333, 190, 5, 64, 64, false),
+      AttentionCase(129, 513, 12, 64, 64, false),
+      // General kernel at the VAE mid-block head dim (one head, D = 384) and at its 512 limit.
+      AttentionCase(300, 300, 1, 384, 384, false),
+      AttentionCase(40, 70, 2, 512, 512, true),
       UnaryCase(UnaryKind::kGeluTanh, 1000),
       UnaryCase(UnaryKind::kSilu, 4099),
       BinaryCase(BinaryKind::kAdd, {17, 40}, {40}),

@@ -1,0 +1,495 @@
+// Hopper (sm_90a) flash attention, FA3-style: out = softmax(scale * q k^T) v, q/k/v/out [L, N, 128]
+// bf16. One CTA = 128 query rows of one head, 3 warpgroups: WG0 produces (one thread issues TMA
+// loads of Q once and of 128-key K/V tiles into a 2-stage ring guarded by mbarriers), WG1/WG2
+// consume 64 rows each: S = Q K^T by wgmma (both operands in shared memory), online softmax in
+// registers (base 2, scale folded in), O += P V by wgmma with P from registers. Built for sm_90a
+// only (kernels/CMakeLists.txt); the device code is compiled out for any other target.
+#include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/attention.h"
+#include "kernels/flash_attention.h"
+
+namespace turbovid::kernels {
+#if defined(TV_HAVE_SM90A)
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kD = 128;        // head dim (= Dv)
+constexpr int kBlockM = 128;   // query rows per CTA: 2 consumer warpgroups x 64
+constexpr int kBlockN = 128;   // keys per tile
+constexpr int kStages = 2;     // K and V ring depth each
+constexpr int kThreads = 384;  // 3 warpgroups
+constexpr int kHalfCols = 64;  // one TMA box / one 128-byte swizzle row: 64 bf16
+// Shared-memory layout in bytes from a 1024-aligned base (the 128-byte swizzle repeats every
+// 1024 bytes, and TMA and wgmma both apply it from the address bits). Every tile is stored as two
+// column halves (head dims 0-63, 64-127), each [rows][128 B] swizzled.
+constexpr int kQHalfBytes = kBlockM * 128;   // 16 KB
+constexpr int kKVHalfBytes = kBlockN * 128;  // 16 KB
+constexpr int kQBytes = 2 * kQHalfBytes;     // 32 KB
+constexpr int kKVBytes = 2 * kKVHalfBytes;   // 32 KB per K or V stage
+constexpr int kQOff = 0;
+constexpr int kKOff = kQOff + kQBytes;
+constexpr int kVOff = kKOff + kStages * kKVBytes;
+constexpr int kBarOff = kVOff + kStages * kKVBytes;        // 160 KB
+constexpr int kNumBars = 1 + 4 * kStages;                  // q_full, k_full/k_empty, v_full/v_empty
+constexpr int kSmemBytes = kBarOff + 8 * kNumBars + 1024;  // + slack to align the base
+constexpr int kConsumerWarps = 8;                          // arrivals that free a stage
+constexpr float kLog2e = 1.4426950408889634f;
+
+struct Sm90Params {
+  bf16* out;  // [lq, heads, 128]
+  int lq;
+  int lk;
+  int heads;
+  float scale_log2;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// --- mbarrier -------------------------------------------------------------------------------
+__device__ __forceinline__ void BarInit(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void BarExpectTx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void BarArrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Returns once the phase with the given parity has completed. A fresh barrier is in phase 0, so
+// waiting for parity 1 returns at once (the producer's first pass over the empty barriers).
+__device__ __forceinline__ void BarWait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, "
+        "p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// --- TMA: one [rows, 64] box of a 3-D map {dim, head, token} into shared memory --------------
+__device__ __forceinline__ void TmaLoad(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
+                                        int c1, int c2) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3, %4}], "
+      "[%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+
+// --- wgmma ------------------------------------------------------------------------------------
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte
+// offsets, all >> 4 (PTX ISA "Matrix Descriptor Format").
+__device__ __forceinline__ uint64_t Desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return static_cast<uint64_t>((addr & 0x3ffff) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
+         (static_cast<uint64_t>(sbo >> 4) << 32) | (uint64_t{1} << 62);
+}
+
+__device__ __forceinline__ void WgFence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void WgCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void WgWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+// Pins registers in place around asynchronous wgmma: the compiler may neither move their reads or
+// writes across this point nor reuse them while the tensor cores still own them.
+__device__ __forceinline__ void Pin(float (&r)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+__device__ __forceinline__ void Pin(uint32_t (&r)[8][4]) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
+  }
+}
+
+#define TV_ACC4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define TV_ACC16(i) TV_ACC4(i), TV_ACC4(i + 4), TV_ACC4(i + 8), TV_ACC4(i + 12)
+#define TV_ACC64 TV_ACC16(0), TV_ACC16(16), TV_ACC16(32), TV_ACC16(48)
+#define TV_ACC64_STR                                                                 \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "          \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+
+// d (64x128 fp32) = [d +] A (64x16, K-major smem) * B (16x128, K-major smem).
+__device__ __forceinline__ void WgmmaSS(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_ACC64_STR
+      ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : TV_ACC64
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+// d (64x128 fp32) += A (64x16 bf16, registers) * B (16x128, N-major smem).
+__device__ __forceinline__ void WgmmaRS(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_ACC64_STR
+      ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : TV_ACC64
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+}
+
+#undef TV_ACC4
+#undef TV_ACC16
+#undef TV_ACC64
+#undef TV_ACC64_STR
+
+__device__ __forceinline__ float Exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+__device__ __forceinline__ float QuadMax(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float QuadSum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+__global__ void __launch_bounds__(kThreads, 1)
+    FlashSm90Kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
+                    const __grid_constant__ CUtensorMap tv, Sm90Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t base = (SmemAddr(smem_raw) + 1023u) & ~1023u;
+  unsigned char* base_ptr = smem_raw + (base - SmemAddr(smem_raw));
+  const uint32_t q_full = base + kBarOff;
+  auto k_full = [&](int s) { return base + kBarOff + 8u * (1 + s); };
+  auto k_empty = [&](int s) { return base + kBarOff + 8u * (1 + kStages + s); };
+  auto v_full = [&](int s) { return base + kBarOff + 8u * (1 + 2 * kStages + s); };
+  auto v_empty = [&](int s) { return base + kBarOff + 8u * (1 + 3 * kStages + s); };
+
+  const int tid = threadIdx.x, lane = tid & 31;
+  const int wg = tid >> 7;  // 0 producer, 1..2 consumers
+  const int q0 = blockIdx.x * kBlockM;
+  const int h = blockIdx.y;
+  const int n_tiles = (p.lk + kBlockN - 1) / kBlockN;
+
+  if (tid == 0) {
+    BarInit(q_full, 1);
+    for (int s = 0; s < kStages; ++s) {
+      BarInit(k_full(s), 1);
+      BarInit(v_full(s), 1);
+      BarInit(k_empty(s), kConsumerWarps);
+      BarInit(v_empty(s), kConsumerWarps);
+    }
+    // Make the initialised barriers visible to the async proxy (the TMA unit) as well.
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    // Producer: a single thread issues every copy; the rest of the warpgroup idles with few
+    // registers so the consumers can take them (setmaxnreg).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    if (tid == 0) {
+      BarExpectTx(q_full, kQBytes);
+      TmaLoad(base + kQOff, &tq, q_full, 0, h, q0);
+      TmaLoad(base + kQOff + kQHalfBytes, &tq, q_full, kHalfCols, h, q0);
+      for (int j = 0; j < n_tiles; ++j) {
+        const int s = j % kStages;
+        const uint32_t parity = ((j / kStages) & 1) ^ 1;
+        const int k0 = j * kBlockN;
+        // Rows past lk are zero-filled by TMA (and still counted in the transaction bytes).
+        BarWait(k_empty(s), parity);
+        BarExpectTx(k_full(s), kKVBytes);
+        TmaLoad(base + kKOff + s * kKVBytes, &tk, k_full(s), 0, h, k0);
+        TmaLoad(base + kKOff + s * kKVBytes + kKVHalfBytes, &tk, k_full(s), kHalfCols, h, k0);
+        BarWait(v_empty(s), parity);
+        BarExpectTx(v_full(s), kKVBytes);
+        TmaLoad(base + kVOff + s * kKVBytes, &tv, v_full(s), 0, h, k0);
+        TmaLoad(base + kVOff + s * kKVBytes + kKVHalfBytes, &tv, v_full(s), kHalfCols, h, k0);
+      }
+    }
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    const int cw = wg - 1;                  // consumer warpgroup: rows 64 cw .. 64 cw + 63
+    const int wtid = tid - 128 * wg;        // thread within the warpgroup
+    const int warp = wtid >> 5;             // warp within the warpgroup: rows 16 warp ..
+    const int g = lane >> 2, t = lane & 3;  // this thread: rows g and g + 8, columns 2t, 2t + 1
+    const float sl2 = p.scale_log2;
+
+    float s_acc[64];    // S of the current tile, then its probabilities (fp32)
+    float o_acc[64];    // O, unnormalised
+    uint32_t pa[8][4];  // P of the previous tile as bf16 A fragments (one per 16 keys)
+#pragma unroll
+    for (int i = 0; i < 64; ++i) s_acc[i] = o_acc[i] = 0.f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) pa[i][0] = pa[i][1] = pa[i][2] = pa[i][3] = 0u;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    const uint32_t q_base = base + kQOff + cw * 64 * 128;
+
+    // S = Q K^T: 8 k-steps of 16 head dims; each 128-byte swizzle row holds 4 of them, so a
+    // k-step moves the start address 32 bytes (the swizzle is applied from address bits).
+    auto issue_s = [&](int s) {
+      const uint32_t k_base = base + kKOff + s * kKVBytes;
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        const uint32_t off = (kk & 3) * 32u;
+        const uint64_t da = Desc(q_base + (kk >> 2) * kQHalfBytes + off, 16, 1024);
+        const uint64_t db = Desc(k_base + (kk >> 2) * kKVHalfBytes + off, 16, 1024);
+        WgmmaSS(s_acc, da, db, kk > 0 ? 1 : 0);
+      }
+    };
+    // O += P V: 8 k-steps of 16 keys. V is N-major (head dims contiguous): its two 64-column
+    // halves are the leading byte offset apart, 8-key groups 1024 bytes apart.
+    auto issue_pv = [&](int s) {
+      const uint32_t v_base = base + kVOff + s * kKVBytes;
+#pragma unroll
+      for (int kk = 0; kk < kBlockN / 16; ++kk) {
+        WgmmaRS(o_acc, pa[kk], Desc(v_base + kk * 16 * 128, kKVHalfBytes, 1024));
+      }
+    };
+    // Online softmax of tile j in s_acc (rows g: elements 4nb, 4nb+1; g + 8: 4nb+2, 4nb+3):
+    // masks keys past lk, updates m and l, leaves the probabilities in s_acc, and returns the
+    // factors by which O must be rescaled.
+    auto softmax = [&](int j, float& c0, float& c1) {
+      if ((j + 1) * kBlockN > p.lk) {  // keys past lk (zero-filled K rows) get -inf
+#pragma unroll
+        for (int nb = 0; nb < kBlockN / 8; ++nb) {
+          const int col = j * kBlockN + nb * 8 + 2 * t;
+          if (col >= p.lk) s_acc[4 * nb] = s_acc[4 * nb + 2] = -INFINITY;
+          if (col + 1 >= p.lk) s_acc[4 * nb + 1] = s_acc[4 * nb + 3] = -INFINITY;
+        }
+      }
+      float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+      for (int nb = 0; nb < kBlockN / 8; ++nb) {
+        mx0 = fmaxf(mx0, fmaxf(s_acc[4 * nb], s_acc[4 * nb + 1]));
+        mx1 = fmaxf(mx1, fmaxf(s_acc[4 * nb + 2], s_acc[4 * nb + 3]));
+      }
+      const float mn0 = fmaxf(m0, QuadMax(mx0) * sl2), mn1 = fmaxf(m1, QuadMax(mx1) * sl2);
+      // A row with no finite score yet keeps offset 0 so that exp2(-inf - offset) stays 0.
+      const float b0 = mn0 == -INFINITY ? 0.f : mn0, b1 = mn1 == -INFINITY ? 0.f : mn1;
+      c0 = Exp2(m0 - b0);
+      c1 = Exp2(m1 - b1);
+      m0 = mn0;
+      m1 = mn1;
+      l0 *= c0;
+      l1 *= c1;
+#pragma unroll
+      for (int nb = 0; nb < kBlockN / 8; ++nb) {
+        s_acc[4 * nb] = Exp2(fmaf(s_acc[4 * nb], sl2, -b0));
+        s_acc[4 * nb + 1] = Exp2(fmaf(s_acc[4 * nb + 1], sl2, -b0));
+        s_acc[4 * nb + 2] = Exp2(fmaf(s_acc[4 * nb + 2], sl2, -b1));
+        s_acc[4 * nb + 3] = Exp2(fmaf(s_acc[4 * nb + 3], sl2, -b1));
+        l0 += s_acc[4 * nb] + s_acc[4 * nb + 1];
+        l1 += s_acc[4 * nb + 2] + s_acc[4 * nb + 3];
+      }
+    };
+    // P as A fragments: k-step kk takes n-blocks 2kk (registers 0: row g, 1: row g + 8) and
+    // 2kk + 1 (registers 2, 3), the same pairing as mma.sync's m16n8k16 A operand.
+    auto pack = [&]() {
+#pragma unroll
+      for (int nb = 0; nb < kBlockN / 8; ++nb) {
+        pa[nb >> 1][(nb & 1) * 2] = PackBf16(s_acc[4 * nb], s_acc[4 * nb + 1]);
+        pa[nb >> 1][(nb & 1) * 2 + 1] = PackBf16(s_acc[4 * nb + 2], s_acc[4 * nb + 3]);
+      }
+    };
+    auto release = [&](uint32_t bar) {
+      __syncwarp();
+      if (lane == 0) BarArrive(bar);
+    };
+
+    // Tile 0: S, softmax, P. Then for each later tile j, S_j and P_{j-1} V_{j-1} are issued
+    // together and the softmax of tile j runs on the CUDA cores while the tensor cores still do
+    // P_{j-1} V_{j-1} (O and P are left alone until that group has completed).
+    float c0 = 1.f, c1 = 1.f;
+    BarWait(q_full, 0);
+    BarWait(k_full(0), 0);
+    WgFence();
+    Pin(s_acc);
+    issue_s(0);
+    WgCommit();
+    WgWait<0>();
+    Pin(s_acc);
+    release(k_empty(0));
+    softmax(0, c0, c1);  // O is still zero: nothing to rescale
+    pack();
+    for (int j = 1; j < n_tiles; ++j) {
+      const int s = j % kStages, sp = (j - 1) % kStages;
+      BarWait(k_full(s), (j / kStages) & 1);
+      BarWait(v_full(sp), ((j - 1) / kStages) & 1);
+      WgFence();
+      Pin(s_acc);
+      Pin(o_acc);
+      Pin(pa);
+      issue_s(s);
+      WgCommit();
+      issue_pv(sp);
+      WgCommit();
+      WgWait<1>();  // S_j is done (groups complete in order); P_{j-1} V_{j-1} may still run
+      Pin(s_acc);
+      release(k_empty(s));
+      softmax(j, c0, c1);
+      WgWait<0>();
+      Pin(o_acc);
+      Pin(pa);
+      release(v_empty(sp));
+#pragma unroll
+      for (int nb = 0; nb < kD / 8; ++nb) {
+        o_acc[4 * nb] *= c0;
+        o_acc[4 * nb + 1] *= c0;
+        o_acc[4 * nb + 2] *= c1;
+        o_acc[4 * nb + 3] *= c1;
+      }
+      pack();
+    }
+    {
+      const int last = n_tiles - 1, s = last % kStages;
+      BarWait(v_full(s), (last / kStages) & 1);
+      WgFence();
+      Pin(o_acc);
+      Pin(pa);
+      issue_pv(s);
+      WgCommit();
+      WgWait<0>();
+      Pin(o_acc);
+      Pin(pa);
+      release(v_empty(s));
+    }
+
+    // Epilogue: normalise, stage this warpgroup's 64 rows in its own (no longer read) rows of the
+    // Q tile with the same swizzle, then write whole 16-byte chunks of rows below lq.
+    l0 = QuadSum(l0);
+    l1 = QuadSum(l1);
+    const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+    const int r0 = cw * 64 + warp * 16 + g;  // row in the CTA tile; r0 + 8 is the other one
+#pragma unroll
+    for (int nb = 0; nb < kD / 8; ++nb) {
+      const int half = nb >> 3, chunk = nb & 7;
+      unsigned char* h0 = base_ptr + kQOff + half * kQHalfBytes;
+      *reinterpret_cast<uint32_t*>(h0 + r0 * 128 + ((chunk ^ (r0 & 7)) << 4) + 4 * t) =
+          PackBf16(o_acc[4 * nb] * inv0, o_acc[4 * nb + 1] * inv0);
+      *reinterpret_cast<uint32_t*>(h0 + (r0 + 8) * 128 + ((chunk ^ ((r0 + 8) & 7)) << 4) + 4 * t) =
+          PackBf16(o_acc[4 * nb + 2] * inv1, o_acc[4 * nb + 3] * inv1);
+    }
+    // Named barrier over this warpgroup only (ids 1, 2; 0 is __syncthreads).
+    asm volatile("bar.sync %0, 128;\n" ::"r"(1 + cw) : "memory");
+    const int64_t row_stride = static_cast<int64_t>(p.heads) * kD;
+    bf16* og = p.out + static_cast<int64_t>(h) * kD;
+#pragma unroll
+    for (int it = 0; it < 64 * 16 / 128; ++it) {
+      const int i = wtid + it * 128;
+      const int r = cw * 64 + (i >> 4), c = i & 15;
+      if (q0 + r < p.lq) {
+        const unsigned char* src =
+            base_ptr + kQOff + (c >> 3) * kQHalfBytes + r * 128 + (((c & 7) ^ (r & 7)) << 4);
+        *reinterpret_cast<uint4*>(og + (q0 + r) * row_stride + c * 8) =
+            *reinterpret_cast<const uint4*>(src);
+      }
+    }
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
+// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
+PFN_cuTensorMapEncodeTiled_v12000 EncodeFn() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
+                                         &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+// A [len, heads, 128] bf16 tensor seen as 3-D {dim, head, token}; boxes of 64 dims x `rows`
+// tokens of one head, 128-byte swizzle, zero fill past the ends.
+bool MakeMap(CUtensorMap* map, const void* ptr, int64_t len, int64_t heads, int rows) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeFn();
+  if (encode == nullptr) return false;
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kD), static_cast<cuuint64_t>(heads),
+                              static_cast<cuuint64_t>(len)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(kD) * 2,
+                                 static_cast<cuuint64_t>(heads * kD) * 2};
+  const cuuint32_t box[3] = {static_cast<cuuint32_t>(kHalfCols), 1u, static_cast<cuuint32_t>(rows)};
+  const cuuint32_t elem_strides[3] = {1u, 1u, 1u};
+  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(ptr), dims, strides,
+                box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+}  // namespace
+#endif  // TV_HAVE_SM90A
+
+// On: H100 parity (13 attention cases), turbovid-kernel-bench --check and memcheck passed, and it
+// ran at 660 / 601 TFLOP/s at [12, 32760] / [40, 75600] (docs/benchmarks.md). Builds without
+// sm_90a report false. TV_ATTENTION=flash forces the portable kernel.
+bool FlashAttentionSm90Enabled() {
+#if defined(TV_HAVE_SM90A)
+  return true;
+#else
+  return false;
+#endif
+}
+
+cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t stream) {
+#if !defined(TV_HAVE_SM90A)
+  (void)args;
+  (void)stream;
+  return cudaErrorNotSupported;
+#else
+  if (!FlashAttentionSupports(args) || args.d != kD) return cudaErrorNotSupported;
+  if (args.lq == 0) return cudaSuccess;
+  CUtensorMap tq, tk, tv;
+  if (!MakeMap(&tq, args.q.data, args.lq, args.heads, kBlockM) ||
+      !MakeMap(&tk, args.k.data, args.lk, args.heads, kBlockN) ||
+      !MakeMap(&tv, args.v.data, args.lk, args.heads, kBlockN)) {
+    return cudaErrorInvalidValue;
+  }
+  cudaError_t e = cudaFuncSetAttribute(FlashSm90Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       kSmemBytes);
+  if (e != cudaSuccess) return e;
+  Sm90Params p;
+  p.out = static_cast<bf16*>(args.out.data);
+  p.lq = static_cast<int>(args.lq);
+  p.lk = static_cast<int>(args.lk);
+  p.heads = static_cast<int>(args.heads);
+  p.scale_log2 = args.scale * kLog2e;
+  const dim3 grid(static_cast<unsigned>((args.lq + kBlockM - 1) / kBlockM),
+                  static_cast<unsigned>(args.heads));
+  FlashSm90Kernel<<<grid, kThreads, kSmemBytes, stream>>>(tq, tk, tv, p);
+  return cudaGetLastError();
+#endif
+}
+
+}  // namespace turbovid::kernels
