@@ -178,4 +178,33 @@ cudaError_t LaunchConvert(const ConvertArgs& args, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+namespace {
+__global__ void SoftmaxRowsKernel(SoftmaxRowsArgs a) {
+  __shared__ float smem[32];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * a.cols;
+  float m = -INFINITY;
+  for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) m = fmaxf(m, detail::Load(a.x, base + j) * a.scale);
+  // Block max through the sum helper's layout: negate-free max via warp shuffles.
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) smem[threadIdx.x >> 5] = m;
+  __syncthreads();
+  m = (threadIdx.x & 31) < (blockDim.x >> 5) ? smem[threadIdx.x & 31] : -INFINITY;
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  float s = 0.f;
+  for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) s += __expf(detail::Load(a.x, base + j) * a.scale - m);
+  const float inv = 1.f / detail::BlockSum(s, smem);
+  for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) {
+    detail::Store(a.y, base + j, __expf(detail::Load(a.x, base + j) * a.scale - m) * inv);
+  }
+}
+}  // namespace
+
+cudaError_t LaunchSoftmaxRows(const SoftmaxRowsArgs& args, cudaStream_t stream) {
+  if (args.rows < 0 || args.cols <= 0 || args.rows > 0x7fffffff) return cudaErrorInvalidValue;
+  if (args.rows == 0) return cudaSuccess;
+  SoftmaxRowsKernel<<<static_cast<unsigned>(args.rows), 256, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
 }  // namespace turbovid::kernels

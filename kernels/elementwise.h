@@ -90,6 +90,16 @@ struct CopyArgs {
 };
 cudaError_t LaunchCopy(const CopyArgs& args, cudaStream_t stream);
 
+// y[r, :] = softmax(x[r, :] · scale) per row, fp32 math (the GEMM-based attention path).
+struct SoftmaxRowsArgs {
+  ConstBuf x;  // [rows, cols]
+  MutBuf y;    // [rows, cols]
+  int64_t rows = 0;
+  int64_t cols = 0;
+  float scale = 1.f;
+};
+cudaError_t LaunchSoftmaxRows(const SoftmaxRowsArgs& args, cudaStream_t stream);
+
 // Type conversion between F32 and BF16 buffers of n elements (RNE).
 struct ConvertArgs {
   ConstBuf x;

@@ -222,6 +222,7 @@ std::vector<Case> AllCases() {
       AttentionCase(129, 513, 12, 64, 64, false),
       // General kernel at the VAE mid-block head dim (one head, D = 384) and at its 512 limit.
       AttentionCase(300, 300, 1, 384, 384, false),
+      AttentionCase(320, 296, 1, 384, 384, false),  // GEMM path (lk % 8 == 0)
       AttentionCase(40, 70, 2, 512, 512, true),
       UnaryCase(UnaryKind::kGeluTanh, 1000),
       UnaryCase(UnaryKind::kSilu, 4099),
