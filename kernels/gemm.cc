@@ -4,6 +4,8 @@
 
 #include <cublasLt.h>
 
+#include <cstring>
+
 namespace turbovid::kernels {
 namespace {
 
@@ -56,6 +58,19 @@ int GemmContext::Init() {
   return 0;
 }
 
+bool GemmContext::FindAlgo(const AlgoKey& key, AlgoBytes* algo) const {
+  std::lock_guard<std::mutex> lock(algo_mu_);
+  auto it = algos_.find(key);
+  if (it == algos_.end()) return false;
+  *algo = it->second;
+  return true;
+}
+
+void GemmContext::StoreAlgo(const AlgoKey& key, const AlgoBytes& algo) const {
+  std::lock_guard<std::mutex> lock(algo_mu_);
+  algos_[key] = algo;
+}
+
 int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream) {
   if (args.m < 0 || args.n <= 0 || args.k <= 0 || ctx.handle() == nullptr) {
     return -static_cast<int>(cudaErrorInvalidValue);
@@ -91,14 +106,28 @@ int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream
   const size_t ws = GemmContext::kWorkspaceBytes;
   TV_LT(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                              sizeof(ws)));
-  cublasLtMatmulHeuristicResult_t heur{};
-  int found = 0;
+  static_assert(sizeof(cublasLtMatmulAlgo_t) == sizeof(GemmContext::AlgoBytes));
   auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
-  TV_LT(cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heur, &found));
-  if (found == 0) return CUBLAS_STATUS_NOT_SUPPORTED;
+  // The bias pointer's alignment can change the algorithm's validity; key on its 16-byte alignment.
+  const int bias_align = args.bias.data ? (reinterpret_cast<uintptr_t>(args.bias.data) % 16 == 0 ? 1 : 2) : 0;
+  const GemmContext::AlgoKey key{args.m, args.n, args.k, static_cast<int>(epi) * 4 + bias_align,
+                                 static_cast<int>(args.y.type)};
+  cublasLtMatmulAlgo_t algo;
+  GemmContext::AlgoBytes bytes;
+  if (ctx.FindAlgo(key, &bytes)) {
+    std::memcpy(&algo, &bytes, sizeof(algo));
+  } else {
+    cublasLtMatmulHeuristicResult_t heur{};
+    int found = 0;
+    TV_LT(cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heur, &found));
+    if (found == 0) return CUBLAS_STATUS_NOT_SUPPORTED;
+    algo = heur.algo;
+    std::memcpy(&bytes, &algo, sizeof(algo));
+    ctx.StoreAlgo(key, bytes);
+  }
   const float alpha = 1.f, beta = 0.f;
   TV_LT(cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
-                       args.y.data, d.c, &heur.algo, ctx.workspace(), ws, stream));
+                       args.y.data, d.c, &algo, ctx.workspace(), ws, stream));
   if (!fused) {
     BiasActArgs ba;
     ba.y = args.y;

@@ -4,6 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include <cuda_runtime_api.h>
 
@@ -25,9 +28,20 @@ class GemmContext {
   void* handle() const { return handle_; }
   void* workspace() const { return workspace_; }
 
+  // cuBLASLt's heuristic answer per problem (m, n, k, epilogue, output type), kept so that the
+  // 30-block DiT loop asks once per shape instead of once per call. 64 bytes each (opaque algo).
+  using AlgoKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
+  struct AlgoBytes {
+    uint64_t data[8];
+  };
+  bool FindAlgo(const AlgoKey& key, AlgoBytes* algo) const;
+  void StoreAlgo(const AlgoKey& key, const AlgoBytes& algo) const;
+
  private:
   void* handle_ = nullptr;
   void* workspace_ = nullptr;
+  mutable std::mutex algo_mu_;
+  mutable std::map<AlgoKey, AlgoBytes> algos_;
 };
 
 struct GemmArgs {
