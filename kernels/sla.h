@@ -1,29 +1,32 @@
 // SLA (TurboDiffusion sparse-linear attention, spec/turbodiffusion.md §7) on the GPU: block map
 // (pooled q / smoothed k scores, top-k per query block), block-sparse softmax branch and the global
 // linear branch with proj_l, summed. q, k, v, out, sparse_out: [L, N, D] bf16.
+// Paths: D 128 with 128×64 blocks on sm_90a → wgmma kernel (TV_SLA_PORTABLE=1 in the environment
+// forces the mma.sync one); D 64/128 with 128×64 blocks → mma.sync kernels; anything else (D ≤ 256,
+// any block sizes) → simple CUDA-core kernels.
 #pragma once
+
+#include <cuda_runtime_api.h>
 
 #include <cstddef>
 #include <cstdint>
-
-#include <cuda_runtime_api.h>
 
 #include "kernels/kernel_types.h"
 
 namespace turbovid::kernels {
 
 struct SlaArgs {
-  const void* q = nullptr;  // [L, N, D] bf16
-  const void* k = nullptr;  // [L, N, D] bf16
-  const void* v = nullptr;  // [L, N, D] bf16
-  ConstBuf proj_w;          // [D, D] bf16 or f32 (nn.Linear weight: y = x·Wᵀ + b)
-  ConstBuf proj_b;          // [D] bf16 or f32
-  void* out = nullptr;          // [L, N, D] bf16: o_s + proj_l(o_l)
-  void* sparse_out = nullptr;   // [L, N, D] bf16: o_s alone, or null
+  const void* q = nullptr;       // [L, N, D] bf16
+  const void* k = nullptr;       // [L, N, D] bf16
+  const void* v = nullptr;       // [L, N, D] bf16
+  ConstBuf proj_w;               // [D, D] bf16 or f32 (nn.Linear weight: y = x·Wᵀ + b)
+  ConstBuf proj_b;               // [D] bf16 or f32
+  void* out = nullptr;           // [L, N, D] bf16: o_s + proj_l(o_l)
+  void* sparse_out = nullptr;    // [L, N, D] bf16: o_s alone, or null
   int8_t* sparse_map = nullptr;  // [N, nq, nk] I8 (1 = selected), or null
   int64_t l = 0;
   int64_t heads = 0;
-  int d = 0;         // ≤ kSlaMaxHeadDim; 64 and 128 take the tensor-core path
+  int d = 0;          // ≤ kSlaMaxHeadDim; 64 and 128 take the tensor-core path
   int block_q = 128;  // rows per query block (128 with block_k 64 takes the tensor-core path)
   int block_k = 64;   // rows per key block
   int ksel = 0;       // selected key blocks per query block, 0 ≤ ksel ≤ ceil(L / block_k)
