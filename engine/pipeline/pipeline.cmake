@@ -4,8 +4,10 @@ list(APPEND TV_ENGINE_SOURCES
   pipeline/model_dir.cc
   pipeline/pipeline.cc
   pipeline/tiny_checkpoint.cc
+  pipeline/random_checkpoint.cc
 )
 list(APPEND TV_ENGINE_TEST_SOURCES
   pipeline/tiny_checkpoint_test.cc
   pipeline/pipeline_test.cc
+  pipeline/random_checkpoint_test.cc
 )

@@ -26,7 +26,11 @@ void Usage() {
                "  generate --model-dir D --prompt P [--image I] [--frames 81] [--resolution 480p]\n"
                "           [--aspect 16:9] [--steps 4] [--seed S] [--attention dense|sla] --out out.mp4\n"
                "  make-tiny-checkpoint --kind t2v|i2v-moe --out D\n"
-               "  inspect PATH\n");
+               "  inspect PATH\n"
+               "  bench --model wan2.1-t2v-1.3b|wan2.1-t2v-14b|tiny --random-weights | --model-dir D\n"
+               "        [--resolution 480p|720p] [--frames 81] [--steps 4] [--attention dense|sla|dense,sla]\n"
+               "        [--backend cpu|cuda] [--work-dir DIR] [--stages text,dit,vae,mp4] [--repeat N]\n"
+               "        [--json FILE]   (bench --help lists every flag)\n");
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& name) {
@@ -94,6 +98,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return turbovid::engine::tools::GenerateCommand(args);
   if (cmd == "make-tiny-checkpoint") return turbovid::engine::tools::MakeTinyCheckpointCommand(args);
   if (cmd == "inspect") return turbovid::engine::tools::InspectCommand(args);
+  if (cmd == "bench") return turbovid::engine::tools::BenchCommand(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     Usage();
     return 0;

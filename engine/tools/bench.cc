@@ -1,0 +1,591 @@
+// turbovid-engine bench: loads a T2V model folder (or writes a seeded random one of the real sizes)
+// the way Pipeline::Load does, then times each stage after a warm-up with backend Synchronize():
+// text encode, each DiT forward of an rCM run (dense and/or SLA), VAE decode, frames, MP4.
+// Reports median/min/max ms, achieved TFLOP/s (engine/models/flops.h) and peak device memory as a
+// table on stdout and optionally JSON (the format bench/torch_reference.py also writes).
+// A stage that fails (e.g. an op the backend lacks) is reported and the others still run.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "engine/cpu/cpu_backend.h"
+#if defined(TV_HAVE_CUDA_BACKEND)
+#include "engine/cuda/cuda_backend.h"
+#endif
+#include "engine/io/safetensors.h"
+#include "engine/io/weights.h"
+#include "engine/models/flops.h"
+#include "engine/pipeline/model_dir.h"
+#include "engine/pipeline/pipeline.h"
+#include "engine/pipeline/random_checkpoint.h"
+#include "engine/samplers/noise.h"
+#include "engine/samplers/rcm.h"
+#include "engine/text/text_encoder.h"
+#include "engine/tools/bench_report.h"
+#include "engine/tools/commands.h"
+#include "engine/video/video.h"
+
+namespace turbovid::engine::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char kUsage[] =
+    "usage: turbovid-engine bench --model wan2.1-t2v-1.3b|wan2.1-t2v-14b|tiny --random-weights\n"
+    "       | --model-dir D\n"
+    "       [--resolution 480p|720p] [--aspect 16:9] [--width W --height H] [--frames 81]\n"
+    "       [--steps 4] [--attention dense|sla|dense,sla] [--sla-topk 0.1] [--backend cpu|cuda]\n"
+    "       [--work-dir DIR] [--stages text,dit,vae,mp4] [--repeat 3] [--warmup 1]\n"
+    "       [--prompt P] [--seed S] [--json FILE] [--mp4-out FILE] [--dump DIR] [--prepare-only]\n"
+    "--dump DIR writes DIR/engine_dump.safetensors (token ids, text context, the first DiT step's\n"
+    "input and velocity per attention mode, a 2-latent-frame VAE decode) for\n"
+    "bench/torch_reference.py --check DIR.\n";
+
+// Words of the bench tokenizer (random_checkpoint.cc): about one token per word, as umT5 gives.
+const char kDefaultPrompt[] =
+    "a cinematic tracking shot of a young woman in a red coat with an umbrella walks through a "
+    "crowded city street at night, neon signs and rain reflections on the wet pavement, the camera "
+    "panning slow motion across the busy market behind her, soft warm light, steam rising from a "
+    "cup of coffee on a wooden table in the foreground, distant lanterns in the background, "
+    "detailed realistic film grain, shallow depth of field, bokeh, vibrant colors, dramatic "
+    "lighting, high quality 4k";
+
+struct Options {
+  std::string model = "wan2.1-t2v-1.3b";
+  std::string model_dir;
+  bool random_weights = false;
+  bool prepare_only = false;
+  std::string resolution = "480p";
+  std::string aspect = "16:9";
+  int width = 0;
+  int height = 0;
+  int frames = 81;
+  int steps = 4;
+  std::vector<std::string> attention = {"dense"};
+  float sla_topk = 0.1f;
+  std::string backend = "cpu";
+  std::string work_dir = "bench-work";
+  std::set<std::string> stages = {"text", "dit", "vae", "mp4"};
+  int repeat = 3;
+  int warmup = 1;
+  std::string prompt = kDefaultPrompt;
+  uint64_t seed = 0;
+  std::string json_path;
+  std::string mp4_path;
+  std::string dump_dir;
+};
+
+absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
+  std::map<std::string, std::string> flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--random-weights") {
+      o->random_weights = true;
+    } else if (args[i] == "--prepare-only") {
+      o->prepare_only = true;
+    } else if (args[i].rfind("--", 0) == 0 && i + 1 < args.size()) {
+      flags[args[i]] = args[i + 1];
+      ++i;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", args[i], "'"));
+    }
+  }
+  auto str = [&](const char* flag, std::string* out) {
+    if (auto it = flags.find(flag); it != flags.end()) *out = it->second, flags.erase(it);
+  };
+  auto num = [&](const char* flag, auto* out) -> absl::Status {
+    auto it = flags.find(flag);
+    if (it == flags.end()) return absl::OkStatus();
+    bool ok = false;
+    if constexpr (std::is_same_v<std::remove_pointer_t<decltype(out)>, float>) {
+      ok = absl::SimpleAtof(it->second, out);
+    } else {
+      ok = absl::SimpleAtoi(it->second, out);
+    }
+    if (!ok)
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", it->second, "' is not a number"));
+    flags.erase(it);
+    return absl::OkStatus();
+  };
+  std::string attention, stages;
+  str("--model", &o->model);
+  str("--model-dir", &o->model_dir);
+  str("--resolution", &o->resolution);
+  str("--aspect", &o->aspect);
+  str("--backend", &o->backend);
+  str("--work-dir", &o->work_dir);
+  str("--prompt", &o->prompt);
+  str("--json", &o->json_path);
+  str("--mp4-out", &o->mp4_path);
+  str("--dump", &o->dump_dir);
+  str("--attention", &attention);
+  str("--stages", &stages);
+  TV_RETURN_IF_ERROR(num("--width", &o->width));
+  TV_RETURN_IF_ERROR(num("--height", &o->height));
+  TV_RETURN_IF_ERROR(num("--frames", &o->frames));
+  TV_RETURN_IF_ERROR(num("--steps", &o->steps));
+  TV_RETURN_IF_ERROR(num("--sla-topk", &o->sla_topk));
+  TV_RETURN_IF_ERROR(num("--repeat", &o->repeat));
+  TV_RETURN_IF_ERROR(num("--warmup", &o->warmup));
+  TV_RETURN_IF_ERROR(num("--seed", &o->seed));
+  if (!flags.empty())
+    return absl::InvalidArgumentError(absl::StrCat("unknown flag ", flags.begin()->first));
+  if (!attention.empty()) o->attention = absl::StrSplit(attention, ',');
+  for (const std::string& a : o->attention) {
+    if (a != "dense" && a != "sla")
+      return absl::InvalidArgumentError(absl::StrCat("--attention: '", a, "' is not dense or sla"));
+  }
+  if (!stages.empty()) o->stages = absl::StrSplit(stages, ',');
+  for (const std::string& s : o->stages) {
+    if (s != "text" && s != "dit" && s != "vae" && s != "mp4") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--stages: '", s, "' is not text, dit, vae or mp4"));
+    }
+  }
+  if (o->random_weights == !o->model_dir.empty()) {
+    return absl::InvalidArgumentError("give exactly one of --random-weights and --model-dir");
+  }
+  if (o->repeat < 1 || o->warmup < 0)
+    return absl::InvalidArgumentError("--repeat must be ≥ 1, --warmup ≥ 0");
+  if (o->frames < 1 || (o->frames - 1) % 4 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--frames: ", o->frames, " is not 4k+1"));
+  }
+  if (o->steps < 1 || o->steps > 4) return absl::InvalidArgumentError("--steps: rCM takes 1 to 4");
+  if (o->width == 0 && o->height == 0)
+    return ResolveSize(o->resolution, o->aspect, &o->width, &o->height);
+  if (o->width < 16 || o->width % 16 != 0 || o->height < 16 || o->height % 16 != 0) {
+    return absl::InvalidArgumentError("--width/--height: both positive multiples of 16");
+  }
+  o->resolution = absl::StrCat(o->width, "x", o->height);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackendNamed(const std::string& name,
+                                                          std::string* device) {
+  *device = "host CPU";
+  if (name == "cpu") return MakeCpuBackend();
+#if defined(TV_HAVE_CUDA_BACKEND)
+  if (name == "cuda") {
+    if (auto info = QueryCudaDevice(0); info.ok()) {
+      *device = absl::StrFormat("%s (sm_%d, %.1f GiB)", info->name, info->sm_version,
+                                info->memory_bytes / 1073741824.0);
+    }
+    return MakeCudaBackend();
+  }
+#endif
+  return absl::UnimplementedError(
+      absl::StrCat("--backend: '", name, "' is not built into this binary"));
+}
+
+bool AllFinite(const Tensor& t) {
+  const float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (!std::isfinite(p[i])) return false;
+  }
+  return true;
+}
+
+// The first `frames` latent frames of a host [C, T, H, W] tensor.
+Tensor FirstFrames(const Tensor& z, int64_t frames) {
+  const int64_t c = z.dim(0), t = z.dim(1), hw = z.dim(2) * z.dim(3);
+  frames = std::min(frames, t);
+  Tensor out = Tensor::Zeros(DType::kF32, {c, frames, z.dim(2), z.dim(3)});
+  for (int64_t i = 0; i < c; ++i) {
+    std::copy_n(z.data<float>() + i * t * hw, frames * hw, out.data<float>() + i * frames * hw);
+  }
+  return out;
+}
+
+class Bench {
+ public:
+  Bench(const Options& o, Backend& backend, Report& report)
+      : o_(o), backend_(backend), report_(report) {}
+
+  absl::Status Run(const std::string& dir);
+  // Inputs and outputs for bench/torch_reference.py --check (empty unless --dump).
+  const io::TensorMap& dump() const { return dump_; }
+
+ private:
+  // Runs fn() `o_.warmup` times, then `o_.repeat` times, each between two Synchronize() calls;
+  // the timed samples land in `row`. fn returns a status.
+  template <typename Fn>
+  absl::Status Time(Row& row, int warmup, Fn&& fn);
+  absl::Status LoadAll(const std::string& dir);
+  absl::Status TextStage();
+  absl::Status DitStage(const std::string& attention);
+  absl::Status VaeStage();
+  absl::Status Mp4Stage();
+  bool Has(const char* stage) const { return o_.stages.count(stage) != 0; }
+  // Records a failed stage; the bench continues.
+  void Fail(const std::string& stage, const std::string& attention, const absl::Status& s);
+
+  const Options& o_;
+  Backend& backend_;
+  Report& report_;
+  std::unique_ptr<TextEncoder> text_;
+  std::unique_ptr<WanDit> dit_;
+  std::unique_ptr<WanVae> vae_;
+  DitConfig dit_config_;
+  T5Config t5_config_;
+  VaeConfig vae_config_;
+  Shape latent_shape_;
+  Tensor context_;  // [L, text_dim] host F32
+  Tensor latent_;   // [16, T, H, W] host F32 (the last rCM result)
+  Tensor video_;    // [3, F, H, W] host F32
+  Tensor frames_;   // [F, H, W, 3] U8
+  io::TensorMap dump_;
+};
+
+template <typename Fn>
+absl::Status Bench::Time(Row& row, int warmup, Fn&& fn) {
+  for (int i = 0; i < warmup; ++i) TV_RETURN_IF_ERROR(fn());
+  TV_RETURN_IF_ERROR(backend_.Synchronize());
+  backend_.ResetPeakMemory();
+  for (int i = 0; i < o_.repeat; ++i) {
+    TV_RETURN_IF_ERROR(backend_.Synchronize());
+    const auto t0 = Clock::now();
+    TV_RETURN_IF_ERROR(fn());
+    TV_RETURN_IF_ERROR(backend_.Synchronize());
+    row.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  row.peak_bytes = backend_.memory_stats().peak;
+  return absl::OkStatus();
+}
+
+void Bench::Fail(const std::string& stage, const std::string& attention, const absl::Status& s) {
+  Row row;
+  row.stage = stage;
+  row.attention = attention;
+  row.error = std::string(s.message());
+  if (row.error.empty()) row.error = s.ToString();
+  report_.rows.push_back(row);
+  std::fprintf(stderr, "bench: %s%s failed: %s\n", stage.c_str(),
+               attention.empty() ? "" : (" (" + attention + ")").c_str(), row.error.c_str());
+}
+
+absl::Status Bench::LoadAll(const std::string& dir) {
+  TV_ASSIGN_OR_RETURN(ModelDir model_dir, ModelDir::Open(dir));
+  vae_config_ = model_dir.vae;
+  if (model_dir.i2v)
+    return absl::UnimplementedError("bench: I2V model folders are not benchmarked yet");
+  if (auto manifest = io::ReadJsonFile(dir + "/turbovid.json"); manifest.ok()) {
+    if (const Json* t5 = manifest->Find("t5")) {
+      TV_ASSIGN_OR_RETURN(t5_config_, T5Config::FromJson(*t5));
+    }
+  }
+  auto timed_load = [&](const char* name, auto&& load) {
+    Row row;
+    row.stage = name;
+    const auto t0 = Clock::now();
+    absl::Status s = load();
+    if (s.ok()) s = backend_.Synchronize();
+    if (!s.ok()) return Fail(name, "", s);
+    row.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    row.peak_bytes = backend_.memory_stats().in_use;
+    report_.rows.push_back(row);
+  };
+  if (Has("text")) {
+    timed_load("load_text", [&]() -> absl::Status {
+      TV_ASSIGN_OR_RETURN(text_,
+                          TextEncoder::Load(dir, backend_, std::make_shared<PromptCache>(0)));
+      return absl::OkStatus();
+    });
+  }
+  if (Has("dit")) {
+    timed_load("load_dit", [&]() -> absl::Status {
+      TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(model_dir.dit_dirs[0]));
+      TV_ASSIGN_OR_RETURN(dit_config_, LoadDitConfig(model_dir.dit_dirs[0], weights));
+      TV_ASSIGN_OR_RETURN(dit_, WanDit::Load(dit_config_, weights, backend_, DitOptions{}));
+      return absl::OkStatus();
+    });
+  }
+  if (Has("vae")) {
+    timed_load("load_vae", [&]() -> absl::Status {
+      TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(model_dir.vae_path));
+      TV_ASSIGN_OR_RETURN(vae_, WanVae::Load(vae_config_, weights, backend_, /*encoder=*/false,
+                                             /*decoder=*/true));
+      return absl::OkStatus();
+    });
+  }
+  report_.in_use_after_load = backend_.memory_stats().in_use;
+  return absl::OkStatus();
+}
+
+absl::Status Bench::TextStage() {
+  TV_ASSIGN_OR_RETURN(std::vector<int64_t> ids, text_->Tokenize(o_.prompt));
+  report_.text_tokens = static_cast<int64_t>(ids.size());
+  Row row;
+  row.stage = "text_encode";
+  row.flop = T5EncodeFlops(t5_config_, report_.text_tokens);
+  row.note = absl::StrCat(report_.text_tokens, " tokens");
+  TV_RETURN_IF_ERROR(Time(row, o_.warmup, [&]() -> absl::Status {
+    TV_ASSIGN_OR_RETURN(context_, text_->Encode(o_.prompt));  // the cache is off: always computed
+    return absl::OkStatus();
+  }));
+  if (!AllFinite(context_)) return absl::InternalError("text_encode: non-finite encoder output");
+  report_.rows.push_back(row);
+  if (!o_.dump_dir.empty()) {
+    Tensor t = Tensor::Zeros(DType::kI64, {static_cast<int64_t>(ids.size())});
+    std::copy(ids.begin(), ids.end(), t.data<int64_t>());
+    dump_["text.ids"] = t;
+    dump_["text.context"] = context_.Clone();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Bench::DitStage(const std::string& attention) {
+  const bool sla = attention == "sla";
+  TV_RETURN_IF_ERROR(
+      dit_->SetAttention(sla ? AttentionMode::kSla : AttentionMode::kDense, o_.sla_topk));
+  if (!context_.defined()) {
+    // No text stage: a random context of the bench prompt's typical length.
+    context_ = GaussianNoise({64, dit_config_.text_dim}, o_.seed, 99);
+  }
+  Tensor context = context_.Clone();
+  for (int64_t i = 0; i < context.numel(); ++i)
+    context.data<float>()[i] = RoundToBf16(context.data<float>()[i]);
+  if (!o_.dump_dir.empty()) dump_["dit.context"] = context;
+  Row ctx_row;
+  ctx_row.stage = "dit_context";
+  ctx_row.attention = attention;
+  WanDit::Context ctx;
+  TV_RETURN_IF_ERROR(Time(ctx_row, /*warmup=*/0, [&]() -> absl::Status {
+    TV_ASSIGN_OR_RETURN(ctx, dit_->PrepareContext(context));
+    return absl::OkStatus();
+  }));
+  report_.rows.push_back(ctx_row);
+
+  const SlaShape sla_shape{o_.sla_topk, 128, 64};
+  const DitFlops flops = DitForwardFlops(dit_config_, latent_shape_[1], latent_shape_[2],
+                                         latent_shape_[3], sla ? &sla_shape : nullptr);
+  std::vector<Row> steps(o_.steps);
+  for (int i = 0; i < o_.steps; ++i) {
+    steps[i].stage = "dit_forward";
+    steps[i].attention = attention;
+    steps[i].step = i + 1;
+    steps[i].flop = flops.total();
+    steps[i].flop_dense_equiv = flops.total() - flops.self_attention + flops.self_attention_dense;
+  }
+  Row total;
+  total.stage = "dit_sample_total";
+  total.attention = attention;
+  total.note = absl::StrCat(o_.steps, " rCM steps incl. sampler");
+  const Tensor noise = GaussianNoise(latent_shape_, o_.seed, 0);
+  for (int i = 0; i < o_.warmup; ++i) {
+    TV_RETURN_IF_ERROR(dit_->Forward(noise, nullptr, 999.0, ctx).status());
+  }
+  TV_RETURN_IF_ERROR(backend_.Synchronize());
+  backend_.ResetPeakMemory();
+  RcmOptions options;
+  options.steps = o_.steps;
+  for (int r = 0; r < o_.repeat; ++r) {
+    int step = 0;
+    const auto t0 = Clock::now();
+    auto velocity = [&](const Tensor& x, float t, bool) -> absl::StatusOr<Tensor> {
+      TV_RETURN_IF_ERROR(backend_.Synchronize());
+      const auto s0 = Clock::now();
+      absl::StatusOr<Tensor> v = dit_->Forward(x, nullptr, t, ctx);
+      if (!v.ok()) return v.status();
+      TV_RETURN_IF_ERROR(backend_.Synchronize());
+      steps[step++].ms.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - s0).count());
+      if (!AllFinite(*v)) return absl::InternalError("dit_forward: non-finite velocity");
+      if (!o_.dump_dir.empty() && r == 0 && step == 1) {
+        const std::string p = absl::StrCat("dit.", attention, ".");
+        dump_[p + "x"] = x.Clone();
+        Tensor ts = Tensor::Zeros(DType::kF32, {1});
+        ts.data<float>()[0] = t;
+        dump_[p + "t"] = ts;
+        dump_[p + "v"] = v->Clone();
+      }
+      return v;
+    };
+    auto fresh_noise = [&](int s) { return GaussianNoise(latent_shape_, o_.seed, 1 + s); };
+    TV_ASSIGN_OR_RETURN(latent_, RcmSample(noise, options, velocity, fresh_noise, nullptr));
+    total.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  const int64_t peak = backend_.memory_stats().peak;
+  for (Row& row : steps) {
+    row.peak_bytes = peak;
+    report_.rows.push_back(row);
+  }
+  total.peak_bytes = peak;
+  total.flop = flops.total() * o_.steps;
+  report_.rows.push_back(total);
+  return absl::OkStatus();
+}
+
+absl::Status Bench::VaeStage() {
+  if (!latent_.defined()) latent_ = GaussianNoise(latent_shape_, o_.seed, 7);
+  Row row;
+  row.stage = "vae_decode";
+  row.flop = VaeDecodeFlops(vae_config_, latent_shape_[1], latent_shape_[2], latent_shape_[3]);
+  // Warm-up on two latent frames at the full size (every kernel and cache path runs once).
+  const Tensor warm = FirstFrames(latent_, 2);
+  for (int i = 0; i < o_.warmup; ++i) TV_RETURN_IF_ERROR(vae_->Decode(warm).status());
+  if (!o_.dump_dir.empty()) {
+    TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(warm));
+    dump_["vae.z"] = warm;
+    dump_["vae.video"] = video;
+  }
+  TV_RETURN_IF_ERROR(Time(row, /*warmup=*/0, [&]() -> absl::Status {
+    TV_ASSIGN_OR_RETURN(video_, vae_->Decode(latent_));
+    return absl::OkStatus();
+  }));
+  if (!AllFinite(video_)) return absl::InternalError("vae_decode: non-finite video");
+  report_.rows.push_back(row);
+  return absl::OkStatus();
+}
+
+absl::Status Bench::Mp4Stage() {
+  if (!video_.defined()) {
+    video_ = Tensor::Zeros(DType::kF32, {3, o_.frames, o_.height, o_.width});
+    const Tensor n = GaussianNoise({3, o_.frames, o_.height, o_.width}, o_.seed, 8);
+    for (int64_t i = 0; i < n.numel(); ++i) video_.data<float>()[i] = 0.5f * n.data<float>()[i];
+  }
+  Row frames_row;
+  frames_row.stage = "frames";
+  frames_row.note = "VAE output → uint8 RGB (host)";
+  TV_RETURN_IF_ERROR(Time(frames_row, 0, [&]() -> absl::Status {
+    frames_ = video::VideoToFrames(video_);
+    return absl::OkStatus();
+  }));
+  report_.rows.push_back(frames_row);
+  Row row;
+  row.stage = "mp4_encode";
+  const std::string path =
+      o_.mp4_path.empty() ? absl::StrCat(o_.work_dir, "/bench-", o_.model, ".mp4") : o_.mp4_path;
+  row.note = absl::StrCat("libx264 + write ", path);
+  absl::Status s = Time(row, o_.warmup, [&]() -> absl::Status {
+    TV_ASSIGN_OR_RETURN(std::string mp4, video::EncodeMp4(frames_));
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(mp4.data(), static_cast<std::streamsize>(mp4.size()));
+    out.close();
+    if (!out) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write"));
+    return absl::OkStatus();
+  });
+  if (absl::IsUnimplemented(s)) {
+    row.ms.clear();
+    row.note = absl::StrCat("skipped: ", s.message());
+    report_.rows.push_back(row);
+    return absl::OkStatus();
+  }
+  TV_RETURN_IF_ERROR(s);
+  report_.rows.push_back(row);
+  return absl::OkStatus();
+}
+
+absl::Status Bench::Run(const std::string& dir) {
+  latent_shape_ = {16, (o_.frames - 1) / 4 + 1, o_.height / 8, o_.width / 8};
+  TV_RETURN_IF_ERROR(LoadAll(dir));
+  latent_shape_[0] = dit_ ? dit_config_.out_dim : 16;
+  report_.latent = latent_shape_;
+  if (dit_ || Has("dit")) {
+    const DitConfig& c = dit_ ? dit_config_ : DitConfig{};
+    report_.tokens = latent_shape_[1] * (latent_shape_[2] / c.patch_size[1]) *
+                     (latent_shape_[3] / c.patch_size[2]);
+  }
+  if (text_) {
+    if (absl::Status s = TextStage(); !s.ok()) Fail("text_encode", "", s);
+  }
+  if (dit_) {
+    for (const std::string& a : o_.attention) {
+      if (absl::Status s = DitStage(a); !s.ok()) Fail("dit_forward", a, s);
+    }
+  }
+  if (vae_) {
+    if (absl::Status s = VaeStage(); !s.ok()) Fail("vae_decode", "", s);
+  }
+  if (Has("mp4")) {
+    if (absl::Status s = Mp4Stage(); !s.ok()) Fail("mp4_encode", "", s);
+  }
+  return absl::OkStatus();
+}
+
+int64_t PeakRssBytes() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+}  // namespace
+
+int BenchCommand(const std::vector<std::string>& args) {
+  if (std::find(args.begin(), args.end(), "--help") != args.end()) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  Options o;
+  if (absl::Status s = ParseOptions(args, &o); !s.ok()) {
+    std::fprintf(stderr, "bench: %s\n%s", std::string(s.message()).c_str(), kUsage);
+    return 2;
+  }
+  auto fail = [](const absl::Status& s) {
+    std::fprintf(stderr, "bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  };
+  std::string dir = o.model_dir;
+  if (o.random_weights) {
+    auto model = RandomModelByName(o.model);
+    if (!model.ok()) return fail(model.status());
+    RandomParts parts;
+    parts.text = o.stages.count("text") != 0;
+    parts.dit = o.stages.count("dit") != 0;  // the VAE is always written (ModelDir needs it)
+    auto made = EnsureRandomCheckpoint(
+        *model, o.work_dir, parts, o.seed + 1,
+        [](const std::string& line) { std::fprintf(stderr, "bench: %s\n", line.c_str()); });
+    if (!made.ok()) return fail(made.status());
+    dir = *made;
+  } else {
+    o.model = std::filesystem::path(o.model_dir).filename().string();
+  }
+  if (o.prepare_only) {
+    std::printf("%s\n", dir.c_str());
+    return 0;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.work_dir, ec);
+  Report report;
+  report.model = o.model;
+  report.model_dir = dir;
+  report.backend = o.backend;
+  report.width = o.width;
+  report.height = o.height;
+  report.frames = o.frames;
+  report.steps = o.steps;
+  report.sla_topk = o.sla_topk;
+  report.repeat = o.repeat;
+  report.warmup = o.warmup;
+  auto backend = MakeBackendNamed(o.backend, &report.device);
+  if (!backend.ok()) return fail(backend.status());
+  Bench bench(o, **backend, report);
+  if (absl::Status s = bench.Run(dir); !s.ok()) return fail(s);
+  if (!o.dump_dir.empty()) {
+    std::filesystem::create_directories(o.dump_dir, ec);
+    const std::string path = o.dump_dir + "/engine_dump.safetensors";
+    if (absl::Status s = io::WriteSafetensors(path, bench.dump()); !s.ok()) return fail(s);
+  }
+  report.peak_host_rss = PeakRssBytes();
+  AddPipelineRows(&report);
+  PrintReport(report, stdout);
+  if (!o.json_path.empty()) {
+    if (absl::Status s = WriteReportJson(report, o.json_path); !s.ok()) return fail(s);
+  }
+  return report.ok() ? 0 : 1;
+}
+
+}  // namespace turbovid::engine::tools
