@@ -3,6 +3,8 @@
 #include "engine/cuda/cuda_backend.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -55,6 +57,8 @@ absl::Status CudaStatus(cudaError_t e, const std::string& op, const std::string&
 
 absl::Status CudaBackend::Init(int device) {
   device_ = device;
+  const char* prof = std::getenv("TV_CUDA_PROFILE");
+  profiling_ = prof != nullptr && std::string(prof) == "1";
   TV_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device), "cuda init", absl::StrCat("cudaSetDevice(", device, ")")));
   cudaDeviceProp prop{};
   TV_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda init", "properties"));
@@ -69,7 +73,35 @@ absl::Status CudaBackend::Init(int device) {
   return absl::OkStatus();
 }
 
+std::string ProfileLabel(size_t kind, const Tensor* main) {
+  std::string label(OpName(kind));
+  if (main != nullptr && main->defined()) label += " " + ShapeString(main->shape());
+  return label;
+}
+
+void CudaBackend::AddProfile(const std::string& label, double ms) {
+  std::lock_guard<std::mutex> lock(profile_mu_);
+  auto& [total, calls] = profile_[label];
+  total += ms;
+  ++calls;
+}
+
 CudaBackend::~CudaBackend() {
+  if (profiling_ && !profile_.empty()) {
+    std::vector<std::pair<double, std::string>> rows;
+    double sum = 0;
+    for (const auto& [label, v] : profile_) {
+      rows.emplace_back(v.first, label);
+      sum += v.first;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "cuda op profile (synchronised per op): %.1f ms total\n", sum);
+    for (const auto& [ms, label] : rows) {
+      if (ms < sum * 0.002) break;
+      std::fprintf(stderr, "  %10.2f ms %7lld calls  %s\n", ms, static_cast<long long>(profile_[label].second),
+                   label.c_str());
+    }
+  }
   cudaDeviceSynchronize();
   for (int i = 0; i < 2; ++i) {
     if (staging_free_[i] != nullptr) cudaEventDestroy(staging_free_[i]);

@@ -4,7 +4,10 @@
 #include <cuda_runtime_api.h>
 
 #include <array>
+#include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -37,6 +40,12 @@ class CudaBackend : public Backend {
   absl::StatusOr<Tensor> AllocateUninitialized(DType dtype, Shape shape);
 
   const kernels::GemmContext& gemm() const { return gemm_; }
+
+  // Per-op profile (TV_CUDA_PROFILE=1): every op is synchronised and timed on the host clock,
+  // summed per label (op name, plus shapes for the heavy ops); the table goes to stderr when
+  // the backend is destroyed. Off by default: it serialises the GPU.
+  bool profiling() const { return profiling_; }
+  void AddProfile(const std::string& label, double ms);
   cudaStream_t stream() const { return nullptr; }  // the legacy default stream, for now
   int sm_version() const { return sm_version_; }     // e.g. 90, read once in Init()
 
@@ -52,6 +61,9 @@ class CudaBackend : public Backend {
   void Bind() const { cudaSetDevice(device_); }
 
   kernels::GemmContext gemm_;
+  bool profiling_ = false;
+  std::mutex profile_mu_;
+  std::map<std::string, std::pair<double, int64_t>> profile_;  // label → (ms, calls)
   int device_ = 0;
   int sm_version_ = 0;
   std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>();
@@ -65,11 +77,33 @@ void RegisterCudaConvOps(CudaBackend& backend);   // cuda_conv_ops.cc: conv3d, c
 void RegisterCudaSlaOps(CudaBackend& backend);    // cuda_sla_ops.cc: SLA
 void RegisterCudaQuantOps(CudaBackend& backend);  // cuda_quant_ops.cc: int8 W8A8 linear
 
+// Profile label of an op: its name, with the main operand's shape for the heavy ops.
+std::string ProfileLabel(size_t kind, const Tensor* main);
+template <typename OpT>
+const Tensor* ProfileOperand(const OpT& op) {
+  if constexpr (requires { op.q; }) {
+    return op.q;
+  } else if constexpr (requires { op.x; }) {
+    return op.x;
+  } else {
+    return nullptr;
+  }
+}
+
 // Registers `fn` for OpT on `b` (each family's .cc uses it).
 template <typename OpT>
 void RegisterOp(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
   CudaBackend* self = &b;
-  b.RegisterFn<OpT>([self, fn](const OpT& op) { return fn(*self, op); });
+  b.RegisterFn<OpT>([self, fn](const OpT& op) {
+    if (!self->profiling()) return fn(*self, op);
+    cudaDeviceSynchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::Status s = fn(*self, op);
+    cudaDeviceSynchronize();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    self->AddProfile(ProfileLabel(OpKindOf<OpT>(), ProfileOperand(op)), ms);
+    return s;
+  });
 }
 
 // Argument checks and conversions; errors name the op and the tensor.
