@@ -94,6 +94,30 @@ __global__ void CopyKernel(CopyArgs a, int64_t count) {
   }
 }
 
+// Copies of boxes whose innermost (merged) dimension is contiguous on both sides: each work item
+// is one chunk of one row, moved as V-byte vectors (V = 16 when every row start is aligned).
+template <typename V>
+__global__ void CopyRowsKernel(CopyArgs a, int64_t rows, int64_t row_vecs, int64_t chunk_vecs,
+                               int64_t chunks_per_row) {
+  const int64_t items = rows * chunks_per_row;
+  const int64_t eb = a.elem_bytes;
+  for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+    const int64_t row = item / chunks_per_row, chunk = item % chunks_per_row;
+    int64_t rem = row, so = a.src_offset, d = a.dst_offset;
+    for (int k = a.rank - 2; k >= 0; --k) {  // outer dims; the last one is the contiguous row
+      const int64_t idx = rem % a.shape[k];
+      rem /= a.shape[k];
+      so += idx * a.src_strides[k];
+      d += idx * a.dst_strides[k];
+    }
+    const V* src = reinterpret_cast<const V*>(static_cast<const char*>(a.src) + so * eb);
+    V* dst = reinterpret_cast<V*>(static_cast<char*>(a.dst) + d * eb);
+    const int64_t begin = chunk * chunk_vecs;
+    const int64_t end = begin + chunk_vecs < row_vecs ? begin + chunk_vecs : row_vecs;
+    for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) dst[j] = src[j];
+  }
+}
+
 __global__ void ConvertKernel(ConvertArgs a) {
   for (int64_t i = Tid(); i < a.n; i += Stride()) Store(a.y, i, Load(a.x, i));
 }
@@ -143,14 +167,84 @@ cudaError_t LaunchEmbedding(const EmbeddingArgs& args, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-cudaError_t LaunchCopy(const CopyArgs& args, cudaStream_t stream) {
-  if (args.rank < 1 || args.rank > CopyArgs::kMaxRank) return cudaErrorInvalidValue;
+namespace {
+// Drops size-1 dims and merges neighbours that are contiguous with each other on both sides, so
+// that a concat/slice/pad becomes a few long rows.
+CopyArgs Simplified(const CopyArgs& in) {
+  CopyArgs a = in;
+  a.rank = 0;
+  for (int k = 0; k < in.rank; ++k) {
+    if (in.shape[k] == 1) continue;
+    if (a.rank > 0) {
+      const int p = a.rank - 1;
+      if (a.src_strides[p] == in.shape[k] * in.src_strides[k] &&
+          a.dst_strides[p] == in.shape[k] * in.dst_strides[k]) {
+        a.shape[p] *= in.shape[k];
+        a.src_strides[p] = in.src_strides[k];
+        a.dst_strides[p] = in.dst_strides[k];
+        continue;
+      }
+    }
+    a.shape[a.rank] = in.shape[k];
+    a.src_strides[a.rank] = in.src_strides[k];
+    a.dst_strides[a.rank] = in.dst_strides[k];
+    ++a.rank;
+  }
+  if (a.rank == 0) {  // a single element
+    a.rank = 1;
+    a.shape[0] = 1;
+    a.src_strides[0] = a.dst_strides[0] = 1;
+  }
+  return a;
+}
+}  // namespace
+
+cudaError_t LaunchCopy(const CopyArgs& in, cudaStream_t stream) {
+  if (in.rank < 1 || in.rank > CopyArgs::kMaxRank) return cudaErrorInvalidValue;
   int64_t count = 1;
-  for (int i = 0; i < args.rank; ++i) {
-    if (args.shape[i] < 0) return cudaErrorInvalidValue;
-    count *= args.shape[i];
+  for (int i = 0; i < in.rank; ++i) {
+    if (in.shape[i] < 0) return cudaErrorInvalidValue;
+    count *= in.shape[i];
   }
   if (count == 0) return cudaSuccess;
+  const CopyArgs args = Simplified(in);
+  const int last = args.rank - 1;
+  const int64_t eb = args.elem_bytes;
+  if (args.src_strides[last] == 1 && args.dst_strides[last] == 1 && args.shape[last] * eb >= 256) {
+    // Row copies; 16-byte vectors when every row start and the row length are 16-byte aligned.
+    bool aligned = (reinterpret_cast<uintptr_t>(args.src) % 16 == 0) &&
+                   (reinterpret_cast<uintptr_t>(args.dst) % 16 == 0) && (args.src_offset * eb) % 16 == 0 &&
+                   (args.dst_offset * eb) % 16 == 0 && (args.shape[last] * eb) % 16 == 0;
+    for (int k = 0; k < last; ++k) {
+      aligned = aligned && (args.src_strides[k] * eb) % 16 == 0 && (args.dst_strides[k] * eb) % 16 == 0;
+    }
+    const int64_t rows = count / args.shape[last];
+    const int64_t vec = aligned ? 16 : eb;
+    const int64_t row_vecs = args.shape[last] * eb / vec;
+    const int64_t chunk_vecs = 256 * 8;
+    const int64_t chunks = (row_vecs + chunk_vecs - 1) / chunk_vecs;
+    const int64_t items = rows * chunks;
+    const unsigned grid = static_cast<unsigned>(items < 65535 * 8 ? items : 65535 * 8);
+    switch (vec) {
+      case 16:
+        CopyRowsKernel<uint4><<<grid, 256, 0, stream>>>(args, rows, row_vecs, chunk_vecs, chunks);
+        return cudaGetLastError();
+      case 1:
+        CopyRowsKernel<uint8_t><<<grid, 256, 0, stream>>>(args, rows, row_vecs, chunk_vecs, chunks);
+        return cudaGetLastError();
+      case 2:
+        CopyRowsKernel<uint16_t><<<grid, 256, 0, stream>>>(args, rows, row_vecs, chunk_vecs, chunks);
+        return cudaGetLastError();
+      case 4:
+        CopyRowsKernel<uint32_t><<<grid, 256, 0, stream>>>(args, rows, row_vecs, chunk_vecs, chunks);
+        return cudaGetLastError();
+      case 8:
+        CopyRowsKernel<uint64_t><<<grid, 256, 0, stream>>>(args, rows, row_vecs, chunk_vecs, chunks);
+        return cudaGetLastError();
+      default:
+        break;  // other element sizes: the generic kernel
+    }
+  }
   const unsigned grid = GridFor(count, kThreads);
   switch (args.elem_bytes) {
     case 1:

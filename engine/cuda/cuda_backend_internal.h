@@ -90,11 +90,12 @@ const Tensor* ProfileOperand(const OpT& op) {
   }
 }
 
-// Registers `fn` for OpT on `b` (each family's .cc uses it).
-template <typename OpT>
-void RegisterOp(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
+// Registers `fn(CudaBackend&, const OpT&)` for OpT on `b` (each family's .cc uses it); wraps it
+// in the per-op profile when that is on.
+template <typename OpT, typename Fn>
+void RegisterOpFn(CudaBackend& b, Fn fn) {
   CudaBackend* self = &b;
-  b.RegisterFn<OpT>([self, fn](const OpT& op) {
+  b.RegisterFn<OpT>([self, fn](const OpT& op) -> absl::Status {
     if (!self->profiling()) return fn(*self, op);
     cudaDeviceSynchronize();
     const auto t0 = std::chrono::steady_clock::now();
@@ -104,6 +105,10 @@ void RegisterOp(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
     self->AddProfile(ProfileLabel(OpKindOf<OpT>(), ProfileOperand(op)), ms);
     return s;
   });
+}
+template <typename OpT>
+void RegisterOp(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
+  RegisterOpFn<OpT>(b, fn);
 }
 
 // Argument checks and conversions; errors name the op and the tensor.

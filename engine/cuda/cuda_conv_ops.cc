@@ -192,10 +192,9 @@ absl::Status RunUpsample2x(CudaBackend& b, const Upsample2xOp& op) {
 }  // namespace
 
 void RegisterCudaConvOps(CudaBackend& backend) {
-  CudaBackend* self = &backend;
   auto cache = std::make_shared<PackedWeights>();
-  backend.RegisterFn<Conv3dOp>(
-      [self, cache](const Conv3dOp& op) { return RunConv3d(*self, *cache, op); });
+  RegisterOpFn<Conv3dOp>(backend,
+                         [cache](CudaBackend& b, const Conv3dOp& op) { return RunConv3d(b, *cache, op); });
   RegisterOp<ChannelRmsNormOp>(backend, &RunChannelRmsNorm);
   RegisterOp<Upsample2xOp>(backend, &RunUpsample2x);
 }

@@ -234,6 +234,11 @@ std::vector<Case> AllCases() {
       EmbeddingCase(50, 24, 11),
       PermuteCase({5, 6, 7}, {2, 0, 1}),
       ConcatCase({3, 5, 4}, {3, 2, 4}, 1),
+      // Long contiguous rows (the VAE's causal-cache concat): 16-byte vector path, then a row
+      // length that is not a multiple of 16 bytes (element-sized path).
+      ConcatCase({4, 2, 9, 16}, {4, 3, 9, 16}, 1),
+      ConcatCase({3, 1, 5, 27}, {3, 2, 5, 27}, 1),
+      PermuteCase({2, 3, 40, 64}, {1, 0, 2, 3}),
   };
   for (auto family : {ConvCases, SlaCases, QuantCases}) {
     for (Case& c : family()) cases.push_back(std::move(c));
