@@ -568,8 +568,14 @@ __global__ void __launch_bounds__(kNormWarps * 32)
   for (int64_t c = warp; c < a.channels; c += kNormWarps) {
     const int64_t base = c * a.positions;
     const float gc = Load(a.gamma, c);
-    if (ok0) Store(a.y, base + p0, Load(a.x, base + p0) * inv0 * gc);
-    if (ok1) Store(a.y, base + p1, Load(a.x, base + p1) * inv1 * gc);
+    if (ok0) {
+      const float v = Load(a.x, base + p0) * inv0 * gc;
+      Store(a.y, base + p0, a.silu ? v / (1.f + expf(-v)) : v);
+    }
+    if (ok1) {
+      const float v = Load(a.x, base + p1) * inv1 * gc;
+      Store(a.y, base + p1, a.silu ? v / (1.f + expf(-v)) : v);
+    }
   }
 }
 

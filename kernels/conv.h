@@ -53,6 +53,7 @@ struct ChannelRmsNormArgs {
   MutBuf y;        // [channels, positions]
   int64_t channels = 0;
   int64_t positions = 0;
+  bool silu = false;  // y = silu(norm) when set
 };
 cudaError_t LaunchChannelRmsNorm(const ChannelRmsNormArgs& args, cudaStream_t stream);
 

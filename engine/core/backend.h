@@ -155,11 +155,13 @@ struct Conv3dOp {
   Tensor* y = nullptr;  // [Cout, To, Ho, Wo]
 };
 
-// Wan VAE RMS_norm: y = x / max(‖x‖₂ over C, 1e-12) · √C · gamma, per position.
+// Wan VAE RMS_norm: y = x / max(‖x‖₂ over C, 1e-12) · √C · gamma, per position; then SiLU when
+// `silu` (the norm + activation pair of every VAE residual block, fused).
 struct ChannelRmsNormOp {
   const Tensor* x = nullptr;      // [C, P]
   const Tensor* gamma = nullptr;  // [C]
   Tensor* y = nullptr;            // [C, P]
+  bool silu = false;
 };
 
 // Nearest ×2 spatial upsampling per frame.

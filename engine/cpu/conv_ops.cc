@@ -181,6 +181,9 @@ absl::Status RunChannelRmsNorm(const ChannelRmsNormOp& op) {
         float* yr = y + ch * p + p0;
         const float gs = gamma[ch];
         for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] / norm[i] * scale * gs;
+        if (op.silu) {
+          for (int64_t i = 0; i < n; ++i) yr[i] = yr[i] / (1.f + std::exp(-yr[i]));
+        }
       }
     }
   });

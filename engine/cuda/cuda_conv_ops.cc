@@ -163,6 +163,7 @@ absl::Status RunChannelRmsNorm(CudaBackend& b, const ChannelRmsNormOp& op) {
   TV_ASSIGN_OR_RETURN(a.y, Out("channel_rms_norm", "y", op.y));
   a.channels = c;
   a.positions = p;
+  a.silu = op.silu;
   return CudaStatus(kernels::LaunchChannelRmsNorm(a, b.stream()), "channel_rms_norm",
                     op.x->Describe());
 }

@@ -273,8 +273,7 @@ class Runner {
     const int64_t c = x.dim(0), p = x.numel() / c;
     TV_ASSIGN_OR_RETURN(Tensor xv, x.Reshape({c, p}));
     TV_ASSIGN_OR_RETURN(Tensor y, ops_.Empty({c, p}));
-    TV_RETURN_IF_ERROR(be_.Run(ChannelRmsNormOp{&xv, &gamma, &y}));
-    if (silu) TV_RETURN_IF_ERROR(be_.Run(UnaryOp{UnaryKind::kSilu, &y, &y}));
+    TV_RETURN_IF_ERROR(be_.Run(ChannelRmsNormOp{&xv, &gamma, &y, silu}));
     return y.Reshape(x.shape());
   }
 

@@ -73,13 +73,13 @@ Case ConvCase(const ConvSpec& s) {
           }};
 }
 
-Case ChannelRmsNormCase(int64_t c, int64_t p) {
-  return {"channel_rms_norm " + std::to_string(c) + "x" + std::to_string(p),
+Case ChannelRmsNormCase(int64_t c, int64_t p, bool silu = false) {
+  return {"channel_rms_norm " + std::to_string(c) + "x" + std::to_string(p) + (silu ? " +silu" : ""),
           OpKindOf<ChannelRmsNormOp>(),
           {{{c, p}, false, -2.f, 2.f}, {{c}, false, 0.5f, 1.5f}},
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({c, p}));
-            TV_RETURN_IF_ERROR(env.b.Run(ChannelRmsNormOp{&t[0], &t[1], &y}));
+            TV_RETURN_IF_ERROR(env.b.Run(ChannelRmsNormOp{&t[0], &t[1], &y, silu}));
             return std::vector<Tensor>{y};
           }};
 }
@@ -137,6 +137,8 @@ std::vector<Case> ConvCases() {
   cases.push_back(ChannelRmsNormCase(5, 37));
   cases.push_back(ChannelRmsNormCase(384, 130));
   cases.push_back(ChannelRmsNormCase(16, 4099));
+  cases.push_back(ChannelRmsNormCase(96, 1000, true));
+  cases.push_back(ChannelRmsNormCase(7, 65, true));
   cases.push_back(Upsample2xCase({3, 2, 5, 7}));
   cases.push_back(Upsample2xCase({16, 1, 8, 12}));
   cases.push_back(Upsample2xCase({4, 3, 1, 1}));
