@@ -47,6 +47,28 @@ __device__ __forceinline__ float GeluTanh(float x) {
 }
 __device__ __forceinline__ float Silu(float x) { return x / (1.f + expf(-x)); }
 
+// 8 bf16 values in one 16-byte vector ↔ 8 floats.
+__device__ __forceinline__ void Bf16x8ToFloat(const uint4& v, float* f) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 p = __bfloat1622float2(h[i]);
+    f[2 * i] = p.x;
+    f[2 * i + 1] = p.y;
+  }
+}
+__device__ __forceinline__ uint4 FloatToBf16x8(const float* f) {
+  uint4 v;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return v;
+}
+// True when b is BF16 and 16-byte aligned (the vector paths' condition).
+inline bool VecBf16(const void* p, ElemType t) {
+  return t == ElemType::kBF16 && reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
 inline unsigned GridFor(int64_t n, int threads) {
   int64_t blocks = (n + threads - 1) / threads;
   return static_cast<unsigned>(blocks < 65535 * 16 ? blocks : 65535 * 16);

@@ -67,11 +67,132 @@ __global__ void RmsNormKernel(RmsNormArgs a) {
   }
 }
 
+// Vector paths for BF16 rows with cols % 8 == 0: each thread keeps V 16-byte vectors of its row in
+// registers, so x is read once; statistics are the same two-pass fp32 sums.
+template <int V>
+__global__ void LayerNormVecKernel(LayerNormArgs a) {
+  __shared__ float smem[32];
+  const int64_t row = blockIdx.x;
+  const int64_t nvec = a.cols / 8;
+  const uint4* xr = static_cast<const uint4*>(a.x.data) + row * nvec;
+  float v[V][8];
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    if (j < nvec) {
+      detail::Bf16x8ToFloat(xr[j], v[i]);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) s += v[i][e];
+    }
+  }
+  const float mean = BlockSum(s, smem) / static_cast<float>(a.cols);
+  float q = 0.f;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    if (j < nvec) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) q += (v[i][e] - mean) * (v[i][e] - mean);
+    }
+  }
+  const float inv = rsqrtf(BlockSum(q, smem) / static_cast<float>(a.cols) + a.eps);
+  uint4* yr = static_cast<uint4*>(a.y.data) + row * nvec;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    if (j >= nvec) continue;
+    float o[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const int64_t c = j * 8 + e;
+      float y = (v[i][e] - mean) * inv;
+      if (a.weight.data) y *= Load(a.weight, c);
+      if (a.bias.data) y += Load(a.bias, c);
+      if (a.scale.data) y *= 1.f + Load(a.scale, row * a.scale_row_stride + c);
+      if (a.shift.data) y += Load(a.shift, row * a.shift_row_stride + c);
+      o[e] = y;
+    }
+    yr[j] = detail::FloatToBf16x8(o);
+  }
+}
+
+template <int V>
+__global__ void RmsNormVecKernel(RmsNormArgs a) {
+  __shared__ float smem[32];
+  const int64_t row = blockIdx.x;
+  const int64_t nvec = a.cols / 8;
+  const uint4* xr = static_cast<const uint4*>(a.x.data) + row * nvec;
+  float v[V][8];
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    if (j < nvec) {
+      detail::Bf16x8ToFloat(xr[j], v[i]);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) s += v[i][e] * v[i][e];
+    }
+  }
+  const float inv = rsqrtf(BlockSum(s, smem) / static_cast<float>(a.cols) + a.eps);
+  uint4* yr = static_cast<uint4*>(a.y.data) + row * nvec;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    if (j >= nvec) continue;
+    float o[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      o[e] = v[i][e] * inv;
+      if (a.weight.data) o[e] *= Load(a.weight, j * 8 + e);
+    }
+    if (a.rope_pairs > 0) {
+#pragma unroll
+      for (int e = 0; e < 8; e += 2) {
+        const int64_t p = row * a.rope_pairs + ((j * 8 + e) / 2) % a.rope_pairs;
+        const float c = a.rope_cos[p], sn = a.rope_sin[p];
+        const float re = o[e], im = o[e + 1];
+        o[e] = re * c - im * sn;
+        o[e + 1] = re * sn + im * c;
+      }
+    }
+    yr[j] = detail::FloatToBf16x8(o);
+  }
+}
+
+// Threads per row for the vector kernels and the vectors each thread holds (0: not taken).
+int VecPlan(int64_t cols, const void* x, ElemType xt, const void* y, ElemType yt, int* threads) {
+  if (cols % 8 != 0 || !detail::VecBf16(x, xt) || !detail::VecBf16(y, yt)) return 0;
+  const int64_t nvec = cols / 8;
+  for (int v : {1, 2, 4}) {
+    const int64_t t = (nvec + v - 1) / v;
+    if (t <= 1024) {
+      *threads = static_cast<int>((t + 31) / 32 * 32);
+      return v;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 cudaError_t LaunchLayerNorm(const LayerNormArgs& args, cudaStream_t stream) {
   if (args.rows < 0 || args.cols <= 0 || args.rows > 0x7fffffff) return cudaErrorInvalidValue;
   if (args.rows == 0) return cudaSuccess;
+  int threads = 0;
+  switch (VecPlan(args.cols, args.x.data, args.x.type, args.y.data, args.y.type, &threads)) {
+    case 1:
+      LayerNormVecKernel<1><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
+      return cudaGetLastError();
+    case 2:
+      LayerNormVecKernel<2><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
+      return cudaGetLastError();
+    case 4:
+      LayerNormVecKernel<4><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
+      return cudaGetLastError();
+    default:
+      break;
+  }
   LayerNormKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
   return cudaGetLastError();
 }
@@ -83,6 +204,21 @@ cudaError_t LaunchRmsNorm(const RmsNormArgs& args, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   }
   if (args.rows == 0) return cudaSuccess;
+  int threads = 0;
+  // The vector path needs each 8-wide vector to hold whole rope pairs (always: pairs are 2-wide).
+  switch (VecPlan(args.cols, args.x.data, args.x.type, args.y.data, args.y.type, &threads)) {
+    case 1:
+      RmsNormVecKernel<1><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
+      return cudaGetLastError();
+    case 2:
+      RmsNormVecKernel<2><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
+      return cudaGetLastError();
+    case 4:
+      RmsNormVecKernel<4><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
+      return cudaGetLastError();
+    default:
+      break;
+  }
   RmsNormKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
   return cudaGetLastError();
 }

@@ -200,6 +200,7 @@ std::vector<Case> AllCases() {
       LayerNormCase(37, 200, true, 0),
       LayerNormCase(64, 1536, false, 64),
       LayerNormCase(33, 1000, false, 1),
+      LayerNormCase(3, 10240, true, 3),  // vector path, two vectors per thread
       RmsNormCase(9, 128, true),
       RmsNormCase(33, 1536, true),
       RmsNormCase(3, 77, false),
@@ -231,6 +232,7 @@ std::vector<Case> AllCases() {
       GatedAddCase(19, 48, 0),
       GatedAddCase(19, 48, 1),
       GatedAddCase(33, 130, 33),
+      GatedAddCase(17, 1536, 17),  // vector path with a per-row gate
       EmbeddingCase(50, 24, 11),
       PermuteCase({5, 6, 7}, {2, 0, 1}),
       ConcatCase({3, 5, 4}, {3, 2, 4}, 1),
