@@ -1,8 +1,11 @@
 // Philox4x32-10 (Salmon et al., SC'11) keyed by the seed, counter = (element block, stream).
 #include "engine/samplers/noise.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <thread>
+#include <vector>
 
 namespace turbovid::engine {
 namespace {
@@ -36,16 +39,27 @@ Tensor GaussianNoise(const Shape& shape, uint64_t seed, uint64_t stream) {
   const int64_t n = t.numel();
   const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   constexpr double kTwoPi = 6.283185307179586;
-  for (int64_t i = 0; i < n; i += 2) {
-    const uint64_t block = static_cast<uint64_t>(i / 2);
-    Block r = Philox({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                      static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
-                     k0, k1);
-    const double radius = std::sqrt(-2.0 * std::log(Uniform(r[0], r[1])));
-    const double angle = kTwoPi * Uniform(r[2], r[3]);
-    out[i] = static_cast<float>(radius * std::cos(angle));
-    if (i + 1 < n) out[i + 1] = static_cast<float>(radius * std::sin(angle));
-  }
+  // Pair p (elements 2p, 2p+1) depends only on its counter, so ranges of pairs run in parallel
+  // with the same result as one loop (a latent step is ~2M values: ~100 ms on one core).
+  const int64_t pairs = (n + 1) / 2;
+  const auto fill = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t i = 2 * p;
+      const uint64_t block = static_cast<uint64_t>(p);
+      Block r = Philox({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                        static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+                       k0, k1);
+      const double radius = std::sqrt(-2.0 * std::log(Uniform(r[0], r[1])));
+      const double angle = kTwoPi * Uniform(r[2], r[3]);
+      out[i] = static_cast<float>(radius * std::cos(angle));
+      if (i + 1 < n) out[i + 1] = static_cast<float>(radius * std::sin(angle));
+    }
+  };
+  const int64_t threads = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, pairs / 65536 + 1);
+  std::vector<std::thread> pool;
+  for (int64_t k = 1; k < threads; ++k) pool.emplace_back(fill, pairs * k / threads, pairs * (k + 1) / threads);
+  fill(0, pairs / threads);
+  for (std::thread& th : pool) th.join();
   return t;
 }
 
