@@ -219,6 +219,7 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
                                                      const ProgressFn& progress,
                                                      const CancelFn& cancel, bool encode_mp4) {
   TV_RETURN_IF_ERROR(Validate(request));
+  backend_.ResetPeakMemory();  // the job's own peak (weights stay resident and count in it)
   if (progress) progress({Stage::kEncodingText, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor context, text_->Encode(request.prompt));
   // The DiT receives bf16(context) as upstream feeds it.
@@ -243,7 +244,9 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
     TV_ASSIGN_OR_RETURN(result.mp4, video::EncodeMp4(result.frames));
     if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 1});
   }
-  result.peak_bytes = PeakRssBytes();
+  // Device backends report their device peak (weights + the job's activations); the CPU backend
+  // the process's peak RSS.
+  result.peak_bytes = backend_.device() == Device::kCpu ? PeakRssBytes() : backend_.memory_stats().peak;
   return result;
 }
 

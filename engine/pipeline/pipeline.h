@@ -56,7 +56,7 @@ struct GenerateRequest {
 struct GenerateResult {
   Tensor frames;     // [F, H, W, 3] U8
   std::string mp4;   // MP4 bytes (empty if not asked for)
-  int64_t peak_bytes = 0;
+  int64_t peak_bytes = 0;  // device peak of this job (CPU backend: process peak RSS)
 };
 
 // Resolution presets (TurboDiffusion's table) and the I2V adaptive-resolution rule.
