@@ -4,12 +4,14 @@
 #   .cudarun/bin/   turbovid-engine, tv_parity_test, turbovid-kernel-bench (when that target exists),
 #                   debug info stripped
 #   .cudarun/lib/   the non-system shared libraries they load (Abseil, libzip and its codecs,
-#                   yaml-cpp, civetweb, ...), found with ldd; glibc, libstdc++/libgcc_s and CUDA's
-#                   own libraries (driver, cudart, cuBLASLt, NCCL: the image has them) stay out
+#                   yaml-cpp, civetweb, libx264, ...), found with ldd; glibc, libstdc++/libgcc_s
+#                   and CUDA's own libraries (driver, cudart, cuBLASLt, NCCL: the image has them)
+#                   stay out
 #   .cudarun/run    `.cudarun/run BINARY ARGS...` with LD_LIBRARY_PATH set
 # The build is a separate folder (build-cudarun) with sm_90a only, no service (gRPC, SQLite) and
 # no FFmpeg: its libraries and their codecs weigh about 160 MB, far over the 64 MiB a device call
-# may carry, so MP4 encoding answers Unimplemented there and the bench reports it as skipped.
+# may carry. MP4 encoding goes through libx264 alone there (TV_WITH_X264, engine/video/mp4_x264.h:
+# about 2 MB, needing only libc and libm); image decoding answers Unimplemented.
 # Usage: scripts/cuda_bundle.sh            (env: TV_BUNDLE_BUILD_DIR, TV_BUNDLE_OUT, TV_BUNDLE_ARCHS,
 #                                          TV_BUNDLE_JOBS; defaults build-cudarun, .cudarun, 90a, 1)
 set -euo pipefail
@@ -22,7 +24,8 @@ LIMIT_MIB=64
 export CCACHE_NOHASHDIR=1
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTV_BUILD_SERVICE=OFF \
-  -DTV_WITH_FFMPEG=OFF -DTV_BUILD_CUDA=ON -DTV_CUDA_ARCHS="$ARCHS" -DTV_BUILD_TESTS=ON >/dev/null
+  -DTV_WITH_FFMPEG=OFF -DTV_WITH_X264=ON -DTV_BUILD_CUDA=ON -DTV_CUDA_ARCHS="$ARCHS" \
+  -DTV_BUILD_TESTS=ON >/dev/null
 targets=(turbovid-engine tv_parity_test)
 if ninja -C "$BUILD" -t targets all | grep -q '^turbovid-kernel-bench:'; then
   targets+=(turbovid-kernel-bench)

@@ -6,7 +6,7 @@ pkgs=(
   libabsl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libyaml-cpp-dev libcivetweb-dev libsqlite3-dev libzip-dev
   libsentencepiece-dev sentencepiece
-  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg libx264-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   prometheus python3-grpcio python3-protobuf python3-numpy
   clang libclang-rt-14-dev

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/video/ffmpeg_util.h"
+#include "engine/video/mp4_x264.h"
 #include "engine/video/video.h"
 
 extern "C" {
@@ -75,7 +76,7 @@ int CloseReread(AVFormatContext* /*s*/, AVIOContext* pb) {
 }
 
 // Everything one encode owns; members are destroyed in reverse order, muxer before its I/O.
-class Mp4Writer {
+class FfmpegMp4Writer {
  public:
   absl::Status Open(int width, int height, const Mp4Options& options);
   absl::Status AddFrame(const uint8_t* rgb, int64_t pts);  // rgb: [H, W, 3] U8
@@ -96,7 +97,7 @@ class Mp4Writer {
   PacketPtr packet_;
 };
 
-absl::Status Mp4Writer::OpenEncoder(int width, int height, const Mp4Options& options) {
+absl::Status FfmpegMp4Writer::OpenEncoder(int width, int height, const Mp4Options& options) {
   const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
   if (codec == nullptr) {
     return absl::UnimplementedError("video: this FFmpeg has no libx264 encoder");
@@ -127,7 +128,7 @@ absl::Status Mp4Writer::OpenEncoder(int width, int height, const Mp4Options& opt
   return absl::OkStatus();
 }
 
-absl::Status Mp4Writer::OpenMuxer(const Mp4Options& options) {
+absl::Status FfmpegMp4Writer::OpenMuxer(const Mp4Options& options) {
   stream_ = avformat_new_stream(muxer_.get(), nullptr);
   if (stream_ == nullptr) return absl::ResourceExhaustedError("video: out of memory for a stream");
   int err = avcodec_parameters_from_context(stream_->codecpar, encoder_.get());
@@ -145,7 +146,7 @@ absl::Status Mp4Writer::OpenMuxer(const Mp4Options& options) {
   return absl::OkStatus();
 }
 
-absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
+absl::Status FfmpegMp4Writer::Open(int width, int height, const Mp4Options& options) {
   internal::SilenceFfmpegLogs();
   TV_ASSIGN_OR_RETURN(io_, internal::OpenMemoryWriter(&file_));
   AVFormatContext* raw = nullptr;
@@ -169,7 +170,7 @@ absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
   return absl::OkStatus();
 }
 
-absl::Status Mp4Writer::SendAndDrain(const AVFrame* frame) {
+absl::Status FfmpegMp4Writer::SendAndDrain(const AVFrame* frame) {
   int err = avcodec_send_frame(encoder_.get(), frame);
   if (err < 0) return FfmpegError(err, "video: libx264 send_frame");
   while (true) {
@@ -183,7 +184,7 @@ absl::Status Mp4Writer::SendAndDrain(const AVFrame* frame) {
   }
 }
 
-absl::Status Mp4Writer::AddFrame(const uint8_t* rgb, int64_t pts) {
+absl::Status FfmpegMp4Writer::AddFrame(const uint8_t* rgb, int64_t pts) {
   // The encoder may still reference the previous picture's buffers.
   int err = av_frame_make_writable(yuv_.get());
   if (err < 0) return FfmpegError(err, "video: av_frame_make_writable");
@@ -196,7 +197,7 @@ absl::Status Mp4Writer::AddFrame(const uint8_t* rgb, int64_t pts) {
   return SendAndDrain(yuv_.get());
 }
 
-absl::StatusOr<std::string> Mp4Writer::Finish() {
+absl::StatusOr<std::string> FfmpegMp4Writer::Finish() {
   TV_RETURN_IF_ERROR(SendAndDrain(nullptr));
   int err = av_write_trailer(muxer_.get());
   if (err < 0) return FfmpegError(err, "video: writing the mp4 trailer");
@@ -208,6 +209,9 @@ absl::StatusOr<std::string> Mp4Writer::Finish() {
 }  // namespace
 
 absl::StatusOr<std::string> EncodeMp4(const Tensor& frames, const Mp4Options& options) {
+  TV_ASSIGN_OR_RETURN(const Mp4Encoder encoder,
+                      internal::ResolveMp4Encoder(options, Mp4Encoder::kFfmpeg));
+  if (encoder == Mp4Encoder::kX264) return EncodeMp4X264(frames, options);
   TV_RETURN_IF_ERROR(internal::CheckRgbTensor(frames, 4, "frames", kMaxSide));
   const int64_t height = frames.dim(1);
   const int64_t width = frames.dim(2);
@@ -218,7 +222,7 @@ absl::StatusOr<std::string> EncodeMp4(const Tensor& frames, const Mp4Options& op
                      "even"));
   }
   TV_RETURN_IF_ERROR(CheckOptions(options));
-  Mp4Writer writer;
+  FfmpegMp4Writer writer;
   TV_RETURN_IF_ERROR(writer.Open(static_cast<int>(width), static_cast<int>(height), options));
   const auto* rgb = frames.data<uint8_t>();
   const int64_t frame_bytes = height * width * 3;

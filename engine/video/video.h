@@ -11,10 +11,17 @@
 
 namespace turbovid::engine::video {
 
+// Which H.264 path EncodeMp4 takes. Both end in libx264 with the same settings; kX264 calls it
+// directly and muxes with our own writer (engine/video/mp4_x264.h), so a build carrying libx264
+// alone (no FFmpeg, TV_WITH_FFMPEG=OFF) can still encode. kAuto: $TV_MP4_ENCODER ("ffmpeg" or
+// "x264") when set, else FFmpeg when built, else x264. A path not built → Unimplemented.
+enum class Mp4Encoder { kAuto, kFfmpeg, kX264 };
+
 struct Mp4Options {
   int fps = 16;
   int crf = 18;  // libx264 quality
   std::string preset = "veryfast";
+  Mp4Encoder encoder = Mp4Encoder::kAuto;
 };
 
 // frames: [F, H, W, 3] U8 RGB (H, W even). Returns the MP4 file bytes (H.264 yuv420p, BT.601

@@ -1,0 +1,629 @@
+// Frames → MP4 with libx264 alone: RGB → yuv420p over the cores, x264's C API (length-prefixed
+// NALs, SPS/PPS out of band), and an ISO/IEC 14496-12/-15 muxer written here (ftyp, moov, mdat;
+// moov first since every sample is in memory when we mux). Over 600 lines: the muxer serves this
+// encoder alone and is kept beside it.
+#include "engine/video/mp4_x264.h"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/cpu/parallel.h"
+
+extern "C" {
+#include <stdint.h>  // x264.h uses the fixed-width types without including their header
+#include <x264.h>
+}
+
+namespace turbovid::engine::video {
+namespace {
+
+constexpr int kMaxSide = 8192;             // as the FFmpeg path
+constexpr int64_t kMaxFrames = 1'000'000;  // keeps every 32-bit duration field in range
+constexpr int kFramesPerBatch = 8;         // frames converted together before x264 takes them
+
+// ---------------------------------------------------------------------------------------------
+// Checks (same fields, ranges and wording as the FFmpeg path in mp4_encode.cc).
+
+absl::Status CheckOptions(const Mp4Options& options) {
+  if (options.fps < 1 || options.fps > 240) {
+    return absl::InvalidArgumentError(absl::StrCat("fps: ", options.fps, " is outside [1, 240]"));
+  }
+  if (options.crf < 0 || options.crf > 51) {
+    return absl::InvalidArgumentError(absl::StrCat("crf: ", options.crf, " is outside [0, 51]"));
+  }
+  for (const char* const* p = x264_preset_names; *p != nullptr; ++p) {
+    if (options.preset == *p) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("preset: \"", options.preset, "\" is not an x264 preset"));
+}
+
+absl::Status CheckSize(int width, int height) {
+  if (width < 2 || width > kMaxSide || width % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "width: ", width, " is not an even number in [2, ", kMaxSide, "] (yuv420p needs even)"));
+  }
+  if (height < 2 || height > kMaxSide || height % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "height: ", height, " is not an even number in [2, ", kMaxSide, "] (yuv420p needs even)"));
+  }
+  return absl::OkStatus();
+}
+
+// frames: [T, H, W, 3] U8 host tensor; every dim in range, H and W even.
+absl::Status CheckFrames(const Tensor& frames) {
+  if (!frames.defined()) return absl::InvalidArgumentError("frames: tensor is empty");
+  if (frames.device() != Device::kCpu || frames.dtype() != DType::kU8 || frames.rank() != 4 ||
+      frames.dim(3) != 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frames: ", frames.Describe(), " is not a host U8 RGB [F, H, W, 3] tensor"));
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (frames.dim(i) < 1 || frames.dim(i) > (i == 0 ? kMaxFrames : kMaxSide)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("frames: dim ", i, " of ", frames.Describe(), " is out of range"));
+    }
+  }
+  if (frames.dim(1) % 2 != 0 || frames.dim(2) % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "frames: ", frames.Describe(), " has an odd height or width; yuv420p needs both even"));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// RGB → yuv420p, BT.601 limited range, as swscale does by default on the FFmpeg path. Chroma is
+// the 2×2 RGB average converted, so it sits at the block centre like swscale's (the H.264 default
+// for an untagged stream is left-sited, which FFmpeg's decoders ignore); the VUI says "centre".
+
+constexpr int32_t Fixed(double v) {
+  return static_cast<int32_t>(v * 65536.0 + (v < 0 ? -0.5 : 0.5));
+}
+constexpr double kYScale = 219.0 / 255.0;
+constexpr double kCScale = 224.0 / 255.0;
+constexpr int32_t kYr = Fixed(0.299 * kYScale), kYg = Fixed(0.587 * kYScale),
+                  kYb = Fixed(0.114 * kYScale);
+constexpr int32_t kUr = Fixed(-0.299 / 1.772 * kCScale), kUg = Fixed(-0.587 / 1.772 * kCScale),
+                  kUb = Fixed(0.5 * kCScale);
+constexpr int32_t kVr = Fixed(0.5 * kCScale), kVg = Fixed(-0.587 / 1.402 * kCScale),
+                  kVb = Fixed(-0.114 / 1.402 * kCScale);
+
+inline uint8_t Clamp8(int32_t v, int32_t lo, int32_t hi) {
+  return static_cast<uint8_t>(std::clamp(v, lo, hi));
+}
+
+// Chroma row cy of one frame: luma rows 2cy and 2cy+1 and chroma row cy of U and V.
+void ConvertRowPair(const uint8_t* rgb, int width, int cy, uint8_t* y_plane, uint8_t* u_plane,
+                    uint8_t* v_plane) {
+  const uint8_t* r0 = rgb + static_cast<int64_t>(2 * cy) * width * 3;
+  const uint8_t* r1 = r0 + static_cast<int64_t>(width) * 3;
+  uint8_t* y0 = y_plane + static_cast<int64_t>(2 * cy) * width;
+  uint8_t* y1 = y0 + width;
+  for (int x = 0; x < width; ++x) {
+    const uint8_t* a = r0 + 3 * x;
+    const uint8_t* b = r1 + 3 * x;
+    y0[x] = Clamp8((kYr * a[0] + kYg * a[1] + kYb * a[2] + (16 << 16) + (1 << 15)) >> 16, 16, 235);
+    y1[x] = Clamp8((kYr * b[0] + kYg * b[1] + kYb * b[2] + (16 << 16) + (1 << 15)) >> 16, 16, 235);
+  }
+  const int chroma_width = width / 2;
+  uint8_t* u = u_plane + static_cast<int64_t>(cy) * chroma_width;
+  uint8_t* v = v_plane + static_cast<int64_t>(cy) * chroma_width;
+  for (int cx = 0; cx < chroma_width; ++cx) {
+    const int x = 6 * cx;
+    int32_t sum[3];
+    for (int c = 0; c < 3; ++c) sum[c] = r0[x + c] + r0[x + 3 + c] + r1[x + c] + r1[x + 3 + c];
+    // 128 << 18 outweighs the most negative sum, so the shift sees a positive number.
+    const int32_t bias = (128 << 18) + (1 << 17);
+    u[cx] = Clamp8((kUr * sum[0] + kUg * sum[1] + kUb * sum[2] + bias) >> 18, 16, 240);
+    v[cx] = Clamp8((kVr * sum[0] + kVg * sum[1] + kVb * sum[2] + bias) >> 18, 16, 240);
+  }
+}
+
+// frames [T, H, W, 3] U8 → T consecutive I420 pictures of W·H·3/2 bytes in `yuv`.
+void ConvertFrames(const uint8_t* rgb, int64_t count, int width, int height, uint8_t* yuv) {
+  const int64_t rgb_frame = static_cast<int64_t>(width) * height * 3;
+  const int64_t luma = static_cast<int64_t>(width) * height;
+  const int64_t yuv_frame = luma * 3 / 2;
+  const int pairs = height / 2;
+  cpu::ParallelFor(count * pairs, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t f = i / pairs;
+      uint8_t* y = yuv + f * yuv_frame;
+      ConvertRowPair(rgb + f * rgb_frame, width, static_cast<int>(i % pairs), y, y + luma,
+                     y + luma + luma / 4);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// ISO-BMFF writer.
+
+struct Sample {
+  int64_t offset = 0;  // into the mdat payload
+  uint32_t size = 0;
+  int64_t pts = 0;  // frame units
+  int64_t dts = 0;
+  bool key = false;
+};
+
+struct MuxInput {
+  int width = 0;
+  int height = 0;
+  int fps = 0;
+  std::string sps;  // NAL units without length prefix
+  std::string pps;
+  const std::vector<Sample>* samples = nullptr;
+};
+
+class Boxes {
+ public:
+  void U8(uint32_t v) { out_.push_back(static_cast<char>(v & 0xff)); }
+  void U16(uint32_t v) { U8(v >> 8), U8(v); }
+  void U32(uint32_t v) { U16(v >> 16), U16(v); }
+  void U64(uint64_t v) { U32(static_cast<uint32_t>(v >> 32)), U32(static_cast<uint32_t>(v)); }
+  void Bytes(std::string_view b) { out_.append(b); }
+  void Zeros(size_t n) { out_.append(n, '\0'); }
+  size_t Begin(const char (&type)[5]) {
+    const size_t at = out_.size();
+    U32(0);
+    out_.append(type, 4);
+    return at;
+  }
+  size_t BeginFull(const char (&type)[5], uint32_t version, uint32_t flags) {
+    const size_t at = Begin(type);
+    U32(version << 24 | flags);
+    return at;
+  }
+  void End(size_t at) {
+    const uint32_t size = static_cast<uint32_t>(out_.size() - at);
+    for (int i = 0; i < 4; ++i) out_[at + i] = static_cast<char>(size >> (24 - 8 * i));
+  }
+  void Matrix() {
+    for (uint32_t v : {0x00010000u, 0u, 0u, 0u, 0x00010000u, 0u, 0u, 0u, 0x40000000u}) U32(v);
+  }
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+// (count, value) runs of a sequence.
+std::vector<std::pair<uint32_t, int64_t>> Runs(const std::vector<int64_t>& values) {
+  std::vector<std::pair<uint32_t, int64_t>> runs;
+  for (int64_t v : values) {
+    if (!runs.empty() && runs.back().second == v) {
+      ++runs.back().first;
+    } else {
+      runs.push_back({1, v});
+    }
+  }
+  return runs;
+}
+
+void WriteSampleDescription(const MuxInput& in, Boxes& b) {
+  const size_t stsd = b.BeginFull("stsd", 0, 0);
+  b.U32(1);
+  const size_t avc1 = b.Begin("avc1");
+  b.Zeros(6);
+  b.U16(1);  // data_reference_index
+  b.Zeros(16);
+  b.U16(in.width);
+  b.U16(in.height);
+  b.U32(0x00480000);  // 72 dpi
+  b.U32(0x00480000);
+  b.U32(0);
+  b.U16(1);     // frame_count
+  b.Zeros(32);  // compressorname
+  b.U16(0x0018);
+  b.U16(0xffff);
+  const size_t avcc = b.Begin("avcC");
+  b.U8(1);
+  b.U8(in.sps[1]);  // profile_idc, constraint flags, level_idc
+  b.U8(in.sps[2]);
+  b.U8(in.sps[3]);
+  b.U8(0xfc | 3);  // 4-byte NAL lengths
+  b.U8(0xe0 | 1);
+  b.U16(in.sps.size());
+  b.Bytes(in.sps);
+  b.U8(1);
+  b.U16(in.pps.size());
+  b.Bytes(in.pps);
+  // High profiles and above add chroma format and bit depths (14496-15 §5.3.3.1): 4:2:0, 8 bits,
+  // no SPS extensions.
+  const uint8_t profile = static_cast<uint8_t>(in.sps[1]);
+  if (profile != 66 && profile != 77 && profile != 88) {
+    b.U8(0xfc | 1);
+    b.U8(0xf8 | 0);
+    b.U8(0xf8 | 0);
+    b.U8(0);
+  }
+  b.End(avcc);
+  const size_t colr = b.Begin("colr");  // BT.601 (SMPTE 170M), limited range, as the VUI says
+  b.Bytes("nclx");
+  b.U16(6), b.U16(6), b.U16(6), b.U8(0);
+  b.End(colr);
+  b.End(avc1);
+  b.End(stsd);
+}
+
+void WriteSampleTables(const MuxInput& in, uint64_t mdat_base, bool co64, Boxes& b) {
+  const std::vector<Sample>& s = *in.samples;
+  const size_t stbl = b.Begin("stbl");
+  WriteSampleDescription(in, b);
+  std::vector<int64_t> deltas, offsets;
+  for (size_t i = 0; i < s.size(); ++i) {
+    deltas.push_back((i + 1 < s.size() ? s[i + 1].dts - s[i].dts : 1) * 1000);
+    offsets.push_back((s[i].pts - s[i].dts) * 1000);
+  }
+  size_t at = b.BeginFull("stts", 0, 0);
+  const auto delta_runs = Runs(deltas);
+  b.U32(delta_runs.size());
+  for (auto [n, v] : delta_runs) b.U32(n), b.U32(static_cast<uint32_t>(v));
+  b.End(at);
+  if (std::any_of(offsets.begin(), offsets.end(), [](int64_t v) { return v != 0; })) {
+    at = b.BeginFull("ctts", 0, 0);
+    const auto offset_runs = Runs(offsets);
+    b.U32(offset_runs.size());
+    for (auto [n, v] : offset_runs) b.U32(n), b.U32(static_cast<uint32_t>(v));
+    b.End(at);
+  }
+  at = b.BeginFull("stss", 0, 0);
+  b.U32(std::count_if(s.begin(), s.end(), [](const Sample& x) { return x.key; }));
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i].key) b.U32(i + 1);
+  }
+  b.End(at);
+  // One chunk per second of video; samples are contiguous in mdat, in decode order.
+  const size_t per_chunk = in.fps;
+  const size_t chunks = (s.size() + per_chunk - 1) / per_chunk;
+  at = b.BeginFull("stsc", 0, 0);
+  const size_t tail = s.size() - (chunks - 1) * per_chunk;
+  b.U32(tail == per_chunk || chunks == 1 ? 1 : 2);
+  b.U32(1), b.U32(chunks == 1 ? tail : per_chunk), b.U32(1);
+  if (tail != per_chunk && chunks > 1) b.U32(chunks), b.U32(tail), b.U32(1);
+  b.End(at);
+  at = b.BeginFull("stsz", 0, 0);
+  b.U32(0);
+  b.U32(s.size());
+  for (const Sample& x : s) b.U32(x.size);
+  b.End(at);
+  at = b.BeginFull(co64 ? "co64" : "stco", 0, 0);
+  b.U32(chunks);
+  for (size_t c = 0; c < chunks; ++c) {
+    const uint64_t offset = mdat_base + s[c * per_chunk].offset;
+    co64 ? b.U64(offset) : b.U32(static_cast<uint32_t>(offset));
+  }
+  b.End(at);
+  b.End(stbl);
+}
+
+// moov for samples whose payload starts at file offset `mdat_base`.
+std::string Moov(const MuxInput& in, uint64_t mdat_base, bool co64) {
+  const std::vector<Sample>& s = *in.samples;
+  const int64_t first_dts = s.front().dts;
+  const int64_t frames = static_cast<int64_t>(s.size());
+  int64_t first_pts = s.front().pts;
+  for (const Sample& x : s) first_pts = std::min(first_pts, x.pts);
+  // Media timescale fps·1000: every frame lasts 1000 ticks.
+  const uint32_t media_duration = static_cast<uint32_t>((s.back().dts - first_dts + 1) * 1000);
+  const uint32_t movie_duration = static_cast<uint32_t>((frames * 1000 + in.fps / 2) / in.fps);
+  Boxes b;
+  const size_t moov = b.Begin("moov");
+  size_t at = b.BeginFull("mvhd", 0, 0);
+  b.U32(0), b.U32(0), b.U32(1000), b.U32(movie_duration);
+  b.U32(0x00010000), b.U16(0x0100), b.Zeros(10);
+  b.Matrix();
+  b.Zeros(24);
+  b.U32(2);  // next_track_ID
+  b.End(at);
+  const size_t trak = b.Begin("trak");
+  at = b.BeginFull("tkhd", 0, 3);  // enabled, in movie
+  b.U32(0), b.U32(0), b.U32(1), b.U32(0), b.U32(movie_duration);
+  b.Zeros(8);
+  b.U16(0), b.U16(0), b.U16(0), b.U16(0);
+  b.Matrix();
+  b.U32(static_cast<uint32_t>(in.width) << 16), b.U32(static_cast<uint32_t>(in.height) << 16);
+  b.End(at);
+  // B-frames delay presentation against decode; the edit list starts playback at the first
+  // presented frame, so the video starts at 0.
+  const size_t edts = b.Begin("edts");
+  at = b.BeginFull("elst", 0, 0);
+  b.U32(1), b.U32(movie_duration), b.U32(static_cast<uint32_t>((first_pts - first_dts) * 1000));
+  b.U16(1), b.U16(0);
+  b.End(at);
+  b.End(edts);
+  const size_t mdia = b.Begin("mdia");
+  at = b.BeginFull("mdhd", 0, 0);
+  b.U32(0), b.U32(0), b.U32(static_cast<uint32_t>(in.fps) * 1000), b.U32(media_duration);
+  b.U16(0x55c4), b.U16(0);  // language "und"
+  b.End(at);
+  at = b.BeginFull("hdlr", 0, 0);
+  b.U32(0), b.Bytes("vide"), b.Zeros(12), b.Bytes(std::string_view("VideoHandler", 13));
+  b.End(at);
+  const size_t minf = b.Begin("minf");
+  at = b.BeginFull("vmhd", 0, 1);
+  b.Zeros(8);
+  b.End(at);
+  const size_t dinf = b.Begin("dinf");
+  at = b.BeginFull("dref", 0, 0);
+  b.U32(1);
+  b.End(b.BeginFull("url ", 0, 1));  // media in this file
+  b.End(at);
+  b.End(dinf);
+  WriteSampleTables(in, mdat_base, co64, b);
+  b.End(minf);
+  b.End(mdia);
+  b.End(trak);
+  b.End(moov);
+  return std::move(b.out());
+}
+
+// ftyp, moov, mdat (with `payload`, which holds the samples at their offsets).
+std::string Mux(const MuxInput& in, std::string payload) {
+  Boxes ftyp;
+  const size_t at = ftyp.Begin("ftyp");
+  ftyp.Bytes("isom"), ftyp.U32(0x200), ftyp.Bytes("isomiso2avc1mp41");
+  ftyp.End(at);
+  const bool large = payload.size() + 8 > std::numeric_limits<uint32_t>::max();
+  const uint64_t header = large ? 16 : 8;
+  std::string moov = Moov(in, 0, false);
+  uint64_t base = ftyp.out().size() + moov.size() + header;
+  const bool co64 = base + payload.size() > std::numeric_limits<uint32_t>::max();
+  if (co64) base = ftyp.out().size() + Moov(in, 0, true).size() + header;
+  moov = Moov(in, base, co64);
+  std::string out = std::move(ftyp.out());
+  out.reserve(base + payload.size());
+  out += moov;
+  Boxes mdat;
+  if (large) {
+    mdat.U32(1), mdat.Bytes("mdat"), mdat.U64(payload.size() + 16);
+  } else {
+    mdat.U32(static_cast<uint32_t>(payload.size() + 8)), mdat.Bytes("mdat");
+  }
+  out += mdat.out();
+  out += payload;
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// x264.
+
+class Mp4Writer::Impl {
+ public:
+  ~Impl() {
+    if (encoder_ != nullptr) x264_encoder_close(encoder_);
+  }
+  absl::Status Open(int width, int height, const Mp4Options& options);
+  absl::Status AddFrames(const Tensor& frames);
+  absl::StatusOr<std::string> Finish();
+  int64_t frames_added() const { return next_pts_; }
+
+ private:
+  static void Log(void* self, int level, const char* format, va_list args);
+  absl::Status X264Error(const char* what);
+  absl::Status Encode(x264_picture_t* picture);  // nullptr drains one delayed frame
+
+  x264_t* encoder_ = nullptr;
+  int width_ = 0;
+  int height_ = 0;
+  int fps_ = 0;
+  bool finished_ = false;
+  int64_t next_pts_ = 0;
+  std::string sps_, pps_, sei_;
+  std::string payload_;  // mdat contents
+  std::vector<Sample> samples_;
+  std::vector<uint8_t> yuv_;  // kFramesPerBatch I420 pictures
+  std::mutex log_mu_;
+  std::string last_log_;  // x264's last error line (it may log from its own threads)
+};
+
+void Mp4Writer::Impl::Log(void* self, int level, const char* format, va_list args) {
+  if (level > X264_LOG_ERROR) return;
+  char line[512];
+  std::vsnprintf(line, sizeof(line), format, args);
+  auto* impl = static_cast<Impl*>(self);
+  std::lock_guard<std::mutex> lock(impl->log_mu_);
+  impl->last_log_ = line;
+  while (!impl->last_log_.empty() && impl->last_log_.back() == '\n') impl->last_log_.pop_back();
+}
+
+absl::Status Mp4Writer::Impl::X264Error(const char* what) {
+  std::lock_guard<std::mutex> lock(log_mu_);
+  return absl::InternalError(
+      absl::StrCat("video: ", what, " failed", last_log_.empty() ? "" : ": ", last_log_));
+}
+
+absl::Status Mp4Writer::Impl::Open(int width, int height, const Mp4Options& options) {
+  if (encoder_ != nullptr || finished_) {
+    return absl::FailedPreconditionError("Mp4Writer: Open called twice");
+  }
+  TV_RETURN_IF_ERROR(CheckSize(width, height));
+  TV_RETURN_IF_ERROR(CheckOptions(options));
+  x264_param_t p;
+  if (x264_param_default_preset(&p, options.preset.c_str(), nullptr) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("preset: \"", options.preset, "\" rejected"));
+  }
+  p.pf_log = &Impl::Log;
+  p.p_log_private = this;
+  p.i_log_level = X264_LOG_ERROR;
+  p.i_threads = X264_THREADS_AUTO;  // frame threads, 1.5 per core
+  // Debian's x264 (r3095) gives heap-dependent output with its AVX-512 code: the same 96×64 clip
+  // encoded twice in one process came out different, also with one thread, and the same with
+  // AVX-512 off. Off for repeatable files; it cost ≤ 5% at 480p here.
+  p.cpu &= ~X264_CPU_AVX512;
+  p.i_width = width;
+  p.i_height = height;
+  p.i_csp = X264_CSP_I420;
+  p.i_fps_num = static_cast<uint32_t>(options.fps);
+  p.i_fps_den = 1;
+  p.i_timebase_num = 1;
+  p.i_timebase_den = static_cast<uint32_t>(options.fps);
+  p.b_vfr_input = 0;
+  p.b_repeat_headers = 0;  // SPS/PPS go to avcC
+  p.b_annexb = 0;          // 4-byte NAL lengths, as MP4 samples carry them
+  p.rc.i_rc_method = X264_RC_CRF;
+  p.rc.f_rf_constant = static_cast<float>(options.crf);
+  p.vui.i_colorprim = 6;  // SMPTE 170M (BT.601 525), as the FFmpeg path tags it
+  p.vui.i_transfer = 6;
+  p.vui.i_colmatrix = 6;
+  p.vui.b_fullrange = 0;
+  p.vui.i_chroma_loc = 1;  // centre, where ConvertRowPair puts chroma
+  // crf 0 is lossless, which High does not allow; x264 then picks High 4:4:4 Predictive itself
+  // (as FFmpeg's libx264 wrapper lets it).
+  if (options.crf > 0 && x264_param_apply_profile(&p, "high") < 0) {
+    return X264Error("x264_param_apply_profile(high)");
+  }
+  encoder_ = x264_encoder_open(&p);
+  if (encoder_ == nullptr) return X264Error("x264_encoder_open");
+  x264_nal_t* nals = nullptr;
+  int count = 0;
+  if (x264_encoder_headers(encoder_, &nals, &count) < 0) return X264Error("x264_encoder_headers");
+  for (int i = 0; i < count; ++i) {
+    const char* data = reinterpret_cast<const char*>(nals[i].p_payload);
+    if (nals[i].i_type == NAL_SPS) sps_.assign(data + 4, nals[i].i_payload - 4);
+    if (nals[i].i_type == NAL_PPS) pps_.assign(data + 4, nals[i].i_payload - 4);
+    // x264's version SEI goes in front of the first sample, as FFmpeg does: decoders read the
+    // encoder build from it.
+    if (nals[i].i_type == NAL_SEI) sei_.append(data, nals[i].i_payload);
+  }
+  if (sps_.size() < 4 || pps_.empty()) {
+    return absl::InternalError("video: x264 gave no SPS/PPS headers");
+  }
+  width_ = width;
+  height_ = height;
+  fps_ = options.fps;
+  return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Impl::Encode(x264_picture_t* picture) {
+  x264_nal_t* nals = nullptr;
+  int count = 0;
+  x264_picture_t out;
+  const int size = x264_encoder_encode(encoder_, &nals, &count, picture, &out);
+  if (size < 0) return X264Error("x264_encoder_encode");
+  if (size == 0) return absl::OkStatus();
+  Sample sample;
+  sample.offset = static_cast<int64_t>(payload_.size());
+  if (samples_.empty()) payload_ += sei_;
+  // The NALs of one picture sit back to back from nals[0].p_payload (x264.h guarantees it).
+  payload_.append(reinterpret_cast<const char*>(nals[0].p_payload), size);
+  sample.size = static_cast<uint32_t>(payload_.size() - sample.offset);
+  sample.pts = out.i_pts;
+  sample.dts = out.i_dts;
+  sample.key = out.b_keyframe != 0;
+  if (!samples_.empty() && sample.dts <= samples_.back().dts) {
+    return absl::InternalError(absl::StrCat("video: x264 decode times go back (", sample.dts,
+                                            " after ", samples_.back().dts, ")"));
+  }
+  if (sample.pts < sample.dts) {
+    return absl::InternalError(absl::StrCat("video: x264 frame presented (", sample.pts,
+                                            ") before it is decoded (", sample.dts, ")"));
+  }
+  samples_.push_back(sample);
+  return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Impl::AddFrames(const Tensor& frames) {
+  if (encoder_ == nullptr || finished_) {
+    return absl::FailedPreconditionError("Mp4Writer: AddFrames needs an open writer");
+  }
+  TV_RETURN_IF_ERROR(CheckFrames(frames));
+  if (frames.dim(1) != height_ || frames.dim(2) != width_) {
+    return absl::InvalidArgumentError(absl::StrCat("frames: ", frames.Describe(), " is not ",
+                                                   height_, "x", width_, " as opened"));
+  }
+  if (next_pts_ + frames.dim(0) > kMaxFrames) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frames: more than ", kMaxFrames, " frames in one MP4"));
+  }
+  const int64_t luma = static_cast<int64_t>(width_) * height_;
+  const int64_t yuv_frame = luma * 3 / 2;
+  const int64_t rgb_frame = luma * 3;
+  const int64_t count = frames.dim(0);
+  const uint8_t* rgb = frames.data<uint8_t>();
+  for (int64_t first = 0; first < count; first += kFramesPerBatch) {
+    const int64_t n = std::min<int64_t>(kFramesPerBatch, count - first);
+    yuv_.resize(static_cast<size_t>(n * yuv_frame));
+    ConvertFrames(rgb + first * rgb_frame, n, width_, height_, yuv_.data());
+    for (int64_t f = 0; f < n; ++f) {
+      x264_picture_t picture;
+      x264_picture_init(&picture);
+      uint8_t* y = yuv_.data() + f * yuv_frame;
+      picture.img.i_csp = X264_CSP_I420;
+      picture.img.i_plane = 3;
+      picture.img.plane[0] = y;
+      picture.img.plane[1] = y + luma;
+      picture.img.plane[2] = y + luma + luma / 4;
+      picture.img.i_stride[0] = width_;
+      picture.img.i_stride[1] = width_ / 2;
+      picture.img.i_stride[2] = width_ / 2;
+      picture.i_pts = next_pts_++;
+      TV_RETURN_IF_ERROR(Encode(&picture));  // x264 copies the picture before returning
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Mp4Writer::Impl::Finish() {
+  if (encoder_ == nullptr || finished_) {
+    return absl::FailedPreconditionError("Mp4Writer: Finish needs an open writer");
+  }
+  finished_ = true;
+  if (next_pts_ == 0) return absl::FailedPreconditionError("frames: none were added");
+  while (x264_encoder_delayed_frames(encoder_) > 0) TV_RETURN_IF_ERROR(Encode(nullptr));
+  x264_encoder_close(encoder_);
+  encoder_ = nullptr;
+  if (static_cast<int64_t>(samples_.size()) != next_pts_) {
+    return absl::InternalError(
+        absl::StrCat("video: x264 returned ", samples_.size(), " frames of ", next_pts_));
+  }
+  MuxInput in{width_, height_, fps_, std::move(sps_), std::move(pps_), &samples_};
+  return Mux(in, std::move(payload_));
+}
+
+Mp4Writer::Mp4Writer() : impl_(std::make_unique<Impl>()) {}
+Mp4Writer::~Mp4Writer() = default;
+Mp4Writer::Mp4Writer(Mp4Writer&&) noexcept = default;
+Mp4Writer& Mp4Writer::operator=(Mp4Writer&&) noexcept = default;
+
+absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
+  return impl_->Open(width, height, options);
+}
+
+absl::Status Mp4Writer::Open(int width, int height, int fps) {
+  Mp4Options options;
+  options.fps = fps;
+  return impl_->Open(width, height, options);
+}
+
+absl::Status Mp4Writer::AddFrames(const Tensor& frames) { return impl_->AddFrames(frames); }
+
+absl::StatusOr<std::string> Mp4Writer::Finish() { return impl_->Finish(); }
+
+int64_t Mp4Writer::frames_added() const { return impl_->frames_added(); }
+
+absl::StatusOr<std::string> EncodeMp4X264(const Tensor& frames, const Mp4Options& options) {
+  TV_RETURN_IF_ERROR(CheckFrames(frames));
+  TV_RETURN_IF_ERROR(CheckOptions(options));
+  Mp4Writer writer;
+  TV_RETURN_IF_ERROR(
+      writer.Open(static_cast<int>(frames.dim(2)), static_cast<int>(frames.dim(1)), options));
+  TV_RETURN_IF_ERROR(writer.AddFrames(frames));
+  return writer.Finish();
+}
+
+namespace internal {
+bool HaveX264() { return true; }
+}  // namespace internal
+
+}  // namespace turbovid::engine::video
