@@ -86,9 +86,22 @@ absl::Status HttpServer::Start(const Options& options) {
                               "request_timeout_ms", "30000",       nullptr};
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
-  ctx_ = mg_start(&callbacks, this, mg_options);
+  mg_init_data init;
+  std::memset(&init, 0, sizeof(init));
+  init.callbacks = &callbacks;
+  init.user_data = this;
+  init.configuration_options = mg_options;
+  char error_text[256] = {};
+  unsigned error_code = 0;
+  mg_error_data error;
+  std::memset(&error, 0, sizeof(error));
+  error.code = &error_code;
+  error.text = error_text;
+  error.text_buffer_size = sizeof(error_text);
+  ctx_ = mg_start2(&init, &error);
   if (ctx_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("http server: cannot listen on ", ports));
+    return absl::UnavailableError(absl::StrCat("http server: cannot listen on ", ports, ": ",
+                                               std::string(error_text), " (civetweb error ", error_code, ")"));
   }
   mg_set_request_handler(ctx_, "/", &HttpServer::Dispatch, this);
   mg_server_port bound[4];

@@ -1,13 +1,76 @@
 // cuBLASLt GEMM: row-major y[M,N] = x[M,K]·w[N,K]ᵀ computed as the column-major product
 // yᵀ[N,M] = (w as K×N)ᵀ · (x as K×M), bf16 inputs, fp32 compute, bias / GELU-tanh epilogues.
+// libcublasLt is opened with dlopen on first use instead of being linked: its ~94 KB of static
+// TLS would otherwise be reserved in every thread of every process that links the engine, and
+// civetweb's 100 KB worker stacks then fail to start (EINVAL) in turbovid-worker.
 #include "kernels/gemm.h"
 
 #include <cublasLt.h>
+#include <dlfcn.h>
 
 #include <cstring>
+#include <mutex>
+#include <string>
 
 namespace turbovid::kernels {
 namespace {
+
+struct LtApi {
+  decltype(&::cublasLtCreate) cublasLtCreate = nullptr;
+  decltype(&::cublasLtDestroy) cublasLtDestroy = nullptr;
+  decltype(&::cublasLtMatmul) cublasLtMatmul = nullptr;
+  decltype(&::cublasLtMatmulAlgoGetHeuristic) cublasLtMatmulAlgoGetHeuristic = nullptr;
+  decltype(&::cublasLtMatmulDescCreate) cublasLtMatmulDescCreate = nullptr;
+  decltype(&::cublasLtMatmulDescDestroy) cublasLtMatmulDescDestroy = nullptr;
+  decltype(&::cublasLtMatmulDescSetAttribute) cublasLtMatmulDescSetAttribute = nullptr;
+  decltype(&::cublasLtMatmulPreferenceCreate) cublasLtMatmulPreferenceCreate = nullptr;
+  decltype(&::cublasLtMatmulPreferenceDestroy) cublasLtMatmulPreferenceDestroy = nullptr;
+  decltype(&::cublasLtMatmulPreferenceSetAttribute) cublasLtMatmulPreferenceSetAttribute = nullptr;
+  decltype(&::cublasLtMatrixLayoutCreate) cublasLtMatrixLayoutCreate = nullptr;
+  decltype(&::cublasLtMatrixLayoutDestroy) cublasLtMatrixLayoutDestroy = nullptr;
+  bool loaded = false;
+  std::string error;
+};
+
+template <typename F>
+bool Sym(void* h, const char* name, F* out) {
+  *out = reinterpret_cast<F>(dlsym(h, name));
+  return *out != nullptr;
+}
+
+const LtApi& Lt() {
+  static LtApi api;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const std::string lib = "libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR);
+    void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (h == nullptr) {
+      const char* e = dlerror();
+      api.error = lib + ": " + (e ? e : "dlopen failed");
+      return;
+    }
+    bool ok = true;
+    ok = ok && Sym(h, "cublasLtCreate", &api.cublasLtCreate);
+    ok = ok && Sym(h, "cublasLtDestroy", &api.cublasLtDestroy);
+    ok = ok && Sym(h, "cublasLtMatmul", &api.cublasLtMatmul);
+    ok = ok && Sym(h, "cublasLtMatmulAlgoGetHeuristic", &api.cublasLtMatmulAlgoGetHeuristic);
+    ok = ok && Sym(h, "cublasLtMatmulDescCreate", &api.cublasLtMatmulDescCreate);
+    ok = ok && Sym(h, "cublasLtMatmulDescDestroy", &api.cublasLtMatmulDescDestroy);
+    ok = ok && Sym(h, "cublasLtMatmulDescSetAttribute", &api.cublasLtMatmulDescSetAttribute);
+    ok = ok && Sym(h, "cublasLtMatmulPreferenceCreate", &api.cublasLtMatmulPreferenceCreate);
+    ok = ok && Sym(h, "cublasLtMatmulPreferenceDestroy", &api.cublasLtMatmulPreferenceDestroy);
+    ok = ok && Sym(h, "cublasLtMatmulPreferenceSetAttribute", &api.cublasLtMatmulPreferenceSetAttribute);
+    ok = ok && Sym(h, "cublasLtMatrixLayoutCreate", &api.cublasLtMatrixLayoutCreate);
+    ok = ok && Sym(h, "cublasLtMatrixLayoutDestroy", &api.cublasLtMatrixLayoutDestroy);
+    if (!ok) {
+      api.error = lib + ": missing symbols";
+      return;
+    }
+    api.loaded = true;
+  });
+  return api;
+}
+
 
 cudaDataType_t CudaType(ElemType t) {
   switch (t) {
@@ -25,11 +88,11 @@ struct Descs {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulPreference_t pref = nullptr;
   ~Descs() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
+    if (pref) Lt().cublasLtMatmulPreferenceDestroy(pref);
+    if (c) Lt().cublasLtMatrixLayoutDestroy(c);
+    if (b) Lt().cublasLtMatrixLayoutDestroy(b);
+    if (a) Lt().cublasLtMatrixLayoutDestroy(a);
+    if (op) Lt().cublasLtMatmulDescDestroy(op);
   }
 };
 
@@ -43,12 +106,15 @@ struct Descs {
 
 GemmContext::~GemmContext() {
   if (workspace_) cudaFree(workspace_);
-  if (handle_) cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
+  if (handle_ && Lt().loaded) Lt().cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
 }
 
+std::string GemmLoadError() { return Lt().error; }
+
 int GemmContext::Init() {
+  if (!Lt().loaded) return CUBLAS_STATUS_NOT_INITIALIZED;
   cublasLtHandle_t h = nullptr;
-  TV_LT(cublasLtCreate(&h));
+  TV_LT(Lt().cublasLtCreate(&h));
   handle_ = h;
   cudaError_t e = cudaMalloc(&workspace_, kWorkspaceBytes);
   if (e != cudaSuccess) {
@@ -88,23 +154,23 @@ int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream
     else if (args.act == UnaryFn::kGeluTanh) epi = CUBLASLT_EPILOGUE_GELU;
   }
   Descs d;
-  TV_LT(cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  TV_LT(Lt().cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  TV_LT(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  TV_LT(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  TV_LT(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   if (fused && args.bias.data) {
     const void* bias = args.bias.data;
-    TV_LT(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
   const uint64_t m = static_cast<uint64_t>(args.m), n = static_cast<uint64_t>(args.n),
                  k = static_cast<uint64_t>(args.k);
-  TV_LT(cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, k, n, static_cast<int64_t>(k)));  // w
-  TV_LT(cublasLtMatrixLayoutCreate(&d.b, CUDA_R_16BF, k, m, static_cast<int64_t>(k)));  // x
-  TV_LT(cublasLtMatrixLayoutCreate(&d.c, CudaType(args.y.type), n, m, static_cast<int64_t>(n)));
-  TV_LT(cublasLtMatmulPreferenceCreate(&d.pref));
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, k, n, static_cast<int64_t>(k)));  // w
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.b, CUDA_R_16BF, k, m, static_cast<int64_t>(k)));  // x
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.c, CudaType(args.y.type), n, m, static_cast<int64_t>(n)));
+  TV_LT(Lt().cublasLtMatmulPreferenceCreate(&d.pref));
   const size_t ws = GemmContext::kWorkspaceBytes;
-  TV_LT(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+  TV_LT(Lt().cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                              sizeof(ws)));
   static_assert(sizeof(cublasLtMatmulAlgo_t) == sizeof(GemmContext::AlgoBytes));
   auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
@@ -119,14 +185,14 @@ int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream
   } else {
     cublasLtMatmulHeuristicResult_t heur{};
     int found = 0;
-    TV_LT(cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heur, &found));
+    TV_LT(Lt().cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heur, &found));
     if (found == 0) return CUBLAS_STATUS_NOT_SUPPORTED;
     algo = heur.algo;
     std::memcpy(&bytes, &algo, sizeof(algo));
     ctx.StoreAlgo(key, bytes);
   }
   const float alpha = 1.f, beta = 0.f;
-  TV_LT(cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
+  TV_LT(Lt().cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
                        args.y.data, d.c, &algo, ctx.workspace(), ws, stream));
   if (!fused) {
     BiasActArgs ba;

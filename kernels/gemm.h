@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 
 #include <cuda_runtime_api.h>
@@ -14,6 +15,9 @@
 #include "kernels/kernel_types.h"
 
 namespace turbovid::kernels {
+
+// Why libcublasLt could not be opened ("" when it was); GemmContext::Init fails in that case.
+std::string GemmLoadError();
 
 // Owns a cuBLASLt handle and workspace; create once per device (not thread-safe per handle).
 class GemmContext {

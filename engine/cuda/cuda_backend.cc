@@ -64,7 +64,8 @@ absl::Status CudaBackend::Init(int device) {
   TV_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda init", "properties"));
   sm_version_ = prop.major * 10 + prop.minor;
   if (int rc = gemm_.Init(); rc != 0) {
-    return absl::InternalError(absl::StrCat("cuda init: cuBLASLt context failed with code ", rc));
+    return absl::InternalError(absl::StrCat("cuda init: cuBLASLt context failed with code ", rc, " ",
+                                            kernels::GemmLoadError()));
   }
   RegisterCudaOps(*this);
   RegisterCudaConvOps(*this);

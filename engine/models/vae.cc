@@ -476,7 +476,8 @@ class WanVaeImpl : public WanVae {
   }
 
   absl::StatusOr<Tensor> Decode(const Tensor& z,
-                                const std::function<void(int, int)>& on_frame) const override;
+                                const std::function<void(int, int)>& on_frame,
+                                const ChunkFn& on_chunk) const override;
   absl::StatusOr<Tensor> Encode(const Tensor& video) const override;
   const VaeConfig& config() const override { return config_; }
 
@@ -490,7 +491,8 @@ class WanVaeImpl : public WanVae {
 };
 
 absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
-                                          const std::function<void(int, int)>& on_frame) const {
+                                          const std::function<void(int, int)>& on_frame,
+                                          const ChunkFn& on_chunk) const {
   if (!has_decoder_) return absl::FailedPreconditionError("vae decode: decoder weights not loaded");
   if (!z.defined() || z.rank() != 4 || z.dim(0) != config_.z_dim || z.dim(1) < 1 ||
       z.device() != Device::kCpu) {
@@ -521,6 +523,7 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
     }
     TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(y));
     CopyFrames(host, video, i == 0 ? 0 : 1 + 4 * (i - 1));
+    if (on_chunk) on_chunk(host, i == 0 ? 0 : 1 + 4 * (i - 1));
     if (on_frame) on_frame(static_cast<int>(i), static_cast<int>(t));
   }
   return video;

@@ -32,9 +32,13 @@ class WanVae {
                                                       io::WeightSet& weights, Backend& backend,
                                                       bool encoder, bool decoder);
   // z: normalised latent [z_dim, T, H, W] host F32 → video [3, 1+4(T-1), 8H, 8W] host F32,
-  // NOT clamped. `on_frame(i, T)` is called after each latent frame is decoded (may be null).
-  virtual absl::StatusOr<Tensor> Decode(const Tensor& z,
-                                        const std::function<void(int, int)>& on_frame = {}) const = 0;
+  // NOT clamped. `on_frame(i, T)` is called after each latent frame is decoded (may be null);
+  // `on_chunk(chunk, first)` gets that latent frame's video frames [3, n, 8H, 8W] (host F32, first
+  // output frame index `first`) as soon as they are on the host, so that a caller can encode while
+  // the next chunk decodes.
+  using ChunkFn = std::function<void(const Tensor& chunk, int64_t first)>;
+  virtual absl::StatusOr<Tensor> Decode(const Tensor& z, const std::function<void(int, int)>& on_frame = {},
+                                        const ChunkFn& on_chunk = {}) const = 0;
   // video: [3, 1+4k, H, W] host F32 in [-1, 1] → normalised μ [z_dim, 1+k, H/8, W/8] host F32.
   virtual absl::StatusOr<Tensor> Encode(const Tensor& video) const = 0;
   virtual const VaeConfig& config() const = 0;

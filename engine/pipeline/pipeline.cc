@@ -5,7 +5,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -18,6 +23,7 @@
 #include "engine/samplers/rcm.h"
 #include "engine/samplers/unipc.h"
 #include "engine/text/text_encoder.h"
+#include "engine/video/mp4_x264.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine {
@@ -76,6 +82,63 @@ int64_t PeakRssBytes() {
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
+
+// Feeds chunks of frames to a video::Mp4Writer on its own thread (FIFO), so that RGB→YUV
+// conversion and x264 run beside the VAE decode.
+class Mp4Encoder {
+ public:
+  ~Mp4Encoder() {
+    if (thread_.joinable()) {
+      Close();
+      thread_.join();
+    }
+  }
+  absl::Status Start(int width, int height) {
+    TV_RETURN_IF_ERROR(writer_.Open(width, height));
+    thread_ = std::thread([this] { Loop(); });
+    return absl::OkStatus();
+  }
+  // `frames` [n, H, W, 3] U8 must stay alive until Finish().
+  void Push(const Tensor& frames) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(frames);
+    cv_.notify_one();
+  }
+  absl::StatusOr<std::string> Finish() {
+    Close();
+    thread_.join();
+    TV_RETURN_IF_ERROR(status_);
+    return writer_.Finish();
+  }
+
+ private:
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_one();
+  }
+  void Loop() {
+    for (;;) {
+      Tensor next;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        next = queue_.front();
+        queue_.pop_front();
+      }
+      if (status_.ok()) status_ = writer_.AddFrames(next);
+    }
+  }
+
+  video::Mp4Writer writer_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Tensor> queue_;
+  bool closed_ = false;
+  absl::Status status_;  // written by the encoder thread only, read after join
+};
 
 class WanPipeline : public Pipeline {
  public:
@@ -234,12 +297,38 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
   if (progress) progress({Stage::kDenoising, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor latent, Sample(request, latent_shape, context, y ? &*y : nullptr, progress, cancel));
   if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
-  TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(latent, [&](int i, int n) {
-    if (progress) progress({Stage::kDecodingVideo, 0, request.steps, (i + 1.0) / n});
-  }));
   GenerateResult result;
-  result.frames = video::VideoToFrames(video);
-  if (encode_mp4) {
+  // With libx264 the MP4 is encoded while the VAE decodes: each latent frame's video frames go to
+  // an encoder thread as soon as they reach the host; the bytes are ready right after the decode.
+  const bool stream_mp4 = encode_mp4 && video::internal::HaveX264();
+  const int64_t num_frames = 1 + 4 * (latent_shape[1] - 1);
+  Mp4Encoder encoder;
+  if (stream_mp4) {
+    result.frames = Tensor::Zeros(DType::kU8, {num_frames, height, width, 3});
+    TV_RETURN_IF_ERROR(encoder.Start(width, height));
+  }
+  TV_ASSIGN_OR_RETURN(
+      Tensor video,
+      vae_->Decode(
+          latent,
+          [&](int i, int n) {
+            if (progress) progress({Stage::kDecodingVideo, 0, request.steps, (i + 1.0) / n});
+          },
+          stream_mp4 ? WanVae::ChunkFn([&](const Tensor& chunk, int64_t first) {
+            Tensor u8 = video::VideoToFrames(chunk);
+            Tensor dst = result.frames.Slice0(first, first + u8.dim(0));
+            std::memcpy(dst.raw(), u8.raw(), u8.nbytes());
+            encoder.Push(dst);
+          })
+                     : WanVae::ChunkFn()));
+  if (stream_mp4) {
+    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 0});
+    TV_ASSIGN_OR_RETURN(result.mp4, encoder.Finish());
+    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 1});
+  } else {
+    result.frames = video::VideoToFrames(video);
+  }
+  if (encode_mp4 && !stream_mp4) {
     if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 0});
     TV_ASSIGN_OR_RETURN(result.mp4, video::EncodeMp4(result.frames));
     if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 1});
