@@ -27,15 +27,8 @@ cudaError_t DevicePool::Get(size_t bytes, void** ptr, std::shared_ptr<void>* own
       free_.erase(it);
       in_use_ += static_cast<int64_t>(got);
       peak_ = std::max(peak_, in_use_);
-      std::weak_ptr<DevicePool> self = weak_from_this();
       *ptr = p;
-      *owner = std::shared_ptr<void>(p, [self, got](void* q) {
-        if (auto pool = self.lock()) {
-          pool->Put(q, got);
-        } else {
-          cudaFree(q);
-        }
-      });
+      *owner = Owner(p, got);
       return cudaSuccess;
     }
   }
@@ -55,16 +48,20 @@ cudaError_t DevicePool::Get(size_t bytes, void** ptr, std::shared_ptr<void>* own
     in_use_ += static_cast<int64_t>(size);
     peak_ = std::max(peak_, in_use_);
   }
-  std::weak_ptr<DevicePool> self = weak_from_this();
   *ptr = p;
-  *owner = std::shared_ptr<void>(p, [self, size](void* q) {
+  *owner = Owner(p, size);
+  return cudaSuccess;
+}
+
+std::shared_ptr<void> DevicePool::Owner(void* p, size_t size) {
+  std::weak_ptr<DevicePool> self = weak_from_this();
+  return std::shared_ptr<void>(p, [self, size](void* q) {
     if (auto pool = self.lock()) {
       pool->Put(q, size);
     } else {
-      cudaFree(q);
+      cudaFree(q);  // the pool is gone (backend destroyed first): release directly
     }
   });
-  return cudaSuccess;
 }
 
 void DevicePool::Put(void* ptr, size_t size) {

@@ -34,6 +34,8 @@ class DevicePool : public std::enable_shared_from_this<DevicePool> {
   void ResetPeak();
 
  private:
+  // The shared_ptr deleter that hands block `p` of class `size` back to the pool.
+  std::shared_ptr<void> Owner(void* p, size_t size);
   void Put(void* ptr, size_t size);
 
   mutable std::mutex mu_;
