@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 BUNDLE=${1:-.cudarun}
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
-export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 BIN="$PWD/$BUNDLE/bin"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 status=0
