@@ -45,13 +45,15 @@ class GenerateTest(e2e_case.ClusterCase):
     def test_cli_t2v_and_i2v(self):
         c = self.cluster
         out = os.path.join(c.dir, "cli-t2v.mp4")
+        # A job long enough (~1.5 s, mostly denoising) that the CLI's watch stream sees its
+        # denoising steps; a 64x64 2-step job can finish before the stream's first snapshot.
         r = c.cli("generate", "--model", harness.T2V_MODEL, "--prompt", "a red fox in the snow",
-                  "--frames", str(FRAMES), "--width", str(WIDTH), "--height", str(HEIGHT),
-                  "--steps", str(STEPS), "--seed", "7", "--out", out, "--json", check=True)
+                  "--frames", "17", "--width", "128", "--height", "128",
+                  "--steps", "4", "--seed", "7", "--out", out, "--json", check=True)
         job = json.loads(r.stdout)
         self.assertEqual(job["state"], "JOB_STATE_SUCCEEDED")
         self.assertIn("DENOISING step", r.stderr)  # the progress lines on stderr
-        self.check_mp4(out)
+        self.check_mp4(out, frames=17, width=128, height=128)
 
         png = os.path.join(c.dir, "input.png")
         with open(png, "wb") as f:
