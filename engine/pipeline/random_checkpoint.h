@@ -8,8 +8,9 @@
 // is written), land under their final name only when complete, and are reused when an existing file
 // has the same header (inventory + seed). Values: uniform with the std of the usual init — weights
 // 1/sqrt(fan_in) (umT5 query weights 1/sqrt(dim·d_kv), T5's own init: T5 attention has no
-// 1/sqrt(d) scale, and without it the random 24-layer encoder is chaotic), biases and modulation tables 0.02, norm gains 1 ± 0.1 (F32, as TurboDiffusion
-// stores them) — so that activations stay finite through every layer.
+// 1/sqrt(d) scale, and without it the random 24-layer encoder is chaotic), biases and
+// modulation tables 0.02, norm gains 1 ± 0.1 (F32, as TurboDiffusion stores them) — so that
+// activations stay finite through every layer.
 #pragma once
 
 #include <cstdint>
