@@ -1,23 +1,25 @@
 // SLA on the GPU (spec/turbodiffusion.md §7, following engine/cpu/sla_ops.cc): block map from
 // pooled q / smoothed k, block-sparse softmax branch (mma.sync bf16, fp32 online softmax), global
 // linear branch o_l = φ(q)·KV / (1e-5 + φ(q)·Σφ(k)) with proj_l folded into KV. q,k,v,out [L,N,D].
-// Longer than 600 lines: the op's six kernels share the tile helpers and the plan; splitting them
-// would spread one algorithm over several files.
+// Longer than 600 lines: the op's kernels share the plan; the tile helpers and the epilogue are in
+// sla_tiles.cuh (shared with the sm_90a TMA kernel in sla_sm90.cu, which H100s run by default).
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "kernels/device_util.cuh"
 #include "kernels/sla.h"
+#include "kernels/sla_tiles.cuh"
 
 namespace turbovid::kernels {
 namespace {
 
-using bf16 = __nv_bfloat16;
 using detail::Load;
+using namespace sla_tiles;  // NOLINT(build/namespaces): the shared tile helpers
 
 // ---------------------------------------------------------------------------------------------
 // Plan: which path runs and where each scratch array lives in the workspace.
@@ -56,7 +58,8 @@ struct Plan {
   int64_t nq = 0, nk = 0, nch = 0, chunk_rows = 0;
   int qg = 0;  // query blocks per scoring CTA
   bool fast_attn = false, fast_kv = false, vec_pool_q = false, vec_pool_k = false;
-  bool wgmma = false;       // sm_90a tensor-core kernel for the sparse branch (D = 128)
+  bool sm90 = false;        // sm_90a TMA + wgmma kernel (kernels/sla_sm90.cu), D = 128
+  bool wgmma = false;       // the simpler sm_90a wgmma kernel below (cp.async loads)
   bool kblk_in_kv = false;  // the K^T V kernel also writes the key block sums (block_k = 64)
   size_t qsum = 0, kblk = 0, kmean = 0, lut = 0, kv_part = 0, ks_part = 0, m16 = 0, m32 = 0,
          ksum = 0, kstats = 0, total = 0;
@@ -84,8 +87,9 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
   p->qg = 16;
   while (p->qg > 1 && ScoreSmemBytes(p->qg, a.d, p->nk) > size_t(smem_optin)) p->qg /= 2;
   if (ScoreSmemBytes(p->qg, a.d, p->nk) > size_t(smem_optin)) return cudaErrorInvalidValue;
-  // K^T V chunks: about two CTAs per SM over all heads, whole 64-row tiles.
-  const int64_t per_head = std::max<int64_t>(1, (2 * int64_t(sms) + a.heads - 1) / a.heads);
+  // K^T V chunks: at most two CTAs per SM over all heads (one wave: 2 CTAs fit an SM), whole
+  // 64-row tiles.
+  const int64_t per_head = std::max<int64_t>(1, 2 * int64_t(sms) / a.heads);
   int64_t rows = (a.l + per_head - 1) / per_head;
   p->chunk_rows = std::max<int64_t>(kBn, (rows + kBn - 1) / kBn * kBn);
   p->nch = (a.l + p->chunk_rows - 1) / p->chunk_rows;
@@ -96,11 +100,18 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
                           (a.sparse_out == nullptr || Aligned16(a.sparse_out));
   p->fast_attn = tc_dim && io_aligned && a.block_q == kBm && a.block_k == kBn &&
                  SparseSmemBytes(a.d) <= size_t(smem_optin);
-  // wgmma exists on sm_90a only (TV_CUDA_ARCHS builds 90a); TV_SLA_PORTABLE=1 forces the mma.sync
-  // kernel, for comparing the two on an H100.
+  // wgmma and TMA exist on sm_90a only (TV_CUDA_ARCHS builds 90a). On an H100 the sparse branch
+  // takes the TMA kernel; TV_SLA_PATH=wgmma picks the simpler wgmma one, TV_SLA_PATH=portable (or
+  // TV_SLA_PORTABLE=1) the mma.sync one, for comparing them.
   const char* portable = std::getenv("TV_SLA_PORTABLE");
-  p->wgmma = p->fast_attn && a.d == 128 && major == 9 && WgmmaSmemBytes() <= size_t(smem_optin) &&
-             !(portable != nullptr && portable[0] == '1');
+  const char* path = std::getenv("TV_SLA_PATH");
+  const bool want_portable = (portable != nullptr && portable[0] == '1') ||
+                             (path != nullptr && std::strcmp(path, "portable") == 0);
+  const bool want_wgmma = path != nullptr && std::strcmp(path, "wgmma") == 0;
+  const bool hopper = p->fast_attn && a.d == 128 && major == 9 && !want_portable;
+  p->sm90 = hopper && !want_wgmma && sla_tiles::SlaSm90Built() &&
+            sla_tiles::SlaSm90SmemBytes() <= size_t(smem_optin);
+  p->wgmma = hopper && !p->sm90 && WgmmaSmemBytes() <= size_t(smem_optin);
   p->fast_kv = tc_dim && Aligned16(a.k) && Aligned16(a.v) && KvSmemBytes(a.d) <= size_t(smem_optin);
   p->kblk_in_kv = p->fast_kv && a.block_k == kBn;
   p->vec_pool_q = a.d % 8 == 0 && Aligned16(a.q);
@@ -125,92 +136,6 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
   p->kstats = take(p->fast_kv ? 0 : n * size_t(a.l) * 8);
   p->total = off;
   return cudaSuccess;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Device helpers: swizzled 16-byte chunks, cp.async, ldmatrix, mma.
-
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// Byte offset of 16-byte chunk `chunk` of row `row` in a tile of kChunks chunks per row. XOR with
-// the row's low 3 bits so the 8 rows an ldmatrix phase reads hit 8 different bank groups.
-template <int kChunks>
-__device__ __forceinline__ uint32_t Swz(int row, int chunk) {
-  static_assert(kChunks >= 8, "swizzle needs at least 8 chunks per row");
-  return static_cast<uint32_t>((row * kChunks + (chunk ^ (row & 7))) * 16);
-}
-
-// Per-thread ldmatrix offsets: a lane reads row `row` (row & 7 == r7 for every tile row base, which
-// are multiples of 8) and chunk 2·cp + sel of chunk pair cp. off[cp & 3] + 128·(cp >> 2) + row base
-// is then the swizzled byte offset, the last two terms compile-time constants, so the unrolled
-// loops need 4 address registers per operand instead of one per (row tile, chunk) pair.
-__device__ __forceinline__ void PairOffsets(uint32_t (&off)[4], uint32_t row_bytes, int r7,
-                                            int sel) {
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-    off[i] = row_bytes + static_cast<uint32_t>((((2 * i) | sel) ^ r7) << 4);
-}
-__device__ __forceinline__ uint32_t PairAt(const uint32_t (&off)[4], int cp) {
-  return off[cp & 3] + static_cast<uint32_t>((cp >> 2) * 128);
-}
-
-__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool valid) {
-  // src-size 0 zero-fills the 16 bytes (rows past L).
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
-
-__device__ __forceinline__ void Ldsm4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void Ldsm4T(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-// d += a·b for one m16n8k16 tile (bf16 in, fp32 accumulate).
-__device__ __forceinline__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                    uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
-  return (static_cast<uint32_t>(__bfloat16_as_ushort(v.y)) << 16) | __bfloat16_as_ushort(v.x);
-}
-__device__ __forceinline__ float LoBf16(uint32_t u) { return __uint_as_float(u << 16); }
-__device__ __forceinline__ float HiBf16(uint32_t u) { return __uint_as_float(u & 0xffff0000u); }
-
-__device__ __forceinline__ float Exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ float QuadMax(float v) {
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float QuadSum(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-__device__ __forceinline__ float WarpMax(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
 }
 
 // Rows [row0, row0 + kRows) of one head of an [L, N, D] bf16 tensor (g points at head h's first
@@ -279,12 +204,24 @@ __global__ void __launch_bounds__(256)
 }
 
 // kmean[h, :] = Σ_j kblk[h, j, :] / L (the smooth-K mean over all tokens).
-__global__ void KMeanKernel(const float* kblk, int64_t nk, int64_t l, int d, float* kmean) {
+// CTA (head, 32 columns): warp w sums blocks j ≡ w (mod 8) in double for its lane's column, then
+// warp 0 adds the 8 partials in order (deterministic); 8 loads in flight per column, not one.
+__global__ void __launch_bounds__(256)
+    KMeanKernel(const float* kblk, int64_t nk, int64_t l, int d, float* kmean) {
+  __shared__ double part[8][32];
   const int64_t h = blockIdx.x;
-  for (int c = threadIdx.x; c < d; c += blockDim.x) {
-    double s = 0;
-    for (int64_t j = 0; j < nk; ++j) s += kblk[(h * nk + j) * d + c];
-    kmean[h * d + c] = static_cast<float>(s / static_cast<double>(l));
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  const int c = blockIdx.y * 32 + lane;
+  double s = 0;
+  if (c < d) {
+    for (int64_t j = w; j < nk; j += 8) s += kblk[(h * nk + j) * d + c];
+  }
+  part[w][lane] = s;
+  __syncthreads();  // every warp's partial sums are in shared memory
+  if (w == 0 && c < d) {
+    double t = 0;
+    for (int i = 0; i < 8; ++i) t += part[i][lane];
+    kmean[h * d + c] = static_cast<float>(t / static_cast<double>(l));
   }
 }
 
@@ -666,145 +603,6 @@ struct SparseParams {
   float scale;  // 1/sqrt(D)
 };
 
-// Warp-private staging of kRows rows × D bf16 → coalesced 16-byte global stores (rows < L only).
-template <int D, int kRows>
-__device__ __forceinline__ void FlushStage(const uint8_t* stage, bf16* g, int row0, int l,
-                                           int stride, int lane) {
-  constexpr int kChunks = D / 8;
-#pragma unroll
-  for (int it = 0; it < kRows * kChunks / 32; ++it) {
-    const int i = lane + it * 32;
-    const int r = i / kChunks, c = i % kChunks;
-    if (row0 + r < l) {
-      *reinterpret_cast<uint4*>(g + (row0 + r) * stride + c * 8) =
-          *reinterpret_cast<const uint4*>(stage + Swz<kChunks>(r, c));
-    }
-  }
-}
-
-// o (kMt m16 tiles of this warp, fp32) → staging as bf16 (rows 16·mt + g, + 8).
-template <int D, int kMt>
-__device__ __forceinline__ void StageTiles(const float (&o)[kMt][D / 8][4], uint8_t* stage,
-                                           int lane) {
-  constexpr int kChunks = D / 8;
-  const int g = lane >> 2, t4 = lane & 3;
-#pragma unroll
-  for (int mt = 0; mt < kMt; ++mt)
-#pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-      const int r = mt * 16 + g;
-      *reinterpret_cast<uint32_t*>(stage + Swz<kChunks>(r, dt) + 4 * t4) =
-          PackBf16(o[mt][dt][0], o[mt][dt][1]);
-      *reinterpret_cast<uint32_t*>(stage + Swz<kChunks>(r + 8, dt) + 4 * t4) =
-          PackBf16(o[mt][dt][2], o[mt][dt][3]);
-    }
-}
-
-// Copies M_h [D, D] bf16 (row-major, rows a) into a swizzled tile for ldmatrix.trans B loads.
-template <int D, int kNumThreads>
-__device__ __forceinline__ void LoadM(uint32_t s_m, const bf16* mg, int tid) {
-  constexpr int kChunks = D / 8;
-#pragma unroll
-  for (int it = 0; it < D * kChunks / kNumThreads; ++it) {
-    const int i = tid + it * kNumThreads;
-    CpAsync16(s_m + Swz<kChunks>(i / kChunks, i % kChunks),
-              mg + (i / kChunks) * D + (i % kChunks) * 8, true);
-  }
-}
-
-// The linear branch for this warp's rows, o holding o_s (normalised): e = exp(q - max) per row
-// from the Q tile's A fragments (address of m-tile mt, chunk pair cp: s_q + q_off[cp & 3] +
-// (cp >> 2)·kQGroup + mt·16·kQRow), den = e·ksum + 1e-5·Σe, out = (o_s·den + e·M) / den + b,
-// staged and stored. s_m: M_h swizzled (LoadM); s_vec: ksum [D], bias [D].
-template <int D, int kMt, int kQGroup, int kQRow>
-__device__ __forceinline__ void LinearEpilogue(float (&o)[kMt][D / 8][4],
-                                               const uint32_t (&q_off)[4], uint32_t s_q,
-                                               uint32_t s_m, const float* s_vec, uint8_t* stage,
-                                               bf16* out, int row0, int l, int stride, int lane) {
-  constexpr int kChunks = D / 8;
-  constexpr uint32_t kRowBytes = D * 2;
-  constexpr float kLog2e = 1.4426950408889634f;
-  const int g = lane >> 2, t4 = lane & 3, r7 = lane & 7;
-  uint32_t m_off[4];
-  PairOffsets(m_off, (((lane >> 3) & 1) * 8 + r7) * kRowBytes, r7, lane >> 4);  // B from M (.trans)
-  auto q_addr = [&](int mt, int ks) {
-    return s_q + q_off[ks & 3] + (ks >> 2) * kQGroup + mt * 16 * kQRow;
-  };
-  float mxl2[kMt][2], den[kMt][2];
-#pragma unroll
-  for (int mt = 0; mt < kMt; ++mt) {
-    float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      uint32_t a[4];
-      Ldsm4(a, q_addr(mt, ks));
-#pragma unroll
-      for (int i = 0; i < 4; ++i) mx[i & 1] = fmaxf(mx[i & 1], fmaxf(LoBf16(a[i]), HiBf16(a[i])));
-    }
-    float se[2] = {0.f, 0.f}, sk[2] = {0.f, 0.f};
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) mxl2[mt][hr] = QuadMax(mx[hr]) * kLog2e;
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      uint32_t a[4];
-      Ldsm4(a, q_addr(mt, ks));
-#pragma unroll
-      for (int i = 0; i < 4;
-           ++i) {  // a[i]: row g + 8·(i&1), columns 16ks + 8·(i>>1) + 2·t4 + {0,1}
-        const int c = 16 * ks + 8 * (i >> 1) + 2 * t4;
-        const float e0 = Exp2(fmaf(LoBf16(a[i]), kLog2e, -mxl2[mt][i & 1]));
-        const float e1 = Exp2(fmaf(HiBf16(a[i]), kLog2e, -mxl2[mt][i & 1]));
-        se[i & 1] += e0 + e1;
-        sk[i & 1] += e0 * s_vec[c] + e1 * s_vec[c + 1];
-      }
-    }
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) den[mt][hr] = QuadSum(sk[hr]) + 1e-5f * QuadSum(se[hr]);
-  }
-  // One m16 tile and 64 output columns at a time; the mma accumulates onto o_s·den, so those O
-  // registers die as the pass starts (bounds registers at D = 128).
-  constexpr int kPassCols = 64;
-#pragma unroll
-  for (int mt = 0; mt < kMt; ++mt) {
-    const float rden[2] = {1.f / den[mt][0], 1.f / den[mt][1]};
-#pragma unroll
-    for (int pass = 0; pass < D / kPassCols; ++pass) {
-      float acc[8][4];
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[nt][e] = o[mt][pass * 8 + nt][e] * den[mt][e >> 1];
-#pragma unroll
-      for (int ks = 0; ks < D / 16; ++ks) {
-        uint32_t a[4];
-        Ldsm4(a, q_addr(mt, ks));
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          a[i] = PackBf16(Exp2(fmaf(LoBf16(a[i]), kLog2e, -mxl2[mt][i & 1])),
-                          Exp2(fmaf(HiBf16(a[i]), kLog2e, -mxl2[mt][i & 1])));
-        }
-#pragma unroll
-        for (int np = 0; np < 4; ++np) {
-          uint32_t b[4];
-          Ldsm4T(b, s_m + PairAt(m_off, pass * (kPassCols / 16) + np) + ks * 16 * kRowBytes);
-          Mma(acc[2 * np], a, b[0], b[1]);
-          Mma(acc[2 * np + 1], a, b[2], b[3]);
-        }
-      }
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int dt = pass * 8 + nt, c = dt * 8 + 2 * t4, r = mt * 16 + g;
-        const float b0 = s_vec[D + c], b1 = s_vec[D + c + 1];
-        *reinterpret_cast<uint32_t*>(stage + Swz<kChunks>(r, dt) + 4 * t4) =
-            PackBf16(fmaf(acc[nt][0], rden[0], b0), fmaf(acc[nt][1], rden[0], b1));
-        *reinterpret_cast<uint32_t*>(stage + Swz<kChunks>(r + 8, dt) + 4 * t4) =
-            PackBf16(fmaf(acc[nt][2], rden[1], b0), fmaf(acc[nt][3], rden[1], b1));
-      }
-    }
-  }
-  __syncwarp();
-  FlushStage<D, 16 * kMt>(stage, out, row0, l, stride, lane);
-}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // wgmma (sm_90a): warpgroup-wide m64nNk16 bf16 → fp32, asynchronous; fence before, commit + wait
@@ -1382,7 +1180,51 @@ cudaError_t SetSmem(Kernel kernel, size_t bytes) {
                               static_cast<int>(bytes));
 }
 
-cudaError_t LaunchBlockMap(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaStream_t stream) {
+// Per-kernel cudaEvent timing for SlaArgs::kernel_ms; without it every call is a no-op.
+class KernelTimer {
+ public:
+  KernelTimer(float* ms, cudaStream_t stream) : ms_(ms), stream_(stream) {
+    if (ms_ != nullptr) {
+      for (int i = 0; i < kSlaNumKernels; ++i) ms_[i] = -1.f;
+    }
+  }
+  KernelTimer(const KernelTimer&) = delete;
+  KernelTimer& operator=(const KernelTimer&) = delete;
+  ~KernelTimer() {
+    for (int i = 0; i < n_; ++i) cudaEventDestroy(ev_[i]);
+  }
+  cudaError_t Start() { return ms_ != nullptr ? Record(-1) : cudaSuccess; }
+  // Marks the end of kernel `which`, launched since the previous mark.
+  cudaError_t Mark(int which) { return ms_ != nullptr ? Record(which) : cudaSuccess; }
+  // Waits for the last mark and writes each marked kernel's time.
+  cudaError_t Finish() {
+    if (ms_ == nullptr || n_ == 0) return cudaSuccess;
+    cudaError_t e = cudaEventSynchronize(ev_[n_ - 1]);
+    for (int i = 1; i < n_ && e == cudaSuccess; ++i) {
+      float t = 0.f;
+      e = cudaEventElapsedTime(&t, ev_[i - 1], ev_[i]);
+      ms_[which_[i]] = std::max(ms_[which_[i]], 0.f) + t;
+    }
+    return e;
+  }
+
+ private:
+  cudaError_t Record(int which) {
+    if (n_ == kMax) return cudaErrorInvalidValue;
+    if (cudaError_t e = cudaEventCreate(&ev_[n_]); e != cudaSuccess) return e;
+    which_[n_++] = which;
+    return cudaEventRecord(ev_[n_ - 1], stream_);
+  }
+  static constexpr int kMax = 16;
+  float* ms_;
+  cudaStream_t stream_;
+  cudaEvent_t ev_[kMax] = {};
+  int which_[kMax] = {};
+  int n_ = 0;
+};
+
+cudaError_t LaunchBlockMap(const SlaArgs& a, const Plan& pl, uint8_t* ws, KernelTimer& timer,
+                           cudaStream_t stream) {
   float* qsum = reinterpret_cast<float*>(ws + pl.qsum);
   float* kblk = reinterpret_cast<float*>(ws + pl.kblk);
   float* kmean = reinterpret_cast<float*>(ws + pl.kmean);
@@ -1392,11 +1234,15 @@ cudaError_t LaunchBlockMap(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaSt
   const dim3 gk(static_cast<unsigned>(pl.nk), static_cast<unsigned>(a.heads));
   PoolSumKernel<<<gq, 256, 0, stream>>>(q, a.l, a.heads, a.d, a.block_q, pl.nq, pl.vec_pool_q,
                                         qsum);
+  if (cudaError_t e = timer.Mark(kSlaPoolQ); e != cudaSuccess) return e;
   if (!pl.kblk_in_kv) {
     PoolSumKernel<<<gk, 256, 0, stream>>>(k, a.l, a.heads, a.d, a.block_k, pl.nk, pl.vec_pool_k,
                                           kblk);
+    if (cudaError_t e = timer.Mark(kSlaPoolK); e != cudaSuccess) return e;
   }
-  KMeanKernel<<<static_cast<unsigned>(a.heads), 256, 0, stream>>>(kblk, pl.nk, a.l, a.d, kmean);
+  const dim3 gm(static_cast<unsigned>(a.heads), static_cast<unsigned>((a.d + 31) / 32));
+  KMeanKernel<<<gm, 256, 0, stream>>>(kblk, pl.nk, a.l, a.d, kmean);
+  if (cudaError_t e = timer.Mark(kSlaKMean); e != cudaSuccess) return e;
   ScoreParams sp{qsum,         kblk,      kmean,     reinterpret_cast<int*>(ws + pl.lut),
                  a.sparse_map, a.l,       pl.nq,     pl.nk,
                  a.d,          a.block_q, a.block_k, a.ksel,
@@ -1405,10 +1251,12 @@ cudaError_t LaunchBlockMap(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaSt
   if (cudaError_t e = SetSmem(ScoreTopkKernel, smem); e != cudaSuccess) return e;
   const dim3 gs(static_cast<unsigned>((pl.nq + pl.qg - 1) / pl.qg), static_cast<unsigned>(a.heads));
   ScoreTopkKernel<<<gs, 32 * pl.qg, smem, stream>>>(sp);
+  if (cudaError_t e = timer.Mark(kSlaScoreTopk); e != cudaSuccess) return e;
   return cudaGetLastError();
 }
 
-cudaError_t LaunchLinear(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaStream_t stream) {
+cudaError_t LaunchLinear(const SlaArgs& a, const Plan& pl, uint8_t* ws, KernelTimer& timer,
+                         cudaStream_t stream) {
   KvParams kp;
   kp.k = static_cast<const bf16*>(a.k);
   kp.v = static_cast<const bf16*>(a.v);
@@ -1438,6 +1286,7 @@ cudaError_t LaunchLinear(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaStre
                   static_cast<unsigned>(a.heads));
     KvPartialGenericKernel<<<gg, 128, 0, stream>>>(kp);
   }
+  if (cudaError_t e = timer.Mark(kSlaKvPartial); e != cudaSuccess) return e;
   ReduceParams rp{kp.kv_part,
                   kp.ks_part,
                   a.proj_w,
@@ -1449,10 +1298,12 @@ cudaError_t LaunchLinear(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaStre
   const dim3 gr(static_cast<unsigned>((a.d + kReduceRows - 1) / kReduceRows),
                 static_cast<unsigned>(a.heads));
   KvReduceKernel<<<gr, 256, 0, stream>>>(rp);
+  if (cudaError_t e = timer.Mark(kSlaKvReduce); e != cudaSuccess) return e;
   return cudaGetLastError();
 }
 
-cudaError_t LaunchSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaStream_t stream) {
+cudaError_t LaunchSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, KernelTimer& timer,
+                         cudaStream_t stream) {
   SparseParams sp{static_cast<const bf16*>(a.q),
                   static_cast<const bf16*>(a.k),
                   static_cast<const bf16*>(a.v),
@@ -1472,6 +1323,25 @@ cudaError_t LaunchSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaStre
                   a.ksel,
                   1.0f / std::sqrt(static_cast<float>(a.d))};
   const dim3 grid(static_cast<unsigned>(pl.nq), static_cast<unsigned>(a.heads));
+  if (pl.sm90) {
+    sla_tiles::SlaSm90Args s9;
+    s9.q = sp.q;
+    s9.k = sp.k;
+    s9.v = sp.v;
+    s9.lut = sp.lut;
+    s9.m16 = sp.m16;
+    s9.ksum = sp.ksum;
+    s9.bias = sp.bias;
+    s9.out = sp.out;
+    s9.sparse_out = sp.sparse_out;
+    s9.l = a.l;
+    s9.heads = a.heads;
+    s9.nq = pl.nq;
+    s9.ksel = a.ksel;
+    s9.scale = sp.scale;
+    if (cudaError_t e = sla_tiles::LaunchSlaSparseSm90(s9, stream); e != cudaSuccess) return e;
+    return timer.Mark(kSlaSparse);
+  }
   if (pl.wgmma) {
     if (cudaError_t e = SetSmem(SparseAttnWgmmaKernel, WgmmaSmemBytes()); e != cudaSuccess)
       return e;
@@ -1489,7 +1359,8 @@ cudaError_t LaunchSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, cudaStre
     SparseAttnGenericKernel<<<static_cast<unsigned>((items + kGenericWarps - 1) / kGenericWarps),
                               kGenericWarps * 32, 0, stream>>>(sp);
   }
-  return cudaGetLastError();
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  return timer.Mark(kSlaSparse);
 }
 
 }  // namespace
@@ -1508,10 +1379,26 @@ cudaError_t LaunchSla(const SlaArgs& args, void* workspace, size_t workspace_byt
     return cudaErrorInvalidValue;
   }
   uint8_t* ws = static_cast<uint8_t*>(workspace);
+  KernelTimer timer(args.kernel_ms, stream);
+  if (cudaError_t e = timer.Start(); e != cudaSuccess) return e;
   // The K^T V pass first: on the tensor-core path it also produces the key block sums.
-  if (cudaError_t e = LaunchLinear(args, plan, ws, stream); e != cudaSuccess) return e;
-  if (cudaError_t e = LaunchBlockMap(args, plan, ws, stream); e != cudaSuccess) return e;
-  return LaunchSparse(args, plan, ws, stream);
+  if (cudaError_t e = LaunchLinear(args, plan, ws, timer, stream); e != cudaSuccess) return e;
+  if (cudaError_t e = LaunchBlockMap(args, plan, ws, timer, stream); e != cudaSuccess) return e;
+  if (cudaError_t e = LaunchSparse(args, plan, ws, timer, stream); e != cudaSuccess) return e;
+  return timer.Finish();
+}
+
+const char* SlaKernelName(int kernel) {
+  switch (kernel) {
+    case kSlaKvPartial: return "kv_partial";
+    case kSlaKvReduce: return "kv_reduce";
+    case kSlaPoolQ: return "pool_q";
+    case kSlaPoolK: return "pool_k";
+    case kSlaKMean: return "kmean";
+    case kSlaScoreTopk: return "score_topk";
+    case kSlaSparse: return "sparse";
+    default: return "?";
+  }
 }
 
 }  // namespace turbovid::kernels

@@ -1,9 +1,10 @@
 // SLA (TurboDiffusion sparse-linear attention, spec/turbodiffusion.md §7) on the GPU: block map
 // (pooled q / smoothed k scores, top-k per query block), block-sparse softmax branch and the global
 // linear branch with proj_l, summed. q, k, v, out, sparse_out: [L, N, D] bf16.
-// Paths: D 128 with 128×64 blocks on sm_90a → wgmma kernel (TV_SLA_PORTABLE=1 in the environment
-// forces the mma.sync one); D 64/128 with 128×64 blocks → mma.sync kernels; anything else (D ≤ 256,
-// any block sizes) → simple CUDA-core kernels.
+// Sparse-branch paths: D 128 with 128×64 blocks on sm_90a → TMA + wgmma kernel (sla_sm90.cu;
+// TV_SLA_PATH=wgmma in the environment picks the simpler cp.async wgmma kernel,
+// TV_SLA_PATH=portable or TV_SLA_PORTABLE=1 the mma.sync one); D 64/128 with 128×64 blocks →
+// mma.sync kernels; anything else (D ≤ 256, any block sizes) → simple CUDA-core kernels.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -14,6 +15,19 @@
 #include "kernels/kernel_types.h"
 
 namespace turbovid::kernels {
+
+// The kernels LaunchSla runs, in launch order (SlaArgs::kernel_ms, SlaKernelName).
+enum SlaKernel : int {
+  kSlaKvPartial,  // Σ φ(k)ᵀ v partials (and the key block sums on the tensor-core path)
+  kSlaKvReduce,   // partials summed, proj_l folded in
+  kSlaPoolQ,      // query block sums
+  kSlaPoolK,      // key block sums (only off the tensor-core path)
+  kSlaKMean,      // smoothing mean of k
+  kSlaScoreTopk,  // block scores and top-k → LUT, block map
+  kSlaSparse,     // block-sparse softmax branch + linear branch output
+  kSlaNumKernels
+};
+const char* SlaKernelName(int kernel);
 
 struct SlaArgs {
   const void* q = nullptr;       // [L, N, D] bf16
@@ -30,6 +44,9 @@ struct SlaArgs {
   int block_q = 128;  // rows per query block (128 with block_k 64 takes the tensor-core path)
   int block_k = 64;   // rows per key block
   int ksel = 0;       // selected key blocks per query block, 0 ≤ ksel ≤ ceil(L / block_k)
+  // Optional [kSlaNumKernels]: when set, LaunchSla times each kernel with cudaEvents, waits for
+  // `stream`, and writes the milliseconds (-1 for a kernel the plan did not run). For profiling.
+  float* kernel_ms = nullptr;
 };
 constexpr int kSlaMaxHeadDim = 256;
 

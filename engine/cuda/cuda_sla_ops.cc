@@ -147,9 +147,19 @@ absl::Status RunSla(CudaBackend& b, const SlaOp& op) {
                       b.AllocateUninitialized(DType::kU8, {static_cast<int64_t>(ws_bytes + 256)}));
   const uintptr_t raw = reinterpret_cast<uintptr_t>(ws.raw());
   void* aligned = reinterpret_cast<void*>((raw + 255) / 256 * 256);
+  // Under the per-op profile (TV_CUDA_PROFILE=1) each of the op's kernels is timed as well.
+  float kernel_ms[kernels::kSlaNumKernels];
+  if (b.profiling()) a.kernel_ms = kernel_ms;
   TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchSla(a, aligned, ws_bytes, b.stream()), kOp,
                                 absl::StrCat("q ", op.q->Describe(), " topk ", op.topk, " block_q ",
                                              op.block_q, " block_k ", op.block_k)));
+  if (a.kernel_ms != nullptr) {
+    for (int i = 0; i < kernels::kSlaNumKernels; ++i) {
+      if (kernel_ms[i] < 0.f) continue;  // not run on this plan
+      b.AddProfile(absl::StrCat("sla/", kernels::SlaKernelName(i), " ", ShapeString(op.q->shape())),
+                   kernel_ms[i]);
+    }
+  }
   TV_RETURN_IF_ERROR(CopyBack(b, out, op.out));
   if (op.sparse_out != nullptr) TV_RETURN_IF_ERROR(CopyBack(b, sparse_out, op.sparse_out));
   return absl::OkStatus();

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -129,48 +131,77 @@ Tensor HashedBf16(Shape shape, uint32_t seed) {
   return t;
 }
 
-// Timing of the whole op (block map, linear branch, sparse branch) at the model shapes, top-k 0.1,
-// no probes as in the DiT; prints, never fails. Run by hand on the GPU:
+// Runs the op at shape `s` (top-k 0.1, no probes as in the DiT) `iters` times after 3 warm-up runs
+// and returns the mean milliseconds per call.
+double TimeSla(Backend& b, const SlaShape& s, int iters) {
+  const Shape lnd{s.l, s.n, s.d};
+  auto q = b.Upload(HashedBf16(lnd, 1), DType::kBF16);
+  auto k = b.Upload(HashedBf16(lnd, 2), DType::kBF16);
+  auto v = b.Upload(HashedBf16(lnd, 3), DType::kBF16);
+  auto w = b.Upload(HashedBf16({s.d, s.d}, 4), DType::kBF16);
+  auto bias = b.Upload(HashedBf16({s.d}, 5), DType::kBF16);
+  auto out = b.Allocate(DType::kBF16, lnd);
+  EXPECT_TRUE(q.ok() && k.ok() && v.ok() && w.ok() && bias.ok() && out.ok());
+  if (!(q.ok() && k.ok() && v.ok() && w.ok() && bias.ok() && out.ok())) return -1;
+  SlaOp op;
+  op.q = &*q;
+  op.k = &*k;
+  op.v = &*v;
+  op.proj_w = &*w;
+  op.proj_b = &*bias;
+  op.topk = static_cast<float>(s.topk);
+  op.block_q = s.bq;
+  op.block_k = s.bk;
+  op.out = &*out;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(b.Run(op).ok());
+  EXPECT_TRUE(b.Synchronize().ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) EXPECT_TRUE(b.Run(op).ok());
+  EXPECT_TRUE(b.Synchronize().ok());
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+         iters;
+}
+
+// Timing of the whole op (block map, linear branch, sparse branch) at the model shapes, then the
+// per-kernel split: a second backend under the per-op profile (TV_CUDA_PROFILE=1) times each of
+// the op's kernels with cudaEvents and prints its table (rows "sla/<kernel> [shape]", summed over
+// the profiled calls) to stderr when destroyed. Prints, never fails. Run by hand on the GPU:
 //   tv_parity_test --gtest_also_run_disabled_tests --gtest_filter='SlaPerf.*'
+// (TV_SLA_PATH=sm90|wgmma|portable selects the sparse kernel on an H100.)
 TEST(SlaPerf, DISABLED_ModelShapes) {
-  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
-  if (!cuda.ok()) GTEST_SKIP() << "no CUDA backend: " << cuda.status().message();
-  Backend& b = **cuda;
-  for (const SlaShape s :
-       {SlaShape{32760, 12, 128, 0.1, 128, 64}, SlaShape{75600, 40, 128, 0.1, 128, 64}}) {
-    const Shape lnd{s.l, s.n, s.d};
-    auto q = b.Upload(HashedBf16(lnd, 1), DType::kBF16);
-    auto k = b.Upload(HashedBf16(lnd, 2), DType::kBF16);
-    auto v = b.Upload(HashedBf16(lnd, 3), DType::kBF16);
-    auto w = b.Upload(HashedBf16({s.d, s.d}, 4), DType::kBF16);
-    auto bias = b.Upload(HashedBf16({s.d}, 5), DType::kBF16);
-    auto out = b.Allocate(DType::kBF16, lnd);
-    ASSERT_TRUE(q.ok() && k.ok() && v.ok() && w.ok() && bias.ok() && out.ok());
-    SlaOp op;
-    op.q = &*q;
-    op.k = &*k;
-    op.v = &*v;
-    op.proj_w = &*w;
-    op.proj_b = &*bias;
-    op.topk = static_cast<float>(s.topk);
-    op.out = &*out;
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(b.Run(op).ok());
-    ASSERT_TRUE(b.Synchronize().ok());
-    constexpr int kIters = 20;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < kIters; ++i) ASSERT_TRUE(b.Run(op).ok());
-    ASSERT_TRUE(b.Synchronize().ok());
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-        kIters;
-    // FLOPs of the computed blocks only (QKᵀ and PV over ksel·64 keys per query).
-    const double flops = 4.0 * s.l * s.n * s.d * static_cast<double>(s.ksel() * s.bk);
-    std::printf(
-        "sla [%lld, %lld, %lld] topk %.2f (%lld/%lld blocks): %.3f ms, %.1f TFLOP/s sparse "
-        "branch\n",
-        static_cast<long long>(s.l), static_cast<long long>(s.n), static_cast<long long>(s.d),
-        s.topk, static_cast<long long>(s.ksel()), static_cast<long long>(s.nk()), ms,
-        flops / ms * 1e-9);
+  const SlaShape shapes[] = {SlaShape{32760, 12, 128, 0.1, 128, 64},
+                             SlaShape{75600, 40, 128, 0.1, 128, 64}};
+  {
+    absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
+    if (!cuda.ok()) GTEST_SKIP() << "no CUDA backend: " << cuda.status().message();
+    for (const SlaShape& s : shapes) {
+      const double ms = TimeSla(**cuda, s, 20);
+      // FLOPs of the computed blocks only (QKᵀ and PV over ksel·64 keys per query).
+      const double flops = 4.0 * s.l * s.n * s.d * static_cast<double>(s.ksel() * s.bk);
+      std::printf(
+          "sla [%lld, %lld, %lld] topk %.2f (%lld/%lld blocks): %.3f ms, %.1f TFLOP/s sparse "
+          "branch\n",
+          static_cast<long long>(s.l), static_cast<long long>(s.n), static_cast<long long>(s.d),
+          s.topk, static_cast<long long>(s.ksel()), static_cast<long long>(s.nk()), ms,
+          flops / ms * 1e-9);
+    }
+  }
+  constexpr int kProfiled = 5;
+  std::printf("per-kernel split: %d profiled calls per shape (+3 warm-up), table on stderr\n",
+              kProfiled);
+  std::fflush(stdout);
+  const char* prev = std::getenv("TV_CUDA_PROFILE");
+  const std::string saved = prev != nullptr ? prev : "";
+  setenv("TV_CUDA_PROFILE", "1", 1);
+  {
+    absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
+    ASSERT_TRUE(cuda.ok()) << cuda.status().message();
+    for (const SlaShape& s : shapes) TimeSla(**cuda, s, kProfiled);
+  }  // the profile table prints here
+  if (prev != nullptr) {
+    setenv("TV_CUDA_PROFILE", saved.c_str(), 1);
+  } else {
+    unsetenv("TV_CUDA_PROFILE");
   }
 }
 
@@ -185,6 +216,12 @@ std::vector<Case> SlaCases() {
       SlaCase({4100, 2, 128, 0.1, 128, 64}, true),   // tail blocks of 4 rows, nk 65, K 6
       SlaCase({700, 1, 40, 0.3, 128, 64}, true),     // D 40: generic kernels, K 3
       SlaCase({600, 2, 128, 0.5, 64, 64}, true),     // block_q 64: generic sparse kernel, K 5
+      // The sm_90a kernel pairs key blocks per stage: odd K (last stage half empty), K 1, K 0 at
+      // D 128, and a long LUT that wraps the 2-stage ring several times.
+      SlaCase({1000, 2, 128, 0.2, 128, 64}, true),   // nk 16 (tail 40), K 3
+      SlaCase({700, 1, 128, 0.1, 128, 64}, true),    // nk 11 (tail 60), K 1
+      SlaCase({300, 2, 128, 0.1, 128, 64}, true),    // nk 5 → K 0 at D 128
+      SlaCase({4100, 2, 128, 0.3, 128, 64}, false),  // nk 65 (tail 4), K 19: 10 stages
   };
 }
 
