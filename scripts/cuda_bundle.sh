@@ -27,7 +27,9 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTV_BUI
   -DTV_WITH_FFMPEG=OFF -DTV_WITH_X264=ON -DTV_BUILD_CUDA=ON -DTV_CUDA_ARCHS="$ARCHS" \
   -DTV_BUILD_TESTS=ON >/dev/null
 targets=(turbovid-engine tv_parity_test)
-if ninja -C "$BUILD" -t targets all | grep -q '^turbovid-kernel-bench:'; then
+# (grep on a captured list: `ninja ... | grep -q` fails under pipefail when grep exits early)
+all_targets=$(ninja -C "$BUILD" -t targets all)
+if grep -q '^turbovid-kernel-bench:' <<<"$all_targets"; then
   targets+=(turbovid-kernel-bench)
 fi
 ninja -C "$BUILD" -j"$JOBS" "${targets[@]}"
