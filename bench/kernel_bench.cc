@@ -1,7 +1,11 @@
 // turbovid-kernel-bench: times the attention kernels (cudaEvents) on random bf16 data at the DiT
-// shapes and checks the fast paths against the general kernel. Never asserts (bench/ rule).
-//   turbovid-kernel-bench [--path all|flash|flash4|sm90|simple] [--iters N] [--check] [--no-time]
-// TFLOP/s counts 4 * Lq * Lk * D * heads (QK^T and PV, multiply-add = 2).
+// shapes and checks the fast paths against the general kernel; with --op conv3d the same for the
+// conv3d paths at the Wan VAE decoder's shapes. Never asserts (bench/ rule).
+//   turbovid-kernel-bench [--op attention|conv3d] [--path P] [--iters N] [--check] [--no-time]
+//                         [--shape S] (conv3d: time only the shapes whose name contains S)
+//   attention: P = all|flash|flash4|sm90|simple; TFLOP/s counts 4 * Lq * Lk * D * heads.
+//   conv3d: P = all|direct|gemm|halo|sm90 (all: halo and, on sm_90, sm90); TFLOP/s counts
+//   2 * Cout * Cin * kt * kh * kw per output position.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/conv.h"
 #include "kernels/flash_attention.h"
 
 namespace turbovid::kernels {
@@ -232,13 +237,253 @@ void Time(const std::vector<std::string>& paths, int iters) {
   }
 }
 
+// ---- conv3d ---------------------------------------------------------------------------------
+
+struct ConvShape {
+  const char* name;
+  int64_t cin, cout, t, h, w;  // x [cin, t, h, w]
+  int kt, kh, kw;
+  int pad_t, pad_h, pad_w;  // front padding; the far side gets kh - 1 - pad (same size out)
+};
+
+// Device buffers of one conv shape: x, w, bias random bf16; y and the packed weights per path.
+struct ConvBuffers {
+  void* x = nullptr;
+  void* w = nullptr;
+  void* bias = nullptr;
+  void* y = nullptr;
+  void* packed = nullptr;
+  ~ConvBuffers() {
+    cudaFree(x);
+    cudaFree(w);
+    cudaFree(bias);
+    cudaFree(y);
+    cudaFree(packed);
+  }
+};
+
+int64_t ConvOut(const ConvShape& s, int axis) {
+  const int64_t in[3] = {s.t, s.h, s.w};
+  const int k[3] = {s.kt, s.kh, s.kw}, lo[3] = {s.pad_t, s.pad_h, s.pad_w};
+  // Temporal: front padding only (causal); spatial: symmetric "same" padding.
+  const int hi = axis == 0 ? 0 : k[axis] - 1 - lo[axis];
+  return in[axis] + lo[axis] + hi - k[axis] + 1;
+}
+int64_t ConvYElems(const ConvShape& s) {
+  return s.cout * ConvOut(s, 0) * ConvOut(s, 1) * ConvOut(s, 2);
+}
+double ConvFlops(const ConvShape& s) {
+  return 2.0 * static_cast<double>(ConvYElems(s)) * s.cin * s.kt * s.kh * s.kw;
+}
+
+bool ConvAlloc(ConvBuffers& b, const ConvShape& s) {
+  const int64_t xn = s.cin * s.t * s.h * s.w, wn = s.cout * s.cin * s.kt * s.kh * s.kw;
+  const float wr = 1.f / std::sqrt(static_cast<float>(s.cin * s.kt * s.kh * s.kw));
+  // The packed buffer is sized for the larger packing (sm90 pads Cout to 8, halo Cin to 16).
+  const int64_t pn = s.kt * s.kh * s.kw * ((s.cin + 15) / 16 * 16) * ((s.cout + 7) / 8 * 8);
+  if (cudaMalloc(&b.x, xn * 2) != cudaSuccess || cudaMalloc(&b.w, wn * 2) != cudaSuccess ||
+      cudaMalloc(&b.bias, s.cout * 2) != cudaSuccess ||
+      cudaMalloc(&b.y, ConvYElems(s) * 2) != cudaSuccess ||
+      cudaMalloc(&b.packed, pn * 2) != cudaSuccess) {
+    return false;
+  }
+  return FillRandom(b.x, xn, 1.f, 11) && FillRandom(b.w, wn, wr, 12) &&
+         FillRandom(b.bias, s.cout, 0.5f, 13);
+}
+
+// Conv3dArgs for `path` ("direct", "gemm", "halo", "sm90") writing `y`.
+Conv3dArgs ConvArgsFor(const ConvShape& s, const ConvBuffers& b, void* y, const std::string& path) {
+  Conv3dArgs a;
+  a.x = {b.x, ElemType::kBF16};
+  a.w = {b.w, ElemType::kBF16};
+  a.bias = {b.bias, ElemType::kBF16};
+  a.y = {y, ElemType::kBF16};
+  a.w_packed = b.packed;
+  a.cin = s.cin;
+  a.t = s.t;
+  a.h = s.h;
+  a.w_in = s.w;
+  a.cout = s.cout;
+  a.kt = s.kt;
+  a.kh = s.kh;
+  a.kw = s.kw;
+  a.to = ConvOut(s, 0);
+  a.ho = ConvOut(s, 1);
+  a.wo = ConvOut(s, 2);
+  a.pad_lo[0] = s.pad_t;
+  a.pad_lo[1] = s.pad_h;
+  a.pad_lo[2] = s.pad_w;
+  a.path = path == "direct" ? Conv3dPath::kDirect
+           : path == "gemm" ? Conv3dPath::kGemm
+           : path == "halo" ? Conv3dPath::kHalo
+                            : Conv3dPath::kSm90;
+  return a;
+}
+
+// Packs the weights for `path` when it takes the shape; false (with a note) when it does not.
+bool ConvPrepare(const std::string& path, const Conv3dArgs& a, const char* shape_name) {
+  if (Conv3dChoosePath(a) != a.path) {
+    std::printf("  %-14s %-7s skipped: the path does not take these shapes here\n", shape_name,
+                path.c_str());
+    return false;
+  }
+  cudaError_t e = LaunchConv3dPackWeights(a, const_cast<void*>(a.w_packed), nullptr);
+  if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  if (e != cudaSuccess) {
+    std::printf("  %-14s %-7s pack error: %s\n", shape_name, path.c_str(), cudaGetErrorString(e));
+    return false;
+  }
+  return true;
+}
+
+// Mean ms of `iters` launches after one warm-up, or a negative value on error.
+double ConvTimeMs(const Conv3dArgs& a, int iters, const char* shape_name, const std::string& path) {
+  cudaEvent_t t0, t1;
+  cudaEventCreate(&t0);
+  cudaEventCreate(&t1);
+  cudaError_t e = LaunchConv3d(a, nullptr);
+  if (e == cudaSuccess) e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) e = cudaEventRecord(t0);
+  for (int i = 0; i < iters && e == cudaSuccess; ++i) e = LaunchConv3d(a, nullptr);
+  if (e == cudaSuccess) e = cudaEventRecord(t1);
+  if (e == cudaSuccess) e = cudaEventSynchronize(t1);
+  float ms = 0.f;
+  if (e == cudaSuccess) cudaEventElapsedTime(&ms, t0, t1);
+  cudaEventDestroy(t0);
+  cudaEventDestroy(t1);
+  if (e != cudaSuccess) {
+    std::printf("  %-14s %-7s error: %s\n", shape_name, path.c_str(), cudaGetErrorString(e));
+    return -1.0;
+  }
+  return ms / iters;
+}
+
+// Relative L2 / max abs / non-finite of `got` against `ref`; prints one verdict line.
+void ConvVerdict(const char* shape_name, const std::string& path, const std::string& ref_name,
+                 const std::vector<float>& got, const std::vector<float>& ref) {
+  double num = 0, den = 0, max_abs = 0;
+  int64_t bad = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) {
+      ++bad;
+      continue;
+    }
+    const double d = static_cast<double>(got[i]) - ref[i];
+    num += d * d;
+    den += static_cast<double>(ref[i]) * ref[i];
+    max_abs = std::max(max_abs, std::fabs(d));
+  }
+  const double rel = std::sqrt(num / std::max(den, 1e-30));
+  // Both sides round bf16 inputs and outputs alike and sum in fp32: 1e-2 is several times the
+  // bf16 output rounding (2^-9 relative) and far below any indexing mistake (~1).
+  std::printf("check %-14s %-7s vs %-7s: rel_l2 %.3e max_abs %.3e non-finite %lld  %s\n",
+              shape_name, path.c_str(), ref_name.c_str(), rel, max_abs, static_cast<long long>(bad),
+              (bad == 0 && rel < 1e-2) ? "ok" : "FAIL");
+  std::fflush(stdout);
+}
+
+// Runs `path` into a NaN-filled output and returns it on the host (empty on error or skip).
+std::vector<float> ConvRunOnce(const ConvShape& s, const ConvBuffers& b, const std::string& path) {
+  const int64_t n = ConvYElems(s);
+  void* out = nullptr;
+  if (cudaMalloc(&out, n * 2) != cudaSuccess) return {};
+  cudaMemset(out, 0xff, n * 2);  // NaN pattern: unwritten outputs show up
+  const Conv3dArgs a = ConvArgsFor(s, b, out, path);
+  std::vector<float> res;
+  if (ConvPrepare(path, a, s.name)) {
+    const cudaError_t e1 = LaunchConv3d(a, nullptr);
+    const cudaError_t e = e1 != cudaSuccess ? e1 : cudaDeviceSynchronize();
+    if (e == cudaSuccess) {
+      res = Download(out, n);
+    } else {
+      std::printf("check %-14s %-7s: error %s\n", s.name, path.c_str(), cudaGetErrorString(e));
+    }
+  }
+  cudaFree(out);
+  return res;
+}
+
+// Small ragged shapes: every path against the direct (fp32) kernel.
+void ConvCheck(const std::vector<std::string>& paths) {
+  const ConvShape shapes[] = {
+      {"r96_w40_c3", 3, 96, 4, 9, 40, 3, 3, 3, 2, 1, 1},
+      {"r192_w72", 40, 192, 3, 7, 72, 3, 3, 3, 2, 1, 1},
+      {"r384_w136", 72, 384, 2, 6, 136, 3, 3, 3, 2, 1, 1},
+      {"r96_cache", 96, 96, 5, 12, 64, 3, 3, 3, 0, 1, 1},
+      {"r40_k111", 48, 40, 2, 5, 24, 1, 1, 1, 0, 0, 0},
+      {"r1152_k111", 384, 1152, 1, 6, 104, 1, 1, 1, 0, 0, 0},
+      {"r200_k133", 48, 200, 1, 20, 32, 1, 3, 3, 0, 1, 1},
+      {"r768_k311", 64, 768, 4, 6, 16, 3, 1, 1, 2, 0, 0},
+      {"r8_h1", 16, 8, 2, 1, 8, 3, 3, 3, 2, 1, 1},
+      // More tiles than SMs: the persistent sm90 CTAs loop over several.
+      {"r384_tiles160", 16, 384, 4, 40, 128, 3, 3, 3, 2, 1, 1},
+      {"r96_k111_tiles160", 32, 96, 2, 160, 256, 1, 1, 1, 0, 0, 0},
+  };
+  for (const ConvShape& s : shapes) {
+    ConvBuffers b;
+    if (!ConvAlloc(b, s)) {
+      std::printf("check %s: allocation failed\n", s.name);
+      continue;
+    }
+    const std::vector<float> ref = ConvRunOnce(s, b, "direct");
+    if (ref.empty()) continue;
+    for (const std::string& p : paths) {
+      if (p == "direct") continue;
+      const std::vector<float> got = ConvRunOnce(s, b, p);
+      if (!got.empty()) ConvVerdict(s.name, p, "direct", got, ref);
+    }
+  }
+}
+
+// The Wan2.1 VAE decoder's main convs at 480p, 3x3x3 "same" over 2 cache frames plus the frames
+// of one decoder call (1 latent frame at 60x104, 2 after the first time upsampling, 4 after the
+// second), and the attention qkv 1x1x1.
+void ConvTime(const std::vector<std::string>& paths, int iters, bool check,
+              const std::string& only) {
+  const ConvShape shapes[] = {
+      {"384@60x104", 384, 384, 3, 60, 104, 3, 3, 3, 0, 1, 1},
+      {"384@120x208", 384, 384, 4, 120, 208, 3, 3, 3, 0, 1, 1},
+      {"192>384@120x208", 192, 384, 4, 120, 208, 3, 3, 3, 0, 1, 1},
+      {"192@240x416", 192, 192, 6, 240, 416, 3, 3, 3, 0, 1, 1},
+      {"96@480x832", 96, 96, 6, 480, 832, 3, 3, 3, 0, 1, 1},
+      {"up 192>96@480x832", 192, 96, 1, 480, 832, 1, 3, 3, 0, 1, 1},
+      {"qkv384@60x104", 384, 1152, 1, 60, 104, 1, 1, 1, 0, 0, 0},
+  };
+  std::printf("%-16s %-7s %10s %10s\n", "shape", "path", "ms", "TFLOP/s");
+  for (const ConvShape& s : shapes) {
+    if (!only.empty() && std::string(s.name).find(only) == std::string::npos) continue;
+    ConvBuffers b;
+    if (!ConvAlloc(b, s)) {
+      std::printf("%s: allocation failed\n", s.name);
+      continue;
+    }
+    std::vector<float> halo;
+    if (check) halo = ConvRunOnce(s, b, "halo");
+    for (const std::string& p : paths) {
+      const Conv3dArgs a = ConvArgsFor(s, b, b.y, p);
+      if (!ConvPrepare(p, a, s.name)) continue;
+      const double ms = ConvTimeMs(a, p == "direct" ? 1 : iters, s.name, p);
+      if (ms < 0) continue;
+      std::printf("%-16s %-7s %10.3f %10.1f\n", s.name, p.c_str(), ms, ConvFlops(s) / ms * 1e-9);
+      std::fflush(stdout);
+      if (check && !halo.empty() && p != "halo") {
+        ConvVerdict(s.name, p, "halo", Download(b.y, ConvYElems(s)), halo);
+      }
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
-  std::string path = "all";
+  std::string op = "attention", path = "all", shape;
   int iters = 10;
   bool check = false, time = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--path" && i + 1 < argc) {
+    if (a == "--op" && i + 1 < argc) {
+      op = argv[++i];
+    } else if (a == "--shape" && i + 1 < argc) {
+      shape = argv[++i];
+    } else if (a == "--path" && i + 1 < argc) {
       path = argv[++i];
     } else if (a == "--iters" && i + 1 < argc) {
       iters = std::max(1, std::atoi(argv[++i]));
@@ -249,7 +494,10 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(
           stderr,
-          "usage: %s [--path all|flash|flash4|sm90|simple] [--iters N] [--check] [--no-time]\n",
+          "usage: %s [--op attention|conv3d] [--path P] [--iters N] [--check] [--no-time]\n"
+          "          [--shape S] (conv3d: time only the shapes whose name contains S)\n"
+          "  attention P: all|flash|flash4|sm90|simple\n"
+          "  conv3d P: all|direct|gemm|halo|sm90\n",
           argv[0]);
       return 2;
     }
@@ -262,6 +510,21 @@ int Main(int argc, char** argv) {
   std::printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor,
               prop.multiProcessorCount);
   std::vector<std::string> paths;
+  if (op == "conv3d") {
+    if (path == "all") {
+      paths = {"halo"};  // gemm and direct are 10-50x slower at these sizes: --path names them
+      if (Conv3dSm90Available()) paths.push_back("sm90");
+    } else {
+      paths.push_back(path);
+    }
+    if (check) ConvCheck(paths);
+    if (time) ConvTime(paths, iters, check, shape);
+    return 0;
+  }
+  if (op != "attention") {
+    std::fprintf(stderr, "unknown --op %s\n", op.c_str());
+    return 2;
+  }
   if (path == "all") {
     if (prop.major == 9) paths.push_back("sm90");
     paths.push_back("flash");

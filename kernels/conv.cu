@@ -1,4 +1,5 @@
-// Conv3d (direct, gathered implicit GEMM, halo implicit GEMM), VAE channel RMS norm, nearest x2.
+// Conv3d (direct, gathered implicit GEMM, halo implicit GEMM; the sm_90a path is conv_sm90.cu and
+// is dispatched from here), VAE channel RMS norm, nearest x2.
 // GEMM view: M = Cout, N = output positions (to, ho, wo), K = Cin·kt·kh·kw; bf16 mma.sync m16n8k16
 // with fp32 accumulators; x [Cin, T, H, W], w [Cout, Cin, kt, kh, kw], y [Cout, To, Ho, Wo].
 // ~780 lines: the three conv paths share the PTX helpers, the fragment layouts and the epilogue
@@ -610,7 +611,8 @@ bool FitsInt(int64_t v) { return v >= 0 && v <= INT_MAX; }
 bool Aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 bool DimsOk(const Conv3dArgs& a) {
-  const int64_t ext[] = {a.cin, a.t, a.h, a.w_in, a.cout, a.kt, a.kh, a.kw, a.to, a.ho, a.wo};
+  if (a.t_prev < 0 || (a.t_prev > 0 && a.x_prev.data == nullptr)) return false;
+  const int64_t ext[] = {a.cin, a.t_prev + a.t, a.h, a.w_in, a.cout, a.kt, a.kh, a.kw, a.to, a.ho, a.wo};
   for (int64_t e : ext) {
     if (!FitsInt(e)) return false;
   }
@@ -701,26 +703,51 @@ cudaError_t LaunchHalo(const Conv3dArgs& a, const ConvDims& d, cudaStream_t stre
 }  // namespace
 
 Conv3dPath Conv3dChoosePath(const Conv3dArgs& args) {
+  const Conv3dPath portable =
+      ChooseHalo(args) != HaloVariant::kNone ? Conv3dPath::kHalo : Conv3dPath::kGemm;
+  const bool sm90 = DimsOk(args) && Conv3dSm90Accepts(args);
+  // History frames (x_prev) are read by the sm90 kernel only; without it the caller concatenates
+  // and asks again, so a t_prev > 0 query answers kSm90 or the portable path that the
+  // concatenated input would take.
+  if (args.t_prev > 0 && !sm90) return portable;
   switch (args.path) {
     case Conv3dPath::kDirect:
       return Conv3dPath::kDirect;
     case Conv3dPath::kGemm:
       return Conv3dPath::kGemm;
     case Conv3dPath::kHalo:
+      return portable;
+    case Conv3dPath::kSm90:
+      return sm90 ? Conv3dPath::kSm90 : portable;
     case Conv3dPath::kAuto:
-      return ChooseHalo(args) != HaloVariant::kNone ? Conv3dPath::kHalo : Conv3dPath::kGemm;
+      // The sm90 tiles are 96 or 192 channels wide: narrow heads (the decoder's Cout 3) go to
+      // the halo path's 16-channel tile.
+      return sm90 && args.cout >= 32 ? Conv3dPath::kSm90 : portable;
   }
   return Conv3dPath::kGemm;
 }
 
 int64_t Conv3dPackedElems(const Conv3dArgs& args) {
-  return args.kt * ((args.cin + 15) / 16) * args.kh * args.kw * args.cout * 16;
+  switch (Conv3dChoosePath(args)) {
+    case Conv3dPath::kHalo:
+      return args.kt * ((args.cin + 15) / 16) * args.kh * args.kw * args.cout * 16;
+    case Conv3dPath::kSm90:
+      return Conv3dSm90PackedElems(args);
+    case Conv3dPath::kAuto:
+    case Conv3dPath::kDirect:
+    case Conv3dPath::kGemm:
+      break;
+  }
+  return 0;
 }
 
 cudaError_t LaunchConv3dPackWeights(const Conv3dArgs& args, void* packed, cudaStream_t stream) {
   if (!DimsOk(args) || args.w.data == nullptr || packed == nullptr) return cudaErrorInvalidValue;
   const int64_t total = Conv3dPackedElems(args);
   if (total == 0) return cudaSuccess;
+  if (Conv3dChoosePath(args) == Conv3dPath::kSm90) {
+    return LaunchConv3dSm90PackWeights(args, packed, stream);
+  }
   ConvPackKernel<<<GridFor(total, 256), 256, 0, stream>>>(
       args.w, static_cast<__nv_bfloat16*>(packed), MakeDims(args), total);
   return cudaGetLastError();
@@ -733,7 +760,9 @@ cudaError_t LaunchConv3d(const Conv3dArgs& args, cudaStream_t stream) {
   if (args.x.data == nullptr || args.w.data == nullptr || args.y.data == nullptr) {
     return cudaErrorInvalidValue;
   }
-  switch (Conv3dChoosePath(args)) {
+  const Conv3dPath path = Conv3dChoosePath(args);
+  if (args.t_prev > 0 && path != Conv3dPath::kSm90) return cudaErrorInvalidValue;
+  switch (path) {
     case Conv3dPath::kDirect: {
       const int64_t total = static_cast<int64_t>(d.cout) * d.n_total;
       ConvDirectKernel<<<GridFor(total, 256), 256, 0, stream>>>(args.x, args.w, args.bias, args.y,
@@ -763,6 +792,8 @@ cudaError_t LaunchConv3d(const Conv3dArgs& args, cudaStream_t stream) {
       }
       return cudaErrorInvalidValue;
     }
+    case Conv3dPath::kSm90:
+      return LaunchConv3dSm90(args, stream);
   }
   return cudaErrorInvalidValue;
 }

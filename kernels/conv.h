@@ -18,16 +18,25 @@ namespace turbovid::kernels {
 //  kHalo:   implicit GEMM, 96 x (TR·16) tiles over a shared-memory input halo reused by all
 //           kh·kw taps; spatial stride 1, kw 1 (pad 0) or 3 (pad 1), W % 8 == 0, x BF16
 //           16-byte aligned, packed weights (LaunchConv3dPackWeights).
-enum class Conv3dPath : int { kAuto = 0, kDirect = 1, kGemm = 2, kHalo = 3 };
+//  kSm90:   Hopper (sm_90a build, compute capability 9.0) TMA + wgmma implicit GEMM
+//           (conv_sm90.cu); spatial stride 1, kh = kw = 3 with pad_w 1 or kh = kw = 1 with
+//           pad_w 0, W % 8 == 0, x BF16 16-byte aligned, its own packed weights.
+enum class Conv3dPath : int { kAuto = 0, kDirect = 1, kGemm = 2, kHalo = 3, kSm90 = 4 };
 
 struct Conv3dArgs {
   ConstBuf x;     // [cin, t, h, w]
   ConstBuf w;     // [cout, cin, kt, kh, kw]
   ConstBuf bias;  // [cout] or data == nullptr
   MutBuf y;       // [cout, to, ho, wo]
-  // Halo path only: bf16 [kt][ceil(cin/16)][kh·kw][cout][16] (Conv3dPackedElems elements).
+  // Halo and sm90 paths: the weights packed for that path (Conv3dPackedElems bf16 elements).
+  //   halo: [kt][ceil(cin/16)][kh·kw][cout][16]; sm90: [kt·kh·kw][cin][ceil(cout/8)·8].
   const void* w_packed = nullptr;
-  int64_t cin = 0, t = 0, h = 0, w_in = 0;  // input extents (w_in: width)
+  // Optional history frames in front of x along T (a causal conv's cache): [cin, t_prev, h, w],
+  // so the conv sees x_prev ++ x without the concatenation being copied. Only the sm90 path
+  // takes it (t_prev > 0); callers concatenate for the others.
+  ConstBuf x_prev;
+  int64_t t_prev = 0;
+  int64_t cin = 0, t = 0, h = 0, w_in = 0;  // input extents (w_in: width; t: frames of x)
   int64_t cout = 0, kt = 1, kh = 1, kw = 1;
   int64_t to = 0, ho = 0, wo = 0;  // output extents (checked by the caller)
   int stride[3] = {1, 1, 1};       // (t, h, w)
@@ -35,16 +44,31 @@ struct Conv3dArgs {
   Conv3dPath path = Conv3dPath::kAuto;
 };
 
-// The path LaunchConv3d will take for `args` (args.path if that path accepts the shapes, else
-// the best one that does). Host-only; reads the device's shared-memory limit.
+// The path LaunchConv3d will take for `args`, never kAuto: args.path if that path accepts the
+// shapes, else the best one that does (kAuto: sm90, then halo, then gemm). Host-only; reads the
+// current device's compute capability and shared-memory limit.
 Conv3dPath Conv3dChoosePath(const Conv3dArgs& args);
-// Elements of the packed weight buffer the halo path reads.
+// Elements of the packed weight buffer that the path Conv3dChoosePath(args) picks reads (halo,
+// sm90); 0 for the paths that read args.w directly. Callers set args.path to the chosen path
+// so that packing and launch agree.
 int64_t Conv3dPackedElems(const Conv3dArgs& args);
-// Packs args.w (BF16 or F32) into `packed` (bf16, Conv3dPackedElems elements); input channels
-// past cin are zero.
+// Packs args.w (BF16 or F32) into `packed` (bf16, Conv3dPackedElems elements) for that path;
+// channels past cin / cout are zero.
 cudaError_t LaunchConv3dPackWeights(const Conv3dArgs& args, void* packed, cudaStream_t stream);
 // Runs the path Conv3dChoosePath picks. y must not alias x.
 cudaError_t LaunchConv3d(const Conv3dArgs& args, cudaStream_t stream);
+
+// The sm90 path (conv_sm90.cu). Built: compiled with sm_90a device code. Available: built and the
+// current device has compute capability 9.0. Accepts: available and the shapes fit.
+bool Conv3dSm90Built();
+bool Conv3dSm90Available();
+bool Conv3dSm90Accepts(const Conv3dArgs& args);
+int64_t Conv3dSm90PackedElems(const Conv3dArgs& args);
+cudaError_t LaunchConv3dSm90PackWeights(const Conv3dArgs& args, void* packed, cudaStream_t stream);
+// Runs the sm90 kernel; cudaErrorNotSupported when not available, InvalidValue when the shapes
+// or the packed weights do not fit. TV_CONV_SM90_DEBUG=1 prints every host-side failure
+// (tensor-map encoding, attributes, launch) to stderr.
+cudaError_t LaunchConv3dSm90(const Conv3dArgs& args, cudaStream_t stream);
 
 // y[c, p] = x[c, p] / max(‖x[:, p]‖₂, 1e-12) · √C · gamma[c]; y may alias x.
 struct ChannelRmsNormArgs {

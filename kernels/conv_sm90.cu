@@ -1,0 +1,718 @@
+// Hopper (sm_90a) conv3d: implicit GEMM with TMA loads and wgmma, fp32 accumulators in registers.
+// y[co, to, ho, wo] = bias[co] + Σ w[co, ci, dt, dh, dw] · x[ci, to·st + dt − pt, ho + dh − ph,
+// wo + dw − pw]; x [Cin, T, H, W] bf16, y [Cout, To, Ho, Wo] bf16 or f32.
+// GEMM view per CTA tile: M = output positions (kRows rows x 64 columns of one output frame), N =
+// output channels (NT), K = input channels x taps. A pipeline stage is one (dt, 16-channel chunk)
+// and serves all kh·kw taps: one TMA box brings x[c0 : c0+16, ti, rows, w0 : w0+64] for the
+// kRows + kh − 1 input rows ([row][16 channels][64 columns], 128-byte rows and swizzle: an M-major
+// A operand, wgmma transpose-A), one per 64-channel atom the packed weights of the kh·kw taps
+// ([tap][16 channels][64 output channels]: N-major B, transpose-B).
+// TMA needs the innermost (w) coordinate 16-byte aligned: a box starting at column w0 ± 1 (the
+// kw = 3 taps) is an illegal instruction. So the box starts at w0 and serves the centre tap; the
+// producer warpgroup's three idle warps build the −1 / +1 column-shifted copies in shared memory
+// from it and two 8-column edge boxes (w0 − 8, w0 + 64), then fence them into the async proxy.
+// Out-of-range rows, frames, channels and columns are zero-filled by TMA (spatial and causal
+// padding). One producer warpgroup, two consumer warpgroups of MB m64 blocks each; stages ring
+// through mbarriers; persistent CTAs (one per SM) loop over output tiles. H100: 500-590 TFLOP/s
+// on the Wan VAE decoder's 3x3x3 convs (turbovid-kernel-bench --op conv3d). Built for sm_90a only
+// (kernels/CMakeLists.txt); elsewhere the launchers report cudaErrorNotSupported. ~700 lines:
+// the PTX helpers, the warp-specialised kernel and the tensor maps that feed it are one unit.
+#include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
+#include <cudaTypedefs.h>
+#include <cuda_bf16.h>
+
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/conv.h"
+#include "kernels/device_util.cuh"
+
+namespace turbovid::kernels {
+#if defined(TV_HAVE_SM90A)
+namespace {
+
+using detail::GridFor;
+using detail::Load;
+using detail::Store;
+
+constexpr int kKc = 16;                 // input channels per stage (one wgmma k16 step)
+constexpr int kCols = 64;               // output columns per m64 block (one 128-byte row)
+constexpr int kBlockBytes = kKc * 128;  // one [16][64] bf16 block: 2 KB, 1024-aligned
+constexpr int kEdgeBytes = kKc * 16;    // one [16][8] edge block (no swizzle)
+constexpr int kThreads = 384;           // producer warpgroup + 2 consumer warpgroups
+constexpr int kConsumerWarps = 8;       // arrivals that free a stage
+constexpr int kBuilderWarps = 3;        // producer warps 1-3 build the shifted copies
+constexpr int kSmemLimit = 227 * 1024;  // H100 opt-in shared memory per block
+
+// MB m64 blocks (output rows) per consumer warpgroup, NT output channels, KH = KW = K (1 or 3).
+template <int MB, int NT, int K>
+struct Sm90Tile {
+  static constexpr int kMb = MB;
+  static constexpr int kNt = NT;
+  static constexpr int kK = K;
+  static constexpr int kTaps = K * K;
+  static constexpr int kRows = 2 * MB;           // output rows per CTA
+  static constexpr int kRowsIn = kRows + K - 1;  // input rows per stage
+  static constexpr int kNa = (NT + 63) / 64;     // 64-channel weight atoms
+  // Stage layout (bytes from a 1024-aligned stage base): K column copies of kRowsIn blocks (copy
+  // dw reads column w + dw − pad_w; copy pad_w is the TMA box), the weight atoms ([taps][16][64]
+  // each), then (K = 3) the left and right edge blocks.
+  static constexpr int kABytes = K * kRowsIn * kBlockBytes;
+  static constexpr int kBBytes = kNa * kTaps * kBlockBytes;
+  static constexpr int kEBytes = K == 3 ? 2 * kRowsIn * kEdgeBytes : 0;
+  static constexpr int kStageBytes = (kABytes + kBBytes + kEBytes + 1023) / 1024 * 1024;
+  // As many stages as fit (at most 6): the 3x3 tile gets 3, the 1x1 ones 6.
+  static constexpr int kStagesFit = (kSmemLimit - 2048) / kStageBytes;
+  static constexpr int kStages = kStagesFit < 6 ? kStagesFit : 6;
+  static constexpr int kBarOff = kStages * kStageBytes;
+  static constexpr int kSmemBytes = kBarOff + 4 * 8 * kStages + 1024;  // + slack to align the base
+  static_assert(kStages >= 2, "two stages must fit in shared memory");
+  static_assert(MB * (NT / 2) <= 192, "accumulators fit the consumers' 224 registers");
+};
+// 3x3: 96 channels x (4 rows x 64 columns) for every Cout: its 75 KB stages give 3 stages, and on
+// the H100 the 3-deep pipeline beat a 2-deep one with 192-channel (or 8-row) tiles by 25-50%
+// (the next stage's TMA and shifted copies must land within one stage's wgmmas). 1x1: the same
+// tile for Cout ≤ 96, 192 channels wider (6 stages fit either way).
+template <int K>
+using TileN96 = Sm90Tile<2, 96, K>;
+using TileN192K1 = Sm90Tile<2, 192, 1>;
+
+struct Sm90Params {
+  ConstBuf bias;
+  MutBuf y;
+  int t, t_prev, kt, cout;  // t: frames seen (t_prev from the history maps, then x's)
+  int to, ho, wo, w_in;
+  int st_t, pad_t, pad_h, pad_w;
+  int ccn;  // ceil(cin / 16)
+  int tiles_w, tiles_h, n_tiles;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// --- mbarrier -------------------------------------------------------------------------------
+__device__ __forceinline__ void BarInit(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void BarExpectTx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void BarArrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Returns once the phase with the given parity has completed (a fresh barrier is in phase 0, so
+// parity 1 returns at once: the producer's first pass over the empty barriers).
+__device__ __forceinline__ void BarWait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, "
+        "p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// --- TMA --------------------------------------------------------------------------------------
+// One box of the 4-D map {w, c, h, t} (innermost first); c0 must be a multiple of 8.
+__device__ __forceinline__ void TmaLoad4(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
+                                         int c1, int c2, int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3, %4, %5}], [%6];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
+}
+// One box of the 3-D map {cout, cin, tap}; c0 must be a multiple of 8.
+__device__ __forceinline__ void TmaLoad3(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
+                                         int c1, int c2) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+
+// --- shared memory (the shifted copies) -------------------------------------------------------
+__device__ __forceinline__ uint4 Lds16(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(addr)
+               : "memory");
+  return v;
+}
+__device__ __forceinline__ void Sts16(uint32_t addr, uint4 v) {
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y),
+               "r"(v.z), "r"(v.w)
+               : "memory");
+}
+// Eight bf16 columns starting one column left of `cur`: element e = cur[e − 1], e = 0 from prev[7].
+__device__ __forceinline__ uint4 ColsMinus1(uint4 prev, uint4 cur) {
+  return make_uint4(__funnelshift_r(prev.w, cur.x, 16), __funnelshift_r(cur.x, cur.y, 16),
+                    __funnelshift_r(cur.y, cur.z, 16), __funnelshift_r(cur.z, cur.w, 16));
+}
+// Eight bf16 columns starting one column right of `cur`: element e = cur[e + 1], e = 7 from
+// next[0].
+__device__ __forceinline__ uint4 ColsPlus1(uint4 cur, uint4 next) {
+  return make_uint4(__funnelshift_r(cur.x, cur.y, 16), __funnelshift_r(cur.y, cur.z, 16),
+                    __funnelshift_r(cur.z, cur.w, 16), __funnelshift_r(cur.w, next.x, 16));
+}
+
+// --- wgmma ------------------------------------------------------------------------------------
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte
+// offsets, all >> 4. Both operands here are MN-major (the flash attention kernel's V layout): the
+// leading offset steps between 64-element atoms along M/N, the stride offset between 8-row groups
+// along K (1024 bytes: eight 128-byte rows).
+__device__ __forceinline__ uint64_t Desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return static_cast<uint64_t>((addr & 0x3ffff) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
+         (static_cast<uint64_t>(sbo >> 4) << 32) | (uint64_t{1} << 62);
+}
+
+__device__ __forceinline__ void WgFence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void WgCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void WgWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+// Pins accumulators in place around asynchronous wgmma (no moves or reuse while in flight).
+template <int N>
+__device__ __forceinline__ void Pin(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+#define TV_C4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define TV_C16(i) TV_C4(i), TV_C4(i + 4), TV_C4(i + 8), TV_C4(i + 12)
+#define TV_C48(i) TV_C16(i), TV_C16(i + 16), TV_C16(i + 32)
+
+// d (64x96 fp32) += A (64x16, M-major smem: transpose-A) · B (16x96, N-major smem: transpose-B).
+__device__ __forceinline__ void Wgmma(float (&d)[48], uint64_t a, uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"
+      "}, %48, %49, p, 1, 1, 1, 1;\n}\n"
+      : TV_C48(0)
+      : "l"(a), "l"(b), "r"(1));
+}
+
+// d (64x192 fp32) += A (64x16, M-major smem) · B (16x192, N-major smem).
+__device__ __forceinline__ void Wgmma(float (&d)[96], uint64_t a, uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+      "}, %96, %97, p, 1, 1, 1, 1;\n}\n"
+      : TV_C48(0), TV_C48(48)
+      : "l"(a), "l"(b), "r"(1));
+}
+
+#undef TV_C4
+#undef TV_C16
+#undef TV_C48
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+template <class Tile>
+__global__ void __launch_bounds__(kThreads, 1)
+    ConvSm90Kernel(const __grid_constant__ CUtensorMap xmap,
+                   const __grid_constant__ CUtensorMap emap,
+                   const __grid_constant__ CUtensorMap pmap,
+                   const __grid_constant__ CUtensorMap pemap,
+                   const __grid_constant__ CUtensorMap wmap, Sm90Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int S = Tile::kStages, MB = Tile::kMb, NT = Tile::kNt, K = Tile::kK;
+  constexpr int R = Tile::kRowsIn;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t base = (SmemAddr(smem_raw) + 1023u) & ~1023u;
+  // Per stage: full_a (x boxes landed), full_b (weights landed), empty (consumers done), ready
+  // (shifted copies built). The builders wait for full_a only, so building overlaps the weights'
+  // transfer.
+  auto full_a = [&](int s) { return base + Tile::kBarOff + 8u * s; };
+  auto full_b = [&](int s) { return base + Tile::kBarOff + 8u * (S + s); };
+  auto empty = [&](int s) { return base + Tile::kBarOff + 8u * (2 * S + s); };
+  auto ready = [&](int s) { return base + Tile::kBarOff + 8u * (3 * S + s); };
+  auto stage = [&](int s) { return base + static_cast<uint32_t>(s * Tile::kStageBytes); };
+  // Column copy dw, input row block r of a stage; weight atom `at`, tap; edge block side, r.
+  auto a_blk = [&](uint32_t sb, int dw, int r) {
+    return sb + static_cast<uint32_t>((dw * R + r) * kBlockBytes);
+  };
+  auto b_blk = [&](uint32_t sb, int at, int tap) {
+    return sb + static_cast<uint32_t>(Tile::kABytes + (at * Tile::kTaps + tap) * kBlockBytes);
+  };
+  auto e_blk = [&](uint32_t sb, int side, int r) {
+    return sb + static_cast<uint32_t>(Tile::kABytes + Tile::kBBytes + (side * R + r) * kEdgeBytes);
+  };
+
+  // Persistent CTAs: CTA b takes tiles b, b + gridDim.x, ... (output channels fastest, so CTAs
+  // running together share input rows in L2); the producer loads the next tile's first stages
+  // while the consumers store the current one. Tile: output channels n0.. (NT), output rows h0..
+  // (kRows), columns w0.. (64) of frame to; temporal taps whose input frame does not exist are
+  // skipped (dt_lo..dt_hi). Every role walks the same (tile, stage) sequence; `g` counts stages
+  // over all of this CTA's tiles and picks the ring slot and phase.
+  struct TileCoords {
+    int n0, w0, h0, to, tbase, dt_lo, n_stages;
+    bool left, right;  // edge columns exist (else no box is loaded and the copies take zeros)
+  };
+  auto coords = [&](int tile) {
+    TileCoords c;
+    const int nt = tile % p.n_tiles;
+    tile /= p.n_tiles;
+    const int tw = tile % p.tiles_w;
+    tile /= p.tiles_w;
+    c.n0 = nt * NT;
+    c.w0 = tw * kCols;
+    c.h0 = (tile % p.tiles_h) * Tile::kRows;
+    c.to = tile / p.tiles_h;
+    c.tbase = c.to * p.st_t - p.pad_t;
+    c.dt_lo = c.tbase < 0 ? -c.tbase : 0;
+    const int dt_hi = p.t - c.tbase < p.kt ? p.t - c.tbase : p.kt;
+    c.n_stages = dt_hi > c.dt_lo ? (dt_hi - c.dt_lo) * p.ccn : 0;
+    // No negative or wholly out-of-range innermost coordinate is ever issued.
+    c.left = K == 3 && c.w0 > 0;
+    c.right = K == 3 && c.w0 + kCols < p.w_in;
+    return c;
+  };
+  const int n_tiles_total = p.n_tiles * p.tiles_w * p.tiles_h * p.to;
+
+  const int tid = threadIdx.x, lane = tid & 31;
+  const int wg = tid >> 7;  // 0 producer, 1..2 consumers
+  if (tid == 0) {
+    for (int s = 0; s < S; ++s) {
+      BarInit(full_a(s), 1);
+      BarInit(full_b(s), 1);
+      BarInit(empty(s), kConsumerWarps);
+      BarInit(ready(s), kBuilderWarps);
+    }
+    // Make the initialised barriers visible to the async proxy (the TMA unit) as well.
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    // 56 registers leave the builders' loop unspilled; 128·56 + 256·224 ≤ 64K registers.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
+    const int warp = tid >> 5;
+    if (tid == 0) {
+      int g = 0;
+      for (int tile = blockIdx.x; tile < n_tiles_total; tile += gridDim.x) {
+        const TileCoords c = coords(tile);
+        // TMA counts whole boxes, zero-filled parts included.
+        const uint32_t tx_a =
+            R * kBlockBytes + ((c.left ? 1 : 0) + (c.right ? 1 : 0)) * R * kEdgeBytes;
+        constexpr uint32_t tx_b = Tile::kNa * Tile::kTaps * kBlockBytes;
+        const int hi = c.h0 - p.pad_h;
+        for (int i = 0; i < c.n_stages; ++i, ++g) {
+          const int s = g % S;
+          const int dt = c.dt_lo + i / p.ccn, c0 = (i % p.ccn) * kKc, ti = c.tbase + dt;
+          BarWait(empty(s), ((g / S) & 1) ^ 1);
+          const uint32_t sb = stage(s);
+          BarExpectTx(full_a(s), tx_a);
+          // Frames before t_prev come from the history tensor, the rest from x.
+          const bool hist = ti < p.t_prev;
+          const CUtensorMap* am = hist ? &pmap : &xmap;
+          const CUtensorMap* em = hist ? &pemap : &emap;
+          const int tl = hist ? ti : ti - p.t_prev;
+          TmaLoad4(a_blk(sb, K == 3 ? 1 : 0, 0), am, full_a(s), c.w0, c0, hi, tl);
+          if (c.left) TmaLoad4(e_blk(sb, 0, 0), em, full_a(s), c.w0 - 8, c0, hi, tl);
+          if (c.right) TmaLoad4(e_blk(sb, 1, 0), em, full_a(s), c.w0 + kCols, c0, hi, tl);
+          BarExpectTx(full_b(s), tx_b);
+          for (int at = 0; at < Tile::kNa; ++at) {
+            TmaLoad3(b_blk(sb, at, 0), &wmap, full_b(s), c.n0 + 64 * at, c0, dt * Tile::kTaps);
+          }
+        }
+      }
+    } else if (K == 3 && warp >= 1) {
+      // Builders: copy 0 (column w − 1) and copy 2 (w + 1) of every (row, channel) 128-byte row
+      // from copy 1 and the edges. Chunk q of channel row c sits at 16·(q ^ (c & 7)) (128-byte
+      // swizzle over the 1024-aligned block).
+      const int bt = tid - 32;
+      int g = 0;
+      for (int tile = blockIdx.x; tile < n_tiles_total; tile += gridDim.x) {
+        const TileCoords c = coords(tile);
+        for (int i = 0; i < c.n_stages; ++i, ++g) {
+          const int s = g % S;
+          BarWait(full_a(s), (g / S) & 1);
+          const uint32_t sb = stage(s);
+          for (int u = bt; u < R * kKc; u += 32 * kBuilderWarps) {
+            const int r = u / kKc, ch = u % kKc, sw = ch & 7;
+            const uint32_t src = a_blk(sb, 1, r) + ch * 128;
+            const uint32_t dm = a_blk(sb, 0, r) + ch * 128, dp = a_blk(sb, 2, r) + ch * 128;
+            const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+            uint4 prev = c.left ? Lds16(e_blk(sb, 0, r) + ch * 16) : zero;
+            uint4 cur = Lds16(src + (sw << 4));
+#pragma unroll
+            for (int q = 0; q < 8; ++q) {
+              const uint4 next = q < 7     ? Lds16(src + (((q + 1) ^ sw) << 4))
+                                 : c.right ? Lds16(e_blk(sb, 1, r) + ch * 16)
+                                           : zero;
+              Sts16(dm + ((q ^ sw) << 4), ColsMinus1(prev, cur));
+              Sts16(dp + ((q ^ sw) << 4), ColsPlus1(cur, next));
+              prev = cur;
+              cur = next;
+            }
+          }
+          // Generic-proxy writes become visible to wgmma (async proxy) before the stage is ready.
+          asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+          __syncwarp();
+          if (lane == 0) BarArrive(ready(s));
+        }
+      }
+    }
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
+    const int cw = wg - 1;                   // consumer: output rows h0 + cw·MB ..
+    const int warp = (tid - 128 * wg) >> 5;  // warp in the warpgroup: columns 16·warp ..
+    const int g4 = lane >> 2, t4 = lane & 3;
+    const int64_t plane = static_cast<int64_t>(p.to) * p.ho * p.wo;
+    auto release = [&](int g) {
+      __syncwarp();
+      if (lane == 0) BarArrive(empty(g % S));
+    };
+    float acc[MB][NT / 2];
+    int g = 0;
+    for (int tile = blockIdx.x; tile < n_tiles_total; tile += gridDim.x) {
+      const TileCoords c = coords(tile);
+#pragma unroll
+      for (int mb = 0; mb < MB; ++mb) {
+#pragma unroll
+        for (int i = 0; i < NT / 2; ++i) acc[mb][i] = 0.f;
+      }
+      for (int i = 0; i < c.n_stages; ++i, ++g) {
+        const int s = g % S;
+        BarWait(full_a(s), (g / S) & 1);
+        BarWait(full_b(s), (g / S) & 1);
+        if (K == 3) BarWait(ready(s), (g / S) & 1);
+        const uint32_t sb = stage(s);
+        // K·K taps x MB blocks, fully unrolled (a branch between wgmmas would make ptxas insert
+        // warpgroup fences and register moves). Output row cw·MB + mb reads input row block
+        // cw·MB + mb + dh of column copy dw.
+        WgFence();
+#pragma unroll
+        for (int mb = 0; mb < MB; ++mb) Pin(acc[mb]);
+#pragma unroll
+        for (int dh = 0; dh < K; ++dh) {
+#pragma unroll
+          for (int dw = 0; dw < K; ++dw) {
+            const uint64_t db = Desc(b_blk(sb, 0, dh * K + dw), Tile::kTaps * kBlockBytes, 1024);
+#pragma unroll
+            for (int mb = 0; mb < MB; ++mb) {
+              // One M atom: the leading offset is never used.
+              const uint64_t da = Desc(a_blk(sb, dw, cw * MB + mb + dh), kBlockBytes, 1024);
+              Wgmma(acc[mb], da, db);
+            }
+          }
+        }
+        WgCommit();
+        WgWait<1>();  // stage g − 1's group has completed (groups complete in order)
+#pragma unroll
+        for (int mb = 0; mb < MB; ++mb) Pin(acc[mb]);
+        if (i > 0) release(g - 1);
+      }
+      WgWait<0>();
+#pragma unroll
+      for (int mb = 0; mb < MB; ++mb) Pin(acc[mb]);
+      if (c.n_stages > 0) release(g - 1);  // the producer refills it during the stores below
+
+        // Epilogue: acc[mb][4j + e] is output column w0 + 16·warp + g4 + 8·(e >> 1) of row
+        // h0 + cw·MB + mb, channel n0 + 8j + 2·t4 + (e & 1).
+#pragma unroll
+      for (int mb = 0; mb < MB; ++mb) {
+        const int ho = c.h0 + cw * MB + mb;
+        if (ho >= p.ho) continue;
+        const int64_t row = (static_cast<int64_t>(c.to) * p.ho + ho) * p.wo;
+#pragma unroll
+        for (int j = 0; j < NT / 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int co = c.n0 + 8 * j + 2 * t4 + e;
+            if (co >= p.cout) continue;
+            const float bv = p.bias.data ? Load(p.bias, co) : 0.f;
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr) {
+              const int wo = c.w0 + 16 * warp + g4 + 8 * hr;
+              if (wo < p.wo) Store(p.y, co * plane + row + wo, acc[mb][4 * j + 2 * hr + e] + bv);
+            }
+          }
+        }
+      }
+    }
+  }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+}
+
+// packed[dt][dh·kw + dw][ci][co] = w[co][ci][dt][dh][dw]; zero for co ≥ cout (cout_p = cout
+// rounded up to 8: TMA row strides are multiples of 16 bytes).
+__global__ void ConvSm90PackKernel(ConstBuf w, __nv_bfloat16* packed, int cin, int cout, int cout_p,
+                                   int taps, int64_t total) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += step) {
+    const int co = static_cast<int>(i % cout_p);
+    const int64_t r = i / cout_p;
+    const int ci = static_cast<int>(r % cin);
+    const int tap = static_cast<int>(r / cin);  // dt·kh·kw + dh·kw + dw: w's own tap order
+    const float v = co < cout ? Load(w, (static_cast<int64_t>(co) * cin + ci) * taps + tap) : 0.f;
+    packed[i] = __float2bfloat16_rn(v);
+  }
+}
+
+// TV_CONV_SM90_DEBUG=1: host-side failures of this path are printed to stderr.
+bool Debug() {
+  static const bool on = [] {
+    const char* v = std::getenv("TV_CONV_SM90_DEBUG");
+    return v != nullptr && v[0] == '1';
+  }();
+  return on;
+}
+cudaError_t Report(cudaError_t e, const char* what) {
+  if (e != cudaSuccess && Debug()) {
+    std::fprintf(stderr, "conv3d sm90: %s: %s\n", what, cudaGetErrorString(e));
+  }
+  return e;
+}
+
+// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
+PFN_cuTensorMapEncodeTiled_v12000 EncodeFn() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
+                                         &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+bool Encode(CUtensorMap* map, const char* name, const void* ptr, cuuint32_t rank,
+            const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box,
+            CUtensorMapSwizzle swizzle) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeFn();
+  if (encode == nullptr) {
+    if (Debug()) std::fprintf(stderr, "conv3d sm90: cuTensorMapEncodeTiled not found\n");
+    return false;
+  }
+  const cuuint32_t elem_strides[4] = {1u, 1u, 1u, 1u};
+  const CUresult r =
+      encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rank, const_cast<void*>(ptr), dims, strides,
+             box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS && Debug()) {
+    std::fprintf(stderr,
+                 "conv3d sm90: encoding the %s map failed (CUresult %d): rank %u dims %llu %llu "
+                 "%llu %llu box %u %u %u %u\n",
+                 name, static_cast<int>(r), rank, static_cast<unsigned long long>(dims[0]),
+                 static_cast<unsigned long long>(dims[1]), static_cast<unsigned long long>(dims[2]),
+                 static_cast<unsigned long long>(rank > 3 ? dims[3] : 0), box[0], box[1], box[2],
+                 rank > 3 ? box[3] : 0u);
+  }
+  return r == CUDA_SUCCESS;
+}
+
+int64_t CoutPadded(const Conv3dArgs& a) { return (a.cout + 7) / 8 * 8; }
+
+// Calls f(Tile{}) with the tile for these shapes.
+template <class F>
+auto WithTile(const Conv3dArgs& a, F&& f) {
+  if (a.kh == 3) return f(TileN96<3>());
+  return a.cout <= 96 ? f(TileN96<1>()) : f(TileN192K1());
+}
+
+template <class Tile>
+cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
+  // x [cin, t, h, w] seen as {w, c, h, t}: a box of 64 (8 for the edges) columns x 16 channels x
+  // kRowsIn rows of one frame lands as [row][channel][column].
+  // The history tensor (x_prev, t_prev frames) gets the same maps over its own extent.
+  const int64_t tp = a.t_prev > 0 ? a.t_prev : a.t;
+  const cuuint64_t xdims[4] = {static_cast<cuuint64_t>(a.w_in), static_cast<cuuint64_t>(a.cin),
+                               static_cast<cuuint64_t>(a.h), static_cast<cuuint64_t>(a.t)};
+  const cuuint64_t xstrides[3] = {static_cast<cuuint64_t>(a.t * a.h * a.w_in) * 2,
+                                  static_cast<cuuint64_t>(a.w_in) * 2,
+                                  static_cast<cuuint64_t>(a.h * a.w_in) * 2};
+  const cuuint64_t pdims[4] = {xdims[0], xdims[1], xdims[2], static_cast<cuuint64_t>(tp)};
+  const cuuint64_t pstrides[3] = {static_cast<cuuint64_t>(tp * a.h * a.w_in) * 2, xstrides[1],
+                                  xstrides[2]};
+  const void* prev = a.t_prev > 0 ? a.x_prev.data : a.x.data;
+  const cuuint32_t xbox[4] = {static_cast<cuuint32_t>(kCols), static_cast<cuuint32_t>(kKc),
+                              static_cast<cuuint32_t>(Tile::kRowsIn), 1u};
+  const cuuint32_t ebox[4] = {8u, static_cast<cuuint32_t>(kKc),
+                              static_cast<cuuint32_t>(Tile::kRowsIn), 1u};
+  // Packed weights [taps][cin][cout_p] as {co, ci, tap}; one box = 64 x 16 x kh·kw taps.
+  const int64_t cout_p = CoutPadded(a);
+  const cuuint64_t wdims[3] = {static_cast<cuuint64_t>(cout_p), static_cast<cuuint64_t>(a.cin),
+                               static_cast<cuuint64_t>(a.kt * a.kh * a.kw)};
+  const cuuint64_t wstrides[2] = {static_cast<cuuint64_t>(cout_p) * 2,
+                                  static_cast<cuuint64_t>(a.cin * cout_p) * 2};
+  const cuuint32_t wbox[3] = {64u, static_cast<cuuint32_t>(kKc),
+                              static_cast<cuuint32_t>(Tile::kTaps)};
+  CUtensorMap xmap, emap, pmap, pemap, wmap;
+  if (!Encode(&xmap, "x", a.x.data, 4, xdims, xstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
+      !Encode(&emap, "x edge", a.x.data, 4, xdims, xstrides, ebox, CU_TENSOR_MAP_SWIZZLE_NONE) ||
+      !Encode(&pmap, "x_prev", prev, 4, pdims, pstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
+      !Encode(&pemap, "x_prev edge", prev, 4, pdims, pstrides, ebox,
+              CU_TENSOR_MAP_SWIZZLE_NONE) ||
+      !Encode(&wmap, "w", a.w_packed, 3, wdims, wstrides, wbox, CU_TENSOR_MAP_SWIZZLE_128B)) {
+    return cudaErrorInvalidValue;
+  }
+  Sm90Params p;
+  p.bias = a.bias;
+  p.y = a.y;
+  p.t = static_cast<int>(a.t_prev + a.t);
+  p.t_prev = static_cast<int>(a.t_prev);
+  p.kt = static_cast<int>(a.kt);
+  p.cout = static_cast<int>(a.cout);
+  p.to = static_cast<int>(a.to);
+  p.ho = static_cast<int>(a.ho);
+  p.wo = static_cast<int>(a.wo);
+  p.w_in = static_cast<int>(a.w_in);
+  p.st_t = a.stride[0];
+  p.pad_t = a.pad_lo[0];
+  p.pad_h = a.pad_lo[1];
+  p.pad_w = a.pad_lo[2];
+  p.ccn = static_cast<int>((a.cin + kKc - 1) / kKc);
+  p.tiles_w = static_cast<int>((a.wo + kCols - 1) / kCols);
+  p.tiles_h = static_cast<int>((a.ho + Tile::kRows - 1) / Tile::kRows);
+  p.n_tiles = static_cast<int>((a.cout + Tile::kNt - 1) / Tile::kNt);
+  const int64_t tiles = static_cast<int64_t>(p.n_tiles) * p.tiles_w * p.tiles_h * a.to;
+  if (tiles > INT_MAX) return Report(cudaErrorInvalidConfiguration, "grid");
+  // One CTA per SM (shared memory allows no second one), each looping over tiles.
+  int dev = 0, sms = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (e != cudaSuccess) return Report(e, "device attributes");
+  const int64_t blocks = tiles < sms ? tiles : sms;
+  e = cudaFuncSetAttribute(ConvSm90Kernel<Tile>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           Tile::kSmemBytes);
+  if (e != cudaSuccess) return Report(e, "dynamic shared memory opt-in");
+  if (Debug()) {
+    std::fprintf(stderr,
+                 "conv3d sm90: cin %lld cout %lld x [%lld %lld %lld] k%d tile %dx%d rows, %d "
+                 "stages, %d B smem, %lld tiles on %lld CTAs\n",
+                 static_cast<long long>(a.cin), static_cast<long long>(a.cout),
+                 static_cast<long long>(a.t), static_cast<long long>(a.h),
+                 static_cast<long long>(a.w_in), Tile::kK, Tile::kNt, Tile::kRows, Tile::kStages,
+                 Tile::kSmemBytes, static_cast<long long>(tiles), static_cast<long long>(blocks));
+  }
+  ConvSm90Kernel<Tile>
+      <<<static_cast<unsigned>(blocks), kThreads, Tile::kSmemBytes, stream>>>(xmap, emap, pmap,
+                                                                            pemap, wmap, p);
+  return Report(cudaGetLastError(), "launch");
+}
+
+bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+#endif  // TV_HAVE_SM90A
+
+bool Conv3dSm90Built() {
+#if defined(TV_HAVE_SM90A)
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool Conv3dSm90Available() {
+  int dev = 0, major = 0, minor = 0;
+  return Conv3dSm90Built() && cudaGetDevice(&dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+         major == 9 && minor == 0;
+}
+
+bool Conv3dSm90Accepts(const Conv3dArgs& a) {
+#if !defined(TV_HAVE_SM90A)
+  (void)a;
+  return false;
+#else
+  // TMA: x BF16, 16-byte aligned base and row strides (w % 8); spatial stride 1 (a box is a run of
+  // consecutive columns); the kernel instances: kh = kw = 3 with one column of padding each side
+  // (the shifted copies are w − 1, w, w + 1), or 1x1 without. Any pad_h, temporal kernel, stride
+  // and padding.
+  if (a.x.type != ElemType::kBF16 || !Aligned16(a.x.data) || a.w_in % 8 != 0) return false;
+  if (a.t_prev < 0 || (a.t_prev > 0 && (a.x_prev.type != ElemType::kBF16 ||
+                                        !Aligned16(a.x_prev.data)))) {
+    return false;
+  }
+  if (a.stride[1] != 1 || a.stride[2] != 1) return false;
+  const bool k3 = a.kh == 3 && a.kw == 3 && a.pad_lo[2] == 1;
+  const bool k1 = a.kh == 1 && a.kw == 1 && a.pad_lo[2] == 0;
+  if (!(k3 || k1) || a.cout < 1 || a.cin < 1 || a.kt < 1) return false;
+  // The kernel indexes y and the tensor maps' extents with 32-bit ints.
+  if (a.cout * a.to * a.ho * a.wo > INT_MAX || a.cin * (a.t_prev + a.t) * a.h * a.w_in > INT_MAX) {
+    return false;
+  }
+  int dev = 0, smem = 0;
+  if (!Conv3dSm90Available() || cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+    return false;
+  }
+  return smem >= WithTile(a, [](auto tile) { return decltype(tile)::kSmemBytes; });
+#endif
+}
+
+int64_t Conv3dSm90PackedElems(const Conv3dArgs& a) {
+#if !defined(TV_HAVE_SM90A)
+  (void)a;
+  return 0;
+#else
+  return a.kt * a.kh * a.kw * a.cin * CoutPadded(a);
+#endif
+}
+
+cudaError_t LaunchConv3dSm90PackWeights(const Conv3dArgs& a, void* packed, cudaStream_t stream) {
+#if !defined(TV_HAVE_SM90A)
+  (void)a;
+  (void)packed;
+  (void)stream;
+  return cudaErrorNotSupported;
+#else
+  if (a.w.data == nullptr || packed == nullptr) return cudaErrorInvalidValue;
+  const int64_t total = Conv3dSm90PackedElems(a);
+  if (total == 0) return cudaSuccess;
+  ConvSm90PackKernel<<<GridFor(total, 256), 256, 0, stream>>>(
+      a.w, static_cast<__nv_bfloat16*>(packed), static_cast<int>(a.cin), static_cast<int>(a.cout),
+      static_cast<int>(CoutPadded(a)), static_cast<int>(a.kt * a.kh * a.kw), total);
+  return Report(cudaGetLastError(), "pack weights");
+#endif
+}
+
+cudaError_t LaunchConv3dSm90(const Conv3dArgs& a, cudaStream_t stream) {
+#if !defined(TV_HAVE_SM90A)
+  (void)a;
+  (void)stream;
+  return cudaErrorNotSupported;
+#else
+  if (!Conv3dSm90Available()) return Report(cudaErrorNotSupported, "not an sm_90 device");
+  if (!Conv3dSm90Accepts(a)) return Report(cudaErrorInvalidValue, "shapes not accepted");
+  if (a.w_packed == nullptr || !Aligned16(a.w_packed)) {
+    return Report(cudaErrorInvalidValue, "packed weights missing or not 16-byte aligned");
+  }
+  return WithTile(a, [&](auto tile) { return Launch<decltype(tile)>(a, stream); });
+#endif
+}
+
+}  // namespace turbovid::kernels
