@@ -7,7 +7,9 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include "absl/status/status.h"
@@ -153,6 +155,9 @@ struct Conv3dOp {
   std::array<int, 3> pad_lo{0, 0, 0};  // zeros before (t, h, w)
   std::array<int, 3> pad_hi{0, 0, 0};  // zeros after (t, h, w)
   Tensor* y = nullptr;  // [Cout, To, Ho, Wo]
+  // Optional frames in front of x along T, [Cin, Tp, H, W] (a causal conv's cache): the conv
+  // reads x_prev ++ x, T = Tp + T(x), without the two being concatenated first.
+  const Tensor* x_prev = nullptr;
 };
 
 // Wan VAE RMS_norm: y = x / max(‖x‖₂ over C, 1e-12) · √C · gamma, per position; then SiLU when
@@ -186,12 +191,31 @@ constexpr size_t OpKindOf() {
 }
 std::string_view OpName(size_t kind);
 
-// Device memory held by a backend's tensors (bytes). Peak is since construction or the last
-// ResetPeakMemory(); reserved includes cached free blocks kept for reuse.
+// Device memory held by a backend's tensors (bytes). Peaks and overflow counts are since
+// construction or the last ResetPeakMemory(); reserved includes cached free blocks kept for reuse
+// and the whole activation arena.
 struct MemoryStats {
   int64_t in_use = 0;
   int64_t peak = 0;
   int64_t reserved = 0;
+  // Activations: tensors from Allocate (op outputs and the ops' own scratch), not Upload (weights
+  // and host inputs). The CPU backend counts only these (its other fields stay zero).
+  int64_t activation_in_use = 0;
+  int64_t activation_peak = 0;
+  // The activation arena (ReserveActivations): its size, its peak use, and the activation
+  // allocations that did not fit it and took the caching path instead.
+  int64_t arena_bytes = 0;
+  int64_t arena_peak = 0;
+  int64_t overflow_count = 0;
+  int64_t overflow_bytes = 0;
+};
+
+// A device→host copy started by Backend::DownloadAsync. Wait() blocks until it is done and returns
+// what Download would have; call it once.
+class PendingDownload {
+ public:
+  virtual ~PendingDownload() = default;
+  virtual absl::StatusOr<Tensor> Wait() = 0;
 };
 
 class Backend {
@@ -204,15 +228,30 @@ class Backend {
 
   // Zero-filled tensor on the backend's device.
   virtual absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) = 0;
+  // Tensor whose contents are undefined, for an output that the op writing it overwrites entirely
+  // (saves the zero fill: on CUDA a memset pass over every activation). Default: Allocate.
+  virtual absl::StatusOr<Tensor> AllocateUninitialized(DType dtype, Shape shape) {
+    return Allocate(dtype, std::move(shape));
+  }
   // Host tensor (any dtype) → device tensor converted to `dtype`.
   virtual absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) = 0;
   // Device tensor → host tensor (float types become F32, integers keep their dtype).
   virtual absl::StatusOr<Tensor> Download(const Tensor& t) = 0;
+  // Queues a copy of `t` to the host behind the work queued so far and returns without waiting,
+  // so that work queued after it (the next chunk) overlaps the copy and the caller's handling of
+  // the result. `t` stays alive until the copy is done. Default (CPU): Download at once.
+  virtual absl::StatusOr<std::unique_ptr<PendingDownload>> DownloadAsync(const Tensor& t);
   // Waits for queued work (no-op on CPU).
   virtual absl::Status Synchronize() { return absl::OkStatus(); }
-  // Memory accounting (CPU backend: zeros).
+  // Memory accounting (CPU backend: the activation fields only).
   virtual MemoryStats memory_stats() const { return {}; }
   virtual void ResetPeakMemory() {}
+  // Sizes the activation arena for a job whose activations peak at `bytes` (from
+  // engine/pipeline/activation_plan.h): one device allocation that Allocate carves from. Asking
+  // again for the same or a smaller size changes nothing; a larger one regrows it once no
+  // activation is live. Best effort: when the device cannot hold it, activations keep using the
+  // backend's ordinary allocator. No-op on backends without an arena (CPU).
+  virtual absl::Status ReserveActivations(int64_t /*bytes*/) { return absl::OkStatus(); }
 
   bool Supports(size_t op_kind) const { return table_[op_kind] != nullptr; }
   absl::Status Run(const Op& op) const;

@@ -16,29 +16,33 @@ absl::StatusOr<Tensor> Ops::Empty(Shape shape) const {
   return backend_.Allocate(backend_.compute_dtype(), std::move(shape));
 }
 
+absl::StatusOr<Tensor> Ops::Uninit(Shape shape) const {
+  return backend_.AllocateUninitialized(backend_.compute_dtype(), std::move(shape));
+}
+
 absl::StatusOr<Tensor> Ops::Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                                    Activation act) const {
-  TV_ASSIGN_OR_RETURN(Tensor y, Empty({x.dim(0), w.dim(0)}));
+  TV_ASSIGN_OR_RETURN(Tensor y, Uninit({x.dim(0), w.dim(0)}));
   TV_RETURN_IF_ERROR(backend_.Run(LinearOp{&x, &w, bias, act, &y}));
   return y;
 }
 
 absl::StatusOr<Tensor> Ops::LayerNorm(const Tensor& x, const Tensor* weight, const Tensor* bias,
                                       const Tensor* scale, const Tensor* shift, float eps) const {
-  TV_ASSIGN_OR_RETURN(Tensor y, Empty(x.shape()));
+  TV_ASSIGN_OR_RETURN(Tensor y, Uninit(x.shape()));
   TV_RETURN_IF_ERROR(backend_.Run(LayerNormOp{&x, weight, bias, scale, shift, eps, &y}));
   return y;
 }
 
 absl::StatusOr<Tensor> Ops::RmsNorm(const Tensor& x, const Tensor* weight, float eps) const {
-  TV_ASSIGN_OR_RETURN(Tensor y, Empty(x.shape()));
+  TV_ASSIGN_OR_RETURN(Tensor y, Uninit(x.shape()));
   TV_RETURN_IF_ERROR(backend_.Run(RmsNormOp{&x, weight, eps, &y}));
   return y;
 }
 
 absl::StatusOr<Tensor> Ops::RmsNormRope(const Tensor& x, const Tensor* weight, float eps,
                                         const Tensor& cos, const Tensor& sin) const {
-  TV_ASSIGN_OR_RETURN(Tensor y, Empty(x.shape()));
+  TV_ASSIGN_OR_RETURN(Tensor y, Uninit(x.shape()));
   RmsNormOp op{&x, weight, eps, &y};
   op.rope_cos = &cos;
   op.rope_sin = &sin;
@@ -52,19 +56,19 @@ absl::Status Ops::Rope(Tensor& x, const Tensor& cos, const Tensor& sin) const {
 
 absl::StatusOr<Tensor> Ops::Attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                       const Tensor* bias, float scale) const {
-  TV_ASSIGN_OR_RETURN(Tensor out, Empty({q.dim(0), q.dim(1), v.dim(2)}));
+  TV_ASSIGN_OR_RETURN(Tensor out, Uninit({q.dim(0), q.dim(1), v.dim(2)}));
   TV_RETURN_IF_ERROR(backend_.Run(AttentionOp{&q, &k, &v, bias, scale, &out}));
   return out;
 }
 
 absl::StatusOr<Tensor> Ops::Unary(UnaryKind kind, const Tensor& x) const {
-  TV_ASSIGN_OR_RETURN(Tensor y, Empty(x.shape()));
+  TV_ASSIGN_OR_RETURN(Tensor y, Uninit(x.shape()));
   TV_RETURN_IF_ERROR(backend_.Run(UnaryOp{kind, &x, &y}));
   return y;
 }
 
 absl::StatusOr<Tensor> Ops::Binary(BinaryKind kind, const Tensor& a, const Tensor& b) const {
-  TV_ASSIGN_OR_RETURN(Tensor y, Empty(a.shape()));
+  TV_ASSIGN_OR_RETURN(Tensor y, Uninit(a.shape()));
   TV_RETURN_IF_ERROR(backend_.Run(BinaryOp{kind, &a, &b, &y}));
   return y;
 }
@@ -87,7 +91,7 @@ absl::StatusOr<Tensor> Ops::Permute(const Tensor& x, const std::vector<int>& per
     op.shape[i] = out_shape[i];
     op.src_strides[i] = src_strides[perm[i]];
   }
-  TV_ASSIGN_OR_RETURN(Tensor y, backend_.Allocate(x.dtype(), out_shape));
+  TV_ASSIGN_OR_RETURN(Tensor y, backend_.AllocateUninitialized(x.dtype(), out_shape));
   std::vector<int64_t> dst_strides = ContiguousStrides(out_shape);
   for (size_t i = 0; i < perm.size(); ++i) op.dst_strides[i] = dst_strides[i];
   op.dst = &y;
@@ -104,7 +108,7 @@ absl::StatusOr<Tensor> Ops::Narrow(const Tensor& x, int axis, int64_t start, int
   }
   Shape out_shape = x.shape();
   out_shape[axis] = len;
-  TV_ASSIGN_OR_RETURN(Tensor y, backend_.Allocate(x.dtype(), out_shape));
+  TV_ASSIGN_OR_RETURN(Tensor y, backend_.AllocateUninitialized(x.dtype(), out_shape));
   if (len == 0) return y;
   std::vector<int64_t> ss = ContiguousStrides(x.shape()), ds = ContiguousStrides(out_shape);
   CopyOp op;
@@ -159,7 +163,7 @@ absl::StatusOr<Tensor> Ops::Concat(const std::vector<Tensor>& xs, int axis) cons
     }
     out_shape[axis] += x.dim(axis);
   }
-  TV_ASSIGN_OR_RETURN(Tensor y, backend_.Allocate(xs[0].dtype(), out_shape));
+  TV_ASSIGN_OR_RETURN(Tensor y, backend_.AllocateUninitialized(xs[0].dtype(), out_shape));
   std::vector<int64_t> offsets(out_shape.size(), 0);
   for (const Tensor& x : xs) {
     TV_RETURN_IF_ERROR(CopyInto(x, y, offsets));

@@ -15,6 +15,8 @@ class Ops {
   Backend& backend() const { return backend_; }
 
   absl::StatusOr<Tensor> Empty(Shape shape) const;  // compute dtype, zero-filled
+  // Compute dtype, contents undefined: for tensors the next op overwrites entirely.
+  absl::StatusOr<Tensor> Uninit(Shape shape) const;
   absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                                 Activation act = Activation::kNone) const;
   absl::StatusOr<Tensor> LayerNorm(const Tensor& x, const Tensor* weight, const Tensor* bias,

@@ -18,10 +18,11 @@ namespace {
 constexpr int64_t kCoBlock = 8;
 
 struct ConvGeom {
-  int64_t cin, t, h, w;      // input
+  int64_t cin, t, h, w;      // input (t counts x_prev's frames, then x's)
   int64_t cout, kt, kh, kw;  // kernel
   int64_t to, ho, wo;        // output
   std::array<int, 3> stride, pad_lo;
+  int64_t tp = 0;  // frames from x_prev
 };
 
 // Output extent of one axis, or a negative number when the kernel does not fit.
@@ -43,6 +44,17 @@ absl::StatusOr<ConvGeom> CheckConv3d(const Conv3dOp& op) {
     return absl::InvalidArgumentError(absl::StrCat(
         "conv3d: w ", op.w->Describe(), " is not [Cout, ", op.x->dim(0), ", kt, kh, kw]"));
   }
+  int64_t tp = 0;
+  if (op.x_prev != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectF32("conv3d", "x_prev", op.x_prev));
+    if (op.x_prev->rank() != 4 || op.x_prev->dim(0) != op.x->dim(0) ||
+        op.x_prev->dim(2) != op.x->dim(2) || op.x_prev->dim(3) != op.x->dim(3)) {
+      return absl::InvalidArgumentError(absl::StrCat("conv3d: x_prev ", op.x_prev->Describe(),
+                                                     " is not [", op.x->dim(0), ", Tp, ",
+                                                     op.x->dim(2), ", ", op.x->dim(3), "]"));
+    }
+    tp = op.x_prev->dim(1);
+  }
   for (int i = 0; i < 3; ++i) {
     if (op.stride[i] < 1 || op.pad_lo[i] < 0 || op.pad_hi[i] < 0) {
       return absl::InvalidArgumentError(absl::StrCat("conv3d: axis ", i, " has stride ",
@@ -51,7 +63,7 @@ absl::StatusOr<ConvGeom> CheckConv3d(const Conv3dOp& op) {
     }
   }
   ConvGeom g{op.x->dim(0),
-             op.x->dim(1),
+             tp + op.x->dim(1),
              op.x->dim(2),
              op.x->dim(3),
              op.w->dim(0),
@@ -63,6 +75,7 @@ absl::StatusOr<ConvGeom> CheckConv3d(const Conv3dOp& op) {
              0,
              op.stride,
              op.pad_lo};
+  g.tp = tp;
   g.to = OutExtent(g.t, op.pad_lo[0], op.pad_hi[0], g.kt, op.stride[0]);
   g.ho = OutExtent(g.h, op.pad_lo[1], op.pad_hi[1], g.kh, op.stride[1]);
   g.wo = OutExtent(g.w, op.pad_lo[2], op.pad_hi[2], g.kw, op.stride[2]);
@@ -87,8 +100,9 @@ void ValidColumns(const ConvGeom& g, int64_t dw, int64_t* lo, int64_t* hi) {
 
 // One output row y[co0:co0+nb, to, ho, :]: accumulates every (ci, dt, dh, dw) tap as an axpy over
 // the output width, so the innermost loop is a contiguous (stride-1) vector operation.
-void ConvRow(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y,
-             int64_t co0, int64_t nb, int64_t to, int64_t ho, float* acc) {
+void ConvRow(const ConvGeom& g, const float* x_prev, const float* x, const float* w,
+             const float* bias, float* y, int64_t co0, int64_t nb, int64_t to, int64_t ho,
+             float* acc) {
   for (int64_t j = 0; j < nb; ++j)
     std::fill(acc + j * g.wo, acc + (j + 1) * g.wo, bias ? bias[co0 + j] : 0.f);
   const int64_t taps = g.kt * g.kh * g.kw;
@@ -99,7 +113,8 @@ void ConvRow(const ConvGeom& g, const float* x, const float* w, const float* bia
       for (int64_t dh = 0; dh < g.kh; ++dh) {
         const int64_t hi = ho * g.stride[1] + dh - g.pad_lo[1];
         if (hi < 0 || hi >= g.h) continue;
-        const float* xrow = x + ((ci * g.t + ti) * g.h + hi) * g.w;
+        const float* xrow = ti < g.tp ? x_prev + ((ci * g.tp + ti) * g.h + hi) * g.w
+                                      : x + ((ci * (g.t - g.tp) + ti - g.tp) * g.h + hi) * g.w;
         for (int64_t dw = 0; dw < g.kw; ++dw) {
           int64_t lo, hi_col;
           ValidColumns(g, dw, &lo, &hi_col);
@@ -130,6 +145,7 @@ void ConvRow(const ConvGeom& g, const float* x, const float* w, const float* bia
 absl::Status RunConv3d(const Conv3dOp& op) {
   TV_ASSIGN_OR_RETURN(ConvGeom g, CheckConv3d(op));
   const float* x = op.x->data<float>();
+  const float* x_prev = op.x_prev != nullptr ? op.x_prev->data<float>() : nullptr;
   const float* w = op.w->data<float>();
   const float* bias = op.bias ? op.bias->data<float>() : nullptr;
   float* y = op.y->data<float>();
@@ -140,7 +156,7 @@ absl::Status RunConv3d(const Conv3dOp& op) {
       // Output rows vary fastest so neighbouring items reuse the same weight block.
       const int64_t ho = item % g.ho, to = (item / g.ho) % g.to, blk = item / (g.ho * g.to);
       const int64_t co0 = blk * kCoBlock, nb = std::min(kCoBlock, g.cout - co0);
-      ConvRow(g, x, w, bias, y, co0, nb, to, ho, acc.data());
+      ConvRow(g, x_prev, x, w, bias, y, co0, nb, to, ho, acc.data());
     }
   });
   return absl::OkStatus();

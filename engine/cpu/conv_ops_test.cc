@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -82,6 +83,49 @@ TEST(CpuConvOps, Conv3dMatchesNaive) {
           << ShapeString(c.x) << " at " << i;
     }
   }
+}
+
+// x_prev (history frames read in place) gives the conv of the concatenation along T.
+TEST(CpuConvOps, Conv3dWithHistoryMatchesConcatenation) {
+  auto be = MakeCpuBackend();
+  struct HistCase {
+    Shape prev, x, w;
+    std::array<int, 3> lo, hi;
+  };
+  const std::vector<HistCase> cases = {
+      {{5, 2, 7, 9}, {5, 4, 7, 9}, {6, 5, 3, 3, 3}, {0, 1, 1}, {0, 1, 1}},  // cache + 4 frames
+      {{5, 2, 7, 9}, {5, 1, 7, 9}, {6, 5, 3, 3, 3}, {0, 1, 1}, {0, 1, 1}},  // cache + 1 frame
+      {{4, 2, 3, 5}, {4, 2, 3, 5}, {8, 4, 3, 1, 1}, {0, 0, 0}, {0, 0, 0}},  // time conv
+      {{3, 1, 4, 4}, {3, 3, 4, 4}, {2, 3, 3, 3, 3}, {1, 1, 1}, {0, 1, 1}},  // plus padding
+  };
+  uint32_t seed = 100;
+  for (const HistCase& c : cases) {
+    Tensor prev = Random(c.prev, seed++), x = Random(c.x, seed++), w = Random(c.w, seed++);
+    Tensor joined = Tensor::Zeros(DType::kF32, {c.x[0], c.prev[1] + c.x[1], c.x[2], c.x[3]});
+    const int64_t plane = c.x[2] * c.x[3];
+    for (int64_t ch = 0; ch < c.x[0]; ++ch) {
+      float* dst = joined.data<float>() + ch * joined.dim(1) * plane;
+      std::copy_n(prev.data<float>() + ch * c.prev[1] * plane, c.prev[1] * plane, dst);
+      std::copy_n(x.data<float>() + ch * c.x[1] * plane, c.x[1] * plane, dst + c.prev[1] * plane);
+    }
+    Tensor want = NaiveConv3d(joined, w, nullptr, {1, 1, 1}, c.lo, c.hi);
+    Tensor y = Tensor::Zeros(DType::kF32, want.shape());
+    Conv3dOp op{&x, &w, nullptr, {1, 1, 1}, c.lo, c.hi, &y};
+    op.x_prev = &prev;
+    ASSERT_TRUE(be->Run(op).ok()) << ShapeString(c.x);
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      ASSERT_NEAR(y.data<float>()[i], want.data<float>()[i], 1e-4)
+          << ShapeString(c.x) << " at " << i;
+    }
+  }
+  // A history tensor that does not match x is named.
+  Tensor x = Random({5, 2, 7, 9}, 1), w = Random({6, 5, 3, 3, 3}, 2);
+  Tensor bad_prev = Random({5, 2, 7, 8}, 3), y = Tensor::Zeros(DType::kF32, {6, 2, 7, 9});
+  Conv3dOp op{&x, &w, nullptr, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, &y};
+  op.x_prev = &bad_prev;
+  const absl::Status s = be->Run(op);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("x_prev"));
 }
 
 TEST(CpuConvOps, Conv3dRejectsBadShapes) {

@@ -1,6 +1,7 @@
 // CpuBackend: host allocation, dtype conversion on upload/download, op table assembly.
 #include "engine/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -23,7 +24,35 @@ absl::StatusOr<Tensor> CpuBackend::Allocate(DType dtype, Shape shape) {
   for (int64_t d : shape) {
     if (d < 0) return absl::InvalidArgumentError(absl::StrCat("allocate: negative dim in ", ShapeString(shape)));
   }
-  return Tensor::Zeros(dtype, std::move(shape));
+  Tensor t = Tensor::Zeros(dtype, std::move(shape));
+  // Count the bytes while the storage lives: its owner is wrapped by one that keeps the heap
+  // buffer alive and subtracts the bytes when the last reference goes.
+  Storage& storage = *t.storage();
+  const int64_t bytes = static_cast<int64_t>(storage.bytes);
+  {
+    std::lock_guard<std::mutex> lock(live_->mu);
+    live_->in_use += bytes;
+    live_->peak = std::max(live_->peak, live_->in_use);
+  }
+  storage.owner =
+      std::shared_ptr<void>(storage.data, [buffer = storage.owner, live = live_, bytes](void*) {
+        std::lock_guard<std::mutex> lock(live->mu);
+        live->in_use -= bytes;
+      });
+  return t;
+}
+
+MemoryStats CpuBackend::memory_stats() const {
+  std::lock_guard<std::mutex> lock(live_->mu);
+  MemoryStats s;
+  s.activation_in_use = live_->in_use;
+  s.activation_peak = live_->peak;
+  return s;
+}
+
+void CpuBackend::ResetPeakMemory() {
+  std::lock_guard<std::mutex> lock(live_->mu);
+  live_->peak = live_->in_use;
 }
 
 absl::StatusOr<Tensor> CpuBackend::Upload(const Tensor& host, DType dtype) {

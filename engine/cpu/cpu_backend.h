@@ -1,7 +1,9 @@
 // The CPU reference backend: fp32, plain loops over ParallelFor, written to be read.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "engine/core/backend.h"
 #include "engine/core/op_checks.h"
@@ -28,9 +30,22 @@ class CpuBackend : public Backend {
   absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) override;
   absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) override;
   absl::StatusOr<Tensor> Download(const Tensor& t) override;
+  // Live and peak bytes of Allocate'd tensors (the activations a device arena would hold), which
+  // engine/pipeline/activation_plan_test.cc holds the activation estimate against.
+  MemoryStats memory_stats() const override;
+  void ResetPeakMemory() override;
 
   using Backend::Register;
   using Backend::RegisterFn;
+
+ private:
+  // Shared with the release hook of every allocated tensor, which may outlive the backend.
+  struct LiveBytes {
+    std::mutex mu;
+    int64_t in_use = 0;
+    int64_t peak = 0;
+  };
+  std::shared_ptr<LiveBytes> live_ = std::make_shared<LiveBytes>();
 };
 
 // Shared argument checks for CPU op implementations; errors name the op and the tensor.

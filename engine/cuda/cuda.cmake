@@ -16,13 +16,15 @@ target_link_libraries(turbovid-engine PRIVATE tv_engine_cuda)
 target_compile_definitions(turbovid-engine PRIVATE TV_HAVE_CUDA_BACKEND=1)
 
 if(TV_BUILD_TESTS)
-  # Backend-ops parity: every CUDA op against the CPU reference; skips without a GPU.
+  # Backend-ops parity: every CUDA op against the CPU reference, and the device pool's arena;
+  # skips without a GPU.
   add_executable(tv_parity_test
     ${PROJECT_SOURCE_DIR}/tests/parity/backend_ops_test.cc
     ${PROJECT_SOURCE_DIR}/tests/parity/conv_cases.cc
     ${PROJECT_SOURCE_DIR}/tests/parity/sla_cases.cc
-    ${PROJECT_SOURCE_DIR}/tests/parity/quant_cases.cc)
+    ${PROJECT_SOURCE_DIR}/tests/parity/quant_cases.cc
+    cuda/device_pool_test.cc)
   tv_target(tv_parity_test)
-  target_link_libraries(tv_parity_test PRIVATE tv_engine_cuda tv_engine GTest::gtest_main)
+  target_link_libraries(tv_parity_test PRIVATE tv_engine_cuda tv_engine CUDA::cudart GTest::gtest_main)
   gtest_discover_tests(tv_parity_test PROPERTIES LABELS gpu DISCOVERY_TIMEOUT 60)
 endif()

@@ -1,14 +1,18 @@
-// CudaBackend: device allocation from the caching pool (device_pool.h), uploads streamed through
-// pinned staging buffers with dtype conversion on the GPU, downloads, and the factory.
+// CudaBackend: device allocation (activations from the arena, weights and uploads from the caching
+// pool: device_pool.h), uploads streamed through pinned staging buffers with dtype conversion on
+// the GPU, downloads, and the factory.
 #include "engine/cuda/cuda_backend.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/core/op_checks.h"
 #include "engine/cuda/cuda_backend_internal.h"
@@ -59,6 +63,8 @@ absl::Status CudaBackend::Init(int device) {
   device_ = device;
   const char* prof = std::getenv("TV_CUDA_PROFILE");
   profiling_ = prof != nullptr && std::string(prof) == "1";
+  const char* arena = std::getenv("TV_ACTIVATION_ARENA");
+  arena_enabled_ = arena == nullptr || std::string(arena) != "0";
   TV_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device), "cuda init", absl::StrCat("cudaSetDevice(", device, ")")));
   cudaDeviceProp prop{};
   TV_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda init", "properties"));
@@ -108,9 +114,19 @@ CudaBackend::~CudaBackend() {
     if (staging_free_[i] != nullptr) cudaEventDestroy(staging_free_[i]);
     if (staging_[i] != nullptr) cudaFreeHost(staging_[i]);
   }
+  for (const auto& entry : pinned_free_) cudaFreeHost(entry.second);
 }
 
 absl::StatusOr<Tensor> CudaBackend::AllocateUninitialized(DType dtype, Shape shape) {
+  return AllocateFromPool(dtype, std::move(shape), DevicePool::Use::kActivation);
+}
+
+absl::StatusOr<Tensor> CudaBackend::AllocateResident(DType dtype, Shape shape) {
+  return AllocateFromPool(dtype, std::move(shape), DevicePool::Use::kResident);
+}
+
+absl::StatusOr<Tensor> CudaBackend::AllocateFromPool(DType dtype, Shape shape,
+                                                     DevicePool::Use use) {
   for (int64_t d : shape) {
     if (d < 0) return absl::InvalidArgumentError(absl::StrCat("allocate: negative dim in ", ShapeString(shape)));
   }
@@ -118,7 +134,7 @@ absl::StatusOr<Tensor> CudaBackend::AllocateUninitialized(DType dtype, Shape sha
   const size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype);
   void* ptr = nullptr;
   auto storage = std::make_shared<Storage>();
-  TV_RETURN_IF_ERROR(CudaStatus(pool_->Get(bytes, &ptr, &storage->owner), "allocate",
+  TV_RETURN_IF_ERROR(CudaStatus(pool_->Get(bytes, use, &ptr, &storage->owner), "allocate",
                                 absl::StrCat(std::string(DTypeName(dtype)), ShapeString(shape), " (",
                                              bytes >> 20, " MiB; in use ", pool_->stats().in_use >> 20,
                                              " MiB)")));
@@ -126,6 +142,30 @@ absl::StatusOr<Tensor> CudaBackend::AllocateUninitialized(DType dtype, Shape sha
   storage->bytes = bytes;
   storage->device = Device::kCuda;
   return Tensor::Wrap(std::move(storage), 0, dtype, std::move(shape));
+}
+
+absl::Status CudaBackend::ReserveActivations(int64_t bytes) {
+  if (bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("reserve activations: ", bytes, " bytes"));
+  }
+  if (!arena_enabled_) return absl::OkStatus();
+  Bind();
+  bool deferred = false;
+  const cudaError_t e = pool_->Reserve(static_cast<size_t>(bytes), &deferred);
+  if (e == cudaErrorMemoryAllocation) {
+    // Best effort: the job still runs, its activations on the caching path (counted as overflow).
+    size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    cudaGetLastError();
+    TV_LOG(WARNING) << "cuda: activation arena of " << (bytes >> 20) << " MiB does not fit ("
+                    << (free >> 20) << " MiB free); activations use the caching pool";
+    return absl::OkStatus();
+  }
+  if (deferred) {
+    TV_LOG(WARNING) << "cuda: activation arena kept at " << (pool_->stats().arena_bytes >> 20)
+                    << " MiB (" << (bytes >> 20) << " MiB asked): activations are still live";
+  }
+  return CudaStatus(e, "reserve activations", absl::StrCat(bytes >> 20, " MiB"));
 }
 
 absl::StatusOr<Tensor> CudaBackend::Allocate(DType dtype, Shape shape) {
@@ -165,16 +205,17 @@ absl::StatusOr<Tensor> CudaBackend::Upload(const Tensor& host, DType dtype) {
   }
   const bool float_pair = (host.dtype() == DType::kF32 || host.dtype() == DType::kBF16) &&
                           (dtype == DType::kF32 || dtype == DType::kBF16);
+  // Uploads (weights, host inputs) never take the arena: see AllocateResident.
   if (host.dtype() == dtype) {
-    TV_ASSIGN_OR_RETURN(Tensor dev, AllocateUninitialized(dtype, host.shape()));
+    TV_ASSIGN_OR_RETURN(Tensor dev, AllocateResident(dtype, host.shape()));
     TV_RETURN_IF_ERROR(StreamToDevice(host.raw(), dev.raw(), host.nbytes(), host.Describe()));
     return dev;
   }
   if (float_pair) {
     // Raw bytes go over PCIe as stored; the dtype conversion runs on the GPU.
-    TV_ASSIGN_OR_RETURN(Tensor raw, AllocateUninitialized(host.dtype(), host.shape()));
+    TV_ASSIGN_OR_RETURN(Tensor raw, AllocateResident(host.dtype(), host.shape()));
     TV_RETURN_IF_ERROR(StreamToDevice(host.raw(), raw.raw(), host.nbytes(), host.Describe()));
-    TV_ASSIGN_OR_RETURN(Tensor dev, AllocateUninitialized(dtype, host.shape()));
+    TV_ASSIGN_OR_RETURN(Tensor dev, AllocateResident(dtype, host.shape()));
     kernels::ConvertArgs a;
     a.x = kernels::ConstBuf{raw.raw(), host.dtype() == DType::kF32 ? kernels::ElemType::kF32 : kernels::ElemType::kBF16};
     a.y = kernels::MutBuf{dev.raw(), dtype == DType::kF32 ? kernels::ElemType::kF32 : kernels::ElemType::kBF16};
@@ -196,16 +237,145 @@ absl::StatusOr<Tensor> CudaBackend::Upload(const Tensor& host, DType dtype) {
   return Upload(staged, dtype);
 }
 
-absl::StatusOr<Tensor> CudaBackend::Download(const Tensor& t) {
+namespace {
+
+// bf16/f16 → F32 on the host, over several threads for large tensors (a 480p video chunk is
+// 4.8 M values).
+void WidenToF32(const uint16_t* src, float* dst, int64_t n, bool bf16) {
+  const auto run = [&](int64_t lo, int64_t hi) {
+    if (bf16) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
+        std::memcpy(&dst[i], &bits, sizeof(float));
+      }
+    } else {
+      for (int64_t i = lo; i < hi; ++i) dst[i] = F16ToF32(src[i]);
+    }
+  };
+  constexpr int64_t kPerThread = int64_t{1} << 20;
+  const int64_t threads = std::clamp<int64_t>(n / kPerThread, 1, 8);
+  if (threads == 1) {
+    run(0, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  const int64_t per = (n + threads - 1) / threads;
+  for (int64_t k = 1; k < threads; ++k) {
+    pool.emplace_back(run, std::min(n, k * per), std::min(n, (k + 1) * per));
+  }
+  run(0, std::min(n, per));
+  for (std::thread& th : pool) th.join();
+}
+
+// A download queued on the backend's stream into a pinned buffer; Wait() waits for its event and
+// builds the host tensor (half floats widened to F32, as Download does).
+class CudaDownload : public PendingDownload {
+ public:
+  CudaDownload(CudaBackend* backend, Tensor src, void* pinned, size_t capacity, cudaEvent_t done)
+      : backend_(backend), src_(std::move(src)), pinned_(pinned), capacity_(capacity), done_(done) {}
+  ~CudaDownload() override { Release(); }
+
+  absl::StatusOr<Tensor> Wait() override {
+    if (pinned_ == nullptr) return absl::FailedPreconditionError("cuda download: waited twice");
+    const cudaError_t e = cudaEventSynchronize(done_);
+    if (e != cudaSuccess) {
+      Release();
+      return CudaStatus(e, "download", src_.Describe());
+    }
+    const DType dtype = src_.dtype();
+    Tensor host = Tensor::Zeros(IsHalfFloat(dtype) ? DType::kF32 : dtype, src_.shape());
+    if (IsHalfFloat(dtype)) {
+      WidenToF32(static_cast<const uint16_t*>(pinned_), host.data<float>(), src_.numel(),
+                 dtype == DType::kBF16);
+    } else {
+      std::memcpy(host.raw(), pinned_, src_.nbytes());
+    }
+    Release();
+    return host;
+  }
+
+ private:
+  void Release() {
+    if (pinned_ == nullptr) return;
+    cudaEventSynchronize(done_);  // an abandoned download must finish before its buffer is reused
+    cudaEventDestroy(done_);
+    backend_->ReleasePinned(pinned_, capacity_);
+    pinned_ = nullptr;
+    src_ = Tensor();
+  }
+
+  CudaBackend* backend_;
+  Tensor src_;  // kept alive until the copy is done
+  void* pinned_;
+  size_t capacity_;
+  cudaEvent_t done_;
+};
+
+}  // namespace
+
+absl::Status CudaBackend::AcquirePinned(size_t bytes, void** ptr, size_t* capacity) {
+  {
+    std::lock_guard<std::mutex> lock(pinned_mu_);
+    for (auto it = pinned_free_.begin(); it != pinned_free_.end(); ++it) {
+      if (it->first >= bytes) {
+        *capacity = it->first;
+        *ptr = it->second;
+        pinned_free_.erase(it);
+        return absl::OkStatus();
+      }
+    }
+  }
+  const size_t cap = std::max<size_t>((bytes + (size_t{1} << 20) - 1) & ~((size_t{1} << 20) - 1),
+                                      size_t{1} << 20);
+  TV_RETURN_IF_ERROR(CudaStatus(cudaMallocHost(ptr, cap), "download", "pinned host buffer"));
+  *capacity = cap;
+  return absl::OkStatus();
+}
+
+void CudaBackend::ReleasePinned(void* ptr, size_t capacity) {
+  {
+    std::lock_guard<std::mutex> lock(pinned_mu_);
+    if (pinned_free_.size() < kPinnedKept) {
+      pinned_free_.emplace_back(capacity, ptr);
+      return;
+    }
+    // Full: keep the larger buffers, free the smallest.
+    auto smallest = std::min_element(pinned_free_.begin(), pinned_free_.end());
+    if (smallest->first < capacity) {
+      std::swap(smallest->first, capacity);
+      std::swap(smallest->second, ptr);
+    }
+  }
+  cudaFreeHost(ptr);
+}
+
+absl::StatusOr<std::unique_ptr<PendingDownload>> CudaBackend::DownloadAsync(const Tensor& t) {
   if (t.device() != Device::kCuda) {
     return absl::InvalidArgumentError(absl::StrCat("cuda download: ", t.Describe(), " is not on the device"));
   }
   Bind();
-  Tensor host = Tensor::Zeros(t.dtype(), t.shape());
-  TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpy(host.raw(), t.raw(), t.nbytes(), cudaMemcpyDeviceToHost),
-                                "download", t.Describe()));
-  if (IsHalfFloat(t.dtype())) return ToF32(host);
-  return host;
+  void* pinned = nullptr;
+  size_t capacity = 0;
+  TV_RETURN_IF_ERROR(AcquirePinned(std::max<size_t>(t.nbytes(), 1), &pinned, &capacity));
+  cudaEvent_t done = nullptr;
+  cudaError_t e = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+  if (e == cudaSuccess) e = cudaMemcpyAsync(pinned, t.raw(), t.nbytes(), cudaMemcpyDeviceToHost, stream());
+  if (e == cudaSuccess) e = cudaEventRecord(done, stream());
+  if (e != cudaSuccess) {
+    if (done != nullptr) {
+      cudaEventSynchronize(done);
+      cudaEventDestroy(done);
+    }
+    cudaStreamSynchronize(stream());
+    ReleasePinned(pinned, capacity);
+    return CudaStatus(e, "download", t.Describe());
+  }
+  return std::unique_ptr<PendingDownload>(std::make_unique<CudaDownload>(this, t, pinned, capacity, done));
+}
+
+absl::StatusOr<Tensor> CudaBackend::Download(const Tensor& t) {
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<PendingDownload> pending, DownloadAsync(t));
+  return pending->Wait();
 }
 
 absl::Status CudaBackend::Synchronize() {

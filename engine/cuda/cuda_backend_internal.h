@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,12 +33,21 @@ class CudaBackend : public Backend {
   absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) override;
   absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) override;
   absl::StatusOr<Tensor> Download(const Tensor& t) override;
+  absl::StatusOr<std::unique_ptr<PendingDownload>> DownloadAsync(const Tensor& t) override;
+  // Pinned host buffers for downloads, kept for reuse (cudaHostAlloc is slow).
+  absl::Status AcquirePinned(size_t bytes, void** ptr, size_t* capacity);
+  void ReleasePinned(void* ptr, size_t capacity);
   absl::Status Synchronize() override;
   MemoryStats memory_stats() const override { return pool_->stats(); }
   void ResetPeakMemory() override { pool_->ResetPeak(); }
+  absl::Status ReserveActivations(int64_t bytes) override;
 
-  // Device tensor whose contents are undefined (callers overwrite every element).
-  absl::StatusOr<Tensor> AllocateUninitialized(DType dtype, Shape shape);
+  // Device tensor whose contents are undefined (callers overwrite every element): an activation,
+  // from the arena when it has room.
+  absl::StatusOr<Tensor> AllocateUninitialized(DType dtype, Shape shape) override;
+  // Same, for tensors that outlive the job (weights, caches derived from weights): never in the
+  // arena, which must hold only the job's activations to be regrown between jobs.
+  absl::StatusOr<Tensor> AllocateResident(DType dtype, Shape shape);
 
   const kernels::GemmContext& gemm() const { return gemm_; }
 
@@ -59,9 +69,11 @@ class CudaBackend : public Backend {
   // Makes this backend's device current on the calling thread (the CUDA current device is
   // per thread; a worker loads on one thread and runs jobs on another).
   void Bind() const { cudaSetDevice(device_); }
+  absl::StatusOr<Tensor> AllocateFromPool(DType dtype, Shape shape, DevicePool::Use use);
 
   kernels::GemmContext gemm_;
   bool profiling_ = false;
+  bool arena_enabled_ = true;  // TV_ACTIVATION_ARENA=0: ReserveActivations does nothing
   std::mutex profile_mu_;
   std::map<std::string, std::pair<double, int64_t>> profile_;  // label → (ms, calls)
   int device_ = 0;
@@ -70,6 +82,9 @@ class CudaBackend : public Backend {
   static constexpr size_t kStagingBytes = size_t{32} << 20;
   std::array<void*, 2> staging_{nullptr, nullptr};  // pinned, allocated on first upload
   std::array<cudaEvent_t, 2> staging_free_{nullptr, nullptr};
+  std::mutex pinned_mu_;
+  std::vector<std::pair<size_t, void*>> pinned_free_;  // (capacity, buffer), at most kPinnedKept
+  static constexpr size_t kPinnedKept = 4;
 };
 
 void RegisterCudaOps(CudaBackend& backend);       // cuda_ops.cc: linear, norms, rope, attention, elementwise

@@ -1,16 +1,18 @@
 // CUDA ops of the Wan VAE: conv3d (argument checks mirroring the CPU reference, packed-weight
-// cache for the halo path), the channel RMS norm and nearest x2 upsampling.
+// cache for the halo and sm90 paths), the channel RMS norm and nearest x2 upsampling.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/core/op_checks.h"
+#include "engine/core/ops.h"
 #include "engine/cuda/cuda_backend_internal.h"
 #include "kernels/conv.h"
 
@@ -20,14 +22,17 @@ namespace {
 using kernels::ConstBuf;
 using kernels::Conv3dPath;
 
-// Packed copies of conv weights for the halo path, one per weight tensor. An entry is valid while
-// the weight's storage lives (weak_ptr): a freed weight whose address is reused by a new tensor
-// never matches the old entry. Weights are assumed not to change in place.
+// Packed copies of conv weights, one per (weight tensor, path): the halo and sm90 kernels read
+// different packings, and one layer may meet both (the sm90 path also needs x 16-byte aligned).
+// An entry is valid while the weight's storage lives (weak_ptr): a freed weight whose address is
+// reused by a new tensor never matches the old entry. Weights are assumed not to change in place.
 class PackedWeights {
  public:
+  // `a.path` is the path the launch will take (kHalo or kSm90).
   absl::StatusOr<Tensor> Get(CudaBackend& b, const Tensor& w, const kernels::Conv3dArgs& a) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(w.raw());
+    const Key key{w.raw(), static_cast<int>(a.path)};
+    auto it = entries_.find(key);
     if (it != entries_.end()) {
       const Entry& e = it->second;
       const std::shared_ptr<Storage> live = e.storage.lock();
@@ -41,32 +46,36 @@ class PackedWeights {
       i = i->second.storage.expired() ? entries_.erase(i) : std::next(i);
     }
     TV_ASSIGN_OR_RETURN(Tensor packed,
-                        b.AllocateUninitialized(DType::kBF16, {kernels::Conv3dPackedElems(a)}));
+                        b.AllocateResident(DType::kBF16, {kernels::Conv3dPackedElems(a)}));
     TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchConv3dPackWeights(a, packed.raw(), b.stream()),
                                   "conv3d pack", w.Describe()));
-    entries_[w.raw()] = Entry{w.storage(), w.byte_offset(), w.shape(), w.dtype(), packed};
+    entries_[key] = Entry{w.storage(), w.byte_offset(), w.shape(), w.dtype(), packed};
     return packed;
   }
 
  private:
+  using Key = std::pair<const void*, int>;  // weight data, Conv3dPath
   struct Entry {
     std::weak_ptr<Storage> storage;
     size_t offset;
     Shape shape;
     DType dtype;
-    Tensor packed;  // bf16 [kt][ceil(cin/16)][kh·kw][cout][16]
+    Tensor packed;  // bf16, kernels/conv.h Conv3dArgs::w_packed
   };
   std::mutex mu_;
-  std::unordered_map<const void*, Entry> entries_;
+  std::map<Key, Entry> entries_;
 };
 
-// TV_CONV3D_PATH=direct|gemm|halo forces a kernel (parity checks, benchmarks); unset → fastest.
+// TV_CONV3D_PATH=direct|gemm|halo|sm90 forces a kernel (parity checks, benchmarks); unset →
+// fastest. A forced path that does not take the shapes falls back to the default choice, except
+// sm90 on a device that has it (see RunConv3d).
 Conv3dPath PathFromEnv() {
   const char* v = std::getenv("TV_CONV3D_PATH");
   if (v == nullptr) return Conv3dPath::kAuto;
   if (std::strcmp(v, "direct") == 0) return Conv3dPath::kDirect;
   if (std::strcmp(v, "gemm") == 0) return Conv3dPath::kGemm;
   if (std::strcmp(v, "halo") == 0) return Conv3dPath::kHalo;
+  if (std::strcmp(v, "sm90") == 0) return Conv3dPath::kSm90;
   return Conv3dPath::kAuto;
 }
 
@@ -97,6 +106,23 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
         "conv3d: w ", op.w->Describe(), " is not [Cout, ", op.x->dim(0), ", kt, kh, kw]"));
   }
   kernels::Conv3dArgs a;
+  if (op.x_prev != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "x_prev", op.x_prev));
+    if (op.x_prev->rank() != 4 || op.x_prev->dim(0) != op.x->dim(0) ||
+        op.x_prev->dim(2) != op.x->dim(2) || op.x_prev->dim(3) != op.x->dim(3) ||
+        op.x_prev->dtype() != op.x->dtype()) {
+      return absl::InvalidArgumentError(absl::StrCat("conv3d: x_prev ", op.x_prev->Describe(),
+                                                     " is not [", op.x->dim(0), ", Tp, ",
+                                                     op.x->dim(2), ", ", op.x->dim(3), "] like x ",
+                                                     op.x->Describe()));
+    }
+    a.t_prev = op.x_prev->dim(1);
+    TV_ASSIGN_OR_RETURN(a.x_prev, In("conv3d", "x_prev", op.x_prev));
+    if (Overlaps(*op.y, *op.x_prev)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("conv3d: y ", op.y->Describe(), " overlaps x_prev"));
+    }
+  }
   for (int i = 0; i < 3; ++i) {
     if (op.stride[i] < 1 || op.pad_lo[i] < 0 || op.pad_hi[i] < 0) {
       return absl::InvalidArgumentError(absl::StrCat("conv3d: axis ", i, " has stride ",
@@ -114,7 +140,7 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
   a.kt = op.w->dim(2);
   a.kh = op.w->dim(3);
   a.kw = op.w->dim(4);
-  a.to = OutExtent(a.t, op.pad_lo[0], op.pad_hi[0], a.kt, op.stride[0]);
+  a.to = OutExtent(a.t_prev + a.t, op.pad_lo[0], op.pad_hi[0], a.kt, op.stride[0]);
   a.ho = OutExtent(a.h, op.pad_lo[1], op.pad_hi[1], a.kh, op.stride[1]);
   a.wo = OutExtent(a.w_in, op.pad_lo[2], op.pad_hi[2], a.kw, op.stride[2]);
   if (a.to < 1 || a.ho < 1 || a.wo < 1) {
@@ -132,19 +158,36 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
   if (Overlaps(*op.y, *op.x)) {
     return absl::InvalidArgumentError(absl::StrCat("conv3d: y ", op.y->Describe(), " overlaps x"));
   }
+  const std::string shapes =
+      absl::StrCat("x ", op.x->Describe(), " w ", op.w->Describe(), " y ", op.y->Describe(),
+                   " stride ", a.stride[0], "/", a.stride[1], "/", a.stride[2], " pad ",
+                   a.pad_lo[0], "/", a.pad_lo[1], "/", a.pad_lo[2]);
   a.path = PathFromEnv();
+  Conv3dPath chosen = kernels::Conv3dChoosePath(a);
+  Tensor joined;  // x_prev ++ x, for the paths that do not read x_prev themselves
+  if (a.t_prev > 0 && chosen != Conv3dPath::kSm90) {
+    TV_ASSIGN_OR_RETURN(joined, Ops(b).Concat({*op.x_prev, *op.x}, 1));
+    TV_ASSIGN_OR_RETURN(a.x, In("conv3d", "x", &joined));
+    a.t += a.t_prev;
+    a.t_prev = 0;
+    a.x_prev = {};
+    chosen = kernels::Conv3dChoosePath(a);
+  }
+  // Forced sm90 on a device and build that have it must run it: a parity case for the sm90
+  // kernel must not pass on another one. Elsewhere (no sm_90a) it falls back like the others.
+  if (a.path == Conv3dPath::kSm90 && chosen != Conv3dPath::kSm90 && b.sm_version() == 90 &&
+      kernels::Conv3dSm90Available()) {
+    return absl::UnimplementedError(
+        absl::StrCat("conv3d: TV_CONV3D_PATH=sm90 but the sm90 kernel does not take ", shapes));
+  }
+  a.path = chosen;
   Tensor packed;  // kept alive until the launch is queued (the cache holds it too)
-  if (kernels::Conv3dChoosePath(a) == Conv3dPath::kHalo && kernels::Conv3dPackedElems(a) > 0) {
+  if ((chosen == Conv3dPath::kHalo || chosen == Conv3dPath::kSm90) &&
+      kernels::Conv3dPackedElems(a) > 0) {
     TV_ASSIGN_OR_RETURN(packed, cache.Get(b, *op.w, a));
     a.w_packed = packed.raw();
-    a.path = Conv3dPath::kHalo;
-  } else if (a.path == Conv3dPath::kHalo || a.path == Conv3dPath::kAuto) {
-    a.path = Conv3dPath::kGemm;
   }
-  return CudaStatus(
-      kernels::LaunchConv3d(a, b.stream()), "conv3d",
-      absl::StrCat("x ", op.x->Describe(), " w ", op.w->Describe(), " y ", op.y->Describe(),
-                   " stride ", a.stride[0], "/", a.stride[1], "/", a.stride[2]));
+  return CudaStatus(kernels::LaunchConv3d(a, b.stream()), "conv3d", shapes);
 }
 
 // y may alias x (the kernel reads every channel of a position before writing any).

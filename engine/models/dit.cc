@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/core/ops.h"
+#include "engine/cpu/parallel.h"
+#include "engine/samplers/phase_profile.h"
 
 namespace turbovid::engine {
 namespace {
@@ -290,18 +292,25 @@ absl::Status WanDitImpl::RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos
   const int64_t l = f * h * w;
   Tensor c = Tensor::Zeros(DType::kF32, {l, pairs});
   Tensor s = Tensor::Zeros(DType::kF32, {l, pairs});
-  for (int64_t tok = 0; tok < l; ++tok) {
-    const int64_t pos[3] = {tok / (h * w), (tok / w) % h, tok % w};
-    for (int64_t j = 0; j < pairs; ++j) {
-      const int axis = j < pt ? 0 : (j < pt + ph ? 1 : 2);
-      const int64_t base = axis == 0 ? 0 : (axis == 1 ? pt : pt + ph);
-      const int64_t width = 2 * (axis == 0 ? pt : ph);  // the axis' own rotary width D_a
-      const double theta = std::pow(10000.0, -2.0 * static_cast<double>(j - base) / width);
-      const double angle = static_cast<double>(pos[axis]) * theta;
-      c.data<float>()[tok * pairs + j] = static_cast<float>(std::cos(angle));
-      s.data<float>()[tok * pairs + j] = static_cast<float>(std::sin(angle));
-    }
+  std::vector<int> axis(pairs);
+  std::vector<double> theta(pairs);
+  for (int64_t j = 0; j < pairs; ++j) {
+    axis[j] = j < pt ? 0 : (j < pt + ph ? 1 : 2);
+    const int64_t base = axis[j] == 0 ? 0 : (axis[j] == 1 ? pt : pt + ph);
+    const int64_t width = 2 * (axis[j] == 0 ? pt : ph);  // the axis' own rotary width D_a
+    theta[j] = std::pow(10000.0, -2.0 * static_cast<double>(j - base) / width);
   }
+  // ~2M cos/sin pairs at 480p: built once per latent grid, over all cores.
+  cpu::ParallelFor(l, 1024, [&](int64_t t0, int64_t t1) {
+    for (int64_t tok = t0; tok < t1; ++tok) {
+      const int64_t pos[3] = {tok / (h * w), (tok / w) % h, tok % w};
+      for (int64_t j = 0; j < pairs; ++j) {
+        const double angle = static_cast<double>(pos[axis[j]]) * theta[j];
+        c.data<float>()[tok * pairs + j] = static_cast<float>(std::cos(angle));
+        s.data<float>()[tok * pairs + j] = static_cast<float>(std::sin(angle));
+      }
+    }
+  });
   TV_ASSIGN_OR_RETURN(*cos, backend_.Upload(c, DType::kF32));
   TV_ASSIGN_OR_RETURN(*sin, backend_.Upload(s, DType::kF32));
   rope_key_ = std::make_tuple(f, h, w);
@@ -416,13 +425,18 @@ absl::StatusOr<Tensor> WanDitImpl::Forward(const Tensor& x, const Tensor* y, dou
   TV_ASSIGN_OR_RETURN(Tensor patches, Patchify(x, y));
   const int64_t f = x.dim(1), h = x.dim(2) / 2, w = x.dim(3) / 2;
   TV_ASSIGN_OR_RETURN(Tensor tokens, ops_.Linear(patches, patch_w_, &patch_b_));
+  ProfileMark("dit: upload x + patch embedding");
   TV_ASSIGN_OR_RETURN(auto time, TimeEmbedding(timestep));
   Tensor cos, sin;
   TV_RETURN_IF_ERROR(RopeTables(f, h, w, &cos, &sin));
+  ProfileMark("dit: time embedding + RoPE tables (cached per grid)");
   for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
     TV_RETURN_IF_ERROR(RunBlock(i, tokens, time.second, cos, sin, context, sink));
   }
-  return Head(tokens, time.first, f, h, w);
+  ProfileMark("dit: transformer blocks");
+  TV_ASSIGN_OR_RETURN(Tensor v, Head(tokens, time.first, f, h, w));
+  ProfileMark("dit: head + unpatchify + download v");
+  return v;
 }
 
 absl::StatusOr<int> IntKey(const Json& json, std::string_view key, int fallback, bool required) {

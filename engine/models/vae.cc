@@ -5,8 +5,12 @@
 #include "engine/models/vae.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -239,40 +243,50 @@ class Runner {
  public:
   Runner(Backend& be, StreamState& st) : be_(be), ops_(be), st_(st) {}
 
+  // x_prev: frames in front of x along T (a causal conv's cache), read in place.
   absl::StatusOr<Tensor> Conv(const ConvW& c, const Tensor& x, std::array<int, 3> stride,
-                              std::array<int, 3> lo, std::array<int, 3> hi) {
+                              std::array<int, 3> lo, std::array<int, 3> hi,
+                              const Tensor* x_prev = nullptr) {
     const auto out = [](int64_t n, int l, int h, int64_t k, int s) {
       return (n + l + h - k) / s + 1;
     };
+    const int64_t t = x.dim(1) + (x_prev != nullptr ? x_prev->dim(1) : 0);
     TV_ASSIGN_OR_RETURN(Tensor y,
-                        ops_.Empty({c.w.dim(0), out(x.dim(1), lo[0], hi[0], c.w.dim(2), stride[0]),
+                        ops_.Uninit({c.w.dim(0), out(t, lo[0], hi[0], c.w.dim(2), stride[0]),
                                     out(x.dim(2), lo[1], hi[1], c.w.dim(3), stride[1]),
                                     out(x.dim(3), lo[2], hi[2], c.w.dim(4), stride[2])}));
-    TV_RETURN_IF_ERROR(be_.Run(Conv3dOp{&x, &c.w, &c.b, stride, lo, hi, &y}));
+    Conv3dOp op{&x, &c.w, &c.b, stride, lo, hi, &y};
+    op.x_prev = x_prev;
+    TV_RETURN_IF_ERROR(be_.Run(op));
     return y;
   }
 
-  // CausalConv3d: kt−1 frames of history in front (cached input, zeros at the start). Takes x by
-  // value so that it is freed once copied behind the history, before the output is allocated.
+  // CausalConv3d: kt−1 frames of history in front (cached input, zeros at the start). The conv
+  // reads the cache and x in place (Conv3dOp::x_prev); the new cache is the last kt−1 frames of
+  // cache ++ x. Takes x by value so that it is freed before the caller's next allocation.
   absl::StatusOr<Tensor> Causal(const ConvW& c, Tensor x) {
     const int p = c.pad;
     if (c.slot < 0) return Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p});
-    const int64_t hist = c.w.dim(2) - 1;
+    const int64_t hist = c.w.dim(2) - 1, t = x.dim(1);
     Tensor& cache = st_.cache[c.slot];
     if (!cache.defined()) {
       TV_ASSIGN_OR_RETURN(cache, be_.Allocate(x.dtype(), {x.dim(0), hist, x.dim(2), x.dim(3)}));
     }
-    TV_ASSIGN_OR_RETURN(Tensor in, ops_.Concat({cache, x}, 1));
-    x = Tensor();
-    TV_ASSIGN_OR_RETURN(cache, ops_.Narrow(in, 1, in.dim(1) - hist, hist));
-    return Conv(c, in, {1, 1, 1}, {0, p, p}, {0, p, p});
+    TV_ASSIGN_OR_RETURN(Tensor y, Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p}, &cache));
+    if (t >= hist) {
+      TV_ASSIGN_OR_RETURN(cache, ops_.Narrow(x, 1, t - hist, hist));
+    } else {
+      TV_ASSIGN_OR_RETURN(Tensor keep, ops_.Narrow(cache, 1, t, hist - t));
+      TV_ASSIGN_OR_RETURN(cache, ops_.Concat({keep, x}, 1));
+    }
+    return y;
   }
 
   // RMS_norm over channels at every position, optionally followed by SiLU (in place).
   absl::StatusOr<Tensor> Norm(const Tensor& gamma, const Tensor& x, bool silu) {
     const int64_t c = x.dim(0), p = x.numel() / c;
     TV_ASSIGN_OR_RETURN(Tensor xv, x.Reshape({c, p}));
-    TV_ASSIGN_OR_RETURN(Tensor y, ops_.Empty({c, p}));
+    TV_ASSIGN_OR_RETURN(Tensor y, ops_.Uninit({c, p}));
     TV_RETURN_IF_ERROR(be_.Run(ChannelRmsNormOp{&xv, &gamma, &y, silu}));
     return y.Reshape(x.shape());
   }
@@ -292,7 +306,7 @@ class Runner {
   // Single-head attention over the H·W positions of each frame, scale 1/√C, plus the input.
   absl::StatusOr<Tensor> Attention(const AttnW& a, const Tensor& x) {
     const int64_t c = x.dim(0), hw = x.dim(2) * x.dim(3);
-    TV_ASSIGN_OR_RETURN(Tensor y, ops_.Empty(x.shape()));
+    TV_ASSIGN_OR_RETURN(Tensor y, ops_.Uninit(x.shape()));
     for (int64_t t = 0; t < x.dim(1); ++t) {
       TV_ASSIGN_OR_RETURN(Tensor f, ops_.Narrow(x, 1, t, 1));  // [C, 1, H, W]
       TV_ASSIGN_OR_RETURN(Tensor n, Norm(a.gamma, f, false));
@@ -317,7 +331,7 @@ class Runner {
   // time_conv output [2C, T, H, W] → [C, 2T, H, W]: frame 2t = channels [0, C), 2t+1 = [C, 2C).
   absl::StatusOr<Tensor> Interleave(const Tensor& x) {
     const int64_t c = x.dim(0) / 2, t = x.dim(1), hw = x.dim(2) * x.dim(3);
-    TV_ASSIGN_OR_RETURN(Tensor y, ops_.Empty({c, 2 * t, x.dim(2), x.dim(3)}));
+    TV_ASSIGN_OR_RETURN(Tensor y, ops_.Uninit({c, 2 * t, x.dim(2), x.dim(3)}));
     CopyOp op;
     op.src = &x;
     op.dst = &y;
@@ -341,10 +355,10 @@ class Runner {
 
 // Nearest ×2 then 3x3 conv, one frame at a time so the ×2 copy never holds a whole chunk.
 absl::StatusOr<Tensor> Runner::UpsampleFrames(const ConvW& conv, const Tensor& x) {
-  TV_ASSIGN_OR_RETURN(Tensor y, ops_.Empty({conv.w.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}));
+  TV_ASSIGN_OR_RETURN(Tensor y, ops_.Uninit({conv.w.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}));
   for (int64_t t = 0; t < x.dim(1); ++t) {
     TV_ASSIGN_OR_RETURN(Tensor f, ops_.Narrow(x, 1, t, 1));
-    TV_ASSIGN_OR_RETURN(Tensor u, ops_.Empty({f.dim(0), 1, 2 * f.dim(2), 2 * f.dim(3)}));
+    TV_ASSIGN_OR_RETURN(Tensor u, ops_.Uninit({f.dim(0), 1, 2 * f.dim(2), 2 * f.dim(3)}));
     TV_RETURN_IF_ERROR(be_.Run(Upsample2xOp{&f, &u}));
     TV_ASSIGN_OR_RETURN(Tensor c, Conv(conv, u, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}));
     TV_RETURN_IF_ERROR(ops_.CopyInto(c, y, {0, t, 0, 0}));
@@ -417,7 +431,7 @@ absl::StatusOr<Tensor> PerFrame(Backend& be, const Tensor& x, Fn fn) {
     if (!out.defined()) {
       Shape shape = y.shape();
       shape[1] *= x.dim(1);
-      TV_ASSIGN_OR_RETURN(out, ops.Empty(shape));
+      TV_ASSIGN_OR_RETURN(out, ops.Uninit(shape));
     }
     TV_RETURN_IF_ERROR(ops.CopyInto(y, out, {0, t * y.dim(1), 0, 0}));
   }
@@ -513,6 +527,33 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
   TV_ASSIGN_OR_RETURN(Tensor zd, backend_.Upload(zr, backend_.compute_dtype()));
   TV_ASSIGN_OR_RETURN(Tensor x, run.Conv(conv2_, zd, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}));
   Tensor video = Tensor::Zeros(DType::kF32, {3, 1 + 4 * (t - 1), 8 * h, 8 * w});
+  // Chunk i's download is queued behind its work and collected after chunk i+1's work is queued,
+  // so the device never waits for the host's copying, conversion and callbacks.
+  // TV_VAE_PROFILE=1 prints the host-side split of one decode to stderr: queueing the chunks'
+  // work, waiting for the downloads, copying into the video, the callbacks.
+  static const bool profile = std::getenv("TV_VAE_PROFILE") != nullptr;
+  using Clock = std::chrono::steady_clock;
+  double ms_queue = 0, ms_wait = 0, ms_copy = 0, ms_callback = 0;
+  Clock::time_point t0 = Clock::now();
+  const auto lap = [&t0](double& sum) {
+    const Clock::time_point t1 = Clock::now();
+    sum += std::chrono::duration<double, std::milli>(t1 - t0).count();
+    t0 = t1;
+  };
+  std::unique_ptr<PendingDownload> pending;
+  int64_t pending_chunk = 0;
+  const auto collect = [&]() -> absl::Status {
+    TV_ASSIGN_OR_RETURN(Tensor host, pending->Wait());
+    pending.reset();
+    lap(ms_wait);
+    const int64_t f0 = pending_chunk == 0 ? 0 : 1 + 4 * (pending_chunk - 1);
+    CopyFrames(host, video, f0);
+    lap(ms_copy);
+    if (on_chunk) on_chunk(host, f0);
+    if (on_frame) on_frame(static_cast<int>(pending_chunk), static_cast<int>(t));
+    lap(ms_callback);
+    return absl::OkStatus();
+  };
   for (int64_t i = 0; i < t; ++i) {
     TV_ASSIGN_OR_RETURN(Tensor zi, ops.Narrow(x, 1, i, 1));
     TV_ASSIGN_OR_RETURN(Tensor y, DecodeChunk(backend_, run, dec_, zi));
@@ -521,10 +562,18 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
       return absl::InternalError(
           absl::StrCat("vae decode: latent frame ", i, " gave ", y.Describe()));
     }
-    TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(y));
-    CopyFrames(host, video, i == 0 ? 0 : 1 + 4 * (i - 1));
-    if (on_chunk) on_chunk(host, i == 0 ? 0 : 1 + 4 * (i - 1));
-    if (on_frame) on_frame(static_cast<int>(i), static_cast<int>(t));
+    TV_ASSIGN_OR_RETURN(std::unique_ptr<PendingDownload> next, backend_.DownloadAsync(y));
+    lap(ms_queue);
+    if (pending) TV_RETURN_IF_ERROR(collect());
+    pending = std::move(next);
+    pending_chunk = i;
+  }
+  if (pending) TV_RETURN_IF_ERROR(collect());
+  if (profile) {
+    std::fprintf(stderr,
+                 "vae decode profile: queue %.1f ms, wait %.1f ms, copy %.1f ms, callbacks %.1f ms "
+                 "(%lld chunks)\n",
+                 ms_queue, ms_wait, ms_copy, ms_callback, static_cast<long long>(t));
   }
   return video;
 }

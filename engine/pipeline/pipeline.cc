@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -17,9 +18,11 @@
 #include "engine/core/json.h"
 #include "engine/models/dit.h"
 #include "engine/models/vae.h"
+#include "engine/pipeline/activation_plan.h"
 #include "engine/pipeline/conditioning.h"
 #include "engine/pipeline/model_dir.h"
 #include "engine/samplers/noise.h"
+#include "engine/samplers/phase_profile.h"
 #include "engine/samplers/rcm.h"
 #include "engine/samplers/unipc.h"
 #include "engine/text/text_encoder.h"
@@ -83,8 +86,10 @@ int64_t PeakRssBytes() {
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
 
-// Feeds chunks of frames to a video::Mp4Writer on its own thread (FIFO), so that RGB→YUV
-// conversion and x264 run beside the VAE decode.
+// Feeds the VAE's video chunks to a video::Mp4Writer on its own thread (FIFO): the chunk's RGB
+// conversion is made on the caller's thread (the VAE's host buffer is only valid during its
+// callback), the whole-video uint8 tensor (97 MB at 480p) is filled and x264 runs on the encoder
+// thread, beside the VAE decode.
 class Mp4Encoder {
  public:
   ~Mp4Encoder() {
@@ -93,25 +98,34 @@ class Mp4Encoder {
       thread_.join();
     }
   }
-  absl::Status Start(int width, int height) {
+  absl::Status Start(int64_t frames, int width, int height) {
+    shape_ = {frames, height, width, 3};
     TV_RETURN_IF_ERROR(writer_.Open(width, height));
     thread_ = std::thread([this] { Loop(); });
     return absl::OkStatus();
   }
-  // `frames` [n, H, W, 3] U8 must stay alive until Finish().
-  void Push(const Tensor& frames) {
+  // `chunk` [3, n, H, W] host F32: video frames first … first+n-1.
+  void Push(const Tensor& chunk, int64_t first) {
+    Tensor rgb = video::VideoToFrames(chunk);  // [n, H, W, 3] U8, our own copy
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(frames);
+    queue_.push_back({std::move(rgb), first});
     cv_.notify_one();
   }
-  absl::StatusOr<std::string> Finish() {
+  // The MP4 bytes; `frames` gets every frame [F, H, W, 3] U8.
+  absl::StatusOr<std::string> Finish(Tensor* frames) {
     Close();
     thread_.join();
     TV_RETURN_IF_ERROR(status_);
+    if (!frames_.defined()) return absl::InternalError("mp4: the VAE produced no frames");
+    *frames = frames_;
     return writer_.Finish();
   }
 
  private:
+  struct Chunk {
+    Tensor rgb;  // [n, H, W, 3] U8
+    int64_t first;
+  };
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
@@ -119,7 +133,7 @@ class Mp4Encoder {
   }
   void Loop() {
     for (;;) {
-      Tensor next;
+      Chunk next;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [this] { return closed_ || !queue_.empty(); });
@@ -127,15 +141,28 @@ class Mp4Encoder {
         next = queue_.front();
         queue_.pop_front();
       }
-      if (status_.ok()) status_ = writer_.AddFrames(next);
+      if (status_.ok()) status_ = Add(next);
     }
   }
+  absl::Status Add(const Chunk& c) {
+    if (!frames_.defined()) frames_ = Tensor::Zeros(DType::kU8, shape_);
+    const int64_t n = c.rgb.dim(0);
+    if (c.first < 0 || c.first + n > shape_[0]) {
+      return absl::InternalError(absl::StrCat("mp4: chunk of ", n, " frames at ", c.first,
+                                              " outside ", shape_[0], " frames"));
+    }
+    Tensor dst = frames_.Slice0(c.first, c.first + n);
+    std::memcpy(dst.raw(), c.rgb.raw(), c.rgb.nbytes());
+    return writer_.AddFrames(dst);
+  }
 
+  Shape shape_;
+  Tensor frames_;  // [F, H, W, 3] U8, allocated by the encoder thread
   video::Mp4Writer writer_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Tensor> queue_;
+  std::deque<Chunk> queue_;
   bool closed_ = false;
   absl::Status status_;  // written by the encoder thread only, read after join
 };
@@ -167,9 +194,14 @@ class WanPipeline : public Pipeline {
   absl::Status Validate(const GenerateRequest& r) const;
   absl::StatusOr<Tensor> EncodeImage(const GenerateRequest& r, int* width, int* height,
                                      const ProgressFn& progress) const;
-  absl::StatusOr<Tensor> Sample(const GenerateRequest& r, const Shape& latent_shape,
-                                const Tensor& context, const Tensor* y,
-                                const ProgressFn& progress, const CancelFn& cancel) const;
+  absl::StatusOr<Tensor> Sample(const GenerateRequest& r, NoiseStreams& noise,
+                                const Tensor& context, const Tensor* y, const ProgressFn& progress,
+                                const CancelFn& cancel) const;
+  // The latent's noise draws (streams 0 … count-1), prefetched on device backends.
+  std::unique_ptr<NoiseStreams> StartNoise(const GenerateRequest& r, int width, int height) const;
+  absl::StatusOr<std::string> DecodeVideo(const GenerateRequest& r, const Tensor& latent, int width,
+                                          int height, bool encode_mp4, const ProgressFn& progress,
+                                          Tensor* frames) const;
 
   Backend& backend_;
   ModelDir dir_;
@@ -224,21 +256,33 @@ absl::StatusOr<Tensor> WanPipeline::EncodeImage(const GenerateRequest& r, int* w
   return I2vCondition(latent);
 }
 
-absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, const Shape& latent_shape,
+std::unique_ptr<NoiseStreams> WanPipeline::StartNoise(const GenerateRequest& r, int width,
+                                                      int height) const {
+  const Shape latent_shape = {16, (r.frames - 1) / 4 + 1, height / 8, width / 8};
+  // rCM SDE: stream 0 and the fresh draws after steps 0 … N-2 (the last step's weight is 0).
+  const int count = r.sampler == SamplerKind::kRcm && !r.ode ? r.steps : 1;
+  return std::make_unique<NoiseStreams>(latent_shape, r.seed, count,
+                                        /*background=*/backend_.device() != Device::kCpu);
+}
+
+absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStreams& noise_streams,
                                            const Tensor& context, const Tensor* y,
-                                           const ProgressFn& progress, const CancelFn& cancel) const {
+                                           const ProgressFn& progress,
+                                           const CancelFn& cancel) const {
   std::vector<WanDit::Context> contexts;
   for (const auto& dit : experts_) {
     TV_RETURN_IF_ERROR(dit->SetAttention(r.sla ? AttentionMode::kSla : AttentionMode::kDense, r.sla_topk));
     TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(context));
     contexts.push_back(std::move(ctx));
   }
+  ProfileMark("dit: bf16 context, PrepareContext (text MLP + cross-attn K/V, once per job)");
   auto on_step = [&](int step) -> absl::Status {
     if (progress) progress({Stage::kDenoising, step + 1, r.steps, (step + 1.0) / r.steps});
     if (cancel && cancel()) return absl::CancelledError(absl::StrCat("cancelled after step ", step + 1));
     return absl::OkStatus();
   };
-  const Tensor noise = GaussianNoise(latent_shape, r.seed, 0);
+  const Tensor noise = noise_streams.Get(0);
+  ProfileMark("noise: initial draw (wait)");
   if (r.sampler == SamplerKind::kRcm) {
     RcmOptions options;
     options.steps = r.steps;
@@ -251,7 +295,7 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, const Shape
           const size_t e = low && experts_.size() > 1 ? 1 : 0;
           return experts_[e]->Forward(x_in, y, t, contexts[e]);
         },
-        [&](int step) { return GaussianNoise(latent_shape, r.seed, 1 + step); }, on_step);
+        [&](int step) { return noise_streams.Get(1 + step); }, on_step);
   }
   // UniPC + classifier-free guidance with the negative prompt (default: Wan's).
   TV_ASSIGN_OR_RETURN(Tensor negative, text_->Encode(r.negative_prompt.empty() ? std::string(kWanNegativePrompt)
@@ -261,6 +305,7 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, const Shape
     TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(negative));
     uncond.push_back(std::move(ctx));
   }
+  ProfileMark("text + dit: negative prompt context (UniPC + CFG)");
   const int boundary_t = static_cast<int>(dir_.boundary * 1000);
   return UniPcSample(
       noise, r.steps, r.shift,
@@ -278,64 +323,83 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, const Shape
       on_step);
 }
 
+absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, const Tensor& latent,
+                                                     int width, int height, bool encode_mp4,
+                                                     const ProgressFn& progress,
+                                                     Tensor* frames) const {
+  // With libx264 the MP4 is encoded while the VAE decodes: each latent frame's video frames go to
+  // an encoder thread as soon as they reach the host; the bytes are ready right after the decode.
+  const bool stream_mp4 = encode_mp4 && video::internal::HaveX264();
+  Mp4Encoder encoder;
+  if (stream_mp4) TV_RETURN_IF_ERROR(encoder.Start(1 + 4 * (latent.dim(1) - 1), width, height));
+  auto on_frame = [&](int i, int n) {
+    if (progress) progress({Stage::kDecodingVideo, 0, r.steps, (i + 1.0) / n});
+  };
+  WanVae::ChunkFn on_chunk;
+  if (stream_mp4) on_chunk = [&](const Tensor& chunk, int64_t first) { encoder.Push(chunk, first); };
+  TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(latent, on_frame, on_chunk));
+  ProfileMark("vae: decode (MP4 encoder thread beside it)");
+  std::string mp4;
+  if (stream_mp4) {
+    if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 0});
+    TV_ASSIGN_OR_RETURN(mp4, encoder.Finish(frames));
+    if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 1});
+    ProfileMark("mp4: wait for the encoder thread");
+    return mp4;
+  }
+  *frames = video::VideoToFrames(video);
+  if (encode_mp4) {
+    if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 0});
+    TV_ASSIGN_OR_RETURN(mp4, video::EncodeMp4(*frames));
+    if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 1});
+  }
+  ProfileMark("frames + mp4 (after the decode)");
+  return mp4;
+}
+
 absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& request,
                                                      const ProgressFn& progress,
                                                      const CancelFn& cancel, bool encode_mp4) {
   TV_RETURN_IF_ERROR(Validate(request));
+  std::optional<PhaseProfile> profile;
+  if (PhaseProfile::Enabled()) profile.emplace([this] { (void)backend_.Synchronize(); });
+  ScopedPhaseProfile scoped_profile(profile ? &*profile : nullptr);
   backend_.ResetPeakMemory();  // the job's own peak (weights stay resident and count in it)
+  // One activation arena per job, sized from its shape (no-op on the CPU backend).
+  TV_RETURN_IF_ERROR(ReserveJobActivations(backend_, dir_, *experts_.front(), request));
+  int width = request.width, height = request.height;
+  // T2V knows the latent size now: its noise draws overlap the text encoder (device backends).
+  std::unique_ptr<NoiseStreams> noise;
+  if (!dir_.i2v) noise = StartNoise(request, width, height);
+  ProfileMark("pipeline: reserve activations, start noise");
   if (progress) progress({Stage::kEncodingText, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor context, text_->Encode(request.prompt));
+  ProfileMark("text: umT5 encode (or prompt cache hit)");
   // The DiT receives bf16(context) as upstream feeds it.
   for (int64_t i = 0; i < context.numel(); ++i) context.data<float>()[i] = RoundToBf16(context.data<float>()[i]);
-  int width = request.width, height = request.height;
   std::optional<Tensor> y;
   if (dir_.i2v) {
     TV_ASSIGN_OR_RETURN(y, EncodeImage(request, &width, &height, progress));
+    noise = StartNoise(request, width, height);
+    ProfileMark("image: decode, resize, VAE encode");
   }
   if (cancel && cancel()) return absl::CancelledError("cancelled before denoising");
-  const Shape latent_shape = {16, (request.frames - 1) / 4 + 1, height / 8, width / 8};
   if (progress) progress({Stage::kDenoising, 0, request.steps, 0});
-  TV_ASSIGN_OR_RETURN(Tensor latent, Sample(request, latent_shape, context, y ? &*y : nullptr, progress, cancel));
+  TV_ASSIGN_OR_RETURN(Tensor latent,
+                      Sample(request, *noise, context, y ? &*y : nullptr, progress, cancel));
+  noise.reset();
   if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
   GenerateResult result;
-  // With libx264 the MP4 is encoded while the VAE decodes: each latent frame's video frames go to
-  // an encoder thread as soon as they reach the host; the bytes are ready right after the decode.
-  const bool stream_mp4 = encode_mp4 && video::internal::HaveX264();
-  const int64_t num_frames = 1 + 4 * (latent_shape[1] - 1);
-  Mp4Encoder encoder;
-  if (stream_mp4) {
-    result.frames = Tensor::Zeros(DType::kU8, {num_frames, height, width, 3});
-    TV_RETURN_IF_ERROR(encoder.Start(width, height));
-  }
-  TV_ASSIGN_OR_RETURN(
-      Tensor video,
-      vae_->Decode(
-          latent,
-          [&](int i, int n) {
-            if (progress) progress({Stage::kDecodingVideo, 0, request.steps, (i + 1.0) / n});
-          },
-          stream_mp4 ? WanVae::ChunkFn([&](const Tensor& chunk, int64_t first) {
-            Tensor u8 = video::VideoToFrames(chunk);
-            Tensor dst = result.frames.Slice0(first, first + u8.dim(0));
-            std::memcpy(dst.raw(), u8.raw(), u8.nbytes());
-            encoder.Push(dst);
-          })
-                     : WanVae::ChunkFn()));
-  if (stream_mp4) {
-    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 0});
-    TV_ASSIGN_OR_RETURN(result.mp4, encoder.Finish());
-    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 1});
-  } else {
-    result.frames = video::VideoToFrames(video);
-  }
-  if (encode_mp4 && !stream_mp4) {
-    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 0});
-    TV_ASSIGN_OR_RETURN(result.mp4, video::EncodeMp4(result.frames));
-    if (progress) progress({Stage::kEncodingMp4, 0, request.steps, 1});
-  }
+  TV_ASSIGN_OR_RETURN(result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress,
+                                              &result.frames));
   // Device backends report their device peak (weights + the job's activations); the CPU backend
   // the process's peak RSS.
   result.peak_bytes = backend_.device() == Device::kCpu ? PeakRssBytes() : backend_.memory_stats().peak;
+  if (profile) {
+    profile->Print(stderr, absl::StrCat("pipeline profile: ", width, "x", height, ", ",
+                                        request.frames, " frames, ", request.steps, " steps, ",
+                                        request.sla ? "SLA" : "dense"));
+  }
   return result;
 }
 

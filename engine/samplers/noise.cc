@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace turbovid::engine {
@@ -61,6 +62,32 @@ Tensor GaussianNoise(const Shape& shape, uint64_t seed, uint64_t stream) {
   fill(0, pairs / threads);
   for (std::thread& th : pool) th.join();
   return t;
+}
+
+NoiseStreams::NoiseStreams(Shape shape, uint64_t seed, int count, bool background)
+    : shape_(std::move(shape)), seed_(seed) {
+  if (!background) return;
+  promises_.resize(std::max(count, 0));
+  for (std::promise<Tensor>& p : promises_) futures_.push_back(p.get_future());
+  thread_ = std::thread([this] {
+    for (size_t s = 0; s < promises_.size(); ++s) {
+      // After a stop the remaining futures are never read (the owner is being destroyed).
+      if (stop_.load()) return;
+      promises_[s].set_value(GaussianNoise(shape_, seed_, s));
+    }
+  });
+}
+
+NoiseStreams::~NoiseStreams() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+Tensor NoiseStreams::Get(int stream) {
+  if (stream >= 0 && static_cast<size_t>(stream) < futures_.size() && futures_[stream].valid()) {
+    return futures_[stream].get();
+  }
+  return GaussianNoise(shape_, seed_, static_cast<uint64_t>(stream));
 }
 
 }  // namespace turbovid::engine

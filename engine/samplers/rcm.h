@@ -25,10 +25,12 @@ struct RcmOptions {
   double boundary = -1;  // > 0: start with the high-noise expert, switch for good when t < boundary
 };
 
-// v = net(x_in, net_timestep, use_low_expert); x_in: bf16-rounded latent as F32.
+// v = net(x_in, net_timestep, use_low_expert); x_in: bf16-rounded latent as F32, valid only during
+// the call (the sampler reuses its buffer for the next step).
 using RcmVelocityFn =
     std::function<absl::StatusOr<Tensor>(const Tensor& x_in, float net_timestep, bool low_expert)>;
-// The fresh noise drawn after step i (SDE only).
+// The fresh noise drawn after step i (SDE only; never asked for after the last step, whose noise
+// weight t_next is 0).
 using RcmNoiseFn = std::function<Tensor(int step)>;
 // Called after each step (0-based); a non-OK status (e.g. Cancelled) stops sampling.
 using RcmStepFn = std::function<absl::Status(int step)>;
@@ -40,7 +42,9 @@ struct RcmTrace {
   std::vector<Tensor> v;         // per step, F32
 };
 
-// init_noise: F32 latent-shaped noise. Returns the final latent as F32.
+// init_noise: host latent-shaped noise. Returns the final latent as F32. The float64 state and
+// its elementwise updates run on the host over all cores (cpu::ParallelFor); with a profile
+// installed (phase_profile.h) each phase of a step is marked.
 absl::StatusOr<Tensor> RcmSample(const Tensor& init_noise, const RcmOptions& options,
                                  const RcmVelocityFn& velocity, const RcmNoiseFn& noise,
                                  const RcmStepFn& on_step, RcmTrace* trace = nullptr);

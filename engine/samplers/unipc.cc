@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/samplers/phase_profile.h"
 
 namespace turbovid::engine {
 
@@ -39,7 +40,9 @@ absl::StatusOr<Tensor> UniPcSample(const Tensor& noise, int steps, double shift,
   Tensor xf = Tensor::Zeros(DType::kF32, noise.shape());
   for (int i = 0; i < steps; ++i) {
     for (int64_t j = 0; j < n; ++j) xf.data<float>()[j] = static_cast<float>(x[j]);
+    ProfileMark("unipc: F32 x_in");
     TV_ASSIGN_OR_RETURN(Tensor v, velocity(xf, sched.timesteps[i], i));
+    ProfileMark("unipc: velocity call (outside the DiT's own phases)");
     if (v.numel() != n || v.dtype() != DType::kF32) {
       return absl::InternalError("unipc: velocity does not match the latent");
     }
@@ -84,7 +87,9 @@ absl::StatusOr<Tensor> UniPcSample(const Tensor& noise, int steps, double shift,
     m_prev2 = std::move(m_prev);
     m_prev = std::move(m);
     order_prev = order;
+    ProfileMark("unipc: predictor + corrector");
     if (on_step) TV_RETURN_IF_ERROR(on_step(i));
+    ProfileMark("unipc: on_step (progress, cancel)");
   }
   Tensor out = Tensor::Zeros(DType::kF32, noise.shape());
   for (int64_t j = 0; j < n; ++j) out.data<float>()[j] = static_cast<float>(x[j]);

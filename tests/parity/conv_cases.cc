@@ -1,6 +1,8 @@
-// Parity cases for Conv3d, ChannelRmsNorm, Upsample2x. Conv shapes cover every CUDA path (halo,
-// gathered GEMM, direct; the last two also forced through TV_CONV3D_PATH on shapes the halo path
-// would take), ragged channels, odd sizes, strides with asymmetric padding and causal padding.
+// Parity cases for Conv3d, ChannelRmsNorm, Upsample2x. Conv shapes cover every CUDA path (sm90,
+// halo, gathered GEMM, direct; forced through TV_CONV3D_PATH on shapes another path would take),
+// ragged channels, odd sizes, strides with asymmetric padding and causal padding. The forced sm90
+// cases run the sm_90a TMA + wgmma kernel on an sm_90 device (where a shape it does not take is an
+// error, not a silent fallback) and the default path elsewhere.
 // Also a disabled benchmark of the Wan VAE decoder's shapes (ConvPerf.DISABLED_WanVaeDecode).
 #include <algorithm>
 #include <array>
@@ -26,6 +28,7 @@ struct ConvSpec {
   std::array<int, 3> hi = {0, 0, 0};
   bool bias = true;
   const char* path = nullptr;  // TV_CONV3D_PATH while the op runs (CPU ignores it)
+  int64_t t_prev = 0;          // frames of Conv3dOp::x_prev in front of x (0: none)
 };
 
 // Sets TV_CONV3D_PATH for one op and restores "unset" after it.
@@ -46,27 +49,46 @@ std::string Triple(const std::array<int, 3>& v) {
   return std::to_string(v[0]) + std::to_string(v[1]) + std::to_string(v[2]);
 }
 
+// Whether this process's CUDA device is an sm_90 part (the sm90 cases say once when it is not).
+bool Sm90Device() {
+  static const bool sm90 = [] {
+    const absl::StatusOr<CudaDeviceInfo> info = QueryCudaDevice(0);
+    const bool yes = info.ok() && info->sm_version == 90;
+    if (info.ok() && !yes) {
+      std::printf("conv3d sm90 cases: sm_%d device, they run the default path\n", info->sm_version);
+    }
+    return yes;
+  }();
+  return sm90;
+}
+
 Case ConvCase(const ConvSpec& s) {
   const auto out = [](int64_t n, int lo, int hi, int64_t k, int st) {
     return (n + lo + hi - k) / st + 1;
   };
-  const Shape y_shape = {s.cout, out(s.t, s.lo[0], s.hi[0], s.k[0], s.stride[0]),
+  const Shape y_shape = {s.cout, out(s.t_prev + s.t, s.lo[0], s.hi[0], s.k[0], s.stride[0]),
                          out(s.h, s.lo[1], s.hi[1], s.k[1], s.stride[1]),
                          out(s.w, s.lo[2], s.hi[2], s.k[2], s.stride[2])};
   std::string name = "conv3d " + std::to_string(s.cin) + ">" + std::to_string(s.cout) + " " +
                      ShapeString({s.t, s.h, s.w}) + " k" + std::to_string(s.k[0]) +
                      std::to_string(s.k[1]) + std::to_string(s.k[2]) + " s" + Triple(s.stride) +
                      " p" + Triple(s.lo) + "/" + Triple(s.hi) + (s.bias ? "" : " nobias") +
-                     (s.path ? std::string(" ") + s.path : "");
+                     (s.path ? std::string(" ") + s.path : "") +
+                     (s.t_prev > 0 ? " x_prev " + std::to_string(s.t_prev) : "");
   // Weights ~ U(±1/√fan_in) keep outputs O(1) whatever the fan-in.
   const float wr = 1.f / std::sqrt(static_cast<float>(s.cin * s.k[0] * s.k[1] * s.k[2]));
   std::vector<Input> in = {{{s.cin, s.t, s.h, s.w}},
                            {{s.cout, s.cin, s.k[0], s.k[1], s.k[2]}, false, -wr, wr}};
   if (s.bias) in.push_back({{s.cout}, false, -0.5f, 0.5f});
+  const size_t prev_index = in.size();
+  if (s.t_prev > 0) in.push_back({{s.cin, s.t_prev, s.h, s.w}});
   return {name, OpKindOf<Conv3dOp>(), in,
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc(y_shape));
             Conv3dOp op{&t[0], &t[1], s.bias ? &t[2] : nullptr, s.stride, s.lo, s.hi, &y};
+            if (s.t_prev > 0) op.x_prev = &t[prev_index];
+            const bool sm90 = s.path != nullptr && std::string(s.path) == "sm90";
+            if (sm90 && env.b.device() == Device::kCuda) Sm90Device();
             ScopedPath path(s.path);
             TV_RETURN_IF_ERROR(env.b.Run(op));
             return std::vector<Tensor>{y};
@@ -130,6 +152,27 @@ std::vector<Case> ConvCases() {
       {16, 24, 3, 10, 16, k333, s1, causal, spatial, true, "gemm"},
       {16, 24, 3, 10, 16, k333, s1, causal, spatial, true, "halo"},
       {12, 20, 1, 11, 16, k133, s122, z, spatial, true, "direct"},
+      // sm_90a TMA + wgmma kernel: W not a multiple of its 64 columns (40, 72, 136), Cout 96 /
+      // 192 / 384 (two 192-channel tiles) / 200 (ragged: 192 + 8) / 8, Cin not a multiple of its
+      // 16-channel stages (3, 40, 24), 3x3x3 causal, kt = 3 over two cache frames (no temporal
+      // padding), 1x3x3, 1x1x1, 3x1x1 causal and temporal stride 2, H below its 4 / 8 rows.
+      {3, 96, 3, 9, 40, k333, s1, causal, spatial, true, "sm90"},
+      {40, 192, 2, 7, 72, k333, s1, causal, spatial, true, "sm90"},
+      {24, 384, 1, 5, 136, k133, s1, spatial, spatial, false, "sm90"},
+      {32, 96, 4, 6, 64, k333, s1, spatial, spatial, true, "sm90"},
+      {16, 200, 2, 3, 16, k333, s1, causal, spatial, true, "sm90"},
+      {3, 8, 2, 2, 8, k333, s1, causal, spatial, true, "sm90"},
+      {48, 96, 2, 5, 24, k111, s1, z, z, true, "sm90"},
+      {64, 200, 4, 3, 16, k311, s1, causal_t, z, true, "sm90"},
+      {16, 24, 5, 6, 8, k311, s211, z, z, true, "sm90"},
+      // History frames read in place (Conv3dOp::x_prev, the VAE's causal cache): by the sm90
+      // kernel (two cache frames + 4 or 1, 3x3x3 and the 3x1x1 time conv), and concatenated
+      // first for the other paths (forced halo; Cout 8 goes to the halo path by default).
+      {96, 96, 4, 12, 64, k333, s1, spatial, spatial, true, "sm90", 2},
+      {40, 96, 1, 7, 72, k333, s1, spatial, spatial, true, "sm90", 2},
+      {64, 128, 2, 4, 16, k311, s1, z, z, true, "sm90", 2},
+      {40, 72, 2, 7, 72, k333, s1, spatial, spatial, true, "halo", 2},
+      {3, 8, 2, 5, 16, k333, s1, spatial, spatial, true, nullptr, 2},
   };
   std::vector<Case> cases;
   for (const ConvSpec& s : specs) cases.push_back(ConvCase(s));
