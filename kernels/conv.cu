@@ -721,8 +721,10 @@ Conv3dPath Conv3dChoosePath(const Conv3dArgs& args) {
       return sm90 ? Conv3dPath::kSm90 : portable;
     case Conv3dPath::kAuto:
       // The sm90 tiles are 96 or 192 channels wide: narrow heads (the decoder's Cout 3) go to
-      // the halo path's 16-channel tile.
-      return sm90 && args.cout >= 32 ? Conv3dPath::kSm90 : portable;
+      // the halo path's 16-channel tile, unless they read a history tensor, which the halo path
+      // would need concatenated first (a full-resolution copy per frame; the sm90 kernel at
+      // 3/96 of its tile was faster than that copy plus the halo kernel on the H100).
+      return sm90 && (args.cout >= 32 || args.t_prev > 0) ? Conv3dPath::kSm90 : portable;
   }
   return Conv3dPath::kGemm;
 }

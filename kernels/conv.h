@@ -36,6 +36,7 @@ struct Conv3dArgs {
   // takes it (t_prev > 0); callers concatenate for the others.
   ConstBuf x_prev;
   int64_t t_prev = 0;
+  int64_t prev_first = 0;  // x_prev is a ring: frames in time order prev_first, +1, ... mod t_prev
   int64_t cin = 0, t = 0, h = 0, w_in = 0;  // input extents (w_in: width; t: frames of x)
   int64_t cout = 0, kt = 1, kh = 1, kw = 1;
   int64_t to = 0, ho = 0, wo = 0;  // output extents (checked by the caller)

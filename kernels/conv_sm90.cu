@@ -82,7 +82,7 @@ using TileN192K1 = Sm90Tile<2, 192, 1>;
 struct Sm90Params {
   ConstBuf bias;
   MutBuf y;
-  int t, t_prev, kt, cout;  // t: frames seen (t_prev from the history maps, then x's)
+  int t, t_prev, prev_first, kt, cout;  // t: frames seen (t_prev from the history, a ring, then x)
   int to, ho, wo, w_in;
   int st_t, pad_t, pad_h, pad_w;
   int ccn;  // ceil(cin / 16)
@@ -332,7 +332,7 @@ __global__ void __launch_bounds__(kThreads, 1)
           const bool hist = ti < p.t_prev;
           const CUtensorMap* am = hist ? &pmap : &xmap;
           const CUtensorMap* em = hist ? &pemap : &emap;
-          const int tl = hist ? ti : ti - p.t_prev;
+          const int tl = hist ? (ti + p.prev_first) % p.t_prev : ti - p.t_prev;
           TmaLoad4(a_blk(sb, K == 3 ? 1 : 0, 0), am, full_a(s), c.w0, c0, hi, tl);
           if (c.left) TmaLoad4(e_blk(sb, 0, 0), em, full_a(s), c.w0 - 8, c0, hi, tl);
           if (c.right) TmaLoad4(e_blk(sb, 1, 0), em, full_a(s), c.w0 + kCols, c0, hi, tl);
@@ -582,6 +582,7 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   p.y = a.y;
   p.t = static_cast<int>(a.t_prev + a.t);
   p.t_prev = static_cast<int>(a.t_prev);
+  p.prev_first = static_cast<int>(a.prev_first);
   p.kt = static_cast<int>(a.kt);
   p.cout = static_cast<int>(a.cout);
   p.to = static_cast<int>(a.to);
@@ -653,7 +654,8 @@ bool Conv3dSm90Accepts(const Conv3dArgs& a) {
   // (the shifted copies are w − 1, w, w + 1), or 1x1 without. Any pad_h, temporal kernel, stride
   // and padding.
   if (a.x.type != ElemType::kBF16 || !Aligned16(a.x.data) || a.w_in % 8 != 0) return false;
-  if (a.t_prev < 0 || (a.t_prev > 0 && (a.x_prev.type != ElemType::kBF16 ||
+  if (a.t_prev < 0 || a.prev_first < 0 || (a.t_prev > 0 && a.prev_first >= a.t_prev) ||
+      (a.t_prev > 0 && (a.x_prev.type != ElemType::kBF16 ||
                                         !Aligned16(a.x_prev.data)))) {
     return false;
   }

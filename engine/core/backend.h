@@ -156,8 +156,10 @@ struct Conv3dOp {
   std::array<int, 3> pad_hi{0, 0, 0};  // zeros after (t, h, w)
   Tensor* y = nullptr;  // [Cout, To, Ho, Wo]
   // Optional frames in front of x along T, [Cin, Tp, H, W] (a causal conv's cache): the conv
-  // reads x_prev ++ x, T = Tp + T(x), without the two being concatenated first.
+  // reads x_prev ++ x, T = Tp + T(x), without the two being concatenated first. x_prev may be a
+  // ring: its frames in time order are x_prev_first, x_prev_first + 1, ... (mod Tp).
   const Tensor* x_prev = nullptr;
+  int x_prev_first = 0;
 };
 
 // Wan VAE RMS_norm: y = x / max(‖x‖₂ over C, 1e-12) · √C · gamma, per position; then SiLU when

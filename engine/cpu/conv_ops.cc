@@ -22,7 +22,8 @@ struct ConvGeom {
   int64_t cout, kt, kh, kw;  // kernel
   int64_t to, ho, wo;        // output
   std::array<int, 3> stride, pad_lo;
-  int64_t tp = 0;  // frames from x_prev
+  int64_t tp = 0;     // frames from x_prev
+  int64_t first = 0;  // x_prev's oldest frame (a ring)
 };
 
 // Output extent of one axis, or a negative number when the kernel does not fit.
@@ -54,6 +55,10 @@ absl::StatusOr<ConvGeom> CheckConv3d(const Conv3dOp& op) {
                                                      op.x->dim(2), ", ", op.x->dim(3), "]"));
     }
     tp = op.x_prev->dim(1);
+    if (op.x_prev_first < 0 || op.x_prev_first >= std::max<int64_t>(tp, 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("conv3d: x_prev_first ", op.x_prev_first,
+                                                     " is outside x_prev ", op.x_prev->Describe()));
+    }
   }
   for (int i = 0; i < 3; ++i) {
     if (op.stride[i] < 1 || op.pad_lo[i] < 0 || op.pad_hi[i] < 0) {
@@ -76,6 +81,7 @@ absl::StatusOr<ConvGeom> CheckConv3d(const Conv3dOp& op) {
              op.stride,
              op.pad_lo};
   g.tp = tp;
+  g.first = op.x_prev_first;
   g.to = OutExtent(g.t, op.pad_lo[0], op.pad_hi[0], g.kt, op.stride[0]);
   g.ho = OutExtent(g.h, op.pad_lo[1], op.pad_hi[1], g.kh, op.stride[1]);
   g.wo = OutExtent(g.w, op.pad_lo[2], op.pad_hi[2], g.kw, op.stride[2]);
@@ -113,7 +119,7 @@ void ConvRow(const ConvGeom& g, const float* x_prev, const float* x, const float
       for (int64_t dh = 0; dh < g.kh; ++dh) {
         const int64_t hi = ho * g.stride[1] + dh - g.pad_lo[1];
         if (hi < 0 || hi >= g.h) continue;
-        const float* xrow = ti < g.tp ? x_prev + ((ci * g.tp + ti) * g.h + hi) * g.w
+        const float* xrow = ti < g.tp ? x_prev + ((ci * g.tp + (ti + g.first) % g.tp) * g.h + hi) * g.w
                                       : x + ((ci * (g.t - g.tp) + ti - g.tp) * g.h + hi) * g.w;
         for (int64_t dw = 0; dw < g.kw; ++dw) {
           int64_t lo, hi_col;

@@ -117,6 +117,25 @@ TEST(CpuConvOps, Conv3dWithHistoryMatchesConcatenation) {
       ASSERT_NEAR(y.data<float>()[i], want.data<float>()[i], 1e-4)
           << ShapeString(c.x) << " at " << i;
     }
+    // The same history as a ring rotated by one frame (x_prev_first = 1) gives the same result.
+    if (c.prev[1] < 2) continue;
+    const int64_t tp = c.prev[1];
+    Tensor ring = Tensor::Zeros(DType::kF32, c.prev);
+    for (int64_t ch = 0; ch < c.prev[0]; ++ch) {
+      for (int64_t f = 0; f < tp; ++f) {  // time-order frame f sits at ring slot (f + 1) % tp
+        std::copy_n(prev.data<float>() + (ch * tp + f) * plane, plane,
+                    ring.data<float>() + (ch * tp + (f + 1) % tp) * plane);
+      }
+    }
+    Tensor y2 = Tensor::Zeros(DType::kF32, want.shape());
+    Conv3dOp op2{&x, &w, nullptr, {1, 1, 1}, c.lo, c.hi, &y2};
+    op2.x_prev = &ring;
+    op2.x_prev_first = 1;
+    ASSERT_TRUE(be->Run(op2).ok()) << ShapeString(c.x);
+    for (int64_t i = 0; i < y2.numel(); ++i) {
+      ASSERT_NEAR(y2.data<float>()[i], want.data<float>()[i], 1e-4)
+          << "ring " << ShapeString(c.x) << " at " << i;
+    }
   }
   // A history tensor that does not match x is named.
   Tensor x = Random({5, 2, 7, 9}, 1), w = Random({6, 5, 3, 3, 3}, 2);

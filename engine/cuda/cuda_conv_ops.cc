@@ -1,5 +1,6 @@
 // CUDA ops of the Wan VAE: conv3d (argument checks mirroring the CPU reference, packed-weight
 // cache for the halo and sm90 paths), the channel RMS norm and nearest x2 upsampling.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -117,6 +118,11 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
                                                      op.x->Describe()));
     }
     a.t_prev = op.x_prev->dim(1);
+    if (op.x_prev_first < 0 || op.x_prev_first >= std::max<int64_t>(a.t_prev, 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("conv3d: x_prev_first ", op.x_prev_first,
+                                                     " is outside x_prev ", op.x_prev->Describe()));
+    }
+    a.prev_first = op.x_prev_first;
     TV_ASSIGN_OR_RETURN(a.x_prev, In("conv3d", "x_prev", op.x_prev));
     if (Overlaps(*op.y, *op.x_prev)) {
       return absl::InvalidArgumentError(
@@ -166,10 +172,18 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
   Conv3dPath chosen = kernels::Conv3dChoosePath(a);
   Tensor joined;  // x_prev ++ x, for the paths that do not read x_prev themselves
   if (a.t_prev > 0 && chosen != Conv3dPath::kSm90) {
-    TV_ASSIGN_OR_RETURN(joined, Ops(b).Concat({*op.x_prev, *op.x}, 1));
+    const Ops ops(b);
+    if (a.prev_first == 0) {
+      TV_ASSIGN_OR_RETURN(joined, ops.Concat({*op.x_prev, *op.x}, 1));
+    } else {  // the ring in time order
+      TV_ASSIGN_OR_RETURN(Tensor older, ops.Narrow(*op.x_prev, 1, a.prev_first, a.t_prev - a.prev_first));
+      TV_ASSIGN_OR_RETURN(Tensor newer, ops.Narrow(*op.x_prev, 1, 0, a.prev_first));
+      TV_ASSIGN_OR_RETURN(joined, ops.Concat({older, newer, *op.x}, 1));
+    }
     TV_ASSIGN_OR_RETURN(a.x, In("conv3d", "x", &joined));
     a.t += a.t_prev;
     a.t_prev = 0;
+    a.prev_first = 0;
     a.x_prev = {};
     chosen = kernels::Conv3dChoosePath(a);
   }

@@ -233,8 +233,9 @@ absl::StatusOr<HalfW> LoadDecoder(const VaeConfig& cfg, io::WeightSet& ws, Backe
 // Streaming state of one Encode/Decode call: the last kt−1 input frames of every causal conv
 // (zeros before the first chunk), and whether a temporal resample has seen its first chunk.
 struct StreamState {
-  explicit StreamState(int slots) : cache(slots), started(slots, false) {}
+  explicit StreamState(int slots) : cache(slots), first(slots, 0), started(slots, false) {}
   std::vector<Tensor> cache;
+  std::vector<int> first;  // a causal conv's cache is a ring: its oldest frame
   std::vector<bool> started;
 };
 
@@ -246,7 +247,7 @@ class Runner {
   // x_prev: frames in front of x along T (a causal conv's cache), read in place.
   absl::StatusOr<Tensor> Conv(const ConvW& c, const Tensor& x, std::array<int, 3> stride,
                               std::array<int, 3> lo, std::array<int, 3> hi,
-                              const Tensor* x_prev = nullptr) {
+                              const Tensor* x_prev = nullptr, int x_prev_first = 0) {
     const auto out = [](int64_t n, int l, int h, int64_t k, int s) {
       return (n + l + h - k) / s + 1;
     };
@@ -257,13 +258,16 @@ class Runner {
                                     out(x.dim(3), lo[2], hi[2], c.w.dim(4), stride[2])}));
     Conv3dOp op{&x, &c.w, &c.b, stride, lo, hi, &y};
     op.x_prev = x_prev;
+    op.x_prev_first = x_prev_first;
     TV_RETURN_IF_ERROR(be_.Run(op));
     return y;
   }
 
   // CausalConv3d: kt−1 frames of history in front (cached input, zeros at the start). The conv
   // reads the cache and x in place (Conv3dOp::x_prev); the new cache is the last kt−1 frames of
-  // cache ++ x. Takes x by value so that it is freed before the caller's next allocation.
+  // cache ++ x: a copy of x's last frames, or, for a chunk shorter than the history (the frame-
+  // by-frame stages), x written over the ring's oldest frames. Takes x by value so that it is
+  // freed before the caller's next allocation.
   absl::StatusOr<Tensor> Causal(const ConvW& c, Tensor x) {
     const int p = c.pad;
     if (c.slot < 0) return Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p});
@@ -272,12 +276,20 @@ class Runner {
     if (!cache.defined()) {
       TV_ASSIGN_OR_RETURN(cache, be_.Allocate(x.dtype(), {x.dim(0), hist, x.dim(2), x.dim(3)}));
     }
-    TV_ASSIGN_OR_RETURN(Tensor y, Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p}, &cache));
+    int& first = st_.first[c.slot];
+    TV_ASSIGN_OR_RETURN(Tensor y, Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p}, &cache, first));
     if (t >= hist) {
       TV_ASSIGN_OR_RETURN(cache, ops_.Narrow(x, 1, t - hist, hist));
-    } else {
-      TV_ASSIGN_OR_RETURN(Tensor keep, ops_.Narrow(cache, 1, t, hist - t));
-      TV_ASSIGN_OR_RETURN(cache, ops_.Concat({keep, x}, 1));
+      first = 0;
+      return y;
+    }
+    for (int64_t j = 0; j < t; ++j) {
+      Tensor frame = x;
+      if (t > 1) {
+        TV_ASSIGN_OR_RETURN(frame, ops_.Narrow(x, 1, j, 1));
+      }
+      TV_RETURN_IF_ERROR(ops_.CopyInto(frame, cache, {0, first, 0, 0}));
+      first = static_cast<int>((first + 1) % hist);
     }
     return y;
   }

@@ -166,13 +166,16 @@ class Runner {
     if (!cache.defined()) cache = sim_.Empty({x.dim(0), hist, x.dim(2), x.dim(3)});
     // The conv reads the cache and x in place; the new cache is their last hist frames.
     Buf y = Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p}, hist);
+    // Counted for every causal conv (conservative): a CUDA conv path other than sm90 (RTX 5090,
+    // narrow heads) concatenates cache ++ x into scratch (engine/cuda/cuda_conv_ops.cc).
+    sim_.Scratch({x.dim(0) * (hist + x.dim(1)) * x.dim(2) * x.dim(3) *
+                  static_cast<int64_t>(DTypeSize(sim_.job().dtype))});
     const int64_t t = x.dim(1);
     if (t >= hist) {
       cache = sim_.Empty({x.dim(0), hist, x.dim(2), x.dim(3)});
-    } else {
-      Buf keep = sim_.Empty({x.dim(0), hist - t, x.dim(2), x.dim(3)});
-      cache = sim_.Empty({x.dim(0), hist, x.dim(2), x.dim(3)});
-    }
+    } else if (t > 1) {
+      for (int64_t j = 0; j < t; ++j) Buf frame = sim_.Empty({x.dim(0), 1, x.dim(2), x.dim(3)});
+    }  // else: x is written over the ring's oldest frame in place
     return y;
   }
 

@@ -29,6 +29,7 @@ struct ConvSpec {
   bool bias = true;
   const char* path = nullptr;  // TV_CONV3D_PATH while the op runs (CPU ignores it)
   int64_t t_prev = 0;          // frames of Conv3dOp::x_prev in front of x (0: none)
+  int prev_first = 0;          // Conv3dOp::x_prev_first (x_prev as a ring)
 };
 
 // Sets TV_CONV3D_PATH for one op and restores "unset" after it.
@@ -74,7 +75,8 @@ Case ConvCase(const ConvSpec& s) {
                      std::to_string(s.k[1]) + std::to_string(s.k[2]) + " s" + Triple(s.stride) +
                      " p" + Triple(s.lo) + "/" + Triple(s.hi) + (s.bias ? "" : " nobias") +
                      (s.path ? std::string(" ") + s.path : "") +
-                     (s.t_prev > 0 ? " x_prev " + std::to_string(s.t_prev) : "");
+                     (s.t_prev > 0 ? " x_prev " + std::to_string(s.t_prev) : "") +
+                     (s.prev_first > 0 ? " first " + std::to_string(s.prev_first) : "");
   // Weights ~ U(±1/√fan_in) keep outputs O(1) whatever the fan-in.
   const float wr = 1.f / std::sqrt(static_cast<float>(s.cin * s.k[0] * s.k[1] * s.k[2]));
   std::vector<Input> in = {{{s.cin, s.t, s.h, s.w}},
@@ -87,6 +89,7 @@ Case ConvCase(const ConvSpec& s) {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc(y_shape));
             Conv3dOp op{&t[0], &t[1], s.bias ? &t[2] : nullptr, s.stride, s.lo, s.hi, &y};
             if (s.t_prev > 0) op.x_prev = &t[prev_index];
+            op.x_prev_first = s.prev_first;
             const bool sm90 = s.path != nullptr && std::string(s.path) == "sm90";
             if (sm90 && env.b.device() == Device::kCuda) Sm90Device();
             ScopedPath path(s.path);
@@ -173,6 +176,10 @@ std::vector<Case> ConvCases() {
       {64, 128, 2, 4, 16, k311, s1, z, z, true, "sm90", 2},
       {40, 72, 2, 7, 72, k333, s1, spatial, spatial, true, "halo", 2},
       {3, 8, 2, 5, 16, k333, s1, spatial, spatial, true, nullptr, 2},
+      // The cache as a ring (frame-by-frame stages): oldest frame at slot 1.
+      {96, 96, 1, 12, 64, k333, s1, spatial, spatial, true, "sm90", 2, 1},
+      {40, 72, 1, 7, 72, k333, s1, spatial, spatial, true, "halo", 2, 1},
+      {96, 3, 1, 9, 64, k333, s1, spatial, spatial, true, nullptr, 2, 1},
   };
   std::vector<Case> cases;
   for (const ConvSpec& s : specs) cases.push_back(ConvCase(s));
