@@ -28,6 +28,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/device_util.cuh"
+#include "kernels/sm90_util.cuh"
 
 namespace turbovid::kernels {
 #if defined(TV_HAVE_SM90A)
@@ -95,30 +96,8 @@ __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// --- mbarrier -------------------------------------------------------------------------------
-__device__ __forceinline__ void BarInit(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void BarExpectTx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void BarArrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Returns once the phase with the given parity has completed (a fresh barrier is in phase 0, so
-// parity 1 returns at once: the producer's first pass over the empty barriers).
-__device__ __forceinline__ void BarWait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, "
-        "p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
+// mbarriers, matrix descriptors, wgmma fence / commit / wait.
+using namespace ::turbovid::kernels::sm90;  // kernels/sm90_util.cuh
 
 // --- TMA --------------------------------------------------------------------------------------
 // One box of the 4-D map {w, c, h, t} (innermost first); c0 must be a multiple of 8.
@@ -167,25 +146,6 @@ __device__ __forceinline__ uint4 ColsPlus1(uint4 cur, uint4 next) {
 }
 
 // --- wgmma ------------------------------------------------------------------------------------
-// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte
-// offsets, all >> 4. Both operands here are MN-major (the flash attention kernel's V layout): the
-// leading offset steps between 64-element atoms along M/N, the stride offset between 8-row groups
-// along K (1024 bytes: eight 128-byte rows).
-__device__ __forceinline__ uint64_t Desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-  return static_cast<uint64_t>((addr & 0x3ffff) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
-         (static_cast<uint64_t>(sbo >> 4) << 32) | (uint64_t{1} << 62);
-}
-
-__device__ __forceinline__ void WgFence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void WgCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void WgWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
 
 // Pins accumulators in place around asynchronous wgmma (no moves or reuse while in flight).
 template <int N>

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/sm90_util.cuh"
 #include "kernels/attention.h"
 #include "kernels/flash_attention.h"
 
@@ -82,30 +83,8 @@ __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// --- mbarrier -------------------------------------------------------------------------------
-__device__ __forceinline__ void BarInit(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void BarExpectTx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void BarArrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Returns once the phase with the given parity has completed. A fresh barrier is in phase 0, so
-// waiting for parity 1 returns at once (the producer's first pass over the empty barriers).
-__device__ __forceinline__ void BarWait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, "
-        "p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
+// mbarriers, matrix descriptors, wgmma fence / commit / wait.
+using namespace ::turbovid::kernels::sm90;  // kernels/sm90_util.cuh
 
 // --- TMA: one [rows, 64] box of a 3-D map {dim, head, token} into shared memory --------------
 __device__ __forceinline__ void TmaLoad(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
@@ -127,23 +106,6 @@ __device__ __forceinline__ void NamedArrive(int id, int count) {
 }
 
 // --- wgmma ------------------------------------------------------------------------------------
-// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte
-// offsets, all >> 4 (PTX ISA "Matrix Descriptor Format").
-__device__ __forceinline__ uint64_t Desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-  return static_cast<uint64_t>((addr & 0x3ffff) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
-         (static_cast<uint64_t>(sbo >> 4) << 32) | (uint64_t{1} << 62);
-}
-
-__device__ __forceinline__ void WgFence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void WgCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void WgWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
 
 // Pins registers in place around asynchronous wgmma: the compiler may neither move their reads or
 // writes across this point nor reuse them while the tensor cores still own them.

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/sm90_util.cuh"
 #include "kernels/sla_tiles.cuh"
 
 namespace turbovid::kernels::sla_tiles {
@@ -53,30 +54,8 @@ static_assert(kBarOff % 8 == 0, "mbarriers are 8-byte aligned");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-// --- mbarrier -------------------------------------------------------------------------------
-__device__ __forceinline__ void BarInit(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void BarExpectTx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void BarArrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Returns once the phase of the given parity has completed (a fresh barrier is in phase 0, so
-// parity 1 returns at once: the producer's first pass over the empty barriers).
-__device__ __forceinline__ void BarWait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, "
-        "p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
+// mbarriers, matrix descriptors, wgmma fence / commit / wait.
+using namespace ::turbovid::kernels::sm90;  // kernels/sm90_util.cuh
 
 // One box {64 dims, 1 head, rows tokens} of a 3-D map {dim, head, token} into shared memory;
 // rows past the tensor's end are zero-filled and still counted in the transaction bytes.
@@ -90,22 +69,6 @@ __device__ __forceinline__ void TmaLoad(uint32_t dst, const CUtensorMap* map, ui
 }
 
 // --- wgmma ------------------------------------------------------------------------------------
-// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte
-// offsets (all >> 4), layout type 1 in bits 62-63.
-__device__ __forceinline__ uint64_t Desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-  return static_cast<uint64_t>((addr & 0x3ffff) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
-         (static_cast<uint64_t>(sbo >> 4) << 32) | (uint64_t{1} << 62);
-}
-__device__ __forceinline__ void WgFence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void WgCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void WgWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
 // Pins registers around asynchronous wgmma: the compiler may neither move their reads or writes
 // across this point nor reuse them while the tensor cores own them.
 __device__ __forceinline__ void Pin(float (&r)[16][4]) {
