@@ -15,6 +15,8 @@
 namespace turbovid::kernels {
 namespace {
 
+using detail::ColsMinus1;
+using detail::ColsPlus1;
 using detail::GridFor;
 using detail::Load;
 using detail::Store;
@@ -73,17 +75,6 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// Eight bf16 columns starting one column left of `cur`: element e = cur[e − 1], e = 0 from prev[7].
-__device__ __forceinline__ uint4 ColsMinus1(uint4 prev, uint4 cur) {
-  return make_uint4(__funnelshift_r(prev.w, cur.x, 16), __funnelshift_r(cur.x, cur.y, 16),
-                    __funnelshift_r(cur.y, cur.z, 16), __funnelshift_r(cur.z, cur.w, 16));
-}
-// Eight bf16 columns starting one column right of `cur`: element e = cur[e + 1], e = 7 from
-// next[0].
-__device__ __forceinline__ uint4 ColsPlus1(uint4 cur, uint4 next) {
-  return make_uint4(__funnelshift_r(cur.x, cur.y, 16), __funnelshift_r(cur.y, cur.z, 16),
-                    __funnelshift_r(cur.z, cur.w, 16), __funnelshift_r(cur.w, next.x, 16));
-}
 
 // Extents as ints (LaunchConv3d checks that they fit); element offsets are formed in int64.
 struct ConvDims {

@@ -34,6 +34,8 @@ namespace turbovid::kernels {
 #if defined(TV_HAVE_SM90A)
 namespace {
 
+using detail::ColsMinus1;
+using detail::ColsPlus1;
 using detail::GridFor;
 using detail::Load;
 using detail::Store;
@@ -132,17 +134,6 @@ __device__ __forceinline__ void Sts16(uint32_t addr, uint4 v) {
   asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y),
                "r"(v.z), "r"(v.w)
                : "memory");
-}
-// Eight bf16 columns starting one column left of `cur`: element e = cur[e − 1], e = 0 from prev[7].
-__device__ __forceinline__ uint4 ColsMinus1(uint4 prev, uint4 cur) {
-  return make_uint4(__funnelshift_r(prev.w, cur.x, 16), __funnelshift_r(cur.x, cur.y, 16),
-                    __funnelshift_r(cur.y, cur.z, 16), __funnelshift_r(cur.z, cur.w, 16));
-}
-// Eight bf16 columns starting one column right of `cur`: element e = cur[e + 1], e = 7 from
-// next[0].
-__device__ __forceinline__ uint4 ColsPlus1(uint4 cur, uint4 next) {
-  return make_uint4(__funnelshift_r(cur.x, cur.y, 16), __funnelshift_r(cur.y, cur.z, 16),
-                    __funnelshift_r(cur.z, cur.w, 16), __funnelshift_r(cur.w, next.x, 16));
 }
 
 // --- wgmma ------------------------------------------------------------------------------------

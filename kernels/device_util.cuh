@@ -74,4 +74,17 @@ inline unsigned GridFor(int64_t n, int threads) {
   return static_cast<unsigned>(blocks < 65535 * 16 ? blocks : 65535 * 16);
 }
 
+// Eight bf16 columns (a uint4) shifted by one column, for the conv kernels' kw taps.
+// Eight bf16 columns starting one column left of `cur`: element e = cur[e − 1], e = 0 from prev[7].
+__device__ __forceinline__ uint4 ColsMinus1(uint4 prev, uint4 cur) {
+  return make_uint4(__funnelshift_r(prev.w, cur.x, 16), __funnelshift_r(cur.x, cur.y, 16),
+                    __funnelshift_r(cur.y, cur.z, 16), __funnelshift_r(cur.z, cur.w, 16));
+}
+// Eight bf16 columns starting one column right of `cur`: element e = cur[e + 1], e = 7 from
+// next[0].
+__device__ __forceinline__ uint4 ColsPlus1(uint4 cur, uint4 next) {
+  return make_uint4(__funnelshift_r(cur.x, cur.y, 16), __funnelshift_r(cur.y, cur.z, 16),
+                    __funnelshift_r(cur.z, cur.w, 16), __funnelshift_r(cur.w, next.x, 16));
+}
+
 }  // namespace turbovid::kernels::detail

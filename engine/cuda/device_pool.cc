@@ -17,6 +17,16 @@ size_t DevicePool::RoundUp(size_t bytes) {
   return (bytes + kLarge - 1) / kLarge * kLarge;
 }
 
+cudaError_t DevicePool::MallocOrTrim(size_t size, void** p) {
+  cudaError_t e = cudaMalloc(p, size);
+  if (e == cudaSuccess) return e;
+  cudaGetLastError();
+  Trim();
+  e = cudaMalloc(p, size);
+  if (e != cudaSuccess) cudaGetLastError();
+  return e;
+}
+
 DevicePool::~DevicePool() {
   Trim();
   if (arena_base_ != nullptr) {
@@ -70,16 +80,7 @@ cudaError_t DevicePool::Get(size_t bytes, Use use, void** ptr, std::shared_ptr<v
       return cudaSuccess;
     }
   }
-  cudaError_t e = cudaMalloc(&p, size);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    Trim();
-    e = cudaMalloc(&p, size);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      return e;
-    }
-  }
+  if (const cudaError_t e = MallocOrTrim(size, &p); e != cudaSuccess) return e;
   {
     std::lock_guard<std::mutex> lock(mu_);
     reserved_ += static_cast<int64_t>(size);
@@ -112,16 +113,7 @@ cudaError_t DevicePool::Reserve(size_t bytes, bool* deferred) {
   // Whole 2 MiB pages, like the large size classes.
   const size_t size = RoundUp(std::max<size_t>(bytes, size_t{2} << 20));
   void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, size);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    Trim();
-    e = cudaMalloc(&p, size);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      return e;
-    }
-  }
+  if (const cudaError_t e = MallocOrTrim(size, &p); e != cudaSuccess) return e;
   std::lock_guard<std::mutex> lock(mu_);
   arena_base_ = p;
   arena_ = Arena(static_cast<int64_t>(size));

@@ -55,6 +55,8 @@ class DevicePool : public std::enable_shared_from_this<DevicePool> {
   std::shared_ptr<void> Owner(void* p, size_t size, bool activation);
   // The deleter of an arena block at `offset` (`size` bytes as rounded by the arena).
   std::shared_ptr<void> ArenaOwner(void* p, int64_t offset, int64_t size);
+  // cudaMalloc; when it fails, returns every cached block to the driver and tries once more.
+  cudaError_t MallocOrTrim(size_t size, void** p);
   void Put(void* ptr, size_t size, bool activation);
   void PutArena(int64_t offset, int64_t size);
   void AddInUse(int64_t bytes, bool activation);  // with mu_ held
