@@ -39,10 +39,20 @@ def binary(name):
     raise FileNotFoundError(f"{name} not built under {BUILD_DIR}")
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that is free now and that this process has not handed out before: two
+    calls in a row may otherwise get the same port back from the kernel (a scheduler once got its
+    HTTP port as its gRPC port and could not listen)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def _die_with_parent():
