@@ -113,15 +113,17 @@ cudaError_t Run(const std::string& path, const AttentionArgs& a) {
   return cudaErrorInvalidValue;
 }
 
-// Mean time of `iters` launches after one warm-up, or a negative value on error.
-double TimeMs(const std::string& path, const AttentionArgs& a, int iters) {
+// Mean ms of `iters` calls of `launch` after one warm-up (cudaEvents), or a negative value on
+// error, which is printed after `label`.
+template <class Launch>
+double TimeLaunches(Launch launch, int iters, const std::string& label) {
   cudaEvent_t t0, t1;
   cudaEventCreate(&t0);
   cudaEventCreate(&t1);
-  cudaError_t e = Run(path, a);
+  cudaError_t e = launch();
   if (e == cudaSuccess) e = cudaDeviceSynchronize();
   if (e == cudaSuccess) e = cudaEventRecord(t0);
-  for (int i = 0; i < iters && e == cudaSuccess; ++i) e = Run(path, a);
+  for (int i = 0; i < iters && e == cudaSuccess; ++i) e = launch();
   if (e == cudaSuccess) e = cudaEventRecord(t1);
   if (e == cudaSuccess) e = cudaEventSynchronize(t1);
   float ms = 0.f;
@@ -129,10 +131,16 @@ double TimeMs(const std::string& path, const AttentionArgs& a, int iters) {
   cudaEventDestroy(t0);
   cudaEventDestroy(t1);
   if (e != cudaSuccess) {
-    std::printf("  %-8s error: %s\n", path.c_str(), cudaGetErrorString(e));
+    std::printf("  %s error: %s\n", label.c_str(), cudaGetErrorString(e));
     return -1.0;
   }
   return ms / iters;
+}
+
+double TimeMs(const std::string& path, const AttentionArgs& a, int iters) {
+  char label[16];
+  std::snprintf(label, sizeof(label), "%-8s", path.c_str());
+  return TimeLaunches([&] { return Run(path, a); }, iters, label);
 }
 
 std::vector<float> Download(const void* dev, int64_t n) {
@@ -336,26 +344,10 @@ bool ConvPrepare(const std::string& path, const Conv3dArgs& a, const char* shape
   return true;
 }
 
-// Mean ms of `iters` launches after one warm-up, or a negative value on error.
 double ConvTimeMs(const Conv3dArgs& a, int iters, const char* shape_name, const std::string& path) {
-  cudaEvent_t t0, t1;
-  cudaEventCreate(&t0);
-  cudaEventCreate(&t1);
-  cudaError_t e = LaunchConv3d(a, nullptr);
-  if (e == cudaSuccess) e = cudaDeviceSynchronize();
-  if (e == cudaSuccess) e = cudaEventRecord(t0);
-  for (int i = 0; i < iters && e == cudaSuccess; ++i) e = LaunchConv3d(a, nullptr);
-  if (e == cudaSuccess) e = cudaEventRecord(t1);
-  if (e == cudaSuccess) e = cudaEventSynchronize(t1);
-  float ms = 0.f;
-  if (e == cudaSuccess) cudaEventElapsedTime(&ms, t0, t1);
-  cudaEventDestroy(t0);
-  cudaEventDestroy(t1);
-  if (e != cudaSuccess) {
-    std::printf("  %-14s %-7s error: %s\n", shape_name, path.c_str(), cudaGetErrorString(e));
-    return -1.0;
-  }
-  return ms / iters;
+  char label[32];
+  std::snprintf(label, sizeof(label), "%-14s %-7s", shape_name, path.c_str());
+  return TimeLaunches([&] { return LaunchConv3d(a, nullptr); }, iters, label);
 }
 
 // Relative L2 / max abs / non-finite of `got` against `ref`; prints one verdict line.
