@@ -2,7 +2,7 @@
 """PyTorch reference for `turbovid-engine bench`: the same stages on the same checkpoint folder.
 
 Our own implementation of Wan2.1 T2V inference in plain PyTorch (no diffusers / wan imports), read
-from ../shared/spec/wan.md and turbodiffusion.md §7: the umT5-XXL encoder, the Wan2.1 DiT (patch
+from docs/model-math.md (§3–§5, SLA §9): the umT5-XXL encoder, the Wan2.1 DiT (patch
 embedding, time/text embeddings, blocks with q/k RMSNorm + 3-D RoPE, SDPA self-attention or SLA,
 cross-attention, GELU-tanh FFN, modulation, head, unpatchify) and the Wan2.1 VAE decoder (causal
 3-D convolutions decoding one latent frame at a time with the 2-frame cache). bf16 weights, bf16
@@ -134,7 +134,7 @@ def sla_selected_blocks(n_k, topk):
 
 
 def sla_attention(q, k, v, proj_w, proj_b, topk, block_q=128, block_k=64, chunk_bytes=4 << 30):
-    """SLA (turbodiffusion.md §7): q, k, v [L, N, D] after RoPE → [L, N, D].
+    """SLA (docs/model-math.md §9): q, k, v [L, N, D] after RoPE → [L, N, D].
 
     Block map from mean-pooled q and mean-pooled smoothed k (no scale, no softmax), the same top-k
     count for every query block; sparse softmax over the gathered selected key blocks (SDPA over
@@ -194,7 +194,7 @@ def sla_attention(q, k, v, proj_w, proj_b, topk, block_q=128, block_k=64, chunk_
 
 
 # ----------------------------------------------------------------------------------------------
-# umT5-XXL encoder (wan.md §5)
+# umT5-XXL encoder (docs/model-math.md §4)
 
 class UmT5:
     def __init__(self, weights, cfg):
@@ -239,7 +239,7 @@ class UmT5:
 
 
 # ----------------------------------------------------------------------------------------------
-# Wan2.1 DiT (wan.md §3)
+# Wan2.1 DiT (docs/model-math.md §3)
 
 class WanDit:
     def __init__(self, weights, cfg, dtype):
@@ -373,7 +373,8 @@ class WanDit:
 
 
 # ----------------------------------------------------------------------------------------------
-# Wan2.1 VAE decoder (wan.md §7), streaming one latent frame at a time with the causal cache
+# Wan2.1 VAE decoder (docs/model-math.md §5), streaming one latent frame at a time with the
+# causal cache
 
 class WanVaeDecoder:
     def __init__(self, weights, cfg, dtype):

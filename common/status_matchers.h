@@ -1,5 +1,5 @@
-// Test-only GoogleTest matchers on absl::Status / absl::StatusOr codes (STYLE.md §9: assert on
-// codes, not message text):  EXPECT_THAT(Submit(req),
+// Test-only GoogleTest matchers on absl::Status / absl::StatusOr codes (docs/design.md §13.1:
+// assert on codes, not message text):  EXPECT_THAT(Submit(req),
 // StatusIs(absl::StatusCode::kInvalidArgument));
 #pragma once
 

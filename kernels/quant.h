@@ -1,4 +1,4 @@
-// TurboDiffusion W8A8 int8 linear (spec/turbodiffusion.md §9): 128x128-tile activation quantiser
+// TurboDiffusion W8A8 int8 linear (docs/model-math.md §11): 128x128-tile activation quantiser
 // and the int8 tensor-core GEMM with per-K-block dequantisation into an fp32 accumulator.
 #pragma once
 
@@ -14,7 +14,8 @@ namespace turbovid::kernels {
 inline constexpr int64_t kQuantBlock = 128;
 
 // Per 128x128 tile of bf16(x): amax = max(1e-8, max|x|), q = sat_s8(rint_even(x · (128/amax))),
-// scale = amax/128 (§9.1: +amax saturates to 127). Partial edge tiles use their real elements.
+// scale = amax/128 (docs/model-math.md §11.2: +amax saturates to 127). Partial edge tiles use their
+// real elements.
 struct QuantizeInt8Args {
   ConstBuf x;              // [rows, cols] bf16 or f32 (f32 is rounded to bf16 first)
   int8_t* q = nullptr;     // [rows, cols]

@@ -1,4 +1,4 @@
-// SLA on the GPU (spec/turbodiffusion.md §7, following engine/cpu/sla_ops.cc): block map from
+// SLA on the GPU (docs/model-math.md §9, following engine/cpu/sla_ops.cc): block map from
 // pooled q / smoothed k, block-sparse softmax branch (mma.sync bf16, fp32 online softmax), global
 // linear branch o_l = φ(q)·KV / (1e-5 + φ(q)·Σφ(k)) with proj_l folded into KV. q,k,v,out [L,N,D].
 // Longer than 600 lines: the op's kernels share the plan; the tile helpers and the epilogue are in

@@ -1,4 +1,4 @@
-// SLA (TurboDiffusion sparse-linear attention, spec/turbodiffusion.md §7) on the GPU: block map
+// SLA (TurboDiffusion sparse-linear attention, docs/model-math.md §9) on the GPU: block map
 // (pooled q / smoothed k scores, top-k per query block), block-sparse softmax branch and the global
 // linear branch with proj_l, summed. q, k, v, out, sparse_out: [L, N, D] bf16.
 // Sparse-branch paths: D 128 with 128×64 blocks on sm_90a → TMA + wgmma kernel (sla_sm90.cu;

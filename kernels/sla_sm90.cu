@@ -1,5 +1,5 @@
 // SLA block-sparse softmax branch on Hopper (sm_90a), D = 128, 128-row query blocks, 64-row key
-// blocks (spec/turbodiffusion.md §7). One CTA = one query block of one head, 3 warpgroups as the
+// blocks (docs/model-math.md §9). One CTA = one query block of one head, 3 warpgroups as the
 // dense kernel (flash_attention_sm90.cu): WG0 produces (one thread walks the LUT row of its query
 // block and issues TMA loads: Q once, then per stage two selected key blocks of K and of V, each
 // block two 64-row × 64-column boxes, into a 2-stage mbarrier ring), WG1/WG2 consume 64 query rows

@@ -1,4 +1,4 @@
-// Every metric family of turbovid-scheduler (STYLE.md §8: all declared in metrics.cc).
+// Every metric family of turbovid-scheduler (docs/design.md §12.5: all declared in metrics.cc).
 #pragma once
 
 #include "common/metrics.h"

@@ -1,4 +1,4 @@
-// The one place where absl::Status becomes grpc::Status (STYLE.md §5).
+// The one place where absl::Status becomes grpc::Status (docs/design.md §8).
 #pragma once
 
 #include <grpcpp/support/status.h>

@@ -1,4 +1,4 @@
-// Every metric family of turbovid-worker, declared in one place (STYLE.md §8).
+// Every metric family of turbovid-worker, declared in one place (docs/design.md §12.5).
 #pragma once
 
 #include <string>

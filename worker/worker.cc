@@ -359,7 +359,7 @@ void Worker::RunOne(const Pending& pending) {
                                        : absl::StrCat(": ", outcome.status.ToString()));
   if (absl::IsInternal(outcome.status) && config_.backend != "cpu") {
     // A sticky device error leaves the context unusable: stop serving, let the
-    // supervisor restart the process (STYLE.md §5).
+    // supervisor restart the process (docs/design.md §8).
     TV_LOG(ERROR) << "backend poisoned by " << outcome.status << "; exiting";
     live_.store(false);
     std::lock_guard<std::mutex> lock(mu_);

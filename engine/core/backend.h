@@ -1,6 +1,6 @@
 // The backend op interface the models are written against. Each op is a plain struct of tensor
 // pointers and parameters; a backend registers one function per op kind in a single table that
-// serves both Run() and Supports(), so dispatch and capability cannot drift (STYLE.md §7).
+// serves both Run() and Supports(), so dispatch and capability cannot drift (docs/design.md §7).
 // Shape comments use L tokens, N heads, D head dim, E width, C channels, T/H/W frames/height/width.
 #pragma once
 
@@ -29,7 +29,7 @@ struct LinearOp {
   Tensor* y = nullptr;           // [M, N]
 };
 
-// TurboDiffusion W8A8 linear (spec/turbodiffusion.md §9): x rounded to bf16, quantised per
+// TurboDiffusion W8A8 linear (docs/model-math.md §11): x rounded to bf16, quantised per
 // 128x128 tile with scale amax/128 (RNE, saturating), int32 dot per 128-wide K block, dequantised
 // into an fp32 accumulator block by block, rounded to bf16, then + bf16 bias rounded to bf16.
 struct Int8LinearOp {
@@ -85,7 +85,7 @@ struct AttentionOp {
   Tensor* out = nullptr;  // [Lq, N, Dv]
 };
 
-// TurboDiffusion SLA (spec/turbodiffusion.md §7): block map from mean-pooled q and smoothed k,
+// TurboDiffusion SLA (docs/model-math.md §9): block map from mean-pooled q and smoothed k,
 // fixed top-k key blocks per query block, sparse softmax branch over the selected blocks plus
 // proj_l(global softmax-feature-map linear attention over all keys).
 struct SlaOp {

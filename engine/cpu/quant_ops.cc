@@ -1,4 +1,4 @@
-// CPU reference W8A8 linear (spec/turbodiffusion.md §9), bit-exact emulation of Int8Linear:
+// CPU reference W8A8 linear (docs/model-math.md §11), bit-exact emulation of Int8Linear:
 // y = bf16(bf16(Σ_kb fma(int32 dot, x_scale·w_scale, acc)) + bias); x: [M, K], w_int8: [N, K] I8.
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// CPU reference SLA (spec/turbodiffusion.md §7): block map from pooled q / smoothed k, exact
+// CPU reference SLA (docs/model-math.md §9): block map from pooled q / smoothed k, exact
 // softmax over the selected key blocks, plus proj_l(global softmax-feature-map linear attention).
 // q, k, v, out: [L, N, D] F32; proj_w [D, D], proj_b [D]; fp32 data, float64 accumulation.
 #include <algorithm>

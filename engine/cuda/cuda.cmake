@@ -1,4 +1,4 @@
-# tv_engine_cuda: the CUDA backend over tv_kernels (STYLE.md §2). Included by
+# tv_engine_cuda: the CUDA backend over tv_kernels (docs/design.md §10). Included by
 # engine/CMakeLists.txt when TV_BUILD_CUDA is on.
 add_library(tv_engine_cuda
   cuda/cuda_backend.cc

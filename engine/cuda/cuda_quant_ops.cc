@@ -1,4 +1,4 @@
-// CUDA ops: int8 W8A8 linear (spec/turbodiffusion.md §9): quantise x per 128x128 tile, then the
+// CUDA ops: int8 W8A8 linear (docs/model-math.md §11): quantise x per 128x128 tile, then the
 // int8 GEMM with per-K-block dequant; bit-identical to the CPU reference (engine/cpu/quant_ops.cc).
 #include <cstdint>
 #include <string>

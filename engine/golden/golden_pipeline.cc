@@ -20,7 +20,8 @@ absl::Status RunPipelineCase(const GoldenCase& c, Backend& backend, GoldenReport
   if (!t5_json || !dit_json || !vae_json) {
     return absl::InvalidArgumentError(absl::StrCat(c.dir, ": config needs t5, dit and vae"));
   }
-  // Text: ids → umT5 (real tokens only; the padded reference run is equivalent, spec/wan.md §5.3).
+  // Text: ids → umT5 (real tokens only; the padded reference run is equivalent,
+  // docs/model-math.md §4.3).
   TV_ASSIGN_OR_RETURN(T5Config t5_config, T5Config::FromJson(*t5_json));
   TV_ASSIGN_OR_RETURN(io::WeightSet t5_weights, c.LoadWeights("t5"));
   TV_ASSIGN_OR_RETURN(auto t5, UmT5Encoder::Load(t5_config, t5_weights, backend));

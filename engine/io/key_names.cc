@@ -1,5 +1,5 @@
 // Key normalisation: TurboDiffusion training / wrapper names and diffusers names → official Wan
-// names (spec wan.md §4.3 name map, turbodiffusion.md §2.2 prefixes).
+// names (docs/model-math.md §2.2 name map, §2.3 prefixes).
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +31,7 @@ constexpr std::string_view kKnownRoots[] = {
     "rope",
 };
 
-// Diffusers → official, top level (DIF convert_wan_to_diffusers.py, spec §4.3).
+// Diffusers → official, top level (diffusers convert_wan_to_diffusers.py, docs/model-math.md §2.2).
 constexpr std::pair<std::string_view, std::string_view> kTopLevelMap[] = {
     {"condition_embedder.time_embedder.linear_1", "time_embedding.0"},
     {"condition_embedder.time_embedder.linear_2", "time_embedding.2"},

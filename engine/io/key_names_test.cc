@@ -37,7 +37,7 @@ TEST(KeyNamesTest, Table) {
       {"net.model.head.modulation", "head.modulation"},
       {"model.something_else.weight", "model.something_else.weight"},
       {"model.modelling.weight", "model.modelling.weight"},
-      // Diffusers → official (spec wan.md §4.3).
+      // Diffusers → official (docs/model-math.md §2.2).
       {"condition_embedder.time_embedder.linear_1.weight", "time_embedding.0.weight"},
       {"condition_embedder.time_embedder.linear_2.bias", "time_embedding.2.bias"},
       {"condition_embedder.time_proj.weight", "time_projection.1.weight"},

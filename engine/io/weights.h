@@ -19,8 +19,8 @@ namespace turbovid::engine::io {
 // name, so the norm2 <-> norm3 swap needs the whole set: kDiffusers.
 enum class KeyStyle { kAuto, kDiffusers };
 
-// Official Wan key for a TurboDiffusion / diffusers / training-wrapper key (key_names.cc, spec
-// wan.md §4.3, turbodiffusion.md §2.2): strips `net.`, `model.` (before a Wan name) and
+// Official Wan key for a TurboDiffusion / diffusers / training-wrapper key (key_names.cc,
+// docs/model-math.md §2.2, §2.3): strips `net.`, `model.` (before a Wan name) and
 // `_checkpoint_wrapped_module.`, maps diffusers names; TurboDiffusion names pass through.
 std::string NormalizeKey(const std::string& key, KeyStyle style = KeyStyle::kAuto);
 // True when `key` is unmistakably a diffusers WanTransformer3DModel name.

@@ -1,5 +1,5 @@
 // Wan DiT over the Backend interface: config parsing, checked weight loading (bf16 / int8,
-// dense / SLA, 2-D or 5-D patch embedding) and the forward pass of spec/wan.md §3.
+// dense / SLA, 2-D or 5-D patch embedding) and the forward pass of docs/model-math.md §3.
 #include "engine/models/dit.h"
 
 #include <cmath>
@@ -132,7 +132,8 @@ absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
   const int64_t patch_in = int64_t{config_.in_dim} * 4;
   const io::WeightSet::Entry* pe = ws.Find("patch_embedding.weight");
   if (pe != nullptr && pe->tensor.rank() == 2) {
-    // TurboDiffusion stores the Conv3d kernel flattened for its Linear patch embedder (§2.2).
+    // TurboDiffusion stores the Conv3d kernel flattened for its Linear patch embedder
+    // (docs/model-math.md §2.3).
     TV_ASSIGN_OR_RETURN(patch_w_, ld.Take("patch_embedding.weight", {e, patch_in}));
   } else {
     TV_ASSIGN_OR_RETURN(Tensor w5, ld.Take("patch_embedding.weight", {e, config_.in_dim, 1, 2, 2}));
@@ -176,7 +177,8 @@ absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
       TV_ASSIGN_OR_RETURN(b.proj_l_w, ld.Take(pl + "weight", {d, d}));
       TV_ASSIGN_OR_RETURN(b.proj_l_b, ld.Take(pl + "bias", {d}));
     } else {
-      // Dense mode: proj_l has no dense counterpart (§7.4, issue #67), so a stray half is ignored.
+      // Dense mode: proj_l has no dense counterpart (docs/model-math.md §9.5, issue #67), so a
+      // stray half is ignored.
       ws.Ignore(pl + "weight");
       ws.Ignore(pl + "bias");
       has_proj_l_ = false;
@@ -209,7 +211,7 @@ absl::StatusOr<WanDit::Context> WanDitImpl::PrepareContext(const Tensor& context
                                                    ", want [L ≤ ", config_.text_len, ", ",
                                                    config_.text_dim, "]"));
   }
-  // Zero rows up to text_len go through the text MLP and are attended (spec/wan.md §3.4).
+  // Zero rows up to text_len go through the text MLP and are attended (docs/model-math.md §3.4).
   TV_ASSIGN_OR_RETURN(Tensor host, ToF32(context));
   Tensor padded = Tensor::Zeros(DType::kF32, {config_.text_len, config_.text_dim});
   std::copy(host.data<float>(), host.data<float>() + host.numel(), padded.data<float>());
@@ -230,7 +232,8 @@ absl::StatusOr<WanDit::Context> WanDitImpl::PrepareContext(const Tensor& context
   return out;
 }
 
-// Tokens [L, in_dim·4]: token (f, h, w) in raster order, patch vector (c, q, r) (§3.2).
+// Tokens [L, in_dim·4]: token (f, h, w) in raster order, patch vector (c, q, r)
+// (docs/model-math.md §3.2).
 absl::StatusOr<Tensor> WanDitImpl::Patchify(const Tensor& x, const Tensor* y) const {
   const int64_t cy = y ? y->dim(0) : 0;
   if (x.rank() != 4 || (y && (y->rank() != 4 || y->dim(1) != x.dim(1) || y->dim(2) != x.dim(2) ||
@@ -259,8 +262,9 @@ absl::StatusOr<Tensor> WanDitImpl::Patchify(const Tensor& x, const Tensor* y) co
   return p.Reshape({t * (h / 2) * (w / 2), c * 4});
 }
 
-// e = time MLP(sinusoid) [1, E] and e0 = time_projection(SiLU(e)) [6, E] (§3.3). Wan2.2 feeds
-// one equal timestep per token for T2V/I2V, so the per-token result is this row broadcast.
+// e = time MLP(sinusoid) [1, E] and e0 = time_projection(SiLU(e)) [6, E] (docs/model-math.md §3.3).
+// Wan2.2 feeds one equal timestep per token for T2V/I2V, so the per-token result is this row
+// broadcast.
 absl::StatusOr<std::pair<Tensor, Tensor>> WanDitImpl::TimeEmbedding(double timestep) const {
   const int half = config_.freq_dim / 2;
   Tensor sinus = Tensor::Zeros(DType::kF32, {1, config_.freq_dim});
@@ -278,7 +282,8 @@ absl::StatusOr<std::pair<Tensor, Tensor>> WanDitImpl::TimeEmbedding(double times
   return std::make_pair(std::move(e), std::move(e0));
 }
 
-// cos/sin [L, D/2] F32 of the 3-D RoPE (§3.8): pairs split t/h/w, interleaved, float64 angles.
+// cos/sin [L, D/2] F32 of the 3-D RoPE (docs/model-math.md §3.7): pairs split t/h/w, interleaved,
+// float64 angles.
 absl::Status WanDitImpl::RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos,
                                     Tensor* sin) const {
   std::lock_guard<std::mutex> lock(rope_mu_);
@@ -366,7 +371,8 @@ absl::StatusOr<Tensor> WanDitImpl::SelfAttention(int i, const Tensor& a, const T
   return b.sa_o.Apply(ops_, attn);
 }
 
-// One transformer block (§3.6); m = modulation + e0 rows: shift/scale/gate for SA, then FFN.
+// One transformer block (docs/model-math.md §3.5); m = modulation + e0 rows: shift/scale/gate for
+// SA, then FFN.
 absl::Status WanDitImpl::RunBlock(int i, Tensor& x, const Tensor& e0, const Tensor& cos,
                                   const Tensor& sin, const Context& context,
                                   const TensorSink* sink) const {
@@ -402,7 +408,8 @@ absl::Status WanDitImpl::RunBlock(int i, Tensor& x, const Tensor& e0, const Tens
   return absl::OkStatus();
 }
 
-// Head (§3.11) with e (no SiLU) modulation, then unpatchify ((q, r), c) → [C, T, H, W] (§3.12).
+// Head with e (no SiLU) modulation, then unpatchify ((q, r), c) → [C, T, H, W]
+// (docs/model-math.md §3.10).
 absl::StatusOr<Tensor> WanDitImpl::Head(const Tensor& x, const Tensor& e, int64_t f, int64_t h,
                                         int64_t w) const {
   TV_ASSIGN_OR_RETURN(Tensor m, ops_.Binary(BinaryKind::kAdd, head_modulation_, e));

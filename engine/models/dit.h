@@ -1,6 +1,6 @@
 // Wan2.1 / Wan2.2 DiT (WanModel) over the Backend interface: T2V (16 input channels) and I2V
 // (36 = x | mask | latent), dense / SLA self-attention, bf16 or W8A8 int8 block linears.
-// Math: spec/wan.md §3, spec/turbodiffusion.md §3, §7, §9.
+// Math: docs/model-math.md §3 (DiT), §9 (SLA), §11 (int8 linears).
 #pragma once
 
 #include <array>

@@ -89,7 +89,8 @@ double VaeDecodeFlops(const VaeConfig& c, int64_t latent_frames, int64_t latent_
   double t = static_cast<double>(latent_frames);
   double h = static_cast<double>(latent_height), w = static_cast<double>(latent_width);
   const size_t stages = c.dim_mult.size();
-  // Decoder widths: dims[0] = dim·mult.back(), then the multipliers reversed (spec wan.md §7.5).
+  // Decoder widths: dims[0] = dim·mult.back(), then the multipliers reversed
+  // (docs/model-math.md §5.5).
   std::vector<double> dims = {double{1.0} * c.dim * c.dim_mult.back()};
   for (size_t i = stages; i-- > 0;) dims.push_back(double{1.0} * c.dim * c.dim_mult[i]);
   auto res_block = [&](double in, double out) {

@@ -1,6 +1,6 @@
 // Analytic FLOP counts of the Wan models (2 FLOP per multiply-add), for achieved-TFLOP/s figures in
-// `turbovid-engine bench` and bench/torch_reference.py (which carries the same formulas).
-// They reproduce ../shared/spec/anchors-h100.md: 1.3B-480p DiT blocks 283.0 TFLOP, one 14B block
+// `turbovid-engine bench` and bench/torch_reference.py (which carries the same formulas). They
+// reproduce the totals of docs/model-math.md §12: 1.3B-480p DiT blocks 283.0 TFLOP, one 14B block
 // at 720p 163.1, umT5 on 512 tokens 4.84, VAE decode 480p 275.4 and 720p 639.2 (FlopCounterMode).
 #pragma once
 
@@ -39,7 +39,7 @@ struct SlaShape {
   int block_k = 64;
 };
 
-// K_sel = min(n_k, floor(topk·n_k)), the same for every query block (spec turbodiffusion.md §7.2).
+// K_sel = min(n_k, floor(topk·n_k)), the same for every query block (docs/model-math.md §9.2).
 int64_t SlaSelectedBlocks(int64_t n_k, float topk);
 
 DitFlops DitForwardFlops(const DitConfig& config, int64_t latent_frames, int64_t latent_height,

@@ -1,4 +1,4 @@
-// FLOP counts against the analytic totals of ../shared/spec/anchors-h100*.md.
+// FLOP counts against the reference totals of docs/model-math.md §12.
 #include "engine/models/flops.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// TurboDiffusion 128x128 block int8 quantisation (spec/turbodiffusion.md §9.1), shared by the
+// TurboDiffusion 128x128 block int8 quantisation (docs/model-math.md §11.2), shared by the
 // offline weight converter (tiny -quant checkpoints, golden qlinear) and the CPU Int8LinearOp.
 #pragma once
 

@@ -1,5 +1,5 @@
 // umT5 encoder over the Backend interface: token embedding, per-layer relative-bias attention
-// without scaling, gated tanh-GELU FFN, T5 RMS norms. Math and keys: spec/wan.md §5.
+// without scaling, gated tanh-GELU FFN, T5 RMS norms. Math and keys: docs/model-math.md §4.
 #include "engine/models/t5.h"
 
 #include <algorithm>
@@ -134,7 +134,8 @@ absl::StatusOr<Tensor> UmT5EncoderImpl::PositionBias(const Tensor& table, const 
   return ops.Permute(lln, {2, 0, 1});
 }
 
-// x += o(softmax(q·kᵀ + bias)·v), q/k/v from T5Norm(x; norm1); no 1/sqrt(D) scaling (§5.1).
+// x += o(softmax(q·kᵀ + bias)·v), q/k/v from T5Norm(x; norm1); no 1/sqrt(D) scaling
+// (docs/model-math.md §4.1).
 absl::Status UmT5EncoderImpl::AttentionBlock(const T5Block& b, const Tensor& bias,
                                              Tensor& x) const {
   Ops ops(backend_);

@@ -1,5 +1,5 @@
 // umT5 encoder (Wan's T5Encoder: per-layer relative position bias, no attention scaling, gated
-// tanh-GELU FFN, T5 RMS norm). Math: spec/wan.md §5.
+// tanh-GELU FFN, T5 RMS norm). Math: docs/model-math.md §4.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +27,8 @@ struct T5Config {
   static absl::StatusOr<T5Config> FromJson(const Json& json);
 };
 
-// Bidirectional relative-position bucket of rel = k_index - q_index (spec/wan.md §5.3), with the
-// logarithmic part evaluated in fp32 like the reference.
+// Bidirectional relative-position bucket of rel = k_index - q_index (docs/model-math.md §4.3), with
+// the logarithmic part evaluated in fp32 like the reference.
 int T5RelativeBucket(int64_t rel, int num_buckets, int max_distance);
 
 class UmT5Encoder {

@@ -1,5 +1,5 @@
-// umT5 encoder: relative buckets against spec/wan.md §5.3, config parsing, weight checks, and the
-// forward pass against a naive host implementation of the same math.
+// umT5 encoder: relative buckets against docs/model-math.md §4.3, config parsing, weight checks,
+// and the forward pass against a naive host implementation of the same math.
 #include "engine/models/t5.h"
 
 #include <gmock/gmock.h>
@@ -177,7 +177,7 @@ std::vector<double> ReferenceAttention(const T5Config& c, const std::vector<doub
   return a;
 }
 
-// Naive double-precision host forward of spec/wan.md §5.3 over the same weights.
+// Naive double-precision host forward of docs/model-math.md §4.3 over the same weights.
 std::vector<double> ReferenceForward(const T5Config& c, const std::map<std::string, Tensor>& w,
                                      const std::vector<int64_t>& ids) {
   const int64_t l = static_cast<int64_t>(ids.size()), e = c.dim;

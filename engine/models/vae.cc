@@ -1,7 +1,8 @@
-// Wan2.1 VAE (spec/wan.md §7) over the Backend ops, streamed chunk by chunk with a per-conv cache.
-// Decode runs one latent frame at a time, encode frame 0 then chunks of 4; activations stay bounded
-// by one chunk (§7.4 proves this equal to the whole-sequence form). ~640 lines: the weight structs,
-// loader and stream runner are private to this file and would otherwise need a shared header.
+// Wan2.1 VAE (docs/model-math.md §5) over the Backend ops, streamed chunk by chunk with a per-conv
+// cache. Decode runs one latent frame at a time, encode frame 0 then chunks of 4; activations stay
+// bounded by one chunk (docs/model-math.md §5.4: equal to the whole-sequence form). ~640 lines: the
+// weight structs, loader and stream runner are private to this file and would otherwise need a
+// shared header.
 #include "engine/models/vae.h"
 
 #include <algorithm>
@@ -21,7 +22,7 @@
 namespace turbovid::engine {
 namespace {
 
-// Official Wan2.1 latent statistics (spec §7.2).
+// Official Wan2.1 latent statistics (docs/model-math.md §5.2).
 constexpr float kOfficialMean[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f,  -0.1745f, 0.9653f,
                                      -0.1517f, 1.5508f,  0.4134f,  -0.0715f, 0.5517f,  -0.3632f,
                                      -0.1922f, -0.9497f, 0.2503f,  -0.2921f};
@@ -135,7 +136,8 @@ class Loader {
     TV_ASSIGN_OR_RETURN(a.proj, Conv2(name + ".proj", c, c, 1));
     return a;
   }
-  // Upsampling halves the channels (2.1 decoder); downsampling keeps them (spec §7.3).
+  // Upsampling halves the channels (2.1 decoder); downsampling keeps them
+  // (docs/model-math.md §5.3).
   absl::StatusOr<ResampleW> Resample(const std::string& name, int64_t c, ResampleMode mode) {
     ResampleW r;
     r.mode = mode;
@@ -192,7 +194,8 @@ absl::StatusOr<HalfW> LoadEncoder(const VaeConfig& cfg, io::WeightSet& ws, Backe
 }
 
 // Decoder widths: dims = dim·[mult[-1], reversed(mult)...]; stages after the first start at half
-// width because every Resample conv of the 2.1 decoder halves the channels (spec §7.5).
+// width because every Resample conv of the 2.1 decoder halves the channels
+// (docs/model-math.md §5.5).
 absl::StatusOr<HalfW> LoadDecoder(const VaeConfig& cfg, io::WeightSet& ws, Backend& be) {
   Loader ld(ws, be);
   HalfW h;
@@ -378,10 +381,10 @@ absl::StatusOr<Tensor> Runner::UpsampleFrames(const ConvW& conv, const Tensor& x
   return y;
 }
 
-// Stream form of the temporal resamples (spec §7.4): upsample3d passes the very first chunk
-// through and runs time_conv on later chunks with zero history (frame 0 never enters it);
-// downsample3d passes the first chunk through and later windows start at the previous chunk's
-// last frame with stride 2.
+// Stream form of the temporal resamples (docs/model-math.md §5.4): upsample3d passes the very first
+// chunk through and runs time_conv on later chunks with zero history (frame 0 never enters it);
+// downsample3d passes the first chunk through and later windows start at the previous chunk's last
+// frame with stride 2.
 absl::StatusOr<Tensor> Runner::Resample(const ResampleW& r, Tensor x) {
   switch (r.mode) {
     case ResampleMode::kUp2d:
@@ -431,8 +434,8 @@ absl::StatusOr<Tensor> RunLayers(Runner& run, const std::vector<LayerW>& layers,
 }
 
 // Applies `fn` to each frame of x [C, T, H, W] in turn and stacks the results along T. Exact for
-// causal convs and per-frame ops, whose streamed result does not depend on the chunk size (§7.4);
-// it keeps the full-resolution stages to one frame of activations.
+// causal convs and per-frame ops, whose streamed result does not depend on the chunk size
+// (docs/model-math.md §5.4); it keeps the full-resolution stages to one frame of activations.
 template <typename Fn>
 absl::StatusOr<Tensor> PerFrame(Backend& be, const Tensor& x, Fn fn) {
   Ops ops(be);

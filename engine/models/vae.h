@@ -1,5 +1,5 @@
 // Wan2.1 VAE (z_dim 16, 4x8x8): causal-conv encoder and decoder with the latent mean/std
-// normalisation. Math: spec/wan.md §7.
+// normalisation. Math: docs/model-math.md §5.
 #pragma once
 
 #include <functional>

@@ -44,7 +44,7 @@ void AddMiddle(Named& out, const std::string& p, int64_t c) {
   AddRes(out, p + ".middle.2", c, c);
 }
 
-// Names and shapes of a full Wan2.1 VAE checkpoint for `cfg` (spec §7.5, §7.6).
+// Names and shapes of a full Wan2.1 VAE checkpoint for `cfg` (docs/model-math.md §5.5, §5.6).
 Named Checkpoint(const VaeConfig& cfg) {
   Named out;
   const int64_t d = cfg.dim, z = cfg.z_dim;

@@ -1,4 +1,4 @@
-// I2V conditioning tensor of Wan2.2 / TurboDiffusion (spec/turbodiffusion.md §5.2).
+// I2V conditioning tensor of Wan2.2 / TurboDiffusion (docs/model-math.md §6.3).
 #pragma once
 
 #include "engine/core/tensor.h"

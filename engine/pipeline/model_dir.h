@@ -12,7 +12,7 @@
 
 namespace turbovid::engine {
 
-// Wan's default negative prompt for CFG (spec/wan.md §5.4).
+// Wan's default negative prompt for CFG (docs/model-math.md §4.4).
 extern const char kWanNegativePrompt[];
 
 struct ModelDir {

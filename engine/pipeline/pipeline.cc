@@ -45,7 +45,7 @@ const char* StageName(Stage stage) {
 
 absl::Status ResolveSize(const std::string& resolution, const std::string& aspect, int* width,
                          int* height) {
-  // TurboDiffusion's resolution table (spec/turbodiffusion.md §4.4), W×H.
+  // TurboDiffusion's resolution table (docs/model-math.md §6.2), W×H.
   struct Entry {
     const char* res;
     const char* aspect;
@@ -250,7 +250,7 @@ absl::StatusOr<Tensor> WanPipeline::EncodeImage(const GenerateRequest& r, int* w
     }
   }
   TV_ASSIGN_OR_RETURN(Tensor latent, vae_->Encode(pixels));
-  // The sampler script feeds bf16(latent) into y (spec/turbodiffusion.md §5.2).
+  // The sampler script feeds bf16(latent) into y (docs/model-math.md §6.3).
   for (int64_t i = 0; i < latent.numel(); ++i) latent.data<float>()[i] = RoundToBf16(latent.data<float>()[i]);
   if (progress) progress({Stage::kEncodingImage, 0, r.steps, 1});
   return I2vCondition(latent);

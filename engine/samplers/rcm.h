@@ -1,4 +1,4 @@
-// TurboDiffusion rCM few-step sampler (spec/turbodiffusion.md §6): TrigFlow times
+// TurboDiffusion rCM few-step sampler (docs/model-math.md §7): TrigFlow times
 // [atan(σmax), 1.5, 1.4, 1.0][:N] + [0] → RF t = sin s / (sin s + cos s); float64 state; the net
 // sees bf16(x) and bf16(float32(t)·1000); SDE (default) or Euler ODE update; optional two-expert
 // switch when t < boundary.

@@ -1,6 +1,6 @@
 // Wan's flow-matching UniPC multistep solver (order 2, bh2, x0-prediction) with shift, used for
 // undistilled ("original") checkpoints together with classifier-free guidance.
-// Math: spec/wan.md §9.2–§9.4, §9.6.
+// Math: docs/model-math.md §8.2–§8.5 (experts: §6.4).
 #pragma once
 
 #include <functional>

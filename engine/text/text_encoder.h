@@ -1,5 +1,6 @@
 // TextEncoder: umT5 tokenizer + UmT5Encoder + an LRU prompt-embedding cache, loaded from a Wan
-// checkpoint folder (spec/wan.md §5). Also free-function forms of the tokenizer API (tokenizer.h).
+// checkpoint folder (docs/model-math.md §4). Also free-function forms of the tokenizer API
+// (tokenizer.h).
 #pragma once
 
 #include <cstddef>

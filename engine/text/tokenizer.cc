@@ -1,5 +1,5 @@
 // Tokenizer over our SentencePiece unigram reader, prompt cleaning and tiny-model training via the
-// spm_train binary (spec/wan.md §5.4).
+// spm_train binary (docs/model-math.md §4.4).
 #include "engine/text/tokenizer.h"
 
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // umT5 tokenizer: SentencePiece unigram model (our own reader, spm_model.h; no libsentencepiece)
-// plus Wan's prompt cleaning (spec/wan.md §5.4).
+// plus Wan's prompt cleaning (docs/model-math.md §4.4).
 #pragma once
 
 #include <cstdint>

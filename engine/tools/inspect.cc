@@ -1,6 +1,5 @@
 // `turbovid-engine inspect PATH`: every tensor of a checkpoint (normalised name, dtype, shape,
-// file), totals, and a guess at the model from shapes (spec wan.md §2, §5, §7; turbodiffusion
-// §2.2).
+// file), totals, and a guess at the model from shapes (docs/model-math.md §1, §2, §4, §5).
 #include <cstdio>
 #include <map>
 #include <set>

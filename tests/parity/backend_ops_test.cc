@@ -1,8 +1,9 @@
-// Backend-ops parity (STYLE.md §9): each case runs one op on the CPU reference (fp32) and on the
-// CUDA backend (bf16 storage, fp32 math) from the same random inputs, and compares the relative
-// L2 error of the CUDA result against the error of the naive bf16 computation: the CPU op run on
-// bf16-rounded inputs with its output rounded to bf16. CUDA may be at most kSlack times further
-// from the fp32 reference than that (plus a tiny absolute floor for exactly-representable cases).
+// Backend-ops parity (docs/design.md §13.2): each case runs one op on the CPU reference (fp32) and
+// on the CUDA backend (bf16 storage, fp32 math) from the same random inputs, and compares the
+// relative L2 error of the CUDA result against the error of the naive bf16 computation: the CPU op
+// run on bf16-rounded inputs with its output rounded to bf16. CUDA may be at most kSlack times
+// further from the fp32 reference than that (plus a tiny absolute floor for exactly-representable
+// cases).
 // Every input and every output the case allocates sits between guard bands of a fixed byte
 // pattern; a write outside the tensor changes a band and fails the case.
 // Skips when no CUDA device is present.
