@@ -1,5 +1,6 @@
-// Golden-case harness: loads a case folder in the ../shared/golden format (case.json + inputs,
-// expected and weights safetensors), dispatches on `kind`, and collects comparisons.
+// Golden-case harness: loads a case folder in the format of tests/data/golden/README.md
+// (case.json + inputs, expected and weights safetensors), dispatches on `kind`, and collects
+// comparisons.
 #pragma once
 
 #include <string>
