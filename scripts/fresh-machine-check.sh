@@ -48,7 +48,7 @@ mkdir -p "$ROOTFS" "$LOGS"
 MOUNTS=()
 cleanup() {
   local i
-  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -l "${MOUNTS[$i]}" 2>/dev/null || true; done
+  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -R -l "${MOUNTS[$i]}" 2>/dev/null || true; done
   if [ "$KEEP" = 0 ]; then
     rm -rf "$WORK-logs" && mv "$LOGS" "$WORK-logs" 2>/dev/null && echo "logs: $WORK-logs"
     rm -rf "$WORK"
@@ -101,9 +101,11 @@ cp -a /etc/apt/apt.conf.d/. "$ROOTFS/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
 bind /proc "$ROOTFS/proc"
 bind /sys "$ROOTFS/sys"
-bind /dev "$ROOTFS/dev"
-bind /dev/pts "$ROOTFS/dev/pts"
-mkdir -p "$ROOTFS/dev/shm"
+# /dev with its submounts (pts, shm); rslave so that nothing done inside reaches the host's.
+mkdir -p "$ROOTFS/dev"
+mount --rbind /dev "$ROOTFS/dev"
+mount --make-rslave "$ROOTFS/dev"
+MOUNTS+=("$ROOTFS/dev")
 
 in_root() {  # in_root LOG CMD...: a login-like clean environment inside the chroot
   chroot "$ROOTFS" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
