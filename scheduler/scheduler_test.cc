@@ -291,6 +291,42 @@ TEST_F(SchedulerTest, ResolvedJobSurvivesRequeueAndRestartUnchanged) {
   EXPECT_EQ(scheduler_->GetJob(job->job_id())->seed(), resolved.seed());
 }
 
+// A job stored before jobs carried a ResolvedJob is recovered with one rebuilt from its accepted
+// request (every default already filled in there) and the catalog variant.
+TEST_F(SchedulerTest, RecoveryRebuildsTheResolvedJobOfAnOlderRow) {
+  scheduler_.reset();
+  {
+    auto store = JobStore::Open(config_.db_path, false);
+    ASSERT_THAT(store, IsOk());
+    StoredJob old;
+    old.job_id = "j-old";
+    old.request = Request();
+    old.request.set_variant("turbo");
+    old.request.set_num_steps(2);
+    old.request.set_num_frames(5);
+    old.request.set_seed(99);
+    old.request.set_attention(v1::ATTENTION_MODE_DENSE);
+    old.request.mutable_size()->set_width_pixels(64);
+    old.request.mutable_size()->set_height_pixels(48);
+    old.seed = 99;
+    old.width_pixels = 64;
+    old.height_pixels = 48;
+    ASSERT_THAT((*store)->Insert(old), IsOk());  // `job` left empty, as in an older row
+  }
+  Open();
+  auto worker = Connect("w1");
+  const v1::AssignTask task = worker->link.Assigns().at(0);
+  EXPECT_EQ(task.task_id(), "j-old");
+  EXPECT_EQ(task.job().variant(), "turbo");
+  EXPECT_EQ(task.job().sampler(), v1::SAMPLER_RCM);
+  EXPECT_EQ(task.job().num_steps(), 2);
+  EXPECT_EQ(task.job().num_frames(), 5);
+  EXPECT_EQ(task.job().width_pixels(), 64);
+  EXPECT_EQ(task.job().seed(), 99u);
+  EXPECT_EQ(task.job().attention(), v1::ATTENTION_MODE_DENSE);
+  EXPECT_EQ(task.job().prompt(), "a red ball");
+}
+
 TEST_F(SchedulerTest, ReturnedTaskWaitsForTheNextHeartbeat) {
   auto job = scheduler_->SubmitVideo(Request());
   ASSERT_THAT(job, IsOk());
