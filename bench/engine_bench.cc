@@ -58,7 +58,9 @@ void BM_Dit13BBlock(benchmark::State& state) {
   }
   auto backend = MakeCpuBackend();
   DitOptions options;
-  options.attention = state.range(3) ? AttentionMode::kSla : AttentionMode::kDense;
+  options.require_sla = state.range(3) != 0;
+  DitForwardOptions attention;
+  attention.attention = state.range(3) ? AttentionMode::kSla : AttentionMode::kDense;
   auto dit = WanDit::Load(c, weights, *backend, options);
   if (!dit.ok()) {
     state.SkipWithError(std::string(dit.status().message()).c_str());
@@ -68,7 +70,7 @@ void BM_Dit13BBlock(benchmark::State& state) {
   const int64_t t = state.range(0), h = state.range(1) / 8, w = state.range(2) / 8;
   const Tensor x = GaussianNoise({16, t, h, w}, 7, 1);
   for (auto _ : state) {
-    auto v = (*dit)->Forward(x, nullptr, 988, *ctx);
+    auto v = (*dit)->Forward(x, nullptr, 988, *ctx, attention);
     if (!v.ok()) state.SkipWithError(std::string(v.status().message()).c_str());
     benchmark::DoNotOptimize(v);
   }

@@ -80,7 +80,46 @@ absl::Status CheckImage(const v1::SubmitVideoRequest& request, const VariantSpec
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::Sampler> SamplerOf(const VariantSpec& variant) {
+  if (variant.sampler == "rcm") return v1::SAMPLER_RCM;
+  if (variant.sampler == "unipc") return v1::SAMPLER_UNIPC;
+  return absl::InternalError(
+      absl::StrCat("catalog: variant ", variant.name, " has sampler '", variant.sampler, "'"));
+}
+
 }  // namespace
+
+absl::Status CheckResolvedJob(const v1::ResolvedJob& job) {
+  if (job.model_id().empty()) return Invalid("job.model_id: empty");
+  if (job.variant().empty()) return Invalid("job.variant: empty");
+  if (job.sampler() == v1::SAMPLER_UNSPECIFIED || !v1::Sampler_IsValid(job.sampler())) {
+    return Invalid(absl::StrCat("job.sampler: ", job.sampler(), " is not RCM or UNIPC"));
+  }
+  if (job.num_steps() < 1) return Invalid(absl::StrCat("job.num_steps: ", job.num_steps()));
+  if (job.num_frames() < 1 || (job.num_frames() - 1) % 4 != 0) {
+    return Invalid(absl::StrCat("job.num_frames: ", job.num_frames(), " is not 4k+1"));
+  }
+  if (job.width_pixels() < 16 || job.width_pixels() % 16 != 0) {
+    return Invalid(absl::StrCat("job.width_pixels: ", job.width_pixels()));
+  }
+  if (job.height_pixels() < 16 || job.height_pixels() % 16 != 0) {
+    return Invalid(absl::StrCat("job.height_pixels: ", job.height_pixels()));
+  }
+  switch (job.attention()) {
+    case v1::ATTENTION_MODE_DENSE:
+      break;
+    case v1::ATTENTION_MODE_SLA:
+      if (!(job.sla_topk() > 0.f && job.sla_topk() <= 1.f)) {
+        return Invalid(absl::StrCat("job.sla_topk: ", job.sla_topk(), " is outside (0, 1]"));
+      }
+      break;
+    case v1::ATTENTION_MODE_UNSPECIFIED:
+    default:
+      return Invalid(absl::StrCat("job.attention: ", job.attention(), " is not DENSE or SLA"));
+  }
+  if (job.prompt().empty()) return Invalid("job.prompt: empty");
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& request,
                                                const ModelCatalog& catalog,
@@ -143,6 +182,7 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& req
                                 " bytes > limit ", limits.max_client_request_id_bytes));
   }
   out.seed = request.random_seed() ? random_seed : request.seed();
+  TV_ASSIGN_OR_RETURN(out.job, ResolveJob(AcceptedRequest(request, out), *out.variant));
   return out;
 }
 
@@ -159,6 +199,27 @@ v1::SubmitVideoRequest AcceptedRequest(const v1::SubmitVideoRequest& request,
   accepted.mutable_size()->set_width_pixels(resolved.width_pixels);
   accepted.mutable_size()->set_height_pixels(resolved.height_pixels);
   return accepted;
+}
+
+absl::StatusOr<v1::ResolvedJob> ResolveJob(const v1::SubmitVideoRequest& accepted,
+                                           const VariantSpec& variant) {
+  v1::ResolvedJob job;
+  job.set_model_id(accepted.model_id());
+  job.set_variant(variant.name);
+  TV_ASSIGN_OR_RETURN(v1::Sampler sampler, SamplerOf(variant));
+  job.set_sampler(sampler);
+  job.set_num_steps(accepted.num_steps());
+  job.set_num_frames(accepted.num_frames());
+  job.set_width_pixels(accepted.size().width_pixels());
+  job.set_height_pixels(accepted.size().height_pixels());
+  job.set_seed(accepted.seed());
+  job.set_attention(accepted.attention());
+  job.set_sla_topk(
+      accepted.attention() == v1::ATTENTION_MODE_SLA ? static_cast<float>(variant.sla_topk) : 0.f);
+  job.set_prompt(accepted.prompt());
+  job.set_negative_prompt(accepted.negative_prompt());
+  TV_RETURN_IF_ERROR(CheckResolvedJob(job));
+  return job;
 }
 
 }  // namespace turbovid::scheduler

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/config.h"
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
@@ -64,6 +65,92 @@ TEST_F(AdmissionTest, ResolvesDefaults) {
   r.mutable_size()->set_resolution("720p");
   r.mutable_size()->set_aspect("9:16");
   EXPECT_EQ(Validate(r)->width_pixels, 720);
+}
+
+// The resolved job holds every default, ready for the worker to copy.
+TEST_F(AdmissionTest, ResolvedJobCarriesEveryDefault) {
+  v1::SubmitVideoRequest r = T2v();
+  r.set_random_seed(true);
+  auto resolved = Validate(r);
+  ASSERT_THAT(resolved, IsOk());
+  const v1::ResolvedJob& job = resolved->job;
+  EXPECT_EQ(job.model_id(), "wan2.1-t2v-1.3b");
+  EXPECT_EQ(job.variant(), "turbo");
+  EXPECT_EQ(job.sampler(), v1::SAMPLER_RCM);
+  EXPECT_EQ(job.num_steps(), 4);
+  EXPECT_EQ(job.num_frames(), 81);
+  EXPECT_EQ(job.width_pixels(), 832);
+  EXPECT_EQ(job.height_pixels(), 480);
+  EXPECT_EQ(job.seed(), 777u);
+  EXPECT_EQ(job.attention(), v1::ATTENTION_MODE_SLA);
+  EXPECT_FLOAT_EQ(job.sla_topk(), 0.1f);
+  EXPECT_EQ(job.prompt(), "a cat surfing");
+  EXPECT_THAT(CheckResolvedJob(job), IsOk());
+
+  r = T2v();
+  r.set_variant("original");
+  r.set_seed(5);
+  r.set_negative_prompt("blurry");
+  r.set_attention(v1::ATTENTION_MODE_SLA);
+  resolved = Validate(r);
+  ASSERT_THAT(resolved, IsOk());
+  EXPECT_EQ(resolved->job.sampler(), v1::SAMPLER_UNIPC);
+  EXPECT_EQ(resolved->job.num_steps(), 50);
+  EXPECT_EQ(resolved->job.seed(), 5u);
+  EXPECT_EQ(resolved->job.attention(), v1::ATTENTION_MODE_SLA);  // the request's, not the default
+  EXPECT_EQ(resolved->job.negative_prompt(), "blurry");
+  r.set_attention(v1::ATTENTION_MODE_UNSPECIFIED);
+  EXPECT_EQ(Validate(r)->job.attention(), v1::ATTENTION_MODE_DENSE);
+  EXPECT_EQ(Validate(r)->job.sla_topk(), 0.f);
+}
+
+// The sampler is the catalog variant's `sampler`, whatever the variant is called.
+TEST_F(AdmissionTest, SamplerComesFromTheCatalogNotTheVariantName) {
+  auto root = common::ConfigNode::LoadString(
+      "models:\n  - id: m\n    default_variant: fast\n    default_resolution: 480p\n"
+      "    variants:\n"
+      "      - name: fast\n        sampler: rcm\n        default_steps: 2\n"
+      "        max_steps: 4\n        attention: sla\n        sla_topk: 0.2\n"
+      "        memory_gib: {cpu: 1}\n"
+      "      - name: turbo-guided\n        sampler: unipc\n        default_steps: 8\n"
+      "        max_steps: 50\n        attention: dense\n        memory_gib: {cpu: 1}\n");
+  ASSERT_THAT(root, IsOk());
+  auto catalog = ModelCatalog::Parse(*root);
+  ASSERT_THAT(catalog, IsOk());
+  v1::SubmitVideoRequest r;
+  r.set_model_id("m");
+  r.set_prompt("a cat");
+  auto fast = ValidateSubmit(r, *catalog, limits_, 1);
+  ASSERT_THAT(fast, IsOk());
+  EXPECT_EQ(fast->job.variant(), "fast");
+  EXPECT_EQ(fast->job.sampler(), v1::SAMPLER_RCM);
+  EXPECT_EQ(fast->job.num_steps(), 2);
+  EXPECT_EQ(fast->job.attention(), v1::ATTENTION_MODE_SLA);
+  EXPECT_FLOAT_EQ(fast->job.sla_topk(), 0.2f);
+  r.set_variant("turbo-guided");
+  auto guided = ValidateSubmit(r, *catalog, limits_, 1);
+  ASSERT_THAT(guided, IsOk());
+  EXPECT_EQ(guided->job.sampler(), v1::SAMPLER_UNIPC);
+  EXPECT_EQ(guided->job.num_steps(), 8);
+  EXPECT_EQ(guided->job.attention(), v1::ATTENTION_MODE_DENSE);
+}
+
+TEST_F(AdmissionTest, CheckResolvedJobNamesTheUnresolvedField) {
+  auto resolved = Validate(T2v());
+  ASSERT_THAT(resolved, IsOk());
+  for (void (*edit)(v1::ResolvedJob*) : {
+           +[](v1::ResolvedJob* j) { j->clear_variant(); },
+           +[](v1::ResolvedJob* j) { j->clear_sampler(); },
+           +[](v1::ResolvedJob* j) { j->clear_attention(); },
+           +[](v1::ResolvedJob* j) { j->set_sla_topk(0.f); },
+           +[](v1::ResolvedJob* j) { j->set_num_frames(80); },
+           +[](v1::ResolvedJob* j) { j->clear_num_steps(); },
+           +[](v1::ResolvedJob* j) { j->set_width_pixels(20); },
+       }) {
+    v1::ResolvedJob job = resolved->job;
+    edit(&job);
+    EXPECT_THAT(CheckResolvedJob(job), StatusIs(kInvalid)) << job.ShortDebugString();
+  }
 }
 
 TEST_F(AdmissionTest, RejectsBadFieldsWithInvalidArgument) {
@@ -192,6 +279,19 @@ TEST(ModelCatalogTest, RejectsBrokenCatalog) {
       "        max_steps: 1\n        attention: sla\n        memory_gib: {cpu: 1}\n");
   ASSERT_THAT(root, IsOk());
   EXPECT_THAT(ModelCatalog::Parse(*root), StatusIs(kInvalid));
+}
+
+TEST(ModelCatalogTest, RejectsRcmBeyondFourStepsAndBadSlaTopk) {
+  for (const char* variant : {"sampler: rcm\n        max_steps: 8\n        sla_topk: 0.1\n",
+                              "sampler: rcm\n        max_steps: 4\n        sla_topk: 1.5\n"}) {
+    auto root = common::ConfigNode::LoadString(absl::StrCat(
+        "models:\n  - id: m\n    default_variant: v\n    default_resolution: 480p\n"
+        "    variants:\n      - name: v\n        default_steps: 1\n        attention: sla\n"
+        "        memory_gib: {cpu: 1}\n        ",
+        variant));
+    ASSERT_THAT(root, IsOk());
+    EXPECT_THAT(ModelCatalog::Parse(*root), StatusIs(kInvalid)) << variant;
+  }
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   video_bytes INTEGER NOT NULL DEFAULT 0,
   created REAL NOT NULL DEFAULT 0,
   started REAL NOT NULL DEFAULT 0,
-  finished REAL NOT NULL DEFAULT 0
+  finished REAL NOT NULL DEFAULT 0,
+  resolved BLOB                            -- ResolvedJob; NULL in rows from before it existed
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
@@ -38,7 +39,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
 
 constexpr char kColumns[] =
     "seq, job_id, client_request_id, state, request, image, attempts, losses, worker_id, error, "
-    "seed, width_pixels, height_pixels, video_bytes, created, started, finished";
+    "seed, width_pixels, height_pixels, video_bytes, created, started, finished, resolved";
 
 // A prepared statement, finalized on scope exit.
 class Stmt {
@@ -104,6 +105,10 @@ absl::StatusOr<StoredJob> ReadRow(sqlite3_stmt* s, bool with_image) {
   job.created_unix_seconds = sqlite3_column_double(s, 14);
   job.started_unix_seconds = sqlite3_column_double(s, 15);
   job.finished_unix_seconds = sqlite3_column_double(s, 16);
+  if (!job.job.ParseFromString(ColumnBytes(s, 17))) {
+    return absl::DataLossError(
+        absl::StrCat("job store: resolved job of ", job.job_id, " unreadable"));
+  }
   return job;
 }
 
@@ -136,6 +141,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   TV_RETURN_IF_ERROR(
       store->Exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   TV_RETURN_IF_ERROR(store->Exec(kSchema));
+  TV_RETURN_IF_ERROR(store->AddResolvedColumn());
   return store;
 }
 
@@ -151,11 +157,20 @@ absl::Status JobStore::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
+absl::Status JobStore::AddResolvedColumn() {
+  Stmt stmt(db_, "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'resolved'");
+  TV_RETURN_IF_ERROR(stmt.status());
+  if (stmt.Step() != SQLITE_ROW) return stmt.Error("schema check");
+  if (sqlite3_column_int(stmt.get(), 0) == 1) return absl::OkStatus();
+  return Exec("ALTER TABLE jobs ADD COLUMN resolved BLOB");
+}
+
 absl::StatusOr<JobStore::InsertResult> JobStore::Insert(const StoredJob& job) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt stmt(db_,
             "INSERT INTO jobs (job_id, client_request_id, model_id, state, request, image, seed, "
-            "width_pixels, height_pixels, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "width_pixels, height_pixels, created, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?) "
             "ON CONFLICT(client_request_id) DO NOTHING");
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Text(1, job.job_id);
@@ -176,6 +191,7 @@ absl::StatusOr<JobStore::InsertResult> JobStore::Insert(const StoredJob& job) {
   stmt.Int(8, job.width_pixels);
   stmt.Int(9, job.height_pixels);
   stmt.Real(10, job.created_unix_seconds);
+  stmt.Blob(11, job.job.SerializeAsString());
   if (stmt.Step() != SQLITE_DONE) return stmt.Error("insert");
   InsertResult result;
   if (sqlite3_changes(db_) == 1) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "turbovid/v1/video_service.pb.h"
+#include "turbovid/v1/worker_hub.pb.h"
 
 struct sqlite3;
 
@@ -22,6 +23,9 @@ struct StoredJob {
   std::string job_id;
   std::string client_request_id;             // "" = none
   turbovid::v1::SubmitVideoRequest request;  // as accepted, without image bytes
+  // What every attempt renders, as resolved at admission. Empty in rows stored before jobs
+  // carried one (the scheduler rebuilds it from `request` on recovery).
+  turbovid::v1::ResolvedJob job;
   std::string image;                         // encoded I2V image, "" for T2V
   turbovid::v1::JobState state = turbovid::v1::JOB_STATE_QUEUED;
   int attempts = 0;  // assignments so far (numbers each attempt)
@@ -60,7 +64,8 @@ class JobStore {
   };
   // Commits a new job (seq assigned), or returns the job already stored for its client id.
   absl::StatusOr<InsertResult> Insert(const StoredJob& job);
-  // Writes the mutable columns (state, attempts, losses, worker, error, times, video bytes).
+  // Writes the mutable columns (state, attempts, losses, worker, error, times, video bytes);
+  // the request and resolved job are written once, by Insert.
   absl::Status Update(const StoredJob& job);
   absl::StatusOr<StoredJob> Get(const std::string& job_id);
   absl::StatusOr<std::optional<StoredJob>> FindByClientRequestId(const std::string& id);
@@ -78,6 +83,8 @@ class JobStore {
  private:
   explicit JobStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
+  // Databases created before jobs stored a ResolvedJob get the column (NULL in old rows).
+  absl::Status AddResolvedColumn();
 
   std::mutex mu_;
   sqlite3* db_;

@@ -1,7 +1,9 @@
 // JobStore on a real SQLite file: durability across reopen, idempotency on the client request
-// id, requeue of interrupted jobs on restart, listing with paging.
+// id, requeue of interrupted jobs on restart, listing with paging, the stored ResolvedJob and the
+// migration of a database from before it.
 #include "scheduler/job_store.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -40,6 +42,13 @@ class JobStoreTest : public ::testing::Test {
     job.width_pixels = 64;
     job.height_pixels = 48;
     job.created_unix_seconds = 1700000000.5;
+    job.job.set_model_id("tiny-t2v");
+    job.job.set_variant("turbo");
+    job.job.set_sampler(v1::SAMPLER_RCM);
+    job.job.set_seed(job.seed);
+    job.job.set_attention(v1::ATTENTION_MODE_SLA);
+    job.job.set_sla_topk(0.1f);
+    job.job.set_prompt(job.request.prompt());
     return job;
   }
 
@@ -71,6 +80,7 @@ TEST_F(JobStoreTest, CommittedJobsSurviveReopen) {
   EXPECT_EQ(a->video_bytes, 1234);
   EXPECT_EQ(a->request.prompt(), "prompt of j-a");
   EXPECT_EQ(a->seed, 0xFFFFFFFFFFFFFFF0ull);
+  EXPECT_EQ(a->job.SerializeAsString(), MakeJob("j-a").job.SerializeAsString());
   auto unfinished = (*store)->LoadUnfinished();
   ASSERT_THAT(unfinished, IsOk());
   ASSERT_EQ(unfinished->size(), 1u);
@@ -81,6 +91,38 @@ TEST_F(JobStoreTest, CommittedJobsSurviveReopen) {
   EXPECT_EQ(*image, std::string("\x89PNG\0\x01", 6));
   EXPECT_EQ(*(*store)->GetImage("j-a"), "");
   EXPECT_THAT((*store)->Get("j-none"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+// A database written before jobs stored their ResolvedJob gets the column on open; its rows
+// read back with an empty job (the scheduler rebuilds those on recovery).
+TEST_F(JobStoreTest, OpensADatabaseFromBeforeTheResolvedJobColumn) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    const char* old_schema =
+        "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE, "
+        "client_request_id TEXT UNIQUE, model_id TEXT NOT NULL, state INTEGER NOT NULL, "
+        "request BLOB NOT NULL, image BLOB, attempts INTEGER NOT NULL DEFAULT 0, "
+        "losses INTEGER NOT NULL DEFAULT 0, worker_id TEXT NOT NULL DEFAULT '', "
+        "error TEXT NOT NULL DEFAULT '', seed INTEGER NOT NULL DEFAULT 0, "
+        "width_pixels INTEGER NOT NULL DEFAULT 0, height_pixels INTEGER NOT NULL DEFAULT 0, "
+        "video_bytes INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL DEFAULT 0, "
+        "started REAL NOT NULL DEFAULT 0, finished REAL NOT NULL DEFAULT 0);"
+        "INSERT INTO jobs (job_id, model_id, state, request) VALUES ('j-old', 'tiny-t2v', 1, '');";
+    ASSERT_EQ(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  for (int open = 0; open < 2; ++open) {  // the second open finds the column in place
+    auto store = JobStore::Open(path_, false);
+    ASSERT_THAT(store, IsOk());
+    auto old = (*store)->Get("j-old");
+    ASSERT_THAT(old, IsOk());
+    EXPECT_TRUE(old->job.model_id().empty());
+    ASSERT_THAT((*store)->Insert(MakeJob(open == 0 ? "j-new" : "j-newer")), IsOk());
+    auto fresh = (*store)->Get("j-new");
+    ASSERT_THAT(fresh, IsOk());
+    EXPECT_EQ(fresh->job.sampler(), v1::SAMPLER_RCM);
+  }
 }
 
 TEST_F(JobStoreTest, ClientRequestIdIsIdempotent) {

@@ -22,6 +22,7 @@ absl::StatusOr<VariantSpec> ParseVariant(const ConfigNode& node) {
   TV_RETURN_IF_ERROR(node.Require("default_steps", &v.default_steps));
   TV_RETURN_IF_ERROR(node.Require("max_steps", &v.max_steps));
   TV_RETURN_IF_ERROR(node.Require("attention", &v.attention));
+  TV_RETURN_IF_ERROR(node.Read("sla_topk", &v.sla_topk));
   TV_RETURN_IF_ERROR(node.Read("weights", &v.weights));
   TV_RETURN_IF_ERROR(node.Read("is_i2v", &v.is_i2v));
   TV_RETURN_IF_ERROR(node.Read("cfg", &v.cfg));
@@ -31,6 +32,12 @@ absl::StatusOr<VariantSpec> ParseVariant(const ConfigNode& node) {
   }
   if (v.attention != "dense" && v.attention != "sla") {
     return node.Error(absl::StrCat("attention: '", v.attention, "' is not dense or sla"));
+  }
+  if (!(v.sla_topk > 0 && v.sla_topk <= 1)) {
+    return node.Error(absl::StrCat("sla_topk: ", v.sla_topk, " is outside (0, 1]"));
+  }
+  if (v.sampler == "rcm" && v.max_steps > 4) {
+    return node.Error(absl::StrCat("max_steps: ", v.max_steps, " > 4, rcm is distilled for 1-4"));
   }
   if (v.max_steps < 1 || v.default_steps < 1 || v.default_steps > v.max_steps) {
     return node.Error("need 1 <= default_steps <= max_steps");

@@ -22,6 +22,7 @@ struct VariantSpec {
   int default_steps = 4;
   int max_steps = 4;
   std::string attention;  // default self-attention: "dense" or "sla"
+  double sla_topk = 0.1;  // SLA: fraction of key blocks kept per query block, (0, 1]
   std::string weights;    // "bf16" or "int8"
   bool is_i2v = false;    // needs a conditioning image
   bool cfg = false;       // classifier-free guidance (accepts negative_prompt)

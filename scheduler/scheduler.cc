@@ -143,6 +143,20 @@ absl::Status Scheduler::Recover() {
                                   ref.stored.request.variant(), " is no longer in the catalog"));
       continue;
     }
+    if (ref.stored.job.model_id().empty()) {
+      // A row from before jobs stored their ResolvedJob: its accepted request has every
+      // default filled in, so the rebuilt job is what admission would have stored.
+      absl::StatusOr<v1::ResolvedJob> rebuilt = ResolveJob(ref.stored.request, *variant);
+      if (!rebuilt.ok()) {
+        FinalizeLocked(ref, v1::JOB_STATE_FAILED,
+                       absl::StrCat("job store: ", rebuilt.status().message()));
+        continue;
+      }
+      ref.stored.job = std::move(*rebuilt);
+    } else if (absl::Status valid = CheckResolvedJob(ref.stored.job); !valid.ok()) {
+      FinalizeLocked(ref, v1::JOB_STATE_FAILED, absl::StrCat("job store: ", valid.message()));
+      continue;
+    }
     ref.placement = PlacementRequest{model->id, variant, ref.stored.width_pixels,
                                      ref.stored.height_pixels, ref.stored.request.num_frames()};
     EnqueueLocked(ref);
@@ -223,6 +237,7 @@ absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& req
     stored.job_id = NewJobId();
     stored.client_request_id = request.client_request_id();
     stored.request = AcceptedRequest(request, resolved);
+    stored.job = resolved.job;
     stored.image = request.image();
     stored.seed = resolved.seed;
     stored.width_pixels = resolved.width_pixels;

@@ -161,7 +161,7 @@ TEST_F(SchedulerTest, RunsAJobEndToEndWithOrderedWatchEvents) {
   ASSERT_EQ(worker->link.Assigns().size(), 1u);
   const v1::AssignTask task = worker->link.Assigns()[0];
   EXPECT_EQ(task.attempt(), 1);
-  EXPECT_EQ(task.width_pixels(), 64);
+  EXPECT_EQ(task.job().width_pixels(), 64);
   EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_ASSIGNED);
   ASSERT_THAT(worker->Send(Progress(task, 1)), IsOk());
   EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_RUNNING);
@@ -256,6 +256,77 @@ TEST_F(SchedulerTest, RestartRequeuesRunningJobsKeepingAttempts) {
   EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
 }
 
+// Every attempt renders the job resolved at admission, drawn seed included: after a lost worker
+// and after a scheduler restart the assignment carries the same ResolvedJob.
+TEST_F(SchedulerTest, ResolvedJobSurvivesRequeueAndRestartUnchanged) {
+  config_.max_attempts = 5;
+  Open();
+  v1::SubmitVideoRequest request = Request("same");
+  request.set_random_seed(true);
+  auto job = scheduler_->SubmitVideo(request);
+  ASSERT_THAT(job, IsOk());
+  auto w1 = Connect("w1");
+  const v1::AssignTask first = w1->link.Assigns().at(0);
+  const v1::ResolvedJob& resolved = first.job();
+  EXPECT_EQ(resolved.model_id(), "tiny-t2v");
+  EXPECT_EQ(resolved.variant(), "turbo");
+  EXPECT_EQ(resolved.sampler(), v1::SAMPLER_RCM);
+  EXPECT_EQ(resolved.attention(), v1::ATTENTION_MODE_SLA);
+  EXPECT_GT(resolved.num_steps(), 0);
+  EXPECT_GT(resolved.width_pixels(), 0);
+  EXPECT_EQ(resolved.seed(), job->seed());
+  EXPECT_EQ(resolved.prompt(), "a red ball");
+  w1->session->OnClosed();  // the worker is lost: requeued
+  auto w2 = Connect("w2");
+  const v1::AssignTask second = w2->link.Assigns().at(0);
+  EXPECT_EQ(second.attempt(), 2);
+  EXPECT_EQ(second.job().SerializeAsString(), resolved.SerializeAsString());
+  ASSERT_THAT(w2->Send(Progress(second, 1)), IsOk());
+  Open();  // restart while running: recovered from the store
+  w2->session.reset();
+  auto w3 = Connect("w3");
+  const v1::AssignTask third = w3->link.Assigns().at(0);
+  EXPECT_EQ(third.attempt(), 3);
+  EXPECT_EQ(third.job().SerializeAsString(), resolved.SerializeAsString());
+  EXPECT_EQ(scheduler_->GetJob(job->job_id())->seed(), resolved.seed());
+}
+
+// A job stored before jobs carried a ResolvedJob is recovered with one rebuilt from its accepted
+// request (every default already filled in there) and the catalog variant.
+TEST_F(SchedulerTest, RecoveryRebuildsTheResolvedJobOfAnOlderRow) {
+  scheduler_.reset();
+  {
+    auto store = JobStore::Open(config_.db_path, false);
+    ASSERT_THAT(store, IsOk());
+    StoredJob old;
+    old.job_id = "j-old";
+    old.request = Request();
+    old.request.set_variant("turbo");
+    old.request.set_num_steps(2);
+    old.request.set_num_frames(5);
+    old.request.set_seed(99);
+    old.request.set_attention(v1::ATTENTION_MODE_DENSE);
+    old.request.mutable_size()->set_width_pixels(64);
+    old.request.mutable_size()->set_height_pixels(48);
+    old.seed = 99;
+    old.width_pixels = 64;
+    old.height_pixels = 48;
+    ASSERT_THAT((*store)->Insert(old), IsOk());  // `job` left empty, as in an older row
+  }
+  Open();
+  auto worker = Connect("w1");
+  const v1::AssignTask task = worker->link.Assigns().at(0);
+  EXPECT_EQ(task.task_id(), "j-old");
+  EXPECT_EQ(task.job().variant(), "turbo");
+  EXPECT_EQ(task.job().sampler(), v1::SAMPLER_RCM);
+  EXPECT_EQ(task.job().num_steps(), 2);
+  EXPECT_EQ(task.job().num_frames(), 5);
+  EXPECT_EQ(task.job().width_pixels(), 64);
+  EXPECT_EQ(task.job().seed(), 99u);
+  EXPECT_EQ(task.job().attention(), v1::ATTENTION_MODE_DENSE);
+  EXPECT_EQ(task.job().prompt(), "a red ball");
+}
+
 TEST_F(SchedulerTest, ReturnedTaskWaitsForTheNextHeartbeat) {
   auto job = scheduler_->SubmitVideo(Request());
   ASSERT_THAT(job, IsOk());
@@ -301,7 +372,7 @@ TEST_F(SchedulerTest, I2vImageReachesTheWorkerFromTheStore) {
   hello.mutable_register_()->mutable_models(0)->set_variant("turbo");
   ASSERT_THAT(worker->Send(hello), IsOk());
   ASSERT_EQ(worker->link.Assigns().size(), 1u);
-  EXPECT_EQ(worker->link.Assigns()[0].request().image(), png);
+  EXPECT_EQ(worker->link.Assigns()[0].image(), png);
 }
 
 TEST_F(SchedulerTest, ProtocolErrorsEndTheStream) {

@@ -353,7 +353,7 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
   job.assigned_steady = now;
   job.stage = v1::STAGE_UNSPECIFIED;
   job.step = 0;
-  job.num_steps = job.stored.request.num_steps();
+  job.num_steps = job.stored.job.num_steps();
   job.progress = 0;
   job.denoise_done_steady = 0;
   worker.tasks.insert(job.stored.job_id);
@@ -363,11 +363,8 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
   v1::AssignTask* assign = message.mutable_assign();
   assign->set_task_id(job.stored.job_id);
   assign->set_attempt(job.stored.attempts);
-  *assign->mutable_request() = job.stored.request;
-  assign->mutable_request()->set_image(std::move(*image));
-  assign->set_width_pixels(job.stored.width_pixels);
-  assign->set_height_pixels(job.stored.height_pixels);
-  assign->set_seed(job.stored.seed);
+  *assign->mutable_job() = job.stored.job;
+  assign->set_image(std::move(*image));
   worker.link->Send(message);
   TV_LOG(INFO) << "job " << job.stored.job_id << ": attempt " << job.stored.attempts << " on "
                << worker.info.worker_id();

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <fstream>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
@@ -31,8 +30,6 @@ v1::Stage ToProtoStage(engine::Stage stage) {
   }
   return v1::STAGE_UNSPECIFIED;
 }
-
-bool IsTurbo(const std::string& variant) { return absl::StartsWith(variant, "turbo"); }
 
 // Turns the engine's progress callbacks into TaskProgress messages and stage/step metrics.
 class ProgressTracker {
@@ -152,30 +149,50 @@ std::vector<v1::ModelVariant> ModelSet::Describe() const {
   return out;
 }
 
-engine::GenerateRequest ToGenerateRequest(const v1::AssignTask& task, const std::string& variant) {
-  const v1::SubmitVideoRequest& r = task.request();
+absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob& job,
+                                                          const std::string& image) {
   engine::GenerateRequest g;
-  g.prompt = r.prompt();
-  g.negative_prompt = r.negative_prompt();
-  g.image_bytes = r.image();
-  g.frames = r.num_frames() > 0 ? r.num_frames() : 81;
-  g.width = task.width_pixels();
-  g.height = task.height_pixels();
-  g.seed = task.seed();
-  const bool turbo = IsTurbo(variant);
-  g.sampler = turbo ? engine::SamplerKind::kRcm : engine::SamplerKind::kUniPc;
-  g.steps = r.num_steps() > 0 ? r.num_steps() : (turbo ? 4 : 50);
-  switch (r.attention()) {
+  switch (job.sampler()) {
+    case v1::SAMPLER_RCM:
+      g.sampler = engine::SamplerKind::kRcm;
+      break;
+    case v1::SAMPLER_UNIPC:
+      g.sampler = engine::SamplerKind::kUniPc;
+      break;
+    default:  // UNSPECIFIED, or a value this worker does not know (open proto3 enum)
+      return absl::InvalidArgumentError(
+          absl::StrCat("job.sampler: ", job.sampler(), " is not RCM or UNIPC"));
+  }
+  switch (job.attention()) {
     case v1::ATTENTION_MODE_DENSE:
-      g.sla = false;
+      g.attention = engine::AttentionMode::kDense;
       break;
     case v1::ATTENTION_MODE_SLA:
-      g.sla = true;
+      g.attention = engine::AttentionMode::kSla;
       break;
     default:
-      g.sla = turbo;
-      break;
+      return absl::InvalidArgumentError(
+          absl::StrCat("job.attention: ", job.attention(), " is not DENSE or SLA"));
   }
+  if (job.num_steps() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("job.num_steps: ", job.num_steps()));
+  }
+  if (job.num_frames() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("job.num_frames: ", job.num_frames()));
+  }
+  if (job.width_pixels() < 1 || job.height_pixels() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job.width_pixels/height_pixels: ", job.width_pixels(), "x", job.height_pixels()));
+  }
+  g.prompt = job.prompt();
+  g.negative_prompt = job.negative_prompt();
+  g.image_bytes = image;
+  g.frames = job.num_frames();
+  g.width = job.width_pixels();
+  g.height = job.height_pixels();
+  g.steps = job.num_steps();
+  g.seed = job.seed();
+  g.sla_topk = job.sla_topk();
   return g;
 }
 
@@ -183,16 +200,23 @@ TaskOutcome RunTask(const v1::AssignTask& task, const ModelSet& models, const Pr
                     const std::function<bool()>& cancelled, const UploadFn& upload,
                     double progress_interval_seconds, WorkerMetrics& metrics) {
   TaskOutcome outcome;
-  std::string variant;
-  engine::Pipeline* pipeline =
-      models.Find(task.request().model_id(), task.request().variant(), &variant);
-  if (pipeline == nullptr) {
-    outcome.status = absl::FailedPreconditionError(
-        absl::StrCat("model_id: ", task.request().model_id(), ":", task.request().variant(),
-                     " is not loaded on this worker"));
+  const v1::ResolvedJob& job = task.job();
+  if (job.variant().empty()) {
+    outcome.status = absl::InvalidArgumentError("job.variant: empty");
     return outcome;
   }
-  engine::GenerateRequest request = ToGenerateRequest(task, variant);
+  engine::Pipeline* pipeline = models.Find(job.model_id(), job.variant());
+  if (pipeline == nullptr) {
+    outcome.status = absl::FailedPreconditionError(absl::StrCat(
+        "job.model_id: ", job.model_id(), ":", job.variant(), " is not loaded on this worker"));
+    return outcome;
+  }
+  absl::StatusOr<engine::GenerateRequest> mapped = ToGenerateRequest(job, task.image());
+  if (!mapped.ok()) {
+    outcome.status = mapped.status();
+    return outcome;
+  }
+  const engine::GenerateRequest& request = *mapped;
   if (pipeline->is_i2v() && request.image_bytes.empty()) {
     outcome.status = absl::InvalidArgumentError("image: required by an I2V model");
     return outcome;

@@ -45,10 +45,11 @@ class ModelSet {
   std::vector<Loaded> loaded_;
 };
 
-// Maps an assignment to the engine's request: size and seed as resolved by the scheduler,
-// 0 frames → 81, 0 steps → the variant's default (4 for turbo, 50 for original), attention
-// UNSPECIFIED → SLA for turbo variants, "original" → UniPC with CFG.
-engine::GenerateRequest ToGenerateRequest(const v1::AssignTask& task, const std::string& variant);
+// Copies the scheduler's resolved job field by field into the engine's request (UNIPC runs with
+// classifier-free guidance); `image` is the task's conditioning image. Nothing is derived here:
+// a field left UNSPECIFIED or out of range is InvalidArgument naming it (`job.sampler: ...`).
+absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob& job,
+                                                          const std::string& image);
 
 struct TaskOutcome {
   absl::Status status;  // Cancelled when stopped by the cancel check

@@ -1,50 +1,85 @@
-// The assignment → engine request mapping (defaults per variant, attention, resolved size).
+// The resolved job → engine request mapping: a field-by-field copy that never looks at the
+// variant's name, and rejects a job with a parameter left unresolved.
 #include "worker/task_runner.h"
 
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace turbovid::worker {
 namespace {
 
-v1::AssignTask Task() {
-  v1::AssignTask t;
-  t.set_task_id("j1");
-  t.set_width_pixels(64);
-  t.set_height_pixels(48);
-  t.set_seed(7);
-  t.mutable_request()->set_prompt("a cat");
-  t.mutable_request()->set_image("PNG");
-  return t;
+using ::turbovid::common::testing::IsOk;
+using ::turbovid::common::testing::StatusIs;
+
+v1::ResolvedJob Job() {
+  v1::ResolvedJob job;
+  job.set_model_id("wan2.1-t2v-1.3b");
+  job.set_variant("turbo");
+  job.set_sampler(v1::SAMPLER_RCM);
+  job.set_num_steps(3);
+  job.set_num_frames(9);
+  job.set_width_pixels(64);
+  job.set_height_pixels(48);
+  job.set_seed(7);
+  job.set_attention(v1::ATTENTION_MODE_SLA);
+  job.set_sla_topk(0.25f);
+  job.set_prompt("a cat");
+  job.set_negative_prompt("blur");
+  return job;
 }
 
-TEST(ToGenerateRequestTest, TurboDefaults) {
-  engine::GenerateRequest g = ToGenerateRequest(Task(), "turbo");
-  EXPECT_EQ(g.prompt, "a cat");
-  EXPECT_EQ(g.image_bytes, "PNG");
-  EXPECT_EQ(g.width, 64);
-  EXPECT_EQ(g.height, 48);
-  EXPECT_EQ(g.seed, 7u);
-  EXPECT_EQ(g.frames, 81);
-  EXPECT_EQ(g.steps, 4);
-  EXPECT_TRUE(g.sla);
-  EXPECT_EQ(g.sampler, engine::SamplerKind::kRcm);
+TEST(ToGenerateRequestTest, CopiesEveryField) {
+  absl::StatusOr<engine::GenerateRequest> g = ToGenerateRequest(Job(), "PNG");
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->prompt, "a cat");
+  EXPECT_EQ(g->negative_prompt, "blur");
+  EXPECT_EQ(g->image_bytes, "PNG");
+  EXPECT_EQ(g->width, 64);
+  EXPECT_EQ(g->height, 48);
+  EXPECT_EQ(g->seed, 7u);
+  EXPECT_EQ(g->frames, 9);
+  EXPECT_EQ(g->steps, 3);
+  EXPECT_EQ(g->sampler, engine::SamplerKind::kRcm);
+  EXPECT_EQ(g->attention, engine::AttentionMode::kSla);
+  EXPECT_EQ(g->sla_topk, 0.25f);
 }
 
-TEST(ToGenerateRequestTest, ExplicitValuesAndOriginal) {
-  v1::AssignTask t = Task();
-  t.mutable_request()->set_num_frames(5);
-  t.mutable_request()->set_num_steps(2);
-  t.mutable_request()->set_attention(v1::ATTENTION_MODE_DENSE);
-  engine::GenerateRequest g = ToGenerateRequest(t, "turbo-int8");
-  EXPECT_EQ(g.frames, 5);
-  EXPECT_EQ(g.steps, 2);
-  EXPECT_FALSE(g.sla);
-  t.mutable_request()->set_num_steps(0);
-  t.mutable_request()->set_attention(v1::ATTENTION_MODE_UNSPECIFIED);
-  g = ToGenerateRequest(t, "original");
-  EXPECT_EQ(g.sampler, engine::SamplerKind::kUniPc);
-  EXPECT_EQ(g.steps, 50);
-  EXPECT_FALSE(g.sla);
+// The sampler comes from the job, whatever the variant is called: an rCM variant not named
+// "turbo…" runs rCM, a UniPC variant named "turbo…" runs UniPC.
+TEST(ToGenerateRequestTest, SamplerIsTheJobsNotTheVariantNames) {
+  v1::ResolvedJob job = Job();
+  job.set_variant("distilled-fast");
+  ASSERT_THAT(ToGenerateRequest(job, ""), IsOk());
+  EXPECT_EQ(ToGenerateRequest(job, "")->sampler, engine::SamplerKind::kRcm);
+  job.set_variant("turbo-guided");
+  job.set_sampler(v1::SAMPLER_UNIPC);
+  job.set_attention(v1::ATTENTION_MODE_DENSE);
+  ASSERT_THAT(ToGenerateRequest(job, ""), IsOk());
+  EXPECT_EQ(ToGenerateRequest(job, "")->sampler, engine::SamplerKind::kUniPc);
+  EXPECT_EQ(ToGenerateRequest(job, "")->attention, engine::AttentionMode::kDense);
+}
+
+TEST(ToGenerateRequestTest, UnresolvedFieldsAreInvalid) {
+  constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
+  v1::ResolvedJob job = Job();
+  job.clear_sampler();
+  EXPECT_THAT(ToGenerateRequest(job, ""), StatusIs(kInvalid));
+  job = Job();
+  job.clear_attention();
+  EXPECT_THAT(ToGenerateRequest(job, ""), StatusIs(kInvalid));
+  job = Job();
+  job.set_attention(static_cast<v1::AttentionMode>(9));
+  EXPECT_THAT(ToGenerateRequest(job, ""), StatusIs(kInvalid));
+  job = Job();
+  job.clear_num_steps();
+  EXPECT_THAT(ToGenerateRequest(job, ""), StatusIs(kInvalid));
+  job = Job();
+  job.clear_num_frames();
+  EXPECT_THAT(ToGenerateRequest(job, ""), StatusIs(kInvalid));
+  job = Job();
+  job.clear_width_pixels();
+  EXPECT_THAT(ToGenerateRequest(job, ""), StatusIs(kInvalid));
 }
 
 }  // namespace

@@ -232,10 +232,12 @@ void Worker::HandleAssign(const std::shared_ptr<Session>& session, const v1::Ass
     } else if (!IdleLocked()) {
       reason = "worker is busy";
     } else {
-      TV_LOG(INFO) << "task " << assign.task_id() << " (attempt " << assign.attempt() << "): "
-                   << assign.request().model_id() << " " << assign.width_pixels() << "x"
-                   << assign.height_pixels() << " frames " << assign.request().num_frames()
-                   << " steps " << assign.request().num_steps();
+      TV_LOG(INFO) << "task " << assign.task_id() << " (attempt " << assign.attempt()
+                   << "): " << assign.job().model_id() << ":" << assign.job().variant() << " "
+                   << assign.job().width_pixels() << "x" << assign.job().height_pixels()
+                   << " frames " << assign.job().num_frames() << " steps "
+                   << assign.job().num_steps() << " " << v1::Sampler_Name(assign.job().sampler())
+                   << " " << v1::AttentionMode_Name(assign.job().attention());
       pending_ = Pending{assign, session};
       cv_.notify_all();
       return;
@@ -269,7 +271,7 @@ void Worker::HandleCancel(const std::shared_ptr<Session>& session, const v1::Can
   r->set_error_code(static_cast<int>(absl::StatusCode::kCancelled));
   r->set_error("cancelled before it started");
   session->Write(message);
-  metrics_.tasks_total.WithLabels({dropped->task.request().model_id(), "cancelled"}).Increment();
+  metrics_.tasks_total.WithLabels({dropped->task.job().model_id(), "cancelled"}).Increment();
   std::lock_guard<std::mutex> lock(mu_);
   MaybeFinishDrainLocked();
 }
@@ -282,7 +284,7 @@ void Worker::ReturnTask(const std::shared_ptr<Session>& session, const v1::Assig
   message.mutable_returned()->set_reason(reason);
   message.mutable_returned()->set_attempt(task.attempt());
   session->Write(message);
-  metrics_.tasks_total.WithLabels({task.request().model_id(), "returned"}).Increment();
+  metrics_.tasks_total.WithLabels({task.job().model_id(), "returned"}).Increment();
 }
 
 void Worker::TaskLoop() {
@@ -352,7 +354,7 @@ void Worker::RunOne(const Pending& pending) {
                        : absl::IsCancelled(outcome.status) ? "cancelled"
                                                              : "failed";
   if (!delivered) result = "lost";  // the stream broke: the scheduler requeues the task
-  metrics_.tasks_total.WithLabels({task.request().model_id(), result}).Increment();
+  metrics_.tasks_total.WithLabels({task.job().model_id(), result}).Increment();
   TV_LOG(INFO) << "task " << task.task_id() << " " << result << " in "
                << absl::ToDoubleSeconds(absl::Now() - start) << " s"
                << (outcome.status.ok() ? absl::StrCat(" (", outcome.mp4.size(), " bytes)")

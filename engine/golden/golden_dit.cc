@@ -13,10 +13,12 @@ absl::Status RunDitCase(const GoldenCase& c, Backend& b, GoldenReport& r) {
   TV_ASSIGN_OR_RETURN(std::string kind, c.json.GetString("kind"));
   TV_ASSIGN_OR_RETURN(DitConfig config, DitConfig::FromJson(c.config()));
   DitOptions options;
+  DitForwardOptions attention;
   if (kind == "dit_sla_t2v") {
-    options.attention = AttentionMode::kSla;
-    options.sla_topk = static_cast<float>(
-        c.config().NumberOr("sla_topk", c.json.NumberOr("topk", options.sla_topk)));
+    options.require_sla = true;
+    attention.attention = AttentionMode::kSla;
+    attention.sla_topk = static_cast<float>(
+        c.config().NumberOr("sla_topk", c.json.NumberOr("topk", attention.sla_topk)));
     options.sla_block_q = static_cast<int>(c.config().IntOr("sla_BLKQ", options.sla_block_q));
     options.sla_block_k = static_cast<int>(c.config().IntOr("sla_BLKK", options.sla_block_k));
   }
@@ -39,11 +41,11 @@ absl::Status RunDitCase(const GoldenCase& c, Backend& b, GoldenReport& r) {
   };
   TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(context));
   TV_ASSIGN_OR_RETURN(Tensor velocity,
-                      dit->Forward(x, y.defined() ? &y : nullptr, timestep, ctx, &sink));
+                      dit->Forward(x, y.defined() ? &y : nullptr, timestep, ctx, attention, &sink));
   TV_ASSIGN_OR_RETURN(Tensor want, c.Expected("velocity"));
   r.Compare("velocity", velocity, want, c.Tolerance(b.compute_dtype() == DType::kF32));
 
-  if (options.attention == AttentionMode::kSla) {
+  if (attention.attention == AttentionMode::kSla) {
     for (int i = 0; i < config.num_layers; ++i) {
       const std::string name = absl::StrCat("sparse_map_layer", i);
       if (c.expected.count(name) == 0) continue;

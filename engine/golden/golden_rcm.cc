@@ -53,7 +53,7 @@ absl::Status RunRcmSampling(const GoldenCase& c, const std::vector<Expert>& expe
           init_noise, options,
           [&](const Tensor& x_in, float t, bool low) {
             const Expert& e = experts[low && experts.size() > 1 ? 1 : 0];
-            return e.dit->Forward(x_in, y, t, *e.context);
+            return e.dit->Forward(x_in, y, t, *e.context, DitForwardOptions{});
           },
           [&](int step) { return step_noise[step]; }, nullptr, &trace));
   TV_ASSIGN_OR_RETURN(Tensor want_t, c.Expected("t_steps"));

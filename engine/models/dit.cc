@@ -93,8 +93,9 @@ class WanDitImpl : public WanDit {
   absl::Status LoadAll(io::WeightSet& ws);
   absl::StatusOr<Context> PrepareContext(const Tensor& context) const override;
   absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor* y, double timestep,
-                                 const Context& context, const TensorSink* sink) const override;
-  absl::Status SetAttention(AttentionMode mode, float sla_topk) override;
+                                 const Context& context, const DitForwardOptions& attention,
+                                 const TensorSink* sink) const override;
+  absl::Status CheckForwardOptions(const DitForwardOptions& attention) const override;
   const DitConfig& config() const override { return config_; }
   bool quantized() const override { return quantized_; }
 
@@ -103,9 +104,14 @@ class WanDitImpl : public WanDit {
   absl::StatusOr<std::pair<Tensor, Tensor>> TimeEmbedding(double timestep) const;
   absl::Status RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos, Tensor* sin) const;
   absl::Status RunBlock(int i, Tensor& x, const Tensor& e0, const Tensor& cos, const Tensor& sin,
-                        const Context& context, const TensorSink* sink) const;
+                        const Context& context, const DitForwardOptions& attention,
+                        const TensorSink* sink) const;
   absl::StatusOr<Tensor> SelfAttention(int i, const Tensor& a, const Tensor& cos, const Tensor& sin,
+                                       const DitForwardOptions& attention,
                                        const TensorSink* sink) const;
+  absl::StatusOr<Tensor> SparseLinearAttention(int i, const Tensor& q, const Tensor& k,
+                                               const Tensor& v, float topk,
+                                               const TensorSink* sink) const;
   absl::StatusOr<Tensor> Head(const Tensor& x, const Tensor& e, int64_t f, int64_t h,
                               int64_t w) const;
 
@@ -172,8 +178,7 @@ absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
     TV_ASSIGN_OR_RETURN(b.ffn0, ld.TakeLinear(p + "ffn.0", config_.ffn_dim, e, true));
     TV_ASSIGN_OR_RETURN(b.ffn2, ld.TakeLinear(p + "ffn.2", e, config_.ffn_dim, true));
     const std::string pl = p + "self_attn.attn_op.local_attn.proj_l.";
-    if (options_.attention == AttentionMode::kSla ||
-        (ws.Has(pl + "weight") && ws.Has(pl + "bias"))) {
+    if (options_.require_sla || (ws.Has(pl + "weight") && ws.Has(pl + "bias"))) {
       TV_ASSIGN_OR_RETURN(b.proj_l_w, ld.Take(pl + "weight", {d, d}));
       TV_ASSIGN_OR_RETURN(b.proj_l_b, ld.Take(pl + "bias", {d}));
     } else {
@@ -187,21 +192,24 @@ absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
   return ws.CheckAllUsed();
 }
 
-absl::Status WanDitImpl::SetAttention(AttentionMode mode, float sla_topk) {
-  if (mode == AttentionMode::kSla) {
-    if (!has_proj_l_) {
-      return absl::FailedPreconditionError(
-          "dit: SLA needs blocks.*.self_attn.attn_op.local_attn.proj_l, absent from this "
-          "checkpoint");
-    }
-    if (!(sla_topk > 0.f && sla_topk <= 1.f)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("dit: sla_topk ", sla_topk, " outside (0, 1]"));
-    }
-    options_.sla_topk = sla_topk;
+absl::Status WanDitImpl::CheckForwardOptions(const DitForwardOptions& attention) const {
+  switch (attention.attention) {
+    case AttentionMode::kDense:
+      return absl::OkStatus();
+    case AttentionMode::kSla:
+      if (!has_proj_l_) {
+        return absl::FailedPreconditionError(
+            "dit: SLA needs blocks.*.self_attn.attn_op.local_attn.proj_l, absent from this "
+            "checkpoint");
+      }
+      if (!(attention.sla_topk > 0.f && attention.sla_topk <= 1.f)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("dit: sla_topk ", attention.sla_topk, " outside (0, 1]"));
+      }
+      return absl::OkStatus();
   }
-  options_.attention = mode;
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "dit: attention mode ", static_cast<int>(attention.attention), " is not dense or SLA"));
 }
 
 absl::StatusOr<WanDit::Context> WanDitImpl::PrepareContext(const Tensor& context) const {
@@ -325,7 +333,9 @@ absl::Status WanDitImpl::RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos
 }
 
 absl::StatusOr<Tensor> WanDitImpl::SelfAttention(int i, const Tensor& a, const Tensor& cos,
-                                                 const Tensor& sin, const TensorSink* sink) const {
+                                                 const Tensor& sin,
+                                                 const DitForwardOptions& attention,
+                                                 const TensorSink* sink) const {
   const Block& b = blocks_[i];
   const int64_t l = a.dim(0), n = config_.num_heads, d = config_.head_dim();
   // q/k RMSNorm across heads fused with the 3-D RoPE (one op each).
@@ -338,43 +348,59 @@ absl::StatusOr<Tensor> WanDitImpl::SelfAttention(int i, const Tensor& a, const T
   TV_ASSIGN_OR_RETURN(k, k.Reshape({l, n, d}));
   TV_ASSIGN_OR_RETURN(v, v.Reshape({l, n, d}));
   Tensor attn;
-  if (options_.attention == AttentionMode::kDense) {
-    TV_ASSIGN_OR_RETURN(attn,
-                        ops_.Attention(q, k, v, nullptr, 1.0f / std::sqrt(static_cast<float>(d))));
-  } else {
-    TV_ASSIGN_OR_RETURN(attn, ops_.Empty({l, n, d}));
-    const int64_t nq = (l + options_.sla_block_q - 1) / options_.sla_block_q;
-    const int64_t nk = (l + options_.sla_block_k - 1) / options_.sla_block_k;
-    Tensor map;
-    if (sink != nullptr) {
-      TV_ASSIGN_OR_RETURN(map, backend_.Allocate(DType::kI8, {n, nq, nk}));
+  switch (attention.attention) {
+    case AttentionMode::kDense: {
+      TV_ASSIGN_OR_RETURN(
+          attn, ops_.Attention(q, k, v, nullptr, 1.0f / std::sqrt(static_cast<float>(d))));
+      break;
     }
-    SlaOp op;
-    op.q = &q;
-    op.k = &k;
-    op.v = &v;
-    op.proj_w = &b.proj_l_w;
-    op.proj_b = &b.proj_l_b;
-    op.topk = options_.sla_topk;
-    op.block_q = options_.sla_block_q;
-    op.block_k = options_.sla_block_k;
-    op.out = &attn;
-    op.sparse_map = sink ? &map : nullptr;
-    TV_RETURN_IF_ERROR(backend_.Run(op));
-    if (sink != nullptr) {
-      TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(map));
-      TV_ASSIGN_OR_RETURN(host, host.Reshape({1, n, nq, nk}));
-      (*sink)(absl::StrCat("blocks.", i, ".self_attn.sparse_map"), host);
+    case AttentionMode::kSla: {
+      TV_ASSIGN_OR_RETURN(attn, SparseLinearAttention(i, q, k, v, attention.sla_topk, sink));
+      break;
     }
   }
   TV_ASSIGN_OR_RETURN(attn, attn.Reshape({l, n * d}));
   return b.sa_o.Apply(ops_, attn);
 }
 
+// q, k, v: [L, N, D] → [L, N, D]; the tile sizes are the loaded ones, topk is per call.
+absl::StatusOr<Tensor> WanDitImpl::SparseLinearAttention(int i, const Tensor& q, const Tensor& k,
+                                                         const Tensor& v, float topk,
+                                                         const TensorSink* sink) const {
+  const Block& b = blocks_[i];
+  const int64_t l = q.dim(0), n = q.dim(1), d = q.dim(2);
+  TV_ASSIGN_OR_RETURN(Tensor attn, ops_.Empty({l, n, d}));
+  const int64_t nq = (l + options_.sla_block_q - 1) / options_.sla_block_q;
+  const int64_t nk = (l + options_.sla_block_k - 1) / options_.sla_block_k;
+  Tensor map;
+  if (sink != nullptr) {
+    TV_ASSIGN_OR_RETURN(map, backend_.Allocate(DType::kI8, {n, nq, nk}));
+  }
+  SlaOp op;
+  op.q = &q;
+  op.k = &k;
+  op.v = &v;
+  op.proj_w = &b.proj_l_w;
+  op.proj_b = &b.proj_l_b;
+  op.topk = topk;
+  op.block_q = options_.sla_block_q;
+  op.block_k = options_.sla_block_k;
+  op.out = &attn;
+  op.sparse_map = sink ? &map : nullptr;
+  TV_RETURN_IF_ERROR(backend_.Run(op));
+  if (sink != nullptr) {
+    TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(map));
+    TV_ASSIGN_OR_RETURN(host, host.Reshape({1, n, nq, nk}));
+    (*sink)(absl::StrCat("blocks.", i, ".self_attn.sparse_map"), host);
+  }
+  return attn;
+}
+
 // One transformer block (docs/model-math.md §3.5); m = modulation + e0 rows: shift/scale/gate for
 // SA, then FFN.
 absl::Status WanDitImpl::RunBlock(int i, Tensor& x, const Tensor& e0, const Tensor& cos,
                                   const Tensor& sin, const Context& context,
+                                  const DitForwardOptions& attention,
                                   const TensorSink* sink) const {
   const Block& b = blocks_[i];
   const int64_t l = x.dim(0), n = config_.num_heads, d = config_.head_dim();
@@ -383,7 +409,7 @@ absl::Status WanDitImpl::RunBlock(int i, Tensor& x, const Tensor& e0, const Tens
   const Tensor shift_ffn = m.Slice0(3, 4), scale_ffn = m.Slice0(4, 5), gate_ffn = m.Slice0(5, 6);
   TV_ASSIGN_OR_RETURN(Tensor a,
                       ops_.LayerNorm(x, nullptr, nullptr, &scale_sa, &shift_sa, config_.eps));
-  TV_ASSIGN_OR_RETURN(Tensor sa, SelfAttention(i, a, cos, sin, sink));
+  TV_ASSIGN_OR_RETURN(Tensor sa, SelfAttention(i, a, cos, sin, attention, sink));
   TV_RETURN_IF_ERROR(ops_.GatedAdd(x, sa, &gate_sa));
   // Cross-attention: affine norm3, RMSNorm'd q, cached text K/V, ungated residual.
   TV_ASSIGN_OR_RETURN(Tensor c,
@@ -424,7 +450,10 @@ absl::StatusOr<Tensor> WanDitImpl::Head(const Tensor& x, const Tensor& e, int64_
 }
 
 absl::StatusOr<Tensor> WanDitImpl::Forward(const Tensor& x, const Tensor* y, double timestep,
-                                           const Context& context, const TensorSink* sink) const {
+                                           const Context& context,
+                                           const DitForwardOptions& attention,
+                                           const TensorSink* sink) const {
+  TV_RETURN_IF_ERROR(CheckForwardOptions(attention));
   if (context.k.size() != blocks_.size() || context.v.size() != blocks_.size()) {
     return absl::InvalidArgumentError(absl::StrCat("dit context: ", context.k.size(),
                                                    " cached blocks, model has ", blocks_.size()));
@@ -438,7 +467,7 @@ absl::StatusOr<Tensor> WanDitImpl::Forward(const Tensor& x, const Tensor* y, dou
   TV_RETURN_IF_ERROR(RopeTables(f, h, w, &cos, &sin));
   ProfileMark("dit: time embedding + RoPE tables (cached per grid)");
   for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
-    TV_RETURN_IF_ERROR(RunBlock(i, tokens, time.second, cos, sin, context, sink));
+    TV_RETURN_IF_ERROR(RunBlock(i, tokens, time.second, cos, sin, context, attention, sink));
   }
   ProfileMark("dit: transformer blocks");
   TV_ASSIGN_OR_RETURN(Tensor v, Head(tokens, time.first, f, h, w));
@@ -499,11 +528,9 @@ absl::StatusOr<DitConfig> DitConfig::FromJson(const Json& json) {
 absl::StatusOr<std::unique_ptr<WanDit>> WanDit::Load(const DitConfig& config,
                                                      io::WeightSet& weights, Backend& backend,
                                                      const DitOptions& options) {
-  if (options.attention == AttentionMode::kSla &&
-      (options.sla_block_q <= 0 || options.sla_block_k <= 0 || !(options.sla_topk > 0.f) ||
-       options.sla_topk > 1.f)) {
-    return absl::InvalidArgumentError(absl::StrCat("dit: SLA topk ", options.sla_topk, " blocks ",
-                                                   options.sla_block_q, "x", options.sla_block_k));
+  if (options.sla_block_q <= 0 || options.sla_block_k <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("dit: SLA blocks ", options.sla_block_q, "x",
+                                                   options.sla_block_k, " must be positive"));
   }
   const bool quantized = weights.Has("blocks.0.self_attn.q.int8_weight");
   auto dit = std::make_unique<WanDitImpl>(config, options, backend, quantized);

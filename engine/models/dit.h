@@ -13,6 +13,7 @@
 #include "engine/core/backend.h"
 #include "engine/core/json.h"
 #include "engine/io/weights.h"
+#include "engine/models/attention_mode.h"
 
 namespace turbovid::engine {
 
@@ -35,13 +36,17 @@ struct DitConfig {
   static absl::StatusOr<DitConfig> FromJson(const Json& json);
 };
 
-enum class AttentionMode { kDense, kSla };
-
+// Load-time options: SLA tile sizes, and whether the checkpoint must hold the SLA tensors.
 struct DitOptions {
+  bool require_sla = false;  // fail the load unless every block has proj_l (SLA possible)
+  int sla_block_q = 128;     // query tokens per SLA block
+  int sla_block_k = 64;      // key tokens per SLA block
+};
+
+// Per-call options of WanDit::Forward: two forwards on one model may use different ones.
+struct DitForwardOptions {
   AttentionMode attention = AttentionMode::kDense;
-  float sla_topk = 0.1f;
-  int sla_block_q = 128;
-  int sla_block_k = 64;
+  float sla_topk = 0.1f;  // SLA: fraction of key blocks each query block keeps, (0, 1]
 };
 
 // Receives named intermediate tensors (host copies), e.g. "blocks.0.self_attn.sparse_map".
@@ -67,15 +72,16 @@ class WanDit {
 
   // x: [in_dim - y_channels, T, H, W] host F32; y: [20, T, H, W] host F32 for I2V or null;
   // timestep: the value fed to the sinusoid (Wan: integer 1000σ; rCM: bf16(1000 t)).
-  // Returns the velocity [out_dim, T, H, W] host F32.
+  // `attention` picks the self-attention of this call only (CheckForwardOptions first), so
+  // concurrent forwards on one model may differ. Returns the velocity [out_dim, T, H, W] host F32.
   virtual absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor* y, double timestep,
-                                         const Context& context,
+                                         const Context& context, const DitForwardOptions& attention,
                                          const TensorSink* sink = nullptr) const = 0;
 
-  // Per-request self-attention switch (dense <-> SLA with `sla_topk`; block sizes stay as loaded).
+  // Whether this model can run a forward with `attention` (SLA block sizes stay as loaded).
   // SLA needs the checkpoint's proj_l tensors, which are loaded whenever present: without them
-  // FailedPrecondition; a topk outside (0, 1] is InvalidArgument. Not safe during a Forward.
-  virtual absl::Status SetAttention(AttentionMode mode, float sla_topk) = 0;
+  // FailedPrecondition; a topk outside (0, 1] is InvalidArgument.
+  virtual absl::Status CheckForwardOptions(const DitForwardOptions& attention) const = 0;
 
   virtual const DitConfig& config() const = 0;
   virtual bool quantized() const = 0;

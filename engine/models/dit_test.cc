@@ -1,5 +1,6 @@
 // WanDit on a tiny random model: config parsing, checked loading (missing / extra / misshapen
-// tensors), 2-D vs 5-D patch embedding, SLA proj_l handling and int8 checkpoints.
+// tensors), 2-D vs 5-D patch embedding, SLA proj_l handling, per-call attention (concurrent
+// forwards with different modes) and int8 checkpoints.
 #include "engine/models/dit.h"
 
 #include <gmock/gmock.h>
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/cpu_backend.h"
@@ -104,6 +106,7 @@ Inputs TinyInputs() {
 }
 
 absl::StatusOr<Tensor> RunTiny(io::WeightSet ws, const DitOptions& options,
+                               const DitForwardOptions& attention = {},
                                const TensorSink* sink = nullptr) {
   auto be = MakeCpuBackend();
   auto dit = WanDit::Load(TinyConfig(), ws, *be, options);
@@ -111,7 +114,7 @@ absl::StatusOr<Tensor> RunTiny(io::WeightSet ws, const DitOptions& options,
   Inputs in = TinyInputs();
   auto ctx = (*dit)->PrepareContext(in.context);
   if (!ctx.ok()) return ctx.status();
-  return (*dit)->Forward(in.x, nullptr, 937, *ctx, sink);
+  return (*dit)->Forward(in.x, nullptr, 937, *ctx, attention, sink);
 }
 
 TEST(DitConfig, ParsesOfficialAndGoldenKeys) {
@@ -186,18 +189,18 @@ TEST(WanDit, PatchEmbedding2dAnd5dAgree) {
 
 TEST(WanDit, SlaNeedsProjLAndReportsBlockMaps) {
   DitOptions sla;
-  sla.attention = AttentionMode::kSla;
-  sla.sla_topk = 0.5f;
+  sla.require_sla = true;
   sla.sla_block_q = 4;
   sla.sla_block_k = 4;
-  auto missing = RunTiny(TinyWeights(TinyConfig(), {}), sla);
+  const DitForwardOptions sparse{AttentionMode::kSla, 0.5f};
+  auto missing = RunTiny(TinyWeights(TinyConfig(), {}), sla, sparse);
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(missing.status().message()),
               HasSubstr("blocks.0.self_attn.attn_op.local_attn.proj_l.weight"));
 
   std::map<std::string, Tensor> probes;
   const TensorSink sink = [&](const std::string& name, const Tensor& t) { probes[name] = t; };
-  auto out = RunTiny(TinyWeights(TinyConfig(), {.sla = true}), sla, &sink);
+  auto out = RunTiny(TinyWeights(TinyConfig(), {.sla = true}), sla, sparse, &sink);
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(probes.count("blocks.1.self_attn.sparse_map"), 1u);
   const Tensor& map = probes["blocks.1.self_attn.sparse_map"];
@@ -212,13 +215,19 @@ TEST(WanDit, SlaNeedsProjLAndReportsBlockMaps) {
   ASSERT_TRUE(dense.ok()) << dense.status();
 }
 
-TEST(WanDit, SetAttentionSwitchesPerRequest) {
+TEST(WanDit, AttentionIsChosenPerCall) {
   auto be = MakeCpuBackend();
   Inputs in = TinyInputs();
+  const DitForwardOptions dense_mode{AttentionMode::kDense, 0.1f};
+  const DitForwardOptions sla_mode{AttentionMode::kSla, 1.0f};
   io::WeightSet plain = TinyWeights(TinyConfig(), {});
   auto dense_only = WanDit::Load(TinyConfig(), plain, *be, {});
   ASSERT_TRUE(dense_only.ok());
-  EXPECT_EQ((*dense_only)->SetAttention(AttentionMode::kSla, 0.1f).code(),
+  EXPECT_EQ((*dense_only)->CheckForwardOptions(sla_mode).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto plain_ctx = (*dense_only)->PrepareContext(in.context);
+  ASSERT_TRUE(plain_ctx.ok());
+  EXPECT_EQ((*dense_only)->Forward(in.x, nullptr, 500, *plain_ctx, sla_mode).status().code(),
             absl::StatusCode::kFailedPrecondition);
 
   io::WeightSet sla_ckpt = TinyWeights(TinyConfig(), {.sla = true});
@@ -226,13 +235,15 @@ TEST(WanDit, SetAttentionSwitchesPerRequest) {
   ASSERT_TRUE(dit.ok()) << dit.status();
   auto ctx = (*dit)->PrepareContext(in.context);
   ASSERT_TRUE(ctx.ok());
-  auto dense = (*dit)->Forward(in.x, nullptr, 500, *ctx);
-  EXPECT_EQ((*dit)->SetAttention(AttentionMode::kSla, 1.5f).code(),
+  EXPECT_EQ((*dit)->Forward(in.x, nullptr, 500, *ctx, {AttentionMode::kSla, 1.5f}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  ASSERT_TRUE((*dit)->SetAttention(AttentionMode::kSla, 1.0f).ok());
-  auto sla = (*dit)->Forward(in.x, nullptr, 500, *ctx);
-  ASSERT_TRUE((*dit)->SetAttention(AttentionMode::kDense, 0.f).ok());
-  auto dense_again = (*dit)->Forward(in.x, nullptr, 500, *ctx);
+  EXPECT_EQ((*dit)->CheckForwardOptions({AttentionMode::kSla, 0.f}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*dit)->CheckForwardOptions({static_cast<AttentionMode>(7), 0.1f}).code(),
+            absl::StatusCode::kInvalidArgument);
+  auto dense = (*dit)->Forward(in.x, nullptr, 500, *ctx, dense_mode);
+  auto sla = (*dit)->Forward(in.x, nullptr, 500, *ctx, sla_mode);
+  auto dense_again = (*dit)->Forward(in.x, nullptr, 500, *ctx, dense_mode);
   ASSERT_TRUE(dense.ok() && sla.ok() && dense_again.ok());
   bool differs = false;
   for (int64_t i = 0; i < dense->numel(); ++i) {
@@ -240,6 +251,46 @@ TEST(WanDit, SetAttentionSwitchesPerRequest) {
     ASSERT_EQ(dense->data<float>()[i], dense_again->data<float>()[i]);
   }
   EXPECT_TRUE(differs);  // topk 1: sparse branch = dense, plus the random proj_l branch
+}
+
+// The model holds no attention state: two threads forwarding at once, one dense and one SLA,
+// each get exactly what a lone forward in their mode gives.
+TEST(WanDit, ConcurrentForwardsWithDifferentModes) {
+  auto be = MakeCpuBackend();
+  Inputs in = TinyInputs();
+  io::WeightSet sla_ckpt = TinyWeights(TinyConfig(), {.sla = true});
+  auto dit = WanDit::Load(TinyConfig(), sla_ckpt, *be, {});
+  ASSERT_TRUE(dit.ok()) << dit.status();
+  auto ctx = (*dit)->PrepareContext(in.context);
+  ASSERT_TRUE(ctx.ok());
+  const DitForwardOptions modes[2] = {{AttentionMode::kDense, 0.1f}, {AttentionMode::kSla, 0.5f}};
+  Tensor want[2];
+  for (int m = 0; m < 2; ++m) {
+    auto v = (*dit)->Forward(in.x, nullptr, 500, *ctx, modes[m]);
+    ASSERT_TRUE(v.ok()) << v.status();
+    want[m] = *v;
+  }
+  constexpr int kRounds = 4;
+  std::vector<absl::StatusOr<Tensor>> got[2];
+  std::vector<std::thread> threads;
+  for (int m = 0; m < 2; ++m) {
+    threads.emplace_back([&, m] {
+      for (int r = 0; r < kRounds; ++r) {
+        got[m].push_back((*dit)->Forward(in.x, nullptr, 500, *ctx, modes[m]));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int m = 0; m < 2; ++m) {
+    ASSERT_EQ(got[m].size(), size_t{kRounds});
+    for (const absl::StatusOr<Tensor>& v : got[m]) {
+      ASSERT_TRUE(v.ok()) << v.status();
+      ASSERT_EQ(v->numel(), want[m].numel());
+      for (int64_t i = 0; i < v->numel(); ++i) {
+        ASSERT_EQ(v->data<float>()[i], want[m].data<float>()[i]) << "mode " << m << " at " << i;
+      }
+    }
+  }
 }
 
 TEST(WanDit, Int8CheckpointLoadsAndStaysClose) {
@@ -251,7 +302,7 @@ TEST(WanDit, Int8CheckpointLoadsAndStaysClose) {
   Inputs in = TinyInputs();
   auto ctx = (*dit)->PrepareContext(in.context);
   ASSERT_TRUE(ctx.ok());
-  auto q = (*dit)->Forward(in.x, nullptr, 937, *ctx);
+  auto q = (*dit)->Forward(in.x, nullptr, 937, *ctx, {});
   auto ref = RunTiny(TinyWeights(TinyConfig(), {}), {});
   ASSERT_TRUE(q.ok()) << q.status();
   ASSERT_TRUE(ref.ok()) << ref.status();
@@ -274,7 +325,8 @@ TEST(WanDit, RejectsChannelMismatch) {
   auto ctx = (*dit)->PrepareContext(in.context);
   ASSERT_TRUE(ctx.ok());
   Tensor y = Tensor::Zeros(DType::kF32, {2, 2, 4, 6});
-  EXPECT_EQ((*dit)->Forward(in.x, &y, 1, *ctx).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*dit)->Forward(in.x, &y, 1, *ctx, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
   Tensor long_ctx = Tensor::Zeros(DType::kF32, {7, 8});
   EXPECT_EQ((*dit)->PrepareContext(long_ctx).status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -306,7 +306,7 @@ absl::Status ReserveJobActivations(Backend& backend, const ModelDir& dir, const 
   job.latent_height = (request.height + pad) / 8;
   job.latent_width = (request.width + pad) / 8;
   job.cfg = request.sampler == SamplerKind::kUniPc;
-  job.attention = request.sla ? AttentionMode::kSla : AttentionMode::kDense;
+  job.attention = request.attention;
   job.sla_topk = request.sla_topk;
   job.dtype = backend.compute_dtype();
   job.cuda_scratch = backend.device() == Device::kCuda;

@@ -150,8 +150,9 @@ TEST_F(ActivationPlanTest, DitContextAndForwardMatch) {
     c.num_layers = 2;
     io::WeightSet ws = Weights(DitTensorShapes(c, /*sla=*/true), k.int8);
     DitOptions options;
-    options.attention = k.attention;
-    options.sla_topk = 0.5f;  // 72 tokens: 2 key blocks, one of them selected
+    options.require_sla = k.attention == AttentionMode::kSla;
+    // 72 tokens: 2 key blocks, one of them selected.
+    const DitForwardOptions attention{k.attention, 0.5f};
     auto dit = WanDit::Load(c, ws, *backend_, options);
     ASSERT_TRUE(dit.ok()) << dit.status();
     std::mt19937 gen(3);
@@ -162,7 +163,7 @@ TEST_F(ActivationPlanTest, DitContextAndForwardMatch) {
     {
       auto ctx = (*dit)->PrepareContext(context);
       ASSERT_TRUE(ctx.ok()) << ctx.status();
-      ASSERT_TRUE((*dit)->Forward(x, k.i2v ? &y : nullptr, 500.0, *ctx).ok());
+      ASSERT_TRUE((*dit)->Forward(x, k.i2v ? &y : nullptr, 500.0, *ctx, attention).ok());
     }
     ActivationModels models;
     models.dit = c;
@@ -245,7 +246,7 @@ class ActivationPlanPipelineTest : public ActivationPlanTest {
     job.latent_height = r.height / 8;
     job.latent_width = r.width / 8;
     job.i2v = i2v;
-    job.attention = r.sla ? AttentionMode::kSla : AttentionMode::kDense;
+    job.attention = r.attention;
     const ActivationPlan plan = PlanActivations(models, job);
     ExpectCovers(what, plan.peak(), measured);
     EXPECT_GE(plan.arena, plan.peak() + plan.peak() / 32);
@@ -269,7 +270,7 @@ std::string* ActivationPlanPipelineTest::root_ = nullptr;
 TEST_F(ActivationPlanPipelineTest, T2vJobs) {
   GenerateRequest r = Small();
   RunJob("pipeline t2v rcm", "t2v", r);
-  r.sla = true;
+  r.attention = AttentionMode::kSla;
   r.width = r.height = 128;  // enough key blocks for top-k 0.1
   RunJob("pipeline t2v rcm sla", "t2v", r);
   r = Small();

@@ -80,6 +80,11 @@ void AdaptiveSize(int width, int height, int image_width, int image_height, int*
 
 namespace {
 
+// The request's self-attention, passed to every DiT forward of the job.
+DitForwardOptions ForwardOptions(const GenerateRequest& r) {
+  return DitForwardOptions{r.attention, r.sla_topk};
+}
+
 int64_t PeakRssBytes() {
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
@@ -229,9 +234,11 @@ absl::Status WanPipeline::Validate(const GenerateRequest& r) const {
   }
   if (dir_.i2v && r.image_bytes.empty()) return absl::InvalidArgumentError("image: required by this I2V model");
   if (!dir_.i2v && !r.image_bytes.empty()) return absl::InvalidArgumentError("image: this model is text-to-video");
-  if (r.sla && !(r.sla_topk > 0.f && r.sla_topk <= 1.f)) {
+  if (r.attention == AttentionMode::kSla && !(r.sla_topk > 0.f && r.sla_topk <= 1.f)) {
     return absl::InvalidArgumentError(absl::StrCat("sla_topk: ", r.sla_topk, " is outside (0, 1]"));
   }
+  // Unsupported modes (SLA on a dense-only checkpoint) fail here, before any work.
+  for (const auto& dit : experts_) TV_RETURN_IF_ERROR(dit->CheckForwardOptions(ForwardOptions(r)));
   return absl::OkStatus();
 }
 
@@ -269,9 +276,9 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
                                            const Tensor& context, const Tensor* y,
                                            const ProgressFn& progress,
                                            const CancelFn& cancel) const {
+  const DitForwardOptions attention = ForwardOptions(r);
   std::vector<WanDit::Context> contexts;
   for (const auto& dit : experts_) {
-    TV_RETURN_IF_ERROR(dit->SetAttention(r.sla ? AttentionMode::kSla : AttentionMode::kDense, r.sla_topk));
     TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(context));
     contexts.push_back(std::move(ctx));
   }
@@ -293,7 +300,7 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
         noise, options,
         [&](const Tensor& x_in, float t, bool low) {
           const size_t e = low && experts_.size() > 1 ? 1 : 0;
-          return experts_[e]->Forward(x_in, y, t, contexts[e]);
+          return experts_[e]->Forward(x_in, y, t, contexts[e], attention);
         },
         [&](int step) { return noise_streams.Get(1 + step); }, on_step);
   }
@@ -311,8 +318,8 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
       noise, r.steps, r.shift,
       [&](const Tensor& x, int t, int) -> absl::StatusOr<Tensor> {
         const size_t e = experts_.size() > 1 && t < boundary_t ? 1 : 0;
-        TV_ASSIGN_OR_RETURN(Tensor vc, experts_[e]->Forward(x, y, t, contexts[e]));
-        TV_ASSIGN_OR_RETURN(Tensor vu, experts_[e]->Forward(x, y, t, uncond[e]));
+        TV_ASSIGN_OR_RETURN(Tensor vc, experts_[e]->Forward(x, y, t, contexts[e], attention));
+        TV_ASSIGN_OR_RETURN(Tensor vu, experts_[e]->Forward(x, y, t, uncond[e], attention));
         for (int64_t i = 0; i < vc.numel(); ++i) {
           float& c = vc.data<float>()[i];
           const float u = vu.data<float>()[i];
@@ -398,7 +405,7 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
   if (profile) {
     profile->Print(stderr, absl::StrCat("pipeline profile: ", width, "x", height, ", ",
                                         request.frames, " frames, ", request.steps, " steps, ",
-                                        request.sla ? "SLA" : "dense"));
+                                        AttentionModeName(request.attention)));
   }
   return result;
 }

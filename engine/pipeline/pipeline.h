@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "engine/core/backend.h"
 #include "engine/core/tensor.h"
+#include "engine/models/attention_mode.h"
 
 namespace turbovid::engine {
 
@@ -44,8 +45,8 @@ struct GenerateRequest {
   int height = 480;             // multiple of 16
   int steps = 4;
   uint64_t seed = 0;
-  bool sla = false;             // SLA self-attention instead of dense
-  float sla_topk = 0.1f;
+  AttentionMode attention = AttentionMode::kDense;  // self-attention of every DiT forward
+  float sla_topk = 0.1f;  // SLA: fraction of key blocks kept per query block, (0, 1]
   SamplerKind sampler = SamplerKind::kRcm;
   bool ode = false;             // rCM: Euler ODE instead of the default SDE update
   double sigma_max = 0;         // rCM: 0 → 80 (T2V) / 200 (I2V)

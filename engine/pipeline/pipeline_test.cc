@@ -62,7 +62,7 @@ TEST_F(PipelineTest, T2vProducesFramesProgressAndMp4) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(std::memcmp(again->frames.raw(), r->frames.raw(), r->frames.nbytes()), 0);
   GenerateRequest sla = Small();
-  sla.sla = true;
+  sla.attention = AttentionMode::kSla;
   sla.frames = 9;
   sla.width = 128;
   sla.height = 128;

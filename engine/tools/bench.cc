@@ -361,8 +361,8 @@ absl::Status Bench::TextStage() {
 
 absl::Status Bench::DitStage(const std::string& attention) {
   const bool sla = attention == "sla";
-  TV_RETURN_IF_ERROR(
-      dit_->SetAttention(sla ? AttentionMode::kSla : AttentionMode::kDense, o_.sla_topk));
+  const DitForwardOptions mode{sla ? AttentionMode::kSla : AttentionMode::kDense, o_.sla_topk};
+  TV_RETURN_IF_ERROR(dit_->CheckForwardOptions(mode));
   if (!context_.defined()) {
     // No text stage: a random context of the bench prompt's typical length.
     context_ = GaussianNoise({64, dit_config_.text_dim}, o_.seed, 99);
@@ -398,7 +398,7 @@ absl::Status Bench::DitStage(const std::string& attention) {
   total.note = absl::StrCat(o_.steps, " rCM steps incl. sampler and noise draws");
   const Tensor noise = GaussianNoise(latent_shape_, o_.seed, 0);
   for (int i = 0; i < o_.warmup; ++i) {
-    TV_RETURN_IF_ERROR(dit_->Forward(noise, nullptr, 999.0, ctx).status());
+    TV_RETURN_IF_ERROR(dit_->Forward(noise, nullptr, 999.0, ctx, mode).status());
   }
   TV_RETURN_IF_ERROR(backend_.Synchronize());
   backend_.ResetPeakMemory();
@@ -412,7 +412,7 @@ absl::Status Bench::DitStage(const std::string& attention) {
     auto velocity = [&](const Tensor& x, float t, bool) -> absl::StatusOr<Tensor> {
       TV_RETURN_IF_ERROR(backend_.Synchronize());
       const auto s0 = Clock::now();
-      absl::StatusOr<Tensor> v = dit_->Forward(x, nullptr, t, ctx);
+      absl::StatusOr<Tensor> v = dit_->Forward(x, nullptr, t, ctx, mode);
       if (!v.ok()) return v.status();
       TV_RETURN_IF_ERROR(backend_.Synchronize());
       steps[step++].ms.push_back(
@@ -514,7 +514,7 @@ absl::Status Bench::E2eStage(Pipeline& pipeline, const std::string& attention,
   r.height = o_.height;
   r.steps = o_.steps;
   r.seed = o_.seed;
-  r.sla = attention == "sla";
+  r.attention = attention == "sla" ? AttentionMode::kSla : AttentionMode::kDense;
   r.sla_topk = o_.sla_topk;
   Row row;
   row.stage = "generate_e2e";

@@ -58,8 +58,13 @@ int GenerateCommand(const std::vector<std::string>& args) {
                                   {"--sla-topk", absl::SimpleAtof(flags["--sla-topk"], &req.sla_topk)}}) {
     if (!ok) return fail(absl::InvalidArgumentError(std::string(flag) + ": not a number"));
   }
-  req.sla = flags["--attention"] == "sla";
-  if (!req.sla && flags["--attention"] != "dense") return fail(absl::InvalidArgumentError("--attention: dense or sla"));
+  if (flags["--attention"] == "sla") {
+    req.attention = AttentionMode::kSla;
+  } else if (flags["--attention"] == "dense") {
+    req.attention = AttentionMode::kDense;
+  } else {
+    return fail(absl::InvalidArgumentError("--attention: dense or sla"));
+  }
   req.sampler = flags["--sampler"] == "unipc" ? SamplerKind::kUniPc : SamplerKind::kRcm;
   req.ode = ode;
   if (flags.count("--width") || flags.count("--height")) {
