@@ -10,8 +10,8 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/models/quantize.h"
 
 namespace turbovid::engine {
 namespace {
