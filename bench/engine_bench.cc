@@ -10,8 +10,8 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/models/dit.h"
 #include "engine/pipeline/pipeline.h"
-#include "engine/pipeline/tiny_checkpoint.h"
 #include "engine/samplers/noise.h"
+#include "engine/testing/tiny_checkpoint.h"
 
 namespace turbovid::engine {
 namespace {

@@ -56,4 +56,4 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTV_NVCC_JOBS="$NVCC_JOBS" -DTV_BUILD_SERVICE=OFF -DTV_WITH_FFMPEG=OFF -DTV_WITH_X264=ON \
   -DTV_BUILD_TESTS=ON
 ninja -C "$BUILD" -j"$JOBS" turbovid-engine tv_parity_test turbovid-kernel-bench
-echo "build_bare: built in $BUILD: engine/turbovid-engine engine/tv_parity_test turbovid-kernel-bench"
+echo "build_bare: built in $BUILD: engine/turbovid-engine tests/parity/tv_parity_test bench/turbovid-kernel-bench"

@@ -12,9 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/http_server.h"
-#include "server/grpc_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "engine/backends/backends.h"
+#include "server/grpc_server.h"
 #include "worker/metrics.h"
 #include "worker/task_runner.h"
 #include "worker/worker.h"
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
                << config->backend << ") http on " << config->http_address << ":" << http.port();
 
   absl::StatusOr<std::unique_ptr<turbovid::engine::Backend>> backend =
-      turbovid::worker::MakeBackend(*config);
+      turbovid::engine::MakeBackend(config->backend, config->device);
   if (!backend.ok()) {
     TV_LOG(ERROR) << backend.status();
     return finish(2);

@@ -18,9 +18,7 @@ namespace turbovid::worker {
 
 namespace v1 = ::turbovid::v1;
 
-// The engine backend the config asks for (backend_factory_*.cc, chosen by CMake).
-absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const WorkerConfig& config);
-// Fills gpu_name / memory_bytes (when unset) from the configured device (backend_*.cc).
+// Fills gpu_name / memory_bytes (when unset) from the configured device (device_info.cc).
 absl::Status FillDeviceInfo(WorkerConfig* config);
 
 // The pipelines this worker serves, loaded once at startup.

@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/core/op_checks.h"
+#include "engine/core/parallel.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/cpu/parallel.h"
 
 namespace turbovid::engine::cpu {
 namespace {

@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/parallel.h"
+#include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/cpu/parallel.h"
-#include "engine/models/quantize.h"
 
 namespace turbovid::engine::cpu {
 namespace {

@@ -5,8 +5,8 @@
 #include <random>
 
 #include "engine/core/backend.h"
+#include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/models/quantize.h"
 
 namespace turbovid::engine {
 namespace {

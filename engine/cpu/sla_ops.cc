@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/parallel.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/cpu/parallel.h"
 
 namespace turbovid::engine::cpu {
 namespace {

@@ -61,8 +61,7 @@ absl::Status CudaStatus(cudaError_t e, const std::string& op, const std::string&
 
 absl::Status CudaBackend::Init(int device) {
   device_ = device;
-  const char* prof = std::getenv("TV_CUDA_PROFILE");
-  profiling_ = prof != nullptr && std::string(prof) == "1";
+  profiling_ = PhaseProfile::EnabledBy("TV_CUDA_PROFILE");
   const char* arena = std::getenv("TV_ACTIVATION_ARENA");
   arena_enabled_ = arena == nullptr || std::string(arena) != "0";
   TV_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device), "cuda init", absl::StrCat("cudaSetDevice(", device, ")")));
@@ -86,28 +85,12 @@ std::string ProfileLabel(size_t kind, const Tensor* main) {
   return label;
 }
 
-void CudaBackend::AddProfile(const std::string& label, double ms) {
-  std::lock_guard<std::mutex> lock(profile_mu_);
-  auto& [total, calls] = profile_[label];
-  total += ms;
-  ++calls;
-}
+void CudaBackend::AddProfile(const std::string& label, double ms) { profile_.Add(label, ms); }
 
 CudaBackend::~CudaBackend() {
   if (profiling_ && !profile_.empty()) {
-    std::vector<std::pair<double, std::string>> rows;
-    double sum = 0;
-    for (const auto& [label, v] : profile_) {
-      rows.emplace_back(v.first, label);
-      sum += v.first;
-    }
-    std::sort(rows.rbegin(), rows.rend());
-    std::fprintf(stderr, "cuda op profile (synchronised per op): %.1f ms total\n", sum);
-    for (const auto& [ms, label] : rows) {
-      if (ms < sum * 0.002) break;
-      std::fprintf(stderr, "  %10.2f ms %7lld calls  %s\n", ms, static_cast<long long>(profile_[label].second),
-                   label.c_str());
-    }
+    profile_.Print(stderr, "cuda op profile (synchronised per op)",
+                   PhaseProfile::Order::kSlowestFirst, 0.002);
   }
   cudaDeviceSynchronize();
   for (int i = 0; i < 2; ++i) {

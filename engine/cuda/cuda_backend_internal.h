@@ -5,15 +5,15 @@
 
 #include <array>
 #include <chrono>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/core/backend.h"
+#include "engine/core/phase_profile.h"
 #include "engine/cuda/device_pool.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_types.h"
@@ -74,8 +74,7 @@ class CudaBackend : public Backend {
   kernels::GemmContext gemm_;
   bool profiling_ = false;
   bool arena_enabled_ = true;  // TV_ACTIVATION_ARENA=0: ReserveActivations does nothing
-  std::mutex profile_mu_;
-  std::map<std::string, std::pair<double, int64_t>> profile_;  // label → (ms, calls)
+  PhaseProfile profile_;       // label → ms, calls (TV_CUDA_PROFILE=1)
   int device_ = 0;
   int sm_version_ = 0;
   std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>();

@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/core/ops.h"
-#include "engine/cpu/parallel.h"
-#include "engine/samplers/phase_profile.h"
+#include "engine/core/parallel.h"
+#include "engine/core/phase_profile.h"
 
 namespace turbovid::engine {
 namespace {
@@ -314,7 +314,7 @@ absl::Status WanDitImpl::RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos
     theta[j] = std::pow(10000.0, -2.0 * static_cast<double>(j - base) / width);
   }
   // ~2M cos/sin pairs at 480p: built once per latent grid, over all cores.
-  cpu::ParallelFor(l, 1024, [&](int64_t t0, int64_t t1) {
+  ParallelFor(l, 1024, [&](int64_t t0, int64_t t1) {
     for (int64_t tok = t0; tok < t1; ++tok) {
       const int64_t pos[3] = {tok / (h * w), (tok / w) % h, tok % w};
       for (int64_t j = 0; j < pairs; ++j) {

@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/models/quantize.h"
 
 namespace turbovid::engine {
 namespace {

@@ -6,18 +6,19 @@
 #include "engine/models/vae.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/core/ops.h"
+#include "engine/core/phase_profile.h"
 
 namespace turbovid::engine {
 namespace {
@@ -546,27 +547,23 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
   // so the device never waits for the host's copying, conversion and callbacks.
   // TV_VAE_PROFILE=1 prints the host-side split of one decode to stderr: queueing the chunks'
   // work, waiting for the downloads, copying into the video, the callbacks.
-  static const bool profile = std::getenv("TV_VAE_PROFILE") != nullptr;
-  using Clock = std::chrono::steady_clock;
-  double ms_queue = 0, ms_wait = 0, ms_copy = 0, ms_callback = 0;
-  Clock::time_point t0 = Clock::now();
-  const auto lap = [&t0](double& sum) {
-    const Clock::time_point t1 = Clock::now();
-    sum += std::chrono::duration<double, std::milli>(t1 - t0).count();
-    t0 = t1;
+  std::optional<PhaseProfile> profile;
+  if (PhaseProfile::EnabledBy("TV_VAE_PROFILE")) profile.emplace();
+  const auto lap = [&profile](const char* phase) {
+    if (profile) profile->Mark(phase);
   };
   std::unique_ptr<PendingDownload> pending;
   int64_t pending_chunk = 0;
   const auto collect = [&]() -> absl::Status {
     TV_ASSIGN_OR_RETURN(Tensor host, pending->Wait());
     pending.reset();
-    lap(ms_wait);
+    lap("wait for the download");
     const int64_t f0 = pending_chunk == 0 ? 0 : 1 + 4 * (pending_chunk - 1);
     CopyFrames(host, video, f0);
-    lap(ms_copy);
+    lap("copy into the video");
     if (on_chunk) on_chunk(host, f0);
     if (on_frame) on_frame(static_cast<int>(pending_chunk), static_cast<int>(t));
-    lap(ms_callback);
+    lap("callbacks");
     return absl::OkStatus();
   };
   for (int64_t i = 0; i < t; ++i) {
@@ -578,17 +575,14 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
           absl::StrCat("vae decode: latent frame ", i, " gave ", y.Describe()));
     }
     TV_ASSIGN_OR_RETURN(std::unique_ptr<PendingDownload> next, backend_.DownloadAsync(y));
-    lap(ms_queue);
+    lap("queue the chunk's work");
     if (pending) TV_RETURN_IF_ERROR(collect());
     pending = std::move(next);
     pending_chunk = i;
   }
   if (pending) TV_RETURN_IF_ERROR(collect());
   if (profile) {
-    std::fprintf(stderr,
-                 "vae decode profile: queue %.1f ms, wait %.1f ms, copy %.1f ms, callbacks %.1f ms "
-                 "(%lld chunks)\n",
-                 ms_queue, ms_wait, ms_copy, ms_callback, static_cast<long long>(t));
+    profile->Print(stderr, absl::StrCat("vae decode profile (", t, " chunks, host side)"));
   }
   return video;
 }

@@ -12,13 +12,13 @@
 #include <filesystem>
 #include <random>
 
+#include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/io/weights.h"
-#include "engine/models/quantize.h"
+#include "engine/models/text_encoder.h"
 #include "engine/pipeline/model_dir.h"
 #include "engine/pipeline/pipeline.h"
-#include "engine/pipeline/tiny_checkpoint.h"
-#include "engine/text/text_encoder.h"
+#include "engine/testing/tiny_checkpoint.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine {

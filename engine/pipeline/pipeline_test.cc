@@ -3,14 +3,13 @@
 #include "engine/pipeline/pipeline.h"
 
 #include <gtest/gtest.h>
-
-#include <cstring>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/pipeline/tiny_checkpoint.h"
+#include "engine/testing/tiny_checkpoint.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine {

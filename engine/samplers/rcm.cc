@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/cpu/parallel.h"
-#include "engine/samplers/phase_profile.h"
+#include "engine/core/parallel.h"
+#include "engine/core/phase_profile.h"
 
 namespace turbovid::engine {
 
@@ -59,7 +59,7 @@ constexpr int64_t kGrain = int64_t{1} << 15;
 // network input bf16(x) — or, after the last step, the F32 result — to `next` in the same pass.
 void Update(int64_t n, double* x, const float* v, const float* eps, double t_cur, double t_next,
             bool ode, bool last, float* next) {
-  cpu::ParallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+  ParallelFor(n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       double xi;
       if (ode) {
@@ -95,7 +95,7 @@ absl::StatusOr<Tensor> RcmSample(const Tensor& init_noise, const RcmOptions& opt
   const std::unique_ptr<double[]> x_owner(new double[n]);
   double* x = x_owner.get();
   const float* np = noise0.data<float>();
-  cpu::ParallelFor(n, kGrain, [&](int64_t b, int64_t e) {
+  ParallelFor(n, kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       x[i] = static_cast<double>(np[i]) * sched.t[0];
       xin[i] = DoubleToBf16(x[i]);

@@ -43,7 +43,7 @@ struct RcmTrace {
 };
 
 // init_noise: host latent-shaped noise. Returns the final latent as F32. The float64 state and
-// its elementwise updates run on the host over all cores (cpu::ParallelFor); with a profile
+// its elementwise updates run on the host over all cores (ParallelFor); with a profile
 // installed (phase_profile.h) each phase of a step is marked.
 absl::StatusOr<Tensor> RcmSample(const Tensor& init_noise, const RcmOptions& options,
                                  const RcmVelocityFn& velocity, const RcmNoiseFn& noise,

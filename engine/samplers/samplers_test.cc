@@ -6,8 +6,8 @@
 #include <random>
 #include <vector>
 
+#include "engine/core/phase_profile.h"
 #include "engine/samplers/noise.h"
-#include "engine/samplers/phase_profile.h"
 #include "engine/samplers/rcm.h"
 #include "engine/samplers/unipc.h"
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/samplers/phase_profile.h"
+#include "engine/core/phase_profile.h"
 
 namespace turbovid::engine {
 

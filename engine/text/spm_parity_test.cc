@@ -17,9 +17,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/testing/spm_parity_ref.h"
+#include "engine/testing/spm_train.h"
+#include "engine/testing/tiny_tokenizer.h"
 #include "engine/text/spm_model.h"
-#include "engine/text/spm_parity_ref.h"
-#include "engine/text/spm_train.h"
 #include "engine/text/tokenizer.h"
 
 namespace turbovid::engine {
@@ -244,7 +245,7 @@ class SpmParityTest : public ::testing::Test {
           with(wan_ids, {"--vocab_size=600", "--normalization_rule_name=nmt_nfkc",
                          "--treat_whitespace_as_suffix=true", "--byte_fallback=true"}));
     const std::string tiny = *dir_ + "/tiny";
-    const absl::Status s = TrainTinyTokenizer(tiny, 512);
+    const absl::Status s = CreateTinyTokenizer(tiny, 512);
     ASSERT_TRUE(s.ok()) << s;
     cases_->push_back({"tiny", tiny + "/spiece.model"});
   }

@@ -41,11 +41,4 @@ class Tokenizer {
   std::unique_ptr<spm::Model> model_;
 };
 
-// Trains a small unigram SentencePiece model (pad 0, eos 1, unk 2, no bos, nmt_nfkc, byte
-// fallback) of exactly `vocab_size` pieces on a generated English corpus by running `spm_train`,
-// and writes `<dir>/spiece.model`, for tiny test checkpoints. Deterministic. InvalidArgument for
-// vocab_size < kMinTinyVocab, FailedPrecondition if spm_train is not installed.
-inline constexpr int kMinTinyVocab = 320;  // 3 specials + 256 byte pieces + characters + pieces
-absl::Status TrainTinyTokenizer(const std::string& dir, int vocab_size);
-
 }  // namespace turbovid::engine

@@ -20,8 +20,9 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/io/safetensors.h"
 #include "engine/models/t5.h"
+#include "engine/models/text_encoder.h"
+#include "engine/testing/tiny_tokenizer.h"
 #include "engine/text/spm_model.h"
-#include "engine/text/text_encoder.h"
 
 namespace turbovid::engine {
 namespace {

@@ -26,19 +26,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
-#include "engine/cpu/cpu_backend.h"
-#if defined(TV_HAVE_CUDA_BACKEND)
-#include "engine/cuda/cuda_backend.h"
-#endif
+#include "engine/backends/backends.h"
 #include "engine/io/safetensors.h"
 #include "engine/io/weights.h"
 #include "engine/models/flops.h"
+#include "engine/models/text_encoder.h"
 #include "engine/pipeline/model_dir.h"
 #include "engine/pipeline/pipeline.h"
-#include "engine/pipeline/random_checkpoint.h"
 #include "engine/samplers/noise.h"
 #include "engine/samplers/rcm.h"
-#include "engine/text/text_encoder.h"
+#include "engine/testing/random_checkpoint.h"
 #include "engine/tools/bench_report.h"
 #include "engine/tools/commands.h"
 #include "engine/video/video.h"
@@ -185,18 +182,11 @@ absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackendNamed(const std::string& name,
                                                           std::string* device) {
   *device = "host CPU";
-  if (name == "cpu") return MakeCpuBackend();
-#if defined(TV_HAVE_CUDA_BACKEND)
-  if (name == "cuda") {
-    if (auto info = QueryCudaDevice(0); info.ok()) {
-      *device = absl::StrFormat("%s (sm_%d, %.1f GiB)", info->name, info->sm_version,
-                                info->memory_bytes / 1073741824.0);
-    }
-    return MakeCudaBackend();
+  if (auto info = QueryDevice(name); info.ok() && info->sm_version > 0) {
+    *device = absl::StrFormat("%s (sm_%d, %.1f GiB)", info->name, info->sm_version,
+                              info->memory_bytes / 1073741824.0);
   }
-#endif
-  return absl::UnimplementedError(
-      absl::StrCat("--backend: '", name, "' is not built into this binary"));
+  return MakeBackend(name);
 }
 
 bool AllFinite(const Tensor& t) {

@@ -1,18 +1,13 @@
 // turbovid-engine: golden | generate | make-tiny-checkpoint | inspect | bench.
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
-#include <filesystem>
-
-#include "absl/strings/str_cat.h"
 
 #include "absl/strings/str_format.h"
-#include "engine/cpu/cpu_backend.h"
-#if defined(TV_HAVE_CUDA_BACKEND)
-#include "engine/cuda/cuda_backend.h"
-#endif
-#include "engine/golden/golden.h"
+#include "engine/backends/backends.h"
+#include "engine/testing/golden.h"
 #include "engine/tools/commands.h"
 
 namespace {
@@ -33,14 +28,6 @@ void Usage() {
                "        [--json FILE]   (bench --help lists every flag)\n");
 }
 
-absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& name) {
-  if (name == "cpu") return turbovid::engine::MakeCpuBackend();
-#if defined(TV_HAVE_CUDA_BACKEND)
-  if (name == "cuda") return turbovid::engine::MakeCudaBackend();
-#endif
-  return absl::UnimplementedError(absl::StrCat("backend '", name, "' is not built into this binary"));
-}
-
 int Golden(const std::vector<std::string>& args) {
   std::string backend_name = "cpu";
   bool verbose = false;
@@ -58,7 +45,7 @@ int Golden(const std::vector<std::string>& args) {
     Usage();
     return 2;
   }
-  auto backend = MakeBackend(backend_name);
+  auto backend = turbovid::engine::MakeBackend(backend_name);
   if (!backend.ok()) {
     std::fprintf(stderr, "%s\n", std::string(backend.status().message()).c_str());
     return 2;

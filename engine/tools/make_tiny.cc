@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/strings/numbers.h"
-#include "engine/pipeline/tiny_checkpoint.h"
+#include "engine/testing/tiny_checkpoint.h"
 #include "engine/tools/commands.h"
 
 namespace turbovid::engine::tools {

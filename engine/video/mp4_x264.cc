@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/cpu/parallel.h"
+#include "engine/core/parallel.h"
 
 extern "C" {
 #include <stdint.h>  // x264.h uses the fixed-width types without including their header
@@ -133,7 +133,7 @@ void ConvertFrames(const uint8_t* rgb, int64_t count, int width, int height, uin
   const int64_t luma = static_cast<int64_t>(width) * height;
   const int64_t yuv_frame = luma * 3 / 2;
   const int pairs = height / 2;
-  cpu::ParallelFor(count * pairs, 16, [&](int64_t begin, int64_t end) {
+  ParallelFor(count * pairs, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t f = i / pairs;
       uint8_t* y = yuv + f * yuv_frame;

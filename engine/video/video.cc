@@ -18,7 +18,7 @@ void ConvertPixels(const float* in, uint8_t* rgb, int64_t plane, int64_t begin, 
     for (int64_t c = 0; c < 3; ++c) {
       const float v = in[c * plane + i];
       // Upstream: (1 + v.clamp(-1, 1)) / 2 * 255 + 0.5, floored, every step rounded to fp32
-      // (double arithmetic, or an FMA, flips values near .5; video.cmake
+      // (double arithmetic, or an FMA, flips values near .5; engine/video/CMakeLists.txt
       // builds this file with -ffp-contract=off). NaN maps to 0 rather than
       // undefined behaviour in the integer conversion.
       const float clamped = std::isnan(v) ? -1.0f : std::clamp(v, -1.0f, 1.0f);

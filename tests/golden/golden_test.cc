@@ -1,10 +1,11 @@
 // Every shipped golden case must pass on the CPU backend at its fp32 tolerance.
+#include "engine/testing/golden.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/golden/golden.h"
 
 namespace turbovid::engine::golden {
 namespace {

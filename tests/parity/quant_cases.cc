@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/models/quantize.h"
+#include "engine/core/quantize.h"
 #include "tests/parity/parity_case.h"
 
 namespace turbovid::engine::parity {

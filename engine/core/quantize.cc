@@ -1,0 +1,49 @@
+// Block int8 quantiser (see quantize.h); bit-exact with TurboDiffusion's quant_cuda / int8_quant.
+#include "engine/core/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace turbovid::engine {
+
+absl::Status QuantizeBlockInt8(const Tensor& w, Tensor* q_i8, Tensor* scale) {
+  if (!w.defined() || w.dtype() != DType::kF32 || w.rank() != 2 || w.device() != Device::kCpu) {
+    return absl::InvalidArgumentError(absl::StrCat("quantize_int8: input ",
+                                                   w.defined() ? w.Describe() : "<none>",
+                                                   " must be a host F32 [R, C] tensor"));
+  }
+  const int64_t rows = w.dim(0), cols = w.dim(1);
+  const int64_t row_tiles = (rows + kInt8Block - 1) / kInt8Block;
+  const int64_t col_tiles = (cols + kInt8Block - 1) / kInt8Block;
+  *q_i8 = Tensor::Zeros(DType::kI8, {rows, cols});
+  *scale = Tensor::Zeros(DType::kF32, {row_tiles, col_tiles});
+  const float* x = w.data<float>();
+  int8_t* q = q_i8->data<int8_t>();
+  float* s = scale->data<float>();
+  for (int64_t rt = 0; rt < row_tiles; ++rt) {
+    for (int64_t ct = 0; ct < col_tiles; ++ct) {
+      const int64_t r0 = rt * kInt8Block, r1 = std::min(rows, r0 + kInt8Block);
+      const int64_t c0 = ct * kInt8Block, c1 = std::min(cols, c0 + kInt8Block);
+      float amax = 1e-8f;  // the kernel's atomicMax starts here, so an all-zero tile stays finite
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t c = c0; c < c1; ++c)
+          amax = std::max(amax, std::fabs(RoundToBf16(x[r * cols + c])));
+      }
+      // fp32 multiply by 128/amax, then cvt.rni.sat.s8: nearbyint rounds half to even in the
+      // default rounding mode; saturation maps +amax·128/amax = 128 to 127.
+      const float inv = 128.f / amax;
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const float v = std::nearbyint(RoundToBf16(x[r * cols + c]) * inv);
+          q[r * cols + c] = static_cast<int8_t>(std::clamp(v, -128.f, 127.f));
+        }
+      }
+      s[rt * col_tiles + ct] = amax / 128.f;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace turbovid::engine
