@@ -28,6 +28,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/device_util.cuh"
+#include "kernels/ptx.cuh"
 #include "kernels/sm90_util.cuh"
 
 namespace turbovid::kernels {
@@ -94,32 +95,10 @@ struct Sm90Params {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+using ptx::SmemAddr;
 
 // mbarriers, matrix descriptors, wgmma fence / commit / wait.
 using namespace ::turbovid::kernels::sm90;  // kernels/sm90_util.cuh
-
-// --- TMA --------------------------------------------------------------------------------------
-// One box of the 4-D map {w, c, h, t} (innermost first); c0 must be a multiple of 8.
-__device__ __forceinline__ void TmaLoad4(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                         int c1, int c2, int c3) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
-      "%3, %4, %5}], [%6];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
-      : "memory");
-}
-// One box of the 3-D map {cout, cin, tap}; c0 must be a multiple of 8.
-__device__ __forceinline__ void TmaLoad3(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                         int c1, int c2) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
-      "%3, %4}], [%5];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
-      : "memory");
-}
 
 // --- shared memory (the shifted copies) -------------------------------------------------------
 __device__ __forceinline__ uint4 Lds16(uint32_t addr) {
@@ -135,52 +114,6 @@ __device__ __forceinline__ void Sts16(uint32_t addr, uint4 v) {
                "r"(v.z), "r"(v.w)
                : "memory");
 }
-
-// --- wgmma ------------------------------------------------------------------------------------
-
-// Pins accumulators in place around asynchronous wgmma (no moves or reuse while in flight).
-template <int N>
-__device__ __forceinline__ void Pin(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-
-#define TV_C4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
-#define TV_C16(i) TV_C4(i), TV_C4(i + 4), TV_C4(i + 8), TV_C4(i + 12)
-#define TV_C48(i) TV_C16(i), TV_C16(i + 16), TV_C16(i + 32)
-
-// d (64x96 fp32) += A (64x16, M-major smem: transpose-A) · B (16x96, N-major smem: transpose-B).
-__device__ __forceinline__ void Wgmma(float (&d)[48], uint64_t a, uint64_t b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"
-      "}, %48, %49, p, 1, 1, 1, 1;\n}\n"
-      : TV_C48(0)
-      : "l"(a), "l"(b), "r"(1));
-}
-
-// d (64x192 fp32) += A (64x16, M-major smem) · B (16x192, N-major smem).
-__device__ __forceinline__ void Wgmma(float (&d)[96], uint64_t a, uint64_t b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
-      "}, %96, %97, p, 1, 1, 1, 1;\n}\n"
-      : TV_C48(0), TV_C48(48)
-      : "l"(a), "l"(b), "r"(1));
-}
-
-#undef TV_C4
-#undef TV_C16
-#undef TV_C48
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -256,13 +189,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       BarInit(ready(s), kBuilderWarps);
     }
     // Make the initialised barriers visible to the async proxy (the TMA unit) as well.
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    FenceBarrierInit();
   }
   __syncthreads();
 
   if (wg == 0) {
     // 56 registers leave the builders' loop unspilled; 128·56 + 256·224 ≤ 64K registers.
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
+    RegDealloc<56>();
     const int warp = tid >> 5;
     if (tid == 0) {
       int g = 0;
@@ -284,12 +217,12 @@ __global__ void __launch_bounds__(kThreads, 1)
           const CUtensorMap* am = hist ? &pmap : &xmap;
           const CUtensorMap* em = hist ? &pemap : &emap;
           const int tl = hist ? (ti + p.prev_first) % p.t_prev : ti - p.t_prev;
-          TmaLoad4(a_blk(sb, K == 3 ? 1 : 0, 0), am, full_a(s), c.w0, c0, hi, tl);
-          if (c.left) TmaLoad4(e_blk(sb, 0, 0), em, full_a(s), c.w0 - 8, c0, hi, tl);
-          if (c.right) TmaLoad4(e_blk(sb, 1, 0), em, full_a(s), c.w0 + kCols, c0, hi, tl);
+          TmaLoad4d(a_blk(sb, K == 3 ? 1 : 0, 0), am, full_a(s), c.w0, c0, hi, tl);
+          if (c.left) TmaLoad4d(e_blk(sb, 0, 0), em, full_a(s), c.w0 - 8, c0, hi, tl);
+          if (c.right) TmaLoad4d(e_blk(sb, 1, 0), em, full_a(s), c.w0 + kCols, c0, hi, tl);
           BarExpectTx(full_b(s), tx_b);
           for (int at = 0; at < Tile::kNa; ++at) {
-            TmaLoad3(b_blk(sb, at, 0), &wmap, full_b(s), c.n0 + 64 * at, c0, dt * Tile::kTaps);
+            TmaLoad3d(b_blk(sb, at, 0), &wmap, full_b(s), c.n0 + 64 * at, c0, dt * Tile::kTaps);
           }
         }
       }
@@ -324,14 +257,14 @@ __global__ void __launch_bounds__(kThreads, 1)
             }
           }
           // Generic-proxy writes become visible to wgmma (async proxy) before the stage is ready.
-          asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+          FenceProxyAsync();
           __syncwarp();
           if (lane == 0) BarArrive(ready(s));
         }
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
+    RegAlloc<224>();
     const int cw = wg - 1;                   // consumer: output rows h0 + cw·MB ..
     const int warp = (tid - 128 * wg) >> 5;  // warp in the warpgroup: columns 16·warp ..
     const int g4 = lane >> 2, t4 = lane & 3;
@@ -370,7 +303,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             for (int mb = 0; mb < MB; ++mb) {
               // One M atom: the leading offset is never used.
               const uint64_t da = Desc(a_blk(sb, dw, cw * MB + mb + dh), kBlockBytes, 1024);
-              Wgmma(acc[mb], da, db);
+              WgmmaSS<1, 1>(acc[mb], da, db, 1);
             }
           }
         }
@@ -523,8 +456,7 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   if (!Encode(&xmap, "x", a.x.data, 4, xdims, xstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
       !Encode(&emap, "x edge", a.x.data, 4, xdims, xstrides, ebox, CU_TENSOR_MAP_SWIZZLE_NONE) ||
       !Encode(&pmap, "x_prev", prev, 4, pdims, pstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
-      !Encode(&pemap, "x_prev edge", prev, 4, pdims, pstrides, ebox,
-              CU_TENSOR_MAP_SWIZZLE_NONE) ||
+      !Encode(&pemap, "x_prev edge", prev, 4, pdims, pstrides, ebox, CU_TENSOR_MAP_SWIZZLE_NONE) ||
       !Encode(&wmap, "w", a.w_packed, 3, wdims, wstrides, wbox, CU_TENSOR_MAP_SWIZZLE_128B)) {
     return cudaErrorInvalidValue;
   }
@@ -568,9 +500,8 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
                  static_cast<long long>(a.w_in), Tile::kK, Tile::kNt, Tile::kRows, Tile::kStages,
                  Tile::kSmemBytes, static_cast<long long>(tiles), static_cast<long long>(blocks));
   }
-  ConvSm90Kernel<Tile>
-      <<<static_cast<unsigned>(blocks), kThreads, Tile::kSmemBytes, stream>>>(xmap, emap, pmap,
-                                                                            pemap, wmap, p);
+  ConvSm90Kernel<Tile><<<static_cast<unsigned>(blocks), kThreads, Tile::kSmemBytes, stream>>>(
+      xmap, emap, pmap, pemap, wmap, p);
   return Report(cudaGetLastError(), "launch");
 }
 
@@ -606,8 +537,7 @@ bool Conv3dSm90Accepts(const Conv3dArgs& a) {
   // and padding.
   if (a.x.type != ElemType::kBF16 || !Aligned16(a.x.data) || a.w_in % 8 != 0) return false;
   if (a.t_prev < 0 || a.prev_first < 0 || (a.t_prev > 0 && a.prev_first >= a.t_prev) ||
-      (a.t_prev > 0 && (a.x_prev.type != ElemType::kBF16 ||
-                                        !Aligned16(a.x_prev.data)))) {
+      (a.t_prev > 0 && (a.x_prev.type != ElemType::kBF16 || !Aligned16(a.x_prev.data)))) {
     return false;
   }
   if (a.stride[1] != 1 || a.stride[2] != 1) return false;

@@ -470,16 +470,16 @@ __global__ void __launch_bounds__(kThreads) KvPartialKernel(KvParams p) {
 #pragma unroll
       for (int mt = 0; mt < kMt; ++mt) {
         // A = φᵀ (features × tokens) from the token-major tile: transposed 8×8 loads.
-        Ldsm4T(a[mt], s_phi + phi_off[mt] + kk * 16 * kRowBytes);
+        LdMatrixX4Trans(a[mt], s_phi + phi_off[mt] + kk * 16 * kRowBytes);
       }
 #pragma unroll
       for (int np = 0; np < D / 16; ++np) {
         uint32_t b[4];
-        Ldsm4T(b, s_v + PairAt(v_off, np) + kk * 16 * kRowBytes);
+        LdMatrixX4Trans(b, s_v + PairAt(v_off, np) + kk * 16 * kRowBytes);
 #pragma unroll
         for (int mt = 0; mt < kMt; ++mt) {
-          Mma(acc[mt][2 * np], a[mt], b[0], b[1]);
-          Mma(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+          MmaBf16(acc[mt][2 * np], a[mt], b[0], b[1]);
+          MmaBf16(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
         }
       }
     }
@@ -773,15 +773,15 @@ __global__ void __launch_bounds__(kThreads, 2) SparseAttnKernel(SparseParams p) 
       for (int ks = 0; ks < D / 16; ++ks) {
         uint32_t a[2][4];
 #pragma unroll
-        for (int mt = 0; mt < 2; ++mt) Ldsm4(a[mt], s_q + PairAt(q_off, ks) + mt * 16 * kRowBytes);
+        for (int mt = 0; mt < 2; ++mt) LdMatrixX4(a[mt], s_q + PairAt(q_off, ks) + mt * 16 * kRowBytes);
 #pragma unroll
         for (int np = 0; np < kSt / 2; ++np) {
           uint32_t b[4];
-          Ldsm4(b, s_k + PairAt(k_off, ks) + (sub * kSub + np * 16) * kRowBytes);
+          LdMatrixX4(b, s_k + PairAt(k_off, ks) + (sub * kSub + np * 16) * kRowBytes);
 #pragma unroll
           for (int mt = 0; mt < 2; ++mt) {
-            Mma(s[mt][2 * np], a[mt], b[0], b[1]);
-            Mma(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+            MmaBf16(s[mt][2 * np], a[mt], b[0], b[1]);
+            MmaBf16(s[mt][2 * np + 1], a[mt], b[2], b[3]);
           }
         }
       }
@@ -841,11 +841,11 @@ __global__ void __launch_bounds__(kThreads, 2) SparseAttnKernel(SparseParams p) 
 #pragma unroll
         for (int dp = 0; dp < D / 16; ++dp) {
           uint32_t b[4];
-          Ldsm4T(b, s_v + PairAt(v_off, dp) + (sub * kSub + j * 16) * kRowBytes);
+          LdMatrixX4Trans(b, s_v + PairAt(v_off, dp) + (sub * kSub + j * 16) * kRowBytes);
 #pragma unroll
           for (int mt = 0; mt < 2; ++mt) {
-            Mma(o[mt][2 * dp], a[mt], b[0], b[1]);
-            Mma(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
+            MmaBf16(o[mt][2 * dp], a[mt], b[0], b[1]);
+            MmaBf16(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
           }
         }
       }
@@ -925,7 +925,7 @@ __device__ __forceinline__ void TransposeV(uint32_t s_v, uint8_t* vt, int warp, 
     const int quad = warp * 4 + i;
     const int kg = quad >> 2, dc0 = (quad & 3) * 4;  // keys 8kg.., d chunks dc0..dc0+3
     uint32_t r[4];
-    Ldsm4T(r, s_v + Swz<16>(kg * 8 + (lane & 7), dc0 + (lane >> 3)));
+    LdMatrixX4Trans(r, s_v + Swz<16>(kg * 8 + (lane & 7), dc0 + (lane >> 3)));
 #pragma unroll
     for (int mi = 0; mi < 4; ++mi) {  // r[mi] = V[8kg + 2t4 + {0,1}][8(dc0 + mi) + g]
       const int d = (dc0 + mi) * 8 + g;

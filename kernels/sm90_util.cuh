@@ -1,7 +1,9 @@
-// Hopper (sm_90a) device helpers shared by the TMA + wgmma kernels (flash_attention_sm90.cu,
-// sla_sm90.cu, conv_sm90.cu): mbarriers, the 128-byte-swizzle shared-memory matrix descriptor and
-// the warpgroup fence / commit / wait around wgmma. Device code for sm_90a builds only.
+// Hopper (sm_90a) device helpers of the TMA + wgmma kernels (flash_attention_sm90.cu, sla_sm90.cu,
+// sla_wgmma_sm90.cu, conv_sm90.cu): mbarriers, TMA loads, proxy fences, setmaxnreg, the 128-byte-
+// swizzle matrix descriptor and every wgmma wrapper. Device code for sm_90a builds only.
 #pragma once
+
+#include <cuda.h>  // CUtensorMap (type only: no libcuda link)
 
 #include <cstdint>
 
@@ -47,6 +49,180 @@ template <int N>
 __device__ __forceinline__ void WgWait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
+
+__device__ __forceinline__ void FenceBarrierInit() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+// Generic-proxy writes to shared memory (cp.async, st.shared) become visible to the async proxy
+// (wgmma operand reads, TMA).
+__device__ __forceinline__ void FenceProxyAsync() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// Warpgroup-wide register reallocation: producers give registers back, consumers take them.
+template <int kRegs>
+__device__ __forceinline__ void RegDealloc() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs) : "memory");
+}
+template <int kRegs>
+__device__ __forceinline__ void RegAlloc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs) : "memory");
+}
+
+// One box of a 3-D / 4-D tensor map (coordinates innermost first) into shared memory, completing
+// on mbarrier `bar`; parts past the tensor's ends are zero-filled and still counted in the bytes.
+__device__ __forceinline__ void TmaLoad3d(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                          int c0, int c1, int c2) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void TmaLoad4d(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                          int c0, int c1, int c2, int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3, %4, %5}], [%6];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
+}
+
+// Pins registers an in-flight wgmma reads or writes: the compiler may neither move their other
+// uses across this point nor reuse them while the tensor cores own them (issued right before the
+// fence and right after the wait).
+template <int N>
+__device__ __forceinline__ void Pin(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+template <int N>
+__device__ __forceinline__ void Pin(float (&r)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(r[i][e])::"memory");
+}
+template <int N>
+__device__ __forceinline__ void Pin(uint32_t (&r)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(r[i][e])::"memory");
+}
+
+// Accumulator operand lists of the wgmma wrappers: "+f"(d[0]) .. "+f"(d[N - 1]).
+#define TV_WG_ACC4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define TV_WG_ACC16(i) TV_WG_ACC4(i), TV_WG_ACC4(i + 4), TV_WG_ACC4(i + 8), TV_WG_ACC4(i + 12)
+#define TV_WG_ACC32(i) TV_WG_ACC16(i), TV_WG_ACC16(i + 16)
+#define TV_WG_ACC48(i) TV_WG_ACC32(i), TV_WG_ACC16(i + 32)
+#define TV_WG_ACC64(i) TV_WG_ACC32(i), TV_WG_ACC32(i + 32)
+#define TV_WG_ACC96(i) TV_WG_ACC48(i), TV_WG_ACC48(i + 48)
+
+#define TV_WG_REGS32                                                               \
+  "{"                                                                              \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "         \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
+  "}"
+#define TV_WG_REGS48                                                                 \
+  "{"                                                                                \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"   \
+  "}"
+#define TV_WG_REGS64                                                                 \
+  "{"                                                                                \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"   \
+  "}"
+#define TV_WG_REGS96                                                                 \
+  "{"                                                                                \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"   \
+  "}"
+
+// d (64×64 fp32) = [d +] A (64×16 bf16, smem) · B (16×64 bf16, smem); kTransA / kTransB: A
+// M-major / B N-major instead of K-major.
+template <int kTransA, int kTransB>
+__device__ __forceinline__ void WgmmaSS(float (&d)[32], uint64_t a, uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " TV_WG_REGS32
+      ", %32, %33, p, 1, 1, %35, %36;\n}\n"
+      : TV_WG_ACC32(0)
+      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
+}
+// d (64×96 fp32) = [d +] A (64×16 bf16, smem) · B (16×96 bf16, smem); kTransA / kTransB: A
+// M-major / B N-major instead of K-major.
+template <int kTransA, int kTransB>
+__device__ __forceinline__ void WgmmaSS(float (&d)[48], uint64_t a, uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 " TV_WG_REGS48
+      ", %48, %49, p, 1, 1, %51, %52;\n}\n"
+      : TV_WG_ACC48(0)
+      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
+}
+// d (64×128 fp32) = [d +] A (64×16 bf16, smem) · B (16×128 bf16, smem); kTransA / kTransB: A
+// M-major / B N-major instead of K-major.
+template <int kTransA, int kTransB>
+__device__ __forceinline__ void WgmmaSS(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_WG_REGS64
+      ", %64, %65, p, 1, 1, %67, %68;\n}\n"
+      : TV_WG_ACC64(0)
+      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
+}
+// d (64×192 fp32) = [d +] A (64×16 bf16, smem) · B (16×192 bf16, smem); kTransA / kTransB: A
+// M-major / B N-major instead of K-major.
+template <int kTransA, int kTransB>
+__device__ __forceinline__ void WgmmaSS(float (&d)[96], uint64_t a, uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 " TV_WG_REGS96
+      ", %96, %97, p, 1, 1, %99, %100;\n}\n"
+      : TV_WG_ACC96(0)
+      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
+}
+// d (64×128 fp32) = [d +] A (64×16 bf16, registers: the mma.sync A-fragment layout per warp) ·
+// B (16×128 bf16, smem); kTransB: B N-major instead of K-major.
+template <int kTransB>
+__device__ __forceinline__ void WgmmaRS(float (&d)[64], const uint32_t (&a)[4], uint64_t b,
+                                        int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_WG_REGS64
+      ", {%64, %65, %66, %67}, %68, p, 1, 1, %70;\n}\n"
+      : TV_WG_ACC64(0)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate), "n"(kTransB));
+}
+// The same on accumulators kept as n8 tiles, d[i][e] = element e of tile i.
+template <int kTransA, int kTransB, int N>
+__device__ __forceinline__ void WgmmaSS(float (&d)[N][4], uint64_t a, uint64_t b, int accumulate) {
+  WgmmaSS<kTransA, kTransB>(reinterpret_cast<float(&)[N * 4]>(d), a, b, accumulate);
+}
+template <int kTransB, int N>
+__device__ __forceinline__ void WgmmaRS(float (&d)[N][4], const uint32_t (&a)[4], uint64_t b,
+                                        int accumulate) {
+  WgmmaRS<kTransB>(reinterpret_cast<float(&)[N * 4]>(d), a, b, accumulate);
+}
+
+#undef TV_WG_ACC4
+#undef TV_WG_ACC16
+#undef TV_WG_ACC32
+#undef TV_WG_ACC48
+#undef TV_WG_ACC64
+#undef TV_WG_ACC96
+#undef TV_WG_REGS32
+#undef TV_WG_REGS48
+#undef TV_WG_REGS64
+#undef TV_WG_REGS96
 
 }  // namespace turbovid::kernels::sm90
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
