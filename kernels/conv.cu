@@ -2,7 +2,7 @@
 // is dispatched from here), VAE channel RMS norm, nearest x2.
 // GEMM view: M = Cout, N = output positions (to, ho, wo), K = Cin·kt·kh·kw; bf16 mma.sync m16n8k16
 // with fp32 accumulators; x [Cin, T, H, W], w [Cout, Cin, kt, kh, kw], y [Cout, To, Ho, Wo].
-// ~780 lines: the three conv paths share the PTX helpers, the fragment layouts and the epilogue
+// ~770 lines: the three conv paths share the PTX helpers, the fragment layouts and the epilogue
 // conventions, and are easier to check side by side than split over files.
 #include <cuda_bf16.h>
 

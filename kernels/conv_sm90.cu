@@ -18,18 +18,17 @@
 // (kernels/CMakeLists.txt); elsewhere the launchers report cudaErrorNotSupported. ~700 lines:
 // the PTX helpers, the warp-specialised kernel and the tensor maps that feed it are one unit.
 #include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
 #include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 
 #include "kernels/conv.h"
 #include "kernels/device_util.cuh"
 #include "kernels/ptx.cuh"
 #include "kernels/sm90_util.cuh"
+#include "kernels/tma.h"
 
 namespace turbovid::kernels {
 #if defined(TV_HAVE_SM90A)
@@ -361,59 +360,30 @@ __global__ void ConvSm90PackKernel(ConstBuf w, __nv_bfloat16* packed, int cin, i
   }
 }
 
-// TV_CONV_SM90_DEBUG=1: host-side failures of this path are printed to stderr.
-bool Debug() {
-  static const bool on = [] {
-    const char* v = std::getenv("TV_CONV_SM90_DEBUG");
-    return v != nullptr && v[0] == '1';
-  }();
-  return on;
-}
-cudaError_t Report(cudaError_t e, const char* what) {
-  if (e != cudaSuccess && Debug()) {
+// Conv3dArgs::sm90_debug (TV_CONV_SM90_DEBUG=1): host-side failures of this path go to stderr.
+cudaError_t Report(bool debug, cudaError_t e, const char* what) {
+  if (e != cudaSuccess && debug) {
     std::fprintf(stderr, "conv3d sm90: %s: %s\n", what, cudaGetErrorString(e));
   }
   return e;
 }
 
-// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
-PFN_cuTensorMapEncodeTiled_v12000 EncodeFn() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-bool Encode(CUtensorMap* map, const char* name, const void* ptr, cuuint32_t rank,
+bool Encode(bool debug, CUtensorMap* map, const char* name, const void* ptr, int rank,
             const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box,
-            CUtensorMapSwizzle swizzle) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeFn();
-  if (encode == nullptr) {
-    if (Debug()) std::fprintf(stderr, "conv3d sm90: cuTensorMapEncodeTiled not found\n");
-    return false;
-  }
-  const cuuint32_t elem_strides[4] = {1u, 1u, 1u, 1u};
-  const CUresult r =
-      encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rank, const_cast<void*>(ptr), dims, strides,
-             box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
-             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS && Debug()) {
+            tma::Swizzle swizzle) {
+  const int r = tma::EncodeBf16(map, ptr, rank, dims, strides, box, swizzle);
+  if (r == tma::kNoDriver && debug) {
+    std::fprintf(stderr, "conv3d sm90: cuTensorMapEncodeTiled not found\n");
+  } else if (r != 0 && debug) {
     std::fprintf(stderr,
-                 "conv3d sm90: encoding the %s map failed (CUresult %d): rank %u dims %llu %llu "
+                 "conv3d sm90: encoding the %s map failed (CUresult %d): rank %d dims %llu %llu "
                  "%llu %llu box %u %u %u %u\n",
-                 name, static_cast<int>(r), rank, static_cast<unsigned long long>(dims[0]),
+                 name, r, rank, static_cast<unsigned long long>(dims[0]),
                  static_cast<unsigned long long>(dims[1]), static_cast<unsigned long long>(dims[2]),
                  static_cast<unsigned long long>(rank > 3 ? dims[3] : 0), box[0], box[1], box[2],
                  rank > 3 ? box[3] : 0u);
   }
-  return r == CUDA_SUCCESS;
+  return r == 0;
 }
 
 int64_t CoutPadded(const Conv3dArgs& a) { return (a.cout + 7) / 8 * 8; }
@@ -453,11 +423,16 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   const cuuint32_t wbox[3] = {64u, static_cast<cuuint32_t>(kKc),
                               static_cast<cuuint32_t>(Tile::kTaps)};
   CUtensorMap xmap, emap, pmap, pemap, wmap;
-  if (!Encode(&xmap, "x", a.x.data, 4, xdims, xstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
-      !Encode(&emap, "x edge", a.x.data, 4, xdims, xstrides, ebox, CU_TENSOR_MAP_SWIZZLE_NONE) ||
-      !Encode(&pmap, "x_prev", prev, 4, pdims, pstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
-      !Encode(&pemap, "x_prev edge", prev, 4, pdims, pstrides, ebox, CU_TENSOR_MAP_SWIZZLE_NONE) ||
-      !Encode(&wmap, "w", a.w_packed, 3, wdims, wstrides, wbox, CU_TENSOR_MAP_SWIZZLE_128B)) {
+  if (!Encode(a.sm90_debug, &xmap, "x", a.x.data, 4, xdims, xstrides, xbox,
+              tma::Swizzle::kBytes128) ||
+      !Encode(a.sm90_debug, &emap, "x edge", a.x.data, 4, xdims, xstrides, ebox,
+              tma::Swizzle::kNone) ||
+      !Encode(a.sm90_debug, &pmap, "x_prev", prev, 4, pdims, pstrides, xbox,
+              tma::Swizzle::kBytes128) ||
+      !Encode(a.sm90_debug, &pemap, "x_prev edge", prev, 4, pdims, pstrides, ebox,
+              tma::Swizzle::kNone) ||
+      !Encode(a.sm90_debug, &wmap, "w", a.w_packed, 3, wdims, wstrides, wbox,
+              tma::Swizzle::kBytes128)) {
     return cudaErrorInvalidValue;
   }
   Sm90Params p;
@@ -481,17 +456,17 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   p.tiles_h = static_cast<int>((a.ho + Tile::kRows - 1) / Tile::kRows);
   p.n_tiles = static_cast<int>((a.cout + Tile::kNt - 1) / Tile::kNt);
   const int64_t tiles = static_cast<int64_t>(p.n_tiles) * p.tiles_w * p.tiles_h * a.to;
-  if (tiles > INT_MAX) return Report(cudaErrorInvalidConfiguration, "grid");
+  if (tiles > INT_MAX) return Report(a.sm90_debug, cudaErrorInvalidConfiguration, "grid");
   // One CTA per SM (shared memory allows no second one), each looping over tiles.
   int dev = 0, sms = 0;
   cudaError_t e = cudaGetDevice(&dev);
   if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  if (e != cudaSuccess) return Report(e, "device attributes");
+  if (e != cudaSuccess) return Report(a.sm90_debug, e, "device attributes");
   const int64_t blocks = tiles < sms ? tiles : sms;
   e = cudaFuncSetAttribute(ConvSm90Kernel<Tile>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            Tile::kSmemBytes);
-  if (e != cudaSuccess) return Report(e, "dynamic shared memory opt-in");
-  if (Debug()) {
+  if (e != cudaSuccess) return Report(a.sm90_debug, e, "dynamic shared memory opt-in");
+  if (a.sm90_debug) {
     std::fprintf(stderr,
                  "conv3d sm90: cin %lld cout %lld x [%lld %lld %lld] k%d tile %dx%d rows, %d "
                  "stages, %d B smem, %lld tiles on %lld CTAs\n",
@@ -502,7 +477,7 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   }
   ConvSm90Kernel<Tile><<<static_cast<unsigned>(blocks), kThreads, Tile::kSmemBytes, stream>>>(
       xmap, emap, pmap, pemap, wmap, p);
-  return Report(cudaGetLastError(), "launch");
+  return Report(a.sm90_debug, cudaGetLastError(), "launch");
 }
 
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -579,7 +554,7 @@ cudaError_t LaunchConv3dSm90PackWeights(const Conv3dArgs& a, void* packed, cudaS
   ConvSm90PackKernel<<<GridFor(total, 256), 256, 0, stream>>>(
       a.w, static_cast<__nv_bfloat16*>(packed), static_cast<int>(a.cin), static_cast<int>(a.cout),
       static_cast<int>(CoutPadded(a)), static_cast<int>(a.kt * a.kh * a.kw), total);
-  return Report(cudaGetLastError(), "pack weights");
+  return Report(a.sm90_debug, cudaGetLastError(), "pack weights");
 #endif
 }
 
@@ -589,10 +564,13 @@ cudaError_t LaunchConv3dSm90(const Conv3dArgs& a, cudaStream_t stream) {
   (void)stream;
   return cudaErrorNotSupported;
 #else
-  if (!Conv3dSm90Available()) return Report(cudaErrorNotSupported, "not an sm_90 device");
-  if (!Conv3dSm90Accepts(a)) return Report(cudaErrorInvalidValue, "shapes not accepted");
+  if (!Conv3dSm90Available())
+    return Report(a.sm90_debug, cudaErrorNotSupported, "not an sm_90 device");
+  if (!Conv3dSm90Accepts(a))
+    return Report(a.sm90_debug, cudaErrorInvalidValue, "shapes not accepted");
   if (a.w_packed == nullptr || !Aligned16(a.w_packed)) {
-    return Report(cudaErrorInvalidValue, "packed weights missing or not 16-byte aligned");
+    return Report(a.sm90_debug, cudaErrorInvalidValue,
+                  "packed weights missing or not 16-byte aligned");
   }
   return WithTile(a, [&](auto tile) { return Launch<decltype(tile)>(a, stream); });
 #endif

@@ -7,8 +7,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include "kernels/attention.h"
 #include "kernels/flash_attention.h"
@@ -277,15 +275,6 @@ cudaError_t LaunchFlash(const AttentionArgs& a, cudaStream_t stream) {
 bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
-
-AttentionPath AttentionPathFromEnv() {
-  const char* v = std::getenv("TV_ATTENTION");
-  if (v == nullptr) return AttentionPath::kAuto;
-  if (std::strcmp(v, "simple") == 0) return AttentionPath::kSimple;
-  if (std::strcmp(v, "flash") == 0) return AttentionPath::kFlash;
-  if (std::strcmp(v, "sm90") == 0) return AttentionPath::kSm90;
-  return AttentionPath::kAuto;
-}
 
 bool FlashAttentionSupports(const AttentionArgs& a) {
   constexpr int64_t kMaxLen = int64_t{1} << 30;  // int row indices inside the kernels

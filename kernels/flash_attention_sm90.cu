@@ -8,19 +8,17 @@
 // the H100 they ran at 452-482 TFLOP/s against 614-679 without.) Built for sm_90a only
 // (kernels/CMakeLists.txt); the device code is compiled out for any other target.
 #include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include "kernels/attention.h"
 #include "kernels/flash_attention.h"
 #include "kernels/ptx.cuh"
 #include "kernels/sm90_util.cuh"
+#include "kernels/tma.h"
 
 namespace turbovid::kernels {
 #if defined(TV_HAVE_SM90A)
@@ -401,42 +399,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
-// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
-PFN_cuTensorMapEncodeTiled_v12000 EncodeFn() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-// A [len, heads, 128] bf16 tensor seen as 3-D {dim, head, token}; boxes of 64 dims x `rows`
-// tokens of one head, 128-byte swizzle, zero fill past the ends.
-bool MakeMap(CUtensorMap* map, const void* ptr, int64_t len, int64_t heads, int rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeFn();
-  if (encode == nullptr) return false;
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kD), static_cast<cuuint64_t>(heads),
-                              static_cast<cuuint64_t>(len)};
-  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(kD) * 2,
-                                 static_cast<cuuint64_t>(heads * kD) * 2};
-  const cuuint32_t box[3] = {static_cast<cuuint32_t>(kHalfCols), 1u, static_cast<cuuint32_t>(rows)};
-  const cuuint32_t elem_strides[3] = {1u, 1u, 1u};
-  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(ptr), dims, strides,
-                box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
-// The compiled variants (Cfg<stages, ping-pong, persistent>). TV_FA_SM90=<name> forces
-// one (comparisons on a GPU); otherwise short key sequences (cross-attention: a few tiles per
-// query block, where start-up and epilogue dominate) and long ones each get a default.
-enum class Variant : int { kS2, kS2Pp, kS3Pp, kS2PpP };
+// The compiled variants (Cfg<stages, ping-pong, persistent>). KernelOptions::fa_sm90
+// (TV_FA_SM90=<name>) forces one (comparisons on a GPU); otherwise short key sequences
+// (cross-attention: a few tiles per query block, where start-up and epilogue dominate) and long
+// ones each get a default.
 using S2 = Cfg<2, false, false>;
 using S2Pp = Cfg<2, true, false>;
 using S3Pp = Cfg<3, true, false>;
@@ -444,21 +410,12 @@ using S2PpP = Cfg<2, true, true>;
 // H100, turbovid-kernel-bench --path sm90 (TFLOP/s at [12, 32760] / [40, 75600] / cross
 // [12, 32760 x 512]): s2 614 / 561 / 418, s2pp 679 / 620 / 470, s3pp 639 / 624 / 464,
 // s2ppp 639 / 592 / 552 (docs/benchmarks.md).
-constexpr Variant kDefaultLongKeys = Variant::kS2Pp;
-constexpr Variant kDefaultShortKeys = Variant::kS2PpP;
+constexpr FaSm90Variant kDefaultLongKeys = FaSm90Variant::kS2Pp;
+constexpr FaSm90Variant kDefaultShortKeys = FaSm90Variant::kS2PpP;
 constexpr int64_t kShortKeys = 4 * kBlockN;
 
-Variant PickVariant(int64_t lk) {
-  static const int forced = [] {
-    const char* s = std::getenv("TV_FA_SM90");
-    if (s == nullptr) return -1;
-    const char* names[] = {"s2", "s2pp", "s3pp", "s2ppp"};
-    for (int i = 0; i < 4; ++i) {
-      if (std::strcmp(s, names[i]) == 0) return i;
-    }
-    return -1;
-  }();
-  if (forced >= 0) return static_cast<Variant>(forced);
+FaSm90Variant PickVariant(FaSm90Variant forced, int64_t lk) {
+  if (forced != FaSm90Variant::kAuto) return forced;
   return lk <= kShortKeys ? kDefaultShortKeys : kDefaultLongKeys;
 }
 
@@ -489,7 +446,8 @@ cudaError_t LaunchVariant(const CUtensorMap& tq, const CUtensorMap& tk, const CU
 
 // On: H100 parity (13 attention cases) and turbovid-kernel-bench --check passed for every variant
 // (TV_FA_SM90=s2|s2pp|s3pp|s2ppp).
-// Builds without sm_90a report false. TV_ATTENTION=flash forces the portable kernel.
+// Builds without sm_90a report false. TV_ATTENTION=flash (KernelOptions::attention) forces the
+// portable kernel.
 bool FlashAttentionSm90Enabled() {
 #if defined(TV_HAVE_SM90A)
   return true;
@@ -498,18 +456,20 @@ bool FlashAttentionSm90Enabled() {
 #endif
 }
 
-cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t stream) {
+cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t stream,
+                                     FaSm90Variant variant) {
 #if !defined(TV_HAVE_SM90A)
   (void)args;
   (void)stream;
+  (void)variant;
   return cudaErrorNotSupported;
 #else
   if (!FlashAttentionSupports(args) || args.d != kD) return cudaErrorNotSupported;
   if (args.lq == 0) return cudaSuccess;
   CUtensorMap tq, tk, tv;
-  if (!MakeMap(&tq, args.q.data, args.lq, args.heads, kBlockM) ||
-      !MakeMap(&tk, args.k.data, args.lk, args.heads, kBlockN) ||
-      !MakeMap(&tv, args.v.data, args.lk, args.heads, kBlockN)) {
+  if (!tma::EncodeHeads128(&tq, args.q.data, args.lq, args.heads, kBlockM) ||
+      !tma::EncodeHeads128(&tk, args.k.data, args.lk, args.heads, kBlockN) ||
+      !tma::EncodeHeads128(&tv, args.v.data, args.lk, args.heads, kBlockN)) {
     return cudaErrorInvalidValue;
   }
   Sm90Params p;
@@ -519,14 +479,15 @@ cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t str
   p.heads = static_cast<int>(args.heads);
   p.blocks_q = 0;  // set per variant
   p.scale_log2 = args.scale * kLog2e;
-  switch (PickVariant(args.lk)) {
-    case Variant::kS2:
+  switch (PickVariant(variant, args.lk)) {
+    case FaSm90Variant::kAuto:  // PickVariant never returns it
+    case FaSm90Variant::kS2:
       return LaunchVariant<S2>(tq, tk, tv, p, stream);
-    case Variant::kS2Pp:
+    case FaSm90Variant::kS2Pp:
       return LaunchVariant<S2Pp>(tq, tk, tv, p, stream);
-    case Variant::kS3Pp:
+    case FaSm90Variant::kS3Pp:
       return LaunchVariant<S3Pp>(tq, tk, tv, p, stream);
-    case Variant::kS2PpP:
+    case FaSm90Variant::kS2PpP:
       return LaunchVariant<S2PpP>(tq, tk, tv, p, stream);
   }
   return cudaErrorInvalidValue;

@@ -1,4 +1,4 @@
-// W8A8 int8 linear (spec/turbodiffusion.md §9): tile quantiser; int8 GEMM (mma.sync m16n8k32 s8,
+// W8A8 int8 linear (docs/model-math.md): tile quantiser; int8 GEMM (mma.sync m16n8k32 s8,
 // 128x128 CTA tile, one 128-wide K block per cp.async stage) dequantising each K block's int32
 // sums into fp32 with fma(float(dot), sa·sw, acc); a scalar GEMM for shapes the fast path skips.
 #include <cuda_bf16.h>

@@ -1,5 +1,5 @@
 // SLA block-sparse softmax branch on Hopper (sm_90a), D = 128, 128-row query blocks, 64-row key
-// blocks (spec/turbodiffusion.md §7). One CTA = one query block of one head, 3 warpgroups as the
+// blocks (docs/model-math.md, SLA). One CTA = one query block of one head, 3 warpgroups as the
 // dense kernel (flash_attention_sm90.cu): WG0 produces (one thread walks the LUT row of its query
 // block and issues TMA loads: Q once, then per stage two selected key blocks of K and of V, each
 // block two 64-row × 64-column boxes, into a 2-stage mbarrier ring), WG1/WG2 consume 64 query rows
@@ -9,7 +9,6 @@
 // kernels' (sla_tiles.cuh LinearEpilogue): out = O/l + φ(q)·M / (φ(q)·Σφ(k) + 1e-5·Σφ(q)) + b.
 // Built for sm_90a only (kernels/CMakeLists.txt); without it the launcher reports NotSupported.
 #include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -18,6 +17,7 @@
 
 #include "kernels/sla_tiles.cuh"
 #include "kernels/sm90_util.cuh"
+#include "kernels/tma.h"
 
 namespace turbovid::kernels::sla_tiles {
 #if defined(TV_HAVE_SM90A)
@@ -325,39 +325,31 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
-// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
-PFN_cuTensorMapEncodeTiled_v12000 EncodeTiled() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-// [l, heads, 128] bf16 as a 3-D map {dim, head, token}: boxes of 64 dims × `rows` tokens of one
-// head, 128-byte swizzle, zero fill past the ends.
-bool EncodeMap(CUtensorMap* map, const void* ptr, int64_t l, int64_t heads, int rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeTiled();
-  if (encode == nullptr) return false;
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kD), static_cast<cuuint64_t>(heads),
-                              static_cast<cuuint64_t>(l)};
-  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(kD) * 2,
-                                 static_cast<cuuint64_t>(heads * kD) * 2};
-  const cuuint32_t box[3] = {static_cast<cuuint32_t>(kHalfCols), 1u, static_cast<cuuint32_t>(rows)};
-  const cuuint32_t elem_strides[3] = {1u, 1u, 1u};
-  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(ptr), dims, strides,
-                box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+cudaError_t Launch(const SlaSm90Args& a, cudaStream_t stream) {
+  if (a.q == nullptr || a.k == nullptr || a.v == nullptr || a.lut == nullptr || a.m16 == nullptr ||
+      a.ksum == nullptr || a.bias.data == nullptr || a.out == nullptr || a.l <= 0 || a.heads <= 0 ||
+      a.heads > 65535 || a.ksel < 0 || a.nq != (a.l + kBm - 1) / kBm ||
+      a.ksel > (a.l + kBk - 1) / kBk || a.l * a.heads * kD >= (int64_t{1} << 31) ||
+      !Aligned16(a.q) || !Aligned16(a.k) || !Aligned16(a.v) || !Aligned16(a.out) ||
+      !Aligned16(a.m16) || (a.sparse_out != nullptr && !Aligned16(a.sparse_out))) {
+    return cudaErrorInvalidValue;
+  }
+  CUtensorMap tq, tk, tv;
+  if (!tma::EncodeHeads128(&tq, a.q, a.l, a.heads, kBm) ||
+      !tma::EncodeHeads128(&tk, a.k, a.l, a.heads, kBk) ||
+      !tma::EncodeHeads128(&tv, a.v, a.l, a.heads, kBk)) {
+    return cudaErrorInvalidValue;
+  }
+  cudaError_t e =
+      cudaFuncSetAttribute(SlaSparseSm90Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(kSmemBytes));
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>(a.nq), static_cast<unsigned>(a.heads));
+  SlaSparseSm90Kernel<<<grid, kThreads, kSmemBytes, stream>>>(tq, tk, tv, a);
+  return cudaGetLastError();
+}
 
 }  // namespace
 #endif  // TV_HAVE_SM90A
@@ -379,31 +371,12 @@ size_t SlaSm90SmemBytes() {
 }
 
 cudaError_t LaunchSlaSparseSm90(const SlaSm90Args& a, cudaStream_t stream) {
-#if !defined(TV_HAVE_SM90A)
+#if defined(TV_HAVE_SM90A)
+  return Launch(a, stream);
+#else
   (void)a;
   (void)stream;
   return cudaErrorNotSupported;
-#else
-  if (a.q == nullptr || a.k == nullptr || a.v == nullptr || a.lut == nullptr || a.m16 == nullptr ||
-      a.ksum == nullptr || a.bias.data == nullptr || a.out == nullptr || a.l <= 0 || a.heads <= 0 ||
-      a.heads > 65535 || a.ksel < 0 || a.nq != (a.l + kBm - 1) / kBm ||
-      a.ksel > (a.l + kBk - 1) / kBk || a.l * a.heads * kD >= (int64_t{1} << 31) ||
-      !Aligned16(a.q) || !Aligned16(a.k) || !Aligned16(a.v) || !Aligned16(a.out) ||
-      !Aligned16(a.m16) || (a.sparse_out != nullptr && !Aligned16(a.sparse_out))) {
-    return cudaErrorInvalidValue;
-  }
-  CUtensorMap tq, tk, tv;
-  if (!EncodeMap(&tq, a.q, a.l, a.heads, kBm) || !EncodeMap(&tk, a.k, a.l, a.heads, kBk) ||
-      !EncodeMap(&tv, a.v, a.l, a.heads, kBk)) {
-    return cudaErrorInvalidValue;
-  }
-  cudaError_t e =
-      cudaFuncSetAttribute(SlaSparseSm90Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(kSmemBytes));
-  if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>(a.nq), static_cast<unsigned>(a.heads));
-  SlaSparseSm90Kernel<<<grid, kThreads, kSmemBytes, stream>>>(tq, tk, tv, a);
-  return cudaGetLastError();
 #endif
 }
 

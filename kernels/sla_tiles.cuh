@@ -1,5 +1,6 @@
-// Device helpers shared by the SLA kernels (kernels/sla.cu, kernels/sla_sm90.cu): swizzled tiles,
-// cp.async, ldmatrix, mma.sync, and the epilogue that adds the linear branch to the sparse output.
+// Device helpers shared by the SLA kernels (sla_linear.cu, sla_block_map.cu, sla_sparse.cu and the
+// sm_90a sla_sm90.cu, sla_wgmma_sm90.cu): swizzled tiles and their loads, the sparse kernels'
+// arguments, and the epilogue that adds the linear branch to the sparse output.
 // Internal to the SLA kernels; not part of the launch API (kernels/sla.h).
 #pragma once
 
@@ -12,6 +13,7 @@
 #include "kernels/device_util.cuh"
 #include "kernels/kernel_types.h"
 #include "kernels/ptx.cuh"
+#include "kernels/sla_plan.cuh"
 
 namespace turbovid::kernels::sla_tiles {
 
@@ -53,6 +55,44 @@ __device__ __forceinline__ void PairOffsets(uint32_t (&off)[4], uint32_t row_byt
 }
 __device__ __forceinline__ uint32_t PairAt(const uint32_t (&off)[4], int cp) {
   return off[cp & 3] + static_cast<uint32_t>((cp >> 2) * 128);
+}
+
+// Launch arguments of the block-sparse kernels (sla_sparse.cu, sla_wgmma_sm90.cu).
+struct SparseParams {
+  const bf16* q;  // [L, N, D]
+  const bf16* k;
+  const bf16* v;
+  const int* lut;     // [N, nq, ksel]
+  const bf16* m16;    // [N, D, D]
+  const float* m32;   // [N, D, D]
+  const float* ksum;  // [N, D]
+  ConstBuf bias;      // [D]
+  bf16* out;          // [L, N, D]
+  bf16* sparse_out;   // [L, N, D] or null
+  int64_t l, heads, nq;
+  int d, block_q, block_k, ksel;
+  float scale;  // 1/sqrt(D)
+};
+
+// Rows [row0, row0 + kRows) of one head of an [L, N, D] bf16 tensor (g points at head h's first
+// element, row stride `stride` elements) into a swizzled tile; rows ≥ limit are zero-filled.
+// 32-bit offsets (the plan keeps L·N·D < 2^31 on this path) and one base address per thread keep
+// the per-iteration prefetch to a few registers.
+template <int D, int kRows, int kNumThreads = sla_plan::kThreads>
+__device__ __forceinline__ void LoadTile(uint32_t dst, const bf16* g, int row0, int limit,
+                                         int stride, int tid) {
+  constexpr int kChunks = D / 8, kRowStep = kNumThreads / kChunks, kIters = kRows / kRowStep;
+  static_assert(kRowStep % 8 == 0 && kRows % kRowStep == 0,
+                "rows must split evenly, swizzle-aligned");
+  const int r = tid / kChunks, c = tid % kChunks;
+  const uint32_t d0 = dst + Swz<kChunks>(r, c);  // row r + k·kRowStep keeps r's swizzle
+  const int first = row0 + r;
+  const bf16* src = g + first * stride + c * 8;
+#pragma unroll
+  for (int it = 0; it < kIters; ++it) {
+    const bool ok = first + it * kRowStep < limit;
+    CpAsync16(d0 + it * kRowStep * kChunks * 16, ok ? src + it * kRowStep * stride : g, ok);
+  }
 }
 
 // Warp-private staging of kRows rows × D bf16 → coalesced 16-byte global stores (rows < L only).
@@ -217,5 +257,11 @@ bool SlaSm90Built();
 // Shared memory the kernel needs (the caller checks it against the device's opt-in limit).
 size_t SlaSm90SmemBytes();
 cudaError_t LaunchSlaSparseSm90(const SlaSm90Args& args, cudaStream_t stream);
+
+// The simpler sm_90a wgmma kernel (kernels/sla_wgmma_sm90.cu: cp.async loads, no warp
+// specialisation), D = 128 with 128×64 blocks; built and shared memory as above.
+bool SlaWgmmaBuilt();
+size_t SlaWgmmaSmemBytes();
+cudaError_t LaunchSlaSparseWgmma(const SparseParams& params, cudaStream_t stream);
 
 }  // namespace turbovid::kernels::sla_tiles

@@ -146,50 +146,27 @@ __device__ __forceinline__ void Pin(uint32_t (&r)[N][4]) {
   "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"   \
   "}"
 
-// d (64×64 fp32) = [d +] A (64×16 bf16, smem) · B (16×64 bf16, smem); kTransA / kTransB: A
-// M-major / B N-major instead of K-major.
-template <int kTransA, int kTransB>
-__device__ __forceinline__ void WgmmaSS(float (&d)[32], uint64_t a, uint64_t b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " TV_WG_REGS32
-      ", %32, %33, p, 1, 1, %35, %36;\n}\n"
-      : TV_WG_ACC32(0)
-      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
-}
-// d (64×96 fp32) = [d +] A (64×16 bf16, smem) · B (16×96 bf16, smem); kTransA / kTransB: A
-// M-major / B N-major instead of K-major.
-template <int kTransA, int kTransB>
-__device__ __forceinline__ void WgmmaSS(float (&d)[48], uint64_t a, uint64_t b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 " TV_WG_REGS48
-      ", %48, %49, p, 1, 1, %51, %52;\n}\n"
-      : TV_WG_ACC48(0)
-      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
-}
-// d (64×128 fp32) = [d +] A (64×16 bf16, smem) · B (16×128 bf16, smem); kTransA / kTransB: A
-// M-major / B N-major instead of K-major.
-template <int kTransA, int kTransB>
-__device__ __forceinline__ void WgmmaSS(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_WG_REGS64
-      ", %64, %65, p, 1, 1, %67, %68;\n}\n"
-      : TV_WG_ACC64(0)
-      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
-}
-// d (64×192 fp32) = [d +] A (64×16 bf16, smem) · B (16×192 bf16, smem); kTransA / kTransB: A
-// M-major / B N-major instead of K-major.
-template <int kTransA, int kTransB>
-__device__ __forceinline__ void WgmmaSS(float (&d)[96], uint64_t a, uint64_t b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 " TV_WG_REGS96
-      ", %96, %97, p, 1, 1, %99, %100;\n}\n"
-      : TV_WG_ACC96(0)
-      : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));
-}
+// d (64×N fp32) = [d +] A (64×16 bf16, smem) · B (16×N bf16, smem), one overload per N (d holds N /
+// 2 accumulators); kTransA / kTransB: A M-major / B N-major instead of K-major. The asm strings are
+// literals, so each shape is spelled by the macro: accumulators, shape, then the operand numbers of
+// the two descriptors, the scale-d predicate and the two transpose flags.
+#define TV_WGMMA_SS(REGS, SHAPE, DESCS, PRED, TRANS)                                      \
+  template <int kTransA, int kTransB>                                                     \
+  __device__ __forceinline__ void WgmmaSS(float(&d)[REGS], uint64_t a, uint64_t b,        \
+                                          int accumulate) {                               \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED                                 \
+                 ", 0;\n"                                                                 \
+                 "wgmma.mma_async.sync.aligned." SHAPE ".f32.bf16.bf16 " TV_WG_REGS##REGS \
+                 ", " DESCS ", p, 1, 1, " TRANS ";\n}\n"                                  \
+                 : TV_WG_ACC##REGS(0)                                                     \
+                 : "l"(a), "l"(b), "r"(accumulate), "n"(kTransA), "n"(kTransB));          \
+  }
+TV_WGMMA_SS(32, "m64n64k16", "%32, %33", "%34", "%35, %36")
+TV_WGMMA_SS(48, "m64n96k16", "%48, %49", "%50", "%51, %52")
+TV_WGMMA_SS(64, "m64n128k16", "%64, %65", "%66", "%67, %68")
+TV_WGMMA_SS(96, "m64n192k16", "%96, %97", "%98", "%99, %100")
+#undef TV_WGMMA_SS
+
 // d (64×128 fp32) = [d +] A (64×16 bf16, registers: the mma.sync A-fragment layout per warp) ·
 // B (16×128 bf16, smem); kTransB: B N-major instead of K-major.
 template <int kTransB>
