@@ -14,6 +14,17 @@ __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+// Wrappers of one PTX instruction without operands (TV_PTX_OP) or with one immediate, a template
+// parameter (TV_PTX_OP_N): each is a volatile asm with a "memory" clobber. Defined here for the
+// sm_90a helpers (sm90_util.cuh) too.
+#define TV_PTX_OP(NAME, INSTR) \
+  __device__ __forceinline__ void NAME() { asm volatile(INSTR ";\n" ::: "memory"); }
+#define TV_PTX_OP_N(NAME, INSTR)                       \
+  template <int kN>                                    \
+  __device__ __forceinline__ void NAME() {             \
+    asm volatile(INSTR " %0;\n" ::"n"(kN) : "memory"); \
+  }
+
 // The "memory" clobbers below keep shared-memory accesses on their side of the cp.async waits and
 // __syncthreads(): the asm operands do not name the memory read or written.
 
@@ -23,17 +34,10 @@ __device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool va
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_size)
                : "memory");
 }
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-// Returns once at most kPending committed groups are still in flight.
-template <int kPending>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
-__device__ __forceinline__ void CpAsyncWaitAll() {
-  asm volatile("cp.async.wait_all;\n" ::: "memory");
-}
+TV_PTX_OP(CpAsyncCommit, "cp.async.commit_group")
+// Returns once at most kN committed groups are still in flight.
+TV_PTX_OP_N(CpAsyncWait, "cp.async.wait_group")
+TV_PTX_OP(CpAsyncWaitAll, "cp.async.wait_all")
 
 // Four 8×8 b16 matrices from shared memory (lanes 8i..8i+7 give the row addresses of matrix i).
 __device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], uint32_t addr) {
@@ -51,24 +55,20 @@ __device__ __forceinline__ void LdMatrixX4Trans(uint32_t (&r)[4], uint32_t addr)
 }
 
 // The mma.sync wrappers are pure register ops (neither volatile nor clobbering memory), so the
-// compiler may interleave them with the next fragment loads.
-
-// d (16×8 fp32) += a (16×16 bf16, row) · b (16×8 bf16, col), b = {b0, b1}.
-__device__ __forceinline__ void MmaBf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                        uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// d (16×8 s32) += a (16×32 s8, row) · b (32×8 s8, col), b = {b0, b1}.
-__device__ __forceinline__ void MmaS8(int (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                      uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// compiler may interleave them with the next fragment loads. d += a · b, b = {b0, b1}: one macro,
+// the accumulator type and instruction differing.
+#define TV_MMA_SYNC(NAME, ACC, CONSTRAINT, INSTR)                                      \
+  __device__ __forceinline__ void NAME(ACC(&d)[4], const uint32_t(&a)[4], uint32_t b0, \
+                                       uint32_t b1) {                                  \
+    asm(INSTR " {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"     \
+        : CONSTRAINT(d[0]), CONSTRAINT(d[1]), CONSTRAINT(d[2]), CONSTRAINT(d[3])       \
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));               \
+  }
+// d (16×8 fp32) += a (16×16 bf16, row) · b (16×8 bf16, col).
+TV_MMA_SYNC(MmaBf16, float, "+f", "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")
+// d (16×8 s32) += a (16×32 s8, row) · b (32×8 s8, col).
+TV_MMA_SYNC(MmaS8, int, "+r", "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32")
+#undef TV_MMA_SYNC
 
 // (lo, hi) → bf16x2, round to nearest, lo in the low half (the lower column of a fragment pair).
 __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {

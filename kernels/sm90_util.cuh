@@ -6,6 +6,9 @@
 #include <cuda.h>  // CUtensorMap (type only: no libcuda link)
 
 #include <cstdint>
+#include <type_traits>
+
+#include "kernels/ptx.cuh"
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 namespace turbovid::kernels::sm90 {
@@ -39,34 +42,16 @@ __device__ __forceinline__ uint64_t Desc(uint32_t addr, uint32_t lbo, uint32_t s
   return static_cast<uint64_t>((addr & 0x3ffff) >> 4) | (static_cast<uint64_t>(lbo >> 4) << 16) |
          (static_cast<uint64_t>(sbo >> 4) << 32) | (uint64_t{1} << 62);
 }
-__device__ __forceinline__ void WgFence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void WgCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void WgWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ void FenceBarrierInit() {
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-}
+TV_PTX_OP(WgFence, "wgmma.fence.sync.aligned")
+TV_PTX_OP(WgCommit, "wgmma.commit_group.sync.aligned")
+TV_PTX_OP_N(WgWait, "wgmma.wait_group.sync.aligned")
+TV_PTX_OP(FenceBarrierInit, "fence.mbarrier_init.release.cluster")
 // Generic-proxy writes to shared memory (cp.async, st.shared) become visible to the async proxy
 // (wgmma operand reads, TMA).
-__device__ __forceinline__ void FenceProxyAsync() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
+TV_PTX_OP(FenceProxyAsync, "fence.proxy.async.shared::cta")
 // Warpgroup-wide register reallocation: producers give registers back, consumers take them.
-template <int kRegs>
-__device__ __forceinline__ void RegDealloc() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs) : "memory");
-}
-template <int kRegs>
-__device__ __forceinline__ void RegAlloc() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs) : "memory");
-}
+TV_PTX_OP_N(RegDealloc, "setmaxnreg.dec.sync.aligned.u32")
+TV_PTX_OP_N(RegAlloc, "setmaxnreg.inc.sync.aligned.u32")
 
 // One box of a 3-D / 4-D tensor map (coordinates innermost first) into shared memory, completing
 // on mbarrier `bar`; parts past the tensor's ends are zero-filled and still counted in the bytes.
@@ -90,24 +75,22 @@ __device__ __forceinline__ void TmaLoad4d(uint32_t dst, const CUtensorMap* map, 
 // Pins registers an in-flight wgmma reads or writes: the compiler may neither move their other
 // uses across this point nor reuse them while the tensor cores own them (issued right before the
 // fence and right after the wait).
-template <int N>
-__device__ __forceinline__ void Pin(float (&r)[N]) {
+template <typename T, int N>
+__device__ __forceinline__ void Pin(T (&r)[N]) {
+  static_assert(sizeof(T) == 4, "32-bit registers");
 #pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+  for (int i = 0; i < N; ++i) {
+    if constexpr (std::is_floating_point_v<T>) {
+      asm volatile("" : "+f"(r[i])::"memory");
+    } else {
+      asm volatile("" : "+r"(r[i])::"memory");
+    }
+  }
 }
-template <int N>
-__device__ __forceinline__ void Pin(float (&r)[N][4]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(r[i][e])::"memory");
-}
-template <int N>
-__device__ __forceinline__ void Pin(uint32_t (&r)[N][4]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(r[i][e])::"memory");
+// The same on fragments kept as [N][4] (n8 accumulator tiles, A fragments).
+template <typename T, int N>
+__device__ __forceinline__ void Pin(T (&r)[N][4]) {
+  Pin(reinterpret_cast<T(&)[N * 4]>(r));
 }
 
 // Accumulator operand lists of the wgmma wrappers: "+f"(d[0]) .. "+f"(d[N - 1]).

@@ -1,4 +1,4 @@
-// Backend-ops parity (STYLE.md §9): each case runs one op on the CPU reference (fp32) and on the
+// Backend-ops parity (docs/design.md): each case runs one op on the CPU reference (fp32) and on the
 // CUDA backend (bf16 storage, fp32 math) from the same random inputs, and compares the relative
 // L2 error of the CUDA result against the error of the naive bf16 computation: the CPU op run on
 // bf16-rounded inputs with its output rounded to bf16. CUDA may be at most kSlack times further
