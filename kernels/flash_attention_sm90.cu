@@ -3,10 +3,10 @@
 // loads of Q and of 128-key K/V tiles into a 2- or 3-stage ring guarded by mbarriers), WG1/WG2
 // consume 64 rows each: S = Q K^T by wgmma (both operands in shared memory), online softmax in
 // registers (base 2, scale folded in), O += P V by wgmma with P from registers. Variants (Cfg):
-// ping-pong turns of the consumer warpgroups, 3-stage rings, persistent CTAs; TV_FA_SM90 picks
-// one for comparisons. (2-CTA clusters sharing K/V by TMA multicast were tried and dropped: on
-// the H100 they ran at 452-482 TFLOP/s against 614-679 without.) Built for sm_90a only
-// (kernels/CMakeLists.txt); the device code is compiled out for any other target.
+// ping-pong turns of the consumer warpgroups, 3-stage rings, persistent CTAs; FaSm90Variant
+// (TV_FA_SM90) picks one for comparisons. (2-CTA clusters sharing K/V by TMA multicast were tried
+// and dropped: on the H100 they ran at 452-482 TFLOP/s against 614-679 without.) Built for sm_90a
+// only (kernels/CMakeLists.txt); the device code is compiled out for any other target.
 #include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
 #include <cuda_bf16.h>
 

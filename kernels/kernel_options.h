@@ -23,8 +23,8 @@ struct KernelOptions {
   FaSm90Variant fa_sm90 = FaSm90Variant::kAuto;
   SlaPath sla = SlaPath::kAuto;
   Conv3dPath conv3d = Conv3dPath::kAuto;
-  bool conv_sm90_debug =
-      false;  // TV_CONV_SM90_DEBUG=1: the sm90 conv's host-side failures → stderr
+  // TV_CONV_SM90_DEBUG=1: the sm90 conv path prints its host-side failures to stderr.
+  bool conv_sm90_debug = false;
 };
 
 // Parse one switch's value, spelled as above; false (and *out unchanged) for any other value.
