@@ -3,7 +3,8 @@
 // conv3d paths at the Wan VAE decoder's shapes. Never asserts (bench/ rule).
 //   turbovid-kernel-bench [--op attention|conv3d] [--path P] [--iters N] [--check] [--no-time]
 //                         [--shape S] (conv3d: time only the shapes whose name contains S)
-//   attention: P = all|flash|flash4|sm90|simple; TFLOP/s counts 4 * Lq * Lk * D * heads.
+//   attention: P = all|flash|flash4|sm90|sm90-<variant>|simple; TFLOP/s counts 4 * Lq * Lk * D *
+//   heads. TV_FA_SM90=<variant> (s2|s2pp|s3pp|s2ppp) turns sm90 into sm90-<variant>.
 //   conv3d: P = all|direct|gemm|halo|sm90 (all: halo and, on sm_90, sm90); TFLOP/s counts
 //   2 * Cout * Cin * kt * kh * kw per output position.
 #include <cuda_runtime_api.h>
@@ -20,6 +21,7 @@
 #include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/flash_attention.h"
+#include "kernels/kernel_options.h"
 
 namespace turbovid::kernels {
 namespace {
@@ -109,7 +111,14 @@ cudaError_t Run(const std::string& path, const AttentionArgs& a) {
   if (path == "simple") return LaunchAttention(a, nullptr);
   if (path == "flash") return LaunchFlashAttention(a, nullptr, 8);
   if (path == "flash4") return LaunchFlashAttention(a, nullptr, 4);
-  if (path == "sm90") return LaunchFlashAttentionSm90(a, nullptr);
+  // "sm90" runs the sm_90a kernel's default variant, "sm90-<v>" (v: s2|s2pp|s3pp|s2ppp) forces one.
+  if (path.rfind("sm90", 0) == 0) {
+    FaSm90Variant variant = FaSm90Variant::kAuto;
+    if (path.size() > 4 && (path[4] != '-' || !ParseFaSm90Variant(path.c_str() + 5, &variant))) {
+      return cudaErrorInvalidValue;
+    }
+    return LaunchFlashAttentionSm90(a, nullptr, variant);
+  }
   return cudaErrorInvalidValue;
 }
 
@@ -206,7 +215,7 @@ void Check(const std::vector<std::string>& paths) {
     }
     const std::vector<float> ref = Download(b.out, n);
     for (const std::string& p : paths) {
-      if (p == "simple" || (p == "sm90" && s.d != 128)) continue;
+      if (p == "simple" || (p.rfind("sm90", 0) == 0 && s.d != 128)) continue;
       Compare(p, "simple", ref, s, b);
     }
   }
@@ -321,10 +330,7 @@ Conv3dArgs ConvArgsFor(const ConvShape& s, const ConvBuffers& b, void* y, const 
   a.pad_lo[0] = s.pad_t;
   a.pad_lo[1] = s.pad_h;
   a.pad_lo[2] = s.pad_w;
-  a.path = path == "direct" ? Conv3dPath::kDirect
-           : path == "gemm" ? Conv3dPath::kGemm
-           : path == "halo" ? Conv3dPath::kHalo
-                            : Conv3dPath::kSm90;
+  ParseConv3dPath(path.c_str(), &a.path);  // Main checked the name
   return a;
 }
 
@@ -488,7 +494,8 @@ int Main(int argc, char** argv) {
           stderr,
           "usage: %s [--op attention|conv3d] [--path P] [--iters N] [--check] [--no-time]\n"
           "          [--shape S] (conv3d: time only the shapes whose name contains S)\n"
-          "  attention P: all|flash|flash4|sm90|simple\n"
+          "  attention P: all|flash|flash4|sm90|sm90-<v>|simple (v: s2|s2pp|s3pp|s2ppp; "
+          "TV_FA_SM90=<v> turns sm90 into sm90-<v>)\n"
           "  conv3d P: all|direct|gemm|halo|sm90\n",
           argv[0]);
       return 2;
@@ -503,6 +510,11 @@ int Main(int argc, char** argv) {
               prop.multiProcessorCount);
   std::vector<std::string> paths;
   if (op == "conv3d") {
+    Conv3dPath known = Conv3dPath::kAuto;
+    if (path != "all" && !ParseConv3dPath(path.c_str(), &known)) {
+      std::fprintf(stderr, "unknown conv3d --path %s (all|direct|gemm|halo|sm90)\n", path.c_str());
+      return 2;
+    }
     if (path == "all") {
       paths = {"halo"};  // gemm and direct are 10-50x slower at these sizes: --path names them
       if (Conv3dSm90Available()) paths.push_back("sm90");
@@ -517,8 +529,19 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "unknown --op %s\n", op.c_str());
     return 2;
   }
+  // The sm90 variant the engine would take from TV_FA_SM90, read once here.
+  std::string sm90 = "sm90";
+  if (const char* v = std::getenv("TV_FA_SM90"); v != nullptr && *v != '\0') {
+    FaSm90Variant variant;
+    if (!ParseFaSm90Variant(v, &variant)) {
+      std::fprintf(stderr, "TV_FA_SM90=%s is not a variant (s2|s2pp|s3pp|s2ppp)\n", v);
+      return 2;
+    }
+    sm90 += std::string("-") + v;
+  }
+  if (path == "sm90") path = sm90;
   if (path == "all") {
-    if (prop.major == 9) paths.push_back("sm90");
+    if (prop.major == 9) paths.push_back(sm90);
     paths.push_back("flash");
     paths.push_back("flash4");
   } else {

@@ -2,15 +2,15 @@
 // is dispatched from here), VAE channel RMS norm, nearest x2.
 // GEMM view: M = Cout, N = output positions (to, ho, wo), K = Cin·kt·kh·kw; bf16 mma.sync m16n8k16
 // with fp32 accumulators; x [Cin, T, H, W], w [Cout, Cin, kt, kh, kw], y [Cout, To, Ho, Wo].
-// ~780 lines: the three conv paths share the PTX helpers, the fragment layouts and the epilogue
+// ~770 lines: the three conv paths share the PTX helpers, the fragment layouts and the epilogue
 // conventions, and are easier to check side by side than split over files.
-#include "kernels/conv.h"
-
 #include <cuda_bf16.h>
 
 #include <climits>
 
+#include "kernels/conv.h"
 #include "kernels/device_util.cuh"
+#include "kernels/ptx.cuh"
 
 namespace turbovid::kernels {
 namespace {
@@ -21,60 +21,18 @@ using detail::GridFor;
 using detail::Load;
 using detail::Store;
 
-// ---- PTX helpers (sm_80+: ldmatrix, cp.async, mma.sync bf16) ----------------------------------
-
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// The "memory" clobbers keep shared-memory reads and writes on their side of __syncthreads().
-__device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-
-__device__ __forceinline__ void LdMatrixX4Trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-
-// d += a·b for one m16n8k16 tile: a row-major bf16 fragment, b column-major, fp32 accumulators.
-__device__ __forceinline__ void Mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// 16-byte global → shared copy; !valid writes zeros (src-size 0 reads nothing).
-__device__ __forceinline__ void CpAsync16(uint32_t smem, const void* gmem, bool valid) {
-  const int src_size = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem),
-               "r"(src_size)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-__device__ __forceinline__ void CpAsyncWaitAll() {
-  asm volatile("cp.async.wait_all;\n" ::: "memory");
-}
+using ptx::CpAsync16;
+using ptx::CpAsyncCommit;
+using ptx::CpAsyncWaitAll;
+using ptx::LdMatrixX4;
+using ptx::LdMatrixX4Trans;
+using ptx::MmaBf16;
+using ptx::PackBf16;
+using ptx::SmemAddr;
 
 __device__ __forceinline__ void St16(__nv_bfloat16* p, uint4 v) {
   *reinterpret_cast<uint4*>(p) = v;
 }
-
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
 
 // Extents as ints (LaunchConv3d checks that they fit); element offsets are formed in int64.
 struct ConvDims {
@@ -221,8 +179,8 @@ __global__ void __launch_bounds__(kGemmThreads)
       LdMatrixX4Trans(b, SmemAddr(&smem_b[buf][b_k * kGemmPitchB + wn * 32 + np * 16 + b_col]));
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
-        Mma16816(acc[mt][2 * np], a[mt], b[0], b[1]);
-        Mma16816(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+        MmaBf16(acc[mt][2 * np], a[mt], b[0], b[1]);
+        MmaBf16(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
       }
     }
   };
@@ -433,8 +391,8 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
                                   (r + dh) * kHaloTc + b_col));
 #pragma unroll
       for (int mt = 0; mt < kHaloMt; ++mt) {
-        Mma16816(acc[mt][2 * np], a[mt], b[0], b[1]);
-        Mma16816(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+        MmaBf16(acc[mt][2 * np], a[mt], b[0], b[1]);
+        MmaBf16(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
       }
     }
   };
@@ -603,7 +561,8 @@ bool Aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t
 
 bool DimsOk(const Conv3dArgs& a) {
   if (a.t_prev < 0 || (a.t_prev > 0 && a.x_prev.data == nullptr)) return false;
-  const int64_t ext[] = {a.cin, a.t_prev + a.t, a.h, a.w_in, a.cout, a.kt, a.kh, a.kw, a.to, a.ho, a.wo};
+  const int64_t ext[] = {a.cin, a.t_prev + a.t, a.h,  a.w_in, a.cout, a.kt,
+                         a.kh,  a.kw,           a.to, a.ho,   a.wo};
   for (int64_t e : ext) {
     if (!FitsInt(e)) return false;
   }

@@ -4,15 +4,17 @@
 //                     x[ci, to·st + dt − pt, ho·sh + dh − ph, wo·sw + dw − pw] (zero outside x)
 #pragma once
 
-#include <cstdint>
-
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+
+#include "kernels/kernel_options.h"
 #include "kernels/kernel_types.h"
 
 namespace turbovid::kernels {
 
-// Which conv3d kernel runs. kAuto takes the fastest one that accepts the shapes.
+// Which conv3d kernel runs (Conv3dPath, kernels/kernel_options.h). kAuto takes the fastest one
+// that accepts the shapes.
 //  kDirect: one thread per output, fp32 math (any shapes; the independent check path).
 //  kGemm:   implicit GEMM, 64x64 tiles, gathers any stride/kernel/padding, x BF16 or F32.
 //  kHalo:   implicit GEMM, 96 x (TR·16) tiles over a shared-memory input halo reused by all
@@ -21,8 +23,6 @@ namespace turbovid::kernels {
 //  kSm90:   Hopper (sm_90a build, compute capability 9.0) TMA + wgmma implicit GEMM
 //           (conv_sm90.cu); spatial stride 1, kh = kw = 3 with pad_w 1 or kh = kw = 1 with
 //           pad_w 0, W % 8 == 0, x BF16 16-byte aligned, its own packed weights.
-enum class Conv3dPath : int { kAuto = 0, kDirect = 1, kGemm = 2, kHalo = 3, kSm90 = 4 };
-
 struct Conv3dArgs {
   ConstBuf x;     // [cin, t, h, w]
   ConstBuf w;     // [cout, cin, kt, kh, kw]
@@ -43,6 +43,7 @@ struct Conv3dArgs {
   int stride[3] = {1, 1, 1};       // (t, h, w)
   int pad_lo[3] = {0, 0, 0};       // zeros before (t, h, w); the far side follows from to/ho/wo
   Conv3dPath path = Conv3dPath::kAuto;
+  bool sm90_debug = false;  // the sm90 path prints its host-side failures to stderr
 };
 
 // The path LaunchConv3d will take for `args`, never kAuto: args.path if that path accepts the
@@ -67,8 +68,8 @@ bool Conv3dSm90Accepts(const Conv3dArgs& args);
 int64_t Conv3dSm90PackedElems(const Conv3dArgs& args);
 cudaError_t LaunchConv3dSm90PackWeights(const Conv3dArgs& args, void* packed, cudaStream_t stream);
 // Runs the sm90 kernel; cudaErrorNotSupported when not available, InvalidValue when the shapes
-// or the packed weights do not fit. TV_CONV_SM90_DEBUG=1 prints every host-side failure
-// (tensor-map encoding, attributes, launch) to stderr.
+// or the packed weights do not fit. args.sm90_debug (TV_CONV_SM90_DEBUG=1) prints every host-side
+// failure (tensor-map encoding, attributes, launch) to stderr.
 cudaError_t LaunchConv3dSm90(const Conv3dArgs& args, cudaStream_t stream);
 
 // y[c, p] = x[c, p] / max(‖x[:, p]‖₂, 1e-12) · √C · gamma[c]; y may alias x.

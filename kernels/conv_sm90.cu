@@ -18,17 +18,17 @@
 // (kernels/CMakeLists.txt); elsewhere the launchers report cudaErrorNotSupported. ~700 lines:
 // the PTX helpers, the warp-specialised kernel and the tensor maps that feed it are one unit.
 #include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
 #include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 
 #include "kernels/conv.h"
 #include "kernels/device_util.cuh"
+#include "kernels/ptx.cuh"
 #include "kernels/sm90_util.cuh"
+#include "kernels/tma.h"
 
 namespace turbovid::kernels {
 #if defined(TV_HAVE_SM90A)
@@ -94,32 +94,10 @@ struct Sm90Params {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+using ptx::SmemAddr;
 
 // mbarriers, matrix descriptors, wgmma fence / commit / wait.
 using namespace ::turbovid::kernels::sm90;  // kernels/sm90_util.cuh
-
-// --- TMA --------------------------------------------------------------------------------------
-// One box of the 4-D map {w, c, h, t} (innermost first); c0 must be a multiple of 8.
-__device__ __forceinline__ void TmaLoad4(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                         int c1, int c2, int c3) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
-      "%3, %4, %5}], [%6];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
-      : "memory");
-}
-// One box of the 3-D map {cout, cin, tap}; c0 must be a multiple of 8.
-__device__ __forceinline__ void TmaLoad3(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                         int c1, int c2) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
-      "%3, %4}], [%5];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
-      : "memory");
-}
 
 // --- shared memory (the shifted copies) -------------------------------------------------------
 __device__ __forceinline__ uint4 Lds16(uint32_t addr) {
@@ -135,52 +113,6 @@ __device__ __forceinline__ void Sts16(uint32_t addr, uint4 v) {
                "r"(v.z), "r"(v.w)
                : "memory");
 }
-
-// --- wgmma ------------------------------------------------------------------------------------
-
-// Pins accumulators in place around asynchronous wgmma (no moves or reuse while in flight).
-template <int N>
-__device__ __forceinline__ void Pin(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-
-#define TV_C4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
-#define TV_C16(i) TV_C4(i), TV_C4(i + 4), TV_C4(i + 8), TV_C4(i + 12)
-#define TV_C48(i) TV_C16(i), TV_C16(i + 16), TV_C16(i + 32)
-
-// d (64x96 fp32) += A (64x16, M-major smem: transpose-A) · B (16x96, N-major smem: transpose-B).
-__device__ __forceinline__ void Wgmma(float (&d)[48], uint64_t a, uint64_t b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %50, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47"
-      "}, %48, %49, p, 1, 1, 1, 1;\n}\n"
-      : TV_C48(0)
-      : "l"(a), "l"(b), "r"(1));
-}
-
-// d (64x192 fp32) += A (64x16, M-major smem) · B (16x192, N-major smem).
-__device__ __forceinline__ void Wgmma(float (&d)[96], uint64_t a, uint64_t b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
-      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
-      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
-      "}, %96, %97, p, 1, 1, 1, 1;\n}\n"
-      : TV_C48(0), TV_C48(48)
-      : "l"(a), "l"(b), "r"(1));
-}
-
-#undef TV_C4
-#undef TV_C16
-#undef TV_C48
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -256,13 +188,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       BarInit(ready(s), kBuilderWarps);
     }
     // Make the initialised barriers visible to the async proxy (the TMA unit) as well.
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    FenceBarrierInit();
   }
   __syncthreads();
 
   if (wg == 0) {
     // 56 registers leave the builders' loop unspilled; 128·56 + 256·224 ≤ 64K registers.
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
+    RegDealloc<56>();
     const int warp = tid >> 5;
     if (tid == 0) {
       int g = 0;
@@ -284,12 +216,12 @@ __global__ void __launch_bounds__(kThreads, 1)
           const CUtensorMap* am = hist ? &pmap : &xmap;
           const CUtensorMap* em = hist ? &pemap : &emap;
           const int tl = hist ? (ti + p.prev_first) % p.t_prev : ti - p.t_prev;
-          TmaLoad4(a_blk(sb, K == 3 ? 1 : 0, 0), am, full_a(s), c.w0, c0, hi, tl);
-          if (c.left) TmaLoad4(e_blk(sb, 0, 0), em, full_a(s), c.w0 - 8, c0, hi, tl);
-          if (c.right) TmaLoad4(e_blk(sb, 1, 0), em, full_a(s), c.w0 + kCols, c0, hi, tl);
+          TmaLoad4d(a_blk(sb, K == 3 ? 1 : 0, 0), am, full_a(s), c.w0, c0, hi, tl);
+          if (c.left) TmaLoad4d(e_blk(sb, 0, 0), em, full_a(s), c.w0 - 8, c0, hi, tl);
+          if (c.right) TmaLoad4d(e_blk(sb, 1, 0), em, full_a(s), c.w0 + kCols, c0, hi, tl);
           BarExpectTx(full_b(s), tx_b);
           for (int at = 0; at < Tile::kNa; ++at) {
-            TmaLoad3(b_blk(sb, at, 0), &wmap, full_b(s), c.n0 + 64 * at, c0, dt * Tile::kTaps);
+            TmaLoad3d(b_blk(sb, at, 0), &wmap, full_b(s), c.n0 + 64 * at, c0, dt * Tile::kTaps);
           }
         }
       }
@@ -324,14 +256,14 @@ __global__ void __launch_bounds__(kThreads, 1)
             }
           }
           // Generic-proxy writes become visible to wgmma (async proxy) before the stage is ready.
-          asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+          FenceProxyAsync();
           __syncwarp();
           if (lane == 0) BarArrive(ready(s));
         }
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
+    RegAlloc<224>();
     const int cw = wg - 1;                   // consumer: output rows h0 + cw·MB ..
     const int warp = (tid - 128 * wg) >> 5;  // warp in the warpgroup: columns 16·warp ..
     const int g4 = lane >> 2, t4 = lane & 3;
@@ -370,7 +302,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             for (int mb = 0; mb < MB; ++mb) {
               // One M atom: the leading offset is never used.
               const uint64_t da = Desc(a_blk(sb, dw, cw * MB + mb + dh), kBlockBytes, 1024);
-              Wgmma(acc[mb], da, db);
+              WgmmaSS<1, 1>(acc[mb], da, db, 1);
             }
           }
         }
@@ -428,59 +360,30 @@ __global__ void ConvSm90PackKernel(ConstBuf w, __nv_bfloat16* packed, int cin, i
   }
 }
 
-// TV_CONV_SM90_DEBUG=1: host-side failures of this path are printed to stderr.
-bool Debug() {
-  static const bool on = [] {
-    const char* v = std::getenv("TV_CONV_SM90_DEBUG");
-    return v != nullptr && v[0] == '1';
-  }();
-  return on;
-}
-cudaError_t Report(cudaError_t e, const char* what) {
-  if (e != cudaSuccess && Debug()) {
+// Conv3dArgs::sm90_debug (TV_CONV_SM90_DEBUG=1): host-side failures of this path go to stderr.
+cudaError_t Report(bool debug, cudaError_t e, const char* what) {
+  if (e != cudaSuccess && debug) {
     std::fprintf(stderr, "conv3d sm90: %s: %s\n", what, cudaGetErrorString(e));
   }
   return e;
 }
 
-// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
-PFN_cuTensorMapEncodeTiled_v12000 EncodeFn() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-bool Encode(CUtensorMap* map, const char* name, const void* ptr, cuuint32_t rank,
+bool Encode(bool debug, CUtensorMap* map, const char* name, const void* ptr, int rank,
             const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box,
-            CUtensorMapSwizzle swizzle) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeFn();
-  if (encode == nullptr) {
-    if (Debug()) std::fprintf(stderr, "conv3d sm90: cuTensorMapEncodeTiled not found\n");
-    return false;
-  }
-  const cuuint32_t elem_strides[4] = {1u, 1u, 1u, 1u};
-  const CUresult r =
-      encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rank, const_cast<void*>(ptr), dims, strides,
-             box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
-             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS && Debug()) {
+            tma::Swizzle swizzle) {
+  const int r = tma::EncodeBf16(map, ptr, rank, dims, strides, box, swizzle);
+  if (r == tma::kNoDriver && debug) {
+    std::fprintf(stderr, "conv3d sm90: cuTensorMapEncodeTiled not found\n");
+  } else if (r != 0 && debug) {
     std::fprintf(stderr,
-                 "conv3d sm90: encoding the %s map failed (CUresult %d): rank %u dims %llu %llu "
+                 "conv3d sm90: encoding the %s map failed (CUresult %d): rank %d dims %llu %llu "
                  "%llu %llu box %u %u %u %u\n",
-                 name, static_cast<int>(r), rank, static_cast<unsigned long long>(dims[0]),
+                 name, r, rank, static_cast<unsigned long long>(dims[0]),
                  static_cast<unsigned long long>(dims[1]), static_cast<unsigned long long>(dims[2]),
                  static_cast<unsigned long long>(rank > 3 ? dims[3] : 0), box[0], box[1], box[2],
                  rank > 3 ? box[3] : 0u);
   }
-  return r == CUDA_SUCCESS;
+  return r == 0;
 }
 
 int64_t CoutPadded(const Conv3dArgs& a) { return (a.cout + 7) / 8 * 8; }
@@ -520,12 +423,16 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   const cuuint32_t wbox[3] = {64u, static_cast<cuuint32_t>(kKc),
                               static_cast<cuuint32_t>(Tile::kTaps)};
   CUtensorMap xmap, emap, pmap, pemap, wmap;
-  if (!Encode(&xmap, "x", a.x.data, 4, xdims, xstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
-      !Encode(&emap, "x edge", a.x.data, 4, xdims, xstrides, ebox, CU_TENSOR_MAP_SWIZZLE_NONE) ||
-      !Encode(&pmap, "x_prev", prev, 4, pdims, pstrides, xbox, CU_TENSOR_MAP_SWIZZLE_128B) ||
-      !Encode(&pemap, "x_prev edge", prev, 4, pdims, pstrides, ebox,
-              CU_TENSOR_MAP_SWIZZLE_NONE) ||
-      !Encode(&wmap, "w", a.w_packed, 3, wdims, wstrides, wbox, CU_TENSOR_MAP_SWIZZLE_128B)) {
+  if (!Encode(a.sm90_debug, &xmap, "x", a.x.data, 4, xdims, xstrides, xbox,
+              tma::Swizzle::kBytes128) ||
+      !Encode(a.sm90_debug, &emap, "x edge", a.x.data, 4, xdims, xstrides, ebox,
+              tma::Swizzle::kNone) ||
+      !Encode(a.sm90_debug, &pmap, "x_prev", prev, 4, pdims, pstrides, xbox,
+              tma::Swizzle::kBytes128) ||
+      !Encode(a.sm90_debug, &pemap, "x_prev edge", prev, 4, pdims, pstrides, ebox,
+              tma::Swizzle::kNone) ||
+      !Encode(a.sm90_debug, &wmap, "w", a.w_packed, 3, wdims, wstrides, wbox,
+              tma::Swizzle::kBytes128)) {
     return cudaErrorInvalidValue;
   }
   Sm90Params p;
@@ -549,17 +456,17 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   p.tiles_h = static_cast<int>((a.ho + Tile::kRows - 1) / Tile::kRows);
   p.n_tiles = static_cast<int>((a.cout + Tile::kNt - 1) / Tile::kNt);
   const int64_t tiles = static_cast<int64_t>(p.n_tiles) * p.tiles_w * p.tiles_h * a.to;
-  if (tiles > INT_MAX) return Report(cudaErrorInvalidConfiguration, "grid");
+  if (tiles > INT_MAX) return Report(a.sm90_debug, cudaErrorInvalidConfiguration, "grid");
   // One CTA per SM (shared memory allows no second one), each looping over tiles.
   int dev = 0, sms = 0;
   cudaError_t e = cudaGetDevice(&dev);
   if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  if (e != cudaSuccess) return Report(e, "device attributes");
+  if (e != cudaSuccess) return Report(a.sm90_debug, e, "device attributes");
   const int64_t blocks = tiles < sms ? tiles : sms;
   e = cudaFuncSetAttribute(ConvSm90Kernel<Tile>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            Tile::kSmemBytes);
-  if (e != cudaSuccess) return Report(e, "dynamic shared memory opt-in");
-  if (Debug()) {
+  if (e != cudaSuccess) return Report(a.sm90_debug, e, "dynamic shared memory opt-in");
+  if (a.sm90_debug) {
     std::fprintf(stderr,
                  "conv3d sm90: cin %lld cout %lld x [%lld %lld %lld] k%d tile %dx%d rows, %d "
                  "stages, %d B smem, %lld tiles on %lld CTAs\n",
@@ -568,10 +475,9 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
                  static_cast<long long>(a.w_in), Tile::kK, Tile::kNt, Tile::kRows, Tile::kStages,
                  Tile::kSmemBytes, static_cast<long long>(tiles), static_cast<long long>(blocks));
   }
-  ConvSm90Kernel<Tile>
-      <<<static_cast<unsigned>(blocks), kThreads, Tile::kSmemBytes, stream>>>(xmap, emap, pmap,
-                                                                            pemap, wmap, p);
-  return Report(cudaGetLastError(), "launch");
+  ConvSm90Kernel<Tile><<<static_cast<unsigned>(blocks), kThreads, Tile::kSmemBytes, stream>>>(
+      xmap, emap, pmap, pemap, wmap, p);
+  return Report(a.sm90_debug, cudaGetLastError(), "launch");
 }
 
 bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -606,8 +512,7 @@ bool Conv3dSm90Accepts(const Conv3dArgs& a) {
   // and padding.
   if (a.x.type != ElemType::kBF16 || !Aligned16(a.x.data) || a.w_in % 8 != 0) return false;
   if (a.t_prev < 0 || a.prev_first < 0 || (a.t_prev > 0 && a.prev_first >= a.t_prev) ||
-      (a.t_prev > 0 && (a.x_prev.type != ElemType::kBF16 ||
-                                        !Aligned16(a.x_prev.data)))) {
+      (a.t_prev > 0 && (a.x_prev.type != ElemType::kBF16 || !Aligned16(a.x_prev.data)))) {
     return false;
   }
   if (a.stride[1] != 1 || a.stride[2] != 1) return false;
@@ -649,7 +554,7 @@ cudaError_t LaunchConv3dSm90PackWeights(const Conv3dArgs& a, void* packed, cudaS
   ConvSm90PackKernel<<<GridFor(total, 256), 256, 0, stream>>>(
       a.w, static_cast<__nv_bfloat16*>(packed), static_cast<int>(a.cin), static_cast<int>(a.cout),
       static_cast<int>(CoutPadded(a)), static_cast<int>(a.kt * a.kh * a.kw), total);
-  return Report(cudaGetLastError(), "pack weights");
+  return Report(a.sm90_debug, cudaGetLastError(), "pack weights");
 #endif
 }
 
@@ -659,10 +564,13 @@ cudaError_t LaunchConv3dSm90(const Conv3dArgs& a, cudaStream_t stream) {
   (void)stream;
   return cudaErrorNotSupported;
 #else
-  if (!Conv3dSm90Available()) return Report(cudaErrorNotSupported, "not an sm_90 device");
-  if (!Conv3dSm90Accepts(a)) return Report(cudaErrorInvalidValue, "shapes not accepted");
+  if (!Conv3dSm90Available())
+    return Report(a.sm90_debug, cudaErrorNotSupported, "not an sm_90 device");
+  if (!Conv3dSm90Accepts(a))
+    return Report(a.sm90_debug, cudaErrorInvalidValue, "shapes not accepted");
   if (a.w_packed == nullptr || !Aligned16(a.w_packed)) {
-    return Report(cudaErrorInvalidValue, "packed weights missing or not 16-byte aligned");
+    return Report(a.sm90_debug, cudaErrorInvalidValue,
+                  "packed weights missing or not 16-byte aligned");
   }
   return WithTile(a, [&](auto tile) { return Launch<decltype(tile)>(a, stream); });
 #endif

@@ -7,11 +7,10 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include "kernels/attention.h"
 #include "kernels/flash_attention.h"
+#include "kernels/ptx.cuh"
 
 namespace turbovid::kernels {
 namespace {
@@ -56,68 +55,17 @@ __device__ __forceinline__ int Swizzle(int row, int chunk) {
   return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte async copy; when !valid nothing is read and the destination is zero-filled.
-__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool valid) {
-  const int n = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ void Ldsm4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-__device__ __forceinline__ void Ldsm4T(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-
-// c (16x8 fp32) += a (16x16 bf16, row) * b (16x8 bf16, col).
-__device__ __forceinline__ void Mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                    uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// 2^x on the SFU; exp2(-inf) = 0.
-__device__ __forceinline__ float Exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// (lo, hi) -> bf16x2 with lo in the low half (the lower column of an mma fragment pair).
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  uint32_t r;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
-}
-
-__device__ __forceinline__ float QuadMax(float v) {
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float QuadSum(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
+using ptx::CpAsync16;
+using ptx::CpAsyncCommit;
+using ptx::CpAsyncWait;
+using ptx::Exp2;
+using ptx::LdMatrixX4;
+using ptx::LdMatrixX4Trans;
+using ptx::MmaBf16;
+using ptx::PackBf16;
+using ptx::QuadMax;
+using ptx::QuadSum;
+using ptx::SmemAddr;
 
 template <int D, int kWarps>
 __global__ void __launch_bounds__(kWarps * 32, 1) FlashAttentionKernel(FlashParams p) {
@@ -174,7 +122,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) FlashAttentionKernel(FlashPara
   uint32_t qf[D / 16][4];
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
-    Ldsm4(q_smem + Swizzle<D>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)) * 2, qf[kk]);
+    LdMatrixX4(qf[kk], q_smem + Swizzle<D>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)) * 2);
   }
 
   float o[D / 8][4];
@@ -208,9 +156,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) FlashAttentionKernel(FlashPara
       for (int np = 0; np < kBlockN / 16; ++np) {
         uint32_t b[4];
         const int key = np * 16 + (lane & 7) + ((lane >> 4) << 3);
-        Ldsm4(ks + Swizzle<D>(key, kk * 2 + ((lane >> 3) & 1)) * 2, b);
-        Mma(s[2 * np], qf[kk], b[0], b[1]);
-        Mma(s[2 * np + 1], qf[kk], b[2], b[3]);
+        LdMatrixX4(b, ks + Swizzle<D>(key, kk * 2 + ((lane >> 3) & 1)) * 2);
+        MmaBf16(s[2 * np], qf[kk], b[0], b[1]);
+        MmaBf16(s[2 * np + 1], qf[kk], b[2], b[3]);
       }
     }
     if ((j + 1) * kBlockN > p.lk) {  // tail tile: keys past lk get -inf
@@ -265,9 +213,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) FlashAttentionKernel(FlashPara
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t b[4];
-        Ldsm4T(vs + Swizzle<D>(key, dp * 2 + (lane >> 4)) * 2, b);
-        Mma(o[2 * dp], a, b[0], b[1]);
-        Mma(o[2 * dp + 1], a, b[2], b[3]);
+        LdMatrixX4Trans(b, vs + Swizzle<D>(key, dp * 2 + (lane >> 4)) * 2);
+        MmaBf16(o[2 * dp], a, b[0], b[1]);
+        MmaBf16(o[2 * dp + 1], a, b[2], b[3]);
       }
     }
   }
@@ -327,15 +275,6 @@ cudaError_t LaunchFlash(const AttentionArgs& a, cudaStream_t stream) {
 bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
-
-AttentionPath AttentionPathFromEnv() {
-  const char* v = std::getenv("TV_ATTENTION");
-  if (v == nullptr) return AttentionPath::kAuto;
-  if (std::strcmp(v, "simple") == 0) return AttentionPath::kSimple;
-  if (std::strcmp(v, "flash") == 0) return AttentionPath::kFlash;
-  if (std::strcmp(v, "sm90") == 0) return AttentionPath::kSm90;
-  return AttentionPath::kAuto;
-}
 
 bool FlashAttentionSupports(const AttentionArgs& a) {
   constexpr int64_t kMaxLen = int64_t{1} << 30;  // int row indices inside the kernels

@@ -5,15 +5,11 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kernels/kernel_options.h"
+
 namespace turbovid::kernels {
 
 struct AttentionArgs;  // kernels/attention.h
-
-// Which attention kernel to use; kAuto lets the caller pick by shape and arch.
-enum class AttentionPath : int { kAuto = 0, kSimple = 1, kFlash = 2, kSm90 = 3 };
-
-// TV_ATTENTION=simple|flash|sm90 forces a path (debugging, benchmarks); unset or other → kAuto.
-AttentionPath AttentionPathFromEnv();
 
 // True when the flash kernels accept `args`: no bias, all four buffers bf16 and 16-byte aligned,
 // d == dv in {64, 128}, lq >= 0, lk > 0, heads > 0, scale finite and > 0.
@@ -24,11 +20,13 @@ bool FlashAttentionSupports(const AttentionArgs& args);
 cudaError_t LaunchFlashAttention(const AttentionArgs& args, cudaStream_t stream, int warps = 0);
 
 // Whether the Hopper kernel is enabled in the automatic dispatch (it is always callable through
-// TV_ATTENTION=sm90 on an sm_90 device).
+// AttentionPath::kSm90, TV_ATTENTION=sm90, on an sm_90 device).
 bool FlashAttentionSm90Enabled();
 // FA3-style kernel: TMA loads into a shared-memory ring guarded by mbarriers, one producer warp,
 // two consumer warpgroups issuing wgmma. Only d == dv == 128. cudaErrorNotSupported when the
-// library was built without sm_90a or the shape is outside what the kernel takes.
-cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t stream);
+// library was built without sm_90a or the shape is outside what the kernel takes. `variant`
+// forces one of the compiled variants; kAuto picks by key length.
+cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t stream,
+                                     FaSm90Variant variant = FaSm90Variant::kAuto);
 
 }  // namespace turbovid::kernels

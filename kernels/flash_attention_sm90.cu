@@ -3,23 +3,22 @@
 // loads of Q and of 128-key K/V tiles into a 2- or 3-stage ring guarded by mbarriers), WG1/WG2
 // consume 64 rows each: S = Q K^T by wgmma (both operands in shared memory), online softmax in
 // registers (base 2, scale folded in), O += P V by wgmma with P from registers. Variants (Cfg):
-// ping-pong turns of the consumer warpgroups, 3-stage rings, persistent CTAs; TV_FA_SM90 picks
-// one for comparisons. (2-CTA clusters sharing K/V by TMA multicast were tried and dropped: on
-// the H100 they ran at 452-482 TFLOP/s against 614-679 without.) Built for sm_90a only (kernels/CMakeLists.txt); the device code is
-// compiled out for any other target.
+// ping-pong turns of the consumer warpgroups, 3-stage rings, persistent CTAs; FaSm90Variant
+// (TV_FA_SM90) picks one for comparisons. (2-CTA clusters sharing K/V by TMA multicast were tried
+// and dropped: on the H100 they ran at 452-482 TFLOP/s against 614-679 without.) Built for sm_90a
+// only (kernels/CMakeLists.txt); the device code is compiled out for any other target.
 #include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
-#include "kernels/sm90_util.cuh"
 #include "kernels/attention.h"
 #include "kernels/flash_attention.h"
+#include "kernels/ptx.cuh"
+#include "kernels/sm90_util.cuh"
+#include "kernels/tma.h"
 
 namespace turbovid::kernels {
 #if defined(TV_HAVE_SM90A)
@@ -79,23 +78,14 @@ struct Sm90Params {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+using ptx::Exp2;
+using ptx::PackBf16;
+using ptx::QuadMax;
+using ptx::QuadSum;
+using ptx::SmemAddr;
 
 // mbarriers, matrix descriptors, wgmma fence / commit / wait.
 using namespace ::turbovid::kernels::sm90;  // kernels/sm90_util.cuh
-
-// --- TMA: one [rows, 64] box of a 3-D map {dim, head, token} into shared memory --------------
-__device__ __forceinline__ void TmaLoad(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                        int c1, int c2) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
-      "%3, %4}], "
-      "[%5];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
-      : "memory");
-}
 
 // --- named barriers (a warpgroup pair: `count` threads in all) ---------------------------------
 __device__ __forceinline__ void NamedSync(int id, int count) {
@@ -103,74 +93,6 @@ __device__ __forceinline__ void NamedSync(int id, int count) {
 }
 __device__ __forceinline__ void NamedArrive(int id, int count) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
-}
-
-// --- wgmma ------------------------------------------------------------------------------------
-
-// Pins registers in place around asynchronous wgmma: the compiler may neither move their reads or
-// writes across this point nor reuse them while the tensor cores still own them.
-__device__ __forceinline__ void Pin(float (&r)[64]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-__device__ __forceinline__ void Pin(uint32_t (&r)[8][4]) {
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
-  }
-}
-
-#define TV_ACC4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
-#define TV_ACC16(i) TV_ACC4(i), TV_ACC4(i + 4), TV_ACC4(i + 8), TV_ACC4(i + 12)
-#define TV_ACC64 TV_ACC16(0), TV_ACC16(16), TV_ACC16(32), TV_ACC16(48)
-#define TV_ACC64_STR                                                                 \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "          \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
-
-// d (64x128 fp32) = [d +] A (64x16, K-major smem) * B (16x128, K-major smem).
-__device__ __forceinline__ void WgmmaSS(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_ACC64_STR
-      ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : TV_ACC64
-      : "l"(a), "l"(b), "r"(accumulate));
-}
-// d (64x128 fp32) += A (64x16 bf16, registers) * B (16x128, N-major smem).
-__device__ __forceinline__ void WgmmaRS(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_ACC64_STR
-      ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-      : TV_ACC64
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
-}
-
-#undef TV_ACC4
-#undef TV_ACC16
-#undef TV_ACC64
-#undef TV_ACC64_STR
-
-__device__ __forceinline__ float Exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  uint32_t r;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
-}
-__device__ __forceinline__ float QuadMax(float v) {
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float QuadSum(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -215,14 +137,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       BarInit(v_empty(s), kConsumerWarps);
     }
     // Make the initialised barriers visible to the async proxy (the TMA unit).
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    FenceBarrierInit();
   }
   __syncthreads();
 
   if (wg == 0) {
     // Producer: a single thread issues every copy; the rest of the warpgroup idles with few
     // registers so the consumers can take them (setmaxnreg).
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    RegDealloc<40>();
     if (tid == 0) {
       int it = 0;  // K/V tiles loaded so far: ring slot it % kStages, pass it / kStages
       for (int w = first, i = 0; w < n_items; w += stride, ++i) {
@@ -230,8 +152,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int b = i % kQBufs;
         BarWait(q_empty(b), ((i / kQBufs) & 1) ^ 1);
         BarExpectTx(q_full(b), kQBytes);
-        TmaLoad(base + C::kQOff + b * kQBytes, &tq, q_full(b), 0, h, q0);
-        TmaLoad(base + C::kQOff + b * kQBytes + kQHalfBytes, &tq, q_full(b), kHalfCols, h, q0);
+        TmaLoad3d(base + C::kQOff + b * kQBytes, &tq, q_full(b), 0, h, q0);
+        TmaLoad3d(base + C::kQOff + b * kQBytes + kQHalfBytes, &tq, q_full(b), kHalfCols, h, q0);
         for (int j = 0; j < n_tiles; ++j, ++it) {
           const int s = it % kStages;
           const uint32_t parity = ((it / kStages) & 1) ^ 1;
@@ -239,19 +161,19 @@ __global__ void __launch_bounds__(kThreads, 1)
           // Rows past lk are zero-filled by TMA (and still counted in the transaction bytes).
           BarWait(k_empty(s), parity);
           BarExpectTx(k_full(s), kKVBytes);
-          TmaLoad(base + C::kKOff + s * kKVBytes, &tk, k_full(s), 0, h, k0);
-          TmaLoad(base + C::kKOff + s * kKVBytes + kKVHalfBytes, &tk, k_full(s), kHalfCols, h,
-                  k0);
+          TmaLoad3d(base + C::kKOff + s * kKVBytes, &tk, k_full(s), 0, h, k0);
+          TmaLoad3d(base + C::kKOff + s * kKVBytes + kKVHalfBytes, &tk, k_full(s), kHalfCols, h,
+                    k0);
           BarWait(v_empty(s), parity);
           BarExpectTx(v_full(s), kKVBytes);
-          TmaLoad(base + C::kVOff + s * kKVBytes, &tv, v_full(s), 0, h, k0);
-          TmaLoad(base + C::kVOff + s * kKVBytes + kKVHalfBytes, &tv, v_full(s), kHalfCols, h,
-                  k0);
+          TmaLoad3d(base + C::kVOff + s * kKVBytes, &tv, v_full(s), 0, h, k0);
+          TmaLoad3d(base + C::kVOff + s * kKVBytes + kKVHalfBytes, &tv, v_full(s), kHalfCols, h,
+                    k0);
         }
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    RegAlloc<232>();
     const int cw = wg - 1;                  // consumer warpgroup: rows 64 cw .. 64 cw + 63
     const int wtid = tid - 128 * wg;        // thread within the warpgroup
     const int warp = wtid >> 5;             // warp within the warpgroup: rows 16 warp ..
@@ -277,7 +199,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         const uint32_t off = (kk & 3) * 32u;
         const uint64_t da = Desc(q_base + (kk >> 2) * kQHalfBytes + off, 16, 1024);
         const uint64_t db = Desc(k_base + (kk >> 2) * kKVHalfBytes + off, 16, 1024);
-        WgmmaSS(s_acc, da, db, kk > 0 ? 1 : 0);
+        WgmmaSS<0, 0>(s_acc, da, db, kk > 0 ? 1 : 0);
       }
     };
     // O += P V: 8 k-steps of 16 keys. V is N-major (head dims contiguous): its two 64-column
@@ -286,7 +208,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const uint32_t v_base = base + C::kVOff + s * kKVBytes;
 #pragma unroll
       for (int kk = 0; kk < kBlockN / 16; ++kk) {
-        WgmmaRS(o_acc, pa[kk], Desc(v_base + kk * 16 * 128, kKVHalfBytes, 1024));
+        WgmmaRS<1>(o_acc, pa[kk], Desc(v_base + kk * 16 * 128, kKVHalfBytes, 1024), 1);
       }
     };
     // Online softmax of tile j in s_acc (rows g: elements 4nb, 4nb+1; g + 8: 4nb+2, 4nb+3):
@@ -468,7 +390,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       if constexpr (C::kPersistent) {
         // The Q buffer may now be refilled by TMA: order this thread's generic-proxy staging
         // writes and reads before the async-proxy writes, then free it (one arrival per warp).
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        FenceProxyAsync();
         __syncwarp();
         if (lane == 0) BarArrive(q_empty(b));
       }
@@ -477,42 +399,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
-// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
-PFN_cuTensorMapEncodeTiled_v12000 EncodeFn() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-// A [len, heads, 128] bf16 tensor seen as 3-D {dim, head, token}; boxes of 64 dims x `rows`
-// tokens of one head, 128-byte swizzle, zero fill past the ends.
-bool MakeMap(CUtensorMap* map, const void* ptr, int64_t len, int64_t heads, int rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeFn();
-  if (encode == nullptr) return false;
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kD), static_cast<cuuint64_t>(heads),
-                              static_cast<cuuint64_t>(len)};
-  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(kD) * 2,
-                                 static_cast<cuuint64_t>(heads * kD) * 2};
-  const cuuint32_t box[3] = {static_cast<cuuint32_t>(kHalfCols), 1u, static_cast<cuuint32_t>(rows)};
-  const cuuint32_t elem_strides[3] = {1u, 1u, 1u};
-  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(ptr), dims, strides,
-                box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
-// The compiled variants (Cfg<stages, ping-pong, persistent>). TV_FA_SM90=<name> forces
-// one (comparisons on a GPU); otherwise short key sequences (cross-attention: a few tiles per
-// query block, where start-up and epilogue dominate) and long ones each get a default.
-enum class Variant : int { kS2, kS2Pp, kS3Pp, kS2PpP };
+// The compiled variants (Cfg<stages, ping-pong, persistent>). KernelOptions::fa_sm90
+// (TV_FA_SM90=<name>) forces one (comparisons on a GPU); otherwise short key sequences
+// (cross-attention: a few tiles per query block, where start-up and epilogue dominate) and long
+// ones each get a default.
 using S2 = Cfg<2, false, false>;
 using S2Pp = Cfg<2, true, false>;
 using S3Pp = Cfg<3, true, false>;
@@ -520,21 +410,12 @@ using S2PpP = Cfg<2, true, true>;
 // H100, turbovid-kernel-bench --path sm90 (TFLOP/s at [12, 32760] / [40, 75600] / cross
 // [12, 32760 x 512]): s2 614 / 561 / 418, s2pp 679 / 620 / 470, s3pp 639 / 624 / 464,
 // s2ppp 639 / 592 / 552 (docs/benchmarks.md).
-constexpr Variant kDefaultLongKeys = Variant::kS2Pp;
-constexpr Variant kDefaultShortKeys = Variant::kS2PpP;
+constexpr FaSm90Variant kDefaultLongKeys = FaSm90Variant::kS2Pp;
+constexpr FaSm90Variant kDefaultShortKeys = FaSm90Variant::kS2PpP;
 constexpr int64_t kShortKeys = 4 * kBlockN;
 
-Variant PickVariant(int64_t lk) {
-  static const int forced = [] {
-    const char* s = std::getenv("TV_FA_SM90");
-    if (s == nullptr) return -1;
-    const char* names[] = {"s2", "s2pp", "s3pp", "s2ppp"};
-    for (int i = 0; i < 4; ++i) {
-      if (std::strcmp(s, names[i]) == 0) return i;
-    }
-    return -1;
-  }();
-  if (forced >= 0) return static_cast<Variant>(forced);
+FaSm90Variant PickVariant(FaSm90Variant forced, int64_t lk) {
+  if (forced != FaSm90Variant::kAuto) return forced;
   return lk <= kShortKeys ? kDefaultShortKeys : kDefaultLongKeys;
 }
 
@@ -565,7 +446,8 @@ cudaError_t LaunchVariant(const CUtensorMap& tq, const CUtensorMap& tk, const CU
 
 // On: H100 parity (13 attention cases) and turbovid-kernel-bench --check passed for every variant
 // (TV_FA_SM90=s2|s2pp|s3pp|s2ppp).
-// Builds without sm_90a report false. TV_ATTENTION=flash forces the portable kernel.
+// Builds without sm_90a report false. TV_ATTENTION=flash (KernelOptions::attention) forces the
+// portable kernel.
 bool FlashAttentionSm90Enabled() {
 #if defined(TV_HAVE_SM90A)
   return true;
@@ -574,18 +456,20 @@ bool FlashAttentionSm90Enabled() {
 #endif
 }
 
-cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t stream) {
+cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t stream,
+                                     FaSm90Variant variant) {
 #if !defined(TV_HAVE_SM90A)
   (void)args;
   (void)stream;
+  (void)variant;
   return cudaErrorNotSupported;
 #else
   if (!FlashAttentionSupports(args) || args.d != kD) return cudaErrorNotSupported;
   if (args.lq == 0) return cudaSuccess;
   CUtensorMap tq, tk, tv;
-  if (!MakeMap(&tq, args.q.data, args.lq, args.heads, kBlockM) ||
-      !MakeMap(&tk, args.k.data, args.lk, args.heads, kBlockN) ||
-      !MakeMap(&tv, args.v.data, args.lk, args.heads, kBlockN)) {
+  if (!tma::EncodeHeads128(&tq, args.q.data, args.lq, args.heads, kBlockM) ||
+      !tma::EncodeHeads128(&tk, args.k.data, args.lk, args.heads, kBlockN) ||
+      !tma::EncodeHeads128(&tv, args.v.data, args.lk, args.heads, kBlockN)) {
     return cudaErrorInvalidValue;
   }
   Sm90Params p;
@@ -595,14 +479,15 @@ cudaError_t LaunchFlashAttentionSm90(const AttentionArgs& args, cudaStream_t str
   p.heads = static_cast<int>(args.heads);
   p.blocks_q = 0;  // set per variant
   p.scale_log2 = args.scale * kLog2e;
-  switch (PickVariant(args.lk)) {
-    case Variant::kS2:
+  switch (PickVariant(variant, args.lk)) {
+    case FaSm90Variant::kAuto:  // PickVariant never returns it
+    case FaSm90Variant::kS2:
       return LaunchVariant<S2>(tq, tk, tv, p, stream);
-    case Variant::kS2Pp:
+    case FaSm90Variant::kS2Pp:
       return LaunchVariant<S2Pp>(tq, tk, tv, p, stream);
-    case Variant::kS3Pp:
+    case FaSm90Variant::kS3Pp:
       return LaunchVariant<S3Pp>(tq, tk, tv, p, stream);
-    case Variant::kS2PpP:
+    case FaSm90Variant::kS2PpP:
       return LaunchVariant<S2PpP>(tq, tk, tv, p, stream);
   }
   return cudaErrorInvalidValue;

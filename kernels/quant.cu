@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/device_util.cuh"
+#include "kernels/ptx.cuh"
 #include "kernels/quant.h"
 
 namespace turbovid::kernels {
@@ -165,46 +166,16 @@ constexpr int64_t kGroupM = 8;
 static_assert(kWarpsM * kWarpsN * 32 == kGemmThreads, "warp layout");
 static_assert(kTileBytes % (16 * kGemmThreads) == 0, "chunks per thread");
 
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
 __device__ __forceinline__ int Swizzled(int row, int chunk) {
   return row * kBlk + ((chunk ^ (row & 7)) << 4);
 }
 
-// 16-byte async copy; src_bytes = 0 writes zeros (rows past m/n, chunks past k).
-__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(src_bytes)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int kPending>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
-
-// The memory clobber keeps the shared-memory read on its side of the cp.async waits and
-// __syncthreads (the asm's operands do not name the memory it reads).
-__device__ __forceinline__ void LdMatrixX4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-
-// Pure register op (no memory clobber, not volatile) so the compiler may interleave it with
-// the next fragment loads.
-__device__ __forceinline__ void MmaS8(int (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                      uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+using ptx::CpAsync16;
+using ptx::CpAsyncCommit;
+using ptx::CpAsyncWait;
+using ptx::LdMatrixX4;
+using ptx::MmaS8;
+using ptx::SmemAddr;
 
 // Copies rows [row0, row0 + 128) x K block kblk of src [rows, k] into a swizzled stage tile.
 __device__ __forceinline__ void LoadTile(uint32_t tile, const int8_t* src, int64_t rows, int64_t k,
@@ -215,7 +186,7 @@ __device__ __forceinline__ void LoadTile(uint32_t tile, const int8_t* src, int64
     const int r = id / 8, ch = id % 8;
     const int64_t gr = row0 + r, gk = kblk * kBlk + ch * 16;
     const bool in = gr < rows && gk < k;  // k % 16 == 0: a chunk is wholly inside or outside
-    CpAsync16(tile + Swizzled(r, ch), in ? src + gr * k + gk : src, in ? 16 : 0);
+    CpAsync16(tile + Swizzled(r, ch), in ? src + gr * k + gk : src, in);
   }
 }
 
@@ -288,7 +259,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1) Int8GemmMmaKernel(Int8GemmArg
         // Lanes 0-15 address rows 0-15 at k bytes [0, 16), lanes 16-31 the same rows at
         // [16, 32): registers a0..a3 of the m16n8k32 A fragment.
         const int r = wm * kWarpTileM + i * kMmaM + lane % 16;
-        LdMatrixX4(sa + Swizzled(r, kk * 2 + lane / 16), af[i]);
+        LdMatrixX4(af[i], sa + Swizzled(r, kk * 2 + lane / 16));
       }
 #pragma unroll
       for (int jp = 0; jp < kTilesN / 2; ++jp) {
@@ -296,7 +267,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1) Int8GemmMmaKernel(Int8GemmArg
         // b0, b1 of n tile 2·jp, then of n tile 2·jp + 1.
         const int r = wn * kWarpTileN + jp * 16 + (lane / 16) * 8 + lane % 8;
         uint32_t bf[4];
-        LdMatrixX4(sw + Swizzled(r, kk * 2 + (lane / 8) % 2), bf);
+        LdMatrixX4(bf, sw + Swizzled(r, kk * 2 + (lane / 8) % 2));
 #pragma unroll
         for (int i = 0; i < kTilesM; ++i) {
           MmaS8(dot[i][2 * jp], af[i], bf[0], bf[1]);

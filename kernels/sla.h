@@ -2,9 +2,9 @@
 // (pooled q / smoothed k scores, top-k per query block), block-sparse softmax branch and the global
 // linear branch with proj_l, summed. q, k, v, out, sparse_out: [L, N, D] bf16.
 // Sparse-branch paths: D 128 with 128×64 blocks on sm_90a → TMA + wgmma kernel (sla_sm90.cu;
-// TV_SLA_PATH=wgmma in the environment picks the simpler cp.async wgmma kernel,
-// TV_SLA_PATH=portable or TV_SLA_PORTABLE=1 the mma.sync one); D 64/128 with 128×64 blocks →
-// mma.sync kernels; anything else (D ≤ 256, any block sizes) → simple CUDA-core kernels.
+// SlaArgs::path kWgmma picks the simpler cp.async wgmma kernel, sla_wgmma_sm90.cu, and kPortable
+// the mma.sync one); D 64/128 with 128×64 blocks → mma.sync kernels; anything else (D ≤ 256, any
+// block sizes) → simple CUDA-core kernels.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/kernel_options.h"
 #include "kernels/kernel_types.h"
 
 namespace turbovid::kernels {
@@ -47,6 +48,8 @@ struct SlaArgs {
   // Optional [kSlaNumKernels]: when set, LaunchSla times each kernel with cudaEvents, waits for
   // `stream`, and writes the milliseconds (-1 for a kernel the plan did not run). For profiling.
   float* kernel_ms = nullptr;
+  // Sparse-branch kernel on an sm_90a device (KernelOptions::sla); kAuto = the TMA kernel.
+  SlaPath path = SlaPath::kAuto;
 };
 constexpr int kSlaMaxHeadDim = 256;
 

@@ -9,15 +9,15 @@
 // kernels' (sla_tiles.cuh LinearEpilogue): out = O/l + φ(q)·M / (φ(q)·Σφ(k) + 1e-5·Σφ(q)) + b.
 // Built for sm_90a only (kernels/CMakeLists.txt); without it the launcher reports NotSupported.
 #include <cuda.h>  // CUtensorMap and its enums (types only: no libcuda link)
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/sm90_util.cuh"
 #include "kernels/sla_tiles.cuh"
+#include "kernels/sm90_util.cuh"
+#include "kernels/tma.h"
 
 namespace turbovid::kernels::sla_tiles {
 #if defined(TV_HAVE_SM90A)
@@ -47,7 +47,7 @@ constexpr uint32_t kVecOff = kMOff + kD * kD * 2;       // ksum [128], bias [128
 constexpr uint32_t kBarOff = kVecOff + 2 * kD * 4;
 constexpr int kNumBars = 1 + 4 * kStages;  // q_full, k_full/k_empty, v_full/v_empty
 constexpr size_t kSmemBytes = kBarOff + 8 * kNumBars + 1024;  // + slack to align the base
-constexpr int kConsumerWarps = 8;                            // arrivals that free a stage
+constexpr int kConsumerWarps = 8;                             // arrivals that free a stage
 constexpr uint32_t kStageBytes = 16 * kD * 2;  // epilogue staging per consumer warp (16 rows)
 static_assert(kConsumerWarps * kStageBytes <= kStages * kKvBytes, "staging fits the K ring");
 static_assert(kBarOff % 8 == 0, "mbarriers are 8-byte aligned");
@@ -56,68 +56,6 @@ static_assert(kBarOff % 8 == 0, "mbarriers are 8-byte aligned");
 
 // mbarriers, matrix descriptors, wgmma fence / commit / wait.
 using namespace ::turbovid::kernels::sm90;  // kernels/sm90_util.cuh
-
-// One box {64 dims, 1 head, rows tokens} of a 3-D map {dim, head, token} into shared memory;
-// rows past the tensor's end are zero-filled and still counted in the transaction bytes.
-__device__ __forceinline__ void TmaLoad(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0,
-                                        int c1, int c2) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
-      "%3, %4}], [%5];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
-      : "memory");
-}
-
-// --- wgmma ------------------------------------------------------------------------------------
-// Pins registers around asynchronous wgmma: the compiler may neither move their reads or writes
-// across this point nor reuse them while the tensor cores own them.
-__device__ __forceinline__ void Pin(float (&r)[16][4]) {
-#pragma unroll
-  for (int i = 0; i < 16; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(r[i][e])::"memory");
-}
-__device__ __forceinline__ void Pin(uint32_t (&r)[8][4]) {
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(r[i][e])::"memory");
-}
-
-#define TV_SLA_D4(i) "+f"(d[i][0]), "+f"(d[i][1]), "+f"(d[i][2]), "+f"(d[i][3])
-#define TV_SLA_D16 \
-  TV_SLA_D4(0), TV_SLA_D4(1), TV_SLA_D4(2), TV_SLA_D4(3), TV_SLA_D4(4), TV_SLA_D4(5), TV_SLA_D4(6), \
-      TV_SLA_D4(7), TV_SLA_D4(8), TV_SLA_D4(9), TV_SLA_D4(10), TV_SLA_D4(11), TV_SLA_D4(12),        \
-      TV_SLA_D4(13), TV_SLA_D4(14), TV_SLA_D4(15)
-#define TV_SLA_D_STR                                                                 \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "          \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
-  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
-  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
-
-// d (64×128 fp32, n8 tile i in d[i]) = [d +] A (64×16, K-major smem) · B (16×128, K-major smem).
-__device__ __forceinline__ void WgmmaSS(float (&d)[16][4], uint64_t a, uint64_t b,
-                                        int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_SLA_D_STR
-      ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : TV_SLA_D16
-      : "l"(a), "l"(b), "r"(accumulate));
-}
-// d (64×128 fp32) += A (64×16 bf16, registers) · B (16×128, N-major smem: transposed).
-__device__ __forceinline__ void WgmmaRS(float (&d)[16][4], const uint32_t (&a)[4], uint64_t b) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TV_SLA_D_STR
-      ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-      : TV_SLA_D16
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
-}
-
-#undef TV_SLA_D4
-#undef TV_SLA_D16
-#undef TV_SLA_D_STR
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -154,17 +92,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       BarInit(v_empty(s), kConsumerWarps);
     }
     // Make the initialised barriers visible to the async proxy (the TMA unit) as well.
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    FenceBarrierInit();
   }
   __syncthreads();
 
   if (wg == 0) {
     // Producer: one thread issues every copy; the warpgroup gives its registers to the consumers.
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    RegDealloc<40>();
     if (tid == 0) {
       BarExpectTx(q_full, kQBytes);
-      TmaLoad(base + kQOff, &tq, q_full, 0, h, q0);
-      TmaLoad(base + kQOff + kQHalf, &tq, q_full, kHalfCols, h, q0);
+      TmaLoad3d(base + kQOff, &tq, q_full, 0, h, q0);
+      TmaLoad3d(base + kQOff + kQHalf, &tq, q_full, kHalfCols, h, q0);
       for (int j = 0; j < n_stages; ++j) {
         const int s = j % kStages;
         const uint32_t parity = ((j / kStages) & 1) ^ 1;
@@ -175,24 +113,24 @@ __global__ void __launch_bounds__(kThreads, 1)
         const uint32_t kd = base + kKOff + s * kKvBytes, vd = base + kVOff + s * kKvBytes;
         BarWait(k_empty(s), parity);
         BarExpectTx(k_full(s), kKvBytes);
-        TmaLoad(kd, &tk, k_full(s), 0, h, ra);
-        TmaLoad(kd + kKvHalf, &tk, k_full(s), kHalfCols, h, ra);
-        TmaLoad(kd + kBlockRows, &tk, k_full(s), 0, h, rb);
-        TmaLoad(kd + kKvHalf + kBlockRows, &tk, k_full(s), kHalfCols, h, rb);
+        TmaLoad3d(kd, &tk, k_full(s), 0, h, ra);
+        TmaLoad3d(kd + kKvHalf, &tk, k_full(s), kHalfCols, h, ra);
+        TmaLoad3d(kd + kBlockRows, &tk, k_full(s), 0, h, rb);
+        TmaLoad3d(kd + kKvHalf + kBlockRows, &tk, k_full(s), kHalfCols, h, rb);
         BarWait(v_empty(s), parity);
         BarExpectTx(v_full(s), kKvBytes);
-        TmaLoad(vd, &tv, v_full(s), 0, h, ra);
-        TmaLoad(vd + kKvHalf, &tv, v_full(s), kHalfCols, h, ra);
-        TmaLoad(vd + kBlockRows, &tv, v_full(s), 0, h, rb);
-        TmaLoad(vd + kKvHalf + kBlockRows, &tv, v_full(s), kHalfCols, h, rb);
+        TmaLoad3d(vd, &tv, v_full(s), 0, h, ra);
+        TmaLoad3d(vd + kKvHalf, &tv, v_full(s), kHalfCols, h, ra);
+        TmaLoad3d(vd + kBlockRows, &tv, v_full(s), 0, h, rb);
+        TmaLoad3d(vd + kKvHalf + kBlockRows, &tv, v_full(s), kHalfCols, h, rb);
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    const int cw = wg - 1;                  // consumer warpgroup: rows 64 cw .. 64 cw + 63
-    const int ctid = tid - 128;             // thread among both consumer warpgroups
+    RegAlloc<232>();
+    const int cw = wg - 1;                   // consumer warpgroup: rows 64 cw .. 64 cw + 63
+    const int ctid = tid - 128;              // thread among both consumer warpgroups
     const int warp = (tid - 128 * wg) >> 5;  // warp within the warpgroup: rows 16 warp ..
-    const int t = lane & 3;                 // this thread: columns 2t, 2t + 1 of each n8 tile
+    const int t = lane & 3;                  // this thread: columns 2t, 2t + 1 of each n8 tile
     const float sl2 = p.scale * 1.4426950408889634f;
 
     // The epilogue's operands (M_h, ksum, bias) load while the main loop runs.
@@ -223,8 +161,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk) {
         const uint32_t off = (kk & 3) * 32u;
-        WgmmaSS(s_acc, Desc(q_base + (kk >> 2) * kQHalf + off, 16, 1024),
-                Desc(k_base + (kk >> 2) * kKvHalf + off, 16, 1024), kk > 0 ? 1 : 0);
+        WgmmaSS<0, 0>(s_acc, Desc(q_base + (kk >> 2) * kQHalf + off, 16, 1024),
+                      Desc(k_base + (kk >> 2) * kKvHalf + off, 16, 1024), kk > 0 ? 1 : 0);
       }
     };
     // O += P V: 8 k-steps of 16 keys. V is N-major (head dims contiguous): its two 64-column
@@ -233,7 +171,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const uint32_t v_base = base + kVOff + s * kKvBytes;
 #pragma unroll
       for (int kk = 0; kk < kBn / 16; ++kk) {
-        WgmmaRS(o[0], pa[kk], Desc(v_base + kk * 16 * 128, kKvHalf, 1024));
+        WgmmaRS<1>(o[0], pa[kk], Desc(v_base + kk * 16 * 128, kKvHalf, 1024), 1);
       }
     };
     // Keys of stage j that exist: block a's first va rows (keys 0-63), block b's first vb rows
@@ -387,39 +325,31 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 }
 
-// cuTensorMapEncodeTiled from the driver through the runtime (no -lcuda), looked up once.
-PFN_cuTensorMapEncodeTiled_v12000 EncodeTiled() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      return static_cast<PFN_cuTensorMapEncodeTiled_v12000>(nullptr);
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-// [l, heads, 128] bf16 as a 3-D map {dim, head, token}: boxes of 64 dims × `rows` tokens of one
-// head, 128-byte swizzle, zero fill past the ends.
-bool EncodeMap(CUtensorMap* map, const void* ptr, int64_t l, int64_t heads, int rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = EncodeTiled();
-  if (encode == nullptr) return false;
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kD), static_cast<cuuint64_t>(heads),
-                              static_cast<cuuint64_t>(l)};
-  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(kD) * 2,
-                                 static_cast<cuuint64_t>(heads * kD) * 2};
-  const cuuint32_t box[3] = {static_cast<cuuint32_t>(kHalfCols), 1u, static_cast<cuuint32_t>(rows)};
-  const cuuint32_t elem_strides[3] = {1u, 1u, 1u};
-  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(ptr), dims, strides,
-                box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+cudaError_t Launch(const SlaSm90Args& a, cudaStream_t stream) {
+  if (a.q == nullptr || a.k == nullptr || a.v == nullptr || a.lut == nullptr || a.m16 == nullptr ||
+      a.ksum == nullptr || a.bias.data == nullptr || a.out == nullptr || a.l <= 0 || a.heads <= 0 ||
+      a.heads > 65535 || a.ksel < 0 || a.nq != (a.l + kBm - 1) / kBm ||
+      a.ksel > (a.l + kBk - 1) / kBk || a.l * a.heads * kD >= (int64_t{1} << 31) ||
+      !Aligned16(a.q) || !Aligned16(a.k) || !Aligned16(a.v) || !Aligned16(a.out) ||
+      !Aligned16(a.m16) || (a.sparse_out != nullptr && !Aligned16(a.sparse_out))) {
+    return cudaErrorInvalidValue;
+  }
+  CUtensorMap tq, tk, tv;
+  if (!tma::EncodeHeads128(&tq, a.q, a.l, a.heads, kBm) ||
+      !tma::EncodeHeads128(&tk, a.k, a.l, a.heads, kBk) ||
+      !tma::EncodeHeads128(&tv, a.v, a.l, a.heads, kBk)) {
+    return cudaErrorInvalidValue;
+  }
+  cudaError_t e =
+      cudaFuncSetAttribute(SlaSparseSm90Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(kSmemBytes));
+  if (e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>(a.nq), static_cast<unsigned>(a.heads));
+  SlaSparseSm90Kernel<<<grid, kThreads, kSmemBytes, stream>>>(tq, tk, tv, a);
+  return cudaGetLastError();
+}
 
 }  // namespace
 #endif  // TV_HAVE_SM90A
@@ -441,31 +371,12 @@ size_t SlaSm90SmemBytes() {
 }
 
 cudaError_t LaunchSlaSparseSm90(const SlaSm90Args& a, cudaStream_t stream) {
-#if !defined(TV_HAVE_SM90A)
+#if defined(TV_HAVE_SM90A)
+  return Launch(a, stream);
+#else
   (void)a;
   (void)stream;
   return cudaErrorNotSupported;
-#else
-  if (a.q == nullptr || a.k == nullptr || a.v == nullptr || a.lut == nullptr ||
-      a.m16 == nullptr || a.ksum == nullptr || a.bias.data == nullptr || a.out == nullptr ||
-      a.l <= 0 || a.heads <= 0 || a.heads > 65535 || a.ksel < 0 ||
-      a.nq != (a.l + kBm - 1) / kBm || a.ksel > (a.l + kBk - 1) / kBk ||
-      a.l * a.heads * kD >= (int64_t{1} << 31) || !Aligned16(a.q) || !Aligned16(a.k) ||
-      !Aligned16(a.v) || !Aligned16(a.out) || !Aligned16(a.m16) ||
-      (a.sparse_out != nullptr && !Aligned16(a.sparse_out))) {
-    return cudaErrorInvalidValue;
-  }
-  CUtensorMap tq, tk, tv;
-  if (!EncodeMap(&tq, a.q, a.l, a.heads, kBm) || !EncodeMap(&tk, a.k, a.l, a.heads, kBk) ||
-      !EncodeMap(&tv, a.v, a.l, a.heads, kBk)) {
-    return cudaErrorInvalidValue;
-  }
-  cudaError_t e = cudaFuncSetAttribute(
-      SlaSparseSm90Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes));
-  if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>(a.nq), static_cast<unsigned>(a.heads));
-  SlaSparseSm90Kernel<<<grid, kThreads, kSmemBytes, stream>>>(tq, tk, tv, a);
-  return cudaGetLastError();
 #endif
 }
 

@@ -1,5 +1,6 @@
-// Device helpers shared by the SLA kernels (kernels/sla.cu, kernels/sla_sm90.cu): swizzled tiles,
-// cp.async, ldmatrix, mma.sync, and the epilogue that adds the linear branch to the sparse output.
+// Device helpers shared by the SLA kernels (sla_linear.cu, sla_block_map.cu, sla_sparse.cu and the
+// sm_90a sla_sm90.cu, sla_wgmma_sm90.cu): swizzled tiles and their loads, the sparse kernels'
+// arguments, and the epilogue that adds the linear branch to the sparse output.
 // Internal to the SLA kernels; not part of the launch API (kernels/sla.h).
 #pragma once
 
@@ -11,15 +12,28 @@
 
 #include "kernels/device_util.cuh"
 #include "kernels/kernel_types.h"
+#include "kernels/ptx.cuh"
+#include "kernels/sla_plan.cuh"
 
 namespace turbovid::kernels::sla_tiles {
 
 using bf16 = __nv_bfloat16;
 
-
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+// The PTX wrappers (kernels/ptx.cuh) the SLA kernels use.
+using ptx::CpAsync16;
+using ptx::CpAsyncCommit;
+using ptx::CpAsyncWait;
+using ptx::Exp2;
+using ptx::HiBf16;
+using ptx::LdMatrixX4;
+using ptx::LdMatrixX4Trans;
+using ptx::LoBf16;
+using ptx::MmaBf16;
+using ptx::PackBf16;
+using ptx::QuadMax;
+using ptx::QuadSum;
+using ptx::SmemAddr;
+using ptx::WarpMax;
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a tile of kChunks chunks per row. XOR with
 // the row's low 3 bits so the 8 rows an ldmatrix phase reads hit 8 different bank groups.
@@ -43,63 +57,43 @@ __device__ __forceinline__ uint32_t PairAt(const uint32_t (&off)[4], int cp) {
   return off[cp & 3] + static_cast<uint32_t>((cp >> 2) * 128);
 }
 
-__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool valid) {
-  // src-size 0 zero-fills the 16 bytes (rows past L).
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
+// Launch arguments of the block-sparse kernels (sla_sparse.cu, sla_wgmma_sm90.cu).
+struct SparseParams {
+  const bf16* q;  // [L, N, D]
+  const bf16* k;
+  const bf16* v;
+  const int* lut;     // [N, nq, ksel]
+  const bf16* m16;    // [N, D, D]
+  const float* m32;   // [N, D, D]
+  const float* ksum;  // [N, D]
+  ConstBuf bias;      // [D]
+  bf16* out;          // [L, N, D]
+  bf16* sparse_out;   // [L, N, D] or null
+  int64_t l, heads, nq;
+  int d, block_q, block_k, ksel;
+  float scale;  // 1/sqrt(D)
+};
 
-__device__ __forceinline__ void Ldsm4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
+// Rows [row0, row0 + kRows) of one head of an [L, N, D] bf16 tensor (g points at head h's first
+// element, row stride `stride` elements) into a swizzled tile; rows ≥ limit are zero-filled.
+// 32-bit offsets (the plan keeps L·N·D < 2^31 on this path) and one base address per thread keep
+// the per-iteration prefetch to a few registers.
+template <int D, int kRows, int kNumThreads = sla_plan::kThreads>
+__device__ __forceinline__ void LoadTile(uint32_t dst, const bf16* g, int row0, int limit,
+                                         int stride, int tid) {
+  constexpr int kChunks = D / 8, kRowStep = kNumThreads / kChunks, kIters = kRows / kRowStep;
+  static_assert(kRowStep % 8 == 0 && kRows % kRowStep == 0,
+                "rows must split evenly, swizzle-aligned");
+  const int r = tid / kChunks, c = tid % kChunks;
+  const uint32_t d0 = dst + Swz<kChunks>(r, c);  // row r + k·kRowStep keeps r's swizzle
+  const int first = row0 + r;
+  const bf16* src = g + first * stride + c * 8;
+#pragma unroll
+  for (int it = 0; it < kIters; ++it) {
+    const bool ok = first + it * kRowStep < limit;
+    CpAsync16(d0 + it * kRowStep * kChunks * 16, ok ? src + it * kRowStep * stride : g, ok);
+  }
 }
-__device__ __forceinline__ void Ldsm4T(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-// d += a·b for one m16n8k16 tile (bf16 in, fp32 accumulate).
-__device__ __forceinline__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                    uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
-  return (static_cast<uint32_t>(__bfloat16_as_ushort(v.y)) << 16) | __bfloat16_as_ushort(v.x);
-}
-__device__ __forceinline__ float LoBf16(uint32_t u) { return __uint_as_float(u << 16); }
-__device__ __forceinline__ float HiBf16(uint32_t u) { return __uint_as_float(u & 0xffff0000u); }
-
-__device__ __forceinline__ float Exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ float QuadMax(float v) {
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float QuadSum(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-__device__ __forceinline__ float WarpMax(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
 
 // Warp-private staging of kRows rows × D bf16 → coalesced 16-byte global stores (rows < L only).
 template <int D, int kRows>
@@ -172,7 +166,7 @@ __device__ __forceinline__ void LinearEpilogue(float (&o)[kMt][D / 8][4],
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       uint32_t a[4];
-      Ldsm4(a, q_addr(mt, ks));
+      LdMatrixX4(a, q_addr(mt, ks));
 #pragma unroll
       for (int i = 0; i < 4; ++i) mx[i & 1] = fmaxf(mx[i & 1], fmaxf(LoBf16(a[i]), HiBf16(a[i])));
     }
@@ -182,7 +176,7 @@ __device__ __forceinline__ void LinearEpilogue(float (&o)[kMt][D / 8][4],
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       uint32_t a[4];
-      Ldsm4(a, q_addr(mt, ks));
+      LdMatrixX4(a, q_addr(mt, ks));
 #pragma unroll
       for (int i = 0; i < 4;
            ++i) {  // a[i]: row g + 8·(i&1), columns 16ks + 8·(i>>1) + 2·t4 + {0,1}
@@ -212,7 +206,7 @@ __device__ __forceinline__ void LinearEpilogue(float (&o)[kMt][D / 8][4],
 #pragma unroll
       for (int ks = 0; ks < D / 16; ++ks) {
         uint32_t a[4];
-        Ldsm4(a, q_addr(mt, ks));
+        LdMatrixX4(a, q_addr(mt, ks));
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           a[i] = PackBf16(Exp2(fmaf(LoBf16(a[i]), kLog2e, -mxl2[mt][i & 1])),
@@ -221,9 +215,10 @@ __device__ __forceinline__ void LinearEpilogue(float (&o)[kMt][D / 8][4],
 #pragma unroll
         for (int np = 0; np < 4; ++np) {
           uint32_t b[4];
-          Ldsm4T(b, s_m + PairAt(m_off, pass * (kPassCols / 16) + np) + ks * 16 * kRowBytes);
-          Mma(acc[2 * np], a, b[0], b[1]);
-          Mma(acc[2 * np + 1], a, b[2], b[3]);
+          LdMatrixX4Trans(b,
+                          s_m + PairAt(m_off, pass * (kPassCols / 16) + np) + ks * 16 * kRowBytes);
+          MmaBf16(acc[2 * np], a, b[0], b[1]);
+          MmaBf16(acc[2 * np + 1], a, b[2], b[3]);
         }
       }
 #pragma unroll
@@ -262,5 +257,11 @@ bool SlaSm90Built();
 // Shared memory the kernel needs (the caller checks it against the device's opt-in limit).
 size_t SlaSm90SmemBytes();
 cudaError_t LaunchSlaSparseSm90(const SlaSm90Args& args, cudaStream_t stream);
+
+// The simpler sm_90a wgmma kernel (kernels/sla_wgmma_sm90.cu: cp.async loads, no warp
+// specialisation), D = 128 with 128×64 blocks; built and shared memory as above.
+bool SlaWgmmaBuilt();
+size_t SlaWgmmaSmemBytes();
+cudaError_t LaunchSlaSparseWgmma(const SparseParams& params, cudaStream_t stream);
 
 }  // namespace turbovid::kernels::sla_tiles

@@ -26,29 +26,84 @@ absl::Status ExpectDeviceIndex(int device) {
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
     cudaGetLastError();  // clear the sticky "no device" error
-    return absl::UnavailableError(absl::StrCat("cuda backend: no CUDA device (",
-                                               std::string(cudaGetErrorString(e)), ")"));
+    return absl::UnavailableError(
+        absl::StrCat("cuda backend: no CUDA device (", std::string(cudaGetErrorString(e)), ")"));
   }
   if (device < 0 || device >= count) {
-    return absl::InvalidArgumentError(absl::StrCat("cuda backend: device ", device, " does not exist (",
-                                                   count, " visible)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda backend: device ", device, " does not exist (", count, " visible)"));
   }
   return absl::OkStatus();
 }
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device) {
+  TV_ASSIGN_OR_RETURN(const kernels::KernelOptions options, CudaKernelOptionsFromEnv());
+  return MakeCudaBackend(device, options);
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device,
+                                                         const kernels::KernelOptions& options) {
   TV_RETURN_IF_ERROR(ExpectDeviceIndex(device));
   auto backend = std::make_unique<cuda::CudaBackend>();
-  TV_RETURN_IF_ERROR(backend->Init(device));
+  TV_RETURN_IF_ERROR(backend->Init(device, options));
   return std::unique_ptr<Backend>(std::move(backend));
+}
+
+absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv() {
+  kernels::KernelOptions o;
+  // Reads `var` with `parse`; unset or empty keeps the default.
+  const auto read = [](const char* var, const char* accepted, auto parse, auto* out) {
+    const char* v = std::getenv(var);
+    if (v == nullptr || *v == '\0' || parse(v, out)) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(var, "=", v, " is not a kernel path this build knows (", accepted, ")"));
+  };
+  const auto parse_bool = [](const char* v, bool* out) {
+    if (std::strcmp(v, "0") != 0 && std::strcmp(v, "1") != 0) return false;
+    *out = v[0] == '1';
+    return true;
+  };
+  TV_RETURN_IF_ERROR(
+      read("TV_ATTENTION", "simple, flash or sm90", kernels::ParseAttentionPath, &o.attention));
+  TV_RETURN_IF_ERROR(
+      read("TV_FA_SM90", "s2, s2pp, s3pp or s2ppp", kernels::ParseFaSm90Variant, &o.fa_sm90));
+  TV_RETURN_IF_ERROR(read("TV_SLA_PATH", "sm90, wgmma or portable", kernels::ParseSlaPath, &o.sla));
+  bool sla_portable = false;
+  TV_RETURN_IF_ERROR(read("TV_SLA_PORTABLE", "0 or 1", parse_bool, &sla_portable));
+  if (sla_portable) o.sla = kernels::SlaPath::kPortable;
+  TV_RETURN_IF_ERROR(
+      read("TV_CONV3D_PATH", "direct, gemm, halo or sm90", kernels::ParseConv3dPath, &o.conv3d));
+  TV_RETURN_IF_ERROR(read("TV_CONV_SM90_DEBUG", "0 or 1", parse_bool, &o.conv_sm90_debug));
+  return o;
+}
+
+absl::StatusOr<kernels::KernelOptions> GetCudaKernelOptions(const Backend& backend) {
+  const auto* cuda = dynamic_cast<const cuda::CudaBackend*>(&backend);
+  if (cuda == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kernel options: backend ", std::string(backend.name()), " is not the CUDA backend"));
+  }
+  return cuda->kernel_options();
+}
+
+absl::Status SetCudaKernelOptions(Backend& backend, const kernels::KernelOptions& options) {
+  auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
+  if (cuda == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kernel options: backend ", std::string(backend.name()), " is not the CUDA backend"));
+  }
+  cuda->set_kernel_options(options);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CudaDeviceInfo> QueryCudaDevice(int device) {
   TV_RETURN_IF_ERROR(ExpectDeviceIndex(device));
   cudaDeviceProp prop{};
-  TV_RETURN_IF_ERROR(cuda::CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda", "properties"));
-  return CudaDeviceInfo{prop.name, static_cast<int64_t>(prop.totalGlobalMem), prop.major * 10 + prop.minor};
+  TV_RETURN_IF_ERROR(
+      cuda::CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda", "properties"));
+  return CudaDeviceInfo{prop.name, static_cast<int64_t>(prop.totalGlobalMem),
+                        prop.major * 10 + prop.minor};
 }
 
 namespace cuda {
@@ -59,18 +114,20 @@ absl::Status CudaStatus(cudaError_t e, const std::string& op, const std::string&
                                           std::string(cudaGetErrorString(e)), ") ", detail));
 }
 
-absl::Status CudaBackend::Init(int device) {
+absl::Status CudaBackend::Init(int device, const kernels::KernelOptions& options) {
   device_ = device;
+  kernel_options_ = options;
   profiling_ = PhaseProfile::EnabledBy("TV_CUDA_PROFILE");
   const char* arena = std::getenv("TV_ACTIVATION_ARENA");
   arena_enabled_ = arena == nullptr || std::string(arena) != "0";
-  TV_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device), "cuda init", absl::StrCat("cudaSetDevice(", device, ")")));
+  TV_RETURN_IF_ERROR(
+      CudaStatus(cudaSetDevice(device), "cuda init", absl::StrCat("cudaSetDevice(", device, ")")));
   cudaDeviceProp prop{};
   TV_RETURN_IF_ERROR(CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda init", "properties"));
   sm_version_ = prop.major * 10 + prop.minor;
   if (int rc = gemm_.Init(); rc != 0) {
-    return absl::InternalError(absl::StrCat("cuda init: cuBLASLt context failed with code ", rc, " ",
-                                            kernels::GemmLoadError()));
+    return absl::InternalError(absl::StrCat("cuda init: cuBLASLt context failed with code ", rc,
+                                            " ", kernels::GemmLoadError()));
   }
   RegisterCudaOps(*this);
   RegisterCudaConvOps(*this);
@@ -111,16 +168,18 @@ absl::StatusOr<Tensor> CudaBackend::AllocateResident(DType dtype, Shape shape) {
 absl::StatusOr<Tensor> CudaBackend::AllocateFromPool(DType dtype, Shape shape,
                                                      DevicePool::Use use) {
   for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("allocate: negative dim in ", ShapeString(shape)));
+    if (d < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("allocate: negative dim in ", ShapeString(shape)));
   }
   Bind();
   const size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype);
   void* ptr = nullptr;
   auto storage = std::make_shared<Storage>();
-  TV_RETURN_IF_ERROR(CudaStatus(pool_->Get(bytes, use, &ptr, &storage->owner), "allocate",
-                                absl::StrCat(std::string(DTypeName(dtype)), ShapeString(shape), " (",
-                                             bytes >> 20, " MiB; in use ", pool_->stats().in_use >> 20,
-                                             " MiB)")));
+  TV_RETURN_IF_ERROR(
+      CudaStatus(pool_->Get(bytes, use, &ptr, &storage->owner), "allocate",
+                 absl::StrCat(std::string(DTypeName(dtype)), ShapeString(shape), " (", bytes >> 20,
+                              " MiB; in use ", pool_->stats().in_use >> 20, " MiB)")));
   storage->data = ptr;
   storage->bytes = bytes;
   storage->device = Device::kCuda;
@@ -153,17 +212,21 @@ absl::Status CudaBackend::ReserveActivations(int64_t bytes) {
 
 absl::StatusOr<Tensor> CudaBackend::Allocate(DType dtype, Shape shape) {
   TV_ASSIGN_OR_RETURN(Tensor t, AllocateUninitialized(dtype, std::move(shape)));
-  TV_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(t.raw(), 0, t.nbytes(), stream()), "allocate", "memset"));
+  TV_RETURN_IF_ERROR(
+      CudaStatus(cudaMemsetAsync(t.raw(), 0, t.nbytes(), stream()), "allocate", "memset"));
   return t;
 }
 
-absl::Status CudaBackend::StreamToDevice(const void* host, void* dev, size_t bytes, const std::string& what) {
+absl::Status CudaBackend::StreamToDevice(const void* host, void* dev, size_t bytes,
+                                         const std::string& what) {
   if (staging_[0] == nullptr) {
     for (int i = 0; i < 2; ++i) {
-      TV_RETURN_IF_ERROR(CudaStatus(cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocDefault),
-                                    "upload", "pinned staging buffer"));
-      TV_RETURN_IF_ERROR(CudaStatus(cudaEventCreateWithFlags(&staging_free_[i], cudaEventDisableTiming),
-                                    "upload", "staging event"));
+      TV_RETURN_IF_ERROR(
+          CudaStatus(cudaHostAlloc(&staging_[i], kStagingBytes, cudaHostAllocDefault), "upload",
+                     "pinned staging buffer"));
+      TV_RETURN_IF_ERROR(
+          CudaStatus(cudaEventCreateWithFlags(&staging_free_[i], cudaEventDisableTiming), "upload",
+                     "staging event"));
     }
   }
   const char* src = static_cast<const char*>(host);
@@ -174,8 +237,9 @@ absl::Status CudaBackend::StreamToDevice(const void* host, void* dev, size_t byt
     // The buffer's previous copy must have left it before the CPU refills it.
     TV_RETURN_IF_ERROR(CudaStatus(cudaEventSynchronize(staging_free_[buf]), "upload", what));
     std::memcpy(staging_[buf], src + done, n);  // reads the (possibly mmap'd) source once
-    TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(dst + done, staging_[buf], n, cudaMemcpyHostToDevice, stream()),
-                                  "upload", what));
+    TV_RETURN_IF_ERROR(
+        CudaStatus(cudaMemcpyAsync(dst + done, staging_[buf], n, cudaMemcpyHostToDevice, stream()),
+                   "upload", what));
     TV_RETURN_IF_ERROR(CudaStatus(cudaEventRecord(staging_free_[buf], stream()), "upload", what));
     done += n;
   }
@@ -184,7 +248,8 @@ absl::Status CudaBackend::StreamToDevice(const void* host, void* dev, size_t byt
 
 absl::StatusOr<Tensor> CudaBackend::Upload(const Tensor& host, DType dtype) {
   if (host.defined() && host.device() == Device::kCuda) {
-    return absl::InvalidArgumentError(absl::StrCat("cuda upload: ", host.Describe(), " is already on the device"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda upload: ", host.Describe(), " is already on the device"));
   }
   const bool float_pair = (host.dtype() == DType::kF32 || host.dtype() == DType::kBF16) &&
                           (dtype == DType::kF32 || dtype == DType::kBF16);
@@ -200,15 +265,18 @@ absl::StatusOr<Tensor> CudaBackend::Upload(const Tensor& host, DType dtype) {
     TV_RETURN_IF_ERROR(StreamToDevice(host.raw(), raw.raw(), host.nbytes(), host.Describe()));
     TV_ASSIGN_OR_RETURN(Tensor dev, AllocateResident(dtype, host.shape()));
     kernels::ConvertArgs a;
-    a.x = kernels::ConstBuf{raw.raw(), host.dtype() == DType::kF32 ? kernels::ElemType::kF32 : kernels::ElemType::kBF16};
-    a.y = kernels::MutBuf{dev.raw(), dtype == DType::kF32 ? kernels::ElemType::kF32 : kernels::ElemType::kBF16};
+    a.x = kernels::ConstBuf{raw.raw(), host.dtype() == DType::kF32 ? kernels::ElemType::kF32
+                                                                   : kernels::ElemType::kBF16};
+    a.y = kernels::MutBuf{
+        dev.raw(), dtype == DType::kF32 ? kernels::ElemType::kF32 : kernels::ElemType::kBF16};
     a.n = host.numel();
-    TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchConvert(a, stream()), "upload convert", host.Describe()));
+    TV_RETURN_IF_ERROR(
+        CudaStatus(kernels::LaunchConvert(a, stream()), "upload convert", host.Describe()));
     return dev;
   }
   if (dtype != DType::kF32 && dtype != DType::kBF16) {
-    return absl::UnimplementedError(absl::StrCat("cuda upload ", host.Describe(), " as ",
-                                                 std::string(DTypeName(dtype))));
+    return absl::UnimplementedError(
+        absl::StrCat("cuda upload ", host.Describe(), " as ", std::string(DTypeName(dtype))));
   }
   // Other source dtypes (F16, F64, integers as floats) convert on the host.
   TV_ASSIGN_OR_RETURN(Tensor f32, ToF32(host));
@@ -255,7 +323,11 @@ void WidenToF32(const uint16_t* src, float* dst, int64_t n, bool bf16) {
 class CudaDownload : public PendingDownload {
  public:
   CudaDownload(CudaBackend* backend, Tensor src, void* pinned, size_t capacity, cudaEvent_t done)
-      : backend_(backend), src_(std::move(src)), pinned_(pinned), capacity_(capacity), done_(done) {}
+      : backend_(backend),
+        src_(std::move(src)),
+        pinned_(pinned),
+        capacity_(capacity),
+        done_(done) {}
   ~CudaDownload() override { Release(); }
 
   absl::StatusOr<Tensor> Wait() override {
@@ -308,8 +380,8 @@ absl::Status CudaBackend::AcquirePinned(size_t bytes, void** ptr, size_t* capaci
       }
     }
   }
-  const size_t cap = std::max<size_t>((bytes + (size_t{1} << 20) - 1) & ~((size_t{1} << 20) - 1),
-                                      size_t{1} << 20);
+  const size_t cap =
+      std::max<size_t>((bytes + (size_t{1} << 20) - 1) & ~((size_t{1} << 20) - 1), size_t{1} << 20);
   TV_RETURN_IF_ERROR(CudaStatus(cudaMallocHost(ptr, cap), "download", "pinned host buffer"));
   *capacity = cap;
   return absl::OkStatus();
@@ -334,7 +406,8 @@ void CudaBackend::ReleasePinned(void* ptr, size_t capacity) {
 
 absl::StatusOr<std::unique_ptr<PendingDownload>> CudaBackend::DownloadAsync(const Tensor& t) {
   if (t.device() != Device::kCuda) {
-    return absl::InvalidArgumentError(absl::StrCat("cuda download: ", t.Describe(), " is not on the device"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cuda download: ", t.Describe(), " is not on the device"));
   }
   Bind();
   void* pinned = nullptr;
@@ -342,7 +415,8 @@ absl::StatusOr<std::unique_ptr<PendingDownload>> CudaBackend::DownloadAsync(cons
   TV_RETURN_IF_ERROR(AcquirePinned(std::max<size_t>(t.nbytes(), 1), &pinned, &capacity));
   cudaEvent_t done = nullptr;
   cudaError_t e = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
-  if (e == cudaSuccess) e = cudaMemcpyAsync(pinned, t.raw(), t.nbytes(), cudaMemcpyDeviceToHost, stream());
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync(pinned, t.raw(), t.nbytes(), cudaMemcpyDeviceToHost, stream());
   if (e == cudaSuccess) e = cudaEventRecord(done, stream());
   if (e != cudaSuccess) {
     if (done != nullptr) {
@@ -353,7 +427,8 @@ absl::StatusOr<std::unique_ptr<PendingDownload>> CudaBackend::DownloadAsync(cons
     ReleasePinned(pinned, capacity);
     return CudaStatus(e, "download", t.Describe());
   }
-  return std::unique_ptr<PendingDownload>(std::make_unique<CudaDownload>(this, t, pinned, capacity, done));
+  return std::unique_ptr<PendingDownload>(
+      std::make_unique<CudaDownload>(this, t, pinned, capacity, done));
 }
 
 absl::StatusOr<Tensor> CudaBackend::Download(const Tensor& t) {
@@ -371,13 +446,15 @@ absl::Status ExpectDevice(const std::string& op, const std::string& what, const 
     return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is missing"));
   }
   if (t->device() != Device::kCuda) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " ", t->Describe(), " is not on the GPU"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": ", what, " ", t->Describe(), " is not on the GPU"));
   }
   return absl::OkStatus();
 }
 
 namespace {
-absl::StatusOr<kernels::ElemType> ElemTypeOf(const std::string& op, const std::string& what, const Tensor* t) {
+absl::StatusOr<kernels::ElemType> ElemTypeOf(const std::string& op, const std::string& what,
+                                             const Tensor* t) {
   TV_RETURN_IF_ERROR(ExpectDevice(op, what, t));
   switch (t->dtype()) {
     case DType::kF32:
@@ -392,11 +469,13 @@ absl::StatusOr<kernels::ElemType> ElemTypeOf(const std::string& op, const std::s
     case DType::kI64:
       break;
   }
-  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want BF16 or F32"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want BF16 or F32"));
 }
 }  // namespace
 
-absl::StatusOr<kernels::ConstBuf> In(const std::string& op, const std::string& what, const Tensor* t) {
+absl::StatusOr<kernels::ConstBuf> In(const std::string& op, const std::string& what,
+                                     const Tensor* t) {
   TV_ASSIGN_OR_RETURN(kernels::ElemType type, ElemTypeOf(op, what, t));
   return kernels::ConstBuf{t->raw(), type};
 }
@@ -407,7 +486,7 @@ absl::StatusOr<kernels::MutBuf> Out(const std::string& op, const std::string& wh
 }
 
 absl::Status ExpectDeviceShape(const std::string& op, const std::string& what, const Tensor* t,
-                         const Shape& shape) {
+                               const Shape& shape) {
   TV_RETURN_IF_ERROR(ExpectDevice(op, what, t));
   return engine::ExpectShape(op, what, t, shape);
 }

@@ -6,13 +6,29 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/core/backend.h"
+#include "kernels/kernel_options.h"
 
 namespace turbovid::engine {
 
 // The backend on CUDA device `device`; Unavailable when no such device (or no driver) is present.
+// Its kernel options come from the environment (CudaKernelOptionsFromEnv), read here once.
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device = 0);
+// The same with the given kernel options instead of the environment's.
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device,
+                                                         const kernels::KernelOptions& options);
+
+// The kernel-path switches of the environment: TV_ATTENTION=simple|flash|sm90,
+// TV_FA_SM90=s2|s2pp|s3pp|s2ppp, TV_SLA_PATH=sm90|wgmma|portable, TV_SLA_PORTABLE=0|1,
+// TV_CONV3D_PATH=direct|gemm|halo|sm90, TV_CONV_SM90_DEBUG=0|1; unset or empty → the default.
+// InvalidArgument naming the variable for any other value.
+absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv();
+// Reads / replaces the kernel options of a backend MakeCudaBackend made, for tests and benchmarks
+// that switch kernel paths between ops; InvalidArgument for any other backend.
+absl::StatusOr<kernels::KernelOptions> GetCudaKernelOptions(const Backend& backend);
+absl::Status SetCudaKernelOptions(Backend& backend, const kernels::KernelOptions& options);
 
 struct CudaDeviceInfo {
   std::string name;          // e.g. "NVIDIA H100 80GB HBM3"

@@ -16,6 +16,7 @@
 #include "engine/core/phase_profile.h"
 #include "engine/cuda/device_pool.h"
 #include "kernels/gemm.h"
+#include "kernels/kernel_options.h"
 #include "kernels/kernel_types.h"
 
 namespace turbovid::engine::cuda {
@@ -25,7 +26,7 @@ class CudaBackend : public Backend {
   CudaBackend() = default;
   ~CudaBackend() override;
   // Creates the cuBLASLt context and registers the ops; call once before use.
-  absl::Status Init(int device);
+  absl::Status Init(int device, const kernels::KernelOptions& options);
 
   std::string_view name() const override { return "cuda"; }
   Device device() const override { return Device::kCuda; }
@@ -57,7 +58,11 @@ class CudaBackend : public Backend {
   bool profiling() const { return profiling_; }
   void AddProfile(const std::string& label, double ms);
   cudaStream_t stream() const { return nullptr; }  // the legacy default stream, for now
-  int sm_version() const { return sm_version_; }     // e.g. 90, read once in Init()
+  int sm_version() const { return sm_version_; }   // e.g. 90, read once in Init()
+  // Kernel-path choices (kernels/kernel_options.h), read from the environment once when the
+  // backend is made; tests and benchmarks replace them between ops (SetCudaKernelOptions).
+  const kernels::KernelOptions& kernel_options() const { return kernel_options_; }
+  void set_kernel_options(const kernels::KernelOptions& options) { kernel_options_ = options; }
 
   using Backend::RegisterFn;
 
@@ -74,6 +79,7 @@ class CudaBackend : public Backend {
   kernels::GemmContext gemm_;
   bool profiling_ = false;
   bool arena_enabled_ = true;  // TV_ACTIVATION_ARENA=0: ReserveActivations does nothing
+  kernels::KernelOptions kernel_options_;
   PhaseProfile profile_;       // label → ms, calls (TV_CUDA_PROFILE=1)
   int device_ = 0;
   int sm_version_ = 0;
@@ -86,9 +92,10 @@ class CudaBackend : public Backend {
   static constexpr size_t kPinnedKept = 4;
 };
 
-void RegisterCudaOps(CudaBackend& backend);       // cuda_ops.cc: linear, norms, rope, attention, elementwise
-void RegisterCudaConvOps(CudaBackend& backend);   // cuda_conv_ops.cc: conv3d, channel norm, upsample
-void RegisterCudaSlaOps(CudaBackend& backend);    // cuda_sla_ops.cc: SLA
+void RegisterCudaOps(
+    CudaBackend& backend);  // cuda_ops.cc: linear, norms, rope, attention, elementwise
+void RegisterCudaConvOps(CudaBackend& backend);  // cuda_conv_ops.cc: conv3d, channel norm, upsample
+void RegisterCudaSlaOps(CudaBackend& backend);   // cuda_sla_ops.cc: SLA
 void RegisterCudaQuantOps(CudaBackend& backend);  // cuda_quant_ops.cc: int8 W8A8 linear
 
 // Profile label of an op: its name, with the main operand's shape for the heavy ops.
@@ -115,7 +122,8 @@ void RegisterOpFn(CudaBackend& b, Fn fn) {
     const auto t0 = std::chrono::steady_clock::now();
     absl::Status s = fn(*self, op);
     cudaDeviceSynchronize();
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     self->AddProfile(ProfileLabel(OpKindOf<OpT>(), ProfileOperand(op)), ms);
     return s;
   });
@@ -127,10 +135,11 @@ void RegisterOp(CudaBackend& b, absl::Status (*fn)(CudaBackend&, const OpT&)) {
 
 // Argument checks and conversions; errors name the op and the tensor.
 absl::Status ExpectDevice(const std::string& op, const std::string& what, const Tensor* t);
-absl::StatusOr<kernels::ConstBuf> In(const std::string& op, const std::string& what, const Tensor* t);
+absl::StatusOr<kernels::ConstBuf> In(const std::string& op, const std::string& what,
+                                     const Tensor* t);
 absl::StatusOr<kernels::MutBuf> Out(const std::string& op, const std::string& what, Tensor* t);
 absl::Status ExpectDeviceShape(const std::string& op, const std::string& what, const Tensor* t,
-                         const Shape& shape);
+                               const Shape& shape);
 absl::Status CudaStatus(cudaError_t e, const std::string& op, const std::string& detail);
 
 }  // namespace turbovid::engine::cuda

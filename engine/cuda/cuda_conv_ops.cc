@@ -2,8 +2,6 @@
 // cache for the halo and sm90 paths), the channel RMS norm and nearest x2 upsampling.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,19 +65,6 @@ class PackedWeights {
   std::map<Key, Entry> entries_;
 };
 
-// TV_CONV3D_PATH=direct|gemm|halo|sm90 forces a kernel (parity checks, benchmarks); unset →
-// fastest. A forced path that does not take the shapes falls back to the default choice, except
-// sm90 on a device that has it (see RunConv3d).
-Conv3dPath PathFromEnv() {
-  const char* v = std::getenv("TV_CONV3D_PATH");
-  if (v == nullptr) return Conv3dPath::kAuto;
-  if (std::strcmp(v, "direct") == 0) return Conv3dPath::kDirect;
-  if (std::strcmp(v, "gemm") == 0) return Conv3dPath::kGemm;
-  if (std::strcmp(v, "halo") == 0) return Conv3dPath::kHalo;
-  if (std::strcmp(v, "sm90") == 0) return Conv3dPath::kSm90;
-  return Conv3dPath::kAuto;
-}
-
 // Whether two tensors share bytes (the conv and upsample kernels need y apart from x).
 bool Overlaps(const Tensor& a, const Tensor& b) {
   if (a.storage() != b.storage()) return false;
@@ -112,10 +97,9 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
     if (op.x_prev->rank() != 4 || op.x_prev->dim(0) != op.x->dim(0) ||
         op.x_prev->dim(2) != op.x->dim(2) || op.x_prev->dim(3) != op.x->dim(3) ||
         op.x_prev->dtype() != op.x->dtype()) {
-      return absl::InvalidArgumentError(absl::StrCat("conv3d: x_prev ", op.x_prev->Describe(),
-                                                     " is not [", op.x->dim(0), ", Tp, ",
-                                                     op.x->dim(2), ", ", op.x->dim(3), "] like x ",
-                                                     op.x->Describe()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("conv3d: x_prev ", op.x_prev->Describe(), " is not [", op.x->dim(0),
+                       ", Tp, ", op.x->dim(2), ", ", op.x->dim(3), "] like x ", op.x->Describe()));
     }
     a.t_prev = op.x_prev->dim(1);
     if (op.x_prev_first < 0 || op.x_prev_first >= std::max<int64_t>(a.t_prev, 1)) {
@@ -168,7 +152,11 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
       absl::StrCat("x ", op.x->Describe(), " w ", op.w->Describe(), " y ", op.y->Describe(),
                    " stride ", a.stride[0], "/", a.stride[1], "/", a.stride[2], " pad ",
                    a.pad_lo[0], "/", a.pad_lo[1], "/", a.pad_lo[2]);
-  a.path = PathFromEnv();
+  // KernelOptions::conv3d (TV_CONV3D_PATH) forces a kernel (parity checks, benchmarks). A forced
+  // path that does not take the shapes falls back to the default choice, except sm90 on a device
+  // that has it (below).
+  a.path = b.kernel_options().conv3d;
+  a.sm90_debug = b.kernel_options().conv_sm90_debug;
   Conv3dPath chosen = kernels::Conv3dChoosePath(a);
   Tensor joined;  // x_prev ++ x, for the paths that do not read x_prev themselves
   if (a.t_prev > 0 && chosen != Conv3dPath::kSm90) {
@@ -176,7 +164,8 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
     if (a.prev_first == 0) {
       TV_ASSIGN_OR_RETURN(joined, ops.Concat({*op.x_prev, *op.x}, 1));
     } else {  // the ring in time order
-      TV_ASSIGN_OR_RETURN(Tensor older, ops.Narrow(*op.x_prev, 1, a.prev_first, a.t_prev - a.prev_first));
+      TV_ASSIGN_OR_RETURN(Tensor older,
+                          ops.Narrow(*op.x_prev, 1, a.prev_first, a.t_prev - a.prev_first));
       TV_ASSIGN_OR_RETURN(Tensor newer, ops.Narrow(*op.x_prev, 1, 0, a.prev_first));
       TV_ASSIGN_OR_RETURN(joined, ops.Concat({older, newer, *op.x}, 1));
     }
@@ -191,8 +180,9 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
   // kernel must not pass on another one. Elsewhere (no sm_90a) it falls back like the others.
   if (a.path == Conv3dPath::kSm90 && chosen != Conv3dPath::kSm90 && b.sm_version() == 90 &&
       kernels::Conv3dSm90Available()) {
-    return absl::UnimplementedError(
-        absl::StrCat("conv3d: TV_CONV3D_PATH=sm90 but the sm90 kernel does not take ", shapes));
+    return absl::UnimplementedError(absl::StrCat(
+        "conv3d: the sm90 path is forced (TV_CONV3D_PATH=sm90) but its kernel does not take ",
+        shapes));
   }
   a.path = chosen;
   Tensor packed;  // kept alive until the launch is queued (the cache holds it too)
@@ -251,8 +241,8 @@ absl::Status RunUpsample2x(CudaBackend& b, const Upsample2xOp& op) {
 
 void RegisterCudaConvOps(CudaBackend& backend) {
   auto cache = std::make_shared<PackedWeights>();
-  RegisterOpFn<Conv3dOp>(backend,
-                         [cache](CudaBackend& b, const Conv3dOp& op) { return RunConv3d(b, *cache, op); });
+  RegisterOpFn<Conv3dOp>(
+      backend, [cache](CudaBackend& b, const Conv3dOp& op) { return RunConv3d(b, *cache, op); });
   RegisterOp<ChannelRmsNormOp>(backend, &RunChannelRmsNorm);
   RegisterOp<Upsample2xOp>(backend, &RunUpsample2x);
 }

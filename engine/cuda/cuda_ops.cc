@@ -73,8 +73,9 @@ absl::Status RunLinear(CudaBackend& b, const LinearOp& op) {
   const int rc = kernels::LaunchGemm(b.gemm(), a, b.stream());
   if (rc < 0) return Launched(static_cast<cudaError_t>(-rc), "linear", op.x);
   if (rc > 0) {
-    return absl::InternalError(absl::StrCat("linear: cuBLASLt status ", rc, " for x ", op.x->Describe(),
-                                            " w ", op.w->Describe(), " y ", op.y->Describe()));
+    return absl::InternalError(absl::StrCat("linear: cuBLASLt status ", rc, " for x ",
+                                            op.x->Describe(), " w ", op.w->Describe(), " y ",
+                                            op.y->Describe()));
   }
   return absl::OkStatus();
 }
@@ -125,7 +126,8 @@ absl::Status RunRmsNorm(CudaBackend& b, const RmsNormOp& op) {
 absl::Status RunRope(CudaBackend& b, const RopeOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("rope", "x", op.x));
   if (op.x->rank() != 3 || op.x->dim(2) % 2 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("rope: x ", op.x->Describe(), " must be [L, N, even D]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rope: x ", op.x->Describe(), " must be [L, N, even D]"));
   }
   const int64_t l = op.x->dim(0), n = op.x->dim(1), d = op.x->dim(2);
   TV_RETURN_IF_ERROR(ExpectDeviceShape("rope", "cos", op.cos, {l, d / 2}));
@@ -164,8 +166,8 @@ absl::Status RunBinary(CudaBackend& b, const BinaryOp& op) {
   TV_RETURN_IF_ERROR(ExpectDeviceShape("binary", "y", op.y, op.a->shape()));
   const int64_t n = op.a->numel(), nb = op.b->numel();
   if (nb == 0 || n % nb != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("binary: b ", op.b->Describe(), " does not tile a ",
-                                                   op.a->Describe()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("binary: b ", op.b->Describe(), " does not tile a ", op.a->Describe()));
   }
   kernels::BinaryArgs a;
   switch (op.kind) {
@@ -201,13 +203,15 @@ absl::Status RunGatedAdd(CudaBackend& b, const GatedAddOp& op) {
 
 absl::Status RunEmbedding(CudaBackend& b, const EmbeddingOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("embedding", "table", op.table));
-  if (op.ids == nullptr || !op.ids->defined() || op.ids->dtype() != DType::kI64 || op.ids->rank() != 1) {
+  if (op.ids == nullptr || !op.ids->defined() || op.ids->dtype() != DType::kI64 ||
+      op.ids->rank() != 1) {
     return absl::InvalidArgumentError("embedding: ids must be I64 [L]");
   }
   if (op.table->rank() != 2) return absl::InvalidArgumentError("embedding: table must be [V, E]");
   const int64_t l = op.ids->dim(0), v = op.table->dim(0), e = op.table->dim(1);
   TV_RETURN_IF_ERROR(ExpectDeviceShape("embedding", "y", op.y, {l, e}));
-  // ids are checked on the host (they are a host tensor in the models; a device one is copied back).
+  // ids are checked on the host (they are a host tensor in the models; a device one is copied
+  // back).
   Tensor host_ids = *op.ids;
   if (op.ids->device() == Device::kCuda) {
     TV_ASSIGN_OR_RETURN(host_ids, b.Download(*op.ids));
@@ -215,7 +219,8 @@ absl::Status RunEmbedding(CudaBackend& b, const EmbeddingOp& op) {
   for (int64_t i = 0; i < l; ++i) {
     const int64_t id = host_ids.data<int64_t>()[i];
     if (id < 0 || id >= v) {
-      return absl::InvalidArgumentError(absl::StrCat("embedding: ids[", i, "] = ", id, " outside [0, ", v, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("embedding: ids[", i, "] = ", id, " outside [0, ", v, ")"));
     }
   }
   Tensor dev_ids = *op.ids;
@@ -239,17 +244,20 @@ absl::Status RunCopy(CudaBackend& b, const CopyOp& op) {
   }
   TV_RETURN_IF_ERROR(ExpectDevice("copy", "src", op.src));
   TV_RETURN_IF_ERROR(ExpectDevice("copy", "dst", op.dst));
-  if (op.rank < 1 || op.rank > CopyOp::kMaxRank) return absl::InvalidArgumentError("copy: bad rank");
-  int64_t src_hi = op.src_offset, dst_hi = op.dst_offset, src_lo = op.src_offset, dst_lo = op.dst_offset;
+  if (op.rank < 1 || op.rank > CopyOp::kMaxRank)
+    return absl::InvalidArgumentError("copy: bad rank");
+  int64_t src_hi = op.src_offset, dst_hi = op.dst_offset, src_lo = op.src_offset,
+          dst_lo = op.dst_offset;
   for (int i = 0; i < op.rank; ++i) {
     if (op.shape[i] <= 0) return absl::OkStatus();
-    const int64_t ds = (op.shape[i] - 1) * op.src_strides[i], dd = (op.shape[i] - 1) * op.dst_strides[i];
+    const int64_t ds = (op.shape[i] - 1) * op.src_strides[i],
+                  dd = (op.shape[i] - 1) * op.dst_strides[i];
     (ds >= 0 ? src_hi : src_lo) += ds;
     (dd >= 0 ? dst_hi : dst_lo) += dd;
   }
   if (src_lo < 0 || dst_lo < 0 || src_hi >= op.src->numel() || dst_hi >= op.dst->numel()) {
-    return absl::InvalidArgumentError(absl::StrCat("copy: box out of bounds (src ", op.src->Describe(),
-                                                   ", dst ", op.dst->Describe(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "copy: box out of bounds (src ", op.src->Describe(), ", dst ", op.dst->Describe(), ")"));
   }
   kernels::CopyArgs a;
   a.src = op.src->raw();
@@ -268,8 +276,8 @@ absl::Status RunCopy(CudaBackend& b, const CopyOp& op) {
 
 // Single-head attention with a wide head (the VAE mid block: D = 384, L ≈ 6k at 480p) as three
 // tensor-core steps: S = q·kᵀ (cuBLASLt, fp32 out), P = softmax(S·scale) (bf16), out = P·v.
-absl::Status RunAttentionByGemm(CudaBackend& b, const AttentionOp& op, int64_t lq, int64_t lk, int64_t d,
-                                int64_t dv) {
+absl::Status RunAttentionByGemm(CudaBackend& b, const AttentionOp& op, int64_t lq, int64_t lk,
+                                int64_t d, int64_t dv) {
   TV_ASSIGN_OR_RETURN(Tensor s, b.AllocateUninitialized(DType::kF32, {lq, lk}));
   kernels::GemmArgs g;
   g.x = op.q->raw();
@@ -279,7 +287,8 @@ absl::Status RunAttentionByGemm(CudaBackend& b, const AttentionOp& op, int64_t l
   g.n = lk;
   g.k = d;
   int rc = kernels::LaunchGemm(b.gemm(), g, b.stream());
-  if (rc != 0) return absl::InternalError(absl::StrCat("attention: q·kᵀ GEMM failed with code ", rc));
+  if (rc != 0)
+    return absl::InternalError(absl::StrCat("attention: q·kᵀ GEMM failed with code ", rc));
   TV_ASSIGN_OR_RETURN(Tensor p, b.AllocateUninitialized(DType::kBF16, {lq, lk}));
   kernels::SoftmaxRowsArgs sm;
   sm.x = ConstBuf{s.raw(), kernels::ElemType::kF32};
@@ -287,7 +296,8 @@ absl::Status RunAttentionByGemm(CudaBackend& b, const AttentionOp& op, int64_t l
   sm.rows = lq;
   sm.cols = lk;
   sm.scale = op.scale;
-  TV_RETURN_IF_ERROR(Launched(kernels::LaunchSoftmaxRows(sm, b.stream()), "attention softmax", op.q));
+  TV_RETURN_IF_ERROR(
+      Launched(kernels::LaunchSoftmaxRows(sm, b.stream()), "attention softmax", op.q));
   TV_ASSIGN_OR_RETURN(Tensor vt, b.AllocateUninitialized(DType::kBF16, {dv, lk}));
   kernels::CopyArgs c;
   c.src = op.v->raw();
@@ -309,7 +319,8 @@ absl::Status RunAttentionByGemm(CudaBackend& b, const AttentionOp& op, int64_t l
   o.n = dv;
   o.k = lk;
   rc = kernels::LaunchGemm(b.gemm(), o, b.stream());
-  if (rc != 0) return absl::InternalError(absl::StrCat("attention: p·v GEMM failed with code ", rc));
+  if (rc != 0)
+    return absl::InternalError(absl::StrCat("attention: p·v GEMM failed with code ", rc));
   return absl::OkStatus();
 }
 
@@ -337,28 +348,30 @@ absl::Status RunAttention(CudaBackend& b, const AttentionOp& op) {
   a.dv = static_cast<int>(dv);
   a.scale = op.scale;
   // Tensor-core kernels for bf16 without bias at D = Dv in {64, 128} (the DiT); the general
-  // kernel for the rest (T5 bias, the VAE's D = 384, F32). TV_ATTENTION forces a path where the
-  // shape allows it; a forced path that cannot take the shape falls back to the general kernel.
+  // kernel for the rest (T5 bias, the VAE's D = 384, F32). KernelOptions::attention
+  // (TV_ATTENTION) forces a path where the shape allows it; a forced path that cannot take the
+  // shape falls back to the general kernel.
   using kernels::AttentionPath;
-  AttentionPath path = kernels::AttentionPathFromEnv();
+  AttentionPath path = b.kernel_options().attention;
   const bool all_bf16 = op.q->dtype() == DType::kBF16 && op.k->dtype() == DType::kBF16 &&
                         op.v->dtype() == DType::kBF16;
-  if (path != AttentionPath::kSimple && op.bias == nullptr && n == 1 && (d > 128 || dv > 128) && all_bf16 &&
-      d % 8 == 0 && dv % 8 == 0 && lk % 8 == 0 && lq * lk <= (int64_t{1} << 27)) {
+  if (path != AttentionPath::kSimple && op.bias == nullptr && n == 1 && (d > 128 || dv > 128) &&
+      all_bf16 && d % 8 == 0 && dv % 8 == 0 && lk % 8 == 0 && lq * lk <= (int64_t{1} << 27)) {
     return RunAttentionByGemm(b, op, lq, lk, d, dv);
   }
   const bool flash = kernels::FlashAttentionSupports(a);
   if (path == AttentionPath::kAuto) {
-    path = !flash ? AttentionPath::kSimple
+    path = !flash                                                           ? AttentionPath::kSimple
            : (b.sm_version() == 90 && kernels::FlashAttentionSm90Enabled()) ? AttentionPath::kSm90
                                                                             : AttentionPath::kFlash;
   }
   if (!flash) path = AttentionPath::kSimple;
-  if (path == AttentionPath::kSm90 && (b.sm_version() != 90 || d != 128)) path = AttentionPath::kFlash;
+  if (path == AttentionPath::kSm90 && (b.sm_version() != 90 || d != 128))
+    path = AttentionPath::kFlash;
   cudaError_t e = cudaSuccess;
   switch (path) {
     case AttentionPath::kSm90:
-      e = kernels::LaunchFlashAttentionSm90(a, b.stream());
+      e = kernels::LaunchFlashAttentionSm90(a, b.stream(), b.kernel_options().fa_sm90);
       break;
     case AttentionPath::kFlash:
       e = kernels::LaunchFlashAttention(a, b.stream());

@@ -137,6 +137,7 @@ absl::Status RunSla(CudaBackend& b, const SlaOp& op) {
   a.block_q = op.block_q;
   a.block_k = op.block_k;
   a.ksel = static_cast<int>(s.ksel);
+  a.path = b.kernel_options().sla;  // TV_SLA_PATH / TV_SLA_PORTABLE
   const size_t ws_bytes = kernels::SlaWorkspaceBytes(a);
   if (ws_bytes == 0) {
     return absl::InternalError(absl::StrCat("sla: no launch plan for q ", op.q->Describe(),

@@ -9,6 +9,7 @@
 // Skips when no CUDA device is present.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -24,18 +25,35 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "gtest/gtest.h"
+#include "kernels/kernel_options.h"
 #include "tests/parity/parity_case.h"
 
 namespace turbovid::engine::parity {
+
+absl::Status RunWithKernelOptions(Backend& b, const std::function<absl::Status()>& run,
+                                  const std::function<void(kernels::KernelOptions&)>& change) {
+  if (b.device() != Device::kCuda) return run();
+  TV_ASSIGN_OR_RETURN(const kernels::KernelOptions saved, GetCudaKernelOptions(b));
+  kernels::KernelOptions forced = saved;
+  change(forced);
+  TV_RETURN_IF_ERROR(SetCudaKernelOptions(b, forced));
+  const absl::Status status = run();
+  TV_RETURN_IF_ERROR(SetCudaKernelOptions(b, saved));
+  return status;
+}
+
 namespace {
 
 Case LinearCase(int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
-  std::string name = "linear " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
-                     (bias ? " +bias" : "") +
-                     (act == Activation::kGeluTanh ? " gelu" : act == Activation::kSilu ? " silu" : "");
+  std::string name = "linear " + std::to_string(m) + "x" + std::to_string(k) + "x" +
+                     std::to_string(n) + (bias ? " +bias" : "") +
+                     (act == Activation::kGeluTanh ? " gelu"
+                      : act == Activation::kSilu   ? " silu"
+                                                   : "");
   std::vector<Input> in = {{{m, k}}, {{n, k}, false, -0.2f, 0.2f}};
   if (bias) in.push_back({{n}});
-  return {name, OpKindOf<LinearOp>(), in, [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+  return {name, OpKindOf<LinearOp>(), in,
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, n}));
             LinearOp op{&t[0], &t[1], bias ? &t[2] : nullptr, act, &y};
             TV_RETURN_IF_ERROR(env.b.Run(op));
@@ -45,8 +63,11 @@ Case LinearCase(int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
 
 Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows) {
   // mod_rows: 0 = no modulation, 1 = broadcast [E], m = per row [M, E].
-  std::string name = "layer_norm " + std::to_string(m) + "x" + std::to_string(e) + (affine ? " affine" : "") +
-                     (mod_rows == 0 ? "" : mod_rows == 1 ? " mod[E]" : " mod[M,E]");
+  std::string name = "layer_norm " + std::to_string(m) + "x" + std::to_string(e) +
+                     (affine ? " affine" : "") +
+                     (mod_rows == 0   ? ""
+                      : mod_rows == 1 ? " mod[E]"
+                                      : " mod[M,E]");
   std::vector<Input> in = {{{m, e}, false, -3.f, 5.f}};
   if (affine) {
     in.push_back({{e}});
@@ -56,7 +77,8 @@ Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows) {
     in.push_back({{mod_rows == 1 ? 1 : m, e}, false, -0.5f, 0.5f});
     in.push_back({{mod_rows == 1 ? 1 : m, e}});
   }
-  return {name, OpKindOf<LayerNormOp>(), in, [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+  return {name, OpKindOf<LayerNormOp>(), in,
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
             LayerNormOp op;
             op.x = &t[0];
@@ -78,7 +100,8 @@ Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows) {
 Case RmsNormCase(int64_t m, int64_t e, bool weight) {
   std::vector<Input> in = {{{m, e}, false, -2.f, 2.f}};
   if (weight) in.push_back({{e}, false, 0.5f, 1.5f});
-  return {"rms_norm " + std::to_string(m) + "x" + std::to_string(e) + (weight ? " w" : ""), OpKindOf<RmsNormOp>(), in,
+  return {"rms_norm " + std::to_string(m) + "x" + std::to_string(e) + (weight ? " w" : ""),
+          OpKindOf<RmsNormOp>(), in,
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
             RmsNormOp op{&t[0], weight ? &t[1] : nullptr, 1e-6f, &y};
@@ -104,7 +127,8 @@ Case RmsNormRopeCase(int64_t m, int64_t n, int64_t d) {
 }
 
 Case RopeCase(int64_t l, int64_t n, int64_t d) {
-  return {"rope " + std::to_string(l) + "x" + std::to_string(n) + "x" + std::to_string(d), OpKindOf<RopeOp>(),
+  return {"rope " + std::to_string(l) + "x" + std::to_string(n) + "x" + std::to_string(d),
+          OpKindOf<RopeOp>(),
           {{{l, n, d}}, {{l, d / 2}, true}, {{l, d / 2}, true}},
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             RopeOp op{&t[0], &t[1], &t[2]};
@@ -114,12 +138,15 @@ Case RopeCase(int64_t l, int64_t n, int64_t d) {
 }
 
 Case AttentionCase(int64_t lq, int64_t lk, int64_t n, int64_t d, int64_t dv, bool bias) {
-  std::string name = "attention q" + std::to_string(lq) + " k" + std::to_string(lk) + " h" + std::to_string(n) +
-                     " d" + std::to_string(d) + "/" + std::to_string(dv) + (bias ? " +bias" : "");
-  std::vector<Input> in = {{{lq, n, d}, false, -2.f, 2.f}, {{lk, n, d}, false, -2.f, 2.f}, {{lk, n, dv}}};
+  std::string name = "attention q" + std::to_string(lq) + " k" + std::to_string(lk) + " h" +
+                     std::to_string(n) + " d" + std::to_string(d) + "/" + std::to_string(dv) +
+                     (bias ? " +bias" : "");
+  std::vector<Input> in = {
+      {{lq, n, d}, false, -2.f, 2.f}, {{lk, n, d}, false, -2.f, 2.f}, {{lk, n, dv}}};
   if (bias) in.push_back({{n, lq, lk}, false, -2.f, 2.f});
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
-  return {name, OpKindOf<AttentionOp>(), in, [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+  return {name, OpKindOf<AttentionOp>(), in,
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor out, env.Alloc({lq, n, dv}));
             AttentionOp op{&t[0], &t[1], &t[2], bias ? &t[3] : nullptr, scale, &out};
             TV_RETURN_IF_ERROR(env.b.Run(op));
@@ -128,8 +155,10 @@ Case AttentionCase(int64_t lq, int64_t lk, int64_t n, int64_t d, int64_t dv, boo
 }
 
 Case UnaryCase(UnaryKind kind, int64_t n) {
-  return {std::string("unary ") + (kind == UnaryKind::kGeluTanh ? "gelu " : "silu ") + std::to_string(n),
-          OpKindOf<UnaryOp>(), {{{n}, false, -6.f, 6.f}},
+  return {std::string("unary ") + (kind == UnaryKind::kGeluTanh ? "gelu " : "silu ") +
+              std::to_string(n),
+          OpKindOf<UnaryOp>(),
+          {{{n}, false, -6.f, 6.f}},
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({n}));
             TV_RETURN_IF_ERROR(env.b.Run(UnaryOp{kind, &t[0], &y}));
@@ -138,8 +167,10 @@ Case UnaryCase(UnaryKind kind, int64_t n) {
 }
 
 Case BinaryCase(BinaryKind kind, Shape a, Shape bs) {
-  return {std::string("binary ") + (kind == BinaryKind::kAdd ? "add " : "mul ") + ShapeString(a) + " by " + ShapeString(bs),
-          OpKindOf<BinaryOp>(), {{a}, {bs}},
+  return {std::string("binary ") + (kind == BinaryKind::kAdd ? "add " : "mul ") + ShapeString(a) +
+              " by " + ShapeString(bs),
+          OpKindOf<BinaryOp>(),
+          {{a}, {bs}},
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc(a));
             TV_RETURN_IF_ERROR(env.b.Run(BinaryOp{kind, &t[0], &t[1], &y}));
@@ -151,7 +182,9 @@ Case GatedAddCase(int64_t m, int64_t e, int gate_rows) {
   std::vector<Input> in = {{{m, e}}, {{m, e}}};
   if (gate_rows) in.push_back({{gate_rows == 1 ? 1 : m, e}});
   return {"gated_add " + std::to_string(m) + "x" + std::to_string(e) +
-              (gate_rows == 0 ? "" : gate_rows == 1 ? " gate[E]" : " gate[M,E]"),
+              (gate_rows == 0   ? ""
+               : gate_rows == 1 ? " gate[E]"
+                                : " gate[M,E]"),
           OpKindOf<GatedAddOp>(), in,
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_RETURN_IF_ERROR(env.b.Run(GatedAddOp{&t[0], &t[1], gate_rows ? &t[2] : nullptr}));
@@ -161,7 +194,8 @@ Case GatedAddCase(int64_t m, int64_t e, int gate_rows) {
 
 Case EmbeddingCase(int64_t v, int64_t e, int64_t l) {
   return {"embedding " + std::to_string(v) + "x" + std::to_string(e) + " l" + std::to_string(l),
-          OpKindOf<EmbeddingOp>(), {{{v, e}}},
+          OpKindOf<EmbeddingOp>(),
+          {{{v, e}}},
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             Tensor ids = Tensor::Zeros(DType::kI64, {l});
             for (int64_t i = 0; i < l; ++i) ids.data<int64_t>()[i] = (i * 7 + 3) % v;
@@ -172,7 +206,9 @@ Case EmbeddingCase(int64_t v, int64_t e, int64_t l) {
 }
 
 Case PermuteCase(Shape s, std::vector<int> perm) {
-  return {"copy permute " + ShapeString(s), OpKindOf<CopyOp>(), {{s}},
+  return {"copy permute " + ShapeString(s),
+          OpKindOf<CopyOp>(),
+          {{s}},
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             Ops ops(env.b);
             TV_ASSIGN_OR_RETURN(Tensor y, ops.Permute(t[0], perm));
@@ -181,7 +217,9 @@ Case PermuteCase(Shape s, std::vector<int> perm) {
 }
 
 Case ConcatCase(Shape a, Shape c, int axis) {
-  return {"copy concat " + ShapeString(a) + "+" + ShapeString(c), OpKindOf<CopyOp>(), {{a}, {c}},
+  return {"copy concat " + ShapeString(a) + "+" + ShapeString(c),
+          OpKindOf<CopyOp>(),
+          {{a}, {c}},
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             Ops ops(env.b);
             TV_ASSIGN_OR_RETURN(Tensor y, ops.Concat({t[0], t[1]}, axis));
@@ -272,11 +310,14 @@ Tensor HostAs(const Tensor& t, DType dtype) {
 
 // Uploads host inputs to `b` (tables stay F32) between guard bands, runs the case, checks the
 // bands, returns host F32 outputs.
-absl::StatusOr<std::vector<Tensor>> RunOn(Backend& b, const Case& c, const std::vector<Tensor>& host) {
+absl::StatusOr<std::vector<Tensor>> RunOn(Backend& b, const Case& c,
+                                          const std::vector<Tensor>& host) {
   Env env{b, {}};
   std::vector<Tensor> dev;
   for (size_t i = 0; i < host.size(); ++i) {
-    TV_ASSIGN_OR_RETURN(Tensor t, env.Place(HostAs(host[i], c.inputs[i].f32_table ? DType::kF32 : b.compute_dtype())));
+    TV_ASSIGN_OR_RETURN(
+        Tensor t,
+        env.Place(HostAs(host[i], c.inputs[i].f32_table ? DType::kF32 : b.compute_dtype())));
     dev.push_back(std::move(t));
   }
   TV_ASSIGN_OR_RETURN(std::vector<Tensor> outs, c.run(env, dev));
@@ -311,6 +352,48 @@ int NonFinite(const Tensor& t) {
 }
 
 // The harness itself (guards, views, every case's wiring) on the CPU backend: runs without a GPU.
+// The kernel-path switches the CUDA backend reads once when it is made: every spelling the docs
+// name, unset / empty as the default, and an error naming the variable for anything else. Needs no
+// GPU (the environment is read before any device is touched).
+TEST(CudaKernelOptions, EnvironmentSpellings) {
+  const char* kVars[] = {"TV_ATTENTION",    "TV_FA_SM90",     "TV_SLA_PATH",
+                         "TV_SLA_PORTABLE", "TV_CONV3D_PATH", "TV_CONV_SM90_DEBUG"};
+  for (const char* v : kVars) unsetenv(v);
+  absl::StatusOr<kernels::KernelOptions> o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->attention, kernels::AttentionPath::kAuto);
+  EXPECT_EQ(o->fa_sm90, kernels::FaSm90Variant::kAuto);
+  EXPECT_EQ(o->sla, kernels::SlaPath::kAuto);
+  EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kAuto);
+  EXPECT_FALSE(o->conv_sm90_debug);
+
+  setenv("TV_ATTENTION", "flash", 1);
+  setenv("TV_FA_SM90", "s3pp", 1);
+  setenv("TV_SLA_PATH", "wgmma", 1);
+  setenv("TV_CONV3D_PATH", "halo", 1);
+  setenv("TV_CONV_SM90_DEBUG", "1", 1);
+  setenv("TV_SLA_PORTABLE", "", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->attention, kernels::AttentionPath::kFlash);
+  EXPECT_EQ(o->fa_sm90, kernels::FaSm90Variant::kS3Pp);
+  EXPECT_EQ(o->sla, kernels::SlaPath::kWgmma);
+  EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kHalo);
+  EXPECT_TRUE(o->conv_sm90_debug);
+
+  setenv("TV_SLA_PORTABLE", "1", 1);  // overrides TV_SLA_PATH, as before
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->sla, kernels::SlaPath::kPortable);
+
+  setenv("TV_CONV3D_PATH", "fast", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("TV_CONV3D_PATH=fast"), std::string::npos)
+      << o.status().message();
+  for (const char* v : kVars) unsetenv(v);
+}
+
 TEST(BackendOpsParity, CpuCasesRunGuarded) {
   std::unique_ptr<Backend> cpu = MakeCpuBackend();
   std::mt19937 rng(99);

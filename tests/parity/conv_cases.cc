@@ -1,9 +1,9 @@
 // Parity cases for Conv3d, ChannelRmsNorm, Upsample2x. Conv shapes cover every CUDA path (sm90,
-// halo, gathered GEMM, direct; forced through TV_CONV3D_PATH on shapes another path would take),
-// ragged channels, odd sizes, strides with asymmetric padding and causal padding. The forced sm90
-// cases run the sm_90a TMA + wgmma kernel on an sm_90 device (where a shape it does not take is an
-// error, not a silent fallback) and the default path elsewhere.
-// Also a disabled benchmark of the Wan VAE decoder's shapes (ConvPerf.DISABLED_WanVaeDecode).
+// halo, gathered GEMM, direct; forced through the backend's kernel options on shapes another path
+// would take), ragged channels, odd sizes, strides with asymmetric padding and causal padding. The
+// forced sm90 cases run the sm_90a TMA + wgmma kernel on an sm_90 device (where a shape it does not
+// take is an error, not a silent fallback) and the default path elsewhere. Also a disabled
+// benchmark of the Wan VAE decoder's shapes (ConvPerf.DISABLED_WanVaeDecode).
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -13,8 +13,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_backend.h"
 #include "gtest/gtest.h"
+#include "kernels/kernel_options.h"
 #include "tests/parity/parity_case.h"
 
 namespace turbovid::engine::parity {
@@ -27,23 +29,10 @@ struct ConvSpec {
   std::array<int, 3> lo = {0, 0, 0};
   std::array<int, 3> hi = {0, 0, 0};
   bool bias = true;
-  const char* path = nullptr;  // TV_CONV3D_PATH while the op runs (CPU ignores it)
+  const char* path = nullptr;  // kernel path forced for the op, TV_CONV3D_PATH's spelling (CPU
+                               // ignores it)
   int64_t t_prev = 0;          // frames of Conv3dOp::x_prev in front of x (0: none)
   int prev_first = 0;          // Conv3dOp::x_prev_first (x_prev as a ring)
-};
-
-// Sets TV_CONV3D_PATH for one op and restores "unset" after it.
-class ScopedPath {
- public:
-  explicit ScopedPath(const char* path) : set_(path != nullptr) {
-    if (set_) setenv("TV_CONV3D_PATH", path, 1);
-  }
-  ~ScopedPath() {
-    if (set_) unsetenv("TV_CONV3D_PATH");
-  }
-
- private:
-  bool set_;
 };
 
 std::string Triple(const std::array<int, 3>& v) {
@@ -92,21 +81,27 @@ Case ConvCase(const ConvSpec& s) {
             op.x_prev_first = s.prev_first;
             const bool sm90 = s.path != nullptr && std::string(s.path) == "sm90";
             if (sm90 && env.b.device() == Device::kCuda) Sm90Device();
-            ScopedPath path(s.path);
-            TV_RETURN_IF_ERROR(env.b.Run(op));
+            kernels::Conv3dPath path = kernels::Conv3dPath::kAuto;
+            if (s.path != nullptr && !kernels::ParseConv3dPath(s.path, &path)) {
+              return absl::InvalidArgumentError(absl::StrCat("unknown conv3d path ", s.path));
+            }
+            TV_RETURN_IF_ERROR(RunWithKernelOptions(
+                env.b, [&] { return env.b.Run(op); },
+                [&](kernels::KernelOptions& o) { o.conv3d = path; }));
             return std::vector<Tensor>{y};
           }};
 }
 
 Case ChannelRmsNormCase(int64_t c, int64_t p, bool silu = false) {
-  return {"channel_rms_norm " + std::to_string(c) + "x" + std::to_string(p) + (silu ? " +silu" : ""),
-          OpKindOf<ChannelRmsNormOp>(),
-          {{{c, p}, false, -2.f, 2.f}, {{c}, false, 0.5f, 1.5f}},
-          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
-            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({c, p}));
-            TV_RETURN_IF_ERROR(env.b.Run(ChannelRmsNormOp{&t[0], &t[1], &y, silu}));
-            return std::vector<Tensor>{y};
-          }};
+  return {
+      "channel_rms_norm " + std::to_string(c) + "x" + std::to_string(p) + (silu ? " +silu" : ""),
+      OpKindOf<ChannelRmsNormOp>(),
+      {{{c, p}, false, -2.f, 2.f}, {{c}, false, 0.5f, 1.5f}},
+      [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+        TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({c, p}));
+        TV_RETURN_IF_ERROR(env.b.Run(ChannelRmsNormOp{&t[0], &t[1], &y, silu}));
+        return std::vector<Tensor>{y};
+      }};
 }
 
 Case Upsample2xCase(Shape s) {

@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/status_macros.h"
 #include "engine/core/backend.h"
 #include "engine/core/ops.h"
+#include "kernels/kernel_options.h"
 
 namespace turbovid::engine::parity {
 
@@ -43,10 +45,13 @@ struct Env {
     std::memcpy(static_cast<char*>(whole.raw()) + kGuardElems * es, host.raw(), host.nbytes());
     TV_ASSIGN_OR_RETURN(Tensor dev, b.Upload(whole, host.dtype()));
     wholes.push_back(dev);
-    return Tensor::Wrap(dev.storage(), dev.byte_offset() + kGuardElems * es, host.dtype(), host.shape());
+    return Tensor::Wrap(dev.storage(), dev.byte_offset() + kGuardElems * es, host.dtype(),
+                        host.shape());
   }
   // A zero-filled guarded output in the compute dtype.
-  absl::StatusOr<Tensor> Alloc(Shape s) { return Place(Tensor::Zeros(b.compute_dtype(), std::move(s))); }
+  absl::StatusOr<Tensor> Alloc(Shape s) {
+    return Place(Tensor::Zeros(b.compute_dtype(), std::move(s)));
+  }
 
   // Number of guard elements that no longer hold the pattern.
   absl::StatusOr<int64_t> BrokenGuards() {
@@ -78,6 +83,12 @@ struct Case {
   // that raises it says why next to the number.
   double slack = kSlack;
 };
+
+// Runs `op` on `b`, on the CUDA backend with its kernel options changed by `change` for this op
+// alone (forcing a kernel path, as TV_CONV3D_PATH or TV_SLA_PATH would for a whole process); other
+// backends run it unchanged. Defined in backend_ops_test.cc.
+absl::Status RunWithKernelOptions(Backend& b, const std::function<absl::Status()>& run,
+                                  const std::function<void(kernels::KernelOptions&)>& change);
 
 // Cases of the op families kept in their own files (each returns its list).
 std::vector<Case> ConvCases();   // conv_cases.cc: Conv3d, ChannelRmsNorm, Upsample2x

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_backend.h"
 #include "gtest/gtest.h"
+#include "kernels/kernel_options.h"
 #include "tests/parity/parity_case.h"
 
 namespace turbovid::engine::parity {
@@ -32,6 +33,8 @@ struct SlaShape {
   int64_t l, n, d;
   double topk;  // the decimal the op sees as float (ksel = int(topk·nk) as upstream's Python)
   int bq, bk;
+  // Sparse-branch kernel forced for the op (SlaArgs::path); the sm_90a choices apply on an H100.
+  kernels::SlaPath path = kernels::SlaPath::kAuto;
   int64_t nq() const { return (l + bq - 1) / bq; }
   int64_t nk() const { return (l + bk - 1) / bk; }
   int64_t ksel() const {
@@ -81,9 +84,24 @@ absl::StatusOr<Tensor> Structured(Env& env, const Tensor& t, const SlaShape& s, 
   return env.Place(bf);
 }
 
+const char* PathName(kernels::SlaPath path) {
+  switch (path) {
+    case kernels::SlaPath::kAuto:
+      return "";
+    case kernels::SlaPath::kSm90:
+      return " sm90";
+    case kernels::SlaPath::kWgmma:
+      return " wgmma";
+    case kernels::SlaPath::kPortable:
+      return " portable";
+  }
+  return " ?";
+}
+
 Case SlaCase(SlaShape s, bool probes) {
-  const std::string name = absl::StrCat("sla L", s.l, " h", s.n, " d", s.d, " top", s.topk, " ",
-                                        s.bq, "x", s.bk, " k", s.ksel(), probes ? " +probes" : "");
+  const std::string name =
+      absl::StrCat("sla L", s.l, " h", s.n, " d", s.d, " top", s.topk, " ", s.bq, "x", s.bk, " k",
+                   s.ksel(), probes ? " +probes" : "", PathName(s.path));
   const Shape lnd{s.l, s.n, s.d};
   std::vector<Input> in = {{lnd, false, 0.5f, 1.5f},
                            {lnd, false, 0.5f, 1.5f},
@@ -105,8 +123,13 @@ Case SlaCase(SlaShape s, bool probes) {
             op.block_q = s.bq;
             op.block_k = s.bk;
             op.out = &out;
+            const auto run = [&] {
+              return RunWithKernelOptions(
+                  env.b, [&] { return env.b.Run(op); },
+                  [&](kernels::KernelOptions& o) { o.sla = s.path; });
+            };
             if (!probes) {
-              TV_RETURN_IF_ERROR(env.b.Run(op));
+              TV_RETURN_IF_ERROR(run());
               return std::vector<Tensor>{out};
             }
             TV_ASSIGN_OR_RETURN(Tensor sparse_out, env.Alloc(lnd));
@@ -114,7 +137,7 @@ Case SlaCase(SlaShape s, bool probes) {
                                 env.Place(Tensor::Zeros(DType::kI8, {s.n, s.nq(), s.nk()})));
             op.sparse_out = &sparse_out;
             op.sparse_map = &map;
-            TV_RETURN_IF_ERROR(env.b.Run(op));
+            TV_RETURN_IF_ERROR(run());
             return std::vector<Tensor>{out, sparse_out, map};
           }};
 }
@@ -167,7 +190,8 @@ double TimeSla(Backend& b, const SlaShape& s, int iters) {
 // the op's kernels with cudaEvents and prints its table (rows "sla/<kernel> [shape]", summed over
 // the profiled calls) to stderr when destroyed. Prints, never fails. Run by hand on the GPU:
 //   tv_parity_test --gtest_also_run_disabled_tests --gtest_filter='SlaPerf.*'
-// (TV_SLA_PATH=sm90|wgmma|portable selects the sparse kernel on an H100.)
+// (TV_SLA_PATH=sm90|wgmma|portable, read when the backend is made, selects the sparse kernel on
+// an H100.)
 TEST(SlaPerf, DISABLED_ModelShapes) {
   const SlaShape shapes[] = {SlaShape{32760, 12, 128, 0.1, 128, 64},
                              SlaShape{75600, 40, 128, 0.1, 128, 64}};
@@ -222,6 +246,11 @@ std::vector<Case> SlaCases() {
       SlaCase({700, 1, 128, 0.1, 128, 64}, true),    // nk 11 (tail 60), K 1
       SlaCase({300, 2, 128, 0.1, 128, 64}, true),    // nk 5 → K 0 at D 128
       SlaCase({4100, 2, 128, 0.3, 128, 64}, false),  // nk 65 (tail 4), K 19: 10 stages
+      // The other sparse kernels an H100 can run at D 128 (elsewhere the same as the cases above).
+      SlaCase({1000, 2, 128, 0.2, 128, 64, kernels::SlaPath::kWgmma}, true),
+      SlaCase({4100, 2, 128, 0.3, 128, 64, kernels::SlaPath::kWgmma}, false),
+      SlaCase({1000, 2, 128, 0.2, 128, 64, kernels::SlaPath::kPortable}, true),
+      SlaCase({4100, 2, 128, 0.3, 128, 64, kernels::SlaPath::kPortable}, false),
   };
 }
 

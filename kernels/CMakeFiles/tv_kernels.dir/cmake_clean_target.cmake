@@ -1,0 +1,3 @@
+file(REMOVE_RECURSE
+  "libtv_kernels.a"
+)

@@ -1,0 +1,36 @@
+// Kernel-path choices the CUDA backend reads once from the environment when it starts and hands to
+// the launchers (kernels/ itself reads no environment). Every default is the tuned choice; the
+// others exist for parity checks, benchmarks and debugging.
+#pragma once
+
+namespace turbovid::kernels {
+
+// Attention kernel (TV_ATTENTION=simple|flash|sm90); kAuto picks by shape and arch.
+enum class AttentionPath : int { kAuto = 0, kSimple = 1, kFlash = 2, kSm90 = 3 };
+// Variant of the sm_90a flash kernel (TV_FA_SM90=s2|s2pp|s3pp|s2ppp: stages, ping-pong,
+// persistent); kAuto picks by key length.
+enum class FaSm90Variant : int { kAuto = 0, kS2 = 1, kS2Pp = 2, kS3Pp = 3, kS2PpP = 4 };
+// SLA sparse-branch kernel on an sm_90a device (TV_SLA_PATH=sm90|wgmma|portable, or
+// TV_SLA_PORTABLE=1): kAuto and kSm90 take the TMA + wgmma kernel, kWgmma the cp.async wgmma one,
+// kPortable the mma.sync one. Other devices and shapes ignore it.
+enum class SlaPath : int { kAuto = 0, kSm90 = 1, kWgmma = 2, kPortable = 3 };
+// Conv3d kernel (TV_CONV3D_PATH=direct|gemm|halo|sm90); kAuto takes the fastest that accepts the
+// shapes (kernels/conv.h).
+enum class Conv3dPath : int { kAuto = 0, kDirect = 1, kGemm = 2, kHalo = 3, kSm90 = 4 };
+
+struct KernelOptions {
+  AttentionPath attention = AttentionPath::kAuto;
+  FaSm90Variant fa_sm90 = FaSm90Variant::kAuto;
+  SlaPath sla = SlaPath::kAuto;
+  Conv3dPath conv3d = Conv3dPath::kAuto;
+  // TV_CONV_SM90_DEBUG=1: the sm90 conv path prints its host-side failures to stderr.
+  bool conv_sm90_debug = false;
+};
+
+// Parse one switch's value, spelled as above; false (and *out unchanged) for any other value.
+bool ParseAttentionPath(const char* value, AttentionPath* out);
+bool ParseFaSm90Variant(const char* value, FaSm90Variant* out);
+bool ParseSlaPath(const char* value, SlaPath* out);
+bool ParseConv3dPath(const char* value, Conv3dPath* out);
+
+}  // namespace turbovid::kernels
