@@ -7,7 +7,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" -DTV_BUILD_SERVICE=ON \
   -DTV_WERROR="${TV_WERROR:-OFF}" ${CMAKE_ARGS:-} >/dev/null
 if grep -q '^TV_BUILD_CUDA:BOOL=ON' "$BUILD_DIR/CMakeCache.txt"; then
-  echo "CUDA: building the CUDA backend with $(grep -m1 '^CMAKE_CUDA_COMPILER:' "$BUILD_DIR/CMakeCache.txt" | cut -d= -f2)"
+  echo "CUDA: building the CUDA backend with $(grep -m1 '^TV_NVCC:' "$BUILD_DIR/CMakeCache.txt" | cut -d= -f2)"
 else
   echo "CUDA: no nvcc found (or TV_BUILD_CUDA=OFF): CPU-only build, the GPU tests are not built"
 fi
