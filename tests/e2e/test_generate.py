@@ -25,7 +25,7 @@ class GenerateTest(e2e_case.ClusterCase):
         self.assertEqual((w, h), (width, height))
         self.assertEqual(n, frames)
 
-    def check_progress(self, events, client):
+    def check_progress(self, events, client, num_steps=STEPS):
         """States never go back; stages never go back while RUNNING; steps increase by one."""
         states = [client.state_name(j) for j in events]
         ranks = [STATE_ORDER.index(s) for s in states]
@@ -37,8 +37,8 @@ class GenerateTest(e2e_case.ClusterCase):
         steps = [j.step for j in running if client.stage_name(j) == "STAGE_DENOISING"]
         self.assertEqual(steps, sorted(steps))
         # Snapshots may coalesce, so not every step need be seen, but none beyond N.
-        self.assertTrue(steps and 0 <= steps[0] and steps[-1] <= STEPS, steps)
-        self.assertEqual(events[-1].num_steps, STEPS)
+        self.assertTrue(steps and 0 <= steps[0] and steps[-1] <= num_steps, steps)
+        self.assertEqual(events[-1].num_steps, num_steps)
         progress = [j.progress for j in events]
         self.assertEqual(progress, sorted(progress))
 
@@ -77,12 +77,15 @@ class GenerateTest(e2e_case.ClusterCase):
     def test_python_t2v_and_i2v(self):
         c = self.cluster
         client = c.client()
+        # MEDIUM jobs (~1.5 s, mostly denoising) so that the watch stream sees denoising steps; a
+        # 64x64 2-step job can finish before the stream's first snapshot (seen 1 run in 4).
+        m = e2e_case.MEDIUM
         for model, image in ((harness.T2V_MODEL, b""),
                              (harness.I2V_MODEL, harness.make_png(128, 128))):
-            job = client.submit(client.request(model, f"python {model}", FRAMES, WIDTH, HEIGHT,
-                                               STEPS, seed=3, image=image))
+            job = client.submit(client.request(model, f"python {model}", m["frames"], m["width"],
+                                               m["height"], m["steps"], seed=3, image=image))
             events = list(client.watch(job.job_id, timeout=240))
-            self.check_progress(events, client)
+            self.check_progress(events, client, num_steps=m["steps"])
             final = events[-1]
             self.assertGreater(final.video_bytes, 0)
             data = client.download(job.job_id)
@@ -90,7 +93,7 @@ class GenerateTest(e2e_case.ClusterCase):
             path = os.path.join(c.dir, f"py-{model}.mp4")
             with open(path, "wb") as f:
                 f.write(data)
-            self.check_mp4(path)
+            self.check_mp4(path, frames=m["frames"], width=m["width"], height=m["height"])
 
     def test_both_workers_serve(self):
         """Four concurrent jobs spread over both workers, all succeed."""
