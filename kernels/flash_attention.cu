@@ -48,11 +48,10 @@ struct FlashParams {
   float scale_log2;  // scale * log2(e): softmax runs in base 2
 };
 
-// Element offset of (row, 16-byte chunk) in a [rows, D] tile: chunk index XOR (row % 8), so the
-// 8 rows one ldmatrix phase reads (same logical chunk) land in 8 different bank groups.
+// Element offset of (row, 16-byte chunk) in a [rows, D] bf16 tile.
 template <int D>
 __device__ __forceinline__ int Swizzle(int row, int chunk) {
-  return row * D + ((chunk ^ (row & 7)) << 3);
+  return ptx::XorSwizzle<D, 8>(row, chunk);
 }
 
 using ptx::CpAsync16;

@@ -87,6 +87,14 @@ __device__ __forceinline__ float Exp2(float x) {
   return y;
 }
 
+// Offset, in elements, of 16-byte chunk `chunk` of row `row` in a shared tile of kRowElems-element
+// rows, the chunk index XOR-ed with row % 8: the 8 rows one ldmatrix phase reads (same logical
+// chunk) land in 8 different bank groups. kChunkElems elements make 16 bytes (8 bf16, 16 int8).
+template <int kRowElems, int kChunkElems>
+__device__ __forceinline__ int XorSwizzle(int row, int chunk) {
+  return row * kRowElems + (chunk ^ (row & 7)) * kChunkElems;
+}
+
 // Max / sum over the 4 lanes of a quad (the lanes holding one row of an mma accumulator).
 __device__ __forceinline__ float QuadMax(float v) {
   v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));

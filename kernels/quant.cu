@@ -166,8 +166,9 @@ constexpr int64_t kGroupM = 8;
 static_assert(kWarpsM * kWarpsN * 32 == kGemmThreads, "warp layout");
 static_assert(kTileBytes % (16 * kGemmThreads) == 0, "chunks per thread");
 
+// Byte offset of (row, 16-byte chunk) in a [rows, kBlk] int8 tile.
 __device__ __forceinline__ int Swizzled(int row, int chunk) {
-  return row * kBlk + ((chunk ^ (row & 7)) << 4);
+  return ptx::XorSwizzle<kBlk, 16>(row, chunk);
 }
 
 using ptx::CpAsync16;
