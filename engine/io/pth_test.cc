@@ -279,7 +279,9 @@ TEST(PickleTest, StridedViewsAndOffsets) {
 }
 
 TEST(PickleTest, BadViewsNameTheTensor) {
-  for (auto [size, stride] : {std::pair<uint8_t, uint8_t>{7, 1}, {10, 0}, {3, 3}}) {
+  for (const auto& view : {std::pair<uint8_t, uint8_t>{7, 1}, {10, 0}, {3, 3}}) {
+    // Plain locals: Clang 14 cannot capture structured bindings in a lambda.
+    const uint8_t size = view.first, stride = view.second;
     std::string pkl = PickleBuilder().Dict(
         [&](PickleBuilder& p) { p.Tensor("w.weight", 6, 0, {size}, {stride}); });
     auto r = UnpickleStateDict(pkl, "mem.pth", IotaStorage);

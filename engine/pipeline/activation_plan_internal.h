@@ -49,6 +49,9 @@ class Buf {
 
  private:
   struct Block {
+    // A constructor, not an aggregate: make_shared needs one before C++20's parenthesised
+    // aggregate initialisation, which Clang 14 lacks.
+    Block(Live* l, int64_t b, int64_t o) : live(l), bytes(b), offset(o) {}
     Live* live;
     int64_t bytes;
     int64_t offset;
