@@ -9,6 +9,8 @@
 #   scripts/fresh-machine-check.sh [--pass nocuda|cuda|both] [--work DIR] [--keep]
 #     --pass    which passes to run (default both: nocuda first, then cuda in the same root)
 #     --work    work folder (default: a new folder under /var/tmp); --keep keeps it afterwards
+#               (unmounted; while the script runs it holds bind mounts of the host's /dev and CUDA,
+#               so never rm -rf it then)
 #   FRESH_BASE_TAR   cache of the debootstrap result (default /var/cache/turbovid/bookworm-minbase.tar);
 #                    made on the first run, untarred on later ones (the base is the same stock system)
 #   CUDA_HOME        the host toolkit to mount (default: where /usr/local/cuda points)
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --pass) PASSES=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "fresh-machine-check: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +51,10 @@ MOUNTS=()
 cleanup() {
   local i
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do umount -R -l "${MOUNTS[$i]}" 2>/dev/null || true; done
-  if [ "$KEEP" = 0 ]; then
+  # Never delete through a mount that is still there: the root holds the host's /dev and CUDA.
+  if grep -q " $WORK/" /proc/mounts; then
+    echo "fresh-machine-check: mounts under $WORK remain; not removing it (umount -R them first)" >&2
+  elif [ "$KEEP" = 0 ]; then
     rm -rf "$WORK-logs" && mv "$LOGS" "$WORK-logs" 2>/dev/null && echo "logs: $WORK-logs"
     rm -rf "$WORK"
   else
