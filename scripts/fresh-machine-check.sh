@@ -133,10 +133,12 @@ for pass in $PASSES; do
   src=/root/turbovid-$pass
   rm -rf "$ROOTFS$src"
   git clone -q --no-hardlinks "$REPO" "$ROOTFS$src"
+  rev=$(git -C "$ROOTFS$src" rev-parse --short HEAD)
+  echo "   clone of $rev"
   for step in demo test; do
     s=$(date +%s)
     if in_root "$LOGS/$pass-$step.log" "cd $src && ./scripts/$step.sh"; then r=PASS; else r=FAIL; fi
-    SUMMARY+=("$pass ./scripts/$step.sh: $r in $(( $(date +%s) - s ))s")
+    SUMMARY+=("$pass ./scripts/$step.sh at $rev: $r in $(( $(date +%s) - s ))s")
     [ "$r" = PASS ] || status=1
     echo "   ${SUMMARY[-1]}"
     grep -h -E "tests passed|tests failed|^CUDA:|build took" "$LOGS/$pass-$step.log" | sed 's/^/      /' || true
@@ -144,7 +146,7 @@ for pass in $PASSES; do
   done
 done
 
-echo "== fresh-machine check of $(git -C "$REPO" rev-parse --short HEAD), $(date -u +%F)"
+echo "== fresh-machine check, $(date -u +%F)"
 printf '   %s\n' "${SUMMARY[@]}"
 exit $status
 exit $status
