@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "scheduler/artifact_store.h"
@@ -43,10 +44,13 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   void Start();
   // Rejects new submits, ends watch streams and closes worker streams (jobs stay durable).
   void BeginShutdown();
-  // Joins the sweeper and checkpoints the store.
+  // Joins the sweeper, commits the queued submits and checkpoints the store.
   void Stop();
 
   // server::VideoBackend
+  // Admission, then the store's group commit; `done` runs once the job is committed, on the
+  // thread that committed it (this one, or one whose commit was running when this one queued).
+  void SubmitVideoAsync(const v1::SubmitVideoRequest& request, server::SubmitDone done) override;
   absl::StatusOr<v1::Job> SubmitVideo(const v1::SubmitVideoRequest& request) override;
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id) override;
@@ -81,6 +85,19 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
             std::unique_ptr<ArtifactStore> artifacts, SchedulerMetrics* metrics);
   absl::Status Recover();
   void SweepLoop();
+
+  // A submit past admission, its queue slot reserved, waiting for the store.
+  struct AdmittedSubmit {
+    StoredJob stored;
+    PlacementRequest placement;
+  };
+  // Validation and the queue reservation. A Job is the answer already (the job stored for a
+  // retried client request id, looked up here when the queue is full).
+  absl::StatusOr<std::variant<v1::Job, AdmittedSubmit>> AdmitSubmit(
+      const v1::SubmitVideoRequest& request);
+  // After the insert committed (or failed): releases the reservation, queues the new job.
+  absl::StatusOr<v1::Job> FinishSubmit(const PlacementRequest& placement,
+                                       absl::StatusOr<JobStore::InsertResult> inserted);
 
   // Client side (scheduler.cc).
   v1::Job ToProtoLocked(const ActiveJob& job) const;
