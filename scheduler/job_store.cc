@@ -39,6 +39,11 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
 )sql";
 
+constexpr char kInsertSql[] =
+    "INSERT INTO jobs (job_id, client_request_id, model_id, state, request, image, seed, "
+    "width_pixels, height_pixels, created, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(client_request_id) DO NOTHING";
+
 constexpr char kColumns[] =
     "seq, job_id, client_request_id, state, request, image, attempts, losses, worker_id, error, "
     "seed, width_pixels, height_pixels, video_bytes, created, started, finished, resolved";
@@ -49,7 +54,19 @@ class Stmt {
   Stmt(sqlite3* db, const std::string& sql) : db_(db) {
     rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  // A statement prepared once and kept by its owner: reset and unbound, never finalized here.
+  Stmt(sqlite3* db, sqlite3_stmt* kept) : db_(db), stmt_(kept), rc_(SQLITE_OK), kept_(true) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  ~Stmt() {
+    if (kept_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    } else {
+      sqlite3_finalize(stmt_);
+    }
+  }
   absl::Status status() const {
     if (rc_ == SQLITE_OK) return absl::OkStatus();
     return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
@@ -83,6 +100,7 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
+  bool kept_ = false;
 };
 
 std::string ColumnBytes(sqlite3_stmt* s, int i) {
@@ -160,6 +178,10 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   TV_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   TV_RETURN_IF_ERROR(store->Exec(kSchema));
   TV_RETURN_IF_ERROR(store->AddResolvedColumn());
+  if (sqlite3_prepare_v3(db, kInsertSql, -1, SQLITE_PREPARE_PERSISTENT, &store->insert_stmt_,
+                         nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db)));
+  }
   TV_RETURN_IF_ERROR(connect(&store->read_db_));
   TV_RETURN_IF_ERROR(connect(&store->checkpoint_db_));
   // Replaces SQLite's automatic checkpoint, which would run inside the commit that crosses the
@@ -173,6 +195,7 @@ JobStore::~JobStore() {
   StopInserts();
   sqlite3_close(checkpoint_db_);
   sqlite3_close(read_db_);
+  sqlite3_finalize(insert_stmt_);
   sqlite3_close(db_);
 }
 
@@ -289,7 +312,7 @@ absl::Status JobStore::AddResolvedColumn() {
 }
 
 std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
-    const std::vector<PendingInsert>& batch) {
+    std::vector<PendingInsert>& batch) {
   std::lock_guard<std::mutex> lock(mu_);
   auto all = [&](const absl::Status& status) {
     return std::vector<absl::StatusOr<InsertResult>>(batch.size(), status);
@@ -297,18 +320,9 @@ std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
   if (absl::Status begun = Exec("BEGIN IMMEDIATE"); !begun.ok()) return all(begun);
   std::vector<absl::StatusOr<InsertResult>> results;
   results.reserve(batch.size());
-  Stmt stmt(db_,
-            "INSERT INTO jobs (job_id, client_request_id, model_id, state, request, image, seed, "
-            "width_pixels, height_pixels, created, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?) "
-            "ON CONFLICT(client_request_id) DO NOTHING");
-  if (!stmt.status().ok()) {
-    const absl::Status status = stmt.status();
-    (void)Exec("ROLLBACK");  // reported through `status`
-    return all(status);
-  }
-  for (const PendingInsert& pending : batch) {
-    const StoredJob& job = pending.job;
+  Stmt stmt(db_, insert_stmt_);
+  for (PendingInsert& pending : batch) {
+    StoredJob& job = pending.job;
     stmt.Reset();
     stmt.Text(1, job.job_id);
     if (job.client_request_id.empty()) {
@@ -338,7 +352,7 @@ std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
     }
     InsertResult result;
     if (sqlite3_changes(db_) == 1) {
-      result.job = job;
+      result.job = std::move(job);
       result.job.seq = sqlite3_last_insert_rowid(db_);
       result.created = true;
       results.push_back(std::move(result));

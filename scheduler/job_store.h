@@ -21,6 +21,7 @@
 #include "turbovid/v1/worker_hub.pb.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace turbovid::scheduler {
 
@@ -115,13 +116,14 @@ class JobStore {
   absl::Status AddResolvedColumn();
   // Commits rounds of queued inserts until the queue is empty, then clears committing_.
   void CommitQueued();
-  // Inserts `batch` in one transaction; one result per job.
-  std::vector<absl::StatusOr<InsertResult>> CommitBatch(const std::vector<PendingInsert>& batch);
+  // Inserts `batch` in one transaction (its jobs move into the results); one result per job.
+  std::vector<absl::StatusOr<InsertResult>> CommitBatch(std::vector<PendingInsert>& batch);
   void CheckpointLoop();
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
 
   std::mutex mu_;  // the writer connection
   sqlite3* db_;
+  sqlite3_stmt* insert_stmt_ = nullptr;  // prepared once, on db_
   std::mutex read_mu_;
   sqlite3* read_db_ = nullptr;
   sqlite3* checkpoint_db_ = nullptr;  // used by the checkpointer thread only
