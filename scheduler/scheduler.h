@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -117,7 +118,13 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   absl::Status HandleRegister(Worker& worker, const v1::RegisterWorker& message);
   void HandleProgress(Worker& worker, const v1::TaskProgress& progress);
   absl::Status HandleChunk(Worker& worker, const v1::ResultChunk& chunk);
-  void HandleResult(Worker& worker, const v1::TaskResult& result);
+  // The upload of a successful result, complete, taken from its job to be committed without
+  // the lock; nullptr when there is none (HandleResult then decides under the lock).
+  std::unique_ptr<ArtifactWriter> TakeCompleteUpload(uint64_t session_id,
+                                                     const v1::TaskResult& result);
+  // `committed`: the outcome of the Commit of the upload TakeCompleteUpload took, if it took one.
+  void HandleResult(Worker& worker, const v1::TaskResult& result,
+                    std::optional<absl::StatusOr<int64_t>> committed);
   void HandleReturned(Worker& worker, const v1::TaskReturned& returned);
   ActiveJob* TaskOfLocked(const Worker& worker, const std::string& task_id, int attempt);
   void ReleaseTaskLocked(ActiveJob& job);
