@@ -1,9 +1,11 @@
-// SQLite access: one connection behind a mutex, prepared statements with bound parameters only.
+// SQLite access: writer, reader and checkpointer connections, each behind its own mutex or
+// thread; prepared statements with bound parameters only.
 #include "scheduler/job_store.h"
 
 #include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace turbovid::scheduler {
@@ -37,6 +39,11 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
 )sql";
 
+constexpr char kInsertSql[] =
+    "INSERT INTO jobs (job_id, client_request_id, model_id, state, request, image, seed, "
+    "width_pixels, height_pixels, created, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(client_request_id) DO NOTHING";
+
 constexpr char kColumns[] =
     "seq, job_id, client_request_id, state, request, image, attempts, losses, worker_id, error, "
     "seed, width_pixels, height_pixels, video_bytes, created, started, finished, resolved";
@@ -47,12 +54,29 @@ class Stmt {
   Stmt(sqlite3* db, const std::string& sql) : db_(db) {
     rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  // A statement prepared once and kept by its owner: reset and unbound, never finalized here.
+  Stmt(sqlite3* db, sqlite3_stmt* kept) : db_(db), stmt_(kept), rc_(SQLITE_OK), kept_(true) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  ~Stmt() {
+    if (kept_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    } else {
+      sqlite3_finalize(stmt_);
+    }
+  }
   absl::Status status() const {
     if (rc_ == SQLITE_OK) return absl::OkStatus();
     return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db_)));
   }
   sqlite3_stmt* get() { return stmt_; }
+  // For the next row: clears the previous step and bindings.
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   void Text(int i, const std::string& v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
@@ -76,6 +100,7 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
+  bool kept_ = false;
 };
 
 std::string ColumnBytes(sqlite3_stmt* s, int i) {
@@ -127,25 +152,146 @@ absl::StatusOr<std::vector<StoredJob>> ReadAll(Stmt& stmt, bool with_image) {
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path,
                                                          bool synchronous_full) {
+  auto connect = [&](sqlite3** out) -> absl::Status {
+    const int rc =
+        sqlite3_open_v2(path.c_str(), out,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      const std::string message = *out ? sqlite3_errmsg(*out) : "out of memory";
+      sqlite3_close(*out);
+      *out = nullptr;
+      return absl::UnavailableError(absl::StrCat("db_path: cannot open ", path, ": ", message));
+    }
+    sqlite3_busy_timeout(*out, 5000);
+    const char* sync = synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    if (sqlite3_exec(*out, sync, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      const std::string message = sqlite3_errmsg(*out);
+      sqlite3_close(*out);
+      *out = nullptr;
+      return absl::InternalError(absl::StrCat("sqlite: ", message));
+    }
+    return absl::OkStatus();
+  };
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat("db_path: cannot open ", path, ": ", message));
-  }
+  TV_RETURN_IF_ERROR(connect(&db));
   std::unique_ptr<JobStore> store(new JobStore(db));
-  sqlite3_busy_timeout(db, 5000);
   TV_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
-  TV_RETURN_IF_ERROR(
-      store->Exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   TV_RETURN_IF_ERROR(store->Exec(kSchema));
   TV_RETURN_IF_ERROR(store->AddResolvedColumn());
+  if (sqlite3_prepare_v3(db, kInsertSql, -1, SQLITE_PREPARE_PERSISTENT, &store->insert_stmt_,
+                         nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db)));
+  }
+  TV_RETURN_IF_ERROR(connect(&store->read_db_));
+  TV_RETURN_IF_ERROR(connect(&store->checkpoint_db_));
+  // Replaces SQLite's automatic checkpoint, which would run inside the commit that crosses the
+  // threshold (fsyncs included) while every other submit waits for that commit.
+  sqlite3_wal_hook(db, &JobStore::OnWalCommit, store.get());
+  store->checkpointer_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
   return store;
 }
 
-JobStore::~JobStore() { sqlite3_close(db_); }
+JobStore::~JobStore() {
+  StopInserts();
+  sqlite3_close(checkpoint_db_);
+  sqlite3_close(read_db_);
+  sqlite3_finalize(insert_stmt_);
+  sqlite3_close(db_);
+}
+
+void JobStore::StopInserts() {
+  {
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    stop_ = true;
+    queue_cv_.wait(lock, [this] { return !committing_; });
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+int JobStore::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
+  if (pages >= kCheckpointPages) {
+    auto* store = static_cast<JobStore*>(self);
+    {
+      std::lock_guard<std::mutex> lock(store->queue_mu_);
+      store->checkpoint_wanted_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void JobStore::CheckpointLoop() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  while (true) {
+    checkpoint_cv_.wait(lock, [this] { return stop_ || checkpoint_wanted_; });
+    if (stop_) return;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    // PASSIVE: copies what no reader still needs, never blocks the writer or readers. The WAL
+    // starts over at the first commit after a checkpoint that copied everything.
+    const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                             nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      TV_LOG(WARNING) << "job store: checkpoint: " << sqlite3_errmsg(checkpoint_db_);
+    }
+    lock.lock();
+  }
+}
+
+void JobStore::InsertAsync(StoredJob job, InsertDone done) {
+  bool refused = false;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stop_) {
+      refused = true;
+    } else {
+      queue_.push_back(PendingInsert{std::move(job), std::move(done)});
+      if (committing_) return;  // the committing thread takes it into its next transaction
+      committing_ = true;
+    }
+  }
+  if (refused) {
+    done(absl::UnavailableError("job store: closing, insert refused"));
+    return;
+  }
+  CommitQueued();
+}
+
+void JobStore::CommitQueued() {
+  std::vector<PendingInsert> batch;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      if (queue_.empty()) {
+        committing_ = false;
+        queue_cv_.notify_all();
+        return;
+      }
+      while (!queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<absl::StatusOr<InsertResult>> results = CommitBatch(batch);
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+    batch.clear();
+  }
+}
+
+absl::StatusOr<JobStore::InsertResult> JobStore::Insert(const StoredJob& job) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<InsertResult>> result;
+  InsertAsync(job, [&](absl::StatusOr<InsertResult> r) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(r);
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return std::move(*result);
+}
 
 absl::Status JobStore::Exec(const char* sql) {
   char* error = nullptr;
@@ -165,48 +311,73 @@ absl::Status JobStore::AddResolvedColumn() {
   return Exec("ALTER TABLE jobs ADD COLUMN resolved BLOB");
 }
 
-absl::StatusOr<JobStore::InsertResult> JobStore::Insert(const StoredJob& job) {
+std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
+    std::vector<PendingInsert>& batch) {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt stmt(db_,
-            "INSERT INTO jobs (job_id, client_request_id, model_id, state, request, image, seed, "
-            "width_pixels, height_pixels, created, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?) "
-            "ON CONFLICT(client_request_id) DO NOTHING");
-  TV_RETURN_IF_ERROR(stmt.status());
-  stmt.Text(1, job.job_id);
-  if (job.client_request_id.empty()) {
-    stmt.Null(2);
-  } else {
-    stmt.Text(2, job.client_request_id);
+  auto all = [&](const absl::Status& status) {
+    return std::vector<absl::StatusOr<InsertResult>>(batch.size(), status);
+  };
+  if (absl::Status begun = Exec("BEGIN IMMEDIATE"); !begun.ok()) return all(begun);
+  std::vector<absl::StatusOr<InsertResult>> results;
+  results.reserve(batch.size());
+  Stmt stmt(db_, insert_stmt_);
+  for (PendingInsert& pending : batch) {
+    StoredJob& job = pending.job;
+    stmt.Reset();
+    stmt.Text(1, job.job_id);
+    if (job.client_request_id.empty()) {
+      stmt.Null(2);
+    } else {
+      stmt.Text(2, job.client_request_id);
+    }
+    stmt.Text(3, job.request.model_id());
+    stmt.Int(4, job.state);
+    stmt.Blob(5, job.request.SerializeAsString());
+    if (job.image.empty()) {
+      stmt.Null(6);
+    } else {
+      stmt.Blob(6, job.image);
+    }
+    stmt.Int(7, static_cast<int64_t>(job.seed));
+    stmt.Int(8, job.width_pixels);
+    stmt.Int(9, job.height_pixels);
+    stmt.Real(10, job.created_unix_seconds);
+    stmt.Blob(11, job.job.SerializeAsString());
+    if (stmt.Step() != SQLITE_DONE) {
+      const absl::Status status = stmt.Error("insert");
+      // A failed statement undoes itself; some errors (disk full, I/O) undo the transaction.
+      if (sqlite3_get_autocommit(db_)) return all(status);
+      results.push_back(status);
+      continue;
+    }
+    InsertResult result;
+    if (sqlite3_changes(db_) == 1) {
+      result.job = std::move(job);
+      result.job.seq = sqlite3_last_insert_rowid(db_);
+      result.created = true;
+      results.push_back(std::move(result));
+      continue;
+    }
+    // The client request id is taken (maybe by an earlier job of this batch): return that job.
+    absl::StatusOr<StoredJob> existing = [&]() -> absl::StatusOr<StoredJob> {
+      Stmt find(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE client_request_id = ?"));
+      TV_RETURN_IF_ERROR(find.status());
+      find.Text(1, job.client_request_id);
+      if (find.Step() != SQLITE_ROW) return find.Error("insert conflict lookup");
+      return ReadRow(find.get(), /*with_image=*/false);
+    }();
+    if (!existing.ok()) {
+      results.push_back(existing.status());
+      continue;
+    }
+    result.job = std::move(*existing);
+    results.push_back(std::move(result));
   }
-  stmt.Text(3, job.request.model_id());
-  stmt.Int(4, job.state);
-  stmt.Blob(5, job.request.SerializeAsString());
-  if (job.image.empty()) {
-    stmt.Null(6);
-  } else {
-    stmt.Blob(6, job.image);
+  if (absl::Status committed = Exec("COMMIT"); !committed.ok()) {
+    if (!sqlite3_get_autocommit(db_)) (void)Exec("ROLLBACK");  // reported through `committed`
+    return all(committed);
   }
-  stmt.Int(7, static_cast<int64_t>(job.seed));
-  stmt.Int(8, job.width_pixels);
-  stmt.Int(9, job.height_pixels);
-  stmt.Real(10, job.created_unix_seconds);
-  stmt.Blob(11, job.job.SerializeAsString());
-  if (stmt.Step() != SQLITE_DONE) return stmt.Error("insert");
-  InsertResult result;
-  if (sqlite3_changes(db_) == 1) {
-    result.job = job;
-    result.job.seq = sqlite3_last_insert_rowid(db_);
-    result.created = true;
-    return result;
-  }
-  // The client request id is taken: return that job.
-  Stmt find(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE client_request_id = ?"));
-  TV_RETURN_IF_ERROR(find.status());
-  find.Text(1, job.client_request_id);
-  if (find.Step() != SQLITE_ROW) return find.Error("insert conflict lookup");
-  TV_ASSIGN_OR_RETURN(result.job, ReadRow(find.get(), /*with_image=*/false));
-  return result;
+  return results;
 }
 
 absl::Status JobStore::Update(const StoredJob& job) {
@@ -232,8 +403,8 @@ absl::Status JobStore::Update(const StoredJob& job) {
 }
 
 absl::StatusOr<StoredJob> JobStore::Get(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE job_id = ?"));
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt stmt(read_db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE job_id = ?"));
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Text(1, job_id);
   const int rc = stmt.Step();
@@ -243,8 +414,8 @@ absl::StatusOr<StoredJob> JobStore::Get(const std::string& job_id) {
 }
 
 absl::StatusOr<std::optional<StoredJob>> JobStore::FindByClientRequestId(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE client_request_id = ?"));
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt stmt(read_db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE client_request_id = ?"));
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Text(1, id);
   const int rc = stmt.Step();
@@ -255,8 +426,8 @@ absl::StatusOr<std::optional<StoredJob>> JobStore::FindByClientRequestId(const s
 }
 
 absl::StatusOr<std::string> JobStore::GetImage(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt stmt(db_, "SELECT image FROM jobs WHERE job_id = ?");
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt stmt(read_db_, "SELECT image FROM jobs WHERE job_id = ?");
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Text(1, job_id);
   const int rc = stmt.Step();
@@ -266,10 +437,11 @@ absl::StatusOr<std::string> JobStore::GetImage(const std::string& job_id) {
 }
 
 absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt stmt(db_, absl::StrCat("SELECT ", kColumns,
-                              " FROM jobs WHERE (?1 = 0 OR state = ?1) AND (?2 = '' OR model_id = "
-                              "?2) AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4"));
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt stmt(read_db_,
+            absl::StrCat("SELECT ", kColumns,
+                         " FROM jobs WHERE (?1 = 0 OR state = ?1) AND (?2 = '' OR model_id = "
+                         "?2) AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4"));
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Int(1, filter.state);
   stmt.Text(2, filter.model_id);
@@ -279,8 +451,8 @@ absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) 
 }
 
 absl::StatusOr<std::vector<StoredJob>> JobStore::LoadUnfinished() {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt stmt(db_,
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt stmt(read_db_,
             absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state IN (?, ?, ?) ORDER BY seq"));
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Int(1, v1::JOB_STATE_QUEUED);

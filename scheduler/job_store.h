@@ -1,12 +1,19 @@
 // Durable job store on embedded SQLite (WAL): a job is committed before Submit returns, the
 // client request id is UNIQUE (a retried Submit finds the same job), and jobs survive restarts.
+// Three connections: the writer (inserts, group-committed, and updates), the reader (point reads
+// and lists, never queued behind a commit) and the checkpointer (folds the WAL into the main file
+// on its own thread, so no commit waits for a checkpoint's fsyncs).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -14,6 +21,7 @@
 #include "turbovid/v1/worker_hub.pb.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace turbovid::scheduler {
 
@@ -26,7 +34,7 @@ struct StoredJob {
   // What every attempt renders, as resolved at admission. Empty in rows stored before jobs
   // carried one (the scheduler rebuilds it from `request` on recovery).
   turbovid::v1::ResolvedJob job;
-  std::string image;                         // encoded I2V image, "" for T2V
+  std::string image;  // encoded I2V image, "" for T2V
   turbovid::v1::JobState state = turbovid::v1::JOB_STATE_QUEUED;
   int attempts = 0;  // assignments so far (numbers each attempt)
   int losses = 0;    // attempts lost with their worker
@@ -62,8 +70,19 @@ class JobStore {
     StoredJob job;
     bool created = false;  // false: an existing job had the same client_request_id
   };
-  // Commits a new job (seq assigned), or returns the job already stored for its client id.
+  using InsertDone = std::function<void(absl::StatusOr<InsertResult>)>;
+  // Inserts a new job (seq assigned in queue order); a job whose client id is taken gets the job
+  // already stored for it. Group commit: when no commit is running, the calling thread commits
+  // its job and then, in one transaction per round, every job queued meanwhile, until the queue
+  // is empty; otherwise the job is queued and the call returns at once. Each `done` runs after
+  // the transaction holding its job committed, on the committing thread, in queue order; it must
+  // not wait for another insert. After StopInserts, `done` gets Unavailable at once.
+  void InsertAsync(StoredJob job, InsertDone done);
+  // InsertAsync, waiting for the commit.
   absl::StatusOr<InsertResult> Insert(const StoredJob& job);
+  // Refuses new inserts, waits for a running commit (its queue included), stops the checkpointer
+  // thread. Reads, updates and Checkpoint still work. Idempotent; the destructor calls it.
+  void StopInserts();
   // Writes the mutable columns (state, attempts, losses, worker, error, times, video bytes);
   // the request and resolved job are written once, by Insert.
   absl::Status Update(const StoredJob& job);
@@ -80,14 +99,43 @@ class JobStore {
   // Folds the WAL into the main file (graceful shutdown).
   absl::Status Checkpoint();
 
+  // WAL pages after a commit that wake the checkpointer thread (SQLite's own default threshold).
+  static constexpr int kCheckpointPages = 1000;
+  // Most inserts in one group commit.
+  static constexpr size_t kMaxBatch = 256;
+
  private:
+  struct PendingInsert {
+    StoredJob job;
+    InsertDone done;
+  };
+
   explicit JobStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
   // Databases created before jobs stored a ResolvedJob get the column (NULL in old rows).
   absl::Status AddResolvedColumn();
+  // Commits rounds of queued inserts until the queue is empty, then clears committing_.
+  void CommitQueued();
+  // Inserts `batch` in one transaction (its jobs move into the results); one result per job.
+  std::vector<absl::StatusOr<InsertResult>> CommitBatch(std::vector<PendingInsert>& batch);
+  void CheckpointLoop();
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
 
-  std::mutex mu_;
+  std::mutex mu_;  // the writer connection
   sqlite3* db_;
+  sqlite3_stmt* insert_stmt_ = nullptr;  // prepared once, on db_
+  std::mutex read_mu_;
+  sqlite3* read_db_ = nullptr;
+  sqlite3* checkpoint_db_ = nullptr;  // used by the checkpointer thread only
+
+  std::mutex queue_mu_;
+  std::deque<PendingInsert> queue_;
+  bool committing_ = false;           // a thread is in CommitQueued
+  std::condition_variable queue_cv_;  // committing_ cleared
+  bool stop_ = false;
+  bool checkpoint_wanted_ = false;
+  std::condition_variable checkpoint_cv_;  // with queue_mu_
+  std::thread checkpointer_;
 };
 
 }  // namespace turbovid::scheduler

@@ -6,8 +6,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
@@ -194,6 +199,80 @@ TEST_F(JobStoreTest, ListsNewestFirstWithFiltersAndPaging) {
   filter = ListFilter();
   filter.model_id = "other";
   EXPECT_TRUE((*store)->List(filter)->empty());
+}
+
+// Inserts queued together commit together, in queue order; each caller hears of its own job only
+// after that commit; a client id taken earlier in the same batch names the earlier job.
+TEST_F(JobStoreTest, GroupCommitsQueuedInsertsInOrder) {
+  constexpr int kJobs = 300;
+  {
+    auto store = JobStore::Open(path_, false);
+    ASSERT_THAT(store, IsOk());
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<absl::StatusOr<JobStore::InsertResult>> results(kJobs,
+                                                                absl::UnknownError("not called"));
+    int called = 0;
+    for (int i = 0; i < kJobs; ++i) {
+      // Every tenth job retries the client id of the job before it.
+      const std::string client_id = "req-" + std::to_string(i % 10 == 9 ? i - 1 : i);
+      (*store)->InsertAsync(MakeJob("j" + std::to_string(i), client_id),
+                            [&, i](absl::StatusOr<JobStore::InsertResult> r) {
+                              std::lock_guard<std::mutex> lock(mu);
+                              results[i] = std::move(r);
+                              ++called;
+                              cv.notify_one();
+                            });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return called == kJobs; });
+    int64_t last_seq = 0;
+    for (int i = 0; i < kJobs; ++i) {
+      ASSERT_THAT(results[i], IsOk()) << i;
+      if (i % 10 == 9) {
+        EXPECT_FALSE(results[i]->created) << i;
+        EXPECT_EQ(results[i]->job.job_id, "j" + std::to_string(i - 1));
+      } else {
+        EXPECT_TRUE(results[i]->created) << i;
+        EXPECT_GT(results[i]->job.seq, last_seq) << i;
+        last_seq = results[i]->job.seq;
+      }
+    }
+    lock.unlock();
+    (*store)->StopInserts();
+    EXPECT_THAT((*store)->Insert(MakeJob("j-late")), StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_THAT((*store)->Get("j0"), IsOk());  // reads still work
+  }
+  auto store = JobStore::Open(path_, false);
+  ASSERT_THAT(store, IsOk());
+  auto unfinished = (*store)->LoadUnfinished();
+  ASSERT_THAT(unfinished, IsOk());
+  EXPECT_EQ(unfinished->size(), size_t{kJobs - kJobs / 10});
+  EXPECT_THAT((*store)->Get("j9"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+// SQLite's automatic checkpoint is off (it would run inside a commit); the checkpointer thread
+// folds the WAL into the main file instead, so the WAL starts over rather than growing.
+TEST_F(JobStoreTest, CheckpointerBoundsTheWal) {
+  auto store = JobStore::Open(path_, false);
+  ASSERT_THAT(store, IsOk());
+  auto job = (*store)->Insert(MakeJob("j-big"));
+  ASSERT_THAT(job, IsOk());
+  constexpr int kRounds = 5;
+  uintmax_t round_bytes = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    // Each autocommitted update appends a few pages: a round is past kCheckpointPages.
+    for (int i = 0; i < JobStore::kCheckpointPages; ++i) {
+      job->job.attempts = round * JobStore::kCheckpointPages + i;
+      job->job.error = std::string(2000, 'x');
+      ASSERT_THAT((*store)->Update(job->job), IsOk());
+    }
+    if (round == 0) round_bytes = std::filesystem::file_size(path_ + "-wal");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the checkpointer's turn
+  }
+  // Without checkpoints the WAL would hold all kRounds rounds.
+  EXPECT_LT(std::filesystem::file_size(path_ + "-wal"), 3 * round_bytes);
+  EXPECT_EQ((*store)->Get("j-big")->attempts, kRounds * JobStore::kCheckpointPages - 1);
 }
 
 }  // namespace

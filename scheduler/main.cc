@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/http_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -182,6 +183,9 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
 }  // namespace turbovid::scheduler
 
 int main(int argc, char** argv) {
+  // Abseil's deadlock detector (on in this Abseil build) checks a lock graph on every absl::Mutex
+  // lock, i.e. on every gRPC call; a debugging aid, measurable on the submit path.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the stop signals in every thread; the main thread takes them with sigwait.
   sigset_t signals;
   sigemptyset(&signals);

@@ -205,71 +205,118 @@ void Scheduler::Stop() {
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
   if (store_ != nullptr) {
+    store_->StopInserts();  // the queued submits finish first (their callbacks take mu_)
     absl::Status status = store_->Checkpoint();
     if (!status.ok()) TV_LOG(WARNING) << "job store checkpoint: " << status;
   }
 }
 
-absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& request) {
-  absl::StatusOr<v1::Job> result = [&]() -> absl::StatusOr<v1::Job> {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (shutting_down_) return absl::UnavailableError("scheduler shutting down");
-    }
-    TV_ASSIGN_OR_RETURN(ResolvedRequest resolved,
-                        ValidateSubmit(request, catalog_, config_.admission, RandomU64()));
+absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::AdmitSubmit(
+    const v1::SubmitVideoRequest& request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutting_down_) return absl::UnavailableError("scheduler shutting down");
+  }
+  TV_ASSIGN_OR_RETURN(ResolvedRequest resolved,
+                      ValidateSubmit(request, catalog_, config_.admission, RandomU64()));
+  const std::string& model_id = resolved.model->id;
+  size_t queued = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued = queues_[model_id].size() + reserved_[model_id];
+    if (queued < static_cast<size_t>(config_.admission.max_queue_length)) ++reserved_[model_id];
+  }
+  if (queued >= static_cast<size_t>(config_.admission.max_queue_length)) {
+    // A retried submit gets its job even when the queue is full. (Below the limit the insert
+    // finds the job by its client request id, which saves a read per submit.)
     if (!request.client_request_id().empty()) {
       TV_ASSIGN_OR_RETURN(std::optional<StoredJob> existing,
                           store_->FindByClientRequestId(request.client_request_id()));
-      if (existing.has_value()) return GetJob(existing->job_id);
-    }
-    const std::string& model_id = resolved.model->id;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      const size_t queued = queues_[model_id].size() + reserved_[model_id];
-      if (queued >= static_cast<size_t>(config_.admission.max_queue_length)) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("queue of ", model_id, " is full (", queued, " jobs)"));
+      if (existing.has_value()) {
+        TV_ASSIGN_OR_RETURN(v1::Job job, GetJob(existing->job_id));
+        return job;
       }
-      ++reserved_[model_id];
     }
-    StoredJob stored;
-    stored.job_id = NewJobId();
-    stored.client_request_id = request.client_request_id();
-    stored.request = AcceptedRequest(request, resolved);
-    stored.job = resolved.job;
-    stored.image = request.image();
-    stored.seed = resolved.seed;
-    stored.width_pixels = resolved.width_pixels;
-    stored.height_pixels = resolved.height_pixels;
-    stored.created_unix_seconds = WallNow();
-    absl::StatusOr<JobStore::InsertResult> inserted = store_->Insert(stored);
-    std::lock_guard<std::mutex> lock(mu_);
-    --reserved_[model_id];
-    if (!inserted.ok()) return inserted.status();
-    if (!inserted->created) {
-      auto it = active_.find(inserted->job.job_id);
-      return it != active_.end() ? ToProtoLocked(*it->second) : StoredToProto(inserted->job);
-    }
-    auto job = std::make_unique<ActiveJob>();
-    job->stored = std::move(inserted->job);
-    job->stored.image.clear();  // in the store; read back at assignment
-    job->placement = PlacementRequest{model_id, resolved.variant, resolved.width_pixels,
-                                      resolved.height_pixels, resolved.num_frames};
-    job->created_steady = job->enqueued_steady = SteadyNow();
-    ActiveJob& ref = *job;
-    active_[ref.stored.job_id] = std::move(job);
-    metrics_->jobs_submitted.WithLabels({model_id}).Increment();
-    EnqueueLocked(ref);
-    v1::Job snapshot = ToProtoLocked(ref);
-    DispatchLocked();
-    return snapshot;
-  }();
-  if (!result.ok()) {
-    metrics_->submit_rejected.WithLabels({absl::StatusCodeToString(result.status().code())})
-        .Increment();
+    return absl::ResourceExhaustedError(
+        absl::StrCat("queue of ", model_id, " is full (", queued, " jobs)"));
   }
-  return result;
+  AdmittedSubmit admitted;
+  StoredJob& stored = admitted.stored;
+  stored.job_id = NewJobId();
+  stored.client_request_id = request.client_request_id();
+  stored.request = AcceptedRequest(request, resolved);
+  stored.job = resolved.job;
+  stored.image = request.image();
+  stored.seed = resolved.seed;
+  stored.width_pixels = resolved.width_pixels;
+  stored.height_pixels = resolved.height_pixels;
+  stored.created_unix_seconds = WallNow();
+  admitted.placement = PlacementRequest{model_id, resolved.variant, resolved.width_pixels,
+                                        resolved.height_pixels, resolved.num_frames};
+  return admitted;
+}
+
+absl::StatusOr<v1::Job> Scheduler::FinishSubmit(const PlacementRequest& placement,
+                                                absl::StatusOr<JobStore::InsertResult> inserted) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --reserved_[placement.model_id];
+  if (!inserted.ok()) return inserted.status();
+  if (!inserted->created) {
+    auto it = active_.find(inserted->job.job_id);
+    return it != active_.end() ? ToProtoLocked(*it->second) : StoredToProto(inserted->job);
+  }
+  auto job = std::make_unique<ActiveJob>();
+  job->stored = std::move(inserted->job);
+  job->stored.image.clear();  // in the store; read back at assignment
+  job->placement = placement;
+  job->created_steady = job->enqueued_steady = SteadyNow();
+  ActiveJob& ref = *job;
+  active_[ref.stored.job_id] = std::move(job);
+  metrics_->jobs_submitted.WithLabels({placement.model_id}).Increment();
+  EnqueueLocked(ref);
+  v1::Job snapshot = ToProtoLocked(ref);
+  DispatchLocked();
+  return snapshot;
+}
+
+void Scheduler::SubmitVideoAsync(const v1::SubmitVideoRequest& request, server::SubmitDone done) {
+  auto reply = [this, done = std::move(done)](absl::StatusOr<v1::Job> result) {
+    if (!result.ok()) {
+      metrics_->submit_rejected.WithLabels({absl::StatusCodeToString(result.status().code())})
+          .Increment();
+    }
+    done(std::move(result));
+  };
+  absl::StatusOr<std::variant<v1::Job, AdmittedSubmit>> admitted = AdmitSubmit(request);
+  if (!admitted.ok()) {
+    reply(admitted.status());
+    return;
+  }
+  if (v1::Job* existing = std::get_if<v1::Job>(&*admitted)) {
+    reply(std::move(*existing));
+    return;
+  }
+  AdmittedSubmit& submit = std::get<AdmittedSubmit>(*admitted);
+  // Acknowledged only from here: the insert is committed (WAL written) when this runs.
+  store_->InsertAsync(std::move(submit.stored),
+                      [this, placement = submit.placement,
+                       reply = std::move(reply)](absl::StatusOr<JobStore::InsertResult> inserted) {
+                        reply(FinishSubmit(placement, std::move(inserted)));
+                      });
+}
+
+absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& request) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<v1::Job>> result;
+  SubmitVideoAsync(request, [&](absl::StatusOr<v1::Job> job) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(job);
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return std::move(*result);
 }
 
 absl::StatusOr<v1::Job> Scheduler::GetJob(const std::string& job_id) {

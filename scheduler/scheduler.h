@@ -10,10 +10,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "scheduler/artifact_store.h"
@@ -43,10 +45,13 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   void Start();
   // Rejects new submits, ends watch streams and closes worker streams (jobs stay durable).
   void BeginShutdown();
-  // Joins the sweeper and checkpoints the store.
+  // Joins the sweeper, commits the queued submits and checkpoints the store.
   void Stop();
 
   // server::VideoBackend
+  // Admission, then the store's group commit; `done` runs once the job is committed, on the
+  // thread that committed it (this one, or one whose commit was running when this one queued).
+  void SubmitVideoAsync(const v1::SubmitVideoRequest& request, server::SubmitDone done) override;
   absl::StatusOr<v1::Job> SubmitVideo(const v1::SubmitVideoRequest& request) override;
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id) override;
@@ -82,6 +87,19 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   absl::Status Recover();
   void SweepLoop();
 
+  // A submit past admission, its queue slot reserved, waiting for the store.
+  struct AdmittedSubmit {
+    StoredJob stored;
+    PlacementRequest placement;
+  };
+  // Validation and the queue reservation. A Job is the answer already (the job stored for a
+  // retried client request id, looked up here when the queue is full).
+  absl::StatusOr<std::variant<v1::Job, AdmittedSubmit>> AdmitSubmit(
+      const v1::SubmitVideoRequest& request);
+  // After the insert committed (or failed): releases the reservation, queues the new job.
+  absl::StatusOr<v1::Job> FinishSubmit(const PlacementRequest& placement,
+                                       absl::StatusOr<JobStore::InsertResult> inserted);
+
   // Client side (scheduler.cc).
   v1::Job ToProtoLocked(const ActiveJob& job) const;
   static v1::Job StoredToProto(const StoredJob& job);
@@ -100,7 +118,13 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   absl::Status HandleRegister(Worker& worker, const v1::RegisterWorker& message);
   void HandleProgress(Worker& worker, const v1::TaskProgress& progress);
   absl::Status HandleChunk(Worker& worker, const v1::ResultChunk& chunk);
-  void HandleResult(Worker& worker, const v1::TaskResult& result);
+  // The upload of a successful result, complete, taken from its job to be committed without
+  // the lock; nullptr when there is none (HandleResult then decides under the lock).
+  std::unique_ptr<ArtifactWriter> TakeCompleteUpload(uint64_t session_id,
+                                                     const v1::TaskResult& result);
+  // `committed`: the outcome of the Commit of the upload TakeCompleteUpload took, if it took one.
+  void HandleResult(Worker& worker, const v1::TaskResult& result,
+                    std::optional<absl::StatusOr<int64_t>> committed);
   void HandleReturned(Worker& worker, const v1::TaskReturned& returned);
   ActiveJob* TaskOfLocked(const Worker& worker, const std::string& task_id, int attempt);
   void ReleaseTaskLocked(ActiveJob& job);

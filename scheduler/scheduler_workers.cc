@@ -2,6 +2,7 @@
 // placement, progress, result uploads, leases. Exactly-once completion: a message counts only
 // when it comes from the session holding the job's current attempt.
 #include <algorithm>
+#include <optional>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,13 @@ std::unique_ptr<server::WorkerSession> Scheduler::OpenSession(server::WorkerLink
 }
 
 absl::Status Scheduler::HandleMessage(uint64_t session_id, const v1::WorkerMessage& message) {
+  // A complete upload is made durable (fsync, rename) outside the lock: an fsync takes
+  // milliseconds, and every submit, watch and worker message waits for this lock.
+  std::optional<absl::StatusOr<int64_t>> committed;
+  if (message.kind_case() == v1::WorkerMessage::kResult) {
+    std::unique_ptr<ArtifactWriter> upload = TakeCompleteUpload(session_id, message.result());
+    if (upload != nullptr) committed = upload->Commit();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(session_id);
   if (it == workers_.end()) return absl::OkStatus();  // dropped already; the stream is closing
@@ -59,7 +67,7 @@ absl::Status Scheduler::HandleMessage(uint64_t session_id, const v1::WorkerMessa
     case v1::WorkerMessage::kChunk:
       return HandleChunk(worker, message.chunk());
     case v1::WorkerMessage::kResult:
-      HandleResult(worker, message.result());
+      HandleResult(worker, message.result(), std::move(committed));
       return absl::OkStatus();
     case v1::WorkerMessage::kReturned:
       HandleReturned(worker, message.returned());
@@ -185,7 +193,21 @@ absl::Status Scheduler::HandleChunk(Worker& worker, const v1::ResultChunk& chunk
   return absl::OkStatus();
 }
 
-void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result) {
+std::unique_ptr<ArtifactWriter> Scheduler::TakeCompleteUpload(uint64_t session_id,
+                                                              const v1::TaskResult& result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(session_id);
+  if (it == workers_.end() || !it->second->registered) return nullptr;
+  ActiveJob* job = TaskOfLocked(*it->second, result.task_id(), result.attempt());
+  if (job == nullptr || result.cancelled() || !result.ok() || job->upload == nullptr)
+    return nullptr;
+  const int64_t received = job->upload->bytes_written();
+  if (received != result.video_bytes() || received == 0) return nullptr;
+  return std::move(job->upload);
+}
+
+void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result,
+                             std::optional<absl::StatusOr<int64_t>> committed) {
   ActiveJob* job = TaskOfLocked(worker, result.task_id(), result.attempt());
   if (job == nullptr) {
     TV_LOG(INFO) << "worker " << worker.info.worker_id() << ": result for " << result.task_id()
@@ -220,11 +242,13 @@ void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result) {
     }
   } else {
     const int64_t received = job->upload ? job->upload->bytes_written() : 0;
-    if (received != result.video_bytes() || received == 0) {
+    if (!committed.has_value() && (received != result.video_bytes() || received == 0)) {
       FinalizeLocked(*job, v1::JOB_STATE_FAILED,
                      absl::StrCat("video upload incomplete: ", received, " of ",
                                   result.video_bytes(), " bytes"));
-    } else if (absl::StatusOr<int64_t> size = job->upload->Commit(); !size.ok()) {
+    } else if (absl::StatusOr<int64_t> size =
+                   committed.has_value() ? std::move(*committed) : job->upload->Commit();
+               !size.ok()) {
       FinalizeLocked(*job, v1::JOB_STATE_FAILED,
                      absl::StrCat("artifact store: ", size.status().message()));
     } else {

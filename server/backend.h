@@ -30,10 +30,18 @@ class ByteSource {
 // be quick and must not call back into the backend.
 using JobListener = std::function<void(const v1::Job* job, const absl::Status& status)>;
 
+// The outcome of an asynchronous submit.
+using SubmitDone = std::function<void(absl::StatusOr<v1::Job> job)>;
+
 class VideoBackend {
  public:
   virtual ~VideoBackend() = default;
   virtual absl::StatusOr<v1::Job> SubmitVideo(const v1::SubmitVideoRequest& request) = 0;
+  // SubmitVideo without holding the calling thread while the job is made durable: `done` gets
+  // the result, before this returns or later on another thread. The default calls SubmitVideo.
+  virtual void SubmitVideoAsync(const v1::SubmitVideoRequest& request, SubmitDone done) {
+    done(SubmitVideo(request));
+  }
   virtual absl::StatusOr<v1::Job> GetJob(const std::string& job_id) = 0;
   virtual absl::StatusOr<v1::Job> CancelJob(const std::string& job_id) = 0;
   virtual absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) = 0;

@@ -227,12 +227,17 @@ grpc::ServerUnaryReactor* VideoServiceImpl::SubmitVideo(grpc::CallbackServerCont
                                                         v1::SubmitVideoResponse* response) {
   const Clock::time_point start = Clock::now();
   absl::Status status = CheckDeadline(context);
-  if (status.ok()) {
-    absl::StatusOr<v1::Job> job = backend_->SubmitVideo(*request);
-    status = job.status();
-    if (job.ok()) *response->mutable_job() = std::move(*job);
-  }
-  return FinishUnary(context, "SubmitVideo", status, start, observer_);
+  if (!status.ok()) return FinishUnary(context, "SubmitVideo", status, start, observer_);
+  // The callback thread never waits for another submit's commit (the backend group-commits the
+  // submits arriving together): the call is finished, on whichever thread, once the job is durable.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  backend_->SubmitVideoAsync(
+      *request, [reactor, response, start, observer = observer_](absl::StatusOr<v1::Job> job) {
+        if (job.ok()) *response->mutable_job() = std::move(*job);
+        if (observer) observer("SubmitVideo", job.status().code(), SecondsSince(start));
+        reactor->Finish(ToGrpcStatus(job.status()));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* VideoServiceImpl::GetJob(grpc::CallbackServerContext* context,

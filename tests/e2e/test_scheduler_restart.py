@@ -1,7 +1,12 @@
 """kill -9 the scheduler with jobs queued and running, start it again: every accepted job
-completes exactly once, and a retried Submit with the same client_request_id returns the same job."""
+completes exactly once, and a retried Submit with the same client_request_id returns the same job.
+kill -9 it in the middle of a burst of concurrent submits (group commits in flight): every submit a
+client saw acknowledged is stored after the restart."""
 import os
+import threading
 import time
+
+import grpc
 
 import e2e_case
 import harness
@@ -54,6 +59,71 @@ class SchedulerRestartTest(e2e_case.ClusterCase):
             time.sleep(0.5)
         else:
             self.fail("workers did not reconnect")
+
+
+class SubmitBurstKillTest(e2e_case.ClusterCase):
+    WORKERS = 0  # the jobs stay queued: only the store is under test
+    NAME = "sched-burst-kill"
+    CLIENTS = 8
+    KILL_AFTER = 300  # acknowledged submits before the kill
+
+    def test_acknowledged_submits_survive_kill9_mid_burst(self):
+        c = self.cluster
+        acked = {}  # client_request_id -> job_id, as the clients saw them acknowledged
+        errors = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def run(n):
+            client = c.client()  # one channel per client
+            i = 0
+            while not stop.is_set():
+                request = client.request(harness.T2V_MODEL, f"burst {n}.{i}", seed=i,
+                                         request_id=f"burst-{n}-{i}")
+                try:
+                    job = client.stub.SubmitVideo(request, timeout=10)
+                except grpc.RpcError as e:  # the kill: this submit was in flight
+                    with lock:
+                        errors.append(e.code())
+                    return
+                with lock:
+                    acked[request.client_request_id] = job.job.job_id
+                i += 1
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(self.CLIENTS)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with lock:
+                if len(acked) >= self.KILL_AFTER or errors:
+                    break
+            time.sleep(0.005)
+        c.scheduler.kill9()
+        for t in threads:
+            t.join(30)
+        stop.set()
+        with lock:
+            acked_now = dict(acked)
+            errors_now = list(errors)
+        self.assertGreaterEqual(len(acked_now), self.KILL_AFTER, errors_now)
+        # Every client was still submitting when the scheduler died.
+        self.assertEqual(len(errors_now), self.CLIENTS, errors_now)
+
+        c.start_scheduler()
+        client = c.client()
+        listed = {j.job_id: j for j in client.list(model=harness.T2V_MODEL)}
+        missing = [r for r, job_id in acked_now.items() if job_id not in listed]
+        self.assertEqual(missing, [], f"{len(missing)} of {len(acked_now)} acknowledged submits "
+                                      f"lost")
+        for request_id, job_id in acked_now.items():
+            job = listed[job_id]
+            self.assertEqual(job.request.client_request_id, request_id)
+            self.assertEqual(client.state_name(job), "JOB_STATE_QUEUED")
+        # Submits in flight at the kill were committed or not, never half: a retry settles it.
+        retried = client.submit(client.request(harness.T2V_MODEL, "burst 0.0", seed=0,
+                                               request_id="burst-0-0"))
+        self.assertEqual(retried.job_id, acked_now["burst-0-0"])
 
 
 if __name__ == "__main__":
