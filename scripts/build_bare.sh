@@ -5,11 +5,17 @@
 # on a Debian machine) and are unpacked here with dpkg -x into BUILD/debroot; their pkg-config
 # files are pointed at that folder and the link uses -rpath-link / -rpath to it. gRPC, protobuf,
 # FFmpeg and SQLite stay off (TV_BUILD_SERVICE=OFF, TV_WITH_FFMPEG=OFF; MP4 goes through libx264).
-# Usage (on the GPU machine, repository root): scripts/build_bare.sh [BUILD_DIR]
+# With --service (and .debs/ made by `scripts/gpu_debs.sh --service`) it also builds the service:
+# turbovid-scheduler, turbovid-worker (CUDA backend), the turbovid CLI and the Python stubs, still
+# without FFmpeg, and writes BUILD/bin/{python3,prometheus,promtool}: Debian's Python 3.11 with
+# grpcio, and Prometheus, run from the unpacked tree.
+# Usage (on the GPU machine, repository root): scripts/build_bare.sh [--service] [BUILD_DIR]
 #   env: TV_BARE_ARCHS (default 90a), TV_BARE_JOBS (default nproc), TV_NVCC_JOBS (default 8),
 #        TV_DEBS (default .debs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SERVICE=0
+if [ "${1:-}" = "--service" ]; then SERVICE=1; shift; fi
 BUILD=$(realpath -m "${1:-$ROOT/build-bare}")  # absolute: it ends up in the .pc files
 DEBS=${TV_DEBS:-$ROOT/.debs}
 ARCHS=${TV_BARE_ARCHS:-90a}
@@ -43,6 +49,37 @@ exec "$DEB_ROOT/usr/bin/pkgconf" "\$@"
 PKG
 chmod +x "$BUILD/pkg-config"
 
+TARGETS=(turbovid-engine tv_parity_test turbovid-kernel-bench)
+SERVICE_ARGS=(-DTV_BUILD_SERVICE=OFF)
+if [ "$SERVICE" = 1 ]; then
+  [ -x "$DEB_ROOT/usr/bin/protoc" ] || { echo "build_bare: --service needs .debs from 'scripts/gpu_debs.sh --service'" >&2; exit 1; }
+  mkdir -p "$BUILD/bin"
+  # protoc needs the carried libprotoc; the gRPC plugins it starts inherit its environment.
+  cat >"$BUILD/bin/protoc" <<WRAP
+#!/bin/sh
+export LD_LIBRARY_PATH="$LIBDIR\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+exec "$DEB_ROOT/usr/bin/protoc" "\$@"
+WRAP
+  # Debian's Python 3.11 from the unpacked tree (its stdlib, grpcio and protobuf), the generated
+  # stubs on its path. The machine's own python3 stays what it was.
+  cat >"$BUILD/bin/python3" <<WRAP
+#!/bin/sh
+export LD_LIBRARY_PATH="$LIBDIR\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export PYTHONHOME="$DEB_ROOT/usr"
+export PYTHONPATH="$DEB_ROOT/usr/lib/python3/dist-packages:$BUILD/python\${PYTHONPATH:+:\$PYTHONPATH}"
+exec "$DEB_ROOT/usr/bin/python3.11" "\$@"
+WRAP
+  for tool in prometheus promtool; do
+    ln -sf "$DEB_ROOT/usr/bin/$tool" "$BUILD/bin/$tool"
+  done
+  chmod +x "$BUILD/bin/protoc" "$BUILD/bin/python3"
+  SERVICE_ARGS=(-DTV_BUILD_SERVICE=ON -DTV_PROTOC="$BUILD/bin/protoc"
+    -DTV_GRPC_CPP_PLUGIN="$DEB_ROOT/usr/bin/grpc_cpp_plugin"
+    -DTV_GRPC_PYTHON_PLUGIN="$DEB_ROOT/usr/bin/grpc_python_plugin"
+    -DTV_PROMTOOL="$BUILD/bin/promtool")
+  TARGETS+=(turbovid-scheduler turbovid-worker turbovid tv_proto_python)
+fi
+
 # DT_RPATH (--disable-new-dtags), not RUNPATH: Abseil's libraries load each other, and only RPATH
 # is searched for a library's own dependencies.
 link="-Wl,-rpath-link,$LIBDIR -Wl,-rpath,$LIBDIR -Wl,--disable-new-dtags"
@@ -53,7 +90,7 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTV_CIVETWEB_LIB="$LIBDIR/libcivetweb.so" -DTV_CIVETWEB_INCLUDE="$DEB_ROOT/usr/include" \
   -DCMAKE_EXE_LINKER_FLAGS="$link" -DCMAKE_SHARED_LINKER_FLAGS="$link" \
   -DCMAKE_CUDA_COMPILER="$NVCC" -DTV_BUILD_CUDA=ON -DTV_CUDA_ARCHS="$ARCHS" \
-  -DTV_NVCC_JOBS="$NVCC_JOBS" -DTV_BUILD_SERVICE=OFF -DTV_WITH_FFMPEG=OFF -DTV_WITH_X264=ON \
+  -DTV_NVCC_JOBS="$NVCC_JOBS" "${SERVICE_ARGS[@]}" -DTV_WITH_FFMPEG=OFF -DTV_WITH_X264=ON \
   -DTV_BUILD_TESTS=ON
-ninja -C "$BUILD" -j"$JOBS" turbovid-engine tv_parity_test turbovid-kernel-bench
-echo "build_bare: built in $BUILD: engine/turbovid-engine tests/parity/tv_parity_test bench/turbovid-kernel-bench"
+ninja -C "$BUILD" -j"$JOBS" "${TARGETS[@]}"
+echo "build_bare: built in $BUILD: ${TARGETS[*]}"

@@ -1,0 +1,62 @@
+"""The e2e harness (tests/e2e/harness.py) with CUDA workers: one scheduler on loopback and
+turbovid-workers on the GPU holding the models given, plus the project's MP4 reader.
+
+Environment: TV_GPU_NODE_CLASS (h100), TV_BUILD_DIR (the build with the service and the CUDA backend, scripts/build_bare.sh
+--service on the GPU machine), TV_GPU_WORK (folder with the checkpoints), TV_E2E_KEEP=1 keeps the
+temporary folder.
+"""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../e2e"))
+
+import harness  # noqa: E402
+
+WORK = os.environ.get("TV_GPU_WORK", "/tmp/turbovid-gpu")
+T2V_MODEL = "wan2.1-t2v-1.3b"
+I2V_MODEL = "tiny-i2v"
+VARIANT = "turbo"
+NODE_CLASS = os.environ.get("TV_GPU_NODE_CLASS", "h100")  # run.sh: h200 on an H200
+
+
+def model_flag(model_id, path, variant=VARIANT):
+    return f"{model_id}:{variant}={path}"
+
+
+class GpuCluster(harness.Cluster):
+    """A scheduler and `workers` CUDA workers on device 0, each holding `models`
+    ([(model_id, checkpoint folder)])."""
+
+    def __init__(self, name, models, workers=1, scheduler_args=(), worker_args=()):
+        self.models = list(models)
+        super().__init__(name, workers=workers, scheduler_args=scheduler_args,
+                         worker_args=worker_args)
+
+    def start_worker(self, worker_id, wait=False):
+        port = self.worker_ports.get(worker_id) or harness.free_port()
+        self.worker_ports[worker_id] = port
+        grpc_port = self.worker_grpc_ports.get(worker_id) or harness.free_port()
+        self.worker_grpc_ports[worker_id] = grpc_port
+        argv = [harness.binary("turbovid-worker"), "--worker-id", worker_id,
+                "--scheduler", self.address, "--backend", "cuda", "--device", "0",
+                "--node-class", NODE_CLASS, "--http-address", "127.0.0.1", "--http-port", str(port),
+                "--grpc-listen", f"127.0.0.1:{grpc_port}", "--heartbeat-seconds", "0.5"]
+        for model_id, path in self.models:
+            argv += ["--model", model_flag(model_id, path)]
+        argv += self.worker_args
+        self.workers[worker_id] = harness.Proc(
+            worker_id, argv, os.path.join(self.dir, f"worker-{worker_id}.log"), dict(os.environ))
+        if wait:
+            self.wait_ready(self.workers[worker_id], port, timeout=600)
+        return self.workers[worker_id]
+
+
+def probe(path):
+    """`turbovid probe --json`: the project's own MP4 reader (no ffprobe on the GPU machine)."""
+    r = subprocess.run([harness.binary("turbovid"), "probe", "--json", path], capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError(f"turbovid probe {path}: exit {r.returncode}: {r.stdout}{r.stderr}")
+    return json.loads(r.stdout)
