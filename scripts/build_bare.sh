@@ -7,7 +7,7 @@
 # FFmpeg and SQLite stay off (TV_BUILD_SERVICE=OFF, TV_WITH_FFMPEG=OFF; MP4 goes through libx264).
 # With --service (and .debs/ made by `scripts/gpu_debs.sh --service`) it also builds the service:
 # turbovid-scheduler, turbovid-worker (CUDA backend), the turbovid CLI and the Python stubs, still
-# without FFmpeg, and writes BUILD/bin/{python3,prometheus,promtool}: Debian's Python 3.11 with
+# without FFmpeg, and writes BUILD/bin/{python3,prometheus}: Debian's Python 3.11 with
 # grpcio, and Prometheus, run from the unpacked tree.
 # Usage (on the GPU machine, repository root): scripts/build_bare.sh [--service] [BUILD_DIR]
 #   env: TV_BARE_ARCHS (default 90a), TV_BARE_JOBS (default nproc), TV_NVCC_JOBS (default 8),
@@ -34,6 +34,11 @@ NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 rm -rf "$DEB_ROOT"
 mkdir -p "$DEB_ROOT"
 for f in "$DEBS"/*.deb; do dpkg -x "$f" "$DEB_ROOT"; done
+if [ "$SERVICE" = 1 ]; then
+  [ -f "$DEBS/service-root.tar.xz" ] ||
+    { echo "build_bare: --service needs $DEBS/service-root.tar.xz ('scripts/gpu_debs.sh --service')" >&2; exit 1; }
+  tar -C "$DEB_ROOT" -xJf "$DEBS/service-root.tar.xz"
+fi
 # The packages' .pc files name /usr; point them at the unpacked tree.
 for pc in "$LIBDIR"/pkgconfig/*.pc "$DEB_ROOT"/usr/share/pkgconfig/*.pc; do
   [ -e "$pc" ] && sed -i "s#/usr#$DEB_ROOT/usr#g" "$pc"
@@ -52,7 +57,6 @@ chmod +x "$BUILD/pkg-config"
 TARGETS=(turbovid-engine tv_parity_test turbovid-kernel-bench)
 SERVICE_ARGS=(-DTV_BUILD_SERVICE=OFF)
 if [ "$SERVICE" = 1 ]; then
-  [ -x "$DEB_ROOT/usr/bin/protoc" ] || { echo "build_bare: --service needs .debs from 'scripts/gpu_debs.sh --service'" >&2; exit 1; }
   mkdir -p "$BUILD/bin"
   # protoc needs the carried libprotoc; the gRPC plugins it starts inherit its environment.
   cat >"$BUILD/bin/protoc" <<WRAP
@@ -69,14 +73,11 @@ export PYTHONHOME="$DEB_ROOT/usr"
 export PYTHONPATH="$DEB_ROOT/usr/lib/python3/dist-packages:$BUILD/python\${PYTHONPATH:+:\$PYTHONPATH}"
 exec "$DEB_ROOT/usr/bin/python3.11" "\$@"
 WRAP
-  for tool in prometheus promtool; do
-    ln -sf "$DEB_ROOT/usr/bin/$tool" "$BUILD/bin/$tool"
-  done
+  ln -sf "$DEB_ROOT/usr/bin/prometheus" "$BUILD/bin/prometheus"
   chmod +x "$BUILD/bin/protoc" "$BUILD/bin/python3"
   SERVICE_ARGS=(-DTV_BUILD_SERVICE=ON -DTV_PROTOC="$BUILD/bin/protoc"
     -DTV_GRPC_CPP_PLUGIN="$DEB_ROOT/usr/bin/grpc_cpp_plugin"
-    -DTV_GRPC_PYTHON_PLUGIN="$DEB_ROOT/usr/bin/grpc_python_plugin"
-    -DTV_PROMTOOL="$BUILD/bin/promtool")
+    -DTV_GRPC_PYTHON_PLUGIN="$DEB_ROOT/usr/bin/grpc_python_plugin")
   TARGETS+=(turbovid-scheduler turbovid-worker turbovid tv_proto_python)
 fi
 

@@ -5,10 +5,14 @@
 # unpacks them with dpkg -x and builds the engine there. Nothing is fetched on the GPU machine.
 #   Abseil, libzip, SentencePiece, yaml-cpp, civetweb (engine + common), libx264 (MP4 without
 #   FFmpeg), GoogleTest + GoogleMock (the parity test), pkgconf (CMake's pkg_check_modules).
-# With --service it adds what the whole service needs there (about 45 MB more): gRPC, protobuf,
-# protoc and its gRPC plugins, SQLite, zlib headers (PNG decoding), Debian's Python 3.11 with
-# grpcio + protobuf (the GPU machine's own Python is another version; the Python client tests run
-# on this one) and Prometheus + promtool. FFmpeg is never carried: MP4 goes through libx264 and
+# With --service it adds what the whole service needs there: gRPC, protobuf, protoc and its gRPC
+# plugins, SQLite, zlib headers (PNG decoding), Debian's Python 3.11 with grpcio + protobuf (the GPU
+# machine's own Python is another version; the Python client tests run on this one) and
+# Prometheus. A device call carries at most 64 MiB with the repository (about 36 MB), so these are
+# not kept as .debs: they are unpacked here, pruned (static libraries, docs, the Python test
+# suite, promtool: the exposition a GPU run writes is checked with promtool where it lands) and
+# packed as DIR/service-root.tar.xz (about 27 MB; xz -9e takes two minutes on two cores), which
+# scripts/build_bare.sh --service unpacks. FFmpeg is never carried: MP4 goes through libx264 and
 # I2V images are PNGs decoded by the project's own decoder.
 # Usage: scripts/gpu_debs.sh [--service] [DIR]   (default .debs)
 set -euo pipefail
@@ -20,8 +24,9 @@ PKGS=(libabsl-dev libabsl20220623 libzip-dev libzip4 libsentencepiece-dev libsen
   libyaml-cpp-dev libyaml-cpp0.7 libcivetweb-dev libcivetweb1 libx264-dev libx264-164 libgtest-dev
   libgmock-dev
   pkgconf pkgconf-bin libpkgconf3)
+SERVICE_PKGS=()
 if [ "$SERVICE" = 1 ]; then
-  PKGS+=(libgrpc++-dev libgrpc++1.51 libgrpc-dev libgrpc29 libc-ares-dev libc-ares2 libre2-dev
+  SERVICE_PKGS=(libgrpc++-dev libgrpc++1.51 libgrpc-dev libgrpc29 libc-ares-dev libc-ares2 libre2-dev
     libre2-9 libssl-dev libssl3 libprotobuf-dev libprotobuf32 libprotobuf-lite32 libprotoc32
     protobuf-compiler protobuf-compiler-grpc libsqlite3-dev libsqlite3-0 zlib1g-dev
     python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-grpcio python3-protobuf
@@ -40,5 +45,23 @@ n=$(find "$DIR" -name '*.deb' | wc -l)
 if [ "$n" -ne "${#PKGS[@]}" ]; then
   echo "gpu_debs: expected ${#PKGS[@]} packages in $DIR, found $n" >&2
   exit 1
+fi
+if [ "$SERVICE" = 1 ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download "${SERVICE_PKGS[@]}" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+  n=$(find "$tmp" -name '*.deb' | wc -l)
+  if [ "$n" -ne "${#SERVICE_PKGS[@]}" ]; then
+    echo "gpu_debs: expected ${#SERVICE_PKGS[@]} service packages, found $n" >&2
+    exit 1
+  fi
+  mkdir "$tmp/root"
+  for f in "$tmp"/*.deb; do dpkg -x "$f" "$tmp/root"; done
+  (cd "$tmp/root/usr" && rm -rf share/doc share/man share/locale share/lintian bin/promtool \
+    bin/grpc_php_plugin bin/grpc_ruby_plugin lib/x86_64-linux-gnu/*.a)
+  py=$tmp/root/usr/lib/python3.11
+  rm -rf "$py"/{test,idlelib,lib2to3,ensurepip,tkinter,pydoc_data,turtledemo,distutils,sqlite3} \
+    "$py"/{xmlrpc,curses,dbm,venv,__phello__,config-3.11-x86_64-linux-gnu}
+  tar -C "$tmp/root" -cf - . | xz -T0 -9e >"$DIR/service-root.tar.xz"
 fi
 du -sh "$DIR"
