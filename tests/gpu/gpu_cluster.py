@@ -15,7 +15,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../
 import harness  # noqa: E402
 
 WORK = os.environ.get("TV_GPU_WORK", "/tmp/turbovid-gpu")
-T2V_MODEL = "wan2.1-t2v-1.3b"
+# A dry run of the test's logic on a machine without GPU: TV_GPU_BACKEND=cpu TV_GPU_T2V=tiny-t2v
+# TV_GPU_T2V_SHAPE=64x64x5x2 (checkpoints made with turbovid-engine make-tiny-checkpoint).
+BACKEND = os.environ.get("TV_GPU_BACKEND", "cuda")
+T2V_MODEL = os.environ.get("TV_GPU_T2V", "wan2.1-t2v-1.3b")
+T2V_SHAPE = dict(zip(("width", "height", "frames", "steps"),
+                     map(int, os.environ.get("TV_GPU_T2V_SHAPE", "832x480x81x4").split("x"))))
 I2V_MODEL = "tiny-i2v"
 VARIANT = "turbo"
 NODE_CLASS = os.environ.get("TV_GPU_NODE_CLASS", "h100")  # run.sh: h200 on an H200
@@ -40,8 +45,8 @@ class GpuCluster(harness.Cluster):
         grpc_port = self.worker_grpc_ports.get(worker_id) or harness.free_port()
         self.worker_grpc_ports[worker_id] = grpc_port
         argv = [harness.binary("turbovid-worker"), "--worker-id", worker_id,
-                "--scheduler", self.address, "--backend", "cuda", "--device", "0",
-                "--node-class", NODE_CLASS, "--http-address", "127.0.0.1", "--http-port", str(port),
+                "--scheduler", self.address, "--backend", BACKEND, "--device", "0",
+                "--node-class", NODE_CLASS if BACKEND == "cuda" else "cpu", "--http-address", "127.0.0.1", "--http-port", str(port),
                 "--grpc-listen", f"127.0.0.1:{grpc_port}", "--heartbeat-seconds", "0.5"]
         for model_id, path in self.models:
             argv += ["--model", model_flag(model_id, path)]
