@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -345,6 +346,39 @@ TEST_F(SchedulerTest, ReturnedTaskWaitsForTheNextHeartbeat) {
   ASSERT_EQ(worker->link.Assigns().size(), 2u);
   EXPECT_EQ(worker->link.Assigns()[1].attempt(), 2);
   EXPECT_EQ(scheduler_->GetJob(job->job_id())->attempts(), 2);
+}
+
+// Placement follows the model list of each heartbeat: the worker that reports the job's model
+// loaded takes it, whichever that is at the time; a heartbeat without a list changes nothing.
+TEST_F(SchedulerTest, HeartbeatModelListSteersPlacementToTheWarmWorker) {
+  auto w0 = Connect("w0");  // both register the model cold
+  auto w1 = Connect("w1");
+  auto beat = [](FakeWorker& w, std::optional<bool> loaded) {
+    v1::WorkerMessage m;
+    m.mutable_heartbeat()->set_draining(false);
+    if (loaded.has_value()) {
+      auto* model = m.mutable_heartbeat()->add_models();
+      model->set_model_id("tiny-t2v");
+      model->set_variant("turbo");
+      model->set_loaded(*loaded);
+    }
+    ASSERT_THAT(w.Send(m), IsOk());
+  };
+  beat(*w1, true);
+  auto first = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(first, IsOk());
+  ASSERT_EQ(w1->link.Assigns().size(), 1u);  // w1 is warm; w0 would win the id tie-break
+  EXPECT_EQ(w0->link.Assigns().size(), 0u);
+  Finish(*w1, w1->link.Assigns()[0], "video");
+  ASSERT_EQ(StateOf(first->job_id()), v1::JOB_STATE_SUCCEEDED);
+  beat(*w1, false);  // w1 evicted it, w0 loaded it
+  beat(*w0, true);
+  beat(*w1, std::nullopt);  // no list: w1 stays cold
+  auto second = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(second, IsOk());
+  ASSERT_EQ(w0->link.Assigns().size(), 1u);
+  EXPECT_EQ(w0->link.Assigns()[0].task_id(), second->job_id());
+  EXPECT_EQ(w1->link.Assigns().size(), 1u);
 }
 
 TEST_F(SchedulerTest, I2vImageReachesTheWorkerFromTheStore) {

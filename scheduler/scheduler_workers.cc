@@ -3,7 +3,10 @@
 // when it comes from the session holding the job's current attempt.
 #include <algorithm>
 #include <optional>
+#include <set>
+#include <string>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -15,6 +18,32 @@ namespace {
 
 constexpr size_t kDispatchScanPerModel = 64;  // queued jobs per model looked at per dispatch
 constexpr int kMaxTasksPerWorker = 16;
+
+using ModelKey = std::pair<std::string, std::string>;  // (model_id, variant)
+
+// Replaces what a worker can run and holds warm by the list it reported; true when it changed.
+bool SetModels(const google::protobuf::RepeatedPtrField<v1::ModelVariant>& models,
+               std::set<ModelKey>* variants, std::set<ModelKey>* loaded) {
+  std::set<ModelKey> can_run, warm;
+  for (const v1::ModelVariant& m : models) {
+    can_run.insert({m.model_id(), m.variant()});
+    if (m.loaded()) warm.insert({m.model_id(), m.variant()});
+  }
+  const bool changed = can_run != *variants || warm != *loaded;
+  *variants = std::move(can_run);
+  *loaded = std::move(warm);
+  return changed;
+}
+
+// "a:turbo (loaded), b:turbo" for the log.
+std::string DescribeModels(const std::set<ModelKey>& variants, const std::set<ModelKey>& loaded) {
+  std::string out;
+  for (const ModelKey& key : variants) {
+    absl::StrAppend(&out, out.empty() ? "" : ", ", key.first, ":", key.second,
+                    loaded.count(key) != 0 ? " (loaded)" : "");
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -59,6 +88,11 @@ absl::Status Scheduler::HandleMessage(uint64_t session_id, const v1::WorkerMessa
       worker.memory_used_bytes = message.heartbeat().memory_used_bytes();
       worker.memory_peak_bytes =
           std::max(worker.memory_peak_bytes, message.heartbeat().memory_peak_bytes());
+      if (message.heartbeat().models_size() > 0 &&
+          SetModels(message.heartbeat().models(), &worker.variants, &worker.loaded)) {
+        TV_LOG(INFO) << "worker " << worker.info.worker_id()
+                     << " models: " << DescribeModels(worker.variants, worker.loaded);
+      }
       if (!worker.draining) DispatchLocked();
       return absl::OkStatus();
     case v1::WorkerMessage::kProgress:
@@ -105,10 +139,7 @@ absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker&
   worker.registered = true;
   worker.info = info;
   worker.max_tasks = info.max_concurrent_tasks() == 0 ? 1 : info.max_concurrent_tasks();
-  for (const v1::ModelVariant& m : info.models()) {
-    worker.variants.insert({m.model_id(), m.variant()});
-    if (m.loaded()) worker.loaded.insert({m.model_id(), m.variant()});
-  }
+  SetModels(info.models(), &worker.variants, &worker.loaded);
   worker_ids_[info.worker_id()] = worker.session_id;
   seen_node_classes_.insert(info.node_class());
   v1::SchedulerMessage reply;
@@ -117,8 +148,8 @@ absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker&
   reply.mutable_registered()->set_lease_seconds(config_.lease_seconds);
   worker.link->Send(reply);
   TV_LOG(INFO) << "worker " << info.worker_id() << " registered from " << worker.peer << " ("
-               << info.node_class() << ", " << info.gpu_name() << ", " << info.models_size()
-               << " variants, " << worker.max_tasks << " slots)";
+               << info.node_class() << ", " << info.gpu_name() << ", " << worker.max_tasks
+               << " slots; models " << DescribeModels(worker.variants, worker.loaded) << ")";
   DispatchLocked();
   return absl::OkStatus();
 }

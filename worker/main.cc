@@ -1,5 +1,5 @@
-// turbovid-worker: loads its models on one GPU (or the CPU), serves /metrics /healthz /readyz,
-// dials the scheduler and runs tasks until SIGTERM (drain) or a second signal (stop).
+// turbovid-worker: loads its preloaded models on one GPU (or the CPU), serves /metrics /healthz
+// /readyz, dials the scheduler and runs tasks until SIGTERM (drain) or a second signal (stop).
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +17,7 @@
 #include "engine/backends/backends.h"
 #include "server/grpc_server.h"
 #include "worker/metrics.h"
+#include "worker/model_set.h"
 #include "worker/task_runner.h"
 #include "worker/worker.h"
 #include "worker/worker_config.h"
@@ -144,8 +145,14 @@ int main(int argc, char** argv) {
     TV_LOG(ERROR) << backend.status();
     return finish(2);
   }
-  turbovid::worker::ModelSet models(**backend);
-  if (absl::Status s = models.LoadAll(config->models, metrics); !s.ok()) {
+  // The budget counts weights only: activations need the rest (set it below the device's memory
+  // when several models share a GPU).
+  const int64_t budget =
+      config->memory_budget_bytes > 0 ? config->memory_budget_bytes : config->memory_bytes;
+  TV_LOG(INFO) << "memory budget for model weights: " << budget << " bytes";
+  turbovid::worker::ModelSet models(config->models, budget,
+                                    turbovid::worker::ModelSet::EngineLoader(**backend), metrics);
+  if (absl::Status s = models.LoadPreloaded(); !s.ok()) {
     TV_LOG(ERROR) << s;
     return finish(2);
   }

@@ -1,4 +1,4 @@
-// ModelSet, request mapping and the progress tracker around engine::Pipeline::Generate.
+// Request mapping, the model lease and the progress tracker around engine::Pipeline::Generate.
 #include "worker/task_runner.h"
 
 #include <unistd.h>
@@ -8,7 +8,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/logging.h"
 
 namespace turbovid::worker {
 namespace {
@@ -106,49 +105,6 @@ class ProgressTracker {
 
 }  // namespace
 
-absl::Status ModelSet::LoadAll(const std::vector<ModelEntry>& entries, WorkerMetrics& metrics) {
-  for (const ModelEntry& entry : entries) {
-    const absl::Time start = absl::Now();
-    TV_LOG(INFO) << "loading " << entry.model_id << ":" << entry.variant << " from " << entry.path;
-    absl::StatusOr<std::unique_ptr<engine::Pipeline>> pipeline =
-        engine::Pipeline::Load(entry.path, backend_);
-    if (!pipeline.ok()) {
-      return absl::Status(pipeline.status().code(),
-                          absl::StrCat("models: ", entry.model_id, ":", entry.variant, " (",
-                                       entry.path, "): ", pipeline.status().message()));
-    }
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    metrics.model_load_seconds.WithLabels({entry.model_id}).Observe(seconds);
-    TV_LOG(INFO) << "loaded " << entry.model_id << ":" << entry.variant << " in " << seconds
-                 << " s (" << ((*pipeline)->is_i2v() ? "i2v" : "t2v") << ")";
-    loaded_.push_back(Loaded{entry, std::move(*pipeline)});
-  }
-  return absl::OkStatus();
-}
-
-engine::Pipeline* ModelSet::Find(const std::string& model_id, const std::string& variant,
-                                 std::string* resolved_variant) const {
-  for (const Loaded& l : loaded_) {
-    if (l.entry.model_id == model_id && (variant.empty() || l.entry.variant == variant)) {
-      if (resolved_variant != nullptr) *resolved_variant = l.entry.variant;
-      return l.pipeline.get();
-    }
-  }
-  return nullptr;
-}
-
-std::vector<v1::ModelVariant> ModelSet::Describe() const {
-  std::vector<v1::ModelVariant> out;
-  for (const Loaded& l : loaded_) {
-    v1::ModelVariant m;
-    m.set_model_id(l.entry.model_id);
-    m.set_variant(l.entry.variant);
-    m.set_loaded(true);
-    out.push_back(std::move(m));
-  }
-  return out;
-}
-
 absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob& job,
                                                           const std::string& image) {
   engine::GenerateRequest g;
@@ -196,7 +152,7 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
   return g;
 }
 
-TaskOutcome RunTask(const v1::AssignTask& task, const ModelSet& models, const ProgressSink& sink,
+TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const ProgressSink& sink,
                     const std::function<bool()>& cancelled, const UploadFn& upload,
                     double progress_interval_seconds, WorkerMetrics& metrics) {
   TaskOutcome outcome;
@@ -205,23 +161,28 @@ TaskOutcome RunTask(const v1::AssignTask& task, const ModelSet& models, const Pr
     outcome.status = absl::InvalidArgumentError("job.variant: empty");
     return outcome;
   }
-  engine::Pipeline* pipeline = models.Find(job.model_id(), job.variant());
-  if (pipeline == nullptr) {
-    outcome.status = absl::FailedPreconditionError(absl::StrCat(
-        "job.model_id: ", job.model_id(), ":", job.variant(), " is not loaded on this worker"));
-    return outcome;
-  }
   absl::StatusOr<engine::GenerateRequest> mapped = ToGenerateRequest(job, task.image());
   if (!mapped.ok()) {
     outcome.status = mapped.status();
     return outcome;
   }
   const engine::GenerateRequest& request = *mapped;
+  ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics);
+  // Held until the task ends, so that no other load evicts the model under it.
+  absl::StatusOr<ModelLease> lease = models.Acquire(job.model_id(), job.variant(), [&] {
+    tracker.Enter(v1::STAGE_LOADING_MODEL, request.steps);
+  });
+  if (!lease.ok()) {
+    tracker.EndStage(absl::Now());
+    outcome.status = lease.status();
+    return outcome;
+  }
+  engine::Pipeline* pipeline = lease->pipeline();
   if (pipeline->is_i2v() && request.image_bytes.empty()) {
+    tracker.EndStage(absl::Now());
     outcome.status = absl::InvalidArgumentError("image: required by an I2V model");
     return outcome;
   }
-  ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics);
   engine::ProgressFn progress = [&](const engine::Progress& p) { tracker.OnProgress(p); };
   engine::CancelFn cancel = [&] { return cancelled(); };
   absl::StatusOr<engine::GenerateResult> result =

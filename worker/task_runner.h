@@ -1,17 +1,15 @@
-// Runs one AssignTask on the engine: the loaded pipelines, the proto → engine request mapping,
-// and progress reporting per stage and per denoising step.
+// Runs one AssignTask on the engine: its model from the ModelSet (loaded first when cold), the
+// proto → engine request mapping, and progress reporting per stage and per denoising step.
 #pragma once
 
 #include <functional>
-#include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/core/backend.h"
 #include "engine/pipeline/pipeline.h"
 #include "turbovid/v1/worker_hub.pb.h"
 #include "worker/metrics.h"
+#include "worker/model_set.h"
 #include "worker/worker_config.h"
 
 namespace turbovid::worker {
@@ -20,28 +18,6 @@ namespace v1 = ::turbovid::v1;
 
 // Fills gpu_name / memory_bytes (when unset) from the configured device (device_info.cc).
 absl::Status FillDeviceInfo(WorkerConfig* config);
-
-// The pipelines this worker serves, loaded once at startup.
-class ModelSet {
- public:
-  explicit ModelSet(engine::Backend& backend) : backend_(backend) {}
-  // Loads every entry (engine::Pipeline::Load), recording turbovid_model_load_seconds.
-  absl::Status LoadAll(const std::vector<ModelEntry>& entries, WorkerMetrics& metrics);
-  // The pipeline for (model_id, variant); an empty variant picks the first one of the model.
-  // Null when not loaded.
-  engine::Pipeline* Find(const std::string& model_id, const std::string& variant,
-                         std::string* resolved_variant = nullptr) const;
-  // For RegisterWorker.models.
-  std::vector<v1::ModelVariant> Describe() const;
-
- private:
-  struct Loaded {
-    ModelEntry entry;
-    std::unique_ptr<engine::Pipeline> pipeline;
-  };
-  engine::Backend& backend_;
-  std::vector<Loaded> loaded_;
-};
 
 // Copies the scheduler's resolved job field by field into the engine's request (UNIPC runs with
 // classifier-free guidance); `image` is the task's conditioning image. Nothing is derived here:
@@ -59,11 +35,12 @@ using ProgressSink = std::function<void(const v1::TaskProgress&)>;
 // Sends the finished MP4 to the scheduler (runs inside the UPLOADING stage).
 using UploadFn = std::function<absl::Status(const std::string& mp4)>;
 
-// Runs the task to completion (or cancellation) on the calling thread. Progress goes to
-// `sink` on every stage change and denoising step, and in-stage fraction updates at most every
-// `progress_interval_seconds`. `cancelled` is polled between denoising steps. On success the
-// MP4 goes to `upload`, whose status becomes the outcome's.
-TaskOutcome RunTask(const v1::AssignTask& task, const ModelSet& models, const ProgressSink& sink,
+// Runs the task to completion (or cancellation) on the calling thread. A cold model is loaded
+// first (stage LOADING_MODEL) and stays loaded. Progress goes to `sink` on every stage change and
+// denoising step, and in-stage fraction updates at most every `progress_interval_seconds`.
+// `cancelled` is polled between denoising steps. On success the MP4 goes to `upload`, whose
+// status becomes the outcome's.
+TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const ProgressSink& sink,
                     const std::function<bool()>& cancelled, const UploadFn& upload,
                     double progress_interval_seconds, WorkerMetrics& metrics);
 

@@ -47,7 +47,7 @@ struct Worker::Session {
   }
 };
 
-Worker::Worker(WorkerConfig config, const ModelSet& models, WorkerMetrics& metrics)
+Worker::Worker(WorkerConfig config, ModelSet& models, WorkerMetrics& metrics)
     : config_(std::move(config)), models_(models), metrics_(metrics) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
@@ -185,6 +185,7 @@ void Worker::HeartbeatLoop(std::shared_ptr<Session> session) {
   const absl::Duration register_timeout = absl::Seconds(config_.register_timeout_seconds);
   absl::Time close_deadline = absl::InfiniteFuture();
   absl::Time next_beat = absl::Now();
+  uint64_t models_sent = models_.generation();  // Register carried this generation's list
   while (!session->broken.load()) {
     const bool registered = session->registered.load();
     bool draining;
@@ -207,9 +208,14 @@ void Worker::HeartbeatLoop(std::shared_ptr<Session> session) {
       session->context.TryCancel();
       break;
     }
-    if (registered && now >= next_beat && !session->close_requested.load()) {
+    // A load or eviction is reported at once, not at the next beat: placement follows it.
+    const uint64_t models_now = models_.generation();
+    if (registered && (now >= next_beat || models_now != models_sent) &&
+        !session->close_requested.load()) {
       v1::WorkerMessage beat;
       v1::Heartbeat* h = beat.mutable_heartbeat();
+      for (const v1::ModelVariant& m : models_.Describe()) *h->add_models() = m;
+      models_sent = models_now;
       const int64_t used = ProcessRssBytes();
       h->set_memory_used_bytes(used);
       h->set_memory_peak_bytes(peak_bytes_.load());

@@ -27,7 +27,7 @@ inline constexpr int kExitPoisoned = 3;  // backend failed with Internal: restar
 
 class Worker {
  public:
-  Worker(WorkerConfig config, const ModelSet& models, WorkerMetrics& metrics);
+  Worker(WorkerConfig config, ModelSet& models, WorkerMetrics& metrics);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -62,7 +62,7 @@ class Worker {
   v1::WorkerMessage RegisterMessage() const;
 
   const WorkerConfig config_;
-  const ModelSet& models_;
+  ModelSet& models_;  // loads on the task thread; Describe() from the heartbeat thread
   WorkerMetrics& metrics_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerHub::Stub> stub_;

@@ -15,11 +15,12 @@ absl::Status ReadModels(const common::ConfigNode& root, WorkerConfig* c) {
   TV_ASSIGN_OR_RETURN(std::vector<common::ConfigNode> items, models.Elements());
   c->models.clear();
   for (const common::ConfigNode& item : items) {
-    TV_RETURN_IF_ERROR(item.CheckKeys({"model_id", "variant", "path"}));
+    TV_RETURN_IF_ERROR(item.CheckKeys({"model_id", "variant", "path", "preload"}));
     ModelEntry m;
     TV_RETURN_IF_ERROR(item.Require("model_id", &m.model_id));
     TV_RETURN_IF_ERROR(item.Require("variant", &m.variant));
     TV_RETURN_IF_ERROR(item.Require("path", &m.path));
+    TV_RETURN_IF_ERROR(item.Read("preload", &m.preload));
     c->models.push_back(std::move(m));
   }
   return absl::OkStatus();
@@ -33,8 +34,8 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   if (root.IsNull()) return c;
   TV_RETURN_IF_ERROR(root.CheckKeys(
       {"worker_id", "node_class", "scheduler", "backend", "device", "gpu_name", "memory_bytes",
-       "gpu_count", "tensor_parallel_size", "models", "http", "grpc_listen", "heartbeat_seconds",
-       "register_timeout_seconds", "reconnect", "result_chunk_bytes",
+       "gpu_count", "tensor_parallel_size", "models", "memory_budget_bytes", "http", "grpc_listen",
+       "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
        "progress_interval_seconds", "log_level"}));
   TV_RETURN_IF_ERROR(root.Read("worker_id", &c.worker_id));
   TV_RETURN_IF_ERROR(root.Read("node_class", &c.node_class));
@@ -46,6 +47,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("gpu_count", &c.gpu_count));
   TV_RETURN_IF_ERROR(root.Read("tensor_parallel_size", &c.tensor_parallel_size));
   TV_RETURN_IF_ERROR(ReadModels(root, &c));
+  TV_RETURN_IF_ERROR(root.Read("memory_budget_bytes", &c.memory_budget_bytes));
   if (root.Has("http")) {
     TV_ASSIGN_OR_RETURN(common::ConfigNode http, root.Child("http"));
     TV_RETURN_IF_ERROR(http.CheckKeys({"address", "port"}));
@@ -68,16 +70,16 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   return c;
 }
 
-absl::StatusOr<ModelEntry> ParseModelFlag(const std::string& value) {
+absl::StatusOr<ModelEntry> ParseModelFlag(const std::string& value, const std::string& flag) {
   size_t colon = value.find(':');
   size_t eq = value.find('=');
   if (colon == std::string::npos || eq == std::string::npos || eq < colon || colon == 0 ||
       eq == colon + 1 || eq + 1 == value.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--model: '", value, "' is not MODEL_ID:VARIANT=PATH"));
+        absl::StrCat(flag, ": '", value, "' is not MODEL_ID:VARIANT=PATH"));
   }
   return ModelEntry{value.substr(0, colon), value.substr(colon + 1, eq - colon - 1),
-                    value.substr(eq + 1)};
+                    value.substr(eq + 1), /*preload=*/flag != "--model-lazy"};
 }
 
 absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig* c) {
@@ -131,8 +133,13 @@ absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig
       TV_RETURN_IF_ERROR(to_double(&c->heartbeat_seconds));
     } else if (key == "log-level") {
       c->log_level = value;
-    } else if (key == "model") {
-      TV_ASSIGN_OR_RETURN(ModelEntry m, ParseModelFlag(value));
+    } else if (key == "memory-budget-bytes") {
+      if (!absl::SimpleAtoi(value, &c->memory_budget_bytes)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", key, ": '", value, "' is not an integer"));
+      }
+    } else if (key == "model" || key == "model-lazy") {
+      TV_ASSIGN_OR_RETURN(ModelEntry m, ParseModelFlag(value, "--" + key));
       if (!models_replaced) c->models.clear();  // flags replace the file's list
       models_replaced = true;
       c->models.push_back(std::move(m));
@@ -165,6 +172,7 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
       }
     }
   }
+  if (c.memory_budget_bytes < 0) return bad("memory_budget_bytes", "negative");
   if (c.http_port < 0 || c.http_port > 65535) return bad("http.port", "out of range");
   if (c.device < 0) return bad("device", "negative");
   if (c.gpu_count < 1) return bad("gpu_count", "must be >= 1");
@@ -186,7 +194,10 @@ const char* WorkerUsage() {
   return "usage: turbovid-worker [--config FILE] [--worker-id ID] [--node-class CLASS]\n"
          "  [--scheduler HOST:PORT] [--backend cpu|cuda] [--device N] [--http-address ADDR]\n"
          "  [--http-port N] [--grpc-listen HOST:PORT] [--heartbeat-seconds S] [--log-level LEVEL]\n"
-         "  [--model MODEL_ID:VARIANT=PATH]...   (replaces the config's model list)\n";
+         "  [--memory-budget-bytes N]   (weights held at once; 0 = the device's memory)\n"
+         "  [--model MODEL_ID:VARIANT=PATH]...       (loaded at startup)\n"
+         "  [--model-lazy MODEL_ID:VARIANT=PATH]...  (listed, loaded by its first task)\n"
+         "  --model and --model-lazy together replace the config's model list.\n";
 }
 
 }  // namespace turbovid::worker

@@ -14,6 +14,7 @@ struct ModelEntry {
   std::string model_id;  // catalog id, e.g. "wan2.1-t2v-1.3b"
   std::string variant;   // "turbo", "turbo-int8", "original"
   std::string path;      // checkpoint folder given to engine::Pipeline::Load
+  bool preload = true;   // loaded at startup; false = loaded by the first task that needs it
 };
 
 struct WorkerConfig {
@@ -27,6 +28,9 @@ struct WorkerConfig {
   int gpu_count = 1;
   int tensor_parallel_size = 1;
   std::vector<ModelEntry> models;
+  // Bytes of model weights held at once (least-recently-used idle models are evicted to fit a
+  // load); 0 = memory_bytes (the device's memory, host RAM on the CPU backend).
+  int64_t memory_budget_bytes = 0;
   std::string http_address = "0.0.0.0";           // /metrics /healthz /readyz
   int http_port = 9101;                           // 0 = any free port
   // gRPC health service + reflection (host:port; port 0 = any free port; empty = off).
@@ -47,8 +51,9 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path);
 absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig* config);
 // Checks ranges and required keys; errors name the key.
 absl::Status ValidateWorkerConfig(const WorkerConfig& config);
-// Parses "MODEL_ID:VARIANT=PATH" (the --model flag).
-absl::StatusOr<ModelEntry> ParseModelFlag(const std::string& value);
+// Parses "MODEL_ID:VARIANT=PATH" (the --model and --model-lazy flags; `flag` names it in errors).
+absl::StatusOr<ModelEntry> ParseModelFlag(const std::string& value,
+                                          const std::string& flag = "--model");
 const char* WorkerUsage();
 
 }  // namespace turbovid::worker

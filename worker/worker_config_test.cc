@@ -28,6 +28,8 @@ gpu_count: 1
 tensor_parallel_size: 1
 models:
   - {model_id: wan2.1-t2v-1.3b, variant: turbo, path: /models/t2v}
+  - {model_id: wan2.1-t2v-14b, variant: turbo, path: /models/t2v-14b, preload: false}
+memory_budget_bytes: 68719476736
 http: {address: 127.0.0.1, port: 9200}
 heartbeat_seconds: 1.5
 register_timeout_seconds: 4
@@ -42,8 +44,11 @@ log_level: debug
   EXPECT_EQ(c->scheduler_address, "sched:50051");
   EXPECT_EQ(c->device, 3);
   EXPECT_EQ(c->memory_bytes, 85899345920);
-  ASSERT_EQ(c->models.size(), 1u);
+  ASSERT_EQ(c->models.size(), 2u);
   EXPECT_EQ(c->models[0].path, "/models/t2v");
+  EXPECT_TRUE(c->models[0].preload);
+  EXPECT_FALSE(c->models[1].preload);
+  EXPECT_EQ(c->memory_budget_bytes, 68719476736);
   EXPECT_EQ(c->http_port, 9200);
   EXPECT_DOUBLE_EQ(c->reconnect_max_seconds, 3);
   EXPECT_EQ(c->result_chunk_bytes, 131072);
@@ -59,14 +64,17 @@ TEST(WorkerConfigTest, FlagsOverrideAndReplaceModels) {
   WorkerConfig c;
   c.models.push_back({"a", "turbo", "/a"});
   ASSERT_TRUE(ApplyWorkerFlags({"--worker-id", "x", "--http-port=0", "--model", "m:turbo=/m",
-                                "--model", "n:original=/n"},
+                                "--model-lazy", "n:original=/n", "--memory-budget-bytes", "4096"},
                                &c)
                   .ok());
   EXPECT_EQ(c.worker_id, "x");
   EXPECT_EQ(c.http_port, 0);
+  EXPECT_EQ(c.memory_budget_bytes, 4096);
   ASSERT_EQ(c.models.size(), 2u);
   EXPECT_EQ(c.models[0].model_id, "m");
+  EXPECT_TRUE(c.models[0].preload);
   EXPECT_EQ(c.models[1].variant, "original");
+  EXPECT_FALSE(c.models[1].preload);
   EXPECT_EQ(ApplyWorkerFlags({"--bogus", "1"}, &c).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyWorkerFlags({"--device", "x"}, &c).code(), absl::StatusCode::kInvalidArgument);
 }
@@ -76,6 +84,17 @@ TEST(WorkerConfigTest, ModelFlagSyntax) {
   EXPECT_FALSE(ParseModelFlag("m=/p").ok());
   EXPECT_FALSE(ParseModelFlag(":v=/p").ok());
   EXPECT_FALSE(ParseModelFlag("m:v=").ok());
+  EXPECT_NE(ParseModelFlag("m=/p", "--model-lazy").status().message().find("--model-lazy"),
+            std::string::npos);
+}
+
+// The checked-in worker configs parse and validate as they are.
+TEST(WorkerConfigTest, CheckedInConfigsAreValid) {
+  for (const char* name : {"worker-cpu.yaml", "worker-h100.yaml", "worker-rtx5090.yaml"}) {
+    auto c = LoadWorkerConfig(std::string(TV_SOURCE_DIR) + "/configs/" + name);
+    ASSERT_TRUE(c.ok()) << name << ": " << c.status();
+    EXPECT_TRUE(ValidateWorkerConfig(*c).ok()) << name << ": " << ValidateWorkerConfig(*c);
+  }
 }
 
 TEST(WorkerConfigTest, ValidationNamesTheKey) {
@@ -88,6 +107,9 @@ TEST(WorkerConfigTest, ValidationNamesTheKey) {
   c.backend = "cpu";
   c.models.push_back({"m", "turbo", "/m2"});
   EXPECT_NE(ValidateWorkerConfig(c).message().find("models[1]"), std::string::npos);
+  c.models.pop_back();
+  c.memory_budget_bytes = -1;
+  EXPECT_NE(ValidateWorkerConfig(c).message().find("memory_budget_bytes"), std::string::npos);
 }
 
 }  // namespace

@@ -38,17 +38,6 @@ absl::StatusOr<T5Config> ReadT5Config(const std::filesystem::path& model_dir) {
   return config;
 }
 
-absl::StatusOr<std::string> FindWeights(const std::filesystem::path& model_dir) {
-  std::error_code ec;
-  for (const char* name : {TextEncoder::kWeightsPth, TextEncoder::kWeightsSafetensors}) {
-    const std::filesystem::path p = model_dir / name;
-    if (std::filesystem::is_regular_file(p, ec)) return p.string();
-  }
-  return absl::NotFoundError(absl::StrCat(model_dir.string(), ": neither ",
-                                          TextEncoder::kWeightsPth, " nor ",
-                                          TextEncoder::kWeightsSafetensors, " found"));
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
@@ -118,6 +107,16 @@ TextEncoder::TextEncoder(std::unique_ptr<Tokenizer> tokenizer, std::unique_ptr<U
 
 TextEncoder::~TextEncoder() = default;
 
+absl::StatusOr<std::string> TextEncoder::WeightsPath(const std::string& model_dir) {
+  std::error_code ec;
+  for (const char* name : {kWeightsPth, kWeightsSafetensors}) {
+    const std::filesystem::path p = std::filesystem::path(model_dir) / name;
+    if (std::filesystem::is_regular_file(p, ec)) return p.string();
+  }
+  return absl::NotFoundError(
+      absl::StrCat(model_dir, ": neither ", kWeightsPth, " nor ", kWeightsSafetensors, " found"));
+}
+
 absl::StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Load(const std::string& model_dir,
                                                                Backend& backend,
                                                                std::shared_ptr<PromptCache> cache) {
@@ -130,7 +129,7 @@ absl::StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Load(const std::string
         absl::StrCat(tokenizer_dir, "/spiece.model: ", tokenizer->vocab_size(),
                      " pieces exceed the T5 embedding's ", config.vocab, " rows (t5.vocab)"));
   }
-  TV_ASSIGN_OR_RETURN(std::string weights_path, FindWeights(dir));
+  TV_ASSIGN_OR_RETURN(std::string weights_path, WeightsPath(model_dir));
   TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(weights_path));
   if (weights.origin().empty()) weights.set_origin(weights_path);
   TV_ASSIGN_OR_RETURN(std::unique_ptr<UmT5Encoder> model,

@@ -65,6 +65,9 @@ class TextEncoder {
 
   ~TextEncoder();
 
+  // `<model_dir>/models_t5_umt5-xxl-enc-bf16.pth`, else the .safetensors one; NotFound naming both.
+  static absl::StatusOr<std::string> WeightsPath(const std::string& model_dir);
+
   // Loads `<model_dir>/models_t5_umt5-xxl-enc-bf16.{pth,safetensors}` and the tokenizer in
   // `<model_dir>/google/umt5-xxl/`; the T5 config comes from `<model_dir>/turbovid.json` key "t5"
   // (default: full umT5-XXL). `cache` may be shared; null → a private cache of default size.

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/core/json.h"
+#include "engine/models/text_encoder.h"
 
 namespace turbovid::engine {
 
@@ -64,6 +65,22 @@ absl::StatusOr<ModelDir> ModelDir::Open(const std::string& path) {
   const Json* vae = manifest.Find("vae");
   TV_ASSIGN_OR_RETURN(dir.vae, VaeConfig::FromJson(vae ? *vae : Json()));
   return dir;
+}
+
+absl::StatusOr<int64_t> CheckpointBytes(const std::string& model_dir) {
+  TV_ASSIGN_OR_RETURN(ModelDir dir, ModelDir::Open(model_dir));
+  std::vector<std::string> paths = dir.dit_dirs;
+  TV_ASSIGN_OR_RETURN(std::string t5, TextEncoder::WeightsPath(model_dir));
+  paths.push_back(std::move(t5));
+  paths.push_back(dir.vae_path);
+  int64_t total = 0;
+  for (const std::string& path : paths) {
+    TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(path));
+    for (const auto& [name, entry] : weights.entries()) {
+      total += static_cast<int64_t>(entry.tensor.nbytes());
+    }
+  }
+  return total;
 }
 
 absl::StatusOr<DitConfig> LoadDitConfig(const std::string& dit_dir, const io::WeightSet& weights) {

@@ -2,6 +2,7 @@
 // VAE file and sizes, and the optional turbovid.json manifest that tiny checkpoints carry.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,12 @@ struct ModelDir {
 
   static absl::StatusOr<ModelDir> Open(const std::string& path);
 };
+
+// Bytes of every tensor Pipeline::Load would read from the folder (DiT or both experts, umT5,
+// VAE) as stored on disk: read from the checkpoint headers (mmap, no tensor data touched), the
+// worker's estimate of a model's memory before loading it. Errors as ModelDir::Open and
+// io::WeightSet::Load.
+absl::StatusOr<int64_t> CheckpointBytes(const std::string& model_dir);
 
 // config.json beside the DiT weights, else the sizes implied by the tensors themselves
 // (TurboDiffusion ships bare .pth files).

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/pipeline/model_dir.h"
 #include "engine/testing/tiny_checkpoint.h"
 #include "engine/video/video.h"
 
@@ -121,6 +122,24 @@ TEST_F(PipelineTest, I2vMoeRunsFromAnImage) {
   EXPECT_EQ(out->frames.dim(2) % 16, 0);
   r.image_bytes = "not an image";
   EXPECT_EQ((*p)->Generate(r, nullptr, nullptr, false).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The estimate counts tensor bytes only: at most the files' sizes (headers and pickles on top),
+// and the I2V-MoE folder's second expert shows up in it.
+TEST_F(PipelineTest, CheckpointBytesCountsEveryTensorOfTheFolder) {
+  auto t2v = CheckpointBytes(*root_ + "/t2v");
+  ASSERT_TRUE(t2v.ok()) << t2v.status();
+  int64_t file_bytes = 0;
+  for (const char* name : {"diffusion_pytorch_model.safetensors", "models_t5_umt5-xxl-enc-bf16.pth",
+                           "Wan2.1_VAE.pth"}) {
+    file_bytes += static_cast<int64_t>(std::filesystem::file_size(*root_ + "/t2v/" + name));
+  }
+  EXPECT_GT(*t2v, file_bytes / 2);
+  EXPECT_LE(*t2v, file_bytes);
+  auto i2v = CheckpointBytes(*root_ + "/i2v");
+  ASSERT_TRUE(i2v.ok()) << i2v.status();
+  EXPECT_GT(*i2v, *t2v);
+  EXPECT_EQ(CheckpointBytes(*root_ + "/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -18,11 +18,13 @@ MEDIUM = dict(frames=17, width=128, height=128, steps=4)
 class ClusterCase(unittest.TestCase):
     WORKERS = 2
     NAME = "e2e"
+    WORKER_MODELS = None  # worker id -> model flags (harness.model_flags); None = both preloaded
 
     @classmethod
     def setUpClass(cls):
         cls.failed = False
-        cls.cluster = harness.Cluster(cls.NAME, workers=cls.WORKERS)
+        cls.cluster = harness.Cluster(cls.NAME, workers=cls.WORKERS,
+                                      worker_models=cls.WORKER_MODELS)
 
     @classmethod
     def tearDownClass(cls):

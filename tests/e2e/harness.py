@@ -108,16 +108,24 @@ class Proc:
             return ""
 
 
-class Cluster:
-    """One scheduler and `workers` CPU workers serving both tiny models."""
+def model_flags(model, folder, lazy=False):
+    """The worker flags serving `model` (variant turbo) from `folder`: --model loads it at
+    startup, --model-lazy when its first task needs it."""
+    return ["--model-lazy" if lazy else "--model", f"{model}:{VARIANT}={folder}"]
 
-    def __init__(self, name, workers=2, scheduler_args=(), worker_args=()):
+
+class Cluster:
+    """One scheduler and `workers` CPU workers serving both tiny models (preloaded), unless
+    `worker_models` maps a worker id to its own model flags (see model_flags)."""
+
+    def __init__(self, name, workers=2, scheduler_args=(), worker_args=(), worker_models=None):
         self.dir = tempfile.mkdtemp(prefix=f"tv-e2e-{name}-")
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.address = f"127.0.0.1:{self.grpc_port}"
         self.scheduler_args = list(scheduler_args)
         self.worker_args = list(worker_args)
+        self.worker_models = dict(worker_models or {})
         self.scheduler = None
         self.workers = {}
         self.worker_ports = {}
@@ -149,13 +157,13 @@ class Cluster:
         self.worker_ports[worker_id] = port
         grpc_port = self.worker_grpc_ports.get(worker_id) or free_port()
         self.worker_grpc_ports[worker_id] = grpc_port
+        models = self.worker_models.get(worker_id) or (
+            model_flags(T2V_MODEL, os.path.join(MODELS_DIR, "tiny-t2v"))
+            + model_flags(I2V_MODEL, os.path.join(MODELS_DIR, "tiny-i2v")))
         argv = [binary("turbovid-worker"), "--worker-id", worker_id, "--scheduler", self.address,
                 "--backend", "cpu", "--node-class", "cpu", "--http-address", "127.0.0.1",
                 "--http-port", str(port), "--grpc-listen", f"127.0.0.1:{grpc_port}",
-                "--heartbeat-seconds", "0.5",
-                "--model", f"{T2V_MODEL}:{VARIANT}={os.path.join(MODELS_DIR, 'tiny-t2v')}",
-                "--model", f"{I2V_MODEL}:{VARIANT}={os.path.join(MODELS_DIR, 'tiny-i2v')}",
-                ] + self.worker_args
+                "--heartbeat-seconds", "0.5"] + models + self.worker_args
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         self.workers[worker_id] = Proc(worker_id, argv,
