@@ -59,7 +59,7 @@ def main():
     print(f"engine Pipeline::Generate median: {engine_ms:.1f} ms", flush=True)
 
     # 2. The service: one scheduler, one CUDA worker holding the model; a warm-up job, then timed.
-    cluster = gpu_cluster.GpuCluster("overhead", [(args.model, args.model_dir)], workers=1)
+    cluster = gpu_cluster.GpuCluster("overhead", [harness.model_flags(args.model, args.model_dir)])
     results = []
     try:
         client = cluster.client()

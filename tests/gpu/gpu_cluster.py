@@ -26,18 +26,14 @@ VARIANT = "turbo"
 NODE_CLASS = os.environ.get("TV_GPU_NODE_CLASS", "h100")  # run.sh: h200 on an H200
 
 
-def model_flag(model_id, path, variant=VARIANT):
-    return f"{model_id}:{variant}={path}"
-
-
 class GpuCluster(harness.Cluster):
-    """A scheduler and `workers` CUDA workers on device 0, each holding `models`
-    ([(model_id, checkpoint folder)])."""
+    """A scheduler and CUDA workers w0, w1, ... on device 0; `worker_models` lists each worker's
+    model flags (harness.model_flags: preloaded or lazy)."""
 
-    def __init__(self, name, models, workers=1, scheduler_args=(), worker_args=()):
-        self.models = list(models)
-        super().__init__(name, workers=workers, scheduler_args=scheduler_args,
-                         worker_args=worker_args)
+    def __init__(self, name, worker_models, scheduler_args=(), worker_args=()):
+        super().__init__(name, workers=len(worker_models), scheduler_args=scheduler_args,
+                         worker_args=worker_args,
+                         worker_models={f"w{i}": flags for i, flags in enumerate(worker_models)})
 
     def start_worker(self, worker_id, wait=False):
         port = self.worker_ports.get(worker_id) or harness.free_port()
@@ -48,9 +44,7 @@ class GpuCluster(harness.Cluster):
                 "--scheduler", self.address, "--backend", BACKEND, "--device", "0",
                 "--node-class", NODE_CLASS if BACKEND == "cuda" else "cpu", "--http-address", "127.0.0.1", "--http-port", str(port),
                 "--grpc-listen", f"127.0.0.1:{grpc_port}", "--heartbeat-seconds", "0.5"]
-        for model_id, path in self.models:
-            argv += ["--model", model_flag(model_id, path)]
-        argv += self.worker_args
+        argv += self.worker_models[worker_id] + self.worker_args
         self.workers[worker_id] = harness.Proc(
             worker_id, argv, os.path.join(self.dir, f"worker-{worker_id}.log"), dict(os.environ))
         if wait:

@@ -8,14 +8,15 @@ $TV_GPU_OUT/service-gpu.json.
           MP4 is 832x480 with 81 frames (turbovid probe).
   test_2  the same request through the CLI (`turbovid generate --out`).
   test_3  warm worker: the next job starts without a reload (no new model load, queue-to-first-step
-          far below a load) and lands on the worker that holds the model.
+          far below a load) and lands on the worker that holds the model (w0 holds the T2V model,
+          w1 lists it lazy and holds the I2V one).
   test_4  I2V on the tiny two-expert checkpoint through the same service (PNG input).
   test_5  cancel mid-denoise: the job is CANCELLED within one step and the worker takes the next
           job at once.
   test_6  the worker's /metrics: promtool accepts it (here, or where $OUT lands), the GPU families are there (NVML
           utilisation and power, device memory), and a real Prometheus scrapes it.
-  test_7  kill -9 of the worker running a job: the job is requeued to the other worker and
-          finishes once.
+  test_7  kill -9 of the worker running a job: the job is requeued to the other worker, which
+          loads the model (LOADING_MODEL) and finishes it once.
 """
 import json
 import os
@@ -65,9 +66,12 @@ class ServiceOnGpu(unittest.TestCase):
         cls.t2v_dir = os.path.join(work, gpu_cluster.T2V_MODEL)
         cls.i2v_dir = os.path.join(work, "tiny-i2v")
         start = time.monotonic()
-        cls.cluster = gpu_cluster.GpuCluster(
-            "gpu", [(gpu_cluster.T2V_MODEL, cls.t2v_dir), (gpu_cluster.I2V_MODEL, cls.i2v_dir)],
-            workers=2)
+        # w0 holds the T2V model warm; w1 lists it lazy (and holds the I2V one): placement must
+        # send every T2V job to w0 while it lives, and w1 loads the model only when w0 is gone.
+        t2v, i2v = (gpu_cluster.T2V_MODEL, cls.t2v_dir), (gpu_cluster.I2V_MODEL, cls.i2v_dir)
+        cls.cluster = gpu_cluster.GpuCluster("gpu", [
+            harness.model_flags(*t2v) + harness.model_flags(*i2v, lazy=True),
+            harness.model_flags(*t2v, lazy=True) + harness.model_flags(*i2v)])
         record("cluster_start_seconds", round(time.monotonic() - start, 2))
         cls.client = cls.cluster.client()
         cls.dir = cls.cluster.dir
@@ -114,6 +118,7 @@ class ServiceOnGpu(unittest.TestCase):
         steps = [step for _, s, step, _ in events if s == "STAGE_DENOISING"]
         self.assertEqual(steps, sorted(steps), events)
         self.assertIn(T2V["steps"], steps, events)
+        self.assertEqual(final.worker_id, "w0", "the T2V job did not go to the warm worker")
         record("t2v_python", {"client_seconds": round(total, 3),
                               "queue_to_first_step_seconds": first_step_seconds(events),
                               "worker": final.worker_id, "mp4": info, "events": len(events)})
@@ -138,6 +143,7 @@ class ServiceOnGpu(unittest.TestCase):
             job = self.submit_t2v(f"a paper boat on a rainy street, take {i}", seed=10 + i)
             final, events = follow(self.client, job.job_id)
             self.assertEqual(self.client.state_name(final), "JOB_STATE_SUCCEEDED", final.error)
+            self.assertEqual(final.worker_id, "w0", "placement passed over the warm worker")
             times.append(first_step_seconds(events))
         loads_after = {w: self.model_loads(w) for w in self.cluster.workers}
         self.assertEqual(loads_after, loads_before, "a job reloaded a model")
@@ -161,6 +167,7 @@ class ServiceOnGpu(unittest.TestCase):
             f.write(self.client.download(job.job_id))
         info = gpu_cluster.probe(path)
         self.assertEqual((info["codec"], info["frames"]), ("h264", 9), info)
+        self.assertEqual(final.worker_id, "w1", "the I2V job did not go to the worker holding it")
         record("i2v", {"mp4": info, "size": [final.width_pixels, final.height_pixels]})
 
     def test_5_cancel_mid_denoise(self):
@@ -248,9 +255,10 @@ class ServiceOnGpu(unittest.TestCase):
             if self.client.stage_name(snap) == "STAGE_DENOISING" and snap.step >= 1:
                 victim = snap.worker_id
                 break
-        self.assertIsNotNone(victim)
+        self.assertEqual(victim, "w0")
+        loads_before = self.model_loads("w1")
         self.cluster.workers[victim].kill9()
-        final, _ = follow(self.client, job.job_id)
+        final, events = follow(self.client, job.job_id)
         self.assertEqual(self.client.state_name(final), "JOB_STATE_SUCCEEDED", final.error)
         self.assertNotEqual(final.worker_id, victim)
         self.assertEqual(final.attempts, 2)
@@ -260,6 +268,9 @@ class ServiceOnGpu(unittest.TestCase):
         self.check_mp4(path, T2V["width"], T2V["height"], T2V["frames"])
         # Finished once: one job for this request id, succeeded once on the survivor.
         survivor = final.worker_id
+        # The survivor listed the model lazy: it loads it once for the requeued job.
+        self.assertIn("STAGE_LOADING_MODEL", [stage for _, stage, _, _ in events])
+        self.assertEqual(self.model_loads(survivor), loads_before + 1)
         done = harness.metric_values(self.worker_metrics(survivor), "turbovid_worker_tasks_total")
         jobs = [j for j in self.client.list() if j.request.client_request_id ==
                 final.request.client_request_id]
