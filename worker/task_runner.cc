@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -34,10 +35,14 @@ v1::Stage ToProtoStage(engine::Stage stage) {
 // Turns the engine's progress callbacks into TaskProgress messages and stage/step metrics.
 class ProgressTracker {
  public:
+  // `labels`: model, variant, node_class of the stage and step histograms.
   ProgressTracker(const std::string& task_id, const ProgressSink& sink, double interval_seconds,
-                  WorkerMetrics& metrics)
-      : task_id_(task_id), sink_(sink), interval_(absl::Seconds(interval_seconds)),
-        metrics_(metrics) {}
+                  WorkerMetrics& metrics, std::vector<std::string> labels)
+      : task_id_(task_id),
+        sink_(sink),
+        interval_(absl::Seconds(interval_seconds)),
+        metrics_(metrics),
+        labels_(std::move(labels)) {}
 
   void OnProgress(const engine::Progress& p) {
     const absl::Time now = absl::Now();
@@ -54,7 +59,7 @@ class ProgressTracker {
     }
     if (stage == v1::STAGE_DENOISING && p.step != step_ && p.step > 0) {
       step_seconds = absl::ToDoubleSeconds(now - last_step_time_);
-      metrics_.denoise_step_seconds.Get().Observe(step_seconds);
+      metrics_.denoise_step_seconds.WithLabels(labels_).Observe(step_seconds);
       last_step_time_ = now;
       step_ = p.step;
       emit = true;
@@ -87,8 +92,10 @@ class ProgressTracker {
 
   void EndStage(absl::Time now) {
     if (stage_ == v1::STAGE_UNSPECIFIED) return;
-    metrics_.stage_duration_seconds.WithLabels({StageLabel(stage_)})
-        .Observe(absl::ToDoubleSeconds(now - stage_start_));
+    std::vector<std::string> labels = labels_;
+    labels.push_back(StageLabel(stage_));
+    metrics_.stage_duration_seconds.WithLabels(labels).Observe(
+        absl::ToDoubleSeconds(now - stage_start_));
     stage_ = v1::STAGE_UNSPECIFIED;
   }
 
@@ -97,6 +104,7 @@ class ProgressTracker {
   const ProgressSink& sink_;
   absl::Duration interval_;
   WorkerMetrics& metrics_;
+  std::vector<std::string> labels_;
   v1::Stage stage_ = v1::STAGE_UNSPECIFIED;
   absl::Time stage_start_;
   absl::Time last_step_time_;
@@ -118,7 +126,7 @@ absl::Status ModelSet::LoadAll(const std::vector<ModelEntry>& entries, WorkerMet
                                        entry.path, "): ", pipeline.status().message()));
     }
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    metrics.model_load_seconds.WithLabels({entry.model_id}).Observe(seconds);
+    metrics.model_load_seconds.WithLabels({entry.model_id, entry.variant}).Observe(seconds);
     TV_LOG(INFO) << "loaded " << entry.model_id << ":" << entry.variant << " in " << seconds
                  << " s (" << ((*pipeline)->is_i2v() ? "i2v" : "t2v") << ")";
     loaded_.push_back(Loaded{entry, std::move(*pipeline)});
@@ -198,7 +206,8 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
 
 TaskOutcome RunTask(const v1::AssignTask& task, const ModelSet& models, const ProgressSink& sink,
                     const std::function<bool()>& cancelled, const UploadFn& upload,
-                    double progress_interval_seconds, WorkerMetrics& metrics) {
+                    double progress_interval_seconds, WorkerMetrics& metrics,
+                    const std::string& node_class) {
   TaskOutcome outcome;
   const v1::ResolvedJob& job = task.job();
   if (job.variant().empty()) {
@@ -221,7 +230,8 @@ TaskOutcome RunTask(const v1::AssignTask& task, const ModelSet& models, const Pr
     outcome.status = absl::InvalidArgumentError("image: required by an I2V model");
     return outcome;
   }
-  ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics);
+  ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics,
+                          {job.model_id(), job.variant(), node_class});
   engine::ProgressFn progress = [&](const engine::Progress& p) { tracker.OnProgress(p); };
   engine::CancelFn cancel = [&] { return cancelled(); };
   absl::StatusOr<engine::GenerateResult> result =

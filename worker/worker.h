@@ -60,6 +60,11 @@ class Worker {
   void MaybeFinishDrainLocked();
   bool IdleLocked() const { return !pending_.has_value() && current_task_id_.empty(); }
   v1::WorkerMessage RegisterMessage() const;
+  // What the memory gauges and heartbeats report as used: the backend's device memory, or the
+  // process RSS on the CPU backend.
+  int64_t MemoryUsedBytes() const;
+  // The device the metrics sample on every scrape, NVML included when it loads.
+  DeviceSource MakeDeviceSource() const;
 
   const WorkerConfig config_;
   const ModelSet& models_;
