@@ -1,7 +1,7 @@
 """Service overhead on one GPU: the client-observed time from SubmitVideo to the last byte of
 GetVideo, against Pipeline::Generate alone (`turbovid-engine bench --stages e2e`) on the same
 checkpoint, shapes and GPU, in the same run. Where the service costs more, the worker's own stage
-histograms (deltas of turbovid_stage_duration_seconds_sum around each job) and the client's
+histograms (deltas of turbovid_worker_stage_duration_seconds_sum around each job) and the client's
 timestamps split the difference: queue and assignment, the worker's stages, upload to the
 scheduler, the artifact commit and the download.
 
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "../tests/gpu"))
 
 def stage_sums(text, harness):
     out = {}
-    for key, value in harness.metric_values(text, "turbovid_stage_duration_seconds_sum"):
+    for key, value in harness.metric_values(text, "turbovid_worker_stage_duration_seconds_sum"):
         stage = key.split('stage="', 1)[1].split('"', 1)[0] if 'stage="' in key else key
         out[stage] = out.get(stage, 0.0) + value
     return out

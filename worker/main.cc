@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
     TV_LOG(INFO) << "grpc health + reflection on port " << grpc_health->port();
   }
   {
-    turbovid::worker::Worker worker(*config, models, metrics);
+    turbovid::worker::Worker worker(*config, **backend, models, metrics);
     http.SetLivenessCheck([&] { return worker.live(); });
     signals.worker.store(&worker);
     if (signals.count.load() > 0) worker.RequestDrain();

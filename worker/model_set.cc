@@ -140,7 +140,7 @@ absl::Status ModelSet::LoadSlot(size_t index, int64_t bytes) {
   absl::StatusOr<std::unique_ptr<engine::Pipeline>> pipeline = loader_.load(entry.path);
   if (!pipeline.ok()) return LoadError(entry, pipeline.status());
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  metrics_.model_load_seconds.WithLabels({entry.model_id}).Observe(seconds);
+  metrics_.model_load_seconds.WithLabels({entry.model_id, entry.variant}).Observe(seconds);
   TV_LOG(INFO) << "loaded " << NameOf(entry) << " in " << seconds << " s ("
                << ((*pipeline)->is_i2v() ? "i2v" : "t2v") << ")";
   std::lock_guard<std::mutex> lock(mu_);

@@ -157,7 +157,7 @@ TEST_F(ModelSetTest, RunTaskReportsTheLoadOnlyWhenCold) {
     };
     TaskOutcome outcome = RunTask(
         task, *set, sink, [] { return false; }, [](const std::string&) { return absl::OkStatus(); },
-        0, metrics_);
+        0, metrics_, "cpu");
     ASSERT_THAT(outcome.status, IsOk());
     ASSERT_FALSE(stages.empty());
     EXPECT_EQ(stages.front(), cold ? v1::STAGE_LOADING_MODEL : v1::STAGE_ENCODING_TEXT);

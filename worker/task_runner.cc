@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -33,10 +34,14 @@ v1::Stage ToProtoStage(engine::Stage stage) {
 // Turns the engine's progress callbacks into TaskProgress messages and stage/step metrics.
 class ProgressTracker {
  public:
+  // `labels`: model, variant, node_class of the stage and step histograms.
   ProgressTracker(const std::string& task_id, const ProgressSink& sink, double interval_seconds,
-                  WorkerMetrics& metrics)
-      : task_id_(task_id), sink_(sink), interval_(absl::Seconds(interval_seconds)),
-        metrics_(metrics) {}
+                  WorkerMetrics& metrics, std::vector<std::string> labels)
+      : task_id_(task_id),
+        sink_(sink),
+        interval_(absl::Seconds(interval_seconds)),
+        metrics_(metrics),
+        labels_(std::move(labels)) {}
 
   void OnProgress(const engine::Progress& p) {
     const absl::Time now = absl::Now();
@@ -53,7 +58,7 @@ class ProgressTracker {
     }
     if (stage == v1::STAGE_DENOISING && p.step != step_ && p.step > 0) {
       step_seconds = absl::ToDoubleSeconds(now - last_step_time_);
-      metrics_.denoise_step_seconds.Get().Observe(step_seconds);
+      metrics_.denoise_step_seconds.WithLabels(labels_).Observe(step_seconds);
       last_step_time_ = now;
       step_ = p.step;
       emit = true;
@@ -86,8 +91,10 @@ class ProgressTracker {
 
   void EndStage(absl::Time now) {
     if (stage_ == v1::STAGE_UNSPECIFIED) return;
-    metrics_.stage_duration_seconds.WithLabels({StageLabel(stage_)})
-        .Observe(absl::ToDoubleSeconds(now - stage_start_));
+    std::vector<std::string> labels = labels_;
+    labels.push_back(StageLabel(stage_));
+    metrics_.stage_duration_seconds.WithLabels(labels).Observe(
+        absl::ToDoubleSeconds(now - stage_start_));
     stage_ = v1::STAGE_UNSPECIFIED;
   }
 
@@ -96,6 +103,7 @@ class ProgressTracker {
   const ProgressSink& sink_;
   absl::Duration interval_;
   WorkerMetrics& metrics_;
+  std::vector<std::string> labels_;
   v1::Stage stage_ = v1::STAGE_UNSPECIFIED;
   absl::Time stage_start_;
   absl::Time last_step_time_;
@@ -154,7 +162,8 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
 
 TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const ProgressSink& sink,
                     const std::function<bool()>& cancelled, const UploadFn& upload,
-                    double progress_interval_seconds, WorkerMetrics& metrics) {
+                    double progress_interval_seconds, WorkerMetrics& metrics,
+                    const std::string& node_class) {
   TaskOutcome outcome;
   const v1::ResolvedJob& job = task.job();
   if (job.variant().empty()) {
@@ -167,7 +176,8 @@ TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const Progress
     return outcome;
   }
   const engine::GenerateRequest& request = *mapped;
-  ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics);
+  ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics,
+                          {job.model_id(), job.variant(), node_class});
   // Held until the task ends, so that no other load evicts the model under it.
   absl::StatusOr<ModelLease> lease = models.Acquire(job.model_id(), job.variant(), [&] {
     tracker.Enter(v1::STAGE_LOADING_MODEL, request.steps);

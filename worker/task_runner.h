@@ -39,10 +39,12 @@ using UploadFn = std::function<absl::Status(const std::string& mp4)>;
 // first (stage LOADING_MODEL) and stays loaded. Progress goes to `sink` on every stage change and
 // denoising step, and in-stage fraction updates at most every `progress_interval_seconds`.
 // `cancelled` is polled between denoising steps. On success the MP4 goes to `upload`, whose
-// status becomes the outcome's.
+// status becomes the outcome's. Stage and step times go to `metrics`, labelled with the job's
+// model and variant and this worker's `node_class`.
 TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const ProgressSink& sink,
                     const std::function<bool()>& cancelled, const UploadFn& upload,
-                    double progress_interval_seconds, WorkerMetrics& metrics);
+                    double progress_interval_seconds, WorkerMetrics& metrics,
+                    const std::string& node_class);
 
 // Resident set size of this process (the CPU backend's "memory in use").
 int64_t ProcessRssBytes();

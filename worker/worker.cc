@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "engine/backends/backends.h"
+#include "worker/nvml.h"
 
 namespace turbovid::worker {
 
@@ -47,8 +49,9 @@ struct Worker::Session {
   }
 };
 
-Worker::Worker(WorkerConfig config, ModelSet& models, WorkerMetrics& metrics)
-    : config_(std::move(config)), models_(models), metrics_(metrics) {
+Worker::Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models,
+               WorkerMetrics& metrics)
+    : config_(std::move(config)), backend_(backend), models_(models), metrics_(metrics) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -60,11 +63,45 @@ Worker::Worker(WorkerConfig config, ModelSet& models, WorkerMetrics& metrics)
   channel_ = grpc::CreateCustomChannel(config_.scheduler_address,
                                        grpc::InsecureChannelCredentials(), args);
   stub_ = v1::WorkerHub::NewStub(channel_);
+  metrics_.AttachDevice(MakeDeviceSource());
 }
 
 Worker::~Worker() {
   RequestStop();
   if (task_thread_.joinable()) task_thread_.join();
+  metrics_.DetachDevice();
+}
+
+int64_t Worker::MemoryUsedBytes() const {
+  return backend_.device() == engine::Device::kCpu ? ProcessRssBytes()
+                                                   : backend_.memory_stats().reserved;
+}
+
+DeviceSource Worker::MakeDeviceSource() const {
+  DeviceSource source;
+  source.used_bytes = [this] { return MemoryUsedBytes(); };
+  source.total_bytes = config_.memory_bytes;
+  if (backend_.device() == engine::Device::kCpu) return source;
+  // The bus id finds the same GPU in NVML; NVML's own index is the fallback only when the
+  // backend gives none (it ignores CUDA_VISIBLE_DEVICES, so it can name another GPU).
+  std::string pci_bus_id;
+  if (absl::StatusOr<engine::DeviceInfo> info =
+          engine::QueryDevice(config_.backend, config_.device);
+      info.ok()) {
+    pci_bus_id = info->pci_bus_id;
+    if (info->memory_bytes > 0) source.total_bytes = info->memory_bytes;
+  }
+  absl::StatusOr<std::unique_ptr<NvmlDevice>> nvml =
+      NvmlDevice::Open(kNvmlLibrary, pci_bus_id, config_.device);
+  if (!nvml.ok()) {
+    TV_LOG(WARNING) << nvml.status() << "; GPU utilization, power and temperature are not exported";
+    return source;
+  }
+  TV_LOG(INFO) << "nvml: device "
+               << (pci_bus_id.empty() ? absl::StrCat("index ", config_.device) : pci_bus_id)
+               << " is " << (*nvml)->name();
+  source.nvml = std::move(*nvml);
+  return source;
 }
 
 v1::WorkerMessage Worker::RegisterMessage() const {
@@ -216,11 +253,9 @@ void Worker::HeartbeatLoop(std::shared_ptr<Session> session) {
       v1::Heartbeat* h = beat.mutable_heartbeat();
       for (const v1::ModelVariant& m : models_.Describe()) *h->add_models() = m;
       models_sent = models_now;
-      const int64_t used = ProcessRssBytes();
-      h->set_memory_used_bytes(used);
+      h->set_memory_used_bytes(MemoryUsedBytes());
       h->set_memory_peak_bytes(peak_bytes_.load());
       h->set_draining(draining);
-      metrics_.gpu_memory_bytes.WithLabels({"used"}).Set(static_cast<double>(used));
       session->Write(beat);
       next_beat = now + absl::Seconds(session->heartbeat_seconds.load());
     }
@@ -277,7 +312,9 @@ void Worker::HandleCancel(const std::shared_ptr<Session>& session, const v1::Can
   r->set_error_code(static_cast<int>(absl::StatusCode::kCancelled));
   r->set_error("cancelled before it started");
   session->Write(message);
-  metrics_.tasks_total.WithLabels({dropped->task.job().model_id(), "cancelled"}).Increment();
+  metrics_.tasks_total
+      .WithLabels({dropped->task.job().model_id(), dropped->task.job().variant(), "cancelled"})
+      .Increment();
   std::lock_guard<std::mutex> lock(mu_);
   MaybeFinishDrainLocked();
 }
@@ -290,7 +327,8 @@ void Worker::ReturnTask(const std::shared_ptr<Session>& session, const v1::Assig
   message.mutable_returned()->set_reason(reason);
   message.mutable_returned()->set_attempt(task.attempt());
   session->Write(message);
-  metrics_.tasks_total.WithLabels({task.job().model_id(), "returned"}).Increment();
+  metrics_.tasks_total.WithLabels({task.job().model_id(), task.job().variant(), "returned"})
+      .Increment();
 }
 
 void Worker::TaskLoop() {
@@ -340,9 +378,19 @@ void Worker::RunOne(const Pending& pending) {
   auto cancelled = [&] { return cancel_current_.load() || session->broken.load(); };
   const absl::Time start = absl::Now();
   TaskOutcome outcome = RunTask(task, models_, sink, cancelled, upload,
-                                config_.progress_interval_seconds, metrics_);
+                                config_.progress_interval_seconds, metrics_, config_.node_class);
   peak_bytes_.store(std::max(peak_bytes_.load(), outcome.peak_bytes));
-  metrics_.gpu_memory_bytes.WithLabels({"peak"}).Set(static_cast<double>(outcome.peak_bytes));
+  const std::string& model = task.job().model_id();
+  const std::string& variant = task.job().variant();
+  if (outcome.peak_bytes > 0) {  // 0: the task stopped before generating
+    metrics_.gpu_memory_peak_bytes.Get().Set(static_cast<double>(outcome.peak_bytes));
+    metrics_.task_peak_memory_bytes.WithLabels({model, variant})
+        .Observe(static_cast<double>(outcome.peak_bytes));
+  }
+  if (!outcome.mp4.empty()) {
+    metrics_.video_bytes.WithLabels({model, variant})
+        .Observe(static_cast<double>(outcome.mp4.size()));
+  }
 
   v1::WorkerMessage message;
   v1::TaskResult* r = message.mutable_result();
@@ -360,7 +408,7 @@ void Worker::RunOne(const Pending& pending) {
                        : absl::IsCancelled(outcome.status) ? "cancelled"
                                                              : "failed";
   if (!delivered) result = "lost";  // the stream broke: the scheduler requeues the task
-  metrics_.tasks_total.WithLabels({task.job().model_id(), result}).Increment();
+  metrics_.tasks_total.WithLabels({model, variant, result}).Increment();
   TV_LOG(INFO) << "task " << task.task_id() << " " << result << " in "
                << absl::ToDoubleSeconds(absl::Now() - start) << " s"
                << (outcome.status.ok() ? absl::StrCat(" (", outcome.mp4.size(), " bytes)")
@@ -409,7 +457,7 @@ void Worker::RequestDrain() {
     // Tell the scheduler right away so it assigns nothing new.
     v1::WorkerMessage beat;
     beat.mutable_heartbeat()->set_draining(true);
-    beat.mutable_heartbeat()->set_memory_used_bytes(ProcessRssBytes());
+    beat.mutable_heartbeat()->set_memory_used_bytes(MemoryUsedBytes());
     beat.mutable_heartbeat()->set_memory_peak_bytes(peak_bytes_.load());
     session->Write(beat);
   }

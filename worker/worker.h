@@ -27,7 +27,7 @@ inline constexpr int kExitPoisoned = 3;  // backend failed with Internal: restar
 
 class Worker {
  public:
-  Worker(WorkerConfig config, ModelSet& models, WorkerMetrics& metrics);
+  Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models, WorkerMetrics& metrics);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -60,8 +60,14 @@ class Worker {
   void MaybeFinishDrainLocked();
   bool IdleLocked() const { return !pending_.has_value() && current_task_id_.empty(); }
   v1::WorkerMessage RegisterMessage() const;
+  // What the memory gauges and heartbeats report as used: the backend's device memory, or the
+  // process RSS on the CPU backend.
+  int64_t MemoryUsedBytes() const;
+  // The device the metrics sample on every scrape, NVML included when it loads.
+  DeviceSource MakeDeviceSource() const;
 
   const WorkerConfig config_;
+  engine::Backend& backend_;  // the device the models run on (memory gauges)
   ModelSet& models_;  // loads on the task thread; Describe() from the heartbeat thread
   WorkerMetrics& metrics_;
   std::shared_ptr<grpc::Channel> channel_;

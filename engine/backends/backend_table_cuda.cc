@@ -14,7 +14,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaEntry(int device) {
 absl::StatusOr<DeviceInfo> QueryCudaEntry(int device) {
   absl::StatusOr<CudaDeviceInfo> info = QueryCudaDevice(device);
   if (!info.ok()) return info.status();
-  return DeviceInfo{info->name, info->memory_bytes, info->sm_version};
+  return DeviceInfo{info->name, info->memory_bytes, info->sm_version, info->pci_bus_id};
 }
 
 }  // namespace

@@ -14,7 +14,9 @@ namespace internal {
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeCpuEntry(int /*device*/) { return MakeCpuBackend(); }
 
-absl::StatusOr<DeviceInfo> QueryCpuEntry(int /*device*/) { return DeviceInfo{"host CPU", 0, 0}; }
+absl::StatusOr<DeviceInfo> QueryCpuEntry(int /*device*/) {
+  return DeviceInfo{"host CPU", 0, 0, ""};
+}
 
 }  // namespace internal
 namespace {

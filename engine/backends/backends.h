@@ -21,6 +21,9 @@ struct DeviceInfo {
   std::string name;          // e.g. "NVIDIA H100 80GB HBM3", or "host CPU"
   int64_t memory_bytes = 0;  // total device memory; 0 for the host
   int sm_version = 0;        // e.g. 90; 0 for the host
+  // "0000:65:00.0" (domain:bus:device.function): the key that finds the same GPU in NVML, whose
+  // numbering ignores CUDA_VISIBLE_DEVICES; "" for the host.
+  std::string pci_bus_id;
 };
 // What backend `name` would run on at `device`, without creating the backend; errors as
 // MakeBackend.

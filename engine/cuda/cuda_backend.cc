@@ -102,8 +102,11 @@ absl::StatusOr<CudaDeviceInfo> QueryCudaDevice(int device) {
   cudaDeviceProp prop{};
   TV_RETURN_IF_ERROR(
       cuda::CudaStatus(cudaGetDeviceProperties(&prop, device), "cuda", "properties"));
+  char pci_bus_id[32];
+  std::snprintf(pci_bus_id, sizeof(pci_bus_id), "%04x:%02x:%02x.0", prop.pciDomainID, prop.pciBusID,
+                prop.pciDeviceID);
   return CudaDeviceInfo{prop.name, static_cast<int64_t>(prop.totalGlobalMem),
-                        prop.major * 10 + prop.minor};
+                        prop.major * 10 + prop.minor, pci_bus_id};
 }
 
 namespace cuda {

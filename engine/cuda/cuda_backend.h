@@ -34,6 +34,7 @@ struct CudaDeviceInfo {
   std::string name;          // e.g. "NVIDIA H100 80GB HBM3"
   int64_t memory_bytes = 0;  // total device memory
   int sm_version = 0;        // e.g. 90
+  std::string pci_bus_id;    // "0000:65:00.0", as NVML and nvidia-smi write it
 };
 absl::StatusOr<CudaDeviceInfo> QueryCudaDevice(int device);
 

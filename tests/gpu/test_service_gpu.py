@@ -192,8 +192,8 @@ class ServiceOnGpu(unittest.TestCase):
                 break
             time.sleep(0.05)
         free_seconds = time.monotonic() - t0
-        step_sum = harness.metric_values(self.worker_metrics(worker), "turbovid_denoise_step_seconds_sum")
-        step_count = harness.metric_values(self.worker_metrics(worker), "turbovid_denoise_step_seconds_count")
+        step_sum = harness.metric_values(self.worker_metrics(worker), "turbovid_worker_denoise_step_seconds_sum")
+        step_count = harness.metric_values(self.worker_metrics(worker), "turbovid_worker_denoise_step_seconds_count")
         step_mean = sum(v for _, v in step_sum) / max(1.0, sum(v for _, v in step_count))
         self.assertLessEqual(free_seconds, step_mean + 1.0,
                              f"worker busy {free_seconds:.2f}s after cancel; a step is {step_mean:.2f}s")
@@ -211,11 +211,14 @@ class ServiceOnGpu(unittest.TestCase):
             r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                                text=True, timeout=30)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        families = ["turbovid_gpu_memory_bytes", "turbovid_stage_duration_seconds",
-                    "turbovid_denoise_step_seconds", "turbovid_worker_tasks_total",
-                    "turbovid_model_load_seconds"]
+        families = ["turbovid_gpu_memory_used_bytes", "turbovid_gpu_memory_total_bytes",
+                    "turbovid_gpu_memory_peak_bytes", "turbovid_worker_task_peak_memory_bytes",
+                    "turbovid_worker_stage_duration_seconds",
+                    "turbovid_worker_denoise_step_seconds", "turbovid_worker_tasks_total",
+                    "turbovid_model_load_seconds", "turbovid_worker_video_bytes"]
         if gpu_cluster.BACKEND == "cuda":  # NVML's
-            families += ["turbovid_gpu_utilization_ratio", "turbovid_gpu_power_watts"]
+            families += ["turbovid_gpu_utilization_ratio", "turbovid_gpu_power_watts",
+                         "turbovid_gpu_temperature_celsius", "turbovid_gpu_device_memory_used_bytes"]
         for family in families:
             self.assertIn(f"# TYPE {family} ", text)
         port = harness.free_port()
@@ -237,13 +240,13 @@ class ServiceOnGpu(unittest.TestCase):
                 self.assertTrue(prom.alive(), prom.tail())
                 status, body = harness.http_get(
                     port, "/api/v1/query?query=" + urllib.parse.quote(
-                        'turbovid_gpu_memory_bytes{job="gpu-worker"}'))
+                        'turbovid_gpu_memory_used_bytes{job="gpu-worker"}'))
                 if status == 200 and json.loads(body)["data"]["result"]:
                     got = json.loads(body)["data"]["result"]
                 else:
                     time.sleep(1)
             self.assertIsNotNone(got, "Prometheus never scraped the GPU worker")
-            record("prometheus", {"turbovid_gpu_memory_bytes": [
+            record("prometheus", {"turbovid_gpu_memory_used_bytes": [
                 (s["metric"], s["value"][1]) for s in got]})
         finally:
             prom.stop()
