@@ -17,7 +17,8 @@ int StatusCommand(const std::vector<std::string>& args);
 int WatchCommand(const std::vector<std::string>& args);
 int CancelCommand(const std::vector<std::string>& args);
 int ListCommand(const std::vector<std::string>& args);
-int DemoCommand(const std::vector<std::string>& args);  // demo.cc
+int DemoCommand(const std::vector<std::string>& args);   // demo.cc
+int ProbeCommand(const std::vector<std::string>& args);  // probe.cc: local, no scheduler
 
 // Submits, follows the job with `printer`, downloads the MP4 to out_path when it succeeds.
 // Returns the final job; a FAILED or CANCELLED job is returned too (the caller decides).

@@ -1,4 +1,5 @@
-// turbovid: the client CLI of the turbovid service (generate, status, watch, cancel, list, demo).
+// turbovid: the client CLI of the turbovid service (generate, status, watch, cancel, list, demo)
+// and a local MP4 probe.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -23,7 +24,10 @@ void Usage() {
       "       [--page-size N] [--all] [--json]\n"
       "  demo [--dir DIR] [--models configs/models.yaml] [--engine-bin P] [--scheduler-bin P]\n"
       "       [--worker-bin P] [--timeout SECONDS] [--quiet]\n"
-      "       (tiny models, a local scheduler and CPU worker, one T2V and one I2V video)\n",
+      "       (tiny models, a local scheduler and CPU worker, one T2V and one I2V video)\n"
+      "  probe FILE.mp4 [--json]\n"
+      "       (reads the MP4 here, no scheduler: codec, width, height, frames, fps, duration,\n"
+      "       size, faststart)\n",
       turbovid::tools::kDefaultScheduler);
 }
 
@@ -42,6 +46,7 @@ int main(int argc, char** argv) {
   if (command == "cancel") return turbovid::tools::CancelCommand(args);
   if (command == "list") return turbovid::tools::ListCommand(args);
   if (command == "demo") return turbovid::tools::DemoCommand(args);
+  if (command == "probe") return turbovid::tools::ProbeCommand(args);
   if (command == "help" || command == "--help" || command == "-h") {
     Usage();
     return 0;

@@ -27,6 +27,7 @@
 #include "engine/samplers/rcm.h"
 #include "engine/samplers/unipc.h"
 #include "engine/video/mp4_x264.h"
+#include "engine/video/resize.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine {
@@ -247,14 +248,16 @@ absl::StatusOr<Tensor> WanPipeline::EncodeImage(const GenerateRequest& r, int* w
   if (progress) progress({Stage::kEncodingImage, 0, r.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor rgb, video::DecodeImage(r.image_bytes, "image"));
   AdaptiveSize(r.width, r.height, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(0)), width, height);
-  TV_ASSIGN_OR_RETURN(Tensor resized, video::ResizeImage(rgb, *width, *height));
-  // Pixel video [3, F, h, w]: the image in frame 0, zeros after it, values in [-1, 1].
+  // TurboDiffusion's preprocessing (docs/model-math.md §6.3): antialiased bilinear resize of the
+  // uint8 image, then [0, 255] → [-1, 1] in fp32.
+  TV_ASSIGN_OR_RETURN(Tensor resized, video::ResizeAntialiasBilinear(rgb, *width, *height));
+  TV_ASSIGN_OR_RETURN(Tensor image, video::ImageToSignedUnit(resized));  // [3, h, w] F32
+  // Pixel video [3, F, h, w]: the image in frame 0, zeros after it.
   const int64_t hw = int64_t{*width} * *height;
   Tensor pixels = Tensor::Zeros(DType::kF32, {3, r.frames, *height, *width});
   for (int64_t c = 0; c < 3; ++c) {
-    for (int64_t i = 0; i < hw; ++i) {
-      pixels.data<float>()[c * r.frames * hw + i] = resized.data<uint8_t>()[i * 3 + c] / 127.5f - 1.f;
-    }
+    std::memcpy(pixels.data<float>() + c * r.frames * hw, image.data<float>() + c * hw,
+                hw * sizeof(float));
   }
   TV_ASSIGN_OR_RETURN(Tensor latent, vae_->Encode(pixels));
   // The sampler script feeds bf16(latent) into y (docs/model-math.md §6.3).

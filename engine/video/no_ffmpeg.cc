@@ -1,15 +1,17 @@
 // The video API in a build without FFmpeg (TV_WITH_FFMPEG=OFF): MP4 encoding goes through libx264
-// directly (mp4_x264.h) when the build has it; image decoding, PNG and resizing need FFmpeg's
-// codecs and answer Unimplemented, so callers (the bench's MP4 stage) can report it and go on.
+// directly (mp4_x264.h) when the build has it; images are decoded by our own PNG decoder
+// (png_decode.h), and other image formats, which need FFmpeg's codecs, are refused by name.
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/video/mp4_x264.h"
+#include "engine/video/png_decode.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine::video {
@@ -18,6 +20,25 @@ namespace {
 absl::Status NoFfmpeg(const char* what) {
   return absl::UnimplementedError(
       std::string(what) + ": this build has no FFmpeg (configured with TV_WITH_FFMPEG=OFF)");
+}
+
+// The name of an image format FFmpeg would decode, by its leading bytes; nullptr when unknown.
+const char* ImageFormat(std::string_view b) {
+  if (b.starts_with("\xff\xd8\xff")) return "JPEG";
+  if (b.starts_with("RIFF") && b.substr(8, 4) == "WEBP") return "WebP";
+  if (b.starts_with("GIF87a") || b.starts_with("GIF89a")) return "GIF";
+  if (b.starts_with("BM")) return "BMP";
+  if (b.starts_with(std::string_view("II*\0", 4)) || b.starts_with(std::string_view("MM\0*", 4))) {
+    return "TIFF";
+  }
+  if (b.starts_with("qoif")) return "QOI";
+  if (b.starts_with(std::string_view("\0\0\0\x0cjP  ", 8)) || b.starts_with("\xff\x4f\xff\x51")) {
+    return "JPEG 2000";
+  }
+  if (b.starts_with("\xff\x0a") || b.starts_with(std::string_view("\0\0\0\x0cJXL ", 8))) {
+    return "JPEG XL";
+  }
+  return nullptr;
 }
 
 absl::Status WriteFileBytes(const std::string& bytes, const std::string& path) {
@@ -52,12 +73,17 @@ absl::Status WriteMp4(const Tensor& frames, const std::string& path, const Mp4Op
   return WriteFileBytes(bytes, path);
 }
 
-absl::StatusOr<Tensor> DecodeImage(const std::string&, const std::string& field) {
-  return NoFfmpeg(field.c_str());
+absl::StatusOr<Tensor> DecodeImage(const std::string& bytes, const std::string& field) {
+  // Empty or oversized input gets DecodePng's errors, whatever the format.
+  if (bytes.empty() || bytes.size() > (size_t{64} << 20) || IsPng(bytes)) {
+    return DecodePng(bytes, field);
+  }
+  if (const char* format = ImageFormat(bytes)) {
+    return absl::UnimplementedError(absl::StrCat(
+        field, ": ", format, " needs a build with FFmpeg (this one decodes PNG only)"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": not a PNG image (this build decodes PNG only; other formats need FFmpeg)"));
 }
-
-absl::StatusOr<std::string> EncodePng(const Tensor&) { return NoFfmpeg("EncodePng"); }
-
-absl::StatusOr<Tensor> ResizeImage(const Tensor&, int, int) { return NoFfmpeg("ResizeImage"); }
 
 }  // namespace turbovid::engine::video

@@ -1,5 +1,6 @@
-// Video and image I/O with FFmpeg's libraries in-process: frames → MP4 (H.264, yuv420p) and
-// image bytes → RGB, plus the resize used for I2V conditioning.
+// Video and image I/O: frames → MP4 (H.264, yuv420p) through FFmpeg's libraries or libx264
+// directly, image bytes → RGB (FFmpeg, or our own PNG decoder in builds without it), RGB → PNG.
+// The I2V resize is in engine/video/resize.h.
 #pragma once
 
 #include <cstdint>
@@ -30,17 +31,17 @@ absl::StatusOr<std::string> EncodeMp4(const Tensor& frames, const Mp4Options& op
 absl::Status WriteMp4(const Tensor& frames, const std::string& path,
                       const Mp4Options& options = {});
 
-// Decodes an encoded image (PNG, JPEG, WebP, BMP, ... anything libavcodec reads) to
-// [H, W, 3] U8 RGB (alpha dropped, first frame of an animation). Corrupt or empty bytes, more
-// than 64 MiB of input or more than 64 Mpixel of image → InvalidArgument naming `field`.
+// Decodes an encoded image to [H, W, 3] U8 RGB (alpha dropped, first frame of an animation).
+// With FFmpeg: PNG, JPEG, WebP, BMP, ... anything libavcodec reads. Without FFmpeg
+// (TV_WITH_FFMPEG=OFF): PNG only, by our own decoder (png_decode.h, the same RGB bytes); another
+// format it recognises (JPEG, WebP, GIF, BMP, TIFF, ...) → Unimplemented naming `field` and the
+// format. Corrupt or empty bytes, more than 64 MiB of input or more than 64 Mpixel of image →
+// InvalidArgument naming `field`.
 absl::StatusOr<Tensor> DecodeImage(const std::string& bytes, const std::string& field = "image");
 
-// Encodes [H, W, 3] U8 RGB as PNG bytes (lossless; for tests and tools).
+// Encodes [H, W, 3] U8 RGB (sides in [1, 16384]) as PNG bytes with zlib, in every build
+// (lossless; for tests and tools). A bad tensor → InvalidArgument.
 absl::StatusOr<std::string> EncodePng(const Tensor& rgb);
-
-// Resizes [H, W, 3] U8 RGB to [height, width, 3] with an antialiasing filter: area averaging
-// when neither side grows, bicubic otherwise. Bad tensor or size → InvalidArgument.
-absl::StatusOr<Tensor> ResizeImage(const Tensor& rgb, int width, int height);
 
 // video [3, F, H, W] F32 in [-1, 1] → frames [F, H, W, 3] U8 with TurboDiffusion's rounding:
 // uint8 = floor(float32(float32((1 + clamp(v, -1, 1)) / 2) * 255) + 0.5).

@@ -1,6 +1,7 @@
 """Real-process harness for the e2e tests: a turbovid-scheduler and CPU turbovid-workers on
 loopback (free ports, SQLite and artifacts in a temporary folder), plus the C++ CLI, the Python
-client, ffprobe, promtool and Prometheus helpers. No mocks: everything is the built binaries.
+client, ffprobe, `turbovid probe`, promtool and Prometheus helpers. No mocks: everything is the
+built binaries.
 
 Environment (set by tests/e2e/CMakeLists.txt): TV_BUILD_DIR, TV_E2E_MODELS (folder with the tiny
 checkpoints tiny-t2v/ and tiny-i2v/), TV_E2E_KEEP=1 keeps the temporary folder.
@@ -222,6 +223,15 @@ def ffprobe(path):
         capture_output=True, text=True, timeout=60, check=True).stdout
     s = json.loads(out)["streams"][0]
     return s["codec_name"], int(s["width"]), int(s["height"]), int(s["nb_read_frames"])
+
+
+def probe(path):
+    """(codec, width, height, frames) of the MP4 as `turbovid probe --json` reads it: our own box
+    reader (engine/video/mp4_probe.h), which needs no FFmpeg."""
+    out = subprocess.run([binary("turbovid"), "probe", "--json", path], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    p = json.loads(out)
+    return p["codec"], int(p["width"]), int(p["height"]), int(p["frames"])
 
 
 def metric_values(text, name):

@@ -1,5 +1,6 @@
 """Scheduler + 2 CPU workers: T2V and I2V jobs through the C++ CLI and the Python grpcio client
-complete; the MP4s pass ffprobe (frames, size); progress events are ordered, step counts monotonic."""
+complete; the MP4s pass ffprobe (frames, size), and `turbovid probe` reads the same; progress
+events are ordered, step counts monotonic."""
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ class GenerateTest(e2e_case.ClusterCase):
 
     def check_mp4(self, path, frames=FRAMES, width=WIDTH, height=HEIGHT):
         codec, w, h, n = harness.ffprobe(path)
+        self.assertEqual(harness.probe(path), (codec, w, h, n))
         self.assertEqual(codec, "h264")
         self.assertEqual((w, h), (width, height))
         self.assertEqual(n, frames)
