@@ -1,13 +1,11 @@
 """The e2e harness (tests/e2e/harness.py) with CUDA workers: one scheduler on loopback and
-turbovid-workers on the GPU holding the models given, plus the project's MP4 reader.
+turbovid-workers on the GPU holding the models given.
 
-Environment: TV_GPU_NODE_CLASS (h100), TV_BUILD_DIR (the build with the service and the CUDA backend, scripts/build_bare.sh
---service on the GPU machine), TV_GPU_WORK (folder with the checkpoints), TV_E2E_KEEP=1 keeps the
-temporary folder.
+Environment: TV_BUILD_DIR (the build with the service and the CUDA backend, scripts/build_bare.sh
+--service on the GPU machine), TV_GPU_WORK (folder with the checkpoints), TV_GPU_NODE_CLASS (h100),
+TV_E2E_KEEP=1 keeps the temporary folder.
 """
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../e2e"))
@@ -51,11 +49,3 @@ class GpuCluster(harness.Cluster):
             self.wait_ready(self.workers[worker_id], port, timeout=600)
         return self.workers[worker_id]
 
-
-def probe(path):
-    """`turbovid probe --json`: the project's own MP4 reader (no ffprobe on the GPU machine)."""
-    r = subprocess.run([harness.binary("turbovid"), "probe", "--json", path], capture_output=True,
-                       text=True, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError(f"turbovid probe {path}: exit {r.returncode}: {r.stdout}{r.stderr}")
-    return json.loads(r.stdout)
