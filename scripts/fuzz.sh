@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER_TARGET=${1:-${FUZZ_SECONDS:-30}}
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 GOLDEN=$ROOT/tests/data/golden
-TARGETS=(fuzz_safetensors fuzz_pickle fuzz_pth)
+TARGETS=(fuzz_safetensors fuzz_pickle fuzz_pth fuzz_png fuzz_mp4_probe)
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
@@ -19,7 +19,7 @@ ninja -C "$BUILD" "${TARGETS[@]}"
 # rcm_t2v/weights.pth.
 SEEDS=$BUILD/seeds
 rm -rf "$SEEDS"
-mkdir -p "$SEEDS"/{fuzz_safetensors,fuzz_pickle,fuzz_pth}
+mkdir -p "$SEEDS"/{fuzz_safetensors,fuzz_pickle,fuzz_pth,fuzz_png,fuzz_mp4_probe}
 for f in "$GOLDEN"/*/*.safetensors; do
   head -c 65536 "$f" >"$SEEDS/fuzz_safetensors/$(basename "$(dirname "$f")")_$(basename "$f")"
 done
@@ -69,6 +69,27 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:
     z.writestr("archive/data/2", bytes(range(8)))
     z.writestr("archive/version", "3\n")
 PY
+# PNG seeds: RGB, grey+alpha, RGBA and palette images written here with zlib. MP4 seed:
+# a four-frame H.264 clip from the ffmpeg command where there is one.
+python3 - "$SEEDS/fuzz_png" <<'PY'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def png(name, w, h, depth, ctype, channels, interlace=0, extra=b""):
+    rows = b"".join(bytes([y % 5]) + bytes((x * 7 + y * 3 + c) % 256 for x in range(w) for c in range(channels))
+                    for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, interlace)
+    open(f"{sys.argv[1]}/{name}.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra
+        + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+png("rgb", 8, 6, 8, 2, 3)
+png("gray_alpha", 5, 4, 8, 4, 2)
+png("palette", 4, 4, 8, 3, 1, extra=chunk(b"PLTE", bytes(range(48))))
+png("rgba", 9, 9, 8, 6, 4)
+PY
+if command -v ffmpeg >/dev/null; then
+  ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=8 -frames:v 4 -c:v libx264 -pix_fmt yuv420p \
+    -movflags +faststart -y "$SEEDS/fuzz_mp4_probe/clip.mp4" || true
+fi
 
 status=0
 for t in "${TARGETS[@]}"; do
