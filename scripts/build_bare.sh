@@ -7,7 +7,7 @@
 # FFmpeg and SQLite stay off (TV_BUILD_SERVICE=OFF, TV_WITH_FFMPEG=OFF; MP4 goes through libx264).
 # With --service (and .debs/ made by `scripts/gpu_debs.sh --service`) it also builds the service:
 # turbovid-scheduler, turbovid-worker (CUDA backend), the turbovid CLI and the Python stubs, still
-# without FFmpeg, and writes BUILD/bin/{python3,prometheus}: Debian's Python 3.11 with
+# without FFmpeg, and writes BUILD/bin/{python3,prometheus,spm_train}: Debian's Python 3.11 with
 # grpcio, and Prometheus, run from the unpacked tree.
 # Usage (on the GPU machine, repository root): scripts/build_bare.sh [--service] [BUILD_DIR]
 #   env: TV_BARE_ARCHS (default 90a), TV_BARE_JOBS (default nproc), TV_NVCC_JOBS (default 8),
@@ -74,6 +74,13 @@ export PYTHONPATH="$DEB_ROOT/usr/lib/python3/dist-packages:$BUILD/python\${PYTHO
 exec "$DEB_ROOT/usr/bin/python3.11" "\$@"
 WRAP
   ln -sf "$DEB_ROOT/usr/bin/prometheus" "$BUILD/bin/prometheus"
+  # spm_train (make-tiny-checkpoint trains the tiny tokenizers with it) needs the carried library.
+  cat >"$BUILD/bin/spm_train" <<WRAP
+#!/bin/sh
+export LD_LIBRARY_PATH="$LIBDIR\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+exec "$DEB_ROOT/usr/bin/spm_train" "\$@"
+WRAP
+  chmod +x "$BUILD/bin/spm_train"
   chmod +x "$BUILD/bin/protoc" "$BUILD/bin/python3"
   SERVICE_ARGS=(-DTV_BUILD_SERVICE=ON -DTV_PROTOC="$BUILD/bin/protoc"
     -DTV_GRPC_CPP_PLUGIN="$DEB_ROOT/usr/bin/grpc_cpp_plugin"

@@ -8,7 +8,7 @@
 # With --service it adds what the whole service needs there: gRPC, protobuf, protoc and its gRPC
 # plugins, SQLite, zlib headers (PNG decoding), Debian's Python 3.11 with grpcio + protobuf (the GPU
 # machine's own Python is another version; the Python client tests run on this one) and
-# Prometheus. A device call carries at most 64 MiB with the repository (about 36 MB), so these are
+# Prometheus, and spm_train (sentencepiece: the tiny checkpoints' tokenizers). A device call carries at most 64 MiB with the repository (about 36 MB), so these are
 # not kept as .debs: they are unpacked here, pruned (static libraries, docs, the Python test
 # suite, promtool: the exposition a GPU run writes is checked with promtool where it lands) and
 # packed as DIR/service-root.tar.xz (about 27 MB; xz -9e takes two minutes on two cores), which
@@ -30,7 +30,7 @@ if [ "$SERVICE" = 1 ]; then
     libre2-9 libssl-dev libssl3 libprotobuf-dev libprotobuf32 libprotobuf-lite32 libprotoc32
     protobuf-compiler protobuf-compiler-grpc libsqlite3-dev libsqlite3-0 zlib1g-dev
     python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-grpcio python3-protobuf
-    prometheus)
+    prometheus sentencepiece)
 fi
 # A fresh machine has no package lists yet.
 if ! apt-cache show libabsl-dev >/dev/null 2>&1; then

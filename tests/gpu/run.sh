@@ -31,7 +31,7 @@ if ! scripts/build_bare.sh --service "$BUILD" >"$OUT/build.log" 2>&1; then
   exit 1
 fi
 tail -1 "$OUT/build.log"
-export PATH="$(realpath "$BUILD")/bin:$PATH"  # python3 (Debian 3.11 + grpcio), prometheus, promtool
+export PATH="$(realpath "$BUILD")/bin:$PATH"  # python3 (Debian 3.11 + grpcio), prometheus, spm_train
 export TV_BUILD_DIR=$(realpath "$BUILD") TV_GPU_WORK=$WORK TV_GPU_OUT=$OUT
 case "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" in
   *H200*) export TV_GPU_NODE_CLASS=h200 ;;
@@ -45,8 +45,9 @@ if [ ! -f "$WORK/wan2.1-t2v-1.3b/.complete" ]; then
     --stages text,dit,vae,mp4 >>"$OUT/run.log" 2>&1 && touch "$WORK/wan2.1-t2v-1.3b/.complete" ||
     { log "1.3B checkpoint failed"; exit 1; }
 fi
-[ -d "$WORK/tiny-i2v" ] || "$ENGINE" make-tiny-checkpoint --kind i2v-moe --out "$WORK/tiny-i2v" \
-  >>"$OUT/run.log" 2>&1 || { log "tiny I2V checkpoint failed"; exit 1; }
+[ -f "$WORK/tiny-i2v/.complete" ] || { "$ENGINE" make-tiny-checkpoint --kind i2v-moe \
+  --out "$WORK/tiny-i2v" >>"$OUT/run.log" 2>&1 && touch "$WORK/tiny-i2v/.complete"; } ||
+  { log "tiny I2V checkpoint failed"; exit 1; }
 du -sh "$WORK"/* | tee -a "$OUT/run.log"
 
 parts=("$@")
