@@ -30,6 +30,10 @@ struct Options {
   int dispatch_samples = 20;
   int frames = 5, width = 64, height = 64, steps = 2;
   double settle_seconds = 10;  // after the submits, how long to count completions
+  // Aggregate submits per second; 0 = closed loop (each client submits as soon as its last
+  // submit and watch returned). Paced: job i is due at start + i/rate and its latency counts from
+  // that moment, so a client that falls behind schedule adds its lateness to the sample.
+  double rate = 0;
   bool cancel_remaining = true;
 };
 
@@ -133,13 +137,14 @@ int64_t CountState(VideoClient& client, const std::string& model, v1::JobState s
 int main(int argc, char** argv) {
   auto args = Args::Parse(std::vector<std::string>(argv + 1, argv + argc),
                           {"scheduler", "model", "jobs", "concurrency", "dispatch-samples",
-                           "frames", "width", "height", "steps", "settle-seconds"},
+                           "frames", "width", "height", "steps", "settle-seconds", "rate"},
                           {"keep-queued", "help"});
   if (!args.ok() || args->Has("help") || !args->Has("model")) {
     std::fprintf(stderr,
                  "usage: turbovid-loadgen --model ID [--scheduler HOST:PORT] [--jobs 1000]\n"
                  "  [--concurrency 16] [--dispatch-samples 20] [--frames 5] [--width 64]\n"
-                 "  [--height 64] [--steps 2] [--settle-seconds 10] [--keep-queued]\n");
+                 "  [--height 64] [--steps 2] [--settle-seconds 10] [--rate SUBMITS_PER_S]\n"
+                 "  [--keep-queued]\n");
     if (!args.ok()) std::fprintf(stderr, "%s\n", args.status().ToString().c_str());
     return 2;
   }
@@ -160,12 +165,19 @@ int main(int argc, char** argv) {
   auto settle = args->GetDouble("settle-seconds", o.settle_seconds);
   if (!settle.ok()) return 2;
   o.settle_seconds = *settle;
+  auto rate = args->GetDouble("rate", 0);
+  if (!rate.ok() || *rate < 0) {
+    std::fprintf(stderr, "rate: %s\n", rate.ok() ? "negative" : rate.status().ToString().c_str());
+    return 2;
+  }
+  o.rate = *rate;
   o.cancel_remaining = !args->Has("keep-queued");
   o.concurrency = std::max(1, o.concurrency);
 
   VideoClient control(o.scheduler);
-  std::printf("turbovid-loadgen: scheduler %s model %s, %d jobs, %d clients\n",
-              o.scheduler.c_str(), o.model.c_str(), o.jobs, o.concurrency);
+  std::printf("turbovid-loadgen: scheduler %s model %s, %d jobs, %d clients, %s\n",
+              o.scheduler.c_str(), o.model.c_str(), o.jobs, o.concurrency,
+              o.rate > 0 ? absl::StrCat("paced at ", o.rate, " submits/s").c_str() : "closed loop");
   std::vector<double> dispatch = MeasureDispatch(o, control);
   const int64_t succeeded_before = CountState(control, o.model, v1::JOB_STATE_SUCCEEDED);
 
@@ -181,7 +193,12 @@ int main(int argc, char** argv) {
       std::vector<double> my_submit, my_watch;
       std::vector<std::string> my_ids;
       for (int i = next++; i < o.jobs; i = next++) {
-        const absl::Time t0 = absl::Now();
+        absl::Time t0 = absl::Now();
+        if (o.rate > 0) {
+          const absl::Time due = start + absl::Seconds(i / o.rate);
+          if (due > t0) absl::SleepFor(due - t0);
+          t0 = due;
+        }
         auto job = client.Submit(MakeRequest(o, i), absl::ZeroDuration());
         const absl::Time t1 = absl::Now();
         if (!job.ok()) {
@@ -236,10 +253,10 @@ int main(int argc, char** argv) {
               static_cast<long long>(queued), run_seconds, static_cast<long long>(succeeded),
               succeeded / run_seconds, cancelled);
   std::printf(
-      "{\"jobs\": %d, \"clients\": %d, \"submit_p50_ms\": %.3f, \"submit_p99_ms\": %.3f, "
+      "{\"jobs\": %d, \"clients\": %d, \"rate\": %.0f, \"submit_p50_ms\": %.3f, \"submit_p99_ms\": %.3f, "
       "\"submits_per_second\": %.1f, \"dispatch_p50_ms\": %.3f, \"dispatch_p99_ms\": %.3f, "
       "\"completed_jobs_per_second\": %.3f, \"queued_after_submit\": %lld}\n",
-      o.jobs, o.concurrency, submit.p50, submit.p99, submit_ms.size() / submit_seconds,
+      o.jobs, o.concurrency, o.rate, submit.p50, submit.p99, submit_ms.size() / submit_seconds,
       Summarize(dispatch).p50, Summarize(dispatch).p99, succeeded / run_seconds,
       static_cast<long long>(queued));
   return errors.load() == 0 ? 0 : 1;

@@ -4,6 +4,7 @@
 # turbovid-loadgen with 1,000 queued jobs. Prints the numbers; asserts nothing.
 #   bench/loadgen.sh [BUILD_DIR]     env: JOBS=1000 CLIENTS=16 WORKERS=2 DISPATCH_SAMPLES=20
 #                                         SETTLE_SECONDS=10 KEEP=1 (keep the temporary folder)
+#                                         RATE=0 (submits/s over all clients; 0 = closed loop)
 set -euo pipefail
 
 BUILD=$(cd "${1:-build}" && pwd)
@@ -12,6 +13,7 @@ CLIENTS=${CLIENTS:-16}
 WORKERS=${WORKERS:-2}
 DISPATCH_SAMPLES=${DISPATCH_SAMPLES:-20}
 SETTLE_SECONDS=${SETTLE_SECONDS:-10}
+RATE=${RATE:-0}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 
 ENGINE=$BUILD/engine/turbovid-engine
@@ -66,6 +68,6 @@ done
 
 echo "scheduler $ADDRESS, $WORKERS CPU workers, $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
 "$LOADGEN" --scheduler "$ADDRESS" --model tiny-t2v --jobs "$JOBS" --concurrency "$CLIENTS" \
-  --dispatch-samples "$DISPATCH_SAMPLES" --settle-seconds "$SETTLE_SECONDS"
+  --dispatch-samples "$DISPATCH_SAMPLES" --settle-seconds "$SETTLE_SECONDS" --rate "$RATE"
 echo "scheduler metrics (dispatch / submit histograms):"
 curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^turbovid_(dispatch_latency|submit_latency)_seconds_(sum|count)' || true
