@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_matchers.h"
 #include "engine/core/json.h"
+#include "engine/video/run_command.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine::video {
@@ -167,16 +168,6 @@ TEST(Mp4ProbeTest, TruncatedDamagedAndGarbageFilesAreDataLoss) {
     }
     (void)ProbeMp4(bad);
   }
-}
-
-std::string RunCommand(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), &pclose);
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof(buf), pipe.get())) > 0) out.append(buf, n);
-  return out;
 }
 
 // [F, H, W, 3] U8 frames that change from frame to frame.

@@ -17,6 +17,7 @@
 
 #include "common/status_matchers.h"
 #include "engine/core/json.h"
+#include "engine/video/run_command.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine::video {
@@ -43,16 +44,6 @@ Tensor Clip(int64_t frames, int64_t height, int64_t width, bool with_square = tr
     }
   }
   return t;
-}
-
-std::string RunCommand(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), &pclose);
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof(buf), pipe.get())) > 0) out.append(buf, n);
-  return out;
 }
 
 bool HaveFfmpegCli() {

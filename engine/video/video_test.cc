@@ -1,6 +1,7 @@
 // MP4 encoding checked by ffprobe, FFmpeg image decoding (and EncodePng round trips through it)
 // and the exact float → U8 rounding of VideoToFrames.
 #include "engine/video/video.h"
+#include "engine/video/run_command.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -36,16 +37,6 @@ Tensor Gradient(int64_t frames, int64_t height, int64_t width) {
     }
   }
   return t;
-}
-
-std::string RunCommand(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), &pclose);
-  if (pipe == nullptr) return "";
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof(buf), pipe.get())) > 0) out.append(buf, n);
-  return out;
 }
 
 std::string TempPath(const std::string& name) {
