@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_server.h"
 #include "common/logging.h"
@@ -145,6 +146,10 @@ int main(int argc, char** argv) {
     TV_LOG(ERROR) << backend.status();
     return finish(2);
   }
+  // Device gauges (and NVML) from here on, so that /metrics shows the models loading; detached
+  // before the backend goes.
+  metrics.AttachDevice(turbovid::worker::MakeDeviceSource(*config, **backend));
+  absl::Cleanup detach_device = [&metrics] { metrics.DetachDevice(); };
   // The budget counts weights only: activations need the rest (set it below the device's memory
   // when several models share a GPU).
   const int64_t budget =

@@ -63,42 +63,42 @@ Worker::Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models,
   channel_ = grpc::CreateCustomChannel(config_.scheduler_address,
                                        grpc::InsecureChannelCredentials(), args);
   stub_ = v1::WorkerHub::NewStub(channel_);
-  metrics_.AttachDevice(MakeDeviceSource());
 }
 
 Worker::~Worker() {
   RequestStop();
   if (task_thread_.joinable()) task_thread_.join();
-  metrics_.DetachDevice();
 }
 
-int64_t Worker::MemoryUsedBytes() const {
-  return backend_.device() == engine::Device::kCpu ? ProcessRssBytes()
-                                                   : backend_.memory_stats().reserved;
+int64_t Worker::MemoryUsedBytes() const { return DeviceMemoryUsedBytes(backend_); }
+
+int64_t DeviceMemoryUsedBytes(const engine::Backend& backend) {
+  return backend.device() == engine::Device::kCpu ? ProcessRssBytes()
+                                                  : backend.memory_stats().reserved;
 }
 
-DeviceSource Worker::MakeDeviceSource() const {
+DeviceSource MakeDeviceSource(const WorkerConfig& config, const engine::Backend& backend) {
   DeviceSource source;
-  source.used_bytes = [this] { return MemoryUsedBytes(); };
-  source.total_bytes = config_.memory_bytes;
-  if (backend_.device() == engine::Device::kCpu) return source;
+  source.used_bytes = [&backend] { return DeviceMemoryUsedBytes(backend); };
+  source.total_bytes = config.memory_bytes;
+  if (backend.device() == engine::Device::kCpu) return source;
   // The bus id finds the same GPU in NVML; NVML's own index is the fallback only when the
   // backend gives none (it ignores CUDA_VISIBLE_DEVICES, so it can name another GPU).
   std::string pci_bus_id;
   if (absl::StatusOr<engine::DeviceInfo> info =
-          engine::QueryDevice(config_.backend, config_.device);
+          engine::QueryDevice(config.backend, config.device);
       info.ok()) {
     pci_bus_id = info->pci_bus_id;
     if (info->memory_bytes > 0) source.total_bytes = info->memory_bytes;
   }
   absl::StatusOr<std::unique_ptr<NvmlDevice>> nvml =
-      NvmlDevice::Open(kNvmlLibrary, pci_bus_id, config_.device);
+      NvmlDevice::Open(kNvmlLibrary, pci_bus_id, config.device);
   if (!nvml.ok()) {
     TV_LOG(WARNING) << nvml.status() << "; GPU utilization, power and temperature are not exported";
     return source;
   }
   TV_LOG(INFO) << "nvml: device "
-               << (pci_bus_id.empty() ? absl::StrCat("index ", config_.device) : pci_bus_id)
+               << (pci_bus_id.empty() ? absl::StrCat("index ", config.device) : pci_bus_id)
                << " is " << (*nvml)->name();
   source.nvml = std::move(*nvml);
   return source;

@@ -20,6 +20,13 @@
 
 namespace turbovid::worker {
 
+// What the memory gauges and heartbeats report as used: the backend's device memory, or the
+// process RSS on the CPU backend.
+int64_t DeviceMemoryUsedBytes(const engine::Backend& backend);
+// What the worker's device gauges sample on every scrape (WorkerMetrics::AttachDevice), NVML
+// included when it loads. `backend` must outlive the attachment.
+DeviceSource MakeDeviceSource(const WorkerConfig& config, const engine::Backend& backend);
+
 // Exit codes of Run().
 inline constexpr int kExitDrained = 0;
 inline constexpr int kExitStopped = 1;
@@ -60,14 +67,10 @@ class Worker {
   void MaybeFinishDrainLocked();
   bool IdleLocked() const { return !pending_.has_value() && current_task_id_.empty(); }
   v1::WorkerMessage RegisterMessage() const;
-  // What the memory gauges and heartbeats report as used: the backend's device memory, or the
-  // process RSS on the CPU backend.
-  int64_t MemoryUsedBytes() const;
-  // The device the metrics sample on every scrape, NVML included when it loads.
-  DeviceSource MakeDeviceSource() const;
+  int64_t MemoryUsedBytes() const;  // DeviceMemoryUsedBytes(backend_), for heartbeats
 
   const WorkerConfig config_;
-  engine::Backend& backend_;  // the device the models run on (memory gauges)
+  engine::Backend& backend_;  // the device the models run on (heartbeat memory)
   ModelSet& models_;  // loads on the task thread; Describe() from the heartbeat thread
   WorkerMetrics& metrics_;
   std::shared_ptr<grpc::Channel> channel_;
