@@ -49,12 +49,12 @@ def main():
     # 1. The engine alone, same shapes: Pipeline::Generate prompt -> MP4 file.
     engine_json = os.path.join(os.environ.get("TMPDIR", "/tmp"), "service-overhead-engine.json")
     cmd = [harness.binary("turbovid-engine"), "bench", "--model-dir", args.model_dir,
-           "--backend", "cuda", "--width", str(args.width), "--height", str(args.height),
+           "--backend", gpu_cluster.BACKEND, "--width", str(args.width), "--height", str(args.height),
            "--frames", str(args.frames), "--steps", str(args.steps), "--attention", args.attention,
            "--stages", "e2e", "--repeat", str(args.repeat), "--json", engine_json]
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, timeout=600)
-    rows = [r for r in json.load(open(engine_json))["rows"] if r["stage"] == "e2e"]
+    rows = [r for r in json.load(open(engine_json))["rows"] if r["stage"] == "generate_e2e"]
     engine_ms = rows[0]["median_ms"]
     print(f"engine Pipeline::Generate median: {engine_ms:.1f} ms", flush=True)
 
