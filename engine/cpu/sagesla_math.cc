@@ -76,7 +76,7 @@ float Reciprocal(float x) { return 1.f / x; }
 namespace {
 
 // One k=32 step of an FP8 tensor-core product with fp32 accumulators, as Hopper's wgmma does it
-// (docs/model-math.md §10.4): the 32 exact products and the incoming accumulator are aligned to
+// (docs/model-math.md §10.6): the 32 exact products and the incoming accumulator are aligned to
 // the largest of them and each is truncated toward zero to 14 significant bits of that scale
 // (the "fp22" accumulator: 13 fraction bits); the sum of the truncated terms is exact.
 float TensorCoreStepF32(const double* prod, int n, float acc) {

@@ -44,7 +44,7 @@ float Exp2(float x);
 float Reciprocal(float x);
 
 // ro[c] += Σ_j p8[j]·V(k0 + j, c) over the key block [k0, k0 + bk) as the variant's tensor cores
-// accumulate it (docs/model-math.md §10.4): p8 [bk] e4m3 values of P, v8 [L, D] e4m3 codes in
+// accumulate it (docs/model-math.md §10.6): p8 [bk] e4m3 values of P, v8 [L, D] e4m3 codes in
 // token order, keys past L are zero padding; ro [D].
 void AccumulatePv(SageSlaVariant variant, const float* p8, const uint8_t* v8, int64_t k0,
                   int64_t bk, int64_t l, int64_t d, float* ro);
