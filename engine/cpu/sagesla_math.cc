@@ -10,12 +10,15 @@
 namespace turbovid::engine::cpu::sagesla {
 namespace {
 
-// rcp.approx.ftz.f32 for x = 1 + m/128, m = 0..127 (the bf16 mantissas), as fp32 bit patterns.
-// The instruction scales exactly with the exponent, so these 128 results give it for every normal
-// bf16 x. PROVISIONAL: these are the correctly rounded 1/x, which the hardware's result is not
-// for every mantissa (the golden V codes disagree on some channels).
+// rcp.approx.ftz.f32 for x = 1 + m/128, m = 0..127 (the bf16 mantissas), as fp32 bit patterns;
+// the instruction scales exactly with the exponent, so these give it for every normal bf16 x.
+// The instruction is within 1 ulp of 1/x, so each entry is the correctly rounded 1/x or its
+// neighbour on the side of the exact value. PARTIAL KNOWLEDGE (docs/model-math.md §10.6): the
+// golden cases' V codes (H100 runs) prove the neighbour for m = 4 (one below) and m = 6, 109,
+// 116, 121 (one above) and allow the rounded value for the other 73 mantissas they contain;
+// the remaining 50 mantissas are unmeasured and assumed correctly rounded.
 constexpr uint32_t kRcpBf16[128] = {
-    0x3F800000, 0x3F7E03F8, 0x3F7C0FC1, 0x3F7A232D, 0x3F783E10, 0x3F76603E, 0x3F74898D, 0x3F72B9D6,
+    0x3F800000, 0x3F7E03F8, 0x3F7C0FC1, 0x3F7A232D, 0x3F783E0F, 0x3F76603E, 0x3F74898E, 0x3F72B9D6,
     0x3F70F0F1, 0x3F6F2EB7, 0x3F6D7304, 0x3F6BBDB3, 0x3F6A0EA1, 0x3F6865AC, 0x3F66C2B4, 0x3F652598,
     0x3F638E39, 0x3F61FC78, 0x3F607038, 0x3F5EE95C, 0x3F5D67C9, 0x3F5BEB62, 0x3F5A740E, 0x3F5901B2,
     0x3F579436, 0x3F562B81, 0x3F54C77B, 0x3F53680D, 0x3F520D21, 0x3F50B6A0, 0x3F4F6475, 0x3F4E168A,
@@ -28,9 +31,9 @@ constexpr uint32_t kRcpBf16[128] = {
     0x3F1D89D9, 0x3F1CC8E1, 0x3F1C09C1, 0x3F1B4C70, 0x3F1A90E8, 0x3F19D723, 0x3F191F1A, 0x3F1868C8,
     0x3F17B426, 0x3F17012E, 0x3F164FDA, 0x3F15A025, 0x3F14F209, 0x3F144581, 0x3F139A86, 0x3F12F114,
     0x3F124925, 0x3F11A2B4, 0x3F10FDBC, 0x3F105A38, 0x3F0FB824, 0x3F0F177A, 0x3F0E7835, 0x3F0DDA52,
-    0x3F0D3DCB, 0x3F0CA29C, 0x3F0C08C1, 0x3F0B7034, 0x3F0AD8F3, 0x3F0A42F8, 0x3F09AE41, 0x3F091AC7,
-    0x3F088889, 0x3F07F781, 0x3F0767AB, 0x3F06D905, 0x3F064B8A, 0x3F05BF37, 0x3F053408, 0x3F04A9FA,
-    0x3F042108, 0x3F039930, 0x3F03126F, 0x3F028CC0, 0x3F020821, 0x3F01848E, 0x3F010204, 0x3F008081,
+    0x3F0D3DCB, 0x3F0CA29C, 0x3F0C08C1, 0x3F0B7034, 0x3F0AD8F3, 0x3F0A42F9, 0x3F09AE41, 0x3F091AC7,
+    0x3F088889, 0x3F07F781, 0x3F0767AB, 0x3F06D905, 0x3F064B8B, 0x3F05BF37, 0x3F053408, 0x3F04A9FA,
+    0x3F042108, 0x3F039931, 0x3F03126F, 0x3F028CC0, 0x3F020821, 0x3F01848E, 0x3F010204, 0x3F008081,
 };
 
 }  // namespace
