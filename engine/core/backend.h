@@ -115,8 +115,8 @@ constexpr int SageSlaBlockK(SageSlaVariant v) { return v == SageSlaVariant::kSm9
 // TurboDiffusion SageSLA (docs/model-math.md §10): SLA's block map and linear branch, with the
 // sparse branch quantised the SpargeAttn way (q/k int8 per block with k smoothing, V and P in FP8
 // e4m3) and computed as upstream's kernel does. q, k, v are rounded to bf16 first (upstream runs
-// the module in bf16). Probes receive the quantised intermediates, head-major as upstream
-// lays them out per head.
+// the module in bf16). The optional probes receive the quantised intermediates in the inputs'
+// [L, N, D] layout (V codes in token order) and the per-head scales as [N, blocks or D].
 struct SageSlaOp {
   const Tensor* q = nullptr;       // [L, N, D], D 64 or 128
   const Tensor* k = nullptr;       // [L, N, D]
