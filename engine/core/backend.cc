@@ -11,9 +11,10 @@ namespace turbovid::engine {
 
 std::string_view OpName(size_t kind) {
   static constexpr std::array<std::string_view, kNumOpKinds> kNames = {
-      "linear",    "int8_linear", "layer_norm", "rms_norm",  "rope",
-      "attention", "sla",         "unary",      "binary",    "gated_add",
-      "embedding", "copy",        "conv3d",     "channel_rms_norm", "upsample2x"};
+      "linear",    "int8_linear", "layer_norm", "rms_norm", "rope",
+      "attention", "sla",         "sage_sla",   "unary",    "binary",
+      "gated_add", "embedding",   "copy",       "conv3d",   "channel_rms_norm",
+      "upsample2x"};
   return kind < kNames.size() ? kNames[kind] : "?";
 }
 

@@ -102,6 +102,43 @@ struct SlaOp {
   Tensor* sparse_out = nullptr;  // [L, N, D] sparse branch alone, or null (probe)
 };
 
+// Which upstream SageSLA build to reproduce (docs/model-math.md §10): upstream picks it from the
+// GPU it runs on, and block sizes, quantisation blocks and the P·V accumulation follow from it.
+enum class SageSlaVariant : uint8_t {
+  kSm90,  // H100/H200: block map 64 x 128, P·V on wgmma with fp32 accumulators
+  kSm89,  // RTX 4090/5090 (every other fp8 arch): 128 x 64, P·V accumulated in fp16 per key block
+};
+// Query rows per block-map row (= per q quantisation block) and keys per block (= per k block).
+constexpr int SageSlaBlockQ(SageSlaVariant v) { return v == SageSlaVariant::kSm90 ? 64 : 128; }
+constexpr int SageSlaBlockK(SageSlaVariant v) { return v == SageSlaVariant::kSm90 ? 128 : 64; }
+
+// TurboDiffusion SageSLA (docs/model-math.md §10): SLA's block map and linear branch, with the
+// sparse branch quantised the SpargeAttn way (q/k int8 per block with k smoothing, V and P in FP8
+// e4m3) and computed as upstream's kernel does. q, k, v are rounded to bf16 first (upstream runs
+// the module in bf16). The optional probes receive the quantised intermediates in the inputs'
+// [L, N, D] layout (V codes in token order) and the per-head scales as [N, blocks or D].
+struct SageSlaOp {
+  const Tensor* q = nullptr;       // [L, N, D], D 64 or 128
+  const Tensor* k = nullptr;       // [L, N, D]
+  const Tensor* v = nullptr;       // [L, N, D]
+  const Tensor* proj_w = nullptr;  // [D, D]
+  const Tensor* proj_b = nullptr;  // [D]
+  float topk = 0.1f;
+  SageSlaVariant variant = SageSlaVariant::kSm90;
+  Tensor* out = nullptr;  // [L, N, D]
+  // Optional probes (golden checks), each null or exactly this shape; nq = ceil(L/block_q),
+  // nk = ceil(L/block_k) of the variant.
+  Tensor* sparse_map = nullptr;  // [N, nq, nk] I8
+  Tensor* sparse_out = nullptr;  // [L, N, D] sparse branch alone (bf16 values)
+  Tensor* q_int8 = nullptr;      // [L, N, D] I8
+  Tensor* q_scale = nullptr;     // [N, nq] F32
+  Tensor* k_mean = nullptr;      // [N, D] F32 (bf16 values)
+  Tensor* k_int8 = nullptr;      // [L, N, D] I8, codes of k - k_mean
+  Tensor* k_scale = nullptr;     // [N, nk] F32
+  Tensor* v_fp8 = nullptr;       // [L, N, D] U8, e4m3 codes in token order
+  Tensor* v_scale = nullptr;     // [N, D] F32
+};
+
 enum class UnaryKind : uint8_t { kGeluTanh, kSilu };
 // y = f(x) elementwise; y may alias x.
 struct UnaryOp {
@@ -177,8 +214,8 @@ struct Upsample2xOp {
   Tensor* y = nullptr;        // [C, T, 2H, 2W]
 };
 
-using Op = std::variant<LinearOp, Int8LinearOp, LayerNormOp, RmsNormOp, RopeOp, AttentionOp,
-                        SlaOp, UnaryOp, BinaryOp, GatedAddOp, EmbeddingOp, CopyOp, Conv3dOp,
+using Op = std::variant<LinearOp, Int8LinearOp, LayerNormOp, RmsNormOp, RopeOp, AttentionOp, SlaOp,
+                        SageSlaOp, UnaryOp, BinaryOp, GatedAddOp, EmbeddingOp, CopyOp, Conv3dOp,
                         ChannelRmsNormOp, Upsample2xOp>;
 inline constexpr size_t kNumOpKinds = std::variant_size_v<Op>;
 

@@ -16,6 +16,7 @@ CpuBackend::CpuBackend() {
   RegisterBasicOps(*this);
   RegisterAttentionOps(*this);
   RegisterSlaOps(*this);
+  RegisterSageSlaOps(*this);
   RegisterQuantOps(*this);
   RegisterConvOps(*this);
 }

@@ -18,6 +18,7 @@ class CpuBackend;
 void RegisterBasicOps(CpuBackend& backend);      // basic_ops.cc
 void RegisterAttentionOps(CpuBackend& backend);  // attention_ops.cc (dense attention)
 void RegisterSlaOps(CpuBackend& backend);        // sla_ops.cc
+void RegisterSageSlaOps(CpuBackend& backend);    // sagesla_ops.cc
 void RegisterQuantOps(CpuBackend& backend);      // quant_ops.cc
 void RegisterConvOps(CpuBackend& backend);       // conv_ops.cc
 

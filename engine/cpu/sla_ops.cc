@@ -12,18 +12,11 @@
 #include "common/status_macros.h"
 #include "engine/core/parallel.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/sla_internal.h"
 
 namespace turbovid::engine::cpu {
+namespace sla {
 namespace {
-
-struct SlaDims {
-  int64_t l, n, d, bq, bk, nq, nk, ksel;
-};
-
-// Element (token t, head h) of a [L, N, D] tensor.
-inline const float* Row(const float* base, const SlaDims& s, int64_t t, int64_t h) {
-  return base + (t * s.n + h) * s.d;
-}
 
 // Mean of rows [b*blk, min(L, (b+1)*blk)) of x - sub (sub may be null): a partial tail block is
 // averaged over its real count (upstream compress kernel).
@@ -42,6 +35,8 @@ std::vector<float> PoolBlocks(const float* x, const double* sub, const SlaDims& 
   }
   return pooled;
 }
+
+}  // namespace
 
 // Selected key blocks per query block of head h, ascending; writes map[h] = 1 at the selections.
 // Ties keep the lower block index (deterministic; upstream torch.topk leaves ties unspecified).
@@ -76,6 +71,89 @@ std::vector<std::vector<int64_t>> SelectBlocks(const float* q, const float* k, c
   }
   return selected;
 }
+
+namespace {
+// φ(x) = softmax over the head dim, for every token of head h: [L, D].
+std::vector<float> FeatureMap(const float* x, const SlaDims& s, int64_t h) {
+  std::vector<float> phi(s.l * s.d);
+  ParallelFor(s.l, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const float* r = Row(x, s, t, h);
+      const float mx = *std::max_element(r, r + s.d);
+      double sum = 0;
+      for (int64_t c = 0; c < s.d; ++c) sum += std::exp(static_cast<double>(r[c]) - mx);
+      for (int64_t c = 0; c < s.d; ++c) {
+        phi[t * s.d + c] = static_cast<float>(std::exp(static_cast<double>(r[c]) - mx) / sum);
+      }
+    }
+  });
+  return phi;
+}
+
+}  // namespace
+
+// out[t, h] += proj_l(o_l) where o_l = φ(q)(φ(k)ᵀv) / (1e-5 + φ(q)·Σ_j φ(k_j)) over ALL keys.
+void LinearBranch(const float* q, const float* k, const float* v, const float* pw, const float* pb,
+                  const SlaDims& s, int64_t h, float* out) {
+  const std::vector<float> phi_q = FeatureMap(q, s, h);
+  const std::vector<float> phi_k = FeatureMap(k, s, h);
+  std::vector<double> kv(s.d * s.d, 0.0), ksum(s.d, 0.0);  // kv[a][c] = Σ_j φk[j][a]·v[j][c]
+  ParallelFor(s.d, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t a = begin; a < end; ++a) {
+      for (int64_t t = 0; t < s.l; ++t) {
+        const double p = phi_k[t * s.d + a];
+        const float* vr = Row(v, s, t, h);
+        ksum[a] += p;
+        for (int64_t c = 0; c < s.d; ++c) kv[a * s.d + c] += p * vr[c];
+      }
+    }
+  });
+  ParallelFor(s.l, 16, [&](int64_t begin, int64_t end) {
+    std::vector<double> num(s.d);
+    std::vector<float> ol(s.d);
+    for (int64_t t = begin; t < end; ++t) {
+      const float* pq = phi_q.data() + t * s.d;
+      std::fill(num.begin(), num.end(), 0.0);
+      double den = 1e-5;
+      for (int64_t a = 0; a < s.d; ++a) {
+        den += pq[a] * ksum[a];
+        for (int64_t c = 0; c < s.d; ++c) num[c] += pq[a] * kv[a * s.d + c];
+      }
+      for (int64_t c = 0; c < s.d; ++c) ol[c] = static_cast<float>(num[c] / den);
+      float* o = out + (t * s.n + h) * s.d;
+      for (int64_t r = 0; r < s.d; ++r) {
+        double y = pb[r];
+        for (int64_t c = 0; c < s.d; ++c) y += static_cast<double>(pw[r * s.d + c]) * ol[c];
+        o[r] += static_cast<float>(y);
+      }
+    }
+  });
+}
+
+namespace {
+// The Python float the reference multiplies by: the shortest decimal that reads back as `topk`
+// (0.7f·10 is 6.99999988 in float, while Python's 0.7·10 is 7.0).
+double PythonTopk(float topk) {
+  char buf[32];
+  for (int digits = 1; digits <= 9; ++digits) {
+    std::snprintf(buf, sizeof(buf), "%.*g", digits, static_cast<double>(topk));
+    const double d = std::strtod(buf, nullptr);
+    if (static_cast<float>(d) == topk) return d;
+  }
+  return topk;
+}
+}  // namespace
+
+// K_sel = min(n_k, int(topk·n_k)), the same for every query block (SLA/utils.py get_block_map).
+int64_t SelectedPerQueryBlock(float topk, int64_t nk) {
+  return std::min<int64_t>(nk, static_cast<int64_t>(PythonTopk(topk) * nk));
+}
+
+}  // namespace sla
+
+namespace {
+using sla::Row;
+using sla::SlaDims;
 
 // o_s for every query of head h: softmax(q·kᵀ·scale) v over the keys of the selected blocks only
 // (keys past L in the tail block do not exist). No selected block → zeros.
@@ -122,75 +200,6 @@ void SparseBranch(const SlaOp& op, const SlaDims& s, int64_t h,
   });
 }
 
-// φ(x) = softmax over the head dim, for every token of head h: [L, D].
-std::vector<float> FeatureMap(const float* x, const SlaDims& s, int64_t h) {
-  std::vector<float> phi(s.l * s.d);
-  ParallelFor(s.l, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const float* r = Row(x, s, t, h);
-      const float mx = *std::max_element(r, r + s.d);
-      double sum = 0;
-      for (int64_t c = 0; c < s.d; ++c) sum += std::exp(static_cast<double>(r[c]) - mx);
-      for (int64_t c = 0; c < s.d; ++c) {
-        phi[t * s.d + c] = static_cast<float>(std::exp(static_cast<double>(r[c]) - mx) / sum);
-      }
-    }
-  });
-  return phi;
-}
-
-// out[t, h] += proj_l(o_l) where o_l = φ(q)(φ(k)ᵀv) / (1e-5 + φ(q)·Σ_j φ(k_j)) over ALL keys.
-void LinearBranch(const SlaOp& op, const SlaDims& s, int64_t h, float* out) {
-  const std::vector<float> phi_q = FeatureMap(op.q->data<float>(), s, h);
-  const std::vector<float> phi_k = FeatureMap(op.k->data<float>(), s, h);
-  const float* v = op.v->data<float>();
-  std::vector<double> kv(s.d * s.d, 0.0), ksum(s.d, 0.0);  // kv[a][c] = Σ_j φk[j][a]·v[j][c]
-  ParallelFor(s.d, 4, [&](int64_t begin, int64_t end) {
-    for (int64_t a = begin; a < end; ++a) {
-      for (int64_t t = 0; t < s.l; ++t) {
-        const double p = phi_k[t * s.d + a];
-        const float* vr = Row(v, s, t, h);
-        ksum[a] += p;
-        for (int64_t c = 0; c < s.d; ++c) kv[a * s.d + c] += p * vr[c];
-      }
-    }
-  });
-  const float* pw = op.proj_w->data<float>();
-  const float* pb = op.proj_b->data<float>();
-  ParallelFor(s.l, 16, [&](int64_t begin, int64_t end) {
-    std::vector<double> num(s.d);
-    std::vector<float> ol(s.d);
-    for (int64_t t = begin; t < end; ++t) {
-      const float* pq = phi_q.data() + t * s.d;
-      std::fill(num.begin(), num.end(), 0.0);
-      double den = 1e-5;
-      for (int64_t a = 0; a < s.d; ++a) {
-        den += pq[a] * ksum[a];
-        for (int64_t c = 0; c < s.d; ++c) num[c] += pq[a] * kv[a * s.d + c];
-      }
-      for (int64_t c = 0; c < s.d; ++c) ol[c] = static_cast<float>(num[c] / den);
-      float* o = out + (t * s.n + h) * s.d;
-      for (int64_t r = 0; r < s.d; ++r) {
-        double y = pb[r];
-        for (int64_t c = 0; c < s.d; ++c) y += static_cast<double>(pw[r * s.d + c]) * ol[c];
-        o[r] += static_cast<float>(y);
-      }
-    }
-  });
-}
-
-// The Python float the reference multiplies by: the shortest decimal that reads back as `topk`
-// (0.7f·10 is 6.99999988 in float, while Python's 0.7·10 is 7.0).
-double PythonTopk(float topk) {
-  char buf[32];
-  for (int digits = 1; digits <= 9; ++digits) {
-    std::snprintf(buf, sizeof(buf), "%.*g", digits, static_cast<double>(topk));
-    const double d = std::strtod(buf, nullptr);
-    if (static_cast<float>(d) == topk) return d;
-  }
-  return topk;
-}
-
 absl::Status CheckSla(const SlaOp& op, SlaDims* s) {
   TV_RETURN_IF_ERROR(ExpectF32("sla", "q", op.q));
   if (op.q->rank() != 3) {
@@ -211,8 +220,7 @@ absl::Status CheckSla(const SlaOp& op, SlaDims* s) {
   s->bk = op.block_k;
   s->nq = (s->l + s->bq - 1) / s->bq;
   s->nk = (s->l + s->bk - 1) / s->bk;
-  // K_sel = min(n_k, int(topk·n_k)), the same for every query block (SLA/utils.py get_block_map).
-  s->ksel = std::min<int64_t>(s->nk, static_cast<int64_t>(PythonTopk(op.topk) * s->nk));
+  s->ksel = sla::SelectedPerQueryBlock(op.topk, s->nk);
   const Shape lnd{s->l, s->n, s->d};
   TV_RETURN_IF_ERROR(ExpectF32("sla", "k", op.k));
   TV_RETURN_IF_ERROR(ExpectF32("sla", "v", op.v));
@@ -244,13 +252,16 @@ absl::Status RunSla(const SlaOp& op) {
   if (map != nullptr) std::fill(map, map + op.sparse_map->numel(), int8_t{0});
   float* out = op.out->data<float>();
   for (int64_t h = 0; h < s.n; ++h) {
-    const auto selected = SelectBlocks(op.q->data<float>(), op.k->data<float>(), s, h, map);
+    const auto selected = sla::SelectBlocks(op.q->data<float>(), op.k->data<float>(), s, h, map);
     SparseBranch(op, s, h, selected, out);
   }
   if (op.sparse_out != nullptr) {
     std::copy(out, out + op.out->numel(), op.sparse_out->data<float>());
   }
-  for (int64_t h = 0; h < s.n; ++h) LinearBranch(op, s, h, out);
+  for (int64_t h = 0; h < s.n; ++h) {
+    sla::LinearBranch(op.q->data<float>(), op.k->data<float>(), op.v->data<float>(),
+                      op.proj_w->data<float>(), op.proj_b->data<float>(), s, h, out);
+  }
   return absl::OkStatus();
 }
 

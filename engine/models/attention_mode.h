@@ -6,11 +6,12 @@
 
 namespace turbovid::engine {
 
-// Every switch over it lists all values, so a mode added later (SageAttention-quantised SLA)
-// is handled everywhere or fails to compile.
+// Every switch over it lists all values, so a mode added later is handled everywhere or fails to
+// compile.
 enum class AttentionMode : uint8_t {
-  kDense,  // full softmax attention
-  kSla,    // sparse-linear attention: top-k key blocks + linear attention over the rest
+  kDense,    // full softmax attention
+  kSla,      // sparse-linear attention: top-k key blocks + linear attention over the rest
+  kSageSla,  // SLA with the sparse branch quantised (int8 Q/K, FP8 P/V) as TurboDiffusion's SageSLA
 };
 
 inline const char* AttentionModeName(AttentionMode mode) {
@@ -19,6 +20,8 @@ inline const char* AttentionModeName(AttentionMode mode) {
       return "dense";
     case AttentionMode::kSla:
       return "SLA";
+    case AttentionMode::kSageSla:
+      return "SageSLA";
   }
   return "?";
 }

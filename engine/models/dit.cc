@@ -112,6 +112,10 @@ class WanDitImpl : public WanDit {
   absl::StatusOr<Tensor> SparseLinearAttention(int i, const Tensor& q, const Tensor& k,
                                                const Tensor& v, float topk,
                                                const TensorSink* sink) const;
+  absl::StatusOr<Tensor> SageSparseLinearAttention(int i, const Tensor& q, const Tensor& k,
+                                                   const Tensor& v,
+                                                   const DitForwardOptions& attention,
+                                                   const TensorSink* sink) const;
   absl::StatusOr<Tensor> Head(const Tensor& x, const Tensor& e, int64_t f, int64_t h,
                               int64_t w) const;
 
@@ -197,19 +201,26 @@ absl::Status WanDitImpl::CheckForwardOptions(const DitForwardOptions& attention)
     case AttentionMode::kDense:
       return absl::OkStatus();
     case AttentionMode::kSla:
+    case AttentionMode::kSageSla:
       if (!has_proj_l_) {
-        return absl::FailedPreconditionError(
-            "dit: SLA needs blocks.*.self_attn.attn_op.local_attn.proj_l, absent from this "
-            "checkpoint");
+        return absl::FailedPreconditionError(absl::StrCat(
+            "dit: ", AttentionModeName(attention.attention),
+            " needs blocks.*.self_attn.attn_op.local_attn.proj_l, absent from this checkpoint"));
       }
       if (!(attention.sla_topk > 0.f && attention.sla_topk <= 1.f)) {
         return absl::InvalidArgumentError(
             absl::StrCat("dit: sla_topk ", attention.sla_topk, " outside (0, 1]"));
       }
+      if (attention.attention == AttentionMode::kSageSla &&
+          !backend_.Supports(OpKindOf<SageSlaOp>())) {
+        return absl::UnimplementedError(absl::StrCat("dit: SageSLA is not implemented on backend ",
+                                                     std::string(backend_.name())));
+      }
       return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "dit: attention mode ", static_cast<int>(attention.attention), " is not dense or SLA"));
+  return absl::InvalidArgumentError(absl::StrCat("dit: attention mode ",
+                                                 static_cast<int>(attention.attention),
+                                                 " is not dense, SLA or SageSLA"));
 }
 
 absl::StatusOr<WanDit::Context> WanDitImpl::PrepareContext(const Tensor& context) const {
@@ -358,6 +369,10 @@ absl::StatusOr<Tensor> WanDitImpl::SelfAttention(int i, const Tensor& a, const T
       TV_ASSIGN_OR_RETURN(attn, SparseLinearAttention(i, q, k, v, attention.sla_topk, sink));
       break;
     }
+    case AttentionMode::kSageSla: {
+      TV_ASSIGN_OR_RETURN(attn, SageSparseLinearAttention(i, q, k, v, attention, sink));
+      break;
+    }
   }
   TV_ASSIGN_OR_RETURN(attn, attn.Reshape({l, n * d}));
   return b.sa_o.Apply(ops_, attn);
@@ -391,6 +406,39 @@ absl::StatusOr<Tensor> WanDitImpl::SparseLinearAttention(int i, const Tensor& q,
   if (sink != nullptr) {
     TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(map));
     TV_ASSIGN_OR_RETURN(host, host.Reshape({1, n, nq, nk}));
+    (*sink)(absl::StrCat("blocks.", i, ".self_attn.sparse_map"), host);
+  }
+  return attn;
+}
+
+// q, k, v: [L, N, D] → [L, N, D]; block sizes and quantisation follow the SageSLA variant.
+absl::StatusOr<Tensor> WanDitImpl::SageSparseLinearAttention(int i, const Tensor& q,
+                                                             const Tensor& k, const Tensor& v,
+                                                             const DitForwardOptions& attention,
+                                                             const TensorSink* sink) const {
+  const Block& b = blocks_[i];
+  const int64_t l = q.dim(0), n = q.dim(1), d = q.dim(2);
+  const int bq = SageSlaBlockQ(attention.sagesla), bk = SageSlaBlockK(attention.sagesla);
+  TV_ASSIGN_OR_RETURN(Tensor attn, ops_.Empty({l, n, d}));
+  Tensor map;
+  if (sink != nullptr) {
+    TV_ASSIGN_OR_RETURN(map,
+                        backend_.Allocate(DType::kI8, {n, (l + bq - 1) / bq, (l + bk - 1) / bk}));
+  }
+  SageSlaOp op;
+  op.q = &q;
+  op.k = &k;
+  op.v = &v;
+  op.proj_w = &b.proj_l_w;
+  op.proj_b = &b.proj_l_b;
+  op.topk = attention.sla_topk;
+  op.variant = attention.sagesla;
+  op.out = &attn;
+  op.sparse_map = sink ? &map : nullptr;
+  TV_RETURN_IF_ERROR(backend_.Run(op));
+  if (sink != nullptr) {
+    TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(map));
+    TV_ASSIGN_OR_RETURN(host, host.Reshape({1, map.dim(0), map.dim(1), map.dim(2)}));
     (*sink)(absl::StrCat("blocks.", i, ".self_attn.sparse_map"), host);
   }
   return attn;

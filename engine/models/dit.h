@@ -46,7 +46,10 @@ struct DitOptions {
 // Per-call options of WanDit::Forward: two forwards on one model may use different ones.
 struct DitForwardOptions {
   AttentionMode attention = AttentionMode::kDense;
-  float sla_topk = 0.1f;  // SLA: fraction of key blocks each query block keeps, (0, 1]
+  float sla_topk = 0.1f;  // SLA, SageSLA: fraction of key blocks each query block keeps, (0, 1]
+  // SageSLA: which upstream GPU build to reproduce; it fixes the block sizes (64 x 128 or
+  // 128 x 64), independent of the loaded SLA tiles.
+  SageSlaVariant sagesla = SageSlaVariant::kSm90;
 };
 
 // Receives named intermediate tensors (host copies), e.g. "blocks.0.self_attn.sparse_map".
@@ -79,8 +82,9 @@ class WanDit {
                                          const TensorSink* sink = nullptr) const = 0;
 
   // Whether this model can run a forward with `attention` (SLA block sizes stay as loaded).
-  // SLA needs the checkpoint's proj_l tensors, which are loaded whenever present: without them
-  // FailedPrecondition; a topk outside (0, 1] is InvalidArgument.
+  // SLA and SageSLA need the checkpoint's proj_l tensors, which are loaded whenever present:
+  // without them FailedPrecondition; a topk outside (0, 1] is InvalidArgument; SageSLA on a
+  // backend without the op is Unimplemented.
   virtual absl::Status CheckForwardOptions(const DitForwardOptions& attention) const = 0;
 
   virtual const DitConfig& config() const = 0;

@@ -253,6 +253,46 @@ TEST(WanDit, AttentionIsChosenPerCall) {
   EXPECT_TRUE(differs);  // topk 1: sparse branch = dense, plus the random proj_l branch
 }
 
+// SageSLA runs on SLA checkpoints (head dim 64 here, as the quantised kernel needs 64 or 128):
+// at topk 1 it is SLA's output up to the quantisation error, and its block sizes are the
+// variant's, not the loaded SLA tiles.
+TEST(WanDit, SageSlaRunsOnSlaCheckpoints) {
+  DitConfig c = TinyConfig();
+  c.dim = 64;
+  c.num_heads = 1;
+  auto be = MakeCpuBackend();
+  Inputs in = TinyInputs();
+  io::WeightSet plain = TinyWeights(c, {});
+  auto dense_only = WanDit::Load(c, plain, *be, {});
+  ASSERT_TRUE(dense_only.ok()) << dense_only.status();
+  const DitForwardOptions sage{AttentionMode::kSageSla, 1.0f, SageSlaVariant::kSm89};
+  EXPECT_EQ((*dense_only)->CheckForwardOptions(sage).code(), absl::StatusCode::kFailedPrecondition);
+
+  io::WeightSet sla_ckpt = TinyWeights(c, {.sla = true});
+  auto dit = WanDit::Load(c, sla_ckpt, *be, {});
+  ASSERT_TRUE(dit.ok()) << dit.status();
+  auto ctx = (*dit)->PrepareContext(in.context);
+  ASSERT_TRUE(ctx.ok());
+  EXPECT_EQ((*dit)->CheckForwardOptions({AttentionMode::kSageSla, 0.f}).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::map<std::string, Tensor> probes;
+  const TensorSink sink = [&](const std::string& name, const Tensor& t) { probes[name] = t; };
+  auto quantised = (*dit)->Forward(in.x, nullptr, 500, *ctx, sage, &sink);
+  auto plain_sla = (*dit)->Forward(in.x, nullptr, 500, *ctx, {AttentionMode::kSla, 1.0f});
+  ASSERT_TRUE(quantised.ok()) << quantised.status();
+  ASSERT_TRUE(plain_sla.ok()) << plain_sla.status();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < quantised->numel(); ++i) {
+    const double a = quantised->data<float>()[i], b = plain_sla->data<float>()[i];
+    num += (a - b) * (a - b);
+    den += b * b;
+  }
+  EXPECT_GT(std::sqrt(num / den), 1e-6);
+  EXPECT_LT(std::sqrt(num / den), 0.05);
+  ASSERT_EQ(probes.count("blocks.0.self_attn.sparse_map"), 1u);
+  EXPECT_EQ(probes["blocks.0.self_attn.sparse_map"].shape(), (Shape{1, 1, 1, 1}));  // 12 tokens
+}
+
 // The model holds no attention state: two threads forwarding at once, one dense and one SLA,
 // each get exactly what a lone forward in their mode gives.
 TEST(WanDit, ConcurrentForwardsWithDifferentModes) {

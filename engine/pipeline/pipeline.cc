@@ -235,7 +235,7 @@ absl::Status WanPipeline::Validate(const GenerateRequest& r) const {
   }
   if (dir_.i2v && r.image_bytes.empty()) return absl::InvalidArgumentError("image: required by this I2V model");
   if (!dir_.i2v && !r.image_bytes.empty()) return absl::InvalidArgumentError("image: this model is text-to-video");
-  if (r.attention == AttentionMode::kSla && !(r.sla_topk > 0.f && r.sla_topk <= 1.f)) {
+  if (r.attention != AttentionMode::kDense && !(r.sla_topk > 0.f && r.sla_topk <= 1.f)) {
     return absl::InvalidArgumentError(absl::StrCat("sla_topk: ", r.sla_topk, " is outside (0, 1]"));
   }
   // Unsupported modes (SLA on a dense-only checkpoint) fail here, before any work.

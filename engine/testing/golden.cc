@@ -129,6 +129,28 @@ void GoldenReport::Close(const std::string& what, const Tensor& got, const Tenso
   if (!(worst <= abs_tol)) Fail(what, absl::StrFormat("max |diff| %.3g > %.3g", worst, abs_tol));
 }
 
+void GoldenReport::RelClose(const std::string& what, const Tensor& got, const Tensor& want,
+                            double rel_tol) {
+  if (got.numel() != want.numel()) {
+    Fail(what, absl::StrCat("shape ", ShapeString(got.shape()), " != expected ",
+                            ShapeString(want.shape())));
+    return;
+  }
+  auto a = ToF64(got);
+  auto b = ToF64(want);
+  double worst = 0;
+  int64_t inexact = 0;
+  for (int64_t i = 0; i < a->numel(); ++i) {
+    const double x = a->data<double>()[i], y = b->data<double>()[i];
+    inexact += x != y;
+    worst = std::max(worst, y == 0 ? std::abs(x) : std::abs(x - y) / std::abs(y));
+  }
+  lines_.push_back(
+      absl::StrFormat("%s max_rel=%.3g tol=%.3g inexact=%d", what, worst, rel_tol, inexact));
+  if (!(worst <= rel_tol))
+    Fail(what, absl::StrFormat("max relative diff %.3g > %.3g", worst, rel_tol));
+}
+
 void GoldenReport::Fail(const std::string& what, const std::string& why) {
   failures_.push_back(absl::StrCat(what, ": ", why));
 }
@@ -144,6 +166,8 @@ absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend) {
     s = RunDitCase(c, backend, report);
   } else if (kind == "sla") {
     s = RunSlaCase(c, backend, report);
+  } else if (kind == "sagesla") {
+    s = RunSageSlaCase(c, backend, report);
   } else if (kind == "qlinear") {
     s = RunQlinearCase(c, backend, report);
   } else if (kind == "vae_decode") {

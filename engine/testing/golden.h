@@ -43,6 +43,8 @@ class GoldenReport {
   void Exact(const std::string& what, const Tensor& got, const Tensor& want);
   // |got - want| <= abs_tol elementwise.
   void Close(const std::string& what, const Tensor& got, const Tensor& want, double abs_tol);
+  // |got - want| <= rel_tol·|want| elementwise (scales); the line counts inexact elements too.
+  void RelClose(const std::string& what, const Tensor& got, const Tensor& want, double rel_tol);
   void Fail(const std::string& what, const std::string& why);
 
   bool pass() const { return failures_.empty(); }
@@ -67,6 +69,7 @@ absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend);
 absl::Status RunT5Case(const GoldenCase& c, Backend& b, GoldenReport& r);          // t5
 absl::Status RunDitCase(const GoldenCase& c, Backend& b, GoldenReport& r);         // dit_t2v, dit_i2v, dit_sla_t2v
 absl::Status RunSlaCase(const GoldenCase& c, Backend& b, GoldenReport& r);         // sla
+absl::Status RunSageSlaCase(const GoldenCase& c, Backend& b, GoldenReport& r);     // sagesla
 absl::Status RunQlinearCase(const GoldenCase& c, Backend& b, GoldenReport& r);     // qlinear
 absl::Status RunVaeDecodeCase(const GoldenCase& c, Backend& b, GoldenReport& r);   // vae_decode
 absl::Status RunVaeEncodeCase(const GoldenCase& c, Backend& b, GoldenReport& r);   // vae_encode

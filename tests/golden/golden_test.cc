@@ -23,8 +23,9 @@ TEST_P(GoldenTest, PassesOnCpu) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenTest,
                          testing::Values("t5", "dit_t2v", "dit_i2v", "dit_sla_t2v", "sla",
-                                         "sla_topk015", "qlinear", "vae_decode", "vae_encode",
-                                         "rcm_t2v", "rcm_i2v_moe", "pipeline_t2v"));
+                                         "sla_topk015", "sagesla", "sagesla_sm89", "qlinear",
+                                         "vae_decode", "vae_encode", "rcm_t2v", "rcm_i2v_moe",
+                                         "pipeline_t2v"));
 
 }  // namespace
 }  // namespace turbovid::engine::golden
