@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "engine/core/ops.h"
 
 namespace turbovid::engine::golden {
 
@@ -69,6 +70,16 @@ double GoldenCase::Tolerance(bool fp32_backend) const {
   if (t == nullptr) return 0;
   if (fp32_backend && t->Find("max_rel_l2_fp32")) return t->NumberOr("max_rel_l2_fp32", 0);
   return t->NumberOr("max_rel_l2", 0);
+}
+
+absl::StatusOr<Tensor> ToTokenMajor(const Ops& ops, const Tensor& host, const char* kind) {
+  if (host.rank() != 4 || host.dim(0) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kind, " input ", host.Describe(), " is not [1, H, N, D]"));
+  }
+  TV_ASSIGN_OR_RETURN(Tensor t, ops.backend().Upload(host, ops.backend().compute_dtype()));
+  TV_ASSIGN_OR_RETURN(t, t.Reshape({host.dim(1), host.dim(2), host.dim(3)}));
+  return ops.Permute(t, {1, 0, 2});
 }
 
 double RelL2(const Tensor& a, const Tensor& b) {

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "engine/core/backend.h"
 #include "engine/core/json.h"
+#include "engine/core/ops.h"
 #include "engine/io/safetensors.h"
 #include "engine/io/weights.h"
 
@@ -61,6 +62,10 @@ class GoldenReport {
   double worst_rel_l2_ = 0;
   double worst_tol_ = 0;
 };
+
+// Attention inputs [1, H, N, D] (host) → [N, H, D] on the backend in its compute dtype; `kind`
+// names the case kind in the error.
+absl::StatusOr<Tensor> ToTokenMajor(const Ops& ops, const Tensor& host, const char* kind);
 
 // Runs one case folder on `backend`.
 absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend);

@@ -10,17 +10,6 @@
 namespace turbovid::engine::golden {
 namespace {
 
-// [1, H, N, D] host → [N, H, D] on the backend.
-absl::StatusOr<Tensor> ToTokenMajor(const Ops& ops, const Tensor& host) {
-  if (host.rank() != 4 || host.dim(0) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sla input ", host.Describe(), " is not [1, H, N, D]"));
-  }
-  TV_ASSIGN_OR_RETURN(Tensor t, ops.backend().Upload(host, ops.backend().compute_dtype()));
-  TV_ASSIGN_OR_RETURN(t, t.Reshape({host.dim(1), host.dim(2), host.dim(3)}));
-  return ops.Permute(t, {1, 0, 2});
-}
-
 // [N, H, D] on the backend → [1, H, N, D] host.
 absl::StatusOr<Tensor> ToHeadMajor(const Ops& ops, const Tensor& t) {
   TV_ASSIGN_OR_RETURN(Tensor p, ops.Permute(t, {1, 0, 2}));
@@ -56,9 +45,9 @@ absl::Status RunSlaCase(const GoldenCase& c, Backend& b, GoldenReport& r) {
   TV_ASSIGN_OR_RETURN(Tensor q_host, c.Input("q"));
   TV_ASSIGN_OR_RETURN(Tensor k_host, c.Input("k"));
   TV_ASSIGN_OR_RETURN(Tensor v_host, c.Input("v"));
-  TV_ASSIGN_OR_RETURN(Tensor q, ToTokenMajor(ops, q_host));
-  TV_ASSIGN_OR_RETURN(Tensor k, ToTokenMajor(ops, k_host));
-  TV_ASSIGN_OR_RETURN(Tensor v, ToTokenMajor(ops, v_host));
+  TV_ASSIGN_OR_RETURN(Tensor q, ToTokenMajor(ops, q_host, "sla"));
+  TV_ASSIGN_OR_RETURN(Tensor k, ToTokenMajor(ops, k_host, "sla"));
+  TV_ASSIGN_OR_RETURN(Tensor v, ToTokenMajor(ops, v_host, "sla"));
   const int64_t l = q.dim(0), n = q.dim(1), d = q.dim(2);
 
   TV_ASSIGN_OR_RETURN(io::WeightSet weights, c.LoadWeights());
