@@ -4,6 +4,7 @@ CLI, and the scheduler stays up; a 10.5 MiB one is refused at submit with INVALI
 the image field."""
 import os
 import random
+import re
 import struct
 import zlib
 
@@ -11,6 +12,7 @@ import grpc
 
 import e2e_case
 import harness
+import tv_client
 from e2e_case import SHORT
 
 MIB = 1 << 20
@@ -33,9 +35,23 @@ def noise_png(min_bytes, seed):
             + chunk(b"IEND", b""))
 
 
+def header_limits():
+    """name -> bytes for the `inline constexpr int64_t kName = A << B;` lines of common/limits.h."""
+    with open(os.path.join(harness.SOURCE_DIR, "common/limits.h")) as f:
+        text = f.read()
+    return {m[1]: int(m[2]) << int(m[3]) for m in re.finditer(
+        r"constexpr int64_t (k\w+) = (\d+) << (\d+);", text)}
+
+
 class LargeImageTest(e2e_case.ClusterCase):
     WORKERS = 1
     NAME = "large-image"
+
+    def test_python_client_channel_matches_the_limits_header(self):
+        limits = header_limits()
+        self.assertEqual(tv_client.GRPC_MESSAGE_BYTES, limits["kGrpcMessageBytes"])
+        self.assertLess(limits["kMaxImageBytes"] + limits["kMessageSlackBytes"],
+                        tv_client.GRPC_MESSAGE_BYTES)
 
     def test_image_under_the_limit_runs_and_over_it_is_refused(self):
         c = self.cluster
