@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/limits.h"
 
 struct mg_context;
 struct mg_connection;
@@ -42,7 +43,7 @@ class HttpServer {
     std::string listen_address = "0.0.0.0";  // IPv4 address to bind
     int port = 0;                            // 0 = any free port (see port())
     int num_threads = 4;
-    int64_t max_body_bytes = 16 << 20;  // larger bodies get 413
+    int64_t max_body_bytes = kMaxHttpBodyBytes;  // larger bodies get 413
   };
 
   // `registry` (may be null) is rendered on /metrics; it must outlive the server.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
+#include "common/limits.h"
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -259,6 +260,25 @@ TEST(SchedulerConfigTest, RejectsUnknownKeysAndBadValues) {
   config.max_attempts = 0;
   EXPECT_THAT(ValidateSchedulerConfig(config), StatusIs(kInvalid));
   EXPECT_THAT(LoadSchedulerConfig("/nonexistent.yaml"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+// Admission may lower the caps every gRPC channel is sized for (common/limits.h), never raise them,
+// and the scheduler's own message cap must hold the largest admitted request.
+TEST(SchedulerConfigTest, AdmissionStaysUnderTheChannelLimits) {
+  SchedulerConfig config;
+  EXPECT_THAT(ValidateSchedulerConfig(config), IsOk());
+  EXPECT_LE(config.admission.max_image_bytes, common::kMaxImageBytes);
+  EXPECT_GE(config.max_message_bytes, common::kMaxRequestBytes);
+  config.admission.max_image_bytes = common::kMaxImageBytes + 1;
+  EXPECT_THAT(ValidateSchedulerConfig(config), StatusIs(kInvalid));
+  config = SchedulerConfig();
+  config.admission.max_prompt_bytes = common::kMaxPromptBytes + 1;
+  EXPECT_THAT(ValidateSchedulerConfig(config), StatusIs(kInvalid));
+  config = SchedulerConfig();
+  config.max_message_bytes = common::kMaxRequestBytes - 1;
+  EXPECT_THAT(ValidateSchedulerConfig(config), StatusIs(kInvalid));
+  config.admission.max_image_bytes = 1 << 20;  // a lower cap still needs the full channel
+  EXPECT_THAT(ValidateSchedulerConfig(config), StatusIs(kInvalid));
 }
 
 TEST(ModelCatalogTest, ShippedCatalogHasTheDesignModels) {

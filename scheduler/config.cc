@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
+#include "common/limits.h"
 #include "common/status_macros.h"
 
 namespace turbovid::scheduler {
@@ -100,9 +101,22 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   if (a.max_abs_priority < 0) {
     return absl::InvalidArgumentError("admission.max_abs_priority: must be >= 0");
   }
-  if (a.max_image_bytes + (1 << 20) > c.max_message_bytes) {
+  // Workers and clients are built with common/limits.h caps: admission may only lower them.
+  auto at_most = [](const std::string& key, int64_t value, int64_t cap) {
+    if (value <= cap) return absl::OkStatus();
     return absl::InvalidArgumentError(
-        "admission.max_image_bytes: must leave 1 MiB below max_message_bytes");
+        absl::StrCat(key, ": ", value, " > ", cap, " (the cap every gRPC channel is sized for)"));
+  };
+  TV_RETURN_IF_ERROR(
+      at_most("admission.max_image_bytes", a.max_image_bytes, common::kMaxImageBytes));
+  TV_RETURN_IF_ERROR(
+      at_most("admission.max_prompt_bytes", a.max_prompt_bytes, common::kMaxPromptBytes));
+  TV_RETURN_IF_ERROR(at_most("admission.max_client_request_id_bytes", a.max_client_request_id_bytes,
+                             common::kMaxClientRequestIdBytes));
+  if (c.max_message_bytes < common::kMaxRequestBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_message_bytes: ", c.max_message_bytes, " < ", common::kMaxRequestBytes,
+                     " (the largest admitted request or AssignTask)"));
   }
   return absl::OkStatus();
 }

@@ -5,18 +5,21 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/limits.h"
 
 namespace turbovid::scheduler {
 
 struct AdmissionLimits {
-  int max_queue_length = 10000;        // queued jobs per model; more -> RESOURCE_EXHAUSTED
-  int max_prompt_bytes = 4096;         // prompt and negative_prompt, UTF-8 bytes
-  int64_t max_image_bytes = 10 << 20;  // encoded I2V image
-  int max_image_side_pixels = 8192;    // decoded width/height read from the image header
-  int max_num_frames = 161;            // output frames (4k+1)
-  int64_t max_pixels = 1280 * 720;     // width * height of the output
-  int max_abs_priority = 1000;         // |priority|
-  int max_client_request_id_bytes = 128;
+  // The byte limits may lower common/limits.h's caps, never raise them (every channel is sized
+  // for those).
+  int max_queue_length = 10000;  // queued jobs per model; more -> RESOURCE_EXHAUSTED
+  int max_prompt_bytes = common::kMaxPromptBytes;    // prompt and negative_prompt, UTF-8 bytes
+  int64_t max_image_bytes = common::kMaxImageBytes;  // encoded I2V image
+  int max_image_side_pixels = 8192;  // decoded width/height read from the image header
+  int max_num_frames = 161;          // output frames (4k+1)
+  int64_t max_pixels = 1280 * 720;   // width * height of the output
+  int max_abs_priority = 1000;       // |priority|
+  int max_client_request_id_bytes = common::kMaxClientRequestIdBytes;
 };
 
 struct SchedulerConfig {
@@ -27,12 +30,12 @@ struct SchedulerConfig {
   bool db_synchronous_full = false;        // fsync every commit (power-loss durable)
   std::string artifact_dir = "artifacts";  // finished MP4s
   std::string models_file = "configs/models.yaml";
-  double lease_seconds = 15;              // silent worker loses its task after this
-  double heartbeat_interval_seconds = 2;  // told to workers in Registered
-  int max_attempts = 3;                   // worker losses before a job FAILS
-  double step_ewma_alpha = 0.3;           // weight of the newest step time
-  double shutdown_grace_seconds = 5;      // in-flight RPCs get this long on SIGTERM
-  int64_t max_message_bytes = 64 << 20;   // gRPC message cap
+  double lease_seconds = 15;                              // silent worker loses its task after this
+  double heartbeat_interval_seconds = 2;                  // told to workers in Registered
+  int max_attempts = 3;                                   // worker losses before a job FAILS
+  double step_ewma_alpha = 0.3;                           // weight of the newest step time
+  double shutdown_grace_seconds = 5;                      // in-flight RPCs get this long on SIGTERM
+  int64_t max_message_bytes = common::kGrpcMessageBytes;  // gRPC cap, >= kMaxRequestBytes
   AdmissionLimits admission;
 };
 

@@ -18,6 +18,7 @@
 #include "common/metrics.h"
 #include "common/status_macros.h"
 #include "scheduler/config.h"
+#include "scheduler/data_dir_lock.h"
 #include "scheduler/metrics.h"
 #include "scheduler/scheduler.h"
 #include "server/grpc_server.h"
@@ -123,6 +124,10 @@ absl::StatusOr<SchedulerConfig> LoadConfig(const Flags& flags) {
 absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   TV_ASSIGN_OR_RETURN(Flags flags, ParseFlags(argc, argv));
   TV_ASSIGN_OR_RETURN(SchedulerConfig config, LoadConfig(flags));
+  // Before anything reads or deletes state: two schedulers on one directory run jobs twice, lose
+  // cancels and delete each other's uploads. Held until Run returns (process exit).
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> data_lock,
+                      DataDirLock::Acquire(config.db_path, config.artifact_dir));
   TV_ASSIGN_OR_RETURN(ModelCatalog catalog, ModelCatalog::LoadFile(config.models_file));
 
   common::metrics::Registry registry;

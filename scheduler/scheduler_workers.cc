@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/limits.h"
 #include "common/logging.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_internal.h"
@@ -120,6 +121,10 @@ void Scheduler::HandleClosed(uint64_t session_id) {
 
 absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker& info) {
   if (info.worker_id().empty()) return absl::InvalidArgumentError("register.worker_id: empty");
+  if (static_cast<int64_t>(info.worker_id().size()) > common::kMaxWorkerIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("register.worker_id: ", info.worker_id().size(),
+                                                   " bytes > ", common::kMaxWorkerIdBytes));
+  }
   // The node class is a placement key and a metrics label: only classes of the catalog.
   if (catalog_.NodeClasses().count(info.node_class()) == 0) {
     return absl::InvalidArgumentError(absl::StrCat("register.node_class: '",
@@ -194,6 +199,10 @@ void Scheduler::HandleProgress(Worker& worker, const v1::TaskProgress& p) {
 }
 
 absl::Status Scheduler::HandleChunk(Worker& worker, const v1::ResultChunk& chunk) {
+  if (static_cast<int64_t>(chunk.data().size()) > common::kResultChunkBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk.data: ", chunk.data().size(), " bytes > ", common::kResultChunkBytes));
+  }
   ActiveJob* job = TaskOfLocked(worker, chunk.task_id(), chunk.attempt());
   if (job == nullptr) return absl::OkStatus();
   if (job->upload == nullptr) {
@@ -211,7 +220,11 @@ absl::Status Scheduler::HandleChunk(Worker& worker, const v1::ResultChunk& chunk
     }
     job->upload = std::move(*writer);
   }
-  absl::Status status = job->upload->Append(chunk.offset(), chunk.data());
+  absl::Status status =
+      chunk.offset() + static_cast<int64_t>(chunk.data().size()) > common::kMaxUploadBytes
+          ? absl::ResourceExhaustedError(
+                absl::StrCat("video: more than ", common::kMaxUploadBytes, " bytes"))
+          : job->upload->Append(chunk.offset(), chunk.data());
   if (absl::IsInvalidArgument(status)) return status;  // out of order: the worker is broken
   if (!status.ok()) {
     TV_LOG(ERROR) << "job " << job->stored.job_id << ": artifact: " << status;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/limits.h"
 #include "server/backend.h"
 
 namespace grpc {
@@ -18,8 +19,8 @@ class VideoServiceImpl;
 class WorkerHubServiceImpl;
 
 struct GrpcServerOptions {
-  std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 picks a free one
-  int max_message_bytes = 64 << 20;              // request size cap (images ride in Submit)
+  std::string listen_address = "0.0.0.0:50051";       // host:port; port 0 picks a free one
+  int max_message_bytes = common::kGrpcMessageBytes;  // send/receive cap (images ride in Submit)
 };
 
 class GrpcServer {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/limits.h"
 #include "common/logging.h"
 #include "server/status.h"
 
@@ -16,8 +17,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxJobIdBytes = 128;
-constexpr size_t kVideoChunkBytes = 1 << 20;  // GetVideo streams 1 MiB chunks
+constexpr size_t kMaxJobIdBytes = common::kMaxJobIdBytes;
+constexpr size_t kVideoChunkBytes = common::kVideoChunkBytes;  // GetVideo chunk size
 constexpr size_t kMaxPendingWatchEvents = 256;
 
 absl::Status CheckJobId(const std::string& job_id) {

@@ -1,77 +1,67 @@
 // The Connect reactor: reads worker messages one at a time into the session, writes queued
-// scheduler messages one at a time, and finishes after the queue drains when asked to close.
+// scheduler messages one at a time (StreamOutbox), and finishes after the queue drains on close.
 #include "server/worker_hub_service.h"
 
-#include <deque>
 #include <mutex>
 
 #include "common/logging.h"
 #include "server/status.h"
+#include "server/stream_outbox.h"
 
 namespace turbovid::server {
 namespace {
 
+// Callback orderings handled (gRPC runs reactions on its threads, one of a kind at a time):
+// OnReadDone and OnWriteDone may interleave with each other, with Send/Close from control-plane
+// threads and with OnCancel; OnDone comes last, after Finish and after every started read and
+// write has reported. The outbox keeps the write side consistent under all of them.
 class ConnectReactor final
     : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage>,
       public WorkerLink {
  public:
   ConnectReactor(WorkerHubBackend* backend, const std::string& peer) : peer_(peer) {
     session_ = backend->OpenSession(this, peer);
+    std::lock_guard<std::mutex> lock(mu_);
     StartRead(&incoming_);
   }
 
   // WorkerLink
   void Send(const v1::SchedulerMessage& message) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closing_ || finished_) return;
-    outgoing_.push_back(message);
-    PumpLocked();
+    ActLocked(outbox_.Push(message));
   }
 
   void Close(const absl::Status& status) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closing_ || finished_) return;
-    closing_ = true;
-    close_status_ = status;
-    PumpLocked();
+    ActLocked(outbox_.Close(status));
   }
 
   // Reactor
   void OnReadDone(bool ok) override {
     if (!ok) {
-      // The worker half-closed or the stream broke.
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-      PumpLocked();
+      // The worker half-closed or the stream broke: finish after the queue drains.
+      Close(absl::OkStatus());
       return;
     }
+    // Outside mu_: the session may Send or Close from here.
     absl::Status status = session_->OnMessage(incoming_);
     if (!status.ok()) {
       TV_LOG(WARNING) << "worker " << peer_ << ": closing stream: " << status;
       Close(status);
       return;
     }
-    StartRead(&incoming_);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!outbox_.finished()) StartRead(&incoming_);
   }
 
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!ok) {
-      closing_ = true;
-      close_status_ = absl::UnavailableError("write to worker failed");
-      outgoing_.clear();
-    } else {
-      outgoing_.pop_front();
-    }
-    PumpLocked();
+    ActLocked(outbox_.WriteDone(ok));
   }
 
   void OnCancel() override {
     std::lock_guard<std::mutex> lock(mu_);
-    closing_ = true;
-    outgoing_.clear();
-    if (!writing_) FinishLocked(absl::CancelledError("worker stream cancelled"));
+    ActLocked(outbox_.Cancel());
   }
 
   void OnDone() override {
@@ -81,31 +71,26 @@ class ConnectReactor final
   }
 
  private:
-  void PumpLocked() {
-    if (finished_ || writing_) return;
-    if (!outgoing_.empty()) {
-      writing_ = true;
-      StartWrite(&outgoing_.front());
-      return;
-    }
-    if (closing_) FinishLocked(close_status_);
-  }
+  using Outbox = StreamOutbox<v1::SchedulerMessage>;
 
-  void FinishLocked(const absl::Status& status) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(ToGrpcStatus(status));
+  void ActLocked(Outbox::Action action) {
+    switch (action) {
+      case Outbox::Action::kNone:
+        return;
+      case Outbox::Action::kStartWrite:
+        StartWrite(&outbox_.in_flight());
+        return;
+      case Outbox::Action::kFinish:
+        Finish(ToGrpcStatus(outbox_.finish_status()));
+        return;
+    }
   }
 
   std::string peer_;
   std::unique_ptr<WorkerSession> session_;
   v1::WorkerMessage incoming_;
   std::mutex mu_;
-  std::deque<v1::SchedulerMessage> outgoing_;  // front is in flight while writing_
-  bool writing_ = false;
-  bool closing_ = false;
-  bool finished_ = false;
-  absl::Status close_status_;
+  Outbox outbox_;  // guarded by mu_
 };
 
 }  // namespace

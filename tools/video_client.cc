@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/limits.h"
 
 namespace turbovid::tools {
 namespace {
@@ -47,7 +48,8 @@ std::string RandomRequestId() {
 VideoClient::VideoClient(const std::string& address, absl::Duration rpc_timeout)
     : rpc_timeout_(rpc_timeout) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(static_cast<int>(common::kGrpcMessageBytes));
+  args.SetMaxSendMessageSize(static_cast<int>(common::kGrpcMessageBytes));
   channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::VideoService::NewStub(channel_);
 }
@@ -155,8 +157,8 @@ absl::StatusOr<std::string> VideoClient::DownloadBytes(const std::string& job_id
     if (chunk.offset() != static_cast<int64_t>(data.size())) {
       context.TryCancel();
       reader->Finish().ok();
-      return absl::DataLossError(absl::StrCat("video chunk at offset ", chunk.offset(),
-                                              ", expected ", data.size()));
+      return absl::DataLossError(
+          absl::StrCat("video chunk at offset ", chunk.offset(), ", expected ", data.size()));
     }
     data += chunk.data();
     total = chunk.total_bytes();

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/limits.h"
 #include "common/logging.h"
 #include "engine/backends/backends.h"
 #include "worker/nvml.h"
@@ -59,7 +60,9 @@ Worker::Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models,
   // Reconnection pacing is ours (backoff + jitter below), keep gRPC's own short.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  args.SetMaxSendMessageSize(8 << 20);
+  // AssignTask carries the I2V image: gRPC's default 4 MiB receive cap is below admission's.
+  args.SetMaxSendMessageSize(static_cast<int>(common::kGrpcMessageBytes));
+  args.SetMaxReceiveMessageSize(static_cast<int>(common::kGrpcMessageBytes));
   channel_ = grpc::CreateCustomChannel(config_.scheduler_address,
                                        grpc::InsecureChannelCredentials(), args);
   stub_ = v1::WorkerHub::NewStub(channel_);

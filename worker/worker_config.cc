@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
+#include "common/limits.h"
 #include "common/status_macros.h"
 
 namespace turbovid::worker {
@@ -101,13 +102,15 @@ absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig
     }
     auto to_int = [&](int* out) -> absl::Status {
       if (!absl::SimpleAtoi(value, out)) {
-        return absl::InvalidArgumentError(absl::StrCat("--", key, ": '", value, "' is not an integer"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", key, ": '", value, "' is not an integer"));
       }
       return absl::OkStatus();
     };
     auto to_double = [&](double* out) -> absl::Status {
       if (!absl::SimpleAtod(value, out)) {
-        return absl::InvalidArgumentError(absl::StrCat("--", key, ": '", value, "' is not a number"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", key, ": '", value, "' is not a number"));
       }
       return absl::OkStatus();
     };
@@ -182,9 +185,13 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.reconnect_initial_seconds <= 0 || c.reconnect_max_seconds < c.reconnect_initial_seconds) {
     return bad("reconnect", "need 0 < initial_seconds <= max_seconds");
   }
-  if (c.reconnect_jitter < 0 || c.reconnect_jitter >= 1) return bad("reconnect.jitter", "not in [0, 1)");
-  if (c.result_chunk_bytes < 1024 || c.result_chunk_bytes > (1 << 20)) {
-    return bad("result_chunk_bytes", "not in [1 KiB, 1 MiB] (the scheduler's chunk limit)");
+  if (c.reconnect_jitter < 0 || c.reconnect_jitter >= 1)
+    return bad("reconnect.jitter", "not in [0, 1)");
+  if (c.result_chunk_bytes < common::kMinResultChunkBytes ||
+      c.result_chunk_bytes > common::kResultChunkBytes) {
+    return bad("result_chunk_bytes",
+               absl::StrCat(c.result_chunk_bytes, " not in [", common::kMinResultChunkBytes, ", ",
+                            common::kResultChunkBytes, "] (the scheduler's chunk limit)"));
   }
   if (c.progress_interval_seconds < 0) return bad("progress_interval_seconds", "negative");
   return absl::OkStatus();

@@ -19,6 +19,9 @@ def _stubs():
     return pb, pb_grpc
 
 
+# common/limits.h kGrpcMessageBytes: the send/receive cap of every channel.
+GRPC_MESSAGE_BYTES = 64 << 20
+
 FINAL_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
 
 
@@ -26,7 +29,8 @@ class VideoClient:
     def __init__(self, address, timeout=30.0):
         self.pb, pb_grpc = _stubs()
         self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", 64 << 20)])
+            ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES)])
         self.stub = pb_grpc.VideoServiceStub(self.channel)
         self.timeout = timeout
 
