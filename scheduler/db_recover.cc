@@ -133,11 +133,13 @@ int64_t QueryInt(sqlite3* db, const char* sql, int64_t fallback) {
 }
 
 // Row by row from seq 1 up to `upper`, jumping over what cannot be read.
-void CopyByRanges(sqlite3* db, int64_t upper, RecoverReport* report) {
+// Row by row from seq 1 up to `upper`, jumping over what cannot be read. Reads on `src`, its own
+// connection, so that a read error never touches the transaction writing `db`.
+void CopyByRanges(sqlite3* src, sqlite3* db, int64_t upper, RecoverReport* report) {
   sqlite3_stmt* select = nullptr;
   sqlite3_stmt* insert = nullptr;
   sqlite3_prepare_v2(
-      db, absl::StrCat("SELECT ", kCols, " FROM src.jobs WHERE seq >= ?1 ORDER BY seq").c_str(), -1,
+      src, absl::StrCat("SELECT ", kCols, " FROM jobs WHERE seq >= ?1 ORDER BY seq").c_str(), -1,
       &select, nullptr);
   std::string placeholders = "?";
   for (int i = 1; i < kNumCols; ++i) absl::StrAppend(&placeholders, ", ?");
@@ -145,7 +147,7 @@ void CopyByRanges(sqlite3* db, int64_t upper, RecoverReport* report) {
       db, absl::StrCat("INSERT INTO main.jobs (", kCols, ") VALUES (", placeholders, ")").c_str(),
       -1, &insert, nullptr);
   if (select == nullptr || insert == nullptr) {
-    report->notes.push_back(absl::StrCat("cannot read jobs: ", sqlite3_errmsg(db)));
+    report->notes.push_back(absl::StrCat("cannot read jobs: ", sqlite3_errmsg(src)));
   }
   int64_t next = 1;
   int64_t misses = 0;
@@ -227,30 +229,29 @@ absl::StatusOr<RecoverReport> RecoverDatabase(const std::string& broken, const s
   }
   const int64_t sequence =
       QueryInt(db, "SELECT seq FROM src.sqlite_sequence WHERE name = 'jobs'", -1);
-  sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
-  // Bulk first: the whole table in one statement when every page reads.
+  // Bulk first: the whole table in one statement (its own transaction) when every page reads.
   const std::string bulk = absl::StrCat("INSERT INTO main.jobs (", kCols, ") SELECT ", kCols,
                                         " FROM src.jobs ORDER BY seq");
-  bool bulk_ok = sqlite3_exec(db, "SAVEPOINT bulk", nullptr, nullptr, nullptr) == SQLITE_OK &&
-                 sqlite3_exec(db, bulk.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
-  if (bulk_ok) {
-    report.rows_copied = sqlite3_changes(db);
-    sqlite3_exec(db, "RELEASE bulk", nullptr, nullptr, nullptr);
-  } else {
+  const bool bulk_ok = sqlite3_exec(db, bulk.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+  if (bulk_ok) report.rows_copied = sqlite3_changes(db);
+  if (!bulk_ok) {
     report.notes.push_back(
         absl::StrCat("bulk copy failed (", sqlite3_errmsg(db), "); copying row by row"));
-    sqlite3_exec(db, "ROLLBACK TO bulk; RELEASE bulk", nullptr, nullptr, nullptr);
-    const int64_t max_seq = QueryInt(db, "SELECT MAX(seq) FROM src.jobs", -1);
-    const int64_t upper = std::max<int64_t>(std::max(sequence, max_seq), 0) > 0
-                              ? std::max(sequence, max_seq)
-                              : int64_t{1} << 40;
-    CopyByRanges(db, upper, &report);
   }
-  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return absl::InternalError(absl::StrCat("--out: commit: ", sqlite3_errmsg(db)));
+  sqlite3_exec(db, "DETACH DATABASE src", nullptr, nullptr, nullptr);
+  if (!bulk_ok) {
+    sqlite3* src = nullptr;
+    sqlite3_open_v2(copy.c_str(), &src, SQLITE_OPEN_READWRITE, nullptr);
+    Closer src_closer{src};
+    const int64_t max_seq = QueryInt(src, "SELECT MAX(seq) FROM jobs", -1);
+    const int64_t known = std::max(sequence, max_seq);
+    sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+    CopyByRanges(src, db, known > 0 ? known : int64_t{1} << 40, &report);
+    if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return absl::InternalError(absl::StrCat("--out: commit: ", sqlite3_errmsg(db)));
+    }
   }
-  sqlite3_exec(db, "DETACH DATABASE src; PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr,
-               nullptr);
+  sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
   report.rows_lost = sequence >= 0 ? std::max<int64_t>(0, sequence - report.rows_copied) : -1;
   if (report.rows_copied == 0) {
     return absl::DataLossError(
