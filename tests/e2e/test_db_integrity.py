@@ -140,7 +140,8 @@ class DbBackupAndLiveCheckTest(unittest.TestCase):
         with open(cls.config, "w") as f:
             f.write("db_backup_interval_seconds: 1\ndb_backup_keep: 2\n"
                     "db_integrity_check_interval_seconds: 0.5\n")
-        cls.cluster = harness.Cluster("db-backup", workers=0, scheduler_args=["--config", cls.config])
+        cls.cluster = harness.Cluster("db-backup", workers=0,
+                                      scheduler_args=["--config", cls.config])
 
     @classmethod
     def tearDownClass(cls):
