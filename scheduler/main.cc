@@ -219,9 +219,12 @@ int RunRecover(int argc, char** argv) {
       db = argv[i + 1];
     } else if (arg == "--out") {
       out = argv[i + 1];
+    } else {
+      db.clear();  // an unknown flag: print the usage
+      break;
     }
   }
-  if (db.empty() || out.empty()) {
+  if (db.empty() || out.empty() || argc % 2 == 0) {
     std::fputs(kUsage, stderr);
     return 2;
   }
