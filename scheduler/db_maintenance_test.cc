@@ -1,17 +1,22 @@
 // The job store's startup check (corrupt, empty and vanished databases), recover on damaged
-// files (overwritten header, overwritten page, truncation), and online backups with pruning.
+// files (overwritten header, overwritten page, truncation), online backups with pruning, and the
+// periodic check noticing corruption under an open store.
 #include "scheduler/db_maintenance.h"
 
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scheduler/job_store.h"
+#include "scheduler/metrics.h"
 
 namespace turbovid::scheduler {
 namespace {
@@ -154,6 +159,33 @@ TEST_F(DbMaintenanceTest, BackupIsCheckedAndPrunedToKeep) {
       backups + "/" + fs::directory_iterator(backups)->path().filename().string(), false);
   ASSERT_THAT(copy.status(), IsOk());
   EXPECT_THAT((*copy)->Get("job-" + std::to_string(kJobs)).status(), IsOk());
+}
+
+TEST_F(DbMaintenanceTest, PeriodicCheckFlagsCorruptionWhileRunning) {
+  Fill();
+  auto store = JobStore::Open(path_, false);
+  ASSERT_THAT(store.status(), IsOk());
+  common::metrics::Registry registry;
+  SchedulerMetrics metrics(registry);
+  std::mutex mu;
+  std::condition_variable cv;
+  int failures = 0;
+  DbMaintainer maintainer({.db_path = path_,
+                           .integrity_interval_seconds = 0.05,
+                           .backup_dir = dir_ + "/backups",
+                           .backup_interval_seconds = 0,
+                           .backup_keep = 1},
+                          &metrics, [&](bool ok) {
+                            std::lock_guard<std::mutex> lock(mu);
+                            if (!ok) ++failures;
+                            cv.notify_all();
+                          });
+  EXPECT_EQ(metrics.db_integrity_ok.Get().Value(), 1);
+  Overwrite(Pages() / 2 * kPageSize, kPageSize);  // pages the WAL does not hold
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return failures > 0; }));
+  EXPECT_EQ(metrics.db_integrity_ok.Get().Value(), 0);
+  EXPECT_GE(metrics.db_integrity_failures.Get().Value(), 1);
 }
 
 }  // namespace
