@@ -1,6 +1,8 @@
 // configs/scheduler.yaml -> SchedulerConfig. Unknown keys are errors (typos must not pass).
 #include "scheduler/config.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
 #include "common/limits.h"
@@ -38,13 +40,21 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   SchedulerConfig config;
   TV_RETURN_IF_ERROR(root.CheckKeys(
       {"listen_address", "http_address", "http_port", "db_path", "db_synchronous_full",
-       "artifact_dir", "models_file", "lease_seconds", "heartbeat_interval_seconds", "max_attempts",
-       "step_ewma_alpha", "shutdown_grace_seconds", "max_message_bytes", "admission"}));
+       "allow_empty_db", "db_integrity_check_interval_seconds", "db_backup_dir",
+       "db_backup_interval_seconds", "db_backup_keep", "artifact_dir", "models_file",
+       "lease_seconds", "heartbeat_interval_seconds", "max_attempts", "step_ewma_alpha",
+       "shutdown_grace_seconds", "max_message_bytes", "admission"}));
   TV_RETURN_IF_ERROR(root.Read("listen_address", &config.listen_address));
   TV_RETURN_IF_ERROR(root.Read("http_address", &config.http_address));
   TV_RETURN_IF_ERROR(root.Read("http_port", &config.http_port));
   TV_RETURN_IF_ERROR(root.Read("db_path", &config.db_path));
   TV_RETURN_IF_ERROR(root.Read("db_synchronous_full", &config.db_synchronous_full));
+  TV_RETURN_IF_ERROR(root.Read("allow_empty_db", &config.allow_empty_db));
+  TV_RETURN_IF_ERROR(root.Read("db_integrity_check_interval_seconds",
+                               &config.db_integrity_check_interval_seconds));
+  TV_RETURN_IF_ERROR(root.Read("db_backup_dir", &config.db_backup_dir));
+  TV_RETURN_IF_ERROR(root.Read("db_backup_interval_seconds", &config.db_backup_interval_seconds));
+  TV_RETURN_IF_ERROR(root.Read("db_backup_keep", &config.db_backup_keep));
   TV_RETURN_IF_ERROR(root.Read("artifact_dir", &config.artifact_dir));
   TV_RETURN_IF_ERROR(root.Read("models_file", &config.models_file));
   TV_RETURN_IF_ERROR(root.Read("lease_seconds", &config.lease_seconds));
@@ -62,12 +72,25 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   return config;
 }
 
+std::string DbBackupDir(const SchedulerConfig& config) {
+  if (!config.db_backup_dir.empty()) return config.db_backup_dir;
+  const std::filesystem::path parent = std::filesystem::path(config.db_path).parent_path();
+  return (parent.empty() ? std::filesystem::path("backups") : parent / "backups").string();
+}
+
 absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   if (c.listen_address.empty()) return absl::InvalidArgumentError("listen_address: empty");
   if (c.http_port < 0 || c.http_port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("http_port: ", c.http_port, " not a port"));
   }
   if (c.db_path.empty()) return absl::InvalidArgumentError("db_path: empty");
+  if (c.db_integrity_check_interval_seconds < 0) {
+    return absl::InvalidArgumentError("db_integrity_check_interval_seconds: must be >= 0");
+  }
+  if (c.db_backup_interval_seconds < 0) {
+    return absl::InvalidArgumentError("db_backup_interval_seconds: must be >= 0");
+  }
+  TV_RETURN_IF_ERROR(Positive("db_backup_keep", c.db_backup_keep));
   if (c.artifact_dir.empty()) return absl::InvalidArgumentError("artifact_dir: empty");
   if (c.models_file.empty()) return absl::InvalidArgumentError("models_file: empty");
   TV_RETURN_IF_ERROR(Positive("lease_seconds", c.lease_seconds));

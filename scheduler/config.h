@@ -26,9 +26,16 @@ struct SchedulerConfig {
   std::string listen_address = "0.0.0.0:50051";  // gRPC host:port
   std::string http_address = "0.0.0.0";          // /metrics /healthz /readyz
   int http_port = 9090;
-  std::string db_path = "turbovid.db";     // SQLite job store (WAL)
-  bool db_synchronous_full = false;        // fsync every commit (power-loss durable)
-  std::string artifact_dir = "artifacts";  // finished MP4s
+  std::string db_path = "turbovid.db";  // SQLite job store (WAL)
+  bool db_synchronous_full = false;     // fsync every commit (power-loss durable)
+  // An existing database that is empty (0 bytes), vanished or lost its jobs table while its
+  // `<db_path>.initialized` marker exists is refused at start unless this is set.
+  bool allow_empty_db = false;
+  double db_integrity_check_interval_seconds = 3600;  // PRAGMA quick_check while running; 0 = off
+  std::string db_backup_dir;                          // "" = <dir of db_path>/backups
+  double db_backup_interval_seconds = 3600;           // online backups; 0 = off
+  int db_backup_keep = 24;                            // newest backups kept
+  std::string artifact_dir = "artifacts";             // finished MP4s
   std::string models_file = "configs/models.yaml";
   double lease_seconds = 15;                              // silent worker loses its task after this
   double heartbeat_interval_seconds = 2;                  // told to workers in Registered
@@ -41,6 +48,8 @@ struct SchedulerConfig {
 
 // Reads and validates `path`; errors name the file, line and key.
 absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path);
+// db_backup_dir, or <dir of db_path>/backups when it is empty.
+std::string DbBackupDir(const SchedulerConfig& config);
 // Checks ranges (also after flags override fields).
 absl::Status ValidateSchedulerConfig(const SchedulerConfig& config);
 

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "common/status_macros.h"
 #include "scheduler/config.h"
 #include "scheduler/data_dir_lock.h"
+#include "scheduler/db_maintenance.h"
 #include "scheduler/metrics.h"
 #include "scheduler/scheduler.h"
 #include "server/grpc_server.h"
@@ -31,9 +33,15 @@ constexpr char kUsage[] =
     "usage: turbovid-scheduler [--config FILE] [--listen HOST:PORT] [--http-address ADDR]\n"
     "                          [--http-port N] [--db FILE] [--artifacts DIR] [--models FILE]\n"
     "                          [--lease-seconds S] [--max-attempts N] [--log-level LEVEL]\n"
-    "                          [--ports-file FILE]\n"
+    "                          [--ports-file FILE] [--allow-empty-db]\n"
+    "       turbovid-scheduler recover --db BROKEN --out NEW\n"
     "Flags override the YAML config (default configs/scheduler.yaml when it exists).\n"
-    "--ports-file writes 'grpc_port=N http_port=M' once serving (for port 0).\n";
+    "--ports-file writes 'grpc_port=N http_port=M' once serving (for port 0).\n"
+    "--allow-empty-db starts with no jobs although the database is empty (0 bytes), missing or\n"
+    "  without its jobs table while its '<db>.initialized' marker says it held jobs.\n"
+    "recover salvages the jobs SQLite can still read from a damaged database into NEW (a new\n"
+    "  file) and reports rows copied and lost; run it with the scheduler stopped, then point\n"
+    "  --db (db_path) at NEW. Exits 1 when not a single job could be read.\n";
 
 struct Flags {
   std::string config_path;
@@ -48,6 +56,10 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
+    }
+    if (arg == "--allow-empty-db") {  // a switch: takes no value
+      flags.overrides.emplace_back(arg, "true");
+      continue;
     }
     std::string value;
     const size_t eq = arg.find('=');
@@ -86,6 +98,8 @@ absl::Status ApplyOverride(const std::string& flag, const std::string& value,
     return to_int(&config->http_port);
   } else if (flag == "--db") {
     config->db_path = value;
+  } else if (flag == "--allow-empty-db") {
+    config->allow_empty_db = value != "false";
   } else if (flag == "--artifacts") {
     config->artifact_dir = value;
   } else if (flag == "--models") {
@@ -135,8 +149,11 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   common::HttpServer http(&registry);
   TV_RETURN_IF_ERROR(http.Start({.listen_address = config.http_address, .port = config.http_port}));
 
+  TV_RETURN_IF_ERROR(
+      CheckDatabaseAtStart(config.db_path, DbBackupDir(config), config.allow_empty_db));
   TV_ASSIGN_OR_RETURN(std::unique_ptr<JobStore> store,
                       JobStore::Open(config.db_path, config.db_synchronous_full));
+  TV_RETURN_IF_ERROR(WriteDbMarker(config.db_path));
   TV_ASSIGN_OR_RETURN(std::unique_ptr<LocalArtifactStore> artifacts,
                       LocalArtifactStore::Create(config.artifact_dir));
   TV_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler,
@@ -151,6 +168,19 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   scheduler->Start();
   http.SetLivenessCheck([&scheduler] { return scheduler->Live(); });
   server::InstallHttpGateway(&http, scheduler.get());
+  // A failed periodic check leaves /readyz at 503 until a restart (corruption does not heal).
+  std::atomic<bool> db_ok{true};
+  DbMaintainer db_maintainer(
+      {.db_path = config.db_path,
+       .integrity_interval_seconds = config.db_integrity_check_interval_seconds,
+       .backup_dir = DbBackupDir(config),
+       .backup_interval_seconds = config.db_backup_interval_seconds,
+       .backup_keep = config.db_backup_keep},
+      &metrics, [&http, &db_ok](bool ok) {
+        if (ok) return;
+        db_ok.store(false);
+        http.SetReady(false);
+      });
 
   auto observer = [&metrics](const char* method, absl::StatusCode code, double seconds) {
     metrics.rpc_duration.WithLabels({method, absl::StatusCodeToString(code)}).Observe(seconds);
@@ -163,7 +193,7 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
       std::unique_ptr<server::GrpcServer> grpc,
       server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(), observer));
   metrics.up.Get().Set(1);
-  http.SetReady(true);
+  http.SetReady(db_ok.load());
   TV_LOG(INFO) << "turbovid-scheduler serving: grpc_port=" << grpc->port()
                << " http_port=" << http.port() << " db=" << config.db_path;
   if (!flags.ports_file.empty()) {
@@ -184,10 +214,44 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   return absl::OkStatus();
 }
 
+// `turbovid-scheduler recover --db BROKEN --out NEW`.
+int RunRecover(int argc, char** argv) {
+  std::string db;
+  std::string out;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string arg = argv[i];
+    if (arg == "--db") {
+      db = argv[i + 1];
+    } else if (arg == "--out") {
+      out = argv[i + 1];
+    } else {
+      db.clear();  // an unknown flag: print the usage
+      break;
+    }
+  }
+  if (db.empty() || out.empty() || argc % 2 == 0) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  absl::StatusOr<RecoverReport> report = RecoverDatabase(db, out);
+  if (!report.ok()) {
+    TV_LOG(ERROR) << "recover: " << report.status();
+    return 1;
+  }
+  for (const std::string& note : report->notes) std::printf("note: %s\n", note.c_str());
+  std::printf("recovered %s -> %s: jobs copied=%lld lost=%s\n", db.c_str(), out.c_str(),
+              static_cast<long long>(report->rows_copied),
+              report->rows_lost < 0 ? "unknown" : std::to_string(report->rows_lost).c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace turbovid::scheduler
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "recover") {
+    return turbovid::scheduler::RunRecover(argc - 1, argv + 1);
+  }
   // Abseil's deadlock detector (on in this Abseil build) checks a lock graph on every absl::Mutex
   // lock, i.e. on every gRPC call; a debugging aid, measurable on the submit path.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -56,6 +56,20 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
                                      {"model", "node_class"}, ExponentialBuckets(1 << 26, 2, 14))),
       artifact_bytes(r.AddCounter("turbovid_artifact_bytes_total",
                                   "MP4 bytes committed to the artifact store.")),
-      up(r.AddGauge("turbovid_scheduler_up", "1 while the scheduler serves requests.")) {}
+      up(r.AddGauge("turbovid_scheduler_up", "1 while the scheduler serves requests.")),
+      db_integrity_ok(r.AddGauge("turbovid_scheduler_db_integrity_ok",
+                                 "1 while the job store's last quick_check passed, else 0.")),
+      db_integrity_failures(r.AddCounter("turbovid_scheduler_db_integrity_failures_total",
+                                         "Periodic job-store integrity checks that failed.")),
+      db_backup_last_success(
+          r.AddGauge("turbovid_scheduler_db_backup_last_success_timestamp_seconds",
+                     "Unix time of the last job-store backup written and checked.")),
+      db_backup_last_size(r.AddGauge("turbovid_scheduler_db_backup_last_size_bytes",
+                                     "Size of the last job-store backup.")),
+      db_backup_failures(r.AddCounter("turbovid_scheduler_db_backup_failures_total",
+                                      "Job-store backups that failed.")),
+      db_backup_duration(r.AddHistogram("turbovid_scheduler_db_backup_duration_seconds",
+                                        "Time to write, check and rename one backup.", {},
+                                        ExponentialBuckets(0.001, 4, 12))) {}
 
 }  // namespace turbovid::scheduler

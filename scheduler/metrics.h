@@ -8,27 +8,33 @@ namespace turbovid::scheduler {
 struct SchedulerMetrics {
   explicit SchedulerMetrics(common::metrics::Registry& registry);
 
-  common::metrics::CounterFamily& jobs_submitted;      // {model}
-  common::metrics::CounterFamily& jobs;                // {model, state}: final states
-  common::metrics::CounterFamily& submit_rejected;     // {code}
-  common::metrics::CounterFamily& job_requeues;        // {reason}
-  common::metrics::GaugeFamily& queue_depth;           // {model}
-  common::metrics::GaugeFamily& jobs_active;           // {state}: assigned, running
-  common::metrics::HistogramFamily& queue_wait;        // {model}
-  common::metrics::HistogramFamily& job_duration;      // {model}: submit to final state
-  common::metrics::HistogramFamily& run_duration;      // {model, node_class}: assign to result
-  common::metrics::HistogramFamily& stage_duration;    // {stage}
-  common::metrics::HistogramFamily& denoise_step;      // {model, node_class}
-  common::metrics::HistogramFamily& dispatch_latency;  // {}: queued (or requeued) to assigned
-  common::metrics::HistogramFamily& submit_latency;    // {}: SubmitVideo handler
-  common::metrics::HistogramFamily& rpc_duration;      // {method, code}
-  common::metrics::GaugeFamily& workers;               // {node_class, state}
-  common::metrics::CounterFamily& workers_lost;        // {node_class, reason}
-  common::metrics::GaugeFamily& worker_memory_used;    // {node_class}: sum over workers
-  common::metrics::GaugeFamily& worker_memory_peak;    // {node_class}: max over workers
-  common::metrics::HistogramFamily& job_peak_memory;   // {model, node_class}
-  common::metrics::CounterFamily& artifact_bytes;      // {}
-  common::metrics::GaugeFamily& up;                    // {}: 1 while serving
+  common::metrics::CounterFamily& jobs_submitted;         // {model}
+  common::metrics::CounterFamily& jobs;                   // {model, state}: final states
+  common::metrics::CounterFamily& submit_rejected;        // {code}
+  common::metrics::CounterFamily& job_requeues;           // {reason}
+  common::metrics::GaugeFamily& queue_depth;              // {model}
+  common::metrics::GaugeFamily& jobs_active;              // {state}: assigned, running
+  common::metrics::HistogramFamily& queue_wait;           // {model}
+  common::metrics::HistogramFamily& job_duration;         // {model}: submit to final state
+  common::metrics::HistogramFamily& run_duration;         // {model, node_class}: assign to result
+  common::metrics::HistogramFamily& stage_duration;       // {stage}
+  common::metrics::HistogramFamily& denoise_step;         // {model, node_class}
+  common::metrics::HistogramFamily& dispatch_latency;     // {}: queued (or requeued) to assigned
+  common::metrics::HistogramFamily& submit_latency;       // {}: SubmitVideo handler
+  common::metrics::HistogramFamily& rpc_duration;         // {method, code}
+  common::metrics::GaugeFamily& workers;                  // {node_class, state}
+  common::metrics::CounterFamily& workers_lost;           // {node_class, reason}
+  common::metrics::GaugeFamily& worker_memory_used;       // {node_class}: sum over workers
+  common::metrics::GaugeFamily& worker_memory_peak;       // {node_class}: max over workers
+  common::metrics::HistogramFamily& job_peak_memory;      // {model, node_class}
+  common::metrics::CounterFamily& artifact_bytes;         // {}
+  common::metrics::GaugeFamily& up;                       // {}: 1 while serving
+  common::metrics::GaugeFamily& db_integrity_ok;          // {}: 1 after a passed quick_check
+  common::metrics::CounterFamily& db_integrity_failures;  // {}
+  common::metrics::GaugeFamily& db_backup_last_success;   // {}: unix seconds
+  common::metrics::GaugeFamily& db_backup_last_size;      // {}: bytes
+  common::metrics::CounterFamily& db_backup_failures;     // {}
+  common::metrics::HistogramFamily& db_backup_duration;   // {}
 };
 
 }  // namespace turbovid::scheduler
