@@ -192,6 +192,8 @@ void Scheduler::BeginShutdown() {
   for (auto& [id, watch] : watches_) watch.listener(nullptr, closing);
   watches_.clear();
   watches_by_job_.clear();
+  watched_by_model_.clear();
+  watches_by_client_.clear();
   // Running jobs stay ASSIGNED/RUNNING in the store; the next start puts them back in the queue.
   for (auto& [session_id, worker] : workers_) worker->link->Close(closing);
   metrics_->up.Get().Set(0);
@@ -385,7 +387,7 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   return response;
 }
 
-absl::StatusOr<uint64_t> Scheduler::WatchJob(const std::string& job_id,
+absl::StatusOr<uint64_t> Scheduler::WatchJob(const std::string& job_id, const std::string& client,
                                              server::JobListener listener) {
   // Final jobs come from the store: one snapshot, no registration.
   std::unique_lock<std::mutex> lock(mu_);
@@ -402,11 +404,30 @@ absl::StatusOr<uint64_t> Scheduler::WatchJob(const std::string& job_id,
     }
     it = again;
   }
+  if (static_cast<int>(watches_.size()) >= config_.max_watch_streams) {
+    return absl::ResourceExhaustedError(absl::StrCat("watch streams: ", watches_.size(),
+                                                     " open, max_watch_streams ",
+                                                     config_.max_watch_streams));
+  }
+  int& per_client = watches_by_client_[client];
+  if (per_client >= config_.max_watch_streams_per_client) {
+    return absl::ResourceExhaustedError(absl::StrCat("watch streams of ", client, ": ", per_client,
+                                                     " open, max_watch_streams_per_client ",
+                                                     config_.max_watch_streams_per_client));
+  }
+  ++per_client;
+  const ActiveJob& job = *it->second;
   const uint64_t id = next_watch_id_++;
-  const v1::Job snapshot = ToProtoLocked(*it->second);
+  const v1::Job snapshot = ToProtoLocked(job);
   listener(&snapshot, absl::OkStatus());
-  watches_[id] = Watch{job_id, std::move(listener)};
-  watches_by_job_[job_id].insert(id);
+  watches_[id] = Watch{job_id, client, std::move(listener)};
+  auto [by_job, fresh] = watches_by_job_.try_emplace(job_id);
+  if (fresh) {
+    by_job->second.model_id = job.placement.model_id;
+    by_job->second.key = {-job.stored.request.priority(), job.stored.seq, job_id};
+    watched_by_model_[job.placement.model_id].insert(by_job->second.key);
+  }
+  by_job->second.ids.insert(id);
   return id;
 }
 
@@ -414,12 +435,27 @@ void Scheduler::Unwatch(uint64_t watch_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = watches_.find(watch_id);
   if (it == watches_.end()) return;
+  auto by_client = watches_by_client_.find(it->second.client);
+  if (by_client != watches_by_client_.end() && --by_client->second <= 0) {
+    watches_by_client_.erase(by_client);
+  }
   auto by_job = watches_by_job_.find(it->second.job_id);
   if (by_job != watches_by_job_.end()) {
-    by_job->second.erase(watch_id);
-    if (by_job->second.empty()) watches_by_job_.erase(by_job);
+    by_job->second.ids.erase(watch_id);
+    if (by_job->second.ids.empty()) EraseJobWatchesLocked(it->second.job_id);
   }
   watches_.erase(it);
+}
+
+void Scheduler::EraseJobWatchesLocked(const std::string& job_id) {
+  auto by_job = watches_by_job_.find(job_id);
+  if (by_job == watches_by_job_.end()) return;
+  auto model = watched_by_model_.find(by_job->second.model_id);
+  if (model != watched_by_model_.end()) {
+    model->second.erase(by_job->second.key);
+    if (model->second.empty()) watched_by_model_.erase(model);
+  }
+  watches_by_job_.erase(by_job);
 }
 
 absl::StatusOr<std::unique_ptr<server::ByteSource>> Scheduler::OpenVideo(
@@ -501,23 +537,34 @@ void Scheduler::NotifyLocked(const ActiveJob& job) {
   auto it = watches_by_job_.find(job.stored.job_id);
   if (it == watches_by_job_.end()) return;
   const v1::Job snapshot = ToProtoLocked(job);
-  for (uint64_t id : it->second) watches_.at(id).listener(&snapshot, absl::OkStatus());
+  for (uint64_t id : it->second.ids) watches_.at(id).listener(&snapshot, absl::OkStatus());
   if (IsFinal(job.stored.state)) {
-    for (uint64_t id : it->second) watches_.erase(id);
-    watches_by_job_.erase(it);
+    for (uint64_t id : it->second.ids) {
+      auto watch = watches_.find(id);
+      auto by_client = watches_by_client_.find(watch->second.client);
+      if (by_client != watches_by_client_.end() && --by_client->second <= 0) {
+        watches_by_client_.erase(by_client);
+      }
+      watches_.erase(watch);
+    }
+    EraseJobWatchesLocked(job.stored.job_id);
   }
 }
 
-void Scheduler::NotifyQueueLocked(const std::string& model_id) {
-  if (watches_by_job_.empty()) return;
-  for (const auto& [job_id, ids] : watches_by_job_) {
-    auto it = active_.find(job_id);
+void Scheduler::NotifyQueueLocked(const std::string& model_id, int priority, int64_t seq) {
+  auto model = watched_by_model_.find(model_id);
+  if (model == watched_by_model_.end()) return;
+  // Jobs ahead of the entry kept their position; the cost is the watched jobs behind it.
+  const QueueKey from{-priority, seq, std::string()};
+  std::vector<const ActiveJob*> moved;
+  for (auto key = model->second.upper_bound(from); key != model->second.end(); ++key) {
+    auto it = active_.find(std::get<2>(*key));
     if (it != active_.end() && it->second->stored.state == v1::JOB_STATE_QUEUED &&
-        it->second->placement.model_id == model_id) {
-      const v1::Job snapshot = ToProtoLocked(*it->second);
-      for (uint64_t id : ids) watches_.at(id).listener(&snapshot, absl::OkStatus());
+        std::get<1>(*key) != seq) {
+      moved.push_back(it->second.get());
     }
   }
+  for (const ActiveJob* job : moved) NotifyLocked(*job);
 }
 
 void Scheduler::PersistLocked(const ActiveJob& job) {
@@ -533,12 +580,14 @@ void Scheduler::EnqueueLocked(ActiveJob& job) {
   // Only jobs behind the new one move; at the tail (the common case) nobody does.
   if (queue.Position(job.stored.request.priority(), job.stored.seq) <
       static_cast<int>(queue.size())) {
-    NotifyQueueLocked(job.placement.model_id);
+    NotifyQueueLocked(job.placement.model_id, job.stored.request.priority(), job.stored.seq);
   }
 }
 
 v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error) {
   const std::string model_id = job.stored.request.model_id();
+  const int priority = job.stored.request.priority();
+  const int64_t seq = job.stored.seq;
   const bool was_queued = job.stored.state == v1::JOB_STATE_QUEUED;
   if (was_queued) queues_[model_id].Remove(job.stored.request.priority(), job.stored.seq);
   ReleaseTaskLocked(job);
@@ -557,7 +606,7 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
   v1::Job snapshot = ToProtoLocked(job);
   const std::string job_id = job.stored.job_id;
   active_.erase(job_id);  // `job` is gone from here on
-  if (was_queued) NotifyQueueLocked(model_id);
+  if (was_queued) NotifyQueueLocked(model_id, priority, seq);
   return snapshot;
 }
 

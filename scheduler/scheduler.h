@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -56,7 +57,9 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id) override;
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) override;
-  absl::StatusOr<uint64_t> WatchJob(const std::string& job_id,
+  // At most max_watch_streams_per_client per `client` and max_watch_streams in all, else
+  // RESOURCE_EXHAUSTED.
+  absl::StatusOr<uint64_t> WatchJob(const std::string& job_id, const std::string& client,
                                     server::JobListener listener) override;
   void Unwatch(uint64_t watch_id) override;
   absl::StatusOr<std::unique_ptr<server::ByteSource>> OpenVideo(const std::string& job_id) override;
@@ -104,7 +107,9 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   v1::Job ToProtoLocked(const ActiveJob& job) const;
   static v1::Job StoredToProto(const StoredJob& job);
   void NotifyLocked(const ActiveJob& job);
-  void NotifyQueueLocked(const std::string& model_id);
+  // The queue of `model_id` gained or lost the entry (priority, seq): only the watched queued
+  // jobs behind it moved, and only their watchers hear of it.
+  void NotifyQueueLocked(const std::string& model_id, int priority, int64_t seq);
   void PersistLocked(const ActiveJob& job);
   void EnqueueLocked(ActiveJob& job);
   // Returns the final snapshot; `job` is destroyed.
@@ -151,10 +156,22 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   uint64_t next_session_id_ = 1;
   struct Watch {
     std::string job_id;
+    std::string client;
     server::JobListener listener;
   };
+  // Queue order of a watched job: (-priority, seq, job id), so a set of them iterates in
+  // dispatch order and "behind an entry" is an upper_bound.
+  using QueueKey = std::tuple<int, int64_t, std::string>;
+  struct JobWatches {
+    std::set<uint64_t> ids;
+    std::string model_id;
+    QueueKey key;
+  };
+  void EraseJobWatchesLocked(const std::string& job_id);
   std::unordered_map<uint64_t, Watch> watches_;
-  std::unordered_map<std::string, std::set<uint64_t>> watches_by_job_;
+  std::unordered_map<std::string, JobWatches> watches_by_job_;
+  std::map<std::string, std::set<QueueKey>> watched_by_model_;  // watched jobs, queue order
+  std::unordered_map<std::string, int> watches_by_client_;
   uint64_t next_watch_id_ = 1;
 
   std::mutex sweep_mu_;
