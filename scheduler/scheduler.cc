@@ -3,6 +3,8 @@
 #include "scheduler/scheduler.h"
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <random>
 
 #include "absl/random/random.h"
@@ -137,6 +139,18 @@ absl::Status Scheduler::Recover() {
         model == nullptr ? nullptr : model->FindVariant(job->stored.request.variant());
     ActiveJob& ref = *job;
     active_[ref.stored.job_id] = std::move(job);
+    // A committed artifact means the job succeeded and only its final row was lost (a full
+    // disk, a crash between the two writes): finish it from the artifact, never render again.
+    absl::StatusOr<std::optional<int64_t>> artifact = artifacts_->CommittedSize(ref.stored.job_id);
+    if (!artifact.ok()) {
+      TV_LOG(WARNING) << "job " << ref.stored.job_id << ": " << artifact.status();
+    } else if (artifact->has_value() && **artifact > 0) {
+      TV_LOG(INFO) << "job " << ref.stored.job_id << ": artifact of " << **artifact
+                   << " bytes committed before the restart; finished from it";
+      ref.stored.video_bytes = **artifact;
+      FinalizeLocked(ref, v1::JOB_STATE_SUCCEEDED, "");
+      continue;
+    }
     if (variant == nullptr) {
       FinalizeLocked(ref, v1::JOB_STATE_FAILED,
                      absl::StrCat("model ", ref.stored.request.model_id(), " variant ",
@@ -179,6 +193,7 @@ void Scheduler::SweepLoop() {
     if (stop_sweep_) break;
     lock.unlock();
     ExpireLeases(SteadyNow());
+    RetryPendingFinishes(SteadyNow());
     last_sweep_steady_.store(SteadyNow());
     lock.lock();
   }
@@ -207,6 +222,8 @@ void Scheduler::Stop() {
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
   if (store_ != nullptr) {
+    // A last try; what still fails is finished from its artifact (or rerun) at the next start.
+    RetryPendingFinishes(std::numeric_limits<double>::infinity());
     store_->StopInserts();  // the queued submits finish first (their callbacks take mu_)
     absl::Status status = store_->Checkpoint();
     if (!status.ok()) TV_LOG(WARNING) << "job store checkpoint: " << status;
@@ -326,12 +343,16 @@ absl::StatusOr<v1::Job> Scheduler::GetJob(const std::string& job_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = active_.find(job_id);
     if (it != active_.end()) return ToProtoLocked(*it->second);
+    auto pending = pending_finishes_.find(job_id);
+    if (pending != pending_finishes_.end()) return StoredToProto(pending->second.stored);
   }
   TV_ASSIGN_OR_RETURN(StoredJob stored, store_->Get(job_id));
   std::lock_guard<std::mutex> lock(mu_);
   // It may have become active again (recovery) or changed since the read: prefer memory.
   auto it = active_.find(job_id);
   if (it != active_.end()) return ToProtoLocked(*it->second);
+  auto pending = pending_finishes_.find(job_id);
+  if (pending != pending_finishes_.end()) return StoredToProto(pending->second.stored);
   return StoredToProto(stored);
 }
 
@@ -378,8 +399,11 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < jobs.size() && static_cast<int>(i) < page_size; ++i) {
     auto it = active_.find(jobs[i].job_id);
-    *response.add_jobs() =
-        it != active_.end() ? ToProtoLocked(*it->second) : StoredToProto(jobs[i]);
+    auto pending = pending_finishes_.find(jobs[i].job_id);
+    *response.add_jobs() = it != active_.end() ? ToProtoLocked(*it->second)
+                           : pending != pending_finishes_.end()
+                               ? StoredToProto(pending->second.stored)
+                               : StoredToProto(jobs[i]);
   }
   if (static_cast<int>(jobs.size()) > page_size) {
     response.set_next_page_token(absl::StrCat(jobs[page_size - 1].seq));
@@ -567,6 +591,42 @@ void Scheduler::NotifyQueueLocked(const std::string& model_id, int priority, int
   for (const ActiveJob* job : moved) NotifyLocked(*job);
 }
 
+void Scheduler::RetryPendingFinishes(double now) {
+  std::vector<StoredJob> due;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, pending] : pending_finishes_) {
+      if (pending.next_try_steady <= now) due.push_back(pending.stored);
+    }
+  }
+  if (due.empty()) return;
+  // The rows are final and no longer in active_, so nothing else writes them: the store is
+  // called without the main lock and a retry rewrites the same values (idempotent).
+  std::vector<absl::Status> results;
+  for (const StoredJob& stored : due) results.push_back(store_->Update(stored));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < due.size(); ++i) {
+    auto it = pending_finishes_.find(due[i].job_id);
+    if (it == pending_finishes_.end()) continue;
+    if (results[i].ok()) {
+      TV_LOG(INFO) << "job " << due[i].job_id << ": " << StateName(due[i].state) << " stored";
+      pending_finishes_.erase(it);
+      continue;
+    }
+    PendingFinish& pending = it->second;
+    pending.backoff_seconds = std::min(kFinishRetryMaxSeconds, 2 * pending.backoff_seconds);
+    pending.next_try_steady = (std::isinf(now) ? SteadyNow() : now) + pending.backoff_seconds;
+    TV_LOG(WARNING) << "job " << due[i].job_id << ": storing " << StateName(due[i].state)
+                    << " failed again, next try in " << pending.backoff_seconds
+                    << " s: " << results[i];
+  }
+}
+
+int Scheduler::PendingFinishes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(pending_finishes_.size());
+}
+
 void Scheduler::PersistLocked(const ActiveJob& job) {
   absl::Status status = store_->Update(job.stored);
   if (!status.ok()) TV_LOG(ERROR) << "job " << job.stored.job_id << ": persist: " << status;
@@ -596,7 +656,14 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
   job.stored.finished_unix_seconds = WallNow();
   if (state == v1::JOB_STATE_SUCCEEDED) job.progress = 1.0;
   job.upload.reset();
-  PersistLocked(job);
+  if (absl::Status status = store_->Update(job.stored); !status.ok()) {
+    // Never lost and never rerun: retried off the lock (RetryPendingFinishes), and a committed
+    // artifact finishes the job at the next start if the scheduler stops first.
+    TV_LOG(ERROR) << "job " << job.stored.job_id << ": storing " << StateName(state)
+                  << " failed, will retry: " << status;
+    pending_finishes_[job.stored.job_id] =
+        PendingFinish{job.stored, SteadyNow() + kFinishRetryFirstSeconds, kFinishRetryFirstSeconds};
+  }
   metrics_->jobs.WithLabels({model_id, StateName(state)}).Increment();
   metrics_->job_duration.WithLabels({model_id})
       .Observe(std::max(0.0, job.stored.finished_unix_seconds - job.stored.created_unix_seconds));

@@ -73,6 +73,12 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   void ExpireLeases(double now_steady_seconds);
   static double SteadyNow();
 
+  // Stores the final rows the store refused before (a full disk), each with its own backoff;
+  // the sweeper calls it without the main lock held, tests with any time.
+  void RetryPendingFinishes(double now_steady_seconds);
+  // Jobs finished in memory whose final row is not stored yet.
+  int PendingFinishes() const;
+
   // Workers connected and registered (for readiness and tests).
   int RegisteredWorkers() const;
   // Live: the sweeper (which takes the main lock) ran recently, so the loop is not stuck.
@@ -111,6 +117,14 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   // jobs behind it moved, and only their watchers hear of it.
   void NotifyQueueLocked(const std::string& model_id, int priority, int64_t seq);
   void PersistLocked(const ActiveJob& job);
+  // A final row the store refused: kept (and answered by GetJob) until a retry stores it.
+  struct PendingFinish {
+    StoredJob stored;
+    double next_try_steady = 0;
+    double backoff_seconds = 0;
+  };
+  static constexpr double kFinishRetryFirstSeconds = 0.1;
+  static constexpr double kFinishRetryMaxSeconds = 30;
   void EnqueueLocked(ActiveJob& job);
   // Returns the final snapshot; `job` is destroyed.
   v1::Job FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error);
@@ -148,6 +162,7 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   std::unordered_map<std::string, std::unique_ptr<ActiveJob>> active_;  // not final
   std::map<std::string, JobQueue> queues_;                              // by model id
   std::map<std::string, int> reserved_;  // submits between the admission check and the commit
+  std::map<std::string, PendingFinish> pending_finishes_;  // by job id
   StepStats step_stats_;
   std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA
   std::set<std::string> seen_node_classes_;  // gauges of classes that left are set to 0

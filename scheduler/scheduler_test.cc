@@ -70,6 +70,7 @@ class SchedulerTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     auto store = JobStore::Open(config_.db_path, false);
     ASSERT_THAT(store, IsOk());
+    store_ = store->get();
     auto artifacts = LocalArtifactStore::Create(config_.artifact_dir);
     ASSERT_THAT(artifacts, IsOk());
     auto scheduler = Scheduler::Create(config_, std::move(*catalog), std::move(*store),
@@ -131,6 +132,7 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<common::metrics::Registry> registry_;
   std::unique_ptr<SchedulerMetrics> metrics_;
   std::unique_ptr<Scheduler> scheduler_;
+  JobStore* store_ = nullptr;  // owned by scheduler_
 };
 
 TEST_F(SchedulerTest, SubmitIsIdempotentAndBadRequestsChangeNothing) {
@@ -302,6 +304,7 @@ TEST_F(SchedulerTest, RecoveryRebuildsTheResolvedJobOfAnOlderRow) {
   {
     auto store = JobStore::Open(config_.db_path, false);
     ASSERT_THAT(store, IsOk());
+    store_ = store->get();
     StoredJob old;
     old.job_id = "j-old";
     old.request = Request();
@@ -525,6 +528,65 @@ TEST_F(SchedulerTest, WatchStreamsAreBoundedPerClientAndInAll) {
   ASSERT_THAT(scheduler_->CancelJob(job->job_id()), IsOk());
   auto next = scheduler_->SubmitVideo(Request());
   EXPECT_THAT(scheduler_->WatchJob(next->job_id(), "ipv4:10.0.0.1", noop), IsOk());
+}
+
+// The disk is full when a job finishes: its video is committed but SUCCEEDED is not stored.
+// Clients see SUCCEEDED at once, the row follows once the store recovers, and a restart does
+// not run the job again.
+TEST_F(SchedulerTest, FinishRefusedByTheStoreIsRetriedUntilStored) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  auto worker = Connect("w1");
+  const v1::AssignTask task = worker->link.Assigns().at(0);
+  ASSERT_THAT(worker->Send(Progress(task, 1)), IsOk());
+  store_->FailNextWritesForTesting(3);  // the finish and its first two retries
+  Finish(*worker, task, "video");
+  EXPECT_EQ(scheduler_->PendingFinishes(), 1);
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(store_->Get(job->job_id())->state, v1::JOB_STATE_RUNNING);
+  double now = Scheduler::SteadyNow();
+  scheduler_->RetryPendingFinishes(now);  // before the first backoff ends: not tried
+  EXPECT_EQ(scheduler_->PendingFinishes(), 1);
+  for (int i = 0; i < 3; ++i) scheduler_->RetryPendingFinishes(now += 60);
+  EXPECT_EQ(scheduler_->PendingFinishes(), 0);
+  auto stored = store_->Get(job->job_id());
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->state, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->video_bytes, 5);
+  worker->session.reset();
+  Open();
+  auto again = Connect("w2");
+  EXPECT_TRUE(again->link.Assigns().empty());
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+}
+
+// The store never recovers before the scheduler stops: the restart finds the committed
+// artifact under a RUNNING row and finishes the job from it without asking a worker.
+TEST_F(SchedulerTest, RestartFinishesFromACommittedArtifactWithoutRerunning) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  {
+    auto worker = Connect("w1");
+    const v1::AssignTask task = worker->link.Assigns().at(0);
+    ASSERT_THAT(worker->Send(Progress(task, 1)), IsOk());
+    store_->FailNextWritesForTesting(1000);
+    Finish(*worker, task, "video!");
+    EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+    scheduler_->Stop();  // its last retry fails too
+    EXPECT_EQ(store_->Get(job->job_id())->state, v1::JOB_STATE_RUNNING);
+    Open();
+    worker->session.reset();
+  }
+  auto worker = Connect("w2");
+  EXPECT_TRUE(worker->link.Assigns().empty());
+  auto recovered = scheduler_->GetJob(job->job_id());
+  ASSERT_THAT(recovered, IsOk());
+  EXPECT_EQ(recovered->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(recovered->video_bytes(), 6);
+  EXPECT_EQ(recovered->attempts(), 1);
+  EXPECT_EQ(store_->Get(job->job_id())->state, v1::JOB_STATE_SUCCEEDED);
+  auto video = scheduler_->OpenVideo(job->job_id());
+  EXPECT_THAT(video, IsOk());
 }
 
 }  // namespace
