@@ -153,4 +153,16 @@ absl::StatusOr<std::unique_ptr<server::ByteSource>> LocalArtifactStore::Open(
   return std::unique_ptr<server::ByteSource>(new FileSource(fd, st.st_size));
 }
 
+absl::StatusOr<std::optional<int64_t>> LocalArtifactStore::CommittedSize(
+    const std::string& job_id) {
+  // Commit renames a complete temp file, so a file under the final name is whole.
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(PathOf(job_id), ec);
+  if (ec == std::errc::no_such_file_or_directory) return std::optional<int64_t>();
+  if (ec) {
+    return absl::InternalError(absl::StrCat("artifact ", PathOf(job_id), ": ", ec.message()));
+  }
+  return std::optional<int64_t>(static_cast<int64_t>(size));
+}
+
 }  // namespace turbovid::scheduler

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -27,6 +28,8 @@ class ArtifactStore {
   virtual ~ArtifactStore() = default;
   virtual absl::StatusOr<std::unique_ptr<ArtifactWriter>> BeginWrite(const std::string& job_id) = 0;
   virtual absl::StatusOr<std::unique_ptr<server::ByteSource>> Open(const std::string& job_id) = 0;
+  // The size of the committed artifact of `job_id`; nullopt when none was committed.
+  virtual absl::StatusOr<std::optional<int64_t>> CommittedSize(const std::string& job_id) = 0;
 };
 
 class LocalArtifactStore final : public ArtifactStore {
@@ -36,6 +39,7 @@ class LocalArtifactStore final : public ArtifactStore {
 
   absl::StatusOr<std::unique_ptr<ArtifactWriter>> BeginWrite(const std::string& job_id) override;
   absl::StatusOr<std::unique_ptr<server::ByteSource>> Open(const std::string& job_id) override;
+  absl::StatusOr<std::optional<int64_t>> CommittedSize(const std::string& job_id) override;
   std::string PathOf(const std::string& job_id) const;
 
  private:

@@ -38,12 +38,27 @@ absl::Status Positive(const char* key, double value) {
 absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   TV_ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
   SchedulerConfig config;
-  TV_RETURN_IF_ERROR(root.CheckKeys(
-      {"listen_address", "http_address", "http_port", "db_path", "db_synchronous_full",
-       "allow_empty_db", "db_integrity_check_interval_seconds", "db_backup_dir",
-       "db_backup_interval_seconds", "db_backup_keep", "artifact_dir", "models_file",
-       "lease_seconds", "heartbeat_interval_seconds", "max_attempts", "step_ewma_alpha",
-       "shutdown_grace_seconds", "max_message_bytes", "admission"}));
+  TV_RETURN_IF_ERROR(root.CheckKeys({"listen_address",
+                                     "http_address",
+                                     "http_port",
+                                     "db_path",
+                                     "db_synchronous_full",
+                                     "allow_empty_db",
+                                     "db_integrity_check_interval_seconds",
+                                     "db_backup_dir",
+                                     "db_backup_interval_seconds",
+                                     "db_backup_keep",
+                                     "artifact_dir",
+                                     "models_file",
+                                     "lease_seconds",
+                                     "heartbeat_interval_seconds",
+                                     "max_attempts",
+                                     "step_ewma_alpha",
+                                     "max_watch_streams_per_client",
+                                     "max_watch_streams",
+                                     "shutdown_grace_seconds",
+                                     "max_message_bytes",
+                                     "admission"}));
   TV_RETURN_IF_ERROR(root.Read("listen_address", &config.listen_address));
   TV_RETURN_IF_ERROR(root.Read("http_address", &config.http_address));
   TV_RETURN_IF_ERROR(root.Read("http_port", &config.http_port));
@@ -60,6 +75,9 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("lease_seconds", &config.lease_seconds));
   TV_RETURN_IF_ERROR(root.Read("heartbeat_interval_seconds", &config.heartbeat_interval_seconds));
   TV_RETURN_IF_ERROR(root.Read("max_attempts", &config.max_attempts));
+  TV_RETURN_IF_ERROR(
+      root.Read("max_watch_streams_per_client", &config.max_watch_streams_per_client));
+  TV_RETURN_IF_ERROR(root.Read("max_watch_streams", &config.max_watch_streams));
   TV_RETURN_IF_ERROR(root.Read("step_ewma_alpha", &config.step_ewma_alpha));
   TV_RETURN_IF_ERROR(root.Read("shutdown_grace_seconds", &config.shutdown_grace_seconds));
   TV_RETURN_IF_ERROR(root.Read("max_message_bytes", &config.max_message_bytes));
@@ -101,6 +119,8 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
                      " must be at most half of lease_seconds (", c.lease_seconds, ")"));
   }
   TV_RETURN_IF_ERROR(Positive("max_attempts", c.max_attempts));
+  TV_RETURN_IF_ERROR(Positive("max_watch_streams_per_client", c.max_watch_streams_per_client));
+  TV_RETURN_IF_ERROR(Positive("max_watch_streams", c.max_watch_streams));
   if (c.step_ewma_alpha <= 0 || c.step_ewma_alpha > 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("step_ewma_alpha: ", c.step_ewma_alpha, " is not in (0, 1]"));

@@ -37,11 +37,13 @@ struct SchedulerConfig {
   int db_backup_keep = 24;                            // newest backups kept
   std::string artifact_dir = "artifacts";             // finished MP4s
   std::string models_file = "configs/models.yaml";
-  double lease_seconds = 15;                              // silent worker loses its task after this
-  double heartbeat_interval_seconds = 2;                  // told to workers in Registered
-  int max_attempts = 3;                                   // worker losses before a job FAILS
-  double step_ewma_alpha = 0.3;                           // weight of the newest step time
-  double shutdown_grace_seconds = 5;                      // in-flight RPCs get this long on SIGTERM
+  double lease_seconds = 15;              // silent worker loses its task after this
+  double heartbeat_interval_seconds = 2;  // told to workers in Registered
+  int max_attempts = 3;                   // worker losses before a job FAILS
+  int max_watch_streams_per_client = 64;  // open WatchJob streams per peer host; more refused
+  int max_watch_streams = 10000;          // open WatchJob streams in all
+  double step_ewma_alpha = 0.3;           // weight of the newest step time
+  double shutdown_grace_seconds = 5;      // in-flight RPCs get this long on SIGTERM
   int64_t max_message_bytes = common::kGrpcMessageBytes;  // gRPC cap, >= kMaxRequestBytes
   AdmissionLimits admission;
 };

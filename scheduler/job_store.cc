@@ -381,6 +381,10 @@ std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
 }
 
 absl::Status JobStore::Update(const StoredJob& job) {
+  if (fail_next_writes_.load(std::memory_order_relaxed) > 0 && fail_next_writes_.fetch_sub(1) > 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("job store: update ", job.job_id, ": database or disk is full (injected)"));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   Stmt stmt(db_,
             "UPDATE jobs SET state = ?, attempts = ?, losses = ?, worker_id = ?, error = ?, "

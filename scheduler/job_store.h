@@ -5,6 +5,7 @@
 // on its own thread, so no commit waits for a checkpoint's fsyncs).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -98,6 +99,9 @@ class JobStore {
   absl::StatusOr<int> RequeueInterrupted();
   // Folds the WAL into the main file (graceful shutdown).
   absl::Status Checkpoint();
+  // Tests only: the next `n` Updates fail with RESOURCE_EXHAUSTED as a full disk would
+  // (SQLITE_FULL) and write nothing. One relaxed atomic load per Update when unused.
+  void FailNextWritesForTesting(int n) { fail_next_writes_.store(n); }
 
   // WAL pages after a commit that wake the checkpointer thread (SQLite's own default threshold).
   static constexpr int kCheckpointPages = 1000;
@@ -121,6 +125,7 @@ class JobStore {
   void CheckpointLoop();
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
 
+  std::atomic<int> fail_next_writes_{0};
   std::mutex mu_;  // the writer connection
   sqlite3* db_;
   sqlite3_stmt* insert_stmt_ = nullptr;  // prepared once, on db_

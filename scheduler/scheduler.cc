@@ -3,6 +3,8 @@
 #include "scheduler/scheduler.h"
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <random>
 
 #include "absl/random/random.h"
@@ -137,6 +139,18 @@ absl::Status Scheduler::Recover() {
         model == nullptr ? nullptr : model->FindVariant(job->stored.request.variant());
     ActiveJob& ref = *job;
     active_[ref.stored.job_id] = std::move(job);
+    // A committed artifact means the job succeeded and only its final row was lost (a full
+    // disk, a crash between the two writes): finish it from the artifact, never render again.
+    absl::StatusOr<std::optional<int64_t>> artifact = artifacts_->CommittedSize(ref.stored.job_id);
+    if (!artifact.ok()) {
+      TV_LOG(WARNING) << "job " << ref.stored.job_id << ": " << artifact.status();
+    } else if (artifact->has_value() && **artifact > 0) {
+      TV_LOG(INFO) << "job " << ref.stored.job_id << ": artifact of " << **artifact
+                   << " bytes committed before the restart; finished from it";
+      ref.stored.video_bytes = **artifact;
+      FinalizeLocked(ref, v1::JOB_STATE_SUCCEEDED, "");
+      continue;
+    }
     if (variant == nullptr) {
       FinalizeLocked(ref, v1::JOB_STATE_FAILED,
                      absl::StrCat("model ", ref.stored.request.model_id(), " variant ",
@@ -179,6 +193,7 @@ void Scheduler::SweepLoop() {
     if (stop_sweep_) break;
     lock.unlock();
     ExpireLeases(SteadyNow());
+    RetryPendingFinishes(SteadyNow());
     last_sweep_steady_.store(SteadyNow());
     lock.lock();
   }
@@ -192,6 +207,8 @@ void Scheduler::BeginShutdown() {
   for (auto& [id, watch] : watches_) watch.listener(nullptr, closing);
   watches_.clear();
   watches_by_job_.clear();
+  watched_by_model_.clear();
+  watches_by_client_.clear();
   // Running jobs stay ASSIGNED/RUNNING in the store; the next start puts them back in the queue.
   for (auto& [session_id, worker] : workers_) worker->link->Close(closing);
   metrics_->up.Get().Set(0);
@@ -205,6 +222,8 @@ void Scheduler::Stop() {
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
   if (store_ != nullptr) {
+    // A last try; what still fails is finished from its artifact (or rerun) at the next start.
+    RetryPendingFinishes(std::numeric_limits<double>::infinity());
     store_->StopInserts();  // the queued submits finish first (their callbacks take mu_)
     absl::Status status = store_->Checkpoint();
     if (!status.ok()) TV_LOG(WARNING) << "job store checkpoint: " << status;
@@ -324,12 +343,16 @@ absl::StatusOr<v1::Job> Scheduler::GetJob(const std::string& job_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = active_.find(job_id);
     if (it != active_.end()) return ToProtoLocked(*it->second);
+    auto pending = pending_finishes_.find(job_id);
+    if (pending != pending_finishes_.end()) return StoredToProto(pending->second.stored);
   }
   TV_ASSIGN_OR_RETURN(StoredJob stored, store_->Get(job_id));
   std::lock_guard<std::mutex> lock(mu_);
   // It may have become active again (recovery) or changed since the read: prefer memory.
   auto it = active_.find(job_id);
   if (it != active_.end()) return ToProtoLocked(*it->second);
+  auto pending = pending_finishes_.find(job_id);
+  if (pending != pending_finishes_.end()) return StoredToProto(pending->second.stored);
   return StoredToProto(stored);
 }
 
@@ -376,8 +399,11 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t i = 0; i < jobs.size() && static_cast<int>(i) < page_size; ++i) {
     auto it = active_.find(jobs[i].job_id);
-    *response.add_jobs() =
-        it != active_.end() ? ToProtoLocked(*it->second) : StoredToProto(jobs[i]);
+    auto pending = pending_finishes_.find(jobs[i].job_id);
+    *response.add_jobs() = it != active_.end() ? ToProtoLocked(*it->second)
+                           : pending != pending_finishes_.end()
+                               ? StoredToProto(pending->second.stored)
+                               : StoredToProto(jobs[i]);
   }
   if (static_cast<int>(jobs.size()) > page_size) {
     response.set_next_page_token(absl::StrCat(jobs[page_size - 1].seq));
@@ -385,7 +411,7 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   return response;
 }
 
-absl::StatusOr<uint64_t> Scheduler::WatchJob(const std::string& job_id,
+absl::StatusOr<uint64_t> Scheduler::WatchJob(const std::string& job_id, const std::string& client,
                                              server::JobListener listener) {
   // Final jobs come from the store: one snapshot, no registration.
   std::unique_lock<std::mutex> lock(mu_);
@@ -402,11 +428,30 @@ absl::StatusOr<uint64_t> Scheduler::WatchJob(const std::string& job_id,
     }
     it = again;
   }
+  if (static_cast<int>(watches_.size()) >= config_.max_watch_streams) {
+    return absl::ResourceExhaustedError(absl::StrCat("watch streams: ", watches_.size(),
+                                                     " open, max_watch_streams ",
+                                                     config_.max_watch_streams));
+  }
+  int& per_client = watches_by_client_[client];
+  if (per_client >= config_.max_watch_streams_per_client) {
+    return absl::ResourceExhaustedError(absl::StrCat("watch streams of ", client, ": ", per_client,
+                                                     " open, max_watch_streams_per_client ",
+                                                     config_.max_watch_streams_per_client));
+  }
+  ++per_client;
+  const ActiveJob& job = *it->second;
   const uint64_t id = next_watch_id_++;
-  const v1::Job snapshot = ToProtoLocked(*it->second);
+  const v1::Job snapshot = ToProtoLocked(job);
   listener(&snapshot, absl::OkStatus());
-  watches_[id] = Watch{job_id, std::move(listener)};
-  watches_by_job_[job_id].insert(id);
+  watches_[id] = Watch{job_id, client, std::move(listener)};
+  auto [by_job, fresh] = watches_by_job_.try_emplace(job_id);
+  if (fresh) {
+    by_job->second.model_id = job.placement.model_id;
+    by_job->second.key = {-job.stored.request.priority(), job.stored.seq, job_id};
+    watched_by_model_[job.placement.model_id].insert(by_job->second.key);
+  }
+  by_job->second.ids.insert(id);
   return id;
 }
 
@@ -414,12 +459,27 @@ void Scheduler::Unwatch(uint64_t watch_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = watches_.find(watch_id);
   if (it == watches_.end()) return;
+  auto by_client = watches_by_client_.find(it->second.client);
+  if (by_client != watches_by_client_.end() && --by_client->second <= 0) {
+    watches_by_client_.erase(by_client);
+  }
   auto by_job = watches_by_job_.find(it->second.job_id);
   if (by_job != watches_by_job_.end()) {
-    by_job->second.erase(watch_id);
-    if (by_job->second.empty()) watches_by_job_.erase(by_job);
+    by_job->second.ids.erase(watch_id);
+    if (by_job->second.ids.empty()) EraseJobWatchesLocked(it->second.job_id);
   }
   watches_.erase(it);
+}
+
+void Scheduler::EraseJobWatchesLocked(const std::string& job_id) {
+  auto by_job = watches_by_job_.find(job_id);
+  if (by_job == watches_by_job_.end()) return;
+  auto model = watched_by_model_.find(by_job->second.model_id);
+  if (model != watched_by_model_.end()) {
+    model->second.erase(by_job->second.key);
+    if (model->second.empty()) watched_by_model_.erase(model);
+  }
+  watches_by_job_.erase(by_job);
 }
 
 absl::StatusOr<std::unique_ptr<server::ByteSource>> Scheduler::OpenVideo(
@@ -501,23 +561,70 @@ void Scheduler::NotifyLocked(const ActiveJob& job) {
   auto it = watches_by_job_.find(job.stored.job_id);
   if (it == watches_by_job_.end()) return;
   const v1::Job snapshot = ToProtoLocked(job);
-  for (uint64_t id : it->second) watches_.at(id).listener(&snapshot, absl::OkStatus());
+  for (uint64_t id : it->second.ids) watches_.at(id).listener(&snapshot, absl::OkStatus());
   if (IsFinal(job.stored.state)) {
-    for (uint64_t id : it->second) watches_.erase(id);
-    watches_by_job_.erase(it);
+    for (uint64_t id : it->second.ids) {
+      auto watch = watches_.find(id);
+      auto by_client = watches_by_client_.find(watch->second.client);
+      if (by_client != watches_by_client_.end() && --by_client->second <= 0) {
+        watches_by_client_.erase(by_client);
+      }
+      watches_.erase(watch);
+    }
+    EraseJobWatchesLocked(job.stored.job_id);
   }
 }
 
-void Scheduler::NotifyQueueLocked(const std::string& model_id) {
-  if (watches_by_job_.empty()) return;
-  for (const auto& [job_id, ids] : watches_by_job_) {
-    auto it = active_.find(job_id);
+void Scheduler::NotifyQueueLocked(const std::string& model_id, int priority, int64_t seq) {
+  auto model = watched_by_model_.find(model_id);
+  if (model == watched_by_model_.end()) return;
+  // Jobs ahead of the entry kept their position; the cost is the watched jobs behind it.
+  const QueueKey from{-priority, seq, std::string()};
+  std::vector<const ActiveJob*> moved;
+  for (auto key = model->second.upper_bound(from); key != model->second.end(); ++key) {
+    auto it = active_.find(std::get<2>(*key));
     if (it != active_.end() && it->second->stored.state == v1::JOB_STATE_QUEUED &&
-        it->second->placement.model_id == model_id) {
-      const v1::Job snapshot = ToProtoLocked(*it->second);
-      for (uint64_t id : ids) watches_.at(id).listener(&snapshot, absl::OkStatus());
+        std::get<1>(*key) != seq) {
+      moved.push_back(it->second.get());
     }
   }
+  for (const ActiveJob* job : moved) NotifyLocked(*job);
+}
+
+void Scheduler::RetryPendingFinishes(double now) {
+  std::vector<StoredJob> due;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, pending] : pending_finishes_) {
+      if (pending.next_try_steady <= now) due.push_back(pending.stored);
+    }
+  }
+  if (due.empty()) return;
+  // The rows are final and no longer in active_, so nothing else writes them: the store is
+  // called without the main lock and a retry rewrites the same values (idempotent).
+  std::vector<absl::Status> results;
+  for (const StoredJob& stored : due) results.push_back(store_->Update(stored));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < due.size(); ++i) {
+    auto it = pending_finishes_.find(due[i].job_id);
+    if (it == pending_finishes_.end()) continue;
+    if (results[i].ok()) {
+      TV_LOG(INFO) << "job " << due[i].job_id << ": " << StateName(due[i].state) << " stored";
+      pending_finishes_.erase(it);
+      continue;
+    }
+    PendingFinish& pending = it->second;
+    pending.backoff_seconds = std::min(kFinishRetryMaxSeconds, 2 * pending.backoff_seconds);
+    pending.next_try_steady = (std::isinf(now) ? SteadyNow() : now) + pending.backoff_seconds;
+    TV_LOG(WARNING) << "job " << due[i].job_id << ": storing " << StateName(due[i].state)
+                    << " failed again, next try in " << pending.backoff_seconds
+                    << " s: " << results[i];
+  }
+}
+
+int Scheduler::PendingFinishes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(pending_finishes_.size());
 }
 
 void Scheduler::PersistLocked(const ActiveJob& job) {
@@ -533,12 +640,14 @@ void Scheduler::EnqueueLocked(ActiveJob& job) {
   // Only jobs behind the new one move; at the tail (the common case) nobody does.
   if (queue.Position(job.stored.request.priority(), job.stored.seq) <
       static_cast<int>(queue.size())) {
-    NotifyQueueLocked(job.placement.model_id);
+    NotifyQueueLocked(job.placement.model_id, job.stored.request.priority(), job.stored.seq);
   }
 }
 
 v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error) {
   const std::string model_id = job.stored.request.model_id();
+  const int priority = job.stored.request.priority();
+  const int64_t seq = job.stored.seq;
   const bool was_queued = job.stored.state == v1::JOB_STATE_QUEUED;
   if (was_queued) queues_[model_id].Remove(job.stored.request.priority(), job.stored.seq);
   ReleaseTaskLocked(job);
@@ -547,7 +656,14 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
   job.stored.finished_unix_seconds = WallNow();
   if (state == v1::JOB_STATE_SUCCEEDED) job.progress = 1.0;
   job.upload.reset();
-  PersistLocked(job);
+  if (absl::Status status = store_->Update(job.stored); !status.ok()) {
+    // Never lost and never rerun: retried off the lock (RetryPendingFinishes), and a committed
+    // artifact finishes the job at the next start if the scheduler stops first.
+    TV_LOG(ERROR) << "job " << job.stored.job_id << ": storing " << StateName(state)
+                  << " failed, will retry: " << status;
+    pending_finishes_[job.stored.job_id] =
+        PendingFinish{job.stored, SteadyNow() + kFinishRetryFirstSeconds, kFinishRetryFirstSeconds};
+  }
   metrics_->jobs.WithLabels({model_id, StateName(state)}).Increment();
   metrics_->job_duration.WithLabels({model_id})
       .Observe(std::max(0.0, job.stored.finished_unix_seconds - job.stored.created_unix_seconds));
@@ -557,7 +673,7 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
   v1::Job snapshot = ToProtoLocked(job);
   const std::string job_id = job.stored.job_id;
   active_.erase(job_id);  // `job` is gone from here on
-  if (was_queued) NotifyQueueLocked(model_id);
+  if (was_queued) NotifyQueueLocked(model_id, priority, seq);
   return snapshot;
 }
 

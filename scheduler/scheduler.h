@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -56,7 +57,9 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id) override;
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) override;
-  absl::StatusOr<uint64_t> WatchJob(const std::string& job_id,
+  // At most max_watch_streams_per_client per `client` and max_watch_streams in all, else
+  // RESOURCE_EXHAUSTED.
+  absl::StatusOr<uint64_t> WatchJob(const std::string& job_id, const std::string& client,
                                     server::JobListener listener) override;
   void Unwatch(uint64_t watch_id) override;
   absl::StatusOr<std::unique_ptr<server::ByteSource>> OpenVideo(const std::string& job_id) override;
@@ -69,6 +72,12 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   // sweeper calls it with the steady clock, tests with any time.
   void ExpireLeases(double now_steady_seconds);
   static double SteadyNow();
+
+  // Stores the final rows the store refused before (a full disk), each with its own backoff;
+  // the sweeper calls it without the main lock held, tests with any time.
+  void RetryPendingFinishes(double now_steady_seconds);
+  // Jobs finished in memory whose final row is not stored yet.
+  int PendingFinishes() const;
 
   // Workers connected and registered (for readiness and tests).
   int RegisteredWorkers() const;
@@ -104,8 +113,18 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   v1::Job ToProtoLocked(const ActiveJob& job) const;
   static v1::Job StoredToProto(const StoredJob& job);
   void NotifyLocked(const ActiveJob& job);
-  void NotifyQueueLocked(const std::string& model_id);
+  // The queue of `model_id` gained or lost the entry (priority, seq): only the watched queued
+  // jobs behind it moved, and only their watchers hear of it.
+  void NotifyQueueLocked(const std::string& model_id, int priority, int64_t seq);
   void PersistLocked(const ActiveJob& job);
+  // A final row the store refused: kept (and answered by GetJob) until a retry stores it.
+  struct PendingFinish {
+    StoredJob stored;
+    double next_try_steady = 0;
+    double backoff_seconds = 0;
+  };
+  static constexpr double kFinishRetryFirstSeconds = 0.1;
+  static constexpr double kFinishRetryMaxSeconds = 30;
   void EnqueueLocked(ActiveJob& job);
   // Returns the final snapshot; `job` is destroyed.
   v1::Job FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error);
@@ -143,6 +162,7 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   std::unordered_map<std::string, std::unique_ptr<ActiveJob>> active_;  // not final
   std::map<std::string, JobQueue> queues_;                              // by model id
   std::map<std::string, int> reserved_;  // submits between the admission check and the commit
+  std::map<std::string, PendingFinish> pending_finishes_;  // by job id
   StepStats step_stats_;
   std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA
   std::set<std::string> seen_node_classes_;  // gauges of classes that left are set to 0
@@ -151,10 +171,22 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   uint64_t next_session_id_ = 1;
   struct Watch {
     std::string job_id;
+    std::string client;
     server::JobListener listener;
   };
+  // Queue order of a watched job: (-priority, seq, job id), so a set of them iterates in
+  // dispatch order and "behind an entry" is an upper_bound.
+  using QueueKey = std::tuple<int, int64_t, std::string>;
+  struct JobWatches {
+    std::set<uint64_t> ids;
+    std::string model_id;
+    QueueKey key;
+  };
+  void EraseJobWatchesLocked(const std::string& job_id);
   std::unordered_map<uint64_t, Watch> watches_;
-  std::unordered_map<std::string, std::set<uint64_t>> watches_by_job_;
+  std::unordered_map<std::string, JobWatches> watches_by_job_;
+  std::map<std::string, std::set<QueueKey>> watched_by_model_;  // watched jobs, queue order
+  std::unordered_map<std::string, int> watches_by_client_;
   uint64_t next_watch_id_ = 1;
 
   std::mutex sweep_mu_;

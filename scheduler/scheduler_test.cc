@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -68,6 +70,7 @@ class SchedulerTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     auto store = JobStore::Open(config_.db_path, false);
     ASSERT_THAT(store, IsOk());
+    store_ = store->get();
     auto artifacts = LocalArtifactStore::Create(config_.artifact_dir);
     ASSERT_THAT(artifacts, IsOk());
     auto scheduler = Scheduler::Create(config_, std::move(*catalog), std::move(*store),
@@ -129,6 +132,7 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<common::metrics::Registry> registry_;
   std::unique_ptr<SchedulerMetrics> metrics_;
   std::unique_ptr<Scheduler> scheduler_;
+  JobStore* store_ = nullptr;  // owned by scheduler_
 };
 
 TEST_F(SchedulerTest, SubmitIsIdempotentAndBadRequestsChangeNothing) {
@@ -153,9 +157,10 @@ TEST_F(SchedulerTest, RunsAJobEndToEndWithOrderedWatchEvents) {
   auto job = scheduler_->SubmitVideo(Request());
   ASSERT_THAT(job, IsOk());
   std::vector<v1::Job> events;
-  auto watch = scheduler_->WatchJob(job->job_id(), [&](const v1::Job* j, const absl::Status&) {
-    if (j != nullptr) events.push_back(*j);
-  });
+  auto watch =
+      scheduler_->WatchJob(job->job_id(), "test", [&](const v1::Job* j, const absl::Status&) {
+        if (j != nullptr) events.push_back(*j);
+      });
   ASSERT_THAT(watch, IsOk());
   auto worker = Connect("w1");
   ASSERT_TRUE(worker->link.sent.front().has_registered());
@@ -299,6 +304,7 @@ TEST_F(SchedulerTest, RecoveryRebuildsTheResolvedJobOfAnOlderRow) {
   {
     auto store = JobStore::Open(config_.db_path, false);
     ASSERT_THAT(store, IsOk());
+    store_ = store->get();
     StoredJob old;
     old.job_id = "j-old";
     old.request = Request();
@@ -430,6 +436,157 @@ TEST_F(SchedulerTest, ProtocolErrorsEndTheStream) {
   chunk.mutable_chunk()->set_offset(5);  // a gap
   chunk.mutable_chunk()->set_data("x");
   EXPECT_THAT(w->Send(chunk), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// 1,000 idle watchers of other jobs must not slow a cancel: a cancel at the queue's tail moves
+// nobody, so it notifies nobody. Medians of many cancels, a generous factor (loaded CI).
+TEST_F(SchedulerTest, IdleWatchersOfOtherJobsDoNotSlowCancel) {
+  config_.admission.max_queue_length = 2000;
+  Open();
+  constexpr int kWatched = 1000;
+  constexpr int kCancels = 41;
+  std::vector<std::string> watched, baseline, loaded;
+  for (int i = 0; i < kWatched + 2 * kCancels; ++i) {
+    auto job = scheduler_->SubmitVideo(Request());
+    ASSERT_THAT(job, IsOk());
+    (i < kWatched ? watched : i < kWatched + kCancels ? baseline : loaded).push_back(job->job_id());
+  }
+  auto median_cancel_seconds = [&](const std::vector<std::string>& ids) {
+    std::vector<double> seconds;
+    for (auto id = ids.rbegin(); id != ids.rend(); ++id) {  // newest first: always the tail
+      const double start = Scheduler::SteadyNow();
+      auto cancelled = scheduler_->CancelJob(*id);
+      seconds.push_back(Scheduler::SteadyNow() - start);
+      EXPECT_EQ(cancelled->state(), v1::JOB_STATE_CANCELLED);
+    }
+    std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
+    return seconds[seconds.size() / 2];
+  };
+  // `loaded` jobs stand behind `baseline`, so the baseline cancels move unwatched jobs only.
+  const double without = median_cancel_seconds(baseline);
+  int events = 0;
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kWatched; ++i) {
+    auto id = scheduler_->WatchJob(watched[i], "client" + std::to_string(i / 50),
+                                   [&](const v1::Job* job, const absl::Status&) {
+                                     if (job != nullptr) ++events;
+                                   });
+    ASSERT_THAT(id, IsOk());
+    ids.push_back(*id);
+  }
+  const double with = median_cancel_seconds(loaded);
+  std::printf("median cancel: %.1f us without watchers, %.1f us with %d idle watchers\n",
+              without * 1e6, with * 1e6, kWatched);
+  EXPECT_EQ(events, kWatched);  // the first snapshot each, nothing from the cancels
+  EXPECT_LT(with, 2 * without + 200e-6);
+  for (uint64_t id : ids) scheduler_->Unwatch(id);
+}
+
+// A cancel ahead of watched jobs does move them: their watchers hear the new position.
+TEST_F(SchedulerTest, QueuePositionUpdatesReachOnlyJobsThatMoved) {
+  auto first = scheduler_->SubmitVideo(Request());
+  auto second = scheduler_->SubmitVideo(Request());
+  auto third = scheduler_->SubmitVideo(Request());
+  std::vector<int> second_positions, first_positions;
+  ASSERT_THAT(scheduler_->WatchJob(first->job_id(), "c",
+                                   [&](const v1::Job* j, const absl::Status&) {
+                                     if (j) first_positions.push_back(j->queue_position());
+                                   }),
+              IsOk());
+  ASSERT_THAT(scheduler_->WatchJob(third->job_id(), "c",
+                                   [&](const v1::Job* j, const absl::Status&) {
+                                     if (j) second_positions.push_back(j->queue_position());
+                                   }),
+              IsOk());
+  ASSERT_THAT(scheduler_->CancelJob(second->job_id()), IsOk());
+  EXPECT_THAT(first_positions, ::testing::ElementsAre(1));
+  EXPECT_THAT(second_positions, ::testing::ElementsAre(3, 2));
+}
+
+TEST_F(SchedulerTest, WatchStreamsAreBoundedPerClientAndInAll) {
+  config_.max_watch_streams = 100;
+  Open();
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  auto noop = [](const v1::Job*, const absl::Status&) {};
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 64; ++i) {
+    auto id = scheduler_->WatchJob(job->job_id(), "ipv4:10.0.0.1", noop);
+    ASSERT_THAT(id, IsOk());
+    ids.push_back(*id);
+  }
+  EXPECT_THAT(scheduler_->WatchJob(job->job_id(), "ipv4:10.0.0.1", noop),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  scheduler_->Unwatch(ids.back());
+  EXPECT_THAT(scheduler_->WatchJob(job->job_id(), "ipv4:10.0.0.1", noop), IsOk());
+  for (int i = 0; i < 36; ++i) {
+    EXPECT_THAT(scheduler_->WatchJob(job->job_id(), "ipv4:10.0.0.2", noop), IsOk());
+  }
+  EXPECT_THAT(scheduler_->WatchJob(job->job_id(), "ipv4:10.0.0.3", noop),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  // The final snapshot ends every watch and frees the budget.
+  ASSERT_THAT(scheduler_->CancelJob(job->job_id()), IsOk());
+  auto next = scheduler_->SubmitVideo(Request());
+  EXPECT_THAT(scheduler_->WatchJob(next->job_id(), "ipv4:10.0.0.1", noop), IsOk());
+}
+
+// The disk is full when a job finishes: its video is committed but SUCCEEDED is not stored.
+// Clients see SUCCEEDED at once, the row follows once the store recovers, and a restart does
+// not run the job again.
+TEST_F(SchedulerTest, FinishRefusedByTheStoreIsRetriedUntilStored) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  auto worker = Connect("w1");
+  const v1::AssignTask task = worker->link.Assigns().at(0);
+  ASSERT_THAT(worker->Send(Progress(task, 1)), IsOk());
+  store_->FailNextWritesForTesting(3);  // the finish and its first two retries
+  Finish(*worker, task, "video");
+  EXPECT_EQ(scheduler_->PendingFinishes(), 1);
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(store_->Get(job->job_id())->state, v1::JOB_STATE_RUNNING);
+  double now = Scheduler::SteadyNow();
+  scheduler_->RetryPendingFinishes(now);  // before the first backoff ends: not tried
+  EXPECT_EQ(scheduler_->PendingFinishes(), 1);
+  for (int i = 0; i < 3; ++i) scheduler_->RetryPendingFinishes(now += 60);
+  EXPECT_EQ(scheduler_->PendingFinishes(), 0);
+  auto stored = store_->Get(job->job_id());
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->state, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->video_bytes, 5);
+  worker->session.reset();
+  Open();
+  auto again = Connect("w2");
+  EXPECT_TRUE(again->link.Assigns().empty());
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+}
+
+// The store never recovers before the scheduler stops: the restart finds the committed
+// artifact under a RUNNING row and finishes the job from it without asking a worker.
+TEST_F(SchedulerTest, RestartFinishesFromACommittedArtifactWithoutRerunning) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  {
+    auto worker = Connect("w1");
+    const v1::AssignTask task = worker->link.Assigns().at(0);
+    ASSERT_THAT(worker->Send(Progress(task, 1)), IsOk());
+    store_->FailNextWritesForTesting(1000);
+    Finish(*worker, task, "video!");
+    EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+    scheduler_->Stop();  // its last retry fails too
+    EXPECT_EQ(store_->Get(job->job_id())->state, v1::JOB_STATE_RUNNING);
+    Open();
+    worker->session.reset();
+  }
+  auto worker = Connect("w2");
+  EXPECT_TRUE(worker->link.Assigns().empty());
+  auto recovered = scheduler_->GetJob(job->job_id());
+  ASSERT_THAT(recovered, IsOk());
+  EXPECT_EQ(recovered->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(recovered->video_bytes(), 6);
+  EXPECT_EQ(recovered->attempts(), 1);
+  EXPECT_EQ(store_->Get(job->job_id())->state, v1::JOB_STATE_SUCCEEDED);
+  auto video = scheduler_->OpenVideo(job->job_id());
+  EXPECT_THAT(video, IsOk());
 }
 
 }  // namespace

@@ -437,7 +437,7 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
   TV_LOG(INFO) << "job " << job.stored.job_id << ": attempt " << job.stored.attempts << " on "
                << worker.info.worker_id();
   NotifyLocked(job);
-  NotifyQueueLocked(model_id);
+  NotifyQueueLocked(model_id, job.stored.request.priority(), job.stored.seq);
 }
 
 void Scheduler::ExpireLeases(double now) {

@@ -47,7 +47,8 @@ class VideoBackend {
   virtual absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request) = 0;
   // Calls `listener` with the current job (possibly before returning), then on every change.
   // After a snapshot in a final state, or a close event, no more calls come. Returns a watch id.
-  virtual absl::StatusOr<uint64_t> WatchJob(const std::string& job_id, JobListener listener) = 0;
+  virtual absl::StatusOr<uint64_t> WatchJob(const std::string& job_id, const std::string& client,
+                                            JobListener listener) = 0;
   // Stops a watch; once it returns the listener is never called again. Unknown ids are ignored.
   virtual void Unwatch(uint64_t watch_id) = 0;
   // The MP4 of a SUCCEEDED job; FailedPrecondition for other states, NotFound for unknown jobs.

@@ -61,10 +61,12 @@ bool IsFinal(v1::JobState state) {
 // reactor cannot finish (and be deleted) while the backend is still inside WatchJob.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Job> {
  public:
-  WatchReactor(VideoBackend* backend, const std::string& job_id, const RpcObserver& observer)
+  WatchReactor(VideoBackend* backend, const std::string& job_id, const std::string& client,
+               const RpcObserver& observer)
       : backend_(backend), observer_(observer), start_(Clock::now()) {
     absl::StatusOr<uint64_t> watch = backend_->WatchJob(
-        job_id, [this](const v1::Job* job, const absl::Status& status) { OnEvent(job, status); });
+        job_id, client,
+        [this](const v1::Job* job, const absl::Status& status) { OnEvent(job, status); });
     std::lock_guard<std::mutex> lock(mu_);
     if (!watch.ok()) {
       FinishLocked(watch.status());
@@ -284,14 +286,27 @@ grpc::ServerUnaryReactor* VideoServiceImpl::ListJobs(grpc::CallbackServerContext
   return FinishUnary(context, "ListJobs", status, start, observer_);
 }
 
-grpc::ServerWriteReactor<v1::Job>* VideoServiceImpl::WatchJob(grpc::CallbackServerContext*,
+namespace {
+
+// The host of a gRPC peer ("ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7"): every connection of one
+// client machine counts against one watch budget.
+std::string ClientOf(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  const size_t scheme = peer.find(':');
+  if (colon == std::string::npos || colon == scheme) return peer;
+  return peer.substr(0, colon);
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::Job>* VideoServiceImpl::WatchJob(grpc::CallbackServerContext* context,
                                                               const v1::WatchJobRequest* request) {
   absl::Status status = CheckJobId(request->job_id());
   if (!status.ok()) {
     if (observer_) observer_("WatchJob", status.code(), 0.0);
     return new ErrorWriteReactor<v1::Job>(status);
   }
-  return new WatchReactor(backend_, request->job_id(), observer_);
+  return new WatchReactor(backend_, request->job_id(), ClientOf(context->peer()), observer_);
 }
 
 grpc::ServerWriteReactor<v1::VideoChunk>* VideoServiceImpl::GetVideo(
