@@ -78,6 +78,27 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
   p->m32 = take(n * d * d * 4);
   p->ksum = take(n * d * 4);
   p->kstats = take(p->fast_kv ? 0 : n * size_t(a.l) * 8);
+  if (a.sage != SageNumerics::kOff) {
+    const bool blocks = a.sage == SageNumerics::kSm90 ? a.block_q == 64 && a.block_k == 128
+                                                      : a.block_q == 128 && a.block_k == 64;
+    if (!blocks || (a.d != 64 && a.d != 128) || a.l * a.heads * a.d >= (int64_t(1) << 31) ||
+        !Aligned16(a.q) || !Aligned16(a.k) || !Aligned16(a.v) || !Aligned16(a.out) ||
+        (a.sparse_out != nullptr && !Aligned16(a.sparse_out))) {
+      return cudaErrorInvalidValue;
+    }
+    p->nst = (a.l + kSageStatRows - 1) / kSageStatRows;
+    p->lpad = p->nk * a.block_k;  // whole 32-key chunks
+    const size_t lnd = size_t(a.l) * n * d;
+    p->sq8 = take(lnd);
+    p->sk8 = take(lnd);
+    p->sv8 = take(n * d * size_t(p->lpad));
+    p->sqs = take(n * p->nq * 4);
+    p->sks = take(n * p->nk * 4);
+    p->svs = take(n * d * 4);
+    p->sksum = take(n * p->nst * d * 8);
+    p->svmax = take(n * p->nst * d * 4);
+    p->sos = take(a.sparse_out == nullptr ? lnd * 2 : 0);
+  }
   p->total = off;
   return cudaSuccess;
 }
@@ -103,7 +124,11 @@ cudaError_t LaunchSla(const SlaArgs& args, void* workspace, size_t workspace_byt
   // The K^T V pass first: on the tensor-core path it also produces the key block sums.
   if (cudaError_t e = LaunchLinear(args, plan, ws, timer, stream); e != cudaSuccess) return e;
   if (cudaError_t e = LaunchBlockMap(args, plan, ws, timer, stream); e != cudaSuccess) return e;
-  if (cudaError_t e = LaunchSparse(args, plan, ws, timer, stream); e != cudaSuccess) return e;
+  if (args.sage != SageNumerics::kOff) {
+    if (cudaError_t e = LaunchSageSparse(args, plan, ws, timer, stream); e != cudaSuccess) return e;
+  } else if (cudaError_t e = LaunchSparse(args, plan, ws, timer, stream); e != cudaSuccess) {
+    return e;
+  }
   return timer.Finish();
 }
 
@@ -123,6 +148,10 @@ const char* SlaKernelName(int kernel) {
       return "score_topk";
     case kSlaSparse:
       return "sparse";
+    case kSlaSageQuant:
+      return "sage_quant";
+    case kSlaSageLinearOut:
+      return "sage_linear_out";
     default:
       return "?";
   }

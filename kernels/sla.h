@@ -25,10 +25,29 @@ enum SlaKernel : int {
   kSlaPoolK,      // key block sums (only off the tensor-core path)
   kSlaKMean,      // smoothing mean of k
   kSlaScoreTopk,  // block scores and top-k → LUT, block map
-  kSlaSparse,     // block-sparse softmax branch + linear branch output
+  kSlaSparse,     // block-sparse softmax branch + linear branch output (SageSLA: sparse alone)
+  kSlaSageQuant,  // SageSLA: k/v statistics, q/k int8 and V e4m3 quantisers
+  kSlaSageLinearOut,  // SageSLA: o_s + the linear branch's output
   kSlaNumKernels
 };
 const char* SlaKernelName(int kernel);
+
+// SageSLA (docs/model-math.md §10): SLA with the sparse branch quantised the SpargeAttn way, in
+// the numerics of one upstream build. kSm90 (H100 build): 64×128 blocks, P·V with fp32
+// accumulators; kSm89 (RTX 4090/5090 build): 128×64 blocks, P·V with fp16 accumulators per block.
+// Both run on the portable mma.sync kernel (sm_89 and later).
+enum class SageNumerics : int { kOff = 0, kSm90 = 1, kSm89 = 2 };
+// The quantised intermediates, written where non-null (golden checks): codes [L, N, D] in token
+// order, scales [N, nq] / [N, nk] / [N, D], k_mean [N, D] (bf16 values).
+struct SageProbes {
+  int8_t* q_int8 = nullptr;
+  float* q_scale = nullptr;
+  float* k_mean = nullptr;
+  int8_t* k_int8 = nullptr;
+  float* k_scale = nullptr;
+  uint8_t* v_fp8 = nullptr;
+  float* v_scale = nullptr;
+};
 
 struct SlaArgs {
   const void* q = nullptr;       // [L, N, D] bf16
@@ -50,6 +69,10 @@ struct SlaArgs {
   float* kernel_ms = nullptr;
   // Sparse-branch kernel on an sm_90a device (KernelOptions::sla); kAuto = the TMA kernel.
   SlaPath path = SlaPath::kAuto;
+  // SageSLA instead of the bf16 sparse branch: block_q × block_k must be the variant's (64×128
+  // for kSm90, 128×64 for kSm89) and D 64 or 128.
+  SageNumerics sage = SageNumerics::kOff;
+  SageProbes sage_probes;
 };
 constexpr int kSlaMaxHeadDim = 256;
 

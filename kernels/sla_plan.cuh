@@ -20,6 +20,7 @@ constexpr int kThreads = 128;   // 4 warps × 32 query rows: two m16 tiles per w
 constexpr int kScoreTile = 32;  // key blocks per shared tile in the scoring kernel
 constexpr int kReduceRows = 8;  // KV rows per CTA in the reduce/proj kernel
 constexpr int kGenericWarps = 8;
+constexpr int kSageStatRows = 512;  // tokens per SageSLA statistics chunk
 
 constexpr size_t SparseSmemBytes(int d) {
   return size_t(kBm) * d * 2 + 4 * size_t(kBn) * d * 2 + 2 * d * 4;
@@ -42,6 +43,10 @@ struct Plan {
   bool kblk_in_kv = false;  // the K^T V kernel also writes the key block sums (block_k = 64)
   size_t qsum = 0, kblk = 0, kmean = 0, lut = 0, kv_part = 0, ks_part = 0, m16 = 0, m32 = 0,
          ksum = 0, kstats = 0, total = 0;
+  // SageSLA: statistics chunks, padded key count, and its buffers (codes, scales, statistics,
+  // the o_s scratch when the caller does not ask for sparse_out).
+  int64_t nst = 0, lpad = 0;
+  size_t sq8 = 0, sk8 = 0, sv8 = 0, sqs = 0, sks = 0, svs = 0, sksum = 0, svmax = 0, sos = 0;
 };
 
 template <typename Kernel>
@@ -101,6 +106,9 @@ cudaError_t LaunchLinear(const SlaArgs& a, const Plan& pl, uint8_t* ws, KernelTi
 // Block map: pooled sums, smoothing mean, scores and top-k (sla_block_map.cu).
 cudaError_t LaunchBlockMap(const SlaArgs& a, const Plan& pl, uint8_t* ws, KernelTimer& timer,
                            cudaStream_t stream);
+// SageSLA's sparse branch, then o_s plus the linear branch's output (sagesla.cu).
+cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, KernelTimer& timer,
+                             cudaStream_t stream);
 // Sparse softmax branch plus the linear branch's output (sla_sparse.cu).
 cudaError_t LaunchSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, KernelTimer& timer,
                          cudaStream_t stream);

@@ -136,8 +136,6 @@ absl::Status CudaBackend::Init(int device, const kernels::KernelOptions& options
   RegisterCudaConvOps(*this);
   RegisterCudaSlaOps(*this);
   RegisterCudaQuantOps(*this);
-  // SageSlaOp has no CUDA kernel yet: left unregistered, so Supports() says no and Run() answers
-  // Unimplemented "backend cuda has no op sage_sla" (Backend::Run).
   return absl::OkStatus();
 }
 

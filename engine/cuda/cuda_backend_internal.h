@@ -95,7 +95,7 @@ class CudaBackend : public Backend {
 void RegisterCudaOps(
     CudaBackend& backend);  // cuda_ops.cc: linear, norms, rope, attention, elementwise
 void RegisterCudaConvOps(CudaBackend& backend);  // cuda_conv_ops.cc: conv3d, channel norm, upsample
-void RegisterCudaSlaOps(CudaBackend& backend);   // cuda_sla_ops.cc: SLA
+void RegisterCudaSlaOps(CudaBackend& backend);   // cuda_sla_ops.cc: SLA, SageSLA
 void RegisterCudaQuantOps(CudaBackend& backend);  // cuda_quant_ops.cc: int8 W8A8 linear
 
 // Profile label of an op: its name, with the main operand's shape for the heavy ops.

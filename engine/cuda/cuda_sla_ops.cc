@@ -1,5 +1,6 @@
-// CUDA op: SLA (kernels/sla.h). Checks mirror the CPU reference (engine/cpu/sla_ops.cc); F32
-// operands are staged through bf16 copies, scratch comes from one workspace tensor.
+// CUDA ops: SLA and SageSLA (kernels/sla.h). Checks mirror the CPU reference
+// (engine/cpu/sla_ops.cc, sagesla_ops.cc); F32 operands are staged through bf16 copies, scratch
+// comes from one workspace tensor.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -166,8 +167,124 @@ absl::Status RunSla(CudaBackend& b, const SlaOp& op) {
   return absl::OkStatus();
 }
 
+// SageSLA (kernels/sla.h SageNumerics): the SLA plan with the quantised sparse branch.
+constexpr char kSageOp[] = "sage_sla";
+
+absl::Status CheckSageProbe(const char* what, const Tensor* t, DType dtype, const Shape& shape) {
+  if (t == nullptr) return absl::OkStatus();
+  TV_RETURN_IF_ERROR(ExpectDevice(kSageOp, what, t));
+  if (t->dtype() != dtype || t->shape() != shape) {
+    return absl::InvalidArgumentError(absl::StrCat("sage_sla: ", what, " ", t->Describe(),
+                                                   ", want ", std::string(DTypeName(dtype)),
+                                                   ShapeString(shape)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunSageSla(CudaBackend& b, const SageSlaOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice(kSageOp, "q", op.q));
+  if (op.q->rank() != 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sage_sla: q ", op.q->Describe(), " must be [L, N, D]"));
+  }
+  const int64_t l = op.q->dim(0), n = op.q->dim(1), d = op.q->dim(2);
+  if (l <= 0 || (d != 64 && d != 128)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sage_sla: q ", op.q->Describe(), ": L must be positive and D 64 or 128"));
+  }
+  if (!(op.topk >= 0.f && op.topk <= 1.f)) {
+    return absl::InvalidArgumentError(absl::StrCat("sage_sla: topk ", op.topk, " outside [0, 1]"));
+  }
+  if (n > 65535 || l * n * d >= (int64_t{1} << 31)) {
+    return absl::UnimplementedError(absl::StrCat(
+        "sage_sla: q ", op.q->Describe(), ": the CUDA kernels take N ≤ 65535 and L·N·D < 2^31"));
+  }
+  const int bq = SageSlaBlockQ(op.variant), bk = SageSlaBlockK(op.variant);
+  const int64_t nq = (l + bq - 1) / bq, nk = (l + bk - 1) / bk;
+  const int64_t ksel =
+      std::min<int64_t>(nk, static_cast<int64_t>(PythonTopk(op.topk) * static_cast<double>(nk)));
+  const Shape lnd{l, n, d};
+  TV_RETURN_IF_ERROR(ExpectDeviceShape(kSageOp, "k", op.k, lnd));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape(kSageOp, "v", op.v, lnd));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape(kSageOp, "proj_w", op.proj_w, {d, d}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape(kSageOp, "proj_b", op.proj_b, {d}));
+  TV_RETURN_IF_ERROR(ExpectDeviceShape(kSageOp, "out", op.out, lnd));
+  TV_RETURN_IF_ERROR(In(kSageOp, "proj_w", op.proj_w).status());
+  TV_RETURN_IF_ERROR(In(kSageOp, "proj_b", op.proj_b).status());
+  if (op.sparse_out != nullptr)
+    TV_RETURN_IF_ERROR(ExpectDeviceShape(kSageOp, "sparse_out", op.sparse_out, lnd));
+  TV_RETURN_IF_ERROR(CheckSageProbe("sparse_map", op.sparse_map, DType::kI8, {n, nq, nk}));
+  TV_RETURN_IF_ERROR(CheckSageProbe("q_int8", op.q_int8, DType::kI8, lnd));
+  TV_RETURN_IF_ERROR(CheckSageProbe("q_scale", op.q_scale, DType::kF32, {n, nq}));
+  TV_RETURN_IF_ERROR(CheckSageProbe("k_mean", op.k_mean, DType::kF32, {n, d}));
+  TV_RETURN_IF_ERROR(CheckSageProbe("k_int8", op.k_int8, DType::kI8, lnd));
+  TV_RETURN_IF_ERROR(CheckSageProbe("k_scale", op.k_scale, DType::kF32, {n, nk}));
+  TV_RETURN_IF_ERROR(CheckSageProbe("v_fp8", op.v_fp8, DType::kU8, lnd));
+  TV_RETURN_IF_ERROR(CheckSageProbe("v_scale", op.v_scale, DType::kF32, {n, d}));
+
+  TV_ASSIGN_OR_RETURN(Tensor q, AsBf16(b, *op.q, "q"));
+  TV_ASSIGN_OR_RETURN(Tensor k, AsBf16(b, *op.k, "k"));
+  TV_ASSIGN_OR_RETURN(Tensor v, AsBf16(b, *op.v, "v"));
+  TV_ASSIGN_OR_RETURN(Tensor out, OutputBuffer(b, op.out, "out"));
+  Tensor sparse_out;
+  if (op.sparse_out != nullptr) {
+    TV_ASSIGN_OR_RETURN(sparse_out, OutputBuffer(b, op.sparse_out, "sparse_out"));
+  }
+  kernels::SlaArgs a;
+  a.q = q.raw();
+  a.k = k.raw();
+  a.v = v.raw();
+  TV_ASSIGN_OR_RETURN(a.proj_w, In(kSageOp, "proj_w", op.proj_w));
+  TV_ASSIGN_OR_RETURN(a.proj_b, In(kSageOp, "proj_b", op.proj_b));
+  a.out = out.raw();
+  a.sparse_out = sparse_out.defined() ? sparse_out.raw() : nullptr;
+  a.sparse_map = op.sparse_map != nullptr ? op.sparse_map->data<int8_t>() : nullptr;
+  a.l = l;
+  a.heads = n;
+  a.d = static_cast<int>(d);
+  a.block_q = bq;
+  a.block_k = bk;
+  a.ksel = static_cast<int>(ksel);
+  a.sage = op.variant == SageSlaVariant::kSm90 ? kernels::SageNumerics::kSm90
+                                               : kernels::SageNumerics::kSm89;
+  auto raw = [](Tensor* t) { return t != nullptr ? t->raw() : nullptr; };
+  a.sage_probes.q_int8 = static_cast<int8_t*>(raw(op.q_int8));
+  a.sage_probes.q_scale = static_cast<float*>(raw(op.q_scale));
+  a.sage_probes.k_mean = static_cast<float*>(raw(op.k_mean));
+  a.sage_probes.k_int8 = static_cast<int8_t*>(raw(op.k_int8));
+  a.sage_probes.k_scale = static_cast<float*>(raw(op.k_scale));
+  a.sage_probes.v_fp8 = static_cast<uint8_t*>(raw(op.v_fp8));
+  a.sage_probes.v_scale = static_cast<float*>(raw(op.v_scale));
+  const size_t ws_bytes = kernels::SlaWorkspaceBytes(a);
+  if (ws_bytes == 0) {
+    return absl::InternalError(absl::StrCat("sage_sla: no launch plan for q ", op.q->Describe()));
+  }
+  TV_ASSIGN_OR_RETURN(Tensor ws,
+                      b.AllocateUninitialized(DType::kU8, {static_cast<int64_t>(ws_bytes + 256)}));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(ws.raw());
+  void* aligned = reinterpret_cast<void*>((base + 255) / 256 * 256);
+  float kernel_ms[kernels::kSlaNumKernels];
+  if (b.profiling()) a.kernel_ms = kernel_ms;
+  TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchSla(a, aligned, ws_bytes, b.stream()), kSageOp,
+                                absl::StrCat("q ", op.q->Describe(), " topk ", op.topk)));
+  if (a.kernel_ms != nullptr) {
+    for (int i = 0; i < kernels::kSlaNumKernels; ++i) {
+      if (kernel_ms[i] < 0.f) continue;
+      b.AddProfile(
+          absl::StrCat("sage_sla/", kernels::SlaKernelName(i), " ", ShapeString(op.q->shape())),
+          kernel_ms[i]);
+    }
+  }
+  TV_RETURN_IF_ERROR(CopyBack(b, out, op.out));
+  if (op.sparse_out != nullptr) TV_RETURN_IF_ERROR(CopyBack(b, sparse_out, op.sparse_out));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-void RegisterCudaSlaOps(CudaBackend& backend) { RegisterOp<SlaOp>(backend, &RunSla); }
+void RegisterCudaSlaOps(CudaBackend& backend) {
+  RegisterOp<SlaOp>(backend, &RunSla);
+  RegisterOp<SageSlaOp>(backend, &RunSageSla);
+}
 
 }  // namespace turbovid::engine::cuda

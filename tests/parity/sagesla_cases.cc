@@ -1,0 +1,263 @@
+// SageSLA parity: the CUDA op against the CPU reference of the same quantised math
+// (engine/cpu/sagesla_ops.cc), both upstream variants, D 64/128, ragged L, several heads, K 0.
+// The quantised intermediates are compared code by code: scales, k_mean, the block map and the V
+// codes exactly; the int8 codes exactly except where x/scale lies within a few ulp of a
+// half-integer (the GPU divides as upstream does, with div.full.f32; the CPU divides exactly:
+// docs/model-math.md §10.2), at most a handful per case. o_s and out by relative L2 against the
+// CPU: both model the same instructions, so only the tensor cores' accumulation order and the
+// approximate exp2/reciprocal separate them. Plus timings at the model shapes (disabled test).
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/core/fp8.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cuda/cuda_backend.h"
+#include "gtest/gtest.h"
+#include "tests/parity/parity_case.h"
+
+namespace turbovid::engine::parity {
+namespace {
+
+struct SageShape {
+  int64_t l, n, d;
+  float topk;
+  SageSlaVariant variant;
+};
+
+std::string Name(const SageShape& s) {
+  return absl::StrCat("sagesla L", s.l, " h", s.n, " d", s.d, " top", s.topk,
+                      s.variant == SageSlaVariant::kSm90 ? " sm90" : " sm89");
+}
+
+// The op's tensors on one backend: inputs uploaded, outputs and every probe allocated.
+struct SageRun {
+  Tensor q, k, v, w, b, out, sparse_out, map, q8, qs, km, k8, ks, v8, vs;
+};
+
+absl::StatusOr<SageRun> RunOn(Backend& be, const SageShape& s, const std::vector<Tensor>& host) {
+  const int64_t bq = SageSlaBlockQ(s.variant), bk = SageSlaBlockK(s.variant);
+  const int64_t nq = (s.l + bq - 1) / bq, nk = (s.l + bk - 1) / bk;
+  const Shape lnd{s.l, s.n, s.d};
+  const DType act = be.compute_dtype();
+  SageRun r;
+  TV_ASSIGN_OR_RETURN(r.q, be.Upload(host[0], act));
+  TV_ASSIGN_OR_RETURN(r.k, be.Upload(host[1], act));
+  TV_ASSIGN_OR_RETURN(r.v, be.Upload(host[2], act));
+  TV_ASSIGN_OR_RETURN(r.w, be.Upload(host[3], DType::kF32));
+  TV_ASSIGN_OR_RETURN(r.b, be.Upload(host[4], DType::kF32));
+  TV_ASSIGN_OR_RETURN(r.out, be.Allocate(DType::kF32, lnd));
+  TV_ASSIGN_OR_RETURN(r.sparse_out, be.Allocate(DType::kF32, lnd));
+  TV_ASSIGN_OR_RETURN(r.map, be.Allocate(DType::kI8, {s.n, nq, nk}));
+  TV_ASSIGN_OR_RETURN(r.q8, be.Allocate(DType::kI8, lnd));
+  TV_ASSIGN_OR_RETURN(r.qs, be.Allocate(DType::kF32, {s.n, nq}));
+  TV_ASSIGN_OR_RETURN(r.km, be.Allocate(DType::kF32, {s.n, s.d}));
+  TV_ASSIGN_OR_RETURN(r.k8, be.Allocate(DType::kI8, lnd));
+  TV_ASSIGN_OR_RETURN(r.ks, be.Allocate(DType::kF32, {s.n, nk}));
+  TV_ASSIGN_OR_RETURN(r.v8, be.Allocate(DType::kU8, lnd));
+  TV_ASSIGN_OR_RETURN(r.vs, be.Allocate(DType::kF32, {s.n, s.d}));
+  SageSlaOp op;
+  op.q = &r.q;
+  op.k = &r.k;
+  op.v = &r.v;
+  op.proj_w = &r.w;
+  op.proj_b = &r.b;
+  op.topk = s.topk;
+  op.variant = s.variant;
+  op.out = &r.out;
+  op.sparse_out = &r.sparse_out;
+  op.sparse_map = &r.map;
+  op.q_int8 = &r.q8;
+  op.q_scale = &r.qs;
+  op.k_mean = &r.km;
+  op.k_int8 = &r.k8;
+  op.k_scale = &r.ks;
+  op.v_fp8 = &r.v8;
+  op.v_scale = &r.vs;
+  TV_RETURN_IF_ERROR(be.Run(op));
+  for (Tensor* t : {&r.out, &r.sparse_out, &r.map, &r.q8, &r.qs, &r.km, &r.k8, &r.ks, &r.v8,
+                    &r.vs}) {
+    TV_ASSIGN_OR_RETURN(*t, be.Download(*t));
+  }
+  return r;
+}
+
+// bf16 values: q, k around a per-channel offset (so k's smoothing matters), v with channels of
+// different ranges (so V's per-channel scales differ), weights small.
+std::vector<Tensor> Inputs(const SageShape& s, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const Shape lnd{s.l, s.n, s.d};
+  auto fill = [&](Shape shape, auto value) {
+    Tensor t = Tensor::Zeros(DType::kF32, shape);
+    float* x = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) x[i] = RoundToBf16(value(i));
+    return t;
+  };
+  const int64_t d = s.d;
+  return {fill(lnd, [&](int64_t) { return 1.5f * normal(rng); }),
+          fill(lnd, [&](int64_t i) { return 0.3f * static_cast<float>(i % d % 7) + normal(rng); }),
+          fill(lnd, [&](int64_t i) { return (0.25f + static_cast<float>(i % d % 5)) * normal(rng); }),
+          fill({d, d}, [&](int64_t) { return 0.05f * normal(rng); }),
+          fill({d}, [&](int64_t) { return 0.05f * normal(rng); })};
+}
+
+double RelL2(const Tensor& got, const Tensor& want) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const double g = got.data<float>()[i], w = want.data<float>()[i];
+    num += (g - w) * (g - w);
+    den += w * w;
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+template <typename T>
+int64_t Mismatches(const Tensor& a, const Tensor& b) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) bad += a.data<T>()[i] != b.data<T>()[i];
+  return bad;
+}
+
+// int8 codes that differ and whose x/scale is not within 8 ulp of a half-integer: real errors.
+int64_t CodeErrors(const Tensor& got, const Tensor& want, const std::vector<float>& x_over_scale) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const int g = got.data<int8_t>()[i], w = want.data<int8_t>()[i];
+    if (g == w) continue;
+    const float y = std::fabs(x_over_scale[i]);
+    const float ulp = std::nextafter(y, INFINITY) - y;
+    const bool near_half = std::fabs(y - std::floor(y) - 0.5f) <= 8 * ulp;
+    if (std::abs(g - w) > 1 || !near_half) ++bad;
+  }
+  return bad;
+}
+
+// x/scale of every element (the CPU's exact quotient), for the tie allowance above.
+std::vector<float> Quotients(const Tensor& x, const Tensor& scale, const Tensor* mean, int64_t n,
+                             int64_t d, int64_t block) {
+  std::vector<float> y(x.numel());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int64_t t = i / (n * d), h = i / d % n, c = i % d;
+    float v = RoundToBf16(x.data<float>()[i]);
+    if (mean != nullptr) v = RoundToBf16(v - mean->data<float>()[h * d + c]);
+    y[i] = v / scale.data<float>()[h * scale.dim(1) + t / block];
+  }
+  return y;
+}
+
+void CheckShape(Backend& cpu, Backend& cuda, const SageShape& s) {
+  SCOPED_TRACE(Name(s));
+  const std::vector<Tensor> host = Inputs(s, static_cast<uint32_t>(s.l * 31 + s.n * 7 + s.d));
+  absl::StatusOr<SageRun> want = RunOn(cpu, s, host);
+  ASSERT_TRUE(want.ok()) << want.status().message();
+  absl::StatusOr<SageRun> got = RunOn(cuda, s, host);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(Mismatches<int8_t>(got->map, want->map), 0);
+  EXPECT_EQ(Mismatches<uint32_t>(got->qs, want->qs), 0);
+  EXPECT_EQ(Mismatches<uint32_t>(got->ks, want->ks), 0);
+  EXPECT_EQ(Mismatches<uint32_t>(got->km, want->km), 0);
+  EXPECT_EQ(Mismatches<uint32_t>(got->vs, want->vs), 0);
+  EXPECT_EQ(Mismatches<uint8_t>(got->v8, want->v8), 0);
+  const int64_t bq = SageSlaBlockQ(s.variant), bk = SageSlaBlockK(s.variant);
+  const int64_t q_ties = Mismatches<int8_t>(got->q8, want->q8);
+  const int64_t k_ties = Mismatches<int8_t>(got->k8, want->k8);
+  EXPECT_EQ(CodeErrors(got->q8, want->q8, Quotients(host[0], want->qs, nullptr, s.n, s.d, bq)), 0);
+  EXPECT_EQ(CodeErrors(got->k8, want->k8, Quotients(host[1], want->ks, &want->km, s.n, s.d, bk)),
+            0);
+  const double e_os = RelL2(got->sparse_out, want->sparse_out);
+  const double e_out = RelL2(got->out, want->out);
+  std::printf("%s: codes differing at half-integer ties q %lld k %lld; rel L2 o_s %.2e out %.2e\n",
+              Name(s).c_str(), static_cast<long long>(q_ties), static_cast<long long>(k_ties),
+              e_os, e_out);
+  // The CPU's o_s is itself within 0.0105 of upstream on the golden case; CUDA must sit much
+  // closer to it than that (only accumulation order and the approximate instructions differ).
+  EXPECT_LE(e_os, 4e-3);
+  EXPECT_LE(e_out, 4e-3);
+}
+
+TEST(SageSlaParity, CudaMatchesCpu) {
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
+  if (!cuda.ok()) GTEST_SKIP() << "no CUDA backend: " << cuda.status().message();
+  std::unique_ptr<Backend> cpu = MakeCpuBackend();
+  const SageShape shapes[] = {
+      {1200, 2, 128, 0.2f, SageSlaVariant::kSm90},  // the golden case's shape, two heads
+      {1200, 2, 128, 0.2f, SageSlaVariant::kSm89},
+      {1000, 3, 64, 0.3f, SageSlaVariant::kSm90},   // D 64, tails: 1000 = 15·64 + 40 = 7·128 + 104
+      {1000, 3, 64, 0.3f, SageSlaVariant::kSm89},
+      {2100, 1, 128, 0.5f, SageSlaVariant::kSm89},  // many blocks: both late iterations of sm89
+      {300, 2, 128, 0.1f, SageSlaVariant::kSm90},   // K 0: o_s zero, out = the linear branch
+  };
+  for (const SageShape& s : shapes) CheckShape(*cpu, **cuda, s);
+}
+
+// Timings of the CUDA op at the model shapes (top-k 0.1, no probes, as the DiT calls it), against
+// bf16 SLA at the same shape. Prints, never fails. Run by hand on the GPU:
+//   tv_parity_test --gtest_also_run_disabled_tests --gtest_filter='SageSlaPerf.*'
+TEST(SageSlaPerf, DISABLED_ModelShapes) {
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
+  if (!cuda.ok()) GTEST_SKIP() << "no CUDA backend: " << cuda.status().message();
+  Backend& b = **cuda;
+  struct Shape3 {
+    int64_t l, n, d;
+  };
+  for (const Shape3 s : {Shape3{32760, 12, 128}, Shape3{75600, 40, 128}}) {
+    const Shape lnd{s.l, s.n, s.d};
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    auto make = [&](Shape shape, float scale) {
+      Tensor t = Tensor::Zeros(DType::kF32, shape);
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = scale * normal(rng);
+      return b.Upload(t, DType::kBF16);
+    };
+    auto q = make(lnd, 1.f), k = make(lnd, 1.f), v = make(lnd, 1.f);
+    auto w = make({s.d, s.d}, 0.05f), bias = make({s.d}, 0.05f);
+    auto out = b.Allocate(DType::kBF16, lnd);
+    ASSERT_TRUE(q.ok() && k.ok() && v.ok() && w.ok() && bias.ok() && out.ok());
+    auto time = [&](const auto& op) {
+      for (int i = 0; i < 3; ++i) EXPECT_TRUE(b.Run(op).ok());
+      EXPECT_TRUE(b.Synchronize().ok());
+      constexpr int kIters = 20;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < kIters; ++i) EXPECT_TRUE(b.Run(op).ok());
+      EXPECT_TRUE(b.Synchronize().ok());
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                 .count() /
+             kIters;
+    };
+    for (SageSlaVariant variant : {SageSlaVariant::kSm90, SageSlaVariant::kSm89}) {
+      SageSlaOp op;
+      op.q = &*q;
+      op.k = &*k;
+      op.v = &*v;
+      op.proj_w = &*w;
+      op.proj_b = &*bias;
+      op.topk = 0.1f;
+      op.variant = variant;
+      op.out = &*out;
+      std::printf("sagesla %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
+                  variant == SageSlaVariant::kSm90 ? "sm90" : "sm89",
+                  static_cast<long long>(s.l), static_cast<long long>(s.n),
+                  static_cast<long long>(s.d), time(op));
+    }
+    SlaOp sla;
+    sla.q = &*q;
+    sla.k = &*k;
+    sla.v = &*v;
+    sla.proj_w = &*w;
+    sla.proj_b = &*bias;
+    sla.topk = 0.1f;
+    sla.out = &*out;
+    std::printf("sla (bf16) [%lld, %lld, %lld] topk 0.1: %.3f ms\n", static_cast<long long>(s.l),
+                static_cast<long long>(s.n), static_cast<long long>(s.d), time(sla));
+  }
+}
+
+}  // namespace
+}  // namespace turbovid::engine::parity
