@@ -64,11 +64,11 @@ __device__ __forceinline__ int KeyAt(int p) {
 }
 
 struct QuantParams {
-  const bf16* x;         // [L, N, D] q or k
-  const double* ksum;    // [N, nst, D] per-chunk sums of k (smoothing), or null for q
-  int8_t* codes;         // [L, N, D]
-  float* scale;          // [N, nb]
-  float* mean_probe;     // [N, D] k_mean probe, or null
+  const bf16* x;       // [L, N, D] q or k
+  const double* ksum;  // [N, nst, D] per-chunk sums of k (smoothing), or null for q
+  int8_t* codes;       // [L, N, D]
+  float* scale;        // [N, nb]
+  float* mean_probe;   // [N, D] k_mean probe, or null
   int64_t l, heads, nb, nst;
   int d, block;
 };
@@ -84,8 +84,8 @@ __global__ void __launch_bounds__(256) QuantBlockKernel(QuantParams p) {
     for (int c = threadIdx.x; c < d; c += blockDim.x) {
       double s = 0;
       for (int64_t i = 0; i < p.nst; ++i) s += p.ksum[(h * p.nst + i) * d + c];
-      const float mean = __bfloat162float(
-          __float2bfloat16_rn(static_cast<float>(s / static_cast<double>(p.l))));
+      const float mean =
+          __bfloat162float(__float2bfloat16_rn(static_cast<float>(s / static_cast<double>(p.l))));
       s_mean[c] = mean;
       if (b == 0 && p.mean_probe != nullptr) p.mean_probe[h * d + c] = mean;
     }
@@ -123,9 +123,9 @@ __global__ void __launch_bounds__(256) QuantBlockKernel(QuantParams p) {
 
 // Per chunk of kSageStatRows tokens and head: Σ k per channel (fp64, for the smoothing mean)
 // and max |v| per channel. Fixed summation order: deterministic.
-__global__ void __launch_bounds__(256) StatsKernel(const bf16* k, const bf16* v, int64_t l,
-                                                   int64_t heads, int d, int64_t nst,
-                                                   double* ksum, float* vmax) {
+__global__ void __launch_bounds__(256)
+    StatsKernel(const bf16* k, const bf16* v, int64_t l, int64_t heads, int d, int64_t nst,
+                double* ksum, float* vmax) {
   __shared__ double s_sum[256];
   __shared__ float s_max[256];
   const int64_t ch = blockIdx.x, h = blockIdx.y;
@@ -173,8 +173,10 @@ __global__ void QuantVKernel(const bf16* v, const float* vmax, int64_t l, int64_
 #pragma unroll
     for (int i = 0; i < 4; i += 2) {
       const int64_t k0 = chunk * 32 + KeyAt(4 * w + i), k1 = chunk * 32 + KeyAt(4 * w + i + 1);
-      const float x0 = k0 < l ? __fmul_rn(__bfloat162float(v[(k0 * heads + h) * d + c]), factor) : 0.f;
-      const float x1 = k1 < l ? __fmul_rn(__bfloat162float(v[(k1 * heads + h) * d + c]), factor) : 0.f;
+      const float x0 =
+          k0 < l ? __fmul_rn(__bfloat162float(v[(k0 * heads + h) * d + c]), factor) : 0.f;
+      const float x1 =
+          k1 < l ? __fmul_rn(__bfloat162float(v[(k1 * heads + h) * d + c]), factor) : 0.f;
       const uint32_t pair = PackE4m3(x0, x1);
       word |= pair << (8 * i);
       if (v_probe != nullptr) {
@@ -211,14 +213,14 @@ __device__ __forceinline__ void MmaE4m3F16(uint32_t (&d)[2], const uint32_t (&a)
 }
 
 struct AttnParams {
-  const int8_t* q8;       // [L, N, D]
-  const int8_t* k8;       // [L, N, D]
-  const uint8_t* v8t;     // [N, D, lpad] permuted per 32-key chunk (KeyAt)
-  const float* q_scale;   // [N, nq]
-  const float* k_scale;   // [N, nk]
-  const float* v_scale;   // [N, D]
-  const int* lut;         // [N, nq, ksel]
-  bf16* os;               // [L, N, D] o_s
+  const int8_t* q8;      // [L, N, D]
+  const int8_t* k8;      // [L, N, D]
+  const uint8_t* v8t;    // [N, D, lpad] permuted per 32-key chunk (KeyAt)
+  const float* q_scale;  // [N, nq]
+  const float* k_scale;  // [N, nk]
+  const float* v_scale;  // [N, D]
+  const int* lut;        // [N, nq, ksel]
+  bf16* os;              // [L, N, D] o_s
   int64_t l, heads, nq, nk, lpad;
   int ksel;
   float qk_scale;  // fp32(1/sqrt(D))·log2(e)
@@ -272,8 +274,8 @@ __global__ void __launch_bounds__(BQ * 2) SageAttnKernel(AttnParams p) {
     }
     for (int i = tid; i < D * BK / 16; i += BQ * 2) {
       const int c = i / (BK / 16), cch = i % (BK / 16);
-      *reinterpret_cast<uint4*>(s_v + c * kVs + cch * 16) = *reinterpret_cast<const uint4*>(
-          p.v8t + (h * D + c) * p.lpad + blk * BK + cch * 16);
+      *reinterpret_cast<uint4*>(s_v + c * kVs + cch * 16) =
+          *reinterpret_cast<const uint4*>(p.v8t + (h * D + c) * p.lpad + blk * BK + cch * 16);
     }
     __syncthreads();
     float sc[kNt][4];
@@ -329,10 +331,12 @@ __global__ void __launch_bounds__(BQ * 2) SageAttnKernel(AttnParams p) {
     // Row-sum partials per 16-key tile, in upstream's order: ((p0 + p1) + p8) + p9.
 #pragma unroll
     for (int f = 0; f < kNt / 2; ++f) {
-      d0 = __fadd_rn(d0, __fadd_rn(__fadd_rn(__fadd_rn(sc[2 * f][0], sc[2 * f][1]),
-                                             sc[2 * f + 1][0]), sc[2 * f + 1][1]));
-      d1 = __fadd_rn(d1, __fadd_rn(__fadd_rn(__fadd_rn(sc[2 * f][2], sc[2 * f][3]),
-                                             sc[2 * f + 1][2]), sc[2 * f + 1][3]));
+      d0 = __fadd_rn(d0,
+                     __fadd_rn(__fadd_rn(__fadd_rn(sc[2 * f][0], sc[2 * f][1]), sc[2 * f + 1][0]),
+                               sc[2 * f + 1][1]));
+      d1 = __fadd_rn(d1,
+                     __fadd_rn(__fadd_rn(__fadd_rn(sc[2 * f][2], sc[2 * f][3]), sc[2 * f + 1][2]),
+                               sc[2 * f + 1][3]));
     }
     uint32_t pa[kPc][4];
 #pragma unroll
@@ -340,8 +344,10 @@ __global__ void __launch_bounds__(BQ * 2) SageAttnKernel(AttnParams p) {
       const int a = 4 * c;
       pa[c][0] = PackE4m3(sc[a][0], sc[a][1]) | (PackE4m3(sc[a + 1][0], sc[a + 1][1]) << 16);
       pa[c][1] = PackE4m3(sc[a][2], sc[a][3]) | (PackE4m3(sc[a + 1][2], sc[a + 1][3]) << 16);
-      pa[c][2] = PackE4m3(sc[a + 2][0], sc[a + 2][1]) | (PackE4m3(sc[a + 3][0], sc[a + 3][1]) << 16);
-      pa[c][3] = PackE4m3(sc[a + 2][2], sc[a + 2][3]) | (PackE4m3(sc[a + 3][2], sc[a + 3][3]) << 16);
+      pa[c][2] =
+          PackE4m3(sc[a + 2][0], sc[a + 2][1]) | (PackE4m3(sc[a + 3][0], sc[a + 3][1]) << 16);
+      pa[c][3] =
+          PackE4m3(sc[a + 2][2], sc[a + 2][3]) | (PackE4m3(sc[a + 3][2], sc[a + 3][3]) << 16);
     }
 #pragma unroll
     for (int nt = 0; nt < kDt; ++nt) {
@@ -374,8 +380,10 @@ __global__ void __launch_bounds__(BQ * 2) SageAttnKernel(AttnParams p) {
   // Row sums: the four partials of a row, (d0 + d1) + (d2 + d3) in quad-index order.
   auto row_sum = [&](float part) {
     const int base = lane & ~3;
-    const float a = __shfl_sync(0xffffffffu, part, base), b = __shfl_sync(0xffffffffu, part, base + 1);
-    const float c = __shfl_sync(0xffffffffu, part, base + 2), e = __shfl_sync(0xffffffffu, part, base + 3);
+    const float a = __shfl_sync(0xffffffffu, part, base),
+                b = __shfl_sync(0xffffffffu, part, base + 1);
+    const float c = __shfl_sync(0xffffffffu, part, base + 2),
+                e = __shfl_sync(0xffffffffu, part, base + 3);
     return __fadd_rn(__fadd_rn(a, b), __fadd_rn(c, e));
   };
   const float rs0 = RcpApprox(row_sum(d0)), rs1 = RcpApprox(row_sum(d1));
@@ -387,12 +395,14 @@ __global__ void __launch_bounds__(BQ * 2) SageAttnKernel(AttnParams p) {
     if (row0 < p.l) {
       const float a = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][0], rs0), s0) : 0.f;
       const float b = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][1], rs0), s1) : 0.f;
-      *reinterpret_cast<__nv_bfloat162*>(p.os + row0 * stride + h * D + c) = __floats2bfloat162_rn(a, b);
+      *reinterpret_cast<__nv_bfloat162*>(p.os + row0 * stride + h * D + c) =
+          __floats2bfloat162_rn(a, b);
     }
     if (row1 < p.l) {
       const float a = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][2], rs1), s0) : 0.f;
       const float b = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][3], rs1), s1) : 0.f;
-      *reinterpret_cast<__nv_bfloat162*>(p.os + row1 * stride + h * D + c) = __floats2bfloat162_rn(a, b);
+      *reinterpret_cast<__nv_bfloat162*>(p.os + row1 * stride + h * D + c) =
+          __floats2bfloat162_rn(a, b);
     }
   }
 }
@@ -480,34 +490,34 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
   const bf16* q = static_cast<const bf16*>(a.q);
   const bf16* k = static_cast<const bf16*>(a.k);
   const bf16* v = static_cast<const bf16*>(a.v);
-  StatsKernel<<<dim3(static_cast<unsigned>(pl.nst), heads), 256, 0, stream>>>(
-      k, v, a.l, a.heads, d, pl.nst, ksum, vmax);
+  StatsKernel<<<dim3(static_cast<unsigned>(pl.nst), heads), 256, 0, stream>>>(k, v, a.l, a.heads, d,
+                                                                              pl.nst, ksum, vmax);
   QuantParams qp{q, nullptr, q8, q_scale, nullptr, a.l, a.heads, pl.nq, pl.nst, d, a.block_q};
   QuantBlockKernel<<<dim3(static_cast<unsigned>(pl.nq), heads), 256, 0, stream>>>(qp);
-  QuantParams kp{k, ksum, k8, k_scale, a.sage_probes.k_mean, a.l, a.heads, pl.nk, pl.nst, d,
-                 a.block_k};
+  QuantParams kp{k,     ksum,   k8, k_scale,  a.sage_probes.k_mean, a.l, a.heads,
+                 pl.nk, pl.nst, d,  a.block_k};
   QuantBlockKernel<<<dim3(static_cast<unsigned>(pl.nk), heads), 256, 0, stream>>>(kp);
   QuantVKernel<<<dim3(static_cast<unsigned>(pl.lpad / 32), heads), d, 0, stream>>>(
       v, vmax, a.l, a.heads, d, pl.nst, pl.lpad, v8t, v_scale, a.sage_probes.v_fp8);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (cudaError_t e = timer.Mark(kSlaSageQuant); e != cudaSuccess) return e;
 
-  AttnParams ap{q8,
-                k8,
-                v8t,
-                q_scale,
-                k_scale,
-                v_scale,
-                reinterpret_cast<const int*>(ws + pl.lut),
-                os,
-                a.l,
-                a.heads,
-                pl.nq,
-                pl.nk,
-                pl.lpad,
-                a.ksel,
-                static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))) *
-                    1.44269504088896340736f};
+  AttnParams ap{
+      q8,
+      k8,
+      v8t,
+      q_scale,
+      k_scale,
+      v_scale,
+      reinterpret_cast<const int*>(ws + pl.lut),
+      os,
+      a.l,
+      a.heads,
+      pl.nq,
+      pl.nk,
+      pl.lpad,
+      a.ksel,
+      static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))) * 1.44269504088896340736f};
   const dim3 grid(static_cast<unsigned>(pl.nq), heads);
   cudaError_t e = cudaErrorInvalidValue;
   if (a.sage == SageNumerics::kSm90) {

@@ -83,7 +83,7 @@ namespace {
 
 // The request's self-attention, passed to every DiT forward of the job.
 DitForwardOptions ForwardOptions(const GenerateRequest& r) {
-  return DitForwardOptions{r.attention, r.sla_topk};
+  return DitForwardOptions{r.attention, r.sla_topk, r.sagesla};
 }
 
 int64_t PeakRssBytes() {

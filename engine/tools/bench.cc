@@ -49,7 +49,8 @@ const char kUsage[] =
     "usage: turbovid-engine bench --model wan2.1-t2v-1.3b|wan2.1-t2v-14b|tiny --random-weights\n"
     "       | --model-dir D\n"
     "       [--resolution 480p|720p] [--aspect 16:9] [--width W --height H] [--frames 81]\n"
-    "       [--steps 4] [--attention dense|sla|dense,sla] [--sla-topk 0.1] [--backend cpu|cuda]\n"
+    "       [--steps 4] [--attention dense|sla|sagesla|sagesla_sm89 (comma list)]\n"
+    "       [--sla-topk 0.1] [--backend cpu|cuda]\n"
     "       [--work-dir DIR] [--stages text,dit,vae,mp4,e2e] [--repeat 3] [--warmup 1]\n"
     "       [--prompt P] [--seed S] [--json FILE] [--mp4-out FILE] [--dump DIR] [--prepare-only]\n"
     "--dump DIR writes DIR/engine_dump.safetensors (token ids, text context, the first DiT step's\n"
@@ -94,6 +95,17 @@ struct Options {
   std::string mp4_path;
   std::string dump_dir;
 };
+
+// The DiT options of an --attention name: dense, sla, sagesla (the H100 build's numerics) or
+// sagesla_sm89 (the RTX 4090/5090 build's).
+DitForwardOptions ForwardOptionsOf(const std::string& name, float topk) {
+  DitForwardOptions o;
+  o.sla_topk = topk;
+  if (name == "sla") o.attention = AttentionMode::kSla;
+  if (name == "sagesla" || name == "sagesla_sm89") o.attention = AttentionMode::kSageSla;
+  if (name == "sagesla_sm89") o.sagesla = SageSlaVariant::kSm89;
+  return o;
+}
 
 absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
   std::map<std::string, std::string> flags;
@@ -151,8 +163,10 @@ absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
     return absl::InvalidArgumentError(absl::StrCat("unknown flag ", flags.begin()->first));
   if (!attention.empty()) o->attention = absl::StrSplit(attention, ',');
   for (const std::string& a : o->attention) {
-    if (a != "dense" && a != "sla")
-      return absl::InvalidArgumentError(absl::StrCat("--attention: '", a, "' is not dense or sla"));
+    if (a != "dense" && a != "sla" && a != "sagesla" && a != "sagesla_sm89") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--attention: '", a, "' is not dense, sla, sagesla or sagesla_sm89"));
+    }
   }
   if (!stages.empty()) o->stages = absl::StrSplit(stages, ',');
   for (const std::string& s : o->stages) {
@@ -350,8 +364,8 @@ absl::Status Bench::TextStage() {
 }
 
 absl::Status Bench::DitStage(const std::string& attention) {
-  const bool sla = attention == "sla";
-  const DitForwardOptions mode{sla ? AttentionMode::kSla : AttentionMode::kDense, o_.sla_topk};
+  const DitForwardOptions mode = ForwardOptionsOf(attention, o_.sla_topk);
+  const bool sla = mode.attention != AttentionMode::kDense;
   TV_RETURN_IF_ERROR(dit_->CheckForwardOptions(mode));
   if (!context_.defined()) {
     // No text stage: a random context of the bench prompt's typical length.
@@ -504,14 +518,19 @@ absl::Status Bench::E2eStage(Pipeline& pipeline, const std::string& attention,
   r.height = o_.height;
   r.steps = o_.steps;
   r.seed = o_.seed;
-  r.attention = attention == "sla" ? AttentionMode::kSla : AttentionMode::kDense;
+  const DitForwardOptions mode = ForwardOptionsOf(attention, o_.sla_topk);
+  r.attention = mode.attention;
+  r.sagesla = mode.sagesla;
   r.sla_topk = o_.sla_topk;
   Row row;
   row.stage = "generate_e2e";
   row.attention = attention;
   const std::string path = absl::StrCat(out_dir, "/", attention, ".mp4");
   const std::vector<std::string>& words = BenchTokenizerWords();
-  size_t run = attention == "sla" ? words.size() / 2 : 0;  // modes share the encoder's cache
+  // Modes share the encoder's cache: each starts at its own share of the word list.
+  const size_t mode_index = static_cast<size_t>(
+      std::find(o_.attention.begin(), o_.attention.end(), attention) - o_.attention.begin());
+  size_t run = mode_index * words.size() / std::max<size_t>(1, o_.attention.size());
   bool mp4 = true;
   int64_t peak = -1, bytes = 0;
   auto once = [&]() -> absl::Status {

@@ -81,8 +81,8 @@ absl::StatusOr<SageRun> RunOn(Backend& be, const SageShape& s, const std::vector
   op.v_fp8 = &r.v8;
   op.v_scale = &r.vs;
   TV_RETURN_IF_ERROR(be.Run(op));
-  for (Tensor* t : {&r.out, &r.sparse_out, &r.map, &r.q8, &r.qs, &r.km, &r.k8, &r.ks, &r.v8,
-                    &r.vs}) {
+  for (Tensor* t :
+       {&r.out, &r.sparse_out, &r.map, &r.q8, &r.qs, &r.km, &r.k8, &r.ks, &r.v8, &r.vs}) {
     TV_ASSIGN_OR_RETURN(*t, be.Download(*t));
   }
   return r;
@@ -101,11 +101,12 @@ std::vector<Tensor> Inputs(const SageShape& s, uint32_t seed) {
     return t;
   };
   const int64_t d = s.d;
-  return {fill(lnd, [&](int64_t) { return 1.5f * normal(rng); }),
-          fill(lnd, [&](int64_t i) { return 0.3f * static_cast<float>(i % d % 7) + normal(rng); }),
-          fill(lnd, [&](int64_t i) { return (0.25f + static_cast<float>(i % d % 5)) * normal(rng); }),
-          fill({d, d}, [&](int64_t) { return 0.05f * normal(rng); }),
-          fill({d}, [&](int64_t) { return 0.05f * normal(rng); })};
+  return {
+      fill(lnd, [&](int64_t) { return 1.5f * normal(rng); }),
+      fill(lnd, [&](int64_t i) { return 0.3f * static_cast<float>(i % d % 7) + normal(rng); }),
+      fill(lnd, [&](int64_t i) { return (0.25f + static_cast<float>(i % d % 5)) * normal(rng); }),
+      fill({d, d}, [&](int64_t) { return 0.05f * normal(rng); }),
+      fill({d}, [&](int64_t) { return 0.05f * normal(rng); })};
 }
 
 double RelL2(const Tensor& got, const Tensor& want) {
@@ -174,8 +175,8 @@ void CheckShape(Backend& cpu, Backend& cuda, const SageShape& s) {
   const double e_os = RelL2(got->sparse_out, want->sparse_out);
   const double e_out = RelL2(got->out, want->out);
   std::printf("%s: codes differing at half-integer ties q %lld k %lld; rel L2 o_s %.2e out %.2e\n",
-              Name(s).c_str(), static_cast<long long>(q_ties), static_cast<long long>(k_ties),
-              e_os, e_out);
+              Name(s).c_str(), static_cast<long long>(q_ties), static_cast<long long>(k_ties), e_os,
+              e_out);
   // The CPU's o_s is itself within 0.0105 of upstream on the golden case; CUDA must sit much
   // closer to it than that (only accumulation order and the approximate instructions differ).
   EXPECT_LE(e_os, 4e-3);
@@ -189,7 +190,7 @@ TEST(SageSlaParity, CudaMatchesCpu) {
   const SageShape shapes[] = {
       {1200, 2, 128, 0.2f, SageSlaVariant::kSm90},  // the golden case's shape, two heads
       {1200, 2, 128, 0.2f, SageSlaVariant::kSm89},
-      {1000, 3, 64, 0.3f, SageSlaVariant::kSm90},   // D 64, tails: 1000 = 15·64 + 40 = 7·128 + 104
+      {1000, 3, 64, 0.3f, SageSlaVariant::kSm90},  // D 64, tails: 1000 = 15·64 + 40 = 7·128 + 104
       {1000, 3, 64, 0.3f, SageSlaVariant::kSm89},
       {2100, 1, 128, 0.5f, SageSlaVariant::kSm89},  // many blocks: both late iterations of sm89
       {300, 2, 128, 0.1f, SageSlaVariant::kSm90},   // K 0: o_s zero, out = the linear branch
@@ -242,9 +243,8 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
       op.variant = variant;
       op.out = &*out;
       std::printf("sagesla %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
-                  variant == SageSlaVariant::kSm90 ? "sm90" : "sm89",
-                  static_cast<long long>(s.l), static_cast<long long>(s.n),
-                  static_cast<long long>(s.d), time(op));
+                  variant == SageSlaVariant::kSm90 ? "sm90" : "sm89", static_cast<long long>(s.l),
+                  static_cast<long long>(s.n), static_cast<long long>(s.d), time(op));
     }
     SlaOp sla;
     sla.q = &*q;
