@@ -33,6 +33,7 @@ constexpr char kUsage[] =
     "usage: turbovid-scheduler [--config FILE] [--listen HOST:PORT] [--http-address ADDR]\n"
     "                          [--http-port N] [--db FILE] [--artifacts DIR] [--models FILE]\n"
     "                          [--lease-seconds S] [--max-attempts N] [--log-level LEVEL]\n"
+    "                          [--unservable-job-timeout-seconds S]\n"
     "                          [--ports-file FILE] [--allow-empty-db]\n"
     "       turbovid-scheduler recover --db BROKEN --out NEW\n"
     "Flags override the YAML config (default configs/scheduler.yaml when it exists).\n"
@@ -108,6 +109,10 @@ absl::Status ApplyOverride(const std::string& flag, const std::string& value,
     return to_int(&config->max_attempts);
   } else if (flag == "--lease-seconds") {
     if (!absl::SimpleAtod(value, &config->lease_seconds)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not a number"));
+    }
+  } else if (flag == "--unservable-job-timeout-seconds") {
+    if (!absl::SimpleAtod(value, &config->unservable_job_timeout_seconds)) {
       return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not a number"));
     }
   } else if (flag == "--log-level") {
