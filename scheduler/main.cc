@@ -1,6 +1,7 @@
 // turbovid-scheduler: loads configs/scheduler.yaml (flags override), opens the job store and the
 // artifact store, serves gRPC (VideoService, WorkerHub, health, reflection) and HTTP (/metrics,
-// /healthz, /readyz), and shuts down gracefully on SIGTERM/SIGINT.
+// /healthz, /readyz, the native JSON gateway, the OpenAI-compatible /v1/videos, the web page),
+// and shuts down gracefully on SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
 
@@ -25,6 +26,8 @@
 #include "scheduler/scheduler.h"
 #include "server/grpc_server.h"
 #include "server/http_gateway.h"
+#include "server/openai_gateway.h"
+#include "server/web_ui.h"
 
 namespace turbovid::scheduler {
 namespace {
@@ -152,7 +155,11 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   common::metrics::Registry registry;
   SchedulerMetrics metrics(registry);
   common::HttpServer http(&registry);
-  TV_RETURN_IF_ERROR(http.Start({.listen_address = config.http_address, .port = config.http_port}));
+  // Threads: each /events stream holds one (GatewayOptions::max_event_streams), the rest serve
+  // the APIs, the page, probes and scrapes.
+  TV_RETURN_IF_ERROR(http.Start({.listen_address = config.http_address,
+                                 .port = config.http_port,
+                                 .num_threads = 48}));
 
   TV_RETURN_IF_ERROR(
       CheckDatabaseAtStart(config.db_path, DbBackupDir(config), config.allow_empty_db));
@@ -165,14 +172,21 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
                       Scheduler::Create(config, std::move(catalog), std::move(store),
                                         std::move(artifacts), &metrics));
   // Destroyed before `scheduler` on every return: no scrape or probe reaches a dead scheduler.
+  // BeginShutdown first: it ends the watches that /events streams wait on.
   struct HttpStopper {
     common::HttpServer* http;
-    ~HttpStopper() { http->Stop(); }
-  } http_stopper{&http};
+    Scheduler* scheduler;
+    ~HttpStopper() {
+      scheduler->BeginShutdown();
+      http->Stop();
+    }
+  } http_stopper{&http, scheduler.get()};
   registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
   scheduler->Start();
   http.SetLivenessCheck([&scheduler] { return scheduler->Live(); });
-  server::InstallHttpGateway(&http, scheduler.get());
+  server::InstallHttpGateway(&http, scheduler.get(), {.max_event_streams = 32});
+  server::InstallOpenAiGateway(&http, scheduler.get());
+  server::InstallWebUi(&http);
   // A failed periodic check leaves /readyz at 503 until a restart (corruption does not heal).
   std::atomic<bool> db_ok{true};
   DbMaintainer db_maintainer(
