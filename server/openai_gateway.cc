@@ -8,10 +8,10 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <optional>
-#include <set>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -69,21 +69,26 @@ common::HttpResponse JsonResponse(int status, const Struct& body) {
   return {status, kJsonType, out + "\n"};
 }
 
-// The OpenAI parameter a message is about: its leading field, native names mapped to theirs.
-std::string ParamOf(const std::string& message) {
+// The field a message starts with ("seconds: ..." -> "seconds"; "input_reference.image_url: ..."
+// -> "input_reference"), or "" when it starts with none.
+std::string LeadingField(const std::string& message) {
   const size_t colon = message.find(':');
   if (colon == std::string::npos || colon > 64) return "";
-  std::string field = message.substr(0, colon);
+  const std::string field = message.substr(0, message.find_first_of(".[:"));
+  if (field.empty()) return "";
+  for (char c : field) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return "";
+  }
+  return field;
+}
+
+// The OpenAI create parameter behind a native SubmitVideoRequest field.
+std::string OpenAiFieldOf(const std::string& native) {
   static const std::map<std::string, std::string> kNative = {
-      {"model_id", "model"},          {"variant", "model"},
-      {"num_frames", "seconds"},      {"size.width_pixels", "size"},
-      {"size.height_pixels", "size"}, {"image", "input_reference"}};
-  if (auto it = kNative.find(field); it != kNative.end()) return it->second;
-  field = field.substr(0, field.find_first_of(".[ "));
-  static const std::set<std::string> kOurs = {"prompt", "model", "seconds", "size",
-                                              "input_reference", "after", "limit", "order",
-                                              "variant", "body", "Content-Type", "video_id"};
-  return kOurs.count(field) != 0 ? field : "";
+      {"model_id", "model"}, {"variant", "model"},       {"num_frames", "seconds"},
+      {"size", "size"},      {"image", "input_reference"}, {"prompt", "prompt"}};
+  auto it = kNative.find(native);
+  return it == kNative.end() ? "" : it->second;
 }
 
 common::HttpResponse Error(const absl::Status& status) {
@@ -109,7 +114,7 @@ common::HttpResponse Error(const absl::Status& status) {
       type = "server_error";
       code = absl::AsciiStrToLower(absl::StatusCodeToString(status.code()));
   }
-  const std::string param = ParamOf(message);
+  const std::string param = LeadingField(message);
   Struct error;
   (*error.mutable_fields())["message"] = Str(message);
   (*error.mutable_fields())["type"] = Str(type);
@@ -309,8 +314,8 @@ absl::Status Relabel(const absl::Status& status, const CreateParams& params,
                      const v1::SubmitVideoRequest& request) {
   if (!absl::IsInvalidArgument(status)) return status;
   const std::string message(status.message());
-  const std::string field = message.substr(0, message.find(':'));
-  const std::string param = ParamOf(message);
+  const std::string field = LeadingField(message);
+  const std::string param = OpenAiFieldOf(field);
   if (param.empty() || param == field) return status;
   if (param == "seconds" && params.seconds.has_value()) {
     return Invalid(absl::StrCat("seconds: '", *params.seconds, "' is ", request.num_frames(),
