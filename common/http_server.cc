@@ -170,6 +170,7 @@ int HttpServer::Dispatch(mg_connection* conn, void* self) {
   request.query = info->query_string ? info->query_string : "";
   const char* content_type = mg_get_header(conn, "Content-Type");
   request.content_type = content_type ? content_type : "";
+  request.remote_address = info->remote_addr;
   for (int i = 0; i < info->num_headers; ++i) {
     if (info->http_headers[i].name == nullptr || info->http_headers[i].value == nullptr) continue;
     std::string name = info->http_headers[i].name;

@@ -587,6 +587,7 @@ TEST_F(SchedulerTest, RestartFinishesFromACommittedArtifactWithoutRerunning) {
   EXPECT_EQ(store_->Get(job->job_id())->state, v1::JOB_STATE_SUCCEEDED);
   auto video = scheduler_->OpenVideo(job->job_id());
   EXPECT_THAT(video, IsOk());
+}
 
 TEST_F(SchedulerTest, UnservableJobSaysSoAndFailsAfterTheTimeout) {
   config_.unservable_job_timeout_seconds = 30;

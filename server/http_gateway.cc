@@ -94,11 +94,11 @@ struct EventQueue {
 
 constexpr size_t kMaxQueuedEvents = 64;  // a slow client loses intermediate snapshots
 
-void StreamEvents(VideoBackend* backend, const std::string& job_id, double keepalive_seconds,
-                  common::HttpBodyWriter& writer) {
+void StreamEvents(VideoBackend* backend, const std::string& job_id, const std::string& client,
+                  double keepalive_seconds, common::HttpBodyWriter& writer) {
   auto queue = std::make_shared<EventQueue>();
   absl::StatusOr<uint64_t> watch =
-      backend->WatchJob(job_id, [queue](const v1::Job* job, const absl::Status& status) {
+      backend->WatchJob(job_id, client, [queue](const v1::Job* job, const absl::Status& status) {
         std::lock_guard<std::mutex> lock(queue->mu);
         if (job == nullptr) {
           queue->ended = true;
@@ -217,12 +217,13 @@ class Gateway {
     }
     if (action == "events") {
       if (absl::Status s = NeedMethod(request, "GET"); !s.ok()) return Error(s);
-      return Events(job_id);
+      // Counted with the gRPC watches of the same host (max_watch_streams_per_client).
+      return Events(job_id, absl::StrCat("ipv4:", request.remote_address));
     }
     return Error(absl::NotFoundError(absl::StrCat("path: no resource ", request.path)));
   }
 
-  common::HttpResponse Events(const std::string& job_id) {
+  common::HttpResponse Events(const std::string& job_id, const std::string& client) {
     absl::StatusOr<v1::Job> job = backend_->GetJob(job_id);  // 404 before the stream starts
     if (!job.ok()) return Error(job.status());
     if (streams_.fetch_add(1) >= options_.max_event_streams) {
@@ -231,8 +232,8 @@ class Gateway {
           "events: ", options_.max_event_streams, " streams open; poll GET jobs/ID instead")));
     }
     common::HttpResponse response(200, "text/event-stream");
-    response.stream = [this, job_id](common::HttpBodyWriter& writer) {
-      StreamEvents(backend_, job_id, options_.event_keepalive_seconds, writer);
+    response.stream = [this, job_id, client](common::HttpBodyWriter& writer) {
+      StreamEvents(backend_, job_id, client, options_.event_keepalive_seconds, writer);
       streams_.fetch_sub(1);
     };
     return response;
