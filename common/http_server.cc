@@ -80,7 +80,8 @@ void Send(mg_connection* conn, const HttpResponse& response) {
   } else if (response.stream_bytes >= 0) {
     absl::StrAppend(&head, "Content-Length: ", response.stream_bytes, "\r\n");
   }
-  for (const auto& [name, value] : response.headers) absl::StrAppend(&head, name, ": ", value, "\r\n");
+  for (const auto& [name, value] : response.headers)
+    absl::StrAppend(&head, name, ": ", value, "\r\n");
   absl::StrAppend(&head, "Cache-Control: no-store\r\n", "Connection: close\r\n\r\n");
   mg_write(conn, head.data(), head.size());
   if (response.stream) {

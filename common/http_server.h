@@ -33,7 +33,7 @@ struct HttpRequest {
   std::string query;         // after '?', undecoded; "" when absent
   std::string body;          // request body (at most HttpServer::Options::max_body_bytes)
   std::string content_type;  // request Content-Type header or ""
-  std::string remote_address;  // the client's IP address
+  std::string remote_address;                  // the client's IP address
   std::map<std::string, std::string> headers;  // every request header, names in lower case
 
   // The header `lower_case_name`, or "".

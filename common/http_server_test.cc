@@ -81,8 +81,8 @@ TEST(HttpServerTest, PrefixHandlersHeadersAndStreams) {
     return HttpResponse{200, "text/plain", "root " + request.path};
   });
   server.HandlePrefix("/v1/things/", [](const HttpRequest& request) {
-    HttpResponse response{200, "text/plain", "thing " + request.path.substr(11) + " host " +
-                                                 request.Header("host")};
+    HttpResponse response{200, "text/plain",
+                          "thing " + request.path.substr(11) + " host " + request.Header("host")};
     response.headers.emplace_back("X-Test", "yes");
     return response;
   });
@@ -100,8 +100,7 @@ TEST(HttpServerTest, PrefixHandlersHeadersAndStreams) {
   const std::string thing = Fetch(server.port(), "GET", "/v1/things/abc");
   EXPECT_NE(thing.find("thing abc host localhost"), std::string::npos) << thing;
   EXPECT_NE(thing.find("X-Test: yes\r\n"), std::string::npos);
-  EXPECT_NE(Fetch(server.port(), "GET", "/index.html").find("root /index.html"),
-            std::string::npos);
+  EXPECT_NE(Fetch(server.port(), "GET", "/index.html").find("root /index.html"), std::string::npos);
   // The probes are not shadowed by a prefix handler at "/".
   EXPECT_NE(Fetch(server.port(), "GET", "/healthz").find("ok\n"), std::string::npos);
   const std::string stream = Fetch(server.port(), "GET", "/stream");

@@ -67,14 +67,16 @@ absl::Status AdaptSizeToImage(const ImageInfo& image, const AdmissionLimits& lim
                               ResolvedRequest* out) {
   const double area = static_cast<double>(out->width_pixels) * out->height_pixels;
   const double aspect = static_cast<double>(image.height) / image.width;
-  const int height = std::max(16, static_cast<int>(std::lround(std::sqrt(area * aspect) / 16.0)) * 16);
-  const int width = std::max(16, static_cast<int>(std::lround(std::sqrt(area / aspect) / 16.0)) * 16);
+  const int height =
+      std::max(16, static_cast<int>(std::lround(std::sqrt(area * aspect) / 16.0)) * 16);
+  const int width =
+      std::max(16, static_cast<int>(std::lround(std::sqrt(area / aspect) / 16.0)) * 16);
   // Rounding both sides up may pass the area a little; an extreme aspect passes it far.
   const int64_t pixels = int64_t{width} * height;
   if (pixels > limits.max_pixels + limits.max_pixels / 10) {
-    return Invalid(absl::StrCat("image: its aspect (", image.width, "x", image.height,
-                                ") gives a ", width, "x", height, " video = ", pixels,
-                                " pixels > limit ", limits.max_pixels));
+    return Invalid(absl::StrCat("image: its aspect (", image.width, "x", image.height, ") gives a ",
+                                width, "x", height, " video = ", pixels, " pixels > limit ",
+                                limits.max_pixels));
   }
   out->width_pixels = width;
   out->height_pixels = height;

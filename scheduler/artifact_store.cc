@@ -175,7 +175,8 @@ absl::StatusOr<std::optional<int64_t>> LocalArtifactStore::CommittedSize(
 absl::Status LocalArtifactStore::Remove(const std::string& job_id) {
   if (!SafeId(job_id)) return absl::InvalidArgumentError(absl::StrCat("job_id: ", job_id));
   const std::string path = PathOf(job_id);
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) return Errno(absl::StrCat("artifact remove ", path));
+  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Errno(absl::StrCat("artifact remove ", path));
   return absl::OkStatus();
 }
 

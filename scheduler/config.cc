@@ -125,9 +125,8 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   TV_RETURN_IF_ERROR(Positive("max_watch_streams_per_client", c.max_watch_streams_per_client));
   TV_RETURN_IF_ERROR(Positive("max_watch_streams", c.max_watch_streams));
   if (!(c.unservable_job_timeout_seconds >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("unservable_job_timeout_seconds: ",
-                                                   c.unservable_job_timeout_seconds,
-                                                   " must be >= 0"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unservable_job_timeout_seconds: ", c.unservable_job_timeout_seconds, " must be >= 0"));
   }
   if (c.step_ewma_alpha <= 0 || c.step_ewma_alpha > 1) {
     return absl::InvalidArgumentError(

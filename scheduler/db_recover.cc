@@ -145,8 +145,8 @@ void CopyByRanges(sqlite3* src, sqlite3* db, const char* src_cols, int64_t upper
   sqlite3_stmt* select = nullptr;
   sqlite3_stmt* insert = nullptr;
   sqlite3_prepare_v2(
-      src, absl::StrCat("SELECT ", src_cols, " FROM jobs WHERE seq >= ?1 ORDER BY seq").c_str(),
-      -1, &select, nullptr);
+      src, absl::StrCat("SELECT ", src_cols, " FROM jobs WHERE seq >= ?1 ORDER BY seq").c_str(), -1,
+      &select, nullptr);
   std::string placeholders = "?";
   for (int i = 1; i < kNumCols; ++i) absl::StrAppend(&placeholders, ", ?");
   sqlite3_prepare_v2(

@@ -157,9 +157,8 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   common::HttpServer http(&registry);
   // Threads: each /events stream holds one (GatewayOptions::max_event_streams), the rest serve
   // the APIs, the page, probes and scrapes.
-  TV_RETURN_IF_ERROR(http.Start({.listen_address = config.http_address,
-                                 .port = config.http_port,
-                                 .num_threads = 48}));
+  TV_RETURN_IF_ERROR(http.Start(
+      {.listen_address = config.http_address, .port = config.http_port, .num_threads = 48}));
 
   TV_RETURN_IF_ERROR(
       CheckDatabaseAtStart(config.db_path, DbBackupDir(config), config.allow_empty_db));

@@ -345,7 +345,8 @@ absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& req
 }
 
 absl::StatusOr<v1::Job> Scheduler::GetJob(const std::string& job_id) {
-  const absl::Status deleted = absl::NotFoundError(absl::StrCat("job_id: job ", job_id, " was deleted"));
+  const absl::Status deleted =
+      absl::NotFoundError(absl::StrCat("job_id: job ", job_id, " was deleted"));
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = active_.find(job_id);
@@ -423,8 +424,8 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
     }
     absl::StatusOr<StoredJob> after = store_->Get(request.after_job_id());
     if (!after.ok() || after->deleted_unix_seconds > 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "after_job_id: no job '", request.after_job_id().substr(0, 128), "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("after_job_id: no job '", request.after_job_id().substr(0, 128), "'"));
     }
     (filter.ascending ? filter.after_seq : filter.before_seq) = after->seq;
   }

@@ -40,18 +40,17 @@ absl::Status Scheduler::CheckWorkerModels(
     const v1::ModelVariant& m = models[i];
     const ModelSpec* model = catalog_.Find(m.model_id());
     if (model == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, "[", i, "].model_id: '", m.model_id().substr(0, 128),
-          "' is not in the scheduler's model catalog (", config_.models_file,
-          "; known: ", catalog_.ModelIds(), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "[", i, "].model_id: '", m.model_id().substr(0, 128),
+                       "' is not in the scheduler's model catalog (", config_.models_file,
+                       "; known: ", catalog_.ModelIds(), ")"));
     }
     if (model->FindVariant(m.variant()) == nullptr) {
       std::vector<std::string> names;
       for (const VariantSpec& v : model->variants) names.push_back(v.name);
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, "[", i, "].variant: '", m.variant().substr(0, 128),
-                       "' is not a variant of ", model->id, " in the scheduler's catalog (known: ",
-                       absl::StrJoin(names, ", "), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "[", i, "].variant: '", m.variant().substr(0, 128), "' is not a variant of ",
+          model->id, " in the scheduler's catalog (known: ", absl::StrJoin(names, ", "), ")"));
     }
   }
   return absl::OkStatus();
@@ -127,7 +126,8 @@ void Scheduler::CollectUnservableLocked(double now) {
     age = std::max(age, now - job->unservable_since);
   }
   for (const ModelKey& key : unservable_gauges_) {
-    if (oldest.count(key) == 0) metrics_->queue_unservable_age.WithLabels({key.first, key.second}).Set(0);
+    if (oldest.count(key) == 0)
+      metrics_->queue_unservable_age.WithLabels({key.first, key.second}).Set(0);
   }
   for (const auto& [key, age] : oldest) {
     metrics_->queue_unservable_age.WithLabels({key.first, key.second}).Set(age);

@@ -601,9 +601,10 @@ TEST_F(SchedulerTest, UnservableJobSaysSoAndFailsAfterTheTimeout) {
   EXPECT_THAT(job->status_message(), ::testing::HasSubstr("no registered worker serves tiny-t2v "
                                                           "variant original"));
   scheduler_->CollectMetrics();
-  EXPECT_THAT(registry_->Render(),
-              ::testing::HasSubstr("turbovid_queue_unservable_oldest_age_seconds{model=\"tiny-t2v\","
-                                   "variant=\"original\"}"));
+  EXPECT_THAT(
+      registry_->Render(),
+      ::testing::HasSubstr("turbovid_queue_unservable_oldest_age_seconds{model=\"tiny-t2v\","
+                           "variant=\"original\"}"));
   // A served job carries no message.
   auto served = scheduler_->SubmitVideo(Request());
   ASSERT_THAT(served, IsOk());
@@ -617,23 +618,25 @@ TEST_F(SchedulerTest, UnservableJobSaysSoAndFailsAfterTheTimeout) {
   EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
   EXPECT_THAT(failed->error(), ::testing::HasSubstr("unservable_job_timeout_seconds"));
   scheduler_->CollectMetrics();
-  EXPECT_THAT(registry_->Render(),
-              ::testing::HasSubstr("turbovid_queue_unservable_oldest_age_seconds{model=\"tiny-t2v\","
-                                   "variant=\"original\"} 0"));
+  EXPECT_THAT(
+      registry_->Render(),
+      ::testing::HasSubstr("turbovid_queue_unservable_oldest_age_seconds{model=\"tiny-t2v\","
+                           "variant=\"original\"} 0"));
 }
 
 TEST_F(SchedulerTest, UnservableMarkClearsWhenAWorkerServesIt) {
   auto job = scheduler_->SubmitVideo(Request());
   ASSERT_THAT(job, IsOk());
   EXPECT_NE(job->status_message(), "");  // no worker at all
-  auto w = Connect("w1");               // takes it at once
+  auto w = Connect("w1");                // takes it at once
   EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_ASSIGNED);
   EXPECT_EQ(scheduler_->GetJob(job->job_id())->status_message(), "");
 }
 
 TEST_F(SchedulerTest, WorkerWithModelsOutsideTheCatalogIsRefused) {
-  for (const auto& [model, variant] : {std::pair<std::string, std::string>{"no-such-model", "turbo"},
-                                       {"tiny-t2v", "no-such-variant"}}) {
+  for (const auto& [model, variant] :
+       {std::pair<std::string, std::string>{"no-such-model", "turbo"},
+        {"tiny-t2v", "no-such-variant"}}) {
     FakeWorker worker;
     worker.session = scheduler_->OpenSession(&worker.link, "test");
     v1::WorkerMessage m;

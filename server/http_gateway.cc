@@ -67,7 +67,8 @@ absl::StatusOr<v1::ListJobsRequest> ListRequest(const std::string& query) {
     } else if (key == "page_size") {
       int size = 0;
       if (!absl::SimpleAtoi(value, &size) || size < 0 || size > 1000) {
-        return absl::InvalidArgumentError(absl::StrCat("page_size: '", value, "' not in [0, 1000]"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("page_size: '", value, "' not in [0, 1000]"));
       }
       list.set_page_size(size);
     } else if (key == "page_token") {
@@ -110,8 +111,8 @@ void StreamEvents(VideoBackend* backend, const std::string& job_id, const std::s
         queue->cv.notify_one();
       });
   if (!watch.ok()) {
-    writer.Write(absl::StrCat("event: error\ndata: ", JsonQuote(std::string(watch.status().message())),
-                              "\n\n"));
+    writer.Write(absl::StrCat(
+        "event: error\ndata: ", JsonQuote(std::string(watch.status().message())), "\n\n"));
     return;
   }
   bool done = false;
@@ -138,8 +139,8 @@ void StreamEvents(VideoBackend* backend, const std::string& job_id, const std::s
     }
     if (ended && !done) {
       // The backend closed the watch (shutdown): the client reconnects and watches again.
-      writer.Write(absl::StrCat("event: error\ndata: ", JsonQuote(std::string(end_status.message())),
-                                "\n\n"));
+      writer.Write(absl::StrCat(
+          "event: error\ndata: ", JsonQuote(std::string(end_status.message())), "\n\n"));
       done = true;
     }
   }
@@ -171,10 +172,12 @@ class Gateway {
     if (request.method == "POST") {
       v1::SubmitVideoRequest submit;
       google::protobuf::util::JsonParseOptions options;
-      const auto parsed = google::protobuf::util::JsonStringToMessage(request.body, &submit, options);
+      const auto parsed =
+          google::protobuf::util::JsonStringToMessage(request.body, &submit, options);
       if (!parsed.ok()) {
-        return Error(absl::InvalidArgumentError(absl::StrCat(
-            "body: not a JSON SubmitVideoRequest (", std::string(parsed.message()).substr(0, 200), ")")));
+        return Error(absl::InvalidArgumentError(
+            absl::StrCat("body: not a JSON SubmitVideoRequest (",
+                         std::string(parsed.message()).substr(0, 200), ")")));
       }
       return Json(backend_->SubmitVideo(submit));
     }
@@ -228,8 +231,8 @@ class Gateway {
     if (!job.ok()) return Error(job.status());
     if (streams_.fetch_add(1) >= options_.max_event_streams) {
       streams_.fetch_sub(1);
-      return Error(absl::UnavailableError(absl::StrCat(
-          "events: ", options_.max_event_streams, " streams open; poll GET jobs/ID instead")));
+      return Error(absl::UnavailableError(absl::StrCat("events: ", options_.max_event_streams,
+                                                       " streams open; poll GET jobs/ID instead")));
     }
     common::HttpResponse response(200, "text/event-stream");
     response.stream = [this, job_id, client](common::HttpBodyWriter& writer) {

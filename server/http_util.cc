@@ -197,8 +197,8 @@ common::HttpResponse VideoResponse(VideoBackend* backend, const std::string& job
   response.stream = [source, length](common::HttpBodyWriter& writer) {
     int64_t left = length;
     while (left > 0) {
-      absl::StatusOr<std::string> data = source->Read(
-          static_cast<size_t>(std::min<int64_t>(left, common::kVideoChunkBytes)));
+      absl::StatusOr<std::string> data =
+          source->Read(static_cast<size_t>(std::min<int64_t>(left, common::kVideoChunkBytes)));
       // A short file cannot be repaired mid-response: the client sees a short body.
       if (!data.ok() || data->empty() || !writer.Write(*data)) return;
       left -= static_cast<int64_t>(data->size());

@@ -66,7 +66,8 @@ absl::Status ParseHeaders(absl::string_view headers, FormPart* part) {
 }  // namespace
 
 absl::StatusOr<std::string> MultipartBoundary(const std::string& content_type) {
-  if (!absl::StartsWithIgnoreCase(absl::StripAsciiWhitespace(content_type), "multipart/form-data")) {
+  if (!absl::StartsWithIgnoreCase(absl::StripAsciiWhitespace(content_type),
+                                  "multipart/form-data")) {
     return absl::InvalidArgumentError(
         absl::StrCat("Content-Type: '", content_type.substr(0, 100),
                      "' is neither application/json nor multipart/form-data"));

@@ -10,8 +10,8 @@
 namespace turbovid::server {
 
 struct FormPart {
-  std::string name;          // Content-Disposition name
-  std::string filename;      // Content-Disposition filename ("" for a plain field)
+  std::string name;      // Content-Disposition name
+  std::string filename;  // Content-Disposition filename ("" for a plain field)
   bool has_filename = false;
   std::string content_type;  // the part's Content-Type, "" when absent
   std::string data;

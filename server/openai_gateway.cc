@@ -85,7 +85,7 @@ std::string LeadingField(const std::string& message) {
 // The OpenAI create parameter behind a native SubmitVideoRequest field.
 std::string OpenAiFieldOf(const std::string& native) {
   static const std::map<std::string, std::string> kNative = {
-      {"model_id", "model"}, {"variant", "model"},       {"num_frames", "seconds"},
+      {"model_id", "model"}, {"variant", "model"},         {"num_frames", "seconds"},
       {"size", "size"},      {"image", "input_reference"}, {"prompt", "prompt"}};
   auto it = kNative.find(native);
   return it == kNative.end() ? "" : it->second;
@@ -133,8 +133,7 @@ struct CreateParams {
   std::optional<std::string> image;  // uploaded input_reference bytes
 };
 
-absl::Status SetOnce(std::optional<std::string>* slot, const std::string& name,
-                     std::string value) {
+absl::Status SetOnce(std::optional<std::string>* slot, const std::string& name, std::string value) {
   if (slot->has_value()) return Invalid(absl::StrCat(name, ": given twice"));
   *slot = std::move(value);
   return absl::OkStatus();
@@ -152,8 +151,9 @@ absl::Status FromJson(const std::string& body, CreateParams* out) {
     const bool text = value.kind_case() == Value::kStringValue;
     if (key == "prompt" || key == "model" || key == "size") {
       if (!text) return Invalid(absl::StrCat(key, ": must be a string"));
-      std::optional<std::string>* slot =
-          key == "prompt" ? &out->prompt : key == "model" ? &out->model : &out->size;
+      std::optional<std::string>* slot = key == "prompt"  ? &out->prompt
+                                         : key == "model" ? &out->model
+                                                          : &out->size;
       *slot = value.string_value();
     } else if (key == "seconds") {
       if (value.kind_case() == Value::kNumberValue) {
@@ -165,15 +165,17 @@ absl::Status FromJson(const std::string& body, CreateParams* out) {
       }
     } else if (key == "input_reference") {
       if (value.kind_case() != Value::kStructValue) {
-        return Invalid("input_reference: must be an object {\"image_url\": \"data:...\"} in "
-                       "JSON (or a file in multipart/form-data)");
+        return Invalid(
+            "input_reference: must be an object {\"image_url\": \"data:...\"} in "
+            "JSON (or a file in multipart/form-data)");
       }
       for (const auto& [sub, sub_value] : value.struct_value().fields()) {
         if (sub == "image_url" && sub_value.kind_case() == Value::kStringValue) {
           out->image_url = sub_value.string_value();
         } else if (sub == "file_id") {
-          return Invalid("input_reference.file_id: there is no files API here; send the image "
-                         "as a data: URL in image_url or upload it with multipart/form-data");
+          return Invalid(
+              "input_reference.file_id: there is no files API here; send the image "
+              "as a data: URL in image_url or upload it with multipart/form-data");
         } else {
           return Invalid(absl::StrCat("input_reference.", sub, ": unknown (accepted: image_url)"));
         }
@@ -198,7 +200,8 @@ absl::Status FromForm(const common::HttpRequest& request, CreateParams* out) {
     } else if (part.name == "input_reference[file_id]") {
       return Invalid("input_reference.file_id: there is no files API here; upload the image");
     } else if (part.has_filename) {
-      return Invalid(absl::StrCat(part.name, ": a file where a text field belongs (", kAccepted, ")"));
+      return Invalid(
+          absl::StrCat(part.name, ": a file where a text field belongs (", kAccepted, ")"));
     } else if (part.name == "prompt") {
       TV_RETURN_IF_ERROR(SetOnce(&out->prompt, part.name, std::move(part.data)));
     } else if (part.name == "model") {
@@ -208,7 +211,8 @@ absl::Status FromForm(const common::HttpRequest& request, CreateParams* out) {
     } else if (part.name == "size") {
       TV_RETURN_IF_ERROR(SetOnce(&out->size, part.name, std::move(part.data)));
     } else {
-      return Invalid(absl::StrCat(part.name.substr(0, 64), ": unknown parameter (", kAccepted, ")"));
+      return Invalid(
+          absl::StrCat(part.name.substr(0, 64), ": unknown parameter (", kAccepted, ")"));
     }
   }
   return absl::OkStatus();
@@ -217,12 +221,14 @@ absl::Status FromForm(const common::HttpRequest& request, CreateParams* out) {
 // "data:image/png;base64,...." -> the bytes.
 absl::StatusOr<std::string> DecodeDataUrl(const std::string& url) {
   if (!absl::StartsWith(url, "data:")) {
-    return Invalid("input_reference.image_url: only data: URLs are accepted (the service fetches "
-                   "nothing); or upload the image with multipart/form-data");
+    return Invalid(
+        "input_reference.image_url: only data: URLs are accepted (the service fetches "
+        "nothing); or upload the image with multipart/form-data");
   }
   const size_t comma = url.find(',');
   if (comma == std::string::npos || !absl::EndsWith(url.substr(0, comma), ";base64")) {
-    return Invalid("input_reference.image_url: a data: URL must be base64 ('data:TYPE;base64,...')");
+    return Invalid(
+        "input_reference.image_url: a data: URL must be base64 ('data:TYPE;base64,...')");
   }
   std::string bytes;
   if (!absl::Base64Unescape(absl::string_view(url).substr(comma + 1), &bytes)) {
@@ -289,7 +295,8 @@ absl::Status ResolveModel(const v1::ListModelsResponse& models, const std::strin
   if (found == nullptr) {
     return Invalid(absl::StrCat("model: '", model.substr(0, 128),
                                 "' is not served here; use a catalog model id or MODEL:VARIANT "
-                                "(models: ", absl::StrJoin(ids, ", "), ")"));
+                                "(models: ",
+                                absl::StrJoin(ids, ", "), ")"));
   }
   out->set_model_id(id);
   if (colon != std::string::npos) {
@@ -367,8 +374,7 @@ Struct VideoObject(const v1::Job& job, const v1::ListModelsResponse& models) {
     Struct error;
     const bool cancelled = job.state() == v1::JOB_STATE_CANCELLED;
     (*error.mutable_fields())["code"] = Str(cancelled ? "cancelled" : "generation_failed");
-    (*error.mutable_fields())["message"] =
-        Str(cancelled ? "cancelled by a client" : job.error());
+    (*error.mutable_fields())["message"] = Str(cancelled ? "cancelled by a client" : job.error());
     f["error"] = Obj(std::move(error));
   } else {
     f["error"] = Null();
@@ -433,13 +439,14 @@ class OpenAiGateway {
       params.image = std::move(*bytes);
     }
     if (params.image.has_value()) {
-      if (params.image->empty()) return Error(Invalid("input_reference: the uploaded file is empty"));
+      if (params.image->empty())
+        return Error(Invalid("input_reference: the uploaded file is empty"));
       submit.set_image(*params.image);
     }
     absl::StatusOr<v1::ListModelsResponse> models = backend_->ListModels();
     if (!models.ok()) return Error(models.status());
-    if (absl::Status s = ResolveModel(*models, params.model.value_or(""), params.image.has_value(),
-                                      &submit);
+    if (absl::Status s =
+            ResolveModel(*models, params.model.value_or(""), params.image.has_value(), &submit);
         !s.ok()) {
       return Error(s);
     }
@@ -499,7 +506,8 @@ class OpenAiGateway {
         list.set_page_size(limit);
       } else if (key == "order") {
         if (value != "asc" && value != "desc") {
-          return Error(Invalid(absl::StrCat("order: '", value.substr(0, 32), "' is not asc or desc")));
+          return Error(
+              Invalid(absl::StrCat("order: '", value.substr(0, 32), "' is not asc or desc")));
         }
         list.set_oldest_first(value == "asc");
       } else {
@@ -527,8 +535,7 @@ class OpenAiGateway {
     if (jobs->jobs_size() == 0) data.mutable_list_value();
     f["data"] = std::move(data);
     f["first_id"] = jobs->jobs_size() > 0 ? Str(jobs->jobs(0).job_id()) : Null();
-    f["last_id"] =
-        jobs->jobs_size() > 0 ? Str(jobs->jobs(jobs->jobs_size() - 1).job_id()) : Null();
+    f["last_id"] = jobs->jobs_size() > 0 ? Str(jobs->jobs(jobs->jobs_size() - 1).job_id()) : Null();
     f["has_more"] = Bool(!jobs->next_page_token().empty());
     return JsonResponse(200, body);
   }
@@ -536,8 +543,8 @@ class OpenAiGateway {
   // A job id that is unknown or deleted: "video_id: ...".
   static absl::Status NotFoundAsVideo(const absl::Status& status, const std::string& id) {
     if (!absl::IsNotFound(status)) return status;
-    return absl::NotFoundError(absl::StrCat("video_id: no video '", id.substr(0, 128), "' (",
-                                            status.message(), ")"));
+    return absl::NotFoundError(
+        absl::StrCat("video_id: no video '", id.substr(0, 128), "' (", status.message(), ")"));
   }
 
   VideoBackend* backend_;
@@ -548,8 +555,8 @@ class OpenAiGateway {
 absl::StatusOr<int> SecondsToFrames(const std::string& seconds) {
   double s = 0;
   if (!absl::SimpleAtod(seconds, &s) || !std::isfinite(s) || s <= 0) {
-    return Invalid(absl::StrCat("seconds: '", seconds.substr(0, 32),
-                                "' is not a positive number of seconds"));
+    return Invalid(
+        absl::StrCat("seconds: '", seconds.substr(0, 32), "' is not a positive number of seconds"));
   }
   const double steps = s * kOpenAiFps / 4;  // frames are 4k+1: seconds in steps of 4/16
   if (steps > 1e6 || std::fabs(steps - std::round(steps)) > 1e-9) {

@@ -85,9 +85,8 @@ int ModelsCommand(const std::vector<std::string>& argv) {
               "SAMPLER", "DEFAULT", "NODE CLASSES", "WORKERS (LOADED)");
   for (const v1::ModelInfo& m : models->models()) {
     for (const v1::VariantInfo& v : m.variants()) {
-      const std::string defaults =
-          absl::StrCat(m.default_width_pixels(), "x", m.default_height_pixels(), "x",
-                       m.default_num_frames());
+      const std::string defaults = absl::StrCat(
+          m.default_width_pixels(), "x", m.default_height_pixels(), "x", m.default_num_frames());
       std::printf("%-18s %-12s %-4s %-6s %-6s %-8s %-26s %d (%d)%s\n", m.model_id().c_str(),
                   absl::StrCat(v.variant(), v.is_default() ? "*" : "").c_str(),
                   v.is_i2v() ? "I2V" : "T2V",
@@ -96,8 +95,9 @@ int ModelsCommand(const std::vector<std::string>& argv) {
                   v.workers_loaded(), v.workers() == 0 ? "  no worker serves it" : "");
     }
   }
-  std::printf("* the model's default variant; DEFAULT = width x height x frames; STEPS = "
-              "default/max\n");
+  std::printf(
+      "* the model's default variant; DEFAULT = width x height x frames; STEPS = "
+      "default/max\n");
   return 0;
 }
 
@@ -118,10 +118,10 @@ int WorkersCommand(const std::vector<std::string>& argv) {
     std::printf("node class %s: %zu worker%s\n", node_class.c_str(), list.size(),
                 list.size() == 1 ? "" : "s");
     for (const v1::WorkerInfo* w : list) {
-      const std::string state = w->draining()       ? "draining"
-                                : w->job_ids_size() ? absl::StrCat("busy (", absl::StrJoin(
-                                                                       w->job_ids(), ", "), ")")
-                                                    : "idle";
+      const std::string state = w->draining() ? "draining"
+                                : w->job_ids_size()
+                                    ? absl::StrCat("busy (", absl::StrJoin(w->job_ids(), ", "), ")")
+                                    : "idle";
       std::printf("  %s  %s, %d GPU%s x %s, memory used %s; %s\n", w->worker_id().c_str(),
                   w->gpu_name().c_str(), w->gpu_count(), w->gpu_count() == 1 ? "" : "s",
                   Gib(w->memory_bytes()).c_str(), Gib(w->memory_used_bytes()).c_str(),

@@ -144,8 +144,9 @@ int Worker::Run() {
     if (absl::IsInvalidArgument(status)) {
       // The scheduler refused what this worker said (e.g. a model its catalog does not have):
       // retrying helps only once its catalog or this worker's models change.
-      TV_LOG(ERROR) << "scheduler " << config_.scheduler_address << " refused this worker: "
-                    << status.message() << "; trying again in " << delay << " s";
+      TV_LOG(ERROR) << "scheduler " << config_.scheduler_address
+                    << " refused this worker: " << status.message() << "; trying again in " << delay
+                    << " s";
     } else {
       TV_LOG(WARNING) << "scheduler " << config_.scheduler_address << ": " << status
                       << "; reconnecting in " << delay << " s";

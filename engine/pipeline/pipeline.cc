@@ -248,7 +248,8 @@ absl::StatusOr<Tensor> WanPipeline::EncodeImage(const GenerateRequest& r, int* w
   if (progress) progress({Stage::kEncodingImage, 0, r.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor rgb, video::DecodeImage(r.image_bytes, "image"));
   if (r.adapt_size_to_image) {
-    AdaptiveSize(r.width, r.height, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(0)), width, height);
+    AdaptiveSize(r.width, r.height, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(0)),
+                 width, height);
   } else {
     *width = r.width;
     *height = r.height;
