@@ -161,8 +161,10 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   // Unservable jobs and listings (scheduler_admin.cc).
   // Whether a registered worker lists the job's variant on a node class that can run it.
   bool ServedLocked(const PlacementRequest& request) const;
-  // Marks (or unmarks) one queued job; true when its mark changed.
-  bool MarkUnservableLocked(ActiveJob& job, double now);
+  // Marks (or unmarks) one queued job; true when its mark changed. `cache` (may be null) keeps
+  // ServedLocked's answer per (model, variant) across the jobs of one sweep.
+  bool MarkUnservableLocked(ActiveJob& job, double now,
+                            std::map<std::pair<std::string, std::string>, bool>* cache = nullptr);
   std::string StatusMessageLocked(const ActiveJob& job) const;
   // Sets turbovid_queue_unservable_oldest_age_seconds (a collect hook's part).
   void CollectUnservableLocked(double now);

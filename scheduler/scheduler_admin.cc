@@ -71,9 +71,18 @@ bool Scheduler::ServedLocked(const PlacementRequest& request) const {
   return false;
 }
 
-bool Scheduler::MarkUnservableLocked(ActiveJob& job, double now) {
+bool Scheduler::MarkUnservableLocked(ActiveJob& job, double now,
+                                     std::map<std::pair<std::string, std::string>, bool>* cache) {
   if (job.stored.state != v1::JOB_STATE_QUEUED) return false;
-  const bool served = ServedLocked(job.placement);
+  bool served = false;
+  if (cache == nullptr || job.placement.variant == nullptr) {
+    served = ServedLocked(job.placement);
+  } else {
+    const ModelKey key{job.placement.model_id, job.placement.variant->name};
+    auto [it, fresh] = cache->try_emplace(key, false);
+    if (fresh) it->second = ServedLocked(job.placement);
+    served = it->second;
+  }
   if (served == (job.unservable_since == 0)) return false;
   job.unservable_since = served ? 0 : now;
   if (served) {
@@ -103,8 +112,10 @@ void Scheduler::CheckUnservable(double now) {
   if (shutting_down_) return;
   const double timeout = config_.unservable_job_timeout_seconds;
   std::vector<ActiveJob*> expired;
+  // One look at the workers per (model, variant), not per job: queues can hold thousands.
+  std::map<ModelKey, bool> served;
   for (auto& [job_id, job] : active_) {
-    if (MarkUnservableLocked(*job, now)) NotifyLocked(*job);
+    if (MarkUnservableLocked(*job, now, &served)) NotifyLocked(*job);
     if (timeout > 0 && job->unservable_since > 0 && now - job->unservable_since >= timeout) {
       expired.push_back(job.get());
     }
