@@ -3,6 +3,7 @@
 
 #include <civetweb.h>
 
+#include <cctype>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -24,8 +25,14 @@ const char* StatusText(int status) {
       return "Accepted";
     case 204:
       return "No Content";
+    case 206:
+      return "Partial Content";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -34,6 +41,8 @@ const char* StatusText(int status) {
       return "Conflict";
     case 413:
       return "Payload Too Large";
+    case 416:
+      return "Range Not Satisfiable";
     case 429:
       return "Too Many Requests";
     case 500:
@@ -49,12 +58,37 @@ const char* StatusText(int status) {
   }
 }
 
+class ConnectionWriter final : public HttpBodyWriter {
+ public:
+  explicit ConnectionWriter(mg_connection* conn) : conn_(conn) {}
+  bool Write(std::string_view data) override {
+    if (gone_) return false;
+    if (!data.empty() && mg_write(conn_, data.data(), data.size()) <= 0) gone_ = true;
+    return !gone_;
+  }
+
+ private:
+  mg_connection* conn_;
+  bool gone_ = false;
+};
+
 void Send(mg_connection* conn, const HttpResponse& response) {
-  const std::string head = absl::StrCat(
-      "HTTP/1.1 ", response.status, " ", StatusText(response.status), "\r\n",
-      "Content-Type: ", response.content_type, "\r\n", "Content-Length: ", response.body.size(),
-      "\r\n", "Cache-Control: no-store\r\n", "Connection: close\r\n\r\n");
+  std::string head = absl::StrCat("HTTP/1.1 ", response.status, " ", StatusText(response.status),
+                                  "\r\n", "Content-Type: ", response.content_type, "\r\n");
+  if (!response.stream) {
+    absl::StrAppend(&head, "Content-Length: ", response.body.size(), "\r\n");
+  } else if (response.stream_bytes >= 0) {
+    absl::StrAppend(&head, "Content-Length: ", response.stream_bytes, "\r\n");
+  }
+  for (const auto& [name, value] : response.headers)
+    absl::StrAppend(&head, name, ": ", value, "\r\n");
+  absl::StrAppend(&head, "Cache-Control: no-store\r\n", "Connection: close\r\n\r\n");
   mg_write(conn, head.data(), head.size());
+  if (response.stream) {
+    ConnectionWriter writer(conn);
+    response.stream(writer);
+    return;
+  }
   if (!response.body.empty()) mg_write(conn, response.body.data(), response.body.size());
 }
 
@@ -69,6 +103,16 @@ HttpServer::~HttpServer() { Stop(); }
 void HttpServer::Handle(const std::string& path, HttpHandler handler) {
   std::lock_guard<std::mutex> lock(mu_);
   handlers_[path] = std::move(handler);
+}
+
+void HttpServer::HandlePrefix(const std::string& prefix, HttpHandler handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  prefix_handlers_[prefix] = std::move(handler);
+}
+
+std::string HttpRequest::Header(const std::string& lower_case_name) const {
+  auto it = headers.find(lower_case_name);
+  return it == headers.end() ? "" : it->second;
 }
 
 void HttpServer::SetLivenessCheck(std::function<bool()> live) {
@@ -127,6 +171,13 @@ int HttpServer::Dispatch(mg_connection* conn, void* self) {
   request.query = info->query_string ? info->query_string : "";
   const char* content_type = mg_get_header(conn, "Content-Type");
   request.content_type = content_type ? content_type : "";
+  request.remote_address = info->remote_addr;
+  for (int i = 0; i < info->num_headers; ++i) {
+    if (info->http_headers[i].name == nullptr || info->http_headers[i].value == nullptr) continue;
+    std::string name = info->http_headers[i].name;
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    request.headers[name] = info->http_headers[i].value;
+  }
   if (info->content_length > server->max_body_bytes_) {
     Send(conn, {413, "text/plain; charset=utf-8", "request body too large\n"});
     return 413;
@@ -146,15 +197,24 @@ int HttpServer::Dispatch(mg_connection* conn, void* self) {
 }
 
 HttpResponse HttpServer::Serve(const HttpRequest& request) {
-  HttpHandler handler;
+  HttpHandler exact;
+  HttpHandler by_prefix;
   std::function<bool()> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = handlers_.find(request.path);
-    if (it != handlers_.end()) handler = it->second;
+    if (it != handlers_.end()) exact = it->second;
+    size_t best = 0;
+    for (const auto& [prefix, handler] : prefix_handlers_) {
+      if (prefix.size() >= best && request.path.compare(0, prefix.size(), prefix) == 0) {
+        best = prefix.size();
+        by_prefix = handler;
+      }
+    }
     live = live_;
   }
-  if (handler) return handler(request);
+  if (exact) return exact(request);
+  // The probes and /metrics stay reachable under any prefix handler (a web page at "/").
   if (request.path == "/metrics") {
     if (registry_ == nullptr) return {404, "text/plain; charset=utf-8", "no metrics\n"};
     return {200, "text/plain; version=0.0.4; charset=utf-8", registry_->Render()};
@@ -167,6 +227,7 @@ HttpResponse HttpServer::Serve(const HttpRequest& request) {
     if (!ready()) return {503, "text/plain; charset=utf-8", "not ready\n"};
     return {200, "text/plain; charset=utf-8", "ready\n"};
   }
+  if (by_prefix) return by_prefix(request);
   return {404, "text/plain; charset=utf-8", absl::StrCat("no handler for ", request.path, "\n")};
 }
 

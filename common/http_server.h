@@ -1,13 +1,19 @@
 // A small HTTP server on civetweb: /metrics (a metrics::Registry), /healthz (live), /readyz
-// (ready flag), plus any handlers the process adds (exact path match, e.g. the /v1/videos gateway).
+// (ready flag), plus any handlers the process adds (exact paths, or the longest matching path
+// prefix: the /v1/videos gateways, the web page). A response is a body in memory or a stream
+// written on the connection's thread (large videos, server-sent events).
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/limits.h"
@@ -27,12 +33,34 @@ struct HttpRequest {
   std::string query;         // after '?', undecoded; "" when absent
   std::string body;          // request body (at most HttpServer::Options::max_body_bytes)
   std::string content_type;  // request Content-Type header or ""
+  std::string remote_address;                  // the client's IP address
+  std::map<std::string, std::string> headers;  // every request header, names in lower case
+
+  // The header `lower_case_name`, or "".
+  std::string Header(const std::string& lower_case_name) const;
+};
+
+// The body of a streamed response.
+class HttpBodyWriter {
+ public:
+  virtual ~HttpBodyWriter() = default;
+  // Sends `data` now; false once the client is gone (stop writing then).
+  virtual bool Write(std::string_view data) = 0;
 };
 
 struct HttpResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
+  HttpResponse(int status_code = 200, std::string type = "text/plain; charset=utf-8",
+               std::string content = "")
+      : status(status_code), content_type(std::move(type)), body(std::move(content)) {}
+
+  int status;
+  std::string content_type;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (name, value)
+  // When set, the body is what this writes (`body` is ignored), called after the head is sent on
+  // the connection's thread, which it holds until it returns.
+  std::function<void(HttpBodyWriter&)> stream;
+  int64_t stream_bytes = -1;  // Content-Length of the stream; -1 = unknown (ends at close)
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -54,6 +82,9 @@ class HttpServer {
 
   // Adds or replaces the handler of an exact path; may be called before or after Start.
   void Handle(const std::string& path, HttpHandler handler);
+  // The handler of every path that starts with `prefix` and has no exact handler (the longest
+  // matching prefix wins).
+  void HandlePrefix(const std::string& prefix, HttpHandler handler);
   // /healthz answers 200 while `live` returns true (default: always), 503 otherwise.
   void SetLivenessCheck(std::function<bool()> live);
   // /readyz answers 200 once SetReady(true), 503 before and after SetReady(false).
@@ -73,6 +104,7 @@ class HttpServer {
   std::atomic<bool> ready_{false};
   std::mutex mu_;
   std::map<std::string, HttpHandler> handlers_;
+  std::map<std::string, HttpHandler> prefix_handlers_;
   std::function<bool()> live_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;

@@ -1,4 +1,5 @@
-// HttpServer on a loopback port: /metrics, /healthz, /readyz and a custom handler.
+// HttpServer on a loopback port: /metrics, /healthz, /readyz, exact and prefix handlers, request
+// headers, extra response headers and streamed bodies.
 #include "common/http_server.h"
 
 #include <arpa/inet.h>
@@ -71,6 +72,40 @@ TEST(HttpServerTest, ServesHealthReadinessMetricsAndHandlers) {
 
   server.SetLivenessCheck([] { return false; });
   EXPECT_NE(Fetch(server.port(), "GET", "/healthz").find("HTTP/1.1 503"), std::string::npos);
+  server.Stop();
+}
+
+TEST(HttpServerTest, PrefixHandlersHeadersAndStreams) {
+  HttpServer server(nullptr);
+  server.HandlePrefix("/", [](const HttpRequest& request) {
+    return HttpResponse{200, "text/plain", "root " + request.path};
+  });
+  server.HandlePrefix("/v1/things/", [](const HttpRequest& request) {
+    HttpResponse response{200, "text/plain",
+                          "thing " + request.path.substr(11) + " host " + request.Header("host")};
+    response.headers.emplace_back("X-Test", "yes");
+    return response;
+  });
+  server.Handle("/stream", [](const HttpRequest&) {
+    HttpResponse response;
+    response.content_type = "text/event-stream";
+    response.stream = [](HttpBodyWriter& writer) {
+      for (int i = 0; i < 3; ++i) writer.Write("data: " + std::to_string(i) + "\n\n");
+    };
+    return response;
+  });
+  HttpServer::Options options;
+  options.listen_address = "127.0.0.1";
+  ASSERT_TRUE(server.Start(options).ok());
+  const std::string thing = Fetch(server.port(), "GET", "/v1/things/abc");
+  EXPECT_NE(thing.find("thing abc host localhost"), std::string::npos) << thing;
+  EXPECT_NE(thing.find("X-Test: yes\r\n"), std::string::npos);
+  EXPECT_NE(Fetch(server.port(), "GET", "/index.html").find("root /index.html"), std::string::npos);
+  // The probes are not shadowed by a prefix handler at "/".
+  EXPECT_NE(Fetch(server.port(), "GET", "/healthz").find("ok\n"), std::string::npos);
+  const std::string stream = Fetch(server.port(), "GET", "/stream");
+  EXPECT_NE(stream.find("data: 0\n\ndata: 1\n\ndata: 2\n\n"), std::string::npos) << stream;
+  EXPECT_EQ(stream.find("Content-Length"), std::string::npos);
   server.Stop();
 }
 

@@ -1,6 +1,9 @@
 // Field-by-field checks in the order a client would fix them; the first failure is returned.
 #include "scheduler/admission.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "scheduler/image_check.h"
@@ -56,8 +59,32 @@ absl::Status ResolveSize(const v1::SubmitVideoRequest& request, const ModelSpec&
   return absl::OkStatus();
 }
 
+// I2V: TurboDiffusion's adaptive size (docs/model-math.md §6.2), the rule of the engine's
+// AdaptiveSize: keep the requested area, follow the image's aspect (h/w), round each side to a
+// multiple of 16. Resolved here so that the job reports the size it is rendered at; the worker
+// renders it as given.
+absl::Status AdaptSizeToImage(const ImageInfo& image, const AdmissionLimits& limits,
+                              ResolvedRequest* out) {
+  const double area = static_cast<double>(out->width_pixels) * out->height_pixels;
+  const double aspect = static_cast<double>(image.height) / image.width;
+  const int height =
+      std::max(16, static_cast<int>(std::lround(std::sqrt(area * aspect) / 16.0)) * 16);
+  const int width =
+      std::max(16, static_cast<int>(std::lround(std::sqrt(area / aspect) / 16.0)) * 16);
+  // Rounding both sides up may pass the area a little; an extreme aspect passes it far.
+  const int64_t pixels = int64_t{width} * height;
+  if (pixels > limits.max_pixels + limits.max_pixels / 10) {
+    return Invalid(absl::StrCat("image: its aspect (", image.width, "x", image.height, ") gives a ",
+                                width, "x", height, " video = ", pixels, " pixels > limit ",
+                                limits.max_pixels));
+  }
+  out->width_pixels = width;
+  out->height_pixels = height;
+  return absl::OkStatus();
+}
+
 absl::Status CheckImage(const v1::SubmitVideoRequest& request, const VariantSpec& variant,
-                        const AdmissionLimits& limits) {
+                        const AdmissionLimits& limits, ImageInfo* image) {
   if (!variant.is_i2v) {
     if (!request.image().empty()) {
       return Invalid(absl::StrCat("image: model ", request.model_id(),
@@ -77,6 +104,10 @@ absl::Status CheckImage(const v1::SubmitVideoRequest& request, const VariantSpec
     return Invalid(absl::StrCat("image: ", info.width, "x", info.height, " exceeds ",
                                 limits.max_image_side_pixels, " pixels per side"));
   }
+  if (info.width < 1 || info.height < 1) {
+    return Invalid(absl::StrCat("image: ", info.width, "x", info.height, " has no pixels"));
+  }
+  *image = info;
   return absl::OkStatus();
 }
 
@@ -88,6 +119,15 @@ absl::StatusOr<v1::Sampler> SamplerOf(const VariantSpec& variant) {
 }
 
 }  // namespace
+
+absl::Status DefaultSize(const ModelSpec& model, int* width, int* height) {
+  if (model.default_width_pixels > 0) {
+    *width = model.default_width_pixels;
+    *height = model.default_height_pixels;
+    return absl::OkStatus();
+  }
+  return PresetSize(model.default_resolution, model.default_aspect, width, height);
+}
 
 absl::Status CheckResolvedJob(const v1::ResolvedJob& job) {
   if (job.model_id().empty()) return Invalid("job.model_id: empty");
@@ -146,7 +186,8 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& req
     return Invalid(absl::StrCat("negative_prompt: variant ", out.variant->name,
                                 " does not use classifier-free guidance"));
   }
-  TV_RETURN_IF_ERROR(CheckImage(request, *out.variant, limits));
+  ImageInfo image;
+  TV_RETURN_IF_ERROR(CheckImage(request, *out.variant, limits, &image));
 
   out.num_frames = request.num_frames() == 0 ? out.model->default_num_frames : request.num_frames();
   if (out.num_frames < 1 || (out.num_frames - 1) % 4 != 0) {
@@ -157,6 +198,7 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& req
         absl::StrCat("num_frames: ", out.num_frames, " > limit ", limits.max_num_frames));
   }
   TV_RETURN_IF_ERROR(ResolveSize(request, *out.model, limits, &out));
+  if (out.variant->is_i2v) TV_RETURN_IF_ERROR(AdaptSizeToImage(image, limits, &out));
 
   out.num_steps = request.num_steps() == 0 ? out.variant->default_steps : request.num_steps();
   if (out.num_steps < 1 || out.num_steps > out.variant->max_steps) {

@@ -32,6 +32,9 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const turbovid::v1::SubmitVideoRe
                                                const ModelCatalog& catalog,
                                                const AdmissionLimits& limits, uint64_t random_seed);
 
+// The output size of a request that names none (before an I2V image adapts it).
+absl::Status DefaultSize(const ModelSpec& model, int* width, int* height);
+
 // Checks that a resolved job names every parameter (nothing UNSPECIFIED, sizes and counts in
 // range); InvalidArgument naming the field (`job.sampler: SAMPLER_UNSPECIFIED`). Admission runs it
 // on what it resolved, recovery on what the store gives back.

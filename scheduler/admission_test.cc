@@ -218,8 +218,35 @@ TEST_F(AdmissionTest, I2vNeedsAValidImage) {
   r.set_image(TinyPng());
   auto resolved = Validate(r);
   ASSERT_THAT(resolved, IsOk());
-  EXPECT_EQ(resolved->width_pixels, 1280);  // I2V defaults to 720p
+  // I2V defaults to 720p: its area (1280x720) in the square image's aspect.
+  EXPECT_EQ(resolved->width_pixels, 960);
+  EXPECT_EQ(resolved->height_pixels, 960);
+  EXPECT_EQ(resolved->job.width_pixels(), 960);
   limits_.max_image_bytes = 10;
+  EXPECT_THAT(Validate(r), StatusIs(kInvalid));
+}
+
+TEST_F(AdmissionTest, I2vSizeFollowsTheImage) {
+  v1::SubmitVideoRequest r;
+  r.set_model_id("wan2.2-i2v-a14b");
+  r.set_prompt("the cat jumps");
+  // Minimal JPEG, 16x8: aspect h/w = 0.5.
+  r.set_image(
+      std::string("\xFF\xD8\xFF\xC0\x00\x0B\x08\x00\x08\x00\x10\x01\x01\x11\x00\xFF\xD9", 17));
+  r.mutable_size()->set_resolution("480p");
+  auto resolved = Validate(r);
+  ASSERT_THAT(resolved, IsOk());
+  // Area 832x480 = 399360: h = round16(sqrt(399360 / 2)) = 448,
+  // w = round16(sqrt(399360 * 2)) = 896.
+  EXPECT_EQ(resolved->width_pixels, 896);
+  EXPECT_EQ(resolved->height_pixels, 448);
+  EXPECT_EQ(resolved->job.width_pixels(), 896);
+  EXPECT_EQ(resolved->job.height_pixels(), 448);
+  EXPECT_EQ(AcceptedRequest(r, *resolved).size().width_pixels(), 896);
+  // A 1x8192 image at 720p: 16x86880 (sides clamped to 16) is far above the pixel limit.
+  r.mutable_size()->set_resolution("720p");
+  r.set_image(
+      std::string("\xFF\xD8\xFF\xC0\x00\x0B\x08\x20\x00\x00\x01\x01\x01\x11\x00\xFF\xD9", 17));
   EXPECT_THAT(Validate(r), StatusIs(kInvalid));
 }
 

@@ -96,6 +96,13 @@ class FileSource final : public server::ByteSource {
     out.resize(static_cast<size_t>(n));
     return out;
   }
+  absl::Status Seek(int64_t offset) override {
+    if (offset < 0 || offset > size_) {
+      return absl::OutOfRangeError(absl::StrCat("offset ", offset, " outside [0, ", size_, "]"));
+    }
+    if (lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) return Errno("artifact seek");
+    return absl::OkStatus();
+  }
 
  private:
   int fd_;
@@ -163,6 +170,14 @@ absl::StatusOr<std::optional<int64_t>> LocalArtifactStore::CommittedSize(
     return absl::InternalError(absl::StrCat("artifact ", PathOf(job_id), ": ", ec.message()));
   }
   return std::optional<int64_t>(static_cast<int64_t>(size));
+}
+
+absl::Status LocalArtifactStore::Remove(const std::string& job_id) {
+  if (!SafeId(job_id)) return absl::InvalidArgumentError(absl::StrCat("job_id: ", job_id));
+  const std::string path = PathOf(job_id);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Errno(absl::StrCat("artifact remove ", path));
+  return absl::OkStatus();
 }
 
 }  // namespace turbovid::scheduler

@@ -30,6 +30,8 @@ class ArtifactStore {
   virtual absl::StatusOr<std::unique_ptr<server::ByteSource>> Open(const std::string& job_id) = 0;
   // The size of the committed artifact of `job_id`; nullopt when none was committed.
   virtual absl::StatusOr<std::optional<int64_t>> CommittedSize(const std::string& job_id) = 0;
+  // Deletes a committed artifact; OK when there is none.
+  virtual absl::Status Remove(const std::string& job_id) = 0;
 };
 
 class LocalArtifactStore final : public ArtifactStore {
@@ -40,6 +42,7 @@ class LocalArtifactStore final : public ArtifactStore {
   absl::StatusOr<std::unique_ptr<ArtifactWriter>> BeginWrite(const std::string& job_id) override;
   absl::StatusOr<std::unique_ptr<server::ByteSource>> Open(const std::string& job_id) override;
   absl::StatusOr<std::optional<int64_t>> CommittedSize(const std::string& job_id) override;
+  absl::Status Remove(const std::string& job_id) override;
   std::string PathOf(const std::string& job_id) const;
 
  private:

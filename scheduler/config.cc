@@ -53,6 +53,7 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
                                      "lease_seconds",
                                      "heartbeat_interval_seconds",
                                      "max_attempts",
+                                     "unservable_job_timeout_seconds",
                                      "step_ewma_alpha",
                                      "max_watch_streams_per_client",
                                      "max_watch_streams",
@@ -78,6 +79,8 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(
       root.Read("max_watch_streams_per_client", &config.max_watch_streams_per_client));
   TV_RETURN_IF_ERROR(root.Read("max_watch_streams", &config.max_watch_streams));
+  TV_RETURN_IF_ERROR(
+      root.Read("unservable_job_timeout_seconds", &config.unservable_job_timeout_seconds));
   TV_RETURN_IF_ERROR(root.Read("step_ewma_alpha", &config.step_ewma_alpha));
   TV_RETURN_IF_ERROR(root.Read("shutdown_grace_seconds", &config.shutdown_grace_seconds));
   TV_RETURN_IF_ERROR(root.Read("max_message_bytes", &config.max_message_bytes));
@@ -121,6 +124,10 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   TV_RETURN_IF_ERROR(Positive("max_attempts", c.max_attempts));
   TV_RETURN_IF_ERROR(Positive("max_watch_streams_per_client", c.max_watch_streams_per_client));
   TV_RETURN_IF_ERROR(Positive("max_watch_streams", c.max_watch_streams));
+  if (!(c.unservable_job_timeout_seconds >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unservable_job_timeout_seconds: ", c.unservable_job_timeout_seconds, " must be >= 0"));
+  }
   if (c.step_ewma_alpha <= 0 || c.step_ewma_alpha > 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("step_ewma_alpha: ", c.step_ewma_alpha, " is not in (0, 1]"));

@@ -40,6 +40,10 @@ struct SchedulerConfig {
   double lease_seconds = 15;              // silent worker loses its task after this
   double heartbeat_interval_seconds = 2;  // told to workers in Registered
   int max_attempts = 3;                   // worker losses before a job FAILS
+  // A queued job that no registered worker can serve (none lists its model and variant on a
+  // node class that can run it) says so in Job.status_message and FAILS after this long;
+  // 0 = it waits for a worker forever.
+  double unservable_job_timeout_seconds = 600;
   int max_watch_streams_per_client = 64;  // open WatchJob streams per peer host; more refused
   int max_watch_streams = 10000;          // open WatchJob streams in all
   double step_ewma_alpha = 0.3;           // weight of the newest step time

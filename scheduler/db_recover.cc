@@ -25,8 +25,13 @@ namespace fs = std::filesystem;
 constexpr char kCols[] =
     "seq, job_id, client_request_id, model_id, state, request, image, attempts, losses, "
     "worker_id, error, seed, width_pixels, height_pixels, video_bytes, created, started, "
-    "finished, resolved";
-constexpr int kNumCols = 19;
+    "finished, resolved, deleted";
+// Stores from before DeleteJob have no `deleted` column: their rows read it as 0.
+constexpr char kColsWithoutDeleted[] =
+    "seq, job_id, client_request_id, model_id, state, request, image, attempts, losses, "
+    "worker_id, error, seed, width_pixels, height_pixels, video_bytes, created, started, "
+    "finished, resolved, 0";
+constexpr int kNumCols = 20;
 constexpr int kRequestCol = 5;
 constexpr int kResolvedCol = 18;
 // After an unreadable row: this many single-step retries, then doubling jumps.
@@ -135,11 +140,12 @@ int64_t QueryInt(sqlite3* db, const char* sql, int64_t fallback) {
 // Row by row from seq 1 up to `upper`, jumping over what cannot be read.
 // Row by row from seq 1 up to `upper`, jumping over what cannot be read. Reads on `src`, its own
 // connection, so that a read error never touches the transaction writing `db`.
-void CopyByRanges(sqlite3* src, sqlite3* db, int64_t upper, RecoverReport* report) {
+void CopyByRanges(sqlite3* src, sqlite3* db, const char* src_cols, int64_t upper,
+                  RecoverReport* report) {
   sqlite3_stmt* select = nullptr;
   sqlite3_stmt* insert = nullptr;
   sqlite3_prepare_v2(
-      src, absl::StrCat("SELECT ", kCols, " FROM jobs WHERE seq >= ?1 ORDER BY seq").c_str(), -1,
+      src, absl::StrCat("SELECT ", src_cols, " FROM jobs WHERE seq >= ?1 ORDER BY seq").c_str(), -1,
       &select, nullptr);
   std::string placeholders = "?";
   for (int i = 1; i < kNumCols; ++i) absl::StrAppend(&placeholders, ", ?");
@@ -229,8 +235,13 @@ absl::StatusOr<RecoverReport> RecoverDatabase(const std::string& broken, const s
   }
   const int64_t sequence =
       QueryInt(db, "SELECT seq FROM src.sqlite_sequence WHERE name = 'jobs'", -1);
+  const char* src_cols =
+      QueryInt(db, "SELECT COUNT(*) FROM pragma_table_info('jobs', 'src') WHERE name = 'deleted'",
+               0) == 1
+          ? kCols
+          : kColsWithoutDeleted;
   // Bulk first: the whole table in one statement (its own transaction) when every page reads.
-  const std::string bulk = absl::StrCat("INSERT INTO main.jobs (", kCols, ") SELECT ", kCols,
+  const std::string bulk = absl::StrCat("INSERT INTO main.jobs (", kCols, ") SELECT ", src_cols,
                                         " FROM src.jobs ORDER BY seq");
   const bool bulk_ok = sqlite3_exec(db, bulk.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
   if (bulk_ok) report.rows_copied = sqlite3_changes(db);
@@ -246,7 +257,7 @@ absl::StatusOr<RecoverReport> RecoverDatabase(const std::string& broken, const s
     const int64_t max_seq = QueryInt(src, "SELECT MAX(seq) FROM jobs", -1);
     const int64_t known = std::max(sequence, max_seq);
     sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
-    CopyByRanges(src, db, known > 0 ? known : int64_t{1} << 40, &report);
+    CopyByRanges(src, db, src_cols, known > 0 ? known : int64_t{1} << 40, &report);
     if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
       return absl::InternalError(absl::StrCat("--out: commit: ", sqlite3_errmsg(db)));
     }

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   created REAL NOT NULL DEFAULT 0,
   started REAL NOT NULL DEFAULT 0,
   finished REAL NOT NULL DEFAULT 0,
-  resolved BLOB                            -- ResolvedJob; NULL in rows from before it existed
+  resolved BLOB,                           -- ResolvedJob; NULL in rows from before it existed
+  deleted REAL NOT NULL DEFAULT 0          -- unix seconds of DeleteJob; 0 = not deleted
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
@@ -46,7 +47,7 @@ constexpr char kInsertSql[] =
 
 constexpr char kColumns[] =
     "seq, job_id, client_request_id, state, request, image, attempts, losses, worker_id, error, "
-    "seed, width_pixels, height_pixels, video_bytes, created, started, finished, resolved";
+    "seed, width_pixels, height_pixels, video_bytes, created, started, finished, resolved, deleted";
 
 // A prepared statement, finalized on scope exit.
 class Stmt {
@@ -134,6 +135,7 @@ absl::StatusOr<StoredJob> ReadRow(sqlite3_stmt* s, bool with_image) {
     return absl::DataLossError(
         absl::StrCat("job store: resolved job of ", job.job_id, " unreadable"));
   }
+  job.deleted_unix_seconds = sqlite3_column_double(s, 18);
   return job;
 }
 
@@ -177,7 +179,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   std::unique_ptr<JobStore> store(new JobStore(db));
   TV_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
   TV_RETURN_IF_ERROR(store->Exec(kSchema));
-  TV_RETURN_IF_ERROR(store->AddResolvedColumn());
+  TV_RETURN_IF_ERROR(store->AddColumnIfMissing("resolved", "BLOB"));
+  TV_RETURN_IF_ERROR(store->AddColumnIfMissing("deleted", "REAL NOT NULL DEFAULT 0"));
   if (sqlite3_prepare_v3(db, kInsertSql, -1, SQLITE_PREPARE_PERSISTENT, &store->insert_stmt_,
                          nullptr) != SQLITE_OK) {
     return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db)));
@@ -303,12 +306,13 @@ absl::Status JobStore::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
-absl::Status JobStore::AddResolvedColumn() {
-  Stmt stmt(db_, "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'resolved'");
+absl::Status JobStore::AddColumnIfMissing(const std::string& name, const std::string& type) {
+  Stmt stmt(db_, "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = ?");
   TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Text(1, name);
   if (stmt.Step() != SQLITE_ROW) return stmt.Error("schema check");
   if (sqlite3_column_int(stmt.get(), 0) == 1) return absl::OkStatus();
-  return Exec("ALTER TABLE jobs ADD COLUMN resolved BLOB");
+  return Exec(absl::StrCat("ALTER TABLE jobs ADD COLUMN ", name, " ", type).c_str());
 }
 
 std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
@@ -406,6 +410,19 @@ absl::Status JobStore::Update(const StoredJob& job) {
   return absl::OkStatus();
 }
 
+absl::Status JobStore::MarkDeleted(const std::string& job_id, double unix_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, "UPDATE jobs SET deleted = ? WHERE job_id = ?");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Real(1, unix_seconds);
+  stmt.Text(2, job_id);
+  if (stmt.Step() != SQLITE_DONE) return stmt.Error("delete");
+  if (sqlite3_changes(db_) != 1) {
+    return absl::NotFoundError(absl::StrCat("job store: no job ", job_id));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StoredJob> JobStore::Get(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(read_mu_);
   Stmt stmt(read_db_, absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE job_id = ?"));
@@ -445,12 +462,15 @@ absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) 
   Stmt stmt(read_db_,
             absl::StrCat("SELECT ", kColumns,
                          " FROM jobs WHERE (?1 = 0 OR state = ?1) AND (?2 = '' OR model_id = "
-                         "?2) AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4"));
+                         "?2) AND (?3 = 0 OR seq < ?3) AND (?5 = 0 OR seq > ?5) AND deleted = 0 "
+                         "ORDER BY seq ",
+                         filter.ascending ? "ASC" : "DESC", " LIMIT ?4"));
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Int(1, filter.state);
   stmt.Text(2, filter.model_id);
   stmt.Int(3, filter.before_seq);
   stmt.Int(4, filter.limit);
+  stmt.Int(5, filter.after_seq);
   return ReadAll(stmt, /*with_image=*/false);
 }
 

@@ -48,6 +48,7 @@ struct StoredJob {
   double created_unix_seconds = 0;
   double started_unix_seconds = 0;
   double finished_unix_seconds = 0;
+  double deleted_unix_seconds = 0;  // DeleteJob; 0 = not deleted (deleted jobs are NotFound)
 };
 
 struct ListFilter {
@@ -55,6 +56,8 @@ struct ListFilter {
   std::string model_id;                                                // "" = any
   int limit = 50;
   int64_t before_seq = 0;  // > 0: only jobs with seq < before_seq (newest first paging)
+  int64_t after_seq = 0;   // > 0: only jobs with seq > after_seq
+  bool ascending = false;  // oldest first instead of newest first
 };
 
 class JobStore {
@@ -87,11 +90,14 @@ class JobStore {
   // Writes the mutable columns (state, attempts, losses, worker, error, times, video bytes);
   // the request and resolved job are written once, by Insert.
   absl::Status Update(const StoredJob& job);
+  // Marks the job deleted (its row stays: jobs are never removed from the store).
+  absl::Status MarkDeleted(const std::string& job_id, double unix_seconds);
+  // Deleted jobs too (deleted_unix_seconds > 0): the caller decides.
   absl::StatusOr<StoredJob> Get(const std::string& job_id);
   absl::StatusOr<std::optional<StoredJob>> FindByClientRequestId(const std::string& id);
   // The encoded I2V image of a job ("" for T2V); kept out of memory while the job waits.
   absl::StatusOr<std::string> GetImage(const std::string& job_id);
-  // Newest first.
+  // Newest first (or oldest first), deleted jobs left out.
   absl::StatusOr<std::vector<StoredJob>> List(const ListFilter& filter);
   // Jobs not in a final state, in submit order (without image bytes).
   absl::StatusOr<std::vector<StoredJob>> LoadUnfinished();
@@ -116,8 +122,8 @@ class JobStore {
 
   explicit JobStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
-  // Databases created before jobs stored a ResolvedJob get the column (NULL in old rows).
-  absl::Status AddResolvedColumn();
+  // Databases created before a column existed get it (`resolved`: NULL in old rows; `deleted`: 0).
+  absl::Status AddColumnIfMissing(const std::string& name, const std::string& type);
   // Commits rounds of queued inserts until the queue is empty, then clears committing_.
   void CommitQueued();
   // Inserts `batch` in one transaction (its jobs move into the results); one result per job.

@@ -1,6 +1,7 @@
 // turbovid-scheduler: loads configs/scheduler.yaml (flags override), opens the job store and the
 // artifact store, serves gRPC (VideoService, WorkerHub, health, reflection) and HTTP (/metrics,
-// /healthz, /readyz), and shuts down gracefully on SIGTERM/SIGINT.
+// /healthz, /readyz, the native JSON gateway, the OpenAI-compatible /v1/videos, the web page),
+// and shuts down gracefully on SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
 
@@ -25,6 +26,8 @@
 #include "scheduler/scheduler.h"
 #include "server/grpc_server.h"
 #include "server/http_gateway.h"
+#include "server/openai_gateway.h"
+#include "server/web_ui.h"
 
 namespace turbovid::scheduler {
 namespace {
@@ -33,6 +36,7 @@ constexpr char kUsage[] =
     "usage: turbovid-scheduler [--config FILE] [--listen HOST:PORT] [--http-address ADDR]\n"
     "                          [--http-port N] [--db FILE] [--artifacts DIR] [--models FILE]\n"
     "                          [--lease-seconds S] [--max-attempts N] [--log-level LEVEL]\n"
+    "                          [--unservable-job-timeout-seconds S]\n"
     "                          [--ports-file FILE] [--allow-empty-db]\n"
     "       turbovid-scheduler recover --db BROKEN --out NEW\n"
     "Flags override the YAML config (default configs/scheduler.yaml when it exists).\n"
@@ -110,6 +114,10 @@ absl::Status ApplyOverride(const std::string& flag, const std::string& value,
     if (!absl::SimpleAtod(value, &config->lease_seconds)) {
       return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not a number"));
     }
+  } else if (flag == "--unservable-job-timeout-seconds") {
+    if (!absl::SimpleAtod(value, &config->unservable_job_timeout_seconds)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not a number"));
+    }
   } else if (flag == "--log-level") {
     TV_ASSIGN_OR_RETURN(common::LogLevel level, common::ParseLogLevel(value));
     common::SetMinLogLevel(level);
@@ -147,7 +155,10 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   common::metrics::Registry registry;
   SchedulerMetrics metrics(registry);
   common::HttpServer http(&registry);
-  TV_RETURN_IF_ERROR(http.Start({.listen_address = config.http_address, .port = config.http_port}));
+  // Threads: each /events stream holds one (GatewayOptions::max_event_streams), the rest serve
+  // the APIs, the page, probes and scrapes.
+  TV_RETURN_IF_ERROR(http.Start(
+      {.listen_address = config.http_address, .port = config.http_port, .num_threads = 48}));
 
   TV_RETURN_IF_ERROR(
       CheckDatabaseAtStart(config.db_path, DbBackupDir(config), config.allow_empty_db));
@@ -160,14 +171,21 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
                       Scheduler::Create(config, std::move(catalog), std::move(store),
                                         std::move(artifacts), &metrics));
   // Destroyed before `scheduler` on every return: no scrape or probe reaches a dead scheduler.
+  // BeginShutdown first: it ends the watches that /events streams wait on.
   struct HttpStopper {
     common::HttpServer* http;
-    ~HttpStopper() { http->Stop(); }
-  } http_stopper{&http};
+    Scheduler* scheduler;
+    ~HttpStopper() {
+      scheduler->BeginShutdown();
+      http->Stop();
+    }
+  } http_stopper{&http, scheduler.get()};
   registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
   scheduler->Start();
   http.SetLivenessCheck([&scheduler] { return scheduler->Live(); });
-  server::InstallHttpGateway(&http, scheduler.get());
+  server::InstallHttpGateway(&http, scheduler.get(), {.max_event_streams = 32});
+  server::InstallOpenAiGateway(&http, scheduler.get());
+  server::InstallWebUi(&http);
   // A failed periodic check leaves /readyz at 503 until a restart (corruption does not heal).
   std::atomic<bool> db_ok{true};
   DbMaintainer db_maintainer(

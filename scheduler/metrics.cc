@@ -16,6 +16,10 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
       job_requeues(r.AddCounter("turbovid_job_requeues_total",
                                 "Jobs put back in the queue, by reason.", {"reason"})),
       queue_depth(r.AddGauge("turbovid_queue_depth", "Jobs waiting in the queue.", {"model"})),
+      queue_unservable_age(
+          r.AddGauge("turbovid_queue_unservable_oldest_age_seconds",
+                     "Wait of the oldest queued job that no registered worker serves (0: none).",
+                     {"model", "variant"})),
       jobs_active(
           r.AddGauge("turbovid_jobs_active", "Jobs assigned to or running on workers.", {"state"})),
       queue_wait(r.AddHistogram("turbovid_job_queue_wait_seconds",

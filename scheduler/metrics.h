@@ -13,6 +13,7 @@ struct SchedulerMetrics {
   common::metrics::CounterFamily& submit_rejected;        // {code}
   common::metrics::CounterFamily& job_requeues;           // {reason}
   common::metrics::GaugeFamily& queue_depth;              // {model}
+  common::metrics::GaugeFamily& queue_unservable_age;     // {model, variant}
   common::metrics::GaugeFamily& jobs_active;              // {state}: assigned, running
   common::metrics::HistogramFamily& queue_wait;           // {model}
   common::metrics::HistogramFamily& job_duration;         // {model}: submit to final state

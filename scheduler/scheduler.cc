@@ -139,6 +139,10 @@ absl::Status Scheduler::Recover() {
         model == nullptr ? nullptr : model->FindVariant(job->stored.request.variant());
     ActiveJob& ref = *job;
     active_[ref.stored.job_id] = std::move(job);
+    if (ref.stored.deleted_unix_seconds > 0) {  // deleted while it ran: its cancel is done now
+      FinalizeLocked(ref, v1::JOB_STATE_CANCELLED, "");
+      continue;
+    }
     // A committed artifact means the job succeeded and only its final row was lost (a full
     // disk, a crash between the two writes): finish it from the artifact, never render again.
     absl::StatusOr<std::optional<int64_t>> artifact = artifacts_->CommittedSize(ref.stored.job_id);
@@ -194,6 +198,7 @@ void Scheduler::SweepLoop() {
     lock.unlock();
     ExpireLeases(SteadyNow());
     RetryPendingFinishes(SteadyNow());
+    CheckUnservable(SteadyNow());
     last_sweep_steady_.store(SteadyNow());
     lock.lock();
   }
@@ -293,6 +298,7 @@ absl::StatusOr<v1::Job> Scheduler::FinishSubmit(const PlacementRequest& placemen
   active_[ref.stored.job_id] = std::move(job);
   metrics_->jobs_submitted.WithLabels({placement.model_id}).Increment();
   EnqueueLocked(ref);
+  MarkUnservableLocked(ref, SteadyNow());
   v1::Job snapshot = ToProtoLocked(ref);
   DispatchLocked();
   return snapshot;
@@ -339,17 +345,27 @@ absl::StatusOr<v1::Job> Scheduler::SubmitVideo(const v1::SubmitVideoRequest& req
 }
 
 absl::StatusOr<v1::Job> Scheduler::GetJob(const std::string& job_id) {
+  const absl::Status deleted =
+      absl::NotFoundError(absl::StrCat("job_id: job ", job_id, " was deleted"));
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = active_.find(job_id);
-    if (it != active_.end()) return ToProtoLocked(*it->second);
+    if (it != active_.end()) {
+      if (it->second->stored.deleted_unix_seconds > 0) return deleted;
+      return ToProtoLocked(*it->second);
+    }
     auto pending = pending_finishes_.find(job_id);
-    if (pending != pending_finishes_.end()) return StoredToProto(pending->second.stored);
+    if (pending != pending_finishes_.end()) {
+      if (pending->second.stored.deleted_unix_seconds > 0) return deleted;
+      return StoredToProto(pending->second.stored);
+    }
   }
   TV_ASSIGN_OR_RETURN(StoredJob stored, store_->Get(job_id));
   std::lock_guard<std::mutex> lock(mu_);
   // It may have become active again (recovery) or changed since the read: prefer memory.
   auto it = active_.find(job_id);
+  if (it != active_.end()) stored = it->second->stored;
+  if (stored.deleted_unix_seconds > 0) return deleted;
   if (it != active_.end()) return ToProtoLocked(*it->second);
   auto pending = pending_finishes_.find(job_id);
   if (pending != pending_finishes_.end()) return StoredToProto(pending->second.stored);
@@ -364,6 +380,9 @@ absl::StatusOr<v1::Job> Scheduler::CancelJob(const std::string& job_id) {
     return GetJob(job_id);  // final already (cancel is idempotent) or NotFound
   }
   ActiveJob& job = *it->second;
+  if (job.stored.deleted_unix_seconds > 0) {
+    return absl::NotFoundError(absl::StrCat("job_id: job ", job_id, " was deleted"));
+  }
   auto worker = workers_.find(job.session_id);
   if (job.stored.state == v1::JOB_STATE_QUEUED || worker == workers_.end()) {
     return FinalizeLocked(job, v1::JOB_STATE_CANCELLED, "");
@@ -393,6 +412,22 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   }
   if (!v1::JobState_IsValid(request.state())) {
     return absl::InvalidArgumentError(absl::StrCat("state: unknown value ", request.state()));
+  }
+  filter.ascending = request.oldest_first();
+  if (filter.ascending && filter.before_seq > 0) {  // the token continues an oldest-first listing
+    filter.after_seq = filter.before_seq;
+    filter.before_seq = 0;
+  }
+  if (!request.after_job_id().empty()) {
+    if (!request.page_token().empty()) {
+      return absl::InvalidArgumentError("after_job_id: not together with page_token");
+    }
+    absl::StatusOr<StoredJob> after = store_->Get(request.after_job_id());
+    if (!after.ok() || after->deleted_unix_seconds > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("after_job_id: no job '", request.after_job_id().substr(0, 128), "'"));
+    }
+    (filter.ascending ? filter.after_seq : filter.before_seq) = after->seq;
   }
   TV_ASSIGN_OR_RETURN(std::vector<StoredJob> jobs, store_->List(filter));
   v1::ListJobsResponse response;
@@ -531,6 +566,7 @@ v1::Job Scheduler::ToProtoLocked(const ActiveJob& a) const {
   if (a.num_steps > 0) job.set_num_steps(a.num_steps);
   job.set_progress(a.progress);
   job.set_eta_seconds(EtaLocked(a));
+  job.set_status_message(StatusMessageLocked(a));
   if (a.stored.state == v1::JOB_STATE_QUEUED) {
     auto queue = queues_.find(a.placement.model_id);
     if (queue != queues_.end()) {
@@ -663,6 +699,10 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
                   << " failed, will retry: " << status;
     pending_finishes_[job.stored.job_id] =
         PendingFinish{job.stored, SteadyNow() + kFinishRetryFirstSeconds, kFinishRetryFirstSeconds};
+  }
+  if (job.stored.deleted_unix_seconds > 0) {  // deleted while it ran: its video goes too
+    absl::Status removed = artifacts_->Remove(job.stored.job_id);
+    if (!removed.ok()) TV_LOG(WARNING) << "job " << job.stored.job_id << ": " << removed;
   }
   metrics_->jobs.WithLabels({model_id, StateName(state)}).Increment();
   metrics_->job_duration.WithLabels({model_id})

@@ -63,6 +63,9 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
                                     server::JobListener listener) override;
   void Unwatch(uint64_t watch_id) override;
   absl::StatusOr<std::unique_ptr<server::ByteSource>> OpenVideo(const std::string& job_id) override;
+  absl::Status DeleteJob(const std::string& job_id) override;
+  absl::StatusOr<v1::ListModelsResponse> ListModels() override;
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers() override;
 
   // server::WorkerHubBackend
   std::unique_ptr<server::WorkerSession> OpenSession(server::WorkerLink* link,
@@ -71,6 +74,10 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   // Drops workers silent for longer than the lease and times out unanswered cancels; the
   // sweeper calls it with the steady clock, tests with any time.
   void ExpireLeases(double now_steady_seconds);
+  // Marks queued jobs that no registered worker serves (Job.status_message), clears the mark
+  // when one does, fails those marked longer than unservable_job_timeout_seconds. The sweeper
+  // calls it with the steady clock, tests with any time.
+  void CheckUnservable(double now_steady_seconds);
   static double SteadyNow();
 
   // Stores the final rows the store refused before (a full disk), each with its own backoff;
@@ -151,6 +158,20 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   void DispatchLocked();
   void AssignLocked(ActiveJob& job, Worker& worker);
 
+  // Unservable jobs and listings (scheduler_admin.cc).
+  // Whether a registered worker lists the job's variant on a node class that can run it.
+  bool ServedLocked(const PlacementRequest& request) const;
+  // Marks (or unmarks) one queued job; true when its mark changed. `cache` (may be null) keeps
+  // ServedLocked's answer per (model, variant) across the jobs of one sweep.
+  bool MarkUnservableLocked(ActiveJob& job, double now,
+                            std::map<std::pair<std::string, std::string>, bool>* cache = nullptr);
+  std::string StatusMessageLocked(const ActiveJob& job) const;
+  // Sets turbovid_queue_unservable_oldest_age_seconds (a collect hook's part).
+  void CollectUnservableLocked(double now);
+  // A catalog check of the models a worker lists; `field` names them in the error.
+  absl::Status CheckWorkerModels(const google::protobuf::RepeatedPtrField<v1::ModelVariant>& models,
+                                 const char* field) const;
+
   const SchedulerConfig config_;
   const ModelCatalog catalog_;
   std::unique_ptr<JobStore> store_;
@@ -166,6 +187,8 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   StepStats step_stats_;
   std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA
   std::set<std::string> seen_node_classes_;  // gauges of classes that left are set to 0
+  // (model, variant) whose unservable-age gauge was set: reset to 0 once none waits.
+  std::set<std::pair<std::string, std::string>> unservable_gauges_;
   std::unordered_map<uint64_t, std::unique_ptr<Worker>> workers_;  // by session id
   std::unordered_map<std::string, uint64_t> worker_ids_;           // worker id -> session id
   uint64_t next_session_id_ = 1;

@@ -27,6 +27,7 @@ struct Scheduler::ActiveJob {
   double assigned_steady = 0;
   double stage_started_steady = 0;
   double denoise_done_steady = 0;  // when the last denoising step was reported
+  double unservable_since = 0;  // steady seconds since no registered worker serves it; 0 = served
 };
 
 // One connected worker stream.

@@ -589,5 +589,168 @@ TEST_F(SchedulerTest, RestartFinishesFromACommittedArtifactWithoutRerunning) {
   EXPECT_THAT(video, IsOk());
 }
 
+TEST_F(SchedulerTest, UnservableJobSaysSoAndFailsAfterTheTimeout) {
+  config_.unservable_job_timeout_seconds = 30;
+  Open();
+  auto w = Connect("w1");  // serves tiny-t2v:turbo only
+  v1::SubmitVideoRequest original = Request();
+  original.set_variant("original");
+  auto job = scheduler_->SubmitVideo(original);
+  ASSERT_THAT(job, IsOk());
+  EXPECT_EQ(job->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_THAT(job->status_message(), ::testing::HasSubstr("no registered worker serves tiny-t2v "
+                                                          "variant original"));
+  scheduler_->CollectMetrics();
+  EXPECT_THAT(
+      registry_->Render(),
+      ::testing::HasSubstr("turbovid_queue_unservable_oldest_age_seconds{model=\"tiny-t2v\","
+                           "variant=\"original\"}"));
+  // A served job carries no message.
+  auto served = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(served, IsOk());
+  EXPECT_EQ(served->status_message(), "");
+  const double now = Scheduler::SteadyNow();
+  scheduler_->CheckUnservable(now + 10);
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_QUEUED);
+  scheduler_->CheckUnservable(now + 31);
+  auto failed = scheduler_->GetJob(job->job_id());
+  ASSERT_THAT(failed, IsOk());
+  EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(failed->error(), ::testing::HasSubstr("unservable_job_timeout_seconds"));
+  scheduler_->CollectMetrics();
+  EXPECT_THAT(
+      registry_->Render(),
+      ::testing::HasSubstr("turbovid_queue_unservable_oldest_age_seconds{model=\"tiny-t2v\","
+                           "variant=\"original\"} 0"));
+}
+
+TEST_F(SchedulerTest, UnservableMarkClearsWhenAWorkerServesIt) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  EXPECT_NE(job->status_message(), "");  // no worker at all
+  auto w = Connect("w1");                // takes it at once
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_ASSIGNED);
+  EXPECT_EQ(scheduler_->GetJob(job->job_id())->status_message(), "");
+}
+
+TEST_F(SchedulerTest, WorkerWithModelsOutsideTheCatalogIsRefused) {
+  for (const auto& [model, variant] :
+       {std::pair<std::string, std::string>{"no-such-model", "turbo"},
+        {"tiny-t2v", "no-such-variant"}}) {
+    FakeWorker worker;
+    worker.session = scheduler_->OpenSession(&worker.link, "test");
+    v1::WorkerMessage m;
+    m.mutable_register_()->set_worker_id("bad");
+    m.mutable_register_()->set_node_class("cpu");
+    auto* listed = m.mutable_register_()->add_models();
+    listed->set_model_id(model);
+    listed->set_variant(variant);
+    EXPECT_THAT(worker.Send(m), StatusIs(absl::StatusCode::kInvalidArgument));
+    worker.session->OnClosed();
+  }
+  EXPECT_EQ(scheduler_->RegisteredWorkers(), 0);
+  // A heartbeat listing an unknown model ends the stream too.
+  auto w = Connect("w1");
+  v1::WorkerMessage beat;
+  auto* listed = beat.mutable_heartbeat()->add_models();
+  listed->set_model_id("no-such-model");
+  listed->set_variant("turbo");
+  EXPECT_THAT(w->Send(beat), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SchedulerTest, ListsModelsAndWorkers) {
+  auto w = Connect("w1");
+  auto models = scheduler_->ListModels();
+  ASSERT_THAT(models, IsOk());
+  const v1::ModelInfo* tiny = nullptr;
+  for (const auto& m : models->models()) {
+    if (m.model_id() == "tiny-t2v") tiny = &m;
+  }
+  ASSERT_NE(tiny, nullptr);
+  EXPECT_EQ(tiny->default_width_pixels(), 64);
+  ASSERT_GE(tiny->variants_size(), 2);
+  EXPECT_EQ(tiny->variants(0).variant(), "turbo");
+  EXPECT_TRUE(tiny->variants(0).is_default());
+  EXPECT_EQ(tiny->variants(0).workers(), 1);
+  EXPECT_EQ(tiny->variants(1).workers(), 0);
+  EXPECT_THAT(tiny->variants(0).node_classes(), ::testing::Contains("cpu"));
+  auto workers = scheduler_->ListWorkers();
+  ASSERT_THAT(workers, IsOk());
+  ASSERT_EQ(workers->workers_size(), 1);
+  EXPECT_EQ(workers->workers(0).worker_id(), "w1");
+  EXPECT_EQ(workers->workers(0).node_class(), "cpu");
+  ASSERT_EQ(workers->workers(0).models_size(), 1);
+  EXPECT_EQ(workers->workers(0).models(0).model_id(), "tiny-t2v");
+}
+
+TEST_F(SchedulerTest, DeletedJobsAreGoneButStayInTheStore) {
+  auto w = Connect("w1");
+  auto done = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(done, IsOk());
+  ASSERT_EQ(w->link.Assigns().size(), 1u);
+  Finish(*w, w->link.Assigns()[0], "mp4 bytes");
+  ASSERT_EQ(StateOf(done->job_id()), v1::JOB_STATE_SUCCEEDED);
+  auto queued = scheduler_->SubmitVideo(Request());
+  auto running = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(queued, IsOk());
+  ASSERT_THAT(running, IsOk());
+  ASSERT_EQ(w->link.Assigns().size(), 2u);  // `queued` is running now, `running` waits
+  EXPECT_THAT(scheduler_->DeleteJob(done->job_id()), IsOk());
+  EXPECT_THAT(scheduler_->GetJob(done->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(scheduler_->OpenVideo(done->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(scheduler_->DeleteJob(done->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_FALSE(std::filesystem::exists(config_.artifact_dir + "/" + done->job_id() + ".mp4"));
+  // A running job is cancelled on its worker; a queued one at once.
+  EXPECT_THAT(scheduler_->DeleteJob(queued->job_id()), IsOk());
+  EXPECT_TRUE(w->link.sent.back().has_cancel());
+  EXPECT_THAT(scheduler_->DeleteJob(running->job_id()), IsOk());
+  auto list = scheduler_->ListJobs(v1::ListJobsRequest());
+  ASSERT_THAT(list, IsOk());
+  EXPECT_EQ(list->jobs_size(), 0);
+  // The rows stay, marked; across a restart the deleted jobs stay gone.
+  w.reset();
+  scheduler_.reset();
+  {
+    auto store = JobStore::Open(config_.db_path, false);
+    ASSERT_THAT(store, IsOk());
+    auto row = (*store)->Get(done->job_id());
+    ASSERT_THAT(row, IsOk());
+    EXPECT_GT(row->deleted_unix_seconds, 0);
+  }
+  Open();
+  EXPECT_THAT(scheduler_->GetJob(queued->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(scheduler_->ListJobs(v1::ListJobsRequest())->jobs_size(), 0);
+}
+
+TEST_F(SchedulerTest, ListsOldestFirstAndAfterAJob) {
+  config_.admission.max_queue_length = 10;
+  Open();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(scheduler_->SubmitVideo(Request())->job_id());
+  v1::ListJobsRequest request;
+  request.set_oldest_first(true);
+  request.set_page_size(2);
+  auto page = scheduler_->ListJobs(request);
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->jobs_size(), 2);
+  EXPECT_EQ(page->jobs(0).job_id(), ids[0]);
+  request.set_page_token(page->next_page_token());
+  page = scheduler_->ListJobs(request);
+  ASSERT_THAT(page, IsOk());
+  EXPECT_EQ(page->jobs(0).job_id(), ids[2]);
+  v1::ListJobsRequest after;
+  after.set_after_job_id(ids[3]);  // newest first: the jobs older than ids[3]
+  page = scheduler_->ListJobs(after);
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->jobs_size(), 3);
+  EXPECT_EQ(page->jobs(0).job_id(), ids[2]);
+  after.set_oldest_first(true);
+  page = scheduler_->ListJobs(after);
+  ASSERT_EQ(page->jobs_size(), 1);
+  EXPECT_EQ(page->jobs(0).job_id(), ids[4]);
+  after.set_after_job_id("jnope");
+  EXPECT_THAT(scheduler_->ListJobs(after), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace turbovid::scheduler

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/limits.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_internal.h"
 
@@ -89,6 +90,7 @@ absl::Status Scheduler::HandleMessage(uint64_t session_id, const v1::WorkerMessa
       worker.memory_used_bytes = message.heartbeat().memory_used_bytes();
       worker.memory_peak_bytes =
           std::max(worker.memory_peak_bytes, message.heartbeat().memory_peak_bytes());
+      TV_RETURN_IF_ERROR(CheckWorkerModels(message.heartbeat().models(), "heartbeat.models"));
       if (message.heartbeat().models_size() > 0 &&
           SetModels(message.heartbeat().models(), &worker.variants, &worker.loaded)) {
         TV_LOG(INFO) << "worker " << worker.info.worker_id()
@@ -131,6 +133,7 @@ absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker&
                                                    info.node_class().substr(0, 64),
                                                    "' is not a node class of the model catalog"));
   }
+  TV_RETURN_IF_ERROR(CheckWorkerModels(info.models(), "register.models"));
   if (info.max_concurrent_tasks() < 0 || info.max_concurrent_tasks() > kMaxTasksPerWorker) {
     return absl::InvalidArgumentError(
         absl::StrCat("register.max_concurrent_tasks: ", info.max_concurrent_tasks(), " not in [0, ",
@@ -424,6 +427,7 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
   job.num_steps = job.stored.job.num_steps();
   job.progress = 0;
   job.denoise_done_steady = 0;
+  job.unservable_since = 0;
   worker.tasks.insert(job.stored.job_id);
   PersistLocked(job);
 
@@ -468,6 +472,7 @@ void Scheduler::CollectMetrics() {
     assigned += job->stored.state == v1::JOB_STATE_ASSIGNED;
     running += job->stored.state == v1::JOB_STATE_RUNNING;
   }
+  CollectUnservableLocked(SteadyNow());
   metrics_->jobs_active.WithLabels({"assigned"}).Set(assigned);
   metrics_->jobs_active.WithLabels({"running"}).Set(running);
   for (const std::string& node_class : seen_node_classes_) {

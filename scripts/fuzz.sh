@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER_TARGET=${1:-${FUZZ_SECONDS:-30}}
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 GOLDEN=$ROOT/tests/data/golden
-TARGETS=(fuzz_safetensors fuzz_pickle fuzz_pth fuzz_png fuzz_mp4_probe)
+TARGETS=(fuzz_safetensors fuzz_pickle fuzz_pth fuzz_png fuzz_mp4_probe fuzz_multipart)
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
@@ -19,7 +19,7 @@ ninja -C "$BUILD" "${TARGETS[@]}"
 # rcm_t2v/weights.pth.
 SEEDS=$BUILD/seeds
 rm -rf "$SEEDS"
-mkdir -p "$SEEDS"/{fuzz_safetensors,fuzz_pickle,fuzz_pth,fuzz_png,fuzz_mp4_probe}
+mkdir -p "$SEEDS"/{fuzz_safetensors,fuzz_pickle,fuzz_pth,fuzz_png,fuzz_mp4_probe,fuzz_multipart}
 for f in "$GOLDEN"/*/*.safetensors; do
   head -c 65536 "$f" >"$SEEDS/fuzz_safetensors/$(basename "$(dirname "$f")")_$(basename "$f")"
 done
@@ -92,6 +92,9 @@ if command -v ffmpeg >/dev/null; then
 fi
 
 status=0
+# A create call as the OpenAI SDKs send it: a field and a file part.
+printf 'multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na fox\r\n--XyZ\r\nContent-Disposition: form-data; name="input_reference"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ--\r\n' \
+  >"$SEEDS/fuzz_multipart/create.txt"
 for t in "${TARGETS[@]}"; do
   corpus=$BUILD/corpus/$t
   artifacts=$BUILD/artifacts/$t

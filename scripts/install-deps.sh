@@ -10,11 +10,18 @@ pkgs=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   prometheus python3-grpcio python3-protobuf python3-numpy
   clang libclang-rt-14-dev
+  chromium chromium-driver
 )
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm run the OpenAI SDK test (tests/e2e/openai/): Debian's packages unless a node
+# and npm are on the PATH already (a NodeSource nodejs bundles its own npm, which Debian's npm
+# package would conflict with).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -23,6 +23,8 @@ class ByteSource {
   virtual int64_t size() const = 0;
   // Up to max_bytes from the current position; "" at the end.
   virtual absl::StatusOr<std::string> Read(size_t max_bytes) = 0;
+  // Moves the read position to `offset` in [0, size()] (HTTP range requests).
+  virtual absl::Status Seek(int64_t offset) = 0;
 };
 
 // A watch event: a job snapshot, or (job == nullptr) the end of the watch with `status`
@@ -53,6 +55,13 @@ class VideoBackend {
   virtual void Unwatch(uint64_t watch_id) = 0;
   // The MP4 of a SUCCEEDED job; FailedPrecondition for other states, NotFound for unknown jobs.
   virtual absl::StatusOr<std::unique_ptr<ByteSource>> OpenVideo(const std::string& job_id) = 0;
+  // Cancels the job if it is not final, removes its video and marks it deleted: from then on it
+  // is NotFound. NotFound for unknown (or already deleted) jobs.
+  virtual absl::Status DeleteJob(const std::string& job_id) = 0;
+  // The catalog with the registered workers serving each variant.
+  virtual absl::StatusOr<v1::ListModelsResponse> ListModels() = 0;
+  // Registered workers, by node class and worker id.
+  virtual absl::StatusOr<v1::ListWorkersResponse> ListWorkers() = 0;
 };
 
 // The scheduler's side of one worker's Connect stream.

@@ -1,8 +1,15 @@
-// HTTP/JSON gateway to the VideoBackend on common::HttpServer (proto3 JSON mapping):
-//   POST /v1/videos                 body SubmitVideoRequest -> Job
-//   GET  /v1/videos?job_id=ID       -> Job;   GET /v1/videos -> ListJobsResponse (newest first)
-//   POST /v1/videos:cancel?job_id=ID -> Job
-//   GET  /v1/videos:content?job_id=ID -> the MP4 (video/mp4)
+// The native HTTP/JSON gateway to the VideoBackend (proto3 JSON mapping, proto field names), under
+// its own prefix so that /v1/videos stays OpenAI's (server/openai_gateway.h); docs/api.md:
+//   POST   /turbovid/v1/jobs                  body SubmitVideoRequest -> Job
+//   GET    /turbovid/v1/jobs?state=&model_id=&page_size=&page_token=&oldest_first=&after_job_id=
+//                                             -> ListJobsResponse (newest first by default)
+//   GET    /turbovid/v1/jobs/ID               -> Job
+//   DELETE /turbovid/v1/jobs/ID               -> DeleteJobResponse
+//   POST   /turbovid/v1/jobs/ID:cancel        -> Job
+//   GET    /turbovid/v1/jobs/ID/video         -> the MP4 (video/mp4, byte ranges)
+//   GET    /turbovid/v1/jobs/ID/events        -> server-sent events, one `job` event per change
+//   GET    /turbovid/v1/models                -> ListModelsResponse
+//   GET    /turbovid/v1/workers               -> ListWorkersResponse
 // Errors answer {"code": "INVALID_ARGUMENT", "message": "..."} with the matching HTTP status.
 #pragma once
 
@@ -11,7 +18,15 @@
 
 namespace turbovid::server {
 
+inline constexpr char kNativePrefix[] = "/turbovid/v1/";
+
+struct GatewayOptions {
+  int max_event_streams = 32;  // concurrent /events streams; more get 503 (each holds a thread)
+  double event_keepalive_seconds = 15;  // comment lines sent while a job is quiet
+};
+
 // Registers the handlers; `backend` must outlive `http`'s serving.
-void InstallHttpGateway(common::HttpServer* http, VideoBackend* backend);
+void InstallHttpGateway(common::HttpServer* http, VideoBackend* backend,
+                        const GatewayOptions& options = {});
 
 }  // namespace turbovid::server

@@ -286,6 +286,37 @@ grpc::ServerUnaryReactor* VideoServiceImpl::ListJobs(grpc::CallbackServerContext
   return FinishUnary(context, "ListJobs", status, start, observer_);
 }
 
+grpc::ServerUnaryReactor* VideoServiceImpl::DeleteJob(grpc::CallbackServerContext* context,
+                                                      const v1::DeleteJobRequest* request,
+                                                      v1::DeleteJobResponse* response) {
+  const Clock::time_point start = Clock::now();
+  absl::Status status = CheckJobId(request->job_id());
+  if (status.ok()) status = backend_->DeleteJob(request->job_id());
+  if (status.ok()) {
+    response->set_job_id(request->job_id());
+    response->set_deleted(true);
+  }
+  return FinishUnary(context, "DeleteJob", status, start, observer_);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::ListModels(grpc::CallbackServerContext* context,
+                                                       const v1::ListModelsRequest*,
+                                                       v1::ListModelsResponse* response) {
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<v1::ListModelsResponse> models = backend_->ListModels();
+  if (models.ok()) *response = std::move(*models);
+  return FinishUnary(context, "ListModels", models.status(), start, observer_);
+}
+
+grpc::ServerUnaryReactor* VideoServiceImpl::ListWorkers(grpc::CallbackServerContext* context,
+                                                        const v1::ListWorkersRequest*,
+                                                        v1::ListWorkersResponse* response) {
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<v1::ListWorkersResponse> workers = backend_->ListWorkers();
+  if (workers.ok()) *response = std::move(*workers);
+  return FinishUnary(context, "ListWorkers", workers.status(), start, observer_);
+}
+
 namespace {
 
 // The host of a gRPC peer ("ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7"): every connection of one

@@ -17,6 +17,10 @@ int StatusCommand(const std::vector<std::string>& args);
 int WatchCommand(const std::vector<std::string>& args);
 int CancelCommand(const std::vector<std::string>& args);
 int ListCommand(const std::vector<std::string>& args);
+int DownloadCommand(const std::vector<std::string>& args);  // catalog_commands.cc
+int DeleteCommand(const std::vector<std::string>& args);
+int ModelsCommand(const std::vector<std::string>& args);
+int WorkersCommand(const std::vector<std::string>& args);
 int DemoCommand(const std::vector<std::string>& args);   // demo.cc
 int ProbeCommand(const std::vector<std::string>& args);  // probe.cc: local, no scheduler
 

@@ -27,6 +27,7 @@ std::string Activity(const turbovid::v1::Job& job) {
   if (job.state() == turbovid::v1::JOB_STATE_QUEUED && job.queue_position() > 0) {
     absl::StrAppend(&out, " (position ", job.queue_position(), ")");
   }
+  if (!job.status_message().empty()) absl::StrAppend(&out, ": ", job.status_message());
   if (job.state() == turbovid::v1::JOB_STATE_RUNNING &&
       job.stage() != turbovid::v1::STAGE_UNSPECIFIED) {
     absl::StrAppend(&out, " ", StageName(job.stage()));

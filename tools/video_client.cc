@@ -1,6 +1,8 @@
 // VideoClient: synchronous stubs with deadlines, bounded retries and resumable watches.
 #include "tools/video_client.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <random>
 
@@ -108,6 +110,33 @@ absl::StatusOr<v1::ListJobsResponse> VideoClient::List(const v1::ListJobsRequest
   return response;
 }
 
+absl::Status VideoClient::Delete(const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  v1::DeleteJobResponse response;
+  return FromGrpc(stub_->DeleteJob(&context, request, &response));
+}
+
+absl::StatusOr<v1::ListModelsResponse> VideoClient::ListModels() {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListModelsResponse response;
+  absl::Status s = FromGrpc(stub_->ListModels(&context, v1::ListModelsRequest(), &response));
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::ListWorkersResponse> VideoClient::ListWorkers() {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListWorkersResponse response;
+  absl::Status s = FromGrpc(stub_->ListWorkers(&context, v1::ListWorkersRequest(), &response));
+  if (!s.ok()) return s;
+  return response;
+}
+
 absl::StatusOr<v1::Job> VideoClient::Watch(const std::string& job_id,
                                            const std::function<void(const v1::Job&)>& on_update,
                                            absl::Duration timeout) {
@@ -172,13 +201,25 @@ absl::StatusOr<std::string> VideoClient::DownloadBytes(const std::string& job_id
   return data;
 }
 
-absl::StatusOr<int64_t> VideoClient::Download(const std::string& job_id, const std::string& path) {
+absl::StatusOr<int64_t> VideoClient::Download(const std::string& job_id, const std::string& path,
+                                              absl::Duration retry_for) {
+  const absl::Time give_up = absl::Now() + retry_for;
+  absl::Duration backoff = absl::Milliseconds(100);
   absl::StatusOr<std::string> data = DownloadBytes(job_id);
+  while (!data.ok() && Retryable(data.status()) && absl::Now() + backoff < give_up) {
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+    data = DownloadBytes(job_id);
+  }
   if (!data.ok()) return data.status();
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  const std::string part = path + ".part";
+  std::ofstream out(part, std::ios::binary | std::ios::trunc);
   out.write(data->data(), static_cast<std::streamsize>(data->size()));
   out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  if (!out || std::rename(part.c_str(), path.c_str()) != 0) {
+    std::remove(part.c_str());
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
   return static_cast<int64_t>(data->size());
 }
 

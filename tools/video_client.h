@@ -37,14 +37,20 @@ class VideoClient {
   absl::StatusOr<v1::Job> Get(const std::string& job_id);
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id);
   absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request);
+  absl::Status Delete(const std::string& job_id);
+  absl::StatusOr<v1::ListModelsResponse> ListModels();
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
   // Calls on_update for each streamed Job until a final state; reconnects when the stream
   // breaks with UNAVAILABLE (scheduler restart) until `timeout` has passed. Returns the final job.
   absl::StatusOr<v1::Job> Watch(const std::string& job_id,
                                 const std::function<void(const v1::Job&)>& on_update,
                                 absl::Duration timeout);
-  // Streams the MP4 of a SUCCEEDED job into `path`. Returns its size in bytes.
-  absl::StatusOr<int64_t> Download(const std::string& job_id, const std::string& path);
-  // The same, into memory.
+  // Streams the MP4 of a SUCCEEDED job into `path` (through `path`.part, renamed when complete).
+  // Returns its size in bytes. A download cut by a scheduler restart starts again, until
+  // `retry_for` has passed.
+  absl::StatusOr<int64_t> Download(const std::string& job_id, const std::string& path,
+                                   absl::Duration retry_for = absl::Seconds(60));
+  // The same, into memory (one attempt).
   absl::StatusOr<std::string> DownloadBytes(const std::string& job_id);
 
   v1::VideoService::Stub& stub() { return *stub_; }

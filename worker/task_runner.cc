@@ -154,6 +154,9 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
   g.frames = job.num_frames();
   g.width = job.width_pixels();
   g.height = job.height_pixels();
+  // The scheduler resolved the I2V size from the image's aspect at admission (docs/design.md
+  // §5.2): render exactly what the job reports.
+  g.adapt_size_to_image = false;
   g.steps = job.num_steps();
   g.seed = job.seed();
   g.sla_topk = job.sla_topk();

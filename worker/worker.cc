@@ -141,8 +141,16 @@ int Worker::Run() {
     std::uniform_real_distribution<double> jitter(1.0 - config_.reconnect_jitter,
                                                   1.0 + config_.reconnect_jitter);
     const double delay = backoff * jitter(rng);
-    TV_LOG(WARNING) << "scheduler " << config_.scheduler_address << ": " << status
-                    << "; reconnecting in " << delay << " s";
+    if (absl::IsInvalidArgument(status)) {
+      // The scheduler refused what this worker said (e.g. a model its catalog does not have):
+      // retrying helps only once its catalog or this worker's models change.
+      TV_LOG(ERROR) << "scheduler " << config_.scheduler_address
+                    << " refused this worker: " << status.message() << "; trying again in " << delay
+                    << " s";
+    } else {
+      TV_LOG(WARNING) << "scheduler " << config_.scheduler_address << ": " << status
+                      << "; reconnecting in " << delay << " s";
+    }
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::duration<double>(delay),
                  [&] { return stopping_ || drain_done_ || (draining_ && IdleLocked()); });

@@ -10,7 +10,9 @@ namespace turbovid::worker {
 namespace {
 
 std::string WriteTemp(const std::string& text) {
-  std::string path = ::testing::TempDir() + "/worker_config_test.yaml";
+  // One file per test: ctest runs the tests of this binary as parallel processes.
+  std::string path = ::testing::TempDir() + "/worker_config_test_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".yaml";
   std::ofstream(path) << text;
   return path;
 }

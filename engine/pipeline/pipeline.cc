@@ -247,7 +247,13 @@ absl::StatusOr<Tensor> WanPipeline::EncodeImage(const GenerateRequest& r, int* w
                                                 const ProgressFn& progress) const {
   if (progress) progress({Stage::kEncodingImage, 0, r.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor rgb, video::DecodeImage(r.image_bytes, "image"));
-  AdaptiveSize(r.width, r.height, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(0)), width, height);
+  if (r.adapt_size_to_image) {
+    AdaptiveSize(r.width, r.height, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(0)),
+                 width, height);
+  } else {
+    *width = r.width;
+    *height = r.height;
+  }
   // TurboDiffusion's preprocessing (docs/model-math.md §6.3): antialiased bilinear resize of the
   // uint8 image, then [0, 255] → [-1, 1] in fp32.
   TV_ASSIGN_OR_RETURN(Tensor resized, video::ResizeAntialiasBilinear(rgb, *width, *height));

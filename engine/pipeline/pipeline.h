@@ -43,6 +43,9 @@ struct GenerateRequest {
   int frames = 81;              // 4k + 1
   int width = 832;              // multiple of 16
   int height = 480;             // multiple of 16
+  // I2V: true = (width, height) give the area and the image gives the aspect (AdaptiveSize);
+  // false = render at width x height as given (the scheduler resolved the size already).
+  bool adapt_size_to_image = true;
   int steps = 4;
   uint64_t seed = 0;
   AttentionMode attention = AttentionMode::kDense;  // self-attention of every DiT forward

@@ -19,12 +19,14 @@ class ClusterCase(unittest.TestCase):
     WORKERS = 2
     NAME = "e2e"
     WORKER_MODELS = None  # worker id -> model flags (harness.model_flags); None = both preloaded
+    SCHEDULER_ARGS = ()   # extra turbovid-scheduler flags
 
     @classmethod
     def setUpClass(cls):
         cls.failed = False
         cls.cluster = harness.Cluster(cls.NAME, workers=cls.WORKERS,
-                                      worker_models=cls.WORKER_MODELS)
+                                      worker_models=cls.WORKER_MODELS,
+                                      scheduler_args=cls.SCHEDULER_ARGS)
 
     @classmethod
     def tearDownClass(cls):
