@@ -420,6 +420,9 @@ void Worker::RunOne(const Pending& pending) {
                                                              : "failed";
   if (!delivered) result = "lost";  // the stream broke: the scheduler requeues the task
   metrics_.tasks_total.WithLabels({model, variant, result}).Increment();
+  const double task_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  metrics_.task_cost_total.WithLabels({model, variant, config_.node_class})
+      .Increment(task_seconds * config_.price_per_hour / 3600.0);
   TV_LOG(INFO) << "task " << task.task_id() << " " << result << " in "
                << absl::ToDoubleSeconds(absl::Now() - start) << " s"
                << (outcome.status.ok() ? absl::StrCat(" (", outcome.mp4.size(), " bytes)")
