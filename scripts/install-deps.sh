@@ -11,6 +11,7 @@ pkgs=(
   prometheus python3-grpcio python3-protobuf python3-numpy
   clang libclang-rt-14-dev
   chromium chromium-driver
+  buildah podman debootstrap
 )
 missing=()
 for p in "${pkgs[@]}"; do
