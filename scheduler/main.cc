@@ -185,7 +185,7 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   common::metrics::AddProcessMetrics(registry);
   common::metrics::AddBuildInfo(registry);
   common::metrics::AddDiskMetrics(
-      registry, "scheduler",
+      registry, "scheduler_data",
       {{"db", std::filesystem::absolute(config.db_path).parent_path().string()},
        {"artifacts", config.artifact_dir}});
   scheduler->Start();

@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
   turbovid::worker::WorkerMetrics metrics(registry);
   turbovid::common::metrics::AddProcessMetrics(registry);
   turbovid::common::metrics::AddBuildInfo(registry);
-  metrics.price_per_hour.Get().Set(config->price_per_hour);
+  metrics.price_per_hour.WithLabels({config->node_class}).Set(config->price_per_hour);
   turbovid::common::HttpServer http(&registry);
   signals.http.store(&http);
   http.Handle("/drain", [&signals](const turbovid::common::HttpRequest& request) {

@@ -27,7 +27,7 @@ WorkerMetrics::WorkerMetrics(common::metrics::Registry& registry)
     : tasks_total(
           registry.AddCounter("turbovid_worker_tasks_total",
                               "Tasks finished by this worker, by model, variant and result.",
-                              {"model", "variant", "result"})),
+                              {"model", "variant", "node_class", "result"})),
       stage_duration_seconds(registry.AddHistogram(
           "turbovid_worker_stage_duration_seconds",
           "Wall time of one pipeline stage of a task, measured on the worker.",
@@ -68,7 +68,8 @@ WorkerMetrics::WorkerMetrics(common::metrics::Registry& registry)
           "Scheduler connections that failed or ended (each is followed by a retry).")),
       price_per_hour(registry.AddGauge(
           "turbovid_worker_price_per_hour",
-          "What an hour of this worker's node costs (price_per_hour in its config; 0 = not set).")),
+          "What an hour of this worker's node costs (price_per_hour in its config; 0 = not set).",
+          {"node_class"})),
       task_cost_total(registry.AddCounter(
           "turbovid_worker_task_cost_total",
           "Cost of the tasks run: each task's wall time times price_per_hour / 3600.",

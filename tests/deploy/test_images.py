@@ -220,7 +220,7 @@ class ImagesTest(unittest.TestCase):
         self.assertIn("JOB_STATE_SUCCEEDED", status)
         metrics = harness.http_get(worker_port, "/metrics")[1]
         self.assertIn('turbovid_worker_tasks_total{model="tiny-t2v",variant="turbo",'
-                      'result="succeeded"} 1', metrics)
+                      'node_class="cpu",result="succeeded"} 1', metrics)
         # SIGTERM drains and stops both cleanly.
         self.stop(worker)
         self.stop(scheduler)
