@@ -280,6 +280,8 @@ class HelmChartTest(unittest.TestCase):
             ({"models": []}, "models"),
             ({"models": [{"model": "x", "variant": "turbo"}]}, "path"),
             ({"memoryBudgetBytes": -1}, "memoryBudgetBytes"),
+            ({"autoscaling": {"enabled": True, "mode": "hpa", "minReplicas": 0}},
+             "pools[p].autoscaling.minReplicas: an HPA needs at least 1"),
         ]
         work = tempfile.mkdtemp(prefix="tv-helm-values-")
         try:
