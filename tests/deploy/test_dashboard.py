@@ -216,6 +216,24 @@ class DashboardTest(e2e_case.ClusterCase):
         firing = [r["name"] for r in rules if r.get("state") == "firing"]
         self.assertEqual(firing, [])
 
+    def test_chart_autoscaling_query_evaluates(self):
+        """The KEDA trigger the chart renders for a pool of this run's model and node class is
+        valid PromQL here and counts what waits and runs (nothing, once the jobs are done)."""
+        import subprocess
+        import yaml
+        tools = os.environ.get("TV_DEPLOY_TOOLS", os.path.join(harness.BUILD_DIR, "deploy-tools"))
+        pool = {"name": "cpu", "nodeClass": "cpu", "autoscaling": {"enabled": True, "mode": "keda"},
+                "models": [{"model": harness.T2V_MODEL, "variant": "turbo", "path": "tiny-t2v"}]}
+        out = subprocess.run([os.path.join(tools, "bin/helm"), "template", "tv",
+                              os.path.join(harness.SOURCE_DIR, "helm/turbovid"), "--set-json",
+                              f"pools={json.dumps([pool])}"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        scaled = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "ScaledObject"]
+        self.assertEqual(len(scaled), 1)
+        query = scaled[0]["spec"]["triggers"][0]["metadata"]["query"]
+        self.assertEqual(self.query_value(query), 0.0, query)
+        self.assertEqual(self.query_value(query.replace('state="busy"', 'state="idle"')), 1.0)
+
     def test_no_name_in_both_processes(self):
         c = self.cluster
         scheduler = exported(c.metrics(c.http_port))
