@@ -337,11 +337,40 @@ class HelmChartTest(unittest.TestCase):
                                    capture_output=True, text=True, timeout=300)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr + worker.tail())
                 self.assertIn('node_class="cpu"', harness.http_get(worker_http, "/metrics")[1])
+                # The GPU pools' configs load too (backend and models overridden: no GPU here),
+                # and their workers register under their node class.
+                for pool in ("h100", "rtx5090"):
+                    path = f"{work}/worker-{pool}.yaml"
+                    with open(path, "w") as f:
+                        f.write(find(self.rendered["mixed-fleet"], "ConfigMap",
+                                     f"tv-turbovid-worker-{pool}")["data"]["worker.yaml"])
+                    port = harness.free_port()
+                    gpu = harness.Proc(pool, [
+                        harness.binary("turbovid-worker"), "--config", path, "--backend", "cpu",
+                        "--scheduler", f"127.0.0.1:{grpc}", "--http-address", "127.0.0.1",
+                        "--http-port", str(port), "--grpc-listen", "127.0.0.1:0",
+                        "--model", f"{harness.T2V_MODEL}:turbo={harness.MODELS_DIR}/tiny-t2v"],
+                        f"{work}/worker-{pool}.log")
+                    try:
+                        self.wait_ready(gpu, port)
+                        self.wait_metric(http, f'turbovid_workers{{node_class="{pool}",'
+                                               'state="idle"} 1')
+                    finally:
+                        self.assertEqual(gpu.stop(), 0, gpu.tail())
             finally:
                 worker.stop()
                 sched.stop()
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def wait_metric(self, port, line, timeout=30):
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if line in harness.http_get(port, "/metrics")[1]:
+                return
+            time.sleep(0.1)
+        self.fail(f"{line} not in the scheduler's metrics")
 
     def wait_ready(self, proc, port, timeout=120):
         import time
