@@ -87,14 +87,19 @@ class HelmChartTest(unittest.TestCase):
                 r = validate(objects)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 self.assertIn(f"{len(objects)} valid, 0 invalid", r.stdout)
-        # The validator is no rubber stamp: a wrong type and a missing required field fail.
+        # The validator is no rubber stamp: a wrong type, a missing required field and a
+        # misspelt field deep in a pod template fail.
         broken = json.loads(json.dumps(self.rendered["mixed-fleet"]))
         find(broken, "Deployment", "tv-turbovid-worker-h100")["spec"]["replicas"] = "three"
         del find(broken, "Service", "tv-turbovid-scheduler-api")["spec"]["ports"][0]["port"]
+        probe = container(find(broken, "StatefulSet", "tv-turbovid-scheduler"))["readinessProbe"]
+        probe["httpGet"]["paht"] = probe["httpGet"].pop("path")
         r = validate(broken)
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("INVALID apps/v1 Deployment tv-turbovid-worker-h100", r.stdout)
         self.assertIn("INVALID v1 Service tv-turbovid-scheduler-api", r.stdout)
+        self.assertIn("INVALID apps/v1 StatefulSet tv-turbovid-scheduler: StatefulSet.spec.template"
+                      ".spec.containers[0].readinessProbe.httpGet.paht: unknown field", r.stdout)
 
     def test_gpu_pools(self):
         objs = self.rendered["mixed-fleet"]
