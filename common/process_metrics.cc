@@ -1,4 +1,4 @@
-// Process, build and disk families: /proc/self/stat, /proc/stat's btime, /proc/self/fd, statvfs.
+// Process and disk families: /proc/self/stat, /proc/stat's btime, /proc/self/fd, statvfs.
 #include "common/process_metrics.h"
 
 #include <dirent.h>
@@ -100,17 +100,6 @@ void AddProcessMetrics(Registry& registry) {
     f->max_fds->Get().Set(s.max_fds);
     f->start_time->Get().Set(s.start_time_seconds);
   });
-}
-
-void AddBuildInfo(Registry& registry) {
-  const BuildInfo& info = GetBuildInfo();
-  registry
-      .AddGauge("turbovid_build_info",
-                "1, labelled with the version, git commit, build type and CUDA (on/off) of the "
-                "binary.",
-                {"version", "git_commit", "build_type", "cuda"})
-      .WithLabels({info.version, info.git_commit, info.build_type, info.cuda ? "on" : "off"})
-      .Set(1);
 }
 
 void AddDiskMetrics(Registry& registry, const std::string& prefix, std::vector<WatchedDir> dirs) {

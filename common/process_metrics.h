@@ -1,6 +1,6 @@
-// The families every turbovid process exports beside its own (docs/design.md §12.5): the standard
-// process_* set read from /proc on each scrape, turbovid_build_info, and the free space of a
-// directory's file system.
+// Families every turbovid process exports beside its own (docs/design.md §12.5): the standard
+// process_* set read from /proc on each scrape and the free space of a directory's file system
+// (turbovid_build_info is in build_info.h).
 #pragma once
 
 #include <string>
@@ -10,22 +10,10 @@
 
 namespace turbovid::common::metrics {
 
-// What this binary was built from (build_info.cc, written at build time).
-struct BuildInfo {
-  std::string version;     // the CMake project version
-  std::string git_commit;  // short commit of the source tree, "unknown" outside a git checkout
-  std::string build_type;  // CMAKE_BUILD_TYPE
-  bool cuda = false;       // the CUDA backend was compiled in
-};
-const BuildInfo& GetBuildInfo();
-
 // process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
 // process_open_fds, process_max_fds, process_start_time_seconds (the names and meanings of
 // Prometheus' client libraries), sampled from /proc/self on every Render. Once per registry.
 void AddProcessMetrics(Registry& registry);
-
-// turbovid_build_info{version,git_commit,build_type,cuda} 1. Once per registry.
-void AddBuildInfo(Registry& registry);
 
 // A directory whose file system turbovid_<prefix>_free_bytes / _capacity_bytes{dir=label}
 // report (statvfs on every Render; a directory that cannot be read is left out of that scrape).

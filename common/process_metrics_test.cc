@@ -1,5 +1,6 @@
 // Process, build-info and disk families: values read from /proc and statvfs are plausible and
 // move with the process (CPU time, descriptors), and the exposition carries every name once.
+#include "common/build_info.h"
 #include "common/process_metrics.h"
 
 #include <fcntl.h>

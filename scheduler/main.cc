@@ -18,6 +18,7 @@
 #include "common/http_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/build_info.h"
 #include "common/process_metrics.h"
 #include "common/status_macros.h"
 #include "scheduler/config.h"

@@ -21,6 +21,7 @@
 #include "common/http_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/build_info.h"
 #include "common/process_metrics.h"
 #include "engine/backends/backends.h"
 #include "server/grpc_server.h"
