@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -160,6 +161,11 @@ void HttpServer::Stop() {
   if (ctx_ == nullptr) return;
   mg_stop(ctx_);
   ctx_ = nullptr;
+}
+
+bool IsLoopbackAddress(const std::string& address) {
+  return absl::StartsWith(address, "127.") || address == "::1" ||
+         absl::StartsWith(address, "::ffff:127.");
 }
 
 int HttpServer::Dispatch(mg_connection* conn, void* self) {

@@ -48,6 +48,9 @@ class HttpBodyWriter {
   virtual bool Write(std::string_view data) = 0;
 };
 
+// True for 127.0.0.0/8 and ::1 (and ::ffff:127.x): a request from this host.
+bool IsLoopbackAddress(const std::string& address);
+
 struct HttpResponse {
   HttpResponse(int status_code = 200, std::string type = "text/plain; charset=utf-8",
                std::string content = "")

@@ -109,5 +109,26 @@ TEST(HttpServerTest, PrefixHandlersHeadersAndStreams) {
   server.Stop();
 }
 
+// Handlers see the peer's address (a worker's POST /drain answers this host only).
+TEST(HttpServerTest, RemoteAddressAndLoopback) {
+  HttpServer server(nullptr);
+  server.Handle("/peer", [](const HttpRequest& r) {
+    return HttpResponse{200, "text/plain", r.remote_address + (IsLoopbackAddress(r.remote_address)
+                                                                   ? " loopback"
+                                                                   : " remote")};
+  });
+  ASSERT_TRUE(server.Start({.listen_address = "127.0.0.1", .port = 0}).ok());
+  EXPECT_NE(Fetch(server.port(), "GET", "/peer").find("127.0.0.1 loopback"), std::string::npos);
+  server.Stop();
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackAddress("127.3.2.1"));
+  EXPECT_TRUE(IsLoopbackAddress("::1"));
+  EXPECT_TRUE(IsLoopbackAddress("::ffff:127.0.0.1"));
+  EXPECT_FALSE(IsLoopbackAddress("10.0.0.7"));
+  EXPECT_FALSE(IsLoopbackAddress("::ffff:10.0.0.7"));
+  EXPECT_FALSE(IsLoopbackAddress("1270.0.0.1"));
+  EXPECT_FALSE(IsLoopbackAddress(""));
+}
+
 }  // namespace
 }  // namespace turbovid::common

@@ -187,6 +187,13 @@ std::vector<double> LinearBuckets(double start, double width, int count) {
   return out;
 }
 
+std::string ResolutionLabel(int width, int height) {
+  const int64_t area = static_cast<int64_t>(width) * height;
+  if (area <= 640 * 640) return "480p";
+  if (area <= 960 * 960) return "720p";
+  return "larger";
+}
+
 void Registry::CheckNewName(const std::string& name, const std::vector<std::string>& label_names) {
   TV_CHECK(ValidName(name, /*allow_colon=*/true));
   for (const std::string& label : label_names) {

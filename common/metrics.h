@@ -91,6 +91,11 @@ using HistogramFamily = Family<Histogram>;
 std::vector<double> ExponentialBuckets(double start, double factor, int count);
 std::vector<double> LinearBuckets(double start, double width, int count);
 
+// The `resolution` label of a job of width x height pixels: the smallest tier of the resolution
+// table (docs/model-math.md §6.2) whose largest area holds it, "480p" (up to 640x640) or "720p"
+// (up to 960x960 = 1280x720), else "larger". Bounded, unlike the size itself.
+std::string ResolutionLabel(int width, int height);
+
 class Registry {
  public:
   Registry() = default;

@@ -118,5 +118,14 @@ TEST(MetricsTest, PromtoolAcceptsExposition) {
 }
 #endif
 
+TEST(MetricsTest, ResolutionLabelTiers) {
+  EXPECT_EQ(ResolutionLabel(64, 64), "480p");
+  EXPECT_EQ(ResolutionLabel(832, 480), "480p");
+  EXPECT_EQ(ResolutionLabel(640, 640), "480p");
+  EXPECT_EQ(ResolutionLabel(1280, 720), "720p");
+  EXPECT_EQ(ResolutionLabel(960, 960), "720p");
+  EXPECT_EQ(ResolutionLabel(1920, 1080), "larger");
+}
+
 }  // namespace
 }  // namespace turbovid::common::metrics

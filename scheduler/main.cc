@@ -18,6 +18,8 @@
 #include "common/http_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/build_info.h"
+#include "common/process_metrics.h"
 #include "common/status_macros.h"
 #include "scheduler/config.h"
 #include "scheduler/data_dir_lock.h"
@@ -181,6 +183,12 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
     }
   } http_stopper{&http, scheduler.get()};
   registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
+  common::metrics::AddProcessMetrics(registry);
+  common::metrics::AddBuildInfo(registry);
+  common::metrics::AddDiskMetrics(
+      registry, "scheduler_data",
+      {{"db", std::filesystem::absolute(config.db_path).parent_path().string()},
+       {"artifacts", config.artifact_dir}});
   scheduler->Start();
   http.SetLivenessCheck([&scheduler] { return scheduler->Live(); });
   server::InstallHttpGateway(&http, scheduler.get(), {.max_event_streams = 32});

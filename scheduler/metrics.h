@@ -9,14 +9,18 @@ struct SchedulerMetrics {
   explicit SchedulerMetrics(common::metrics::Registry& registry);
 
   common::metrics::CounterFamily& jobs_submitted;         // {model}
-  common::metrics::CounterFamily& jobs;                   // {model, state}: final states
+  common::metrics::CounterFamily& jobs;                   // {model, variant, state}: final states
+  common::metrics::CounterFamily& jobs_failed;            // {model, variant, reason}
   common::metrics::CounterFamily& submit_rejected;        // {code}
   common::metrics::CounterFamily& job_requeues;           // {reason}
   common::metrics::GaugeFamily& queue_depth;              // {model}
   common::metrics::GaugeFamily& queue_unservable_age;     // {model, variant}
+  common::metrics::GaugeFamily& queue_oldest_age;         // {model}: oldest QUEUED job's age
   common::metrics::GaugeFamily& jobs_active;              // {state}: assigned, running
   common::metrics::HistogramFamily& queue_wait;           // {model}
-  common::metrics::HistogramFamily& job_duration;         // {model}: submit to final state
+  // {model, variant, node_class, resolution}: submit to final state; node_class of the last
+  // worker ("none" if it never ran), resolution = common::metrics::ResolutionLabel.
+  common::metrics::HistogramFamily& job_duration;
   common::metrics::HistogramFamily& run_duration;         // {model, node_class}: assign to result
   common::metrics::HistogramFamily& stage_duration;       // {stage}
   common::metrics::HistogramFamily& denoise_step;         // {model, node_class}

@@ -9,6 +9,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -32,6 +33,18 @@ std::string NewJobId() { return absl::StrFormat("j%016x", RandomU64()); }
 
 bool IsFinal(v1::JobState s) {
   return s == v1::JOB_STATE_SUCCEEDED || s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_CANCELLED;
+}
+
+// The turbovid_jobs_failed_total reason of a failure the scheduler itself decided, from the
+// error's fixed prefix (the worker's own failures are labelled by their status code instead).
+std::string FailureReason(const std::string& error) {
+  if (absl::StartsWith(error, "worker lost")) return "worker_lost";
+  if (absl::StartsWith(error, "artifact store") || absl::StartsWith(error, "video upload")) {
+    return "artifact";
+  }
+  if (absl::StartsWith(error, "job store")) return "job_store";
+  if (absl::StrContains(error, "no longer in the catalog")) return "catalog";
+  return "other";
 }
 
 }  // namespace
@@ -680,7 +693,8 @@ void Scheduler::EnqueueLocked(ActiveJob& job) {
   }
 }
 
-v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error) {
+v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error,
+                                  const std::string& reason) {
   const std::string model_id = job.stored.request.model_id();
   const int priority = job.stored.request.priority();
   const int64_t seq = job.stored.seq;
@@ -704,8 +718,17 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
     absl::Status removed = artifacts_->Remove(job.stored.job_id);
     if (!removed.ok()) TV_LOG(WARNING) << "job " << job.stored.job_id << ": " << removed;
   }
-  metrics_->jobs.WithLabels({model_id, StateName(state)}).Increment();
-  metrics_->job_duration.WithLabels({model_id})
+  const std::string& variant = job.stored.request.variant();
+  metrics_->jobs.WithLabels({model_id, variant, StateName(state)}).Increment();
+  if (state == v1::JOB_STATE_FAILED) {
+    metrics_->jobs_failed
+        .WithLabels({model_id, variant, reason.empty() ? FailureReason(error) : reason})
+        .Increment();
+  }
+  metrics_->job_duration
+      .WithLabels({model_id, variant, job.node_class.empty() ? "none" : job.node_class,
+                   common::metrics::ResolutionLabel(job.placement.width_pixels,
+                                                    job.placement.height_pixels)})
       .Observe(std::max(0.0, job.stored.finished_unix_seconds - job.stored.created_unix_seconds));
   TV_LOG(INFO) << "job " << job.stored.job_id << ": " << StateName(state)
                << (error.empty() ? "" : ": ") << error;

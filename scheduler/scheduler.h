@@ -133,8 +133,10 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   static constexpr double kFinishRetryFirstSeconds = 0.1;
   static constexpr double kFinishRetryMaxSeconds = 30;
   void EnqueueLocked(ActiveJob& job);
-  // Returns the final snapshot; `job` is destroyed.
-  v1::Job FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error);
+  // Returns the final snapshot; `job` is destroyed. `reason` labels a failure in
+  // turbovid_jobs_failed_total; empty = derived from the error's prefix (FailureReason).
+  v1::Job FinalizeLocked(ActiveJob& job, v1::JobState state, const std::string& error,
+                         const std::string& reason = "");
   void RequeueLocked(ActiveJob& job, const std::string& reason, bool count_loss);
   double EtaLocked(const ActiveJob& job) const;
 

@@ -190,8 +190,13 @@ TEST_F(SchedulerTest, RunsAJobEndToEndWithOrderedWatchEvents) {
     EXPECT_GE(events[i].progress(), events[i - 1].progress());
   }
   const std::string metrics = registry_->Render();
-  EXPECT_NE(metrics.find("turbovid_jobs_total{model=\"tiny-t2v\",state=\"succeeded\"} 1"),
+  EXPECT_NE(metrics.find(
+                "turbovid_jobs_total{model=\"tiny-t2v\",variant=\"turbo\",state=\"succeeded\"} 1"),
             std::string::npos);
+  EXPECT_NE(metrics.find("turbovid_job_duration_seconds_count{model=\"tiny-t2v\",variant=\"turbo\","
+                         "node_class=\"cpu\",resolution=\"480p\"} 1"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST_F(SchedulerTest, StaleResultsAreIgnoredAndLostWorkersRequeue) {
@@ -216,6 +221,41 @@ TEST_F(SchedulerTest, StaleResultsAreIgnoredAndLostWorkersRequeue) {
   auto failed = scheduler_->GetJob(job->job_id());
   EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
   EXPECT_THAT(failed->error(), ::testing::HasSubstr("worker lost 2 times"));
+  EXPECT_NE(registry_->Render().find("turbovid_jobs_failed_total{model=\"tiny-t2v\",variant=\"turbo\","
+                                     "reason=\"worker_lost\"} 1"),
+            std::string::npos);
+}
+
+// A failure the worker reports is counted under its status code; the oldest-queued-age gauge
+// follows the queue (a waiting job's age, 0 once the queue is empty).
+TEST_F(SchedulerTest, FailureReasonAndOldestQueuedAgeMetrics) {
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  scheduler_->CollectMetrics();  // main.cc runs it as the registry's collect hook
+  std::string text = registry_->Render();
+  EXPECT_NE(text.find("turbovid_queue_oldest_age_seconds{model=\"tiny-t2v\"} "), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("turbovid_queue_oldest_age_seconds{model=\"tiny-t2v\"} 0\n"),
+            std::string::npos);  // a queued job has an age (its submit time is in the past)
+  auto w = Connect("w1");
+  const v1::AssignTask task = w->link.Assigns().at(0);
+  v1::WorkerMessage result;
+  result.mutable_result()->set_task_id(task.task_id());
+  result.mutable_result()->set_attempt(task.attempt());
+  result.mutable_result()->set_ok(false);
+  result.mutable_result()->set_error_code(static_cast<int>(absl::StatusCode::kResourceExhausted));
+  result.mutable_result()->set_error("model does not fit");
+  ASSERT_THAT(w->Send(result), IsOk());
+  EXPECT_EQ(StateOf(job->job_id()), v1::JOB_STATE_FAILED);
+  scheduler_->CollectMetrics();
+  text = registry_->Render();
+  EXPECT_NE(text.find("turbovid_jobs_failed_total{model=\"tiny-t2v\",variant=\"turbo\","
+                      "reason=\"resource_exhausted\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("turbovid_queue_oldest_age_seconds{model=\"tiny-t2v\"} 0\n"),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(SchedulerTest, CancelQueuedAtOnceAndRunningThroughTheWorker) {

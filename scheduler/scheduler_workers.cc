@@ -2,12 +2,15 @@
 // placement, progress, result uploads, leases. Exactly-once completion: a message counts only
 // when it comes from the session holding the job's current attempt.
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/limits.h"
 #include "common/logging.h"
@@ -284,8 +287,11 @@ void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result,
       TV_LOG(WARNING) << "job " << job->stored.job_id << ": worker unavailable: " << result.error();
       RequeueLocked(*job, "worker unavailable", /*count_loss=*/true);
     } else {
-      FinalizeLocked(*job, v1::JOB_STATE_FAILED,
-                     result.error().empty() ? "worker reported a failure" : result.error());
+      FinalizeLocked(
+          *job, v1::JOB_STATE_FAILED,
+          result.error().empty() ? "worker reported a failure" : result.error(),
+          absl::AsciiStrToLower(
+              absl::StatusCodeToString(static_cast<absl::StatusCode>(result.error_code()))));
     }
   } else {
     const int64_t received = job->upload ? job->upload->bytes_written() : 0;
@@ -463,8 +469,20 @@ void Scheduler::ExpireLeases(double now) {
 
 void Scheduler::CollectMetrics() {
   std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, double> oldest_created;  // model -> earliest submit of a queued job
+  for (const auto& [id, job] : active_) {
+    if (job->stored.state != v1::JOB_STATE_QUEUED) continue;
+    auto [it, added] =
+        oldest_created.emplace(job->placement.model_id, job->stored.created_unix_seconds);
+    if (!added) it->second = std::min(it->second, job->stored.created_unix_seconds);
+  }
+  const double wall_now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& [model_id, queue] : queues_) {
     metrics_->queue_depth.WithLabels({model_id}).Set(static_cast<double>(queue.size()));
+    auto it = oldest_created.find(model_id);
+    metrics_->queue_oldest_age.WithLabels({model_id})
+        .Set(it == oldest_created.end() ? 0.0 : std::max(0.0, wall_now - it->second));
   }
   int assigned = 0;
   int running = 0;

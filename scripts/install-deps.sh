@@ -11,12 +11,14 @@ pkgs=(
   prometheus python3-grpcio python3-protobuf python3-numpy
   clang libclang-rt-14-dev
   chromium chromium-driver
+  buildah podman debootstrap unzip python3-yaml
 )
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm run the OpenAI SDK test (tests/e2e/openai/): Debian's packages unless a node
+# Node.js and npm run the OpenAI SDK test (tests/e2e/openai/) and install the deployment tests'
+# helm and validators (scripts/install-deploy-tools.sh): Debian's packages unless a node
 # and npm are on the PATH already (a NodeSource nodejs bundles its own npm, which Debian's npm
 # package would conflict with).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -1,11 +1,17 @@
 // turbovid-worker: loads its preloaded models on one GPU (or the CPU), serves /metrics /healthz
-// /readyz, dials the scheduler and runs tasks until SIGTERM (drain) or a second signal (stop).
+// /readyz, dials the scheduler and runs tasks until SIGTERM or POST /drain from this host (drain:
+// not ready at once, the running task finishes) or a second signal (stop).
+// `turbovid-worker drain` asks the worker on this host to drain (a Kubernetes preStop hook).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,6 +21,8 @@
 #include "common/http_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/build_info.h"
+#include "common/process_metrics.h"
 #include "engine/backends/backends.h"
 #include "server/grpc_server.h"
 #include "worker/metrics.h"
@@ -59,11 +67,31 @@ absl::StatusOr<WorkerConfig> ReadConfig(const std::vector<std::string>& args) {
 }
 
 // Signals are taken synchronously by one thread: the first SIGTERM/SIGINT drains, the second
-// stops; SIGUSR1 only wakes the thread at exit.
+// stops; SIGUSR1 only wakes the thread at exit. POST /drain drains without counting as a signal,
+// so the SIGTERM an orchestrator sends after its preStop hook still only drains.
 struct SignalState {
-  std::atomic<turbovid::worker::Worker*> worker{nullptr};
+  std::mutex mu;  // guards `worker` against its destruction while a request uses it
+  turbovid::worker::Worker* worker = nullptr;
+  std::atomic<turbovid::common::HttpServer*> http{nullptr};
   std::atomic<int> count{0};
+  std::atomic<bool> drain_requested{false};
   std::atomic<bool> exiting{false};
+
+  void SetWorker(turbovid::worker::Worker* w) {
+    std::lock_guard<std::mutex> lock(mu);
+    worker = w;
+  }
+  // Not ready from now on; the worker (once running) finishes its task and exits.
+  void Drain() {
+    drain_requested.store(true);
+    if (turbovid::common::HttpServer* server = http.load()) server->SetReady(false);
+    std::lock_guard<std::mutex> lock(mu);
+    if (worker != nullptr) worker->RequestDrain();  // else checked after loading
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (worker != nullptr) worker->RequestStop();
+  }
 };
 
 void SignalLoop(sigset_t set, SignalState* state) {
@@ -74,20 +102,73 @@ void SignalLoop(sigset_t set, SignalState* state) {
     if (sig == SIGUSR1) continue;
     int n = ++state->count;
     TV_LOG(INFO) << "signal " << sig << (n == 1 ? ": draining" : ": stopping");
-    turbovid::worker::Worker* w = state->worker.load();
-    if (w == nullptr) continue;  // still loading; checked after loading
     if (n == 1) {
-      w->RequestDrain();
+      state->Drain();
     } else {
-      w->RequestStop();
+      state->Stop();
     }
   }
+}
+
+// POST /drain, from this host only (anyone who can reach the metrics port must not stop a worker).
+turbovid::common::HttpResponse DrainHandler(const turbovid::common::HttpRequest& request,
+                                            SignalState* state) {
+  if (request.method != "POST") return {405, "text/plain; charset=utf-8", "POST only\n"};
+  if (!turbovid::common::IsLoopbackAddress(request.remote_address)) {
+    return {403, "text/plain; charset=utf-8", "drain is accepted from this host only\n"};
+  }
+  if (!state->drain_requested.load()) TV_LOG(INFO) << "POST /drain: draining";
+  state->Drain();
+  return {200, "text/plain; charset=utf-8", "draining\n"};
+}
+
+// `turbovid-worker drain [--config FILE] [--http-port N]`: POST /drain to this host's worker.
+int RunDrainCommand(const std::vector<std::string>& args) {
+  WorkerConfig config;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != "--config") continue;
+    auto loaded = turbovid::worker::LoadWorkerConfig(args[i + 1]);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "turbovid-worker drain: %s\n", loaded.status().ToString().c_str());
+      return 2;
+    }
+    config = std::move(*loaded);
+  }
+  if (absl::Status s = turbovid::worker::ApplyWorkerFlags(args, &config); !s.ok()) {
+    std::fprintf(stderr, "turbovid-worker drain: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(config.http_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::fprintf(stderr, "turbovid-worker drain: no worker on 127.0.0.1:%d\n", config.http_port);
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  const std::string request =
+      "POST /drain HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+  std::string reply;
+  if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    char buf[512];
+    ssize_t got = 0;
+    while ((got = read(fd, buf, sizeof(buf))) > 0) reply.append(buf, static_cast<size_t>(got));
+  }
+  close(fd);
+  const bool ok = reply.rfind("HTTP/1.", 0) == 0 && reply.find(" 200 ") != std::string::npos;
+  std::printf("%s\n", ok ? "draining" : reply.substr(0, reply.find("\r\n")).c_str());
+  return ok ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "drain") {
+    return RunDrainCommand(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") {
       std::fputs(turbovid::worker::WorkerUsage(), stdout);
@@ -118,7 +199,14 @@ int main(int argc, char** argv) {
 
   turbovid::common::metrics::Registry registry;
   turbovid::worker::WorkerMetrics metrics(registry);
+  turbovid::common::metrics::AddProcessMetrics(registry);
+  turbovid::common::metrics::AddBuildInfo(registry);
+  metrics.price_per_hour.WithLabels({config->node_class}).Set(config->price_per_hour);
   turbovid::common::HttpServer http(&registry);
+  signals.http.store(&http);
+  http.Handle("/drain", [&signals](const turbovid::common::HttpRequest& request) {
+    return DrainHandler(request, &signals);
+  });
   std::atomic<bool> live{true};
   http.SetLivenessCheck([&] { return live.load(); });
   turbovid::common::HttpServer::Options http_options;
@@ -161,8 +249,8 @@ int main(int argc, char** argv) {
     TV_LOG(ERROR) << s;
     return finish(2);
   }
-  if (signals.count.load() > 0) {
-    TV_LOG(INFO) << "signalled while loading; exiting";
+  if (signals.count.load() > 0 || signals.drain_requested.load()) {
+    TV_LOG(INFO) << "drain requested while loading; exiting";
     return finish(0);
   }
   http.SetReady(true);
@@ -182,10 +270,13 @@ int main(int argc, char** argv) {
   {
     turbovid::worker::Worker worker(*config, **backend, models, metrics);
     http.SetLivenessCheck([&] { return worker.live(); });
-    signals.worker.store(&worker);
-    if (signals.count.load() > 0) worker.RequestDrain();
+    signals.SetWorker(&worker);
+    if (signals.drain_requested.load()) {
+      http.SetReady(false);
+      worker.RequestDrain();
+    }
     code = worker.Run();
-    signals.worker.store(nullptr);
+    signals.SetWorker(nullptr);
     http.SetReady(false);
     if (grpc_health) grpc_health->Shutdown(1.0);
     http.SetLivenessCheck([&] { return code != turbovid::worker::kExitPoisoned; });

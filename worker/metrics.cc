@@ -27,15 +27,16 @@ WorkerMetrics::WorkerMetrics(common::metrics::Registry& registry)
     : tasks_total(
           registry.AddCounter("turbovid_worker_tasks_total",
                               "Tasks finished by this worker, by model, variant and result.",
-                              {"model", "variant", "result"})),
+                              {"model", "variant", "node_class", "result"})),
       stage_duration_seconds(registry.AddHistogram(
           "turbovid_worker_stage_duration_seconds",
           "Wall time of one pipeline stage of a task, measured on the worker.",
-          {"model", "variant", "node_class", "stage"}, DurationBuckets())),
+          {"model", "variant", "node_class", "resolution", "stage"}, DurationBuckets())),
       denoise_step_seconds(
           registry.AddHistogram("turbovid_worker_denoise_step_seconds",
                                 "Wall time of one denoising step, measured on the worker.",
-                                {"model", "variant", "node_class"}, DurationBuckets())),
+                                {"model", "variant", "node_class", "resolution"},
+                                DurationBuckets())),
       model_load_seconds(registry.AddHistogram("turbovid_model_load_seconds",
                                                "Time to load one model's weights at startup.",
                                                {"model", "variant"}, DurationBuckets())),
@@ -65,6 +66,14 @@ WorkerMetrics::WorkerMetrics(common::metrics::Registry& registry)
       reconnects_total(registry.AddCounter(
           "turbovid_worker_reconnects_total",
           "Scheduler connections that failed or ended (each is followed by a retry).")),
+      price_per_hour(registry.AddGauge(
+          "turbovid_worker_price_per_hour",
+          "What an hour of this worker's node costs (price_per_hour in its config; 0 = not set).",
+          {"node_class"})),
+      task_cost_total(registry.AddCounter(
+          "turbovid_worker_task_cost_total",
+          "Cost of the tasks run: each task's wall time times price_per_hour / 3600.",
+          {"model", "variant", "node_class"})),
       registry_(registry) {
   registry.AddCollectHook([this] { SampleDevice(); });
 }

@@ -34,12 +34,13 @@ struct WorkerMetrics {
   // Stops sampling (before what `source` reads goes away); the gauges keep their last values.
   void DetachDevice();
 
-  // turbovid_worker_tasks_total{model,variant,result}: result = succeeded|failed|cancelled|
-  // returned|lost.
+  // turbovid_worker_tasks_total{model,variant,node_class,result}: result = succeeded|failed|
+  // cancelled|returned|lost.
   common::metrics::CounterFamily& tasks_total;
-  // turbovid_worker_stage_duration_seconds{model,variant,node_class,stage}.
+  // turbovid_worker_stage_duration_seconds{model,variant,node_class,resolution,stage};
+  // resolution = common::metrics::ResolutionLabel of the job's size.
   common::metrics::HistogramFamily& stage_duration_seconds;
-  // turbovid_worker_denoise_step_seconds{model,variant,node_class}.
+  // turbovid_worker_denoise_step_seconds{model,variant,node_class,resolution}.
   common::metrics::HistogramFamily& denoise_step_seconds;
   // turbovid_model_load_seconds{model,variant}: time to load one model's weights.
   common::metrics::HistogramFamily& model_load_seconds;
@@ -57,6 +58,10 @@ struct WorkerMetrics {
   common::metrics::GaugeFamily& busy;
   // turbovid_worker_reconnects_total: connection attempts to the scheduler that failed or ended.
   common::metrics::CounterFamily& reconnects_total;
+  // turbovid_worker_price_per_hour{node_class}: the config's price_per_hour (the node's hour).
+  common::metrics::GaugeFamily& price_per_hour;
+  // turbovid_worker_task_cost_total{model,variant,node_class}: task wall time x price per second.
+  common::metrics::CounterFamily& task_cost_total;
 
  private:
   void SampleDevice();                          // the registry's collect hook

@@ -30,10 +30,12 @@ DeviceSource HostSource(int64_t used, int64_t total) {
 
 // One of every task-level observation, as a finished task leaves them.
 void ObserveTask(WorkerMetrics& metrics) {
-  metrics.tasks_total.WithLabels({"tiny-t2v", "turbo", "succeeded"}).Increment();
-  metrics.stage_duration_seconds.WithLabels({"tiny-t2v", "turbo", "cpu", "denoising"})
+  metrics.tasks_total.WithLabels({"tiny-t2v", "turbo", "cpu", "succeeded"}).Increment();
+  metrics.stage_duration_seconds.WithLabels({"tiny-t2v", "turbo", "cpu", "480p", "denoising"})
       .Observe(0.02);
-  metrics.denoise_step_seconds.WithLabels({"tiny-t2v", "turbo", "cpu"}).Observe(0.01);
+  metrics.denoise_step_seconds.WithLabels({"tiny-t2v", "turbo", "cpu", "480p"}).Observe(0.01);
+  metrics.price_per_hour.WithLabels({"cpu"}).Set(3.6);
+  metrics.task_cost_total.WithLabels({"tiny-t2v", "turbo", "cpu"}).Increment(0.25);
   metrics.model_load_seconds.WithLabels({"tiny-t2v", "turbo"}).Observe(0.3);
   metrics.video_bytes.WithLabels({"tiny-t2v", "turbo"}).Observe(5000);
   metrics.task_peak_memory_bytes.WithLabels({"tiny-t2v", "turbo"}).Observe(123456789);
@@ -90,12 +92,15 @@ TEST(WorkerMetricsTest, TaskFamiliesCarryTheirLabels) {
   ObserveTask(metrics);
   const std::string text = registry.Render();
   for (const char* line : {
-           "turbovid_worker_tasks_total{model=\"tiny-t2v\",variant=\"turbo\","
+           "turbovid_worker_tasks_total{model=\"tiny-t2v\",variant=\"turbo\",node_class=\"cpu\","
            "result=\"succeeded\"} 1",
            "turbovid_worker_stage_duration_seconds_count{model=\"tiny-t2v\",variant=\"turbo\","
-           "node_class=\"cpu\",stage=\"denoising\"} 1",
+           "node_class=\"cpu\",resolution=\"480p\",stage=\"denoising\"} 1",
            "turbovid_worker_denoise_step_seconds_count{model=\"tiny-t2v\",variant=\"turbo\","
-           "node_class=\"cpu\"} 1",
+           "node_class=\"cpu\",resolution=\"480p\"} 1",
+           "turbovid_worker_price_per_hour{node_class=\"cpu\"} 3.6",
+           "turbovid_worker_task_cost_total{model=\"tiny-t2v\",variant=\"turbo\","
+           "node_class=\"cpu\"} 0.25",
            "turbovid_model_load_seconds_count{model=\"tiny-t2v\",variant=\"turbo\"} 1",
            "turbovid_worker_video_bytes_sum{model=\"tiny-t2v\",variant=\"turbo\"} 5000",
            "turbovid_worker_task_peak_memory_bytes_count{model=\"tiny-t2v\",variant=\"turbo\"} 1",

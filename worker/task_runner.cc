@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/metrics.h"
 
 namespace turbovid::worker {
 namespace {
@@ -34,7 +35,7 @@ v1::Stage ToProtoStage(engine::Stage stage) {
 // Turns the engine's progress callbacks into TaskProgress messages and stage/step metrics.
 class ProgressTracker {
  public:
-  // `labels`: model, variant, node_class of the stage and step histograms.
+  // `labels`: model, variant, node_class, resolution of the stage and step histograms.
   ProgressTracker(const std::string& task_id, const ProgressSink& sink, double interval_seconds,
                   WorkerMetrics& metrics, std::vector<std::string> labels)
       : task_id_(task_id),
@@ -180,7 +181,9 @@ TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const Progress
   }
   const engine::GenerateRequest& request = *mapped;
   ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics,
-                          {job.model_id(), job.variant(), node_class});
+                          {job.model_id(), job.variant(), node_class,
+                           common::metrics::ResolutionLabel(job.width_pixels(),
+                                                            job.height_pixels())});
   // Held until the task ends, so that no other load evicts the model under it.
   absl::StatusOr<ModelLease> lease = models.Acquire(job.model_id(), job.variant(), [&] {
     tracker.Enter(v1::STAGE_LOADING_MODEL, request.steps);

@@ -324,7 +324,8 @@ void Worker::HandleCancel(const std::shared_ptr<Session>& session, const v1::Can
   r->set_error("cancelled before it started");
   session->Write(message);
   metrics_.tasks_total
-      .WithLabels({dropped->task.job().model_id(), dropped->task.job().variant(), "cancelled"})
+      .WithLabels({dropped->task.job().model_id(), dropped->task.job().variant(),
+                   config_.node_class, "cancelled"})
       .Increment();
   std::lock_guard<std::mutex> lock(mu_);
   MaybeFinishDrainLocked();
@@ -338,7 +339,8 @@ void Worker::ReturnTask(const std::shared_ptr<Session>& session, const v1::Assig
   message.mutable_returned()->set_reason(reason);
   message.mutable_returned()->set_attempt(task.attempt());
   session->Write(message);
-  metrics_.tasks_total.WithLabels({task.job().model_id(), task.job().variant(), "returned"})
+  metrics_.tasks_total
+      .WithLabels({task.job().model_id(), task.job().variant(), config_.node_class, "returned"})
       .Increment();
 }
 
@@ -419,7 +421,10 @@ void Worker::RunOne(const Pending& pending) {
                        : absl::IsCancelled(outcome.status) ? "cancelled"
                                                              : "failed";
   if (!delivered) result = "lost";  // the stream broke: the scheduler requeues the task
-  metrics_.tasks_total.WithLabels({model, variant, result}).Increment();
+  metrics_.tasks_total.WithLabels({model, variant, config_.node_class, result}).Increment();
+  const double task_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  metrics_.task_cost_total.WithLabels({model, variant, config_.node_class})
+      .Increment(task_seconds * config_.price_per_hour / 3600.0);
   TV_LOG(INFO) << "task " << task.task_id() << " " << result << " in "
                << absl::ToDoubleSeconds(absl::Now() - start) << " s"
                << (outcome.status.ok() ? absl::StrCat(" (", outcome.mp4.size(), " bytes)")

@@ -35,8 +35,8 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   if (root.IsNull()) return c;
   TV_RETURN_IF_ERROR(root.CheckKeys(
       {"worker_id", "node_class", "scheduler", "backend", "device", "gpu_name", "memory_bytes",
-       "gpu_count", "tensor_parallel_size", "models", "memory_budget_bytes", "http", "grpc_listen",
-       "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
+       "gpu_count", "tensor_parallel_size", "models", "memory_budget_bytes", "price_per_hour",
+       "http", "grpc_listen", "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
        "progress_interval_seconds", "log_level"}));
   TV_RETURN_IF_ERROR(root.Read("worker_id", &c.worker_id));
   TV_RETURN_IF_ERROR(root.Read("node_class", &c.node_class));
@@ -49,6 +49,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("tensor_parallel_size", &c.tensor_parallel_size));
   TV_RETURN_IF_ERROR(ReadModels(root, &c));
   TV_RETURN_IF_ERROR(root.Read("memory_budget_bytes", &c.memory_budget_bytes));
+  TV_RETURN_IF_ERROR(root.Read("price_per_hour", &c.price_per_hour));
   if (root.Has("http")) {
     TV_ASSIGN_OR_RETURN(common::ConfigNode http, root.Child("http"));
     TV_RETURN_IF_ERROR(http.CheckKeys({"address", "port"}));
@@ -134,6 +135,8 @@ absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig
       c->grpc_listen = value;
     } else if (key == "heartbeat-seconds") {
       TV_RETURN_IF_ERROR(to_double(&c->heartbeat_seconds));
+    } else if (key == "price-per-hour") {
+      TV_RETURN_IF_ERROR(to_double(&c->price_per_hour));
     } else if (key == "log-level") {
       c->log_level = value;
     } else if (key == "memory-budget-bytes") {
@@ -176,6 +179,7 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
     }
   }
   if (c.memory_budget_bytes < 0) return bad("memory_budget_bytes", "negative");
+  if (!(c.price_per_hour >= 0)) return bad("price_per_hour", "negative or not a number");
   if (c.http_port < 0 || c.http_port > 65535) return bad("http.port", "out of range");
   if (c.device < 0) return bad("device", "negative");
   if (c.gpu_count < 1) return bad("gpu_count", "must be >= 1");
@@ -202,6 +206,7 @@ const char* WorkerUsage() {
          "  [--scheduler HOST:PORT] [--backend cpu|cuda] [--device N] [--http-address ADDR]\n"
          "  [--http-port N] [--grpc-listen HOST:PORT] [--heartbeat-seconds S] [--log-level LEVEL]\n"
          "  [--memory-budget-bytes N]   (weights held at once; 0 = the device's memory)\n"
+         "  [--price-per-hour X]        (cost of an hour of this node, for cost metrics)\n"
          "  [--model MODEL_ID:VARIANT=PATH]...       (loaded at startup)\n"
          "  [--model-lazy MODEL_ID:VARIANT=PATH]...  (listed, loaded by its first task)\n"
          "  --model and --model-lazy together replace the config's model list.\n";

@@ -31,6 +31,8 @@ struct WorkerConfig {
   // Bytes of model weights held at once (least-recently-used idle models are evicted to fit a
   // load); 0 = memory_bytes (the device's memory, host RAM on the CPU backend).
   int64_t memory_budget_bytes = 0;
+  // What an hour of this node costs, in any currency (exported for cost per video; 0 = unset).
+  double price_per_hour = 0;
   std::string http_address = "0.0.0.0";           // /metrics /healthz /readyz
   int http_port = 9101;                           // 0 = any free port
   // gRPC health service + reflection (host:port; port 0 = any free port; empty = off).

@@ -112,6 +112,14 @@ TEST(WorkerConfigTest, ValidationNamesTheKey) {
   c.models.pop_back();
   c.memory_budget_bytes = -1;
   EXPECT_NE(ValidateWorkerConfig(c).message().find("memory_budget_bytes"), std::string::npos);
+  c.memory_budget_bytes = 0;
+  ASSERT_TRUE(ApplyWorkerFlags({"--price-per-hour", "2.5"}, &c).ok());
+  EXPECT_EQ(c.price_per_hour, 2.5);
+  EXPECT_TRUE(ValidateWorkerConfig(c).ok());
+  EXPECT_NE(ApplyWorkerFlags({"--price-per-hour", "cheap"}, &c).message().find("price-per-hour"),
+            std::string::npos);
+  c.price_per_hour = -1;
+  EXPECT_NE(ValidateWorkerConfig(c).message().find("price_per_hour"), std::string::npos);
 }
 
 }  // namespace

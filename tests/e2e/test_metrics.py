@@ -17,15 +17,18 @@ WORKER_SUCCEEDED = 'sum(turbovid_worker_tasks_total{result="succeeded"})'
 
 # The worker's families and the label names of their samples (histograms: of _count).
 WORKER_FAMILIES = {
-    "turbovid_worker_tasks_total": {"model", "variant", "result"},
-    "turbovid_worker_stage_duration_seconds": {"model", "variant", "node_class", "stage"},
-    "turbovid_worker_denoise_step_seconds": {"model", "variant", "node_class"},
+    "turbovid_worker_tasks_total": {"model", "variant", "node_class", "result"},
+    "turbovid_worker_stage_duration_seconds": {"model", "variant", "node_class", "resolution",
+                                               "stage"},
+    "turbovid_worker_denoise_step_seconds": {"model", "variant", "node_class", "resolution"},
     "turbovid_model_load_seconds": {"model", "variant"},
     "turbovid_worker_video_bytes": {"model", "variant"},
     "turbovid_worker_task_peak_memory_bytes": {"model", "variant"},
     "turbovid_gpu_memory_used_bytes": set(),
     "turbovid_gpu_memory_total_bytes": set(),
     "turbovid_gpu_memory_peak_bytes": set(),
+    "turbovid_worker_price_per_hour": {"node_class"},
+    "turbovid_worker_task_cost_total": {"model", "variant", "node_class"},
 }
 # Read from NVML: a CPU worker exports none of them.
 NVML_FAMILIES = ("turbovid_gpu_utilization_ratio", "turbovid_gpu_power_watts",
