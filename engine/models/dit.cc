@@ -149,12 +149,22 @@ absl::StatusOr<Tensor> WanDitImpl::SelfAttention(int i, const Tensor& a, const T
   TV_ASSIGN_OR_RETURN(Tensor k, b.sa_k.Apply(ops_, a));
   TV_ASSIGN_OR_RETURN(k, QkNorm(k, b.sa_norm_k, &cos, &sin));
   TV_ASSIGN_OR_RETURN(Tensor v, b.sa_v.Apply(ops_, a));
-  TV_ASSIGN_OR_RETURN(q, q.Reshape({l, n, d}));
-  TV_ASSIGN_OR_RETURN(k, k.Reshape({l, n, d}));
-  TV_ASSIGN_OR_RETURN(v, v.Reshape({l, n, d}));
-  TV_ASSIGN_OR_RETURN(q, SeqToHeads(q, split));
-  TV_ASSIGN_OR_RETURN(k, SeqToHeads(k, split));
-  TV_ASSIGN_OR_RETURN(v, SeqToHeads(v, split));
+  // Heads that do not split over the sequence ranks: every rank attends with all tokens' q/k/v.
+  const bool gather = sp() > 1 && !attention_sp();
+  if (gather) {
+    TV_ASSIGN_OR_RETURN(q, GatherTokens(q, split));
+    TV_ASSIGN_OR_RETURN(k, GatherTokens(k, split));
+    TV_ASSIGN_OR_RETURN(v, GatherTokens(v, split));
+  }
+  const int64_t lq = q.dim(0);
+  TV_ASSIGN_OR_RETURN(q, q.Reshape({lq, n, d}));
+  TV_ASSIGN_OR_RETURN(k, k.Reshape({lq, n, d}));
+  TV_ASSIGN_OR_RETURN(v, v.Reshape({lq, n, d}));
+  if (!gather) {
+    TV_ASSIGN_OR_RETURN(q, SeqToHeads(q, split));
+    TV_ASSIGN_OR_RETURN(k, SeqToHeads(k, split));
+    TV_ASSIGN_OR_RETURN(v, SeqToHeads(v, split));
+  }
   Tensor attn;
   switch (attention.attention) {
     case AttentionMode::kDense: {
@@ -171,7 +181,11 @@ absl::StatusOr<Tensor> WanDitImpl::SelfAttention(int i, const Tensor& a, const T
       break;
     }
   }
-  TV_ASSIGN_OR_RETURN(attn, HeadsToSeq(attn, split));
+  if (gather) {
+    attn = attn.Slice0(split.first, split.last);  // this rank's tokens
+  } else {
+    TV_ASSIGN_OR_RETURN(attn, HeadsToSeq(attn, split));
+  }
   TV_ASSIGN_OR_RETURN(attn, attn.Reshape({l, n * d}));
   return RowParallel(b.sa_o, attn);
 }

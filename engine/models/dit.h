@@ -50,6 +50,12 @@ struct DitOptions {
   // the tokens; every call (PrepareContext, Forward) is then collective over the groups, and
   // every rank gets the whole result. Null: one rank. Must outlive the model.
   const comm::ParallelGroups* parallel = nullptr;
+  // A layout whose tensor x sequence ranks do not divide the heads is refused (InvalidArgument)
+  // unless this is set: then the attention that cannot split is replicated (tensor parallel:
+  // every rank holds all of Q/K/V/O and runs every head, only the FFN is split; sequence
+  // parallel: q/k/v of all tokens are gathered and every rank attends over all of them). Exact,
+  // but the attention gains nothing; the golden runs of 1-head cases use it.
+  bool allow_replicated_attention = false;
 };
 
 // Per-call options of WanDit::Forward: two forwards on one model may use different ones.

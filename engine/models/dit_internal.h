@@ -55,6 +55,7 @@ struct Loader {
   bool quantized;
   int tp_rank = 0;
   int tp_size = 1;
+  bool split_heads = true;  // attention weights split over tp (false: replicated)
 
   absl::StatusOr<Tensor> Take(const std::string& name, const Shape& shape);
   // Rows [r·n/tp, (r+1)·n/tp) of a tensor whose dim 0 is n (a norm weight over the rank's heads).
@@ -122,8 +123,12 @@ class WanDitImpl : public WanDit {
   absl::StatusOr<Tensor> GatherTokens(const Tensor& x, const TokenSplit& split) const;
 
   int tp() const { return parallel_ ? parallel_->layout().tensor_parallel : 1; }
+  // Whether the heads split over the tensor ranks (else attention is replicated there), and
+  // whether a tensor rank's heads split over its sequence ranks (else q/k/v are gathered).
+  bool attention_tp() const { return config_.num_heads % tp() == 0; }
+  bool attention_sp() const { return local_heads() % sp() == 0; }
   int sp() const { return parallel_ ? parallel_->layout().sequence_parallel : 1; }
-  int64_t local_heads() const { return config_.num_heads / tp(); }
+  int64_t local_heads() const { return attention_tp() ? config_.num_heads / tp() : config_.num_heads; }
 
   DitConfig config_;
   DitOptions options_;

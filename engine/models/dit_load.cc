@@ -30,7 +30,7 @@ absl::StatusOr<Tensor> Loader::Take(const std::string& name, const Shape& shape)
 }
 
 absl::StatusOr<Tensor> Loader::TakeShardRows(const std::string& name, const Shape& shape) {
-  if (tp_size == 1) return Take(name, shape);
+  if (tp_size == 1 || !split_heads) return Take(name, shape);
   const int64_t n = shape[0] / tp_size;
   return ws.TakeRows(name, shape, tp_rank * n, (tp_rank + 1) * n, backend,
                      backend.compute_dtype());
@@ -117,7 +117,7 @@ WanDitImpl::WanDitImpl(const DitConfig& config, const DitOptions& options, Backe
 
 absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
   const int64_t e = config_.dim, d = config_.head_dim();
-  Loader ld{ws, backend_, quantized_, parallel_ ? parallel_->tp_rank() : 0, tp()};
+  Loader ld{ws, backend_, quantized_, parallel_ ? parallel_->tp_rank() : 0, tp(), attention_tp()};
   const int64_t patch_in = int64_t{config_.in_dim} * 4;
   const io::WeightSet::Entry* pe = ws.Find("patch_embedding.weight");
   if (pe != nullptr && pe->tensor.rank() == 2) {
@@ -140,6 +140,9 @@ absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
   blocks_.resize(config_.num_layers);
   has_proj_l_ = true;
   const Shard out = Shard::kOutputs, in = Shard::kInputs;
+  // Attention linears follow the heads; replicated when the heads do not split.
+  const Shard heads_out = attention_tp() ? out : Shard::kNone;
+  const Shard heads_in = attention_tp() ? in : Shard::kNone;
   for (int i = 0; i < config_.num_layers; ++i) {
     Block& b = blocks_[i];
     const std::string p = absl::StrCat("blocks.", i, ".");
@@ -147,16 +150,16 @@ absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
     TV_ASSIGN_OR_RETURN(b.modulation, mod.Reshape({6, e}));
     // Attention by heads: Q/K/V outputs and the q/k norm weights of this rank's heads, O by its
     // inputs; the FFN by its hidden columns (docs/parallelism.md §2).
-    TV_ASSIGN_OR_RETURN(b.sa_q, ld.TakeLinear(p + "self_attn.q", e, e, true, out));
-    TV_ASSIGN_OR_RETURN(b.sa_k, ld.TakeLinear(p + "self_attn.k", e, e, true, out));
-    TV_ASSIGN_OR_RETURN(b.sa_v, ld.TakeLinear(p + "self_attn.v", e, e, true, out));
-    TV_ASSIGN_OR_RETURN(b.sa_o, ld.TakeLinear(p + "self_attn.o", e, e, true, in));
+    TV_ASSIGN_OR_RETURN(b.sa_q, ld.TakeLinear(p + "self_attn.q", e, e, true, heads_out));
+    TV_ASSIGN_OR_RETURN(b.sa_k, ld.TakeLinear(p + "self_attn.k", e, e, true, heads_out));
+    TV_ASSIGN_OR_RETURN(b.sa_v, ld.TakeLinear(p + "self_attn.v", e, e, true, heads_out));
+    TV_ASSIGN_OR_RETURN(b.sa_o, ld.TakeLinear(p + "self_attn.o", e, e, true, heads_in));
     TV_ASSIGN_OR_RETURN(b.sa_norm_q, ld.TakeShardRows(p + "self_attn.norm_q.weight", {e}));
     TV_ASSIGN_OR_RETURN(b.sa_norm_k, ld.TakeShardRows(p + "self_attn.norm_k.weight", {e}));
-    TV_ASSIGN_OR_RETURN(b.ca_q, ld.TakeLinear(p + "cross_attn.q", e, e, true, out));
-    TV_ASSIGN_OR_RETURN(b.ca_k, ld.TakeLinear(p + "cross_attn.k", e, e, true, out));
-    TV_ASSIGN_OR_RETURN(b.ca_v, ld.TakeLinear(p + "cross_attn.v", e, e, true, out));
-    TV_ASSIGN_OR_RETURN(b.ca_o, ld.TakeLinear(p + "cross_attn.o", e, e, true, in));
+    TV_ASSIGN_OR_RETURN(b.ca_q, ld.TakeLinear(p + "cross_attn.q", e, e, true, heads_out));
+    TV_ASSIGN_OR_RETURN(b.ca_k, ld.TakeLinear(p + "cross_attn.k", e, e, true, heads_out));
+    TV_ASSIGN_OR_RETURN(b.ca_v, ld.TakeLinear(p + "cross_attn.v", e, e, true, heads_out));
+    TV_ASSIGN_OR_RETURN(b.ca_o, ld.TakeLinear(p + "cross_attn.o", e, e, true, heads_in));
     TV_ASSIGN_OR_RETURN(b.ca_norm_q, ld.TakeShardRows(p + "cross_attn.norm_q.weight", {e}));
     TV_ASSIGN_OR_RETURN(b.ca_norm_k, ld.TakeShardRows(p + "cross_attn.norm_k.weight", {e}));
     TV_ASSIGN_OR_RETURN(b.norm3_w, ld.Take(p + "norm3.weight", {e}));
@@ -225,14 +228,15 @@ absl::StatusOr<int> IntKey(const Json& json, std::string_view key, int fallback,
 
 // Heads split over tp × sp ranks (each tensor rank's heads again over its sequence group), the
 // FFN's hidden columns over tp; 1.3B (12 heads) cannot run on 8, 14B (40 heads) can.
-absl::Status CheckLayoutFits(const DitConfig& c, const comm::ParallelGroups& g) {
+absl::Status CheckLayoutFits(const DitConfig& c, const comm::ParallelGroups& g,
+                             bool allow_replicated_attention) {
   const comm::ParallelLayout& l = g.layout();
   if (g.world().size() != l.world()) {
     return absl::InvalidArgumentError(absl::StrCat("dit: layout ", l.ToString(), " needs ",
                                                    l.world(), " ranks, the group has ",
                                                    g.world().size()));
   }
-  if (c.num_heads % l.world() != 0) {
+  if (c.num_heads % l.world() != 0 && !allow_replicated_attention) {
     return absl::InvalidArgumentError(absl::StrCat(
         "dit: ", c.num_heads, " heads do not split over tensor_parallel_size ", l.tensor_parallel,
         " x sequence_parallel_size ", l.sequence_parallel, " = ", l.world(),
@@ -291,7 +295,8 @@ absl::StatusOr<std::unique_ptr<WanDit>> WanDit::Load(const DitConfig& config,
                                                    options.sla_block_k, " must be positive"));
   }
   if (options.parallel != nullptr) {
-    TV_RETURN_IF_ERROR(dit::CheckLayoutFits(config, *options.parallel));
+    TV_RETURN_IF_ERROR(
+        dit::CheckLayoutFits(config, *options.parallel, options.allow_replicated_attention));
   }
   const bool quantized = weights.Has("blocks.0.self_attn.q.int8_weight");
   auto model = std::make_unique<dit::WanDitImpl>(config, options, backend, quantized);

@@ -28,7 +28,7 @@ absl::StatusOr<Tensor> WanDitImpl::RowParallel(const Linear& l, const Tensor& x)
 
 absl::StatusOr<Tensor> WanDitImpl::QkNorm(const Tensor& x, const Tensor& weight, const Tensor* cos,
                                           const Tensor* sin) const {
-  if (tp() == 1) {
+  if (tp() == 1 || !attention_tp()) {
     if (cos != nullptr) return ops_.RmsNormRope(x, &weight, config_.eps, *cos, *sin);
     return ops_.RmsNorm(x, &weight, config_.eps);
   }
@@ -81,8 +81,9 @@ absl::Status WanDitImpl::SinkSparseMap(int i, const Tensor& map, const TensorSin
   Tensor all = map;  // [heads, nq, nk] I8
   // The heads of a sequence rank come in sp-rank order within its tensor rank's heads, and the
   // tensor ranks' heads in tp-rank order: two gathers give the model's head order.
-  for (comm::Communicator* g : {parallel_ ? &parallel_->sp() : nullptr,
-                                parallel_ ? &parallel_->tp() : nullptr}) {
+  // A replicated attention (heads that do not split) already holds every head there.
+  for (comm::Communicator* g : {parallel_ && attention_sp() ? &parallel_->sp() : nullptr,
+                                parallel_ && attention_tp() ? &parallel_->tp() : nullptr}) {
     if (g == nullptr || g->size() == 1) continue;
     TV_ASSIGN_OR_RETURN(Tensor gathered, backend_.Allocate(DType::kI8, {all.dim(0) * g->size(),
                                                                         all.dim(1), all.dim(2)}));

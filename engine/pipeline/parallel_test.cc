@@ -89,6 +89,7 @@ struct Case {
   AttentionMode attention = AttentionMode::kDense;
   Shape x_shape = {4, 2, 4, 6};  // 2 x 2 x 3 = 12 tokens
   bool probes = false;
+  bool allow_replicated_attention = false;
 };
 
 absl::StatusOr<Result> Forward(const Case& c, const comm::ParallelGroups* groups) {
@@ -96,6 +97,7 @@ absl::StatusOr<Result> Forward(const Case& c, const comm::ParallelGroups* groups
   io::WeightSet ws = Weights(c.config, c.int8);
   DitOptions options;
   options.parallel = groups;
+  options.allow_replicated_attention = c.allow_replicated_attention;
   options.sla_block_q = 4;  // several blocks even on 12 tokens
   options.sla_block_k = 2;
   TV_ASSIGN_OR_RETURN(std::unique_ptr<WanDit> dit, WanDit::Load(c.config, ws, *be, options));
@@ -142,10 +144,11 @@ const std::vector<comm::ParallelLayout> kLayouts = {{2, 1}, {4, 1}, {1, 2}, {1, 
 // where one rank rounds once; everything else is the same arithmetic.
 constexpr double kFp32Noise = 1e-5;
 
-void ExpectSameOnEveryLayout(const Case& c, double tol = kFp32Noise) {
+void ExpectSameOnEveryLayout(const Case& c, double tol = kFp32Noise,
+                             const std::vector<comm::ParallelLayout>& layouts = kLayouts) {
   absl::StatusOr<Result> one = Forward(c, nullptr);
   ASSERT_TRUE(one.ok()) << one.status();
-  for (const comm::ParallelLayout& layout : kLayouts) {
+  for (const comm::ParallelLayout& layout : layouts) {
     SCOPED_TRACE(layout.ToString());
     absl::StatusOr<std::vector<Result>> ranks = ForwardParallel(c, layout);
     ASSERT_TRUE(ranks.ok()) << ranks.status();
@@ -187,10 +190,22 @@ TEST(ParallelDit, UnevenTokenSplit) {
 
 TEST(ParallelDit, Int8ShardsOnTileEdges) {
   Case c;
-  c.config = Config(/*dim=*/512, /*ffn=*/512);  // 4 heads of 128: shards of 128 at tp 4
+  c.config = Config(/*dim=*/256, /*ffn=*/256);  // 4 heads of 64: shards of 128 at tp 2
   c.int8 = true;
-  // W8A8 rounds each rank's partial product to bf16 before the sum: bf16 noise, not fp32's.
-  ExpectSameOnEveryLayout(c, 2e-2);
+  // W8A8 rounds each rank's partial product to bf16 before the sum, and sequence ranks
+  // quantise their own rows' tiles: bf16-level noise, not fp32's.
+  ExpectSameOnEveryLayout(c, 2e-2, {{2, 1}, {1, 2}, {2, 2}});
+}
+
+// 2 heads on 4 ranks: refused, unless replicated attention is allowed; then exact, probes too.
+TEST(ParallelDit, HeadsThatDoNotSplitRunReplicatedWhenAllowed) {
+  Case c;
+  c.config.num_heads = 2;
+  c.attention = AttentionMode::kSla;
+  c.probes = true;
+  EXPECT_THAT(ForwardParallel(c, {4, 1}).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  c.allow_replicated_attention = true;
+  ExpectSameOnEveryLayout(c);
 }
 
 TEST(ParallelDit, RefusesLayoutsTheModelCannotSplit) {
