@@ -196,12 +196,12 @@ class WanPipeline : public Pipeline {
   }
 
   bool is_i2v() const override { return dir_.i2v; }
+  absl::Status Validate(const GenerateRequest& r) const override;
 
   absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request, const ProgressFn& progress,
                                           const CancelFn& cancel, bool encode_mp4) override;
 
  private:
-  absl::Status Validate(const GenerateRequest& r) const;
   absl::StatusOr<Tensor> EncodeImage(const GenerateRequest& r, int* width, int* height,
                                      const ProgressFn& progress) const;
   absl::StatusOr<Tensor> Sample(const GenerateRequest& r, NoiseStreams& noise,

@@ -87,6 +87,9 @@ class Pipeline {
       const std::string& model_dir, Backend& backend,
       const comm::ParallelGroups* parallel = nullptr);
   virtual bool is_i2v() const = 0;
+  // Checks the request against this model (errors name the field), as Generate does first; a
+  // parallel group checks before it starts (no collective here).
+  virtual absl::Status Validate(const GenerateRequest& request) const = 0;
   // Validates the request (errors name the field), then runs it.
   virtual absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request,
                                                   const ProgressFn& progress,
