@@ -33,8 +33,8 @@ absl::StatusOr<std::unique_ptr<WorkerGroup>> WorkerGroup::Start(
   } else {
     g->name_ = config.group_name;
   }
-  absl::StatusOr<std::unique_ptr<comm::Communicator>> control = comm::ConnectSocketGroup(
-      g->name_, config.group_rank, world, config.group_timeout_seconds);
+  absl::StatusOr<std::unique_ptr<comm::Communicator>> control =
+      comm::ConnectSocketGroup(g->name_, config.group_rank, world, config.group_timeout_seconds);
   if (!control.ok()) {
     if (config.group_rank == 0) g->Reap(5);
     return absl::Status(control.status().code(),
@@ -80,9 +80,8 @@ absl::Status WorkerGroup::MakeGroups(engine::Backend& backend, int device) {
                       engine::MakeDeviceCommunicator(backend, device, *control_));
   TV_ASSIGN_OR_RETURN(groups_, comm::ParallelGroups::Create(std::move(data), layout_));
   TV_LOG(INFO) << "worker group " << name_ << ": rank " << rank() << " of " << size() << " ("
-               << layout_.ToString() << ", tensor rank " << groups_->tp_rank()
-               << ", sequence rank " << groups_->sp_rank() << ", " << groups_->world().kind()
-               << " collectives)";
+               << layout_.ToString() << ", tensor rank " << groups_->tp_rank() << ", sequence rank "
+               << groups_->sp_rank() << ", " << groups_->world().kind() << " collectives)";
   return absl::OkStatus();
 }
 
@@ -122,7 +121,8 @@ absl::StatusOr<WorkerGroup::Command> WorkerGroup::Receive() {
     return cmd;
   }
   if (kind != kTaskCommand || n <= 0 || n > (int64_t{1} << 30)) {
-    return absl::InternalError(absl::StrCat("worker group: bad command ", kind, " of ", n, " bytes"));
+    return absl::InternalError(
+        absl::StrCat("worker group: bad command ", kind, " of ", n, " bytes"));
   }
   engine::Tensor body = engine::Tensor::Zeros(engine::DType::kU8, {n});
   TV_RETURN_IF_ERROR(control_->Broadcast(body, 0));
@@ -187,8 +187,8 @@ void WorkerGroup::StopWatching() {
 void WorkerGroup::Reap(double seconds) {
   StopWatching();
   std::lock_guard<std::mutex> lock(mu_);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   for (size_t i = 0; i < followers_.size(); ++i) {
     if (followers_[i] == 0) continue;
     int status = 0;

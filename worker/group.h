@@ -42,8 +42,8 @@ class WorkerGroup {
 
   // Leader (config.group_rank 0): spawns ranks 1..world-1 as `exe` with `args` (the leader's own
   // command line) plus --group-rank R --group-name NAME; each inherits this environment
-  // (NCCL_NVLS_ENABLE=0 included) and gets kLeaderGoneSignal when the leader dies. Then every rank joins
-  // the group's control channel (socket communicator), waiting up to
+  // (NCCL_NVLS_ENABLE=0 included) and gets kLeaderGoneSignal when the leader dies. Then every rank
+  // joins the group's control channel (socket communicator), waiting up to
   // config.group_timeout_seconds for the others.
   static absl::StatusOr<std::unique_ptr<WorkerGroup>> Start(const WorkerConfig& config,
                                                             const std::string& exe,

@@ -36,10 +36,9 @@ TaskOutcome RunGroupTask(WorkerGroup& group, const v1::AssignTask& task, ModelSe
                     node_class, agree);
   if (Breaks(group, outcome)) {
     group.Abort();
-    outcome.status = absl::UnavailableError(
-        absl::StrCat("worker group broken during the task: ",
-                     outcome.ran_pipeline ? outcome.pipeline_status.message()
-                                          : outcome.status.message()));
+    outcome.status = absl::UnavailableError(absl::StrCat(
+        "worker group broken during the task: ",
+        outcome.ran_pipeline ? outcome.pipeline_status.message() : outcome.status.message()));
   }
   return outcome;
 }
@@ -71,8 +70,9 @@ int RunFollower(WorkerGroup& group, ModelSet& models, WorkerMetrics& metrics,
     TaskOutcome o = RunTask(task, models, no_progress, never, no_upload,
                             config.progress_interval_seconds, metrics, config.node_class, agree);
     if (Breaks(group, o)) {
-      TV_LOG(ERROR) << me << ": task " << task.task_id() << " broke the group: "
-                    << (o.ran_pipeline ? o.pipeline_status : o.status) << "; exiting";
+      TV_LOG(ERROR) << me << ": task " << task.task_id()
+                    << " broke the group: " << (o.ran_pipeline ? o.pipeline_status : o.status)
+                    << "; exiting";
       group.Abort();
       return kExitGroupLost;
     }

@@ -16,8 +16,8 @@ absl::Status Communicator::AllGather(const Tensor& in, Tensor& out) {
 absl::Status Communicator::AllToAll(const Tensor& in, Tensor& out) {
   TV_RETURN_IF_ERROR(internal::CheckTensor("all_to_all", "in", in));
   if (in.numel() % size() != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("all_to_all: in ", in.Describe(),
-                                                   " does not split into ", size(), " parts"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("all_to_all: in ", in.Describe(), " does not split into ", size(), " parts"));
   }
   const std::vector<int64_t> counts(size(), in.numel() / size());
   return AllToAllV(in, counts, out, counts);
@@ -51,8 +51,8 @@ absl::Status CheckSumDType(const char* op, const Tensor& t, bool host) {
 
 absl::Status CheckOnHost(const char* op, const Tensor& t) {
   if (t.defined() && t.device() != Device::kCpu) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, ": ", t.Describe(), " is device memory; this communicator moves host memory"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        op, ": ", t.Describe(), " is device memory; this communicator moves host memory"));
   }
   return absl::OkStatus();
 }
@@ -62,8 +62,8 @@ namespace {
 absl::Status CheckCounts(const char* op, const char* what, const Communicator& c,
                          const std::vector<int64_t>& counts) {
   if (static_cast<int>(counts.size()) != c.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", counts.size(), " ", what,
-                                                   " for a group of ", c.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": ", counts.size(), " ", what, " for a group of ", c.size()));
   }
   for (int64_t n : counts) {
     if (n < 0) {
@@ -87,9 +87,9 @@ absl::Status CheckAllGatherV(const Communicator& c, const Tensor& in, const Tens
   }
   const std::vector<int64_t> off = Offsets(counts);
   if (counts[c.rank()] != in.numel() || off.back() != out.numel()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "all_gather: rank ", c.rank(), " sends ", in.Describe(), " into ", out.Describe(),
-        " with counts [", absl::StrJoin(counts, ", "), "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("all_gather: rank ", c.rank(), " sends ", in.Describe(), " into ",
+                     out.Describe(), " with counts [", absl::StrJoin(counts, ", "), "]"));
   }
   return absl::OkStatus();
 }
@@ -98,9 +98,8 @@ absl::Status CheckReduceScatter(const Communicator& c, const Tensor& in, const T
   TV_RETURN_IF_ERROR(CheckTensor("reduce_scatter", "in", in));
   TV_RETURN_IF_ERROR(CheckTensor("reduce_scatter", "out", out));
   if (in.dtype() != out.dtype() || in.numel() != out.numel() * c.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("reduce_scatter: in ", in.Describe(),
-                                                   " is not ", c.size(), " parts of out ",
-                                                   out.Describe()));
+    return absl::InvalidArgumentError(absl::StrCat("reduce_scatter: in ", in.Describe(), " is not ",
+                                                   c.size(), " parts of out ", out.Describe()));
   }
   return absl::OkStatus();
 }

@@ -14,17 +14,32 @@
 namespace turbovid::engine::comm {
 namespace {
 
-enum class OpCode { kAllReduce, kAllGather, kReduceScatter, kAllToAll, kBroadcast, kBarrier, kSplit };
+enum class OpCode {
+  kAllReduce,
+  kAllGather,
+  kReduceScatter,
+  kAllToAll,
+  kBroadcast,
+  kBarrier,
+  kSplit
+};
 
 const char* OpName(OpCode op) {
   switch (op) {
-    case OpCode::kAllReduce: return "all_reduce";
-    case OpCode::kAllGather: return "all_gather";
-    case OpCode::kReduceScatter: return "reduce_scatter";
-    case OpCode::kAllToAll: return "all_to_all";
-    case OpCode::kBroadcast: return "broadcast";
-    case OpCode::kBarrier: return "barrier";
-    case OpCode::kSplit: return "split";
+    case OpCode::kAllReduce:
+      return "all_reduce";
+    case OpCode::kAllGather:
+      return "all_gather";
+    case OpCode::kReduceScatter:
+      return "reduce_scatter";
+    case OpCode::kAllToAll:
+      return "all_to_all";
+    case OpCode::kBroadcast:
+      return "broadcast";
+    case OpCode::kBarrier:
+      return "barrier";
+    case OpCode::kSplit:
+      return "split";
   }
   return "?";
 }
@@ -35,8 +50,8 @@ struct Shared;
 struct Post {
   OpCode op = OpCode::kBarrier;
   DType dtype = DType::kF32;
-  const char* src = nullptr;  // the rank's input bytes
-  int64_t numel = 0;          // elements of src
+  const char* src = nullptr;                          // the rank's input bytes
+  int64_t numel = 0;                                  // elements of src
   const std::vector<int64_t>* send_counts = nullptr;  // all_to_all
   int root = 0;
   int color = 0, key = 0;         // split
@@ -66,7 +81,8 @@ struct Shared {
       return absl::OkStatus();
     }
     cv.wait(lock, [&] { return generation != gen || aborted; });
-    if (generation == gen) return absl::UnavailableError("in-process group aborted (a rank failed)");
+    if (generation == gen)
+      return absl::UnavailableError("in-process group aborted (a rank failed)");
     return absl::OkStatus();
   }
   void Abort() {
@@ -113,9 +129,9 @@ class InProcessCommunicator : public Communicator {
       const Post& p = shared_->posts[r];
       if (p.op != mine.op || p.dtype != mine.dtype) {
         return absl::InternalError(absl::StrCat("in-process ", OpName(mine.op), ": rank ", rank_,
-                                                " (", std::string(DTypeName(mine.dtype)), ") met rank ", r,
-                                                " in ", OpName(p.op), " (", std::string(DTypeName(p.dtype)),
-                                                ")"));
+                                                " (", std::string(DTypeName(mine.dtype)),
+                                                ") met rank ", r, " in ", OpName(p.op), " (",
+                                                std::string(DTypeName(p.dtype)), ")"));
       }
     }
     return absl::OkStatus();
@@ -147,9 +163,9 @@ absl::Status InProcessCommunicator::AllReduceSum(Tensor& x) {
   std::vector<const void*> parts;
   for (int r = 0; r < size(); ++r) {
     if (post(r).numel != x.numel()) {
-      status = absl::InvalidArgumentError(absl::StrCat("all_reduce: rank ", rank_, " has ",
-                                                       x.numel(), " elements, rank ", r, " ",
-                                                       post(r).numel));
+      status =
+          absl::InvalidArgumentError(absl::StrCat("all_reduce: rank ", rank_, " has ", x.numel(),
+                                                  " elements, rank ", r, " ", post(r).numel));
     }
     parts.push_back(post(r).src);
   }
@@ -218,8 +234,7 @@ absl::Status InProcessCommunicator::ReduceScatterSum(const Tensor& in, Tensor& o
 }
 
 absl::Status InProcessCommunicator::AllToAllV(const Tensor& in,
-                                              const std::vector<int64_t>& send_counts,
-                                              Tensor& out,
+                                              const std::vector<int64_t>& send_counts, Tensor& out,
                                               const std::vector<int64_t>& recv_counts) {
   TV_RETURN_IF_ERROR(internal::CheckAllToAllV(*this, in, send_counts, out, recv_counts));
   TV_RETURN_IF_ERROR(internal::CheckOnHost("all_to_all", in));
@@ -262,10 +277,9 @@ absl::Status InProcessCommunicator::Broadcast(Tensor& x, int root) {
   TV_RETURN_IF_ERROR(Enter(p));
   absl::Status status;
   if (post(root).numel != x.numel() || post(root).root != root) {
-    status = absl::InvalidArgumentError(absl::StrCat("broadcast: rank ", rank_, " expects ",
-                                                     x.numel(), " elements from root ", root,
-                                                     ", root ", post(root).root, " sends ",
-                                                     post(root).numel));
+    status = absl::InvalidArgumentError(
+        absl::StrCat("broadcast: rank ", rank_, " expects ", x.numel(), " elements from root ",
+                     root, ", root ", post(root).root, " sends ", post(root).numel));
   } else if (rank_ != root) {
     std::memcpy(x.raw(), post(root).src, x.nbytes());
   }

@@ -21,7 +21,7 @@ std::vector<std::unique_ptr<Communicator>> MakeInProcessGroup(int size);
 // A rank whose fn fails aborts the group, so the others' collectives return instead of waiting
 // for it. Returns OK when every rank succeeded, else the first failure that is not the
 // Unavailable the abort caused in the other ranks (or that one when it is all there is).
-absl::Status RunInProcessRanks(int size,
-                               const std::function<absl::Status(int rank, Communicator& world)>& fn);
+absl::Status RunInProcessRanks(
+    int size, const std::function<absl::Status(int rank, Communicator& world)>& fn);
 
 }  // namespace turbovid::engine::comm

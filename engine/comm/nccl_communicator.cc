@@ -36,14 +36,22 @@ absl::Status CudaStatus(cudaError_t e, const char* what) {
 
 absl::StatusOr<ncclDataType_t> NcclType(DType d) {
   switch (d) {
-    case DType::kF32: return ncclFloat32;
-    case DType::kF64: return ncclFloat64;
-    case DType::kBF16: return ncclBfloat16;
-    case DType::kF16: return ncclFloat16;
-    case DType::kI8: return ncclInt8;
-    case DType::kU8: return ncclUint8;
-    case DType::kI32: return ncclInt32;
-    case DType::kI64: return ncclInt64;
+    case DType::kF32:
+      return ncclFloat32;
+    case DType::kF64:
+      return ncclFloat64;
+    case DType::kBF16:
+      return ncclBfloat16;
+    case DType::kF16:
+      return ncclFloat16;
+    case DType::kI8:
+      return ncclInt8;
+    case DType::kU8:
+      return ncclUint8;
+    case DType::kI32:
+      return ncclInt32;
+    case DType::kI64:
+      return ncclInt64;
   }
   return absl::InvalidArgumentError("nccl: unknown dtype");
 }
@@ -68,7 +76,11 @@ class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(ncclComm_t comm, int rank, int size, int device, cudaStream_t stream,
                    std::shared_ptr<Family> family)
-      : comm_(comm), rank_(rank), size_(size), device_(device), stream_(stream),
+      : comm_(comm),
+        rank_(rank),
+        size_(size),
+        device_(device),
+        stream_(stream),
         family_(std::move(family)) {
     std::lock_guard<std::mutex> lock(family_->mu);
     family_->comms.push_back(comm_);
@@ -118,8 +130,8 @@ class NcclCommunicator : public Communicator {
       if (r == rank_) continue;
       TV_RETURN_IF_ERROR(
           NcclStatus(ncclSend(in.raw(), in.numel(), type, r, comm_, stream_), "all_gather send"));
-      TV_RETURN_IF_ERROR(NcclStatus(
-          ncclRecv(dst + off[r] * es, counts[r], type, r, comm_, stream_), "all_gather recv"));
+      TV_RETURN_IF_ERROR(NcclStatus(ncclRecv(dst + off[r] * es, counts[r], type, r, comm_, stream_),
+                                    "all_gather recv"));
     }
     return NcclStatus(ncclGroupEnd(), "all_gather");
   }
@@ -153,17 +165,19 @@ class NcclCommunicator : public Communicator {
                                                      send_counts[rank_], " to itself, expects ",
                                                      recv_counts[rank_]));
     }
-    TV_RETURN_IF_ERROR(CudaStatus(
-        cudaMemcpyAsync(dst + roff[rank_] * es, src + soff[rank_] * es, send_counts[rank_] * es,
-                        cudaMemcpyDeviceToDevice, stream_),
-        "all_to_all (own part)"));
+    TV_RETURN_IF_ERROR(
+        CudaStatus(cudaMemcpyAsync(dst + roff[rank_] * es, src + soff[rank_] * es,
+                                   send_counts[rank_] * es, cudaMemcpyDeviceToDevice, stream_),
+                   "all_to_all (own part)"));
     TV_RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), "group start"));
     for (int r = 0; r < size_; ++r) {
       if (r == rank_) continue;
-      TV_RETURN_IF_ERROR(NcclStatus(
-          ncclSend(src + soff[r] * es, send_counts[r], type, r, comm_, stream_), "all_to_all send"));
-      TV_RETURN_IF_ERROR(NcclStatus(
-          ncclRecv(dst + roff[r] * es, recv_counts[r], type, r, comm_, stream_), "all_to_all recv"));
+      TV_RETURN_IF_ERROR(
+          NcclStatus(ncclSend(src + soff[r] * es, send_counts[r], type, r, comm_, stream_),
+                     "all_to_all send"));
+      TV_RETURN_IF_ERROR(
+          NcclStatus(ncclRecv(dst + roff[r] * es, recv_counts[r], type, r, comm_, stream_),
+                     "all_to_all recv"));
     }
     return NcclStatus(ncclGroupEnd(), "all_to_all");
   }
@@ -241,8 +255,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator&
   TV_RETURN_IF_ERROR(bootstrap.Broadcast(bytes, 0));
   std::memcpy(&id, bytes.raw(), sizeof(id));
   ncclComm_t comm = nullptr;
-  TV_RETURN_IF_ERROR(NcclStatus(ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank()),
-                                "init rank"));
+  TV_RETURN_IF_ERROR(
+      NcclStatus(ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank()), "init rank"));
   return std::unique_ptr<Communicator>(std::make_unique<NcclCommunicator>(
       comm, bootstrap.rank(), bootstrap.size(), device, static_cast<cudaStream_t>(cuda_stream),
       std::make_shared<Family>()));

@@ -28,8 +28,8 @@ absl::Status ValidateLayout(const ParallelLayout& layout);
 class ParallelGroups {
  public:
   // Splits `world` (size tp·sp) into the two groups; collective over `world`.
-  static absl::StatusOr<std::unique_ptr<ParallelGroups>> Create(
-      std::unique_ptr<Communicator> world, ParallelLayout layout);
+  static absl::StatusOr<std::unique_ptr<ParallelGroups>> Create(std::unique_ptr<Communicator> world,
+                                                                ParallelLayout layout);
 
   const ParallelLayout& layout() const { return layout_; }
   Communicator& world() const { return *world_; }

@@ -29,7 +29,14 @@ namespace {
 constexpr uint32_t kMagic = 0x54564331;  // "TVC1"
 
 enum OpCode : uint32_t {
-  kHello = 1, kAllReduce, kAllGather, kReduceScatter, kAllToAll, kBroadcast, kBarrier, kSplit
+  kHello = 1,
+  kAllReduce,
+  kAllGather,
+  kReduceScatter,
+  kAllToAll,
+  kBroadcast,
+  kBarrier,
+  kSplit
 };
 
 struct Header {
@@ -88,8 +95,8 @@ absl::Status PumpSend(int fd, Transfer& t) {
     if (k < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
       if (errno == EINTR) continue;
-      return absl::UnavailableError(absl::StrCat("socket comm: rank ", t.peer, " is gone (",
-                                                 Errno("send"), ")"));
+      return absl::UnavailableError(
+          absl::StrCat("socket comm: rank ", t.peer, " is gone (", Errno("send"), ")"));
     }
     t.sent += static_cast<uint64_t>(k);
   }
@@ -117,17 +124,17 @@ absl::Status PumpRecv(int fd, Transfer& t, uint32_t op) {
     if (k < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
       if (errno == EINTR) continue;
-      return absl::UnavailableError(absl::StrCat("socket comm: rank ", t.peer, " is gone (",
-                                                 Errno("recv"), ")"));
+      return absl::UnavailableError(
+          absl::StrCat("socket comm: rank ", t.peer, " is gone (", Errno("recv"), ")"));
     }
     const bool header_was_partial = t.received < sizeof(Header);
     t.received += static_cast<uint64_t>(k);
     if (header_was_partial && t.received >= sizeof(Header)) {
       const Header& h = t.recv_header;
       if (h.magic != kMagic || h.op != op || h.bytes != t.recv_bytes) {
-        return absl::InternalError(absl::StrCat(
-            "socket comm: rank ", t.peer, " sent collective ", h.op, " of ", h.bytes,
-            " bytes where collective ", op, " of ", t.recv_bytes, " bytes was expected"));
+        return absl::InternalError(absl::StrCat("socket comm: rank ", t.peer, " sent collective ",
+                                                h.op, " of ", h.bytes, " bytes where collective ",
+                                                op, " of ", t.recv_bytes, " bytes was expected"));
       }
     }
   }
@@ -396,8 +403,8 @@ absl::Status CheckPeerUser(int fd) {
     return absl::InternalError(Errno("socket comm: SO_PEERCRED"));
   }
   if (cred.uid != getuid()) {
-    return absl::PermissionDeniedError(absl::StrCat("socket comm: peer pid ", cred.pid,
-                                                    " runs as uid ", cred.uid));
+    return absl::PermissionDeniedError(
+        absl::StrCat("socket comm: peer pid ", cred.pid, " runs as uid ", cred.uid));
   }
   return absl::OkStatus();
 }
@@ -433,8 +440,8 @@ absl::StatusOr<int> ConnectTo(const std::string& name, int peer, int rank, int s
       return absl::UnavailableError(Errno("socket comm: connect"));
     }
     if (Clock::now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("socket comm: group ", name, ": rank ",
-                                                      peer, " did not appear"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("socket comm: group ", name, ": rank ", peer, " did not appear"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -447,9 +454,9 @@ absl::Status AcceptHigher(const std::string& name, int listen_fd, int rank, int 
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "socket comm: group ", name, ": ", pending, " higher rank(s) did not connect to rank ",
-          rank));
+      return absl::DeadlineExceededError(absl::StrCat("socket comm: group ", name, ": ", pending,
+                                                      " higher rank(s) did not connect to rank ",
+                                                      rank));
     }
     if (poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, 1000))) <= 0) continue;
     const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -473,11 +480,10 @@ absl::Status AcceptHigher(const std::string& name, int listen_fd, int rank, int 
 }
 
 absl::Status CheckName(const std::string& name) {
-  const bool ok = !name.empty() && name.size() <= 64 &&
-                  std::all_of(name.begin(), name.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-                           c == '-';
-                  });
+  const bool ok =
+      !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
   if (!ok) {
     return absl::InvalidArgumentError(
         absl::StrCat("socket comm: group name '", name, "' is not 1-64 of [A-Za-z0-9._-]"));
@@ -496,9 +502,8 @@ std::string RandomGroupName() {
   return buf;
 }
 
-absl::StatusOr<std::unique_ptr<Communicator>> ConnectSocketGroup(const std::string& name,
-                                                                 int rank, int size,
-                                                                 double timeout_seconds) {
+absl::StatusOr<std::unique_ptr<Communicator>> ConnectSocketGroup(const std::string& name, int rank,
+                                                                 int size, double timeout_seconds) {
   TV_RETURN_IF_ERROR(CheckName(name));
   if (size < 1 || rank < 0 || rank >= size) {
     return absl::InvalidArgumentError(absl::StrCat("socket comm: rank ", rank, " of ", size));

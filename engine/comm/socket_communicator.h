@@ -24,8 +24,8 @@ namespace turbovid::engine::comm {
 // exits (even by SIGKILL) closes its sockets: the collectives waiting on it fail with
 // Unavailable at once. Sums gather every part and add in rank order (float64), like the
 // in-process communicator.
-absl::StatusOr<std::unique_ptr<Communicator>> ConnectSocketGroup(const std::string& name,
-                                                                 int rank, int size,
+absl::StatusOr<std::unique_ptr<Communicator>> ConnectSocketGroup(const std::string& name, int rank,
+                                                                 int size,
                                                                  double timeout_seconds = 60);
 
 // A fresh random group name (16 hex digits).

@@ -103,8 +103,8 @@ class WanDitImpl : public WanDit {
                                                    const Tensor& v,
                                                    const DitForwardOptions& attention,
                                                    const TensorSink* sink) const;
-  absl::StatusOr<Tensor> Head(const Tensor& x, const Tensor& e, const TokenSplit& split,
-                              int64_t f, int64_t h, int64_t w) const;
+  absl::StatusOr<Tensor> Head(const Tensor& x, const Tensor& e, const TokenSplit& split, int64_t f,
+                              int64_t h, int64_t w) const;
   // A sparse-map probe [heads here, nq, nk] (device) gathered over both groups, to the sink.
   absl::Status SinkSparseMap(int i, const Tensor& map, const TensorSink* sink) const;
 
@@ -128,7 +128,9 @@ class WanDitImpl : public WanDit {
   bool attention_tp() const { return config_.num_heads % tp() == 0; }
   bool attention_sp() const { return local_heads() % sp() == 0; }
   int sp() const { return parallel_ ? parallel_->layout().sequence_parallel : 1; }
-  int64_t local_heads() const { return attention_tp() ? config_.num_heads / tp() : config_.num_heads; }
+  int64_t local_heads() const {
+    return attention_tp() ? config_.num_heads / tp() : config_.num_heads;
+  }
 
   DitConfig config_;
   DitOptions options_;

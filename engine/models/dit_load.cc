@@ -32,8 +32,7 @@ absl::StatusOr<Tensor> Loader::Take(const std::string& name, const Shape& shape)
 absl::StatusOr<Tensor> Loader::TakeShardRows(const std::string& name, const Shape& shape) {
   if (tp_size == 1 || !split_heads) return Take(name, shape);
   const int64_t n = shape[0] / tp_size;
-  return ws.TakeRows(name, shape, tp_rank * n, (tp_rank + 1) * n, backend,
-                     backend.compute_dtype());
+  return ws.TakeRows(name, shape, tp_rank * n, (tp_rank + 1) * n, backend, backend.compute_dtype());
 }
 
 namespace {
@@ -44,8 +43,8 @@ absl::Status CheckTileAligned(const std::string& name, int64_t begin, int64_t en
                               int tp) {
   if (begin % 128 == 0 && (end % 128 == 0 || end == n)) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      name, ": tensor_parallel_size ", tp, " cuts its ", n, " int8 rows/columns at ", begin,
-      "..", end, ", not on the 128-wide scale tiles (W8A8 shards must be tile-aligned)"));
+      name, ": tensor_parallel_size ", tp, " cuts its ", n, " int8 rows/columns at ", begin, "..",
+      end, ", not on the 128-wide scale tiles (W8A8 shards must be tile-aligned)"));
 }
 
 }  // namespace
@@ -61,9 +60,12 @@ absl::StatusOr<Linear> Loader::TakeLinear(const std::string& prefix, int64_t out
   // The weight (or its int8 codes) as this rank's cut of a [out, in] tensor.
   auto take_matrix = [&](const std::string& name, DType dtype) -> absl::StatusOr<Tensor> {
     switch (l.shard) {
-      case Shard::kNone: return ws.Take(name, {out, in}, backend, dtype);
-      case Shard::kOutputs: return ws.TakeRows(name, {out, in}, begin, end, backend, dtype);
-      case Shard::kInputs: return ws.TakeColumns(name, {out, in}, begin, end, backend, dtype);
+      case Shard::kNone:
+        return ws.Take(name, {out, in}, backend, dtype);
+      case Shard::kOutputs:
+        return ws.TakeRows(name, {out, in}, begin, end, backend, dtype);
+      case Shard::kInputs:
+        return ws.TakeColumns(name, {out, in}, begin, end, backend, dtype);
     }
     return absl::InternalError("dit: unknown shard");
   };
@@ -237,10 +239,10 @@ absl::Status CheckLayoutFits(const DitConfig& c, const comm::ParallelGroups& g,
                                                    g.world().size()));
   }
   if (c.num_heads % l.world() != 0 && !allow_replicated_attention) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dit: ", c.num_heads, " heads do not split over tensor_parallel_size ", l.tensor_parallel,
-        " x sequence_parallel_size ", l.sequence_parallel, " = ", l.world(),
-        " ranks (the product must divide the heads)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dit: ", c.num_heads, " heads do not split over tensor_parallel_size ",
+                     l.tensor_parallel, " x sequence_parallel_size ", l.sequence_parallel, " = ",
+                     l.world(), " ranks (the product must divide the heads)"));
   }
   if (c.ffn_dim % l.tensor_parallel != 0) {
     return absl::InvalidArgumentError(absl::StrCat("dit: ffn_dim ", c.ffn_dim,

@@ -3,6 +3,8 @@
 // in tensor, sequence and tensor x sequence parallel layouts (threads over the in-process
 // communicator), against the single-rank result within fp32 noise; impossible layouts refused;
 // cancellation stops every rank at the same step.
+#include "engine/comm/parallel.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,7 +18,6 @@
 #include "common/status_macros.h"
 #include "common/status_matchers.h"
 #include "engine/comm/in_process.h"
-#include "engine/comm/parallel.h"
 #include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/models/dit.h"
@@ -59,7 +60,7 @@ io::WeightSet Weights(const DitConfig& c, bool int8) {
     const bool norm = name.find("norm") != std::string::npos;
     const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     const bool table = name.find("modulation") != std::string::npos;
-    const float std = norm ? 0.1f
+    const float std = norm              ? 0.1f
                       : (bias || table) ? 0.05f
                                         : 1.f / std::sqrt(static_cast<float>(shape.back()));
     Tensor t = Normal(shape, gen, norm ? 1.f : 0.f, std);
@@ -256,14 +257,16 @@ TEST_F(ParallelPipeline, FramesMatchOneRank) {
   for (const comm::ParallelLayout& layout : kLayouts) {
     SCOPED_TRACE(layout.ToString());
     std::vector<GenerateResult> results(layout.world());
-    ASSERT_TRUE(comm::RunInProcessRanks(layout.world(), [&](int rank, comm::Communicator& world)
-                                                            -> absl::Status {
-                  TV_ASSIGN_OR_RETURN(auto mine, world.Split(0, rank));
-                  TV_ASSIGN_OR_RETURN(auto groups,
-                                      comm::ParallelGroups::Create(std::move(mine), layout));
-                  TV_ASSIGN_OR_RETURN(results[rank], Run(groups.get()));
-                  return absl::OkStatus();
-                }).ok());
+    ASSERT_TRUE(comm::RunInProcessRanks(layout.world(),
+                                        [&](int rank, comm::Communicator& world) -> absl::Status {
+                                          TV_ASSIGN_OR_RETURN(auto mine, world.Split(0, rank));
+                                          TV_ASSIGN_OR_RETURN(auto groups,
+                                                              comm::ParallelGroups::Create(
+                                                                  std::move(mine), layout));
+                                          TV_ASSIGN_OR_RETURN(results[rank], Run(groups.get()));
+                                          return absl::OkStatus();
+                                        })
+                    .ok());
     const Tensor& got = results[0].frames;
     ASSERT_EQ(got.shape(), one->frames.shape());
     // uint8 frames: fp32 noise may move a value across a rounding edge, by one.
