@@ -93,6 +93,8 @@ class WorkerGroupTest(e2e_case.ClusterCase):
             log = f.read()
         self.assertEqual(log.count(f"worker {GROUP} registered"), 1, log)
         self.assertIn("2 GPU(s), tp 2 x sp 1", log)
+        listed = c.cli("workers", check=True).stdout  # ListWorkers: one worker of 2 GPUs
+        self.assertIn(f"  {GROUP}  cpu, 2 GPUs", listed)
         # The follower ran the task beside the leader.
         self.assertIn("worker group rank 1: task", leader.tail(200))
         self.assertTrue(alive(follower))
