@@ -2,7 +2,8 @@
 // /readyz, dials the scheduler and runs tasks until SIGTERM (drain) or a second signal (stop).
 // With tensor_parallel_size x sequence_parallel_size > 1 it leads a worker group: it starts one
 // process per further GPU (this binary, --group-rank R), and those followers run its tasks beside
-// it (worker/group.h, docs/parallelism.md §5).
+// it (worker/group.h, docs/parallelism.md §5). Serve() runs past 60 lines: the startup and
+// teardown order (HTTP, backend, models, ready, gRPC health, worker, followers) reads best whole.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -157,6 +158,107 @@ int RunFollowerRank(const WorkerConfig& config, turbovid::worker::WorkerGroup& g
 
 }  // namespace
 
+// Rank 0 of a group, or a lone worker: HTTP, backend, models, gRPC health, the scheduler link;
+// returns the exit code once the worker is done (and, in a group, the followers are gone).
+int Serve(const WorkerConfig& config, turbovid::worker::WorkerGroup* group, SignalState& signals) {
+  // The leader notices a follower's death at once, also while it loads (then it gives up).
+  std::atomic<bool> group_lost{false};
+  if (group) {
+    group->WatchFollowers([&](const std::string& why) {
+      group_lost.store(true);
+      turbovid::worker::Worker* w = signals.worker.load();
+      if (w != nullptr) w->GroupLost(why);
+    });
+  }
+
+  turbovid::common::metrics::Registry registry;
+  turbovid::worker::WorkerMetrics metrics(registry);
+  turbovid::common::HttpServer http(&registry);
+  std::atomic<bool> live{true};
+  http.SetLivenessCheck([&] { return live.load(); });
+  turbovid::common::HttpServer::Options http_options;
+  http_options.listen_address = config.http_address;
+  http_options.port = config.http_port;
+  http_options.num_threads = 2;
+  int code = 0;
+  auto finish = [&](int exit_code) {
+    http.Stop();
+    if (group) {
+      // Followers leave on the shutdown command, or (broken group) with their leader.
+      if (exit_code != turbovid::worker::kExitGroupLost && !group->aborted()) {
+        (void)group->SendShutdown();
+      } else {
+        group->Abort();
+      }
+      group->Reap(30);
+      if (group_lost.load()) exit_code = turbovid::worker::kExitGroupLost;
+    }
+    return exit_code;
+  };
+  if (absl::Status s = http.Start(http_options); !s.ok()) {
+    TV_LOG(ERROR) << "http: " << s;
+    return finish(2);
+  }
+  TV_LOG(INFO) << "worker " << config.worker_id << " (" << config.node_class << ", "
+               << config.backend << ") http on " << config.http_address << ":" << http.port();
+
+  absl::StatusOr<Engine> engine = MakeEngine(config, group);
+  if (!engine.ok()) {
+    TV_LOG(ERROR) << engine.status();
+    return finish(group ? turbovid::worker::kExitGroupLost : 2);
+  }
+  turbovid::engine::Backend& backend = *engine->backend;
+  // Device gauges (and NVML) from here on, so that /metrics shows the models loading; detached
+  // before the backend goes.
+  metrics.AttachDevice(turbovid::worker::MakeDeviceSource(config, backend));
+  absl::Cleanup detach_device = [&metrics] { metrics.DetachDevice(); };
+  // The budget counts weights only: activations need the rest (set it below the device's memory
+  // when several models share a GPU).
+  const int64_t budget =
+      config.memory_budget_bytes > 0 ? config.memory_budget_bytes : config.memory_bytes;
+  TV_LOG(INFO) << "memory budget for model weights: " << budget << " bytes";
+  turbovid::worker::ModelSet models(config.models, budget, GroupLoader(backend, group),
+                                    metrics);
+  if (absl::Status s = models.LoadPreloaded(); !s.ok()) {
+    TV_LOG(ERROR) << s;
+    return finish(group ? turbovid::worker::kExitGroupLost : 2);
+  }
+  if (signals.count.load() > 0) {
+    TV_LOG(INFO) << "signalled while loading; exiting";
+    return finish(0);
+  }
+  if (group_lost.load()) return finish(turbovid::worker::kExitGroupLost);
+  http.SetReady(true);
+  // Standard gRPC health + reflection (no services of our own): SERVING once models are loaded.
+  std::unique_ptr<turbovid::server::GrpcServer> grpc_health;
+  if (!config.grpc_listen.empty()) {
+    turbovid::server::GrpcServerOptions grpc_options;
+    grpc_options.listen_address = config.grpc_listen;
+    auto started = turbovid::server::GrpcServer::Start(grpc_options, nullptr, nullptr, nullptr);
+    if (!started.ok()) {
+      TV_LOG(ERROR) << "grpc health: " << started.status();
+      return finish(2);
+    }
+    grpc_health = std::move(*started);
+    TV_LOG(INFO) << "grpc health + reflection on port " << grpc_health->port();
+  }
+  {
+    turbovid::worker::Worker worker(config, backend, models, metrics, group);
+    http.SetLivenessCheck([&] { return worker.live(); });
+    signals.worker.store(&worker);
+    if (signals.count.load() > 0) worker.RequestDrain();
+    if (group_lost.load()) worker.GroupLost("a rank exited while the worker started");
+    code = worker.Run();
+    if (group) group->StopWatching();  // no GroupLost on a Worker about to go
+    signals.worker.store(nullptr);
+    http.SetReady(false);
+    if (grpc_health) grpc_health->Shutdown(1.0);
+    http.SetLivenessCheck([&] { return code != turbovid::worker::kExitPoisoned; });
+  }
+  TV_LOG(INFO) << "worker exiting with code " << code;
+  return finish(code);
+}
+
 int main(int argc, char** argv) {
   // First of all: NCCL never uses NVLink multicast here, nor in any process started below
   // (they inherit the environment; docs/parallelism.md §5).
@@ -219,101 +321,7 @@ int main(int argc, char** argv) {
       return code;
     }
   }
-  // The leader notices a follower's death at once, also while it loads (then it gives up).
-  std::atomic<bool> group_lost{false};
-  if (group) {
-    group->WatchFollowers([&](const std::string& why) {
-      group_lost.store(true);
-      turbovid::worker::Worker* w = signals.worker.load();
-      if (w != nullptr) w->GroupLost(why);
-    });
-  }
-
-  turbovid::common::metrics::Registry registry;
-  turbovid::worker::WorkerMetrics metrics(registry);
-  turbovid::common::HttpServer http(&registry);
-  std::atomic<bool> live{true};
-  http.SetLivenessCheck([&] { return live.load(); });
-  turbovid::common::HttpServer::Options http_options;
-  http_options.listen_address = config->http_address;
-  http_options.port = config->http_port;
-  http_options.num_threads = 2;
-  int code = 0;
-  auto finish = [&](int exit_code) {
-    http.Stop();
-    if (group) {
-      // Followers leave on the shutdown command, or (broken group) with their leader.
-      if (exit_code != turbovid::worker::kExitGroupLost && !group->aborted()) {
-        (void)group->SendShutdown();
-      } else {
-        group->Abort();
-      }
-      group->Reap(30);
-      if (group_lost.load()) exit_code = turbovid::worker::kExitGroupLost;
-    }
-    stop_signals();
-    return exit_code;
-  };
-  if (absl::Status s = http.Start(http_options); !s.ok()) {
-    TV_LOG(ERROR) << "http: " << s;
-    return finish(2);
-  }
-  TV_LOG(INFO) << "worker " << config->worker_id << " (" << config->node_class << ", "
-               << config->backend << ") http on " << config->http_address << ":" << http.port();
-
-  absl::StatusOr<Engine> engine = MakeEngine(*config, group.get());
-  if (!engine.ok()) {
-    TV_LOG(ERROR) << engine.status();
-    return finish(group ? turbovid::worker::kExitGroupLost : 2);
-  }
-  turbovid::engine::Backend& backend = *engine->backend;
-  // Device gauges (and NVML) from here on, so that /metrics shows the models loading; detached
-  // before the backend goes.
-  metrics.AttachDevice(turbovid::worker::MakeDeviceSource(*config, backend));
-  absl::Cleanup detach_device = [&metrics] { metrics.DetachDevice(); };
-  // The budget counts weights only: activations need the rest (set it below the device's memory
-  // when several models share a GPU).
-  const int64_t budget =
-      config->memory_budget_bytes > 0 ? config->memory_budget_bytes : config->memory_bytes;
-  TV_LOG(INFO) << "memory budget for model weights: " << budget << " bytes";
-  turbovid::worker::ModelSet models(config->models, budget, GroupLoader(backend, group.get()),
-                                    metrics);
-  if (absl::Status s = models.LoadPreloaded(); !s.ok()) {
-    TV_LOG(ERROR) << s;
-    return finish(group ? turbovid::worker::kExitGroupLost : 2);
-  }
-  if (signals.count.load() > 0) {
-    TV_LOG(INFO) << "signalled while loading; exiting";
-    return finish(0);
-  }
-  if (group_lost.load()) return finish(turbovid::worker::kExitGroupLost);
-  http.SetReady(true);
-  // Standard gRPC health + reflection (no services of our own): SERVING once models are loaded.
-  std::unique_ptr<turbovid::server::GrpcServer> grpc_health;
-  if (!config->grpc_listen.empty()) {
-    turbovid::server::GrpcServerOptions grpc_options;
-    grpc_options.listen_address = config->grpc_listen;
-    auto started = turbovid::server::GrpcServer::Start(grpc_options, nullptr, nullptr, nullptr);
-    if (!started.ok()) {
-      TV_LOG(ERROR) << "grpc health: " << started.status();
-      return finish(2);
-    }
-    grpc_health = std::move(*started);
-    TV_LOG(INFO) << "grpc health + reflection on port " << grpc_health->port();
-  }
-  {
-    turbovid::worker::Worker worker(*config, backend, models, metrics, group.get());
-    http.SetLivenessCheck([&] { return worker.live(); });
-    signals.worker.store(&worker);
-    if (signals.count.load() > 0) worker.RequestDrain();
-    if (group_lost.load()) worker.GroupLost("a rank exited while the worker started");
-    code = worker.Run();
-    if (group) group->StopWatching();  // no GroupLost on a Worker about to go
-    signals.worker.store(nullptr);
-    http.SetReady(false);
-    if (grpc_health) grpc_health->Shutdown(1.0);
-    http.SetLivenessCheck([&] { return code != turbovid::worker::kExitPoisoned; });
-  }
-  TV_LOG(INFO) << "worker exiting with code " << code;
-  return finish(code);
+  const int code = Serve(*config, group.get(), signals);
+  stop_signals();
+  return code;
 }
