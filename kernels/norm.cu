@@ -1,4 +1,5 @@
-// LayerNorm (+ affine, + modulation) and RmsNorm: one block per row, fp32 two-pass statistics.
+// LayerNorm (+ affine, + modulation), RmsNorm (optionally of a tensor-parallel shard) and row sums
+// of squares: one block per row, fp32 two-pass statistics.
 #include "kernels/norm.h"
 
 #include "kernels/device_util.cuh"
@@ -36,6 +37,27 @@ __global__ void LayerNormKernel(LayerNormArgs a) {
   }
 }
 
+// rsqrt(mean square + eps) of a row: its own Σx² (`own`, every thread holds the block sum), or
+// the whole row's from row_sum_sq when x is a tensor-parallel shard.
+__device__ __forceinline__ float RmsInv(const RmsNormArgs& a, int64_t row, float own) {
+  if (a.row_sum_sq != nullptr) {
+    return rsqrtf(a.row_sum_sq[row] / static_cast<float>(a.norm_cols) + a.eps);
+  }
+  return rsqrtf(own / static_cast<float>(a.cols) + a.eps);
+}
+
+__global__ void RowSumSquaresKernel(RowSumSquaresArgs a) {
+  __shared__ float smem[32];
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * a.cols;
+  float s = 0.f;
+  for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) {
+    const float x = Load(a.x, base + j);
+    s += x * x;
+  }
+  const float total = BlockSum(s, smem);
+  if (threadIdx.x == 0) a.y[blockIdx.x] = total;
+}
+
 __global__ void RmsNormKernel(RmsNormArgs a) {
   __shared__ float smem[32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * a.cols;
@@ -44,7 +66,7 @@ __global__ void RmsNormKernel(RmsNormArgs a) {
     const float x = Load(a.x, base + j);
     s += x * x;
   }
-  const float inv = rsqrtf(BlockSum(s, smem) / static_cast<float>(a.cols) + a.eps);
+  const float inv = RmsInv(a, blockIdx.x, BlockSum(s, smem));
   if (a.rope_pairs > 0) {
     const int64_t trow = static_cast<int64_t>(blockIdx.x) * a.rope_pairs;
     for (int64_t j = threadIdx.x; j < a.cols / 2; j += blockDim.x) {
@@ -134,7 +156,7 @@ __global__ void RmsNormVecKernel(RmsNormArgs a) {
       for (int e = 0; e < 8; ++e) s += v[i][e] * v[i][e];
     }
   }
-  const float inv = rsqrtf(BlockSum(s, smem) / static_cast<float>(a.cols) + a.eps);
+  const float inv = RmsInv(a, row, BlockSum(s, smem));
   uint4* yr = static_cast<uint4*>(a.y.data) + row * nvec;
 #pragma unroll
   for (int i = 0; i < V; ++i) {
@@ -203,6 +225,7 @@ cudaError_t LaunchRmsNorm(const RmsNormArgs& args, cudaStream_t stream) {
                                                       !args.rope_cos || !args.rope_sin))) {
     return cudaErrorInvalidValue;
   }
+  if (args.row_sum_sq != nullptr && args.norm_cols < args.cols) return cudaErrorInvalidValue;
   if (args.rows == 0) return cudaSuccess;
   int threads = 0;
   // The vector path needs each 8-wide vector to hold whole rope pairs (always: pairs are 2-wide).
@@ -220,6 +243,15 @@ cudaError_t LaunchRmsNorm(const RmsNormArgs& args, cudaStream_t stream) {
       break;
   }
   RmsNormKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRowSumSquares(const RowSumSquaresArgs& args, cudaStream_t stream) {
+  if (args.rows < 0 || args.cols <= 0 || args.rows > 0x7fffffff || args.y == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  if (args.rows == 0) return cudaSuccess;
+  RowSumSquaresKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
   return cudaGetLastError();
 }
 

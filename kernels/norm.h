@@ -1,5 +1,6 @@
 // Row norms over the last dimension with fp32 math: LayerNorm (+ optional affine, + modulation
-// y·(1+scale)+shift) and RmsNorm (· weight).
+// y·(1+scale)+shift), RmsNorm (· weight; tensor-parallel shards with a given Σx²) and the row
+// sums of squares behind a sharded RmsNorm.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +38,20 @@ struct RmsNormArgs {
   const float* rope_cos = nullptr;
   const float* rope_sin = nullptr;
   int64_t rope_pairs = 0;
+  // Tensor parallel: x is a shard of rows norm_cols wide and the mean square is
+  // row_sum_sq[row] / norm_cols (the whole row's Σx²) instead of the shard's own.
+  const float* row_sum_sq = nullptr;  // [rows] fp32 or null
+  int64_t norm_cols = 0;              // with row_sum_sq: >= cols
 };
 cudaError_t LaunchRmsNorm(const RmsNormArgs& args, cudaStream_t stream);
+
+// y[row] = Σ_j x[row, j]², fp32 (the partial statistic of a tensor-parallel RmsNorm).
+struct RowSumSquaresArgs {
+  ConstBuf x;          // [rows, cols]
+  float* y = nullptr;  // [rows]
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+cudaError_t LaunchRowSumSquares(const RowSumSquaresArgs& args, cudaStream_t stream);
 
 }  // namespace turbovid::kernels

@@ -319,6 +319,27 @@ TEST(ModelCatalogTest, ShippedCatalogHasTheDesignModels) {
   EXPECT_EQ(catalog->Find("wan2.2-i2v-a14b")->experts, 2);
 }
 
+TEST(ModelCatalogTest, GpusPerNodeClass) {
+  auto parse = [](const std::string& gpus) {
+    auto root = common::ConfigNode::LoadString(absl::StrCat(
+        "models:\n  - id: m\n    default_variant: v\n    default_resolution: 480p\n"
+        "    variants:\n      - name: v\n        sampler: rcm\n        default_steps: 1\n"
+        "        max_steps: 4\n        attention: sla\n        memory_gib: {h100: 64, cpu: 1}\n"
+        "        ",
+        gpus));
+    EXPECT_THAT(root, IsOk());
+    return ModelCatalog::Parse(*root);
+  };
+  auto catalog = parse("gpus: {h100: 4}\n");
+  ASSERT_THAT(catalog, IsOk());
+  const VariantSpec* v = catalog->Find("m")->FindVariant("v");
+  EXPECT_EQ(v->gpus.at("h100"), 4);
+  EXPECT_EQ(v->gpus.count("cpu"), 0u);
+  EXPECT_THAT(parse("gpus: {h100: 0}\n"), StatusIs(kInvalid));
+  EXPECT_THAT(parse("gpus: {h100: 16}\n"), StatusIs(kInvalid));
+  EXPECT_THAT(parse("gpus: {rtx5090: 2}\n"), StatusIs(kInvalid));  // no memory entry there
+}
+
 TEST(ModelCatalogTest, RejectsBrokenCatalog) {
   auto root = common::ConfigNode::LoadString(
       "models:\n  - id: m\n    default_variant: v\n    default_resolution: 480p\n"

@@ -50,6 +50,19 @@ absl::StatusOr<VariantSpec> ParseVariant(const ConfigNode& node) {
     v.memory_bytes[node_class] = static_cast<int64_t>(std::llround(gib * (1ll << 30)));
   }
   if (v.memory_bytes.empty()) return memory.Error("lists no node class");
+  // GPUs one worker (group) must have to run it, per node class (docs/parallelism.md §5).
+  if (node.Has("gpus")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode gpus, node.Child("gpus"));
+    for (const std::string& node_class : gpus.Keys()) {
+      TV_ASSIGN_OR_RETURN(ConfigNode value, gpus.Child(node_class));
+      TV_ASSIGN_OR_RETURN(int64_t n, value.AsInt());
+      if (n < 1 || n > 8) return value.Error("must be 1..8 (one node's GPUs)");
+      if (v.memory_bytes.count(node_class) == 0) {
+        return value.Error(absl::StrCat("node class ", node_class, " has no memory_gib entry"));
+      }
+      v.gpus[node_class] = static_cast<int>(n);
+    }
+  }
   return v;
 }
 

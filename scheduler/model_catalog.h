@@ -27,6 +27,7 @@ struct VariantSpec {
   bool is_i2v = false;    // needs a conditioning image
   bool cfg = false;       // classifier-free guidance (accepts negative_prompt)
   std::map<std::string, int64_t> memory_bytes;  // node class -> memory the variant needs
+  std::map<std::string, int> gpus;  // node class -> GPUs of one worker (group); absent = 1
   std::string checkpoint;  // for workers: checkpoint location (the scheduler ignores it)
 };
 

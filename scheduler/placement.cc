@@ -39,6 +39,9 @@ bool CanRun(const PlacementRequest& request, const WorkerView& worker) {
   if (worker.variants.count({request.model_id, request.variant->name}) == 0) return false;
   auto need = request.variant->memory_bytes.find(worker.node_class);
   if (need == request.variant->memory_bytes.end()) return false;
+  // A variant that needs a group of GPUs (14B on H100s) goes to a worker group that large.
+  auto gpus = request.variant->gpus.find(worker.node_class);
+  if (gpus != request.variant->gpus.end() && worker.gpu_count < gpus->second) return false;
   if (worker.memory_bytes > 0) {
     const int64_t have = worker.memory_bytes * (worker.gpu_count > 0 ? worker.gpu_count : 1);
     if (need->second > have) return false;

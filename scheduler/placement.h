@@ -1,7 +1,8 @@
 // Placement policy (pure, no locks): which idle worker takes a job. A worker qualifies when it
-// lists the variant, its node class has a memory entry for the variant that fits, it is not
-// draining and has a free slot. Among those: warm (variant loaded) first, then the lowest
-// measured seconds per step (EWMA per node class, model, resolution), then the worker id.
+// lists the variant, its node class has a memory entry for the variant that fits, it has the GPUs
+// the variant needs there (a worker group's count), it is not draining and has a free slot.
+// Among those: warm (variant loaded) first, then the lowest measured seconds per step (EWMA per
+// node class, model, resolution), then the worker id.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@ struct WorkerView {
   std::string worker_id;
   std::string node_class;
   int64_t memory_bytes = 0;  // per GPU; 0 = not reported (no memory check)
-  int gpu_count = 1;
+  int gpu_count = 1;  // a worker group: all its GPUs
   int free_slots = 0;
   bool draining = false;
   std::set<std::pair<std::string, std::string>> variants;  // (model_id, variant) it can run

@@ -48,6 +48,24 @@ TEST_F(PlacementTest, FitChecks) {
   EXPECT_FALSE(CanRun(request_, busy));
 }
 
+// A variant that needs a group of GPUs on a node class goes to worker groups that large only.
+TEST_F(PlacementTest, GpuCountOfTheNodeClass) {
+  variant_.gpus = {{"h100", 4}};
+  WorkerView one = Worker("a", "h100", 80 * kGiB);
+  EXPECT_FALSE(CanRun(request_, one));
+  WorkerView two = one;
+  two.gpu_count = 2;
+  EXPECT_FALSE(CanRun(request_, two));
+  WorkerView group = one;
+  group.gpu_count = 8;
+  EXPECT_TRUE(CanRun(request_, group));
+  variant_.memory_bytes["h200"] = 64 * kGiB;  // no gpus entry for h200: one GPU is enough
+  EXPECT_TRUE(CanRun(request_, Worker("b", "h200", 141 * kGiB)));
+  std::vector<WorkerView> workers = {one, group};
+  workers[1].worker_id = "z";
+  EXPECT_EQ(ChooseWorker(request_, workers, StepStats(0.5)), 1);
+}
+
 TEST_F(PlacementTest, PrefersWarmThenFasterMeasuredClass) {
   StepStats stats(0.5);
   std::vector<WorkerView> workers = {Worker("a", "rtx5090", 32 * kGiB),

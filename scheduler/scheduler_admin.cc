@@ -236,6 +236,7 @@ absl::StatusOr<v1::ListWorkersResponse> Scheduler::ListWorkers() {
     info->set_memory_bytes(w->info.memory_bytes());
     info->set_gpu_count(w->info.gpu_count());
     info->set_tensor_parallel_size(w->info.tensor_parallel_size());
+    info->set_sequence_parallel_size(w->info.sequence_parallel_size());
     info->set_max_concurrent_tasks(w->max_tasks);
     for (const std::string& job_id : w->tasks) info->add_job_ids(job_id);
     info->set_draining(w->draining);

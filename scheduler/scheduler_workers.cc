@@ -159,7 +159,10 @@ absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker&
   reply.mutable_registered()->set_lease_seconds(config_.lease_seconds);
   worker.link->Send(reply);
   TV_LOG(INFO) << "worker " << info.worker_id() << " registered from " << worker.peer << " ("
-               << info.node_class() << ", " << info.gpu_name() << ", " << worker.max_tasks
+               << info.node_class() << ", " << info.gpu_name() << ", "
+               << std::max(1, info.gpu_count()) << " GPU(s), tp "
+               << std::max(1, info.tensor_parallel_size()) << " x sp "
+               << std::max(1, info.sequence_parallel_size()) << ", " << worker.max_tasks
                << " slots; models " << DescribeModels(worker.variants, worker.loaded) << ")";
   DispatchLocked();
   return absl::OkStatus();

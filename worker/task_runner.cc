@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/metrics.h"
+#include "common/status_macros.h"
 
 namespace turbovid::worker {
 namespace {
@@ -164,45 +165,54 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
   return g;
 }
 
+namespace {
+
+// The request mapped, its model leased and the request checked against it: everything a task
+// can fail on before the pipeline starts.
+absl::Status Prepare(const v1::AssignTask& task, ModelSet& models, ProgressTracker& tracker,
+                     engine::GenerateRequest* request, ModelLease* lease) {
+  const v1::ResolvedJob& job = task.job();
+  if (job.variant().empty()) return absl::InvalidArgumentError("job.variant: empty");
+  TV_ASSIGN_OR_RETURN(*request, ToGenerateRequest(job, task.image()));
+  // Held until the task ends, so that no other load evicts the model under it.
+  TV_ASSIGN_OR_RETURN(*lease, models.Acquire(job.model_id(), job.variant(), [&] {
+    tracker.Enter(v1::STAGE_LOADING_MODEL, request->steps);
+  }));
+  if (lease->pipeline()->is_i2v() && request->image_bytes.empty()) {
+    return absl::InvalidArgumentError("image: required by an I2V model");
+  }
+  return lease->pipeline()->Validate(*request);
+}
+
+}  // namespace
+
 TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const ProgressSink& sink,
                     const std::function<bool()>& cancelled, const UploadFn& upload,
                     double progress_interval_seconds, WorkerMetrics& metrics,
-                    const std::string& node_class) {
+                    const std::string& node_class, const AgreeFn& agree) {
   TaskOutcome outcome;
   const v1::ResolvedJob& job = task.job();
-  if (job.variant().empty()) {
-    outcome.status = absl::InvalidArgumentError("job.variant: empty");
-    return outcome;
-  }
-  absl::StatusOr<engine::GenerateRequest> mapped = ToGenerateRequest(job, task.image());
-  if (!mapped.ok()) {
-    outcome.status = mapped.status();
-    return outcome;
-  }
-  const engine::GenerateRequest& request = *mapped;
   ProgressTracker tracker(task.task_id(), sink, progress_interval_seconds, metrics,
                           {job.model_id(), job.variant(), node_class,
                            common::metrics::ResolutionLabel(job.width_pixels(),
                                                             job.height_pixels())});
-  // Held until the task ends, so that no other load evicts the model under it.
-  absl::StatusOr<ModelLease> lease = models.Acquire(job.model_id(), job.variant(), [&] {
-    tracker.Enter(v1::STAGE_LOADING_MODEL, request.steps);
-  });
-  if (!lease.ok()) {
+  engine::GenerateRequest request;
+  ModelLease lease;
+  absl::Status ready = Prepare(task, models, tracker, &request, &lease);
+  // A group runs the pipeline on all ranks or on none.
+  if (agree) ready = agree(ready);
+  if (!ready.ok()) {
     tracker.EndStage(absl::Now());
-    outcome.status = lease.status();
+    outcome.status = ready;
     return outcome;
   }
-  engine::Pipeline* pipeline = lease->pipeline();
-  if (pipeline->is_i2v() && request.image_bytes.empty()) {
-    tracker.EndStage(absl::Now());
-    outcome.status = absl::InvalidArgumentError("image: required by an I2V model");
-    return outcome;
-  }
+  engine::Pipeline* pipeline = lease.pipeline();
   engine::ProgressFn progress = [&](const engine::Progress& p) { tracker.OnProgress(p); };
   engine::CancelFn cancel = [&] { return cancelled(); };
+  outcome.ran_pipeline = true;
   absl::StatusOr<engine::GenerateResult> result =
       pipeline->Generate(request, progress, cancel, /*encode_mp4=*/true);
+  outcome.pipeline_status = result.status();
   if (!result.ok()) {
     tracker.EndStage(absl::Now());
     outcome.status = result.status();

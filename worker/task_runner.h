@@ -29,7 +29,16 @@ struct TaskOutcome {
   absl::Status status;  // Cancelled when stopped by the cancel check
   std::string mp4;
   int64_t peak_bytes = 0;
+  // The pipeline started (its collectives, in a worker group), and how it ended (the upload
+  // after it is the leader's alone). A failure before it is one every rank agreed on; a
+  // pipeline failure other than Cancelled may be this rank's alone.
+  bool ran_pipeline = false;
+  absl::Status pipeline_status;
 };
+
+// In a worker group: every rank's status before the pipeline starts (model leased, request
+// validated) → the one all ranks act on (WorkerGroup::Agree).
+using AgreeFn = std::function<absl::Status(const absl::Status& mine)>;
 
 using ProgressSink = std::function<void(const v1::TaskProgress&)>;
 // Sends the finished MP4 to the scheduler (runs inside the UPLOADING stage).
@@ -41,10 +50,12 @@ using UploadFn = std::function<absl::Status(const std::string& mp4)>;
 // `cancelled` is polled between denoising steps. On success the MP4 goes to `upload`, whose
 // status becomes the outcome's. Stage and step times go to `metrics`, labelled with the job's
 // model and variant and this worker's `node_class`.
+// In a worker group every rank runs it with `agree` (collective) and the same task; progress,
+// cancellation and the upload matter on the leader only (the others pass no-ops).
 TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const ProgressSink& sink,
                     const std::function<bool()>& cancelled, const UploadFn& upload,
                     double progress_interval_seconds, WorkerMetrics& metrics,
-                    const std::string& node_class);
+                    const std::string& node_class, const AgreeFn& agree = nullptr);
 
 // Resident set size of this process (the CPU backend's "memory in use").
 int64_t ProcessRssBytes();

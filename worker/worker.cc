@@ -12,6 +12,7 @@
 #include "common/limits.h"
 #include "common/logging.h"
 #include "engine/backends/backends.h"
+#include "worker/group.h"
 #include "worker/nvml.h"
 
 namespace turbovid::worker {
@@ -51,8 +52,12 @@ struct Worker::Session {
 };
 
 Worker::Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models,
-               WorkerMetrics& metrics)
-    : config_(std::move(config)), backend_(backend), models_(models), metrics_(metrics) {
+               WorkerMetrics& metrics, WorkerGroup* group)
+    : config_(std::move(config)),
+      backend_(backend),
+      group_(group),
+      models_(models),
+      metrics_(metrics) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -114,8 +119,9 @@ v1::WorkerMessage Worker::RegisterMessage() const {
   r->set_node_class(config_.node_class);
   r->set_gpu_name(config_.gpu_name);
   r->set_memory_bytes(config_.memory_bytes);
-  r->set_gpu_count(config_.gpu_count);
+  r->set_gpu_count(group_ != nullptr ? group_->size() : config_.gpu_count);
   r->set_tensor_parallel_size(config_.tensor_parallel_size);
+  r->set_sequence_parallel_size(config_.sequence_parallel_size);
   for (const v1::ModelVariant& m : models_.Describe()) *r->add_models() = m;
   r->set_max_concurrent_tasks(1);
   return message;
@@ -164,6 +170,7 @@ int Worker::Run() {
   cancel_current_.store(true);
   task_thread_.join();
   if (!live_.load()) return kExitPoisoned;
+  if (group_lost_.load()) return kExitGroupLost;
   std::lock_guard<std::mutex> lock(mu_);
   return drain_done_ || draining_ ? kExitDrained : kExitStopped;
 }
@@ -390,8 +397,17 @@ void Worker::RunOne(const Pending& pending) {
   };
   auto cancelled = [&] { return cancel_current_.load() || session->broken.load(); };
   const absl::Time start = absl::Now();
-  TaskOutcome outcome = RunTask(task, models_, sink, cancelled, upload,
-                                config_.progress_interval_seconds, metrics_, config_.node_class);
+  TaskOutcome outcome;
+  if (group_ == nullptr) {
+    outcome = RunTask(task, models_, sink, cancelled, upload, config_.progress_interval_seconds,
+                      metrics_, config_.node_class);
+  } else {
+    outcome = RunGroupTask(*group_, task, models_, sink, cancelled, upload,
+                           config_.progress_interval_seconds, metrics_, config_.node_class);
+    if (!outcome.status.ok() && absl::IsUnavailable(outcome.status) && group_->aborted()) {
+      GroupLost(std::string(outcome.status.message()));
+    }
+  }
   peak_bytes_.store(std::max(peak_bytes_.load(), outcome.peak_bytes));
   const std::string& model = task.job().model_id();
   const std::string& variant = task.job().variant();
@@ -429,6 +445,14 @@ void Worker::RunOne(const Pending& pending) {
                << absl::ToDoubleSeconds(absl::Now() - start) << " s"
                << (outcome.status.ok() ? absl::StrCat(" (", outcome.mp4.size(), " bytes)")
                                        : absl::StrCat(": ", outcome.status.ToString()));
+  if (group_lost_.load()) {
+    // The result is out (the scheduler requeues the task); the group cannot run another.
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (session_) session_->context.TryCancel();
+    cv_.notify_all();
+    return;
+  }
   if (absl::IsInternal(outcome.status) && config_.backend != "cpu") {
     // A sticky device error leaves the context unusable: stop serving, let the
     // supervisor restart the process (docs/design.md §8).
@@ -477,6 +501,18 @@ void Worker::RequestDrain() {
     beat.mutable_heartbeat()->set_memory_peak_bytes(peak_bytes_.load());
     session->Write(beat);
   }
+}
+
+void Worker::GroupLost(const std::string& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (group_lost_.exchange(true)) return;
+  TV_LOG(ERROR) << "worker group lost: " << why << "; exiting with code " << kExitGroupLost;
+  group_lost_why_ = why;
+  stopping_ = true;
+  // A running task fails in its next collective (the group's communicators are aborted) and is
+  // reported lost by RunOne before the session closes; an idle worker leaves now.
+  if (current_task_id_.empty() && session_) session_->context.TryCancel();
+  cv_.notify_all();
 }
 
 void Worker::RequestStop() {

@@ -31,10 +31,15 @@ DeviceSource MakeDeviceSource(const WorkerConfig& config, const engine::Backend&
 inline constexpr int kExitDrained = 0;
 inline constexpr int kExitStopped = 1;
 inline constexpr int kExitPoisoned = 3;  // backend failed with Internal: restart the process
+// kExitGroupLost (4, worker/group.h): a rank of the worker's group died or failed on its own.
+
+class WorkerGroup;
 
 class Worker {
  public:
-  Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models, WorkerMetrics& metrics);
+  // `group`: the worker group this process leads (docs/parallelism.md §5), or null.
+  Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models, WorkerMetrics& metrics,
+         WorkerGroup* group = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -45,6 +50,9 @@ class Worker {
   void RequestDrain();
   // Cancel the running task and return from Run as soon as possible.
   void RequestStop();
+  // The worker group broke (`why`: which rank and how): a running task is reported lost
+  // (Unavailable, so the scheduler requeues it), and Run returns kExitGroupLost.
+  void GroupLost(const std::string& why);
   // False once the backend is poisoned (an Internal error from a GPU backend).
   bool live() const { return live_.load(); }
 
@@ -71,6 +79,7 @@ class Worker {
 
   const WorkerConfig config_;
   engine::Backend& backend_;  // the device the models run on (heartbeat memory)
+  WorkerGroup* group_;        // null unless this process leads a worker group
   ModelSet& models_;  // loads on the task thread; Describe() from the heartbeat thread
   WorkerMetrics& metrics_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -86,6 +95,8 @@ class Worker {
   bool drain_done_ = false;
   std::atomic<bool> cancel_current_{false};
   std::atomic<bool> live_{true};
+  std::atomic<bool> group_lost_{false};
+  std::string group_lost_why_;  // under mu_
   std::atomic<int64_t> peak_bytes_{0};
   std::thread task_thread_;
 };

@@ -6,6 +6,7 @@
 #include "common/config.h"
 #include "common/limits.h"
 #include "common/status_macros.h"
+#include "engine/comm/parallel.h"
 
 namespace turbovid::worker {
 namespace {
@@ -35,8 +36,9 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   if (root.IsNull()) return c;
   TV_RETURN_IF_ERROR(root.CheckKeys(
       {"worker_id", "node_class", "scheduler", "backend", "device", "gpu_name", "memory_bytes",
-       "gpu_count", "tensor_parallel_size", "models", "memory_budget_bytes", "price_per_hour",
-       "http", "grpc_listen", "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
+       "gpu_count", "tensor_parallel_size", "sequence_parallel_size", "group_timeout_seconds",
+       "models", "memory_budget_bytes", "price_per_hour", "http", "grpc_listen",
+       "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
        "progress_interval_seconds", "log_level"}));
   TV_RETURN_IF_ERROR(root.Read("worker_id", &c.worker_id));
   TV_RETURN_IF_ERROR(root.Read("node_class", &c.node_class));
@@ -47,6 +49,8 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("memory_bytes", &c.memory_bytes));
   TV_RETURN_IF_ERROR(root.Read("gpu_count", &c.gpu_count));
   TV_RETURN_IF_ERROR(root.Read("tensor_parallel_size", &c.tensor_parallel_size));
+  TV_RETURN_IF_ERROR(root.Read("sequence_parallel_size", &c.sequence_parallel_size));
+  TV_RETURN_IF_ERROR(root.Read("group_timeout_seconds", &c.group_timeout_seconds));
   TV_RETURN_IF_ERROR(ReadModels(root, &c));
   TV_RETURN_IF_ERROR(root.Read("memory_budget_bytes", &c.memory_budget_bytes));
   TV_RETURN_IF_ERROR(root.Read("price_per_hour", &c.price_per_hour));
@@ -133,6 +137,16 @@ absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig
       TV_RETURN_IF_ERROR(to_int(&c->http_port));
     } else if (key == "grpc-listen") {
       c->grpc_listen = value;
+    } else if (key == "tensor-parallel-size") {
+      TV_RETURN_IF_ERROR(to_int(&c->tensor_parallel_size));
+    } else if (key == "sequence-parallel-size") {
+      TV_RETURN_IF_ERROR(to_int(&c->sequence_parallel_size));
+    } else if (key == "group-timeout-seconds") {
+      TV_RETURN_IF_ERROR(to_double(&c->group_timeout_seconds));
+    } else if (key == "group-rank") {
+      TV_RETURN_IF_ERROR(to_int(&c->group_rank));
+    } else if (key == "group-name") {
+      c->group_name = value;
     } else if (key == "heartbeat-seconds") {
       TV_RETURN_IF_ERROR(to_double(&c->heartbeat_seconds));
     } else if (key == "price-per-hour") {
@@ -183,7 +197,20 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.http_port < 0 || c.http_port > 65535) return bad("http.port", "out of range");
   if (c.device < 0) return bad("device", "negative");
   if (c.gpu_count < 1) return bad("gpu_count", "must be >= 1");
-  if (c.tensor_parallel_size < 1) return bad("tensor_parallel_size", "must be >= 1");
+  TV_RETURN_IF_ERROR(engine::comm::ValidateLayout(
+      engine::comm::ParallelLayout{c.tensor_parallel_size, c.sequence_parallel_size}));
+  if (c.gpu_count != 1 && c.gpu_count != c.group_size()) {
+    return bad("gpu_count", absl::StrCat(c.gpu_count, " != tensor_parallel_size ",
+                                         c.tensor_parallel_size, " x sequence_parallel_size ",
+                                         c.sequence_parallel_size, " (one process per GPU)"));
+  }
+  if (c.group_timeout_seconds <= 0) return bad("group_timeout_seconds", "must be > 0");
+  if (c.group_rank < 0 || c.group_rank >= c.group_size()) {
+    return bad("--group-rank", absl::StrCat(c.group_rank, " outside the group of ", c.group_size()));
+  }
+  if (c.group_rank > 0 && c.group_name.empty()) {
+    return bad("--group-name", "required with --group-rank (set by the group's rank 0)");
+  }
   if (c.heartbeat_seconds <= 0) return bad("heartbeat_seconds", "must be > 0");
   if (c.register_timeout_seconds <= 0) return bad("register_timeout_seconds", "must be > 0");
   if (c.reconnect_initial_seconds <= 0 || c.reconnect_max_seconds < c.reconnect_initial_seconds) {
@@ -207,6 +234,9 @@ const char* WorkerUsage() {
          "  [--http-port N] [--grpc-listen HOST:PORT] [--heartbeat-seconds S] [--log-level LEVEL]\n"
          "  [--memory-budget-bytes N]   (weights held at once; 0 = the device's memory)\n"
          "  [--price-per-hour X]        (cost of an hour of this node, for cost metrics)\n"
+         "  [--tensor-parallel-size N] [--sequence-parallel-size N]   (a group of N x M ranks,\n"
+         "   one process per GPU from --device on; this process is rank 0 and starts the rest)\n"
+         "  [--group-timeout-seconds S]\n"
          "  [--model MODEL_ID:VARIANT=PATH]...       (loaded at startup)\n"
          "  [--model-lazy MODEL_ID:VARIANT=PATH]...  (listed, loaded by its first task)\n"
          "  --model and --model-lazy together replace the config's model list.\n";

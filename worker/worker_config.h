@@ -25,8 +25,16 @@ struct WorkerConfig {
   int device = 0;                                 // CUDA device index
   std::string gpu_name;                           // "" = detected ("cpu" on the CPU backend)
   int64_t memory_bytes = 0;                       // 0 = detected (host RAM on the CPU backend)
+  // A worker group (docs/parallelism.md §5): tensor_parallel_size x sequence_parallel_size
+  // processes, one per GPU (devices device .. device + n - 1), serve as this one worker; the
+  // process started by the operator is rank 0 and starts the others. gpu_count is their number
+  // (1 = derived from the two sizes).
   int gpu_count = 1;
   int tensor_parallel_size = 1;
+  int sequence_parallel_size = 1;
+  double group_timeout_seconds = 120;  // ranks to find each other at startup
+  int group_rank = 0;                  // set on ranks 1.. by the leader (--group-rank)
+  std::string group_name;              // their group's control channel (--group-name)
   std::vector<ModelEntry> models;
   // Bytes of model weights held at once (least-recently-used idle models are evicted to fit a
   // load); 0 = memory_bytes (the device's memory, host RAM on the CPU backend).
@@ -45,6 +53,8 @@ struct WorkerConfig {
   int result_chunk_bytes = 256 * 1024;
   double progress_interval_seconds = 0.25;        // min gap of in-stage fraction updates
   std::string log_level = "info";
+
+  int group_size() const { return tensor_parallel_size * sequence_parallel_size; }
 };
 
 // Reads a YAML file (unknown keys are errors).

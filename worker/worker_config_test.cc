@@ -122,5 +122,40 @@ TEST(WorkerConfigTest, ValidationNamesTheKey) {
   EXPECT_NE(ValidateWorkerConfig(c).message().find("price_per_hour"), std::string::npos);
 }
 
+// A worker group's layout: keys and flags, and the checks that name them.
+TEST(WorkerConfigTest, GroupLayout) {
+  auto c = LoadWorkerConfig(WriteTemp(R"(
+tensor_parallel_size: 2
+sequence_parallel_size: 4
+group_timeout_seconds: 30
+models: [{model_id: m, variant: turbo, path: /m}]
+)"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->group_size(), 8);
+  EXPECT_EQ(c->group_timeout_seconds, 30);
+  EXPECT_TRUE(ValidateWorkerConfig(*c).ok());  // gpu_count 1: derived
+  c->gpu_count = 4;
+  EXPECT_NE(ValidateWorkerConfig(*c).message().find("gpu_count"), std::string::npos);
+  c->gpu_count = 8;
+  EXPECT_TRUE(ValidateWorkerConfig(*c).ok());
+  c->sequence_parallel_size = 8;  // 16 ranks: more than a node
+  EXPECT_NE(ValidateWorkerConfig(*c).message().find("sequence_parallel_size"), std::string::npos);
+  WorkerConfig f = *c;
+  ASSERT_TRUE(ApplyWorkerFlags({"--tensor-parallel-size", "1", "--sequence-parallel-size", "2",
+                                "--gpu-count-is-not-a-flag", "1"},
+                               &f)
+                  .code() == absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(ApplyWorkerFlags({"--tensor-parallel-size", "1", "--sequence-parallel-size", "2",
+                                "--group-rank", "1"},
+                               &f)
+                  .ok());
+  f.gpu_count = 1;
+  EXPECT_NE(ValidateWorkerConfig(f).message().find("--group-name"), std::string::npos);
+  ASSERT_TRUE(ApplyWorkerFlags({"--group-name", "abc"}, &f).ok());
+  EXPECT_TRUE(ValidateWorkerConfig(f).ok());
+  f.group_rank = 2;  // outside a group of 2
+  EXPECT_NE(ValidateWorkerConfig(f).message().find("--group-rank"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace turbovid::worker

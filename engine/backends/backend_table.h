@@ -20,6 +20,10 @@ struct BackendEntry {
 
 std::span<const BackendEntry> BuiltBackendTable();
 
+// The device communicator of a non-CPU backend of this table (NCCL for CUDA).
+absl::StatusOr<std::unique_ptr<comm::Communicator>> MakeTableDeviceCommunicator(
+    Backend& backend, int device, comm::Communicator& host);
+
 // The CPU entry, shared by both tables.
 absl::StatusOr<std::unique_ptr<Backend>> MakeCpuEntry(int device);
 absl::StatusOr<DeviceInfo> QueryCpuEntry(int device);

@@ -2,6 +2,7 @@
 #include <array>
 
 #include "engine/backends/backend_table.h"
+#include "engine/comm/nccl_communicator.h"
 #include "engine/cuda/cuda_backend.h"
 
 namespace turbovid::engine::internal {
@@ -25,6 +26,13 @@ std::span<const BackendEntry> BuiltBackendTable() {
       {"cuda", &MakeCudaEntry, &QueryCudaEntry},
   }};
   return kTable;
+}
+
+absl::StatusOr<std::unique_ptr<comm::Communicator>> MakeTableDeviceCommunicator(
+    Backend& backend, int device, comm::Communicator& host) {
+  absl::StatusOr<void*> stream = GetCudaStream(backend);
+  if (!stream.ok()) return stream.status();
+  return comm::MakeNcclCommunicator(host, device, *stream);
 }
 
 }  // namespace turbovid::engine::internal

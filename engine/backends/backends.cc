@@ -61,4 +61,10 @@ std::vector<std::string> BuiltBackends() {
   return names;
 }
 
+absl::StatusOr<std::unique_ptr<comm::Communicator>> MakeDeviceCommunicator(
+    Backend& backend, int device, comm::Communicator& host) {
+  if (backend.device() == Device::kCpu) return host.Split(/*color=*/0, /*key=*/host.rank());
+  return internal::MakeTableDeviceCommunicator(backend, device, host);
+}
+
 }  // namespace turbovid::engine

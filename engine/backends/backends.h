@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/comm/communicator.h"
 #include "engine/core/backend.h"
 
 namespace turbovid::engine {
@@ -28,6 +29,13 @@ struct DeviceInfo {
 // What backend `name` would run on at `device`, without creating the backend; errors as
 // MakeBackend.
 absl::StatusOr<DeviceInfo> QueryDevice(std::string_view name, int device = 0);
+
+// The communicator a parallel group's model code uses on `backend` (docs/parallelism.md §5):
+// on the CPU backend a group over `host` itself (Split, sharing its transport: in-process
+// threads or sockets between processes); on CUDA an NCCL communicator on `device` and the
+// backend's stream, bootstrapped over `host`. Collective over `host`.
+absl::StatusOr<std::unique_ptr<comm::Communicator>> MakeDeviceCommunicator(
+    Backend& backend, int device, comm::Communicator& host);
 
 // The backend names built into this binary, in preference order ("cpu" first).
 std::vector<std::string> BuiltBackends();

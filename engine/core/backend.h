@@ -66,6 +66,18 @@ struct RmsNormOp {
   Tensor* y = nullptr;  // [M, E]
   const Tensor* rope_cos = nullptr;  // [M, P] F32 or null
   const Tensor* rope_sin = nullptr;  // [M, P] F32 (with rope_cos)
+  // Tensor parallelism (docs/parallelism.md §2): x holds one rank's columns of rows `full_width`
+  // wide, and the mean square is row_sum_sq[i] / full_width (Σx² over the whole row, summed over
+  // the ranks) instead of x's own.
+  const Tensor* row_sum_sq = nullptr;  // [M] F32 or null
+  int64_t full_width = 0;              // with row_sum_sq: ≥ E
+};
+
+// y[i] = Σ_j x[i, j]² (F32; the CPU backend sums in float64): the partial statistic of a
+// tensor-parallel RMSNorm, all-reduced before RmsNormOp.row_sum_sq.
+struct RowSumSquaresOp {
+  const Tensor* x = nullptr;  // [M, E]
+  Tensor* y = nullptr;        // [M] F32
 };
 
 // In-place interleaved rotary embedding: pairs (x[2j], x[2j+1]) rotated by angle table row l.
@@ -216,7 +228,7 @@ struct Upsample2xOp {
 
 using Op = std::variant<LinearOp, Int8LinearOp, LayerNormOp, RmsNormOp, RopeOp, AttentionOp, SlaOp,
                         SageSlaOp, UnaryOp, BinaryOp, GatedAddOp, EmbeddingOp, CopyOp, Conv3dOp,
-                        ChannelRmsNormOp, Upsample2xOp>;
+                        ChannelRmsNormOp, Upsample2xOp, RowSumSquaresOp>;
 inline constexpr size_t kNumOpKinds = std::variant_size_v<Op>;
 
 // Index of an op struct in `Op`, usable as Supports(OpKindOf<LinearOp>()).

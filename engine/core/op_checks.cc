@@ -88,7 +88,28 @@ absl::StatusOr<RmsNormDims> CheckRmsNorm(const RmsNormOp& op) {
       return absl::InvalidArgumentError("rms_norm: rope tables must be F32");
     }
   }
+  if (op.row_sum_sq != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectShape("rms_norm", "row_sum_sq", op.row_sum_sq, {d.m}));
+    if (op.row_sum_sq->dtype() != DType::kF32 || op.full_width < d.e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rms_norm: row_sum_sq ", op.row_sum_sq->Describe(), " must be F32 with full_width ",
+          op.full_width, " >= E = ", d.e));
+    }
+  }
   return d;
+}
+
+absl::StatusOr<int64_t> CheckRowSumSquares(const RowSumSquaresOp& op) {
+  if (op.x == nullptr || !op.x->defined() || op.x->rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "row_sum_squares: x ", op.x ? op.x->Describe() : "(missing)", " must be [M, E]"));
+  }
+  TV_RETURN_IF_ERROR(ExpectShape("row_sum_squares", "y", op.y, {op.x->dim(0)}));
+  if (op.y->dtype() != DType::kF32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("row_sum_squares: y ", op.y->Describe(), " must be F32"));
+  }
+  return op.x->dim(0);
 }
 
 }  // namespace turbovid::engine

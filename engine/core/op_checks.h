@@ -33,6 +33,8 @@ struct RmsNormDims {
   int64_t rope_pairs;  // P of the fused RoPE (head width 2P), 0 without
 };
 absl::StatusOr<RmsNormDims> CheckRmsNorm(const RmsNormOp& op);
+// M (rows) of a valid RowSumSquaresOp.
+absl::StatusOr<int64_t> CheckRowSumSquares(const RowSumSquaresOp& op);
 
 struct AttentionDims {
   int64_t lq, lk, n, d, dv;

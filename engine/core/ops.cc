@@ -50,6 +50,29 @@ absl::StatusOr<Tensor> Ops::RmsNormRope(const Tensor& x, const Tensor* weight, f
   return y;
 }
 
+absl::StatusOr<Tensor> Ops::RmsNormShard(const Tensor& x, const Tensor* weight, float eps,
+                                         const Tensor& row_sum_sq, int64_t full_width,
+                                         const Tensor* cos, const Tensor* sin) const {
+  TV_ASSIGN_OR_RETURN(Tensor y, Uninit(x.shape()));
+  RmsNormOp op{&x, weight, eps, &y};
+  op.rope_cos = cos;
+  op.rope_sin = sin;
+  op.row_sum_sq = &row_sum_sq;
+  op.full_width = full_width;
+  TV_RETURN_IF_ERROR(backend_.Run(op));
+  return y;
+}
+
+absl::StatusOr<Tensor> Ops::RowSumSquares(const Tensor& x) const {
+  if (x.rank() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("row_sum_squares: x ", x.Describe(), " must be [M, E]"));
+  }
+  TV_ASSIGN_OR_RETURN(Tensor y, backend_.AllocateUninitialized(DType::kF32, {x.dim(0)}));
+  TV_RETURN_IF_ERROR(backend_.Run(RowSumSquaresOp{&x, &y}));
+  return y;
+}
+
 absl::Status Ops::Rope(Tensor& x, const Tensor& cos, const Tensor& sin) const {
   return backend_.Run(RopeOp{&x, &cos, &sin});
 }

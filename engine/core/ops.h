@@ -25,6 +25,14 @@ class Ops {
   // RmsNorm over [M, E] then RoPE on each D = 2·cos.dim(1) wide head, in one op.
   absl::StatusOr<Tensor> RmsNormRope(const Tensor& x, const Tensor* weight, float eps, const Tensor& cos,
                                      const Tensor& sin) const;
+  // Tensor-parallel RMSNorm of x, one rank's columns of rows full_width wide: the mean square is
+  // row_sum_sq / full_width (row_sum_sq [M] F32: Σx² all-reduced over the ranks); RoPE as above
+  // when cos/sin are given.
+  absl::StatusOr<Tensor> RmsNormShard(const Tensor& x, const Tensor* weight, float eps,
+                                      const Tensor& row_sum_sq, int64_t full_width,
+                                      const Tensor* cos, const Tensor* sin) const;
+  // [M] F32: Σ over each row of x².
+  absl::StatusOr<Tensor> RowSumSquares(const Tensor& x) const;
   absl::Status Rope(Tensor& x, const Tensor& cos, const Tensor& sin) const;
   absl::StatusOr<Tensor> Attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                    const Tensor* bias, float scale) const;

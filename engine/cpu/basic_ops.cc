@@ -100,11 +100,18 @@ absl::Status RunRmsNorm(const RmsNormOp& op) {
   const float* x = op.x->data<float>();
   float* y = op.y->data<float>();
   const float* w = op.weight ? op.weight->data<float>() : nullptr;
+  // Tensor parallel: the whole row's Σx² (all-reduced) over its full width.
+  const float* sum_sq = op.row_sum_sq ? op.row_sum_sq->data<float>() : nullptr;
+  const double width = static_cast<double>(sum_sq ? op.full_width : e);
   ParallelFor(m, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       double ss = 0;
-      for (int64_t j = 0; j < e; ++j) ss += static_cast<double>(x[i * e + j]) * x[i * e + j];
-      const float inv = static_cast<float>(1.0 / std::sqrt(ss / e + op.eps));
+      if (sum_sq) {
+        ss = sum_sq[i];
+      } else {
+        for (int64_t j = 0; j < e; ++j) ss += static_cast<double>(x[i * e + j]) * x[i * e + j];
+      }
+      const float inv = static_cast<float>(1.0 / std::sqrt(ss / width + op.eps));
       for (int64_t j = 0; j < e; ++j) y[i * e + j] = x[i * e + j] * inv * (w ? w[j] : 1.f);
       if (pairs == 0) continue;
       const float* c = op.rope_cos->data<float>() + i * pairs;
@@ -115,6 +122,22 @@ absl::Status RunRmsNorm(const RmsNormOp& op) {
         y[i * e + 2 * j] = re * c[p] - im * s[p];
         y[i * e + 2 * j + 1] = re * s[p] + im * c[p];
       }
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status RunRowSumSquares(const RowSumSquaresOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("row_sum_squares", "x", op.x));
+  TV_ASSIGN_OR_RETURN(const int64_t m, CheckRowSumSquares(op));
+  const int64_t e = op.x->dim(1);
+  const float* x = op.x->data<float>();
+  float* y = op.y->data<float>();
+  ParallelFor(m, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      double ss = 0;
+      for (int64_t j = 0; j < e; ++j) ss += static_cast<double>(x[i * e + j]) * x[i * e + j];
+      y[i] = static_cast<float>(ss);
     }
   });
   return absl::OkStatus();
@@ -262,6 +285,7 @@ void RegisterBasicOps(CpuBackend& backend) {
   backend.Register<LinearOp>(&RunLinear);
   backend.Register<LayerNormOp>(&RunLayerNorm);
   backend.Register<RmsNormOp>(&RunRmsNorm);
+  backend.Register<RowSumSquaresOp>(&RunRowSumSquares);
   backend.Register<RopeOp>(&RunRope);
   backend.Register<UnaryOp>(&RunUnary);
   backend.Register<BinaryOp>(&RunBinary);

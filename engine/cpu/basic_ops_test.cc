@@ -34,6 +34,35 @@ TEST(CpuBasicOps, LinearWithBiasAndGelu) {
   EXPECT_EQ(ops.Linear(x, bad, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A tensor-parallel RMSNorm: each half of a row normalised with the whole row's Σx² equals the
+// matching half of the whole row's RMSNorm.
+TEST(CpuBasicOps, RmsNormShardUsesTheWholeRowsSumOfSquares) {
+  auto be = MakeCpuBackend();
+  Ops ops(*be);
+  Tensor x = Make({2, 4}, {1, 2, 3, 4, -1, 0.5, 2, -3});
+  Tensor w = Make({4}, {1, 0.5, 2, 1.5});
+  auto whole = ops.RmsNorm(x, &w, 1e-6f);
+  ASSERT_TRUE(whole.ok());
+  auto ss = ops.RowSumSquares(x);
+  ASSERT_TRUE(ss.ok());
+  EXPECT_FLOAT_EQ(ss->data<float>()[0], 30.f);
+  EXPECT_FLOAT_EQ(ss->data<float>()[1], 14.25f);
+  for (int half = 0; half < 2; ++half) {
+    auto xs = ops.Narrow(x, 1, 2 * half, 2);
+    auto ws = ops.Narrow(w, 0, 2 * half, 2);
+    ASSERT_TRUE(xs.ok() && ws.ok());
+    auto y = ops.RmsNormShard(*xs, &*ws, 1e-6f, *ss, 4, nullptr, nullptr);
+    ASSERT_TRUE(y.ok()) << y.status();
+    for (int r = 0; r < 2; ++r) {
+      for (int j = 0; j < 2; ++j) {
+        EXPECT_FLOAT_EQ(y->data<float>()[r * 2 + j], whole->data<float>()[r * 4 + 2 * half + j]);
+      }
+    }
+  }
+  auto bad = ops.RmsNormShard(x, &w, 1e-6f, *ss, 3, nullptr, nullptr);  // full width < E
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(CpuBasicOps, LayerNormModulated) {
   auto be = MakeCpuBackend();
   Ops ops(*be);

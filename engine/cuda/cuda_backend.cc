@@ -87,6 +87,15 @@ absl::StatusOr<kernels::KernelOptions> GetCudaKernelOptions(const Backend& backe
   return cuda->kernel_options();
 }
 
+absl::StatusOr<void*> GetCudaStream(const Backend& backend) {
+  const auto* cuda = dynamic_cast<const cuda::CudaBackend*>(&backend);
+  if (cuda == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cuda stream: backend ", std::string(backend.name()), " is not the CUDA backend"));
+  }
+  return static_cast<void*>(cuda->stream());
+}
+
 absl::Status SetCudaKernelOptions(Backend& backend, const kernels::KernelOptions& options) {
   auto* cuda = dynamic_cast<cuda::CudaBackend*>(&backend);
   if (cuda == nullptr) {

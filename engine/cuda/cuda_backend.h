@@ -30,6 +30,10 @@ absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv();
 absl::StatusOr<kernels::KernelOptions> GetCudaKernelOptions(const Backend& backend);
 absl::Status SetCudaKernelOptions(Backend& backend, const kernels::KernelOptions& options);
 
+// The CUDA stream (a cudaStream_t) a backend made by MakeCudaBackend queues its work on, for
+// work queued beside it (NCCL collectives); InvalidArgument for any other backend.
+absl::StatusOr<void*> GetCudaStream(const Backend& backend);
+
 struct CudaDeviceInfo {
   std::string name;          // e.g. "NVIDIA H100 80GB HBM3"
   int64_t memory_bytes = 0;  // total device memory

@@ -114,6 +114,11 @@ absl::Status RunRmsNorm(CudaBackend& b, const RmsNormOp& op) {
     a.rope_sin = op.rope_sin->data<float>();
     a.rope_pairs = dims.rope_pairs;
   }
+  if (op.row_sum_sq != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectDevice("rms_norm", "row_sum_sq", op.row_sum_sq));
+    a.row_sum_sq = op.row_sum_sq->data<float>();
+    a.norm_cols = op.full_width;
+  }
   TV_ASSIGN_OR_RETURN(a.x, In("rms_norm", "x", op.x));
   TV_ASSIGN_OR_RETURN(a.weight, OptIn("rms_norm", "weight", op.weight));
   TV_ASSIGN_OR_RETURN(a.y, Out("rms_norm", "y", op.y));
@@ -121,6 +126,18 @@ absl::Status RunRmsNorm(CudaBackend& b, const RmsNormOp& op) {
   a.cols = e;
   a.eps = op.eps;
   return Launched(kernels::LaunchRmsNorm(a, b.stream()), "rms_norm", op.x);
+}
+
+absl::Status RunRowSumSquares(CudaBackend& b, const RowSumSquaresOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("row_sum_squares", "x", op.x));
+  TV_RETURN_IF_ERROR(ExpectDevice("row_sum_squares", "y", op.y));
+  TV_ASSIGN_OR_RETURN(const int64_t m, CheckRowSumSquares(op));
+  kernels::RowSumSquaresArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, In("row_sum_squares", "x", op.x));
+  a.y = op.y->data<float>();
+  a.rows = m;
+  a.cols = op.x->dim(1);
+  return Launched(kernels::LaunchRowSumSquares(a, b.stream()), "row_sum_squares", op.x);
 }
 
 absl::Status RunRope(CudaBackend& b, const RopeOp& op) {
@@ -390,6 +407,7 @@ void RegisterCudaOps(CudaBackend& backend) {
   RegisterOp<LinearOp>(backend, &RunLinear);
   RegisterOp<LayerNormOp>(backend, &RunLayerNorm);
   RegisterOp<RmsNormOp>(backend, &RunRmsNorm);
+  RegisterOp<RowSumSquaresOp>(backend, &RunRowSumSquares);
   RegisterOp<RopeOp>(backend, &RunRope);
   RegisterOp<AttentionOp>(backend, &RunAttention);
   RegisterOp<UnaryOp>(backend, &RunUnary);

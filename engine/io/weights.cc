@@ -1,6 +1,7 @@
 // WeightSet loading and checked access.
 #include "engine/io/weights.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -47,6 +48,57 @@ absl::StatusOr<Tensor> WeightSet::Take(const std::string& name, const Shape& sha
   if (!up.ok()) {
     return absl::Status(up.status().code(), absl::StrCat(Find(name)->file, ": tensor '", name,
                                                          "': ", up.status().message()));
+  }
+  return up;
+}
+
+namespace {
+
+absl::Status CheckRange(const std::string& name, int64_t begin, int64_t end, int64_t dim,
+                        const char* what) {
+  if (begin < 0 || end > dim || begin >= end) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': ", what, " [", begin,
+                                                   ", ", end, ") outside [0, ", dim, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> WeightSet::TakeRows(const std::string& name, const Shape& shape,
+                                           int64_t begin, int64_t end, Backend& backend,
+                                           DType dtype) {
+  TV_ASSIGN_OR_RETURN(Tensor host, TakeHost(name, shape));
+  TV_RETURN_IF_ERROR(CheckRange(name, begin, end, shape.empty() ? 0 : shape[0], "rows"));
+  auto up = backend.Upload(host.Slice0(begin, end), dtype);
+  if (!up.ok()) {
+    return absl::Status(up.status().code(), absl::StrCat(Find(name)->file, ": tensor '", name,
+                                                         "' rows: ", up.status().message()));
+  }
+  return up;
+}
+
+absl::StatusOr<Tensor> WeightSet::TakeColumns(const std::string& name, const Shape& shape,
+                                              int64_t begin, int64_t end, Backend& backend,
+                                              DType dtype) {
+  TV_ASSIGN_OR_RETURN(Tensor host, TakeHost(name, shape));
+  if (shape.size() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': columns of ", ShapeString(shape), ", want 2-D"));
+  }
+  TV_RETURN_IF_ERROR(CheckRange(name, begin, end, shape[1], "columns"));
+  const int64_t rows = shape[0], cols = shape[1], width = end - begin;
+  const size_t es = DTypeSize(host.dtype());
+  Tensor shard = Tensor::Zeros(host.dtype(), {rows, width});
+  const char* src = static_cast<const char*>(host.raw());
+  char* dst = static_cast<char*>(shard.raw());
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(dst + r * width * es, src + (r * cols + begin) * es, width * es);
+  }
+  auto up = backend.Upload(shard, dtype);
+  if (!up.ok()) {
+    return absl::Status(up.status().code(), absl::StrCat(Find(name)->file, ": tensor '", name,
+                                                         "' columns: ", up.status().message()));
   }
   return up;
 }

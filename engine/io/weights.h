@@ -59,6 +59,15 @@ class WeightSet {
   // Marks the name as used.
   absl::StatusOr<Tensor> Take(const std::string& name, const Shape& shape, Backend& backend,
                               DType dtype);
+  // Tensor-parallel shards (docs/parallelism.md §2): tensor `name`, checked against its whole
+  // `shape`, cut to rows [begin, end) of dim 0 (TakeRows: a view of the stored, usually mmap'd
+  // tensor, so only the shard's bytes are read and uploaded) or to columns [begin, end) of a 2-D
+  // tensor (TakeColumns: gathered row by row into a host buffer of the shard's size, then
+  // uploaded). No rank ever copies a whole tensor. Marks the name as used.
+  absl::StatusOr<Tensor> TakeRows(const std::string& name, const Shape& shape, int64_t begin,
+                                  int64_t end, Backend& backend, DType dtype);
+  absl::StatusOr<Tensor> TakeColumns(const std::string& name, const Shape& shape, int64_t begin,
+                                     int64_t end, Backend& backend, DType dtype);
   // Host tensor `name` (any dtype) checked against `shape`; marks it used.
   absl::StatusOr<Tensor> TakeHost(const std::string& name, const Shape& shape);
   // Marks a name used without loading it (tensors a mode ignores, e.g. proj_l in dense mode).

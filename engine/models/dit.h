@@ -16,6 +16,9 @@
 #include "engine/models/attention_mode.h"
 
 namespace turbovid::engine {
+namespace comm {
+class ParallelGroups;
+}  // namespace comm
 
 struct DitConfig {
   std::string model_type = "t2v";  // t2v | i2v
@@ -36,11 +39,23 @@ struct DitConfig {
   static absl::StatusOr<DitConfig> FromJson(const Json& json);
 };
 
-// Load-time options: SLA tile sizes, and whether the checkpoint must hold the SLA tensors.
+// Load-time options: SLA tile sizes, whether the checkpoint must hold the SLA tensors, and the
+// parallel groups of this rank.
 struct DitOptions {
   bool require_sla = false;  // fail the load unless every block has proj_l (SLA possible)
   int sla_block_q = 128;     // query tokens per SLA block
   int sla_block_k = 64;      // key tokens per SLA block
+  // Tensor × sequence parallelism (docs/parallelism.md): this rank loads only its shard of the
+  // block weights (heads / FFN columns of its tensor rank) and, in Forward, works on its share of
+  // the tokens; every call (PrepareContext, Forward) is then collective over the groups, and
+  // every rank gets the whole result. Null: one rank. Must outlive the model.
+  const comm::ParallelGroups* parallel = nullptr;
+  // A layout whose tensor x sequence ranks do not divide the heads is refused (InvalidArgument)
+  // unless this is set: then the attention that cannot split is replicated (tensor parallel:
+  // every rank holds all of Q/K/V/O and runs every head, only the FFN is split; sequence
+  // parallel: q/k/v of all tokens are gathered and every rank attends over all of them). Exact,
+  // but the attention gains nothing; the golden runs of 1-head cases use it.
+  bool allow_replicated_attention = false;
 };
 
 // Per-call options of WanDit::Forward: two forwards on one model may use different ones.

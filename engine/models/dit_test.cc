@@ -6,7 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <thread>
@@ -14,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/io/safetensors.h"
 
 namespace turbovid::engine {
 namespace {
@@ -115,6 +119,35 @@ absl::StatusOr<Tensor> RunTiny(io::WeightSet ws, const DitOptions& options,
   auto ctx = (*dit)->PrepareContext(in.context);
   if (!ctx.ok()) return ctx.status();
   return (*dit)->Forward(in.x, nullptr, 937, *ctx, attention, sink);
+}
+
+// Tensor-parallel shards of an mmap'd safetensors tensor: rows are views, columns a gather of
+// the shard alone; both hold the right values, as the compute dtype.
+TEST(WeightShards, RowsAndColumnsOfAStoredTensor) {
+  const std::string path = testing::TempDir() + "/tv_shards_" + std::to_string(getpid()) +
+                           ".safetensors";
+  Tensor w = Tensor::Zeros(DType::kBF16, {4, 6});
+  for (int i = 0; i < 24; ++i) w.data<uint16_t>()[i] = F32ToBf16(static_cast<float>(i));
+  ASSERT_TRUE(io::WriteSafetensors(path, {{"w", w}}, {}).ok());
+  auto ws = io::WeightSet::Load(path);
+  ASSERT_TRUE(ws.ok()) << ws.status();
+  auto be = MakeCpuBackend();
+  auto rows = ws->TakeRows("w", {4, 6}, 2, 4, *be, DType::kF32);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->shape(), (Shape{2, 6}));
+  EXPECT_EQ(rows->data<float>()[0], 12.f);
+  auto cols = ws->TakeColumns("w", {4, 6}, 3, 6, *be, DType::kF32);
+  ASSERT_TRUE(cols.ok()) << cols.status();
+  EXPECT_EQ(cols->shape(), (Shape{4, 3}));
+  EXPECT_EQ(cols->data<float>()[0], 3.f);
+  EXPECT_EQ(cols->data<float>()[3], 9.f);
+  EXPECT_EQ(cols->data<float>()[11], 23.f);
+  EXPECT_EQ(ws->TakeColumns("w", {4, 6}, 4, 7, *be, DType::kF32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ws->TakeRows("w", {4, 5}, 0, 2, *be, DType::kF32).status().code(),
+            absl::StatusCode::kInvalidArgument);  // the whole shape is checked
+  EXPECT_TRUE(ws->CheckAllUsed().ok());
+  std::remove(path.c_str());
 }
 
 TEST(DitConfig, ParsesOfficialAndGoldenKeys) {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/comm/parallel.h"
 #include "engine/core/json.h"
 #include "engine/core/phase_profile.h"
 #include "engine/models/dit.h"
@@ -175,14 +176,17 @@ class Mp4Encoder {
 
 class WanPipeline : public Pipeline {
  public:
-  WanPipeline(Backend& backend, ModelDir dir) : backend_(backend), dir_(std::move(dir)) {}
+  WanPipeline(Backend& backend, ModelDir dir, const comm::ParallelGroups* parallel)
+      : backend_(backend), dir_(std::move(dir)), parallel_(parallel) {}
 
   absl::Status LoadModels() {
     TV_ASSIGN_OR_RETURN(text_, TextEncoder::Load(dir_.path, backend_));
     for (const std::string& dit_dir : dir_.dit_dirs) {
       TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(dit_dir));
       TV_ASSIGN_OR_RETURN(DitConfig config, LoadDitConfig(dit_dir, weights));
-      TV_ASSIGN_OR_RETURN(auto dit, WanDit::Load(config, weights, backend_, DitOptions{}));
+      DitOptions options;
+      options.parallel = parallel_;
+      TV_ASSIGN_OR_RETURN(auto dit, WanDit::Load(config, weights, backend_, options));
       experts_.push_back(std::move(dit));
     }
     TV_ASSIGN_OR_RETURN(io::WeightSet vae_weights, io::WeightSet::Load(dir_.vae_path));
@@ -192,12 +196,12 @@ class WanPipeline : public Pipeline {
   }
 
   bool is_i2v() const override { return dir_.i2v; }
+  absl::Status Validate(const GenerateRequest& r) const override;
 
   absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request, const ProgressFn& progress,
                                           const CancelFn& cancel, bool encode_mp4) override;
 
  private:
-  absl::Status Validate(const GenerateRequest& r) const;
   absl::StatusOr<Tensor> EncodeImage(const GenerateRequest& r, int* width, int* height,
                                      const ProgressFn& progress) const;
   absl::StatusOr<Tensor> Sample(const GenerateRequest& r, NoiseStreams& noise,
@@ -208,9 +212,14 @@ class WanPipeline : public Pipeline {
   absl::StatusOr<std::string> DecodeVideo(const GenerateRequest& r, const Tensor& latent, int width,
                                           int height, bool encode_mp4, const ProgressFn& progress,
                                           Tensor* frames) const;
+  // Whether to stop now: `cancel` asked on world rank 0 and its answer broadcast, so that every
+  // rank stops at the same check (a rank that stopped alone would leave the others waiting).
+  absl::StatusOr<bool> CancelRequested(const CancelFn& cancel) const;
+  bool leader() const { return parallel_ == nullptr || parallel_->world().rank() == 0; }
 
   Backend& backend_;
   ModelDir dir_;
+  const comm::ParallelGroups* parallel_;  // null: one rank
   std::unique_ptr<TextEncoder> text_;
   std::vector<std::unique_ptr<WanDit>> experts_;  // [high, low] for I2V-MoE
   std::unique_ptr<WanVae> vae_;
@@ -294,7 +303,8 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
   ProfileMark("dit: bf16 context, PrepareContext (text MLP + cross-attn K/V, once per job)");
   auto on_step = [&](int step) -> absl::Status {
     if (progress) progress({Stage::kDenoising, step + 1, r.steps, (step + 1.0) / r.steps});
-    if (cancel && cancel()) return absl::CancelledError(absl::StrCat("cancelled after step ", step + 1));
+    TV_ASSIGN_OR_RETURN(const bool stop, CancelRequested(cancel));
+    if (stop) return absl::CancelledError(absl::StrCat("cancelled after step ", step + 1));
     return absl::OkStatus();
   };
   const Tensor noise = noise_streams.Get(0);
@@ -373,10 +383,23 @@ absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, c
   return mp4;
 }
 
+absl::StatusOr<bool> WanPipeline::CancelRequested(const CancelFn& cancel) const {
+  const bool mine = leader() && cancel && cancel();
+  if (parallel_ == nullptr || parallel_->world().size() == 1) return mine;
+  Tensor flag = Tensor::Zeros(DType::kF32, {1});
+  flag.data<float>()[0] = mine ? 1.f : 0.f;
+  TV_ASSIGN_OR_RETURN(Tensor dev, backend_.Upload(flag, DType::kF32));
+  TV_RETURN_IF_ERROR(parallel_->world().Broadcast(dev, 0));
+  TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(dev));
+  return host.data<float>()[0] != 0.f;
+}
+
 absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& request,
-                                                     const ProgressFn& progress,
+                                                     const ProgressFn& caller_progress,
                                                      const CancelFn& cancel, bool encode_mp4) {
   TV_RETURN_IF_ERROR(Validate(request));
+  // Progress comes from world rank 0 alone (the worker group's leader reports it).
+  const ProgressFn progress = leader() ? caller_progress : ProgressFn();
   std::optional<PhaseProfile> profile;
   if (PhaseProfile::Enabled()) profile.emplace([this] { (void)backend_.Synchronize(); });
   ScopedPhaseProfile scoped_profile(profile ? &*profile : nullptr);
@@ -399,13 +422,16 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
     noise = StartNoise(request, width, height);
     ProfileMark("image: decode, resize, VAE encode");
   }
-  if (cancel && cancel()) return absl::CancelledError("cancelled before denoising");
+  TV_ASSIGN_OR_RETURN(const bool stop, CancelRequested(cancel));
+  if (stop) return absl::CancelledError("cancelled before denoising");
   if (progress) progress({Stage::kDenoising, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor latent,
                       Sample(request, *noise, context, y ? &*y : nullptr, progress, cancel));
   noise.reset();
-  if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
   GenerateResult result;
+  // Every rank holds the same latent; rank 0 decodes it (docs/parallelism.md §4).
+  if (!leader()) return result;
+  if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress,
                                               &result.frames));
   // Device backends report their device peak (weights + the job's activations); the CPU backend
@@ -421,9 +447,11 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& model_dir, Backend& backend) {
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& model_dir,
+                                                         Backend& backend,
+                                                         const comm::ParallelGroups* parallel) {
   TV_ASSIGN_OR_RETURN(ModelDir dir, ModelDir::Open(model_dir));
-  auto pipeline = std::make_unique<WanPipeline>(backend, std::move(dir));
+  auto pipeline = std::make_unique<WanPipeline>(backend, std::move(dir), parallel);
   TV_RETURN_IF_ERROR(pipeline->LoadModels());
   return std::unique_ptr<Pipeline>(std::move(pipeline));
 }

@@ -14,6 +14,9 @@
 #include "engine/models/attention_mode.h"
 
 namespace turbovid::engine {
+namespace comm {
+class ParallelGroups;
+}  // namespace comm
 
 enum class Stage : uint8_t {
   kLoadingModel,
@@ -74,10 +77,19 @@ void AdaptiveSize(int width, int height, int image_width, int image_height, int*
 class Pipeline {
  public:
   virtual ~Pipeline() = default;
-  // model_dir holds the checkpoint in the official layout (see engine/README.md).
-  static absl::StatusOr<std::unique_ptr<Pipeline>> Load(const std::string& model_dir,
-                                                        Backend& backend);
+  // model_dir holds the checkpoint in the official layout (see engine/README.md). With
+  // `parallel` (docs/parallelism.md) this rank loads its shard of the DiT experts, and Load and
+  // every Generate are collective over the groups: all ranks call them with the same request.
+  // Rank 0 of the world group reports progress, decides cancellation (broadcast to the others
+  // at each check) and decodes the video; the other ranks return an empty result. `parallel`
+  // must outlive the pipeline.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Load(
+      const std::string& model_dir, Backend& backend,
+      const comm::ParallelGroups* parallel = nullptr);
   virtual bool is_i2v() const = 0;
+  // Checks the request against this model (errors name the field), as Generate does first; a
+  // parallel group checks before it starts (no collective here).
+  virtual absl::Status Validate(const GenerateRequest& request) const = 0;
   // Validates the request (errors name the field), then runs it.
   virtual absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request,
                                                   const ProgressFn& progress,

@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "engine/backends/backends.h"
+#include "engine/comm/in_process.h"
 #include "engine/core/ops.h"
 
 namespace turbovid::engine::golden {
@@ -166,8 +168,10 @@ void GoldenReport::Fail(const std::string& what, const std::string& why) {
   failures_.push_back(absl::StrCat(what, ": ", why));
 }
 
-absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend) {
+absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend,
+                                     const comm::ParallelGroups* parallel) {
   TV_ASSIGN_OR_RETURN(GoldenCase c, GoldenCase::Load(dir));
+  c.parallel = parallel;
   TV_ASSIGN_OR_RETURN(std::string kind, c.json.GetString("kind"));
   GoldenReport report;
   absl::Status s;
@@ -193,6 +197,51 @@ absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend) {
     return absl::InvalidArgumentError(absl::StrCat(dir, "/case.json: unknown kind '", kind, "'"));
   }
   if (!s.ok()) report.Fail("run", std::string(s.message()));
+  return report;
+}
+
+namespace {
+
+void CollectDitHeads(const Json& j, std::vector<int>* heads) {
+  if (!j.is_object()) return;
+  if (j.Find("num_heads") != nullptr && j.Find("ffn_dim") != nullptr) {
+    heads->push_back(static_cast<int>(j.IntOr("num_heads", 0)));
+    return;
+  }
+  for (const auto& [key, child] : j.object()) CollectDitHeads(child, heads);
+}
+
+}  // namespace
+
+std::vector<int> CaseDitHeads(const GoldenCase& c) {
+  std::vector<int> heads;
+  CollectDitHeads(c.config(), &heads);
+  return heads;
+}
+
+absl::StatusOr<GoldenReport> RunCaseParallel(const std::string& dir,
+                                             const comm::ParallelLayout& layout,
+                                             const BackendFactory& make_backend) {
+  std::vector<absl::StatusOr<GoldenReport>> reports(layout.world(),
+                                                    absl::InternalError("rank did not run"));
+  TV_RETURN_IF_ERROR(comm::RunInProcessRanks(
+      layout.world(), [&](int rank, comm::Communicator& host) -> absl::Status {
+        TV_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, make_backend(rank));
+        TV_ASSIGN_OR_RETURN(std::unique_ptr<comm::Communicator> device,
+                            MakeDeviceCommunicator(*backend, rank, host));
+        TV_ASSIGN_OR_RETURN(auto groups, comm::ParallelGroups::Create(std::move(device), layout));
+        reports[rank] = RunCase(dir, *backend, groups.get());
+        // A rank whose case failed to run (its collectives left the others waiting) aborts.
+        if (!reports[rank].ok()) return reports[rank].status();
+        // Keep every rank until all are done with their collectives.
+        return groups->world().Barrier();
+      }));
+  GoldenReport report = *reports[0];
+  for (int r = 1; r < layout.world(); ++r) {
+    for (const std::string& f : reports[r]->failures()) {
+      report.Fail(absl::StrCat("rank ", r), f);
+    }
+  }
   return report;
 }
 

@@ -3,10 +3,13 @@
 // comparisons.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/comm/parallel.h"
 #include "engine/core/backend.h"
 #include "engine/core/json.h"
 #include "engine/core/ops.h"
@@ -21,6 +24,9 @@ struct GoldenCase {
   Json json;
   io::TensorMap inputs;
   io::TensorMap expected;
+  // The rank's groups when the case runs tensor / sequence parallel (RunCaseParallel); the
+  // runners pass it to every DiT they load. Null: one rank.
+  const comm::ParallelGroups* parallel = nullptr;
 
   static absl::StatusOr<GoldenCase> Load(const std::string& dir);
   static std::string NameOf(const std::string& dir);  // folder basename, trailing '/' ignored
@@ -67,8 +73,22 @@ class GoldenReport {
 // names the case kind in the error.
 absl::StatusOr<Tensor> ToTokenMajor(const Ops& ops, const Tensor& host, const char* kind);
 
-// Runs one case folder on `backend`.
-absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend);
+// Runs one case folder on `backend` (as one rank of `parallel` when given).
+absl::StatusOr<GoldenReport> RunCase(const std::string& dir, Backend& backend,
+                                     const comm::ParallelGroups* parallel = nullptr);
+
+// The head counts of the case's DiTs (config objects with num_heads and ffn_dim); empty for
+// kinds without a DiT (t5, sla, vae_*, ...), whose runs a parallel layout does not change.
+std::vector<int> CaseDitHeads(const GoldenCase& c);
+
+using BackendFactory = std::function<absl::StatusOr<std::unique_ptr<Backend>>(int rank)>;
+// Runs the case on every rank of `layout`: threads of this process joined by the in-process
+// communicator, each with its own backend from make_backend(rank) and the device communicator
+// of that backend (engine::MakeDeviceCommunicator). Returns rank 0's report, with every other
+// rank's failures added under "rank N:".
+absl::StatusOr<GoldenReport> RunCaseParallel(const std::string& dir,
+                                             const comm::ParallelLayout& layout,
+                                             const BackendFactory& make_backend);
 
 // Per-kind runners (one file each).
 absl::Status RunT5Case(const GoldenCase& c, Backend& b, GoldenReport& r);          // t5

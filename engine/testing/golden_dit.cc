@@ -13,6 +13,9 @@ absl::Status RunDitCase(const GoldenCase& c, Backend& b, GoldenReport& r) {
   TV_ASSIGN_OR_RETURN(std::string kind, c.json.GetString("kind"));
   TV_ASSIGN_OR_RETURN(DitConfig config, DitConfig::FromJson(c.config()));
   DitOptions options;
+  options.parallel = c.parallel;
+  // Golden DiTs may have fewer heads than ranks: their attention then runs replicated.
+  options.allow_replicated_attention = true;
   DitForwardOptions attention;
   if (kind == "dit_sla_t2v") {
     options.require_sla = true;

@@ -20,7 +20,11 @@ absl::StatusOr<std::unique_ptr<WanDit>> LoadCaseDit(const GoldenCase& c, const J
                                                     const std::string& role, Backend& backend) {
   TV_ASSIGN_OR_RETURN(DitConfig dit_config, DitConfig::FromJson(config));
   TV_ASSIGN_OR_RETURN(io::WeightSet weights, c.LoadWeights(role));
-  return WanDit::Load(dit_config, weights, backend, DitOptions{});
+  DitOptions options;
+  options.parallel = c.parallel;
+  // Golden DiTs may have fewer heads than ranks: their attention then runs replicated.
+  options.allow_replicated_attention = true;
+  return WanDit::Load(dit_config, weights, backend, options);
 }
 
 Tensor Bf16Rounded(const Tensor& t) {

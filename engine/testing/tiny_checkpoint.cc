@@ -234,12 +234,18 @@ absl::Status WriteDit(const std::string& dir, const DitConfig& c, uint64_t seed)
 
 }  // namespace
 
-absl::Status MakeTinyCheckpoint(const std::string& kind, const std::string& dir, uint64_t seed) {
+absl::Status MakeTinyCheckpoint(const std::string& kind, const std::string& dir, uint64_t seed,
+                                int dit_heads) {
   if (kind != "t2v" && kind != "i2v-moe") {
     return absl::InvalidArgumentError(absl::StrCat("kind: '", kind, "' is not t2v or i2v-moe"));
   }
   const bool i2v = kind == "i2v-moe";
-  const TinyModelSizes sizes = TinySizes(i2v);
+  TinyModelSizes sizes = TinySizes(i2v);
+  if (dit_heads < 1 || sizes.dit.dim % dit_heads != 0 || sizes.dit.dim / dit_heads < 8) {
+    return absl::InvalidArgumentError(absl::StrCat("heads: ", dit_heads, " does not divide DiT dim ",
+                                                   sizes.dit.dim, " into heads of 8 or more"));
+  }
+  sizes.dit.num_heads = dit_heads;
   std::error_code ec;
   std::filesystem::create_directories(dir + "/google/umt5-xxl", ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot create: ", ec.message()));

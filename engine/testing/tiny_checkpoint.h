@@ -35,6 +35,9 @@ struct TinyModelSizes {
 TinyModelSizes TinySizes(bool i2v);
 
 // kind: "t2v" or "i2v-moe". Random bf16-exact weights, seeded, so runs are reproducible.
-absl::Status MakeTinyCheckpoint(const std::string& kind, const std::string& dir, uint64_t seed = 1);
+// `dit_heads` splits the DiT's 128 columns into that many heads (1 by default; 2 or 4 give a
+// model that tensor / sequence parallel groups can split, docs/parallelism.md).
+absl::Status MakeTinyCheckpoint(const std::string& kind, const std::string& dir, uint64_t seed = 1,
+                                int dit_heads = 1);
 
 }  // namespace turbovid::engine

@@ -1,4 +1,4 @@
-// turbovid-engine make-tiny-checkpoint --kind t2v|i2v-moe --out DIR [--seed N]
+// turbovid-engine make-tiny-checkpoint --kind t2v|i2v-moe --out DIR [--seed N] [--heads N]
 #include <cstdio>
 #include <string>
 
@@ -11,6 +11,7 @@ namespace turbovid::engine::tools {
 int MakeTinyCheckpointCommand(const std::vector<std::string>& args) {
   std::string kind, out;
   uint64_t seed = 1;
+  int heads = 1;
   for (size_t i = 0; i + 1 < args.size(); i += 2) {
     if (args[i] == "--kind") {
       kind = args[i + 1];
@@ -21,16 +22,21 @@ int MakeTinyCheckpointCommand(const std::vector<std::string>& args) {
         std::fprintf(stderr, "make-tiny-checkpoint: --seed '%s' is not a number\n", args[i + 1].c_str());
         return 2;
       }
+    } else if (args[i] == "--heads") {
+      if (!absl::SimpleAtoi(args[i + 1], &heads)) {
+        std::fprintf(stderr, "make-tiny-checkpoint: --heads '%s' is not a number\n", args[i + 1].c_str());
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "make-tiny-checkpoint: unknown flag %s\n", args[i].c_str());
       return 2;
     }
   }
   if (kind.empty() || out.empty() || args.size() % 2 != 0) {
-    std::fprintf(stderr, "usage: turbovid-engine make-tiny-checkpoint --kind t2v|i2v-moe --out DIR [--seed N]\n");
+    std::fprintf(stderr, "usage: turbovid-engine make-tiny-checkpoint --kind t2v|i2v-moe --out DIR [--seed N] [--heads N]\n");
     return 2;
   }
-  absl::Status s = MakeTinyCheckpoint(kind, out, seed);
+  absl::Status s = MakeTinyCheckpoint(kind, out, seed, heads);
   if (!s.ok()) {
     std::fprintf(stderr, "make-tiny-checkpoint: %s\n", std::string(s.message()).c_str());
     return 1;

@@ -153,7 +153,7 @@ class Cluster:
             self.wait_ready(self.scheduler, self.http_port, timeout=60)
         return self.scheduler
 
-    def start_worker(self, worker_id, wait=False):
+    def start_worker(self, worker_id, wait=False, extra_args=()):
         port = self.worker_ports.get(worker_id) or free_port()
         self.worker_ports[worker_id] = port
         grpc_port = self.worker_grpc_ports.get(worker_id) or free_port()
@@ -164,7 +164,7 @@ class Cluster:
         argv = [binary("turbovid-worker"), "--worker-id", worker_id, "--scheduler", self.address,
                 "--backend", "cpu", "--node-class", "cpu", "--http-address", "127.0.0.1",
                 "--http-port", str(port), "--grpc-listen", f"127.0.0.1:{grpc_port}",
-                "--heartbeat-seconds", "0.5"] + models + self.worker_args
+                "--heartbeat-seconds", "0.5"] + models + self.worker_args + list(extra_args)
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         self.workers[worker_id] = Proc(worker_id, argv,

@@ -126,6 +126,39 @@ Case RmsNormRopeCase(int64_t m, int64_t n, int64_t d) {
           }};
 }
 
+// Tensor-parallel q/k norm: a shard of n·d columns normalised by a given whole-row Σx² over
+// `full` columns (with RoPE), and the row sums of squares behind it.
+Case RmsNormShardCase(int64_t m, int64_t n, int64_t d, int64_t full) {
+  const int64_t e = n * d;
+  const float lo = 0.5f * static_cast<float>(full), hi = 1.5f * static_cast<float>(full);
+  return {"rms_norm shard " + std::to_string(m) + "x" + std::to_string(e) + " of " +
+              std::to_string(full),
+          OpKindOf<RmsNormOp>(),
+          {{{m, e}, false, -2.f, 2.f}, {{e}}, {{m, d / 2}, true}, {{m, d / 2}, true},
+           {{m}, true, lo, hi}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
+            RmsNormOp op{&t[0], &t[1], 1e-6f, &y};
+            op.rope_cos = &t[2];
+            op.rope_sin = &t[3];
+            op.row_sum_sq = &t[4];
+            op.full_width = full;
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{y};
+          }};
+}
+
+Case RowSumSquaresCase(int64_t m, int64_t e) {
+  return {"row_sum_squares " + std::to_string(m) + "x" + std::to_string(e),
+          OpKindOf<RowSumSquaresOp>(),
+          {{{m, e}, false, -2.f, 2.f}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor y, env.Place(Tensor::Zeros(DType::kF32, {m})));
+            TV_RETURN_IF_ERROR(env.b.Run(RowSumSquaresOp{&t[0], &y}));
+            return std::vector<Tensor>{y};
+          }};
+}
+
 Case RopeCase(int64_t l, int64_t n, int64_t d) {
   return {"rope " + std::to_string(l) + "x" + std::to_string(n) + "x" + std::to_string(d),
           OpKindOf<RopeOp>(),
@@ -245,6 +278,10 @@ std::vector<Case> AllCases() {
       RmsNormCase(3, 77, false),
       RmsNormRopeCase(37, 12, 128),
       RmsNormRopeCase(5, 3, 64),
+      RmsNormShardCase(37, 3, 128, 1536),  // 1.3B q/k norm at tensor parallel 4
+      RmsNormShardCase(6, 5, 128, 5120),   // 14B at tensor parallel 8
+      RowSumSquaresCase(37, 384),
+      RowSumSquaresCase(5, 1000),
       RopeCase(13, 3, 64),
       RopeCase(70, 12, 128),
       AttentionCase(37, 50, 2, 64, 64, false),
