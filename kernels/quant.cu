@@ -50,8 +50,12 @@ __global__ void __launch_bounds__(kQuantThreads)
   __syncthreads();  // every warp's maximum is in shared memory
 #pragma unroll
   for (int w = 0; w < kQuantThreads / 32; ++w) amax = fmaxf(amax, warp_max[w]);
-  // IEEE division and product, as the CPU reference (no fast-math reciprocal).
-  const float inv = __fdiv_rn(128.f, amax);
+  // 128/amax as upstream's --use_fast_math build divides: 128·rcp.approx(amax) (exact scaling of
+  // the approximate reciprocal; the CPU reference reproduces the instruction, docs/model-math.md
+  // §11.3).
+  float rcp;
+  asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(rcp) : "f"(amax));
+  const float inv = __fmul_rn(128.f, rcp);
   const bool packed = a.cols % 4 == 0 && reinterpret_cast<uintptr_t>(a.q) % 4 == 0;
 #pragma unroll
   for (int p = 0; p < kQuantPasses; ++p) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/core/rcp_approx.h"
 
 namespace turbovid::engine {
 
@@ -32,8 +33,10 @@ absl::Status QuantizeBlockInt8(const Tensor& w, Tensor* q_i8, Tensor* scale) {
           amax = std::max(amax, std::fabs(RoundToBf16(x[r * cols + c])));
       }
       // fp32 multiply by 128/amax, then cvt.rni.sat.s8: nearbyint rounds half to even in the
-      // default rounding mode; saturation maps +amax·128/amax = 128 to 127.
-      const float inv = 128.f / amax;
+      // default rounding mode; saturation maps +amax·128/amax = 128 to 127. 128/amax as
+      // upstream's fast-math build computes it: 128·rcp.approx(amax), exact scaling of the
+      // approximate reciprocal (docs/model-math.md §11.3).
+      const float inv = 128.f * RcpApprox(amax);
       for (int64_t r = r0; r < r1; ++r) {
         for (int64_t c = c0; c < c1; ++c) {
           const float v = std::nearbyint(RoundToBf16(x[r * cols + c]) * inv);

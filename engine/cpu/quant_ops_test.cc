@@ -40,6 +40,19 @@ TEST(QuantizeBlockInt8, RoundsHalfToEven) {
   EXPECT_EQ(q.data<int8_t>()[5], -4);
 }
 
+TEST(QuantizeBlockInt8, DividesAsUpstreamsFastMathBuild) {
+  // 128/amax is 128·rcp.approx(amax): for amax 1.15625 (bf16 mantissa 20) the instruction is one
+  // ulp below the rounded 1/amax, which moves this code from 2 (exact division) to 1; for
+  // 1.5078125 (mantissa 65, one ulp above) the other way, 0 → 1.
+  Tensor q, s;
+  ASSERT_TRUE(QuantizeBlockInt8(Make({1, 2}, {1.15625f, 0.0135498046875f}), &q, &s).ok());
+  EXPECT_EQ(q.data<int8_t>()[1], 1);
+  EXPECT_EQ(static_cast<int>(std::nearbyint(0.0135498046875f * (128.f / 1.15625f))), 2);
+  ASSERT_TRUE(QuantizeBlockInt8(Make({1, 2}, {1.5078125f, 0.005889892578125f}), &q, &s).ok());
+  EXPECT_EQ(q.data<int8_t>()[1], 1);
+  EXPECT_EQ(static_cast<int>(std::nearbyint(0.005889892578125f * (128.f / 1.5078125f))), 0);
+}
+
 TEST(QuantizeBlockInt8, TilesAndAllZeroFloor) {
   // 130 x 3: two row tiles; the second (rows 128, 129) is all zero → amax floor 1e-8.
   Tensor w = Tensor::Zeros(DType::kF32, {130, 3});

@@ -24,10 +24,8 @@ float Int8BlockScale(float amax);
 // only when x/scale lies within 2 ulp of a half-integer (docs/model-math.md §10.2).
 int8_t Int8Code(float x, float scale);
 
-// rcp.approx.ftz.f32 (the GPU's MUFU reciprocal) of a bf16-representable x, from a table of its
-// results for the 128 bf16 mantissas (not always the rounded 1/x; how much of the table is known
-// is in docs/model-math.md §10.6). Subnormal x counts as 0 (ftz): ±inf; a result below 2^-126
-// flushes to 0.
+// rcp.approx.ftz.f32 (the GPU's MUFU reciprocal) of a bf16-representable x: engine::RcpApprox
+// (engine/core/rcp_approx.h), measured for all 128 bf16 mantissas.
 float RcpApproxBf16(float x);
 
 // V per channel, from amax = max |v| over the channel's real tokens (bf16 values): the stored
