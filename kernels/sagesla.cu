@@ -15,6 +15,7 @@
 #include "kernels/ptx.cuh"
 #include "kernels/sla.h"
 #include "kernels/sla_plan.cuh"
+#include "kernels/sla_tiles.cuh"
 
 namespace turbovid::kernels {
 namespace {
@@ -430,34 +431,18 @@ __global__ void __launch_bounds__(kLinWarps * 32) LinearOutKernel(LinearOutParam
   const int64_t t = item / p.heads, h = item % p.heads;
   const int d = p.d;
   float q[kPer];
-  float mx = -INFINITY;
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int c = lane + 32 * i;
     q[i] = c < d ? __bfloat162float(p.q[(t * p.heads + h) * d + c]) : 0.f;
-    if (c < d) mx = fmaxf(mx, q[i]);
   }
-  mx = ptx::WarpMax(mx);
-  float se = 0.f, sk = 0.f;
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    const int c = lane + 32 * i;
-    if (c < d) {
-      const float e = expf(q[i] - mx);
-      s_e[w][c] = e;
-      se += e;
-      sk += e * p.ksum[h * d + c];
-    }
-  }
-  const float rden = 1.f / (detail::WarpSum(sk) + 1e-5f * detail::WarpSum(se));
-  __syncwarp();  // s_e row complete
+  const float rden = sla_tiles::FeatureRow(q, d, lane, p.ksum + h * d, s_e[w]);
   const float* m32 = p.m32 + h * d * d;
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int r = lane + 32 * i;
     if (r >= d) continue;
-    float lin = 0.f;
-    for (int a = 0; a < d; ++a) lin = fmaf(s_e[w][a], m32[a * d + r], lin);
+    const float lin = sla_tiles::LinearAt(s_e[w], m32, d, r);
     const int64_t at = (t * p.heads + h) * d + r;
     p.out[at] = __float2bfloat16_rn(__bfloat162float(p.os[at]) + lin * rden + Load(p.bias, r));
   }

@@ -265,32 +265,13 @@ __global__ void __launch_bounds__(kGenericWarps * 32) SparseAttnGenericKernel(Sp
     }
   }
   const float inv = lsum > 0.f ? 1.f / lsum : 0.f;
-  float mx = -INFINITY;
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    if (lane + 32 * i < d) mx = fmaxf(mx, q[i]);
-  }
-  mx = WarpMax(mx);
-  float se = 0.f, sk = 0.f;
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    const int c = lane + 32 * i;
-    if (c < d) {
-      const float e = expf(q[i] - mx);
-      s_e[w][c] = e;
-      se += e;
-      sk += e * p.ksum[h * d + c];
-    }
-  }
-  const float rden = 1.f / (detail::WarpSum(sk) + 1e-5f * detail::WarpSum(se));
-  __syncwarp();  // s_e row complete
+  const float rden = FeatureRow(q, d, lane, p.ksum + h * d, s_e[w]);
   const float* m32 = p.m32 + h * d * d;
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int r = lane + 32 * i;
     if (r >= d) continue;
-    float lin = 0.f;
-    for (int a = 0; a < d; ++a) lin = fmaf(s_e[w][a], m32[a * d + r], lin);
+    const float lin = LinearAt(s_e[w], m32, d, r);
     const float os = acc[i] * inv;
     const int64_t at = (t * p.heads + h) * d + r;
     if (p.sparse_out) p.sparse_out[at] = __float2bfloat16_rn(os);

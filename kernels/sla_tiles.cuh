@@ -57,6 +57,40 @@ __device__ __forceinline__ uint32_t PairAt(const uint32_t (&off)[4], int cp) {
   return off[cp & 3] + static_cast<uint32_t>((cp >> 2) * 128);
 }
 
+// The linear branch's output for one (token, head) row, computed by one warp on CUDA cores (the
+// generic SLA kernel and SageSLA's output kernel): lane holds q[i] = q[c] for c = lane + 32·i < d.
+// Writes φ(q) = exp(q − max q) into the warp's shared row s_e [d] and returns the denominator's
+// reciprocal 1 / (φ(q)·ksum + 1e-5·Σφ); LinearAt then gives φ(q)·M[:, r] for output channel r.
+template <int kPer>
+__device__ __forceinline__ float FeatureRow(const float (&q)[kPer], int d, int lane,
+                                            const float* ksum, float* s_e) {
+  float mx = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    if (lane + 32 * i < d) mx = fmaxf(mx, q[i]);
+  }
+  mx = WarpMax(mx);
+  float se = 0.f, sk = 0.f;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int c = lane + 32 * i;
+    if (c < d) {
+      const float e = expf(q[i] - mx);
+      s_e[c] = e;
+      se += e;
+      sk += e * ksum[c];
+    }
+  }
+  const float rden = 1.f / (detail::WarpSum(sk) + 1e-5f * detail::WarpSum(se));
+  __syncwarp();  // s_e row complete
+  return rden;
+}
+__device__ __forceinline__ float LinearAt(const float* s_e, const float* m32, int d, int r) {
+  float lin = 0.f;
+  for (int a = 0; a < d; ++a) lin = fmaf(s_e[a], m32[a * d + r], lin);
+  return lin;
+}
+
 // Launch arguments of the block-sparse kernels (sla_sparse.cu, sla_wgmma_sm90.cu).
 struct SparseParams {
   const bf16* q;  // [L, N, D]
