@@ -27,6 +27,8 @@ from e2e_case import SHORT
 def http(port, path, method="GET", body=None, key=None):
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                  data=body.encode() if body is not None else None)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
     if key:
         req.add_header("Authorization", f"Bearer {key}")
     try:
@@ -57,6 +59,12 @@ class AuthTest(e2e_case.ClusterCase):
         text = self.cluster.metrics(self.cluster.http_port)
         return sum(v for _, v in harness.metric_values(text, "turbovid_workers"))
 
+    def wait_registered(self, n, timeout=20):
+        deadline = time.monotonic() + timeout
+        while self.registered_workers() != n:
+            self.assertLess(time.monotonic(), deadline, f"{n} workers never registered")
+            time.sleep(0.1)
+
     def start_rogue(self, worker_id, token, name):
         """A real worker process with its own credentials; returns it (caller stops it)."""
         c = self.cluster
@@ -82,7 +90,8 @@ class AuthTest(e2e_case.ClusterCase):
 
     def test_1_workers_need_a_token(self):
         c = self.cluster
-        before = self.registered_workers()
+        self.wait_registered(1)  # w0, with the pool token
+        before = 1
         for name, token in (("no-token", None), ("bad-token", "wt-not-a-token")):
             with self.subTest(name):
                 rogue = self.start_rogue(f"rogue-{name}", token, name)
@@ -185,21 +194,30 @@ class AuthTest(e2e_case.ClusterCase):
     def test_5_http_gateway_on_its_own_port(self):
         c = self.cluster
         alice, bob = c.keys["alice"], c.keys["bob"]
-        status, body = http(c.api_port, "/v1/videos")
-        self.assertEqual(status, 401, body)
-        self.assertEqual(json.loads(body)["code"], "UNAUTHENTICATED")
+        for path in ("/v1/videos", "/turbovid/v1/jobs", "/turbovid/v1/models"):
+            with self.subTest(path):
+                status, body = http(c.api_port, path, "POST" if path == "/v1/videos" else "GET")
+                self.assertEqual(status, 401, body)
+                self.assertEqual(json.loads(body)["code"], "UNAUTHENTICATED")
+        # The web page itself is served without a key (it holds no data).
+        self.assertEqual(http(c.api_port, "/")[0], 200)
         request = json.dumps({"model_id": harness.T2V_MODEL, "prompt": "over http",
                               "num_frames": 5, "num_steps": 2,
                               "size": {"width_pixels": 64, "height_pixels": 64}})
-        status, body = http(c.api_port, "/v1/videos", "POST", request, key=alice)
+        status, body = http(c.api_port, "/turbovid/v1/jobs", "POST", request, key=alice)
         self.assertEqual(status, 200, body)
         job_id = json.loads(body)["job_id"]
-        self.assertEqual(http(c.api_port, f"/v1/videos?job_id={job_id}", key=alice)[0], 200)
-        status, body = http(c.api_port, f"/v1/videos?job_id={job_id}", key=bob)
+        self.assertEqual(http(c.api_port, f"/turbovid/v1/jobs/{job_id}", key=alice)[0], 200)
+        status, body = http(c.api_port, f"/turbovid/v1/jobs/{job_id}", key=bob)
         self.assertEqual(status, 404, body)
-        status, body = http(c.api_port, f"/v1/videos:cancel?job_id={job_id}", "POST", "", key=bob)
+        status, body = http(c.api_port, f"/turbovid/v1/jobs/{job_id}:cancel", "POST", "{}",
+                            key=bob)
         self.assertEqual(status, 404, body)
+        # The OpenAI-compatible route is scoped the same way.
+        self.assertEqual(http(c.api_port, f"/v1/videos/{job_id}", key=bob)[0], 404)
+        self.assertEqual(http(c.api_port, f"/v1/videos/{job_id}", key=alice)[0], 200)
         # The ops port: probes and metrics, no job API; the job port: no metrics.
+        self.assertEqual(http(c.http_port, "/turbovid/v1/jobs", key=alice)[0], 404)
         self.assertEqual(http(c.http_port, "/v1/videos", key=alice)[0], 404)
         self.assertEqual(http(c.http_port, "/metrics")[0], 200)
         self.assertEqual(http(c.http_port, "/healthz")[0], 200)
@@ -234,7 +252,8 @@ class AuthTest(e2e_case.ClusterCase):
                               "num_steps": 2, "size": {"width_pixels": 64, "height_pixels": 64}})
         accepted, refusal = [], None
         for _ in range(25):
-            status, body = http(c.api_port, "/v1/videos", "POST", request, key=c.keys["bob"])
+            status, body = http(c.api_port, "/turbovid/v1/jobs", "POST", request,
+                                key=c.keys["bob"])
             if status == 429:
                 refusal = json.loads(body)
                 break
