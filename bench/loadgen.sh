@@ -54,6 +54,7 @@ HTTP_PORT=$(free_port)
 ADDRESS=127.0.0.1:$GRPC_PORT
 "$SCHEDULER" --config "$SRC/configs/scheduler.yaml" --models "$SRC/configs/models.yaml" \
   --listen "$ADDRESS" --http-address 127.0.0.1 --http-port "$HTTP_PORT" \
+  --auth-mode off --api-http-port -1 \
   --db "$WORK/jobs.db" --artifacts "$WORK/artifacts" >"$WORK/scheduler.log" 2>&1 &
 PIDS+=($!)
 wait_ready "$HTTP_PORT" "$!" scheduler

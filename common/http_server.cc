@@ -95,6 +95,32 @@ void Send(mg_connection* conn, const HttpResponse& response) {
 
 std::once_flag g_init_once;
 
+// A guard's refusal as {"code", "message"} JSON.
+HttpResponse Refusal(const absl::Status& status) {
+  int code = 400;
+  switch (status.code()) {
+    case absl::StatusCode::kUnauthenticated:
+      code = 401;
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      code = 403;
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      code = 429;
+      break;
+    default:
+      break;
+  }
+  std::string message;
+  for (char c : status.message().substr(0, 1024)) {
+    if (c == '"' || c == '\\') message += '\\';
+    message += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+  }
+  return {code, "application/json",
+          absl::StrCat("{\"code\": \"", absl::StatusCodeToString(status.code()),
+                       "\", \"message\": \"", message, "\"}\n")};
+}
+
 }  // namespace
 
 HttpServer::HttpServer(const metrics::Registry* registry) : registry_(registry) {}
@@ -116,6 +142,11 @@ std::string HttpRequest::Header(const std::string& lower_case_name) const {
   return it == headers.end() ? "" : it->second;
 }
 
+void HttpServer::SetGuard(HttpGuard guard) {
+  std::lock_guard<std::mutex> lock(mu_);
+  guard_ = std::move(guard);
+}
+
 void HttpServer::SetLivenessCheck(std::function<bool()> live) {
   std::lock_guard<std::mutex> lock(mu_);
   live_ = std::move(live);
@@ -127,15 +158,21 @@ absl::Status HttpServer::Start(const Options& options) {
   max_body_bytes_ = options.max_body_bytes;
   const std::string ports = absl::StrCat(options.listen_address, ":", options.port);
   const std::string threads = absl::StrCat(options.num_threads);
-  const char* mg_options[] = {"listening_ports",    ports.c_str(), "num_threads", threads.c_str(),
-                              "request_timeout_ms", "30000",       nullptr};
+  const std::string timeout = absl::StrCat(options.request_timeout_ms);
+  std::vector<const char*> mg_options = {"listening_ports",    ports.c_str(),
+                                         "num_threads",        threads.c_str(),
+                                         "request_timeout_ms", timeout.c_str(),
+                                         // The accept queue: connections past the busy threads
+                                         // wait here, not in the kernel's backlog.
+                                         "connection_queue",   threads.c_str()};
+  mg_options.push_back(nullptr);
   mg_callbacks callbacks;
   std::memset(&callbacks, 0, sizeof(callbacks));
   mg_init_data init;
   std::memset(&init, 0, sizeof(init));
   init.callbacks = &callbacks;
   init.user_data = this;
-  init.configuration_options = mg_options;
+  init.configuration_options = mg_options.data();
   char error_text[256] = {};
   unsigned error_code = 0;
   mg_error_data error;
@@ -152,8 +189,8 @@ absl::Status HttpServer::Start(const Options& options) {
   mg_server_port bound[4];
   const int n = mg_get_server_ports(ctx_, 4, bound);
   port_ = n > 0 ? bound[0].port : options.port;
-  TV_LOG(INFO) << "http: serving /metrics /healthz /readyz on " << options.listen_address << ":"
-               << port_;
+  TV_LOG(INFO) << options.name << ": serving on " << options.listen_address << ":" << port_
+               << ", " << options.num_threads << " threads";
   return absl::OkStatus();
 }
 
@@ -196,6 +233,25 @@ int HttpServer::Dispatch(mg_connection* conn, void* self) {
       Send(conn, {413, "text/plain; charset=utf-8", "request body too large\n"});
       return 413;
     }
+  }
+  HttpGuard guard;
+  bool guarded = false;
+  {
+    std::lock_guard<std::mutex> lock(server->mu_);
+    guard = server->guard_;
+    const bool builtin =
+        request.path == "/metrics" || request.path == "/healthz" || request.path == "/readyz";
+    guarded = !builtin || server->handlers_.count(request.path) > 0;
+  }
+  std::shared_ptr<void> context;  // kept until the response is sent
+  if (guard && guarded) {
+    absl::StatusOr<std::shared_ptr<void>> allowed = guard(request);
+    if (!allowed.ok()) {
+      const HttpResponse refusal = Refusal(allowed.status());
+      Send(conn, refusal);
+      return refusal.status;
+    }
+    context = *std::move(allowed);
   }
   const HttpResponse response = server->Serve(request);
   Send(conn, response);

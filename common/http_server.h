@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/limits.h"
 
 struct mg_context;
@@ -68,13 +69,26 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Runs before every request but the built-in /metrics, /healthz and /readyz (unknown paths
+// included, so that their 404 tells nothing to an unauthenticated caller). An error is answered instead (Unauthenticated 401, PermissionDenied 403,
+// ResourceExhausted 429, others 400) as {"code", "message"} JSON; on success the returned object
+// is kept alive while the handler runs and its response is sent, on the connection's thread (a
+// guard may set per-request context there, e.g. the caller's credentials).
+using HttpGuard = std::function<absl::StatusOr<std::shared_ptr<void>>(const HttpRequest&)>;
+
 class HttpServer {
  public:
   struct Options {
     std::string listen_address = "0.0.0.0";  // IPv4 address to bind
     int port = 0;                            // 0 = any free port (see port())
+    // Each connection holds a thread until its request has arrived (or request_timeout_ms
+    // passed): the number of slow or idle connections served before probes wait.
     int num_threads = 4;
+    int request_timeout_ms = 30000;
     int64_t max_body_bytes = kMaxHttpBodyBytes;  // larger bodies get 413
+    // Plaintext only: Debian 12's civetweb (1.15) loads OpenSSL 3 through a table of OpenSSL 1.1
+    // functions and calls a null pointer on the first TLS connection (docs/security.md).
+    std::string name = "http";  // in log lines
   };
 
   // `registry` (may be null) is rendered on /metrics; it must outlive the server.
@@ -90,6 +104,8 @@ class HttpServer {
   void HandlePrefix(const std::string& prefix, HttpHandler handler);
   // /healthz answers 200 while `live` returns true (default: always), 503 otherwise.
   void SetLivenessCheck(std::function<bool()> live);
+  // Installs the guard of the added handlers (see HttpGuard); call before Start.
+  void SetGuard(HttpGuard guard);
   // /readyz answers 200 once SetReady(true), 503 before and after SetReady(false).
   void SetReady(bool ready) { ready_.store(ready); }
   bool ready() const { return ready_.load(); }
@@ -109,6 +125,7 @@ class HttpServer {
   std::map<std::string, HttpHandler> handlers_;
   std::map<std::string, HttpHandler> prefix_handlers_;
   std::function<bool()> live_;
+  HttpGuard guard_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
   int64_t max_body_bytes_ = 0;

@@ -223,6 +223,11 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& req
     return Invalid(absl::StrCat("client_request_id: ", request.client_request_id().size(),
                                 " bytes > limit ", limits.max_client_request_id_bytes));
   }
+  for (char c : request.client_request_id()) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      return Invalid("client_request_id: control characters are not allowed");
+    }
+  }
   out.seed = request.random_seed() ? random_seed : request.seed();
   TV_ASSIGN_OR_RETURN(out.job, ResolveJob(AcceptedRequest(request, out), *out.variant));
   return out;

@@ -276,6 +276,13 @@ TEST(SchedulerConfigTest, ShippedConfigLoads) {
   ASSERT_THAT(config, IsOk());
   EXPECT_EQ(config->max_attempts, 3);
   EXPECT_EQ(config->admission.max_prompt_bytes, 4096);
+  EXPECT_FALSE(config->auth.off);  // authentication is on unless a config says otherwise
+  EXPECT_EQ(config->auth.api_keys_file, "keys.yaml");
+  EXPECT_EQ(config->api_http_address, "127.0.0.1");
+  EXPECT_EQ(config->api_http_port, 8080);
+  EXPECT_EQ(config->http_threads, 1024);
+  EXPECT_FALSE(config->grpc_reflection);
+  EXPECT_EQ(config->quotas.max_active_jobs, 0);
 }
 
 TEST(SchedulerConfigTest, RejectsUnknownKeysAndBadValues) {

@@ -28,6 +28,27 @@ absl::Status ReadAdmission(const ConfigNode& node, AdmissionLimits* out) {
   return absl::OkStatus();
 }
 
+absl::Status ReadAuth(const ConfigNode& node, AuthConfig* out) {
+  TV_RETURN_IF_ERROR(node.CheckKeys({"mode", "api_keys_file", "worker_tokens_file"}));
+  std::string mode = "required";
+  TV_RETURN_IF_ERROR(node.Read("mode", &mode));
+  if (mode != "required" && mode != "off") {
+    return node.Error(absl::StrCat("mode: '", mode, "' is not 'required' or 'off'"));
+  }
+  out->off = mode == "off";
+  TV_RETURN_IF_ERROR(node.Read("api_keys_file", &out->api_keys_file));
+  TV_RETURN_IF_ERROR(node.Read("worker_tokens_file", &out->worker_tokens_file));
+  return absl::OkStatus();
+}
+
+absl::Status ReadTls(const ConfigNode& node, TlsConfig* out) {
+  TV_RETURN_IF_ERROR(node.CheckKeys({"cert_file", "key_file", "client_ca_file"}));
+  TV_RETURN_IF_ERROR(node.Read("cert_file", &out->cert_file));
+  TV_RETURN_IF_ERROR(node.Read("key_file", &out->key_file));
+  TV_RETURN_IF_ERROR(node.Read("client_ca_file", &out->client_ca_file));
+  return absl::OkStatus();
+}
+
 absl::Status Positive(const char* key, double value) {
   if (value > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(key, ": ", value, " must be > 0"));
@@ -41,6 +62,13 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.CheckKeys({"listen_address",
                                      "http_address",
                                      "http_port",
+                                     "api_http_address",
+                                     "api_http_port",
+                                     "http_threads",
+                                     "http_request_timeout_ms",
+                                     "grpc_reflection",
+                                     "auth",
+                                     "tls",
                                      "db_path",
                                      "db_synchronous_full",
                                      "allow_empty_db",
@@ -59,10 +87,24 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
                                      "max_watch_streams",
                                      "shutdown_grace_seconds",
                                      "max_message_bytes",
-                                     "admission"}));
+                                     "admission",
+                                     "quotas"}));
   TV_RETURN_IF_ERROR(root.Read("listen_address", &config.listen_address));
   TV_RETURN_IF_ERROR(root.Read("http_address", &config.http_address));
   TV_RETURN_IF_ERROR(root.Read("http_port", &config.http_port));
+  TV_RETURN_IF_ERROR(root.Read("api_http_address", &config.api_http_address));
+  TV_RETURN_IF_ERROR(root.Read("api_http_port", &config.api_http_port));
+  TV_RETURN_IF_ERROR(root.Read("http_threads", &config.http_threads));
+  TV_RETURN_IF_ERROR(root.Read("http_request_timeout_ms", &config.http_request_timeout_ms));
+  TV_RETURN_IF_ERROR(root.Read("grpc_reflection", &config.grpc_reflection));
+  if (root.Has("auth")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode auth, root.Child("auth"));
+    TV_RETURN_IF_ERROR(ReadAuth(auth, &config.auth));
+  }
+  if (root.Has("tls")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode tls, root.Child("tls"));
+    TV_RETURN_IF_ERROR(ReadTls(tls, &config.tls));
+  }
   TV_RETURN_IF_ERROR(root.Read("db_path", &config.db_path));
   TV_RETURN_IF_ERROR(root.Read("db_synchronous_full", &config.db_synchronous_full));
   TV_RETURN_IF_ERROR(root.Read("allow_empty_db", &config.allow_empty_db));
@@ -84,6 +126,14 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("step_ewma_alpha", &config.step_ewma_alpha));
   TV_RETURN_IF_ERROR(root.Read("shutdown_grace_seconds", &config.shutdown_grace_seconds));
   TV_RETURN_IF_ERROR(root.Read("max_message_bytes", &config.max_message_bytes));
+  if (root.Has("quotas")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode quotas, root.Child("quotas"));
+    TV_RETURN_IF_ERROR(
+        quotas.CheckKeys({"submits_per_second", "submit_burst", "max_active_jobs"}));
+    TV_RETURN_IF_ERROR(quotas.Read("submits_per_second", &config.quotas.submits_per_second));
+    TV_RETURN_IF_ERROR(quotas.Read("submit_burst", &config.quotas.submit_burst));
+    TV_RETURN_IF_ERROR(quotas.Read("max_active_jobs", &config.quotas.max_active_jobs));
+  }
   if (root.Has("admission")) {
     TV_ASSIGN_OR_RETURN(ConfigNode admission, root.Child("admission"));
     TV_RETURN_IF_ERROR(ReadAdmission(admission, &config.admission));
@@ -104,6 +154,15 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   if (c.http_port < 0 || c.http_port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("http_port: ", c.http_port, " not a port"));
   }
+  if (c.api_http_port < -1 || c.api_http_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("api_http_port: ", c.api_http_port, " not a port (-1 = off)"));
+  }
+  if (c.http_threads < 2 || c.http_threads > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http_threads: ", c.http_threads, " is not in [2, 1024]"));
+  }
+  TV_RETURN_IF_ERROR(Positive("http_request_timeout_ms", c.http_request_timeout_ms));
   if (c.db_path.empty()) return absl::InvalidArgumentError("db_path: empty");
   if (c.db_integrity_check_interval_seconds < 0) {
     return absl::InvalidArgumentError("db_integrity_check_interval_seconds: must be >= 0");
@@ -138,6 +197,16 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
   if (c.max_message_bytes < (1 << 20) || c.max_message_bytes > (1ll << 31) - 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_message_bytes: ", c.max_message_bytes, " is not in [1 MiB, 2 GiB)"));
+  }
+  if (c.quotas.submits_per_second < 0) {
+    return absl::InvalidArgumentError("quotas.submits_per_second: must be >= 0 (0 = unlimited)");
+  }
+  TV_RETURN_IF_ERROR(Positive("quotas.submit_burst", c.quotas.submit_burst));
+  if (c.quotas.submits_per_second > 0 && c.quotas.submit_burst < 1) {
+    return absl::InvalidArgumentError("quotas.submit_burst: must be >= 1");
+  }
+  if (c.quotas.max_active_jobs < 0) {
+    return absl::InvalidArgumentError("quotas.max_active_jobs: must be >= 0 (0 = unlimited)");
   }
   const AdmissionLimits& a = c.admission;
   TV_RETURN_IF_ERROR(Positive("admission.max_queue_length", a.max_queue_length));

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/limits.h"
+#include "scheduler/quota.h"
 
 namespace turbovid::scheduler {
 
@@ -22,10 +23,32 @@ struct AdmissionLimits {
   int max_client_request_id_bytes = common::kMaxClientRequestIdBytes;
 };
 
+// Client and worker credentials (docs/security.md).
+struct AuthConfig {
+  bool off = false;                // auth.mode: off (must be said explicitly); default required
+  std::string api_keys_file;       // hashed API keys -> tenants (turbovid-scheduler keys ...)
+  std::string worker_tokens_file;  // hashed worker tokens
+};
+
+// TLS of the gRPC listener (clients and workers); PEM files, all empty = plaintext. The HTTP
+// listeners stay plaintext (docs/security.md): with TLS on, the job gateway must bind loopback.
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // set: mutual TLS, clients and workers present certificates
+};
+
 struct SchedulerConfig {
   std::string listen_address = "0.0.0.0:50051";  // gRPC host:port
-  std::string http_address = "0.0.0.0";          // /metrics /healthz /readyz
+  std::string http_address = "0.0.0.0";          // ops port: /metrics /healthz /readyz only
   int http_port = 9090;
+  std::string api_http_address = "127.0.0.1";    // the JSON/HTTP job gateway (/v1/...)
+  int api_http_port = 8080;                      // -1 = no HTTP job gateway; 0 = any free port
+  int http_threads = 1024;  // civetweb threads per HTTP listener: idle connections served at once
+  int http_request_timeout_ms = 10000;  // a request must arrive within this (slow-loris)
+  bool grpc_reflection = false;
+  AuthConfig auth;
+  TlsConfig tls;
   std::string db_path = "turbovid.db";  // SQLite job store (WAL)
   bool db_synchronous_full = false;     // fsync every commit (power-loss durable)
   // An existing database that is empty (0 bytes), vanished or lost its jobs table while its
@@ -50,6 +73,7 @@ struct SchedulerConfig {
   double shutdown_grace_seconds = 5;      // in-flight RPCs get this long on SIGTERM
   int64_t max_message_bytes = common::kGrpcMessageBytes;  // gRPC cap, >= kMaxRequestBytes
   AdmissionLimits admission;
+  QuotaConfig quotas;  // per tenant (docs/security.md)
 };
 
 // Reads and validates `path`; errors name the file, line and key.

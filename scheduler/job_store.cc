@@ -34,15 +34,19 @@ CREATE TABLE IF NOT EXISTS jobs (
   started REAL NOT NULL DEFAULT 0,
   finished REAL NOT NULL DEFAULT 0,
   resolved BLOB,                           -- ResolvedJob; NULL in rows from before it existed
-  deleted REAL NOT NULL DEFAULT 0          -- unix seconds of DeleteJob; 0 = not deleted
+  deleted REAL NOT NULL DEFAULT 0,         -- unix seconds of DeleteJob; 0 = not deleted
+  tenant TEXT NOT NULL DEFAULT ''          -- owner (request.tenant); added by AddTenantColumn
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
 )sql";
 
+constexpr char kTenantIndex[] = "CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, seq)";
+
 constexpr char kInsertSql[] =
     "INSERT INTO jobs (job_id, client_request_id, model_id, state, request, image, seed, "
-    "width_pixels, height_pixels, created, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "width_pixels, height_pixels, created, resolved, tenant) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT(client_request_id) DO NOTHING";
 
 constexpr char kColumns[] =
@@ -181,6 +185,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   TV_RETURN_IF_ERROR(store->Exec(kSchema));
   TV_RETURN_IF_ERROR(store->AddColumnIfMissing("resolved", "BLOB"));
   TV_RETURN_IF_ERROR(store->AddColumnIfMissing("deleted", "REAL NOT NULL DEFAULT 0"));
+  TV_RETURN_IF_ERROR(store->AddTenantColumn());
   if (sqlite3_prepare_v3(db, kInsertSql, -1, SQLITE_PREPARE_PERSISTENT, &store->insert_stmt_,
                          nullptr) != SQLITE_OK) {
     return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db)));
@@ -315,6 +320,11 @@ absl::Status JobStore::AddColumnIfMissing(const std::string& name, const std::st
   return Exec(absl::StrCat("ALTER TABLE jobs ADD COLUMN ", name, " ", type).c_str());
 }
 
+absl::Status JobStore::AddTenantColumn() {
+  TV_RETURN_IF_ERROR(AddColumnIfMissing("tenant", "TEXT NOT NULL DEFAULT ''"));
+  return Exec(kTenantIndex);
+}
+
 std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
     std::vector<PendingInsert>& batch) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -347,6 +357,7 @@ std::vector<absl::StatusOr<JobStore::InsertResult>> JobStore::CommitBatch(
     stmt.Int(9, job.height_pixels);
     stmt.Real(10, job.created_unix_seconds);
     stmt.Blob(11, job.job.SerializeAsString());
+    stmt.Text(12, job.request.tenant());
     if (stmt.Step() != SQLITE_DONE) {
       const absl::Status status = stmt.Error("insert");
       // A failed statement undoes itself; some errors (disk full, I/O) undo the transaction.
@@ -463,7 +474,7 @@ absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) 
             absl::StrCat("SELECT ", kColumns,
                          " FROM jobs WHERE (?1 = 0 OR state = ?1) AND (?2 = '' OR model_id = "
                          "?2) AND (?3 = 0 OR seq < ?3) AND (?5 = 0 OR seq > ?5) AND deleted = 0 "
-                         "ORDER BY seq ",
+                         "AND (?6 = '' OR tenant = ?6) ORDER BY seq ",
                          filter.ascending ? "ASC" : "DESC", " LIMIT ?4"));
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Int(1, filter.state);
@@ -471,6 +482,7 @@ absl::StatusOr<std::vector<StoredJob>> JobStore::List(const ListFilter& filter) 
   stmt.Int(3, filter.before_seq);
   stmt.Int(4, filter.limit);
   stmt.Int(5, filter.after_seq);
+  stmt.Text(6, filter.tenant);
   return ReadAll(stmt, /*with_image=*/false);
 }
 

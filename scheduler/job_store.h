@@ -58,6 +58,7 @@ struct ListFilter {
   int64_t before_seq = 0;  // > 0: only jobs with seq < before_seq (newest first paging)
   int64_t after_seq = 0;   // > 0: only jobs with seq > after_seq
   bool ascending = false;  // oldest first instead of newest first
+  std::string tenant;      // "" = any
 };
 
 class JobStore {
@@ -124,6 +125,7 @@ class JobStore {
   absl::Status Exec(const char* sql);
   // Databases created before a column existed get it (`resolved`: NULL in old rows; `deleted`: 0).
   absl::Status AddColumnIfMissing(const std::string& name, const std::string& type);
+  absl::Status AddTenantColumn();  // and its index
   // Commits rounds of queued inserts until the queue is empty, then clears committing_.
   void CommitQueued();
   // Inserts `batch` in one transaction (its jobs move into the results); one result per job.

@@ -1,16 +1,21 @@
 // turbovid-scheduler: loads configs/scheduler.yaml (flags override), opens the job store and the
-// artifact store, serves gRPC (VideoService, WorkerHub, health, reflection) and HTTP (/metrics,
-// /healthz, /readyz, the native JSON gateway, the OpenAI-compatible /v1/videos, the web page),
-// and shuts down gracefully on SIGTERM/SIGINT.
+// artifact store, serves gRPC (VideoService, WorkerHub, health, reflection when configured), the
+// ops HTTP port (/metrics, /healthz, /readyz) and, on its own port, the HTTP job APIs (the native
+// JSON gateway, the OpenAI-compatible /v1/videos, the web page), and shuts down gracefully on
+// SIGTERM/SIGINT. `keys add|revoke|list` edit the API keys file.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <string>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,8 +32,11 @@
 #include "scheduler/metrics.h"
 #include "scheduler/scheduler.h"
 #include "server/grpc_server.h"
+#include "server/auth.h"
+#include "server/http_auth.h"
 #include "server/http_gateway.h"
 #include "server/openai_gateway.h"
+#include "server/protobuf_log.h"
 #include "server/web_ui.h"
 
 namespace turbovid::scheduler {
@@ -40,9 +48,22 @@ constexpr char kUsage[] =
     "                          [--lease-seconds S] [--max-attempts N] [--log-level LEVEL]\n"
     "                          [--unservable-job-timeout-seconds S]\n"
     "                          [--ports-file FILE] [--allow-empty-db]\n"
+    "                          [--auth-mode required|off] [--api-keys-file FILE]\n"
+    "                          [--worker-tokens-file FILE] [--api-http-address ADDR]\n"
+    "                          [--api-http-port N] [--http-threads N]\n"
+    "                          [--http-request-timeout-ms MS] [--tls-cert FILE] [--tls-key FILE]\n"
+    "                          [--tls-client-ca FILE] [--grpc-reflection]\n"
+    "                          [--quota-submits-per-second R] [--quota-submit-burst N]\n"
+    "                          [--quota-max-active-jobs N]\n"
     "       turbovid-scheduler recover --db BROKEN --out NEW\n"
+    "       turbovid-scheduler keys add --file KEYS --name NAME --tenant TENANT [--admin]\n"
+    "       turbovid-scheduler keys revoke --file KEYS --name NAME\n"
+    "       turbovid-scheduler keys list --file KEYS\n"
+    "       turbovid-scheduler token-hash   (reads a secret on stdin, prints its SHA-256 hex)\n"
     "Flags override the YAML config (default configs/scheduler.yaml when it exists).\n"
-    "--ports-file writes 'grpc_port=N http_port=M' once serving (for port 0).\n"
+    "--ports-file writes 'grpc_port=N http_port=M api_http_port=K' once serving (for port 0).\n"
+    "keys add prints the new key once; only its SHA-256 is stored. A running scheduler picks up\n"
+    "  an edited keys file within a second.\n"
     "--allow-empty-db starts with no jobs although the database is empty (0 bytes), missing or\n"
     "  without its jobs table while its '<db>.initialized' marker says it held jobs.\n"
     "recover salvages the jobs SQLite can still read from a damaged database into NEW (a new\n"
@@ -63,7 +84,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::exit(0);
     }
-    if (arg == "--allow-empty-db") {  // a switch: takes no value
+    if (arg == "--allow-empty-db" || arg == "--grpc-reflection") {  // switches: take no value
       flags.overrides.emplace_back(arg, "true");
       continue;
     }
@@ -102,6 +123,40 @@ absl::Status ApplyOverride(const std::string& flag, const std::string& value,
     config->http_address = value;
   } else if (flag == "--http-port") {
     return to_int(&config->http_port);
+  } else if (flag == "--api-http-address") {
+    config->api_http_address = value;
+  } else if (flag == "--api-http-port") {
+    return to_int(&config->api_http_port);
+  } else if (flag == "--http-threads") {
+    return to_int(&config->http_threads);
+  } else if (flag == "--http-request-timeout-ms") {
+    return to_int(&config->http_request_timeout_ms);
+  } else if (flag == "--grpc-reflection") {
+    config->grpc_reflection = value != "false";
+  } else if (flag == "--quota-submits-per-second" || flag == "--quota-submit-burst") {
+    double* out = flag == "--quota-submit-burst" ? &config->quotas.submit_burst
+                                                 : &config->quotas.submits_per_second;
+    if (!absl::SimpleAtod(value, out)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not a number"));
+    }
+  } else if (flag == "--quota-max-active-jobs") {
+    return to_int(&config->quotas.max_active_jobs);
+  } else if (flag == "--auth-mode") {
+    if (value != "required" && value != "off") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": '", value, "' is not 'required' or 'off'"));
+    }
+    config->auth.off = value == "off";
+  } else if (flag == "--api-keys-file") {
+    config->auth.api_keys_file = value;
+  } else if (flag == "--worker-tokens-file") {
+    config->auth.worker_tokens_file = value;
+  } else if (flag == "--tls-cert") {
+    config->tls.cert_file = value;
+  } else if (flag == "--tls-key") {
+    config->tls.key_file = value;
+  } else if (flag == "--tls-client-ca") {
+    config->tls.client_ca_file = value;
   } else if (flag == "--db") {
     config->db_path = value;
   } else if (flag == "--allow-empty-db") {
@@ -145,7 +200,23 @@ absl::StatusOr<SchedulerConfig> LoadConfig(const Flags& flags) {
   return config;
 }
 
+bool IsLoopback(const std::string& address) {
+  return address == "127.0.0.1" || address == "localhost" || address.rfind("127.", 0) == 0;
+}
+
+// Every idle HTTP connection and gRPC stream is a descriptor: use the hard limit, not the soft
+// default (often 1024).
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 absl::Status Run(int argc, char** argv, const sigset_t& signals) {
+  RaiseDescriptorLimit();
+  server::RouteProtobufLogs();
   TV_ASSIGN_OR_RETURN(Flags flags, ParseFlags(argc, argv));
   TV_ASSIGN_OR_RETURN(SchedulerConfig config, LoadConfig(flags));
   // Before anything reads or deletes state: two schedulers on one directory run jobs twice, lose
@@ -153,14 +224,34 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   TV_ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> data_lock,
                       DataDirLock::Acquire(config.db_path, config.artifact_dir));
   TV_ASSIGN_OR_RETURN(ModelCatalog catalog, ModelCatalog::LoadFile(config.models_file));
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<server::Authenticator> auth,
+                      server::Authenticator::Create({.enabled = !config.auth.off,
+                                                     .api_keys_file = config.auth.api_keys_file,
+                                                     .worker_tokens_file =
+                                                         config.auth.worker_tokens_file}));
+  if (config.auth.off) {
+    TV_LOG(WARNING) << "AUTHENTICATION IS OFF (auth.mode: off): any client that reaches "
+                    << config.listen_address << " or the HTTP job gateway can submit, read, "
+                    << "cancel and download every job, and any process can register as a worker";
+  }
+  const bool tls = !config.tls.cert_file.empty();
+  if (tls && config.api_http_port >= 0 && !IsLoopback(config.api_http_address)) {
+    // API keys must not cross a network in the clear.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "api_http_address: '", config.api_http_address,
+        "' is not loopback while tls is configured: the HTTP job gateway serves plaintext only "
+        "(Debian 12's civetweb crashes on TLS with OpenSSL 3); bind it to 127.0.0.1 behind a "
+        "TLS-terminating proxy, or set api_http_port: -1 (docs/security.md)"));
+  }
 
   common::metrics::Registry registry;
   SchedulerMetrics metrics(registry);
-  common::HttpServer http(&registry);
-  // Threads: each /events stream holds one (GatewayOptions::max_event_streams), the rest serve
-  // the APIs, the page, probes and scrapes.
-  TV_RETURN_IF_ERROR(http.Start(
-      {.listen_address = config.http_address, .port = config.http_port, .num_threads = 48}));
+  common::HttpServer http(&registry);  // the ops port: /metrics /healthz /readyz only
+  TV_RETURN_IF_ERROR(http.Start({.listen_address = config.http_address,
+                                 .port = config.http_port,
+                                 .num_threads = config.http_threads,
+                                 .request_timeout_ms = config.http_request_timeout_ms,
+                                 .name = "http (ops)"}));
 
   TV_RETURN_IF_ERROR(
       CheckDatabaseAtStart(config.db_path, DbBackupDir(config), config.allow_empty_db));
@@ -173,15 +264,20 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
                       Scheduler::Create(config, std::move(catalog), std::move(store),
                                         std::move(artifacts), &metrics));
   // Destroyed before `scheduler` on every return: no scrape or probe reaches a dead scheduler.
+  // The job APIs' own listener: whoever can scrape /metrics cannot submit or download.
+  common::HttpServer api_http(nullptr);
+  server::CallerScopedBackend api_backend(scheduler.get());
   // BeginShutdown first: it ends the watches that /events streams wait on.
   struct HttpStopper {
     common::HttpServer* http;
+    common::HttpServer* api_http;
     Scheduler* scheduler;
     ~HttpStopper() {
       scheduler->BeginShutdown();
+      api_http->Stop();
       http->Stop();
     }
-  } http_stopper{&http, scheduler.get()};
+  } http_stopper{&http, &api_http, scheduler.get()};
   registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
   common::metrics::AddProcessMetrics(registry);
   common::metrics::AddBuildInfo(registry);
@@ -191,9 +287,19 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
        {"artifacts", config.artifact_dir}});
   scheduler->Start();
   http.SetLivenessCheck([&scheduler] { return scheduler->Live(); });
-  server::InstallHttpGateway(&http, scheduler.get(), {.max_event_streams = 32});
-  server::InstallOpenAiGateway(&http, scheduler.get());
-  server::InstallWebUi(&http);
+  if (config.api_http_port >= 0) {
+    api_http.SetGuard(server::MakeHttpAuthGuard(auth.get()));
+    // Each /events stream holds a thread (max_event_streams of http_threads).
+    server::InstallHttpGateway(&api_http, &api_backend, {.max_event_streams = 32});
+    server::InstallOpenAiGateway(&api_http, &api_backend);
+    server::InstallWebUi(&api_http);
+    TV_RETURN_IF_ERROR(api_http.Start({.listen_address = config.api_http_address,
+                                       .port = config.api_http_port,
+                                       .num_threads = config.http_threads,
+                                       .request_timeout_ms = config.http_request_timeout_ms,
+                                       .name = "http (job API)"}));
+    api_http.SetReady(true);
+  }
   // A failed periodic check leaves /readyz at 503 until a restart (corruption does not heal).
   std::atomic<bool> db_ok{true};
   DbMaintainer db_maintainer(
@@ -215,16 +321,23 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   server::GrpcServerOptions grpc_options;
   grpc_options.listen_address = config.listen_address;
   grpc_options.max_message_bytes = static_cast<int>(config.max_message_bytes);
+  grpc_options.auth = auth.get();
+  grpc_options.reflection = config.grpc_reflection;
+  grpc_options.tls_cert_file = config.tls.cert_file;
+  grpc_options.tls_key_file = config.tls.key_file;
+  grpc_options.tls_client_ca_file = config.tls.client_ca_file;
   TV_ASSIGN_OR_RETURN(
       std::unique_ptr<server::GrpcServer> grpc,
       server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(), observer));
   metrics.up.Get().Set(1);
   http.SetReady(db_ok.load());
   TV_LOG(INFO) << "turbovid-scheduler serving: grpc_port=" << grpc->port()
-               << " http_port=" << http.port() << " db=" << config.db_path;
+               << " http_port=" << http.port() << " api_http_port=" << api_http.port()
+               << " db=" << config.db_path << " auth=" << (config.auth.off ? "OFF" : "required");
   if (!flags.ports_file.empty()) {
     const std::string temp = flags.ports_file + ".tmp";
-    std::ofstream(temp) << "grpc_port=" << grpc->port() << " http_port=" << http.port() << "\n";
+    std::ofstream(temp) << "grpc_port=" << grpc->port() << " http_port=" << http.port()
+                        << " api_http_port=" << api_http.port() << "\n";
     std::filesystem::rename(temp, flags.ports_file);
   }
 
@@ -235,6 +348,7 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   scheduler->BeginShutdown();
   grpc->Shutdown(config.shutdown_grace_seconds);
   scheduler->Stop();
+  api_http.Stop();
   http.Stop();
   TV_LOG(INFO) << "turbovid-scheduler stopped";
   return absl::OkStatus();
@@ -271,12 +385,96 @@ int RunRecover(int argc, char** argv) {
   return 0;
 }
 
+// `turbovid-scheduler keys add|revoke|list --file KEYS ...`.
+int RunKeys(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string action = argv[1];
+  std::string file, name, tenant;
+  bool admin = false;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--admin") {
+      admin = true;
+    } else if (i + 1 < argc && arg == "--file") {
+      file = argv[++i];
+    } else if (i + 1 < argc && arg == "--name") {
+      name = argv[++i];
+    } else if (i + 1 < argc && arg == "--tenant") {
+      tenant = argv[++i];
+    } else {
+      std::fprintf(stderr, "keys: unknown or incomplete argument '%s'\n%s", arg.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (file.empty()) {
+    std::fputs("keys: --file is required\n", stderr);
+    return 2;
+  }
+  if (action == "add") {
+    absl::StatusOr<std::string> key = server::AddApiKey(file, name, tenant, admin);
+    if (!key.ok()) {
+      TV_LOG(ERROR) << "keys add: " << key.status();
+      return 1;
+    }
+    // The only time the key is shown: stdout, for the operator to hand over.
+    std::printf("%s\n", key->c_str());
+    std::fprintf(stderr, "added key '%s' for tenant '%s'%s to %s\n", name.c_str(),
+                 tenant.c_str(), admin ? " (admin)" : "", file.c_str());
+    return 0;
+  }
+  if (action == "revoke") {
+    const absl::Status status = server::RevokeApiKey(file, name);
+    if (!status.ok()) {
+      TV_LOG(ERROR) << "keys revoke: " << status;
+      return 1;
+    }
+    std::fprintf(stderr, "revoked key '%s' in %s\n", name.c_str(), file.c_str());
+    return 0;
+  }
+  if (action == "list") {
+    absl::StatusOr<std::vector<server::ApiKey>> keys = server::LoadApiKeys(file);
+    if (!keys.ok()) {
+      TV_LOG(ERROR) << "keys list: " << keys.status();
+      return 1;
+    }
+    for (const server::ApiKey& key : *keys) {
+      std::printf("%s tenant=%s%s\n", key.name.c_str(), key.tenant.c_str(),
+                  key.admin ? " admin" : "");
+    }
+    return 0;
+  }
+  std::fprintf(stderr, "keys: unknown action '%s'\n%s", action.c_str(), kUsage);
+  return 2;
+}
+
+// `turbovid-scheduler token-hash`: the SHA-256 of a worker token read from stdin, for the
+// worker tokens file.
+int RunTokenHash() {
+  std::string secret((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) {
+    std::fputs("token-hash: empty input\n", stderr);
+    return 2;
+  }
+  std::printf("%s\n", server::Sha256Hex(secret).c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace turbovid::scheduler
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "recover") {
     return turbovid::scheduler::RunRecover(argc - 1, argv + 1);
+  }
+  if (argc > 1 && std::string(argv[1]) == "keys") {
+    return turbovid::scheduler::RunKeys(argc - 1, argv + 1);
+  }
+  if (argc > 1 && std::string(argv[1]) == "token-hash") {
+    return turbovid::scheduler::RunTokenHash();
   }
   // Abseil's deadlock detector (on in this Abseil build) checks a lock graph on every absl::Mutex
   // lock, i.e. on every gRPC call; a debugging aid, measurable on the submit path.

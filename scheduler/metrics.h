@@ -12,6 +12,7 @@ struct SchedulerMetrics {
   common::metrics::CounterFamily& jobs;                   // {model, variant, state}: final states
   common::metrics::CounterFamily& jobs_failed;            // {model, variant, reason}
   common::metrics::CounterFamily& submit_rejected;        // {code}
+  common::metrics::CounterFamily& quota_refusals;         // {reason}: submit_rate, active_jobs
   common::metrics::CounterFamily& job_requeues;           // {reason}
   common::metrics::GaugeFamily& queue_depth;              // {model}
   common::metrics::GaugeFamily& queue_unservable_age;     // {model, variant}

@@ -20,6 +20,16 @@
 namespace turbovid::scheduler {
 namespace {
 
+// The stored idempotency key: client_request_id within the caller's tenant, so that one tenant
+// never receives another's job by reusing its id. (Admission refuses control characters in
+// client_request_id, so the separator cannot be forged.)
+std::string DedupeKey(const v1::SubmitVideoRequest& request) {
+  if (request.client_request_id().empty() || request.tenant().empty()) {
+    return request.client_request_id();
+  }
+  return absl::StrCat(request.tenant(), "\x1f", request.client_request_id());
+}
+
 double WallNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -126,6 +136,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, ModelCatalog catalog,
       store_(std::move(store)),
       artifacts_(std::move(artifacts)),
       metrics_(metrics),
+      quotas_(config.quotas),
       step_stats_(config.step_ewma_alpha) {}
 
 Scheduler::~Scheduler() { Stop(); }
@@ -260,15 +271,19 @@ absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::Admi
   size_t queued = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    TV_RETURN_IF_ERROR(CheckQuotasLocked(request.tenant()));
     queued = queues_[model_id].size() + reserved_[model_id];
-    if (queued < static_cast<size_t>(config_.admission.max_queue_length)) ++reserved_[model_id];
+    if (queued < static_cast<size_t>(config_.admission.max_queue_length)) {
+      ++reserved_[model_id];
+      ++tenant_reserved_[request.tenant()];
+    }
   }
   if (queued >= static_cast<size_t>(config_.admission.max_queue_length)) {
     // A retried submit gets its job even when the queue is full. (Below the limit the insert
     // finds the job by its client request id, which saves a read per submit.)
     if (!request.client_request_id().empty()) {
       TV_ASSIGN_OR_RETURN(std::optional<StoredJob> existing,
-                          store_->FindByClientRequestId(request.client_request_id()));
+                          store_->FindByClientRequestId(DedupeKey(request)));
       if (existing.has_value()) {
         TV_ASSIGN_OR_RETURN(v1::Job job, GetJob(existing->job_id));
         return job;
@@ -280,7 +295,7 @@ absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::Admi
   AdmittedSubmit admitted;
   StoredJob& stored = admitted.stored;
   stored.job_id = NewJobId();
-  stored.client_request_id = request.client_request_id();
+  stored.client_request_id = DedupeKey(request);
   stored.request = AcceptedRequest(request, resolved);
   stored.job = resolved.job;
   stored.image = request.image();
@@ -293,10 +308,27 @@ absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::Admi
   return admitted;
 }
 
+absl::Status Scheduler::CheckQuotasLocked(const std::string& tenant) {
+  const QuotaConfig& quota = quotas_.config();
+  absl::Status status = quotas_.TakeSubmit(tenant, SteadyNow());
+  const char* reason = "submit_rate";
+  if (status.ok() && quota.max_active_jobs > 0) {
+    // Only with the quota set: a scan of the jobs not yet final.
+    int active = tenant_reserved_[tenant];
+    for (const auto& [id, job] : active_) active += job->stored.request.tenant() == tenant;
+    status = quotas_.CheckActive(tenant, active);
+    reason = "active_jobs";
+  }
+  if (!status.ok()) metrics_->quota_refusals.WithLabels({reason}).Increment();
+  return status;
+}
+
 absl::StatusOr<v1::Job> Scheduler::FinishSubmit(const PlacementRequest& placement,
+                                                const std::string& tenant,
                                                 absl::StatusOr<JobStore::InsertResult> inserted) {
   std::lock_guard<std::mutex> lock(mu_);
   --reserved_[placement.model_id];
+  if (--tenant_reserved_[tenant] <= 0) tenant_reserved_.erase(tenant);
   if (!inserted.ok()) return inserted.status();
   if (!inserted->created) {
     auto it = active_.find(inserted->job.job_id);
@@ -337,9 +369,9 @@ void Scheduler::SubmitVideoAsync(const v1::SubmitVideoRequest& request, server::
   AdmittedSubmit& submit = std::get<AdmittedSubmit>(*admitted);
   // Acknowledged only from here: the insert is committed (WAL written) when this runs.
   store_->InsertAsync(std::move(submit.stored),
-                      [this, placement = submit.placement,
+                      [this, placement = submit.placement, tenant = request.tenant(),
                        reply = std::move(reply)](absl::StatusOr<JobStore::InsertResult> inserted) {
-                        reply(FinishSubmit(placement, std::move(inserted)));
+                        reply(FinishSubmit(placement, tenant, std::move(inserted)));
                       });
 }
 
@@ -416,6 +448,7 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsReque
   ListFilter filter;
   filter.state = request.state();
   filter.model_id = request.model_id();
+  filter.tenant = request.tenant();
   const int page_size = request.page_size() == 0 ? 50 : request.page_size();
   filter.limit = page_size + 1;
   if (!request.page_token().empty() &&

@@ -68,8 +68,11 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers() override;
 
   // server::WorkerHubBackend
-  std::unique_ptr<server::WorkerSession> OpenSession(server::WorkerLink* link,
-                                                     const std::string& peer) override;
+  // A worker id held by a connected worker is taken over only by a connection with the same
+  // credential (a restarted worker); any other gets ALREADY_EXISTS (docs/design.md §5.10).
+  std::unique_ptr<server::WorkerSession> OpenSession(
+      server::WorkerLink* link, const std::string& peer,
+      const server::WorkerCredential& credential) override;
 
   // Drops workers silent for longer than the lease and times out unanswered cancels; the
   // sweeper calls it with the steady clock, tests with any time.
@@ -114,7 +117,10 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
       const v1::SubmitVideoRequest& request);
   // After the insert committed (or failed): releases the reservation, queues the new job.
   absl::StatusOr<v1::Job> FinishSubmit(const PlacementRequest& placement,
+                                       const std::string& tenant,
                                        absl::StatusOr<JobStore::InsertResult> inserted);
+  // Per-tenant quotas (config quotas); counts a refusal in the metrics.
+  absl::Status CheckQuotasLocked(const std::string& tenant);
 
   // Client side (scheduler.cc).
   v1::Job ToProtoLocked(const ActiveJob& job) const;
@@ -185,6 +191,8 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   std::unordered_map<std::string, std::unique_ptr<ActiveJob>> active_;  // not final
   std::map<std::string, JobQueue> queues_;                              // by model id
   std::map<std::string, int> reserved_;  // submits between the admission check and the commit
+  TenantQuotas quotas_;                   // guarded by mu_
+  std::map<std::string, int> tenant_reserved_;  // reserved_ by tenant (quotas.max_active_jobs)
   std::map<std::string, PendingFinish> pending_finishes_;  // by job id
   StepStats step_stats_;
   std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA

@@ -35,6 +35,7 @@ struct Scheduler::Worker {
   uint64_t session_id = 0;
   server::WorkerLink* link = nullptr;
   std::string peer;
+  server::WorkerCredential credential;  // what it authenticated as
   bool registered = false;
   v1::RegisterWorker info;
   bool draining = false;

@@ -80,7 +80,7 @@ class SchedulerTest : public ::testing::Test {
   }
   std::unique_ptr<FakeWorker> Connect(const std::string& id) {
     auto worker = std::make_unique<FakeWorker>();
-    worker->session = scheduler_->OpenSession(&worker->link, "test");
+    worker->session = scheduler_->OpenSession(&worker->link, "test", {});
     v1::WorkerMessage m;
     m.mutable_register_()->set_worker_id(id);
     m.mutable_register_()->set_node_class("cpu");
@@ -444,7 +444,7 @@ TEST_F(SchedulerTest, I2vImageReachesTheWorkerFromTheStore) {
   EXPECT_TRUE(job->request().image().empty());  // Job.request has the image stripped
   Open();                                       // and it survives a restart
   auto worker = std::make_unique<FakeWorker>();
-  worker->session = scheduler_->OpenSession(&worker->link, "test");
+  worker->session = scheduler_->OpenSession(&worker->link, "test", {});
   v1::WorkerMessage hello;
   hello.mutable_register_()->set_worker_id("i2v");
   hello.mutable_register_()->set_node_class("cpu");
@@ -457,12 +457,12 @@ TEST_F(SchedulerTest, I2vImageReachesTheWorkerFromTheStore) {
 
 TEST_F(SchedulerTest, ProtocolErrorsEndTheStream) {
   auto worker = std::make_unique<FakeWorker>();
-  worker->session = scheduler_->OpenSession(&worker->link, "test");
+  worker->session = scheduler_->OpenSession(&worker->link, "test", {});
   v1::WorkerMessage heartbeat;
   heartbeat.mutable_heartbeat();
   EXPECT_THAT(worker->Send(heartbeat), StatusIs(absl::StatusCode::kInvalidArgument));
   auto typo = std::make_unique<FakeWorker>();
-  typo->session = scheduler_->OpenSession(&typo->link, "test");
+  typo->session = scheduler_->OpenSession(&typo->link, "test", {});
   v1::WorkerMessage hello;
   hello.mutable_register_()->set_worker_id("w9");
   hello.mutable_register_()->set_node_class("H100");
@@ -678,7 +678,7 @@ TEST_F(SchedulerTest, WorkerWithModelsOutsideTheCatalogIsRefused) {
        {std::pair<std::string, std::string>{"no-such-model", "turbo"},
         {"tiny-t2v", "no-such-variant"}}) {
     FakeWorker worker;
-    worker.session = scheduler_->OpenSession(&worker.link, "test");
+    worker.session = scheduler_->OpenSession(&worker.link, "test", {});
     v1::WorkerMessage m;
     m.mutable_register_()->set_worker_id("bad");
     m.mutable_register_()->set_node_class("cpu");
@@ -790,6 +790,51 @@ TEST_F(SchedulerTest, ListsOldestFirstAndAfterAJob) {
   EXPECT_EQ(page->jobs(0).job_id(), ids[4]);
   after.set_after_job_id("jnope");
   EXPECT_THAT(scheduler_->ListJobs(after), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace turbovid::scheduler
+
+namespace turbovid::scheduler {
+namespace {
+
+TEST_F(SchedulerTest, TenantQuotasAndScopedIdempotencyKeys) {
+  config_.admission.max_queue_length = 10;
+  config_.quotas.max_active_jobs = 2;
+  Open();
+  auto as = [](const std::string& tenant, const std::string& id) {
+    v1::SubmitVideoRequest r = Request(id);
+    r.set_tenant(tenant);
+    return r;
+  };
+  auto a1 = scheduler_->SubmitVideo(as("alice", "same"));
+  ASSERT_THAT(a1, IsOk());
+  EXPECT_EQ(a1->request().tenant(), "alice");
+  // The same client_request_id from another tenant is another job.
+  auto b1 = scheduler_->SubmitVideo(as("bob", "same"));
+  ASSERT_THAT(b1, IsOk());
+  EXPECT_NE(b1->job_id(), a1->job_id());
+  EXPECT_EQ(scheduler_->SubmitVideo(as("alice", "same"))->job_id(), a1->job_id());
+  ASSERT_THAT(scheduler_->SubmitVideo(as("alice", "")), IsOk());
+  const auto refused = scheduler_->SubmitVideo(as("alice", ""));
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_NE(refused.status().message().find("tenant 'alice'"), std::string::npos);
+  ASSERT_THAT(scheduler_->SubmitVideo(as("bob", "")), IsOk());  // bob has his own cap
+  EXPECT_NE(registry_->Render().find("turbovid_quota_refusals_total{reason=\"active_jobs\"} 1"),
+            std::string::npos);
+  // A cancelled job frees its place.
+  ASSERT_THAT(scheduler_->CancelJob(a1->job_id()), IsOk());
+  EXPECT_THAT(scheduler_->SubmitVideo(as("alice", "")), IsOk());
+  // Listing by tenant is exact.
+  v1::ListJobsRequest list;
+  list.set_tenant("bob");
+  auto bobs = scheduler_->ListJobs(list);
+  ASSERT_THAT(bobs, IsOk());
+  EXPECT_EQ(bobs->jobs_size(), 2);
+  for (const v1::Job& job : bobs->jobs()) EXPECT_EQ(job.request().tenant(), "bob");
+  // Control characters cannot forge a tenant-scoped key.
+  EXPECT_THAT(scheduler_->SubmitVideo(as("", "alice\x1fsame")),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

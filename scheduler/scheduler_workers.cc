@@ -52,14 +52,15 @@ std::string DescribeModels(const std::set<ModelKey>& variants, const std::set<Mo
 
 }  // namespace
 
-std::unique_ptr<server::WorkerSession> Scheduler::OpenSession(server::WorkerLink* link,
-                                                              const std::string& peer) {
+std::unique_ptr<server::WorkerSession> Scheduler::OpenSession(
+    server::WorkerLink* link, const std::string& peer, const server::WorkerCredential& credential) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t id = next_session_id_++;
   auto worker = std::make_unique<Worker>();
   worker->session_id = id;
   worker->link = link;
   worker->peer = peer;
+  worker->credential = credential;
   worker->last_seen = SteadyNow();
   workers_[id] = std::move(worker);
   if (shutting_down_) link->Close(absl::UnavailableError("scheduler shutting down"));
@@ -142,8 +143,24 @@ absl::Status Scheduler::HandleRegister(Worker& worker, const v1::RegisterWorker&
         absl::StrCat("register.max_concurrent_tasks: ", info.max_concurrent_tasks(), " not in [0, ",
                      kMaxTasksPerWorker, "]"));
   }
+  const std::vector<std::string>& allowed = worker.credential.worker_ids;
+  if (!allowed.empty() &&
+      std::find(allowed.begin(), allowed.end(), info.worker_id()) == allowed.end()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("register.worker_id: '", info.worker_id(), "' is not an id that token '",
+                     worker.credential.name, "' may register"));
+  }
   auto previous = worker_ids_.find(info.worker_id());
   if (previous != worker_ids_.end() && previous->second != worker.session_id) {
+    auto held = workers_.find(previous->second);
+    if (held != workers_.end() && held->second->credential.name != worker.credential.name) {
+      // Another credential cannot evict a connected worker by reusing its id.
+      TV_LOG(WARNING) << "worker id " << info.worker_id() << " from " << worker.peer
+                      << " refused: held by a worker connected from " << held->second->peer;
+      return absl::AlreadyExistsError(
+          absl::StrCat("register.worker_id: '", info.worker_id(),
+                       "' is held by a connected worker with another credential"));
+    }
     // A restarted worker reconnects before its old stream is noticed as dead: replace it.
     DropWorkerLocked(previous->second, "replaced by a new connection", /*close_link=*/true);
   }

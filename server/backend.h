@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/auth.h"
 #include "turbovid/v1/video_service.pb.h"
 #include "turbovid/v1/worker_hub.pb.h"
 
@@ -87,8 +88,10 @@ class WorkerSession {
 class WorkerHubBackend {
  public:
   virtual ~WorkerHubBackend() = default;
-  // `link` stays valid until the session's OnClosed returns; `peer` is the gRPC peer string.
-  virtual std::unique_ptr<WorkerSession> OpenSession(WorkerLink* link, const std::string& peer) = 0;
+  // `link` stays valid until the session's OnClosed returns; `peer` is the gRPC peer string;
+  // `credential` is what the worker authenticated as (server/auth.h).
+  virtual std::unique_ptr<WorkerSession> OpenSession(WorkerLink* link, const std::string& peer,
+                                                     const WorkerCredential& credential) = 0;
 };
 
 // Called once per finished RPC (method name, final code, seconds) for metrics.

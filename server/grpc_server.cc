@@ -1,29 +1,84 @@
 // grpc::ServerBuilder wiring for the services of server/.
 #include "server/grpc_server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <dlfcn.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "server/video_service.h"
 #include "server/worker_hub_service.h"
 
 namespace turbovid::server {
+namespace {
+
+// Loading the library registers its plugin with grpc::ServerBuilder (a static initializer).
+absl::Status LoadReflection() {
+  static void* const handle = dlopen(TV_GRPC_REFLECTION_LIBRARY, RTLD_NOW | RTLD_GLOBAL);
+  if (handle == nullptr) {
+    return absl::UnavailableError(absl::StrCat("grpc reflection: cannot load ",
+                                               TV_GRPC_REFLECTION_LIBRARY, ": ", dlerror()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadPem(const char* field, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in.good() && !in.eof()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": cannot read '", path, "'"));
+  }
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", path, "' is not a PEM file"));
+  }
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const GrpcServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("tls.client_ca_file: set without tls.cert_file");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("tls.cert_file and tls.key_file: set both or neither");
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  TV_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("tls.cert_file", options.tls_cert_file));
+  TV_ASSIGN_OR_RETURN(pair.private_key, ReadPem("tls.key_file", options.tls_key_file));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca_file.empty()) {
+    TV_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                        ReadPem("tls.client_ca_file", options.tls_client_ca_file));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& options,
                                                               VideoBackend* video,
                                                               WorkerHubBackend* hub,
                                                               RpcObserver observer) {
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // A process-wide plugin: once loaded, every later server of the process has it.
+  if (options.reflection) TV_RETURN_IF_ERROR(LoadReflection());
+  TV_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                      ServerCredentials(options));
   std::unique_ptr<GrpcServer> server(new GrpcServer());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.listen_address, credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   // Workers keep one stream open for hours: ping them so dead peers are noticed.
@@ -32,11 +87,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   if (video != nullptr) {
-    server->video_service_ = std::make_unique<VideoServiceImpl>(video, observer);
+    server->video_service_ = std::make_unique<VideoServiceImpl>(video, observer, options.auth);
     builder.RegisterService(server->video_service_.get());
   }
   if (hub != nullptr) {
-    server->hub_service_ = std::make_unique<WorkerHubServiceImpl>(hub);
+    server->hub_service_ = std::make_unique<WorkerHubServiceImpl>(hub, options.auth);
     builder.RegisterService(server->hub_service_.get());
   }
   server->server_ = builder.BuildAndStart();
@@ -44,7 +99,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
     return absl::UnavailableError(absl::StrCat("grpc: cannot listen on ", options.listen_address));
   }
   TV_LOG(INFO) << "grpc: serving on " << options.listen_address << " (port " << server->port_
-               << ")";
+               << (options.tls_cert_file.empty() ? ", plaintext"
+                   : options.tls_client_ca_file.empty() ? ", TLS"
+                                                        : ", mutual TLS")
+               << (options.reflection ? ", reflection on" : "") << ")";
   return server;
 }
 

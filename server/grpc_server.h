@@ -17,10 +17,18 @@ namespace turbovid::server {
 
 class VideoServiceImpl;
 class WorkerHubServiceImpl;
+class Authenticator;
 
 struct GrpcServerOptions {
   std::string listen_address = "0.0.0.0:50051";       // host:port; port 0 picks a free one
   int max_message_bytes = common::kGrpcMessageBytes;  // send/receive cap (images ride in Submit)
+  Authenticator* auth = nullptr;  // API keys and worker tokens; null = no checks (tests)
+  bool reflection = false;        // server reflection (lists every service and message)
+  // TLS: PEM files; both empty = plaintext. client_ca_file set = mTLS (clients and workers must
+  // present a certificate signed by it).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 class GrpcServer {

@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/limits.h"
 #include "common/logging.h"
+#include "server/grpc_auth.h"
 #include "server/status.h"
+#include "server/tenant_scope.h"
 
 namespace turbovid::server {
 namespace {
@@ -222,8 +224,14 @@ class ErrorWriteReactor final : public grpc::ServerWriteReactor<T> {
 
 }  // namespace
 
-VideoServiceImpl::VideoServiceImpl(VideoBackend* backend, RpcObserver observer)
-    : backend_(backend), observer_(std::move(observer)) {}
+VideoServiceImpl::VideoServiceImpl(VideoBackend* backend, RpcObserver observer,
+                                   Authenticator* auth)
+    : backend_(backend), observer_(std::move(observer)), auth_(auth) {}
+
+absl::StatusOr<Principal> VideoServiceImpl::Caller(const grpc::CallbackServerContext& context) {
+  if (auth_ == nullptr) return Principal{.key_name = "", .tenant = "", .admin = true};
+  return auth_->AuthenticateClient(AuthorizationMetadata(context));
+}
 
 grpc::ServerUnaryReactor* VideoServiceImpl::SubmitVideo(grpc::CallbackServerContext* context,
                                                         const v1::SubmitVideoRequest* request,
@@ -231,10 +239,13 @@ grpc::ServerUnaryReactor* VideoServiceImpl::SubmitVideo(grpc::CallbackServerCont
   const Clock::time_point start = Clock::now();
   absl::Status status = CheckDeadline(context);
   if (!status.ok()) return FinishUnary(context, "SubmitVideo", status, start, observer_);
+  absl::StatusOr<Principal> caller = Caller(*context);
+  if (!caller.ok()) return FinishUnary(context, "SubmitVideo", caller.status(), start, observer_);
+  TenantScopedBackend scoped(backend_, *std::move(caller));
   // The callback thread never waits for another submit's commit (the backend group-commits the
   // submits arriving together): the call is finished, on whichever thread, once the job is durable.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  backend_->SubmitVideoAsync(
+  scoped.SubmitVideoAsync(
       *request, [reactor, response, start, observer = observer_](absl::StatusOr<v1::Job> job) {
         if (job.ok()) *response->mutable_job() = std::move(*job);
         if (observer) observer("SubmitVideo", job.status().code(), SecondsSince(start));
@@ -247,9 +258,11 @@ grpc::ServerUnaryReactor* VideoServiceImpl::GetJob(grpc::CallbackServerContext* 
                                                    const v1::GetJobRequest* request,
                                                    v1::Job* response) {
   const Clock::time_point start = Clock::now();
-  absl::Status status = CheckJobId(request->job_id());
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::Status status = caller.ok() ? CheckJobId(request->job_id()) : caller.status();
   if (status.ok()) {
-    absl::StatusOr<v1::Job> job = backend_->GetJob(request->job_id());
+    absl::StatusOr<v1::Job> job =
+        TenantScopedBackend(backend_, *std::move(caller)).GetJob(request->job_id());
     status = job.status();
     if (job.ok()) *response = std::move(*job);
   }
@@ -260,9 +273,11 @@ grpc::ServerUnaryReactor* VideoServiceImpl::CancelJob(grpc::CallbackServerContex
                                                       const v1::CancelJobRequest* request,
                                                       v1::Job* response) {
   const Clock::time_point start = Clock::now();
-  absl::Status status = CheckJobId(request->job_id());
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::Status status = caller.ok() ? CheckJobId(request->job_id()) : caller.status();
   if (status.ok()) {
-    absl::StatusOr<v1::Job> job = backend_->CancelJob(request->job_id());
+    absl::StatusOr<v1::Job> job =
+        TenantScopedBackend(backend_, *std::move(caller)).CancelJob(request->job_id());
     status = job.status();
     if (job.ok()) *response = std::move(*job);
   }
@@ -273,13 +288,15 @@ grpc::ServerUnaryReactor* VideoServiceImpl::ListJobs(grpc::CallbackServerContext
                                                      const v1::ListJobsRequest* request,
                                                      v1::ListJobsResponse* response) {
   const Clock::time_point start = Clock::now();
-  absl::Status status = absl::OkStatus();
-  if (request->page_size() < 0 || request->page_size() > 1000) {
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::Status status = caller.status();
+  if (status.ok() && (request->page_size() < 0 || request->page_size() > 1000)) {
     status = absl::InvalidArgumentError(
         absl::StrCat("page_size: ", request->page_size(), " is not in [0, 1000]"));
   }
   if (status.ok()) {
-    absl::StatusOr<v1::ListJobsResponse> list = backend_->ListJobs(*request);
+    absl::StatusOr<v1::ListJobsResponse> list =
+        TenantScopedBackend(backend_, *std::move(caller)).ListJobs(*request);
     status = list.status();
     if (list.ok()) *response = std::move(*list);
   }
@@ -290,8 +307,11 @@ grpc::ServerUnaryReactor* VideoServiceImpl::DeleteJob(grpc::CallbackServerContex
                                                       const v1::DeleteJobRequest* request,
                                                       v1::DeleteJobResponse* response) {
   const Clock::time_point start = Clock::now();
-  absl::Status status = CheckJobId(request->job_id());
-  if (status.ok()) status = backend_->DeleteJob(request->job_id());
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::Status status = caller.ok() ? CheckJobId(request->job_id()) : caller.status();
+  if (status.ok()) {
+    status = TenantScopedBackend(backend_, *std::move(caller)).DeleteJob(request->job_id());
+  }
   if (status.ok()) {
     response->set_job_id(request->job_id());
     response->set_deleted(true);
@@ -303,7 +323,10 @@ grpc::ServerUnaryReactor* VideoServiceImpl::ListModels(grpc::CallbackServerConte
                                                        const v1::ListModelsRequest*,
                                                        v1::ListModelsResponse* response) {
   const Clock::time_point start = Clock::now();
-  absl::StatusOr<v1::ListModelsResponse> models = backend_->ListModels();
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::StatusOr<v1::ListModelsResponse> models =
+      caller.ok() ? backend_->ListModels()
+                  : absl::StatusOr<v1::ListModelsResponse>(caller.status());
   if (models.ok()) *response = std::move(*models);
   return FinishUnary(context, "ListModels", models.status(), start, observer_);
 }
@@ -312,7 +335,10 @@ grpc::ServerUnaryReactor* VideoServiceImpl::ListWorkers(grpc::CallbackServerCont
                                                         const v1::ListWorkersRequest*,
                                                         v1::ListWorkersResponse* response) {
   const Clock::time_point start = Clock::now();
-  absl::StatusOr<v1::ListWorkersResponse> workers = backend_->ListWorkers();
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::StatusOr<v1::ListWorkersResponse> workers =
+      caller.ok() ? backend_->ListWorkers()
+                  : absl::StatusOr<v1::ListWorkersResponse>(caller.status());
   if (workers.ok()) *response = std::move(*workers);
   return FinishUnary(context, "ListWorkers", workers.status(), start, observer_);
 }
@@ -332,7 +358,12 @@ std::string ClientOf(const std::string& peer) {
 
 grpc::ServerWriteReactor<v1::Job>* VideoServiceImpl::WatchJob(grpc::CallbackServerContext* context,
                                                               const v1::WatchJobRequest* request) {
-  absl::Status status = CheckJobId(request->job_id());
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::Status status = caller.ok() ? CheckJobId(request->job_id()) : caller.status();
+  // Ownership first; the watch itself runs on the unscoped backend (the reactor unwatches it).
+  if (status.ok()) {
+    status = TenantScopedBackend(backend_, *std::move(caller)).GetJob(request->job_id()).status();
+  }
   if (!status.ok()) {
     if (observer_) observer_("WatchJob", status.code(), 0.0);
     return new ErrorWriteReactor<v1::Job>(status);
@@ -341,10 +372,11 @@ grpc::ServerWriteReactor<v1::Job>* VideoServiceImpl::WatchJob(grpc::CallbackServ
 }
 
 grpc::ServerWriteReactor<v1::VideoChunk>* VideoServiceImpl::GetVideo(
-    grpc::CallbackServerContext*, const v1::GetVideoRequest* request) {
-  absl::Status status = CheckJobId(request->job_id());
+    grpc::CallbackServerContext* context, const v1::GetVideoRequest* request) {
+  absl::StatusOr<Principal> caller = Caller(*context);
+  absl::Status status = caller.ok() ? CheckJobId(request->job_id()) : caller.status();
   absl::StatusOr<std::unique_ptr<ByteSource>> source =
-      status.ok() ? backend_->OpenVideo(request->job_id())
+      status.ok() ? TenantScopedBackend(backend_, *std::move(caller)).OpenVideo(request->job_id())
                   : absl::StatusOr<std::unique_ptr<ByteSource>>(status);
   if (!source.ok()) {
     if (observer_) observer_("GetVideo", source.status().code(), 0.0);

@@ -9,7 +9,8 @@ namespace turbovid::server {
 class VideoServiceImpl final : public v1::VideoService::CallbackService {
  public:
   // `backend` must outlive the service; `observer` may be empty.
-  VideoServiceImpl(VideoBackend* backend, RpcObserver observer);
+  // `auth` (may be null: every caller is the empty tenant, admin) must outlive the service.
+  VideoServiceImpl(VideoBackend* backend, RpcObserver observer, Authenticator* auth = nullptr);
 
   grpc::ServerUnaryReactor* SubmitVideo(grpc::CallbackServerContext* context,
                                         const v1::SubmitVideoRequest* request,
@@ -37,8 +38,12 @@ class VideoServiceImpl final : public v1::VideoService::CallbackService {
                                         v1::ListWorkersResponse* response) override;
 
  private:
+  // The caller's credentials (auth off: the empty tenant, admin).
+  absl::StatusOr<Principal> Caller(const grpc::CallbackServerContext& context);
+
   VideoBackend* backend_;
   RpcObserver observer_;
+  Authenticator* auth_;
 };
 
 }  // namespace turbovid::server

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "common/logging.h"
+#include "server/grpc_auth.h"
 #include "server/status.h"
 #include "server/stream_outbox.h"
 
@@ -19,8 +20,10 @@ class ConnectReactor final
     : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage>,
       public WorkerLink {
  public:
-  ConnectReactor(WorkerHubBackend* backend, const std::string& peer) : peer_(peer) {
-    session_ = backend->OpenSession(this, peer);
+  ConnectReactor(WorkerHubBackend* backend, const std::string& peer,
+                 const WorkerCredential& credential)
+      : peer_(peer) {
+    session_ = backend->OpenSession(this, peer, credential);
     std::lock_guard<std::mutex> lock(mu_);
     StartRead(&incoming_);
   }
@@ -93,13 +96,34 @@ class ConnectReactor final
   Outbox outbox_;  // guarded by mu_
 };
 
+// A stream refused before it reaches the control plane (bad or missing credentials).
+class RefusedReactor final
+    : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage> {
+ public:
+  explicit RefusedReactor(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
-WorkerHubServiceImpl::WorkerHubServiceImpl(WorkerHubBackend* backend) : backend_(backend) {}
+WorkerHubServiceImpl::WorkerHubServiceImpl(WorkerHubBackend* backend, Authenticator* auth)
+    : backend_(backend), auth_(auth) {}
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage>* WorkerHubServiceImpl::Connect(
     grpc::CallbackServerContext* context) {
-  return new ConnectReactor(backend_, context->peer());
+  WorkerCredential credential;
+  if (auth_ != nullptr) {
+    absl::StatusOr<WorkerCredential> checked =
+        auth_->AuthenticateWorker(AuthorizationMetadata(*context));
+    if (!checked.ok()) {
+      // Never the presented token; the peer only.
+      TV_LOG(WARNING) << "worker stream from " << context->peer()
+                      << " refused: " << checked.status().message();
+      return new RefusedReactor(checked.status());
+    }
+    credential = *std::move(checked);
+  }
+  return new ConnectReactor(backend_, context->peer(), credential);
 }
 
 }  // namespace turbovid::server

@@ -26,7 +26,8 @@ constexpr size_t kMessageBytes = 8 << 20;
 
 class Backend final : public WorkerHubBackend {
  public:
-  std::unique_ptr<WorkerSession> OpenSession(WorkerLink* link, const std::string&) override {
+  std::unique_ptr<WorkerSession> OpenSession(WorkerLink* link, const std::string&,
+                                             const WorkerCredential&) override {
     std::lock_guard<std::mutex> lock(mu_);
     link_ = link;
     return std::make_unique<Session>(this);

@@ -13,7 +13,7 @@
 namespace turbovid::tools {
 namespace {
 
-const std::set<std::string> kCommonValueFlags = {"scheduler", "timeout"};
+const std::set<std::string> kCommonValueFlags = {"scheduler", "timeout", "api-key", "ca-cert"};
 
 std::string ToJson(const google::protobuf::Message& message) {
   std::string out;
@@ -94,6 +94,9 @@ struct Common {
 absl::StatusOr<Common> CommonFlags(const Args& args, double default_timeout_s) {
   auto timeout = args.GetDouble("timeout", default_timeout_s);
   if (!timeout.ok()) return timeout.status();
+  // VideoClient reads the credentials from the environment; the flags override it.
+  if (args.Has("api-key")) setenv("TURBOVID_API_KEY", args.Get("api-key").c_str(), 1);
+  if (args.Has("ca-cert")) setenv("TURBOVID_CA_CERT", args.Get("ca-cert").c_str(), 1);
   return Common{args.Get("scheduler", kDefaultScheduler), absl::Seconds(*timeout)};
 }
 

@@ -155,7 +155,9 @@ int DemoCommand(const std::vector<std::string>& argv) {
   auto scheduler = ChildProcess::Start(
       {bins.scheduler, "--listen", address, "--http-port", absl::StrCat(*sched_http),
        "--http-address", "127.0.0.1", "--db", (dir / "jobs.db").string(), "--artifacts",
-       (dir / "artifacts").string(), "--models", *catalog},
+       (dir / "artifacts").string(), "--models", *catalog,
+       // A throwaway scheduler on loopback for one demo run: no keys to hand out.
+       "--auth-mode", "off", "--api-http-port", "-1"},
       sched_log);
   if (!scheduler.ok()) return Fail(scheduler.status());
   Track(**scheduler);

@@ -14,6 +14,8 @@ void Usage(std::FILE* out) {
   std::fprintf(
       out,
       "usage: turbovid <command> [flags]   (--scheduler HOST:PORT, default %s)\n"
+      "  every command: [--api-key KEY] (else env TURBOVID_API_KEY)\n"
+      "                 [--ca-cert FILE.pem] (TLS; else env TURBOVID_CA_CERT)\n"
       "  generate --model ID --prompt TEXT [--variant V] [--image FILE] [--frames N]\n"
       "           [--width W --height H | --resolution 480p --aspect 16:9] [--steps N]\n"
       "           [--seed S] [--attention dense|sla] [--priority P] [--negative-prompt TEXT]\n"

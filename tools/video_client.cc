@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -52,12 +54,25 @@ VideoClient::VideoClient(const std::string& address, absl::Duration rpc_timeout)
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(common::kGrpcMessageBytes));
   args.SetMaxSendMessageSize(static_cast<int>(common::kGrpcMessageBytes));
-  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (const char* ca = std::getenv("TURBOVID_CA_CERT"); ca != nullptr && *ca != '\0') {
+    std::ifstream in(ca, std::ios::binary);
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    credentials = grpc::SslCredentials(ssl);  // an unreadable file fails every call's handshake
+  }
+  if (const char* key = std::getenv("TURBOVID_API_KEY")) api_key_ = key;
+  channel_ = grpc::CreateCustomChannel(address, credentials, args);
   stub_ = v1::VideoService::NewStub(channel_);
+}
+
+void VideoClient::Authorize(grpc::ClientContext* context) const {
+  if (!api_key_.empty()) context->AddMetadata("authorization", "Bearer " + api_key_);
 }
 
 void VideoClient::SetDeadline(grpc::ClientContext* context) const {
   context->set_deadline(absl::ToChronoTime(absl::Now() + rpc_timeout_));
+  Authorize(context);
 }
 
 absl::StatusOr<v1::Job> VideoClient::Submit(const v1::SubmitVideoRequest& request,
@@ -148,6 +163,7 @@ absl::StatusOr<v1::Job> VideoClient::Watch(const std::string& job_id,
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(deadline));
     context.set_wait_for_ready(true);
+    Authorize(&context);
     v1::WatchJobRequest request;
     request.set_job_id(job_id);
     std::unique_ptr<grpc::ClientReader<v1::Job>> reader = stub_->WatchJob(&context, request);
@@ -176,6 +192,7 @@ absl::StatusOr<v1::Job> VideoClient::Watch(const std::string& job_id,
 absl::StatusOr<std::string> VideoClient::DownloadBytes(const std::string& job_id) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + rpc_timeout_ * 4));
+  Authorize(&context);
   v1::GetVideoRequest request;
   request.set_job_id(job_id);
   std::unique_ptr<grpc::ClientReader<v1::VideoChunk>> reader = stub_->GetVideo(&context, request);

@@ -27,7 +27,10 @@ std::string RandomRequestId();
 
 class VideoClient {
  public:
-  // address: "host:port" of the scheduler's gRPC port (insecure channel).
+  // address: "host:port" of the scheduler's gRPC port. Credentials come from the environment:
+  // TURBOVID_API_KEY (sent as `authorization: Bearer <key>` on every call) and TURBOVID_CA_CERT
+  // (a PEM file: set = TLS, verified against it; else a plaintext channel). The CLI's --api-key
+  // and --ca-cert flags set them.
   explicit VideoClient(const std::string& address, absl::Duration rpc_timeout = absl::Seconds(30));
 
   // Retries UNAVAILABLE / DEADLINE_EXCEEDED with the same client_request_id until retry_for
@@ -56,11 +59,13 @@ class VideoClient {
   v1::VideoService::Stub& stub() { return *stub_; }
 
  private:
-  void SetDeadline(grpc::ClientContext* context) const;
+  void SetDeadline(grpc::ClientContext* context) const;  // also adds the API key
+  void Authorize(grpc::ClientContext* context) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::VideoService::Stub> stub_;
   absl::Duration rpc_timeout_;
+  std::string api_key_;
 };
 
 }  // namespace turbovid::tools

@@ -327,6 +327,7 @@ int Serve(const WorkerConfig& config, turbovid::worker::WorkerGroup* group, Sign
   if (!config.grpc_listen.empty()) {
     turbovid::server::GrpcServerOptions grpc_options;
     grpc_options.listen_address = config.grpc_listen;
+    grpc_options.reflection = true;  // health and reflection only: nothing to hide
     auto started = turbovid::server::GrpcServer::Start(grpc_options, nullptr, nullptr, nullptr);
     if (!started.ok()) {
       TV_LOG(ERROR) << "grpc health: " << started.status();
@@ -336,7 +337,12 @@ int Serve(const WorkerConfig& config, turbovid::worker::WorkerGroup* group, Sign
     TV_LOG(INFO) << "grpc health + reflection on port " << grpc_health->port();
   }
   {
-    turbovid::worker::Worker worker(config, backend, models, metrics, group);
+    auto created = turbovid::worker::Worker::Create(config, backend, models, metrics, group);
+    if (!created.ok()) {
+      TV_LOG(ERROR) << created.status();
+      return finish(2);
+    }
+    turbovid::worker::Worker& worker = **created;
     http.SetLivenessCheck([&] { return worker.live(); });
     signals.SetWorker(&worker);
     if (signals.drain_requested.load()) {

@@ -5,12 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/limits.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "engine/backends/backends.h"
 #include "worker/group.h"
 #include "worker/nvml.h"
@@ -52,12 +56,15 @@ struct Worker::Session {
 };
 
 Worker::Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models,
-               WorkerMetrics& metrics, WorkerGroup* group)
+               WorkerMetrics& metrics, WorkerGroup* group, std::string token,
+               std::shared_ptr<grpc::ChannelCredentials> credentials)
     : config_(std::move(config)),
       backend_(backend),
       group_(group),
       models_(models),
-      metrics_(metrics) {
+      metrics_(metrics),
+      token_(std::move(token)),
+      credentials_(std::move(credentials)) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
@@ -68,9 +75,47 @@ Worker::Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models,
   // AssignTask carries the I2V image: gRPC's default 4 MiB receive cap is below admission's.
   args.SetMaxSendMessageSize(static_cast<int>(common::kGrpcMessageBytes));
   args.SetMaxReceiveMessageSize(static_cast<int>(common::kGrpcMessageBytes));
-  channel_ = grpc::CreateCustomChannel(config_.scheduler_address,
-                                       grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(config_.scheduler_address, credentials_, args);
   stub_ = v1::WorkerHub::NewStub(channel_);
+}
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config,
+                                                       engine::Backend& backend, ModelSet& models,
+                                                       WorkerMetrics& metrics,
+                                                       WorkerGroup* group) {
+  auto read = [](const char* field, const std::string& path) -> absl::StatusOr<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::InvalidArgumentError(absl::StrCat(field, ": cannot read '", path, "'"));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  std::string token;
+  if (!config.scheduler_token_file.empty()) {
+    TV_ASSIGN_OR_RETURN(token, read("scheduler_token_file", config.scheduler_token_file));
+  } else if (const char* env = std::getenv("TURBOVID_WORKER_TOKEN")) {
+    token = env;
+  }
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!config.scheduler_ca_file.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    TV_ASSIGN_OR_RETURN(ssl.pem_root_certs, read("scheduler_ca_file", config.scheduler_ca_file));
+    if (config.client_cert_file.empty() != config.client_key_file.empty()) {
+      return absl::InvalidArgumentError("client_cert_file and client_key_file: set both or neither");
+    }
+    if (!config.client_cert_file.empty()) {
+      TV_ASSIGN_OR_RETURN(ssl.pem_cert_chain, read("client_cert_file", config.client_cert_file));
+      TV_ASSIGN_OR_RETURN(ssl.pem_private_key, read("client_key_file", config.client_key_file));
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else if (!config.client_cert_file.empty()) {
+    return absl::InvalidArgumentError("client_cert_file: needs scheduler_ca_file (TLS)");
+  }
+  std::unique_ptr<Worker> worker(
+      new Worker(std::move(config), backend, models, metrics, group, std::move(token),
+                 credentials));
+  return worker;
 }
 
 Worker::~Worker() {
@@ -183,6 +228,7 @@ absl::Status Worker::RunSession(bool* registered) {
     if (stopping_) return absl::CancelledError("stopping");
     session_ = session;  // from here on RequestStop can cancel it
   }
+  if (!token_.empty()) session->context.AddMetadata("authorization", "Bearer " + token_);
   session->stream = stub_->Connect(&session->context);
   // A failed first write shows up as the end of the read loop below.
   session->Write(RegisterMessage());

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "turbovid/v1/worker_hub.grpc.pb.h"
 #include "worker/metrics.h"
@@ -37,9 +38,12 @@ class WorkerGroup;
 
 class Worker {
  public:
+  // Reads the worker token and the TLS files named by `config`; errors name the field.
   // `group`: the worker group this process leads (docs/parallelism.md §5), or null.
-  Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models, WorkerMetrics& metrics,
-         WorkerGroup* group = nullptr);
+  static absl::StatusOr<std::unique_ptr<Worker>> Create(WorkerConfig config,
+                                                        engine::Backend& backend,
+                                                        ModelSet& models, WorkerMetrics& metrics,
+                                                        WorkerGroup* group = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -57,6 +61,10 @@ class Worker {
   bool live() const { return live_.load(); }
 
  private:
+  Worker(WorkerConfig config, engine::Backend& backend, ModelSet& models, WorkerMetrics& metrics,
+         WorkerGroup* group, std::string token,
+         std::shared_ptr<grpc::ChannelCredentials> credentials);
+
   struct Session;
   struct Pending {
     v1::AssignTask task;
@@ -82,6 +90,8 @@ class Worker {
   WorkerGroup* group_;        // null unless this process leads a worker group
   ModelSet& models_;  // loads on the task thread; Describe() from the heartbeat thread
   WorkerMetrics& metrics_;
+  const std::string token_;  // "" = none sent
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerHub::Stub> stub_;
 

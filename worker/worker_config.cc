@@ -39,7 +39,12 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
        "gpu_count", "tensor_parallel_size", "sequence_parallel_size", "group_timeout_seconds",
        "models", "memory_budget_bytes", "price_per_hour", "http", "grpc_listen",
        "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
-       "progress_interval_seconds", "log_level"}));
+       "progress_interval_seconds", "log_level", "scheduler_token_file", "scheduler_ca_file",
+       "client_cert_file", "client_key_file"}));
+  TV_RETURN_IF_ERROR(root.Read("scheduler_token_file", &c.scheduler_token_file));
+  TV_RETURN_IF_ERROR(root.Read("scheduler_ca_file", &c.scheduler_ca_file));
+  TV_RETURN_IF_ERROR(root.Read("client_cert_file", &c.client_cert_file));
+  TV_RETURN_IF_ERROR(root.Read("client_key_file", &c.client_key_file));
   TV_RETURN_IF_ERROR(root.Read("worker_id", &c.worker_id));
   TV_RETURN_IF_ERROR(root.Read("node_class", &c.node_class));
   TV_RETURN_IF_ERROR(root.Read("scheduler", &c.scheduler_address));
@@ -127,6 +132,14 @@ absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig
       c->node_class = value;
     } else if (key == "scheduler") {
       c->scheduler_address = value;
+    } else if (key == "token-file") {
+      c->scheduler_token_file = value;
+    } else if (key == "scheduler-ca") {
+      c->scheduler_ca_file = value;
+    } else if (key == "client-cert") {
+      c->client_cert_file = value;
+    } else if (key == "client-key") {
+      c->client_key_file = value;
     } else if (key == "backend") {
       c->backend = value;
     } else if (key == "device") {
@@ -237,6 +250,8 @@ const char* WorkerUsage() {
          "  [--tensor-parallel-size N] [--sequence-parallel-size N]   (a group of N x M ranks,\n"
          "   one process per GPU from --device on; this process is rank 0 and starts the rest)\n"
          "  [--group-timeout-seconds S]\n"
+         "  [--token-file FILE]         (worker token; else env TURBOVID_WORKER_TOKEN)\n"
+         "  [--scheduler-ca FILE] [--client-cert FILE --client-key FILE]   (TLS, mutual TLS)\n"
          "  [--model MODEL_ID:VARIANT=PATH]...       (loaded at startup)\n"
          "  [--model-lazy MODEL_ID:VARIANT=PATH]...  (listed, loaded by its first task)\n"
          "  --model and --model-lazy together replace the config's model list.\n";

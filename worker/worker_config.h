@@ -21,6 +21,13 @@ struct WorkerConfig {
   std::string worker_id;                          // "" = hostname:pid
   std::string node_class = "cpu";                 // h100 | h200 | rtx5090 | cpu
   std::string scheduler_address = "127.0.0.1:50051";  // WorkerHub gRPC endpoint
+  // The worker token (docs/security.md): read from this file, else from the environment variable
+  // TURBOVID_WORKER_TOKEN; sent as `authorization: Bearer <token>` on the Connect stream.
+  std::string scheduler_token_file;
+  // TLS to the scheduler: its CA (set = TLS), and this worker's certificate for mutual TLS.
+  std::string scheduler_ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
   std::string backend = "cpu";                    // cpu | cuda
   int device = 0;                                 // CUDA device index
   std::string gpu_name;                           // "" = detected ("cpu" on the CPU backend)

@@ -195,7 +195,8 @@ class ImagesTest(unittest.TestCase):
             "turbovid-scheduler", "--listen", f"127.0.0.1:{grpc_port}", "--http-address",
             "127.0.0.1", "--http-port", str(http_port), "--db", "/var/lib/turbovid/jobs.db",
             "--artifacts", "/var/lib/turbovid/artifacts", "--models",
-            "/etc/turbovid/models.yaml"], mounts=[(etc, "/etc/turbovid")])
+            "/etc/turbovid/models.yaml", "--auth-mode", "off", "--api-http-port", "-1"],
+            mounts=[(etc, "/etc/turbovid")])
         self.wait_ready(scheduler, http_port, 120)
         worker = self.start("worker", IMAGES["worker"], [
             "turbovid-worker", "--worker-id", "image-w0", "--scheduler",

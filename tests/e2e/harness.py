@@ -62,9 +62,12 @@ def _die_with_parent():
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def http_get(port, path, timeout=2.0):
+def http_get(port, path, timeout=2.0, context=None):
+    """context: an ssl.SSLContext for HTTPS, None for plain HTTP."""
+    scheme = "https" if context is not None else "http"
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}{path}", timeout=timeout,
+                                    context=context) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -119,10 +122,19 @@ class Cluster:
     """One scheduler and `workers` CPU workers serving both tiny models (preloaded), unless
     `worker_models` maps a worker id to its own model flags (see model_flags)."""
 
-    def __init__(self, name, workers=2, scheduler_args=(), worker_args=(), worker_models=None):
+    def __init__(self, name, workers=2, scheduler_args=(), worker_args=(), worker_models=None,
+                 tenants=None, http_context=None):
+        """tenants: None = the scheduler runs with --auth-mode off; else a list of tenant names,
+        each given an API key (self.keys[tenant]; self.keys["admin"] is an admin key of tenant
+        "ops") and the workers a shared token (self.worker_token) from self.worker_tokens_file."""
         self.dir = tempfile.mkdtemp(prefix=f"tv-e2e-{name}-")
         self.grpc_port = free_port()
         self.http_port = free_port()
+        self.api_port = free_port()
+        self.keys = {}
+        self.worker_token = None
+        self.tenants = tenants
+        self.http_context = http_context  # ssl.SSLContext when the scheduler's HTTP is TLS
         self.address = f"127.0.0.1:{self.grpc_port}"
         self.scheduler_args = list(scheduler_args)
         self.worker_args = list(worker_args)
@@ -132,25 +144,64 @@ class Cluster:
         self.worker_ports = {}
         self.worker_grpc_ports = {}
         self._clients = []
+        if tenants is not None:
+            self._make_credentials(tenants)
         self.start_scheduler()
         for i in range(workers):
             self.start_worker(f"w{i}")
         for wid in list(self.workers):
             self.wait_ready(self.workers[wid], self.worker_ports[wid], timeout=240)
 
+    def _make_credentials(self, tenants):
+        """Keys with `turbovid-scheduler keys add` (the operator's way); the worker token file
+        written by hand from `token-hash`."""
+        self.keys_file = os.path.join(self.dir, "keys.yaml")
+        for tenant in tenants:
+            self.keys[tenant] = self.add_key(f"{tenant}-key", tenant)
+        self.keys["admin"] = self.add_key("ops-admin", "ops", admin=True)
+        self.worker_token = "wt-" + os.urandom(16).hex()
+        self.worker_tokens_file = os.path.join(self.dir, "worker-tokens.yaml")
+        self.write_worker_tokens([("pool", self.worker_token, [])])
+
+    def add_key(self, name, tenant, admin=False):
+        argv = [binary("turbovid-scheduler"), "keys", "add", "--file", self.keys_file,
+                "--name", name, "--tenant", tenant] + (["--admin"] if admin else [])
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
+        return r.stdout.strip()
+
+    def write_worker_tokens(self, tokens):
+        """tokens: [(name, secret, [allowed worker ids])]."""
+        lines = ["tokens:"]
+        for name, secret, ids in tokens:
+            digest = subprocess.run([binary("turbovid-scheduler"), "token-hash"], input=secret,
+                                    capture_output=True, text=True, check=True).stdout.strip()
+            lines += [f"  - name: {name}", f"    sha256: {digest}",
+                      f"    worker_ids: [{', '.join(ids)}]"]
+        tmp = self.worker_tokens_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, self.worker_tokens_file)
+
     # --- processes -------------------------------------------------------------------------
     def scheduler_argv(self):
+        if self.tenants is None:
+            auth = ["--auth-mode", "off"]
+        else:
+            auth = ["--auth-mode", "required", "--api-keys-file", self.keys_file,
+                    "--worker-tokens-file", self.worker_tokens_file]
         return [binary("turbovid-scheduler"), "--listen", self.address,
                 "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
+                "--api-http-address", "127.0.0.1", "--api-http-port", str(self.api_port),
                 "--db", os.path.join(self.dir, "jobs.db"),
                 "--artifacts", os.path.join(self.dir, "artifacts"),
-                "--models", CATALOG] + self.scheduler_args
+                "--models", CATALOG] + auth + self.scheduler_args
 
     def start_scheduler(self, wait=True):
         self.scheduler = Proc("scheduler", self.scheduler_argv(),
                               os.path.join(self.dir, "scheduler.log"))
         if wait:
-            self.wait_ready(self.scheduler, self.http_port, timeout=60)
+            self.wait_ready(self.scheduler, self.http_port, timeout=60,
+                            context=self.http_context)
         return self.scheduler
 
     def start_worker(self, worker_id, wait=False, extra_args=()):
@@ -167,18 +218,20 @@ class Cluster:
                 "--heartbeat-seconds", "0.5"] + models + self.worker_args + list(extra_args)
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
+        if self.worker_token:
+            env["TURBOVID_WORKER_TOKEN"] = self.worker_token
         self.workers[worker_id] = Proc(worker_id, argv,
                                        os.path.join(self.dir, f"worker-{worker_id}.log"), env)
         if wait:
             self.wait_ready(self.workers[worker_id], port, timeout=240)
         return self.workers[worker_id]
 
-    def wait_ready(self, proc, port, timeout):
+    def wait_ready(self, proc, port, timeout, context=None):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}")
-            if http_get(port, "/readyz")[0] == 200:
+            if http_get(port, "/readyz", context=context)[0] == 200:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{proc.name} not ready after {timeout}s:\n{proc.tail()}")
@@ -196,15 +249,15 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- clients ---------------------------------------------------------------------------
-    def client(self):
-        c = tv_client.VideoClient(self.address)
+    def client(self, api_key=None):
+        c = tv_client.VideoClient(self.address, api_key=api_key or "")
         self._clients.append(c)
         return c
 
-    def cli(self, *args, timeout=300, check=False):
+    def cli(self, *args, timeout=300, check=False, env=None):
         """Runs the C++ `turbovid` CLI; returns CompletedProcess (text)."""
         argv = [binary("turbovid")] + [args[0], "--scheduler", self.address] + list(args[1:])
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
         if check and r.returncode != 0:
             raise AssertionError(f"{argv} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
         return r

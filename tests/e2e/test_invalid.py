@@ -53,6 +53,24 @@ class InvalidRequestTest(e2e_case.ClusterCase):
         self.assertEqual([j.SerializeToString() for j in after],
                          [j.SerializeToString() for j in before])
 
+    def test_invalid_utf8_floods_no_log(self):
+        """A prompt that is not UTF-8 does not parse (protobuf refuses it); 200 of them in a row
+        leave at most a couple of WARNING lines, never ERROR lines, and store nothing."""
+        c = self.cluster
+        client = c.client()
+        before = len(client.list())
+        call = client.channel.unary_unary("/turbovid.v1.VideoService/SubmitVideo")
+        bad = b"\x0a\x08" + harness.T2V_MODEL.encode() + b"\x1a\x06\xff\xfe bad"
+        for _ in range(200):
+            with self.assertRaises(grpc.RpcError):
+                call(bad, timeout=5)
+        with open(c.scheduler.log_path, errors="replace") as f:
+            lines = [line for line in f if "invalid UTF-8" in line]
+        self.assertGreaterEqual(len(lines), 1)
+        self.assertLessEqual(len(lines), 3, lines)
+        self.assertTrue(all(" W " in line for line in lines), lines)
+        self.assertEqual(len(client.list()), before)
+
 
 if __name__ == "__main__":
     e2e_case.main()

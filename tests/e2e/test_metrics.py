@@ -64,7 +64,8 @@ class MetricsTest(e2e_case.ClusterCase):
             assert client.state_name(client.wait(i, 240)) == "JOB_STATE_SUCCEEDED"
 
     def test_grpc_health_and_reflection(self):
-        """Both processes run the standard grpc.health.v1 service and server reflection."""
+        """Both processes run the standard grpc.health.v1 service; workers serve reflection, the
+        scheduler only when configured (grpc_reflection: it lists every service to anyone)."""
         import grpc
         c = self.cluster
         targets = {"scheduler": c.address,
@@ -78,6 +79,11 @@ class MetricsTest(e2e_case.ClusterCase):
                 # ServerReflectionRequest{list_services=""} (field 7): one stream message.
                 reflect = channel.stream_stream(
                     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+                if name == "scheduler":
+                    with self.assertRaises(grpc.RpcError) as ctx:
+                        next(iter(reflect(iter([b"\x3a\x00"]), timeout=10)))
+                    self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+                    continue
                 reply = next(iter(reflect(iter([b"\x3a\x00"]), timeout=10)))
                 self.assertIn(b"grpc.health.v1.Health", reply)
 

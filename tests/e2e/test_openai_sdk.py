@@ -23,7 +23,7 @@ class OpenAiSdkTest(e2e_case.ClusterCase):
 
     def post_json(self, path, body):
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.cluster.http_port}{path}", data=json.dumps(body).encode(),
+            f"http://127.0.0.1:{self.cluster.api_port}{path}", data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30) as r:
@@ -38,7 +38,7 @@ class OpenAiSdkTest(e2e_case.ClusterCase):
         png = os.path.join(self.cluster.dir, "input.png")
         with open(png, "wb") as f:
             f.write(harness.make_png(96, 64))  # aspect 2:3 -> the I2V size follows it
-        env = dict(os.environ, TV_OPENAI_BASE_URL=f"http://127.0.0.1:{self.cluster.http_port}/v1",
+        env = dict(os.environ, TV_OPENAI_BASE_URL=f"http://127.0.0.1:{self.cluster.api_port}/v1",
                    TV_PNG=png, TV_OUT=self.cluster.dir)
         r = subprocess.run(["node", os.path.join(deps, "videos_sdk_test.cjs")], env=env,
                            capture_output=True, text=True, timeout=300)

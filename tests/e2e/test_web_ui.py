@@ -33,7 +33,7 @@ class WebUiTest(e2e_case.ClusterCase):
 
     def page(self):
         b = self.browser
-        b.get(f"http://127.0.0.1:{self.cluster.http_port}/")
+        b.get(f"http://127.0.0.1:{self.cluster.api_port}/")
         b.wait(lambda: b.script("return document.querySelectorAll('#model option').length"), 30,
                "the model list")
         return b

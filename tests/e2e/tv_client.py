@@ -19,23 +19,61 @@ def _stubs():
     return pb, pb_grpc
 
 
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 # common/limits.h kGrpcMessageBytes: the send/receive cap of every channel.
 GRPC_MESSAGE_BYTES = 64 << 20
 
 FINAL_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
 
 
+class _ApiKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer <key>` to every call."""
+
+    def __init__(self, key):
+        self.metadata = ("authorization", f"Bearer {key}")
+
+    def _add(self, details):
+        metadata = list(details.metadata or []) + [self.metadata]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._add(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._add(details), request)
+
+
 class VideoClient:
-    def __init__(self, address, timeout=30.0):
+    def __init__(self, address, timeout=30.0, api_key=None, ca_cert=None, client_cert=None):
+        """api_key / ca_cert (a PEM path: TLS) default to TURBOVID_API_KEY / TURBOVID_CA_CERT;
+        client_cert: (cert PEM path, key PEM path) for mutual TLS."""
         self.pb, pb_grpc = _stubs()
-        self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES)])
+        api_key = api_key if api_key is not None else os.environ.get("TURBOVID_API_KEY", "")
+        ca_cert = ca_cert if ca_cert is not None else os.environ.get("TURBOVID_CA_CERT", "")
+        options = [("grpc.max_receive_message_length", GRPC_MESSAGE_BYTES),
+                   ("grpc.max_send_message_length", GRPC_MESSAGE_BYTES)]
+        if ca_cert:
+            chain = key = None
+            if client_cert:
+                chain, key = (_read(p) for p in client_cert)
+            with open(ca_cert, "rb") as f:
+                creds = grpc.ssl_channel_credentials(root_certificates=f.read(), private_key=key,
+                                                     certificate_chain=chain)
+            self.channel = grpc.secure_channel(address, creds, options=options)
+        else:
+            self.channel = grpc.insecure_channel(address, options=options)
+        self.raw_channel = self.channel
+        if api_key:
+            self.channel = grpc.intercept_channel(self.channel, _ApiKey(api_key))
         self.stub = pb_grpc.VideoServiceStub(self.channel)
         self.timeout = timeout
 
     def close(self):
-        self.channel.close()
+        self.raw_channel.close()
 
     def state_name(self, job):
         return self.pb.JobState.Name(job.state)

@@ -17,7 +17,7 @@ const { default: OpenAI, toFile, APIError, NotFoundError, BadRequestError } = re
 
 const client = new OpenAI({
   baseURL: process.env.TV_OPENAI_BASE_URL,
-  apiKey: 'not-checked',  // the SDK requires one; turbovid has no API keys yet
+  apiKey: 'not-checked',  // the SDK requires one; the test's scheduler runs with --auth-mode off
   maxRetries: 0,
   timeout: 60_000,
 });
