@@ -344,7 +344,9 @@ class HelmChartTest(unittest.TestCase):
                 self.assertIn('node_class="cpu"', harness.http_get(worker_http, "/metrics")[1])
                 # The GPU pools' configs load too (backend and models overridden: no GPU here),
                 # and their workers register under their node class.
-                for pool in ("h100", "rtx5090"):
+                # The H100 pool is a tensor-parallel group of 4 processes: its model needs heads
+                # that split over 4 ranks.
+                for pool, model in (("h100", "tiny-t2v-4heads"), ("rtx5090", "tiny-t2v")):
                     path = f"{work}/worker-{pool}.yaml"
                     with open(path, "w") as f:
                         f.write(find(self.rendered["mixed-fleet"], "ConfigMap",
@@ -354,7 +356,7 @@ class HelmChartTest(unittest.TestCase):
                         harness.binary("turbovid-worker"), "--config", path, "--backend", "cpu",
                         "--scheduler", f"127.0.0.1:{grpc}", "--http-address", "127.0.0.1",
                         "--http-port", str(port), "--grpc-listen", "127.0.0.1:0",
-                        "--model", f"{harness.T2V_MODEL}:turbo={harness.MODELS_DIR}/tiny-t2v"],
+                        "--model", f"{harness.T2V_MODEL}:turbo={harness.MODELS_DIR}/{model}"],
                         f"{work}/worker-{pool}.log")
                     try:
                         self.wait_ready(gpu, port)
