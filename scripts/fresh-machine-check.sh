@@ -15,9 +15,11 @@
 #                    made on the first run, untarred on later ones (the base is the same stock system)
 #   CUDA_HOME        the host toolkit to mount (default: where /usr/local/cuda points)
 #
-# What is the host's and not stock: the package sources and apt's fetch settings are copied from
-# the host, so the chroot installs from wherever the host does. The repository is cloned from its
-# committed HEAD (uncommitted changes are not checked). Both passes share one root, so the cuda
+# What is the host's and not stock: the package sources and apt's fetch settings, and npm's
+# registry and CA file, are copied from the host, so the chroot installs from wherever the host
+# does. Container builds (the deploy_images test) do not work inside the chroot: podman's
+# storage cannot remount its root there; that test needs a real machine. The repository is
+# cloned from its committed HEAD (uncommitted changes are not checked). Both passes share one root, so the cuda
 # pass starts with the packages the nocuda pass installed (the same ones install-deps.sh would).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -104,6 +106,21 @@ rm -f "$ROOTFS"/etc/apt/sources.list
 cp -a /etc/apt/sources.list* "$ROOTFS/etc/apt/" 2>/dev/null || true
 cp -a /etc/apt/apt.conf.d/. "$ROOTFS/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
+# npm's registry and certificate settings, likewise the host's: the tests' `npm ci` (helm, the
+# Kubernetes validators, the openai SDK) then fetch the way the host's npm does, also where a
+# TLS-inspecting proxy's CA is trusted by the host and not by a stock Debian.
+if command -v npm >/dev/null 2>&1; then
+  mkdir -p "$ROOTFS/root" "$ROOTFS/etc/ssl"
+  registry=$(npm config get registry 2>/dev/null || true)
+  cafile=$(npm config get cafile 2>/dev/null || true)
+  [ -f "$cafile" ] || cafile=${NODE_EXTRA_CA_CERTS:-}
+  {
+    [ -n "$registry" ] && echo "registry=$registry"
+    if [ -n "$cafile" ] && [ -f "$cafile" ]; then
+      cp -L "$cafile" "$ROOTFS/etc/ssl/host-npm-ca.crt" && echo "cafile=/etc/ssl/host-npm-ca.crt"
+    fi
+  } >"$ROOTFS/root/.npmrc"
+fi
 bind /proc "$ROOTFS/proc"
 bind /sys "$ROOTFS/sys"
 # /dev with its submounts (pts, shm); rslave so that nothing done inside reaches the host's.
