@@ -113,25 +113,68 @@ absl::StatusOr<Dims> CheckSla(const SlaOp& op) {
   return s;
 }
 
-absl::Status RunSla(CudaBackend& b, const SlaOp& op) {
-  TV_ASSIGN_OR_RETURN(const Dims s, CheckSla(op));
-  TV_ASSIGN_OR_RETURN(Tensor q, AsBf16(b, *op.q, "q"));
-  TV_ASSIGN_OR_RETURN(Tensor k, AsBf16(b, *op.k, "k"));
-  TV_ASSIGN_OR_RETURN(Tensor v, AsBf16(b, *op.v, "v"));
-  TV_ASSIGN_OR_RETURN(Tensor out, OutputBuffer(b, op.out, "out"));
+// The operands both ops share, as checked by the op.
+struct SlaOperands {
+  const Tensor* q;
+  const Tensor* k;
+  const Tensor* v;
+  const Tensor* proj_w;
+  const Tensor* proj_b;
+  Tensor* out;
+  Tensor* sparse_out;  // or null
+  Tensor* sparse_map;  // or null
+};
+
+// Stages the operands (bf16 copies and outputs), runs LaunchSla with `a`'s shapes and mode in a
+// workspace, times its kernels under the per-op profile (TV_CUDA_PROFILE=1, rows "<name>/<kernel>
+// [shape]"), and copies the outputs back. `what` describes the call in errors.
+absl::Status LaunchSlaOp(CudaBackend& b, const char* name, const SlaOperands& o,
+                         kernels::SlaArgs a, const std::string& what) {
+  TV_ASSIGN_OR_RETURN(Tensor q, AsBf16(b, *o.q, "q"));
+  TV_ASSIGN_OR_RETURN(Tensor k, AsBf16(b, *o.k, "k"));
+  TV_ASSIGN_OR_RETURN(Tensor v, AsBf16(b, *o.v, "v"));
+  TV_ASSIGN_OR_RETURN(Tensor out, OutputBuffer(b, o.out, "out"));
   Tensor sparse_out;
-  if (op.sparse_out != nullptr) {
-    TV_ASSIGN_OR_RETURN(sparse_out, OutputBuffer(b, op.sparse_out, "sparse_out"));
+  if (o.sparse_out != nullptr) {
+    TV_ASSIGN_OR_RETURN(sparse_out, OutputBuffer(b, o.sparse_out, "sparse_out"));
   }
-  kernels::SlaArgs a;
   a.q = q.raw();
   a.k = k.raw();
   a.v = v.raw();
-  TV_ASSIGN_OR_RETURN(a.proj_w, In(kOp, "proj_w", op.proj_w));
-  TV_ASSIGN_OR_RETURN(a.proj_b, In(kOp, "proj_b", op.proj_b));
+  TV_ASSIGN_OR_RETURN(a.proj_w, In(name, "proj_w", o.proj_w));
+  TV_ASSIGN_OR_RETURN(a.proj_b, In(name, "proj_b", o.proj_b));
   a.out = out.raw();
   a.sparse_out = sparse_out.defined() ? sparse_out.raw() : nullptr;
-  a.sparse_map = op.sparse_map != nullptr ? op.sparse_map->data<int8_t>() : nullptr;
+  a.sparse_map = o.sparse_map != nullptr ? o.sparse_map->data<int8_t>() : nullptr;
+  const size_t ws_bytes = kernels::SlaWorkspaceBytes(a);
+  if (ws_bytes == 0) {
+    return absl::InternalError(absl::StrCat(name, ": no launch plan for ", what));
+  }
+  // The kernels want a 256-byte aligned workspace; pool blocks are, but do not rely on it.
+  TV_ASSIGN_OR_RETURN(Tensor ws,
+                      b.AllocateUninitialized(DType::kU8, {static_cast<int64_t>(ws_bytes + 256)}));
+  const uintptr_t raw = reinterpret_cast<uintptr_t>(ws.raw());
+  void* aligned = reinterpret_cast<void*>((raw + 255) / 256 * 256);
+  float kernel_ms[kernels::kSlaNumKernels];
+  if (b.profiling()) a.kernel_ms = kernel_ms;
+  TV_RETURN_IF_ERROR(
+      CudaStatus(kernels::LaunchSla(a, aligned, ws_bytes, b.stream()), name, what));
+  if (a.kernel_ms != nullptr) {
+    for (int i = 0; i < kernels::kSlaNumKernels; ++i) {
+      if (kernel_ms[i] < 0.f) continue;  // not run on this plan
+      b.AddProfile(
+          absl::StrCat(name, "/", kernels::SlaKernelName(i), " ", ShapeString(o.q->shape())),
+          kernel_ms[i]);
+    }
+  }
+  TV_RETURN_IF_ERROR(CopyBack(b, out, o.out));
+  if (o.sparse_out != nullptr) TV_RETURN_IF_ERROR(CopyBack(b, sparse_out, o.sparse_out));
+  return absl::OkStatus();
+}
+
+absl::Status RunSla(CudaBackend& b, const SlaOp& op) {
+  TV_ASSIGN_OR_RETURN(const Dims s, CheckSla(op));
+  kernels::SlaArgs a;
   a.l = s.l;
   a.heads = s.n;
   a.d = static_cast<int>(s.d);
@@ -139,32 +182,11 @@ absl::Status RunSla(CudaBackend& b, const SlaOp& op) {
   a.block_k = op.block_k;
   a.ksel = static_cast<int>(s.ksel);
   a.path = b.kernel_options().sla;  // TV_SLA_PATH / TV_SLA_PORTABLE
-  const size_t ws_bytes = kernels::SlaWorkspaceBytes(a);
-  if (ws_bytes == 0) {
-    return absl::InternalError(absl::StrCat("sla: no launch plan for q ", op.q->Describe(),
-                                            " block_q ", op.block_q, " block_k ", op.block_k));
-  }
-  // The kernels want a 256-byte aligned workspace; pool blocks are, but do not rely on it.
-  TV_ASSIGN_OR_RETURN(Tensor ws,
-                      b.AllocateUninitialized(DType::kU8, {static_cast<int64_t>(ws_bytes + 256)}));
-  const uintptr_t raw = reinterpret_cast<uintptr_t>(ws.raw());
-  void* aligned = reinterpret_cast<void*>((raw + 255) / 256 * 256);
-  // Under the per-op profile (TV_CUDA_PROFILE=1) each of the op's kernels is timed as well.
-  float kernel_ms[kernels::kSlaNumKernels];
-  if (b.profiling()) a.kernel_ms = kernel_ms;
-  TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchSla(a, aligned, ws_bytes, b.stream()), kOp,
-                                absl::StrCat("q ", op.q->Describe(), " topk ", op.topk, " block_q ",
-                                             op.block_q, " block_k ", op.block_k)));
-  if (a.kernel_ms != nullptr) {
-    for (int i = 0; i < kernels::kSlaNumKernels; ++i) {
-      if (kernel_ms[i] < 0.f) continue;  // not run on this plan
-      b.AddProfile(absl::StrCat("sla/", kernels::SlaKernelName(i), " ", ShapeString(op.q->shape())),
-                   kernel_ms[i]);
-    }
-  }
-  TV_RETURN_IF_ERROR(CopyBack(b, out, op.out));
-  if (op.sparse_out != nullptr) TV_RETURN_IF_ERROR(CopyBack(b, sparse_out, op.sparse_out));
-  return absl::OkStatus();
+  return LaunchSlaOp(b, kOp,
+                     {op.q, op.k, op.v, op.proj_w, op.proj_b, op.out, op.sparse_out, op.sparse_map},
+                     a,
+                     absl::StrCat("q ", op.q->Describe(), " topk ", op.topk, " block_q ",
+                                  op.block_q, " block_k ", op.block_k));
 }
 
 // SageSLA (kernels/sla.h SageNumerics): the SLA plan with the quantised sparse branch.
@@ -222,23 +244,7 @@ absl::Status RunSageSla(CudaBackend& b, const SageSlaOp& op) {
   TV_RETURN_IF_ERROR(CheckSageProbe("v_fp8", op.v_fp8, DType::kU8, lnd));
   TV_RETURN_IF_ERROR(CheckSageProbe("v_scale", op.v_scale, DType::kF32, {n, d}));
 
-  TV_ASSIGN_OR_RETURN(Tensor q, AsBf16(b, *op.q, "q"));
-  TV_ASSIGN_OR_RETURN(Tensor k, AsBf16(b, *op.k, "k"));
-  TV_ASSIGN_OR_RETURN(Tensor v, AsBf16(b, *op.v, "v"));
-  TV_ASSIGN_OR_RETURN(Tensor out, OutputBuffer(b, op.out, "out"));
-  Tensor sparse_out;
-  if (op.sparse_out != nullptr) {
-    TV_ASSIGN_OR_RETURN(sparse_out, OutputBuffer(b, op.sparse_out, "sparse_out"));
-  }
   kernels::SlaArgs a;
-  a.q = q.raw();
-  a.k = k.raw();
-  a.v = v.raw();
-  TV_ASSIGN_OR_RETURN(a.proj_w, In(kSageOp, "proj_w", op.proj_w));
-  TV_ASSIGN_OR_RETURN(a.proj_b, In(kSageOp, "proj_b", op.proj_b));
-  a.out = out.raw();
-  a.sparse_out = sparse_out.defined() ? sparse_out.raw() : nullptr;
-  a.sparse_map = op.sparse_map != nullptr ? op.sparse_map->data<int8_t>() : nullptr;
   a.l = l;
   a.heads = n;
   a.d = static_cast<int>(d);
@@ -255,29 +261,9 @@ absl::Status RunSageSla(CudaBackend& b, const SageSlaOp& op) {
   a.sage_probes.k_scale = static_cast<float*>(raw(op.k_scale));
   a.sage_probes.v_fp8 = static_cast<uint8_t*>(raw(op.v_fp8));
   a.sage_probes.v_scale = static_cast<float*>(raw(op.v_scale));
-  const size_t ws_bytes = kernels::SlaWorkspaceBytes(a);
-  if (ws_bytes == 0) {
-    return absl::InternalError(absl::StrCat("sage_sla: no launch plan for q ", op.q->Describe()));
-  }
-  TV_ASSIGN_OR_RETURN(Tensor ws,
-                      b.AllocateUninitialized(DType::kU8, {static_cast<int64_t>(ws_bytes + 256)}));
-  const uintptr_t base = reinterpret_cast<uintptr_t>(ws.raw());
-  void* aligned = reinterpret_cast<void*>((base + 255) / 256 * 256);
-  float kernel_ms[kernels::kSlaNumKernels];
-  if (b.profiling()) a.kernel_ms = kernel_ms;
-  TV_RETURN_IF_ERROR(CudaStatus(kernels::LaunchSla(a, aligned, ws_bytes, b.stream()), kSageOp,
-                                absl::StrCat("q ", op.q->Describe(), " topk ", op.topk)));
-  if (a.kernel_ms != nullptr) {
-    for (int i = 0; i < kernels::kSlaNumKernels; ++i) {
-      if (kernel_ms[i] < 0.f) continue;
-      b.AddProfile(
-          absl::StrCat("sage_sla/", kernels::SlaKernelName(i), " ", ShapeString(op.q->shape())),
-          kernel_ms[i]);
-    }
-  }
-  TV_RETURN_IF_ERROR(CopyBack(b, out, op.out));
-  if (op.sparse_out != nullptr) TV_RETURN_IF_ERROR(CopyBack(b, sparse_out, op.sparse_out));
-  return absl::OkStatus();
+  return LaunchSlaOp(b, kSageOp,
+                     {op.q, op.k, op.v, op.proj_w, op.proj_b, op.out, op.sparse_out, op.sparse_map},
+                     a, absl::StrCat("q ", op.q->Describe(), " topk ", op.topk));
 }
 
 }  // namespace
