@@ -1,13 +1,17 @@
 // NCCL communicator: one ncclComm_t per group on the backend's stream; the V collectives are
-// grouped point-to-point sends and receives. Compiled only with CUDA and NCCL (CMake).
+// grouped point-to-point sends and receives. Compiled only with CUDA and nccl.h (CMake); the
+// library itself is loaded at run time.
 #include "engine/comm/nccl_communicator.h"
 
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 #include <nccl.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -20,9 +24,80 @@ void DisableNvlinkMulticast() { setenv("NCCL_NVLS_ENABLE", "0", /*overwrite=*/1)
 
 namespace {
 
+// NCCL is loaded at run time (dlopen of libnccl.so.2), as cuBLASLt and NVML are: the worker
+// binary starts where NCCL is absent (a CPU worker, one GPU) and only a multi-GPU group needs it.
+// nccl.h gives the types and signatures; each entry point is looked up once.
+struct NcclApi {
+#define TV_NCCL_FN(name) decltype(&nccl##name) name = nullptr;
+  TV_NCCL_FN(GetErrorString)
+  TV_NCCL_FN(CommDestroy)
+  TV_NCCL_FN(AllReduce)
+  TV_NCCL_FN(AllGather)
+  TV_NCCL_FN(GroupStart)
+  TV_NCCL_FN(Send)
+  TV_NCCL_FN(Recv)
+  TV_NCCL_FN(GroupEnd)
+  TV_NCCL_FN(ReduceScatter)
+  TV_NCCL_FN(Broadcast)
+  TV_NCCL_FN(CommGetAsyncError)
+  TV_NCCL_FN(CommSplit)
+  TV_NCCL_FN(CommUserRank)
+  TV_NCCL_FN(CommCount)
+  TV_NCCL_FN(CommAbort)
+  TV_NCCL_FN(GetUniqueId)
+  TV_NCCL_FN(CommInitRank)
+#undef TV_NCCL_FN
+  std::string error;  // why loading failed, empty when every entry point was found
+};
+
+const NcclApi& LoadNccl() {
+  static const NcclApi api = [] {
+    NcclApi a;
+    void* lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      const char* why = dlerror();
+      a.error = absl::StrCat("cannot load libnccl.so.2 (", why != nullptr ? why : "?", ")");
+      return a;
+    }
+    bool ok = true;
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (fn == nullptr) {
+        ok = false;
+        a.error = absl::StrCat("libnccl.so.2 has no ", name);
+      }
+    };
+#define TV_NCCL_SYM(name) sym(a.name, "nccl" #name);
+    TV_NCCL_SYM(GetErrorString)
+    TV_NCCL_SYM(CommDestroy)
+    TV_NCCL_SYM(AllReduce)
+    TV_NCCL_SYM(AllGather)
+    TV_NCCL_SYM(GroupStart)
+    TV_NCCL_SYM(Send)
+    TV_NCCL_SYM(Recv)
+    TV_NCCL_SYM(GroupEnd)
+    TV_NCCL_SYM(ReduceScatter)
+    TV_NCCL_SYM(Broadcast)
+    TV_NCCL_SYM(CommGetAsyncError)
+    TV_NCCL_SYM(CommSplit)
+    TV_NCCL_SYM(CommUserRank)
+    TV_NCCL_SYM(CommCount)
+    TV_NCCL_SYM(CommAbort)
+    TV_NCCL_SYM(GetUniqueId)
+    TV_NCCL_SYM(CommInitRank)
+#undef TV_NCCL_SYM
+    if (!ok) dlclose(lib);
+    return a;
+  }();
+  return api;
+}
+
+// The loaded API; only called once MakeNcclCommunicator found it complete.
+const NcclApi& Nccl() { return LoadNccl(); }
+
 absl::Status NcclStatus(ncclResult_t r, const char* what) {
   if (r == ncclSuccess || r == ncclInProgress) return absl::OkStatus();
-  const std::string msg = absl::StrCat("nccl ", what, ": ", ncclGetErrorString(r));
+  const std::string msg = absl::StrCat("nccl ", what, ": ", Nccl().GetErrorString(r));
   // A remote or system error is a peer (or its link) gone: retryable on another group.
   if (r == ncclRemoteError || r == ncclSystemError) return absl::UnavailableError(msg);
   if (r == ncclInvalidArgument || r == ncclInvalidUsage) return absl::InvalidArgumentError(msg);
@@ -89,7 +164,7 @@ class NcclCommunicator : public Communicator {
     std::lock_guard<std::mutex> lock(family_->mu);
     std::erase(family_->comms, comm_);
     // An aborted communicator was freed by ncclCommAbort.
-    if (!family_->aborted) ncclCommDestroy(comm_);
+    if (!family_->aborted) Nccl().CommDestroy(comm_);
   }
 
   std::string_view kind() const override { return "nccl"; }
@@ -102,7 +177,7 @@ class NcclCommunicator : public Communicator {
     TV_RETURN_IF_ERROR(internal::CheckSumDType("all_reduce", x, /*host=*/false));
     TV_RETURN_IF_ERROR(Live());
     TV_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(x.dtype()));
-    return NcclStatus(ncclAllReduce(x.raw(), x.raw(), x.numel(), type, ncclSum, comm_, stream_),
+    return NcclStatus(Nccl().AllReduce(x.raw(), x.raw(), x.numel(), type, ncclSum, comm_, stream_),
                       "all_reduce");
   }
 
@@ -116,7 +191,7 @@ class NcclCommunicator : public Communicator {
     bool equal = true;
     for (int64_t c : counts) equal = equal && c == counts[0];
     if (equal) {
-      return NcclStatus(ncclAllGather(in.raw(), out.raw(), in.numel(), type, comm_, stream_),
+      return NcclStatus(Nccl().AllGather(in.raw(), out.raw(), in.numel(), type, comm_, stream_),
                         "all_gather");
     }
     const size_t es = DTypeSize(in.dtype());
@@ -125,15 +200,15 @@ class NcclCommunicator : public Communicator {
     TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(dst + off[rank_] * es, in.raw(), in.nbytes(),
                                                   cudaMemcpyDeviceToDevice, stream_),
                                   "all_gather (own part)"));
-    TV_RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), "group start"));
+    TV_RETURN_IF_ERROR(NcclStatus(Nccl().GroupStart(), "group start"));
     for (int r = 0; r < size_; ++r) {
       if (r == rank_) continue;
-      TV_RETURN_IF_ERROR(
-          NcclStatus(ncclSend(in.raw(), in.numel(), type, r, comm_, stream_), "all_gather send"));
-      TV_RETURN_IF_ERROR(NcclStatus(ncclRecv(dst + off[r] * es, counts[r], type, r, comm_, stream_),
-                                    "all_gather recv"));
+      TV_RETURN_IF_ERROR(NcclStatus(Nccl().Send(in.raw(), in.numel(), type, r, comm_, stream_),
+                                    "all_gather send"));
+      TV_RETURN_IF_ERROR(NcclStatus(
+          Nccl().Recv(dst + off[r] * es, counts[r], type, r, comm_, stream_), "all_gather recv"));
     }
-    return NcclStatus(ncclGroupEnd(), "all_gather");
+    return NcclStatus(Nccl().GroupEnd(), "all_gather");
   }
 
   absl::Status ReduceScatterSum(const Tensor& in, Tensor& out) override {
@@ -144,7 +219,7 @@ class NcclCommunicator : public Communicator {
     TV_RETURN_IF_ERROR(Live());
     TV_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(in.dtype()));
     return NcclStatus(
-        ncclReduceScatter(in.raw(), out.raw(), out.numel(), type, ncclSum, comm_, stream_),
+        Nccl().ReduceScatter(in.raw(), out.raw(), out.numel(), type, ncclSum, comm_, stream_),
         "reduce_scatter");
   }
 
@@ -169,17 +244,17 @@ class NcclCommunicator : public Communicator {
         CudaStatus(cudaMemcpyAsync(dst + roff[rank_] * es, src + soff[rank_] * es,
                                    send_counts[rank_] * es, cudaMemcpyDeviceToDevice, stream_),
                    "all_to_all (own part)"));
-    TV_RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), "group start"));
+    TV_RETURN_IF_ERROR(NcclStatus(Nccl().GroupStart(), "group start"));
     for (int r = 0; r < size_; ++r) {
       if (r == rank_) continue;
       TV_RETURN_IF_ERROR(
-          NcclStatus(ncclSend(src + soff[r] * es, send_counts[r], type, r, comm_, stream_),
+          NcclStatus(Nccl().Send(src + soff[r] * es, send_counts[r], type, r, comm_, stream_),
                      "all_to_all send"));
       TV_RETURN_IF_ERROR(
-          NcclStatus(ncclRecv(dst + roff[r] * es, recv_counts[r], type, r, comm_, stream_),
+          NcclStatus(Nccl().Recv(dst + roff[r] * es, recv_counts[r], type, r, comm_, stream_),
                      "all_to_all recv"));
     }
-    return NcclStatus(ncclGroupEnd(), "all_to_all");
+    return NcclStatus(Nccl().GroupEnd(), "all_to_all");
   }
 
   absl::Status Broadcast(Tensor& x, int root) override {
@@ -188,7 +263,7 @@ class NcclCommunicator : public Communicator {
     TV_RETURN_IF_ERROR(internal::CheckRoot(*this, root));
     TV_RETURN_IF_ERROR(Live());
     TV_ASSIGN_OR_RETURN(ncclDataType_t type, NcclType(x.dtype()));
-    return NcclStatus(ncclBroadcast(x.raw(), x.raw(), x.numel(), type, root, comm_, stream_),
+    return NcclStatus(Nccl().Broadcast(x.raw(), x.raw(), x.numel(), type, root, comm_, stream_),
                       "broadcast");
   }
 
@@ -199,20 +274,20 @@ class NcclCommunicator : public Communicator {
       TV_RETURN_IF_ERROR(CudaStatus(cudaMalloc(&scratch_, sizeof(float)), "barrier scratch"));
     }
     TV_RETURN_IF_ERROR(NcclStatus(
-        ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "barrier"));
+        Nccl().AllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "barrier"));
     TV_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream_), "barrier"));
     ncclResult_t async = ncclSuccess;
-    TV_RETURN_IF_ERROR(NcclStatus(ncclCommGetAsyncError(comm_, &async), "async error"));
+    TV_RETURN_IF_ERROR(NcclStatus(Nccl().CommGetAsyncError(comm_, &async), "async error"));
     return NcclStatus(async, "barrier");
   }
 
   absl::StatusOr<std::unique_ptr<Communicator>> Split(int color, int key) override {
     TV_RETURN_IF_ERROR(Live());
     ncclComm_t child = nullptr;
-    TV_RETURN_IF_ERROR(NcclStatus(ncclCommSplit(comm_, color, key, &child, nullptr), "split"));
+    TV_RETURN_IF_ERROR(NcclStatus(Nccl().CommSplit(comm_, color, key, &child, nullptr), "split"));
     int rank = 0, size = 0;
-    TV_RETURN_IF_ERROR(NcclStatus(ncclCommUserRank(child, &rank), "split rank"));
-    TV_RETURN_IF_ERROR(NcclStatus(ncclCommCount(child, &size), "split size"));
+    TV_RETURN_IF_ERROR(NcclStatus(Nccl().CommUserRank(child, &rank), "split rank"));
+    TV_RETURN_IF_ERROR(NcclStatus(Nccl().CommCount(child, &size), "split size"));
     return std::unique_ptr<Communicator>(
         std::make_unique<NcclCommunicator>(child, rank, size, device_, stream_, family_));
   }
@@ -223,7 +298,7 @@ class NcclCommunicator : public Communicator {
     std::lock_guard<std::mutex> lock(family_->mu);
     if (family_->aborted) return;
     family_->aborted = true;
-    for (ncclComm_t c : family_->comms) ncclCommAbort(c);
+    for (ncclComm_t c : family_->comms) Nccl().CommAbort(c);
   }
 
  private:
@@ -246,17 +321,21 @@ class NcclCommunicator : public Communicator {
 absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator& bootstrap,
                                                                    int device, void* cuda_stream) {
   DisableNvlinkMulticast();
+  if (const NcclApi& api = LoadNccl(); !api.error.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("nccl: ", api.error, "; a multi-GPU worker group needs NCCL"));
+  }
   TV_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device), "set device"));
   ncclUniqueId id;
   std::memset(&id, 0, sizeof(id));
-  if (bootstrap.rank() == 0) TV_RETURN_IF_ERROR(NcclStatus(ncclGetUniqueId(&id), "unique id"));
+  if (bootstrap.rank() == 0) TV_RETURN_IF_ERROR(NcclStatus(Nccl().GetUniqueId(&id), "unique id"));
   Tensor bytes = Tensor::Zeros(DType::kU8, {static_cast<int64_t>(sizeof(id))});
   std::memcpy(bytes.raw(), &id, sizeof(id));
   TV_RETURN_IF_ERROR(bootstrap.Broadcast(bytes, 0));
   std::memcpy(&id, bytes.raw(), sizeof(id));
   ncclComm_t comm = nullptr;
   TV_RETURN_IF_ERROR(
-      NcclStatus(ncclCommInitRank(&comm, bootstrap.size(), id, bootstrap.rank()), "init rank"));
+      NcclStatus(Nccl().CommInitRank(&comm, bootstrap.size(), id, bootstrap.rank()), "init rank"));
   return std::unique_ptr<Communicator>(std::make_unique<NcclCommunicator>(
       comm, bootstrap.rank(), bootstrap.size(), device, static_cast<cudaStream_t>(cuda_stream),
       std::make_shared<Family>()));
