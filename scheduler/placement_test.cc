@@ -1,5 +1,6 @@
-// Placement: fit (variant listed, memory by node class, draining, free slot), warm first, then
-// measured seconds per step; the EWMA and its per-token fallback; the priority queue order.
+// Placement inputs: fit (variant listed, memory by node class) and availability (draining, free
+// slot); the step EWMA and its per-token fallback; the priority queue order. Which fitting worker
+// wins is cost_placement_test.cc.
 #include "scheduler/placement.h"
 
 #include "gtest/gtest.h"
@@ -43,9 +44,12 @@ TEST_F(PlacementTest, FitChecks) {
   WorkerView draining = Worker("a", "h100", 80 * kGiB);
   draining.draining = true;
   EXPECT_FALSE(CanRun(request_, draining));
+  EXPECT_TRUE(Fits(request_, draining));  // fits, just not now
   WorkerView busy = Worker("a", "h100", 80 * kGiB);
   busy.free_slots = 0;
   EXPECT_FALSE(CanRun(request_, busy));
+  EXPECT_TRUE(Fits(request_, busy));
+  EXPECT_FALSE(Fits(request_, other));
 }
 
 // A variant that needs a group of GPUs on a node class goes to worker groups that large only.
@@ -53,6 +57,7 @@ TEST_F(PlacementTest, GpuCountOfTheNodeClass) {
   variant_.gpus = {{"h100", 4}};
   WorkerView one = Worker("a", "h100", 80 * kGiB);
   EXPECT_FALSE(CanRun(request_, one));
+  EXPECT_FALSE(Fits(request_, one));
   WorkerView two = one;
   two.gpu_count = 2;
   EXPECT_FALSE(CanRun(request_, two));
@@ -61,26 +66,6 @@ TEST_F(PlacementTest, GpuCountOfTheNodeClass) {
   EXPECT_TRUE(CanRun(request_, group));
   variant_.memory_bytes["h200"] = 64 * kGiB;  // no gpus entry for h200: one GPU is enough
   EXPECT_TRUE(CanRun(request_, Worker("b", "h200", 141 * kGiB)));
-  std::vector<WorkerView> workers = {one, group};
-  workers[1].worker_id = "z";
-  EXPECT_EQ(ChooseWorker(request_, workers, StepStats(0.5)), 1);
-}
-
-TEST_F(PlacementTest, PrefersWarmThenFasterMeasuredClass) {
-  StepStats stats(0.5);
-  std::vector<WorkerView> workers = {Worker("a", "rtx5090", 32 * kGiB),
-                                     Worker("b", "h100", 80 * kGiB)};
-  // Nothing measured, nothing warm: ties break on the worker id.
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 0);
-  stats.Record("rtx5090", request_, 4.0);
-  stats.Record("h100", request_, 1.0);
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 1);  // faster steps
-  workers[0].loaded = {{"wan2.1-t2v-14b", "turbo"}};
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 0);  // warm beats faster-but-cold
-  workers[0].free_slots = 0;
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 1);
-  workers[1].memory_bytes = 10 * kGiB;
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), -1);
 }
 
 TEST_F(PlacementTest, StepStatsEwmaAndTokenFallback) {
