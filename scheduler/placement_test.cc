@@ -101,5 +101,19 @@ TEST(JobQueueTest, PriorityThenFifoWithPositions) {
   EXPECT_EQ(queue.size(), 3u);
 }
 
+TEST(JobQueueTest, DispatchOrderMergesQueuesByPriorityThenSeqUpToTheScanLimit) {
+  std::map<std::string, JobQueue> queues;
+  queues["a"].Push({0, 5, "a5"});
+  queues["a"].Push({0, 1, "a1"});
+  queues["b"].Push({0, 3, "b3"});
+  queues["b"].Push({9, 7, "b7"});
+  std::vector<std::string> ids;
+  for (const QueueEntry& e : DispatchOrder(queues)) ids.push_back(e.job_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"b7", "a1", "b3", "a5"}));
+  ids.clear();
+  for (const QueueEntry& e : DispatchOrder(queues, 1)) ids.push_back(e.job_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"b7", "a1"}));  // the head of each queue only
+}
+
 }  // namespace
 }  // namespace turbovid::scheduler

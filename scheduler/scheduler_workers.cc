@@ -22,7 +22,6 @@
 namespace turbovid::scheduler {
 namespace {
 
-constexpr size_t kDispatchScanPerModel = 64;  // queued jobs per model looked at per dispatch
 constexpr int kMaxTasksPerWorker = 16;
 
 using ModelKey = std::pair<std::string, std::string>;  // (model_id, variant)
@@ -452,23 +451,13 @@ void Scheduler::DispatchLocked() {
     pools.push_back(pool.view);
     builds.push_back(&pool);
   }
-  // Candidates from every model queue, best first: priority, then submit order.
-  std::vector<std::tuple<int, int64_t, ActiveJob*>> candidates;
-  for (auto& [model_id, queue] : queues_) {
-    for (const QueueEntry& entry : queue.Head(kDispatchScanPerModel)) {
-      auto job = active_.find(entry.job_id);
-      if (job != active_.end())
-        candidates.emplace_back(-entry.priority, entry.seq, job->second.get());
-    }
-  }
-  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-    return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
-  });
   std::vector<ActiveJob*> jobs;
   std::vector<PlacementJob> placement_jobs;
-  for (const auto& [neg_priority, seq, job] : candidates) {
-    jobs.push_back(job);
-    placement_jobs.push_back(PlacementJob{&job->placement, job->deadline_unix});
+  for (const QueueEntry& entry : DispatchOrder(queues_)) {
+    auto job = active_.find(entry.job_id);
+    if (job == active_.end()) continue;
+    jobs.push_back(job->second.get());
+    placement_jobs.push_back(PlacementJob{&job->second->placement, job->second->deadline_unix});
   }
   const ServiceSecondsFn seconds = [&](int j, int p) {
     return PoolServiceSeconds(service_model_, jobs[j]->placement, jobs[j]->stored.job.num_steps(),
