@@ -146,7 +146,8 @@ PlacementChoice ChoosePool(double now, const PlacementJob& job, int job_index,
 
 std::vector<PlannedAssignment> PlanDispatch(double now, const std::vector<PlacementJob>& jobs,
                                             std::vector<PoolView>& pools,
-                                            const ServiceSecondsFn& seconds) {
+                                            const ServiceSecondsFn& seconds, int* held) {
+  if (held != nullptr) *held = 0;
   std::vector<PoolCalendar> calendars;
   calendars.reserve(pools.size());
   int free_total = 0;
@@ -161,6 +162,7 @@ std::vector<PlannedAssignment> PlanDispatch(double now, const std::vector<Placem
     if (choice.pool < 0) continue;
     if (choice.wait) {
       calendars[choice.pool].Reserve(now, choice.service_seconds);
+      if (held != nullptr) ++*held;
       continue;
     }
     --pools[choice.pool].worker.free_slots;

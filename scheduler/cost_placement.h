@@ -88,9 +88,11 @@ struct PlannedAssignment {
 
 // One dispatch pass over queued jobs in dispatch order (priority, then submit order). Returns
 // the jobs to start now and takes their slots from `pools`; held jobs only shape the calendar.
+// `held` (optional) counts the jobs held for a busy pool while a slot was free elsewhere: only
+// the passing of time can change their placement.
 std::vector<PlannedAssignment> PlanDispatch(double now, const std::vector<PlacementJob>& jobs,
                                             std::vector<PoolView>& pools,
-                                            const ServiceSecondsFn& seconds);
+                                            const ServiceSecondsFn& seconds, int* held = nullptr);
 
 // The expected time of `job` on `pool` from `model` (plus the load time when the pool does not
 // hold the variant warm and the model knows one); nullopt when unknown.

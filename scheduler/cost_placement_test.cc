@@ -165,7 +165,9 @@ TEST_F(CostPlacementTest, HeldJobsQueueUpOnTheBusyPoolTheyWaitFor) {
   // Due at 1025: job 0 waits for the 5090 (1001 -> 1011), job 1 after it (1011 -> 1021): both
   // cheaper than the idle H100 and in time, so nothing starts and the H100 stays idle.
   std::vector<PlacementJob> jobs = {{&request_, 1025}, {&request_, 1025}};
-  EXPECT_TRUE(PlanDispatch(1000, jobs, pools_, Seconds()).empty());
+  int held = 0;
+  EXPECT_TRUE(PlanDispatch(1000, jobs, pools_, Seconds(), &held).empty());
+  EXPECT_EQ(held, 2);
   EXPECT_EQ(pools_[1].worker.free_slots, 1);
   // Job 1 due at 1020 instead: 1021 is too late behind job 0, so it takes the H100 now; a third
   // job without a deadline finds nothing idle any more.
