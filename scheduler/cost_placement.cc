@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <tuple>
+#include <unordered_map>
 
 namespace turbovid::scheduler {
 namespace {
@@ -26,16 +27,16 @@ bool Better(const Option& a, const Option& b, PlacementReason rule) {
   switch (rule) {
     case PlacementReason::kCheapestMeetingDeadline:
       // Equal cost: rather a free worker now than a wait, then the earlier finish.
-      return std::make_tuple(a.cost, !a.free, a.completion, a.cold, *a.first_worker) <
-             std::make_tuple(b.cost, !b.free, b.completion, b.cold, *b.first_worker);
+      return std::forward_as_tuple(a.cost, !a.free, a.completion, a.cold, *a.first_worker) <
+             std::forward_as_tuple(b.cost, !b.free, b.completion, b.cold, *b.first_worker);
     case PlacementReason::kEarliestCompletion:
-      return std::make_tuple(a.completion, !a.free, a.cost, a.cold, *a.first_worker) <
-             std::make_tuple(b.completion, !b.free, b.cost, b.cold, *b.first_worker);
+      return std::forward_as_tuple(a.completion, !a.free, a.cost, a.cold, *a.first_worker) <
+             std::forward_as_tuple(b.completion, !b.free, b.cost, b.cold, *b.first_worker);
     case PlacementReason::kCheapestIdle:
       // Without prices every cost is 0: warm first, then the faster pool (the rule before
       // prices existed).
-      return std::make_tuple(a.cost, a.cold, a.completion, *a.first_worker) <
-             std::make_tuple(b.cost, b.cold, b.completion, *b.first_worker);
+      return std::forward_as_tuple(a.cost, a.cold, a.completion, *a.first_worker) <
+             std::forward_as_tuple(b.cost, b.cold, b.completion, *b.first_worker);
   }
   return false;
 }
@@ -100,21 +101,54 @@ void PoolCalendar::Occupy(double finish) {
   std::push_heap(added_.begin(), added_.end(), std::greater<>());
 }
 
-PlacementChoice ChoosePool(double now, const PlacementJob& job, int job_index,
-                           const std::vector<PoolView>& pools,
-                           const std::vector<PoolCalendar>& calendars,
-                           const ServiceSecondsFn& seconds) {
+namespace {
+
+// What depends only on (request, pool) during a pass: bit 0 the pool fits the job, bit 1 it does
+// not hold the variant warm. Filled on a request's first look (pools' models do not change in a
+// pass; only free slots do).
+class FitMemo {
+ public:
+  explicit FitMemo(const std::vector<PoolView>& pools) : pools_(pools) {}
+  uint8_t Get(const PlacementRequest& request, size_t pool) {
+    auto [it, fresh] = memo_.try_emplace(&request);
+    if (fresh) {
+      it->second.resize(pools_.size());
+      for (size_t p = 0; p < pools_.size(); ++p) it->second[p] = Flags(request, pools_[p]);
+    }
+    return it->second[pool];
+  }
+  static uint8_t Flags(const PlacementRequest& request, const PoolView& pool) {
+    if (!Fits(request, pool.worker)) return 0;
+    const bool cold = pool.worker.loaded.count({request.model_id, request.variant->name}) == 0;
+    return cold ? 3 : 1;
+  }
+
+ private:
+  const std::vector<PoolView>& pools_;
+  std::unordered_map<const PlacementRequest*, std::vector<uint8_t>> memo_;
+};
+
+PlacementChoice Choose(double now, const PlacementJob& job, int job_index,
+                       const std::vector<PoolView>& pools,
+                       const std::vector<PoolCalendar>& calendars, const ServiceSecondsFn& seconds,
+                       FitMemo* memo) {
   const bool has_deadline = std::isfinite(job.deadline);
-  std::vector<Option> options;
+  // The best option under each rule, kept on the fly.
+  Option feasible, earliest, idle;
   for (size_t p = 0; p < pools.size(); ++p) {
     const PoolView& pool = pools[p];
-    if (!Fits(*job.request, pool.worker)) continue;
+    const uint8_t flags =
+        memo != nullptr ? memo->Get(*job.request, p) : FitMemo::Flags(*job.request, pool);
+    if ((flags & 1) == 0) continue;
     Option o;
     o.pool = static_cast<int>(p);
     o.free = pool.worker.free_slots > 0;
     if (!o.free && !has_deadline) continue;  // only a deadline buys a wait
     o.start = o.free ? now : calendars[p].NextFree(now);
     if (!std::isfinite(o.start)) continue;  // no worker of the pool is known to free up
+    if (!o.free && job.behind_held && pool.workers > 0) {
+      o.start += pool.held_seconds / pool.workers;  // the fluid wait behind the held jobs
+    }
     const std::optional<double> s = seconds(job_index, static_cast<int>(p));
     const bool known = s.has_value() && *s >= 0 && std::isfinite(*s);
     if (known) {
@@ -122,32 +156,47 @@ PlacementChoice ChoosePool(double now, const PlacementJob& job, int job_index,
       o.completion = o.start + *s;
     }
     o.cost = pool.price_per_hour <= 0 ? 0 : known ? pool.price_per_hour * *s / 3600 : kInf;
-    o.cold = pool.worker.loaded.count({job.request->model_id, job.request->variant->name}) == 0;
+    o.cold = (flags & 2) != 0;
     o.first_worker = &pool.worker.worker_id;
-    options.push_back(o);
-  }
-  if (options.empty()) return PlacementChoice{};
-  PlacementReason rule = PlacementReason::kCheapestIdle;
-  if (has_deadline) {
-    rule = PlacementReason::kEarliestCompletion;
-    for (const Option& o : options) {
-      if (o.completion <= job.deadline) rule = PlacementReason::kCheapestMeetingDeadline;
-    }
-  }
-  const Option* best = nullptr;
-  for (const Option& o : options) {
-    if (rule == PlacementReason::kCheapestMeetingDeadline && !(o.completion <= job.deadline)) {
+    if (!has_deadline) {
+      if (idle.pool < 0 || Better(o, idle, PlacementReason::kCheapestIdle)) idle = o;
       continue;
     }
-    if (best == nullptr || Better(o, *best, rule)) best = &o;
+    if (o.completion <= job.deadline &&
+        (feasible.pool < 0 || Better(o, feasible, PlacementReason::kCheapestMeetingDeadline))) {
+      feasible = o;
+    }
+    if (earliest.pool < 0 || Better(o, earliest, PlacementReason::kEarliestCompletion)) {
+      earliest = o;
+    }
   }
-  return ToChoice(*best, !best->free, rule);
+  if (!has_deadline) {
+    return idle.pool < 0 ? PlacementChoice{}
+                         : ToChoice(idle, false, PlacementReason::kCheapestIdle);
+  }
+  if (feasible.pool >= 0) {
+    return ToChoice(feasible, !feasible.free, PlacementReason::kCheapestMeetingDeadline);
+  }
+  if (earliest.pool >= 0) {
+    return ToChoice(earliest, !earliest.free, PlacementReason::kEarliestCompletion);
+  }
+  return PlacementChoice{};
+}
+
+}  // namespace
+
+PlacementChoice ChoosePool(double now, const PlacementJob& job, int job_index,
+                           const std::vector<PoolView>& pools,
+                           const std::vector<PoolCalendar>& calendars,
+                           const ServiceSecondsFn& seconds) {
+  return Choose(now, job, job_index, pools, calendars, seconds, nullptr);
 }
 
 std::vector<PlannedAssignment> PlanDispatch(double now, const std::vector<PlacementJob>& jobs,
                                             std::vector<PoolView>& pools,
-                                            const ServiceSecondsFn& seconds, int* held) {
-  if (held != nullptr) *held = 0;
+                                            const ServiceSecondsFn& seconds,
+                                            std::vector<PlannedAssignment>* holds) {
+  if (holds != nullptr) holds->clear();
   std::vector<PoolCalendar> calendars;
   calendars.reserve(pools.size());
   int free_total = 0;
@@ -156,13 +205,14 @@ std::vector<PlannedAssignment> PlanDispatch(double now, const std::vector<Placem
     free_total += std::max(0, pool.worker.free_slots);
   }
   std::vector<PlannedAssignment> out;
+  FitMemo memo(pools);
   for (size_t j = 0; j < jobs.size() && free_total > 0; ++j) {
     const PlacementChoice choice =
-        ChoosePool(now, jobs[j], static_cast<int>(j), pools, calendars, seconds);
+        Choose(now, jobs[j], static_cast<int>(j), pools, calendars, seconds, &memo);
     if (choice.pool < 0) continue;
     if (choice.wait) {
       calendars[choice.pool].Reserve(now, choice.service_seconds);
-      if (held != nullptr) ++*held;
+      if (holds != nullptr) holds->push_back(PlannedAssignment{static_cast<int>(j), choice});
       continue;
     }
     --pools[choice.pool].worker.free_slots;

@@ -29,11 +29,21 @@ struct PoolView {
   double price_per_hour = 0;
   // When the pool's full workers are expected to free a slot, ascending; null = none busy.
   const std::multiset<double>* busy_until = nullptr;
+  // Expected work of the queued jobs held for this pool, and the workers it is spread over (the
+  // pool's, free or busy; the scheduler counts every worker of the pool's node class and
+  // layout, whose held work it keeps together).
+  double held_seconds = 0;
+  int workers = 0;
 };
 
 struct PlacementJob {
   const PlacementRequest* request = nullptr;
   double deadline = kNoDeadline;  // complete by this time
+  // Outside the pass's scan window (a new arrival behind a long queue): a busy pool starts it
+  // only after the work already held for that pool, spread over the pool's workers. Without
+  // this, jobs deeper in the queue than the window would only be placed once they reach it,
+  // often too late for the deadline they could have met on another pool.
+  bool behind_held = false;
 };
 
 enum class PlacementReason {
@@ -87,12 +97,13 @@ struct PlannedAssignment {
 };
 
 // One dispatch pass over queued jobs in dispatch order (priority, then submit order). Returns
-// the jobs to start now and takes their slots from `pools`; held jobs only shape the calendar.
-// `held` (optional) counts the jobs held for a busy pool while a slot was free elsewhere: only
-// the passing of time can change their placement.
+// the jobs to start now and takes their slots from `pools`. `holds` (optional) gets the jobs
+// held for a busy pool while a slot was free somewhere (the caller keeps each pool's
+// held_seconds from them; only time can change these placements).
 std::vector<PlannedAssignment> PlanDispatch(double now, const std::vector<PlacementJob>& jobs,
                                             std::vector<PoolView>& pools,
-                                            const ServiceSecondsFn& seconds, int* held = nullptr);
+                                            const ServiceSecondsFn& seconds,
+                                            std::vector<PlannedAssignment>* holds = nullptr);
 
 // The expected time of `job` on `pool` from `model` (plus the load time when the pool does not
 // hold the variant warm and the model knows one); nullopt when unknown.

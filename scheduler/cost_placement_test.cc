@@ -165,9 +165,12 @@ TEST_F(CostPlacementTest, HeldJobsQueueUpOnTheBusyPoolTheyWaitFor) {
   // Due at 1025: job 0 waits for the 5090 (1001 -> 1011), job 1 after it (1011 -> 1021): both
   // cheaper than the idle H100 and in time, so nothing starts and the H100 stays idle.
   std::vector<PlacementJob> jobs = {{&request_, 1025}, {&request_, 1025}};
-  int held = 0;
-  EXPECT_TRUE(PlanDispatch(1000, jobs, pools_, Seconds(), &held).empty());
-  EXPECT_EQ(held, 2);
+  std::vector<PlannedAssignment> holds;
+  EXPECT_TRUE(PlanDispatch(1000, jobs, pools_, Seconds(), &holds).empty());
+  ASSERT_EQ(holds.size(), 2u);
+  EXPECT_EQ(holds[1].job, 1);
+  EXPECT_EQ(holds[1].choice.pool, 0);
+  EXPECT_DOUBLE_EQ(holds[1].choice.completion, 1021);
   EXPECT_EQ(pools_[1].worker.free_slots, 1);
   // Job 1 due at 1020 instead: 1021 is too late behind job 0, so it takes the H100 now; a third
   // job without a deadline finds nothing idle any more.
@@ -187,6 +190,29 @@ TEST_F(CostPlacementTest, AJobWithoutDeadlineTakesWhatAHeldJobLeavesIdle) {
   EXPECT_EQ(plan[0].job, 1);
   EXPECT_EQ(plan[0].choice.pool, 1);
   EXPECT_EQ(plan[0].choice.reason, PlacementReason::kCheapestIdle);
+}
+
+TEST_F(CostPlacementTest, AJobBehindTheWindowWaitsBehindTheHeldWork) {
+  // The 5090 pool: 2 workers, both busy until 1001, 30 s of queued work held for it. A job
+  // from beyond the scan window would start at 1001 + 30 / 2 = 1016 and end at 1026: past its
+  // deadline of 1020, so it takes the idle H100; inside the window it would wait (1011).
+  Busy(0, 1001);
+  pools_[0].workers = 2;
+  pools_[0].held_seconds = 30;
+  PlacementJob job{&request_, 1020};
+  std::vector<PoolCalendar> calendars;
+  for (const PoolView& p : pools_) calendars.emplace_back(p.busy_until);
+  PlacementChoice c = ChoosePool(1000, job, 0, pools_, calendars, Seconds());
+  EXPECT_EQ(c.pool, 0);
+  EXPECT_TRUE(c.wait);
+  job.behind_held = true;
+  c = ChoosePool(1000, job, 0, pools_, calendars, Seconds());
+  EXPECT_EQ(c.pool, 1);
+  EXPECT_FALSE(c.wait);
+  job.deadline = 1030;  // 1026 is in time: it joins the held jobs
+  c = ChoosePool(1000, job, 0, pools_, calendars, Seconds());
+  EXPECT_EQ(c.pool, 0);
+  EXPECT_DOUBLE_EQ(c.completion, 1026);
 }
 
 TEST_F(CostPlacementTest, CalendarTakesBusyAndNewlyOccupiedWorkersInTimeOrder) {

@@ -357,7 +357,7 @@ absl::StatusOr<v1::Job> Scheduler::FinishSubmit(const PlacementRequest& placemen
   MarkUnservableLocked(ref, SteadyNow());
   CountArrivalLocked(ref);
   v1::Job snapshot = ToProtoLocked(ref);
-  DispatchLocked();
+  DispatchLocked(&ref);
   return snapshot;
 }
 

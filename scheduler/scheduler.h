@@ -171,9 +171,11 @@ class Scheduler final : public server::VideoBackend,
                     std::optional<absl::StatusOr<int64_t>> committed);
   void HandleReturned(Worker& worker, const v1::TaskReturned& returned);
   ActiveJob* TaskOfLocked(const Worker& worker, const std::string& task_id, int attempt);
+  // Frees the job's worker slot and drops its hold on a pool.
   void ReleaseTaskLocked(ActiveJob& job);
   void DropWorkerLocked(uint64_t session_id, const std::string& reason, bool close_link);
-  void DispatchLocked();
+  // `arrived`: a job just queued; beyond the scan window it is placed behind the held work.
+  void DispatchLocked(ActiveJob* arrived = nullptr);
   void AssignLocked(ActiveJob& job, Worker& worker, const PlacementChoice& choice);
 
   // Fleet economics (scheduler_fleet.cc).
@@ -187,6 +189,9 @@ class Scheduler final : public server::VideoBackend,
     std::vector<ClassLoad> loads;
   };
   FleetDemand DemandLocked(double now_unix) const;
+  // Moves a queued job's hold to (node class, layout) for `seconds` of work; "" = none.
+  void HoldLocked(ActiveJob& job, const std::string& node_class, const std::string& layout,
+                  double seconds);
   void CollectFleetMetricsLocked();
 
   // Unservable jobs and listings (scheduler_admin.cc).
@@ -221,6 +226,8 @@ class Scheduler final : public server::VideoBackend,
   ServiceTimeModel service_model_;
   std::vector<ClassCapacity> class_capacity_;  // every node class of the catalog
   std::vector<DecayingRate> offered_load_;     // parallel to class_capacity_
+  // Expected work of the queued jobs held for a busy pool, by (node class, layout).
+  std::map<std::pair<std::string, std::string>, double> held_seconds_;
   std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA
   std::set<std::string> seen_node_classes_;  // gauges of classes that left are set to 0
   // (model, variant) whose unservable-age gauge was set: reset to 0 once none waits.

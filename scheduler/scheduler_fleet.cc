@@ -110,6 +110,20 @@ void Scheduler::RecordServiceLocked(const ActiveJob& job, double now_steady) {
   }
 }
 
+void Scheduler::HoldLocked(ActiveJob& job, const std::string& node_class, const std::string& layout,
+                           double seconds) {
+  if (!job.held_for.first.empty()) {
+    auto it = held_seconds_.find(job.held_for);
+    if (it != held_seconds_.end()) {
+      it->second -= job.held_seconds;
+      if (it->second <= 1e-9) held_seconds_.erase(it);
+    }
+  }
+  job.held_for = {node_class, layout};
+  job.held_seconds = node_class.empty() || !std::isfinite(seconds) ? 0 : seconds;
+  if (!node_class.empty()) held_seconds_[job.held_for] += job.held_seconds;
+}
+
 Scheduler::FleetDemand Scheduler::DemandLocked(double now) const {
   std::map<std::string, int> class_index;
   for (size_t c = 0; c < class_capacity_.size(); ++c) {

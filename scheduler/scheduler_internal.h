@@ -36,6 +36,9 @@ struct Scheduler::ActiveJob {
   double expected_finish_unix = kNoDeadline;  // when that worker should be free again
   double load_seconds = 0;                    // spent in LOADING_MODEL (not service time)
   double denoise_seconds = 0;                 // sum of the reported step times
+  // While queued: the (node class, layout) placement holds it for, and its work there.
+  std::pair<std::string, std::string> held_for;
+  double held_seconds = 0;
 };
 
 // One connected worker stream.

@@ -359,6 +359,7 @@ void Scheduler::HandleReturned(Worker& worker, const v1::TaskReturned& returned)
 }
 
 void Scheduler::ReleaseTaskLocked(ActiveJob& job) {
+  HoldLocked(job, "", "", 0);
   if (job.session_id == 0) return;
   auto it = workers_.find(job.session_id);
   if (it != workers_.end()) it->second->tasks.erase(job.stored.job_id);
@@ -389,7 +390,7 @@ void Scheduler::DropWorkerLocked(uint64_t session_id, const std::string& reason,
   DispatchLocked();
 }
 
-void Scheduler::DispatchLocked() {
+void Scheduler::DispatchLocked(ActiveJob* arrived) {
   if (shutting_down_) return;
   const double now = UnixNow();
   // Pools of interchangeable workers (cost_placement.h): registered, not draining, same class,
@@ -403,6 +404,7 @@ void Scheduler::DispatchLocked() {
     std::string first_busy_id;          // smallest id among the full workers
   };
   std::map<PoolKey, PoolBuild> by_key;
+  std::map<std::pair<std::string, std::string>, int> workers_by_layout;
   int free_total = 0;
   for (auto& [id, worker] : workers_) {
     if (!worker->registered || worker->draining) continue;
@@ -412,6 +414,7 @@ void Scheduler::DispatchLocked() {
         by_key.try_emplace(PoolKey{info.node_class(), layout, info.memory_bytes(), info.gpu_count(),
                                    worker->variants, worker->loaded});
     PoolBuild& pool = it->second;
+    ++workers_by_layout[{info.node_class(), layout}];
     if (fresh) {
       pool.view.worker.node_class = info.node_class();
       pool.view.worker.memory_bytes = info.memory_bytes();
@@ -448,6 +451,11 @@ void Scheduler::DispatchLocked() {
     pool.view.worker.worker_id =
         pool.free_workers.empty() ? pool.first_busy_id : pool.free_workers[0]->info.worker_id();
     pool.view.busy_until = &pool.busy_until;
+    const std::pair<std::string, std::string> layout_key{pool.view.worker.node_class,
+                                                         pool.view.layout};
+    pool.view.workers = workers_by_layout[layout_key];
+    auto held = held_seconds_.find(layout_key);
+    pool.view.held_seconds = held == held_seconds_.end() ? 0 : held->second;
     pools.push_back(pool.view);
     builds.push_back(&pool);
   }
@@ -459,11 +467,23 @@ void Scheduler::DispatchLocked() {
     jobs.push_back(job->second.get());
     placement_jobs.push_back(PlacementJob{&job->second->placement, job->second->deadline_unix});
   }
+  if (arrived != nullptr && std::find(jobs.begin(), jobs.end(), arrived) == jobs.end()) {
+    jobs.push_back(arrived);
+    placement_jobs.push_back(PlacementJob{&arrived->placement, arrived->deadline_unix,
+                                          /*behind_held=*/true});
+  }
   const ServiceSecondsFn seconds = [&](int j, int p) {
     return PoolServiceSeconds(service_model_, jobs[j]->placement, jobs[j]->stored.job.num_steps(),
                               pools[p]);
   };
-  for (const PlannedAssignment& planned : PlanDispatch(now, placement_jobs, pools, seconds)) {
+  std::vector<PlannedAssignment> holds;
+  const std::vector<PlannedAssignment> plan =
+      PlanDispatch(now, placement_jobs, pools, seconds, &holds);
+  for (const PlannedAssignment& held : holds) {
+    HoldLocked(*jobs[held.job], pools[held.choice.pool].worker.node_class,
+               pools[held.choice.pool].layout, held.choice.service_seconds);
+  }
+  for (const PlannedAssignment& planned : plan) {
     PoolBuild& pool = *builds[planned.choice.pool];
     Worker* worker = nullptr;
     for (Worker* w : pool.free_workers) {
@@ -511,6 +531,7 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker, const PlacementChoi
   job.expected_finish_unix = known ? choice.completion : kNoDeadline;
   job.load_seconds = 0;
   job.denoise_seconds = 0;
+  HoldLocked(job, "", "", 0);
   metrics_->placement_decisions.WithLabels({job.node_class, PlacementReasonName(choice.reason)})
       .Increment();
   worker.tasks.insert(job.stored.job_id);

@@ -46,6 +46,8 @@ struct Job {
   double deadline = kInf;  // absolute
   int shape = 0;
   int priority = 0;
+  int held_pool = -1;  // the pool its last placement holds it for, -1 = none
+  double held_seconds = 0;
 };
 
 class Simulation {
@@ -64,6 +66,7 @@ class Simulation {
       auto memory = fleet.memory_bytes.find(c.probe.node_class);
       view.worker.memory_bytes = memory == fleet.memory_bytes.end() ? 0 : memory->second;
       view.worker.free_slots = count->second;
+      view.workers = count->second;
       view.price_per_hour = c.price_per_hour;
       views_.push_back(view);
       capacity_.push_back(c);
@@ -104,10 +107,14 @@ class Simulation {
     if (std::isnan(s)) return std::nullopt;
     return s;
   }
-  void Arrive(int index);
+  // False when no class of the fleet can run the job (dropped).
+  bool Arrive(int index);
   void Complete(int worker, double now);
-  // Returns the jobs held for a busy pool while another had a free slot.
-  int Dispatch(double now);
+  // Returns the jobs held for a busy pool while another had a free slot. `arrived`: the job
+  // that just arrived (evaluated behind the held work when it is beyond the scan window).
+  int Dispatch(double now, int64_t arrived);
+  // Moves a queued job's hold (pool -1: none) and the pools' held work with it.
+  void Hold(Job& job, int pool, double seconds);
   void Sample(double now);
   SimReport Finish(double wall_seconds);
 
@@ -131,11 +138,11 @@ class Simulation {
   double first_arrival_ = kInf, last_finish_ = 0;
 };
 
-void Simulation::Arrive(int index) {
+bool Simulation::Arrive(int index) {
   const Arrival& a = workload_.arrivals[index];
   if (!servable_[a.shape]) {
     ++unservable_;
-    return;
+    return false;
   }
   Job& job = jobs_[index];
   job.arrival = a.time;
@@ -152,6 +159,7 @@ void Simulation::Arrive(int index) {
       a.time, PlacementJob{&workload_.shapes[a.shape].request, job.deadline}, 0, capacity_,
       [&](int, int cls) { return Seconds(a.shape, cls); }, options_.autoscale, &s);
   if (c >= 0) pools_[c].offered.Add(a.time, s);
+  return true;
 }
 
 void Simulation::Complete(int w, double now) {
@@ -173,26 +181,48 @@ void Simulation::Complete(int w, double now) {
   worker.job = -1;
 }
 
-int Simulation::Dispatch(double now) {
+void Simulation::Hold(Job& job, int pool, double seconds) {
+  if (job.held_pool >= 0) {
+    double& held = views_[job.held_pool].held_seconds;
+    held = std::max(0.0, held - job.held_seconds);
+  }
+  job.held_pool = pool;
+  job.held_seconds = pool >= 0 && std::isfinite(seconds) ? seconds : 0;
+  if (pool >= 0) views_[pool].held_seconds += job.held_seconds;
+}
+
+int Simulation::Dispatch(double now, int64_t arrived) {
   if (queued_ == 0) return 0;
   int free_total = 0;
   for (const PoolView& v : views_) free_total += v.worker.free_slots;
   if (free_total == 0) return 0;
   ++passes_;
-  const std::vector<QueueEntry> order = scheduler::DispatchOrder(queues_);
+  std::vector<QueueEntry> order = scheduler::DispatchOrder(queues_);
   std::vector<PlacementJob> candidates;
-  candidates.reserve(order.size());
+  candidates.reserve(order.size() + 1);
+  bool arrived_in_window = false;
   for (const QueueEntry& e : order) {
     const Job& job = jobs_[e.seq];
     candidates.push_back(PlacementJob{&workload_.shapes[job.shape].request, job.deadline});
+    arrived_in_window = arrived_in_window || e.seq == arrived;
   }
-  int held = 0;
+  if (arrived >= 0 && !arrived_in_window) {
+    const Job& job = jobs_[arrived];
+    order.push_back(QueueEntry{job.priority, arrived, std::to_string(arrived)});
+    candidates.push_back(
+        PlacementJob{&workload_.shapes[job.shape].request, job.deadline, /*behind_held=*/true});
+  }
+  std::vector<scheduler::PlannedAssignment> holds;
   const auto plan = scheduler::PlanDispatch(
       now, candidates, views_, [&](int j, int p) { return Seconds(jobs_[order[j].seq].shape, p); },
-      &held);
+      &holds);
+  for (const scheduler::PlannedAssignment& h : holds) {
+    Hold(jobs_[order[h.job].seq], h.choice.pool, h.choice.service_seconds);
+  }
   for (const scheduler::PlannedAssignment& planned : plan) {
     const QueueEntry& entry = order[planned.job];
-    const Job& job = jobs_[entry.seq];
+    Job& job = jobs_[entry.seq];
+    Hold(job, -1, 0);
     Pool& pool = pools_[planned.choice.pool];
     const int w = pool.free.back();
     pool.free.pop_back();
@@ -209,7 +239,7 @@ int Simulation::Dispatch(double now) {
     pool.report.busy_cost += pool.report.price_per_hour * actual / 3600;
     done_.push({now + actual, w});
   }
-  return held;
+  return static_cast<int>(holds.size());
 }
 
 void Simulation::Sample(double now) {
@@ -250,18 +280,20 @@ SimReport Simulation::Run() {
     const double t_arrival = next < n ? workload_.arrivals[next].time : kInf;
     const double t_done = done_.empty() ? kInf : done_.top().first;
     const double now = std::min({t_arrival, t_done, next_tick, next_sample});
+    int64_t arrived = -1;
     if (now == t_done) {
       const int w = done_.top().second;
       done_.pop();
       Complete(w, now);
     } else if (now == t_arrival) {
-      Arrive(static_cast<int>(next++));
+      if (Arrive(static_cast<int>(next))) arrived = static_cast<int64_t>(next);
+      ++next;
     } else if (now == next_sample) {
       Sample(now);
       next_sample += options_.autoscale_sample_seconds;
       continue;  // a sample changes nothing
     }
-    const int held = Dispatch(now);
+    const int held = Dispatch(now, arrived);
     // Held jobs wait for a busy cheaper pool; time alone can change that (the deadline nears),
     // as the scheduler's heartbeat-driven passes would notice.
     next_tick = held > 0 ? now + options_.tick_seconds : kInf;
