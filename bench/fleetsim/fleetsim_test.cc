@@ -239,7 +239,7 @@ TEST_F(FleetSimTest, SweepFindsTheCheapestMixThatMeetsTheSlo) {
     if (p.meets) {
       EXPECT_GE(p.cost_per_video, best.cost_per_video);
     }
-    // With one fewer H100 the same number of 5090s misses the SLO (the bisection's answer).
+    // With one fewer H100 the same number of 5090s misses the SLO (the search's answer).
     if (p.a == best.a && p.b == best.b - 1) {
       EXPECT_FALSE(p.meets);
     }

@@ -22,6 +22,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: turbovid-fleetsim run --workload FILE [--fleet CLASS=N,...] [common flags]\n"
     "       turbovid-fleetsim sweep --workload FILE --slo SECONDS [--percentile 50|95|99]\n"
+    "                               [--max-miss-percent P (default 1)]\n"
     "                               [--classes A,B] [--max A=N,B=M] [--min A=N,B=M]\n"
     "                               [--grid N] [--threads N] [--svg FILE] [common flags]\n"
     "       turbovid-fleetsim trace --workload FILE --out FILE.csv [--jobs N]\n"
@@ -148,6 +149,8 @@ absl::Status SweepCommand(const Flags& flags) {
   if (!flags.Has("slo")) return absl::InvalidArgumentError("--slo: required (seconds)");
   TV_ASSIGN_OR_RETURN(o.slo_seconds, Number(flags, "slo", 0));
   TV_ASSIGN_OR_RETURN(o.slo_percentile, Number(flags, "percentile", 95));
+  TV_ASSIGN_OR_RETURN(double max_miss, Number(flags, "max-miss-percent", 1));
+  o.max_miss_rate = max_miss / 100;
   TV_ASSIGN_OR_RETURN(double grid, Number(flags, "grid", 6));
   TV_ASSIGN_OR_RETURN(double threads, Number(flags, "threads", 2));
   o.grid = static_cast<int>(grid);

@@ -50,7 +50,8 @@ class MixCache {
                                ? static_cast<double>(report->deadline_misses) /
                                      static_cast<double>(report->deadline_jobs)
                                : 0;
-    p.meets = p.served_all && p.latency <= options_.slo_seconds;
+    p.meets = p.served_all && p.latency <= options_.slo_seconds &&
+              p.deadline_miss_rate <= options_.max_miss_rate;
     std::lock_guard<std::mutex> lock(mu_);
     points_[{a, b}] = p;
     return p;
@@ -156,25 +157,22 @@ absl::StatusOr<SweepResult> Sweep(const Workload& workload,
     return absl::InvalidArgumentError("sweep: percentile must be 50, 95 or 99");
   }
   MixCache cache(workload, model, catalog, o);
-  // Per count of class a: the fewest of class b that meet the SLO, by bisection.
+  // Per count of class a: the fewest of class b that meet the SLO, counting up (latency need not
+  // fall as workers are added: placement may hold jobs for a cheaper class up to their
+  // deadlines, so bisection could skip the answer).
   const int searches = o.max_a - o.min_a + 1;
+  std::vector<int> fewest(searches, -1);  // per a: the fewest b meeting the SLO, -1 = none
   absl::Status status = ParallelFor(searches, o.threads, [&](int i) -> absl::Status {
     const int a = o.min_a + i;
-    int lo = o.min_b, hi = o.max_b;
-    absl::StatusOr<SweepPoint> top = cache.Get(a, hi);
-    if (!top.ok()) return top.status();
-    if (!top->meets) return absl::OkStatus();
-    while (lo < hi) {
-      const int mid = lo + (hi - lo) / 2;
-      absl::StatusOr<SweepPoint> p = cache.Get(a, mid);
+    for (int b = o.min_b; b <= o.max_b; ++b) {
+      absl::StatusOr<SweepPoint> p = cache.Get(a, b);
       if (!p.ok()) return p.status();
       if (p->meets) {
-        hi = mid;
-      } else {
-        lo = mid + 1;
+        fewest[i] = b;
+        break;
       }
     }
-    return cache.Get(a, lo).status();
+    return absl::OkStatus();
   });
   if (!status.ok()) return status;
   const std::vector<int> grid_a = Linspace(o.min_a, o.max_a, o.grid);
@@ -186,6 +184,7 @@ absl::StatusOr<SweepResult> Sweep(const Workload& workload,
   SweepResult result;
   result.points = cache.Points();
   result.simulations = static_cast<int>(result.points.size());
+  for (SweepPoint& p : result.points) p.fewest_b = fewest[p.a - o.min_a] == p.b;
   // Frontier: served mixes by latency; one is on it when it is cheaper than every faster one.
   std::vector<int> order;
   for (size_t i = 0; i < result.points.size(); ++i) {
@@ -213,18 +212,23 @@ absl::StatusOr<SweepResult> Sweep(const Workload& workload,
 }
 
 std::string FormatSweep(const SweepResult& r, const SweepOptions& o) {
-  std::string out =
-      absl::StrFormat("sweep %s x %s, SLO p%.0f <= %.1f s: %d mixes simulated\n", o.class_a,
-                      o.class_b, o.slo_percentile, o.slo_seconds, r.simulations);
-  absl::StrAppendFormat(&out, "%8s %8s %12s %14s %12s %10s %s\n", o.class_a, o.class_b,
+  std::string out = absl::StrFormat(
+      "sweep %s x %s, SLO p%.0f <= %.1f s with at most %.1f %% of deadlines missed: %d mixes "
+      "simulated. Listed: the cost/latency frontier and, per count of %s, the fewest %s meeting "
+      "the SLO.\n",
+      o.class_a, o.class_b, o.slo_percentile, o.slo_seconds, 100 * o.max_miss_rate, r.simulations,
+      o.class_a, o.class_b);
+  absl::StrAppendFormat(&out, "%8s %8s %12s %14s %12s %10s  %s\n", o.class_a, o.class_b,
                         absl::StrFormat("p%.0f s", o.slo_percentile), "cost/video", "fleet/h",
                         "missed", "");
   for (size_t i = 0; i < r.points.size(); ++i) {
     const SweepPoint& p = r.points[i];
-    if (!p.frontier && !p.meets) continue;
-    absl::StrAppendFormat(&out, "%8d %8d %12.2f %14.6f %12.3f %9.2f%% %s%s\n", p.a, p.b, p.latency,
-                          p.cost_per_video, p.fleet_cost_per_hour, 100 * p.deadline_miss_rate,
-                          p.frontier ? "frontier" : "",
+    if (!p.frontier && !p.fewest_b) continue;
+    const char* what = p.frontier && p.fewest_b ? "frontier, fewest"
+                       : p.frontier             ? "frontier"
+                                                : "fewest";
+    absl::StrAppendFormat(&out, "%8d %8d %12.2f %14.6f %12.3f %9.2f%%  %s%s\n", p.a, p.b, p.latency,
+                          p.cost_per_video, p.fleet_cost_per_hour, 100 * p.deadline_miss_rate, what,
                           static_cast<int>(i) == r.best ? " <- cheapest" : "");
   }
   if (r.best < 0) {
@@ -283,7 +287,15 @@ std::string FrontierSvg(const SweepResult& r, const SweepOptions& o, const std::
   }
   x_lo /= 1.3;
   x_hi *= 1.3;
-  y_hi = y_hi > 0 ? y_hi * 1.1 : 1;
+  // y: from 0 in five steps of 1, 2 or 5 x 10^k.
+  double y_step = std::pow(10, std::floor(std::log10(y_hi > 0 ? y_hi / 5 : 1)));
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (y_hi <= 5 * m * y_step) {
+      y_step *= m;
+      break;
+    }
+  }
+  y_hi = 5 * y_step;
   auto X = [&](double v) { return kLeft + plot_w * (std::log(v / x_lo) / std::log(x_hi / x_lo)); };
   auto Y = [&](double v) { return kTop + plot_h * (1 - v / y_hi); };
   std::string svg = absl::StrFormat(
@@ -301,12 +313,12 @@ std::string FrontierSvg(const SweepResult& r, const SweepOptions& o, const std::
         X(t), kTop, X(t), kTop + plot_h, X(t), kTop + plot_h + 18, Number(t));
   }
   for (int i = 0; i <= 5; ++i) {
-    const double v = y_hi * i / 5;
+    const double v = y_step * i;
     absl::StrAppendFormat(
         &svg,
         "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>"
         "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-        kLeft, Y(v), kLeft + plot_w, Y(v), kLeft - 6, Y(v) + 4, absl::StrFormat("%.5f", v));
+        kLeft, Y(v), kLeft + plot_w, Y(v), kLeft - 6, Y(v) + 4, absl::StrFormat("%g", v));
   }
   absl::StrAppendFormat(
       &svg,
@@ -357,10 +369,12 @@ std::string FrontierSvg(const SweepResult& r, const SweepOptions& o, const std::
                             Y(p->cost_per_video) - 5, p->a, p->b);
     }
   }
-  std::string caption = absl::StrFormat("%d mixes of %s + %s simulated; labels: %s+%s counts",
+  std::string caption = absl::StrFormat("%d mixes of %s + %s simulated (labels: %s+%s counts)",
                                         r.simulations, o.class_a, o.class_b, o.class_a, o.class_b);
-  if (left_out > 0)
+  if (left_out > 0) {
     absl::StrAppendFormat(&caption, "; %d slower or unservable not shown", left_out);
+  }
+  std::string verdict;
   if (r.best >= 0) {
     const SweepPoint& b = r.points[r.best];
     absl::StrAppendFormat(
@@ -368,16 +382,19 @@ std::string FrontierSvg(const SweepResult& r, const SweepOptions& o, const std::
         "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#c0392b\" "
         "stroke-width=\"2.5\"/>\n",
         X(b.latency), Y(b.cost_per_video));
-    absl::StrAppendFormat(&caption,
-                          ". Cheapest meeting the SLO (red ring): %d %s + %d %s, %.6f "
-                          "per video, p%.0f %.1f s",
-                          b.a, o.class_a, b.b, o.class_b, b.cost_per_video, o.slo_percentile,
-                          b.latency);
+    verdict = absl::StrFormat(
+        "Cheapest meeting the SLO (red ring): %d %s + %d %s, %.6f per video, p%.0f %.1f s, "
+        "%.1f %% of deadlines missed",
+        b.a, o.class_a, b.b, o.class_b, b.cost_per_video, o.slo_percentile, b.latency,
+        100 * b.deadline_miss_rate);
   } else {
-    absl::StrAppend(&caption, ". No mix in range meets the SLO");
+    verdict = "No mix in range meets the SLO";
   }
-  absl::StrAppendFormat(&svg, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">%s</text>\n</svg>\n",
-                        kLeft, kHeight - 14, XmlEscape(caption));
+  absl::StrAppendFormat(&svg,
+                        "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">%s</text>\n"
+                        "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">%s</text>\n</svg>\n",
+                        kLeft, kHeight - 22, XmlEscape(caption), kLeft, kHeight - 8,
+                        XmlEscape(verdict));
   return svg;
 }
 

@@ -1,8 +1,8 @@
 // Sweep mode of turbovid-fleetsim: for a workload and a latency SLO (a percentile of end-to-end
 // latency), the cheapest mix of two node classes, and the cost/latency frontier drawn as SVG by
-// our own writer. For each count of the first class a binary search finds the fewest workers of
-// the second that meet the SLO (latency falls as workers are added; cost-aware routing can bend
-// that, so a coarse grid is simulated too); every simulated mix is a point of the picture.
+// our own writer. For each count of the first class the search counts up the workers of the
+// second until the SLO is met, and a coarse grid of larger mixes is simulated too; every
+// simulated mix is a point of the picture.
 #pragma once
 
 #include <string>
@@ -20,8 +20,9 @@ struct SweepOptions {
   int min_b = 0, max_b = 16;
   double slo_seconds = 60;
   double slo_percentile = 95;
-  int grid = 6;     // grid points per axis, besides the searches
-  int threads = 2;  // simulations run in parallel
+  double max_miss_rate = 0.01;  // and at most this share of deadline jobs late
+  int grid = 6;                 // grid points per axis, besides the searches
+  int threads = 2;              // simulations run in parallel
   FleetSpec fleet;  // other classes' workers and the memory table; a and b are set per mix
   SimOptions sim;
 };
@@ -33,8 +34,9 @@ struct SweepPoint {
   double fleet_cost_per_hour = 0;
   double deadline_miss_rate = 0;
   bool served_all = false;  // nothing unservable
-  bool meets = false;       // served_all and latency <= SLO
+  bool meets = false;       // served_all, latency <= SLO, deadline misses <= max_miss_rate
   bool frontier = false;    // no other served mix is both faster and cheaper
+  bool fewest_b = false;    // the search's answer: the fewest of class b meeting the SLO at this a
 };
 
 struct SweepResult {
