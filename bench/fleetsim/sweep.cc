@@ -360,13 +360,17 @@ std::string FrontierSvg(const SweepResult& r, const SweepOptions& o, const std::
                           "<polyline points=\"%s\" fill=\"none\" stroke=\"#2471a3\" "
                           "stroke-width=\"2\"/>\n",
                           path);
+    double labelled_x = -1e9;  // labels at least 45 px apart, so they stay readable
     for (const SweepPoint* p : frontier) {
+      const double x = X(p->latency), y = Y(p->cost_per_video);
+      absl::StrAppendFormat(&svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2471a3\"/>\n", x,
+                            y);
+      if (x - labelled_x < 45) continue;
+      labelled_x = x;
       absl::StrAppendFormat(&svg,
-                            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2471a3\"/>"
                             "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#2471a3\">"
                             "%d+%d</text>\n",
-                            X(p->latency), Y(p->cost_per_video), X(p->latency) + 5,
-                            Y(p->cost_per_video) - 5, p->a, p->b);
+                            x + 5, y - 6, p->a, p->b);
     }
   }
   std::string caption = absl::StrFormat("%d mixes of %s + %s simulated (labels: %s+%s counts)",

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -213,7 +214,7 @@ absl::StatusOr<Workload> ReadTrace(const std::string& path, const ModelCatalog& 
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
   Workload workload;
-  workload.name = path;
+  workload.name = std::filesystem::path(path).stem().string();
   ShapeTable shapes(catalog, &workload);
   std::string line;
   std::map<std::string, int> column;
