@@ -5,7 +5,20 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace turbovid::scheduler {
+
+int GroupGpus(const PlacementRequest& request, const std::string& node_class) {
+  if (request.variant == nullptr) return 1;
+  auto it = request.variant->gpus.find(node_class);
+  return it == request.variant->gpus.end() ? 1 : std::max(1, it->second);
+}
+
+std::string FreshLayout(const PlacementRequest& request, const std::string& node_class) {
+  const int gpus = GroupGpus(request, node_class);
+  return gpus > 1 ? absl::StrCat("tp", gpus) : "1gpu";
+}
 
 std::vector<ClassCapacity> CatalogClassCapacity(const ModelCatalog& catalog,
                                                 const ServiceTimeModel& model) {
@@ -14,6 +27,7 @@ std::vector<ClassCapacity> CatalogClassCapacity(const ModelCatalog& catalog,
     ClassCapacity c;
     c.probe.worker_id = node_class;
     c.probe.node_class = node_class;
+    c.probe.gpu_count = kMaxGroupGpus;
     for (const ModelSpec& m : catalog.models()) {
       for (const VariantSpec& v : m.variants) {
         if (v.memory_bytes.count(node_class) != 0) c.probe.variants.insert({m.id, v.name});
@@ -39,7 +53,8 @@ int RouteJob(double now, const PlacementJob& job, int job_index,
     const std::optional<double> s = seconds(job_index, static_cast<int>(c));
     if (!s.has_value() || !(*s >= 0) || !std::isfinite(*s)) continue;
     const bool feasible = *s <= slack;
-    const double cost = classes[c].price_per_hour * *s / 3600;
+    const double cost = classes[c].price_per_hour *
+                        GroupGpus(*job.request, classes[c].probe.node_class) * *s / 3600;
     // Feasible beats infeasible; among feasible the cheaper (then faster), else the faster.
     const bool better =
         best < 0 || (feasible && !best_feasible) ||

@@ -13,15 +13,23 @@
 
 namespace turbovid::scheduler {
 
-// What a fresh worker of a class can run: catalog variants with a memory entry for the class.
+// What a fresh worker of a class can run: catalog variants with a memory entry for the class,
+// as a group as large as the variant needs there.
 struct ClassCapacity {
-  WorkerView probe;  // node_class, variants; memory 0 (no check), warm set empty
-  std::string layout = "1gpu";
-  double price_per_hour = 0;
+  WorkerView probe;           // node_class, variants, kMaxGroupGpus; memory 0 (no check), none warm
+  double price_per_hour = 0;  // per GPU
 };
 
+// The largest worker group (one node, docs/parallelism.md §1).
+inline constexpr int kMaxGroupGpus = 8;
+
+// GPUs one worker of `node_class` needs for `request`: the variant's `gpus` entry, at least 1.
+int GroupGpus(const PlacementRequest& request, const std::string& node_class);
+// The layout a fresh worker of the class runs it with: "1gpu", or "tp<g>" for a group of g.
+std::string FreshLayout(const PlacementRequest& request, const std::string& node_class);
+
 // One ClassCapacity per node class named in the catalog's memory tables, in name order, with the
-// model's prices and layout "1gpu".
+// model's prices.
 std::vector<ClassCapacity> CatalogClassCapacity(const ModelCatalog& catalog,
                                                 const ServiceTimeModel& model);
 
@@ -33,9 +41,10 @@ struct AutoscaleOptions {
   double target_utilization = 0.8;   // busy share the arrival term aims at, (0, 1]
 };
 
-// The class a job goes to when every class has a free worker: the cheapest expected to finish
-// within its slack (deadline - now, or the default SLO), else the fastest. -1 when no class can
-// run it or none has an estimate. `seconds_out` gets the expected seconds there.
+// The class a job goes to when every class has a free worker: the cheapest (price per GPU x the
+// GPUs it needs there x seconds) expected to finish within its slack (deadline - now, or the
+// default SLO), else the fastest. -1 when no class can run it or none has an estimate.
+// `seconds_out` gets the expected seconds there.
 int RouteJob(double now, const PlacementJob& job, int job_index,
              const std::vector<ClassCapacity>& classes, const ClassSecondsFn& seconds,
              const AutoscaleOptions& options, double* seconds_out);

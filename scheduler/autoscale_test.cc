@@ -22,6 +22,7 @@ class AutoscaleTest : public ::testing::Test {
     c.probe.worker_id = name;
     c.probe.node_class = name;
     c.probe.variants = {{"m", "turbo"}};
+    c.probe.gpu_count = kMaxGroupGpus;  // as CatalogClassCapacity: a group as large as needed
     c.price_per_hour = price;
     return c;
   }
@@ -87,6 +88,21 @@ TEST_F(AutoscaleTest, ArrivalTermAndBusyFloor) {
   loads[1].busy_workers = 3;           // never below the workers busy now
   d = DesiredWorkers(1000, {}, classes_, loads, Seconds, options_);
   EXPECT_EQ(d[1].desired_workers, 3);
+}
+
+TEST_F(AutoscaleTest, AGroupCostsAllItsGpus) {
+  // The 5090 at 1.08/h (10 s: 0.003) against the H100 at 3.60/h per GPU (2 s: 0.002 on one GPU).
+  classes_[0].price_per_hour = 1.08;
+  EXPECT_EQ(Route(1015), 1);
+  EXPECT_EQ(GroupGpus(request_, "h100"), 1);
+  EXPECT_EQ(FreshLayout(request_, "h100"), "1gpu");
+  // A variant that needs two H100s: 0.004 for the pair, so the 5090 is the cheaper in time.
+  variant_.gpus = {{"h100", 2}};
+  EXPECT_EQ(GroupGpus(request_, "h100"), 2);
+  EXPECT_EQ(GroupGpus(request_, "rtx5090"), 1);
+  EXPECT_EQ(FreshLayout(request_, "h100"), "tp2");
+  EXPECT_EQ(Route(1015), 0);
+  EXPECT_EQ(Route(1005), 1);  // only the pair is in time
 }
 
 TEST(DecayingRateTest, ExponentialWindow) {

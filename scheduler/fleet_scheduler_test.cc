@@ -59,7 +59,12 @@ class FleetSchedulerTest : public ::testing::Test {
     config_.db_path = dir_ + "/jobs.db";
     config_.artifact_dir = dir_ + "/artifacts";
     config_.placement.service_times_file = dir_ + "/service-times.yaml";
-    std::ofstream(config_.placement.service_times_file) << kServiceTimes;
+    Open(kServiceTimes);
+  }
+  // (Re)starts the scheduler over the same store with `service_times` as its table.
+  void Open(const std::string& service_times) {
+    scheduler_.reset();
+    std::ofstream(config_.placement.service_times_file) << service_times;
     registry_ = std::make_unique<common::metrics::Registry>();
     metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
     auto catalog = ModelCatalog::LoadFile(TV_MODELS_YAML);
@@ -77,12 +82,15 @@ class FleetSchedulerTest : public ::testing::Test {
     scheduler_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::unique_ptr<Worker> Connect(const std::string& id, const std::string& node_class) {
+  std::unique_ptr<Worker> Connect(const std::string& id, const std::string& node_class,
+                                  int gpus = 1) {
     auto worker = std::make_unique<Worker>();
     worker->session = scheduler_->OpenSession(&worker->link, "test", {});
     v1::WorkerMessage m;
     m.mutable_register_()->set_worker_id(id);
     m.mutable_register_()->set_node_class(node_class);
+    m.mutable_register_()->set_gpu_count(gpus);
+    m.mutable_register_()->set_tensor_parallel_size(gpus);
     auto* model = m.mutable_register_()->add_models();
     model->set_model_id("tiny-t2v");
     model->set_variant("turbo");
@@ -200,6 +208,27 @@ TEST_F(FleetSchedulerTest, CheapestWorkerInTimeWaitsForTheCheapOneWhileItCan) {
   ASSERT_EQ(cheap->link.assigns.size(), 2u);
   EXPECT_EQ(cheap->link.assigns[1].task_id(), c->job_id());
   EXPECT_EQ(Counter("rtx5090", "cheapest_meeting_deadline"), 2);
+}
+
+TEST_F(FleetSchedulerTest, AWorkerGroupCostsAllItsGpus) {
+  // Prices are per GPU. The 5090 at 1.08/h: 10 s cost 0.003. One H100 at 3.60/h: 2 s cost 0.002;
+  // a tensor-parallel pair (2 s by its own prior) costs 0.004.
+  std::string table = kServiceTimes;
+  table.replace(table.find("0.36"), 4, "1.08");
+  table += R"(  - {node_class: h100, layout: tp2, model: tiny-t2v, variant: turbo, width_pixels: 64,
+     height_pixels: 64, frames: 5, step_seconds: 0.5, fixed_seconds: 1.0, basis: estimate}
+)";
+  Open(table);
+  auto cheap = Connect("w-5090", "rtx5090");
+  auto pair = Connect("w-h100x2", "h100", 2);
+  ASSERT_THAT(scheduler_->SubmitVideo(Request(600)), IsOk());
+  EXPECT_EQ(cheap->link.assigns.size(), 1u);
+  EXPECT_TRUE(pair->link.assigns.empty());
+  auto single = Connect("w-h100", "h100");
+  // The 5090 is busy: one H100 (0.002) beats the pair (0.004) and waiting for the 5090 (0.003).
+  ASSERT_THAT(scheduler_->SubmitVideo(Request(600)), IsOk());
+  EXPECT_EQ(single->link.assigns.size(), 1u);
+  EXPECT_TRUE(pair->link.assigns.empty());
 }
 
 TEST_F(FleetSchedulerTest, NoWorkerInTimeTakesTheEarliestCompletion) {

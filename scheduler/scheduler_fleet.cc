@@ -34,6 +34,12 @@ std::optional<JobShape> DefaultShape(const ModelSpec& model, const VariantSpec& 
   return shape;
 }
 
+// The layout a fresh worker of the class runs the variant with (a group when it needs one).
+std::string DefaultLayout(const ModelSpec& model, const VariantSpec& variant,
+                          const std::string& node_class) {
+  return FreshLayout(PlacementRequest{model.id, &variant, 0, 0, 0}, node_class);
+}
+
 }  // namespace
 
 double UnixNow() {
@@ -79,7 +85,7 @@ void Scheduler::CountArrivalLocked(const ActiveJob& job) {
   auto seconds = [&](int, int c) -> std::optional<double> {
     ServiceKey key = ServiceKeyOf(job);
     key.node_class = class_capacity_[c].probe.node_class;
-    key.layout = class_capacity_[c].layout;
+    key.layout = FreshLayout(job.placement, key.node_class);
     std::optional<ServiceEstimate> e = service_model_.Estimate(key);
     if (!e.has_value()) return std::nullopt;
     return e->seconds;
@@ -102,7 +108,7 @@ void Scheduler::RecordServiceLocked(const ActiveJob& job, double now_steady) {
         .Observe((service + job.load_seconds) / job.expected_seconds);
   }
   metrics_->job_cost.WithLabels({model_id, job.node_class})
-      .Increment(service_model_.PricePerHour(job.node_class) * service / 3600);
+      .Increment(job.price_per_hour * service / 3600);
   if (std::isfinite(job.deadline_unix)) {
     metrics_->deadline_jobs
         .WithLabels({model_id, UnixNow() <= job.deadline_unix ? "met" : "missed"})
@@ -156,7 +162,7 @@ Scheduler::FleetDemand Scheduler::DemandLocked(double now) const {
   auto seconds = [&](int j, int c) -> std::optional<double> {
     ServiceKey key = ServiceKeyOf(*queued[j]);
     key.node_class = class_capacity_[c].probe.node_class;
-    key.layout = class_capacity_[c].layout;
+    key.layout = FreshLayout(queued[j]->placement, key.node_class);
     std::optional<ServiceEstimate> e = service_model_.Estimate(key);
     if (!e.has_value()) return std::nullopt;
     return e->seconds;
@@ -181,8 +187,8 @@ void Scheduler::CollectFleetMetricsLocked() {
       const std::optional<JobShape> shape = DefaultShape(model, variant);
       if (!shape.has_value()) continue;
       for (const auto& [node_class, bytes] : variant.memory_bytes) {
-        const std::optional<ServiceEstimate> e =
-            service_model_.Estimate(ServiceKey{node_class, "1gpu", *shape});
+        const std::optional<ServiceEstimate> e = service_model_.Estimate(
+            ServiceKey{node_class, DefaultLayout(model, variant, node_class), *shape});
         if (e.has_value()) {
           metrics_->service_time_estimate.WithLabels({model.id, variant.name, node_class})
               .Set(e->seconds);
@@ -245,7 +251,7 @@ absl::StatusOr<v1::GetFleetResponse> Scheduler::GetFleet() {
       const std::optional<JobShape> shape = DefaultShape(model, variant);
       if (!shape.has_value()) continue;
       for (const auto& [node_class, bytes] : variant.memory_bytes) {
-        const ServiceKey key{node_class, "1gpu", *shape};
+        const ServiceKey key{node_class, DefaultLayout(model, variant, node_class), *shape};
         if (std::optional<ServiceEstimate> e = service_model_.Estimate(key)) add(key, *e);
       }
     }

@@ -409,7 +409,8 @@ void Scheduler::DispatchLocked(ActiveJob* arrived) {
   for (auto& [id, worker] : workers_) {
     if (!worker->registered || worker->draining) continue;
     const v1::RegisterWorker& info = worker->info;
-    const std::string layout = ParallelLayout(info.gpu_count(), info.tensor_parallel_size());
+    const std::string layout = ParallelLayout(info.gpu_count(), info.tensor_parallel_size(),
+                                              info.sequence_parallel_size());
     auto [it, fresh] =
         by_key.try_emplace(PoolKey{info.node_class(), layout, info.memory_bytes(), info.gpu_count(),
                                    worker->variants, worker->loaded});
@@ -422,7 +423,9 @@ void Scheduler::DispatchLocked(ActiveJob* arrived) {
       pool.view.worker.variants = worker->variants;
       pool.view.worker.loaded = worker->loaded;
       pool.view.layout = layout;
-      pool.view.price_per_hour = service_model_.PricePerHour(info.node_class());
+      // Prices are per GPU: a worker group costs all of its GPUs.
+      pool.view.price_per_hour =
+          service_model_.PricePerHour(info.node_class()) * std::max(1, info.gpu_count());
     }
     const int free = worker->max_tasks - static_cast<int>(worker->tasks.size());
     if (free > 0) {
@@ -525,7 +528,10 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker, const PlacementChoi
   job.progress = 0;
   job.denoise_done_steady = 0;
   job.unservable_since = 0;
-  job.layout = ParallelLayout(worker.info.gpu_count(), worker.info.tensor_parallel_size());
+  job.layout = ParallelLayout(worker.info.gpu_count(), worker.info.tensor_parallel_size(),
+                              worker.info.sequence_parallel_size());
+  job.price_per_hour =
+      service_model_.PricePerHour(job.node_class) * std::max(1, worker.info.gpu_count());
   const bool known = std::isfinite(choice.service_seconds);
   job.expected_seconds = known ? choice.service_seconds : 0;
   job.expected_finish_unix = known ? choice.completion : kNoDeadline;

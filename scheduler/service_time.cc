@@ -67,8 +67,12 @@ double ShapeTokens(const JobShape& s) {
   return frames * (s.width_pixels / 16) * (s.height_pixels / 16);
 }
 
-std::string ParallelLayout(int gpu_count, int tensor_parallel_size) {
-  if (tensor_parallel_size > 1) return absl::StrCat("tp", tensor_parallel_size);
+std::string ParallelLayout(int gpu_count, int tensor_parallel_size, int sequence_parallel_size) {
+  const int tp = std::max(1, tensor_parallel_size);
+  const int sp = std::max(1, sequence_parallel_size);
+  if (tp > 1 && sp > 1) return absl::StrCat("tp", tp, "sp", sp);
+  if (tp > 1) return absl::StrCat("tp", tp);
+  if (sp > 1) return absl::StrCat("sp", sp);
   return absl::StrCat(std::max(1, gpu_count), "gpu");
 }
 

@@ -32,8 +32,9 @@ struct JobShape {
 // Latent tokens of a shape (Wan: 8x spatial, 4x temporal VAE stride, 2x2 patches).
 double ShapeTokens(const JobShape& shape);
 
-// "1gpu", "tp2", "tp4", "2gpu": how a worker spreads one job over its GPUs.
-std::string ParallelLayout(int gpu_count, int tensor_parallel_size);
+// How a worker (group) spreads one job over its GPUs: "1gpu", "tp2", "sp4", "tp2sp4", and
+// "<n>gpu" for n GPUs without a tensor or sequence split (docs/parallelism.md §1).
+std::string ParallelLayout(int gpu_count, int tensor_parallel_size, int sequence_parallel_size);
 
 struct ServiceKey {
   std::string node_class;

@@ -90,6 +90,11 @@ TEST(ServiceTimeTableTest, CheckedInTableMatchesCatalogAndBenchmarks) {
     EXPECT_EQ(variant->memory_bytes.count(e.node_class), 1u)
         << e.model_id << ":" << e.variant << " cannot run on " << e.node_class;
     EXPECT_EQ(table->node_classes.count(e.node_class), 1u) << e.node_class << " has no price";
+    // A variant that needs a group there is never run by one GPU: a "1gpu" prior would be dead.
+    auto gpus = variant->gpus.find(e.node_class);
+    if (gpus != variant->gpus.end() && gpus->second > 1) {
+      EXPECT_NE(e.layout, "1gpu") << e.model_id << ":" << e.variant << " on " << e.node_class;
+    }
   }
   ServiceTimeModel model(0.3, *table);
   std::optional<ServiceEstimate> h100 = model.Estimate(
@@ -158,10 +163,12 @@ TEST(ServiceTimeModelTest, FamilyWithoutPriorScalesMeasuredRatesByTokens) {
 }
 
 TEST(ServiceTimeModelTest, LayoutNames) {
-  EXPECT_EQ(ParallelLayout(1, 1), "1gpu");
-  EXPECT_EQ(ParallelLayout(0, 0), "1gpu");
-  EXPECT_EQ(ParallelLayout(2, 2), "tp2");
-  EXPECT_EQ(ParallelLayout(2, 1), "2gpu");
+  EXPECT_EQ(ParallelLayout(1, 1, 1), "1gpu");
+  EXPECT_EQ(ParallelLayout(0, 0, 0), "1gpu");
+  EXPECT_EQ(ParallelLayout(2, 2, 1), "tp2");
+  EXPECT_EQ(ParallelLayout(8, 1, 8), "sp8");
+  EXPECT_EQ(ParallelLayout(8, 2, 4), "tp2sp4");
+  EXPECT_EQ(ParallelLayout(2, 1, 1), "2gpu");
 }
 
 }  // namespace

@@ -63,6 +63,7 @@ class Simulation {
       PoolView view;
       view.worker = c.probe;
       view.worker.loaded = c.probe.variants;  // every model warm
+      view.worker.gpu_count = 1;              // one GPU per simulated worker
       auto memory = fleet.memory_bytes.find(c.probe.node_class);
       view.worker.memory_bytes = memory == fleet.memory_bytes.end() ? 0 : memory->second;
       view.worker.free_slots = count->second;
