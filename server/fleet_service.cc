@@ -4,12 +4,13 @@
 #include <chrono>
 #include <utility>
 
+#include "server/grpc_auth.h"
 #include "server/status.h"
 
 namespace turbovid::server {
 
-FleetServiceImpl::FleetServiceImpl(FleetBackend* backend, RpcObserver observer)
-    : backend_(backend), observer_(std::move(observer)) {}
+FleetServiceImpl::FleetServiceImpl(FleetBackend* backend, RpcObserver observer, Authenticator* auth)
+    : backend_(backend), observer_(std::move(observer)), auth_(auth) {}
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(grpc::CallbackServerContext* context,
                                                      const v1::GetFleetRequest* /*request*/,
@@ -18,6 +19,11 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(grpc::CallbackServerContext
   absl::Status status;
   if (context->deadline() < std::chrono::system_clock::now()) {
     status = absl::DeadlineExceededError("deadline passed before the request was handled");
+  } else if (absl::StatusOr<Principal> caller =
+                 auth_ == nullptr ? absl::StatusOr<Principal>(Principal{})
+                                  : auth_->AuthenticateClient(AuthorizationMetadata(*context));
+             !caller.ok()) {
+    status = caller.status();
   } else {
     absl::StatusOr<v1::GetFleetResponse> fleet = backend_->GetFleet();
     if (fleet.ok()) {

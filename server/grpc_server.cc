@@ -93,7 +93,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
     builder.RegisterService(server->video_service_.get());
   }
   if (fleet != nullptr) {
-    server->fleet_service_ = std::make_unique<FleetServiceImpl>(fleet, observer);
+    server->fleet_service_ = std::make_unique<FleetServiceImpl>(fleet, observer, options.auth);
     builder.RegisterService(server->fleet_service_.get());
   }
   if (hub != nullptr) {

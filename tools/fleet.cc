@@ -1,21 +1,21 @@
 // `turbovid fleet`: the scheduler's fleet view (turbovid.v1.FleetService.GetFleet): node classes
 // with prices, workers and the autoscaling signal, then the service-time model's estimates.
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/grpcpp.h"
 #include "tools/args.h"
 #include "tools/commands.h"
-#include "turbovid/v1/fleet_service.grpc.pb.h"
+#include "tools/video_client.h"
 
 namespace turbovid::tools {
 
 int FleetCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv, {"scheduler", "timeout"}, {"json"});
+  auto args = Args::Parse(argv, {"scheduler", "timeout", "api-key", "ca-cert"}, {"json"});
   if (!args.ok()) return ReportError(args.status()) + 1;
   auto timeout = args->GetDouble("timeout", 30);
   if (!timeout.ok()) return ReportError(timeout.status()) + 1;
@@ -23,14 +23,13 @@ int FleetCommand(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "usage: turbovid fleet [--json]\n");
     return 2;
   }
-  auto channel = grpc::CreateChannel(args->Get("scheduler", kDefaultScheduler),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = v1::FleetService::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(*timeout)));
-  v1::GetFleetResponse fleet;
-  const grpc::Status status = stub->GetFleet(&context, v1::GetFleetRequest(), &fleet);
-  if (!status.ok()) return ReportError(FromGrpc(status));
+  // VideoClient reads the credentials from the environment; the flags override it.
+  if (args->Has("api-key")) setenv("TURBOVID_API_KEY", args->Get("api-key").c_str(), 1);
+  if (args->Has("ca-cert")) setenv("TURBOVID_CA_CERT", args->Get("ca-cert").c_str(), 1);
+  VideoClient client(args->Get("scheduler", kDefaultScheduler), absl::Seconds(*timeout));
+  absl::StatusOr<v1::GetFleetResponse> got = client.GetFleet();
+  if (!got.ok()) return ReportError(got.status());
+  const v1::GetFleetResponse& fleet = *got;
   if (args->Has("json")) {
     std::string out;
     google::protobuf::util::JsonPrintOptions options;

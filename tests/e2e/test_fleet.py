@@ -1,9 +1,10 @@
 """Fleet economics end to end: a scheduler started with a service-times table (a price for the cpu
-class, a prior for the tiny model) and its own priority classes, two CPU workers. Jobs with
+class, a prior for the tiny model) and its own priority classes, API keys on, two CPU workers. Jobs with
 deadlines and priority classes (Python client and `turbovid generate --deadline
 --priority-class`) run; `turbovid fleet` (FleetService.GetFleet) shows the cpu class with its
 price and workers and a measured service time for the jobs' shape; bad deadlines and classes are
-refused naming the field; /metrics carries the fleet families and passes promtool."""
+refused naming the field; GetFleet needs a key; /metrics carries the fleet families and passes
+promtool."""
 import json
 import os
 import shutil
@@ -48,9 +49,10 @@ class FleetTest(e2e_case.ClusterCase):
         config = os.path.join(cls.config_dir, "scheduler.yaml")
         with open(config, "w") as f:
             f.write(SCHEDULER_YAML.format(service_times=service_times))
-        cls.cluster = harness.Cluster(cls.NAME, workers=cls.WORKERS,
+        cls.cluster = harness.Cluster(cls.NAME, workers=cls.WORKERS, tenants=["alice"],
                                       scheduler_args=["--config", config])
-        client = cls.cluster.client()
+        cls.key = cls.cluster.keys["alice"]
+        client = cls.cluster.client(api_key=cls.key)
         cls.jobs = []
         for i, extra in enumerate([dict(priority_class="interactive"),
                                    dict(deadline_seconds=600.0),
@@ -64,8 +66,11 @@ class FleetTest(e2e_case.ClusterCase):
         super().tearDownClass()
         shutil.rmtree(cls.config_dir, ignore_errors=True)
 
+    def cli(self, *args, check=False):
+        return self.cluster.cli(*args, "--api-key", self.key, check=check)
+
     def test_jobs_carry_their_resolved_urgency(self):
-        client = self.cluster.client()
+        client = self.cluster.client(api_key=self.key)
         for job in self.jobs:
             self.assertEqual(client.state_name(job), "JOB_STATE_SUCCEEDED", job.error)
         interactive, absolute, overnight = (j.request for j in self.jobs)
@@ -79,7 +84,7 @@ class FleetTest(e2e_case.ClusterCase):
         self.assertEqual(overnight.deadline_unix_seconds, 0)
 
     def test_bad_deadlines_and_classes_name_the_field(self):
-        client = self.cluster.client()
+        client = self.cluster.client(api_key=self.key)
         for extra, field in [(dict(deadline_seconds=-1.0), "deadline_seconds"),
                              (dict(deadline_unix_seconds=1000.0), "deadline_unix_seconds"),
                              (dict(priority_class="standard"), "priority_class")]:
@@ -90,21 +95,21 @@ class FleetTest(e2e_case.ClusterCase):
 
     def test_cli_generate_with_deadline_and_class(self):
         out = os.path.join(self.cluster.dir, "cli.mp4")
-        r = self.cluster.cli("generate", "--model", harness.T2V_MODEL, "--prompt", "cli fleet",
-                             "--frames", "5", "--width", "64", "--height", "64", "--steps", "2",
-                             "--seed", "3", "--deadline", "900", "--priority-class", "interactive",
-                             "--quiet", "--json", "--out", out, check=True)
+        r = self.cli("generate", "--model", harness.T2V_MODEL, "--prompt", "cli fleet",
+                     "--frames", "5", "--width", "64", "--height", "64", "--steps", "2",
+                     "--seed", "3", "--deadline", "900", "--priority-class", "interactive",
+                     "--quiet", "--json", "--out", out, check=True)
         job = json.loads(r.stdout)
         self.assertEqual(job["state"], "JOB_STATE_SUCCEEDED")
         self.assertEqual(job["request"]["priority"], 50)  # from the class
         self.assertGreater(job["request"]["deadline_unix_seconds"], job["created_unix_seconds"])
-        r = self.cluster.cli("generate", "--model", harness.T2V_MODEL, "--prompt", "x",
-                             "--deadline", "-3", "--no-wait")
+        r = self.cli("generate", "--model", harness.T2V_MODEL, "--prompt", "x",
+                     "--deadline", "-3", "--no-wait")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("deadline_seconds", r.stderr)
 
     def test_fleet_command_shows_prices_workers_and_measured_times(self):
-        fleet = json.loads(self.cluster.cli("fleet", "--json", check=True).stdout)
+        fleet = json.loads(self.cli("fleet", "--json", check=True).stdout)
         classes = {c["node_class"]: c for c in fleet["node_classes"]}
         self.assertAlmostEqual(classes["cpu"]["price_per_hour"], 0.05)
         self.assertEqual(classes["cpu"]["workers"], 2)
@@ -117,9 +122,16 @@ class FleetTest(e2e_case.ClusterCase):
         self.assertGreaterEqual(int(measured[0]["samples"]), 3)
         self.assertAlmostEqual(measured[0]["prior_seconds"], 2.0)  # 1.0 + 2 x 0.5
         self.assertGreater(measured[0]["seconds"], 0)
-        text = self.cluster.cli("fleet", check=True).stdout
+        text = self.cli("fleet", check=True).stdout
         self.assertIn("cpu", text)
         self.assertIn("measured", text)
+        # Without a key (or with a wrong one) the fleet view is refused, as ListWorkers is.
+        env = {k: v for k, v in os.environ.items() if k != "TURBOVID_API_KEY"}
+        r = self.cluster.cli("fleet", env=env)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("UNAUTHENTICATED", r.stderr)
+        r = self.cluster.cli("fleet", "--api-key", "tv_wrong", env=env)
+        self.assertIn("UNAUTHENTICATED", r.stderr)
 
     def test_fleet_metrics(self):
         text = self.cluster.metrics(self.cluster.http_port)
