@@ -132,12 +132,12 @@ absl::StatusOr<v1::Job> GenerateVideo(VideoClient& client, const v1::SubmitVideo
 }
 
 int GenerateCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv,
-                          With({"model", "variant", "prompt", "negative-prompt", "image", "frames",
-                                "steps", "width", "height", "resolution", "aspect", "seed",
-                                "priority", "priority-class", "deadline", "attention",
-                                "request-id", "out"}),
-                          {"json", "quiet", "no-wait"});
+  auto args =
+      Args::Parse(argv,
+                  With({"model", "variant", "prompt", "negative-prompt", "image", "frames", "steps",
+                        "width", "height", "resolution", "aspect", "seed", "priority",
+                        "priority-class", "deadline", "attention", "request-id", "out"}),
+                  {"json", "quiet", "no-wait"});
   if (!args.ok()) return ReportError(args.status()) + 1;
   auto common = CommonFlags(*args, 3600);
   if (!common.ok()) return ReportError(common.status()) + 1;
