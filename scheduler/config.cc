@@ -49,9 +49,62 @@ absl::Status ReadTls(const ConfigNode& node, TlsConfig* out) {
   return absl::OkStatus();
 }
 
+absl::Status ReadPlacement(const ConfigNode& node, PlacementConfig* out) {
+  TV_RETURN_IF_ERROR(
+      node.CheckKeys({"service_times_file", "default_slo_seconds", "target_utilization",
+                      "load_window_seconds", "max_deadline_seconds", "priority_classes"}));
+  TV_RETURN_IF_ERROR(node.Read("service_times_file", &out->service_times_file));
+  TV_RETURN_IF_ERROR(node.Read("default_slo_seconds", &out->default_slo_seconds));
+  TV_RETURN_IF_ERROR(node.Read("target_utilization", &out->target_utilization));
+  TV_RETURN_IF_ERROR(node.Read("load_window_seconds", &out->load_window_seconds));
+  TV_RETURN_IF_ERROR(node.Read("max_deadline_seconds", &out->max_deadline_seconds));
+  if (node.Has("priority_classes")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode classes, node.Child("priority_classes"));
+    if (!classes.IsMap()) return classes.Error("expected a map of class name -> settings");
+    out->priority_classes.clear();  // the file's list replaces the defaults
+    for (const std::string& name : classes.Keys()) {
+      TV_ASSIGN_OR_RETURN(ConfigNode cls, classes.Child(name));
+      TV_RETURN_IF_ERROR(cls.CheckKeys({"priority", "deadline_seconds"}));
+      PriorityClass& pc = out->priority_classes[name];
+      TV_RETURN_IF_ERROR(cls.Read("priority", &pc.priority));
+      TV_RETURN_IF_ERROR(cls.Read("deadline_seconds", &pc.deadline_seconds));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Positive(const char* key, double value) {
   if (value > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(key, ": ", value, " must be > 0"));
+}
+
+absl::Status ValidatePlacement(const PlacementConfig& p, int max_abs_priority) {
+  TV_RETURN_IF_ERROR(Positive("placement.default_slo_seconds", p.default_slo_seconds));
+  TV_RETURN_IF_ERROR(Positive("placement.load_window_seconds", p.load_window_seconds));
+  TV_RETURN_IF_ERROR(Positive("placement.max_deadline_seconds", p.max_deadline_seconds));
+  if (!(p.target_utilization > 0 && p.target_utilization <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("placement.target_utilization: ", p.target_utilization, " is not in (0, 1]"));
+  }
+  for (const auto& [name, pc] : p.priority_classes) {
+    const std::string key = absl::StrCat("placement.priority_classes.", name);
+    if (name.empty() || name.size() > 64 ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, ": a class name is 1-64 characters of [a-z0-9_-]"));
+    }
+    if (pc.priority > max_abs_priority || pc.priority < -max_abs_priority) {
+      return absl::InvalidArgumentError(absl::StrCat(key, ".priority: ", pc.priority,
+                                                     " is not in [-", max_abs_priority, ", ",
+                                                     max_abs_priority, "]"));
+    }
+    if (!(pc.deadline_seconds >= 0 && pc.deadline_seconds <= p.max_deadline_seconds)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, ".deadline_seconds: ", pc.deadline_seconds, " is not in [0, ",
+                       p.max_deadline_seconds, "]"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -88,7 +141,8 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
                                      "shutdown_grace_seconds",
                                      "max_message_bytes",
                                      "admission",
-                                     "quotas"}));
+                                     "quotas",
+                                     "placement"}));
   TV_RETURN_IF_ERROR(root.Read("listen_address", &config.listen_address));
   TV_RETURN_IF_ERROR(root.Read("http_address", &config.http_address));
   TV_RETURN_IF_ERROR(root.Read("http_port", &config.http_port));
@@ -137,6 +191,10 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   if (root.Has("admission")) {
     TV_ASSIGN_OR_RETURN(ConfigNode admission, root.Child("admission"));
     TV_RETURN_IF_ERROR(ReadAdmission(admission, &config.admission));
+  }
+  if (root.Has("placement")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode placement, root.Child("placement"));
+    TV_RETURN_IF_ERROR(ReadPlacement(placement, &config.placement));
   }
   absl::Status valid = ValidateSchedulerConfig(config);
   if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", valid.message()));
@@ -232,6 +290,7 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
       at_most("admission.max_prompt_bytes", a.max_prompt_bytes, common::kMaxPromptBytes));
   TV_RETURN_IF_ERROR(at_most("admission.max_client_request_id_bytes", a.max_client_request_id_bytes,
                              common::kMaxClientRequestIdBytes));
+  TV_RETURN_IF_ERROR(ValidatePlacement(c.placement, a.max_abs_priority));
   if (c.max_message_bytes < common::kMaxRequestBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_message_bytes: ", c.max_message_bytes, " < ", common::kMaxRequestBytes,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,25 @@ struct TlsConfig {
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;  // set: mutual TLS, clients and workers present certificates
+};
+
+// A named urgency a request may carry (SubmitVideoRequest.priority_class).
+struct PriorityClass {
+  int priority = 0;             // queue priority when the request's own priority is 0
+  double deadline_seconds = 0;  // deadline after submit when the request has none; 0 = none
+};
+
+// Cost- and deadline-aware placement and the autoscaling signal (docs/fleet.md).
+struct PlacementConfig {
+  // Prices per node class and prior service times (configs/service-times.yaml); "" = none:
+  // every price 0, estimates only from measured jobs.
+  std::string service_times_file;
+  double default_slo_seconds = 300;         // autoscaling: the slack of a job without a deadline
+  double target_utilization = 0.8;          // autoscaling: busy share the arrival term aims at
+  double load_window_seconds = 300;         // averaging window of the offered load per node class
+  double max_deadline_seconds = 7 * 86400;  // deadlines further out are refused
+  std::map<std::string, PriorityClass> priority_classes = {
+      {"interactive", {100, 60}}, {"standard", {0, 600}}, {"batch", {-100, 0}}};
 };
 
 struct SchedulerConfig {
@@ -74,6 +94,7 @@ struct SchedulerConfig {
   int64_t max_message_bytes = common::kGrpcMessageBytes;  // gRPC cap, >= kMaxRequestBytes
   AdmissionLimits admission;
   QuotaConfig quotas;  // per tenant (docs/security.md)
+  PlacementConfig placement;
 };
 
 // Reads and validates `path`; errors name the file, line and key.

@@ -1,9 +1,11 @@
 // JobQueue on libstdc++'s policy-based tree with order statistics (header-only GNU extension).
 #include "scheduler/job_queue.h"
 
+#include <algorithm>
 #include <ext/pb_ds/assoc_container.hpp>
 #include <ext/pb_ds/tree_policy.hpp>
 #include <functional>
+#include <iterator>
 #include <utility>
 
 namespace turbovid::scheduler {
@@ -43,6 +45,20 @@ std::vector<QueueEntry> JobQueue::Head(size_t n) const {
   for (auto it = tree_->map.begin(); it != tree_->map.end() && out.size() < n; ++it) {
     out.push_back(QueueEntry{-it->first.first, it->first.second, it->second});
   }
+  return out;
+}
+
+std::vector<QueueEntry> DispatchOrder(const std::map<std::string, JobQueue>& queues,
+                                      size_t per_queue) {
+  std::vector<QueueEntry> out;
+  for (const auto& [name, queue] : queues) {
+    std::vector<QueueEntry> head = queue.Head(per_queue);
+    out.insert(out.end(), std::make_move_iterator(head.begin()),
+               std::make_move_iterator(head.end()));
+  }
+  std::sort(out.begin(), out.end(), [](const QueueEntry& a, const QueueEntry& b) {
+    return std::make_pair(-a.priority, a.seq) < std::make_pair(-b.priority, b.seq);
+  });
   return out;
 }
 

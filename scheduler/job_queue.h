@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,5 +35,13 @@ class JobQueue {
   struct Tree;
   std::unique_ptr<Tree> tree_;
 };
+
+// Queued jobs looked at per model queue in one dispatch pass.
+inline constexpr size_t kDispatchScanPerQueue = 64;
+
+// The jobs one dispatch pass considers, best first: the first `per_queue` of every queue, merged
+// by priority, then submit order (seq). The scheduler and turbovid-fleetsim both dispatch in it.
+std::vector<QueueEntry> DispatchOrder(const std::map<std::string, JobQueue>& queues,
+                                      size_t per_queue = kDispatchScanPerQueue);
 
 }  // namespace turbovid::scheduler

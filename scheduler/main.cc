@@ -326,9 +326,9 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   grpc_options.tls_cert_file = config.tls.cert_file;
   grpc_options.tls_key_file = config.tls.key_file;
   grpc_options.tls_client_ca_file = config.tls.client_ca_file;
-  TV_ASSIGN_OR_RETURN(
-      std::unique_ptr<server::GrpcServer> grpc,
-      server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(), observer));
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<server::GrpcServer> grpc,
+                      server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(),
+                                                observer, scheduler.get()));
   metrics.up.Get().Set(1);
   http.SetReady(db_ok.load());
   TV_LOG(INFO) << "turbovid-scheduler serving: grpc_port=" << grpc->port()

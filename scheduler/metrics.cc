@@ -86,6 +86,47 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
                                       "Job-store backups that failed.")),
       db_backup_duration(r.AddHistogram("turbovid_scheduler_db_backup_duration_seconds",
                                         "Time to write, check and rename one backup.", {},
-                                        ExponentialBuckets(0.001, 4, 12))) {}
+                                        ExponentialBuckets(0.001, 4, 12))),
+      placement_decisions(
+          r.AddCounter("turbovid_placement_decisions_total",
+                       "Assignments by node class and placement rule (cheapest_meeting_deadline, "
+                       "earliest_completion, cheapest_idle).",
+                       {"node_class", "reason"})),
+      job_service(r.AddHistogram("turbovid_job_service_seconds",
+                                 "Service time of succeeded jobs: assignment to result without the "
+                                 "model load (what the service-time model learns).",
+                                 {"model", "variant", "node_class"},
+                                 ExponentialBuckets(0.05, 2, 16))),
+      service_time_ratio(r.AddHistogram(
+          "turbovid_service_time_prediction_ratio",
+          "Measured service time over the model's expectation at placement, per succeeded job.",
+          {"node_class"}, ExponentialBuckets(0.25, 1.25, 13))),
+      job_cost(r.AddCounter("turbovid_job_cost_total",
+                            "Price per hour x service time of succeeded jobs, in the currency of "
+                            "the service-times table.",
+                            {"model", "node_class"})),
+      deadline_jobs(r.AddCounter("turbovid_deadline_jobs_total",
+                                 "Succeeded jobs that carried a deadline, by whether they met it.",
+                                 {"model", "result"})),
+      pool_desired_workers(r.AddGauge(
+          "turbovid_pool_desired_workers",
+          "Workers of the node class the service-time model says the queue and the recent "
+          "arrivals need to meet their deadlines (the autoscaling signal).",
+          {"node_class"})),
+      pool_offered_load(r.AddGauge("turbovid_pool_offered_load",
+                                   "Expected seconds of work per second arriving for the node "
+                                   "class (busy workers' worth), averaged over the load window.",
+                                   {"node_class"})),
+      pool_queued_work(r.AddGauge("turbovid_pool_queued_work_seconds",
+                                  "Expected work of the queued jobs the model routes to the class.",
+                                  {"node_class"})),
+      node_class_price(r.AddGauge("turbovid_node_class_price_per_hour",
+                                  "Configured price of one worker of the node class per hour.",
+                                  {"node_class"})),
+      service_time_estimate(r.AddGauge(
+          "turbovid_service_time_estimate_seconds",
+          "The service-time model's estimate for the model's default shape and the variant's "
+          "default steps on one worker of the class.",
+          {"model", "variant", "node_class"})) {}
 
 }  // namespace turbovid::scheduler

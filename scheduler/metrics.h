@@ -41,6 +41,17 @@ struct SchedulerMetrics {
   common::metrics::GaugeFamily& db_backup_last_size;      // {}: bytes
   common::metrics::CounterFamily& db_backup_failures;     // {}
   common::metrics::HistogramFamily& db_backup_duration;   // {}
+  // Fleet economics (docs/fleet.md).
+  common::metrics::CounterFamily& placement_decisions;   // {node_class, reason}
+  common::metrics::HistogramFamily& job_service;         // {model, variant, node_class}
+  common::metrics::HistogramFamily& service_time_ratio;  // {node_class}: measured / expected
+  common::metrics::CounterFamily& job_cost;              // {model, node_class}
+  common::metrics::CounterFamily& deadline_jobs;         // {model, result}: met, missed
+  common::metrics::GaugeFamily& pool_desired_workers;    // {node_class}
+  common::metrics::GaugeFamily& pool_offered_load;       // {node_class}
+  common::metrics::GaugeFamily& pool_queued_work;        // {node_class}
+  common::metrics::GaugeFamily& node_class_price;        // {node_class}
+  common::metrics::GaugeFamily& service_time_estimate;   // {model, variant, node_class}
 };
 
 }  // namespace turbovid::scheduler

@@ -1,7 +1,5 @@
-// Placement ranking and the step-time statistics behind it.
+// Worker fit checks and the per-step time statistics behind ETAs.
 #include "scheduler/placement.h"
-
-#include <limits>
 
 namespace turbovid::scheduler {
 
@@ -35,7 +33,11 @@ std::optional<double> StepStats::Estimate(const std::string& node_class,
 }
 
 bool CanRun(const PlacementRequest& request, const WorkerView& worker) {
-  if (worker.draining || worker.free_slots <= 0 || request.variant == nullptr) return false;
+  return !worker.draining && worker.free_slots > 0 && Fits(request, worker);
+}
+
+bool Fits(const PlacementRequest& request, const WorkerView& worker) {
+  if (request.variant == nullptr) return false;
   if (worker.variants.count({request.model_id, request.variant->name}) == 0) return false;
   auto need = request.variant->memory_bytes.find(worker.node_class);
   if (need == request.variant->memory_bytes.end()) return false;
@@ -47,26 +49,6 @@ bool CanRun(const PlacementRequest& request, const WorkerView& worker) {
     if (need->second > have) return false;
   }
   return true;
-}
-
-int ChooseWorker(const PlacementRequest& request, const std::vector<WorkerView>& workers,
-                 const StepStats& stats) {
-  int best = -1;
-  // (cold, seconds per step, worker id): smaller is better.
-  std::tuple<bool, double, std::string> best_key;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    const WorkerView& w = workers[i];
-    if (!CanRun(request, w)) continue;
-    const bool cold = w.loaded.count({request.model_id, request.variant->name}) == 0;
-    const double seconds =
-        stats.Estimate(w.node_class, request).value_or(std::numeric_limits<double>::infinity());
-    std::tuple<bool, double, std::string> key{cold, seconds, w.worker_id};
-    if (best < 0 || key < best_key) {
-      best = static_cast<int>(i);
-      best_key = std::move(key);
-    }
-  }
-  return best;
 }
 
 }  // namespace turbovid::scheduler

@@ -1,8 +1,8 @@
-// Placement policy (pure, no locks): which idle worker takes a job. A worker qualifies when it
-// lists the variant, its node class has a memory entry for the variant that fits, it has the GPUs
-// the variant needs there (a worker group's count), it is not draining and has a free slot.
-// Among those: warm (variant loaded) first, then the lowest measured seconds per step (EWMA per
-// node class, model, resolution), then the worker id.
+// Placement inputs (pure, no locks): the worker and request views, whether a worker fits a job
+// (lists the variant, its node class has a memory entry for the variant that fits, it has the
+// GPUs the variant needs there: a worker group's count) and can take it now (not draining, a free
+// slot), and the per-step time EWMA behind ETAs. Which fitting worker gets a job is
+// cost_placement.h.
 #pragma once
 
 #include <cstdint>
@@ -56,11 +56,10 @@ class StepStats {
 // Latent tokens of a request (Wan: 8x spatial, 4x temporal VAE stride, 2x2 patches).
 double LatentTokens(const PlacementRequest& request);
 
-// Whether `worker` can take `request` now.
-bool CanRun(const PlacementRequest& request, const WorkerView& worker);
+// Whether `worker` lists the variant and its node class has the memory for it (busy or not).
+bool Fits(const PlacementRequest& request, const WorkerView& worker);
 
-// Index of the best worker in `workers`, or -1 when none qualifies.
-int ChooseWorker(const PlacementRequest& request, const std::vector<WorkerView>& workers,
-                 const StepStats& stats);
+// Whether `worker` can take `request` now: it fits, is not draining and has a free slot.
+bool CanRun(const PlacementRequest& request, const WorkerView& worker);
 
 }  // namespace turbovid::scheduler

@@ -1,5 +1,6 @@
-// Placement: fit (variant listed, memory by node class, draining, free slot), warm first, then
-// measured seconds per step; the EWMA and its per-token fallback; the priority queue order.
+// Placement inputs: fit (variant listed, memory by node class) and availability (draining, free
+// slot); the step EWMA and its per-token fallback; the priority queue order. Which fitting worker
+// wins is cost_placement_test.cc.
 #include "scheduler/placement.h"
 
 #include "gtest/gtest.h"
@@ -43,9 +44,12 @@ TEST_F(PlacementTest, FitChecks) {
   WorkerView draining = Worker("a", "h100", 80 * kGiB);
   draining.draining = true;
   EXPECT_FALSE(CanRun(request_, draining));
+  EXPECT_TRUE(Fits(request_, draining));  // fits, just not now
   WorkerView busy = Worker("a", "h100", 80 * kGiB);
   busy.free_slots = 0;
   EXPECT_FALSE(CanRun(request_, busy));
+  EXPECT_TRUE(Fits(request_, busy));
+  EXPECT_FALSE(Fits(request_, other));
 }
 
 // A variant that needs a group of GPUs on a node class goes to worker groups that large only.
@@ -53,6 +57,7 @@ TEST_F(PlacementTest, GpuCountOfTheNodeClass) {
   variant_.gpus = {{"h100", 4}};
   WorkerView one = Worker("a", "h100", 80 * kGiB);
   EXPECT_FALSE(CanRun(request_, one));
+  EXPECT_FALSE(Fits(request_, one));
   WorkerView two = one;
   two.gpu_count = 2;
   EXPECT_FALSE(CanRun(request_, two));
@@ -61,26 +66,6 @@ TEST_F(PlacementTest, GpuCountOfTheNodeClass) {
   EXPECT_TRUE(CanRun(request_, group));
   variant_.memory_bytes["h200"] = 64 * kGiB;  // no gpus entry for h200: one GPU is enough
   EXPECT_TRUE(CanRun(request_, Worker("b", "h200", 141 * kGiB)));
-  std::vector<WorkerView> workers = {one, group};
-  workers[1].worker_id = "z";
-  EXPECT_EQ(ChooseWorker(request_, workers, StepStats(0.5)), 1);
-}
-
-TEST_F(PlacementTest, PrefersWarmThenFasterMeasuredClass) {
-  StepStats stats(0.5);
-  std::vector<WorkerView> workers = {Worker("a", "rtx5090", 32 * kGiB),
-                                     Worker("b", "h100", 80 * kGiB)};
-  // Nothing measured, nothing warm: ties break on the worker id.
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 0);
-  stats.Record("rtx5090", request_, 4.0);
-  stats.Record("h100", request_, 1.0);
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 1);  // faster steps
-  workers[0].loaded = {{"wan2.1-t2v-14b", "turbo"}};
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 0);  // warm beats faster-but-cold
-  workers[0].free_slots = 0;
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), 1);
-  workers[1].memory_bytes = 10 * kGiB;
-  EXPECT_EQ(ChooseWorker(request_, workers, stats), -1);
 }
 
 TEST_F(PlacementTest, StepStatsEwmaAndTokenFallback) {
@@ -114,6 +99,20 @@ TEST(JobQueueTest, PriorityThenFifoWithPositions) {
   EXPECT_EQ(queue.Position(0, 2), 2);
   EXPECT_EQ(queue.Position(9, 9), 0);
   EXPECT_EQ(queue.size(), 3u);
+}
+
+TEST(JobQueueTest, DispatchOrderMergesQueuesByPriorityThenSeqUpToTheScanLimit) {
+  std::map<std::string, JobQueue> queues;
+  queues["a"].Push({0, 5, "a5"});
+  queues["a"].Push({0, 1, "a1"});
+  queues["b"].Push({0, 3, "b3"});
+  queues["b"].Push({9, 7, "b7"});
+  std::vector<std::string> ids;
+  for (const QueueEntry& e : DispatchOrder(queues)) ids.push_back(e.job_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"b7", "a1", "b3", "a5"}));
+  ids.clear();
+  for (const QueueEntry& e : DispatchOrder(queues, 1)) ids.push_back(e.job_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"b7", "a1"}));  // the head of each queue only
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "scheduler/admission.h"
 #include "scheduler/scheduler_internal.h"
+#include "scheduler/urgency.h"
 
 namespace turbovid::scheduler {
 namespace {
@@ -130,22 +131,27 @@ double Scheduler::SteadyNow() {
 
 Scheduler::Scheduler(const SchedulerConfig& config, ModelCatalog catalog,
                      std::unique_ptr<JobStore> store, std::unique_ptr<ArtifactStore> artifacts,
-                     SchedulerMetrics* metrics)
+                     SchedulerMetrics* metrics, ServiceTimeTable service_times)
     : config_(config),
       catalog_(std::move(catalog)),
       store_(std::move(store)),
       artifacts_(std::move(artifacts)),
       metrics_(metrics),
       quotas_(config.quotas),
-      step_stats_(config.step_ewma_alpha) {}
+      step_stats_(config.step_ewma_alpha),
+      service_model_(config.step_ewma_alpha, std::move(service_times)),
+      class_capacity_(CatalogClassCapacity(catalog_, service_model_)),
+      offered_load_(class_capacity_.size(), DecayingRate(config.placement.load_window_seconds)) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
     const SchedulerConfig& config, ModelCatalog catalog, std::unique_ptr<JobStore> store,
     std::unique_ptr<ArtifactStore> artifacts, SchedulerMetrics* metrics) {
-  std::unique_ptr<Scheduler> scheduler(
-      new Scheduler(config, std::move(catalog), std::move(store), std::move(artifacts), metrics));
+  TV_ASSIGN_OR_RETURN(ServiceTimeTable service_times, LoadServiceTimes(config, catalog));
+  std::unique_ptr<Scheduler> scheduler(new Scheduler(config, std::move(catalog), std::move(store),
+                                                     std::move(artifacts), metrics,
+                                                     std::move(service_times)));
   TV_RETURN_IF_ERROR(scheduler->Recover());
   return scheduler;
 }
@@ -201,6 +207,7 @@ absl::Status Scheduler::Recover() {
     }
     ref.placement = PlacementRequest{model->id, variant, ref.stored.width_pixels,
                                      ref.stored.height_pixels, ref.stored.request.num_frames()};
+    ref.deadline_unix = DeadlineOf(ref.stored.request);
     EnqueueLocked(ref);
   }
   TV_LOG(INFO) << "job store: " << active_.size() << " unfinished jobs recovered (" << requeued
@@ -267,6 +274,8 @@ absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::Admi
   }
   TV_ASSIGN_OR_RETURN(ResolvedRequest resolved,
                       ValidateSubmit(request, catalog_, config_.admission, RandomU64()));
+  const double now_unix = WallNow();
+  TV_ASSIGN_OR_RETURN(Urgency urgency, ResolveUrgency(request, config_.placement, now_unix));
   const std::string& model_id = resolved.model->id;
   size_t queued = 0;
   {
@@ -297,12 +306,13 @@ absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::Admi
   stored.job_id = NewJobId();
   stored.client_request_id = DedupeKey(request);
   stored.request = AcceptedRequest(request, resolved);
+  ApplyUrgency(urgency, &stored.request);
   stored.job = resolved.job;
   stored.image = request.image();
   stored.seed = resolved.seed;
   stored.width_pixels = resolved.width_pixels;
   stored.height_pixels = resolved.height_pixels;
-  stored.created_unix_seconds = WallNow();
+  stored.created_unix_seconds = now_unix;
   admitted.placement = PlacementRequest{model_id, resolved.variant, resolved.width_pixels,
                                         resolved.height_pixels, resolved.num_frames};
   return admitted;
@@ -339,13 +349,15 @@ absl::StatusOr<v1::Job> Scheduler::FinishSubmit(const PlacementRequest& placemen
   job->stored.image.clear();  // in the store; read back at assignment
   job->placement = placement;
   job->created_steady = job->enqueued_steady = SteadyNow();
+  job->deadline_unix = DeadlineOf(job->stored.request);
   ActiveJob& ref = *job;
   active_[ref.stored.job_id] = std::move(job);
   metrics_->jobs_submitted.WithLabels({placement.model_id}).Increment();
   EnqueueLocked(ref);
   MarkUnservableLocked(ref, SteadyNow());
+  CountArrivalLocked(ref);
   v1::Job snapshot = ToProtoLocked(ref);
-  DispatchLocked();
+  DispatchLocked(&ref);
   return snapshot;
 }
 

@@ -20,19 +20,24 @@
 #include <vector>
 
 #include "scheduler/artifact_store.h"
+#include "scheduler/autoscale.h"
 #include "scheduler/config.h"
+#include "scheduler/cost_placement.h"
 #include "scheduler/job_queue.h"
 #include "scheduler/job_store.h"
 #include "scheduler/metrics.h"
 #include "scheduler/model_catalog.h"
 #include "scheduler/placement.h"
+#include "scheduler/service_time.h"
 #include "server/backend.h"
 
 namespace turbovid::scheduler {
 
 namespace v1 = ::turbovid::v1;
 
-class Scheduler final : public server::VideoBackend, public server::WorkerHubBackend {
+class Scheduler final : public server::VideoBackend,
+                        public server::WorkerHubBackend,
+                        public server::FleetBackend {
  public:
   // Recovers from the store: interrupted jobs go back to the queue with their attempts kept.
   static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerConfig& config,
@@ -74,6 +79,10 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
       server::WorkerLink* link, const std::string& peer,
       const server::WorkerCredential& credential) override;
 
+  // server::FleetBackend (scheduler_fleet.cc): node classes, prices, the autoscaling signal and
+  // the service-time model's estimates.
+  absl::StatusOr<v1::GetFleetResponse> GetFleet() override;
+
   // Drops workers silent for longer than the lease and times out unanswered cancels; the
   // sweeper calls it with the steady clock, tests with any time.
   void ExpireLeases(double now_steady_seconds);
@@ -102,7 +111,8 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   class Session;
 
   Scheduler(const SchedulerConfig& config, ModelCatalog catalog, std::unique_ptr<JobStore> store,
-            std::unique_ptr<ArtifactStore> artifacts, SchedulerMetrics* metrics);
+            std::unique_ptr<ArtifactStore> artifacts, SchedulerMetrics* metrics,
+            ServiceTimeTable service_times);
   absl::Status Recover();
   void SweepLoop();
 
@@ -161,10 +171,28 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
                     std::optional<absl::StatusOr<int64_t>> committed);
   void HandleReturned(Worker& worker, const v1::TaskReturned& returned);
   ActiveJob* TaskOfLocked(const Worker& worker, const std::string& task_id, int attempt);
+  // Frees the job's worker slot and drops its hold on a pool.
   void ReleaseTaskLocked(ActiveJob& job);
   void DropWorkerLocked(uint64_t session_id, const std::string& reason, bool close_link);
-  void DispatchLocked();
-  void AssignLocked(ActiveJob& job, Worker& worker);
+  // `arrived`: a job just queued; beyond the scan window it is placed behind the held work.
+  void DispatchLocked(ActiveJob* arrived = nullptr);
+  void AssignLocked(ActiveJob& job, Worker& worker, const PlacementChoice& choice);
+
+  // Fleet economics (scheduler_fleet.cc).
+  ServiceKey ServiceKeyOf(const ActiveJob& job) const;
+  // The offered load of the class the model routes a new job to.
+  void CountArrivalLocked(const ActiveJob& job);
+  // A succeeded job: the service-time model, cost and deadline metrics.
+  void RecordServiceLocked(const ActiveJob& job, double now_steady);
+  struct FleetDemand {
+    std::vector<ClassDemand> demand;  // parallel to class_capacity_
+    std::vector<ClassLoad> loads;
+  };
+  FleetDemand DemandLocked(double now_unix) const;
+  // Moves a queued job's hold to (node class, layout) for `seconds` of work; "" = none.
+  void HoldLocked(ActiveJob& job, const std::string& node_class, const std::string& layout,
+                  double seconds);
+  void CollectFleetMetricsLocked();
 
   // Unservable jobs and listings (scheduler_admin.cc).
   // Whether a registered worker lists the job's variant on a node class that can run it.
@@ -195,6 +223,11 @@ class Scheduler final : public server::VideoBackend, public server::WorkerHubBac
   std::map<std::string, int> tenant_reserved_;  // reserved_ by tenant (quotas.max_active_jobs)
   std::map<std::string, PendingFinish> pending_finishes_;  // by job id
   StepStats step_stats_;
+  ServiceTimeModel service_model_;
+  std::vector<ClassCapacity> class_capacity_;  // every node class of the catalog
+  std::vector<DecayingRate> offered_load_;     // parallel to class_capacity_
+  // Expected work of the queued jobs held for a busy pool, by (node class, layout).
+  std::map<std::pair<std::string, std::string>, double> held_seconds_;
   std::map<std::pair<std::string, std::string>, double> post_denoise_seconds_;  // EWMA
   std::set<std::string> seen_node_classes_;  // gauges of classes that left are set to 0
   // (model, variant) whose unservable-age gauge was set: reset to 0 once none waits.

@@ -28,6 +28,18 @@ struct Scheduler::ActiveJob {
   double stage_started_steady = 0;
   double denoise_done_steady = 0;  // when the last denoising step was reported
   double unservable_since = 0;  // steady seconds since no registered worker serves it; 0 = served
+  // Fleet economics (docs/fleet.md): the deadline from the accepted request, and the current
+  // attempt's placement and measurements.
+  double deadline_unix = kNoDeadline;
+  std::string layout;                         // of the worker holding the attempt
+  double price_per_hour = 0;                  // of that worker (per GPU x its GPUs)
+  double expected_seconds = 0;                // the model's service time there; 0 = unknown
+  double expected_finish_unix = kNoDeadline;  // when that worker should be free again
+  double load_seconds = 0;                    // spent in LOADING_MODEL (not service time)
+  double denoise_seconds = 0;                 // sum of the reported step times
+  // While queued: the (node class, layout) placement holds it for, and its work there.
+  std::pair<std::string, std::string> held_for;
+  double held_seconds = 0;
 };
 
 // One connected worker stream.
@@ -62,6 +74,17 @@ class Scheduler::Session final : public server::WorkerSession {
   Scheduler* scheduler_;
   uint64_t session_id_;
 };
+
+// Unix time now (seconds): the clock of deadlines and of placement's expected completions.
+double UnixNow();
+// The accepted request's deadline on the placement clock; kNoDeadline when it has none.
+inline double DeadlineOf(const v1::SubmitVideoRequest& accepted) {
+  return accepted.deadline_unix_seconds() > 0 ? accepted.deadline_unix_seconds() : kNoDeadline;
+}
+// The prior table named by config.placement.service_times_file (empty when none); every node
+// class it names must be one of the catalog's.
+absl::StatusOr<ServiceTimeTable> LoadServiceTimes(const SchedulerConfig& config,
+                                                  const ModelCatalog& catalog);
 
 const char* StateName(v1::JobState state);
 const char* StageName(v1::Stage stage);

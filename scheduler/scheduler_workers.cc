@@ -3,6 +3,7 @@
 // when it comes from the session holding the job's current attempt.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -21,7 +22,6 @@
 namespace turbovid::scheduler {
 namespace {
 
-constexpr size_t kDispatchScanPerModel = 64;  // queued jobs per model looked at per dispatch
 constexpr int kMaxTasksPerWorker = 16;
 
 using ModelKey = std::pair<std::string, std::string>;  // (model_id, variant)
@@ -208,12 +208,17 @@ void Scheduler::HandleProgress(Worker& worker, const v1::TaskProgress& p) {
       metrics_->stage_duration.WithLabels({StageName(job->stage)})
           .Observe(now - job->stage_started_steady);
     }
+    if (job->stage == v1::STAGE_LOADING_MODEL) {
+      job->load_seconds = now - job->stage_started_steady;
+      service_model_.RecordLoad(ServiceKeyOf(*job), job->load_seconds);
+    }
     if (job->stage == v1::STAGE_DENOISING) job->denoise_done_steady = now;
     job->stage = p.stage();
     job->stage_started_steady = now;
   }
   if (p.stage() == v1::STAGE_DENOISING && p.step_seconds() > 0) {
     step_stats_.Record(job->node_class, job->placement, p.step_seconds());
+    job->denoise_seconds += p.step_seconds();
     metrics_->denoise_step.WithLabels({job->placement.model_id, job->node_class})
         .Observe(p.step_seconds());
   }
@@ -333,6 +338,7 @@ void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result,
           it->second = config_.step_ewma_alpha * post + (1 - config_.step_ewma_alpha) * it->second;
         }
       }
+      RecordServiceLocked(*job, now);
       metrics_->artifact_bytes.Get().Increment(static_cast<double>(*size));
       job->stored.video_bytes = *size;
       worker.loaded.insert({model_id, job->placement.variant->name});
@@ -353,6 +359,7 @@ void Scheduler::HandleReturned(Worker& worker, const v1::TaskReturned& returned)
 }
 
 void Scheduler::ReleaseTaskLocked(ActiveJob& job) {
+  HoldLocked(job, "", "", 0);
   if (job.session_id == 0) return;
   auto it = workers_.find(job.session_id);
   if (it != workers_.end()) it->second->tasks.erase(job.stored.job_id);
@@ -383,50 +390,117 @@ void Scheduler::DropWorkerLocked(uint64_t session_id, const std::string& reason,
   DispatchLocked();
 }
 
-void Scheduler::DispatchLocked() {
+void Scheduler::DispatchLocked(ActiveJob* arrived) {
   if (shutting_down_) return;
-  std::vector<WorkerView> views;
-  std::vector<Worker*> owners;
-  for (auto& [id, worker] : workers_) {
-    const int free = worker->max_tasks - static_cast<int>(worker->tasks.size());
-    if (!worker->registered || worker->draining || free <= 0) continue;
-    WorkerView view;
-    view.worker_id = worker->info.worker_id();
-    view.node_class = worker->info.node_class();
-    view.memory_bytes = worker->info.memory_bytes();
-    view.gpu_count = worker->info.gpu_count();
-    view.free_slots = free;
-    view.variants = worker->variants;
-    view.loaded = worker->loaded;
-    views.push_back(std::move(view));
-    owners.push_back(worker.get());
-  }
-  if (views.empty()) return;
-  // Candidates from every model queue, best first: priority, then submit order.
-  std::vector<std::tuple<int, int64_t, ActiveJob*>> candidates;
-  for (auto& [model_id, queue] : queues_) {
-    for (const QueueEntry& entry : queue.Head(kDispatchScanPerModel)) {
-      auto job = active_.find(entry.job_id);
-      if (job != active_.end())
-        candidates.emplace_back(-entry.priority, entry.seq, job->second.get());
-    }
-  }
-  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-    return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
-  });
+  const double now = UnixNow();
+  // Pools of interchangeable workers (cost_placement.h): registered, not draining, same class,
+  // layout, memory, GPUs, models and warm set.
+  using PoolKey =
+      std::tuple<std::string, std::string, int64_t, int, std::set<ModelKey>, std::set<ModelKey>>;
+  struct PoolBuild {
+    PoolView view;
+    std::vector<Worker*> free_workers;  // with at least one free slot
+    std::multiset<double> busy_until;   // full workers: their earliest expected finish
+    std::string first_busy_id;          // smallest id among the full workers
+  };
+  std::map<PoolKey, PoolBuild> by_key;
+  std::map<std::pair<std::string, std::string>, int> workers_by_layout;
   int free_total = 0;
-  for (const WorkerView& v : views) free_total += v.free_slots;
-  for (auto& [neg_priority, seq, job] : candidates) {
-    if (free_total == 0) break;
-    const int chosen = ChooseWorker(job->placement, views, step_stats_);
-    if (chosen < 0) continue;
-    --views[chosen].free_slots;
-    --free_total;
-    AssignLocked(*job, *owners[chosen]);
+  for (auto& [id, worker] : workers_) {
+    if (!worker->registered || worker->draining) continue;
+    const v1::RegisterWorker& info = worker->info;
+    const std::string layout = ParallelLayout(info.gpu_count(), info.tensor_parallel_size(),
+                                              info.sequence_parallel_size());
+    auto [it, fresh] =
+        by_key.try_emplace(PoolKey{info.node_class(), layout, info.memory_bytes(), info.gpu_count(),
+                                   worker->variants, worker->loaded});
+    PoolBuild& pool = it->second;
+    ++workers_by_layout[{info.node_class(), layout}];
+    if (fresh) {
+      pool.view.worker.node_class = info.node_class();
+      pool.view.worker.memory_bytes = info.memory_bytes();
+      pool.view.worker.gpu_count = info.gpu_count();
+      pool.view.worker.variants = worker->variants;
+      pool.view.worker.loaded = worker->loaded;
+      pool.view.layout = layout;
+      // Prices are per GPU: a worker group costs all of its GPUs.
+      pool.view.price_per_hour =
+          service_model_.PricePerHour(info.node_class()) * std::max(1, info.gpu_count());
+    }
+    const int free = worker->max_tasks - static_cast<int>(worker->tasks.size());
+    if (free > 0) {
+      pool.view.worker.free_slots += free;
+      pool.free_workers.push_back(worker.get());
+      free_total += free;
+      continue;
+    }
+    if (pool.first_busy_id.empty() || info.worker_id() < pool.first_busy_id) {
+      pool.first_busy_id = info.worker_id();
+    }
+    double until = kNoDeadline;
+    for (const std::string& job_id : worker->tasks) {
+      auto job = active_.find(job_id);
+      if (job != active_.end()) until = std::min(until, job->second->expected_finish_unix);
+    }
+    if (until < kNoDeadline) pool.busy_until.insert(until);
+  }
+  if (free_total == 0) return;
+  std::vector<PoolView> pools;
+  std::vector<PoolBuild*> builds;
+  for (auto& [key, pool] : by_key) {
+    // Ties between pools go to the smallest worker id that could start now.
+    std::sort(pool.free_workers.begin(), pool.free_workers.end(),
+              [](Worker* a, Worker* b) { return a->info.worker_id() < b->info.worker_id(); });
+    pool.view.worker.worker_id =
+        pool.free_workers.empty() ? pool.first_busy_id : pool.free_workers[0]->info.worker_id();
+    pool.view.busy_until = &pool.busy_until;
+    const std::pair<std::string, std::string> layout_key{pool.view.worker.node_class,
+                                                         pool.view.layout};
+    pool.view.workers = workers_by_layout[layout_key];
+    auto held = held_seconds_.find(layout_key);
+    pool.view.held_seconds = held == held_seconds_.end() ? 0 : held->second;
+    pools.push_back(pool.view);
+    builds.push_back(&pool);
+  }
+  std::vector<ActiveJob*> jobs;
+  std::vector<PlacementJob> placement_jobs;
+  for (const QueueEntry& entry : DispatchOrder(queues_)) {
+    auto job = active_.find(entry.job_id);
+    if (job == active_.end()) continue;
+    jobs.push_back(job->second.get());
+    placement_jobs.push_back(PlacementJob{&job->second->placement, job->second->deadline_unix});
+  }
+  if (arrived != nullptr && std::find(jobs.begin(), jobs.end(), arrived) == jobs.end()) {
+    jobs.push_back(arrived);
+    placement_jobs.push_back(PlacementJob{&arrived->placement, arrived->deadline_unix,
+                                          /*behind_held=*/true});
+  }
+  const ServiceSecondsFn seconds = [&](int j, int p) {
+    return PoolServiceSeconds(service_model_, jobs[j]->placement, jobs[j]->stored.job.num_steps(),
+                              pools[p]);
+  };
+  std::vector<PlannedAssignment> holds;
+  const std::vector<PlannedAssignment> plan =
+      PlanDispatch(now, placement_jobs, pools, seconds, &holds);
+  for (const PlannedAssignment& held : holds) {
+    HoldLocked(*jobs[held.job], pools[held.choice.pool].worker.node_class,
+               pools[held.choice.pool].layout, held.choice.service_seconds);
+  }
+  for (const PlannedAssignment& planned : plan) {
+    PoolBuild& pool = *builds[planned.choice.pool];
+    Worker* worker = nullptr;
+    for (Worker* w : pool.free_workers) {
+      if (w->max_tasks > static_cast<int>(w->tasks.size())) {
+        worker = w;
+        break;
+      }
+    }
+    if (worker == nullptr) continue;  // cannot happen: the plan takes only free slots
+    AssignLocked(*jobs[planned.job], *worker, planned.choice);
   }
 }
 
-void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
+void Scheduler::AssignLocked(ActiveJob& job, Worker& worker, const PlacementChoice& choice) {
   absl::StatusOr<std::string> image = store_->GetImage(job.stored.job_id);
   if (!image.ok()) {
     FinalizeLocked(job, v1::JOB_STATE_FAILED,
@@ -454,6 +528,18 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker) {
   job.progress = 0;
   job.denoise_done_steady = 0;
   job.unservable_since = 0;
+  job.layout = ParallelLayout(worker.info.gpu_count(), worker.info.tensor_parallel_size(),
+                              worker.info.sequence_parallel_size());
+  job.price_per_hour =
+      service_model_.PricePerHour(job.node_class) * std::max(1, worker.info.gpu_count());
+  const bool known = std::isfinite(choice.service_seconds);
+  job.expected_seconds = known ? choice.service_seconds : 0;
+  job.expected_finish_unix = known ? choice.completion : kNoDeadline;
+  job.load_seconds = 0;
+  job.denoise_seconds = 0;
+  HoldLocked(job, "", "", 0);
+  metrics_->placement_decisions.WithLabels({job.node_class, PlacementReasonName(choice.reason)})
+      .Increment();
   worker.tasks.insert(job.stored.job_id);
   PersistLocked(job);
 
@@ -534,6 +620,7 @@ void Scheduler::CollectMetrics() {
     metrics_->worker_memory_used.WithLabels({node_class}).Set(used);
     metrics_->worker_memory_peak.WithLabels({node_class}).Set(peak);
   }
+  CollectFleetMetricsLocked();
 }
 
 }  // namespace turbovid::scheduler

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/auth.h"
+#include "turbovid/v1/fleet_service.pb.h"
 #include "turbovid/v1/video_service.pb.h"
 #include "turbovid/v1/worker_hub.pb.h"
 
@@ -92,6 +93,13 @@ class WorkerHubBackend {
   // `credential` is what the worker authenticated as (server/auth.h).
   virtual std::unique_ptr<WorkerSession> OpenSession(WorkerLink* link, const std::string& peer,
                                                      const WorkerCredential& credential) = 0;
+};
+
+// The fleet view behind turbovid.v1.FleetService (docs/fleet.md).
+class FleetBackend {
+ public:
+  virtual ~FleetBackend() = default;
+  virtual absl::StatusOr<v1::GetFleetResponse> GetFleet() = 0;
 };
 
 // Called once per finished RPC (method name, final code, seconds) for metrics.

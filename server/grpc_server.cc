@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "server/fleet_service.h"
 #include "server/video_service.h"
 #include "server/worker_hub_service.h"
 
@@ -70,7 +71,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& options,
                                                               VideoBackend* video,
                                                               WorkerHubBackend* hub,
-                                                              RpcObserver observer) {
+                                                              RpcObserver observer,
+                                                              FleetBackend* fleet) {
   grpc::EnableDefaultHealthCheckService(true);
   // A process-wide plugin: once loaded, every later server of the process has it.
   if (options.reflection) TV_RETURN_IF_ERROR(LoadReflection());
@@ -89,6 +91,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   if (video != nullptr) {
     server->video_service_ = std::make_unique<VideoServiceImpl>(video, observer, options.auth);
     builder.RegisterService(server->video_service_.get());
+  }
+  if (fleet != nullptr) {
+    server->fleet_service_ = std::make_unique<FleetServiceImpl>(fleet, observer, options.auth);
+    builder.RegisterService(server->fleet_service_.get());
   }
   if (hub != nullptr) {
     server->hub_service_ = std::make_unique<WorkerHubServiceImpl>(hub, options.auth);

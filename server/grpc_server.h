@@ -15,6 +15,7 @@ class Server;
 
 namespace turbovid::server {
 
+class FleetServiceImpl;
 class VideoServiceImpl;
 class WorkerHubServiceImpl;
 class Authenticator;
@@ -33,11 +34,12 @@ struct GrpcServerOptions {
 
 class GrpcServer {
  public:
-  // Either backend may be null (its service is then not registered).
+  // Any backend may be null (its service is then not registered).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const GrpcServerOptions& options,
                                                            VideoBackend* video,
                                                            WorkerHubBackend* hub,
-                                                           RpcObserver observer);
+                                                           RpcObserver observer,
+                                                           FleetBackend* fleet = nullptr);
   ~GrpcServer();
 
   int port() const { return port_; }
@@ -48,6 +50,7 @@ class GrpcServer {
   GrpcServer() = default;
 
   std::unique_ptr<VideoServiceImpl> video_service_;
+  std::unique_ptr<FleetServiceImpl> fleet_service_;
   std::unique_ptr<WorkerHubServiceImpl> hub_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

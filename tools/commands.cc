@@ -65,6 +65,10 @@ absl::StatusOr<v1::SubmitVideoRequest> BuildRequest(const Args& args) {
   for (const auto* v : {&frames, &steps, &width, &height, &seed, &priority}) {
     if (!v->ok()) return v->status();
   }
+  auto deadline = args.GetDouble("deadline", 0);
+  if (!deadline.ok()) return deadline.status();
+  r.set_deadline_seconds(*deadline);
+  r.set_priority_class(args.Get("priority-class"));
   r.set_num_frames(static_cast<int32_t>(*frames));
   r.set_num_steps(static_cast<int32_t>(*steps));
   r.mutable_size()->set_width_pixels(static_cast<int32_t>(*width));
@@ -128,11 +132,12 @@ absl::StatusOr<v1::Job> GenerateVideo(VideoClient& client, const v1::SubmitVideo
 }
 
 int GenerateCommand(const std::vector<std::string>& argv) {
-  auto args = Args::Parse(argv,
-                          With({"model", "variant", "prompt", "negative-prompt", "image", "frames",
-                                "steps", "width", "height", "resolution", "aspect", "seed",
-                                "priority", "attention", "request-id", "out"}),
-                          {"json", "quiet", "no-wait"});
+  auto args =
+      Args::Parse(argv,
+                  With({"model", "variant", "prompt", "negative-prompt", "image", "frames", "steps",
+                        "width", "height", "resolution", "aspect", "seed", "priority",
+                        "priority-class", "deadline", "attention", "request-id", "out"}),
+                  {"json", "quiet", "no-wait"});
   if (!args.ok()) return ReportError(args.status()) + 1;
   auto common = CommonFlags(*args, 3600);
   if (!common.ok()) return ReportError(common.status()) + 1;

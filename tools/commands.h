@@ -23,6 +23,7 @@ int ModelsCommand(const std::vector<std::string>& args);
 int WorkersCommand(const std::vector<std::string>& args);
 int DemoCommand(const std::vector<std::string>& args);   // demo.cc
 int ProbeCommand(const std::vector<std::string>& args);  // probe.cc: local, no scheduler
+int FleetCommand(const std::vector<std::string>& args);  // fleet.cc: FleetService.GetFleet
 
 // Submits, follows the job with `printer`, downloads the MP4 to out_path when it succeeds.
 // Returns the final job; a FAILED or CANCELLED job is returned too (the caller decides).

@@ -1,6 +1,6 @@
 // turbovid: the client CLI of the turbovid service (generate, status, watch, cancel, list,
-// download, delete, models, workers, demo) and a local MP4 probe. `--help` (anywhere) prints the
-// usage on stdout and exits 0; bad usage prints it on stderr and exits 2.
+// download, delete, models, workers, fleet, demo) and a local MP4 probe. `--help` (anywhere)
+// prints the usage on stdout and exits 0; bad usage prints it on stderr and exits 2.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -19,6 +19,7 @@ void Usage(std::FILE* out) {
       "  generate --model ID --prompt TEXT [--variant V] [--image FILE] [--frames N]\n"
       "           [--width W --height H | --resolution 480p --aspect 16:9] [--steps N]\n"
       "           [--seed S] [--attention dense|sla] [--priority P] [--negative-prompt TEXT]\n"
+      "           [--deadline SECONDS] [--priority-class interactive|standard|batch]\n"
       "           [--request-id ID] [--out FILE.mp4] [--timeout SECONDS] [--json] [--quiet]\n"
       "           [--no-wait]\n"
       "  status JOB_ID [--json]\n"
@@ -30,6 +31,8 @@ void Usage(std::FILE* out) {
       "  delete JOB_ID                      (cancels it if unfinished, removes its video)\n"
       "  models [--json]                    (the catalog and the workers serving each variant)\n"
       "  workers [--json]                   (registered workers by node class: what each holds)\n"
+      "  fleet [--json]                     (node classes: price, workers, desired workers;\n"
+      "                                     the service-time model's estimates)\n"
       "  demo [--dir DIR] [--models configs/models.yaml] [--engine-bin P] [--scheduler-bin P]\n"
       "       [--worker-bin P] [--timeout SECONDS] [--quiet]\n"
       "       (tiny models, a local scheduler and CPU worker, one T2V and one I2V video)\n"
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   if (command == "workers") return turbovid::tools::WorkersCommand(args);
   if (command == "demo") return turbovid::tools::DemoCommand(args);
   if (command == "probe") return turbovid::tools::ProbeCommand(args);
+  if (command == "fleet") return turbovid::tools::FleetCommand(args);
   std::fprintf(stderr, "turbovid: unknown command '%s'\n", command.c_str());
   Usage(stderr);
   return 2;

@@ -152,6 +152,16 @@ absl::StatusOr<v1::ListWorkersResponse> VideoClient::ListWorkers() {
   return response;
 }
 
+absl::StatusOr<v1::GetFleetResponse> VideoClient::GetFleet() {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetFleetResponse response;
+  absl::Status s = FromGrpc(
+      v1::FleetService::NewStub(channel_)->GetFleet(&context, v1::GetFleetRequest(), &response));
+  if (!s.ok()) return s;
+  return response;
+}
+
 absl::StatusOr<v1::Job> VideoClient::Watch(const std::string& job_id,
                                            const std::function<void(const v1::Job&)>& on_update,
                                            absl::Duration timeout) {

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "turbovid/v1/fleet_service.grpc.pb.h"
 #include "turbovid/v1/video_service.grpc.pb.h"
 
 namespace turbovid::tools {
@@ -43,6 +44,8 @@ class VideoClient {
   absl::Status Delete(const std::string& job_id);
   absl::StatusOr<v1::ListModelsResponse> ListModels();
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
+  // turbovid.v1.FleetService.GetFleet on the same channel and credentials.
+  absl::StatusOr<v1::GetFleetResponse> GetFleet();
   // Calls on_update for each streamed Job until a final state; reconnects when the stream
   // breaks with UNAVAILABLE (scheduler restart) until `timeout` has passed. Returns the final job.
   absl::StatusOr<v1::Job> Watch(const std::string& job_id,
