@@ -160,6 +160,7 @@ function showJob(jobId) {
   $('job-steps').innerHTML = '';
   $('result').hidden = true;
   $('video').removeAttribute('src');
+  $('video-info').textContent = '';  // the previous job's, until this one succeeds
   events = new EventSource(`${API}/jobs/${encodeURIComponent(jobId)}/events`);
   events.addEventListener('job', (e) => {
     const job = JSON.parse(e.data);
