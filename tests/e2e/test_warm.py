@@ -3,6 +3,8 @@ tiny-i2v whose folder is missing. Jobs go to the warm w0 while it is idle; the f
 take loads the model (one LOADING_MODEL stage, one "loaded" log line), the next finds it warm; a
 failed load fails only its job, naming the model and path, and w1 keeps serving."""
 import os
+import re
+import time
 
 import e2e_case
 import harness
@@ -70,9 +72,17 @@ class WarmTest(e2e_case.ClusterCase):
         self.run_on_w1(client, "first on w1")
         self.assertEqual(self.log("w1").count(LOADED_T2V), 1)
         self.assertEqual(self.loading_stages(), before + 1)
-        # w1's heartbeat told the scheduler it holds the model now.
-        with open(c.scheduler.log_path, errors="replace") as f:
-            self.assertRegex(f.read(), r"worker w1 models: .*tiny-t2v:turbo \(loaded\)")
+        # w1's next heartbeat (every 2 s by default, so it may come after the job ends) tells
+        # the scheduler it holds the model now.
+        pattern = re.compile(r"worker w1 models: .*tiny-t2v:turbo \(loaded\)")
+        deadline = time.monotonic() + 30
+        while True:
+            with open(c.scheduler.log_path, errors="replace") as f:
+                if pattern.search(f.read()):
+                    break
+            self.assertLess(time.monotonic(), deadline,
+                            "no heartbeat from w1 reported tiny-t2v loaded within 30 s")
+            time.sleep(0.1)
 
         # A lazy model whose folder is missing: that job fails naming model and path.
         job = client.submit(client.request(harness.I2V_MODEL, "no weights",
