@@ -17,8 +17,9 @@
 #
 # What is the host's and not stock: the package sources and apt's fetch settings, and npm's
 # registry and CA file, are copied from the host, so the chroot installs from wherever the host
-# does. Container builds (the deploy_images test) do not work inside the chroot: podman's
-# storage cannot remount its root there; that test needs a real machine. The repository is
+# does. Container builds (the deploy_images test) run with containers/storage's vfs driver
+# (STORAGE_DRIVER=vfs): its default overlay driver cannot remount its root inside a chroot; vfs
+# copies layers instead of mounting them (slower, same images). The repository is
 # cloned from its committed HEAD (uncommitted changes are not checked). Both passes share one root, so the cuda
 # pass starts with the packages the nocuda pass installed (the same ones install-deps.sh would).
 set -euo pipefail
@@ -130,7 +131,7 @@ mount --make-rslave "$ROOTFS/dev"
 MOUNTS+=("$ROOTFS/dev")
 
 in_root() {  # in_root LOG CMD...: a login-like clean environment inside the chroot
-  chroot "$ROOTFS" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+  chroot "$ROOTFS" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 STORAGE_DRIVER=vfs \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash -lc "$2" >"$1" 2>&1
 }
 
