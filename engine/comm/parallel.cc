@@ -7,7 +7,8 @@
 namespace turbovid::engine::comm {
 
 std::string ParallelLayout::ToString() const {
-  return absl::StrCat("tp", tensor_parallel, "xsp", sequence_parallel);
+  return absl::StrCat("tp", tensor_parallel, "xsp", sequence_parallel,
+                      collectives_at_one_rank ? "+collectives" : "");
 }
 
 absl::Status ValidateLayout(const ParallelLayout& layout) {

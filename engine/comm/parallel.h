@@ -15,8 +15,13 @@ namespace turbovid::engine::comm {
 struct ParallelLayout {
   int tensor_parallel = 1;    // heads and FFN columns split over this many ranks
   int sequence_parallel = 1;  // tokens split over this many ranks (Ulysses)
+  // Every collective runs even where its group has one rank (the weights are then "sharded"
+  // into one whole shard and the all-reduce, all-to-all and gathers run over one rank). The
+  // output equals the plain path within fp32 noise; used to test and time a communicator on one
+  // device (NCCL on one GPU, docs/parallelism.md §8). Off: a group of one skips its collectives.
+  bool collectives_at_one_rank = false;
   int world() const { return tensor_parallel * sequence_parallel; }
-  std::string ToString() const;  // "tp2xsp4"
+  std::string ToString() const;  // "tp2xsp4" (+ "+collectives")
 };
 
 // Sizes in 1..8 whose product is `world` (when world > 0). InvalidArgument naming the key.

@@ -56,6 +56,7 @@ struct Loader {
   int tp_rank = 0;
   int tp_size = 1;
   bool split_heads = true;  // attention weights split over tp (false: replicated)
+  bool shard_at_one = false;  // tp_size 1 still takes kInputs/kOutputs "shards" (whole tensors)
 
   absl::StatusOr<Tensor> Take(const std::string& name, const Shape& shape);
   // Rows [r·n/tp, (r+1)·n/tp) of a tensor whose dim 0 is n (a norm weight over the rank's heads).
@@ -123,6 +124,11 @@ class WanDitImpl : public WanDit {
   absl::StatusOr<Tensor> GatherTokens(const Tensor& x, const TokenSplit& split) const;
 
   int tp() const { return parallel_ ? parallel_->layout().tensor_parallel : 1; }
+  // Whether the tensor/sequence-parallel collectives run: groups of more than one rank, or any
+  // group when the layout asks for collectives_at_one_rank.
+  bool at_one() const { return parallel_ && parallel_->layout().collectives_at_one_rank; }
+  bool tp_collectives() const { return tp() > 1 || at_one(); }
+  bool sp_collectives() const { return sp() > 1 || at_one(); }
   // Whether the heads split over the tensor ranks (else attention is replicated there), and
   // whether a tensor rank's heads split over its sequence ranks (else q/k/v are gathered).
   bool attention_tp() const { return config_.num_heads % tp() == 0; }

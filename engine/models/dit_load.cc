@@ -30,7 +30,7 @@ absl::StatusOr<Tensor> Loader::Take(const std::string& name, const Shape& shape)
 }
 
 absl::StatusOr<Tensor> Loader::TakeShardRows(const std::string& name, const Shape& shape) {
-  if (tp_size == 1 || !split_heads) return Take(name, shape);
+  if ((tp_size == 1 && !shard_at_one) || !split_heads) return Take(name, shape);
   const int64_t n = shape[0] / tp_size;
   return ws.TakeRows(name, shape, tp_rank * n, (tp_rank + 1) * n, backend, backend.compute_dtype());
 }
@@ -53,7 +53,7 @@ absl::StatusOr<Linear> Loader::TakeLinear(const std::string& prefix, int64_t out
                                           bool allow_int8, Shard shard) {
   Linear l;
   l.quantized = allow_int8 && quantized;
-  l.shard = tp_size == 1 ? Shard::kNone : shard;
+  l.shard = tp_size == 1 && !shard_at_one ? Shard::kNone : shard;
   const int64_t split = l.shard == Shard::kOutputs ? out : (l.shard == Shard::kInputs ? in : 0);
   const int64_t begin = split / tp_size * tp_rank, end = split / tp_size * (tp_rank + 1);
   const DType dt = backend.compute_dtype();
@@ -119,7 +119,8 @@ WanDitImpl::WanDitImpl(const DitConfig& config, const DitOptions& options, Backe
 
 absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
   const int64_t e = config_.dim, d = config_.head_dim();
-  Loader ld{ws, backend_, quantized_, parallel_ ? parallel_->tp_rank() : 0, tp(), attention_tp()};
+  Loader ld{ws,   backend_,       quantized_, parallel_ ? parallel_->tp_rank() : 0,
+            tp(), attention_tp(), at_one()};
   const int64_t patch_in = int64_t{config_.in_dim} * 4;
   const io::WeightSet::Entry* pe = ws.Find("patch_embedding.weight");
   if (pe != nullptr && pe->tensor.rank() == 2) {

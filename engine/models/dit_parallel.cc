@@ -28,7 +28,7 @@ absl::StatusOr<Tensor> WanDitImpl::RowParallel(const Linear& l, const Tensor& x)
 
 absl::StatusOr<Tensor> WanDitImpl::QkNorm(const Tensor& x, const Tensor& weight, const Tensor* cos,
                                           const Tensor* sin) const {
-  if (tp() == 1 || !attention_tp()) {
+  if (!tp_collectives() || !attention_tp()) {
     if (cos != nullptr) return ops_.RmsNormRope(x, &weight, config_.eps, *cos, *sin);
     return ops_.RmsNorm(x, &weight, config_.eps);
   }
@@ -41,7 +41,7 @@ absl::StatusOr<Tensor> WanDitImpl::QkNorm(const Tensor& x, const Tensor& weight,
 
 absl::StatusOr<Tensor> WanDitImpl::SeqToHeads(const Tensor& x, const TokenSplit& split) const {
   const int s = sp();
-  if (s == 1) return x;
+  if (!sp_collectives()) return x;
   const int64_t ls = x.dim(0), nl = x.dim(1), d = x.dim(2), hs = nl / s;
   // [Ls, S, H, D] → [S, Ls, H, D]: part j (the heads of rank j) contiguous for the all-to-all.
   TV_ASSIGN_OR_RETURN(Tensor x4, x.Reshape({ls, s, hs, d}));
@@ -56,7 +56,7 @@ absl::StatusOr<Tensor> WanDitImpl::SeqToHeads(const Tensor& x, const TokenSplit&
 
 absl::StatusOr<Tensor> WanDitImpl::HeadsToSeq(const Tensor& x, const TokenSplit& split) const {
   const int s = sp();
-  if (s == 1) return x;
+  if (!sp_collectives()) return x;
   const int64_t hs = x.dim(1), d = x.dim(2), ls = split.last - split.first;
   std::vector<int64_t> send(s), recv(s, ls * hs * d);
   for (int r = 0; r < s; ++r) send[r] = split.counts[r] * hs * d;
@@ -67,7 +67,7 @@ absl::StatusOr<Tensor> WanDitImpl::HeadsToSeq(const Tensor& x, const TokenSplit&
 }
 
 absl::StatusOr<Tensor> WanDitImpl::GatherTokens(const Tensor& x, const TokenSplit& split) const {
-  if (sp() == 1) return x;
+  if (!sp_collectives()) return x;
   const int64_t c = x.dim(1);
   std::vector<int64_t> counts;
   for (int64_t n : split.counts) counts.push_back(n * c);
@@ -84,7 +84,7 @@ absl::Status WanDitImpl::SinkSparseMap(int i, const Tensor& map, const TensorSin
   // A replicated attention (heads that do not split) already holds every head there.
   for (comm::Communicator* g : {parallel_ && attention_sp() ? &parallel_->sp() : nullptr,
                                 parallel_ && attention_tp() ? &parallel_->tp() : nullptr}) {
-    if (g == nullptr || g->size() == 1) continue;
+    if (g == nullptr || (g->size() == 1 && !at_one())) continue;
     TV_ASSIGN_OR_RETURN(Tensor gathered, backend_.Allocate(DType::kI8, {all.dim(0) * g->size(),
                                                                         all.dim(1), all.dim(2)}));
     TV_RETURN_IF_ERROR(g->AllGather(all, gathered));

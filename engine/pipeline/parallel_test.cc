@@ -139,7 +139,9 @@ double RelL2(const Tensor& a, const Tensor& b) {
   return std::sqrt(num / den);
 }
 
-const std::vector<comm::ParallelLayout> kLayouts = {{2, 1}, {4, 1}, {1, 2}, {1, 4}, {2, 2}};
+// {1, 1, true}: one rank that still runs every collective (how NCCL is checked on one GPU).
+const std::vector<comm::ParallelLayout> kLayouts = {{2, 1}, {4, 1}, {1, 2}, {1, 4}, {2, 2},
+                                                    {1, 1, true}};
 
 // fp32 noise: the row-parallel sums and the sharded norm statistics round partial sums to fp32
 // where one rank rounds once; everything else is the same arithmetic.
@@ -195,7 +197,7 @@ TEST(ParallelDit, Int8ShardsOnTileEdges) {
   c.int8 = true;
   // W8A8 rounds each rank's partial product to bf16 before the sum, and sequence ranks
   // quantise their own rows' tiles: bf16-level noise, not fp32's.
-  ExpectSameOnEveryLayout(c, 2e-2, {{2, 1}, {1, 2}, {2, 2}});
+  ExpectSameOnEveryLayout(c, 2e-2, {{2, 1}, {1, 2}, {2, 2}, {1, 1, true}});
 }
 
 // 2 heads on 4 ranks: refused, unless replicated attention is allowed; then exact, probes too.
@@ -219,6 +221,80 @@ TEST(ParallelDit, RefusesLayoutsTheModelCannotSplit) {
   c.int8 = true;
   r = ForwardParallel(c, {2, 1});
   EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Counts the collectives that reach a one-rank communicator (and its splits), then forwards.
+class CountingCommunicator : public comm::Communicator {
+ public:
+  CountingCommunicator(std::unique_ptr<comm::Communicator> inner, std::map<std::string, int>* calls)
+      : inner_(std::move(inner)), calls_(calls) {}
+  std::string_view kind() const override { return inner_->kind(); }
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  absl::Status AllReduceSum(Tensor& x) override {
+    ++(*calls_)["all_reduce"];
+    return inner_->AllReduceSum(x);
+  }
+  absl::Status AllGatherV(const Tensor& in, Tensor& out,
+                          const std::vector<int64_t>& counts) override {
+    ++(*calls_)["all_gather"];
+    return inner_->AllGatherV(in, out, counts);
+  }
+  absl::Status ReduceScatterSum(const Tensor& in, Tensor& out) override {
+    ++(*calls_)["reduce_scatter"];
+    return inner_->ReduceScatterSum(in, out);
+  }
+  absl::Status AllToAllV(const Tensor& in, const std::vector<int64_t>& send, Tensor& out,
+                         const std::vector<int64_t>& recv) override {
+    ++(*calls_)["all_to_all"];
+    return inner_->AllToAllV(in, send, out, recv);
+  }
+  absl::Status Broadcast(Tensor& x, int root) override {
+    ++(*calls_)["broadcast"];
+    return inner_->Broadcast(x, root);
+  }
+  absl::Status Barrier() override { return inner_->Barrier(); }
+  absl::StatusOr<std::unique_ptr<comm::Communicator>> Split(int color, int key) override {
+    TV_ASSIGN_OR_RETURN(std::unique_ptr<comm::Communicator> c, inner_->Split(color, key));
+    return std::make_unique<CountingCommunicator>(std::move(c), calls_);
+  }
+  void Abort() override { inner_->Abort(); }
+
+ private:
+  std::unique_ptr<comm::Communicator> inner_;
+  std::map<std::string, int>* calls_;
+};
+
+// collectives_at_one_rank: a one-rank group runs the all-reduces (row-parallel O and FFN-down,
+// the q/k norm statistics) and the Ulysses all-to-alls of every block; without it, none.
+TEST(ParallelDit, OneRankRunsEveryCollectiveOnlyWhenAsked) {
+  for (const bool at_one : {false, true}) {
+    SCOPED_TRACE(at_one ? "collectives_at_one_rank" : "plain one-rank group");
+    std::map<std::string, int> calls;
+    std::vector<std::unique_ptr<comm::Communicator>> host = comm::MakeInProcessGroup(1);
+    comm::ParallelLayout layout;
+    layout.collectives_at_one_rank = at_one;
+    absl::StatusOr<std::unique_ptr<comm::ParallelGroups>> groups = comm::ParallelGroups::Create(
+        std::make_unique<CountingCommunicator>(std::move(host[0]), &calls), layout);
+    ASSERT_TRUE(groups.ok()) << groups.status();
+    Case c;
+    c.attention = AttentionMode::kSla;
+    absl::StatusOr<Result> r = Forward(c, groups->get());
+    ASSERT_TRUE(r.ok()) << r.status();
+    absl::StatusOr<Result> plain = Forward(c, nullptr);
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    EXPECT_LT(RelL2(r->velocity, plain->velocity), kFp32Noise);
+    const int layers = c.config.num_layers;
+    if (at_one) {
+      // Per block: self-attention O, 2 q/k norms, cross-attention O, 2 q/k norms, FFN-down;
+      // self-attention q, k, v and back (4 all-to-alls).
+      EXPECT_EQ(calls["all_reduce"], 7 * layers);
+      EXPECT_EQ(calls["all_to_all"], 4 * layers);
+    } else {
+      EXPECT_EQ(calls["all_reduce"], 0);
+      EXPECT_EQ(calls["all_to_all"], 0);
+    }
+  }
 }
 
 // A whole T2V job: umT5 → rCM (SLA) → VAE → frames, rank 0's frames against one rank's.

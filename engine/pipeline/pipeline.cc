@@ -385,7 +385,10 @@ absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, c
 
 absl::StatusOr<bool> WanPipeline::CancelRequested(const CancelFn& cancel) const {
   const bool mine = leader() && cancel && cancel();
-  if (parallel_ == nullptr || parallel_->world().size() == 1) return mine;
+  if (parallel_ == nullptr ||
+      (parallel_->world().size() == 1 && !parallel_->layout().collectives_at_one_rank)) {
+    return mine;
+  }
   Tensor flag = Tensor::Zeros(DType::kF32, {1});
   flag.data<float>()[0] = mine ? 1.f : 0.f;
   TV_ASSIGN_OR_RETURN(Tensor dev, backend_.Upload(flag, DType::kF32));

@@ -27,6 +27,8 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "engine/backends/backends.h"
+#include "engine/comm/in_process.h"
+#include "engine/comm/parallel.h"
 #include "engine/io/safetensors.h"
 #include "engine/io/weights.h"
 #include "engine/models/flops.h"
@@ -53,6 +55,10 @@ const char kUsage[] =
     "       [--sla-topk 0.1] [--backend cpu|cuda]\n"
     "       [--work-dir DIR] [--stages text,dit,vae,mp4,e2e] [--repeat 3] [--warmup 1]\n"
     "       [--prompt P] [--seed S] [--json FILE] [--mp4-out FILE] [--dump DIR] [--prepare-only]\n"
+    "       [--one-rank-group]\n"
+    "--one-rank-group loads the DiT and the pipeline in a parallel group of one rank that runs\n"
+    "every collective (the device communicator: NCCL on cuda, in-process on cpu); compare with a\n"
+    "run without it for the communicator's overhead.\n"
     "--dump DIR writes DIR/engine_dump.safetensors (token ids, text context, the first DiT step's\n"
     "input and velocity per attention mode, a 2-latent-frame VAE decode) for\n"
     "bench/torch_reference.py --check DIR.\n"
@@ -76,6 +82,7 @@ struct Options {
   std::string model_dir;
   bool random_weights = false;
   bool prepare_only = false;
+  bool one_rank_group = false;  // DiT and pipeline in a one-rank group running every collective
   std::string resolution = "480p";
   std::string aspect = "16:9";
   int width = 0;
@@ -114,6 +121,8 @@ absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
       o->random_weights = true;
     } else if (args[i] == "--prepare-only") {
       o->prepare_only = true;
+    } else if (args[i] == "--one-rank-group") {
+      o->one_rank_group = true;
     } else if (args[i].rfind("--", 0) == 0 && i + 1 < args.size()) {
       flags[args[i]] = args[i + 1];
       ++i;
@@ -249,9 +258,14 @@ class Bench {
   // Records a failed stage; the bench continues.
   void Fail(const std::string& stage, const std::string& attention, const absl::Status& s);
 
+  // The one-rank group of --one-rank-group (null without it): made before, freed after, the models.
+  absl::Status MakeOneRankGroup();
+
   const Options& o_;
   Backend& backend_;
   Report& report_;
+  std::unique_ptr<comm::Communicator> host_comm_;
+  std::unique_ptr<comm::ParallelGroups> groups_;
   std::unique_ptr<TextEncoder> text_;
   std::unique_ptr<WanDit> dit_;
   std::unique_ptr<WanVae> vae_;
@@ -325,7 +339,9 @@ absl::Status Bench::LoadAll(const std::string& dir) {
     timed_load("load_dit", [&]() -> absl::Status {
       TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(model_dir.dit_dirs[0]));
       TV_ASSIGN_OR_RETURN(dit_config_, LoadDitConfig(model_dir.dit_dirs[0], weights));
-      TV_ASSIGN_OR_RETURN(dit_, WanDit::Load(dit_config_, weights, backend_, DitOptions{}));
+      DitOptions options;
+      options.parallel = groups_.get();
+      TV_ASSIGN_OR_RETURN(dit_, WanDit::Load(dit_config_, weights, backend_, options));
       return absl::OkStatus();
     });
   }
@@ -573,7 +589,8 @@ absl::Status Bench::E2eStages(const std::string& dir) {
   Row load;
   load.stage = "load_pipeline";
   const auto t0 = Clock::now();
-  TV_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline, Pipeline::Load(dir, backend_));
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline,
+                      Pipeline::Load(dir, backend_, groups_.get()));
   TV_RETURN_IF_ERROR(backend_.Synchronize());
   load.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   load.peak_bytes = backend_.memory_stats().in_use;
@@ -590,8 +607,22 @@ absl::Status Bench::E2eStages(const std::string& dir) {
   return absl::OkStatus();
 }
 
+absl::Status Bench::MakeOneRankGroup() {
+  std::vector<std::unique_ptr<comm::Communicator>> host = comm::MakeInProcessGroup(1);
+  host_comm_ = std::move(host[0]);
+  TV_ASSIGN_OR_RETURN(std::unique_ptr<comm::Communicator> device,
+                      MakeDeviceCommunicator(backend_, /*device=*/0, *host_comm_));  // MakeBackend's
+  comm::ParallelLayout layout;
+  layout.collectives_at_one_rank = true;
+  TV_ASSIGN_OR_RETURN(groups_, comm::ParallelGroups::Create(std::move(device), layout));
+  std::fprintf(stderr, "bench: one-rank group %s, %s collectives\n", layout.ToString().c_str(),
+               std::string(groups_->world().kind()).c_str());
+  return absl::OkStatus();
+}
+
 absl::Status Bench::Run(const std::string& dir) {
   latent_shape_ = {16, (o_.frames - 1) / 4 + 1, o_.height / 8, o_.width / 8};
+  if (o_.one_rank_group) TV_RETURN_IF_ERROR(MakeOneRankGroup());
   TV_RETURN_IF_ERROR(LoadAll(dir));
   latent_shape_[0] = dit_ ? dit_config_.out_dim : 16;
   report_.latent = latent_shape_;

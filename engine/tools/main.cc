@@ -19,7 +19,7 @@ using turbovid::engine::Backend;
 void Usage() {
   std::fprintf(stderr,
                "usage: turbovid-engine <command> [args]\n"
-               "  golden [--backend cpu|cuda] [--tp N] [--sp N] [-v] CASE_DIR...\n"
+               "  golden [--backend cpu|cuda] [--tp N] [--sp N] [--collectives] [-v] CASE_DIR...\n"
                "  generate --model-dir D --prompt P [--image I] [--frames 81] [--resolution 480p]\n"
                "           [--aspect 16:9] [--steps 4] [--seed S] [--attention dense|sla] --out out.mp4\n"
                "  make-tiny-checkpoint --kind t2v|i2v-moe --out D [--heads N]\n"
@@ -60,6 +60,8 @@ int Golden(const std::vector<std::string>& args) {
     } else if ((args[i] == "--tp" || args[i] == "--sp") && i + 1 < args.size()) {
       int* size = args[i] == "--tp" ? &layout.tensor_parallel : &layout.sequence_parallel;
       if (!absl::SimpleAtoi(args[++i], size)) size = 0;
+    } else if (args[i] == "--collectives") {
+      layout.collectives_at_one_rank = true;
     } else if (args[i] == "-v" || args[i] == "--verbose") {
       verbose = true;
     } else {
@@ -79,15 +81,17 @@ int Golden(const std::vector<std::string>& args) {
     std::fprintf(stderr, "%s\n", std::string(backend.status().message()).c_str());
     return 2;
   }
-  if (layout.world() > 1) {
-    std::printf("layout %s: %d ranks (threads, in-process communicator on cpu)\n",
-                layout.ToString().c_str(), layout.world());
+  const bool parallel = layout.world() > 1 || layout.collectives_at_one_rank;
+  if (parallel) {
+    std::printf("layout %s: %d rank(s) (threads; %s)\n", layout.ToString().c_str(),
+                layout.world(),
+                backend_name == "cpu" ? "in-process communicator" : "device communicator: NCCL");
   }
   bool all_pass = true;
   for (const std::string& dir : dirs) {
     const std::string name = golden::GoldenCase::NameOf(dir);
     std::vector<int> heads;
-    if (layout.world() > 1) {
+    if (parallel) {
       absl::StatusOr<golden::GoldenCase> c = golden::GoldenCase::Load(dir);
       if (c.ok()) heads = golden::CaseDitHeads(*c);
     }
