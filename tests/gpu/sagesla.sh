@@ -16,6 +16,9 @@ echo "== SageSLA parity (CUDA vs CPU) and op timings"
 timeout 180 "$BUILD/tests/parity/tv_parity_test" --gtest_also_run_disabled_tests \
   --gtest_filter='SageSla*' >"$OUT/sage-parity.txt" 2>&1 || status=1
 grep -E "sagesla|sla \(bf16\)|OK|FAILED|Failure" "$OUT/sage-parity.txt" | head -40
+echo "== tensor-core instructions in the SASS (scripts/check_sass.sh)"
+scripts/check_sass.sh "$BUILD" >"$OUT/sass.txt" 2>&1 || status=1
+grep -E "quant|sagesla|MISSING|check_sass" "$OUT/sass.txt"
 echo "== golden SageSLA cases on cuda"
 for c in tests/data/golden/sagesla*/; do
   timeout 60 "$BUILD/engine/turbovid-engine" golden --backend cuda "$c" >"$OUT/golden-one.log" 2>&1

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Which tensor-core instructions each CUDA architecture's SASS holds, from the built kernels
+# (cuobjdump: part of the CUDA toolkit, absent from some minimal installs). For every arch in
+# TV_CUDA_ARCHS it counts, per object file of kernels/, the int8 (IMMA), FP8 (QMMA), bf16/fp16
+# (HMMA) mma.sync and the Hopper warpgroup (HGMMA / IGMMA / QGMMA) instructions, and fails when a
+# kernel that must use int8 or FP8 tensor cores has none for that arch: quant.cu (W8A8 GEMM,
+# int8) and sagesla.cu (int8 Q·Kᵀ and e4m3 P·V) on sm_120a and sm_90a.
+# Usage: scripts/check_sass.sh [BUILD]   (default build; prints a table; exit 1 on a missing one)
+set -uo pipefail
+BUILD=${1:-build}
+CUOBJDUMP=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+[ -x "$CUOBJDUMP" ] || { echo "check_sass: no cuobjdump (CUDA toolkit's cuda-cuobjdump)" >&2; exit 2; }
+objs=$(find "$BUILD/kernels" -name '*.cu.o' | sort)
+[ -n "$objs" ] || { echo "check_sass: no kernel objects under $BUILD/kernels" >&2; exit 2; }
+status=0
+printf '%-28s %-8s %6s %6s %6s %6s %6s %6s\n' object arch IMMA QMMA HMMA HGMMA IGMMA QGMMA
+for o in $objs; do
+  for arch in sm_90a sm_120a; do
+    sass=$("$CUOBJDUMP" -sass -arch "$arch" "$o" 2>/dev/null)
+    [ -n "$sass" ] || continue
+    count() { grep -c -E "^\s*/\*[0-9a-f]+\*/\s+(@!?U?P[0-9T]+ )?$1[ .]" <<<"$sass"; }
+    i=$(count IMMA); q=$(count QMMA); h=$(count HMMA); hg=$(count HGMMA); ig=$(count IGMMA); qg=$(count QGMMA)
+    name=$(basename "$o")
+    printf '%-28s %-8s %6s %6s %6s %6s %6s %6s\n' "$name" "$arch" "$i" "$q" "$h" "$hg" "$ig" "$qg"
+    case "$name" in
+      quant.cu.o) [ $((i + ig)) -gt 0 ] || { echo "  MISSING: no int8 MMA in $name for $arch"; status=1; } ;;
+      sagesla.cu.o)
+        [ $((i + ig)) -gt 0 ] || { echo "  MISSING: no int8 MMA in $name for $arch"; status=1; }
+        [ $((q + qg)) -gt 0 ] || { echo "  MISSING: no FP8 MMA in $name for $arch"; status=1; } ;;
+    esac
+  done
+done
+exit $status
