@@ -26,6 +26,8 @@ inline constexpr int64_t kMaxAssignTaskBytes = kMaxRequestBytes;
 inline constexpr int64_t kResultChunkBytes = 1 << 20;
 inline constexpr int64_t kMinResultChunkBytes = 1024;
 inline constexpr int64_t kVideoChunkBytes = 1 << 20;
+// A denoising step's preview PNG (at most 512 pixels wide): larger ones are dropped, not sent.
+inline constexpr int64_t kPreviewPngBytes = 1 << 20;
 // One finished MP4 uploaded by a worker; a longer upload fails the job.
 inline constexpr int64_t kMaxUploadBytes = int64_t{4} << 30;
 
@@ -42,5 +44,6 @@ static_assert(kVideoChunkBytes + kMessageSlackBytes < kGrpcMessageBytes);
 static_assert((kMaxRequestBytes + 2) / 3 * 4 < kMaxHttpBodyBytes,
               "a base64 JSON request of admitted size must fit the HTTP gateway");
 static_assert(kMinResultChunkBytes <= kResultChunkBytes);
+static_assert(kPreviewPngBytes + kMessageSlackBytes < kGrpcMessageBytes);
 
 }  // namespace turbovid::common

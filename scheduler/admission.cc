@@ -158,6 +158,9 @@ absl::Status CheckResolvedJob(const v1::ResolvedJob& job) {
       return Invalid(absl::StrCat("job.attention: ", job.attention(), " is not DENSE or SLA"));
   }
   if (job.prompt().empty()) return Invalid("job.prompt: empty");
+  if (job.preview_width() != 0 && (job.preview_width() < 16 || job.preview_width() > 512)) {
+    return Invalid(absl::StrCat("job.preview_width: ", job.preview_width(), " is outside 16..512"));
+  }
   return absl::OkStatus();
 }
 
@@ -180,6 +183,11 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& req
                                 out.model->id));
   }
   if (request.prompt().empty()) return Invalid("prompt: empty");
+  if (request.preview_width() != 0 &&
+      (request.preview_width() < 16 || request.preview_width() > 512)) {
+    return Invalid(absl::StrCat("preview_width: ", request.preview_width(),
+                                " is outside 16..512 (0 = no previews)"));
+  }
   TV_RETURN_IF_ERROR(CheckText("prompt", request.prompt(), limits));
   TV_RETURN_IF_ERROR(CheckText("negative_prompt", request.negative_prompt(), limits));
   if (!request.negative_prompt().empty() && !out.variant->cfg) {
@@ -265,6 +273,7 @@ absl::StatusOr<v1::ResolvedJob> ResolveJob(const v1::SubmitVideoRequest& accepte
       accepted.attention() == v1::ATTENTION_MODE_SLA ? static_cast<float>(variant.sla_topk) : 0.f);
   job.set_prompt(accepted.prompt());
   job.set_negative_prompt(accepted.negative_prompt());
+  job.set_preview_width(accepted.preview_width());
   TV_RETURN_IF_ERROR(CheckResolvedJob(job));
   return job;
 }

@@ -623,6 +623,10 @@ v1::Job Scheduler::ToProtoLocked(const ActiveJob& a) const {
   job.set_step(a.step);
   if (a.num_steps > 0) job.set_num_steps(a.num_steps);
   job.set_progress(a.progress);
+  if (!a.preview_png.empty() && a.stored.state == v1::JOB_STATE_RUNNING) {
+    job.set_preview_png(a.preview_png);
+    job.set_preview_step(a.preview_step);
+  }
   job.set_eta_seconds(EtaLocked(a));
   job.set_status_message(StatusMessageLocked(a));
   if (a.stored.state == v1::JOB_STATE_QUEUED) {

@@ -17,6 +17,8 @@ struct Scheduler::ActiveJob {
   int step = 0;
   int num_steps = 0;
   double progress = 0;
+  std::string preview_png;  // the latest step's preview (SubmitVideoRequest.preview_width > 0)
+  int preview_step = 0;
   uint64_t session_id = 0;  // worker session holding the current attempt; 0 = none
   std::string node_class;   // of that worker
   bool cancel_requested = false;

@@ -223,6 +223,12 @@ void Scheduler::HandleProgress(Worker& worker, const v1::TaskProgress& p) {
         .Observe(p.step_seconds());
   }
   job->step = p.step();
+  if (!p.preview_png().empty() && p.stage() == v1::STAGE_DENOISING &&
+      job->stored.request.preview_width() > 0 &&
+      static_cast<int64_t>(p.preview_png().size()) <= common::kPreviewPngBytes) {
+    job->preview_png = p.preview_png();
+    job->preview_step = p.step();
+  }
   if (p.num_steps() > 0) job->num_steps = p.num_steps();
   job->progress = std::max(job->progress,
                            StageProgress(p.stage(), p.step(), job->num_steps, p.stage_fraction()));

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/limits.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
 
@@ -73,6 +74,10 @@ class ProgressTracker {
     msg.set_num_steps(p.num_steps);
     msg.set_stage_fraction(p.fraction);
     msg.set_step_seconds(step_seconds);
+    if (stage == v1::STAGE_DENOISING && !p.preview_png.empty() &&
+        static_cast<int64_t>(p.preview_png.size()) <= common::kPreviewPngBytes) {
+      msg.set_preview_png(p.preview_png);
+    }
     last_emit_ = now;
     sink_(msg);
   }
@@ -162,6 +167,7 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
   g.steps = job.num_steps();
   g.seed = job.seed();
   g.sla_topk = job.sla_topk();
+  g.preview_width = job.preview_width();
   return g;
 }
 

@@ -3,6 +3,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -85,6 +86,22 @@ namespace {
 // The request's self-attention, passed to every DiT forward of the job.
 DitForwardOptions ForwardOptions(const GenerateRequest& r) {
   return DitForwardOptions{r.attention, r.sla_topk, r.sagesla};
+}
+
+// x0 = x − t·v of the first latent frame: x, v [C, T, H, W] host F32 → [C, 1, H, W].
+Tensor FirstFrameX0(const Tensor& x, const Tensor& v, double t) {
+  const int64_t c = x.dim(0), t_frames = x.dim(1), hw = x.dim(2) * x.dim(3);
+  Tensor out = Tensor::Zeros(DType::kF32, {c, 1, x.dim(2), x.dim(3)});
+  const float* xp = x.data<float>();
+  const float* vp = v.data<float>();
+  float* o = out.data<float>();
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const int64_t base = ch * t_frames * hw;
+    for (int64_t i = 0; i < hw; ++i) {
+      o[ch * hw + i] = static_cast<float>(xp[base + i] - t * static_cast<double>(vp[base + i]));
+    }
+  }
+  return out;
 }
 
 int64_t PeakRssBytes() {
@@ -204,6 +221,8 @@ class WanPipeline : public Pipeline {
  private:
   absl::StatusOr<Tensor> EncodeImage(const GenerateRequest& r, int* width, int* height,
                                      const ProgressFn& progress) const;
+  // The PNG of Progress::preview_png from a step's x0 of the first latent frame [C, 1, H, W].
+  absl::StatusOr<std::string> PreviewPng(const Tensor& x0_first_frame, int max_width) const;
   absl::StatusOr<Tensor> Sample(const GenerateRequest& r, NoiseStreams& noise,
                                 const Tensor& context, const Tensor* y, const ProgressFn& progress,
                                 const CancelFn& cancel) const;
@@ -246,6 +265,10 @@ absl::Status WanPipeline::Validate(const GenerateRequest& r) const {
   if (!dir_.i2v && !r.image_bytes.empty()) return absl::InvalidArgumentError("image: this model is text-to-video");
   if (r.attention != AttentionMode::kDense && !(r.sla_topk > 0.f && r.sla_topk <= 1.f)) {
     return absl::InvalidArgumentError(absl::StrCat("sla_topk: ", r.sla_topk, " is outside (0, 1]"));
+  }
+  if (r.preview_width != 0 && (r.preview_width < 16 || r.preview_width > 512)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("preview_width: ", r.preview_width, " is outside 16..512 (0 = no previews)"));
   }
   // Unsupported modes (SLA on a dense-only checkpoint) fail here, before any work.
   for (const auto& dit : experts_) TV_RETURN_IF_ERROR(dit->CheckForwardOptions(ForwardOptions(r)));
@@ -290,6 +313,20 @@ std::unique_ptr<NoiseStreams> WanPipeline::StartNoise(const GenerateRequest& r, 
                                         /*background=*/backend_.device() != Device::kCpu);
 }
 
+absl::StatusOr<std::string> WanPipeline::PreviewPng(const Tensor& x0_first_frame,
+                                                    int max_width) const {
+  TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(x0_first_frame));  // [3, 1, 8H, 8W]
+  const Tensor frames = video::VideoToFrames(video);                 // [1, 8H, 8W, 3] U8
+  const int h = static_cast<int>(frames.dim(1)), w = static_cast<int>(frames.dim(2));
+  TV_ASSIGN_OR_RETURN(Tensor rgb, frames.Reshape({h, w, 3}));
+  if (w > max_width) {
+    const int out_h =
+        std::max(1, static_cast<int>(std::lround(static_cast<double>(h) * max_width / w)));
+    TV_ASSIGN_OR_RETURN(rgb, video::ResizeAntialiasBilinear(rgb, max_width, out_h));
+  }
+  return video::EncodePng(rgb);
+}
+
 absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStreams& noise_streams,
                                            const Tensor& context, const Tensor* y,
                                            const ProgressFn& progress,
@@ -301,8 +338,20 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
     contexts.push_back(std::move(ctx));
   }
   ProfileMark("dit: bf16 context, PrepareContext (text MLP + cross-attn K/V, once per job)");
+  // With previews: the step's x0 prediction of the first latent frame, set by the velocity call.
+  const bool preview = progress && r.preview_width > 0;
+  Tensor preview_x0;
+  auto keep_x0 = [&](const Tensor& x, const Tensor& v, double t) {
+    if (preview) preview_x0 = FirstFrameX0(x, v, t);
+  };
   auto on_step = [&](int step) -> absl::Status {
-    if (progress) progress({Stage::kDenoising, step + 1, r.steps, (step + 1.0) / r.steps});
+    if (progress) {
+      Progress p{Stage::kDenoising, step + 1, r.steps, (step + 1.0) / r.steps};
+      if (preview && preview_x0.defined()) {
+        TV_ASSIGN_OR_RETURN(p.preview_png, PreviewPng(preview_x0, r.preview_width));
+      }
+      progress(p);
+    }
     TV_ASSIGN_OR_RETURN(const bool stop, CancelRequested(cancel));
     if (stop) return absl::CancelledError(absl::StrCat("cancelled after step ", step + 1));
     return absl::OkStatus();
@@ -317,9 +366,11 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
     options.boundary = experts_.size() > 1 ? dir_.boundary : -1;
     return RcmSample(
         noise, options,
-        [&](const Tensor& x_in, float t, bool low) {
+        [&](const Tensor& x_in, float t, bool low) -> absl::StatusOr<Tensor> {
           const size_t e = low && experts_.size() > 1 ? 1 : 0;
-          return experts_[e]->Forward(x_in, y, t, contexts[e], attention);
+          TV_ASSIGN_OR_RETURN(Tensor v, experts_[e]->Forward(x_in, y, t, contexts[e], attention));
+          keep_x0(x_in, v, t / 1000.0);
+          return v;
         },
         [&](int step) { return noise_streams.Get(1 + step); }, on_step);
   }
@@ -344,6 +395,7 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
           const float u = vu.data<float>()[i];
           c = u + static_cast<float>(r.guide_scale) * (c - u);
         }
+        keep_x0(x, vc, t / 1000.0);
         return vc;
       },
       on_step);

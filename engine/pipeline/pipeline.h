@@ -29,10 +29,18 @@ enum class Stage : uint8_t {
 const char* StageName(Stage stage);
 
 struct Progress {
+  Progress() = default;
+  Progress(Stage stage_in, int step_in, int num_steps_in, double fraction_in)
+      : stage(stage_in), step(step_in), num_steps(num_steps_in), fraction(fraction_in) {}
+
   Stage stage = Stage::kLoadingModel;
   int step = 0;       // 1-based denoising step during kDenoising (0 otherwise)
   int num_steps = 0;  // denoising steps of the job
   double fraction = 0;  // progress inside the stage, [0, 1]
+  // kDenoising with GenerateRequest::preview_width > 0: the step's preview, a PNG of the first
+  // video frame decoded from the step's predicted clean latent (x0 = x − t·v), at most
+  // preview_width pixels wide. Empty otherwise.
+  std::string preview_png;
 };
 using ProgressFn = std::function<void(const Progress&)>;
 using CancelFn = std::function<bool()>;  // true → stop at the next check (Cancelled)
@@ -59,6 +67,10 @@ struct GenerateRequest {
   double sigma_max = 0;         // rCM: 0 → 80 (T2V) / 200 (I2V)
   double guide_scale = 5.0;     // UniPC + CFG
   double shift = 5.0;           // UniPC schedule shift
+  // > 0: a preview PNG per denoising step in Progress::preview_png (at most this many pixels
+  // wide, 16..512): the VAE decodes the first latent frame of the step's x0 prediction (on a
+  // GPU about 1/21 of the job's decode per step).
+  int preview_width = 0;
 };
 
 struct GenerateResult {

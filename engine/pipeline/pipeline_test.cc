@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -101,6 +102,59 @@ TEST_F(PipelineTest, InvalidRequestsNameTheField) {
     EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
     EXPECT_NE(std::string(out.status().message()).find(c.field), std::string::npos) << out.status();
   }
+}
+
+// preview_width: every denoising step carries a PNG of the first frame of its x0 prediction; at
+// the last step (t_next = 0) x0 is the final latent, so that preview is the video's first frame
+// (up to the bf16 input and float arithmetic of the preview's x0 = x − t·v).
+TEST_F(PipelineTest, PreviewPerStepIsTheFirstFrameOfX0) {
+  auto p = Pipeline::Load(*root_ + "/t2v", *backend_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  GenerateRequest r = Small();
+  r.preview_width = 64;  // the video's own width: no resize
+  std::vector<std::string> previews;
+  int denoising_events = 0;
+  auto out = (*p)->Generate(
+      r,
+      [&](const Progress& e) {
+        if (e.stage == Stage::kDenoising && e.step > 0) {
+          ++denoising_events;
+          previews.push_back(e.preview_png);
+        } else {
+          EXPECT_TRUE(e.preview_png.empty());
+        }
+      },
+      nullptr, false);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(denoising_events, 2);
+  std::vector<Tensor> images;
+  for (const std::string& png : previews) {
+    auto img = video::DecodeImage(png, "preview");
+    ASSERT_TRUE(img.ok()) << img.status();
+    ASSERT_EQ(img->shape(), (Shape{48, 64, 3}));
+    images.push_back(*img);
+  }
+  double diff = 0;
+  const uint8_t* last = images.back().data<uint8_t>();
+  const uint8_t* frame0 = out->frames.data<uint8_t>();  // [5, 48, 64, 3]: frame 0 first
+  for (int64_t i = 0; i < images.back().numel(); ++i) diff += std::abs(int{last[i]} - int{frame0[i]});
+  EXPECT_LT(diff / images.back().numel(), 2.0);
+  std::printf("preview: mean |last preview - frame 0| = %.3f of 255\n", diff / images.back().numel());
+  // Smaller previews keep the aspect; out-of-range widths are refused naming the field.
+  r.preview_width = 32;
+  previews.clear();
+  denoising_events = 0;
+  ASSERT_TRUE((*p)->Generate(r, [&](const Progress& e) {
+                  if (e.stage == Stage::kDenoising && e.step > 0) previews.push_back(e.preview_png);
+                }, nullptr, false).ok());
+  ASSERT_EQ(previews.size(), 2u);
+  auto small = video::DecodeImage(previews[0], "preview");
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->shape(), (Shape{24, 32, 3}));
+  r.preview_width = 600;
+  auto bad = (*p)->Generate(r, nullptr, nullptr, false);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(bad.status().message()).find("preview_width"), std::string::npos);
 }
 
 TEST_F(PipelineTest, I2vMoeRunsFromAnImage) {

@@ -97,6 +97,39 @@ class GenerateTest(e2e_case.ClusterCase):
                 f.write(data)
             self.check_mp4(path, frames=m["frames"], width=m["width"], height=m["height"])
 
+    def test_previews_per_step(self):
+        """preview_width 48: while the job denoises, its snapshots carry a PNG of the step's
+        predicted first frame (48 wide, the job's aspect), tagged with its step; none once
+        finished; an out-of-range width is refused naming the field."""
+        import struct
+        import grpc
+        c = self.cluster
+        client = c.client()
+        m = e2e_case.MEDIUM  # 128x128, 4 steps
+        job = client.submit(client.request(harness.T2V_MODEL, "previews", m["frames"], m["width"],
+                                           m["height"], m["steps"], seed=4, preview_width=48))
+        previews = {}
+        final = None
+        for j in client.watch(job.job_id, timeout=240):
+            final = j
+            if j.preview_png:
+                previews[j.preview_step] = j.preview_png
+        self.assertEqual(client.state_name(final), "JOB_STATE_SUCCEEDED", final.error)
+        self.assertEqual(len(final.preview_png), 0, "a finished job keeps no preview")
+        # Snapshots coalesce: at least one step's preview is seen, each a 48x48 RGB PNG.
+        self.assertTrue(previews, "no preview in any snapshot")
+        for step, png in previews.items():
+            self.assertTrue(1 <= step <= m["steps"], step)
+            self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+            width, height = struct.unpack(">II", png[16:24])
+            self.assertEqual((width, height), (48, 48))
+        with self.assertRaises(grpc.RpcError) as ctx:
+            client.submit(client.request(harness.T2V_MODEL, "bad preview", preview_width=9999,
+                                         **dict(zip(("frames", "width", "height", "steps"),
+                                                    (5, 64, 64, 2)))), wait_for_ready=False)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("preview_width", ctx.exception.details())
+
     def test_both_workers_serve(self):
         """Four concurrent jobs spread over both workers, all succeed."""
         c = self.cluster
