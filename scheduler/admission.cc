@@ -149,13 +149,15 @@ absl::Status CheckResolvedJob(const v1::ResolvedJob& job) {
     case v1::ATTENTION_MODE_DENSE:
       break;
     case v1::ATTENTION_MODE_SLA:
+    case v1::ATTENTION_MODE_SAGESLA:
       if (!(job.sla_topk() > 0.f && job.sla_topk() <= 1.f)) {
         return Invalid(absl::StrCat("job.sla_topk: ", job.sla_topk(), " is outside (0, 1]"));
       }
       break;
     case v1::ATTENTION_MODE_UNSPECIFIED:
     default:
-      return Invalid(absl::StrCat("job.attention: ", job.attention(), " is not DENSE or SLA"));
+      return Invalid(
+          absl::StrCat("job.attention: ", job.attention(), " is not DENSE, SLA or SAGESLA"));
   }
   if (job.prompt().empty()) return Invalid("job.prompt: empty");
   if (job.preview_width() != 0 && (job.preview_width() < 16 || job.preview_width() > 512)) {
@@ -218,8 +220,9 @@ absl::StatusOr<ResolvedRequest> ValidateSubmit(const v1::SubmitVideoRequest& req
   }
   out.attention = request.attention();
   if (out.attention == v1::ATTENTION_MODE_UNSPECIFIED) {
-    out.attention =
-        out.variant->attention == "sla" ? v1::ATTENTION_MODE_SLA : v1::ATTENTION_MODE_DENSE;
+    out.attention = out.variant->attention == "sla"       ? v1::ATTENTION_MODE_SLA
+                    : out.variant->attention == "sagesla" ? v1::ATTENTION_MODE_SAGESLA
+                                                          : v1::ATTENTION_MODE_DENSE;
   }
   if (request.priority() > limits.max_abs_priority ||
       request.priority() < -limits.max_abs_priority) {
@@ -269,8 +272,9 @@ absl::StatusOr<v1::ResolvedJob> ResolveJob(const v1::SubmitVideoRequest& accepte
   job.set_height_pixels(accepted.size().height_pixels());
   job.set_seed(accepted.seed());
   job.set_attention(accepted.attention());
-  job.set_sla_topk(
-      accepted.attention() == v1::ATTENTION_MODE_SLA ? static_cast<float>(variant.sla_topk) : 0.f);
+  const bool sparse = accepted.attention() == v1::ATTENTION_MODE_SLA ||
+                      accepted.attention() == v1::ATTENTION_MODE_SAGESLA;
+  job.set_sla_topk(sparse ? static_cast<float>(variant.sla_topk) : 0.f);
   job.set_prompt(accepted.prompt());
   job.set_negative_prompt(accepted.negative_prompt());
   job.set_preview_width(accepted.preview_width());

@@ -17,6 +17,7 @@ namespace {
 
 namespace v1 = ::turbovid::v1;
 using ::turbovid::common::testing::IsOk;
+using ::testing::HasSubstr;
 using ::turbovid::common::testing::StatusIs;
 constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
 
@@ -103,6 +104,20 @@ TEST_F(AdmissionTest, ResolvedJobCarriesEveryDefault) {
   r.set_attention(v1::ATTENTION_MODE_UNSPECIFIED);
   EXPECT_EQ(Validate(r)->job.attention(), v1::ATTENTION_MODE_DENSE);
   EXPECT_EQ(Validate(r)->job.sla_topk(), 0.f);
+  // SageSLA is SLA's sparse quantised: it carries the variant's top-k too.
+  r = T2v();
+  r.set_attention(v1::ATTENTION_MODE_SAGESLA);
+  resolved = Validate(r);
+  ASSERT_THAT(resolved, IsOk());
+  EXPECT_EQ(resolved->job.attention(), v1::ATTENTION_MODE_SAGESLA);
+  EXPECT_GT(resolved->job.sla_topk(), 0.f);
+  EXPECT_THAT(CheckResolvedJob(resolved->job), IsOk());
+  // Previews: 16..512 pixels wide, or none.
+  r.set_preview_width(8);
+  EXPECT_THAT(Validate(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("preview_width")));
+  r.set_preview_width(160);
+  ASSERT_THAT(Validate(r), IsOk());
+  EXPECT_EQ(Validate(r)->job.preview_width(), 160);
 }
 
 // The sampler is the catalog variant's `sampler`, whatever the variant is called.

@@ -30,8 +30,9 @@ absl::StatusOr<VariantSpec> ParseVariant(const ConfigNode& node) {
   if (v.sampler != "rcm" && v.sampler != "unipc") {
     return node.Error(absl::StrCat("sampler: '", v.sampler, "' is not rcm or unipc"));
   }
-  if (v.attention != "dense" && v.attention != "sla") {
-    return node.Error(absl::StrCat("attention: '", v.attention, "' is not dense or sla"));
+  if (v.attention != "dense" && v.attention != "sla" && v.attention != "sagesla") {
+    return node.Error(
+        absl::StrCat("attention: '", v.attention, "' is not dense, sla or sagesla"));
   }
   if (!(v.sla_topk > 0 && v.sla_topk <= 1)) {
     return node.Error(absl::StrCat("sla_topk: ", v.sla_topk, " is outside (0, 1]"));

@@ -83,8 +83,10 @@ absl::StatusOr<v1::SubmitVideoRequest> BuildRequest(const Args& args) {
     r.set_attention(v1::ATTENTION_MODE_DENSE);
   } else if (attention == "sla") {
     r.set_attention(v1::ATTENTION_MODE_SLA);
+  } else if (attention == "sagesla") {
+    r.set_attention(v1::ATTENTION_MODE_SAGESLA);
   } else if (!attention.empty()) {
-    return absl::InvalidArgumentError("--attention: expected dense or sla");
+    return absl::InvalidArgumentError("--attention: expected dense, sla or sagesla");
   }
   r.set_client_request_id(args.Has("request-id") ? args.Get("request-id") : RandomRequestId());
   return r;

@@ -18,7 +18,7 @@ void Usage(std::FILE* out) {
       "                 [--ca-cert FILE.pem] (TLS; else env TURBOVID_CA_CERT)\n"
       "  generate --model ID --prompt TEXT [--variant V] [--image FILE] [--frames N]\n"
       "           [--width W --height H | --resolution 480p --aspect 16:9] [--steps N]\n"
-      "           [--seed S] [--attention dense|sla] [--priority P] [--negative-prompt TEXT]\n"
+      "           [--seed S] [--attention dense|sla|sagesla] [--priority P] [--negative-prompt TEXT]\n"
       "           [--deadline SECONDS] [--priority-class interactive|standard|batch]\n"
       "           [--request-id ID] [--out FILE.mp4] [--timeout SECONDS] [--json] [--quiet]\n"
       "           [--no-wait]\n"

@@ -141,9 +141,13 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
     case v1::ATTENTION_MODE_SLA:
       g.attention = engine::AttentionMode::kSla;
       break;
+    case v1::ATTENTION_MODE_SAGESLA:
+      g.attention = engine::AttentionMode::kSageSla;
+      g.sagesla_native = true;  // this GPU's upstream build (Backend::native_sagesla)
+      break;
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("job.attention: ", job.attention(), " is not DENSE or SLA"));
+          absl::StrCat("job.attention: ", job.attention(), " is not DENSE, SLA or SAGESLA"));
   }
   if (job.num_steps() < 1) {
     return absl::InvalidArgumentError(absl::StrCat("job.num_steps: ", job.num_steps()));

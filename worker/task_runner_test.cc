@@ -60,6 +60,20 @@ TEST(ToGenerateRequestTest, SamplerIsTheJobsNotTheVariantNames) {
   EXPECT_EQ(ToGenerateRequest(job, "")->attention, engine::AttentionMode::kDense);
 }
 
+// SAGESLA runs the backend's own upstream build of SageSLA (Hopper or RTX 4090/5090 numerics);
+// previews pass through.
+TEST(ToGenerateRequestTest, SageSlaIsTheBackendsBuildAndPreviewsPassThrough) {
+  v1::ResolvedJob job = Job();
+  job.set_attention(v1::ATTENTION_MODE_SAGESLA);
+  job.set_preview_width(96);
+  absl::StatusOr<engine::GenerateRequest> g = ToGenerateRequest(job, "");
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->attention, engine::AttentionMode::kSageSla);
+  EXPECT_TRUE(g->sagesla_native);
+  EXPECT_EQ(g->sla_topk, 0.25f);
+  EXPECT_EQ(g->preview_width, 96);
+}
+
 TEST(ToGenerateRequestTest, UnresolvedFieldsAreInvalid) {
   constexpr auto kInvalid = absl::StatusCode::kInvalidArgument;
   v1::ResolvedJob job = Job();

@@ -294,6 +294,10 @@ class Backend {
   virtual absl::StatusOr<std::unique_ptr<PendingDownload>> DownloadAsync(const Tensor& t);
   // Waits for queued work (no-op on CPU).
   virtual absl::Status Synchronize() { return absl::OkStatus(); }
+  // The SageSLA numerics of upstream's build for this device (a job that asks for SageSLA
+  // without naming a build gets these): kSm90 on Hopper, kSm89 on every other FP8 GPU (RTX
+  // 4090 / 5090); the CPU reference answers kSm90.
+  virtual SageSlaVariant native_sagesla() const { return SageSlaVariant::kSm90; }
   // Memory accounting (CPU backend: the activation fields only).
   virtual MemoryStats memory_stats() const { return {}; }
   virtual void ResetPeakMemory() {}

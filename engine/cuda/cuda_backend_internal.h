@@ -39,6 +39,9 @@ class CudaBackend : public Backend {
   absl::Status AcquirePinned(size_t bytes, void** ptr, size_t* capacity);
   void ReleasePinned(void* ptr, size_t capacity);
   absl::Status Synchronize() override;
+  SageSlaVariant native_sagesla() const override {
+    return sm_version_ == 90 ? SageSlaVariant::kSm90 : SageSlaVariant::kSm89;
+  }
   MemoryStats memory_stats() const override { return pool_->stats(); }
   void ResetPeakMemory() override { pool_->ResetPeak(); }
   absl::Status ReserveActivations(int64_t bytes) override;

@@ -88,6 +88,12 @@ DitForwardOptions ForwardOptions(const GenerateRequest& r) {
   return DitForwardOptions{r.attention, r.sla_topk, r.sagesla};
 }
 
+// The request with the backend's SageSLA build filled in where it asks for the native one.
+GenerateRequest WithNativeSageSla(GenerateRequest r, const Backend& backend) {
+  if (r.sagesla_native) r.sagesla = backend.native_sagesla();
+  return r;
+}
+
 // x0 = x − t·v of the first latent frame: x, v [C, T, H, W] host F32 → [C, 1, H, W].
 Tensor FirstFrameX0(const Tensor& x, const Tensor& v, double t) {
   const int64_t c = x.dim(0), t_frames = x.dim(1), hw = x.dim(2) * x.dim(3);
@@ -449,9 +455,10 @@ absl::StatusOr<bool> WanPipeline::CancelRequested(const CancelFn& cancel) const 
   return host.data<float>()[0] != 0.f;
 }
 
-absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& request,
+absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& request_in,
                                                      const ProgressFn& caller_progress,
                                                      const CancelFn& cancel, bool encode_mp4) {
+  const GenerateRequest request = WithNativeSageSla(request_in, backend_);
   TV_RETURN_IF_ERROR(Validate(request));
   // Progress comes from world rank 0 alone (the worker group's leader reports it).
   const ProgressFn progress = leader() ? caller_progress : ProgressFn();

@@ -62,6 +62,7 @@ struct GenerateRequest {
   AttentionMode attention = AttentionMode::kDense;  // self-attention of every DiT forward
   float sla_topk = 0.1f;  // SLA: fraction of key blocks kept per query block, (0, 1]
   SageSlaVariant sagesla = SageSlaVariant::kSm90;  // SageSLA: the upstream build's numerics
+  bool sagesla_native = false;  // true: the backend's own build (Backend::native_sagesla)
   SamplerKind sampler = SamplerKind::kRcm;
   bool ode = false;             // rCM: Euler ODE instead of the default SDE update
   double sigma_max = 0;         // rCM: 0 → 80 (T2V) / 200 (I2V)

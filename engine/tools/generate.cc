@@ -62,8 +62,11 @@ int GenerateCommand(const std::vector<std::string>& args) {
     req.attention = AttentionMode::kSla;
   } else if (flags["--attention"] == "dense") {
     req.attention = AttentionMode::kDense;
+  } else if (flags["--attention"] == "sagesla") {
+    req.attention = AttentionMode::kSageSla;
+    req.sagesla_native = true;  // the backend's upstream build
   } else {
-    return fail(absl::InvalidArgumentError("--attention: dense or sla"));
+    return fail(absl::InvalidArgumentError("--attention: dense, sla or sagesla"));
   }
   req.sampler = flags["--sampler"] == "unipc" ? SamplerKind::kUniPc : SamplerKind::kRcm;
   req.ode = ode;

@@ -21,7 +21,7 @@ void Usage() {
                "usage: turbovid-engine <command> [args]\n"
                "  golden [--backend cpu|cuda] [--tp N] [--sp N] [--collectives] [-v] CASE_DIR...\n"
                "  generate --model-dir D --prompt P [--image I] [--frames 81] [--resolution 480p]\n"
-               "           [--aspect 16:9] [--steps 4] [--seed S] [--attention dense|sla] --out out.mp4\n"
+               "           [--aspect 16:9] [--steps 4] [--seed S] [--attention dense|sla|sagesla] --out out.mp4\n"
                "  make-tiny-checkpoint --kind t2v|i2v-moe --out D [--heads N]\n"
                "  inspect PATH\n"
                "  bench --model wan2.1-t2v-1.3b|wan2.1-t2v-14b|tiny --random-weights | --model-dir D\n"
