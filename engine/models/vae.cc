@@ -409,7 +409,7 @@ class Runner {
   // are in rank order, so the gathered [H·W, C] is the whole frame's token order.
   absl::StatusOr<Tensor> Attention(const AttnW& a, const Tensor& x) {
     const int64_t c = x.dim(0), hw = x.dim(2) * x.dim(3);
-    const bool split = split_ != nullptr && split_->size() > 1;
+    const bool split = split_ != nullptr;
     std::vector<int64_t> counts;
     int64_t full = hw;
     if (split) {
@@ -668,7 +668,7 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
   }
   const int64_t t = z.dim(1), h = z.dim(2), w = z.dim(3), plane = h * w;
   std::optional<RowSplit> split;
-  if (split_comm != nullptr && split_comm->size() > 1) {
+  if (split_comm != nullptr) {  // one rank: no halo, the gathers still run
     if (h < split_comm->size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("vae decode: latent height ", h, " does not split over ", split_comm->size(),

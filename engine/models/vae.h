@@ -38,11 +38,12 @@ class WanVae {
   // output frame index `first`) as soon as they are on the host, so that a caller can encode while
   // the next chunk decodes.
   //
-  // With `split` of more than one rank the decode is split by rows over its ranks
-  // (docs/parallelism.md §4): collective, every rank calls it with the same z; each decodes its
-  // band of latent rows (halo rows exchanged before every 3×3 conv), the video chunks are
-  // gathered, and rank 0 of `split` alone calls the callbacks and returns the video (the other
-  // ranks return an undefined tensor). The latent height must be at least split->size().
+  // With `split` the decode is split by rows over its ranks (docs/parallelism.md §4):
+  // collective, every rank calls it with the same z; each decodes its band of latent rows (halo
+  // rows exchanged before every 3×3 conv), the video chunks are gathered, and rank 0 of `split`
+  // alone calls the callbacks and returns the video (the other ranks return an undefined
+  // tensor). The latent height must be at least split->size(). A one-rank `split` decodes the
+  // whole frame through the same gathers (no halo): the one-rank collectives path.
   using ChunkFn = std::function<void(const Tensor& chunk, int64_t first)>;
   virtual absl::StatusOr<Tensor> Decode(const Tensor& z, const std::function<void(int, int)>& on_frame = {},
                                         const ChunkFn& on_chunk = {},

@@ -375,6 +375,36 @@ TEST_F(ParallelPipeline, FramesMatchOneRankUnsplitAndUneven) {
   ExpectSameFrames({{1, 4}, {2, 2}}, {}, 48);
 }
 
+// collectives_at_one_rank: the split decode runs on the one-rank group too (per latent frame
+// the attention's K and V all-gathers and the frames' gather), and the frames match one rank.
+TEST_F(ParallelPipeline, OneRankCollectivesIncludeTheDecode) {
+  absl::StatusOr<GenerateResult> one = Run(nullptr);
+  ASSERT_TRUE(one.ok()) << one.status();
+  std::map<bool, int> gathers;
+  for (const bool split : {false, true}) {
+    SCOPED_TRACE(split ? "split decode" : "unsplit decode");
+    std::map<std::string, int> calls;
+    std::vector<std::unique_ptr<comm::Communicator>> host = comm::MakeInProcessGroup(1);
+    comm::ParallelLayout layout;
+    layout.collectives_at_one_rank = true;
+    absl::StatusOr<std::unique_ptr<comm::ParallelGroups>> groups = comm::ParallelGroups::Create(
+        std::make_unique<CountingCommunicator>(std::move(host[0]), &calls), layout);
+    ASSERT_TRUE(groups.ok()) << groups.status();
+    PipelineOptions options;
+    options.split_vae_decode = split;
+    absl::StatusOr<GenerateResult> r = Run(groups->get(), nullptr, options);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->frames.shape(), one->frames.shape());
+    for (int64_t i = 0; i < r->frames.numel(); ++i) {
+      ASSERT_LE(std::abs(int{r->frames.data<uint8_t>()[i]} - int{one->frames.data<uint8_t>()[i]}),
+                1);
+    }
+    gathers[split] = calls["all_gather"];
+  }
+  const int latent_frames = (Request().frames - 1) / 4 + 1;
+  EXPECT_EQ(gathers[true] - gathers[false], 3 * latent_frames);
+}
+
 TEST_F(ParallelPipeline, CancelOnRankZeroStopsEveryRank) {
   std::vector<absl::Status> status(4);
   const comm::ParallelLayout layout{2, 2};

@@ -232,11 +232,13 @@ class WanPipeline : public Pipeline {
   absl::StatusOr<std::string> DecodeVideo(const GenerateRequest& r, const Tensor& latent, int width,
                                           int height, bool encode_mp4, const ProgressFn& progress,
                                           Tensor* frames, comm::Communicator* split) const;
-  // The group that splits the decode of `latent` by rows, or null (rank 0 decodes alone).
+  // The group that splits the decode of `latent` by rows, or null (rank 0 decodes alone). A
+  // one-rank group passes itself only with collectives_at_one_rank (its gathers then run).
   comm::Communicator* DecodeSplit(const Tensor& latent) const {
     if (!options_.split_vae_decode || parallel_ == nullptr) return nullptr;
     comm::Communicator& world = parallel_->world();
-    return world.size() > 1 && latent.dim(2) >= world.size() ? &world : nullptr;
+    if (world.size() == 1) return parallel_->layout().collectives_at_one_rank ? &world : nullptr;
+    return latent.dim(2) >= world.size() ? &world : nullptr;
   }
   // Whether to stop now: `cancel` asked on world rank 0 and its answer broadcast, so that every
   // rank stops at the same check (a rank that stopped alone would leave the others waiting).
