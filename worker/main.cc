@@ -210,12 +210,15 @@ absl::StatusOr<Engine> MakeEngine(const WorkerConfig& config, turbovid::worker::
 }
 
 turbovid::worker::ModelSet::Loader GroupLoader(turbovid::engine::Backend& backend,
-                                               turbovid::worker::WorkerGroup* group) {
+                                               turbovid::worker::WorkerGroup* group,
+                                               bool split_vae_decode) {
   turbovid::worker::ModelSet::Loader loader = turbovid::worker::ModelSet::EngineLoader(backend);
   if (group == nullptr) return loader;
   const turbovid::engine::comm::ParallelGroups* groups = group->groups();
-  loader.load = [&backend, groups](const std::string& path) {
-    return turbovid::engine::Pipeline::Load(path, backend, groups);
+  turbovid::engine::PipelineOptions options;
+  options.split_vae_decode = split_vae_decode;
+  loader.load = [&backend, groups, options](const std::string& path) {
+    return turbovid::engine::Pipeline::Load(path, backend, groups, options);
   };
   return loader;
 }
@@ -232,7 +235,8 @@ int RunFollowerRank(const WorkerConfig& config, turbovid::worker::WorkerGroup& g
   }
   const int64_t budget =
       config.memory_budget_bytes > 0 ? config.memory_budget_bytes : config.memory_bytes;
-  turbovid::worker::ModelSet models(config.models, budget, GroupLoader(*engine->backend, &group),
+  turbovid::worker::ModelSet models(config.models, budget,
+                                    GroupLoader(*engine->backend, &group, config.split_vae_decode),
                                     metrics);
   if (absl::Status s = models.LoadPreloaded(); !s.ok()) {
     TV_LOG(ERROR) << "worker group rank " << config.group_rank << ": " << s;
@@ -310,8 +314,8 @@ int Serve(const WorkerConfig& config, turbovid::worker::WorkerGroup* group, Sign
   const int64_t budget =
       config.memory_budget_bytes > 0 ? config.memory_budget_bytes : config.memory_bytes;
   TV_LOG(INFO) << "memory budget for model weights: " << budget << " bytes";
-  turbovid::worker::ModelSet models(config.models, budget, GroupLoader(backend, group),
-                                    metrics);
+  turbovid::worker::ModelSet models(
+      config.models, budget, GroupLoader(backend, group, config.split_vae_decode), metrics);
   if (absl::Status s = models.LoadPreloaded(); !s.ok()) {
     TV_LOG(ERROR) << s;
     return finish(group ? turbovid::worker::kExitGroupLost : 2);

@@ -37,6 +37,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.CheckKeys(
       {"worker_id", "node_class", "scheduler", "backend", "device", "gpu_name", "memory_bytes",
        "gpu_count", "tensor_parallel_size", "sequence_parallel_size", "group_timeout_seconds",
+       "split_vae_decode",
        "models", "memory_budget_bytes", "price_per_hour", "http", "grpc_listen",
        "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
        "progress_interval_seconds", "log_level", "scheduler_token_file", "scheduler_ca_file",
@@ -56,6 +57,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("tensor_parallel_size", &c.tensor_parallel_size));
   TV_RETURN_IF_ERROR(root.Read("sequence_parallel_size", &c.sequence_parallel_size));
   TV_RETURN_IF_ERROR(root.Read("group_timeout_seconds", &c.group_timeout_seconds));
+  TV_RETURN_IF_ERROR(root.Read("split_vae_decode", &c.split_vae_decode));
   TV_RETURN_IF_ERROR(ReadModels(root, &c));
   TV_RETURN_IF_ERROR(root.Read("memory_budget_bytes", &c.memory_budget_bytes));
   TV_RETURN_IF_ERROR(root.Read("price_per_hour", &c.price_per_hour));

@@ -40,6 +40,9 @@ struct WorkerConfig {
   int tensor_parallel_size = 1;
   int sequence_parallel_size = 1;
   double group_timeout_seconds = 120;  // ranks to find each other at startup
+  // A group's ranks split the VAE decode by rows (docs/parallelism.md §4); false: rank 0
+  // decodes alone while the others wait.
+  bool split_vae_decode = true;
   int group_rank = 0;                  // set on ranks 1.. by the leader (--group-rank)
   std::string group_name;              // their group's control channel (--group-name)
   std::vector<ModelEntry> models;

@@ -128,11 +128,14 @@ TEST(WorkerConfigTest, GroupLayout) {
 tensor_parallel_size: 2
 sequence_parallel_size: 4
 group_timeout_seconds: 30
+split_vae_decode: false
 models: [{model_id: m, variant: turbo, path: /m}]
 )"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->group_size(), 8);
   EXPECT_EQ(c->group_timeout_seconds, 30);
+  EXPECT_FALSE(c->split_vae_decode);
+  EXPECT_TRUE(WorkerConfig{}.split_vae_decode);  // on by default
   EXPECT_TRUE(ValidateWorkerConfig(*c).ok());  // gpu_count 1: derived
   c->gpu_count = 4;
   EXPECT_NE(ValidateWorkerConfig(*c).message().find("gpu_count"), std::string::npos);

@@ -140,6 +140,41 @@ TEST_P(CommTest, ReduceScatterAndAllToAllAndBroadcast) {
   }
 }
 
+// Halo exchange: rank r sends 2 values (10r, 10r + 1) to r − 1 and 3 (10r + 5 …) to r + 1; the
+// ends have one neighbour, and a neighbour that does not exist is refused.
+TEST_P(CommTest, NeighbourExchangeMovesOnlyTheNeighboursParts) {
+  for (int size : {2, 3, 4}) {
+    TV_ASSERT_OK(Run(size, [&](int r, Communicator& c) -> absl::Status {
+      const bool first = r == 0, last = r == size - 1;
+      const int64_t to_prev = first ? 0 : 2, to_next = last ? 0 : 3;
+      const int64_t from_prev = first ? 0 : 3, from_next = last ? 0 : 2;
+      std::vector<float> values;
+      if (!first) values.insert(values.end(), {10.f * r, 10.f * r + 1});
+      if (!last) values.insert(values.end(), {10.f * r + 5, 10.f * r + 6, 10.f * r + 7});
+      Tensor in = Tensor::Zeros(DType::kF32, {static_cast<int64_t>(values.size())});
+      std::memcpy(in.raw(), values.data(), in.nbytes());
+      Tensor out = Tensor::Zeros(DType::kF32, {from_prev + from_next});
+      TV_RETURN_IF_ERROR(c.NeighbourExchange(in, to_prev, to_next, out, from_prev, from_next));
+      const float* o = out.data<float>();
+      if (!first) {
+        for (int k = 0; k < 3; ++k) TV_EXPECT(o[k] == 10.f * (r - 1) + 5 + k);
+      }
+      if (!last) {
+        for (int k = 0; k < 2; ++k) TV_EXPECT(o[from_prev + k] == 10.f * (r + 1) + k);
+      }
+      return absl::OkStatus();
+    }));
+  }
+  TV_ASSERT_OK(Run(2, [&](int r, Communicator& c) -> absl::Status {
+    Tensor one = Tensor::Zeros(DType::kF32, {1});
+    absl::Status s = r == 0 ? c.NeighbourExchange(one, 1, 0, one, 1, 0)
+                            : c.NeighbourExchange(one, 0, 1, one, 0, 1);
+    TV_EXPECT(absl::IsInvalidArgument(s));
+    TV_EXPECT(s.message().find("no ") != std::string_view::npos);
+    return absl::OkStatus();
+  }));
+}
+
 TEST_P(CommTest, SplitMakesTensorAndSequenceGroups) {
   TV_ASSERT_OK(Run(4, [&](int r, Communicator& c) -> absl::Status {
     TV_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> world, c.Split(0, r));

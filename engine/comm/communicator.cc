@@ -23,6 +23,21 @@ absl::Status Communicator::AllToAll(const Tensor& in, Tensor& out) {
   return AllToAllV(in, counts, out, counts);
 }
 
+absl::Status Communicator::NeighbourExchange(const Tensor& in, int64_t to_prev, int64_t to_next,
+                                             Tensor& out, int64_t from_prev, int64_t from_next) {
+  const int r = rank(), n = size();
+  if ((r == 0 && (to_prev != 0 || from_prev != 0)) ||
+      (r == n - 1 && (to_next != 0 || from_next != 0))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "neighbour_exchange: rank ", r, " of ", n, " has no ", r == 0 ? "previous" : "next",
+        " rank but counts send ", to_prev, "/", to_next, ", receive ", from_prev, "/", from_next));
+  }
+  std::vector<int64_t> send(n, 0), recv(n, 0);
+  if (r > 0) send[r - 1] = to_prev, recv[r - 1] = from_prev;
+  if (r + 1 < n) send[r + 1] = to_next, recv[r + 1] = from_next;
+  return AllToAllV(in, send, out, recv);
+}
+
 namespace internal {
 
 std::vector<int64_t> Offsets(const std::vector<int64_t>& counts) {

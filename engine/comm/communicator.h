@@ -55,6 +55,15 @@ class Communicator {
   absl::Status AllGather(const Tensor& in, Tensor& out);
   // Equal parts: in and out have the same numel, a multiple of size().
   absl::Status AllToAll(const Tensor& in, Tensor& out);
+  // Point-to-point with the neighbours in rank order (a halo exchange): in holds `to_prev`
+  // elements for rank − 1 then `to_next` for rank + 1; out receives `from_prev` elements from
+  // rank − 1 then `from_next` from rank + 1. Rank 0 has no previous rank and the last no next
+  // one (their counts must be 0); counts must match the neighbours' (my from_prev = rank − 1's
+  // to_next). Collective: every rank of the group calls it. It is AllToAllV with only the
+  // neighbours' counts non-zero: NCCL sends and receives just those parts (ncclSend/ncclRecv in
+  // one group), the host communicators move nothing else.
+  absl::Status NeighbourExchange(const Tensor& in, int64_t to_prev, int64_t to_next, Tensor& out,
+                                 int64_t from_prev, int64_t from_next);
 };
 
 namespace internal {

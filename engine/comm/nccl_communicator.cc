@@ -246,13 +246,19 @@ class NcclCommunicator : public Communicator {
                    "all_to_all (own part)"));
     TV_RETURN_IF_ERROR(NcclStatus(Nccl().GroupStart(), "group start"));
     for (int r = 0; r < size_; ++r) {
+      // Empty parts are skipped on both sides (the counts agree): a neighbour exchange is only
+      // the neighbours' sends and receives.
       if (r == rank_) continue;
-      TV_RETURN_IF_ERROR(
-          NcclStatus(Nccl().Send(src + soff[r] * es, send_counts[r], type, r, comm_, stream_),
-                     "all_to_all send"));
-      TV_RETURN_IF_ERROR(
-          NcclStatus(Nccl().Recv(dst + roff[r] * es, recv_counts[r], type, r, comm_, stream_),
-                     "all_to_all recv"));
+      if (send_counts[r] > 0) {
+        TV_RETURN_IF_ERROR(
+            NcclStatus(Nccl().Send(src + soff[r] * es, send_counts[r], type, r, comm_, stream_),
+                       "all_to_all send"));
+      }
+      if (recv_counts[r] > 0) {
+        TV_RETURN_IF_ERROR(
+            NcclStatus(Nccl().Recv(dst + roff[r] * es, recv_counts[r], type, r, comm_, stream_),
+                       "all_to_all recv"));
+      }
     }
     return NcclStatus(Nccl().GroupEnd(), "all_to_all");
   }

@@ -6,6 +6,7 @@
 #include "engine/models/vae.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/comm/parallel.h"
 #include "engine/core/ops.h"
 #include "engine/core/phase_profile.h"
 
@@ -243,10 +245,90 @@ struct StreamState {
   std::vector<bool> started;
 };
 
-// Runs the building blocks on one chunk [C, Tc, H, W], updating the stream state.
+// A decode split by rows (docs/parallelism.md §4): rank r of `comm` holds latent rows
+// [offsets[r], offsets[r] + rows[r]); at a stage s times the latent resolution it holds s times
+// as many rows, and every tensor the runner sees is the rank's band [C, T, s·rows[r], W'].
+struct RowSplit {
+  comm::Communicator* comm = nullptr;
+  std::vector<int64_t> rows;  // latent rows of each rank (comm::SplitCounts)
+  int rank() const { return comm->rank(); }
+  int size() const { return comm->size(); }
+  // Rows of every rank at the resolution where this rank holds `mine` rows.
+  std::vector<int64_t> RowsAt(int64_t mine) const {
+    const int64_t scale = mine / rows[rank()];
+    std::vector<int64_t> out;
+    for (int64_t r : rows) out.push_back(r * scale);
+    return out;
+  }
+};
+
+// Runs the building blocks on one chunk [C, Tc, H, W], updating the stream state. With a
+// RowSplit, x is the rank's band of rows: the 3×3 convs read halo rows from the neighbours and
+// the attention gathers K and V of the whole frame.
 class Runner {
  public:
-  Runner(Backend& be, StreamState& st) : be_(be), ops_(be), st_(st) {}
+  Runner(Backend& be, StreamState& st, const RowSplit* split = nullptr)
+      : be_(be), ops_(be), st_(st), split_(split) {}
+
+  // x [C, T, n, W] (this rank's rows) → [C, T, top + n + bottom, W] with the last `p` rows of
+  // the previous rank in front and the first `p` rows of the next one behind (top/bottom = p
+  // where that neighbour exists, else 0: the conv zero-pads that edge as on one rank).
+  absl::StatusOr<Tensor> Halo(const Tensor& x, int p, int* top, int* bottom) {
+    const int r = split_->rank(), n = split_->size();
+    const int64_t rows = x.dim(2);
+    if (rows < p) {
+      return absl::InvalidArgumentError(absl::StrCat("vae split decode: rank ", r, " holds ", rows,
+                                                     " rows, fewer than the halo of ", p));
+    }
+    *top = r > 0 ? p : 0;
+    *bottom = r + 1 < n ? p : 0;
+    const int64_t part = x.dim(0) * x.dim(1) * p * x.dim(3);
+    std::vector<Tensor> send;
+    if (*top > 0) {
+      TV_ASSIGN_OR_RETURN(Tensor first, ops_.Narrow(x, 2, 0, p));
+      TV_ASSIGN_OR_RETURN(first, first.Reshape({part}));
+      send.push_back(std::move(first));
+    }
+    if (*bottom > 0) {
+      TV_ASSIGN_OR_RETURN(Tensor last, ops_.Narrow(x, 2, rows - p, p));
+      TV_ASSIGN_OR_RETURN(last, last.Reshape({part}));
+      send.push_back(std::move(last));
+    }
+    Tensor in = send.front();
+    if (send.size() > 1) {
+      TV_ASSIGN_OR_RETURN(in, ops_.Concat(send, 0));
+    }
+    TV_ASSIGN_OR_RETURN(Tensor got, ops_.Uninit({in.numel()}));
+    const int64_t prev = *top > 0 ? part : 0, next = *bottom > 0 ? part : 0;
+    TV_RETURN_IF_ERROR(split_->comm->NeighbourExchange(in, prev, next, got, prev, next));
+    TV_ASSIGN_OR_RETURN(Tensor ext,
+                        ops_.Uninit({x.dim(0), x.dim(1), *top + rows + *bottom, x.dim(3)}));
+    const Shape halo{x.dim(0), x.dim(1), p, x.dim(3)};
+    if (*top > 0) {
+      TV_ASSIGN_OR_RETURN(Tensor above, got.Slice0(0, part).Reshape(halo));
+      TV_RETURN_IF_ERROR(ops_.CopyInto(above, ext, {0, 0, 0, 0}));
+    }
+    TV_RETURN_IF_ERROR(ops_.CopyInto(x, ext, {0, 0, *top, 0}));
+    if (*bottom > 0) {
+      TV_ASSIGN_OR_RETURN(Tensor below, got.Slice0(prev, prev + part).Reshape(halo));
+      TV_RETURN_IF_ERROR(ops_.CopyInto(below, ext, {0, 0, *top + rows, 0}));
+    }
+    return ext;
+  }
+
+  // A conv with spatial padding p: on one rank, zero padding on every edge; split, the halo rows
+  // stand in for the padding at the edges shared with a neighbour. Returns the input to run the
+  // conv on and the row padding that is left.
+  absl::StatusOr<Tensor> Pad(Tensor x, int p, std::array<int, 3>& lo, std::array<int, 3>& hi) {
+    lo = {0, p, p};
+    hi = {0, p, p};
+    if (split_ == nullptr || split_->size() == 1 || p == 0) return x;
+    int top = 0, bottom = 0;
+    TV_ASSIGN_OR_RETURN(Tensor ext, Halo(x, p, &top, &bottom));
+    lo[1] = p - top;
+    hi[1] = p - bottom;
+    return ext;
+  }
 
   // x_prev: frames in front of x along T (a causal conv's cache), read in place.
   absl::StatusOr<Tensor> Conv(const ConvW& c, const Tensor& x, std::array<int, 3> stride,
@@ -272,16 +354,19 @@ class Runner {
   // cache ++ x: a copy of x's last frames, or, for a chunk shorter than the history (the frame-
   // by-frame stages), x written over the ring's oldest frames. Takes x by value so that it is
   // freed before the caller's next allocation.
+  // Split by rows, x gains its halo rows first and the cache keeps them (the history frames'
+  // halo is the neighbours' rows of those frames).
   absl::StatusOr<Tensor> Causal(const ConvW& c, Tensor x) {
-    const int p = c.pad;
-    if (c.slot < 0) return Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p});
+    std::array<int, 3> lo, hi;
+    TV_ASSIGN_OR_RETURN(x, Pad(std::move(x), c.pad, lo, hi));
+    if (c.slot < 0) return Conv(c, x, {1, 1, 1}, lo, hi);
     const int64_t hist = c.w.dim(2) - 1, t = x.dim(1);
     Tensor& cache = st_.cache[c.slot];
     if (!cache.defined()) {
       TV_ASSIGN_OR_RETURN(cache, be_.Allocate(x.dtype(), {x.dim(0), hist, x.dim(2), x.dim(3)}));
     }
     int& first = st_.first[c.slot];
-    TV_ASSIGN_OR_RETURN(Tensor y, Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p}, &cache, first));
+    TV_ASSIGN_OR_RETURN(Tensor y, Conv(c, x, {1, 1, 1}, lo, hi, &cache, first));
     if (t >= hist) {
       TV_ASSIGN_OR_RETURN(cache, ops_.Narrow(x, 1, t - hist, hist));
       first = 0;
@@ -320,8 +405,20 @@ class Runner {
   }
 
   // Single-head attention over the H·W positions of each frame, scale 1/√C, plus the input.
+  // Split by rows, the queries are this rank's positions and K and V are all-gathered: the rows
+  // are in rank order, so the gathered [H·W, C] is the whole frame's token order.
   absl::StatusOr<Tensor> Attention(const AttnW& a, const Tensor& x) {
     const int64_t c = x.dim(0), hw = x.dim(2) * x.dim(3);
+    const bool split = split_ != nullptr;
+    std::vector<int64_t> counts;
+    int64_t full = hw;
+    if (split) {
+      full = 0;
+      for (int64_t rows : split_->RowsAt(x.dim(2))) {
+        counts.push_back(rows * x.dim(3) * c);
+        full += rows * x.dim(3);
+      }
+    }
     TV_ASSIGN_OR_RETURN(Tensor y, ops_.Uninit(x.shape()));
     for (int64_t t = 0; t < x.dim(1); ++t) {
       TV_ASSIGN_OR_RETURN(Tensor f, ops_.Narrow(x, 1, t, 1));  // [C, 1, H, W]
@@ -332,6 +429,14 @@ class Runner {
       TV_ASSIGN_OR_RETURN(Tensor q, tok.Slice0(0, 1).Reshape({hw, 1, c}));
       TV_ASSIGN_OR_RETURN(Tensor k, tok.Slice0(1, 2).Reshape({hw, 1, c}));
       TV_ASSIGN_OR_RETURN(Tensor v, tok.Slice0(2, 3).Reshape({hw, 1, c}));
+      if (split) {
+        TV_ASSIGN_OR_RETURN(Tensor kf, ops_.Uninit({full, 1, c}));
+        TV_ASSIGN_OR_RETURN(Tensor vf, ops_.Uninit({full, 1, c}));
+        TV_RETURN_IF_ERROR(split_->comm->AllGatherV(k, kf, counts));
+        TV_RETURN_IF_ERROR(split_->comm->AllGatherV(v, vf, counts));
+        k = std::move(kf);
+        v = std::move(vf);
+      }
       TV_ASSIGN_OR_RETURN(
           Tensor o, ops_.Attention(q, k, v, nullptr, 1.0f / std::sqrt(static_cast<float>(c))));
       TV_ASSIGN_OR_RETURN(Tensor o2, o.Reshape({hw, c}));
@@ -367,6 +472,7 @@ class Runner {
   Backend& be_;
   Ops ops_;
   StreamState& st_;
+  const RowSplit* split_;  // null: the whole frame
 };
 
 // Nearest ×2 then 3x3 conv, one frame at a time so the ×2 copy never holds a whole chunk.
@@ -376,7 +482,9 @@ absl::StatusOr<Tensor> Runner::UpsampleFrames(const ConvW& conv, const Tensor& x
     TV_ASSIGN_OR_RETURN(Tensor f, ops_.Narrow(x, 1, t, 1));
     TV_ASSIGN_OR_RETURN(Tensor u, ops_.Uninit({f.dim(0), 1, 2 * f.dim(2), 2 * f.dim(3)}));
     TV_RETURN_IF_ERROR(be_.Run(Upsample2xOp{&f, &u}));
-    TV_ASSIGN_OR_RETURN(Tensor c, Conv(conv, u, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}));
+    std::array<int, 3> lo, hi;
+    TV_ASSIGN_OR_RETURN(u, Pad(std::move(u), conv.pad, lo, hi));
+    TV_ASSIGN_OR_RETURN(Tensor c, Conv(conv, u, {1, 1, 1}, lo, hi));
     TV_RETURN_IF_ERROR(ops_.CopyInto(c, y, {0, t, 0, 0}));
   }
   return y;
@@ -507,7 +615,8 @@ class WanVaeImpl : public WanVae {
 
   absl::StatusOr<Tensor> Decode(const Tensor& z,
                                 const std::function<void(int, int)>& on_frame,
-                                const ChunkFn& on_chunk) const override;
+                                const ChunkFn& on_chunk,
+                                comm::Communicator* split) const override;
   absl::StatusOr<Tensor> Encode(const Tensor& video) const override;
   const VaeConfig& config() const override { return config_; }
 
@@ -520,9 +629,36 @@ class WanVaeImpl : public WanVae {
   ConvW conv2_;  // top-level 1x1x1 before the decoder, [z, z]
 };
 
+// Split by rows: the ranks' video bands [3, Tc, 8·rows[r], W] all-gathered and laid side by side
+// into the whole chunk [3, Tc, 8H, W] (on the device).
+absl::StatusOr<Tensor> GatherRows(Ops& ops, const RowSplit& split, const Tensor& band) {
+  const std::vector<int64_t> rows = split.RowsAt(band.dim(2));
+  const int64_t per_row = band.dim(0) * band.dim(1) * band.dim(3);
+  std::vector<int64_t> counts;
+  int64_t total_rows = 0;
+  for (int64_t r : rows) {
+    counts.push_back(r * per_row);
+    total_rows += r;
+  }
+  TV_ASSIGN_OR_RETURN(Tensor all, ops.Uninit({total_rows * per_row}));
+  TV_RETURN_IF_ERROR(split.comm->AllGatherV(band, all, counts));
+  TV_ASSIGN_OR_RETURN(Tensor out, ops.Uninit({band.dim(0), band.dim(1), total_rows, band.dim(3)}));
+  int64_t row0 = 0, off = 0;
+  for (int64_t r : rows) {
+    TV_ASSIGN_OR_RETURN(Tensor part,
+                        all.Slice0(off, off + r * per_row)
+                            .Reshape({band.dim(0), band.dim(1), r, band.dim(3)}));
+    TV_RETURN_IF_ERROR(ops.CopyInto(part, out, {0, 0, row0, 0}));
+    row0 += r;
+    off += r * per_row;
+  }
+  return out;
+}
+
 absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
                                           const std::function<void(int, int)>& on_frame,
-                                          const ChunkFn& on_chunk) const {
+                                          const ChunkFn& on_chunk,
+                                          comm::Communicator* split_comm) const {
   if (!has_decoder_) return absl::FailedPreconditionError("vae decode: decoder weights not loaded");
   if (!z.defined() || z.rank() != 4 || z.dim(0) != config_.z_dim || z.dim(1) < 1 ||
       z.device() != Device::kCpu) {
@@ -531,6 +667,18 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
                      config_.z_dim, ", T, H, W] tensor"));
   }
   const int64_t t = z.dim(1), h = z.dim(2), w = z.dim(3), plane = h * w;
+  std::optional<RowSplit> split;
+  if (split_comm != nullptr) {  // one rank: no halo, the gathers still run
+    if (h < split_comm->size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("vae decode: latent height ", h, " does not split over ", split_comm->size(),
+                       " ranks (a split decode needs at least one latent row per rank)"));
+    }
+    split.emplace();
+    split->comm = split_comm;
+    split->rows = comm::SplitCounts(h, split_comm->size());
+  }
+  const bool root = !split || split->rank() == 0;
   // z_raw = z / (1/std) + mean: division by the fp32 reciprocal, exactly as the reference.
   TV_ASSIGN_OR_RETURN(Tensor zr, ToF32(z));  // always a fresh host copy
   for (int64_t c = 0; c < z.dim(0); ++c) {
@@ -538,11 +686,17 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
     for (int64_t i = 0; i < t * plane; ++i) p[i] = p[i] / inv_std_[c] + config_.mean[c];
   }
   StreamState st(dec_.num_slots);
-  Runner run(backend_, st);
+  Runner run(backend_, st, split ? &*split : nullptr);
   Ops ops(backend_);
   TV_ASSIGN_OR_RETURN(Tensor zd, backend_.Upload(zr, backend_.compute_dtype()));
+  if (split) {  // this rank's band of latent rows
+    int64_t row0 = 0;
+    for (int r = 0; r < split->rank(); ++r) row0 += split->rows[r];
+    TV_ASSIGN_OR_RETURN(zd, ops.Narrow(zd, 2, row0, split->rows[split->rank()]));
+  }
   TV_ASSIGN_OR_RETURN(Tensor x, run.Conv(conv2_, zd, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}));
-  Tensor video = Tensor::Zeros(DType::kF32, {3, 1 + 4 * (t - 1), 8 * h, 8 * w});
+  Tensor video;
+  if (root) video = Tensor::Zeros(DType::kF32, {3, 1 + 4 * (t - 1), 8 * h, 8 * w});
   // Chunk i's download is queued behind its work and collected after chunk i+1's work is queued,
   // so the device never waits for the host's copying, conversion and callbacks.
   // TV_VAE_PROFILE=1 prints the host-side split of one decode to stderr: queueing the chunks'
@@ -569,6 +723,10 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
   for (int64_t i = 0; i < t; ++i) {
     TV_ASSIGN_OR_RETURN(Tensor zi, ops.Narrow(x, 1, i, 1));
     TV_ASSIGN_OR_RETURN(Tensor y, DecodeChunk(backend_, run, dec_, zi));
+    if (split) {
+      TV_ASSIGN_OR_RETURN(y, GatherRows(ops, *split, y));
+      if (!root) continue;  // rank 0 alone downloads the frames and calls back
+    }
     const int64_t want = i == 0 ? 1 : 4;
     if (y.rank() != 4 || y.dim(1) != want || y.dim(2) != 8 * h || y.dim(3) != 8 * w) {
       return absl::InternalError(

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/comm/communicator.h"
 #include "engine/core/backend.h"
 #include "engine/core/json.h"
 #include "engine/io/weights.h"
@@ -36,9 +37,17 @@ class WanVae {
   // `on_chunk(chunk, first)` gets that latent frame's video frames [3, n, 8H, 8W] (host F32, first
   // output frame index `first`) as soon as they are on the host, so that a caller can encode while
   // the next chunk decodes.
+  //
+  // With `split` the decode is split by rows over its ranks (docs/parallelism.md §4):
+  // collective, every rank calls it with the same z; each decodes its band of latent rows (halo
+  // rows exchanged before every 3×3 conv), the video chunks are gathered, and rank 0 of `split`
+  // alone calls the callbacks and returns the video (the other ranks return an undefined
+  // tensor). The latent height must be at least split->size(). A one-rank `split` decodes the
+  // whole frame through the same gathers (no halo): the one-rank collectives path.
   using ChunkFn = std::function<void(const Tensor& chunk, int64_t first)>;
   virtual absl::StatusOr<Tensor> Decode(const Tensor& z, const std::function<void(int, int)>& on_frame = {},
-                                        const ChunkFn& on_chunk = {}) const = 0;
+                                        const ChunkFn& on_chunk = {},
+                                        comm::Communicator* split = nullptr) const = 0;
   // video: [3, 1+4k, H, W] host F32 in [-1, 1] → normalised μ [z_dim, 1+k, H/8, W/8] host F32.
   virtual absl::StatusOr<Tensor> Encode(const Tensor& video) const = 0;
   virtual const VaeConfig& config() const = 0;

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/status_matchers.h"
+#include "engine/comm/in_process.h"
 #include "engine/cpu/cpu_backend.h"
 
 namespace turbovid::engine {
@@ -92,12 +94,15 @@ VaeConfig TinyConfig() {
   return *cfg;
 }
 
-// Random weights scaled by 1/√fan_in (gammas near 1) so activations stay O(1).
-io::WeightSet TinyWeights(const VaeConfig& cfg, const std::string& misshapen = "") {
+// Random weights scaled by 1/√fan_in (gammas near 1) so activations stay O(1). `decoder_only`
+// leaves the encoder's tensors out (Load then needs encoder = false).
+io::WeightSet TinyWeights(const VaeConfig& cfg, const std::string& misshapen = "",
+                          bool decoder_only = false) {
   io::WeightSet ws;
   ws.set_origin("tiny_vae");
   std::mt19937 rng(42);
   for (auto [name, shape] : Checkpoint(cfg)) {
+    if (decoder_only && !name.starts_with("decoder.") && !name.starts_with("conv2.")) continue;
     if (name == misshapen) shape[0] += 1;
     Tensor t = Tensor::Zeros(DType::kF32, shape);
     const bool gamma = name.ends_with(".gamma");
@@ -216,6 +221,83 @@ TEST(WanVae, StreamingIsCausal) {
   }
   // Frame 0 of the output depends on latent frame 0 only, and differs from frame 1.
   EXPECT_NE(full->data<float>()[0], full->data<float>()[plane]);
+}
+
+// The decode split by rows over `ranks` in-process ranks: rank 0's video (the others return
+// none).
+absl::StatusOr<Tensor> SplitDecode(const WanVae& vae, const Tensor& z, int ranks) {
+  std::vector<Tensor> videos(ranks);
+  TV_RETURN_IF_ERROR(comm::RunInProcessRanks(ranks, [&](int rank, comm::Communicator& world) {
+    TV_ASSIGN_OR_RETURN(videos[rank], vae.Decode(z, {}, {}, &world));
+    return absl::OkStatus();
+  }));
+  for (int r = 1; r < ranks; ++r) {
+    if (videos[r].defined()) return absl::InternalError("a rank other than 0 returned a video");
+  }
+  return videos[0];
+}
+
+// Max |a − b| over the elements, relative to max |b|.
+double RelMaxDiff(const Tensor& a, const Tensor& b) {
+  double diff = 0, scale = 1e-30;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    diff = std::max(diff, double(std::abs(a.data<float>()[i] - b.data<float>()[i])));
+    scale = std::max(scale, double(std::abs(b.data<float>()[i])));
+  }
+  return diff / scale;
+}
+
+void ExpectSplitMatchesOneRank(const WanVae& vae, const Tensor& z, const std::vector<int>& ranks,
+                               double tolerance) {
+  auto one = vae.Decode(z);
+  TV_ASSERT_OK(one);
+  for (int n : ranks) {
+    SCOPED_TRACE(absl::StrCat(n, " ranks, latent ", z.Describe()));
+    absl::StatusOr<Tensor> split = SplitDecode(vae, z, n);
+    TV_ASSERT_OK(split);
+    ASSERT_EQ(split->shape(), one->shape());
+    EXPECT_LE(RelMaxDiff(*split, *one), tolerance);
+  }
+}
+
+// Row split with halo exchange and gathered attention K/V equals the whole-frame decode: 1, 2
+// and 4 ranks, latent heights 5 (3+2 and 2+1+1+1 rows: uneven) and 8, three latent frames (the
+// temporal upsamples and the causal caches per rank).
+TEST(WanVaeSplit, TinyDecodeMatchesOneRank) {
+  auto be = MakeCpuBackend();
+  VaeConfig cfg = TinyConfig();
+  io::WeightSet ws = TinyWeights(cfg);
+  auto vae = WanVae::Load(cfg, ws, *be, false, true);
+  TV_ASSERT_OK(vae);
+  ExpectSplitMatchesOneRank(**vae, RandomTensor({16, 3, 5, 3}, 11), {1, 2, 4}, 1e-5);
+  ExpectSplitMatchesOneRank(**vae, RandomTensor({16, 2, 8, 2}, 12), {2, 4}, 1e-5);
+}
+
+// The real Wan2.1 decoder shape (dim 96, widths 384/384/192/96, 2+1 res blocks per stage) at a
+// tiny resolution: 2 latent frames (5 video frames, both temporal upsamples), latent height 5
+// over 4 ranks (2+1+1+1 rows). The widths make it the slow one (~10 s of CPU).
+TEST(WanVaeSplit, RealShapedDecodeMatchesOneRank) {
+  auto be = MakeCpuBackend();
+  auto json = Json::Parse(R"({"dim": 96, "z_dim": 16, "dim_mult": [1, 2, 4, 4],
+                              "num_res_blocks": 2, "temperal_downsample": [false, true, true]})");
+  auto cfg = VaeConfig::FromJson(*json);
+  TV_ASSERT_OK(cfg);
+  io::WeightSet ws = TinyWeights(*cfg, "", /*decoder_only=*/true);
+  auto vae = WanVae::Load(*cfg, ws, *be, false, true);
+  TV_ASSERT_OK(vae);
+  ExpectSplitMatchesOneRank(**vae, RandomTensor({16, 2, 5, 1}, 13), {4}, 1e-5);
+}
+
+// A latent shorter than the group is refused, naming the height; a lone rank decodes whole.
+TEST(WanVaeSplit, RefusesFewerRowsThanRanks) {
+  auto be = MakeCpuBackend();
+  VaeConfig cfg = TinyConfig();
+  io::WeightSet ws = TinyWeights(cfg);
+  auto vae = WanVae::Load(cfg, ws, *be, false, true);
+  TV_ASSERT_OK(vae);
+  absl::StatusOr<Tensor> r = SplitDecode(**vae, RandomTensor({16, 1, 3, 2}, 1), 4);
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("latent height 3"));
 }
 
 }  // namespace

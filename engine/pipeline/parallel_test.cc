@@ -306,55 +306,103 @@ class ParallelPipeline : public testing::Test {
     ASSERT_TRUE(MakeTinyCheckpoint("t2v", *dir_, 1, /*dit_heads=*/4).ok());
   }
   static void TearDownTestSuite() { std::filesystem::remove_all(*dir_); }
-  static GenerateRequest Request() {
+  static GenerateRequest Request(int height = 32) {
     GenerateRequest r;
     r.prompt = "a lighthouse in a storm";
     r.frames = 5;
     r.width = 48;
-    r.height = 32;  // 2 x 2 x 3 latent tokens
+    r.height = height;  // 32: 2 x 2 x 3 latent tokens (latent 2 x 4 x 6)
     r.steps = 2;
     r.seed = 5;
     r.attention = AttentionMode::kSla;
     return r;
   }
   static absl::StatusOr<GenerateResult> Run(const comm::ParallelGroups* groups,
-                                            const CancelFn& cancel = nullptr) {
+                                            const CancelFn& cancel = nullptr,
+                                            const PipelineOptions& options = {},
+                                            int height = 32) {
     std::unique_ptr<Backend> be = MakeCpuBackend();
-    TV_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, Pipeline::Load(*dir_, *be, groups));
-    return p->Generate(Request(), nullptr, cancel, /*encode_mp4=*/false);
+    TV_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> p, Pipeline::Load(*dir_, *be, groups, options));
+    return p->Generate(Request(height), nullptr, cancel, /*encode_mp4=*/false);
+  }
+  // Rank 0's frames on `layout` against one rank's; the others return none.
+  static void ExpectSameFrames(const std::vector<comm::ParallelLayout>& layouts,
+                               const PipelineOptions& options, int height) {
+    absl::StatusOr<GenerateResult> one = Run(nullptr, nullptr, {}, height);
+    ASSERT_TRUE(one.ok()) << one.status();
+    for (const comm::ParallelLayout& layout : layouts) {
+      SCOPED_TRACE(absl::StrCat(layout.ToString(), " split_vae_decode ", options.split_vae_decode,
+                                " height ", height));
+      std::vector<GenerateResult> results(layout.world());
+      ASSERT_TRUE(comm::RunInProcessRanks(layout.world(),
+                                          [&](int rank, comm::Communicator& world) -> absl::Status {
+                                            TV_ASSIGN_OR_RETURN(auto mine, world.Split(0, rank));
+                                            TV_ASSIGN_OR_RETURN(auto groups,
+                                                                comm::ParallelGroups::Create(
+                                                                    std::move(mine), layout));
+                                            TV_ASSIGN_OR_RETURN(
+                                                results[rank],
+                                                Run(groups.get(), nullptr, options, height));
+                                            return absl::OkStatus();
+                                          })
+                      .ok());
+      const Tensor& got = results[0].frames;
+      ASSERT_EQ(got.shape(), one->frames.shape());
+      // uint8 frames: fp32 noise may move a value across a rounding edge, by one.
+      int64_t off_by_one = 0;
+      for (int64_t i = 0; i < got.numel(); ++i) {
+        const int d = std::abs(int{got.data<uint8_t>()[i]} - int{one->frames.data<uint8_t>()[i]});
+        ASSERT_LE(d, 1) << "element " << i;
+        off_by_one += d;
+      }
+      EXPECT_LE(off_by_one, got.numel() / 1000);
+      for (int r = 1; r < layout.world(); ++r) EXPECT_FALSE(results[r].frames.defined());
+    }
   }
   static std::string* dir_;
 };
 std::string* ParallelPipeline::dir_ = nullptr;
 
-TEST_F(ParallelPipeline, FramesMatchOneRank) {
+// The default: the VAE decode split by rows over the world group (4 latent rows: 2+2, 1 each).
+TEST_F(ParallelPipeline, FramesMatchOneRank) { ExpectSameFrames(kLayouts, {}, 32); }
+
+// Rank 0 decoding alone, and the split over a latent height that does not divide (6 rows over 4
+// ranks: 2+2+1+1).
+TEST_F(ParallelPipeline, FramesMatchOneRankUnsplitAndUneven) {
+  PipelineOptions unsplit;
+  unsplit.split_vae_decode = false;
+  ExpectSameFrames({{2, 1}, {1, 2}}, unsplit, 32);
+  ExpectSameFrames({{1, 4}, {2, 2}}, {}, 48);
+}
+
+// collectives_at_one_rank: the split decode runs on the one-rank group too (per latent frame
+// the attention's K and V all-gathers and the frames' gather), and the frames match one rank.
+TEST_F(ParallelPipeline, OneRankCollectivesIncludeTheDecode) {
   absl::StatusOr<GenerateResult> one = Run(nullptr);
   ASSERT_TRUE(one.ok()) << one.status();
-  for (const comm::ParallelLayout& layout : kLayouts) {
-    SCOPED_TRACE(layout.ToString());
-    std::vector<GenerateResult> results(layout.world());
-    ASSERT_TRUE(comm::RunInProcessRanks(layout.world(),
-                                        [&](int rank, comm::Communicator& world) -> absl::Status {
-                                          TV_ASSIGN_OR_RETURN(auto mine, world.Split(0, rank));
-                                          TV_ASSIGN_OR_RETURN(auto groups,
-                                                              comm::ParallelGroups::Create(
-                                                                  std::move(mine), layout));
-                                          TV_ASSIGN_OR_RETURN(results[rank], Run(groups.get()));
-                                          return absl::OkStatus();
-                                        })
-                    .ok());
-    const Tensor& got = results[0].frames;
-    ASSERT_EQ(got.shape(), one->frames.shape());
-    // uint8 frames: fp32 noise may move a value across a rounding edge, by one.
-    int64_t off_by_one = 0;
-    for (int64_t i = 0; i < got.numel(); ++i) {
-      const int d = std::abs(int{got.data<uint8_t>()[i]} - int{one->frames.data<uint8_t>()[i]});
-      ASSERT_LE(d, 1) << "element " << i;
-      off_by_one += d;
+  std::map<bool, int> gathers;
+  for (const bool split : {false, true}) {
+    SCOPED_TRACE(split ? "split decode" : "unsplit decode");
+    std::map<std::string, int> calls;
+    std::vector<std::unique_ptr<comm::Communicator>> host = comm::MakeInProcessGroup(1);
+    comm::ParallelLayout layout;
+    layout.collectives_at_one_rank = true;
+    absl::StatusOr<std::unique_ptr<comm::ParallelGroups>> groups = comm::ParallelGroups::Create(
+        std::make_unique<CountingCommunicator>(std::move(host[0]), &calls), layout);
+    ASSERT_TRUE(groups.ok()) << groups.status();
+    PipelineOptions options;
+    options.split_vae_decode = split;
+    absl::StatusOr<GenerateResult> r = Run(groups->get(), nullptr, options);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->frames.shape(), one->frames.shape());
+    for (int64_t i = 0; i < r->frames.numel(); ++i) {
+      ASSERT_LE(std::abs(int{r->frames.data<uint8_t>()[i]} - int{one->frames.data<uint8_t>()[i]}),
+                1);
     }
-    EXPECT_LE(off_by_one, got.numel() / 1000);
-    for (int r = 1; r < layout.world(); ++r) EXPECT_FALSE(results[r].frames.defined());
+    gathers[split] = calls["all_gather"];
   }
+  const int latent_frames = (Request().frames - 1) / 4 + 1;
+  EXPECT_EQ(gathers[true] - gathers[false], 3 * latent_frames);
 }
 
 TEST_F(ParallelPipeline, CancelOnRankZeroStopsEveryRank) {

@@ -199,8 +199,9 @@ class Mp4Encoder {
 
 class WanPipeline : public Pipeline {
  public:
-  WanPipeline(Backend& backend, ModelDir dir, const comm::ParallelGroups* parallel)
-      : backend_(backend), dir_(std::move(dir)), parallel_(parallel) {}
+  WanPipeline(Backend& backend, ModelDir dir, const comm::ParallelGroups* parallel,
+              const PipelineOptions& options)
+      : backend_(backend), dir_(std::move(dir)), parallel_(parallel), options_(options) {}
 
   absl::Status LoadModels() {
     TV_ASSIGN_OR_RETURN(text_, TextEncoder::Load(dir_.path, backend_));
@@ -236,7 +237,15 @@ class WanPipeline : public Pipeline {
   std::unique_ptr<NoiseStreams> StartNoise(const GenerateRequest& r, int width, int height) const;
   absl::StatusOr<std::string> DecodeVideo(const GenerateRequest& r, const Tensor& latent, int width,
                                           int height, bool encode_mp4, const ProgressFn& progress,
-                                          Tensor* frames) const;
+                                          Tensor* frames, comm::Communicator* split) const;
+  // The group that splits the decode of `latent` by rows, or null (rank 0 decodes alone). A
+  // one-rank group passes itself only with collectives_at_one_rank (its gathers then run).
+  comm::Communicator* DecodeSplit(const Tensor& latent) const {
+    if (!options_.split_vae_decode || parallel_ == nullptr) return nullptr;
+    comm::Communicator& world = parallel_->world();
+    if (world.size() == 1) return parallel_->layout().collectives_at_one_rank ? &world : nullptr;
+    return latent.dim(2) >= world.size() ? &world : nullptr;
+  }
   // Whether to stop now: `cancel` asked on world rank 0 and its answer broadcast, so that every
   // rank stops at the same check (a rank that stopped alone would leave the others waiting).
   absl::StatusOr<bool> CancelRequested(const CancelFn& cancel) const;
@@ -245,6 +254,7 @@ class WanPipeline : public Pipeline {
   Backend& backend_;
   ModelDir dir_;
   const comm::ParallelGroups* parallel_;  // null: one rank
+  PipelineOptions options_;
   std::unique_ptr<TextEncoder> text_;
   std::vector<std::unique_ptr<WanDit>> experts_;  // [high, low] for I2V-MoE
   std::unique_ptr<WanVae> vae_;
@@ -410,7 +420,8 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
 absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, const Tensor& latent,
                                                      int width, int height, bool encode_mp4,
                                                      const ProgressFn& progress,
-                                                     Tensor* frames) const {
+                                                     Tensor* frames,
+                                                     comm::Communicator* split) const {
   // With libx264 the MP4 is encoded while the VAE decodes: each latent frame's video frames go to
   // an encoder thread as soon as they reach the host; the bytes are ready right after the decode.
   const bool stream_mp4 = encode_mp4 && video::internal::HaveX264();
@@ -421,7 +432,7 @@ absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, c
   };
   WanVae::ChunkFn on_chunk;
   if (stream_mp4) on_chunk = [&](const Tensor& chunk, int64_t first) { encoder.Push(chunk, first); };
-  TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(latent, on_frame, on_chunk));
+  TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(latent, on_frame, on_chunk, split));
   ProfileMark("vae: decode (MP4 encoder thread beside it)");
   std::string mp4;
   if (stream_mp4) {
@@ -491,11 +502,16 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
                       Sample(request, *noise, context, y ? &*y : nullptr, progress, cancel));
   noise.reset();
   GenerateResult result;
-  // Every rank holds the same latent; rank 0 decodes it (docs/parallelism.md §4).
-  if (!leader()) return result;
+  // Every rank holds the same latent; all ranks decode it split by rows, or rank 0 alone
+  // (docs/parallelism.md §4). Rank 0 gets the video.
+  comm::Communicator* split = DecodeSplit(latent);
+  if (!leader()) {
+    if (split != nullptr) TV_RETURN_IF_ERROR(vae_->Decode(latent, {}, {}, split).status());
+    return result;
+  }
   if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress,
-                                              &result.frames));
+                                              &result.frames, split));
   // Device backends report their device peak (weights + the job's activations); the CPU backend
   // the process's peak RSS.
   result.peak_bytes = backend_.device() == Device::kCpu ? PeakRssBytes() : backend_.memory_stats().peak;
@@ -511,9 +527,10 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& model_dir,
                                                          Backend& backend,
-                                                         const comm::ParallelGroups* parallel) {
+                                                         const comm::ParallelGroups* parallel,
+                                                         const PipelineOptions& options) {
   TV_ASSIGN_OR_RETURN(ModelDir dir, ModelDir::Open(model_dir));
-  auto pipeline = std::make_unique<WanPipeline>(backend, std::move(dir), parallel);
+  auto pipeline = std::make_unique<WanPipeline>(backend, std::move(dir), parallel, options);
   TV_RETURN_IF_ERROR(pipeline->LoadModels());
   return std::unique_ptr<Pipeline>(std::move(pipeline));
 }

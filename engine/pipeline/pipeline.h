@@ -87,6 +87,14 @@ absl::Status ResolveSize(const std::string& resolution, const std::string& aspec
 void AdaptiveSize(int width, int height, int image_width, int image_height, int* out_width,
                   int* out_height);
 
+// How a pipeline runs beside its model files.
+struct PipelineOptions {
+  // With a parallel group of more than one rank: the VAE decode is split by rows over the world
+  // group's ranks (docs/parallelism.md §4) instead of running on rank 0 alone. A latent with
+  // fewer rows than ranks decodes on rank 0 alone.
+  bool split_vae_decode = true;
+};
+
 class Pipeline {
  public:
   virtual ~Pipeline() = default;
@@ -94,11 +102,12 @@ class Pipeline {
   // `parallel` (docs/parallelism.md) this rank loads its shard of the DiT experts, and Load and
   // every Generate are collective over the groups: all ranks call them with the same request.
   // Rank 0 of the world group reports progress, decides cancellation (broadcast to the others
-  // at each check) and decodes the video; the other ranks return an empty result. `parallel`
-  // must outlive the pipeline.
+  // at each check) and returns the video (decoded by all ranks, split by rows, or by rank 0
+  // alone: PipelineOptions::split_vae_decode); the other ranks return an empty result.
+  // `parallel` must outlive the pipeline.
   static absl::StatusOr<std::unique_ptr<Pipeline>> Load(
       const std::string& model_dir, Backend& backend,
-      const comm::ParallelGroups* parallel = nullptr);
+      const comm::ParallelGroups* parallel = nullptr, const PipelineOptions& options = {});
   virtual bool is_i2v() const = 0;
   // Checks the request against this model (errors name the field), as Generate does first; a
   // parallel group checks before it starts (no collective here).
