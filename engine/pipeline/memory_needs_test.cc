@@ -14,6 +14,7 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/io/weights.h"
+#include "engine/models/text_encoder.h"
 #include "engine/pipeline/model_dir.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/testing/tiny_checkpoint.h"
@@ -218,7 +219,6 @@ TEST_F(MemoryPipelineTest, EveryResidencyGivesTheSameFramesWithinTheBudget) {
     ASSERT_TRUE(chosen.ok()) << chosen.status();
     // A plan earlier in the preference order may fit the same budget: run what is chosen.
     SCOPED_TRACE(chosen->Describe());
-    std::printf("budget %lld: %s\n", static_cast<long long>(want.peak), chosen->Describe().c_str());
     MemoryPlan plan;
     auto run = Run(want.peak, &plan);
     ASSERT_TRUE(run.ok()) << run.status();
@@ -268,6 +268,33 @@ TEST_F(MemoryPipelineTest, AllocatorRefusesPastTheBudget) {
   *b = Tensor();  // freed bytes count no more
   EXPECT_TRUE(backend->Upload(Tensor::Zeros(DType::kF32, {4}), DType::kF32).ok());
   EXPECT_EQ(backend->memory_stats().peak, 1 << 20);
+}
+
+TEST_F(MemoryPipelineTest, OffloadedTextEncoderUploadsOnlyOnACacheMiss) {
+  auto backend = MakeCpuBackend();
+  auto text = TextEncoder::Load(*root_ + "/i2v", *backend);
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto reference_backend = MakeCpuBackend();
+  auto reference = TextEncoder::Load(*root_ + "/i2v", *reference_backend);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  const int64_t loaded = backend->memory_stats().in_use;
+  ASSERT_GT(loaded, 0);
+  auto a = (*text)->Encode("a red fox");
+  ASSERT_TRUE(a.ok()) << a.status();
+  (*text)->Offload();
+  EXPECT_FALSE((*text)->resident());
+  EXPECT_EQ(backend->memory_stats().in_use, 0);  // the weights left the device
+  auto hit = (*text)->Encode("a red fox");  // cache hit: no upload
+  ASSERT_TRUE(hit.ok()) << hit.status();
+  EXPECT_FALSE((*text)->resident());
+  auto miss = (*text)->Encode("a grey wolf");  // miss: uploaded again
+  ASSERT_TRUE(miss.ok()) << miss.status();
+  EXPECT_TRUE((*text)->resident());
+  EXPECT_EQ(backend->memory_stats().in_use, loaded);
+  auto want = (*reference)->Encode("a grey wolf");
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_EQ(miss->nbytes(), want->nbytes());
+  EXPECT_EQ(std::memcmp(miss->raw(), want->raw(), want->nbytes()), 0);
 }
 
 }  // namespace
