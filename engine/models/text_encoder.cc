@@ -132,7 +132,9 @@ absl::StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Load(const std::string
   TV_ASSIGN_OR_RETURN(std::string weights_path, WeightsPath(model_dir));
   TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(weights_path));
   if (weights.origin().empty()) weights.set_origin(weights_path);
-  auto host_weights = std::make_unique<io::WeightSet>(weights);  // shares the mapped tensors
+  // Kept for re-uploads after Offload only under a memory budget (a .pth set may be heap
+  // memory); without it a re-upload reads the checkpoint again.
+  auto host_weights = backend.memory_limit() > 0 ? std::make_unique<io::WeightSet>(weights) : nullptr;
   TV_ASSIGN_OR_RETURN(std::unique_ptr<UmT5Encoder> model,
                       UmT5Encoder::Load(config, weights, backend));
   std::error_code ec;
@@ -145,6 +147,7 @@ absl::StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Load(const std::string
   encoder->backend_ = &backend;
   encoder->config_ = std::make_unique<T5Config>(config);
   encoder->host_weights_ = std::move(host_weights);
+  encoder->weights_path_ = weights_path;
   return encoder;
 }
 
@@ -170,7 +173,12 @@ absl::StatusOr<Tensor> TextEncoder::Encode(const std::string& prompt) {
   {
     std::lock_guard<std::mutex> lock(encode_mu_);
     if (model_ == nullptr) {
-      io::WeightSet weights = *host_weights_;  // Load takes tensors out of its set
+      io::WeightSet weights;
+      if (host_weights_ != nullptr) {
+        weights = *host_weights_;  // Load takes tensors out of its set
+      } else {
+        TV_ASSIGN_OR_RETURN(weights, io::WeightSet::Load(weights_path_));
+      }
       TV_ASSIGN_OR_RETURN(model_, UmT5Encoder::Load(*config_, weights, *backend_));
     }
     TV_ASSIGN_OR_RETURN(context, model_->Encode(ids));

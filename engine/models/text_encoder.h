@@ -99,7 +99,8 @@ class TextEncoder {
   std::unique_ptr<UmT5Encoder> model_;  // null while offloaded
   Backend* backend_ = nullptr;
   std::unique_ptr<T5Config> config_;
-  std::unique_ptr<io::WeightSet> host_weights_;  // the checkpoint (mmap'd), for re-uploads
+  std::unique_ptr<io::WeightSet> host_weights_;  // under a budget: the checkpoint, for re-uploads
+  std::string weights_path_;
   std::string model_id_;  // weights path + backend: embeddings differ between backends
   std::shared_ptr<PromptCache> cache_;
   mutable std::mutex encode_mu_;  // one forward pass at a time on the backend; guards model_

@@ -217,7 +217,8 @@ class WanPipeline : public Pipeline {
     for (size_t e = 0; e < dir_.dit_dirs.size(); ++e) {
       TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(dir_.dit_dirs[e]));
       TV_ASSIGN_OR_RETURN(DitConfig config, LoadDitConfig(dir_.dit_dirs[e], weights));
-      expert_weights_.push_back(weights);  // shares the (mmap'd) tensors: for reloads
+      // Kept for reloads (residency changes) only under a budget: a .pth set may be heap memory.
+      expert_weights_.push_back(budget > 0 && two ? weights : io::WeightSet());
       expert_configs_.push_back(config);
       if (two && e == 1 && budget > 0 && in_use() + expert_bytes_[0] > budget) {
         // The second expert cannot sit beside the first: pin the first, load the second in its
