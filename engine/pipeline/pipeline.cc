@@ -239,7 +239,9 @@ class WanPipeline : public Pipeline {
         break;
       }
       before = in_use();
-      TV_ASSIGN_OR_RETURN(auto dit, LoadExpert(e));
+      DitOptions options;
+      options.parallel = parallel_;
+      TV_ASSIGN_OR_RETURN(auto dit, WanDit::Load(config, weights, backend_, options));
       expert_bytes_.push_back(in_use() - before);
       experts_.push_back(std::move(dit));
     }
@@ -449,6 +451,16 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
     }
     return &*cache[e];
   };
+  // Resident experts: every context now, as the activation plan assumes (both live through the
+  // DiT stage). Streamed: each when its expert first runs, with that expert's weights in place.
+  if (!stream) {
+    for (size_t e = 0; e < num_experts; ++e) {
+      TV_RETURN_IF_ERROR(context_of(e, *experts_[e], context, contexts).status());
+      if (negative_prompt != nullptr) {
+        TV_RETURN_IF_ERROR(context_of(e, *experts_[e], *negative_prompt, uncond).status());
+      }
+    }
+  }
   // With previews: the step's x0 prediction of the first latent frame, set by the velocity call.
   const bool preview = progress && r.preview_width > 0;
   Tensor preview_x0;
