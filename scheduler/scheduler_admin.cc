@@ -62,7 +62,7 @@ bool Scheduler::ServedLocked(const PlacementRequest& request) const {
     // Busy or draining workers count: they serve the variant, just not this instant.
     WorkerView view;
     view.node_class = worker->info.node_class();
-    view.memory_bytes = worker->info.memory_bytes();
+    view.memory_bytes = UsableMemoryBytes(worker->info);
     view.gpu_count = worker->info.gpu_count();
     view.free_slots = 1;
     view.variants = worker->variants;

@@ -1,6 +1,7 @@
 // The in-memory records of Scheduler, shared by scheduler.cc and scheduler_workers.cc only.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -80,6 +81,14 @@ class Scheduler::Session final : public server::WorkerSession {
 // Unix time now (seconds): the clock of deadlines and of placement's expected completions.
 double UnixNow();
 // The accepted request's deadline on the placement clock; kNoDeadline when it has none.
+// Device memory per GPU a worker offers jobs: memory_bytes, or its memory budget when smaller
+// (memory_limit_bytes, 0 = none).
+inline int64_t UsableMemoryBytes(const v1::RegisterWorker& info) {
+  const int64_t limit = info.memory_limit_bytes();
+  if (limit <= 0) return info.memory_bytes();
+  return info.memory_bytes() > 0 ? std::min(info.memory_bytes(), limit) : limit;
+}
+
 inline double DeadlineOf(const v1::SubmitVideoRequest& accepted) {
   return accepted.deadline_unix_seconds() > 0 ? accepted.deadline_unix_seconds() : kNoDeadline;
 }

@@ -418,13 +418,13 @@ void Scheduler::DispatchLocked(ActiveJob* arrived) {
     const std::string layout = ParallelLayout(info.gpu_count(), info.tensor_parallel_size(),
                                               info.sequence_parallel_size());
     auto [it, fresh] =
-        by_key.try_emplace(PoolKey{info.node_class(), layout, info.memory_bytes(), info.gpu_count(),
+        by_key.try_emplace(PoolKey{info.node_class(), layout, UsableMemoryBytes(info), info.gpu_count(),
                                    worker->variants, worker->loaded});
     PoolBuild& pool = it->second;
     ++workers_by_layout[{info.node_class(), layout}];
     if (fresh) {
       pool.view.worker.node_class = info.node_class();
-      pool.view.worker.memory_bytes = info.memory_bytes();
+      pool.view.worker.memory_bytes = UsableMemoryBytes(info);
       pool.view.worker.gpu_count = info.gpu_count();
       pool.view.worker.variants = worker->variants;
       pool.view.worker.loaded = worker->loaded;

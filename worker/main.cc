@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -205,6 +206,8 @@ absl::StatusOr<Engine> MakeEngine(const WorkerConfig& config, turbovid::worker::
   Engine e;
   e.device = config.device + config.group_rank;  // one GPU per rank, from `device` on
   TV_ASSIGN_OR_RETURN(e.backend, turbovid::engine::MakeBackend(config.backend, e.device));
+  // Every rank holds its own share within the budget (docs/memory.md).
+  e.backend->SetMemoryLimit(config.memory_limit_bytes());
   if (group != nullptr) TV_RETURN_IF_ERROR(group->MakeGroups(*e.backend, e.device));
   return e;
 }
@@ -311,9 +314,16 @@ int Serve(const WorkerConfig& config, turbovid::worker::WorkerGroup* group, Sign
   absl::Cleanup detach_device = [&metrics] { metrics.DetachDevice(); };
   // The budget counts weights only: activations need the rest (set it below the device's memory
   // when several models share a GPU).
-  const int64_t budget =
-      config.memory_budget_bytes > 0 ? config.memory_budget_bytes : config.memory_bytes;
+  // With a device memory budget (memory_limit_gib) and no weights budget, the device budget.
+  int64_t budget = config.memory_budget_bytes > 0 ? config.memory_budget_bytes : config.memory_bytes;
+  if (config.memory_budget_bytes == 0 && config.memory_limit_bytes() > 0) {
+    budget = budget > 0 ? std::min(budget, config.memory_limit_bytes()) : config.memory_limit_bytes();
+  }
   TV_LOG(INFO) << "memory budget for model weights: " << budget << " bytes";
+  if (config.memory_limit_bytes() > 0) {
+    TV_LOG(INFO) << "device memory budget (memory_limit_gib " << config.memory_limit_gib
+                 << "): " << config.memory_limit_bytes() << " bytes";
+  }
   turbovid::worker::ModelSet models(
       config.models, budget, GroupLoader(backend, group, config.split_vae_decode), metrics);
   if (absl::Status s = models.LoadPreloaded(); !s.ok()) {

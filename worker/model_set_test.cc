@@ -166,5 +166,51 @@ TEST_F(ModelSetTest, RunTaskReportsTheLoadOnlyWhenCold) {
   EXPECT_TRUE(Loaded(*set)["b"]);
 }
 
+TEST_F(ModelSetTest, RunTaskUnderAMemoryBudgetFitsOrIsRefusedAtAdmission) {
+  auto set = Make(0, {"a"});
+  ASSERT_THAT(set->LoadPreloaded(), IsOk());
+  v1::AssignTask task;
+  task.set_task_id("t1");
+  v1::ResolvedJob* job = task.mutable_job();
+  job->set_model_id("a");
+  job->set_variant("turbo");
+  job->set_sampler(v1::SAMPLER_RCM);
+  job->set_attention(v1::ATTENTION_MODE_DENSE);
+  job->set_num_steps(1);
+  job->set_num_frames(5);
+  job->set_width_pixels(32);
+  job->set_height_pixels(32);
+  job->set_prompt("a red ball");
+  // The budget: exactly what the small job's plan needs.
+  int64_t need = 0;
+  {
+    auto lease = set->Acquire("a", "turbo", nullptr);
+    ASSERT_THAT(lease, IsOk());
+    auto request = ToGenerateRequest(*job, "");
+    ASSERT_THAT(request, IsOk());
+    auto plan = lease->pipeline()->PlanMemory(*request);
+    ASSERT_THAT(plan, IsOk());
+    need = plan->peak;
+  }
+  backend_->SetMemoryLimit(need);
+  auto run = [&] {
+    return RunTask(
+        task, *set, [](const v1::TaskProgress&) {}, [] { return false; },
+        [](const std::string&) { return absl::OkStatus(); }, 0, metrics_, "cpu");
+  };
+  TaskOutcome fits = run();
+  ASSERT_THAT(fits.status, IsOk());
+  EXPECT_GT(fits.peak_bytes, 0);
+  EXPECT_LE(fits.peak_bytes, need);
+  // A larger frame does not fit: refused before the pipeline runs, naming need and budget.
+  job->set_width_pixels(256);
+  job->set_height_pixels(256);
+  TaskOutcome refused = run();
+  EXPECT_THAT(refused.status, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(refused.status.message(), HasSubstr("over the memory budget"));
+  EXPECT_THAT(refused.status.message(), HasSubstr(std::to_string(need) + " bytes"));
+  EXPECT_FALSE(refused.ran_pipeline);
+}
+
 }  // namespace
 }  // namespace turbovid::worker

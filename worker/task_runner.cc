@@ -191,7 +191,9 @@ absl::Status Prepare(const v1::AssignTask& task, ModelSet& models, ProgressTrack
   if (lease->pipeline()->is_i2v() && request->image_bytes.empty()) {
     return absl::InvalidArgumentError("image: required by an I2V model");
   }
-  return lease->pipeline()->Validate(*request);
+  // Admission: validation and the memory plan under the worker's budget (a job that cannot fit
+  // is refused here with its need and the budget, docs/memory.md).
+  return lease->pipeline()->PlanMemory(*request).status();
 }
 
 }  // namespace

@@ -164,6 +164,7 @@ v1::WorkerMessage Worker::RegisterMessage() const {
   r->set_node_class(config_.node_class);
   r->set_gpu_name(config_.gpu_name);
   r->set_memory_bytes(config_.memory_bytes);
+  r->set_memory_limit_bytes(config_.memory_limit_bytes());
   r->set_gpu_count(group_ != nullptr ? group_->size() : config_.gpu_count);
   r->set_tensor_parallel_size(config_.tensor_parallel_size);
   r->set_sequence_parallel_size(config_.sequence_parallel_size);

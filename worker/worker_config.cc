@@ -38,7 +38,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
       {"worker_id", "node_class", "scheduler", "backend", "device", "gpu_name", "memory_bytes",
        "gpu_count", "tensor_parallel_size", "sequence_parallel_size", "group_timeout_seconds",
        "split_vae_decode",
-       "models", "memory_budget_bytes", "price_per_hour", "http", "grpc_listen",
+       "models", "memory_budget_bytes", "memory_limit_gib", "price_per_hour", "http", "grpc_listen",
        "heartbeat_seconds", "register_timeout_seconds", "reconnect", "result_chunk_bytes",
        "progress_interval_seconds", "log_level", "scheduler_token_file", "scheduler_ca_file",
        "client_cert_file", "client_key_file"}));
@@ -60,6 +60,7 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("split_vae_decode", &c.split_vae_decode));
   TV_RETURN_IF_ERROR(ReadModels(root, &c));
   TV_RETURN_IF_ERROR(root.Read("memory_budget_bytes", &c.memory_budget_bytes));
+  TV_RETURN_IF_ERROR(root.Read("memory_limit_gib", &c.memory_limit_gib));
   TV_RETURN_IF_ERROR(root.Read("price_per_hour", &c.price_per_hour));
   if (root.Has("http")) {
     TV_ASSIGN_OR_RETURN(common::ConfigNode http, root.Child("http"));
@@ -164,6 +165,8 @@ absl::Status ApplyWorkerFlags(const std::vector<std::string>& args, WorkerConfig
       c->group_name = value;
     } else if (key == "heartbeat-seconds") {
       TV_RETURN_IF_ERROR(to_double(&c->heartbeat_seconds));
+    } else if (key == "memory-limit-gib") {
+      TV_RETURN_IF_ERROR(to_double(&c->memory_limit_gib));
     } else if (key == "price-per-hour") {
       TV_RETURN_IF_ERROR(to_double(&c->price_per_hour));
     } else if (key == "log-level") {
@@ -208,6 +211,9 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
     }
   }
   if (c.memory_budget_bytes < 0) return bad("memory_budget_bytes", "negative");
+  if (!(c.memory_limit_gib >= 0) || c.memory_limit_gib > 1e6) {
+    return bad("memory_limit_gib", "negative, not a number or above 1e6");
+  }
   if (!(c.price_per_hour >= 0)) return bad("price_per_hour", "negative or not a number");
   if (c.http_port < 0 || c.http_port > 65535) return bad("http.port", "out of range");
   if (c.device < 0) return bad("device", "negative");
@@ -248,6 +254,8 @@ const char* WorkerUsage() {
          "  [--scheduler HOST:PORT] [--backend cpu|cuda] [--device N] [--http-address ADDR]\n"
          "  [--http-port N] [--grpc-listen HOST:PORT] [--heartbeat-seconds S] [--log-level LEVEL]\n"
          "  [--memory-budget-bytes N]   (weights held at once; 0 = the device's memory)\n"
+         "  [--memory-limit-gib G]      (device memory budget per GPU: weights, activations,\n"
+         "                               workspaces; jobs that cannot fit are refused; 0 = none)\n"
          "  [--price-per-hour X]        (cost of an hour of this node, for cost metrics)\n"
          "  [--tensor-parallel-size N] [--sequence-parallel-size N]   (a group of N x M ranks,\n"
          "   one process per GPU from --device on; this process is rank 0 and starts the rest)\n"

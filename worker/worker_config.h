@@ -49,6 +49,10 @@ struct WorkerConfig {
   // Bytes of model weights held at once (least-recently-used idle models are evicted to fit a
   // load); 0 = memory_bytes (the device's memory, host RAM on the CPU backend).
   int64_t memory_budget_bytes = 0;
+  // Device memory budget per GPU in GiB (docs/memory.md): the engine's allocator holds weights,
+  // activations and workspaces within it, each job is planned to fit it (residency of the
+  // experts and umT5) or refused at admission, and the scheduler places by it. 0 = none.
+  double memory_limit_gib = 0;
   // What an hour of this node costs, in any currency (exported for cost per video; 0 = unset).
   double price_per_hour = 0;
   std::string http_address = "0.0.0.0";           // /metrics /healthz /readyz
@@ -65,6 +69,9 @@ struct WorkerConfig {
   std::string log_level = "info";
 
   int group_size() const { return tensor_parallel_size * sequence_parallel_size; }
+  int64_t memory_limit_bytes() const {
+    return static_cast<int64_t>(memory_limit_gib * 1024.0 * 1024.0 * 1024.0);
+  }
 };
 
 // Reads a YAML file (unknown keys are errors).

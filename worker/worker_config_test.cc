@@ -72,6 +72,11 @@ TEST(WorkerConfigTest, FlagsOverrideAndReplaceModels) {
   EXPECT_EQ(c.worker_id, "x");
   EXPECT_EQ(c.http_port, 0);
   EXPECT_EQ(c.memory_budget_bytes, 4096);
+  EXPECT_EQ(c.memory_limit_gib, 0);
+  ASSERT_TRUE(ApplyWorkerFlags({"--memory-limit-gib", "31.5"}, &c).ok());
+  EXPECT_EQ(c.memory_limit_gib, 31.5);
+  EXPECT_EQ(c.memory_limit_bytes(), int64_t{63} << 29);
+  EXPECT_FALSE(ApplyWorkerFlags({"--memory-limit-gib", "lots"}, &c).ok());
   ASSERT_EQ(c.models.size(), 2u);
   EXPECT_EQ(c.models[0].model_id, "m");
   EXPECT_TRUE(c.models[0].preload);
@@ -113,6 +118,9 @@ TEST(WorkerConfigTest, ValidationNamesTheKey) {
   c.memory_budget_bytes = -1;
   EXPECT_NE(ValidateWorkerConfig(c).message().find("memory_budget_bytes"), std::string::npos);
   c.memory_budget_bytes = 0;
+  c.memory_limit_gib = -2;
+  EXPECT_NE(ValidateWorkerConfig(c).message().find("memory_limit_gib"), std::string::npos);
+  c.memory_limit_gib = 0;
   ASSERT_TRUE(ApplyWorkerFlags({"--price-per-hour", "2.5"}, &c).ok());
   EXPECT_EQ(c.price_per_hour, 2.5);
   EXPECT_TRUE(ValidateWorkerConfig(c).ok());

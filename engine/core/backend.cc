@@ -1,10 +1,12 @@
 // Backend dispatch through the per-backend op table.
 #include "engine/core/backend.h"
 
+#include <cstring>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 
 namespace turbovid::engine {
@@ -32,6 +34,48 @@ class ReadyDownload : public PendingDownload {
 absl::StatusOr<std::unique_ptr<PendingDownload>> Backend::DownloadAsync(const Tensor& t) {
   TV_ASSIGN_OR_RETURN(Tensor host, Download(t));
   return std::unique_ptr<PendingDownload>(std::make_unique<ReadyDownload>(std::move(host)));
+}
+
+absl::Status Backend::OverBudget(int64_t bytes, int64_t in_use, const std::string& what) const {
+  const double mib = 1024.0 * 1024.0;
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "memory budget: %s needs %.1f MiB with %.1f MiB in use, over the budget of %.1f MiB "
+      "(memory_limit_gib %.2f)",
+      what, bytes / mib, in_use / mib, memory_limit_ / mib, memory_limit_ / (mib * 1024.0)));
+}
+
+namespace {
+absl::Status SameLayout(const Tensor& a, const Tensor& b, const char* op) {
+  if (!a.defined() || !b.defined() || a.dtype() != b.dtype() || a.nbytes() != b.nbytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        op, ": tensors differ (", a.defined() ? a.Describe() : "undefined", " vs ",
+        b.defined() ? b.Describe() : "undefined", ")"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::StatusOr<Tensor> Backend::AllocatePinned(DType dtype, Shape shape) {
+  return Tensor::Zeros(dtype, std::move(shape));
+}
+
+absl::Status Backend::CopyToHost(const Tensor& device, const Tensor& host) {
+  TV_RETURN_IF_ERROR(SameLayout(device, host, "copy to host"));
+  std::memcpy(host.raw(), device.raw(), host.nbytes());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CopyFence> Backend::CopyToDeviceAsync(const std::vector<Tensor>& host,
+                                                     const std::vector<Tensor>& device) {
+  if (host.size() != device.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("copy to device: ", host.size(),
+                                                   " host tensors for ", device.size(), " device tensors"));
+  }
+  for (size_t i = 0; i < host.size(); ++i) {
+    TV_RETURN_IF_ERROR(SameLayout(host[i], device[i], "copy to device"));
+    std::memcpy(device[i].raw(), host[i].raw(), host[i].nbytes());
+  }
+  return CopyFence();
 }
 
 absl::Status Backend::Run(const Op& op) const {

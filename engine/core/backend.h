@@ -9,8 +9,10 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -269,6 +271,11 @@ class PendingDownload {
   virtual absl::StatusOr<Tensor> Wait() = 0;
 };
 
+// A host→device copy queued by Backend::CopyToDeviceAsync: compute queued after
+// Backend::WaitFence(fence) runs only once the copy is done. Opaque (CUDA: an event, and the two
+// tensors, kept alive until the fence goes); null when the copy is already complete (CPU).
+using CopyFence = std::shared_ptr<void>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -308,10 +315,39 @@ class Backend {
   // backend's ordinary allocator. No-op on backends without an arena (CPU).
   virtual absl::Status ReserveActivations(int64_t /*bytes*/) { return absl::OkStatus(); }
 
+  // Memory budget (docs/memory.md): the bytes of live device tensors — weights, uploads,
+  // activations and the ops' workspaces — this backend may hold at once. An allocation that
+  // would pass it fails with ResourceExhausted naming the request, the bytes in use and the
+  // budget, instead of reaching the device allocator. ≤ 0: no budget. Set before loading.
+  void SetMemoryLimit(int64_t bytes) { memory_limit_ = bytes > 0 ? bytes : 0; }
+  int64_t memory_limit() const { return memory_limit_; }
+  // Bytes a tensor of `bytes` occupies in this backend's accounting (the CUDA pool's size
+  // classes), so that a plan in bytes matches what memory_stats() will count.
+  virtual int64_t AccountedBytes(int64_t bytes) const { return bytes; }
+
+  // Weight streaming (docs/memory.md §4). A host tensor in page-locked memory (CUDA:
+  // cudaHostAlloc), the source of CopyToDeviceAsync; raw bytes of `dtype`, zero-filled.
+  // Default (CPU): an ordinary host tensor.
+  virtual absl::StatusOr<Tensor> AllocatePinned(DType dtype, Shape shape);
+  // Raw byte copy of a device tensor into a host tensor of the same dtype and shape (synchronous).
+  virtual absl::Status CopyToHost(const Tensor& device, const Tensor& host);
+  // Queues raw byte copies host[i] → device[i] (same dtype and shape each; host tensors from
+  // AllocatePinned) on the backend's copy stream, ordered after every compute op queued so far
+  // (the destinations may still be read by them) and after earlier copies, and returns without
+  // waiting. Compute queued after WaitFence(fence) sees the copied bytes; compute queued before
+  // it may overlap the copy. Default (CPU): copies at once and returns a null fence.
+  virtual absl::StatusOr<CopyFence> CopyToDeviceAsync(const std::vector<Tensor>& host,
+                                                      const std::vector<Tensor>& device);
+  // Makes compute queued from now on wait for the fence's copies (no-op on a null fence).
+  virtual absl::Status WaitFence(const CopyFence& /*fence*/) { return absl::OkStatus(); }
+
   bool Supports(size_t op_kind) const { return table_[op_kind] != nullptr; }
   absl::Status Run(const Op& op) const;
 
  protected:
+  // The ResourceExhausted error of an allocation of `bytes` (accounted) with `in_use` held.
+  absl::Status OverBudget(int64_t bytes, int64_t in_use, const std::string& what) const;
+
   template <typename OpT>
   void Register(absl::Status (*fn)(const OpT&)) {
     table_[OpKindOf<OpT>()] = [fn](const Op& op) { return fn(std::get<OpT>(op)); };
@@ -323,6 +359,7 @@ class Backend {
 
  private:
   std::array<std::function<absl::Status(const Op&)>, kNumOpKinds> table_{};
+  int64_t memory_limit_ = 0;
 };
 
 }  // namespace turbovid::engine

@@ -31,8 +31,10 @@ class CpuBackend : public Backend {
   absl::StatusOr<Tensor> Allocate(DType dtype, Shape shape) override;
   absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) override;
   absl::StatusOr<Tensor> Download(const Tensor& t) override;
-  // Live and peak bytes of Allocate'd tensors (the activations a device arena would hold), which
-  // engine/pipeline/activation_plan_test.cc holds the activation estimate against.
+  // Live and peak bytes of Allocate'd tensors (activation_*: the activations a device arena would
+  // hold, which engine/pipeline/activation_plan_test.cc holds the activation estimate against),
+  // and of those plus uploads (in_use, peak: what a device would hold, checked against the
+  // memory budget, Backend::SetMemoryLimit).
   MemoryStats memory_stats() const override;
   void ResetPeakMemory() override;
 
@@ -43,9 +45,14 @@ class CpuBackend : public Backend {
   // Shared with the release hook of every allocated tensor, which may outlive the backend.
   struct LiveBytes {
     std::mutex mu;
-    int64_t in_use = 0;
+    int64_t in_use = 0;  // activations (Allocate)
     int64_t peak = 0;
+    int64_t all_in_use = 0;  // activations and uploads
+    int64_t all_peak = 0;
   };
+  // Counts `t`'s bytes (activation or upload) while its storage lives; fails, counting nothing,
+  // when they would pass the memory budget.
+  absl::Status Track(Tensor& t, bool activation, const char* what);
   std::shared_ptr<LiveBytes> live_ = std::make_shared<LiveBytes>();
 };
 

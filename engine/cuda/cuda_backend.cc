@@ -162,6 +162,7 @@ CudaBackend::~CudaBackend() {
                    PhaseProfile::Order::kSlowestFirst, 0.002);
   }
   cudaDeviceSynchronize();
+  if (copy_stream_ != nullptr) cudaStreamDestroy(copy_stream_);
   for (int i = 0; i < 2; ++i) {
     if (staging_free_[i] != nullptr) cudaEventDestroy(staging_free_[i]);
     if (staging_[i] != nullptr) cudaFreeHost(staging_[i]);
@@ -186,6 +187,16 @@ absl::StatusOr<Tensor> CudaBackend::AllocateFromPool(DType dtype, Shape shape,
   }
   Bind();
   const size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype);
+  if (memory_limit() > 0) {
+    // The memory budget counts every live block as the pool rounds it (arena blocks round to
+    // 256 bytes, less than this: the check is conservative for them).
+    const int64_t need = AccountedBytes(static_cast<int64_t>(bytes));
+    const int64_t in_use = pool_->stats().in_use;
+    if (in_use + need > memory_limit()) {
+      return OverBudget(need, in_use,
+                        absl::StrCat("allocate ", std::string(DTypeName(dtype)), ShapeString(shape)));
+    }
+  }
   void* ptr = nullptr;
   auto storage = std::make_shared<Storage>();
   TV_RETURN_IF_ERROR(
@@ -220,6 +231,101 @@ absl::Status CudaBackend::ReserveActivations(int64_t bytes) {
                     << " MiB (" << (bytes >> 20) << " MiB asked): activations are still live";
   }
   return CudaStatus(e, "reserve activations", absl::StrCat(bytes >> 20, " MiB"));
+}
+
+absl::StatusOr<Tensor> CudaBackend::AllocatePinned(DType dtype, Shape shape) {
+  for (int64_t d : shape) {
+    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("allocate pinned: negative dim in ", ShapeString(shape)));
+  }
+  Bind();
+  const size_t bytes = static_cast<size_t>(NumElements(shape)) * DTypeSize(dtype);
+  void* ptr = nullptr;
+  TV_RETURN_IF_ERROR(CudaStatus(cudaHostAlloc(&ptr, std::max<size_t>(bytes, 1), cudaHostAllocDefault),
+                                "cudaHostAlloc", absl::StrCat(bytes >> 20, " MiB of pinned host memory")));
+  std::memset(ptr, 0, bytes);
+  auto storage = std::make_shared<Storage>();
+  storage->data = ptr;
+  storage->bytes = bytes;
+  storage->device = Device::kCpu;
+  storage->owner = std::shared_ptr<void>(ptr, [](void* p) { cudaFreeHost(p); });
+  return Tensor::Wrap(std::move(storage), 0, dtype, std::move(shape));
+}
+
+namespace {
+absl::Status SameBytes(const Tensor& host, const Tensor& dev, const char* op) {
+  if (!host.defined() || !dev.defined() || host.dtype() != dev.dtype() ||
+      host.nbytes() != dev.nbytes() || host.device() != Device::kCpu ||
+      dev.device() != Device::kCuda) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        op, ": want a host and a CUDA tensor of one dtype and size, got ",
+        host.defined() ? host.Describe() : "undefined", " and ",
+        dev.defined() ? dev.Describe() : "undefined"));
+  }
+  return absl::OkStatus();
+}
+
+// A copy's completion event, and the tensors it reads and writes, kept until the fence goes.
+struct CudaCopyFence {
+  cudaEvent_t done = nullptr;
+  std::vector<Tensor> keep;
+  ~CudaCopyFence() {
+    if (done != nullptr) cudaEventDestroy(done);  // deferred by CUDA until the event completes
+  }
+};
+}  // namespace
+
+absl::Status CudaBackend::CopyToHost(const Tensor& device, const Tensor& host) {
+  TV_RETURN_IF_ERROR(SameBytes(host, device, "copy to host"));
+  Bind();
+  // On the compute stream: ordered after the ops that wrote `device`, complete on return.
+  TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(host.raw(), device.raw(), host.nbytes(),
+                                                cudaMemcpyDeviceToHost, stream()),
+                                "cudaMemcpyAsync", "copy to host"));
+  return CudaStatus(cudaStreamSynchronize(stream()), "cudaStreamSynchronize", "copy to host");
+}
+
+absl::StatusOr<CopyFence> CudaBackend::CopyToDeviceAsync(const std::vector<Tensor>& host,
+                                                         const std::vector<Tensor>& device) {
+  if (host.size() != device.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("copy to device: ", host.size(),
+                                                   " host tensors for ", device.size(), " device tensors"));
+  }
+  for (size_t i = 0; i < host.size(); ++i) TV_RETURN_IF_ERROR(SameBytes(host[i], device[i], "copy to device"));
+  Bind();
+  if (copy_stream_ == nullptr) {
+    // Non-blocking: no implicit synchronisation with the legacy default stream the ops run on,
+    // so the copy overlaps the compute queued after it; the events below order the two.
+    TV_RETURN_IF_ERROR(CudaStatus(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking),
+                                  "cudaStreamCreateWithFlags", "copy stream"));
+  }
+  // The destinations may still be read by compute queued before this call: the copy waits for it.
+  cudaEvent_t after_compute = nullptr;
+  TV_RETURN_IF_ERROR(CudaStatus(cudaEventCreateWithFlags(&after_compute, cudaEventDisableTiming),
+                                "cudaEventCreateWithFlags", "copy to device"));
+  cudaError_t e = cudaEventRecord(after_compute, stream());
+  if (e == cudaSuccess) e = cudaStreamWaitEvent(copy_stream_, after_compute, 0);
+  cudaEventDestroy(after_compute);  // released once the wait is satisfied
+  TV_RETURN_IF_ERROR(CudaStatus(e, "cudaStreamWaitEvent", "copy to device"));
+  auto fence = std::make_shared<CudaCopyFence>();
+  for (size_t i = 0; i < host.size(); ++i) {
+    TV_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(device[i].raw(), host[i].raw(), host[i].nbytes(),
+                                                  cudaMemcpyHostToDevice, copy_stream_),
+                                  "cudaMemcpyAsync", absl::StrCat("copy to device ", device[i].Describe())));
+    fence->keep.push_back(host[i]);
+    fence->keep.push_back(device[i]);
+  }
+  TV_RETURN_IF_ERROR(CudaStatus(cudaEventCreateWithFlags(&fence->done, cudaEventDisableTiming),
+                                "cudaEventCreateWithFlags", "copy to device"));
+  TV_RETURN_IF_ERROR(CudaStatus(cudaEventRecord(fence->done, copy_stream_), "cudaEventRecord",
+                                "copy to device"));
+  return CopyFence(std::move(fence));
+}
+
+absl::Status CudaBackend::WaitFence(const CopyFence& fence) {
+  if (fence == nullptr) return absl::OkStatus();
+  Bind();
+  const auto* f = static_cast<const CudaCopyFence*>(fence.get());
+  return CudaStatus(cudaStreamWaitEvent(stream(), f->done, 0), "cudaStreamWaitEvent", "wait for a copy");
 }
 
 absl::StatusOr<Tensor> CudaBackend::Allocate(DType dtype, Shape shape) {

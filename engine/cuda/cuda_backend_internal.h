@@ -45,6 +45,17 @@ class CudaBackend : public Backend {
   MemoryStats memory_stats() const override { return pool_->stats(); }
   void ResetPeakMemory() override { pool_->ResetPeak(); }
   absl::Status ReserveActivations(int64_t bytes) override;
+  int64_t AccountedBytes(int64_t bytes) const override {
+    return static_cast<int64_t>(DevicePool::RoundUp(static_cast<size_t>(bytes)));
+  }
+  // Weight streaming (docs/memory.md §4): cudaHostAlloc'd host tensors, and copies on a second,
+  // non-blocking stream ordered after the compute stream by an event; WaitFence makes the compute
+  // stream wait for the copy's completion event.
+  absl::StatusOr<Tensor> AllocatePinned(DType dtype, Shape shape) override;
+  absl::Status CopyToHost(const Tensor& device, const Tensor& host) override;
+  absl::StatusOr<CopyFence> CopyToDeviceAsync(const std::vector<Tensor>& host,
+                                              const std::vector<Tensor>& device) override;
+  absl::Status WaitFence(const CopyFence& fence) override;
 
   // Device tensor whose contents are undefined (callers overwrite every element): an activation,
   // from the arena when it has room.
@@ -90,6 +101,7 @@ class CudaBackend : public Backend {
   static constexpr size_t kStagingBytes = size_t{32} << 20;
   std::array<void*, 2> staging_{nullptr, nullptr};  // pinned, allocated on first upload
   std::array<cudaEvent_t, 2> staging_free_{nullptr, nullptr};
+  cudaStream_t copy_stream_ = nullptr;  // weight streaming; created on first use
   std::mutex pinned_mu_;
   std::vector<std::pair<size_t, void*>> pinned_free_;  // (capacity, buffer), at most kPinnedKept
   static constexpr size_t kPinnedKept = 4;

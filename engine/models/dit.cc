@@ -15,7 +15,39 @@
 
 namespace turbovid::engine::dit {
 
-absl::StatusOr<WanDit::Context> WanDitImpl::PrepareContext(const Tensor& context) const {
+namespace {
+void AddLinear(const Linear& l, std::vector<Tensor>* out) {
+  for (const Tensor* t : {&l.w, &l.w_int8, &l.scale, &l.b}) {
+    if (t->defined()) out->push_back(*t);
+  }
+}
+void AddTensors(std::initializer_list<const Tensor*> tensors, std::vector<Tensor>* out) {
+  for (const Tensor* t : tensors) {
+    if (t->defined()) out->push_back(*t);
+  }
+}
+}  // namespace
+
+std::vector<std::vector<Tensor>> WanDitImpl::WeightGroups() const {
+  std::vector<std::vector<Tensor>> groups(1 + blocks_.size());
+  AddTensors({&patch_w_, &patch_b_, &head_modulation_}, &groups[0]);
+  for (const Linear* l : {&text0_, &text2_, &time0_, &time2_, &time_proj_, &head_}) AddLinear(*l, &groups[0]);
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    std::vector<Tensor>& g = groups[1 + i];
+    AddTensors({&b.modulation, &b.sa_norm_q, &b.sa_norm_k, &b.ca_norm_q, &b.ca_norm_k, &b.norm3_w,
+                &b.norm3_b, &b.proj_l_w, &b.proj_l_b},
+               &g);
+    for (const Linear* l : {&b.sa_q, &b.sa_k, &b.sa_v, &b.sa_o, &b.ca_q, &b.ca_k, &b.ca_v, &b.ca_o,
+                            &b.ffn0, &b.ffn2}) {
+      AddLinear(*l, &g);
+    }
+  }
+  return groups;
+}
+
+absl::StatusOr<WanDit::Context> WanDitImpl::PrepareContext(
+    const Tensor& context, const std::function<absl::Status(int group)>* before_group) const {
   if (context.rank() != 2 || context.dim(1) != config_.text_dim ||
       context.dim(0) > config_.text_len) {
     return absl::InvalidArgumentError(absl::StrCat("dit context: ", context.Describe(),
@@ -27,12 +59,15 @@ absl::StatusOr<WanDit::Context> WanDitImpl::PrepareContext(const Tensor& context
   Tensor padded = Tensor::Zeros(DType::kF32, {config_.text_len, config_.text_dim});
   std::copy(host.data<float>(), host.data<float>() + host.numel(), padded.data<float>());
   TV_ASSIGN_OR_RETURN(Tensor ctx, backend_.Upload(padded, backend_.compute_dtype()));
+  if (before_group != nullptr) TV_RETURN_IF_ERROR((*before_group)(0));
   TV_ASSIGN_OR_RETURN(Tensor hidden, text0_.Apply(ops_, ctx, Activation::kGeluTanh));
   TV_ASSIGN_OR_RETURN(ctx, text2_.Apply(ops_, hidden));
   Context out;
   // Cross-attention K/V of this rank's heads only (docs/parallelism.md §2).
   const Shape lnd{config_.text_len, local_heads(), config_.head_dim()};
-  for (const Block& b : blocks_) {
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    if (before_group != nullptr) TV_RETURN_IF_ERROR((*before_group)(static_cast<int>(1 + i)));
     TV_ASSIGN_OR_RETURN(Tensor k, b.ca_k.Apply(ops_, ctx));
     TV_ASSIGN_OR_RETURN(k, QkNorm(k, b.ca_norm_k, nullptr, nullptr));
     TV_ASSIGN_OR_RETURN(Tensor v, b.ca_v.Apply(ops_, ctx));
@@ -314,6 +349,7 @@ absl::StatusOr<Tensor> WanDitImpl::Forward(const Tensor& x, const Tensor* y, dou
                                                    " cached blocks, model has ", blocks_.size()));
   }
   TV_ASSIGN_OR_RETURN(Tensor patches, Patchify(x, y));
+  if (attention.before_group != nullptr) TV_RETURN_IF_ERROR((*attention.before_group)(0));
   const int64_t f = x.dim(1), h = x.dim(2) / 2, w = x.dim(3) / 2;
   // Sequence parallel: this rank's contiguous share of the tokens (all of them on one rank).
   const TokenSplit split = TokenSplit::Of(f * h * w, sp(), parallel_ ? parallel_->sp_rank() : 0);
@@ -327,6 +363,7 @@ absl::StatusOr<Tensor> WanDitImpl::Forward(const Tensor& x, const Tensor* y, dou
   const Tensor sin = all_sin.Slice0(split.first, split.last);
   ProfileMark("dit: time embedding + RoPE tables (cached per grid)");
   for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
+    if (attention.before_group != nullptr) TV_RETURN_IF_ERROR((*attention.before_group)(1 + i));
     TV_RETURN_IF_ERROR(RunBlock(i, tokens, time.second, cos, sin, split, context, attention, sink));
   }
   ProfileMark("dit: transformer blocks");

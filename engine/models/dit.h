@@ -65,6 +65,10 @@ struct DitForwardOptions {
   // SageSLA: which upstream GPU build to reproduce; it fixes the block sizes (64 x 128 or
   // 128 x 64), independent of the loaded SLA tiles.
   SageSlaVariant sagesla = SageSlaVariant::kSm90;
+  // Weight streaming (docs/memory.md §4): called before the forward uses weight group g (see
+  // WanDit::WeightGroups) — g = 0 before the first op, 1 + i before block i — so that the caller
+  // can make the compute wait for that group's upload. Null: nothing to wait for.
+  const std::function<absl::Status(int group)>* before_group = nullptr;
 };
 
 // Receives named intermediate tensors (host copies), e.g. "blocks.0.self_attn.sparse_map".
@@ -86,7 +90,16 @@ class WanDit {
                                                       const DitOptions& options);
 
   // context: [L, text_dim] host F32, L ≤ text_len (zero-padded to text_len, all rows attended).
-  virtual absl::StatusOr<Context> PrepareContext(const Tensor& context) const = 0;
+  // `before_group` as in DitForwardOptions (group 0 before the text MLP, 1 + i before block i).
+  virtual absl::StatusOr<Context> PrepareContext(
+      const Tensor& context,
+      const std::function<absl::Status(int group)>* before_group = nullptr) const = 0;
+
+  // The model's device weight tensors (shallow copies sharing the storage) in groups: group 0 the
+  // embeddings and the head, group 1 + i block i's. Two experts of one architecture list tensors
+  // of the same shapes and dtypes in the same order, so one's bytes can be copied into the
+  // other's (the weight slot of docs/memory.md §4).
+  virtual std::vector<std::vector<Tensor>> WeightGroups() const = 0;
 
   // x: [in_dim - y_channels, T, H, W] host F32; y: [20, T, H, W] host F32 for I2V or null;
   // timestep: the value fed to the sinusoid (Wan: integer 1000σ; rCM: bf16(1000 t)).

@@ -79,7 +79,10 @@ class WanDitImpl : public WanDit {
   WanDitImpl(const DitConfig& config, const DitOptions& options, Backend& backend, bool quantized);
 
   absl::Status LoadAll(io::WeightSet& ws);
-  absl::StatusOr<Context> PrepareContext(const Tensor& context) const override;
+  absl::StatusOr<Context> PrepareContext(
+      const Tensor& context,
+      const std::function<absl::Status(int group)>* before_group) const override;
+  std::vector<std::vector<Tensor>> WeightGroups() const override;
   absl::StatusOr<Tensor> Forward(const Tensor& x, const Tensor* y, double timestep,
                                  const Context& context, const DitForwardOptions& attention,
                                  const TensorSink* sink) const override;

@@ -132,6 +132,9 @@ absl::StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Load(const std::string
   TV_ASSIGN_OR_RETURN(std::string weights_path, WeightsPath(model_dir));
   TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(weights_path));
   if (weights.origin().empty()) weights.set_origin(weights_path);
+  // Kept for re-uploads after Offload only under a memory budget (a .pth set may be heap
+  // memory); without it a re-upload reads the checkpoint again.
+  auto host_weights = backend.memory_limit() > 0 ? std::make_unique<io::WeightSet>(weights) : nullptr;
   TV_ASSIGN_OR_RETURN(std::unique_ptr<UmT5Encoder> model,
                       UmT5Encoder::Load(config, weights, backend));
   std::error_code ec;
@@ -139,8 +142,23 @@ absl::StatusOr<std::unique_ptr<TextEncoder>> TextEncoder::Load(const std::string
   std::string model_id =
       absl::StrCat(ec ? weights_path : canonical.string(), "|", std::string(backend.name()));
   if (cache == nullptr) cache = std::make_shared<PromptCache>(kDefaultCacheEntries);
-  return std::unique_ptr<TextEncoder>(new TextEncoder(std::move(tokenizer), std::move(model),
-                                                      std::move(model_id), std::move(cache)));
+  auto encoder = std::unique_ptr<TextEncoder>(new TextEncoder(
+      std::move(tokenizer), std::move(model), std::move(model_id), std::move(cache)));
+  encoder->backend_ = &backend;
+  encoder->config_ = std::make_unique<T5Config>(config);
+  encoder->host_weights_ = std::move(host_weights);
+  encoder->weights_path_ = weights_path;
+  return encoder;
+}
+
+void TextEncoder::Offload() {
+  std::lock_guard<std::mutex> lock(encode_mu_);
+  model_.reset();
+}
+
+bool TextEncoder::resident() const {
+  std::lock_guard<std::mutex> lock(encode_mu_);
+  return model_ != nullptr;
 }
 
 absl::StatusOr<std::vector<int64_t>> TextEncoder::Tokenize(const std::string& prompt) const {
@@ -154,6 +172,15 @@ absl::StatusOr<Tensor> TextEncoder::Encode(const std::string& prompt) {
   Tensor context;
   {
     std::lock_guard<std::mutex> lock(encode_mu_);
+    if (model_ == nullptr) {
+      io::WeightSet weights;
+      if (host_weights_ != nullptr) {
+        weights = *host_weights_;  // Load takes tensors out of its set
+      } else {
+        TV_ASSIGN_OR_RETURN(weights, io::WeightSet::Load(weights_path_));
+      }
+      TV_ASSIGN_OR_RETURN(model_, UmT5Encoder::Load(*config_, weights, *backend_));
+    }
     TV_ASSIGN_OR_RETURN(context, model_->Encode(ids));
   }
   cache_->Put(model_id_, prompt, context);

@@ -21,6 +21,10 @@ namespace turbovid::engine {
 
 class Tokenizer;
 class UmT5Encoder;
+struct T5Config;
+namespace io {
+class WeightSet;
+}  // namespace io
 
 // `<dir>/spiece.model`: NotFound when absent, DataLoss when unreadable, Unimplemented when not a
 // unigram model.
@@ -78,6 +82,12 @@ class TextEncoder {
   // Encoder states for the prompt's real tokens: [L, dim] host F32 (a private copy; cached).
   absl::StatusOr<Tensor> Encode(const std::string& prompt);
 
+  // umT5 residency (docs/memory.md §3): Offload drops the weights from the device; the next
+  // Encode that misses the prompt cache uploads them again from the checkpoint's host copy
+  // (memory-mapped), and a hit needs no upload. resident() says whether they are on the device.
+  void Offload();
+  bool resident() const;
+
   const std::string& model_id() const { return model_id_; }
   const PromptCache& cache() const { return *cache_; }
 
@@ -86,10 +96,14 @@ class TextEncoder {
               std::string model_id, std::shared_ptr<PromptCache> cache);
 
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<UmT5Encoder> model_;
+  std::unique_ptr<UmT5Encoder> model_;  // null while offloaded
+  Backend* backend_ = nullptr;
+  std::unique_ptr<T5Config> config_;
+  std::unique_ptr<io::WeightSet> host_weights_;  // under a budget: the checkpoint, for re-uploads
+  std::string weights_path_;
   std::string model_id_;  // weights path + backend: embeddings differ between backends
   std::shared_ptr<PromptCache> cache_;
-  std::mutex encode_mu_;  // one forward pass at a time on the backend
+  mutable std::mutex encode_mu_;  // one forward pass at a time on the backend; guards model_
 };
 
 }  // namespace turbovid::engine

@@ -283,9 +283,7 @@ ActivationPlan PlanActivations(const ActivationModels& models, const ActivationJ
   return out;
 }
 
-absl::Status ReserveJobActivations(Backend& backend, const ModelDir& dir, const WanDit& dit,
-                                   const GenerateRequest& request) {
-  if (backend.device() == Device::kCpu) return absl::OkStatus();
+absl::StatusOr<ActivationModels> PlannedModels(const ModelDir& dir, const WanDit& dit) {
   ActivationModels models;
   // The umT5 sizes as TextEncoder::Load reads them: turbovid.json "t5", else umT5-XXL.
   if (auto manifest = io::ReadJsonFile(dir.path + "/turbovid.json"); manifest.ok()) {
@@ -297,6 +295,10 @@ absl::Status ReserveJobActivations(Backend& backend, const ModelDir& dir, const 
   models.dit_quantized = dit.quantized();
   models.num_experts = static_cast<int>(dir.dit_dirs.size());
   models.vae = dir.vae;
+  return models;
+}
+
+ActivationJob PlannedJob(const ModelDir& dir, const GenerateRequest& request, const Backend& backend) {
   ActivationJob job;
   job.i2v = dir.i2v;
   // I2V takes its size from the image (AdaptiveSize keeps the area, rounding each side to 16
@@ -310,7 +312,14 @@ absl::Status ReserveJobActivations(Backend& backend, const ModelDir& dir, const 
   job.sla_topk = request.sla_topk;
   job.dtype = backend.compute_dtype();
   job.cuda_scratch = backend.device() == Device::kCuda;
-  return backend.ReserveActivations(PlanActivations(models, job).arena);
+  return job;
+}
+
+absl::Status ReserveJobActivations(Backend& backend, const ModelDir& dir, const WanDit& dit,
+                                   const GenerateRequest& request) {
+  if (backend.device() == Device::kCpu) return absl::OkStatus();
+  TV_ASSIGN_OR_RETURN(ActivationModels models, PlannedModels(dir, dit));
+  return backend.ReserveActivations(PlanActivations(models, PlannedJob(dir, request, backend)).arena);
 }
 
 }  // namespace turbovid::engine

@@ -60,6 +60,11 @@ struct ActivationPlan {
 
 ActivationPlan PlanActivations(const ActivationModels& models, const ActivationJob& job);
 
+// The models and job shape the pipeline plans `request` with (I2V with room for the adaptive
+// resolution, see the .cc), for `backend`'s compute dtype and scratch.
+absl::StatusOr<ActivationModels> PlannedModels(const ModelDir& dir, const WanDit& dit);
+ActivationJob PlannedJob(const ModelDir& dir, const GenerateRequest& request, const Backend& backend);
+
 // The pipeline's per-job call: plans `request` for these models (I2V with room for the adaptive
 // resolution, see the .cc) and reserves the arena on `backend`. No-op on the CPU backend.
 absl::Status ReserveJobActivations(Backend& backend, const ModelDir& dir, const WanDit& dit,

@@ -24,6 +24,8 @@
 #include "engine/models/vae.h"
 #include "engine/pipeline/activation_plan.h"
 #include "engine/pipeline/conditioning.h"
+#include "engine/pipeline/expert_slot.h"
+#include "engine/pipeline/memory_needs.h"
 #include "engine/pipeline/model_dir.h"
 #include "engine/samplers/noise.h"
 #include "engine/samplers/rcm.h"
@@ -203,24 +205,60 @@ class WanPipeline : public Pipeline {
               const PipelineOptions& options)
       : backend_(backend), dir_(std::move(dir)), parallel_(parallel), options_(options) {}
 
+  // Loads the umT5, the VAE and the experts, measuring each one's device bytes (the memory plan's
+  // weights). Under a memory budget, two experts that do not fit beside each other and the rest
+  // start in the streamed residency (docs/memory.md §4): each is loaded alone, pinned, and the
+  // first one is kept as the device slot.
   absl::Status LoadModels() {
+    const auto in_use = [this] { return backend_.memory_stats().in_use; };
+    int64_t before = in_use();
     TV_ASSIGN_OR_RETURN(text_, TextEncoder::Load(dir_.path, backend_));
-    for (const std::string& dit_dir : dir_.dit_dirs) {
-      TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(dit_dir));
-      TV_ASSIGN_OR_RETURN(DitConfig config, LoadDitConfig(dit_dir, weights));
-      DitOptions options;
-      options.parallel = parallel_;
-      TV_ASSIGN_OR_RETURN(auto dit, WanDit::Load(config, weights, backend_, options));
-      experts_.push_back(std::move(dit));
-    }
+    text_bytes_ = in_use() - before;
+    before = in_use();
     TV_ASSIGN_OR_RETURN(io::WeightSet vae_weights, io::WeightSet::Load(dir_.vae_path));
     TV_ASSIGN_OR_RETURN(vae_, WanVae::Load(dir_.vae, vae_weights, backend_, /*encoder=*/dir_.i2v,
                                            /*decoder=*/true));
+    vae_bytes_ = in_use() - before;
+    const int64_t budget = backend_.memory_limit();
+    const bool two = dir_.dit_dirs.size() > 1;
+    for (size_t e = 0; e < dir_.dit_dirs.size(); ++e) {
+      TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(dir_.dit_dirs[e]));
+      TV_ASSIGN_OR_RETURN(DitConfig config, LoadDitConfig(dir_.dit_dirs[e], weights));
+      // Kept for reloads (residency changes) only under a budget: a .pth set may be heap memory.
+      expert_weights_.push_back(budget > 0 && two ? weights : io::WeightSet());
+      expert_configs_.push_back(config);
+      if (two && e == 1 && budget > 0 && in_use() + expert_bytes_[0] > budget) {
+        // The second expert cannot sit beside the first: pin the first, load the second in its
+        // place, pin it, and reload the first as the slot.
+        TV_ASSIGN_OR_RETURN(WeightGroups pinned0, PinWeights(backend_, experts_[0]->WeightGroups()));
+        TV_RETURN_IF_ERROR(backend_.Synchronize());
+        experts_.clear();
+        before = in_use();
+        TV_ASSIGN_OR_RETURN(auto dit1, LoadExpert(1));
+        expert_bytes_.push_back(in_use() - before);
+        TV_ASSIGN_OR_RETURN(WeightGroups pinned1, PinWeights(backend_, dit1->WeightGroups()));
+        dit1.reset();
+        TV_RETURN_IF_ERROR(backend_.Synchronize());
+        TV_ASSIGN_OR_RETURN(auto dit0, LoadExpert(0));
+        experts_.push_back(std::move(dit0));
+        pinned_ = {std::move(pinned0), std::move(pinned1)};
+        TV_RETURN_IF_ERROR(slot_.Init(backend_, experts_[0]->WeightGroups(), pinned_, 0));
+        break;
+      }
+      before = in_use();
+      DitOptions options;
+      options.parallel = parallel_;
+      TV_ASSIGN_OR_RETURN(auto dit, WanDit::Load(config, weights, backend_, options));
+      expert_bytes_.push_back(in_use() - before);
+      experts_.push_back(std::move(dit));
+    }
     return absl::OkStatus();
   }
 
   bool is_i2v() const override { return dir_.i2v; }
   absl::Status Validate(const GenerateRequest& r) const override;
+  absl::StatusOr<MemoryPlan> PlanMemory(const GenerateRequest& r) const override;
+  absl::StatusOr<MemoryNeeds> MemoryNeedsOf(const GenerateRequest& r) const override;
 
   absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request, const ProgressFn& progress,
                                           const CancelFn& cancel, bool encode_mp4) override;
@@ -231,7 +269,8 @@ class WanPipeline : public Pipeline {
   // The PNG of Progress::preview_png from a step's x0 of the first latent frame [C, 1, H, W].
   absl::StatusOr<std::string> PreviewPng(const Tensor& x0_first_frame, int max_width) const;
   absl::StatusOr<Tensor> Sample(const GenerateRequest& r, NoiseStreams& noise,
-                                const Tensor& context, const Tensor* y, const ProgressFn& progress,
+                                const Tensor& context, const Tensor* negative_prompt,
+                                const Tensor* y, const ProgressFn& progress,
                                 const CancelFn& cancel) const;
   // The latent's noise draws (streams 0 … count-1), prefetched on device backends.
   std::unique_ptr<NoiseStreams> StartNoise(const GenerateRequest& r, int width, int height) const;
@@ -250,6 +289,26 @@ class WanPipeline : public Pipeline {
   // rank stops at the same check (a rank that stopped alone would leave the others waiting).
   absl::StatusOr<bool> CancelRequested(const CancelFn& cancel) const;
   bool leader() const { return parallel_ == nullptr || parallel_->world().rank() == 0; }
+  // Expert e from its kept weight set (a fresh device copy).
+  absl::StatusOr<std::unique_ptr<WanDit>> LoadExpert(size_t e) const {
+    io::WeightSet weights = expert_weights_[e];  // Load takes tensors out of its set
+    DitOptions options;
+    options.parallel = parallel_;
+    return WanDit::Load(expert_configs_[e], weights, backend_, options);
+  }
+  // Whether the experts share one device slot now (docs/memory.md §4).
+  bool streamed() const { return dir_.dit_dirs.size() > 1 && experts_.size() == 1; }
+  // Puts the experts in the plan's residency: drops the second expert's device copy (pinning
+  // both first, once), or reloads it and brings the first back into the slot.
+  absl::Status ApplyResidency(ExpertResidency residency);
+
+  std::vector<int64_t> expert_bytes_;  // measured device bytes of each expert's weights
+  int64_t text_bytes_ = 0;
+  int64_t vae_bytes_ = 0;
+  std::vector<io::WeightSet> expert_weights_;
+  std::vector<DitConfig> expert_configs_;
+  std::vector<WeightGroups> pinned_;  // [expert]: pinned host bytes, once streamed
+  mutable ExpertSlot slot_;
 
   Backend& backend_;
   ModelDir dir_;
@@ -288,6 +347,41 @@ absl::Status WanPipeline::Validate(const GenerateRequest& r) const {
   }
   // Unsupported modes (SLA on a dense-only checkpoint) fail here, before any work.
   for (const auto& dit : experts_) TV_RETURN_IF_ERROR(dit->CheckForwardOptions(ForwardOptions(r)));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MemoryNeeds> WanPipeline::MemoryNeedsOf(const GenerateRequest& r) const {
+  TV_RETURN_IF_ERROR(Validate(r));
+  TV_ASSIGN_OR_RETURN(ActivationModels models, PlannedModels(dir_, *experts_.front()));
+  return JobMemoryNeeds(models, PlannedJob(dir_, r, backend_), expert_bytes_, text_bytes_, vae_bytes_);
+}
+
+absl::StatusOr<MemoryPlan> WanPipeline::PlanMemory(const GenerateRequest& r) const {
+  TV_ASSIGN_OR_RETURN(const MemoryNeeds needs, MemoryNeedsOf(r));
+  return engine::PlanMemory(needs, backend_.memory_limit());
+}
+
+absl::Status WanPipeline::ApplyResidency(ExpertResidency residency) {
+  if (dir_.dit_dirs.size() < 2) return absl::OkStatus();
+  if (residency == ExpertResidency::kStreamInactive && !streamed()) {
+    if (pinned_.empty()) {
+      for (const auto& dit : experts_) {
+        TV_ASSIGN_OR_RETURN(WeightGroups pinned, PinWeights(backend_, dit->WeightGroups()));
+        pinned_.push_back(std::move(pinned));
+      }
+    }
+    TV_RETURN_IF_ERROR(backend_.Synchronize());
+    experts_.resize(1);
+    return slot_.Init(backend_, experts_[0]->WeightGroups(), pinned_, 0);
+  }
+  if (residency == ExpertResidency::kAllResident && streamed()) {
+    TV_RETURN_IF_ERROR(slot_.Prepare(0));
+    TV_RETURN_IF_ERROR(slot_.WaitAll());
+    TV_RETURN_IF_ERROR(backend_.Synchronize());
+    slot_.Reset();
+    TV_ASSIGN_OR_RETURN(auto dit1, LoadExpert(1));
+    experts_.push_back(std::move(dit1));
+  }
   return absl::OkStatus();
 }
 
@@ -344,16 +438,45 @@ absl::StatusOr<std::string> WanPipeline::PreviewPng(const Tensor& x0_first_frame
 }
 
 absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStreams& noise_streams,
-                                           const Tensor& context, const Tensor* y,
+                                           const Tensor& context,
+                                           const Tensor* negative_prompt, const Tensor* y,
                                            const ProgressFn& progress,
                                            const CancelFn& cancel) const {
-  const DitForwardOptions attention = ForwardOptions(r);
-  std::vector<WanDit::Context> contexts;
-  for (const auto& dit : experts_) {
-    TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(context));
-    contexts.push_back(std::move(ctx));
+  // Streamed residency: the slot model runs every expert, each forward (and context
+  // preparation) waiting for a weight group's upload just before the group is used.
+  const bool stream = streamed();
+  const std::function<absl::Status(int)> wait_group = [this](int g) { return slot_.Wait(g); };
+  const std::function<absl::Status(int)>* hook = stream ? &wait_group : nullptr;
+  DitForwardOptions attention = ForwardOptions(r);
+  attention.before_group = hook;
+  const size_t num_experts = dir_.dit_dirs.size();
+  // Expert e's model, its weights in place (queued) when streamed.
+  auto model = [&](size_t e) -> absl::StatusOr<const WanDit*> {
+    if (!stream) return experts_[e].get();
+    TV_RETURN_IF_ERROR(slot_.Prepare(static_cast<int>(e)));
+    return experts_[0].get();
+  };
+  // Each expert's text context, prepared when the expert first runs (with its own weights).
+  std::vector<std::optional<WanDit::Context>> contexts(num_experts), uncond(num_experts);
+  auto context_of = [&](size_t e, const WanDit& dit, const Tensor& text,
+                        std::vector<std::optional<WanDit::Context>>& cache)
+      -> absl::StatusOr<const WanDit::Context*> {
+    if (!cache[e]) {
+      TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit.PrepareContext(text, hook));
+      cache[e] = std::move(ctx);
+    }
+    return &*cache[e];
+  };
+  // Resident experts: every context now, as the activation plan assumes (both live through the
+  // DiT stage). Streamed: each when its expert first runs, with that expert's weights in place.
+  if (!stream) {
+    for (size_t e = 0; e < num_experts; ++e) {
+      TV_RETURN_IF_ERROR(context_of(e, *experts_[e], context, contexts).status());
+      if (negative_prompt != nullptr) {
+        TV_RETURN_IF_ERROR(context_of(e, *experts_[e], *negative_prompt, uncond).status());
+      }
+    }
   }
-  ProfileMark("dit: bf16 context, PrepareContext (text MLP + cross-attn K/V, once per job)");
   // With previews: the step's x0 prediction of the first latent frame, set by the velocity call.
   const bool preview = progress && r.preview_width > 0;
   Tensor preview_x0;
@@ -379,33 +502,32 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
     options.steps = r.steps;
     options.sigma_max = r.sigma_max > 0 ? r.sigma_max : (dir_.i2v ? 200 : 80);
     options.ode = r.ode;
-    options.boundary = experts_.size() > 1 ? dir_.boundary : -1;
+    options.boundary = num_experts > 1 ? dir_.boundary : -1;
     return RcmSample(
         noise, options,
         [&](const Tensor& x_in, float t, bool low) -> absl::StatusOr<Tensor> {
-          const size_t e = low && experts_.size() > 1 ? 1 : 0;
-          TV_ASSIGN_OR_RETURN(Tensor v, experts_[e]->Forward(x_in, y, t, contexts[e], attention));
+          const size_t e = low && num_experts > 1 ? 1 : 0;
+          TV_ASSIGN_OR_RETURN(const WanDit* dit, model(e));
+          TV_ASSIGN_OR_RETURN(const WanDit::Context* ctx, context_of(e, *dit, context, contexts));
+          TV_ASSIGN_OR_RETURN(Tensor v, dit->Forward(x_in, y, t, *ctx, attention));
           keep_x0(x_in, v, t / 1000.0);
           return v;
         },
         [&](int step) { return noise_streams.Get(1 + step); }, on_step);
   }
-  // UniPC + classifier-free guidance with the negative prompt (default: Wan's).
-  TV_ASSIGN_OR_RETURN(Tensor negative, text_->Encode(r.negative_prompt.empty() ? std::string(kWanNegativePrompt)
-                                                                             : r.negative_prompt));
-  std::vector<WanDit::Context> uncond;
-  for (const auto& dit : experts_) {
-    TV_ASSIGN_OR_RETURN(WanDit::Context ctx, dit->PrepareContext(negative));
-    uncond.push_back(std::move(ctx));
-  }
-  ProfileMark("text + dit: negative prompt context (UniPC + CFG)");
+  // UniPC + classifier-free guidance with the negative prompt (encoded by Generate).
+  if (negative_prompt == nullptr) return absl::InternalError("unipc: no negative prompt context");
+  const Tensor& negative = *negative_prompt;
   const int boundary_t = static_cast<int>(dir_.boundary * 1000);
   return UniPcSample(
       noise, r.steps, r.shift,
       [&](const Tensor& x, int t, int) -> absl::StatusOr<Tensor> {
-        const size_t e = experts_.size() > 1 && t < boundary_t ? 1 : 0;
-        TV_ASSIGN_OR_RETURN(Tensor vc, experts_[e]->Forward(x, y, t, contexts[e], attention));
-        TV_ASSIGN_OR_RETURN(Tensor vu, experts_[e]->Forward(x, y, t, uncond[e], attention));
+        const size_t e = num_experts > 1 && t < boundary_t ? 1 : 0;
+        TV_ASSIGN_OR_RETURN(const WanDit* dit, model(e));
+        TV_ASSIGN_OR_RETURN(const WanDit::Context* c, context_of(e, *dit, context, contexts));
+        TV_ASSIGN_OR_RETURN(const WanDit::Context* u, context_of(e, *dit, negative, uncond));
+        TV_ASSIGN_OR_RETURN(Tensor vc, dit->Forward(x, y, t, *c, attention));
+        TV_ASSIGN_OR_RETURN(Tensor vu, dit->Forward(x, y, t, *u, attention));
         for (int64_t i = 0; i < vc.numel(); ++i) {
           float& c = vc.data<float>()[i];
           const float u = vu.data<float>()[i];
@@ -470,12 +592,16 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
                                                      const ProgressFn& caller_progress,
                                                      const CancelFn& cancel, bool encode_mp4) {
   const GenerateRequest request = WithNativeSageSla(request_in, backend_);
-  TV_RETURN_IF_ERROR(Validate(request));
+  // Admission: validation, then the memory plan (a job no plan fits is refused here).
+  TV_ASSIGN_OR_RETURN(const MemoryPlan plan, PlanMemory(request));
   // Progress comes from world rank 0 alone (the worker group's leader reports it).
   const ProgressFn progress = leader() ? caller_progress : ProgressFn();
   std::optional<PhaseProfile> profile;
   if (PhaseProfile::Enabled()) profile.emplace([this] { (void)backend_.Synchronize(); });
   ScopedPhaseProfile scoped_profile(profile ? &*profile : nullptr);
+  TV_RETURN_IF_ERROR(ApplyResidency(plan.experts));
+  // Streamed: the first expert's upload (if the slot holds the other) overlaps the text encoder.
+  if (streamed()) TV_RETURN_IF_ERROR(slot_.Prepare(0));
   backend_.ResetPeakMemory();  // the job's own peak (weights stay resident and count in it)
   // One activation arena per job, sized from its shape (no-op on the CPU backend).
   TV_RETURN_IF_ERROR(ReserveJobActivations(backend_, dir_, *experts_.front(), request));
@@ -486,6 +612,18 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
   ProfileMark("pipeline: reserve activations, start noise");
   if (progress) progress({Stage::kEncodingText, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor context, text_->Encode(request.prompt));
+  // UniPC + classifier-free guidance: the negative prompt (default: Wan's), while umT5 is here.
+  std::optional<Tensor> negative;
+  if (request.sampler == SamplerKind::kUniPc) {
+    TV_ASSIGN_OR_RETURN(negative, text_->Encode(request.negative_prompt.empty()
+                                                    ? std::string(kWanNegativePrompt)
+                                                    : request.negative_prompt));
+  }
+  // Offloaded umT5 (docs/memory.md §3): off the device until the next prompt-cache miss.
+  if (plan.text == TextResidency::kOffloadAfterEncode) {
+    TV_RETURN_IF_ERROR(backend_.Synchronize());
+    text_->Offload();
+  }
   ProfileMark("text: umT5 encode (or prompt cache hit)");
   // The DiT receives bf16(context) as upstream feeds it.
   for (int64_t i = 0; i < context.numel(); ++i) context.data<float>()[i] = RoundToBf16(context.data<float>()[i]);
@@ -499,7 +637,8 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
   if (stop) return absl::CancelledError("cancelled before denoising");
   if (progress) progress({Stage::kDenoising, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(Tensor latent,
-                      Sample(request, *noise, context, y ? &*y : nullptr, progress, cancel));
+                      Sample(request, *noise, context, negative ? &*negative : nullptr,
+                             y ? &*y : nullptr, progress, cancel));
   noise.reset();
   GenerateResult result;
   // Every rank holds the same latent; all ranks decode it split by rows, or rank 0 alone
@@ -514,7 +653,11 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
                                               &result.frames, split));
   // Device backends report their device peak (weights + the job's activations); the CPU backend
   // the process's peak RSS.
-  result.peak_bytes = backend_.device() == Device::kCpu ? PeakRssBytes() : backend_.memory_stats().peak;
+  result.accounted_peak_bytes = backend_.memory_stats().peak;
+  result.peak_bytes = backend_.device() != Device::kCpu || backend_.memory_limit() > 0
+                          ? result.accounted_peak_bytes
+                          : PeakRssBytes();
+  result.memory_plan = plan;
   if (profile) {
     profile->Print(stderr, absl::StrCat("pipeline profile: ", width, "x", height, ", ",
                                         request.frames, " frames, ", request.steps, " steps, ",

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/core/backend.h"
+#include "engine/core/memory_plan.h"
 #include "engine/core/tensor.h"
 #include "engine/models/attention_mode.h"
 
@@ -77,7 +78,13 @@ struct GenerateRequest {
 struct GenerateResult {
   Tensor frames;     // [F, H, W, 3] U8
   std::string mp4;   // MP4 bytes (empty if not asked for)
-  int64_t peak_bytes = 0;  // device peak of this job (CPU backend: process peak RSS)
+  // Device peak of this job (CPU backend: process peak RSS, or with a memory budget the bytes
+  // its allocator counted, as accounted_peak_bytes).
+  int64_t peak_bytes = 0;
+  // Peak of the bytes the backend's allocator counted against the memory budget (weights,
+  // uploads, activations, workspaces): ≤ the budget by construction (docs/memory.md).
+  int64_t accounted_peak_bytes = 0;
+  MemoryPlan memory_plan;  // the residency the job ran with
 };
 
 // Resolution presets (TurboDiffusion's table) and the I2V adaptive-resolution rule.
@@ -112,7 +119,14 @@ class Pipeline {
   // Checks the request against this model (errors name the field), as Generate does first; a
   // parallel group checks before it starts (no collective here).
   virtual absl::Status Validate(const GenerateRequest& request) const = 0;
-  // Validates the request (errors name the field), then runs it.
+  // The job's memory plan (docs/memory.md) under the backend's memory budget
+  // (Backend::memory_limit): which weights stay resident and each stage's peak. No plan fits →
+  // ResourceExhausted naming the smallest plan's need and the budget. Validates first.
+  virtual absl::StatusOr<MemoryPlan> PlanMemory(const GenerateRequest& request) const = 0;
+  // What PlanMemory plans with: the loaded weights' measured device bytes and the job's stages.
+  virtual absl::StatusOr<MemoryNeeds> MemoryNeedsOf(const GenerateRequest& request) const = 0;
+  // Validates the request (errors name the field), plans its memory (a job that cannot fit the
+  // budget is refused here, before any work), then runs it.
   virtual absl::StatusOr<GenerateResult> Generate(const GenerateRequest& request,
                                                   const ProgressFn& progress,
                                                   const CancelFn& cancel, bool encode_mp4) = 0;

@@ -52,7 +52,7 @@ const char kUsage[] =
     "       | --model-dir D\n"
     "       [--resolution 480p|720p] [--aspect 16:9] [--width W --height H] [--frames 81]\n"
     "       [--steps 4] [--attention dense|sla|sagesla|sagesla_sm89 (comma list)]\n"
-    "       [--sla-topk 0.1] [--backend cpu|cuda]\n"
+    "       [--sla-topk 0.1] [--backend cpu|cuda] [--memory-limit-gib N]\n"
     "       [--work-dir DIR] [--stages text,dit,vae,mp4,e2e] [--repeat 3] [--warmup 1]\n"
     "       [--prompt P] [--seed S] [--json FILE] [--mp4-out FILE] [--dump DIR] [--prepare-only]\n"
     "       [--one-rank-group]\n"
@@ -62,6 +62,8 @@ const char kUsage[] =
     "--dump DIR writes DIR/engine_dump.safetensors (token ids, text context, the first DiT step's\n"
     "input and velocity per attention mode, a 2-latent-frame VAE decode) for\n"
     "bench/torch_reference.py --check DIR.\n"
+    "--memory-limit-gib N holds the backend's tensors within N GiB (docs/memory.md): the e2e\n"
+    "stage plans each job's residency to fit, or fails with the job's need and the budget.\n"
     "Stage e2e loads the whole pipeline (after the other stages' models are released) and\n"
     "times Pipeline::Generate, prompt → MP4 file in a temporary folder, per attention mode;\n"
     "each run gets a distinct prompt so that the umT5 prompt cache never answers.\n"
@@ -91,6 +93,7 @@ struct Options {
   int steps = 4;
   std::vector<std::string> attention = {"dense"};
   float sla_topk = 0.1f;
+  float memory_limit_gib = 0;  // 0: no budget
   std::string backend = "cpu";
   std::string work_dir = "bench-work";
   std::set<std::string> stages = {"text", "dit", "vae", "mp4", "e2e"};
@@ -165,6 +168,8 @@ absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
   TV_RETURN_IF_ERROR(num("--frames", &o->frames));
   TV_RETURN_IF_ERROR(num("--steps", &o->steps));
   TV_RETURN_IF_ERROR(num("--sla-topk", &o->sla_topk));
+  TV_RETURN_IF_ERROR(num("--memory-limit-gib", &o->memory_limit_gib));
+  if (!(o->memory_limit_gib >= 0)) return absl::InvalidArgumentError("--memory-limit-gib: must be ≥ 0");
   TV_RETURN_IF_ERROR(num("--repeat", &o->repeat));
   TV_RETURN_IF_ERROR(num("--warmup", &o->warmup));
   TV_RETURN_IF_ERROR(num("--seed", &o->seed));
@@ -549,6 +554,7 @@ absl::Status Bench::E2eStage(Pipeline& pipeline, const std::string& attention,
   size_t run = mode_index * words.size() / std::max<size_t>(1, o_.attention.size());
   bool mp4 = true;
   int64_t peak = -1, bytes = 0;
+  std::string plan;
   auto once = [&]() -> absl::Status {
     // One more word in front: a fresh prompt each run, so umT5 runs as for a new request.
     r.prompt = absl::StrCat(words[run++ % words.size()], " ", o_.prompt);
@@ -559,6 +565,7 @@ absl::Status Bench::E2eStage(Pipeline& pipeline, const std::string& attention,
     }
     if (!out.ok()) return out.status();
     peak = std::max(peak, out->peak_bytes);
+    plan = out->memory_plan.Describe();
     if (!mp4) return absl::OkStatus();
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f.write(out->mp4.data(), static_cast<std::streamsize>(out->mp4.size()));
@@ -570,9 +577,12 @@ absl::Status Bench::E2eStage(Pipeline& pipeline, const std::string& attention,
   TV_RETURN_IF_ERROR(Time(row, o_.warmup, once));
   // Generate reports the job's device peak; on the CPU backend it is the process's peak RSS,
   // which is not device memory (the summary line has it as peak host RSS).
-  row.peak_bytes = backend_.device() == Device::kCpu ? -1 : peak;
+  row.peak_bytes = backend_.device() == Device::kCpu && backend_.memory_limit() == 0 ? -1 : peak;
   row.note = mp4 ? absl::StrCat("Pipeline::Generate: prompt → ", bytes, "-byte MP4 file; measured")
                  : "Pipeline::Generate: prompt → frames (no H.264 encoder built)";
+  if (backend_.memory_limit() > 0) {
+    absl::StrAppend(&row.note, "; memory budget ", FormatGib(backend_.memory_limit()), ": ", plan);
+  }
   report_.rows.push_back(row);
   return absl::OkStatus();
 }
@@ -708,6 +718,7 @@ int BenchCommand(const std::vector<std::string>& args) {
   report.warmup = o.warmup;
   auto backend = MakeBackendNamed(o.backend, &report.device);
   if (!backend.ok()) return fail(backend.status());
+  (*backend)->SetMemoryLimit(static_cast<int64_t>(static_cast<double>(o.memory_limit_gib) * (1 << 30)));
   Bench bench(o, **backend, report);
   if (absl::Status s = bench.Run(dir); !s.ok()) return fail(s);
   if (!o.dump_dir.empty()) {

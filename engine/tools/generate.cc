@@ -19,7 +19,7 @@ const char kUsage[] =
     "usage: turbovid-engine generate --model-dir D --prompt P [--image I] [--frames 81]\n"
     "       [--resolution 480p] [--aspect 16:9] [--width W --height H] [--steps 4] [--seed S]\n"
     "       [--attention dense|sla] [--sla-topk 0.1] [--sampler rcm|unipc] [--ode]\n"
-    "       [--backend cpu] --out out.mp4\n";
+    "       [--backend cpu] [--memory-limit-gib N] --out out.mp4\n";
 
 }  // namespace
 
@@ -86,6 +86,14 @@ int GenerateCommand(const std::vector<std::string>& args) {
     req.image_bytes = ss.str();
   }
   auto backend = MakeCpuBackend();
+  if (flags.count("--memory-limit-gib")) {
+    double gib = 0;
+    if (!absl::SimpleAtod(flags["--memory-limit-gib"], &gib) || !(gib >= 0)) {
+      return fail(absl::InvalidArgumentError("--memory-limit-gib: '" + flags["--memory-limit-gib"] +
+                                             "' is not a number ≥ 0"));
+    }
+    backend->SetMemoryLimit(static_cast<int64_t>(gib * 1024.0 * 1024.0 * 1024.0));
+  }
   const auto t0 = std::chrono::steady_clock::now();
   auto pipeline = Pipeline::Load(flags["--model-dir"], *backend);
   if (!pipeline.ok()) return fail(pipeline.status());
@@ -103,7 +111,12 @@ int GenerateCommand(const std::vector<std::string>& args) {
   out.write(result->mp4.data(), static_cast<std::streamsize>(result->mp4.size()));
   if (!out) return fail(absl::PermissionDeniedError("--out: cannot write " + flags["--out"]));
   const auto t2 = std::chrono::steady_clock::now();
-  std::printf("%s: %lld frames %lldx%lld, load %.2fs, generate %.2fs, peak RSS %.1f MiB\n",
+  if (backend->memory_limit() > 0) {
+    std::printf("memory plan under %s: %s; accounted peak %.1f MiB\n",
+                FormatGib(backend->memory_limit()).c_str(), result->memory_plan.Describe().c_str(),
+                result->accounted_peak_bytes / 1048576.0);
+  }
+  std::printf("%s: %lld frames %lldx%lld, load %.2fs, generate %.2fs, peak %.1f MiB\n",
               flags["--out"].c_str(), static_cast<long long>(result->frames.dim(0)),
               static_cast<long long>(result->frames.dim(2)), static_cast<long long>(result->frames.dim(1)),
               std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count(),
