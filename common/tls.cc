@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -134,6 +135,10 @@ absl::StatusOr<std::shared_ptr<const TlsMaterial>> LoadTlsMaterial(const TlsFile
     BIGNUM* bn = ASN1_INTEGER_to_BN(serial, nullptr);
     char* hex = bn ? BN_bn2hex(bn) : nullptr;
     material->subject = absl::StrCat(name, " serial ", hex ? hex : "?");
+    tm expiry{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(chain[0]), &expiry) == 1) {
+      material->not_after = timegm(&expiry);
+    }
     OPENSSL_free(hex);
     BN_free(bn);
   }

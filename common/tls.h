@@ -35,6 +35,7 @@ struct TlsMaterial {
   std::string private_key_pem;
   std::string client_ca_pem;  // "" without a client CA
   std::string subject;        // the leaf's subject and serial, for log lines
+  int64_t not_after = 0;      // the leaf's expiry, unix seconds
   // Server contexts (TLS 1.2+): without client certificates, and requiring one signed by the
   // client CA (null without a client CA).
   std::shared_ptr<SSL_CTX> server_ctx;

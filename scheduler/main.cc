@@ -14,6 +14,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -281,6 +283,23 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
     }
   } http_stopper{&http, &api_http, scheduler.get()};
   registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
+  if (tls != nullptr) {
+    struct Seen {
+      std::mutex mu;  // scrapes may run at once
+      uint64_t ok = 0;
+      uint64_t refused = 0;
+    };
+    registry.AddCollectHook([&tls, &metrics, seen = std::make_shared<Seen>()] {
+      metrics.tls_certificate_expiry.Get().Set(static_cast<double>(tls->current()->not_after));
+      std::lock_guard<std::mutex> lock(seen->mu);
+      const uint64_t ok = tls->reloads(), refused = tls->failures();
+      metrics.tls_reloads.WithLabels({"ok"}).Increment(static_cast<double>(ok - seen->ok));
+      metrics.tls_reloads.WithLabels({"refused"})
+          .Increment(static_cast<double>(refused - seen->refused));
+      seen->ok = ok;
+      seen->refused = refused;
+    });
+  }
   common::metrics::AddProcessMetrics(registry);
   common::metrics::AddBuildInfo(registry);
   common::metrics::AddDiskMetrics(

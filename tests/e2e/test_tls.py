@@ -393,6 +393,12 @@ class ReloadTest(TlsCase):
         self.assertEqual(set(self.presented().values()), {der(p["server2.pem"])})
         self.run_job(client)
         self.assertTrue(c.scheduler.alive(), c.scheduler.tail())
+        text = https(c.http_port, "/metrics", context(p["bundle.pem"]))[1].decode()
+        reloads = dict(harness.metric_values(text, "turbovid_tls_reloads_total"))
+        self.assertEqual(reloads.get('{result="ok"}'), 1.0, reloads)
+        self.assertGreaterEqual(reloads.get('{result="refused"}', 0), 3.0, reloads)
+        expiry = harness.metric_values(text, "turbovid_tls_certificate_expiry_timestamp_seconds")
+        self.assertTrue(time.time() < expiry[0][1] < time.time() + 3 * 86400, expiry)
 
 
 if __name__ == "__main__":
