@@ -65,6 +65,8 @@ constexpr char kUsage[] =
     "       turbovid-scheduler token-hash   (reads a secret on stdin, prints its SHA-256 hex)\n"
     "Flags override the YAML config (default configs/scheduler.yaml when it exists).\n"
     "--ports-file writes 'grpc_port=N http_port=M api_http_port=K' once serving (for port 0).\n"
+    "tls (--tls-cert/--tls-key/--tls-client-ca) covers every port; the files are re-read within\n"
+    "  a second or two of a change and on SIGHUP (a broken set is refused, the old one kept).\n"
     "keys add prints the new key once; only its SHA-256 is stored. A running scheduler picks up\n"
     "  an edited keys file within a second.\n"
     "--allow-empty-db starts with no jobs although the database is empty (0 bytes), missing or\n"
