@@ -4,6 +4,7 @@
 #include "common/tls.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -113,7 +114,7 @@ TEST_F(TlsTest, ReloaderKeepsTheLastGoodSet) {
 // gets the server certificate's subject.
 std::string HttpsGet(int port, const std::string& ca_file, const std::string& path,
                      const std::string& cert = "", const std::string& key = "",
-                     std::string* peer_subject = nullptr) {
+                     std::string* peer_subject = nullptr, const char* host = "127.0.0.1") {
   std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> ctx(SSL_CTX_new(TLS_client_method()),
                                                    SSL_CTX_free);
   SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr);
@@ -126,7 +127,7 @@ std::string HttpsGet(int port, const std::string& ca_file, const std::string& pa
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  inet_pton(AF_INET, host, &addr.sin_addr);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     SSL* ssl = SSL_new(ctx.get());
@@ -232,6 +233,38 @@ TEST_F(TlsTest, HttpsWithReloadClientCertificatesAndHandshakeTimeout) {
   EXPECT_NE(HttpsGet(mutual.port(), Path("b.pem"), "/healthz", Path("b.pem"), Path("b.key"))
                 .find("ok"),
             std::string::npos);
+}
+
+// This host's first IPv4 address that is not loopback; "" when it has none.
+std::string NonLoopbackAddress() {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* a = list; a != nullptr && found.empty(); a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, text,
+              sizeof(text));
+    if (!IsLoopbackAddress(text)) found = text;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+TEST_F(TlsTest, HandlersSeeTheClientAddressNotTheRelay) {
+  const std::string address = NonLoopbackAddress();
+  if (address.empty()) GTEST_SKIP() << "no non-loopback IPv4 address on this host";
+  auto reloader = TlsReloader::Create({Path("a.pem"), Path("a.key"), ""}, 0);
+  ASSERT_TRUE(reloader.ok()) << reloader.status();
+  HttpServer server(nullptr);
+  server.Handle("/who", [](const HttpRequest& request) {
+    return HttpResponse{200, "text/plain", "client=" + request.remote_address + ";"};
+  });
+  ASSERT_TRUE(
+      server.Start({.listen_address = "0.0.0.0", .port = 0, .tls = reloader->get()}).ok());
+  const std::string response =
+      HttpsGet(server.port(), Path("a.pem"), "/who", "", "", nullptr, address.c_str());
+  EXPECT_NE(response.find("client=" + address + ";"), std::string::npos) << response;
 }
 
 }  // namespace
