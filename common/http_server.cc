@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/tls_terminator.h"
 
 namespace turbovid::common {
 namespace {
@@ -156,7 +157,10 @@ absl::Status HttpServer::Start(const Options& options) {
   if (ctx_ != nullptr) return absl::FailedPreconditionError("http server: already started");
   std::call_once(g_init_once, [] { mg_init_library(0); });
   max_body_bytes_ = options.max_body_bytes;
-  const std::string ports = absl::StrCat(options.listen_address, ":", options.port);
+  // With TLS civetweb listens on a loopback port of its own; the terminator takes the public one.
+  const std::string ports = options.tls == nullptr
+                                ? absl::StrCat(options.listen_address, ":", options.port)
+                                : std::string("127.0.0.1:0");
   const std::string threads = absl::StrCat(options.num_threads);
   const std::string timeout = absl::StrCat(options.request_timeout_ms);
   std::vector<const char*> mg_options = {"listening_ports",    ports.c_str(),
@@ -180,8 +184,11 @@ absl::Status HttpServer::Start(const Options& options) {
   error.code = &error_code;
   error.text = error_text;
   error.text_buffer_size = sizeof(error_text);
+  // Made before civetweb's threads start: Dispatch reads terminator_ without a lock.
+  if (options.tls != nullptr) terminator_ = std::make_unique<TlsTerminator>(options.tls);
   ctx_ = mg_start2(&init, &error);
   if (ctx_ == nullptr) {
+    terminator_.reset();
     return absl::UnavailableError(absl::StrCat("http server: cannot listen on ", ports, ": ",
                                                std::string(error_text), " (civetweb error ", error_code, ")"));
   }
@@ -189,12 +196,35 @@ absl::Status HttpServer::Start(const Options& options) {
   mg_server_port bound[4];
   const int n = mg_get_server_ports(ctx_, 4, bound);
   port_ = n > 0 ? bound[0].port : options.port;
-  TV_LOG(INFO) << options.name << ": serving on " << options.listen_address << ":" << port_
-               << ", " << options.num_threads << " threads";
+  if (terminator_ != nullptr) {
+    const absl::Status started = terminator_->Start(
+        {.listen_address = options.listen_address,
+         .port = options.port,
+         .backend_port = port_,
+         .require_client_certificate = options.require_client_certificate,
+         .handshake_timeout_ms = options.request_timeout_ms,
+         // Connections in their handshake hold no civetweb thread; past the handshake they do.
+         .max_connections = 2 * options.num_threads,
+         .name = options.name});
+    if (!started.ok()) {
+      mg_stop(ctx_);
+      ctx_ = nullptr;
+      terminator_.reset();
+      return started;
+    }
+    port_ = terminator_->port();
+  }
+  TV_LOG(INFO) << options.name << ": serving "
+               << (options.tls == nullptr                   ? "HTTP"
+                   : options.require_client_certificate ? "HTTPS (mutual TLS)"
+                                                        : "HTTPS")
+               << " on " << options.listen_address << ":" << port_ << ", "
+               << options.num_threads << " threads";
   return absl::OkStatus();
 }
 
 void HttpServer::Stop() {
+  if (terminator_ != nullptr) terminator_->Stop();  // first: it relays to civetweb
   if (ctx_ == nullptr) return;
   mg_stop(ctx_);
   ctx_ = nullptr;
@@ -215,6 +245,11 @@ int HttpServer::Dispatch(mg_connection* conn, void* self) {
   const char* content_type = mg_get_header(conn, "Content-Type");
   request.content_type = content_type ? content_type : "";
   request.remote_address = info->remote_addr;
+  if (server->terminator_ != nullptr && IsLoopbackAddress(request.remote_address)) {
+    // Relayed by the TLS terminator: the client is whoever it accepted.
+    std::string client = server->terminator_->ClientAddress(info->remote_port);
+    if (!client.empty()) request.remote_address = std::move(client);
+  }
   for (int i = 0; i < info->num_headers; ++i) {
     if (info->http_headers[i].name == nullptr || info->http_headers[i].value == nullptr) continue;
     std::string name = info->http_headers[i].name;

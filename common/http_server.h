@@ -27,6 +27,8 @@ namespace turbovid::common {
 namespace metrics {
 class Registry;
 }  // namespace metrics
+class TlsReloader;
+class TlsTerminator;
 
 struct HttpRequest {
   std::string method;        // "GET", "POST", ...
@@ -86,9 +88,12 @@ class HttpServer {
     int num_threads = 4;
     int request_timeout_ms = 30000;
     int64_t max_body_bytes = kMaxHttpBodyBytes;  // larger bodies get 413
-    // Plaintext only: Debian 12's civetweb (1.15) loads OpenSSL 3 through a table of OpenSSL 1.1
-    // functions and calls a null pointer on the first TLS connection (docs/security.md).
     std::string name = "http";  // in log lines
+    // HTTPS with the current set of `tls` (must outlive the server); null = plaintext. civetweb's
+    // own TLS is not used (Debian 12's civetweb 1.15 crashes with OpenSSL 3, docs/security.md):
+    // a TlsTerminator takes the public port and relays to civetweb on a loopback port.
+    const TlsReloader* tls = nullptr;
+    bool require_client_certificate = false;  // mutual TLS (the set's client CA)
   };
 
   // `registry` (may be null) is rendered on /metrics; it must outlive the server.
@@ -113,7 +118,7 @@ class HttpServer {
   // Binds and starts serving; Unavailable when the port cannot be bound.
   absl::Status Start(const Options& options);
   void Stop();
-  int port() const { return port_; }  // the bound port, after Start
+  int port() const { return port_; }  // the bound (public) port, after Start
 
  private:
   static int Dispatch(mg_connection* conn, void* self);
@@ -127,6 +132,7 @@ class HttpServer {
   std::function<bool()> live_;
   HttpGuard guard_;
   mg_context* ctx_ = nullptr;
+  std::unique_ptr<TlsTerminator> terminator_;  // with Options::tls
   int port_ = 0;
   int64_t max_body_bytes_ = 0;
 };

@@ -31,12 +31,14 @@ struct AuthConfig {
   std::string worker_tokens_file;  // hashed worker tokens
 };
 
-// TLS of the gRPC listener (clients and workers); PEM files, all empty = plaintext. The HTTP
-// listeners stay plaintext (docs/security.md): with TLS on, the job gateway must bind loopback.
+// TLS of every listener (gRPC, ops HTTP, job HTTP); PEM files, all empty = plaintext. Re-read
+// without a restart when the files change or on SIGHUP (common/tls.h, docs/security.md).
 struct TlsConfig {
   std::string cert_file;
   std::string key_file;
-  std::string client_ca_file;  // set: mutual TLS, clients and workers present certificates
+  // set: mutual TLS on gRPC and the job HTTP listener (not the ops port: probes have no
+  // certificate); clients and workers present certificates
+  std::string client_ca_file;
 };
 
 // A named urgency a request may carry (SubmitVideoRequest.priority_class).

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -26,6 +28,7 @@
 #include "common/build_info.h"
 #include "common/process_metrics.h"
 #include "common/status_macros.h"
+#include "common/tls.h"
 #include "scheduler/config.h"
 #include "scheduler/data_dir_lock.h"
 #include "scheduler/db_maintenance.h"
@@ -62,6 +65,8 @@ constexpr char kUsage[] =
     "       turbovid-scheduler token-hash   (reads a secret on stdin, prints its SHA-256 hex)\n"
     "Flags override the YAML config (default configs/scheduler.yaml when it exists).\n"
     "--ports-file writes 'grpc_port=N http_port=M api_http_port=K' once serving (for port 0).\n"
+    "tls (--tls-cert/--tls-key/--tls-client-ca) covers every port; the files are re-read within\n"
+    "  a second or two of a change and on SIGHUP (a broken set is refused, the old one kept).\n"
     "keys add prints the new key once; only its SHA-256 is stored. A running scheduler picks up\n"
     "  an edited keys file within a second.\n"
     "--allow-empty-db starts with no jobs although the database is empty (0 bytes), missing or\n"
@@ -200,10 +205,6 @@ absl::StatusOr<SchedulerConfig> LoadConfig(const Flags& flags) {
   return config;
 }
 
-bool IsLoopback(const std::string& address) {
-  return address == "127.0.0.1" || address == "localhost" || address.rfind("127.", 0) == 0;
-}
-
 // Every idle HTTP connection and gRPC stream is a descriptor: use the hard limit, not the soft
 // default (often 1024).
 void RaiseDescriptorLimit() {
@@ -234,14 +235,17 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
                     << config.listen_address << " or the HTTP job gateway can submit, read, "
                     << "cancel and download every job, and any process can register as a worker";
   }
-  const bool tls = !config.tls.cert_file.empty();
-  if (tls && config.api_http_port >= 0 && !IsLoopback(config.api_http_address)) {
-    // API keys must not cross a network in the clear.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "api_http_address: '", config.api_http_address,
-        "' is not loopback while tls is configured: the HTTP job gateway serves plaintext only "
-        "(Debian 12's civetweb crashes on TLS with OpenSSL 3); bind it to 127.0.0.1 behind a "
-        "TLS-terminating proxy, or set api_http_port: -1 (docs/security.md)"));
+  // One certificate for every listener, re-read when its files change (and on SIGHUP).
+  std::unique_ptr<common::TlsReloader> tls;
+  if (!config.tls.cert_file.empty() || !config.tls.key_file.empty() ||
+      !config.tls.client_ca_file.empty()) {
+    if (config.tls.cert_file.empty() && !config.tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError("tls.client_ca_file: set without tls.cert_file");
+    }
+    TV_ASSIGN_OR_RETURN(tls, common::TlsReloader::Create({.cert_file = config.tls.cert_file,
+                                                          .key_file = config.tls.key_file,
+                                                          .client_ca_file =
+                                                              config.tls.client_ca_file}));
   }
 
   common::metrics::Registry registry;
@@ -251,7 +255,9 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
                                  .port = config.http_port,
                                  .num_threads = config.http_threads,
                                  .request_timeout_ms = config.http_request_timeout_ms,
-                                 .name = "http (ops)"}));
+                                 .name = "http (ops)",
+                                 // TLS, never client certificates: probes and scrapers have none.
+                                 .tls = tls.get()}));
 
   TV_RETURN_IF_ERROR(
       CheckDatabaseAtStart(config.db_path, DbBackupDir(config), config.allow_empty_db));
@@ -279,6 +285,23 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
     }
   } http_stopper{&http, &api_http, scheduler.get()};
   registry.AddCollectHook([&scheduler] { scheduler->CollectMetrics(); });
+  if (tls != nullptr) {
+    struct Seen {
+      std::mutex mu;  // scrapes may run at once
+      uint64_t ok = 0;
+      uint64_t refused = 0;
+    };
+    registry.AddCollectHook([&tls, &metrics, seen = std::make_shared<Seen>()] {
+      metrics.tls_certificate_expiry.Get().Set(static_cast<double>(tls->current()->not_after));
+      std::lock_guard<std::mutex> lock(seen->mu);
+      const uint64_t ok = tls->reloads(), refused = tls->failures();
+      metrics.tls_reloads.WithLabels({"ok"}).Increment(static_cast<double>(ok - seen->ok));
+      metrics.tls_reloads.WithLabels({"refused"})
+          .Increment(static_cast<double>(refused - seen->refused));
+      seen->ok = ok;
+      seen->refused = refused;
+    });
+  }
   common::metrics::AddProcessMetrics(registry);
   common::metrics::AddBuildInfo(registry);
   common::metrics::AddDiskMetrics(
@@ -297,7 +320,10 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
                                        .port = config.api_http_port,
                                        .num_threads = config.http_threads,
                                        .request_timeout_ms = config.http_request_timeout_ms,
-                                       .name = "http (job API)"}));
+                                       .name = "http (job API)",
+                                       .tls = tls.get(),
+                                       .require_client_certificate =
+                                           !config.tls.client_ca_file.empty()}));
     api_http.SetReady(true);
   }
   // A failed periodic check leaves /readyz at 503 until a restart (corruption does not heal).
@@ -323,9 +349,7 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   grpc_options.max_message_bytes = static_cast<int>(config.max_message_bytes);
   grpc_options.auth = auth.get();
   grpc_options.reflection = config.grpc_reflection;
-  grpc_options.tls_cert_file = config.tls.cert_file;
-  grpc_options.tls_key_file = config.tls.key_file;
-  grpc_options.tls_client_ca_file = config.tls.client_ca_file;
+  grpc_options.tls = tls.get();
   TV_ASSIGN_OR_RETURN(std::unique_ptr<server::GrpcServer> grpc,
                       server::GrpcServer::Start(grpc_options, scheduler.get(), scheduler.get(),
                                                 observer, scheduler.get()));
@@ -342,7 +366,13 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   }
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    if (tls == nullptr) {
+      TV_LOG(INFO) << "SIGHUP: no tls configured, nothing to reload";
+    } else if (!tls->Check(/*force=*/true)) {
+      TV_LOG(INFO) << "SIGHUP: certificate unchanged or refused (see above)";
+    }
+  }
   TV_LOG(INFO) << "signal " << signal_number << ": shutting down";
   http.SetReady(false);
   scheduler->BeginShutdown();
@@ -484,6 +514,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);  // re-read the TLS files
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   const absl::Status status = turbovid::scheduler::Run(argc, argv, signals);
   if (!status.ok()) {

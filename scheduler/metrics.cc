@@ -87,6 +87,13 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
       db_backup_duration(r.AddHistogram("turbovid_scheduler_db_backup_duration_seconds",
                                         "Time to write, check and rename one backup.", {},
                                         ExponentialBuckets(0.001, 4, 12))),
+      tls_reloads(r.AddCounter("turbovid_tls_reloads_total",
+                               "Changed TLS certificate files: ok = in use for new connections, "
+                               "refused = unreadable or key not matching (the previous stays).",
+                               {"result"})),
+      tls_certificate_expiry(
+          r.AddGauge("turbovid_tls_certificate_expiry_timestamp_seconds",
+                     "Unix time the TLS certificate in use expires (absent without TLS).")),
       placement_decisions(
           r.AddCounter("turbovid_placement_decisions_total",
                        "Assignments by node class and placement rule (cheapest_meeting_deadline, "

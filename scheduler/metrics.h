@@ -41,6 +41,8 @@ struct SchedulerMetrics {
   common::metrics::GaugeFamily& db_backup_last_size;      // {}: bytes
   common::metrics::CounterFamily& db_backup_failures;     // {}
   common::metrics::HistogramFamily& db_backup_duration;   // {}
+  common::metrics::CounterFamily& tls_reloads;            // {result}: ok, refused
+  common::metrics::GaugeFamily& tls_certificate_expiry;   // {}: unix seconds
   // Fleet economics (docs/fleet.md).
   common::metrics::CounterFamily& placement_decisions;   // {node_class, reason}
   common::metrics::HistogramFamily& job_service;         // {model, variant, node_class}

@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libabsl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libyaml-cpp-dev libcivetweb-dev libsqlite3-dev libzip-dev
+  libyaml-cpp-dev libcivetweb-dev libsqlite3-dev libzip-dev libssl-dev openssl curl
   libsentencepiece-dev sentencepiece
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg libx264-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev

@@ -2,15 +2,25 @@
 #include "server/grpc_server.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <fstream>
-#include <sstream>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/tls.h"
 #include "common/status_macros.h"
 #include "server/fleet_service.h"
 #include "server/video_service.h"
@@ -29,41 +39,109 @@ absl::Status LoadReflection() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadPem(const char* field, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in.good() && !in.eof()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": cannot read '", path, "'"));
+// gRPC's FileWatcherCertificateProvider re-reads fixed paths once a second, but it neither checks
+// that a key matches its certificate nor keeps the previous pair when a file is unreadable. So
+// it never sees the operator's files: it watches <staging>/current/{key,cert,ca}.pem, a
+// directory (mode 0700, under the system's temporary directory) to which only sets that
+// common::TlsReloader loaded and checked are published. Each set goes to gen-N/, and the
+// `current` link is swapped with rename(). The watcher detects a swap between its reads of key
+// and certificate by their modification times (seconds), so every generation's files get a
+// time later than the previous generation's.
+}  // namespace
+
+class CertificateStaging {
+ public:
+  static absl::StatusOr<std::shared_ptr<CertificateStaging>> Create(
+      const common::TlsMaterial& material) {
+    namespace fs = std::filesystem;
+    std::string pattern = (fs::temp_directory_path() / "turbovid-grpc-tls-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("tls: cannot create a directory like '", pattern,
+                                              "': ", std::strerror(errno)));
+    }
+    std::shared_ptr<CertificateStaging> staging(new CertificateStaging(pattern));
+    TV_RETURN_IF_ERROR(staging->Publish(material));
+    return staging;
   }
-  if (text.str().find("-----BEGIN ") == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": '", path, "' is not a PEM file"));
+  ~CertificateStaging() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
-  return text.str();
-}
+
+  std::string path(const char* name) const { return dir_ + "/current/" + name; }
+
+  absl::Status Publish(const common::TlsMaterial& material) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string gen = absl::StrCat("gen-", ++generation_);
+    const std::string gen_dir = absl::StrCat(dir_, "/", gen);
+    if (mkdir(gen_dir.c_str(), 0700) != 0) {
+      return absl::InternalError(absl::StrCat("tls: mkdir ", gen_dir, ": ", std::strerror(errno)));
+    }
+    mtime_ = std::max<int64_t>(mtime_ + 1, time(nullptr));
+    for (const auto& [name, text] :
+         {std::pair<const char*, const std::string*>{"key.pem", &material.private_key_pem},
+          {"cert.pem", &material.cert_chain_pem},
+          {"ca.pem", &material.client_ca_pem}}) {
+      const std::string file = absl::StrCat(gen_dir, "/", name);
+      const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      bool ok = fd >= 0 && write(fd, text->data(), text->size()) ==
+                               static_cast<ssize_t>(text->size());
+      if (fd >= 0) {
+        const timespec times[2] = {{mtime_, 0}, {mtime_, 0}};
+        ok = futimens(fd, times) == 0 && ok;
+        ok = close(fd) == 0 && ok;
+      }
+      if (!ok) return absl::InternalError(absl::StrCat("tls: cannot write ", file));
+    }
+    const std::string link = dir_ + "/current";
+    const std::string temp = dir_ + "/current.tmp";
+    unlink(temp.c_str());
+    if (symlink(gen.c_str(), temp.c_str()) != 0 || rename(temp.c_str(), link.c_str()) != 0) {
+      return absl::InternalError(absl::StrCat("tls: cannot switch ", link, ": ",
+                                              std::strerror(errno)));
+    }
+    if (generation_ > 2) {  // one generation back stays for a watcher in the middle of a read
+      std::error_code ignored;
+      std::filesystem::remove_all(absl::StrCat(dir_, "/gen-", generation_ - 2), ignored);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  explicit CertificateStaging(std::string dir) : dir_(std::move(dir)) {}
+  const std::string dir_;
+  std::mutex mu_;
+  int64_t generation_ = 0;
+  int64_t mtime_ = 0;
+};
+
+namespace {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
-    const GrpcServerOptions& options) {
-  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
-    if (!options.tls_client_ca_file.empty()) {
-      return absl::InvalidArgumentError("tls.client_ca_file: set without tls.cert_file");
-    }
-    return grpc::InsecureServerCredentials();
+    const GrpcServerOptions& options, std::shared_ptr<CertificateStaging>* staging_out) {
+  if (options.tls == nullptr) return grpc::InsecureServerCredentials();
+  const std::shared_ptr<const common::TlsMaterial> material = options.tls->current();
+  TV_ASSIGN_OR_RETURN(std::shared_ptr<CertificateStaging> staging,
+                      CertificateStaging::Create(*material));
+  const bool mutual = !material->client_ca_pem.empty();
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      staging->path("key.pem"), staging->path("cert.pem"),
+      mutual ? staging->path("ca.pem") : std::string(), /*refresh_interval_sec=*/1);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  if (mutual) {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   }
-  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-    return absl::InvalidArgumentError("tls.cert_file and tls.key_file: set both or neither");
-  }
-  grpc::SslServerCredentialsOptions ssl;
-  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  TV_ASSIGN_OR_RETURN(pair.cert_chain, ReadPem("tls.cert_file", options.tls_cert_file));
-  TV_ASSIGN_OR_RETURN(pair.private_key, ReadPem("tls.key_file", options.tls_key_file));
-  ssl.pem_key_cert_pairs.push_back(std::move(pair));
-  if (!options.tls_client_ca_file.empty()) {
-    TV_ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                        ReadPem("tls.client_ca_file", options.tls_client_ca_file));
-    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-  }
-  return grpc::SslServerCredentials(ssl);
+  // The reloader keeps the staging alive while it may still publish to it.
+  options.tls->OnReload([staging](const common::TlsMaterial& next) {
+    const absl::Status published = staging->Publish(next);
+    if (!published.ok()) TV_LOG(ERROR) << "grpc: " << published;
+  });
+  *staging_out = std::move(staging);
+  return grpc::experimental::TlsServerCredentials(tls);
 }
 
 }  // namespace
@@ -76,9 +154,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   grpc::EnableDefaultHealthCheckService(true);
   // A process-wide plugin: once loaded, every later server of the process has it.
   if (options.reflection) TV_RETURN_IF_ERROR(LoadReflection());
-  TV_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
-                      ServerCredentials(options));
   std::unique_ptr<GrpcServer> server(new GrpcServer());
+  TV_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                      ServerCredentials(options, &server->staging_));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -105,9 +183,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
     return absl::UnavailableError(absl::StrCat("grpc: cannot listen on ", options.listen_address));
   }
   TV_LOG(INFO) << "grpc: serving on " << options.listen_address << " (port " << server->port_
-               << (options.tls_cert_file.empty() ? ", plaintext"
-                   : options.tls_client_ca_file.empty() ? ", TLS"
-                                                        : ", mutual TLS")
+               << (options.tls == nullptr                              ? ", plaintext"
+                   : options.tls->current()->client_ca_pem.empty() ? ", TLS"
+                                                                   : ", mutual TLS")
                << (options.reflection ? ", reflection on" : "") << ")";
   return server;
 }

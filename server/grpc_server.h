@@ -13,7 +13,13 @@ namespace grpc {
 class Server;
 }  // namespace grpc
 
+namespace turbovid::common {
+class TlsReloader;
+}  // namespace turbovid::common
+
 namespace turbovid::server {
+
+class CertificateStaging;
 
 class FleetServiceImpl;
 class VideoServiceImpl;
@@ -25,11 +31,11 @@ struct GrpcServerOptions {
   int max_message_bytes = common::kGrpcMessageBytes;  // send/receive cap (images ride in Submit)
   Authenticator* auth = nullptr;  // API keys and worker tokens; null = no checks (tests)
   bool reflection = false;        // server reflection (lists every service and message)
-  // TLS: PEM files; both empty = plaintext. client_ca_file set = mTLS (clients and workers must
-  // present a certificate signed by it).
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  std::string tls_client_ca_file;
+  // TLS from the reloader's current set (null = plaintext); a client CA in it = mTLS (clients
+  // and workers must present a certificate signed by it). Every set the reloader accepts later
+  // is served to new connections within about a second; connections already open keep theirs.
+  // The reloader must outlive the server.
+  common::TlsReloader* tls = nullptr;
 };
 
 class GrpcServer {
@@ -52,6 +58,7 @@ class GrpcServer {
   std::unique_ptr<VideoServiceImpl> video_service_;
   std::unique_ptr<FleetServiceImpl> fleet_service_;
   std::unique_ptr<WorkerHubServiceImpl> hub_service_;
+  std::shared_ptr<CertificateStaging> staging_;  // with TLS
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
