@@ -38,7 +38,7 @@ if [ "$3" = worker ] && grep -q '^TV_BUILD_CUDA:BOOL=ON$' "$BUILD/CMakeCache.txt
   libdir=${TV_CUDA_LIB_DIR:-$(sed -n 's/^CUDA_cublasLt_LIBRARY:FILEPATH=//p' "$BUILD/CMakeCache.txt" |
                               xargs -r dirname)}
   [ -d "$libdir" ] || { echo "stage.sh: no CUDA library folder (set TV_CUDA_LIB_DIR)" >&2; exit 1; }
-  root=$(cd "$libdir/.." && pwd)
+  root=$(cd "$libdir/.." && pwd -P)
   wanted="libcublasLt.so.[0-9]*:cublas"
   [ "${TV_STAGE_NCCL:-1}" = 0 ] || wanted="$wanted libnccl.so.[0-9]*:nccl"
   for entry in $wanted; do
