@@ -183,7 +183,9 @@ async function readEvents(jobId, signal, onJob) {
                                { headers: authHeaders({ Accept: 'text/event-stream' }), signal });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    throw new Error(body.message || `${response.status} ${response.statusText}`);
+    const error = new Error(body.message || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
@@ -231,6 +233,7 @@ function showJob(jobId) {
       } catch (e) {
         if (watch.signal.aborted) return;
         $('job-error').textContent = e.message;
+        if (e.status >= 400 && e.status < 500) break;  // no key, wrong key, no such job: stop
       }
       if (!final) await new Promise((resolve) => setTimeout(resolve, 1000));
     }

@@ -324,7 +324,9 @@ class HelmChartTest(unittest.TestCase):
         for sets, needle in ((["auth.mode=maybe"], "mode"),
                              (["tls.enabled=true"], "tls.cert, tls.key, tls.ca"),
                              (["tls.enabled=true", "tls.existingSecret=s", "tls.mutual=true"],
-                              "tls.workerClientSecret")):
+                              "tls.workerClientSecret"),
+                             (["scheduler.config.auth.mode=off"], "scheduler.config.auth: set the "
+                              "top-level auth values")):
             r = helm("template", "tv", CHART, *sum((["--set", x] for x in sets), []), check=False)
             self.assertNotEqual(r.returncode, 0, sets)
             self.assertIn(needle, r.stderr)
