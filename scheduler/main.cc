@@ -273,6 +273,7 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   // The job APIs' own listener: whoever can scrape /metrics cannot submit or download.
   common::HttpServer api_http(nullptr);
   server::CallerScopedBackend api_backend(scheduler.get());
+  server::CallerScopedFleetBackend api_fleet(scheduler.get());
   // BeginShutdown first: it ends the watches that /events streams wait on.
   struct HttpStopper {
     common::HttpServer* http;
@@ -313,7 +314,7 @@ absl::Status Run(int argc, char** argv, const sigset_t& signals) {
   if (config.api_http_port >= 0) {
     api_http.SetGuard(server::MakeHttpAuthGuard(auth.get()));
     // Each /events stream holds a thread (max_event_streams of http_threads).
-    server::InstallHttpGateway(&api_http, &api_backend, {.max_event_streams = 32});
+    server::InstallHttpGateway(&api_http, &api_backend, {.max_event_streams = 32}, &api_fleet);
     server::InstallOpenAiGateway(&api_http, &api_backend);
     server::InstallWebUi(&api_http);
     TV_RETURN_IF_ERROR(api_http.Start({.listen_address = config.api_http_address,

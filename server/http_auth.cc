@@ -101,4 +101,11 @@ absl::StatusOr<v1::ListWorkersResponse> CallerScopedBackend::ListWorkers() {
   return scoped.ListWorkers();
 }
 
+absl::StatusOr<v1::GetFleetResponse> CallerScopedFleetBackend::GetFleet() {
+  if (t_caller == nullptr) {
+    return absl::UnauthenticatedError("no caller recorded for this request");
+  }
+  return inner_->GetFleet();
+}
+
 }  // namespace turbovid::server

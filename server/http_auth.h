@@ -36,4 +36,15 @@ class CallerScopedBackend final : public VideoBackend {
   VideoBackend* inner_;
 };
 
+// The fleet view (FleetService.GetFleet) for the HTTP gateway: like ListWorkers, the same for
+// every authenticated caller, refused on a thread with no recorded caller.
+class CallerScopedFleetBackend final : public FleetBackend {
+ public:
+  explicit CallerScopedFleetBackend(FleetBackend* inner) : inner_(inner) {}
+  absl::StatusOr<v1::GetFleetResponse> GetFleet() override;
+
+ private:
+  FleetBackend* inner_;
+};
+
 }  // namespace turbovid::server

@@ -149,8 +149,8 @@ void StreamEvents(VideoBackend* backend, const std::string& job_id, const std::s
 
 class Gateway {
  public:
-  Gateway(VideoBackend* backend, const GatewayOptions& options)
-      : backend_(backend), options_(options) {}
+  Gateway(VideoBackend* backend, FleetBackend* fleet, const GatewayOptions& options)
+      : backend_(backend), fleet_(fleet), options_(options) {}
 
   common::HttpResponse Serve(const common::HttpRequest& request) {
     const std::string rest = request.path.substr(sizeof(kNativePrefix) - 1);
@@ -162,6 +162,10 @@ class Gateway {
     if (rest == "workers") {
       if (absl::Status s = NeedMethod(request, "GET"); !s.ok()) return Error(s);
       return Json(backend_->ListWorkers());
+    }
+    if (rest == "fleet" && fleet_ != nullptr) {
+      if (absl::Status s = NeedMethod(request, "GET"); !s.ok()) return Error(s);
+      return Json(fleet_->GetFleet());
     }
     if (rest.rfind("jobs/", 0) == 0) return Job(request, rest.substr(5));
     return Error(absl::NotFoundError(absl::StrCat("path: no resource ", request.path)));
@@ -243,6 +247,7 @@ class Gateway {
   }
 
   VideoBackend* backend_;
+  FleetBackend* fleet_;
   GatewayOptions options_;
   std::atomic<int> streams_{0};
 };
@@ -250,8 +255,8 @@ class Gateway {
 }  // namespace
 
 void InstallHttpGateway(common::HttpServer* http, VideoBackend* backend,
-                        const GatewayOptions& options) {
-  auto gateway = std::make_shared<Gateway>(backend, options);
+                        const GatewayOptions& options, FleetBackend* fleet) {
+  auto gateway = std::make_shared<Gateway>(backend, fleet, options);
   http->HandlePrefix(kNativePrefix, [gateway](const common::HttpRequest& request) {
     return gateway->Serve(request);
   });

@@ -10,6 +10,8 @@
 //   GET    /turbovid/v1/jobs/ID/events        -> server-sent events, one `job` event per change
 //   GET    /turbovid/v1/models                -> ListModelsResponse
 //   GET    /turbovid/v1/workers               -> ListWorkersResponse
+//   GET    /turbovid/v1/fleet                 -> GetFleetResponse (FleetService.GetFleet; 404
+//                                                when installed without a FleetBackend)
 // Errors answer {"code": "INVALID_ARGUMENT", "message": "..."} with the matching HTTP status.
 #pragma once
 
@@ -25,8 +27,9 @@ struct GatewayOptions {
   double event_keepalive_seconds = 15;  // comment lines sent while a job is quiet
 };
 
-// Registers the handlers; `backend` must outlive `http`'s serving.
+// Registers the handlers; `backend` and `fleet` (may be null: no fleet route) must outlive
+// `http`'s serving.
 void InstallHttpGateway(common::HttpServer* http, VideoBackend* backend,
-                        const GatewayOptions& options = {});
+                        const GatewayOptions& options = {}, FleetBackend* fleet = nullptr);
 
 }  // namespace turbovid::server

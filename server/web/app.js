@@ -1,21 +1,32 @@
 // turbovid web page logic: models from GET /turbovid/v1/models, submit with POST
 // /turbovid/v1/jobs (the image travels base64 in the JSON, as proto3 JSON writes bytes), progress
 // from the job's server-sent events, the video from /turbovid/v1/jobs/ID/video.
+// Every API call carries the API key of the key field (kept in localStorage) as
+// `Authorization: Bearer`. EventSource and <video src> cannot send a header, so the events
+// stream is read with fetch and the video is fetched whole and played from a blob URL.
 'use strict';
 
 const API = '/turbovid/v1';
 const $ = (id) => document.getElementById(id);
 let models = [];       // ModelInfo of the catalog
-let events = null;     // EventSource of the job shown
+let events = null;     // AbortController of the job shown's events stream
 let shownJob = '';     // job id in the job panel
 let seenSteps = new Set();
+let videoUrl = '';     // blob URL of the video shown
+let videoFor = '';     // job whose video is being fetched or shown
+const KEY_STORAGE = 'turbovid.apiKey';
+
+function authHeaders(extra) {
+  const key = $('api-key').value.trim();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : { ...extra };
+}
 
 function stateName(job) { return (job.state || 'JOB_STATE_UNSPECIFIED').replace('JOB_STATE_', ''); }
 function stageName(job) { return (job.stage || '').replace('STAGE_', ''); }
 function isFinal(job) { return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(stateName(job)); }
 
-async function api(path, options) {
-  const response = await fetch(API + path, options);
+async function api(path, options = {}) {
+  const response = await fetch(API + path, { ...options, headers: authHeaders(options.headers) });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.message || `${response.status} ${response.statusText}`);
   return body;
@@ -139,41 +150,98 @@ function render(job) {
   $('job-message').textContent = job.status_message || '';
   $('job-error').textContent = job.error || '';
   $('cancel').hidden = isFinal(job);
-  if (state === 'SUCCEEDED' && $('result').hidden) {
-    const url = `${API}/jobs/${encodeURIComponent(job.job_id)}/video`;
-    $('video').src = url;
-    $('download').href = url;
-    $('download').setAttribute('download', `${job.job_id}.mp4`);
-    $('video-info').textContent = `${job.width_pixels}x${job.height_pixels}, ` +
-        `${(job.request || {}).num_frames} frames, ${job.video_bytes} bytes, seed ${job.seed}`;
-    $('result').hidden = false;
-    $('video').play().catch(() => {});
+  if (state === 'SUCCEEDED' && videoFor !== job.job_id) {
+    videoFor = job.job_id;
+    showVideo(job).catch((e) => { $('job-error').textContent = `video: ${e.message}`; });
+  }
+}
+
+async function showVideo(job) {
+  const response = await fetch(`${API}/jobs/${encodeURIComponent(job.job_id)}/video`,
+                               { headers: authHeaders() });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.message || `${response.status} ${response.statusText}`);
+  }
+  const blob = await response.blob();
+  if (job.job_id !== shownJob) return;
+  if (videoUrl) URL.revokeObjectURL(videoUrl);
+  videoUrl = URL.createObjectURL(new Blob([blob], { type: 'video/mp4' }));
+  $('video').src = videoUrl;
+  $('download').href = videoUrl;
+  $('download').setAttribute('download', `${job.job_id}.mp4`);
+  $('video-info').textContent = `${job.width_pixels}x${job.height_pixels}, ` +
+      `${(job.request || {}).num_frames} frames, ${job.video_bytes} bytes, seed ${job.seed}`;
+  $('result').hidden = false;
+  $('video').play().catch(() => {});
+}
+
+// The job's server-sent events over fetch (with the key): calls onJob for each `job` event until
+// the stream ends or `signal` aborts. Returns normally when the stream ends.
+async function readEvents(jobId, signal, onJob) {
+  const response = await fetch(`${API}/jobs/${encodeURIComponent(jobId)}/events`,
+                               { headers: authHeaders({ Accept: 'text/event-stream' }), signal });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    const error = new Error(body.message || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = 'message';
+      const data = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) name = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (name === 'job' && data.length) onJob(JSON.parse(data.join('\n')));
+    }
   }
 }
 
 function showJob(jobId) {
-  if (events) events.close();
+  if (events) events.abort();
   shownJob = jobId;
   seenSteps = new Set();
+  videoFor = '';
   $('job-panel').hidden = false;
   $('job-id').textContent = jobId;
   $('job-steps').innerHTML = '';
   $('result').hidden = true;
   $('video').removeAttribute('src');
   $('video-info').textContent = '';  // the previous job's, until this one succeeds
-  events = new EventSource(`${API}/jobs/${encodeURIComponent(jobId)}/events`);
-  events.addEventListener('job', (e) => {
-    const job = JSON.parse(e.data);
-    render(job);
-    if (isFinal(job)) {
-      events.close();
+  const watch = new AbortController();
+  events = watch;
+  (async () => {
+    // A dropped stream (scheduler restart) is read again after a second, until the job is final.
+    for (let final = false; !final && !watch.signal.aborted;) {
+      try {
+        await readEvents(jobId, watch.signal, (job) => {
+          render(job);
+          if (isFinal(job)) final = true;
+        });
+        if (!final) render(await api(`/jobs/${encodeURIComponent(jobId)}`));
+      } catch (e) {
+        if (watch.signal.aborted) return;
+        $('job-error').textContent = e.message;
+        if (e.status >= 400 && e.status < 500) break;  // no key, wrong key, no such job: stop
+      }
+      if (!final) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    if (!watch.signal.aborted) {
+      watch.abort();
       loadJobs();
     }
-  });
-  // A dropped stream (scheduler restart) reconnects by itself; an ended one is re-read once.
-  events.addEventListener('error', () => {
-    if (events.readyState === EventSource.CLOSED) api(`/jobs/${encodeURIComponent(jobId)}`).then(render);
-  });
+  })();
 }
 
 async function cancel() {
@@ -208,11 +276,21 @@ async function loadJobs() {
   }
 }
 
+function refreshAll() {
+  loadModels().catch((e) => { $('submit-error').textContent = `models: ${e.message}`; });
+  loadWorkers();
+  loadJobs();
+}
+
+$('api-key').value = localStorage.getItem(KEY_STORAGE) || '';
+$('api-key').addEventListener('change', () => {
+  localStorage.setItem(KEY_STORAGE, $('api-key').value.trim());
+  $('submit-error').textContent = '';
+  refreshAll();
+});
 $('model').addEventListener('change', onModelChange);
 $('submit-form').addEventListener('submit', submit);
 $('cancel').addEventListener('click', cancel);
-$('refresh').addEventListener('click', () => { loadJobs(); loadModels(); loadWorkers(); });
-loadModels().catch((e) => { $('submit-error').textContent = `models: ${e.message}`; });
-loadWorkers();
-loadJobs();
+$('refresh').addEventListener('click', refreshAll);
+refreshAll();
 setInterval(loadWorkers, 10000);

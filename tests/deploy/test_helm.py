@@ -7,6 +7,8 @@ error naming the key, and the rendered scheduler and worker configs loaded by th
 helm and the validators come from scripts/install-deploy-tools.sh (ctest fixture deploy_tools).
 Environment: TV_DEPLOY_TOOLS (their folder), TV_BUILD_DIR, TV_E2E_MODELS.
 """
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.request
 
 import yaml
 
@@ -28,7 +31,38 @@ VALUES = {
     "default": None,
     "mixed-fleet": os.path.join(CHART, "values-mixed-fleet.yaml"),
     "hpa-and-options": os.path.join(HERE, "helm-values/hpa-and-options.yaml"),
+    "auth-off": os.path.join(HERE, "helm-values/auth-off.yaml"),
 }
+SECRET_DIR = "/var/run/turbovid"
+
+
+def merged_values(path):
+    """The chart's values with a values file over them (maps merge, the rest is replaced)."""
+    def merge(base, over):
+        for k, v in over.items():
+            base[k] = merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(
+                base.get(k), dict) else v
+        return base
+    with open(os.path.join(CHART, "values.yaml")) as f:
+        values = yaml.safe_load(f)
+    if path:
+        with open(path) as f:
+            merge(values, yaml.safe_load(f))
+    return values
+
+
+def secret_data(obj):
+    return {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
+
+
+def volume(pod_spec, name):
+    vols = [v for v in pod_spec["volumes"] if v["name"] == name]
+    return vols[0] if vols else None
+
+
+def mount(c, name):
+    mounts = [m["mountPath"] for m in c["volumeMounts"] if m["name"] == name]
+    return mounts[0] if mounts else None
 
 
 def helm(*args, check=True):
@@ -182,9 +216,10 @@ class HelmChartTest(unittest.TestCase):
                                 ["scheduler.yaml"])
         for key in ("db_path", "artifact_dir", "db_backup_dir"):
             self.assertTrue(config[key].startswith(mounts[claim["metadata"]["name"]] + "/"), key)
-        self.assertEqual(mounts["secret-tls"], "/etc/turbovid/tls")
-        secret = [v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "secret-tls"]
-        self.assertEqual(secret[0]["secret"]["secretName"], "turbovid-tls")
+        sts = find(self.rendered["hpa-and-options"], "StatefulSet", "tv-turbovid-scheduler")
+        self.assertEqual(mount(container(sts), "secret-extra"), "/etc/turbovid/extra")
+        self.assertEqual(volume(sts["spec"]["template"]["spec"], "secret-extra")["secret"]
+                         ["secretName"], "turbovid-extra")
         # Secrets of the other values file reach every worker pool too.
         for pool in ("cpu", "h200x8"):
             d = find(self.rendered["hpa-and-options"], "Deployment", f"tv-turbovid-worker-{pool}")
@@ -220,7 +255,7 @@ class HelmChartTest(unittest.TestCase):
         clients, workers, monitoring = sched["ingress"]
         self.assertEqual(clients["from"], [{"podSelector": {"matchLabels":
                                                             {"turbovid.io/client": "true"}}}])
-        self.assertEqual({p["port"] for p in clients["ports"]}, {50051, 9090})
+        self.assertEqual({p["port"] for p in clients["ports"]}, {50051, 8080})
         self.assertEqual(workers["from"][0]["podSelector"]["matchLabels"]
                          ["app.kubernetes.io/component"], "worker")
         self.assertEqual(workers["ports"], [{"protocol": "TCP", "port": 50051}])
@@ -272,6 +307,146 @@ class HelmChartTest(unittest.TestCase):
         self.assertFalse([o for o in self.rendered["default"]
                           if o["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")])
 
+    def test_auth_secrets_tls_and_the_job_api(self):
+        """For every values file: auth mode, the Secrets mounted where the configs read them (the
+        chart's own Secret holding a working key and token digest), TLS, and the HTTP job API
+        bound, exposed and let through the NetworkPolicy exactly when auth is on and TLS off."""
+        for name, objects in self.rendered.items():
+            with self.subTest(values=name):
+                self.check_auth(merged_values(VALUES[name]), objects)
+        # The values files cover: generated key and token, an existing keys Secret, keys and
+        # token from values with mutual TLS, auth off.
+        modes = {n: (v["auth"]["mode"], v["tls"]["enabled"]) for n, v in
+                 ((n, merged_values(p)) for n, p in VALUES.items())}
+        self.assertEqual(modes, {"default": ("required", False), "mixed-fleet": ("required", False),
+                                 "hpa-and-options": ("required", True), "auth-off": ("off", False)})
+        # Bad auth and TLS values name the key.
+        for sets, needle in ((["auth.mode=maybe"], "mode"),
+                             (["tls.enabled=true"], "tls.cert, tls.key, tls.ca"),
+                             (["tls.enabled=true", "tls.existingSecret=s", "tls.mutual=true"],
+                              "tls.workerClientSecret"),
+                             (["scheduler.config.auth.mode=off"], "scheduler.config.auth: set the "
+                              "top-level auth values")):
+            r = helm("template", "tv", CHART, *sum((["--set", x] for x in sets), []), check=False)
+            self.assertNotEqual(r.returncode, 0, sets)
+            self.assertIn(needle, r.stderr)
+
+    def check_auth(self, values, objs):
+        required = values["auth"]["mode"] == "required"
+        tls = values["tls"]["enabled"]
+        exposed = required and not tls
+        grpc, ops, api = (values["scheduler"][k] for k in ("grpcPort", "httpPort", "apiHttpPort"))
+        sts = find(objs, "StatefulSet", "tv-turbovid-scheduler")
+        pod, c = sts["spec"]["template"]["spec"], container(sts)
+        config = yaml.safe_load(find(objs, "ConfigMap", "tv-turbovid-scheduler")["data"]
+                                ["scheduler.yaml"])
+        self.assertEqual(config["auth"]["mode"], values["auth"]["mode"])
+        self.assertEqual(config["api_http_address"], "0.0.0.0" if exposed else "127.0.0.1")
+        self.assertEqual(config["api_http_port"], api)
+        self.assertEqual(config["http_address"], "0.0.0.0")
+        # The job-API Service: gRPC always, the HTTP job API only when exposed; the ops port
+        # (/metrics) only on the metrics Service.
+        svc = {p["name"]: p for p in find(objs, "Service", "tv-turbovid-scheduler-api")["spec"]
+               ["ports"]}
+        self.assertEqual(set(svc), {"grpc", "http-api"} if exposed else {"grpc"})
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        if exposed:
+            self.assertEqual((svc["http-api"]["port"], ports[svc["http-api"]["targetPort"]]),
+                             (api, api))
+        self.assertNotIn(ops, [p["port"] for p in svc.values()])
+        self.assertEqual([p["port"] for p in find(objs, "Service", "tv-turbovid-scheduler-metrics")
+                          ["spec"]["ports"]], [ops])
+        if values["networkPolicy"]["enabled"]:
+            clients, workers, monitoring = find(objs, "NetworkPolicy", "tv-turbovid-scheduler")[
+                "spec"]["ingress"]
+            self.assertEqual([p["port"] for p in clients["ports"]],
+                             [grpc, api] if exposed else [grpc])
+            self.assertEqual([p["port"] for p in workers["ports"]], [grpc])
+            self.assertEqual([p["port"] for p in monitoring["ports"]], [ops])
+            wpol = find(objs, "NetworkPolicy", "tv-turbovid-worker")["spec"]
+            self.assertEqual([p["port"] for p in wpol["ingress"][0]["ports"]], ["http"])
+            self.assertEqual([p["port"] for p in wpol["egress"][0]["ports"]], [grpc])
+        pools = [o for o in objs if o["kind"] == "Deployment"]
+        wcfgs = [yaml.safe_load(find(objs, "ConfigMap", d["metadata"]["name"])["data"]
+                                ["worker.yaml"]) for d in pools]
+        own = [o for o in objs if o["kind"] == "Secret" and o["metadata"]["name"] ==
+               "tv-turbovid-auth"]
+        if not required:
+            self.assertEqual(config["auth"], {"mode": "off"})
+            self.assertFalse(own)
+            for d, w in zip(pools, wcfgs):
+                self.assertIsNone(volume(d["spec"]["template"]["spec"], "worker-token"))
+                self.assertNotIn("scheduler_token_file", w)
+        else:
+            auth = values["auth"]
+            keys_secret = auth["apiKeys"]["existingSecret"] or "tv-turbovid-auth"
+            token_secret = auth["workerToken"]["existingSecret"] or "tv-turbovid-auth"
+            # Each file the scheduler reads sits in a mount of the Secret that holds it.
+            for vol, secret, key, path in (("api-keys", keys_secret, "keys.yaml",
+                                            config["auth"]["api_keys_file"]),
+                                           ("worker-tokens", token_secret, "worker-tokens.yaml",
+                                            config["auth"]["worker_tokens_file"])):
+                self.assertEqual(volume(pod, vol)["secret"]["secretName"], secret)
+                self.assertEqual(volume(pod, vol)["secret"]["items"], [{"key": key, "path": key}])
+                self.assertEqual(path, f"{mount(c, vol)}/{key}")
+                self.assertTrue(path.startswith(SECRET_DIR + "/"))
+            for d, w in zip(pools, wcfgs):
+                wpod = d["spec"]["template"]["spec"]
+                self.assertEqual(volume(wpod, "worker-token")["secret"],
+                                 {"secretName": token_secret, "defaultMode": 0o440,
+                                  "items": [{"key": "worker.token", "path": "worker.token"}]})
+                self.assertEqual(w["scheduler_token_file"],
+                                 mount(container(d), "worker-token") + "/worker.token")
+            if auth["apiKeys"]["existingSecret"] and auth["workerToken"]["existingSecret"]:
+                self.assertFalse(own)
+            else:
+                data = secret_data(own[0])
+                if not auth["apiKeys"]["existingSecret"]:
+                    keys = yaml.safe_load(data["keys.yaml"])["keys"]
+                    if auth["apiKeys"]["keysFile"]:
+                        self.assertEqual(data["keys.yaml"], auth["apiKeys"]["keysFile"])
+                        self.assertNotIn("admin-api-key", data)
+                    else:
+                        self.assertRegex(data["admin-api-key"], r"^tv_[A-Za-z0-9]{43}$")
+                        self.assertEqual(keys, [{
+                            "name": "chart-admin", "tenant": "admin", "admin": True,
+                            "sha256": hashlib.sha256(data["admin-api-key"].encode()).hexdigest()}])
+                else:
+                    self.assertNotIn("keys.yaml", data)
+                if not auth["workerToken"]["existingSecret"]:
+                    if auth["workerToken"]["token"]:
+                        self.assertEqual(data["worker.token"], auth["workerToken"]["token"])
+                    tokens = yaml.safe_load(data["worker-tokens.yaml"])["tokens"]
+                    self.assertEqual(tokens, [{
+                        "name": "chart-workers", "worker_ids": [],
+                        "sha256": hashlib.sha256(data["worker.token"].encode()).hexdigest()}])
+        tls_vol = volume(pod, "tls")
+        if not tls:
+            self.assertIsNone(tls_vol)
+            self.assertNotIn("tls", config)
+            for w in wcfgs:
+                self.assertFalse({"scheduler_ca_file", "client_cert_file"} & set(w))
+            return
+        secret = values["tls"]["existingSecret"] or "tv-turbovid-tls"
+        self.assertEqual(tls_vol["secret"]["secretName"], secret)
+        d = mount(c, "tls")
+        self.assertEqual((config["tls"]["cert_file"], config["tls"]["key_file"]),
+                         (f"{d}/tls.crt", f"{d}/tls.key"))
+        self.assertEqual(config["tls"]["client_ca_file"],
+                         f"{d}/ca.crt" if values["tls"]["mutual"] else "")
+        for dep, w in zip(pools, wcfgs):
+            wpod, wc = dep["spec"]["template"]["spec"], container(dep)
+            # Workers get the CA only, never the scheduler's key.
+            self.assertEqual(volume(wpod, "tls-ca")["secret"]["items"],
+                             [{"key": "ca.crt", "path": "ca.crt"}])
+            self.assertEqual(w["scheduler_ca_file"], mount(wc, "tls-ca") + "/ca.crt")
+            if values["tls"]["mutual"]:
+                self.assertEqual(volume(wpod, "client-tls")["secret"]["secretName"],
+                                 values["tls"]["workerClientSecret"])
+                self.assertEqual((w["client_cert_file"], w["client_key_file"]),
+                                 (mount(wc, "client-tls") + "/tls.crt",
+                                  mount(wc, "client-tls") + "/tls.key"))
+
     def test_bad_values_name_the_key(self):
         pool = {"name": "p", "nodeClass": "h100", "gpus": 1,
                 "models": [{"model": "wan2.1-t2v-1.3b", "variant": "turbo", "path": "m"}]}
@@ -307,29 +482,37 @@ class HelmChartTest(unittest.TestCase):
 
     def test_rendered_configs_run(self):
         """The default values' scheduler.yaml and worker.yaml, loaded by the binaries themselves
-        (paths and addresses overridden for loopback), serve a job."""
+        (paths and addresses overridden for loopback) with the chart's own Secret (its generated
+        admin key and worker token), serve a job; the HTTP job API wants the key."""
         objs = self.rendered["default"]
         work = tempfile.mkdtemp(prefix="tv-helm-")
         try:
             sched_cm = find(objs, "ConfigMap", "tv-turbovid-scheduler")["data"]
             worker_cm = find(objs, "ConfigMap", "tv-turbovid-worker-cpu")["data"]
+            auth = secret_data(find(objs, "Secret", "tv-turbovid-auth"))
             for name, text in (("scheduler.yaml", sched_cm["scheduler.yaml"]),
                                ("models.yaml", sched_cm["models.yaml"]),
-                               ("worker.yaml", worker_cm["worker.yaml"])):
+                               ("worker.yaml", worker_cm["worker.yaml"]),
+                               ("keys.yaml", auth["keys.yaml"]),
+                               ("worker-tokens.yaml", auth["worker-tokens.yaml"]),
+                               ("worker.token", auth["worker.token"])):
                 with open(os.path.join(work, name), "w") as f:
                     f.write(text)
             http, worker_http = harness.free_port(), harness.free_port()
-            grpc = harness.free_port()
+            grpc, api = harness.free_port(), harness.free_port()
             sched = harness.Proc("scheduler", [
                 harness.binary("turbovid-scheduler"), "--config", f"{work}/scheduler.yaml",
                 "--listen", f"127.0.0.1:{grpc}", "--http-address", "127.0.0.1", "--http-port",
-                str(http), "--db", f"{work}/jobs.db", "--artifacts", f"{work}/artifacts",
-                "--models", f"{work}/models.yaml"], f"{work}/scheduler.log")
+                str(http), "--api-http-address", "127.0.0.1", "--api-http-port", str(api),
+                "--db", f"{work}/jobs.db", "--artifacts", f"{work}/artifacts",
+                "--models", f"{work}/models.yaml", "--api-keys-file", f"{work}/keys.yaml",
+                "--worker-tokens-file", f"{work}/worker-tokens.yaml"], f"{work}/scheduler.log")
+            token = ["--token-file", f"{work}/worker.token"]
             worker = harness.Proc("worker", [
                 harness.binary("turbovid-worker"), "--config", f"{work}/worker.yaml",
                 "--scheduler", f"127.0.0.1:{grpc}", "--http-address", "127.0.0.1",
                 "--http-port", str(worker_http), "--grpc-listen", "127.0.0.1:0",
-                "--model", f"{harness.T2V_MODEL}:turbo={harness.MODELS_DIR}/tiny-t2v"],
+                "--model", f"{harness.T2V_MODEL}:turbo={harness.MODELS_DIR}/tiny-t2v"] + token,
                 f"{work}/worker.log")
             try:
                 for proc, port in ((sched, http), (worker, worker_http)):
@@ -338,10 +521,17 @@ class HelmChartTest(unittest.TestCase):
                                     f"127.0.0.1:{grpc}", "--model", harness.T2V_MODEL,
                                     "--prompt", "from the chart's configs", "--frames", "5",
                                     "--width", "64", "--height", "64", "--steps", "2", "--out",
-                                    f"{work}/out.mp4", "--quiet"],
+                                    f"{work}/out.mp4", "--quiet", "--api-key",
+                                    auth["admin-api-key"]],
                                    capture_output=True, text=True, timeout=300)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr + worker.tail())
                 self.assertIn('node_class="cpu"', harness.http_get(worker_http, "/metrics")[1])
+                # Auth is on: no key, no jobs; the generated admin key lists the job.
+                self.assertEqual(harness.http_get(api, "/v1/videos")[0], 401)
+                req = urllib.request.Request(f"http://127.0.0.1:{api}/v1/videos", headers={
+                    "Authorization": f"Bearer {auth['admin-api-key']}"})
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    self.assertEqual(len(json.load(resp)["data"]), 1)
                 # The GPU pools' configs load too (backend and models overridden: no GPU here),
                 # and their workers register under their node class.
                 # The H100 pool is a tensor-parallel group of 4 processes: its model needs heads
@@ -356,8 +546,8 @@ class HelmChartTest(unittest.TestCase):
                         harness.binary("turbovid-worker"), "--config", path, "--backend", "cpu",
                         "--scheduler", f"127.0.0.1:{grpc}", "--http-address", "127.0.0.1",
                         "--http-port", str(port), "--grpc-listen", "127.0.0.1:0",
-                        "--model", f"{harness.T2V_MODEL}:turbo={harness.MODELS_DIR}/{model}"],
-                        f"{work}/worker-{pool}.log")
+                        "--model", f"{harness.T2V_MODEL}:turbo={harness.MODELS_DIR}/{model}"]
+                        + token, f"{work}/worker-{pool}.log")
                     try:
                         self.wait_ready(gpu, port)
                         self.wait_metric(http, f'turbovid_workers{{node_class="{pool}",'

@@ -3,7 +3,7 @@ class, a prior for the tiny model) and its own priority classes, API keys on, tw
 deadlines and priority classes (Python client and `turbovid generate --deadline
 --priority-class`) run; `turbovid fleet` (FleetService.GetFleet) shows the cpu class with its
 price and workers and a measured service time for the jobs' shape; bad deadlines and classes are
-refused naming the field; GetFleet needs a key; /metrics carries the fleet families and passes
+refused naming the field; GetFleet needs a key, over gRPC and over HTTP (GET /turbovid/v1/fleet); /metrics carries the fleet families and passes
 promtool."""
 import json
 import os
@@ -132,6 +132,41 @@ class FleetTest(e2e_case.ClusterCase):
         self.assertIn("UNAUTHENTICATED", r.stderr)
         r = self.cluster.cli("fleet", "--api-key", "tv_wrong", env=env)
         self.assertIn("UNAUTHENTICATED", r.stderr)
+
+    def test_fleet_over_http(self):
+        """GET /turbovid/v1/fleet on the job HTTP API: the same view as `turbovid fleet`, with the
+        same key rule as /turbovid/v1/workers."""
+        import urllib.error
+        import urllib.request
+
+        def get(key, method="GET"):
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{self.cluster.api_port}/turbovid/v1/fleet", headers=headers,
+                method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, json.load(r)
+            except urllib.error.HTTPError as e:
+                return e.code, json.load(e)
+
+        status, fleet = get(self.key)
+        self.assertEqual(status, 200, fleet)
+        classes = {c["node_class"]: c for c in fleet["node_classes"]}
+        self.assertAlmostEqual(classes["cpu"]["price_per_hour"], 0.05)
+        self.assertEqual(classes["cpu"]["workers"], 2)
+        cli = json.loads(self.cli("fleet", "--json", check=True).stdout)
+        self.assertEqual(sorted(c["node_class"] for c in fleet["node_classes"]),
+                         sorted(c["node_class"] for c in cli["node_classes"]))
+        self.assertTrue([e for e in fleet["service_times"] if e["source"] == "measured"
+                         and e["model_id"] == harness.T2V_MODEL], fleet["service_times"])
+        for key in ("", "tv_wrong"):
+            status, body = get(key)
+            self.assertEqual(status, 401, body)
+            self.assertEqual(body["code"], "UNAUTHENTICATED")
+        status, body = get(self.key, method="POST")
+        self.assertGreaterEqual(status, 400)
+        self.assertIn("takes GET", body["message"])
 
     def test_fleet_metrics(self):
         text = self.cluster.metrics(self.cluster.http_port)

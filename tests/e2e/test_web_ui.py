@@ -1,10 +1,14 @@
 """The web page in headless Chromium (Debian's chromium + chromium-driver, driven over W3C
-WebDriver): it lists the models, submits a T2V job, shows its denoising steps, plays the finished
+WebDriver), against a scheduler with auth required and an API key made by `turbovid-scheduler keys
+add`: without a key the page shows the 401; the key typed into its key field is kept in
+localStorage and sent as `Authorization: Bearer` on every call (events and video too: the video
+plays from a blob URL fetched with the key). It lists the models, submits a T2V job, shows its denoising steps, plays the finished
 video (readyState and an advancing currentTime) and offers it for download; an I2V job goes through
 the page's file upload; the recent-jobs table lists both. A screenshot of the finished job with its
 video playing is written to the test's output folder (TV_E2E_OUTPUT, web_ui.png)."""
+import base64
 import os
-import time
+import urllib.error
 import urllib.request
 
 import e2e_case
@@ -18,7 +22,9 @@ class WebUiTest(e2e_case.ClusterCase):
 
     @classmethod
     def setUpClass(cls):
-        super().setUpClass()
+        cls.failed = False
+        cls.cluster = harness.Cluster(cls.NAME, workers=cls.WORKERS, tenants=["web"])
+        cls.key = cls.cluster.keys["web"]
         found = webdriver.find_browser()
         if found is None:
             raise RuntimeError("chromium and chromedriver are needed (scripts/install-deps.sh)")
@@ -34,8 +40,22 @@ class WebUiTest(e2e_case.ClusterCase):
     def page(self):
         b = self.browser
         b.get(f"http://127.0.0.1:{self.cluster.api_port}/")
+        b.script("localStorage.clear()")
+        b.get(f"http://127.0.0.1:{self.cluster.api_port}/")
+        # No key: the page itself loads, its API calls are refused and it says why.
+        self.assertIn("no credentials", b.wait(lambda: b.text("#submit-error"), 15,
+                                               "the refusal without a key"))
+        self.assertEqual(b.script("return document.querySelectorAll('#model option').length"), 0)
+        b.type("#api-key", self.key)
+        b.script("document.querySelector('#api-key').dispatchEvent(new Event('change'))")
         b.wait(lambda: b.script("return document.querySelectorAll('#model option').length"), 30,
                "the model list")
+        self.assertEqual(b.script("return localStorage.getItem('turbovid.apiKey')"), self.key)
+        # The key survives a reload (localStorage).
+        b.get(f"http://127.0.0.1:{self.cluster.api_port}/")
+        self.assertEqual(b.script("return document.querySelector('#api-key').value"), self.key)
+        b.wait(lambda: b.script("return document.querySelectorAll('#model option').length"), 30,
+               "the model list after a reload")
         return b
 
     def choose(self, b, value):
@@ -83,15 +103,30 @@ class WebUiTest(e2e_case.ClusterCase):
         self.assertTrue(png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10000, len(png))
         print(f"screenshot: {shot}")
 
-        # The download link serves the MP4 the job reported.
+        # The video came with the key: it plays from a blob URL, and the download link is the
+        # same blob, holding the MP4 the job reported. The video route itself wants the key.
+        src = b.script("return document.querySelector('#video').src")
         href = b.script("return document.querySelector('#download').href")
-        self.assertTrue(href.endswith(f"/turbovid/v1/jobs/{job_id}/video"), href)
+        self.assertTrue(src.startswith("blob:") and href == src, (src, href))
         self.assertEqual(b.script("return document.querySelector('#download')"
                                   ".getAttribute('download')"), f"{job_id}.mp4")
+        data = b.script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(arguments[0]).then(r => r.arrayBuffer()).then(a => {"
+            "  let s = ''; for (const x of new Uint8Array(a)) s += String.fromCharCode(x);"
+            "  done(btoa(s)); });", href, asynchronous=True)
         path = os.path.join(self.cluster.dir, "downloaded.mp4")
-        with urllib.request.urlopen(href, timeout=30) as r, open(path, "wb") as f:
-            f.write(r.read())
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
         self.assertEqual(harness.ffprobe(path)[1:], (m["width"], m["height"], m["frames"]))
+        url = f"http://127.0.0.1:{self.cluster.api_port}/turbovid/v1/jobs/{job_id}/video"
+        with self.assertRaises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=30)
+        self.assertEqual(refused.exception.code, 401)
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.key}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            with open(path, "rb") as f:
+                self.assertEqual(r.read(), f.read())
 
         # I2V: the image goes through the page's file input.
         png_path = os.path.join(self.cluster.dir, "input.png")

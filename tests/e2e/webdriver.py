@@ -81,8 +81,10 @@ class Browser:
     def click(self, css):
         self._session("POST", f"/element/{self.find(css)}/click", {})
 
-    def script(self, source, *args):
-        return self._session("POST", "/execute/sync", {"script": source, "args": list(args)})
+    def script(self, source, *args, asynchronous=False):
+        """asynchronous: the script calls its last argument with the result (W3C execute/async)."""
+        return self._session("POST", "/execute/async" if asynchronous else "/execute/sync",
+                             {"script": source, "args": list(args)})
 
     def text(self, css):
         return self.script("const e = document.querySelector(arguments[0]); "

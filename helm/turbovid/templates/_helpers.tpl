@@ -95,3 +95,33 @@ seccompProfile:
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/* Authentication and TLS (values auth and tls). "true" or "". */}}
+{{- define "turbovid.authRequired" -}}
+{{- if eq .Values.auth.mode "required" }}true{{ end -}}
+{{- end -}}
+
+{{/* The HTTP job API leaves loopback only with auth required and TLS off (the scheduler refuses
+a plaintext job API beyond loopback once gRPC has TLS). */}}
+{{- define "turbovid.apiHttpExposed" -}}
+{{- if and (eq .Values.auth.mode "required") (not .Values.tls.enabled) }}true{{ end -}}
+{{- end -}}
+
+{{- define "turbovid.authSecret" -}}
+{{- printf "%s-auth" (include "turbovid.fullname" .) -}}
+{{- end -}}
+
+{{- define "turbovid.apiKeysSecret" -}}
+{{- default (include "turbovid.authSecret" .) .Values.auth.apiKeys.existingSecret -}}
+{{- end -}}
+
+{{- define "turbovid.workerTokenSecret" -}}
+{{- default (include "turbovid.authSecret" .) .Values.auth.workerToken.existingSecret -}}
+{{- end -}}
+
+{{- define "turbovid.tlsSecret" -}}
+{{- default (printf "%s-tls" (include "turbovid.fullname" .)) .Values.tls.existingSecret -}}
+{{- end -}}
+
+{{/* Where the pods see the Secrets. */}}
+{{- define "turbovid.secretDir" -}}/var/run/turbovid{{- end -}}
