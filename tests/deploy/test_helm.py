@@ -310,7 +310,8 @@ class HelmChartTest(unittest.TestCase):
     def test_auth_secrets_tls_and_the_job_api(self):
         """For every values file: auth mode, the Secrets mounted where the configs read them (the
         chart's own Secret holding a working key and token digest), TLS, and the HTTP job API
-        bound, exposed and let through the NetworkPolicy exactly when auth is on and TLS off."""
+        bound, exposed and let through the NetworkPolicy exactly when auth is on (over HTTPS when
+        TLS is on), and the probes and the scrape speaking HTTPS with TLS."""
         for name, objects in self.rendered.items():
             with self.subTest(values=name):
                 self.check_auth(merged_values(VALUES[name]), objects)
@@ -334,10 +335,17 @@ class HelmChartTest(unittest.TestCase):
     def check_auth(self, values, objs):
         required = values["auth"]["mode"] == "required"
         tls = values["tls"]["enabled"]
-        exposed = required and not tls
+        exposed = required
         grpc, ops, api = (values["scheduler"][k] for k in ("grpcPort", "httpPort", "apiHttpPort"))
         sts = find(objs, "StatefulSet", "tv-turbovid-scheduler")
         pod, c = sts["spec"]["template"]["spec"], container(sts)
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            self.assertEqual(c[probe]["httpGet"]["scheme"], "HTTPS" if tls else "HTTP", probe)
+        for sm in (o for o in objs if o["kind"] == "ServiceMonitor"):
+            endpoint = sm["spec"]["endpoints"][0]
+            self.assertEqual(endpoint.get("scheme", "http"), "https" if tls else "http")
+            if tls:
+                self.assertEqual(endpoint["tlsConfig"]["ca"]["secret"]["key"], "ca.crt")
         config = yaml.safe_load(find(objs, "ConfigMap", "tv-turbovid-scheduler")["data"]
                                 ["scheduler.yaml"])
         self.assertEqual(config["auth"]["mode"], values["auth"]["mode"])

@@ -39,6 +39,23 @@ function declaration(file, name) {
     // Properties sit at four spaces of indentation; deeper lines belong to inline types.
     for (const m of body.matchAll(/^ {4}"([^"]+)"\??: (.*)$/gm)) props[m[1]] = m[2].replace(/;$/, "");
   }
+  // An interface that extends others (the Prometheus Operator's Endpoint extends its HTTP client
+  // config, where tlsConfig lives) has their properties too.
+  if (start >= 0) {
+    const header = text.slice(start, text.indexOf("{", start));
+    const ext = header.match(/ extends ([\w, ]+)/);
+    for (const base of ext ? ext[1].split(",").map((x) => x.trim()) : []) {
+      if (!imports[base]) continue;
+      let b;
+      try {
+        b = declaration(imports[base], base);
+      } catch {
+        continue;
+      }
+      for (const [k, v] of Object.entries(b.props)) if (!(k in props)) props[k] = v;
+      for (const [k, v] of Object.entries(b.imports)) if (!(k in imports)) imports[k] = v;
+    }
+  }
   const result = { props, imports, exact: start >= 0 };
   parsed.set(key, result);
   return result;

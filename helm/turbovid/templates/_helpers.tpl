@@ -101,10 +101,15 @@ seccompProfile:
 {{- if eq .Values.auth.mode "required" }}true{{ end -}}
 {{- end -}}
 
-{{/* The HTTP job API leaves loopback only with auth required and TLS off (the scheduler refuses
-a plaintext job API beyond loopback once gRPC has TLS). */}}
+{{/* The HTTP job API leaves loopback only with auth required (API keys guard it); with
+tls.enabled the scheduler serves it over HTTPS (mutual TLS with tls.mutual), like gRPC. */}}
 {{- define "turbovid.apiHttpExposed" -}}
-{{- if and (eq .Values.auth.mode "required") (not .Values.tls.enabled) }}true{{ end -}}
+{{- if eq .Values.auth.mode "required" }}true{{ end -}}
+{{- end -}}
+
+{{/* The scheme of the scheduler's HTTP listeners: with tls.enabled all of them speak HTTPS. */}}
+{{- define "turbovid.httpScheme" -}}
+{{- if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end -}}
 {{- end -}}
 
 {{- define "turbovid.authSecret" -}}
