@@ -140,7 +140,7 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
                                 {"state"})),
       results_rejected(r.AddCounter(
           "turbovid_results_rejected_total",
-          "Worker results refused by the result check, by reason: unparseable, frames, size.",
+          "Worker results refused by the result check, by reason: unparseable, frames, size, oversized, unreadable.",
           {"reason"})),
       tenant_gpu_seconds(r.AddGauge("turbovid_tenant_gpu_seconds",
                                     "GPU-seconds of the tenant's jobs finished in the last 24 h.",

@@ -106,6 +106,16 @@ void Scheduler::ChargeGpuLocked(const ActiveJob& job) {
 absl::Status Scheduler::CheckResultVideo(ArtifactWriter& upload, const ResultExpectation& expect,
                                          std::string* reason) {
   const std::string who = absl::StrCat("worker ", expect.worker_id, ": ");
+  // Read whole into memory to be parsed: bounded by twice the job's raw frames (4:2:0), far
+  // above what an H.264 encoder writes, so a worker cannot make the scheduler read gigabytes.
+  const int64_t max_bytes =
+      int64_t{3} * expect.frames * expect.width * expect.height + (int64_t{1} << 20);
+  if (upload.bytes_written() > max_bytes) {
+    *reason = "oversized";
+    return absl::FailedPreconditionError(
+        absl::StrCat(who, "uploaded video is ", upload.bytes_written(), " bytes, more than ",
+                     max_bytes, " (twice the job's raw frames)"));
+  }
   absl::StatusOr<std::string> bytes = upload.ReadBack();
   if (!bytes.ok()) {
     *reason = "unreadable";
