@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -37,8 +38,12 @@ bool SafeId(const std::string& id) {
 
 class FileWriter final : public ArtifactWriter {
  public:
-  FileWriter(int fd, std::string temp_path, std::string final_path)
-      : fd_(fd), temp_path_(std::move(temp_path)), final_path_(std::move(final_path)) {}
+  FileWriter(int fd, std::string temp_path, std::string final_path,
+             std::shared_ptr<LocalArtifactStore::Counters> counters)
+      : fd_(fd),
+        temp_path_(std::move(temp_path)),
+        final_path_(std::move(final_path)),
+        counters_(std::move(counters)) {}
   ~FileWriter() override {
     if (fd_ >= 0) close(fd_);
     if (!committed_) unlink(temp_path_.c_str());
@@ -64,14 +69,39 @@ class FileWriter final : public ArtifactWriter {
     if (fsync(fd_) != 0) return Errno(absl::StrCat("artifact fsync ", temp_path_));
     close(fd_);
     fd_ = -1;
+    struct stat old;
+    const bool replaces = stat(final_path_.c_str(), &old) == 0;
     if (rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
       return Errno(absl::StrCat("artifact rename ", final_path_));
     }
     committed_ = true;
+    counters_->bytes += written_ - (replaces ? static_cast<int64_t>(old.st_size) : 0);
+    if (!replaces) ++counters_->files;
     return written_;
   }
 
   int64_t bytes_written() const override { return written_; }
+
+  absl::StatusOr<std::string> ReadBack() override {
+    const int fd = open(temp_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno(absl::StrCat("artifact read ", temp_path_));
+    std::string out(static_cast<size_t>(written_), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const absl::Status status = n < 0 ? Errno(absl::StrCat("artifact read ", temp_path_))
+                                          : absl::DataLossError(absl::StrCat(
+                                                "artifact read ", temp_path_, ": short file"));
+        close(fd);
+        return status;
+      }
+      done += static_cast<size_t>(n);
+    }
+    close(fd);
+    return out;
+  }
 
  private:
   int fd_;
@@ -79,6 +109,7 @@ class FileWriter final : public ArtifactWriter {
   std::string final_path_;
   int64_t written_ = 0;
   bool committed_ = false;
+  std::shared_ptr<LocalArtifactStore::Counters> counters_;
 };
 
 class FileSource final : public server::ByteSource {
@@ -119,12 +150,20 @@ absl::StatusOr<std::unique_ptr<LocalArtifactStore>> LocalArtifactStore::Create(
     return absl::UnavailableError(
         absl::StrCat("artifact_dir: cannot create ", dir, ": ", ec.message()));
   }
+  std::unique_ptr<LocalArtifactStore> store(new LocalArtifactStore(dir));
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (absl::EndsWith(entry.path().filename().string(), ".tmp")) {
+    const std::string name = entry.path().filename().string();
+    if (absl::EndsWith(name, ".tmp")) {
       std::filesystem::remove(entry.path(), ec);
+    } else if (absl::EndsWith(name, ".mp4") && entry.is_regular_file(ec)) {
+      const uintmax_t size = entry.file_size(ec);
+      if (!ec) {
+        store->counters_->bytes += static_cast<int64_t>(size);
+        ++store->counters_->files;
+      }
     }
   }
-  return std::unique_ptr<LocalArtifactStore>(new LocalArtifactStore(dir));
+  return store;
 }
 
 std::string LocalArtifactStore::PathOf(const std::string& job_id) const {
@@ -140,7 +179,7 @@ absl::StatusOr<std::unique_ptr<ArtifactWriter>> LocalArtifactStore::BeginWrite(
   const std::string temp_path = absl::StrCat(final_path, ".", getpid(), ".", counter++, ".tmp");
   const int fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(absl::StrCat("artifact open ", temp_path));
-  return std::unique_ptr<ArtifactWriter>(new FileWriter(fd, temp_path, final_path));
+  return std::unique_ptr<ArtifactWriter>(new FileWriter(fd, temp_path, final_path, counters_));
 }
 
 absl::StatusOr<std::unique_ptr<server::ByteSource>> LocalArtifactStore::Open(
@@ -175,9 +214,22 @@ absl::StatusOr<std::optional<int64_t>> LocalArtifactStore::CommittedSize(
 absl::Status LocalArtifactStore::Remove(const std::string& job_id) {
   if (!SafeId(job_id)) return absl::InvalidArgumentError(absl::StrCat("job_id: ", job_id));
   const std::string path = PathOf(job_id);
-  if (unlink(path.c_str()) != 0 && errno != ENOENT)
+  struct stat st;
+  const bool exists = stat(path.c_str(), &st) == 0;
+  if (unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
     return Errno(absl::StrCat("artifact remove ", path));
+  }
+  if (exists) {
+    counters_->bytes -= static_cast<int64_t>(st.st_size);
+    --counters_->files;
+  }
   return absl::OkStatus();
+}
+
+ArtifactUsage LocalArtifactStore::Usage() const {
+  return ArtifactUsage{std::max<int64_t>(0, counters_->bytes.load()),
+                       std::max<int64_t>(0, counters_->files.load())};
 }
 
 }  // namespace turbovid::scheduler

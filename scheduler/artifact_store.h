@@ -2,6 +2,7 @@
 // LocalArtifactStore keeps `<dir>/<job_id>.mp4`, written to a temp file and renamed on commit.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -21,6 +22,14 @@ class ArtifactWriter {
   // Makes the artifact visible; returns its size.
   virtual absl::StatusOr<int64_t> Commit() = 0;
   virtual int64_t bytes_written() const = 0;
+  // The bytes written so far (the result check reads an upload before it commits).
+  virtual absl::StatusOr<std::string> ReadBack() = 0;
+};
+
+// What the store holds: committed artifacts only (uploads in progress are not counted).
+struct ArtifactUsage {
+  int64_t bytes = 0;
+  int64_t files = 0;
 };
 
 class ArtifactStore {
@@ -32,6 +41,8 @@ class ArtifactStore {
   virtual absl::StatusOr<std::optional<int64_t>> CommittedSize(const std::string& job_id) = 0;
   // Deletes a committed artifact; OK when there is none.
   virtual absl::Status Remove(const std::string& job_id) = 0;
+  // Kept up to date by commits and removals (cheap: read on every submit).
+  virtual ArtifactUsage Usage() const = 0;
 };
 
 class LocalArtifactStore final : public ArtifactStore {
@@ -43,11 +54,20 @@ class LocalArtifactStore final : public ArtifactStore {
   absl::StatusOr<std::unique_ptr<server::ByteSource>> Open(const std::string& job_id) override;
   absl::StatusOr<std::optional<int64_t>> CommittedSize(const std::string& job_id) override;
   absl::Status Remove(const std::string& job_id) override;
+  ArtifactUsage Usage() const override;
   std::string PathOf(const std::string& job_id) const;
 
+  // Shared with the writers, which add what they commit.
+  struct Counters {
+    std::atomic<int64_t> bytes{0};
+    std::atomic<int64_t> files{0};
+  };
+
  private:
-  explicit LocalArtifactStore(std::string dir) : dir_(std::move(dir)) {}
+  explicit LocalArtifactStore(std::string dir)
+      : dir_(std::move(dir)), counters_(std::make_shared<Counters>()) {}
   std::string dir_;
+  std::shared_ptr<Counters> counters_;  // the committed `<job_id>.mp4` files, counted at Create
 };
 
 }  // namespace turbovid::scheduler

@@ -49,6 +49,66 @@ absl::Status ReadTls(const ConfigNode& node, TlsConfig* out) {
   return absl::OkStatus();
 }
 
+absl::Status ReadQuotaLimits(const ConfigNode& node, QuotaLimits* out) {
+  TV_RETURN_IF_ERROR(node.Read("submits_per_second", &out->submits_per_second));
+  TV_RETURN_IF_ERROR(node.Read("submit_burst", &out->submit_burst));
+  TV_RETURN_IF_ERROR(node.Read("max_active_jobs", &out->max_active_jobs));
+  TV_RETURN_IF_ERROR(node.Read("gpu_seconds_per_day", &out->gpu_seconds_per_day));
+  return absl::OkStatus();
+}
+
+// quotas: the defaults, and `tenants: {name: {...}}`, each entry the defaults with its own keys.
+absl::Status ReadQuotas(const ConfigNode& node, QuotaConfig* out) {
+  TV_RETURN_IF_ERROR(node.CheckKeys({"submits_per_second", "submit_burst", "max_active_jobs",
+                                     "gpu_seconds_per_day", "tenants"}));
+  TV_RETURN_IF_ERROR(ReadQuotaLimits(node, out));
+  if (node.Has("tenants")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode tenants, node.Child("tenants"));
+    if (!tenants.IsMap()) return tenants.Error("expected a map of tenant name -> quotas");
+    for (const std::string& name : tenants.Keys()) {
+      TV_ASSIGN_OR_RETURN(ConfigNode tenant, tenants.Child(name));
+      TV_RETURN_IF_ERROR(tenant.CheckKeys(
+          {"submits_per_second", "submit_burst", "max_active_jobs", "gpu_seconds_per_day"}));
+      QuotaLimits limits = *out;  // the defaults (the base of QuotaConfig)
+      TV_RETURN_IF_ERROR(ReadQuotaLimits(tenant, &limits));
+      out->tenants[name] = limits;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadRetention(const ConfigNode& node, RetentionConfig* out) {
+  TV_RETURN_IF_ERROR(node.CheckKeys(
+      {"finished_job_ttl_seconds", "sweep_interval_seconds", "artifact_store_max_bytes"}));
+  TV_RETURN_IF_ERROR(node.Read("finished_job_ttl_seconds", &out->finished_job_ttl_seconds));
+  TV_RETURN_IF_ERROR(node.Read("sweep_interval_seconds", &out->sweep_interval_seconds));
+  TV_RETURN_IF_ERROR(node.Read("artifact_store_max_bytes", &out->artifact_store_max_bytes));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateQuotaLimits(const std::string& key, const QuotaLimits& q) {
+  if (!(q.submits_per_second >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ".submits_per_second: must be >= 0 (0 = unlimited)"));
+  }
+  if (!(q.submit_burst > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ".submit_burst: ", q.submit_burst,
+                                                   " must be > 0"));
+  }
+  if (q.submits_per_second > 0 && q.submit_burst < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ".submit_burst: must be >= 1"));
+  }
+  if (q.max_active_jobs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ".max_active_jobs: must be >= 0 (0 = unlimited)"));
+  }
+  if (!(q.gpu_seconds_per_day >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ".gpu_seconds_per_day: must be >= 0 (0 = unlimited)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadPlacement(const ConfigNode& node, PlacementConfig* out) {
   TV_RETURN_IF_ERROR(
       node.CheckKeys({"service_times_file", "default_slo_seconds", "target_utilization",
@@ -130,6 +190,7 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
                                      "db_backup_interval_seconds",
                                      "db_backup_keep",
                                      "artifact_dir",
+                                     "check_worker_results",
                                      "models_file",
                                      "lease_seconds",
                                      "heartbeat_interval_seconds",
@@ -142,6 +203,7 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
                                      "max_message_bytes",
                                      "admission",
                                      "quotas",
+                                     "retention",
                                      "placement"}));
   TV_RETURN_IF_ERROR(root.Read("listen_address", &config.listen_address));
   TV_RETURN_IF_ERROR(root.Read("http_address", &config.http_address));
@@ -168,6 +230,7 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("db_backup_interval_seconds", &config.db_backup_interval_seconds));
   TV_RETURN_IF_ERROR(root.Read("db_backup_keep", &config.db_backup_keep));
   TV_RETURN_IF_ERROR(root.Read("artifact_dir", &config.artifact_dir));
+  TV_RETURN_IF_ERROR(root.Read("check_worker_results", &config.check_worker_results));
   TV_RETURN_IF_ERROR(root.Read("models_file", &config.models_file));
   TV_RETURN_IF_ERROR(root.Read("lease_seconds", &config.lease_seconds));
   TV_RETURN_IF_ERROR(root.Read("heartbeat_interval_seconds", &config.heartbeat_interval_seconds));
@@ -182,11 +245,11 @@ absl::StatusOr<SchedulerConfig> LoadSchedulerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("max_message_bytes", &config.max_message_bytes));
   if (root.Has("quotas")) {
     TV_ASSIGN_OR_RETURN(ConfigNode quotas, root.Child("quotas"));
-    TV_RETURN_IF_ERROR(
-        quotas.CheckKeys({"submits_per_second", "submit_burst", "max_active_jobs"}));
-    TV_RETURN_IF_ERROR(quotas.Read("submits_per_second", &config.quotas.submits_per_second));
-    TV_RETURN_IF_ERROR(quotas.Read("submit_burst", &config.quotas.submit_burst));
-    TV_RETURN_IF_ERROR(quotas.Read("max_active_jobs", &config.quotas.max_active_jobs));
+    TV_RETURN_IF_ERROR(ReadQuotas(quotas, &config.quotas));
+  }
+  if (root.Has("retention")) {
+    TV_ASSIGN_OR_RETURN(ConfigNode retention, root.Child("retention"));
+    TV_RETURN_IF_ERROR(ReadRetention(retention, &config.retention));
   }
   if (root.Has("admission")) {
     TV_ASSIGN_OR_RETURN(ConfigNode admission, root.Child("admission"));
@@ -256,15 +319,19 @@ absl::Status ValidateSchedulerConfig(const SchedulerConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_message_bytes: ", c.max_message_bytes, " is not in [1 MiB, 2 GiB)"));
   }
-  if (c.quotas.submits_per_second < 0) {
-    return absl::InvalidArgumentError("quotas.submits_per_second: must be >= 0 (0 = unlimited)");
+  TV_RETURN_IF_ERROR(ValidateQuotaLimits("quotas", c.quotas));
+  for (const auto& [tenant, limits] : c.quotas.tenants) {
+    TV_RETURN_IF_ERROR(ValidateQuotaLimits(absl::StrCat("quotas.tenants.", tenant), limits));
   }
-  TV_RETURN_IF_ERROR(Positive("quotas.submit_burst", c.quotas.submit_burst));
-  if (c.quotas.submits_per_second > 0 && c.quotas.submit_burst < 1) {
-    return absl::InvalidArgumentError("quotas.submit_burst: must be >= 1");
+  if (!(c.retention.finished_job_ttl_seconds >= 0)) {
+    return absl::InvalidArgumentError(
+        "retention.finished_job_ttl_seconds: must be >= 0 (0 = keep forever)");
   }
-  if (c.quotas.max_active_jobs < 0) {
-    return absl::InvalidArgumentError("quotas.max_active_jobs: must be >= 0 (0 = unlimited)");
+  TV_RETURN_IF_ERROR(
+      Positive("retention.sweep_interval_seconds", c.retention.sweep_interval_seconds));
+  if (c.retention.artifact_store_max_bytes < 0) {
+    return absl::InvalidArgumentError(
+        "retention.artifact_store_max_bytes: must be >= 0 (0 = no limit)");
   }
   const AdmissionLimits& a = c.admission;
   TV_RETURN_IF_ERROR(Positive("admission.max_queue_length", a.max_queue_length));

@@ -60,6 +60,17 @@ struct PlacementConfig {
       {"interactive", {100, 60}}, {"standard", {0, 600}}, {"batch", {-100, 0}}};
 };
 
+// Expiry of finished jobs and the artifact store's size (docs/operations.md).
+struct RetentionConfig {
+  // Succeeded, failed and cancelled jobs (row and video) are removed this long after they
+  // finished; 0 = kept forever. Jobs not final are never removed.
+  double finished_job_ttl_seconds = 7 * 86400;
+  double sweep_interval_seconds = 60;  // how often the sweeper looks for expired jobs
+  // While the artifact store holds this many bytes or more, submits are refused
+  // (RESOURCE_EXHAUSTED); results of jobs already admitted are still stored. 0 = no limit.
+  int64_t artifact_store_max_bytes = 0;
+};
+
 struct SchedulerConfig {
   std::string listen_address = "0.0.0.0:50051";  // gRPC host:port
   std::string http_address = "0.0.0.0";          // ops port: /metrics /healthz /readyz only
@@ -81,6 +92,10 @@ struct SchedulerConfig {
   double db_backup_interval_seconds = 3600;           // online backups; 0 = off
   int db_backup_keep = 24;                            // newest backups kept
   std::string artifact_dir = "artifacts";             // finished MP4s
+  // Each uploaded result is parsed as MP4 and its video track's frames and size compared with
+  // the job before it is stored (docs/security.md); false only for tests of the scheduler core
+  // that upload placeholder bytes.
+  bool check_worker_results = true;
   std::string models_file = "configs/models.yaml";
   double lease_seconds = 15;              // silent worker loses its task after this
   double heartbeat_interval_seconds = 2;  // told to workers in Registered
@@ -96,6 +111,7 @@ struct SchedulerConfig {
   int64_t max_message_bytes = common::kGrpcMessageBytes;  // gRPC cap, >= kMaxRequestBytes
   AdmissionLimits admission;
   QuotaConfig quotas;  // per tenant (docs/security.md)
+  RetentionConfig retention;
   PlacementConfig placement;
 };
 

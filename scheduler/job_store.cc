@@ -35,10 +35,12 @@ CREATE TABLE IF NOT EXISTS jobs (
   finished REAL NOT NULL DEFAULT 0,
   resolved BLOB,                           -- ResolvedJob; NULL in rows from before it existed
   deleted REAL NOT NULL DEFAULT 0,         -- unix seconds of DeleteJob; 0 = not deleted
-  tenant TEXT NOT NULL DEFAULT ''          -- owner (request.tenant); added by AddTenantColumn
+  tenant TEXT NOT NULL DEFAULT '',         -- owner (request.tenant); added by AddTenantColumn
+  gpu_seconds REAL NOT NULL DEFAULT 0      -- run time x GPUs of the attempt that finished it
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs(model_id, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs(finished);
 )sql";
 
 constexpr char kTenantIndex[] = "CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs(tenant, seq)";
@@ -51,7 +53,7 @@ constexpr char kInsertSql[] =
 
 constexpr char kColumns[] =
     "seq, job_id, client_request_id, state, request, image, attempts, losses, worker_id, error, "
-    "seed, width_pixels, height_pixels, video_bytes, created, started, finished, resolved, deleted";
+    "seed, width_pixels, height_pixels, video_bytes, created, started, finished, resolved, deleted, gpu_seconds";
 
 // A prepared statement, finalized on scope exit.
 class Stmt {
@@ -140,6 +142,7 @@ absl::StatusOr<StoredJob> ReadRow(sqlite3_stmt* s, bool with_image) {
         absl::StrCat("job store: resolved job of ", job.job_id, " unreadable"));
   }
   job.deleted_unix_seconds = sqlite3_column_double(s, 18);
+  job.gpu_seconds = sqlite3_column_double(s, 19);
   return job;
 }
 
@@ -186,6 +189,7 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   TV_RETURN_IF_ERROR(store->AddColumnIfMissing("resolved", "BLOB"));
   TV_RETURN_IF_ERROR(store->AddColumnIfMissing("deleted", "REAL NOT NULL DEFAULT 0"));
   TV_RETURN_IF_ERROR(store->AddTenantColumn());
+  TV_RETURN_IF_ERROR(store->AddColumnIfMissing("gpu_seconds", "REAL NOT NULL DEFAULT 0"));
   if (sqlite3_prepare_v3(db, kInsertSql, -1, SQLITE_PREPARE_PERSISTENT, &store->insert_stmt_,
                          nullptr) != SQLITE_OK) {
     return absl::InternalError(absl::StrCat("sqlite prepare: ", sqlite3_errmsg(db)));
@@ -403,7 +407,7 @@ absl::Status JobStore::Update(const StoredJob& job) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt stmt(db_,
             "UPDATE jobs SET state = ?, attempts = ?, losses = ?, worker_id = ?, error = ?, "
-            "video_bytes = ?, started = ?, finished = ? WHERE job_id = ?");
+            "video_bytes = ?, started = ?, finished = ?, gpu_seconds = ? WHERE job_id = ?");
   TV_RETURN_IF_ERROR(stmt.status());
   stmt.Int(1, job.state);
   stmt.Int(2, job.attempts);
@@ -413,7 +417,8 @@ absl::Status JobStore::Update(const StoredJob& job) {
   stmt.Int(6, job.video_bytes);
   stmt.Real(7, job.started_unix_seconds);
   stmt.Real(8, job.finished_unix_seconds);
-  stmt.Text(9, job.job_id);
+  stmt.Real(9, job.gpu_seconds);
+  stmt.Text(10, job.job_id);
   if (stmt.Step() != SQLITE_DONE) return stmt.Error("update");
   if (sqlite3_changes(db_) != 1) {
     return absl::NotFoundError(absl::StrCat("job store: no job ", job.job_id));
@@ -506,6 +511,57 @@ absl::StatusOr<int> JobStore::RequeueInterrupted() {
   stmt.Int(3, v1::JOB_STATE_RUNNING);
   if (stmt.Step() != SQLITE_DONE) return stmt.Error("requeue");
   return sqlite3_changes(db_);
+}
+
+absl::StatusOr<std::vector<std::string>> JobStore::ListFinishedBefore(double finished_before_unix,
+                                                                     int limit) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt stmt(read_db_,
+            "SELECT job_id FROM jobs WHERE finished > 0 AND finished < ? AND state IN (?, ?, ?) "
+            "ORDER BY finished LIMIT ?");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Real(1, finished_before_unix);
+  stmt.Int(2, v1::JOB_STATE_SUCCEEDED);
+  stmt.Int(3, v1::JOB_STATE_FAILED);
+  stmt.Int(4, v1::JOB_STATE_CANCELLED);
+  stmt.Int(5, limit);
+  std::vector<std::string> ids;
+  int rc = 0;
+  while ((rc = stmt.Step()) == SQLITE_ROW) ids.push_back(ColumnBytes(stmt.get(), 0));
+  if (rc != SQLITE_DONE) return stmt.Error("list finished");
+  return ids;
+}
+
+absl::Status JobStore::RemoveFinished(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt stmt(db_, "DELETE FROM jobs WHERE job_id = ? AND state IN (?, ?, ?)");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Text(1, job_id);
+  stmt.Int(2, v1::JOB_STATE_SUCCEEDED);
+  stmt.Int(3, v1::JOB_STATE_FAILED);
+  stmt.Int(4, v1::JOB_STATE_CANCELLED);
+  if (stmt.Step() != SQLITE_DONE) return stmt.Error("remove");
+  if (sqlite3_changes(db_) != 1) {
+    return absl::NotFoundError(absl::StrCat("job store: no finished job ", job_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<JobStore::GpuUsage>> JobStore::GpuUsageSince(double since_unix) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt stmt(read_db_,
+            "SELECT tenant, finished, gpu_seconds FROM jobs WHERE finished >= ? AND "
+            "gpu_seconds > 0 ORDER BY finished");
+  TV_RETURN_IF_ERROR(stmt.status());
+  stmt.Real(1, since_unix);
+  std::vector<GpuUsage> usage;
+  int rc = 0;
+  while ((rc = stmt.Step()) == SQLITE_ROW) {
+    usage.push_back(GpuUsage{ColumnBytes(stmt.get(), 0), sqlite3_column_double(stmt.get(), 1),
+                             sqlite3_column_double(stmt.get(), 2)});
+  }
+  if (rc != SQLITE_DONE) return stmt.Error("gpu usage");
+  return usage;
 }
 
 absl::Status JobStore::Checkpoint() {

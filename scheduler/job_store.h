@@ -49,6 +49,7 @@ struct StoredJob {
   double started_unix_seconds = 0;
   double finished_unix_seconds = 0;
   double deleted_unix_seconds = 0;  // DeleteJob; 0 = not deleted (deleted jobs are NotFound)
+  double gpu_seconds = 0;  // the finishing attempt's run time x its worker's GPUs (quotas)
 };
 
 struct ListFilter {
@@ -91,7 +92,7 @@ class JobStore {
   // Writes the mutable columns (state, attempts, losses, worker, error, times, video bytes);
   // the request and resolved job are written once, by Insert.
   absl::Status Update(const StoredJob& job);
-  // Marks the job deleted (its row stays: jobs are never removed from the store).
+  // Marks the job deleted (its row stays until retention removes it).
   absl::Status MarkDeleted(const std::string& job_id, double unix_seconds);
   // Deleted jobs too (deleted_unix_seconds > 0): the caller decides.
   absl::StatusOr<StoredJob> Get(const std::string& job_id);
@@ -104,6 +105,20 @@ class JobStore {
   absl::StatusOr<std::vector<StoredJob>> LoadUnfinished();
   // After a restart: ASSIGNED/RUNNING -> QUEUED (attempts kept, worker cleared). Returns count.
   absl::StatusOr<int> RequeueInterrupted();
+  // Retention: final jobs (succeeded, failed, cancelled; deleted ones too) that finished before
+  // `finished_before_unix`, oldest first, at most `limit` ids.
+  absl::StatusOr<std::vector<std::string>> ListFinishedBefore(double finished_before_unix,
+                                                              int limit);
+  // Removes the row of a final job; NotFound when there is no final row of that id (a job not
+  // final is never removed).
+  absl::Status RemoveFinished(const std::string& job_id);
+  struct GpuUsage {
+    std::string tenant;
+    double finished_unix_seconds = 0;
+    double gpu_seconds = 0;
+  };
+  // GPU-seconds of the jobs finished at or after `since_unix` (those with any), oldest first.
+  absl::StatusOr<std::vector<GpuUsage>> GpuUsageSince(double since_unix);
   // Folds the WAL into the main file (graceful shutdown).
   absl::Status Checkpoint();
   // Tests only: the next `n` Updates fail with RESOURCE_EXHAUSTED as a full disk would

@@ -57,7 +57,9 @@ constexpr char kUsage[] =
     "                          [--http-request-timeout-ms MS] [--tls-cert FILE] [--tls-key FILE]\n"
     "                          [--tls-client-ca FILE] [--grpc-reflection]\n"
     "                          [--quota-submits-per-second R] [--quota-submit-burst N]\n"
-    "                          [--quota-max-active-jobs N]\n"
+    "                          [--quota-max-active-jobs N] [--quota-gpu-seconds-per-day S]\n"
+    "                          [--finished-job-ttl-seconds S] [--retention-sweep-seconds S]\n"
+    "                          [--artifact-store-max-bytes N]\n"
     "       turbovid-scheduler recover --db BROKEN --out NEW\n"
     "       turbovid-scheduler keys add --file KEYS --name NAME --tenant TENANT [--admin]\n"
     "       turbovid-scheduler keys revoke --file KEYS --name NAME\n"
@@ -146,6 +148,19 @@ absl::Status ApplyOverride(const std::string& flag, const std::string& value,
     }
   } else if (flag == "--quota-max-active-jobs") {
     return to_int(&config->quotas.max_active_jobs);
+  } else if (flag == "--quota-gpu-seconds-per-day" || flag == "--finished-job-ttl-seconds" ||
+             flag == "--retention-sweep-seconds") {
+    double* out = flag == "--quota-gpu-seconds-per-day" ? &config->quotas.gpu_seconds_per_day
+                  : flag == "--finished-job-ttl-seconds"
+                      ? &config->retention.finished_job_ttl_seconds
+                      : &config->retention.sweep_interval_seconds;
+    if (!absl::SimpleAtod(value, out)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not a number"));
+    }
+  } else if (flag == "--artifact-store-max-bytes") {
+    if (!absl::SimpleAtoi(value, &config->retention.artifact_store_max_bytes)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", value, "' is not an integer"));
+    }
   } else if (flag == "--auth-mode") {
     if (value != "required" && value != "off") {
       return absl::InvalidArgumentError(

@@ -134,6 +134,27 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
           "turbovid_service_time_estimate_seconds",
           "The service-time model's estimate for the model's default shape and the variant's "
           "default steps on one worker of the class.",
-          {"model", "variant", "node_class"})) {}
+          {"model", "variant", "node_class"})),
+      artifact_store_bytes(r.AddGauge("turbovid_artifact_store_bytes",
+                                      "Bytes of the videos the artifact store holds.")),
+      artifact_store_files(r.AddGauge("turbovid_artifact_store_files",
+                                      "Videos the artifact store holds.")),
+      artifact_store_max_bytes(r.AddGauge(
+          "turbovid_artifact_store_max_bytes",
+          "retention.artifact_store_max_bytes: submits are refused at or over it (0 = no limit).")),
+      jobs_expired(r.AddCounter("turbovid_jobs_expired_total",
+                                "Finished jobs removed by retention (row and video), by state.",
+                                {"state"})),
+      results_rejected(r.AddCounter(
+          "turbovid_results_rejected_total",
+          "Worker results refused by the result check, by reason: unparseable, frames, size, oversized, unreadable.",
+          {"reason"})),
+      tenant_gpu_seconds(r.AddGauge("turbovid_tenant_gpu_seconds",
+                                    "GPU-seconds of the tenant's jobs finished in the last 24 h.",
+                                    {"tenant"})),
+      tenant_gpu_seconds_total(r.AddCounter(
+          "turbovid_tenant_gpu_seconds_total",
+          "GPU-seconds of the tenant's finished jobs (run time x GPUs) since the start.",
+          {"tenant"})) {}
 
 }  // namespace turbovid::scheduler

@@ -54,6 +54,14 @@ struct SchedulerMetrics {
   common::metrics::GaugeFamily& pool_queued_work;        // {node_class}
   common::metrics::GaugeFamily& node_class_price;        // {node_class}
   common::metrics::GaugeFamily& service_time_estimate;   // {model, variant, node_class}
+  // Retention, the artifact store and the result check (docs/operations.md).
+  common::metrics::GaugeFamily& artifact_store_bytes;       // {}
+  common::metrics::GaugeFamily& artifact_store_files;       // {}
+  common::metrics::GaugeFamily& artifact_store_max_bytes;   // {}: the configured limit, 0 = none
+  common::metrics::CounterFamily& jobs_expired;             // {state}
+  common::metrics::CounterFamily& results_rejected;         // {reason}
+  common::metrics::GaugeFamily& tenant_gpu_seconds;         // {tenant}: the last 24 h
+  common::metrics::CounterFamily& tenant_gpu_seconds_total;  // {tenant}
 };
 
 }  // namespace turbovid::scheduler

@@ -152,6 +152,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
   std::unique_ptr<Scheduler> scheduler(new Scheduler(config, std::move(catalog), std::move(store),
                                                      std::move(artifacts), metrics,
                                                      std::move(service_times)));
+  TV_RETURN_IF_ERROR(scheduler->LoadGpuUsage());
   TV_RETURN_IF_ERROR(scheduler->Recover());
   return scheduler;
 }
@@ -230,6 +231,10 @@ void Scheduler::SweepLoop() {
     ExpireLeases(SteadyNow());
     RetryPendingFinishes(SteadyNow());
     CheckUnservable(SteadyNow());
+    if (SteadyNow() >= next_retention_sweep_) {
+      ExpireFinished(WallNow());
+      next_retention_sweep_ = SteadyNow() + config_.retention.sweep_interval_seconds;
+    }
     last_sweep_steady_.store(SteadyNow());
     lock.lock();
   }
@@ -277,6 +282,7 @@ absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::Admi
   const double now_unix = WallNow();
   TV_ASSIGN_OR_RETURN(Urgency urgency, ResolveUrgency(request, config_.placement, now_unix));
   const std::string& model_id = resolved.model->id;
+  TV_RETURN_IF_ERROR(CheckArtifactStoreLimit());
   size_t queued = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -319,9 +325,13 @@ absl::StatusOr<std::variant<v1::Job, Scheduler::AdmittedSubmit>> Scheduler::Admi
 }
 
 absl::Status Scheduler::CheckQuotasLocked(const std::string& tenant) {
-  const QuotaConfig& quota = quotas_.config();
+  const QuotaLimits& quota = quotas_.config().For(tenant);
   absl::Status status = quotas_.TakeSubmit(tenant, SteadyNow());
   const char* reason = "submit_rate";
+  if (status.ok() && quota.gpu_seconds_per_day > 0) {
+    status = quotas_.CheckGpuBudget(tenant, WallNow());
+    reason = "gpu_seconds";
+  }
   if (status.ok() && quota.max_active_jobs > 0) {
     // Only with the quota set: a scan of the jobs not yet final.
     int active = tenant_reserved_[tenant];
@@ -763,6 +773,7 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
     pending_finishes_[job.stored.job_id] =
         PendingFinish{job.stored, SteadyNow() + kFinishRetryFirstSeconds, kFinishRetryFirstSeconds};
   }
+  ChargeGpuLocked(job);
   if (job.stored.deleted_unix_seconds > 0) {  // deleted while it ran: its video goes too
     absl::Status removed = artifacts_->Remove(job.stored.job_id);
     if (!removed.ok()) TV_LOG(WARNING) << "job " << job.stored.job_id << ": " << removed;

@@ -98,6 +98,12 @@ class Scheduler final : public server::VideoBackend,
   // Jobs finished in memory whose final row is not stored yet.
   int PendingFinishes() const;
 
+  // Retention (scheduler_retention.cc): removes the rows and videos of jobs final for longer
+  // than retention.finished_job_ttl_seconds at `now_unix`; returns how many. Jobs not final (or
+  // whose final row is not stored yet) are never touched. The sweeper calls it every
+  // retention.sweep_interval_seconds, tests with any time.
+  int ExpireFinished(double now_unix);
+
   // Workers connected and registered (for readiness and tests).
   int RegisteredWorkers() const;
   // Live: the sweeper (which takes the main lock) ran recently, so the loop is not stuck.
@@ -132,6 +138,32 @@ class Scheduler final : public server::VideoBackend,
   // Per-tenant quotas (config quotas); counts a refusal in the metrics.
   absl::Status CheckQuotasLocked(const std::string& tenant);
 
+  // Retention, the artifact store's limit, GPU accounting, the result check
+  // (scheduler_retention.cc).
+  // RESOURCE_EXHAUSTED while the artifact store holds retention.artifact_store_max_bytes or more.
+  absl::Status CheckArtifactStoreLimit() const;
+  // The GPU-seconds of the last 24 hours from the store (jobs finished before a restart).
+  absl::Status LoadGpuUsage();
+  // A result of the job's current attempt arrived: adds its run time x GPUs to the job.
+  void CountRunLocked(ActiveJob& job, const v1::TaskResult& result, double now_steady);
+  // The job is final: its GPU-seconds go to its tenant's ledger and counter.
+  void ChargeGpuLocked(const ActiveJob& job);
+  // What a complete upload must be: the job's frames and size, and who sent it.
+  struct ResultExpectation {
+    std::string worker_id;
+    int frames = 0;
+    int width = 0;
+    int height = 0;
+  };
+  // Parses the upload as MP4 and compares its video track with `expect`: OK, or the reason
+  // (FailedPrecondition "worker W: ..."; `reason` gets the metric label).
+  static absl::Status CheckResultVideo(ArtifactWriter& upload, const ResultExpectation& expect,
+                                       std::string* reason);
+  // An attempt whose video failed the check: counted as a lost attempt (requeued, or FAILED
+  // with the check's error after max_attempts).
+  void RejectResultLocked(ActiveJob& job, const absl::Status& check, const std::string& reason);
+  void CollectRetentionMetricsLocked();
+
   // Client side (scheduler.cc).
   v1::Job ToProtoLocked(const ActiveJob& job) const;
   static v1::Job StoredToProto(const StoredJob& job);
@@ -165,10 +197,14 @@ class Scheduler final : public server::VideoBackend,
   // The upload of a successful result, complete, taken from its job to be committed without
   // the lock; nullptr when there is none (HandleResult then decides under the lock).
   std::unique_ptr<ArtifactWriter> TakeCompleteUpload(uint64_t session_id,
-                                                     const v1::TaskResult& result);
-  // `committed`: the outcome of the Commit of the upload TakeCompleteUpload took, if it took one.
+                                                     const v1::TaskResult& result,
+                                                     ResultExpectation* expect);
+  // `committed`: the outcome of the Commit of the upload TakeCompleteUpload took, if it took one;
+  // `rejected`: not OK when that upload failed the result check (it was not committed).
   void HandleResult(Worker& worker, const v1::TaskResult& result,
-                    std::optional<absl::StatusOr<int64_t>> committed);
+                    std::optional<absl::StatusOr<int64_t>> committed,
+                    const absl::Status& rejected = absl::OkStatus(),
+                    const std::string& rejected_reason = "");
   void HandleReturned(Worker& worker, const v1::TaskReturned& returned);
   ActiveJob* TaskOfLocked(const Worker& worker, const std::string& task_id, int attempt);
   // Frees the job's worker slot and drops its hold on a pool.
@@ -259,6 +295,7 @@ class Scheduler final : public server::VideoBackend,
   std::condition_variable sweep_cv_;
   bool stop_sweep_ = false;
   std::atomic<double> last_sweep_steady_{0};
+  double next_retention_sweep_ = 0;  // steady seconds; the sweeper thread only
   std::thread sweeper_;
 };
 

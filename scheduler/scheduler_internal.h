@@ -36,6 +36,7 @@ struct Scheduler::ActiveJob {
   double deadline_unix = kNoDeadline;
   std::string layout;                         // of the worker holding the attempt
   double price_per_hour = 0;                  // of that worker (per GPU x its GPUs)
+  int gpus = 1;                               // of that worker (GPU-seconds per tenant)
   double expected_seconds = 0;                // the model's service time there; 0 = unknown
   double expected_finish_unix = kNoDeadline;  // when that worker should be free again
   double load_seconds = 0;                    // spent in LOADING_MODEL (not service time)

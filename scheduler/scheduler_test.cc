@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -52,6 +54,7 @@ class SchedulerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     config_.db_path = dir_ + "/jobs.db";
     config_.artifact_dir = dir_ + "/artifacts";
+    config_.check_worker_results = false;  // placeholder bytes; the check has its own tests
     config_.admission.max_queue_length = 3;
     config_.max_attempts = 2;
     Open();
@@ -835,6 +838,203 @@ TEST_F(SchedulerTest, TenantQuotasAndScopedIdempotencyKeys) {
   // Control characters cannot forge a tenant-scoped key.
   EXPECT_THAT(scheduler_->SubmitVideo(as("", "alice\x1fsame")),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace turbovid::scheduler
+
+// Retention, the artifact store's limit, GPU-seconds per tenant and the result check.
+namespace turbovid::scheduler {
+namespace {
+
+double WallSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A minimal MP4 (ftyp, moov with one avc1 video track, mdat) of `frames` samples at w x h:
+// what the result check reads (engine/video/mp4_probe.h).
+std::string TinyMp4(int frames, int width, int height) {
+  auto u16 = [](uint32_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v)}; };
+  auto u32 = [&](uint32_t v) { return u16(v >> 16) + u16(v & 0xffff); };
+  auto box = [&](const std::string& type, const std::string& body) {
+    return u32(static_cast<uint32_t>(8 + body.size())) + type + body;
+  };
+  auto full = [&](const std::string& type, const std::string& body) {
+    return box(type, std::string(4, '\0') + body);
+  };
+  const std::string entry =
+      box("avc1", std::string(6, '\0') + u16(1) + std::string(16, '\0') + u16(width) +
+                      u16(height) + u32(0x00480000) + u32(0x00480000) + u32(0) + u16(1) +
+                      std::string(32, '\0') + u16(0x18) + u16(0xffff) +
+                      box("avcC", std::string("\x01\x64\x00\x1f\xff\xe0", 6)));
+  std::string stsz = u32(0) + u32(frames);
+  for (int i = 0; i < frames; ++i) stsz += u32(4);
+  const std::string stbl = full("stsd", u32(1) + entry) + full("stts", u32(1) + u32(frames) +
+                                                                           u32(1000)) +
+                           full("stsz", stsz) + full("stco", u32(1) + u32(0));
+  const std::string mdhd = full("mdhd", u32(0) + u32(0) + u32(16000) +
+                                            u32(static_cast<uint32_t>(frames) * 1000) +
+                                            u32(0x55c40000));
+  const std::string hdlr = full("hdlr", u32(0) + "vide" + std::string(12, '\0') + "v" + '\0');
+  const std::string trak = box("trak", box("mdia", mdhd + hdlr + box("minf", box("stbl", stbl))));
+  const std::string moov = box("moov", full("mvhd", std::string(96, '\0')) + trak);
+  return box("ftyp", "isom" + u32(0x200) + "isomavc1") + moov +
+         box("mdat", std::string(static_cast<size_t>(frames) * 4, '\x42'));
+}
+
+TEST_F(SchedulerTest, RetentionRemovesFinishedJobsAndTheirVideosOnly) {
+  config_.retention.finished_job_ttl_seconds = 100;
+  Open();
+  auto done = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(done, IsOk());
+  auto worker = Connect("w1");
+  Finish(*worker, worker->link.Assigns()[0], "fake-mp4-bytes");
+  ASSERT_EQ(StateOf(done->job_id()), v1::JOB_STATE_SUCCEEDED);
+  auto running = scheduler_->SubmitVideo(Request());  // assigned to w1, never finishes
+  ASSERT_THAT(running, IsOk());
+  auto cancelled = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(cancelled, IsOk());
+  ASSERT_THAT(scheduler_->CancelJob(cancelled->job_id()), IsOk());
+  auto queued = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(queued, IsOk());
+  const std::string video = config_.artifact_dir + "/" + done->job_id() + ".mp4";
+  ASSERT_TRUE(std::filesystem::exists(video));
+  scheduler_->CollectMetrics();
+  EXPECT_NE(registry_->Render().find("turbovid_artifact_store_bytes 14\n"), std::string::npos);
+
+  const double now = WallSeconds();
+  EXPECT_EQ(scheduler_->ExpireFinished(now + 50), 0);  // not old enough
+  EXPECT_EQ(scheduler_->ExpireFinished(now + 1e6), 2);
+  EXPECT_THAT(scheduler_->GetJob(done->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(scheduler_->OpenVideo(done->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(scheduler_->GetJob(cancelled->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(scheduler_->CancelJob(cancelled->job_id()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_FALSE(std::filesystem::exists(video));
+  EXPECT_EQ(StateOf(running->job_id()), v1::JOB_STATE_ASSIGNED);  // never expired
+  EXPECT_EQ(StateOf(queued->job_id()), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(scheduler_->ListJobs(v1::ListJobsRequest())->jobs_size(), 2);
+  scheduler_->CollectMetrics();
+  const std::string metrics = registry_->Render();
+  EXPECT_NE(metrics.find("turbovid_jobs_expired_total{state=\"succeeded\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("turbovid_jobs_expired_total{state=\"cancelled\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("turbovid_artifact_store_bytes 0\n"), std::string::npos);
+  // 0 = keep forever.
+  config_.retention.finished_job_ttl_seconds = 0;
+  Open();
+  EXPECT_EQ(scheduler_->ExpireFinished(now + 1e9), 0);
+}
+
+TEST_F(SchedulerTest, FullArtifactStoreRefusesSubmitsButStoresResults) {
+  config_.retention.artifact_store_max_bytes = 10;
+  config_.retention.finished_job_ttl_seconds = 100;
+  Open();
+  auto first = scheduler_->SubmitVideo(Request());
+  auto second = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  auto worker = Connect("w1");
+  Finish(*worker, worker->link.Assigns()[0], "fake-mp4-bytes");  // 14 bytes >= 10
+  const auto refused = scheduler_->SubmitVideo(Request());
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_NE(refused.status().message().find("retention.artifact_store_max_bytes is 10"),
+            std::string::npos)
+      << refused.status();
+  // The job admitted before still stores its video.
+  ASSERT_EQ(worker->link.Assigns().size(), 2u);
+  Finish(*worker, worker->link.Assigns()[1], "second-video");
+  EXPECT_EQ(StateOf(second->job_id()), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(*(*scheduler_->OpenVideo(second->job_id()))->Read(100), "second-video");
+  // The store usage is counted again at start (a restart keeps refusing).
+  Open();
+  EXPECT_THAT(scheduler_->SubmitVideo(Request()), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(scheduler_->ExpireFinished(WallSeconds() + 1000), 2);
+  EXPECT_THAT(scheduler_->SubmitVideo(Request()), IsOk());
+}
+
+TEST_F(SchedulerTest, GpuSecondsPerDayPerTenantSurviveARestart) {
+  config_.admission.max_queue_length = 10;
+  QuotaLimits alice = config_.quotas;
+  alice.gpu_seconds_per_day = 1e-9;  // any run uses it up
+  config_.quotas.tenants["alice"] = alice;
+  Open();
+  auto as = [](const std::string& tenant) {
+    v1::SubmitVideoRequest r = Request();
+    r.set_tenant(tenant);
+    return r;
+  };
+  auto job = scheduler_->SubmitVideo(as("alice"));
+  ASSERT_THAT(job, IsOk());
+  auto worker = Connect("w1");
+  usleep(2000);
+  Finish(*worker, worker->link.Assigns()[0], "fake-mp4-bytes");
+  ASSERT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+  auto refused = scheduler_->SubmitVideo(as("alice"));
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_NE(refused.status().message().find("gpu_seconds_per_day"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("; retry after 86"), std::string::npos)
+      << refused.status().message();
+  EXPECT_THAT(scheduler_->SubmitVideo(as("bob")), IsOk());  // the defaults: unlimited
+  scheduler_->CollectMetrics();
+  std::string metrics = registry_->Render();
+  EXPECT_NE(metrics.find("turbovid_quota_refusals_total{reason=\"gpu_seconds\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("turbovid_tenant_gpu_seconds{tenant=\"alice\"}"), std::string::npos);
+  // The ledger comes back from the job store.
+  worker.reset();
+  Open();
+  EXPECT_THAT(scheduler_->SubmitVideo(as("alice")), StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
+TEST_F(SchedulerTest, ResultsThatAreNotTheJobsVideoAreRejected) {
+  config_.check_worker_results = true;
+  config_.max_attempts = 3;
+  Open();
+  auto job = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(job, IsOk());
+  auto worker = Connect("w1");
+  v1::AssignTask task = worker->link.Assigns()[0];
+  const int frames = task.job().num_frames();
+  const int width = task.job().width_pixels();
+  const int height = task.job().height_pixels();
+  // Garbage: the attempt fails, the job goes back to the queue (and to w1 again).
+  Finish(*worker, task, "not an mp4 at all");
+  auto again = scheduler_->GetJob(job->job_id());
+  EXPECT_NE(again->error().find("worker w1: uploaded video is not a valid MP4"), std::string::npos)
+      << again->error();
+  EXPECT_FALSE(std::filesystem::exists(config_.artifact_dir + "/" + job->job_id() + ".mp4"));
+  ASSERT_EQ(worker->link.Assigns().size(), 2u);
+  // Wrong frame count.
+  Finish(*worker, worker->link.Assigns()[1], TinyMp4(frames + 4, width, height));
+  EXPECT_NE(scheduler_->GetJob(job->job_id())->error().find(
+                absl::StrCat("has ", frames + 4, " frames, the job asked for ", frames)),
+            std::string::npos);
+  ASSERT_EQ(worker->link.Assigns().size(), 3u);
+  // Wrong size on the last attempt: FAILED with the check's error, no video.
+  Finish(*worker, worker->link.Assigns()[2], TinyMp4(frames, width * 2, height));
+  auto failed = scheduler_->GetJob(job->job_id());
+  EXPECT_EQ(failed->state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed->error(),
+            absl::StrCat("result rejected: worker w1: uploaded video is ", width * 2, "x", height,
+                         ", the job renders at ", width, "x", height));
+  EXPECT_THAT(scheduler_->OpenVideo(job->job_id()),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  const std::string metrics = registry_->Render();
+  for (const char* reason : {"unparseable", "frames", "size"}) {
+    EXPECT_NE(metrics.find(absl::StrCat("turbovid_results_rejected_total{reason=\"", reason,
+                                        "\"} 1")),
+              std::string::npos)
+        << reason;
+  }
+  // The job's own video is accepted.
+  auto good = scheduler_->SubmitVideo(Request());
+  ASSERT_THAT(good, IsOk());
+  ASSERT_EQ(worker->link.Assigns().size(), 4u);
+  const std::string mp4 = TinyMp4(frames, width, height);
+  Finish(*worker, worker->link.Assigns()[3], mp4);
+  EXPECT_EQ(StateOf(good->job_id()), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(scheduler_->GetJob(good->job_id())->video_bytes(), static_cast<int64_t>(mp4.size()));
 }
 
 }  // namespace

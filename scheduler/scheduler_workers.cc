@@ -70,10 +70,21 @@ std::unique_ptr<server::WorkerSession> Scheduler::OpenSession(
 absl::Status Scheduler::HandleMessage(uint64_t session_id, const v1::WorkerMessage& message) {
   // A complete upload is made durable (fsync, rename) outside the lock: an fsync takes
   // milliseconds, and every submit, watch and worker message waits for this lock.
+  // The result check (the MP4 parses, its frames and size are the job's) reads the upload here
+  // too, before the commit: a video that fails it is never committed nor served.
   std::optional<absl::StatusOr<int64_t>> committed;
+  absl::Status rejected;
+  std::string rejected_reason;
   if (message.kind_case() == v1::WorkerMessage::kResult) {
-    std::unique_ptr<ArtifactWriter> upload = TakeCompleteUpload(session_id, message.result());
-    if (upload != nullptr) committed = upload->Commit();
+    ResultExpectation expect;
+    std::unique_ptr<ArtifactWriter> upload =
+        TakeCompleteUpload(session_id, message.result(), &expect);
+    if (upload != nullptr) {
+      if (config_.check_worker_results) {
+        rejected = CheckResultVideo(*upload, expect, &rejected_reason);
+      }
+      if (rejected.ok()) committed = upload->Commit();
+    }
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(session_id);
@@ -108,7 +119,7 @@ absl::Status Scheduler::HandleMessage(uint64_t session_id, const v1::WorkerMessa
     case v1::WorkerMessage::kChunk:
       return HandleChunk(worker, message.chunk());
     case v1::WorkerMessage::kResult:
-      HandleResult(worker, message.result(), std::move(committed));
+      HandleResult(worker, message.result(), std::move(committed), rejected, rejected_reason);
       return absl::OkStatus();
     case v1::WorkerMessage::kReturned:
       HandleReturned(worker, message.returned());
@@ -275,7 +286,8 @@ absl::Status Scheduler::HandleChunk(Worker& worker, const v1::ResultChunk& chunk
 }
 
 std::unique_ptr<ArtifactWriter> Scheduler::TakeCompleteUpload(uint64_t session_id,
-                                                              const v1::TaskResult& result) {
+                                                              const v1::TaskResult& result,
+                                                              ResultExpectation* expect) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(session_id);
   if (it == workers_.end() || !it->second->registered) return nullptr;
@@ -284,11 +296,16 @@ std::unique_ptr<ArtifactWriter> Scheduler::TakeCompleteUpload(uint64_t session_i
     return nullptr;
   const int64_t received = job->upload->bytes_written();
   if (received != result.video_bytes() || received == 0) return nullptr;
+  expect->worker_id = it->second->info.worker_id();
+  expect->frames = job->stored.job.num_frames();
+  expect->width = job->stored.width_pixels;
+  expect->height = job->stored.height_pixels;
   return std::move(job->upload);
 }
 
 void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result,
-                             std::optional<absl::StatusOr<int64_t>> committed) {
+                             std::optional<absl::StatusOr<int64_t>> committed,
+                             const absl::Status& rejected, const std::string& rejected_reason) {
   ActiveJob* job = TaskOfLocked(worker, result.task_id(), result.attempt());
   if (job == nullptr) {
     TV_LOG(INFO) << "worker " << worker.info.worker_id() << ": result for " << result.task_id()
@@ -303,6 +320,7 @@ void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result,
     metrics_->stage_duration.WithLabels({StageName(job->stage)})
         .Observe(now - job->stage_started_steady);
   }
+  CountRunLocked(*job, result, now);
   if (result.peak_memory_bytes() > 0) {
     metrics_->job_peak_memory.WithLabels({model_id, worker.info.node_class()})
         .Observe(static_cast<double>(result.peak_memory_bytes()));
@@ -324,6 +342,8 @@ void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result,
           absl::AsciiStrToLower(
               absl::StatusCodeToString(static_cast<absl::StatusCode>(result.error_code()))));
     }
+  } else if (!rejected.ok()) {
+    RejectResultLocked(*job, rejected, rejected_reason);
   } else {
     const int64_t received = job->upload ? job->upload->bytes_written() : 0;
     if (!committed.has_value() && (received != result.video_bytes() || received == 0)) {
@@ -538,6 +558,7 @@ void Scheduler::AssignLocked(ActiveJob& job, Worker& worker, const PlacementChoi
                               worker.info.sequence_parallel_size());
   job.price_per_hour =
       service_model_.PricePerHour(job.node_class) * std::max(1, worker.info.gpu_count());
+  job.gpus = std::max(1, worker.info.gpu_count());
   const bool known = std::isfinite(choice.service_seconds);
   job.expected_seconds = known ? choice.service_seconds : 0;
   job.expected_finish_unix = known ? choice.completion : kNoDeadline;
@@ -627,6 +648,7 @@ void Scheduler::CollectMetrics() {
     metrics_->worker_memory_peak.WithLabels({node_class}).Set(peak);
   }
   CollectFleetMetricsLocked();
+  CollectRetentionMetricsLocked();
 }
 
 }  // namespace turbovid::scheduler

@@ -478,6 +478,7 @@ void Worker::RunOne(const Pending& pending) {
   r->set_error(std::string(outcome.status.message()).substr(0, 1024));
   r->set_video_bytes(outcome.status.ok() ? static_cast<int64_t>(outcome.mp4.size()) : 0);
   r->set_peak_memory_bytes(outcome.peak_bytes);
+  r->set_run_seconds(absl::ToDoubleSeconds(absl::Now() - start));
   const bool delivered = session->Write(message);
 
   std::string result = outcome.status.ok()                   ? "succeeded"
