@@ -114,7 +114,8 @@ TEST_F(AdmissionTest, ResolvedJobCarriesEveryDefault) {
   EXPECT_THAT(CheckResolvedJob(resolved->job), IsOk());
   // Previews: 16..512 pixels wide, or none.
   r.set_preview_width(8);
-  EXPECT_THAT(Validate(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("preview_width")));
+  EXPECT_THAT(Validate(r), StatusIs(kInvalid));
+  EXPECT_THAT(std::string(Validate(r).status().message()), HasSubstr("preview_width"));
   r.set_preview_width(160);
   ASSERT_THAT(Validate(r), IsOk());
   EXPECT_EQ(Validate(r)->job.preview_width(), 160);
