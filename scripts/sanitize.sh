@@ -9,9 +9,8 @@
 # CLI the e2e tests start: each report is also written to a log file, and a log file left
 # behind fails the run even where the test itself passed.
 # Environment: SANITIZE_E2E (space-separated e2e case names), CTEST_JOBS (default 2),
-# SANITIZE_BUILD_DIR (default build-tsan / build-asan). Warnings are not errors here: GCC warns
-# falsely on some instrumented code (-Wmaybe-uninitialized, -Wstringop-overflow), and the main
-# build already holds the code to TV_WERROR.
+# SANITIZE_BUILD_DIR (default build-tsan / build-asan), TV_WERROR as scripts/build.sh (the TSan
+# build compiles the engine exactly as the main build does, so ccache reuses its objects).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=${1:-}
@@ -26,7 +25,7 @@ SUPP=$ROOT/tests/sanitizers
 
 start=$(date +%s)
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTV_BUILD_SERVICE=ON \
-  -DTV_BUILD_CUDA=OFF -DTV_SANITIZE="$MODE" -DTV_WERROR=OFF >/dev/null
+  -DTV_BUILD_CUDA=OFF -DTV_SANITIZE="$MODE" -DTV_WERROR="${TV_WERROR:-OFF}" >/dev/null
 ninja -C "$BUILD" ${NINJA_FLAGS:-} "${UNIT_BINARIES[@]}" tv_e2e_deps
 built=$(date +%s)
 echo "sanitize $MODE: build took $((built - start))s"
