@@ -14,6 +14,8 @@
 #   FRESH_BASE_TAR   cache of the debootstrap result (default /var/cache/turbovid/bookworm-minbase.tar);
 #                    made on the first run, untarred on later ones (the base is the same stock system)
 #   CUDA_HOME        the host toolkit to mount (default: where /usr/local/cuda points)
+#   FRESH_ENV        extra VAR=VALUE words for the commands inside the root, e.g.
+#                    "TV_SANITIZE_TESTS=0" to leave the sanitizer runs (CI's) out of a pass
 #
 # What is the host's and not stock: the package sources and apt's fetch settings, and npm's
 # registry and CA file, are copied from the host, so the chroot installs from wherever the host
@@ -131,7 +133,8 @@ mount --make-rslave "$ROOTFS/dev"
 MOUNTS+=("$ROOTFS/dev")
 
 in_root() {  # in_root LOG CMD...: a login-like clean environment inside the chroot
-  chroot "$ROOTFS" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 STORAGE_DRIVER=vfs \
+  # shellcheck disable=SC2086  # FRESH_ENV is a list of words
+  chroot "$ROOTFS" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 STORAGE_DRIVER=vfs ${FRESH_ENV:-} \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash -lc "$2" >"$1" 2>&1
 }
 
