@@ -20,8 +20,9 @@
 # What is the host's and not stock: the package sources and apt's fetch settings, and npm's
 # registry and CA file, are copied from the host, so the chroot installs from wherever the host
 # does. Container builds (the deploy_images test) run with containers/storage's vfs driver
-# (STORAGE_DRIVER=vfs): its default overlay driver cannot remount its root inside a chroot; vfs
-# copies layers instead of mounting them (slower, same images). The repository is
+# (STORAGE_DRIVER=vfs): its default overlay driver cannot mount inside a chroot; vfs copies
+# layers instead of mounting them (slower, same images); the root is bind-mounted on itself so
+# that "/" is a mount point there. The repository is
 # cloned from its committed HEAD (uncommitted changes are not checked). Both passes share one root, so the cuda
 # pass starts with the packages the nocuda pass installed (the same ones install-deps.sh would).
 set -euo pipefail
@@ -124,6 +125,9 @@ if command -v npm >/dev/null 2>&1; then
     fi
   } >"$ROOTFS/root/.npmrc"
 fi
+# The root a mount point of its own, as on a real machine: containers/storage makes "/"
+# private (a remount) when it unpacks image layers, which fails where "/" is only a folder.
+bind "$ROOTFS" "$ROOTFS"
 bind /proc "$ROOTFS/proc"
 bind /sys "$ROOTFS/sys"
 # /dev with its submounts (pts, shm); rslave so that nothing done inside reaches the host's.
