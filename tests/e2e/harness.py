@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 BUILD_DIR = os.environ.get("TV_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
@@ -73,6 +74,22 @@ def http_get(port, path, timeout=2.0, context=None):
         return e.code, e.read().decode()
     except (urllib.error.URLError, ConnectionError, socket.timeout):
         return 0, ""
+
+
+def api_call(port, path, method="GET", body=None, key=None):
+    """(status, text) of one HTTP request to a loopback job API: `body` a JSON string, `key` an
+    API key sent as a Bearer token; error statuses are returned, not raised."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=body.encode() if body is not None else None)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
 
 
 class Proc:

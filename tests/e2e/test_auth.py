@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.request
 
 import grpc
 
@@ -23,19 +22,7 @@ import e2e_case
 import harness
 from e2e_case import SHORT
 
-
-def http(port, path, method="GET", body=None, key=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=body.encode() if body is not None else None)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
+http = harness.api_call
 
 
 class AuthTest(e2e_case.ClusterCase):

@@ -12,7 +12,6 @@ scheduler with API keys (tenants alice and bob), a real CPU worker.
 import json
 import os
 import time
-import urllib.request
 
 import grpc
 
@@ -20,19 +19,7 @@ import e2e_case
 import harness
 from e2e_case import MEDIUM, SHORT
 
-
-def http(port, path, method="GET", body=None, key=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=body.encode() if body is not None else None)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
+http = harness.api_call
 
 
 CONFIG = """\

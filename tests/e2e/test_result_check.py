@@ -12,7 +12,6 @@ registration.
 import json
 import os
 import time
-import urllib.request
 
 import grpc
 
@@ -21,17 +20,7 @@ import harness
 from e2e_case import SHORT
 from rogue_worker import RogueWorker
 
-
-def http(port, path, method="GET", body=None):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=body.encode() if body is not None else None)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
+http = harness.api_call
 
 
 def artifact_files(cluster):
