@@ -31,6 +31,21 @@ constexpr size_t kThreadStackBytes = 256 * 1024;
 
 void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
 
+// After an SSL_read/SSL_write that returned `r` <= 0: true when TLS only waits for the socket
+// (the poll events it needs are added to `events`), false when the connection ended or failed.
+bool WaitForTls(SSL* ssl, int r, short* events) {
+  switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+      *events |= POLLIN;
+      return true;
+    case SSL_ERROR_WANT_WRITE:
+      *events |= POLLOUT;
+      return true;
+    default:
+      return false;
+  }
+}
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -250,12 +265,7 @@ void TlsTerminator::Serve(int fd, const std::string& peer) {
         up.append(buf, static_cast<size_t>(r));
         progress = true;
       } else {
-        const int error = SSL_get_error(ssl.get(), r);
-        if (error == SSL_ERROR_WANT_READ) {
-          client_events |= POLLIN;
-        } else if (error == SSL_ERROR_WANT_WRITE) {
-          client_events |= POLLOUT;
-        } else {
+        if (!WaitForTls(ssl.get(), r, &client_events)) {
           client_eof = true;  // close_notify, reset or a protocol error
           progress = true;
         }
@@ -297,12 +307,7 @@ void TlsTerminator::Serve(int fd, const std::string& peer) {
         down.erase(0, static_cast<size_t>(r));
         progress = true;
       } else {
-        const int error = SSL_get_error(ssl.get(), r);
-        if (error == SSL_ERROR_WANT_READ) {
-          client_events |= POLLIN;
-        } else if (error == SSL_ERROR_WANT_WRITE) {
-          client_events |= POLLOUT;
-        } else {
+        if (!WaitForTls(ssl.get(), r, &client_events)) {
           broken = true;
         }
       }
