@@ -25,6 +25,11 @@ struct KernelOptions {
   Conv3dPath conv3d = Conv3dPath::kAuto;
   // TV_CONV_SM90_DEBUG=1: the sm90 conv path prints its host-side failures to stderr.
   bool conv_sm90_debug = false;
+  // TV_KERNELS=portable: no Hopper-only kernel anywhere (the paths an RTX 4090/5090 takes, run on
+  // an H100 to emulate one): attention on the flash kernel, SLA on the portable one, conv3d off
+  // sm90, and SageSLA with the sm_89/sm_120 build's numerics. Set before the paths above are read,
+  // it turns each kAuto into its portable choice; a path named explicitly still wins.
+  bool portable = false;
 };
 
 // Parse one switch's value, spelled as above; false (and *out unchanged) for any other value.

@@ -24,10 +24,14 @@ PKGS=(libabsl-dev libabsl20220623 libzip-dev libzip4 libsentencepiece-dev libsen
   libyaml-cpp-dev libyaml-cpp0.7 libcivetweb-dev libcivetweb1 libx264-dev libx264-164 libgtest-dev
   libgmock-dev
   pkgconf pkgconf-bin libpkgconf3)
+# OpenSSL (common/ terminates TLS): a plain .deb without --service, inside the packed tree (xz keeps
+# the carried folder under the device tool's 64 MiB) with it.
+SSL_PKGS=(libssl-dev libssl3)
 SERVICE_PKGS=()
+[ "$SERVICE" = 1 ] || PKGS+=("${SSL_PKGS[@]}")
 if [ "$SERVICE" = 1 ]; then
   SERVICE_PKGS=(libgrpc++-dev libgrpc++1.51 libgrpc-dev libgrpc29 libc-ares-dev libc-ares2 libre2-dev
-    libre2-9 libssl-dev libssl3 libprotobuf-dev libprotobuf32 libprotobuf-lite32 libprotoc32
+    libre2-9 "${SSL_PKGS[@]}" libprotobuf-dev libprotobuf32 libprotobuf-lite32 libprotoc32
     protobuf-compiler protobuf-compiler-grpc libsqlite3-dev libsqlite3-0 zlib1g-dev
     python3.11-minimal libpython3.11-minimal libpython3.11-stdlib python3-grpcio python3-protobuf
     prometheus sentencepiece)

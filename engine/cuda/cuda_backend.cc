@@ -64,6 +64,18 @@ absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv() {
     *out = v[0] == '1';
     return true;
   };
+  // TV_KERNELS=portable first: it sets the defaults that the per-kernel switches below override.
+  const auto parse_kernels = [](const char* v, bool* out) {
+    if (std::strcmp(v, "auto") != 0 && std::strcmp(v, "portable") != 0) return false;
+    *out = std::strcmp(v, "portable") == 0;
+    return true;
+  };
+  TV_RETURN_IF_ERROR(read("TV_KERNELS", "auto or portable", parse_kernels, &o.portable));
+  if (o.portable) {
+    o.attention = kernels::AttentionPath::kFlash;
+    o.sla = kernels::SlaPath::kPortable;
+    o.conv3d = kernels::Conv3dPath::kHalo;  // the halo kernel where it takes the shapes, else gemm
+  }
   TV_RETURN_IF_ERROR(
       read("TV_ATTENTION", "simple, flash or sm90", kernels::ParseAttentionPath, &o.attention));
   TV_RETURN_IF_ERROR(

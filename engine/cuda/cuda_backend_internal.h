@@ -40,7 +40,8 @@ class CudaBackend : public Backend {
   void ReleasePinned(void* ptr, size_t capacity);
   absl::Status Synchronize() override;
   SageSlaVariant native_sagesla() const override {
-    return sm_version_ == 90 ? SageSlaVariant::kSm90 : SageSlaVariant::kSm89;
+    return sm_version_ == 90 && !kernel_options_.portable ? SageSlaVariant::kSm90
+                                                          : SageSlaVariant::kSm89;
   }
   MemoryStats memory_stats() const override { return pool_->stats(); }
   void ResetPeakMemory() override { pool_->ResetPeak(); }

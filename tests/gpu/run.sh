@@ -11,7 +11,7 @@
 # Results land in $OUT (default gpu-out): build.log, tests.log, service-gpu.json, overhead.json,
 # worker-metrics.txt, an MP4. Exit status: 0 when every part passed.
 # Usage: tests/gpu/run.sh [tests|bench]...   (default: both)
-# Environment: TV_GPU_BUILD (build-bare), TV_GPU_WORK (/tmp/turbovid-gpu), TV_GPU_REPEAT (3).
+# Environment: TV_GPU_SKIP_BUILD=1 (use BUILD as it is), TV_GPU_BUILD (build-bare), TV_GPU_WORK (/tmp/turbovid-gpu), TV_GPU_REPEAT (3).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-gpu-out}
@@ -25,7 +25,9 @@ log() { echo "== [$(printf '%4d' "$SECONDS")s] $*" | tee -a "$OUT/run.log"; }
 
 log "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
 log "build (scripts/build_bare.sh --service $BUILD)"
-if ! scripts/build_bare.sh --service "$BUILD" >"$OUT/build.log" 2>&1; then
+if [ "${TV_GPU_SKIP_BUILD:-0}" = 1 ] && [ -x "$BUILD/scheduler/turbovid-scheduler" ]; then
+  echo "built already (TV_GPU_SKIP_BUILD=1)" >"$OUT/build.log"
+elif ! scripts/build_bare.sh --service "$BUILD" >"$OUT/build.log" 2>&1; then
   tail -40 "$OUT/build.log"
   log "build failed"
   exit 1
