@@ -37,13 +37,15 @@ uint64_t SplitMix64(uint64_t x) {
 }
 
 // How one tensor is filled: offset + scale·√3·(2u − 1), u uniform in (0, 1) from 16 random bits,
-// i.e. mean `offset` and standard deviation `scale`.
+// i.e. mean `offset` and standard deviation `scale`. I8 tensors (int8 linear codes) hold
+// round((2u − 1)·127); a `constant` tensor (their block scales) holds `offset` everywhere.
 struct Fill {
   std::string name;
   Shape shape;
   DType dtype = DType::kBF16;
   float offset = 0;
   float scale = 0;
+  bool constant = false;
   uint64_t key = 0;
   int64_t numel = 0;
 };
@@ -52,8 +54,14 @@ struct Fill {
 // file header, so that a file written under another rule is regenerated, not reused.
 struct StdOverrides {
   std::map<std::string, float> std;
+  std::map<std::string, float> constant;  // F32 tensors of one value (int8 block scales)
   std::string tag;
 };
+
+bool EndsWith(const std::string& s, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
 
 Fill FillFor(const std::string& name, const Shape& shape, uint64_t seed, uint64_t index,
              const StdOverrides& overrides) {
@@ -75,6 +83,13 @@ Fill FillFor(const std::string& name, const Shape& shape, uint64_t seed, uint64_
     f.scale = is_bias || is_mod ? 0.02f : 1.0f / std::sqrt(static_cast<float>(fan_in));
   }
   if (auto it = overrides.std.find(name); it != overrides.std.end()) f.scale = it->second;
+  if (EndsWith(name, ".int8_weight")) f.dtype = DType::kI8;
+  if (auto it = overrides.constant.find(name); it != overrides.constant.end()) {
+    f.dtype = DType::kF32;
+    f.constant = true;
+    f.offset = it->second;
+    f.scale = 0;
+  }
   f.key = SplitMix64(seed ^ SplitMix64(index * 0x632BE59BD9B4E019ull + 1));
   return f;
 }
@@ -95,7 +110,13 @@ void Generate(const Fill& f, int64_t begin, int64_t n, char* out) {
         block = e >> 2;
         bits = SplitMix64(f.key + block);
       }
-      const float v = Value(f, bits >> (16 * (e & 3)));
+      const uint64_t b = bits >> (16 * (e & 3));
+      if (f.dtype == DType::kI8) {
+        const float u = (static_cast<float>(b & 0xFFFF) + 0.5f) * (1.0f / 65536.0f);
+        reinterpret_cast<int8_t*>(out)[i] = static_cast<int8_t>(std::lrint((2.0f * u - 1.0f) * 127.0f));
+        continue;
+      }
+      const float v = f.constant ? f.offset : Value(f, b);
       if (f.dtype == DType::kF32) {
         reinterpret_cast<float*>(out)[i] = RoundToBf16(v);
       } else {
@@ -238,7 +259,7 @@ absl::Status WriteRandomSafetensors(const std::string& path, const TensorShapes&
 }
 
 std::vector<std::string> RandomModelNames() {
-  return {"wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "tiny"};
+  return {"wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-i2v-a14b", "tiny", "tiny-i2v"};
 }
 
 absl::StatusOr<RandomModel> RandomModelByName(const std::string& name) {
@@ -252,8 +273,20 @@ absl::StatusOr<RandomModel> RandomModelByName(const std::string& name) {
     m.dit.ffn_dim = 13824;
     m.dit.num_heads = 40;
     m.dit.num_layers = 40;
-  } else if (name == "tiny") {
-    const TinyModelSizes tiny = TinySizes(/*i2v=*/false);
+  } else if (name == "wan2.2-i2v-a14b") {
+    // Each expert is the 14B DiT with the I2V input (x | mask | image latent: 16 + 4 + 16).
+    m.shared_parts = true;
+    m.two_experts = true;
+    m.boundary = 0.9;
+    m.dit.model_type = "i2v";
+    m.dit.in_dim = 36;
+    m.dit.dim = 5120;
+    m.dit.ffn_dim = 13824;
+    m.dit.num_heads = 40;
+    m.dit.num_layers = 40;
+  } else if (name == "tiny" || name == "tiny-i2v") {
+    const TinyModelSizes tiny = TinySizes(/*i2v=*/name == "tiny-i2v");
+    m.two_experts = name == "tiny-i2v";
     m.dit = tiny.dit;
     m.t5 = tiny.t5;
     m.vae = tiny.vae;
@@ -378,12 +411,57 @@ std::string DitConfigJson(const DitConfig& c) {
 std::string ManifestJson(const RandomModel& m, uint64_t seed) {
   const T5Config& t = m.t5;
   return absl::StrCat(
-      "{\n  \"kind\": \"t2v\",\n  \"random_weights\": {\"model\": \"", m.name,
+      "{\n  \"kind\": \"", m.two_experts ? "i2v-moe" : "t2v", "\",\n",
+      m.two_experts ? absl::StrCat("  \"boundary\": ", m.boundary, ",\n") : "",
+      "  \"random_weights\": {\"model\": \"", m.name,
       "\", \"seed\": ", seed, "},\n  \"t5\": {\"vocab\": ", t.vocab, ", \"dim\": ", t.dim,
       ", \"dim_attn\": ", t.dim_attn, ", \"dim_ffn\": ", t.dim_ffn,
       ", \"num_heads\": ", t.num_heads, ", \"num_layers\": ", t.num_layers,
       ", \"num_buckets\": ", t.num_buckets, ", \"max_distance\": ", t.max_distance,
       "},\n  \"vae\": {\"dim\": ", m.vae.dim, ", \"z_dim\": ", m.vae.z_dim, "}\n}\n");
+}
+
+// The DiT's tensors as written: with int8 linears, each quantised block linear's `.weight` becomes
+// `.int8_weight` (I8, same shape) + `.scale` (F32, one per 128×128 tile) of one value giving
+// uniform codes the bf16 rule's standard deviation, 1/sqrt(fan_in) = 127·scale/sqrt(3).
+TensorShapes DitShapesAsWritten(const RandomModel& m, StdOverrides* overrides) {
+  TensorShapes shapes = DitTensorShapes(m.dit, /*sla=*/true);
+  if (!m.int8_linears) return shapes;
+  static const char* const kQuantised[] = {".self_attn.q.weight", ".self_attn.k.weight",
+                                           ".self_attn.v.weight", ".self_attn.o.weight",
+                                           ".cross_attn.q.weight", ".cross_attn.k.weight",
+                                           ".cross_attn.v.weight", ".cross_attn.o.weight",
+                                           ".ffn.0.weight", ".ffn.2.weight"};
+  TensorShapes out;
+  for (auto& [name, shape] : shapes) {
+    const bool quantised =
+        name.rfind("blocks.", 0) == 0 && shape.size() == 2 &&
+        std::any_of(std::begin(kQuantised), std::end(kQuantised),
+                    [&](const char* suffix) { return EndsWith(name, suffix); });
+    if (!quantised) {
+      out.emplace_back(name, shape);
+      continue;
+    }
+    const std::string prefix = name.substr(0, name.size() - std::strlen(".weight"));
+    out.emplace_back(prefix + ".int8_weight", shape);
+    out.emplace_back(prefix + ".scale", Shape{(shape[0] + 127) / 128, (shape[1] + 127) / 128});
+    overrides->constant[prefix + ".scale"] =
+        1.7320508f / (127.0f * std::sqrt(static_cast<float>(shape[1])));
+  }
+  overrides->tag = "int8-linears=uniform-codes";
+  return out;
+}
+
+// Writes one DiT (config.json + weights) into `dir`.
+absl::Status WriteDit(const RandomModel& m, const std::string& dir, uint64_t seed,
+                      const LogFn& log) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot create: ", ec.message()));
+  TV_RETURN_IF_ERROR(WriteText(dir + "/config.json", DitConfigJson(m.dit)));
+  StdOverrides overrides;
+  const TensorShapes shapes = DitShapesAsWritten(m, &overrides);
+  return WriteRandom(absl::StrCat(dir, "/", kDitFile), shapes, seed, overrides, log);
 }
 
 // Writes the umT5 + tokenizer and/or the VAE into `dir`.
@@ -413,10 +491,11 @@ absl::StatusOr<std::string> EnsureRandomCheckpoint(const RandomModel& model,
   if (!ec && model.shared_parts) fs::create_directories(shared + "/google", ec);
   if (ec)
     return absl::PermissionDeniedError(absl::StrCat(work_dir, ": cannot create: ", ec.message()));
-  if (parts.dit) {
-    TV_RETURN_IF_ERROR(WriteText(dir + "/config.json", DitConfigJson(model.dit)));
-    TV_RETURN_IF_ERROR(WriteRandomSafetensors(
-        absl::StrCat(dir, "/", kDitFile), DitTensorShapes(model.dit, /*sla=*/true), seed + 1, log));
+  if (parts.dit && model.two_experts) {
+    TV_RETURN_IF_ERROR(WriteDit(model, dir + "/high_noise_model", seed + 1, log));
+    TV_RETURN_IF_ERROR(WriteDit(model, dir + "/low_noise_model", seed + 2, log));
+  } else if (parts.dit) {
+    TV_RETURN_IF_ERROR(WriteDit(model, dir, seed + 1, log));
   }
   TV_RETURN_IF_ERROR(WriteText(dir + "/turbovid.json", ManifestJson(model, seed)));
   if (!model.shared_parts) {

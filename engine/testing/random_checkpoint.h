@@ -27,15 +27,26 @@
 namespace turbovid::engine {
 
 struct RandomModel {
-  std::string name;  // wan2.1-t2v-1.3b | wan2.1-t2v-14b | tiny
+  std::string name;  // wan2.1-t2v-1.3b | wan2.1-t2v-14b | wan2.2-i2v-a14b | tiny | tiny-i2v
   DitConfig dit;
   T5Config t5;
   VaeConfig vae;
   bool shared_parts = false;  // umT5 + tokenizer + VAE linked from a shared folder (real sizes)
+  // Two DiT experts (Wan2.2 I2V-A14B layout: high_noise_model/ and low_noise_model/, the switch
+  // at `boundary`) instead of one DiT in the folder itself.
+  bool two_experts = false;
+  double boundary = 0.9;
+  // The DiT blocks' linears written directly as TurboDiffusion's W8A8 checkpoint stores them
+  // (`.int8_weight` I8 codes + `.scale` F32 128×128 block scales, docs/model-math.md §11): uniform
+  // codes in [−127, 127] and one scale per layer giving the bf16 rule's standard deviation. Half
+  // the disk and load of bf16, and no bf16 copy ever exists (the 14B experts at int8 are 14 GB
+  // each). RandomModelByName leaves it off; callers set it and add a suffix to `name`.
+  bool int8_linears = false;
 };
 
-// The known models: the official Wan2.1 T2V sizes (umT5-XXL, Wan2.1 VAE) and `tiny`
-// (TinySizes(false): DiT dim 128, umT5 dim 64, VAE dim 4) for quick CPU runs.
+// The known models: the official Wan2.1 T2V sizes (umT5-XXL, Wan2.1 VAE), Wan2.2 I2V-A14B (two
+// 14B experts with in_dim 36, the same umT5 and VAE), `tiny` (TinySizes(false): DiT dim 128,
+// umT5 dim 64, VAE dim 4) and `tiny-i2v` (its two-expert I2V form) for quick CPU runs.
 absl::StatusOr<RandomModel> RandomModelByName(const std::string& name);
 std::vector<std::string> RandomModelNames();
 

@@ -48,7 +48,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const char kUsage[] =
-    "usage: turbovid-engine bench --model wan2.1-t2v-1.3b|wan2.1-t2v-14b|tiny --random-weights\n"
+    "usage: turbovid-engine bench --model wan2.1-t2v-1.3b|wan2.1-t2v-14b|wan2.2-i2v-a14b|tiny\n"
+    "       --random-weights [--weights bf16|int8]\n"
     "       | --model-dir D\n"
     "       [--resolution 480p|720p] [--aspect 16:9] [--width W --height H] [--frames 81]\n"
     "       [--steps 4] [--attention dense|sla|sagesla|sagesla_sm89 (comma list)]\n"
@@ -56,6 +57,10 @@ const char kUsage[] =
     "       [--work-dir DIR] [--stages text,dit,vae,mp4,e2e] [--repeat 3] [--warmup 1]\n"
     "       [--prompt P] [--seed S] [--json FILE] [--mp4-out FILE] [--dump DIR] [--prepare-only]\n"
     "       [--one-rank-group]\n"
+    "--weights int8 writes the random DiT blocks' linears as W8A8 int8 codes + 128x128 block\n"
+    "scales (TurboDiffusion's -quant checkpoints; folder <model>-int8), so the int8 linears run.\n"
+    "wan2.2-i2v-a14b: two 14B experts (I2V); stage dit times the high-noise expert on a random\n"
+    "image condition, stage e2e generates from a random image (the budget plans the experts).\n"
     "--one-rank-group loads the DiT and the pipeline in a parallel group of one rank that runs\n"
     "every collective (the device communicator: NCCL on cuda, in-process on cpu); compare with a\n"
     "run without it for the communicator's overhead.\n"
@@ -82,6 +87,7 @@ const char kDefaultPrompt[] =
 struct Options {
   std::string model = "wan2.1-t2v-1.3b";
   std::string model_dir;
+  std::string weights = "bf16";  // --random-weights: bf16 | int8 block linears
   bool random_weights = false;
   bool prepare_only = false;
   bool one_rank_group = false;  // DiT and pipeline in a one-rank group running every collective
@@ -153,6 +159,7 @@ absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
   std::string attention, stages;
   str("--model", &o->model);
   str("--model-dir", &o->model_dir);
+  str("--weights", &o->weights);
   str("--resolution", &o->resolution);
   str("--aspect", &o->aspect);
   str("--backend", &o->backend);
@@ -188,6 +195,14 @@ absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
       return absl::InvalidArgumentError(
           absl::StrCat("--stages: '", s, "' is not text, dit, vae, mp4 or e2e"));
     }
+  }
+  if (o->weights != "bf16" && o->weights != "int8") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--weights: '", o->weights, "' is not bf16 or int8"));
+  }
+  if (o->weights != "bf16" && !o->random_weights) {
+    return absl::InvalidArgumentError(
+        "--weights: only with --random-weights (a --model-dir's checkpoint says its own)");
   }
   if (o->random_weights == !o->model_dir.empty()) {
     return absl::InvalidArgumentError("give exactly one of --random-weights and --model-dir");
@@ -283,6 +298,7 @@ class Bench {
   Tensor video_;    // [3, F, H, W] host F32
   Tensor frames_;   // [F, H, W, 3] U8
   io::TensorMap dump_;
+  bool i2v_ = false;  // two-expert I2V folder: the DiT stage runs the high-noise expert
 };
 
 template <typename Fn>
@@ -315,8 +331,7 @@ void Bench::Fail(const std::string& stage, const std::string& attention, const a
 absl::Status Bench::LoadAll(const std::string& dir) {
   TV_ASSIGN_OR_RETURN(ModelDir model_dir, ModelDir::Open(dir));
   vae_config_ = model_dir.vae;
-  if (model_dir.i2v)
-    return absl::UnimplementedError("bench: I2V model folders are not benchmarked yet");
+  i2v_ = model_dir.i2v;
   if (auto manifest = io::ReadJsonFile(dir + "/turbovid.json"); manifest.ok()) {
     if (const Json* t5 = manifest->Find("t5")) {
       TV_ASSIGN_OR_RETURN(t5_config_, T5Config::FromJson(*t5));
@@ -422,8 +437,15 @@ absl::Status Bench::DitStage(const std::string& attention) {
   total.attention = attention;
   total.note = absl::StrCat(o_.steps, " rCM steps incl. sampler and noise draws");
   const Tensor noise = GaussianNoise(latent_shape_, o_.seed, 0);
+  // I2V: a random condition in place of mask + image latent (the DiT's extra input channels).
+  Tensor y;
+  if (dit_config_.in_dim > latent_shape_[0]) {
+    y = GaussianNoise({dit_config_.in_dim - latent_shape_[0], latent_shape_[1], latent_shape_[2],
+                       latent_shape_[3]},
+                      o_.seed, 98);
+  }
   for (int i = 0; i < o_.warmup; ++i) {
-    TV_RETURN_IF_ERROR(dit_->Forward(noise, nullptr, 999.0, ctx, mode).status());
+    TV_RETURN_IF_ERROR(dit_->Forward(noise, y.defined() ? &y : nullptr, 999.0, ctx, mode).status());
   }
   TV_RETURN_IF_ERROR(backend_.Synchronize());
   backend_.ResetPeakMemory();
@@ -437,7 +459,7 @@ absl::Status Bench::DitStage(const std::string& attention) {
     auto velocity = [&](const Tensor& x, float t, bool) -> absl::StatusOr<Tensor> {
       TV_RETURN_IF_ERROR(backend_.Synchronize());
       const auto s0 = Clock::now();
-      absl::StatusOr<Tensor> v = dit_->Forward(x, nullptr, t, ctx, mode);
+      absl::StatusOr<Tensor> v = dit_->Forward(x, y.defined() ? &y : nullptr, t, ctx, mode);
       if (!v.ok()) return v.status();
       TV_RETURN_IF_ERROR(backend_.Synchronize());
       steps[step++].ms.push_back(
@@ -543,6 +565,16 @@ absl::Status Bench::E2eStage(Pipeline& pipeline, const std::string& attention,
   r.attention = mode.attention;
   r.sagesla = mode.sagesla;
   r.sla_topk = o_.sla_topk;
+  if (i2v_) {  // a random picture of the output size
+    Tensor rgb = Tensor::Zeros(DType::kU8, {o_.height, o_.width, 3});
+    const Tensor n = GaussianNoise({o_.height * o_.width * 3}, o_.seed, 97);
+    for (int64_t i = 0; i < rgb.numel(); ++i) {
+      const float v = 128.f + 40.f * n.data<float>()[i];
+      rgb.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(v, 0.f, 255.f));
+    }
+    TV_ASSIGN_OR_RETURN(r.image_bytes, video::EncodePng(rgb));
+    r.adapt_size_to_image = false;
+  }
   Row row;
   row.stage = "generate_e2e";
   row.attention = attention;
@@ -687,6 +719,11 @@ int BenchCommand(const std::vector<std::string>& args) {
   if (o.random_weights) {
     auto model = RandomModelByName(o.model);
     if (!model.ok()) return fail(model.status());
+    if (o.weights == "int8") {
+      model->int8_linears = true;
+      model->name += "-int8";
+      o.model = model->name;
+    }
     RandomParts parts;
     const bool e2e = o.stages.count("e2e") != 0;  // the whole pipeline
     parts.text = e2e || o.stages.count("text") != 0;
