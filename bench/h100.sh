@@ -12,6 +12,18 @@
 #   14b           Wan2.1-T2V-14B, 720p, 81 frames, 4 steps, DiT only, dense + SLA, one repeat
 #   smoke         the tiny model at 256x256, 9 frames, 2 steps: every stage (e2e too) and both programs in
 #                 a minute (a first check of a new bundle; also runs here with the env below)
+#   linears       bench/torch_linears.py: PyTorch's bf16 linear, torch._int_mm and torch._scaled_mm
+#                 (FP8, rowwise scales) at the Wan linear shapes (the same-run reference of the
+#                 int8/FP8 GEMM rows of tv_parity_test's Int8/Fp8 perf tests)
+#   14b-quant     Wan2.1-T2V-14B with int8 block linears (--weights int8, 14.3 GB), 720p, 81 frames,
+#                 4 steps, DiT only: sla and sagesla (the "denoise <= 8 s" target)
+#   a14b          Wan2.2-I2V-A14B, int8 experts (28.6 GB), 720p, 81 frames, 4 steps, image → MP4 end
+#                 to end with SageSLA under --memory-limit-gib 32 (peak and plan in the row)
+#   5090-emu      the RTX 5090 emulated on this GPU: TV_KERNELS=portable (no Hopper-only kernel,
+#                 SageSLA in the sm_89/sm_120 build's numerics) and a 32 GiB budget: 1.3B 480p
+#                 prompt → MP4 (sla, sagesla_sm89), then the A14B part's run the same way
+# The 14B-class parts write 14–29 GB each: on a 64 GB disk run one of 14b/14b-quant/a14b per
+# machine, or delete the previous model folder (TV_BENCH_CLEAN=1 does, before each 14B-class part).
 # Everything lands in $OUT (default gpu-out): per-run .txt/.json, compare-*.txt, h100.log.
 # Environment: TV_BENCH_WORK (checkpoints, default /tmp/turbovid-bench; the 1.3B set is 14.5 GB,
 # the 14B DiT 28.6 GB more), TV_BENCH_BUDGET (seconds for the whole command, default 510: each
@@ -136,9 +148,32 @@ bench_model() {
   compare "$tag"
 }
 
+# engine_only TAG LIMIT ENV... -- BENCH ARGS...: the engine's bench alone (no PyTorch counterpart at
+# this level), its table in engine-TAG.txt and JSON in engine-TAG.json.
+engine_only() {
+  local tag=$1 limit=$2
+  shift 2
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  rm -f "$OUT/engine-$tag.txt"
+  step "engine $tag" "$limit" "$OUT/engine-$tag.txt" \
+    env "${envs[@]}" $RUN turbovid-engine bench --backend "$BACKEND" --work-dir "$WORK" \
+    --json "$OUT/engine-$tag.json" "$@"
+}
+clean_14b() {  # frees the disk of the other 14B-class folders (TV_BENCH_CLEAN=1)
+  [ "${TV_BENCH_CLEAN:-0}" = 1 ] || return 0
+  local d
+  for d in wan2.1-t2v-14b wan2.1-t2v-14b-int8 wan2.2-i2v-a14b-int8; do
+    [ "$d" = "$1" ] || rm -rf "${WORK:?}/$d"
+  done
+}
+A14B_ARGS=(--model wan2.2-i2v-a14b --random-weights --weights int8 --resolution 720p --frames 81
+  --steps 4 --stages e2e --repeat 1 --warmup 1 --memory-limit-gib 32)
+
 log "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,temperature.gpu --format=csv,noheader 2>&1)"
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tee -a "$LOG"
-[ -x "$RUN" ] || { log "no $RUN: run scripts/cuda_bundle.sh on the build machine and carry .cudarun"; exit 2; }
+[ -x "$RUN" ] || { log "no $RUN: run scripts/cuda_bundle.sh on the build machine and carry .cudarun (or point TV_BENCH_RUN at a runner of a build made there: tests/gpu/all.sh does)"; exit 2; }
 parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(1.3b kernels)
 for part in "${parts[@]}"; do
@@ -161,10 +196,28 @@ for part in "${parts[@]}"; do
           --json "$OUT/torch-compile-1.3b-480p.json" "${TORCH_ARGS[@]}" ;;
     14b)
       bench_model 14b-720p wan2.1-t2v-14b "--resolution 720p --frames 81 --steps 4" dit dense,sla 1 300 300 ;;
+    linears)
+      step "torch linears" 300 "$OUT/torch-linears.txt" "$PY" bench/torch_linears.py 10 \
+        --json "$OUT/torch-linears.json" ;;
+    14b-quant)
+      clean_14b wan2.1-t2v-14b-int8
+      engine_only 14b-quant-720p 420 -- --model wan2.1-t2v-14b --random-weights \
+        --weights int8 --resolution 720p --frames 81 --steps 4 --stages dit --attention sla,sagesla \
+        --repeat 1 ;;
+    a14b)
+      clean_14b wan2.2-i2v-a14b-int8
+      engine_only a14b-720p-32g 480 -- "${A14B_ARGS[@]}" --attention sagesla ;;
+    5090-emu)
+      engine_only 5090emu-1.3b-480p 300 TV_KERNELS=portable -- --model wan2.1-t2v-1.3b \
+        --random-weights --resolution 480p --frames 81 --steps 4 --stages e2e \
+        --attention sla,sagesla_sm89 --repeat 3 --memory-limit-gib 32
+      clean_14b wan2.2-i2v-a14b-int8
+      engine_only 5090emu-a14b-720p-32g 480 TV_KERNELS=portable -- "${A14B_ARGS[@]}" \
+        --attention sagesla_sm89 ;;
     smoke)
       bench_model smoke tiny "--width 256 --height 256 --frames 9 --steps 2" text,dit,vae,mp4 dense,sla 1 120 180 e2e ;;
     *)
-      log "unknown part '$part' (kernels, 1.3b, 1.3b-compile, 14b, smoke)"; status=2 ;;
+      log "unknown part '$part' (kernels, 1.3b, 1.3b-compile, 14b, smoke, linears, 14b-quant, a14b, 5090-emu)"; status=2 ;;
   esac
 done
 log "done, status $status; results in $OUT"

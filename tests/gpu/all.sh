@@ -11,6 +11,9 @@
 #   sagesla  tests/gpu/sagesla.sh (SageSLA parity, golden, op timings, 1.3B DiT and e2e)
 #   nccl     tests/gpu/nccl_one_rank.sh (golden through a one-rank NCCL group, its overhead)
 #   portable parity and golden again with TV_KERNELS=portable (the RTX 5090's code paths)
+#   perf     the DISABLED_ perf tests of tv_parity_test (SLA, SageSLA, int8 / FP8 GEMMs, conv)
+#   h100:P   bench/h100.sh part P (linears, 14b-quant, a14b, 5090-emu, ...) on this build, with the
+#            checkpoints beside the service part's (one umT5 copy on the 64 GB disk)
 # Usage: tests/gpu/all.sh [PART...]   (default: all of them, in this order)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,6 +67,14 @@ for p in "${parts[@]}"; do
     portable)
       part portable-parity 240 env TV_KERNELS=portable "$BUILD/tests/parity/tv_parity_test"
       part portable-golden 180 env TV_KERNELS=portable bash "$OUT/golden_all.sh" "$BUILD" "$OUT" ;;
+    perf) part perf 300 "$BUILD/tests/parity/tv_parity_test" --gtest_also_run_disabled_tests \
+      --gtest_filter='*Perf*' ;;
+    h100:*)
+      printf '#!/bin/sh\nb=$1; shift\nexec "$(find %s -name "$b" -type f -perm -u+x | head -1)" "$@"\n' \
+        "$(realpath "$BUILD")" >"$OUT/run"
+      chmod +x "$OUT/run"
+      part "h100-${p#h100:}" 570 env TV_BENCH_RUN="$OUT/run" TV_BENCH_WORK=/tmp/turbovid-gpu \
+        TV_BENCH_CLEAN=1 TV_BENCH_BUDGET=560 OUT="$OUT/h100" bench/h100.sh "${p#h100:}" ;;
     *) note "unknown part $p" ;;
   esac
 done
