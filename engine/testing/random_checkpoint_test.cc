@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,8 +17,10 @@
 #include "engine/io/safetensors.h"
 #include "engine/models/t5.h"
 #include "engine/models/text_encoder.h"
+#include "engine/pipeline/model_dir.h"
 #include "engine/pipeline/pipeline.h"
 #include "engine/text/tokenizer.h"
+#include "engine/video/video.h"
 
 namespace turbovid::engine {
 namespace {
@@ -118,6 +121,62 @@ TEST(RandomCheckpointTest, TinyFolderRunsThroughThePipeline) {
   ASSERT_TRUE(big.ok());
   EXPECT_EQ(big->dit.dim, 5120);
   EXPECT_TRUE(big->shared_parts);
+}
+
+// --weights int8: the block linears are written as W8A8 codes + 128x128 block scales (the DiT
+// loads them as quantised) with the bf16 rule's spread; tiny-i2v is the two-expert I2V layout, and
+// both run through the pipeline (I2V from a picture).
+TEST(RandomCheckpointTest, Int8LinearsAndTwoExpertsLoadAndRun) {
+  const std::string work = TempDir("int8");
+  auto model = RandomModelByName("tiny-i2v");
+  ASSERT_TRUE(model.ok());
+  model->int8_linears = true;
+  model->name += "-int8";
+  auto dir = EnsureRandomCheckpoint(*model, work, RandomParts{}, 5);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto opened = ModelDir::Open(*dir);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_TRUE(opened->i2v);
+  ASSERT_EQ(opened->dit_dirs.size(), 2u);
+  auto tensors = io::ReadSafetensors(opened->dit_dirs[1] + "/diffusion_pytorch_model.safetensors");
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  EXPECT_EQ(tensors->count("blocks.0.ffn.0.weight"), 0u);
+  const Tensor& codes = tensors->at("blocks.0.ffn.0.int8_weight");
+  const Tensor& scale = tensors->at("blocks.0.ffn.0.scale");
+  ASSERT_EQ(codes.dtype(), DType::kI8);
+  ASSERT_EQ(scale.dtype(), DType::kF32);
+  EXPECT_EQ(scale.dim(0), (codes.dim(0) + 127) / 128);
+  EXPECT_EQ(scale.dim(1), (codes.dim(1) + 127) / 128);
+  double sq = 0;
+  int lo = 0, hi = 0;
+  for (int64_t i = 0; i < codes.numel(); ++i) {
+    const int c = codes.data<int8_t>()[i];
+    lo = std::min(lo, c), hi = std::max(hi, c);
+    sq += double(c) * c;
+  }
+  EXPECT_EQ(lo, -127);
+  EXPECT_EQ(hi, 127);
+  const double std_w = std::sqrt(sq / codes.numel()) * scale.data<float>()[0];
+  EXPECT_NEAR(std_w * std::sqrt(double(codes.dim(1))), 1.0, 0.05);  // 1/sqrt(fan_in)
+  EXPECT_EQ(tensors->count("blocks.0.self_attn.attn_op.local_attn.proj_l.weight"), 1u);
+  auto backend = MakeCpuBackend();
+  auto pipeline = Pipeline::Load(*dir, *backend);
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  Tensor rgb = Tensor::Zeros(DType::kU8, {32, 32, 3});
+  for (int64_t i = 0; i < rgb.numel(); ++i) rgb.data<uint8_t>()[i] = static_cast<uint8_t>(i * 7);
+  GenerateRequest req;
+  req.prompt = "a dog runs on the beach";
+  auto png = video::EncodePng(rgb);
+  ASSERT_TRUE(png.ok());
+  req.image_bytes = *png;
+  req.adapt_size_to_image = false;
+  req.frames = 5;
+  req.width = 32;
+  req.height = 32;
+  req.steps = 2;
+  auto result = (*pipeline)->Generate(req, nullptr, nullptr, /*encode_mp4=*/false);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->frames.dim(0), 5);
 }
 
 // The bench's random umT5 must be well conditioned, or the engine (bf16 on a GPU) and the PyTorch
