@@ -7,6 +7,8 @@
 #   parity   tv_parity_test: every CUDA op against the CPU reference (SageSLA, W8A8 included)
 #   golden   every golden case on the CUDA backend
 #   sass     scripts/check_sass.sh: int8 / FP8 tensor-core instructions per arch
+#   ckpt     the random-weight Wan2.1-T2V-1.3B checkpoint (real sizes) under /tmp/turbovid-gpu, as
+#            tests/gpu/run.sh makes it (the sagesla, nccl and bench parts use it)
 #   service  tests/gpu/run.sh tests bench (scheduler + CUDA workers, overhead)
 #   sagesla  tests/gpu/sagesla.sh (SageSLA parity, golden, op timings, 1.3B DiT and e2e)
 #   nccl     tests/gpu/nccl_one_rank.sh (golden through a one-rank NCCL group, its overhead)
@@ -61,6 +63,9 @@ for p in "${parts[@]}"; do
     parity) part parity 240 "$BUILD/tests/parity/tv_parity_test" ;;
     golden) part golden 180 bash "$OUT/golden_all.sh" "$BUILD" "$OUT" ;;
     sass) part sass 60 scripts/check_sass.sh "$BUILD" ;;
+    ckpt) part ckpt 200 "$BUILD/engine/turbovid-engine" bench --model wan2.1-t2v-1.3b --random-weights \
+      --prepare-only --work-dir /tmp/turbovid-gpu --stages text,dit,vae,mp4 &&
+      touch /tmp/turbovid-gpu/wan2.1-t2v-1.3b/.complete ;;
     service) part service 300 env TV_GPU_SKIP_BUILD=1 tests/gpu/run.sh tests bench ;;
     sagesla) part sagesla 300 tests/gpu/sagesla.sh "$BUILD" ;;
     nccl) part nccl 300 tests/gpu/nccl_one_rank.sh "$BUILD" ;;
