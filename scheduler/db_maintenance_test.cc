@@ -50,7 +50,14 @@ class DbMaintenanceTest : public ::testing::Test {
       job.request.set_model_id("tiny-t2v");
       job.request.set_prompt(std::string(200, 'a' + i % 26));
       job.job.set_model_id("tiny-t2v");
+      job.request.set_tenant("tenant-" + std::to_string(i % 3));
       ASSERT_THAT((*store)->Insert(job).status(), IsOk());
+      if (i % 10 == 0) {  // finished, with the GPU time quotas count
+        job.state = turbovid::v1::JOB_STATE_SUCCEEDED;
+        job.finished_unix_seconds = 1000.0 + i;
+        job.gpu_seconds = 0.5 * i;
+        ASSERT_THAT((*store)->Update(job), IsOk());
+      }
     }
     ASSERT_THAT((*store)->Checkpoint(), IsOk());
     store->reset();
@@ -101,6 +108,19 @@ TEST_F(DbMaintenanceTest, OverwrittenHeaderIsRefusedAndFullyRecovered) {
   ASSERT_THAT(store.status(), IsOk());
   EXPECT_THAT((*store)->Get("job-1").status(), IsOk());
   EXPECT_THAT((*store)->Get("job-300").status(), IsOk());
+  // The columns later schema versions added come across too: the tenant filter and the GPU
+  // seconds that per-tenant quotas sum.
+  ListFilter filter;
+  filter.tenant = "tenant-1";
+  filter.limit = 1000;
+  auto listed = (*store)->List(filter);
+  ASSERT_THAT(listed.status(), IsOk());
+  EXPECT_EQ(listed->size(), static_cast<size_t>(kJobs / 3));
+  auto usage = (*store)->GpuUsageSince(0);
+  ASSERT_THAT(usage.status(), IsOk());
+  ASSERT_EQ(usage->size(), static_cast<size_t>(kJobs / 10));
+  EXPECT_EQ(usage->back().tenant, "tenant-0");
+  EXPECT_DOUBLE_EQ(usage->back().gpu_seconds, 150.0);
 }
 
 TEST_F(DbMaintenanceTest, OverwrittenPageIsRefusedAndPartlyRecovered) {

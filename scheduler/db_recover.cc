@@ -22,16 +22,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kCols[] =
+// The columns every store has, then those later versions added (job_store.cc's schema).
+constexpr char kBaseCols[] =
     "seq, job_id, client_request_id, model_id, state, request, image, attempts, losses, "
     "worker_id, error, seed, width_pixels, height_pixels, video_bytes, created, started, "
-    "finished, resolved, deleted";
-// Stores from before DeleteJob have no `deleted` column: their rows read it as 0.
-constexpr char kColsWithoutDeleted[] =
-    "seq, job_id, client_request_id, model_id, state, request, image, attempts, losses, "
-    "worker_id, error, seed, width_pixels, height_pixels, video_bytes, created, started, "
-    "finished, resolved, 0";
-constexpr int kNumCols = 20;
+    "finished, resolved";
+struct AddedColumn {
+  const char* name;
+  const char* absent;  // what a row of a store without the column reads instead
+};
+constexpr AddedColumn kAddedCols[] = {{"deleted", "0"}, {"tenant", "''"}, {"gpu_seconds", "0"}};
+constexpr int kNumCols = 19 + 3;
 constexpr int kRequestCol = 5;
 constexpr int kResolvedCol = 18;
 // After an unreadable row: this many single-step retries, then doubling jumps.
@@ -137,10 +138,26 @@ int64_t QueryInt(sqlite3* db, const char* sql, int64_t fallback) {
   return value;
 }
 
-// Row by row from seq 1 up to `upper`, jumping over what cannot be read.
+// The column list: with `db` (the source attached as `src`), as the source store can read it —
+// every added column it lacks replaced by its default — else the current schema's names.
+std::string Columns(sqlite3* db) {
+  std::string cols = kBaseCols;
+  for (const AddedColumn& c : kAddedCols) {
+    const bool has =
+        db == nullptr ||
+        QueryInt(db,
+                 absl::StrCat("SELECT COUNT(*) FROM pragma_table_info('jobs', 'src') WHERE name = '",
+                              c.name, "'")
+                     .c_str(),
+                 0) == 1;
+    absl::StrAppend(&cols, ", ", has ? c.name : c.absent);
+  }
+  return cols;
+}
+
 // Row by row from seq 1 up to `upper`, jumping over what cannot be read. Reads on `src`, its own
 // connection, so that a read error never touches the transaction writing `db`.
-void CopyByRanges(sqlite3* src, sqlite3* db, const char* src_cols, int64_t upper,
+void CopyByRanges(sqlite3* src, sqlite3* db, const std::string& src_cols, int64_t upper,
                   RecoverReport* report) {
   sqlite3_stmt* select = nullptr;
   sqlite3_stmt* insert = nullptr;
@@ -150,7 +167,9 @@ void CopyByRanges(sqlite3* src, sqlite3* db, const char* src_cols, int64_t upper
   std::string placeholders = "?";
   for (int i = 1; i < kNumCols; ++i) absl::StrAppend(&placeholders, ", ?");
   sqlite3_prepare_v2(
-      db, absl::StrCat("INSERT INTO main.jobs (", kCols, ") VALUES (", placeholders, ")").c_str(),
+      db,
+      absl::StrCat("INSERT INTO main.jobs (", Columns(nullptr), ") VALUES (", placeholders, ")")
+          .c_str(),
       -1, &insert, nullptr);
   if (select == nullptr || insert == nullptr) {
     report->notes.push_back(absl::StrCat("cannot read jobs: ", sqlite3_errmsg(src)));
@@ -235,13 +254,9 @@ absl::StatusOr<RecoverReport> RecoverDatabase(const std::string& broken, const s
   }
   const int64_t sequence =
       QueryInt(db, "SELECT seq FROM src.sqlite_sequence WHERE name = 'jobs'", -1);
-  const char* src_cols =
-      QueryInt(db, "SELECT COUNT(*) FROM pragma_table_info('jobs', 'src') WHERE name = 'deleted'",
-               0) == 1
-          ? kCols
-          : kColsWithoutDeleted;
+  const std::string src_cols = Columns(db);
   // Bulk first: the whole table in one statement (its own transaction) when every page reads.
-  const std::string bulk = absl::StrCat("INSERT INTO main.jobs (", kCols, ") SELECT ", src_cols,
+  const std::string bulk = absl::StrCat("INSERT INTO main.jobs (", Columns(nullptr), ") SELECT ", src_cols,
                                         " FROM src.jobs ORDER BY seq");
   const bool bulk_ok = sqlite3_exec(db, bulk.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
   if (bulk_ok) report.rows_copied = sqlite3_changes(db);
