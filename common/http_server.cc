@@ -117,9 +117,11 @@ HttpResponse Refusal(const absl::Status& status) {
     if (c == '"' || c == '\\') message += '\\';
     message += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
   }
-  return {code, "application/json",
-          absl::StrCat("{\"code\": \"", absl::StatusCodeToString(status.code()),
-                       "\", \"message\": \"", message, "\"}\n")};
+  HttpResponse response{code, "application/json",
+                        absl::StrCat("{\"code\": \"", absl::StatusCodeToString(status.code()),
+                                     "\", \"message\": \"", message, "\"}\n")};
+  if (code == 429) response.headers.emplace_back("Retry-After", "1");
+  return response;
 }
 
 }  // namespace

@@ -24,9 +24,12 @@ namespace {
 
 common::HttpResponse Error(const absl::Status& status) {
   const grpc::Status cut = ToGrpcStatus(status);  // the same 1 KiB cut as gRPC answers
-  return {HttpStatusOf(status.code()), kJsonType,
-          absl::StrCat("{\"code\": ", JsonQuote(absl::StatusCodeToString(status.code())),
-                       ", \"message\": ", JsonQuote(cut.error_message()), "}\n")};
+  common::HttpResponse response{
+      HttpStatusOf(status.code()), kJsonType,
+      absl::StrCat("{\"code\": ", JsonQuote(absl::StatusCodeToString(status.code())),
+                   ", \"message\": ", JsonQuote(cut.error_message()), "}\n")};
+  AddRetryAfter(status, &response);
+  return response;
 }
 
 template <typename Message>

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include "absl/strings/numbers.h"
@@ -104,6 +105,25 @@ int HttpStatusOf(absl::StatusCode code) {
       return 504;
     default:
       return 500;
+  }
+}
+
+int RetryAfterSeconds(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kResourceExhausted) return 0;
+  constexpr absl::string_view kPhrase = "retry after ";
+  const absl::string_view message = status.message();
+  const size_t at = message.rfind(kPhrase);
+  if (at == absl::string_view::npos) return 1;
+  absl::string_view rest = message.substr(at + kPhrase.size());
+  rest = rest.substr(0, rest.find(' '));
+  double seconds = 0;
+  if (!absl::SimpleAtod(rest, &seconds) || !(seconds >= 0)) return 1;
+  return static_cast<int>(std::clamp(std::ceil(seconds), 1.0, 86400.0));
+}
+
+void AddRetryAfter(const absl::Status& status, common::HttpResponse* response) {
+  if (const int seconds = RetryAfterSeconds(status); seconds > 0) {
+    response->headers.emplace_back("Retry-After", std::to_string(seconds));
   }
 }
 

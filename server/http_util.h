@@ -18,6 +18,11 @@ inline constexpr char kJsonType[] = "application/json";
 
 // The HTTP status of a canonical code (google.rpc's mapping, as grpc-gateway uses it).
 int HttpStatusOf(absl::StatusCode code);
+// A 429 answer's Retry-After, in whole seconds: the wait the refusal names ("... retry after
+// 2.40 s", as the tenant quotas word it), rounded up, else 1. Other statuses get none (0).
+int RetryAfterSeconds(const absl::Status& status);
+// Adds the Retry-After header to `response` where RetryAfterSeconds gives one.
+void AddRetryAfter(const absl::Status& status, common::HttpResponse* response);
 
 // Decoded query parameters (percent escapes and '+'); InvalidArgument on a bad escape.
 absl::StatusOr<std::map<std::string, std::string>> ParseQuery(const std::string& query);

@@ -122,7 +122,9 @@ common::HttpResponse Error(const absl::Status& status) {
   (*error.mutable_fields())["code"] = Str(code);
   Struct body;
   (*body.mutable_fields())["error"] = Obj(std::move(error));
-  return JsonResponse(HttpStatusOf(status.code()), body);
+  common::HttpResponse response = JsonResponse(HttpStatusOf(status.code()), body);
+  AddRetryAfter(status, &response);
+  return response;
 }
 
 absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }

@@ -76,9 +76,10 @@ def http_get(port, path, timeout=2.0, context=None):
         return 0, ""
 
 
-def api_call(port, path, method="GET", body=None, key=None):
+def api_call(port, path, method="GET", body=None, key=None, headers_out=None):
     """(status, text) of one HTTP request to a loopback job API: `body` a JSON string, `key` an
-    API key sent as a Bearer token; error statuses are returned, not raised."""
+    API key sent as a Bearer token; error statuses are returned, not raised. `headers_out`, a
+    dict, receives the answer's headers."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
                                  data=body.encode() if body is not None else None)
     if body is not None:
@@ -87,8 +88,12 @@ def api_call(port, path, method="GET", body=None, key=None):
         req.add_header("Authorization", f"Bearer {key}")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
+            if headers_out is not None:
+                headers_out.update(r.headers.items())
             return r.status, r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
+        if headers_out is not None:
+            headers_out.update(e.headers.items())
         return e.code, e.read().decode(errors="replace")
 
 

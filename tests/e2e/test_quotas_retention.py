@@ -72,10 +72,13 @@ class QuotasRetentionTest(e2e_case.ClusterCase):
         request = json.dumps({"model_id": harness.T2V_MODEL, "prompt": "over http",
                               "num_frames": 5, "num_steps": 2,
                               "size": {"width_pixels": 64, "height_pixels": 64}})
+        headers = {}
         status, body = http(c.api_port, "/turbovid/v1/jobs", "POST", request,
-                            key=c.keys["alice"])
+                            key=c.keys["alice"], headers_out=headers)
         self.assertEqual(status, 429, body)
         self.assertIn("gpu_seconds_per_day", json.loads(body)["message"])
+        # Retry-After: the wait the refusal names, in whole seconds (about a day here).
+        self.assertGreater(int(headers.get("Retry-After", "0")), 86000, headers)
         # bob has the defaults (no budget).
         other = bob.submit(bob.request(harness.T2V_MODEL, "bob's", **SHORT))
         self.assertEqual(bob.state_name(bob.wait(other.job_id, timeout=180)),
