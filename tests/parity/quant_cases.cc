@@ -232,7 +232,7 @@ TEST(Int8GemmParity, Sm90MatchesMmaAndCpu) {
       const int64_t d_mma = BitDiffs((*mma)[o], (*ref)[o]);
       const int64_t d_sm90 = BitDiffs((*sm90)[o], (*ref)[o]);
       const int64_t d_paths = BitDiffs((*sm90)[o], (*mma)[o]);
-      std::printf("%-72s %-7s mma/cpu %lld  sm90/cpu %lld  sm90/mma %lld differing\n", name.c_str(),
+      std::printf("%-80s %-7s mma/cpu %lld  sm90/cpu %lld  sm90/mma %lld differing\n", name.c_str(),
                   kOut[o], static_cast<long long>(d_mma), static_cast<long long>(d_sm90),
                   static_cast<long long>(d_paths));
       EXPECT_EQ(d_mma, 0) << name << " " << kOut[o] << ": mma.sync vs CPU";
