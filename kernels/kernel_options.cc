@@ -47,4 +47,10 @@ bool ParseConv3dPath(const char* value, Conv3dPath* out) {
   return Parse(value, kNames, kValues, out);
 }
 
+bool ParseInt8GemmPath(const char* value, Int8GemmPath* out) {
+  static constexpr const char* kNames[] = {"mma", "sm90"};
+  static constexpr Int8GemmPath kValues[] = {Int8GemmPath::kMma, Int8GemmPath::kSm90};
+  return Parse(value, kNames, kValues, out);
+}
+
 }  // namespace turbovid::kernels

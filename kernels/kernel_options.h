@@ -17,18 +17,24 @@ enum class SlaPath : int { kAuto = 0, kSm90 = 1, kWgmma = 2, kPortable = 3 };
 // Conv3d kernel (TV_CONV3D_PATH=direct|gemm|halo|sm90); kAuto takes the fastest that accepts the
 // shapes (kernels/conv.h).
 enum class Conv3dPath : int { kAuto = 0, kDirect = 1, kGemm = 2, kHalo = 3, kSm90 = 4 };
+// W8A8 int8 GEMM (TV_INT8_GEMM=mma|sm90): kAuto and kSm90 take the TMA + wgmma kernel on an sm_90a
+// device (kernels/quant.h says which shapes), kMma the mma.sync one; elsewhere mma.sync. Every path
+// gives the same bits.
+enum class Int8GemmPath : int { kAuto = 0, kMma = 1, kSm90 = 2 };
 
 struct KernelOptions {
   AttentionPath attention = AttentionPath::kAuto;
   FaSm90Variant fa_sm90 = FaSm90Variant::kAuto;
   SlaPath sla = SlaPath::kAuto;
   Conv3dPath conv3d = Conv3dPath::kAuto;
+  Int8GemmPath int8_gemm = Int8GemmPath::kAuto;
   // TV_CONV_SM90_DEBUG=1: the sm90 conv path prints its host-side failures to stderr.
   bool conv_sm90_debug = false;
   // TV_KERNELS=portable: no Hopper-only kernel anywhere (the paths an RTX 4090/5090 takes, run on
   // an H100 to emulate one): attention on the flash kernel, SLA on the portable one, conv3d off
-  // sm90, and SageSLA with the sm_89/sm_120 build's numerics. Set before the paths above are read,
-  // it turns each kAuto into its portable choice; a path named explicitly still wins.
+  // sm90, the int8 GEMM on mma.sync, and SageSLA with the sm_89/sm_120 build's numerics. Set before
+  // the paths above are read, it turns each kAuto into its portable choice; a path named explicitly
+  // still wins.
   bool portable = false;
 };
 
@@ -37,5 +43,6 @@ bool ParseAttentionPath(const char* value, AttentionPath* out);
 bool ParseFaSm90Variant(const char* value, FaSm90Variant* out);
 bool ParseSlaPath(const char* value, SlaPath* out);
 bool ParseConv3dPath(const char* value, Conv3dPath* out);
+bool ParseInt8GemmPath(const char* value, Int8GemmPath* out);
 
 }  // namespace turbovid::kernels

@@ -1,16 +1,22 @@
 // W8A8 int8 linear (docs/model-math.md §11): tile quantiser; int8 GEMM (mma.sync m16n8k32 s8,
 // 128x128 CTA tile, one 128-wide K block per cp.async stage) dequantising each K block's int32
 // sums into fp32 with fma(float(dot), sa·sw, acc); a scalar GEMM for shapes the fast path skips.
+// LaunchInt8Gemm hands sm_90a devices to the wgmma kernel (quant_sm90.cu) unless told otherwise.
 #include <cuda_bf16.h>
 
 #include "kernels/device_util.cuh"
 #include "kernels/ptx.cuh"
 #include "kernels/quant.h"
+#include "kernels/quant_tiles.cuh"
 
 namespace turbovid::kernels {
 namespace {
 
 constexpr int kBlk = static_cast<int>(kQuantBlock);
+
+using quant_tiles::AsBf16;
+using quant_tiles::Epilogue;
+using quant_tiles::StorePair;
 
 // ---------------------------------------------------------------------------------------------
 // Quantiser: one CTA per 128x128 tile; thread t covers 4 adjacent columns of 16 rows.
@@ -18,11 +24,6 @@ constexpr int kBlk = static_cast<int>(kQuantBlock);
 constexpr int kQuantThreads = 256;
 constexpr int kQuantRowsPerPass = kQuantThreads / (kBlk / 4);  // 8
 constexpr int kQuantPasses = kBlk / kQuantRowsPerPass;         // 16
-
-__device__ __forceinline__ float AsBf16(float v) {
-  return __bfloat162float(__float2bfloat16_rn(v));
-}
-__device__ __forceinline__ float AsBf16(__nv_bfloat16 v) { return __bfloat162float(v); }
 
 template <typename T>
 __global__ void __launch_bounds__(kQuantThreads)
@@ -82,42 +83,6 @@ __global__ void __launch_bounds__(kQuantThreads)
   }
   if (t == 0)
     a.scale[static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x] = __fdiv_rn(amax, 128.f);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shared epilogue: acc probe, bf16 round, bf16 bias, bf16 round (Int8Linear.forward order).
-
-__device__ __forceinline__ float Epilogue(const Int8GemmArgs& a, int64_t col, float acc) {
-  const float out = AsBf16(acc);
-  return a.bias.data ? AsBf16(out + AsBf16(detail::Load(a.bias, col))) : out;
-}
-
-// Stores the results of columns col, col + 1 (col + 1 may be past n) of one row.
-__device__ __forceinline__ void StorePair(const Int8GemmArgs& a, bool paired, int64_t row,
-                                          int64_t col, float acc0, float acc1) {
-  const int64_t i = row * a.n + col;
-  const bool both = col + 1 < a.n;
-  if (a.acc) {
-    if (paired && both) {
-      *reinterpret_cast<float2*>(a.acc + i) = make_float2(acc0, acc1);
-    } else {
-      a.acc[i] = acc0;
-      if (both) a.acc[i + 1] = acc1;
-    }
-  }
-  const float y0 = Epilogue(a, col, acc0);
-  const float y1 = both ? Epilogue(a, col + 1, acc1) : 0.f;
-  if (paired && both) {
-    if (a.y.type == ElemType::kBF16) {
-      *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(a.y.data) + i) =
-          __floats2bfloat162_rn(y0, y1);
-    } else {
-      *reinterpret_cast<float2*>(static_cast<float*>(a.y.data) + i) = make_float2(y0, y1);
-    }
-  } else {
-    detail::Store(a.y, i, y0);
-    if (both) detail::Store(a.y, i + 1, y1);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,10 +262,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1) Int8GemmMmaKernel(Int8GemmArg
   CpAsyncWait<0>();
 
   // C fragment: c0, c1 at (row g, cols 2t, 2t+1), c2, c3 at row g + 8 (g = lane / 4, t = lane % 4).
-  const bool paired =
-      a.n % 2 == 0 &&
-      reinterpret_cast<uintptr_t>(a.y.data) % (a.y.type == ElemType::kF32 ? 8 : 4) == 0 &&
-      reinterpret_cast<uintptr_t>(a.acc) % 8 == 0;
+  const bool paired = quant_tiles::PairedStores(a);
 #pragma unroll
   for (int i = 0; i < kTilesM; ++i) {
 #pragma unroll
@@ -349,6 +311,10 @@ cudaError_t LaunchInt8Gemm(const Int8GemmArgs& args, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   }
   if (args.m == 0 || args.n == 0) return cudaSuccess;
+  if (args.path != Int8GemmPath::kMma && Int8GemmSm90Available()) {
+    if (Int8GemmSm90Accepts(args)) return LaunchInt8GemmSm90(args, stream);
+    if (args.path == Int8GemmPath::kSm90) return cudaErrorInvalidValue;
+  }
   const int64_t tiles = ((args.m + kBlk - 1) / kBlk) * ((args.n + kBlk - 1) / kBlk);
   const bool fast = args.k > 0 && args.k % 16 == 0 && Aligned16(args.a) && Aligned16(args.w) &&
                     tiles <= 0x7fffffff;

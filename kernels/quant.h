@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/kernel_options.h"
 #include "kernels/kernel_types.h"
 
 namespace turbovid::kernels {
@@ -28,7 +29,11 @@ cudaError_t LaunchQuantizeInt8(const QuantizeInt8Args& args, cudaStream_t stream
 // acc[i,j] = Σ_kb fma(float(Σ_{c∈kb} a[i,c]·w[j,c]), a_scale[i/128,kb]·w_scale[j/128,kb], acc)
 // over K blocks in increasing order (the CPU reference's exact arithmetic);
 // y = bf16(bf16(acc) + bf16(bias)), or bf16(acc) without bias.
-// Fast path (mma.sync s8): k % 16 == 0 and a, w 16-byte aligned; otherwise a scalar kernel.
+// Paths, all giving the same bits (the per-block int32 dots are exact, the fma order fixed):
+// sm_90a device and build, path kAuto or kSm90, Int8GemmSm90Accepts → TMA + wgmma kernel
+// (quant_sm90.cu); else k % 16 == 0 and a, w 16-byte aligned → mma.sync s8 kernel; else a scalar
+// kernel. A forced kSm90 on an sm_90a device whose shapes the wgmma kernel does not take is an
+// error (cudaErrorInvalidValue), not a silent fallback; on other devices it means kMma.
 struct Int8GemmArgs {
   const int8_t* a = nullptr;       // [m, k] quantised activations
   const float* a_scale = nullptr;  // [ceil(m/128), ceil(k/128)]
@@ -40,7 +45,18 @@ struct Int8GemmArgs {
   int64_t m = 0;
   int64_t n = 0;
   int64_t k = 0;
+  Int8GemmPath path = Int8GemmPath::kAuto;  // KernelOptions::int8_gemm (TV_INT8_GEMM)
 };
 cudaError_t LaunchInt8Gemm(const Int8GemmArgs& args, cudaStream_t stream);
+
+// The sm_90a wgmma GEMM (quant_sm90.cu). Built: compiled with sm_90a device code. Available: built
+// and the current device is compute capability 9.0. Accepts: k % 16 == 0, a and w 16-byte aligned,
+// m, n, k below 2^31 - 256 (TMA coordinates). It writes the acc probe too.
+bool Int8GemmSm90Built();
+bool Int8GemmSm90Available();
+bool Int8GemmSm90Accepts(const Int8GemmArgs& args);
+// Runs the wgmma kernel alone: cudaErrorNotSupported when not available, InvalidValue when the
+// shapes are not accepted.
+cudaError_t LaunchInt8GemmSm90(const Int8GemmArgs& args, cudaStream_t stream);
 
 }  // namespace turbovid::kernels

@@ -1,6 +1,7 @@
 // Hopper (sm_90a) device helpers of the TMA + wgmma kernels (flash_attention_sm90.cu, sla_sm90.cu,
-// sla_wgmma_sm90.cu, conv_sm90.cu): mbarriers, TMA loads, proxy fences, setmaxnreg, the 128-byte-
-// swizzle matrix descriptor and every wgmma wrapper. Device code for sm_90a builds only.
+// sla_wgmma_sm90.cu, conv_sm90.cu, quant_sm90.cu): mbarriers, TMA loads, proxy fences, setmaxnreg,
+// the 128-byte-swizzle matrix descriptor and every wgmma wrapper. Device code for sm_90a builds
+// only.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (type only: no libcuda link)
@@ -53,8 +54,17 @@ TV_PTX_OP(FenceProxyAsync, "fence.proxy.async.shared::cta")
 TV_PTX_OP_N(RegDealloc, "setmaxnreg.dec.sync.aligned.u32")
 TV_PTX_OP_N(RegAlloc, "setmaxnreg.inc.sync.aligned.u32")
 
-// One box of a 3-D / 4-D tensor map (coordinates innermost first) into shared memory, completing
-// on mbarrier `bar`; parts past the tensor's ends are zero-filled and still counted in the bytes.
+// One box of a 2-D / 3-D / 4-D tensor map (coordinates innermost first) into shared memory,
+// completing on mbarrier `bar`; parts past the tensor's ends are zero-filled and still counted in
+// the bytes.
+__device__ __forceinline__ void TmaLoad2d(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                          int c0, int c1) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");
+}
 __device__ __forceinline__ void TmaLoad3d(uint32_t dst, const CUtensorMap* map, uint32_t bar,
                                           int c0, int c1, int c2) {
   asm volatile(
@@ -172,6 +182,23 @@ __device__ __forceinline__ void WgmmaRS(float (&d)[N][4], const uint32_t (&a)[4]
                                         int accumulate) {
   WgmmaRS<kTransB>(reinterpret_cast<float(&)[N * 4]>(d), a, b, accumulate);
 }
+
+// d (64×128 s32) = [d +] A (64×32 s8, smem) · B (32×128 s8, smem), both K-major (the only
+// layout integer wgmma takes); accumulate 0 overwrites d. Integer products and sums are exact.
+#define TV_WG_IACC4(i) "+r"(d[i]), "+r"(d[i + 1]), "+r"(d[i + 2]), "+r"(d[i + 3])
+#define TV_WG_IACC16(i) TV_WG_IACC4(i), TV_WG_IACC4(i + 4), TV_WG_IACC4(i + 8), TV_WG_IACC4(i + 12)
+#define TV_WG_IACC64(i) \
+  TV_WG_IACC16(i), TV_WG_IACC16(i + 16), TV_WG_IACC16(i + 32), TV_WG_IACC16(i + 48)
+__device__ __forceinline__ void WgmmaS8(int (&d)[64], uint64_t a, uint64_t b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 " TV_WG_REGS64 ", %64, %65, p;\n}\n"
+      : TV_WG_IACC64(0)
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+#undef TV_WG_IACC4
+#undef TV_WG_IACC16
+#undef TV_WG_IACC64
 
 #undef TV_WG_ACC4
 #undef TV_WG_ACC16

@@ -1,5 +1,6 @@
-// Tensor maps for the sm_90a TMA kernels (flash_attention_sm90.cu, sla_sm90.cu, conv_sm90.cu):
-// cuTensorMapEncodeTiled looked up once through the runtime (no -lcuda link) and the bf16 layouts.
+// Tensor maps for the sm_90a TMA kernels (flash_attention_sm90.cu, sla_sm90.cu, conv_sm90.cu,
+// quant_sm90.cu): cuTensorMapEncodeTiled looked up once through the runtime (no -lcuda link), the
+// bf16 layouts and the int8 GEMM operands.
 // Host code; internal to kernels/, not part of the launch API.
 #pragma once
 
@@ -27,5 +28,10 @@ int EncodeBf16(CUtensorMap* map, const void* ptr, int rank, const uint64_t* dims
 // [len, heads, 128] bf16 seen as 3-D {dim, head, token}: boxes of 64 dims × `rows` tokens of one
 // head, 128-byte swizzle. False when the driver refuses it.
 bool EncodeHeads128(CUtensorMap* map, const void* ptr, int64_t len, int64_t heads, int rows);
+
+// [rows, cols] int8, row-major, seen as 2-D {col, row}: boxes of 128 columns (one 128-byte swizzle
+// row) × `box_rows` rows, 128-byte swizzle, zero fill past the ends. cols % 16 == 0 and a 16-byte-
+// aligned base (TMA's stride and address rules). False when the driver refuses it.
+bool EncodeI8Rows128(CUtensorMap* map, const void* ptr, int64_t rows, int64_t cols, int box_rows);
 
 }  // namespace turbovid::kernels::tma

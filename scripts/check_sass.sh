@@ -4,7 +4,8 @@
 # TV_CUDA_ARCHS it counts, per object file of kernels/, the int8 (IMMA), FP8 (QMMA), bf16/fp16
 # (HMMA) mma.sync and the Hopper warpgroup (HGMMA / IGMMA / QGMMA) instructions, and fails when a
 # kernel that must use int8 or FP8 tensor cores has none for that arch: quant.cu (W8A8 GEMM,
-# int8) and sagesla.cu (int8 Q·Kᵀ and e4m3 P·V) on sm_120a and sm_90a.
+# int8) and sagesla.cu (int8 Q·Kᵀ and e4m3 P·V) on sm_120a and sm_90a, and quant_sm90.cu (the
+# Hopper W8A8 GEMM: warpgroup int8, IGMMA) on sm_90a.
 # Usage: scripts/check_sass.sh [BUILD]   (default build; prints a table; exit 1 on a missing one)
 set -uo pipefail
 BUILD=${1:-build}
@@ -24,6 +25,8 @@ for o in $objs; do
     printf '%-28s %-8s %6s %6s %6s %6s %6s %6s\n' "$name" "$arch" "$i" "$q" "$h" "$hg" "$ig" "$qg"
     case "$name" in
       quant.cu.o) [ $((i + ig)) -gt 0 ] || { echo "  MISSING: no int8 MMA in $name for $arch"; status=1; } ;;
+      quant_sm90.cu.o)
+        [ "$arch" != sm_90a ] || [ "$ig" -gt 0 ] || { echo "  MISSING: no IGMMA in $name"; status=1; } ;;
       sagesla.cu.o)
         [ $((i + ig)) -gt 0 ] || { echo "  MISSING: no int8 MMA in $name for $arch"; status=1; }
         [ $((q + qg)) -gt 0 ] || { echo "  MISSING: no FP8 MMA in $name for $arch"; status=1; } ;;

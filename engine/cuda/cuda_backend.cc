@@ -75,6 +75,7 @@ absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv() {
     o.attention = kernels::AttentionPath::kFlash;
     o.sla = kernels::SlaPath::kPortable;
     o.conv3d = kernels::Conv3dPath::kHalo;  // the halo kernel where it takes the shapes, else gemm
+    o.int8_gemm = kernels::Int8GemmPath::kMma;
   }
   TV_RETURN_IF_ERROR(
       read("TV_ATTENTION", "simple, flash or sm90", kernels::ParseAttentionPath, &o.attention));
@@ -87,6 +88,7 @@ absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv() {
   TV_RETURN_IF_ERROR(
       read("TV_CONV3D_PATH", "direct, gemm, halo or sm90", kernels::ParseConv3dPath, &o.conv3d));
   TV_RETURN_IF_ERROR(read("TV_CONV_SM90_DEBUG", "0 or 1", parse_bool, &o.conv_sm90_debug));
+  TV_RETURN_IF_ERROR(read("TV_INT8_GEMM", "mma or sm90", kernels::ParseInt8GemmPath, &o.int8_gemm));
   return o;
 }
 

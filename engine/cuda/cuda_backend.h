@@ -22,7 +22,8 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device,
 
 // The kernel-path switches of the environment: TV_ATTENTION=simple|flash|sm90,
 // TV_FA_SM90=s2|s2pp|s3pp|s2ppp, TV_SLA_PATH=sm90|wgmma|portable, TV_SLA_PORTABLE=0|1,
-// TV_CONV3D_PATH=direct|gemm|halo|sm90, TV_CONV_SM90_DEBUG=0|1, and TV_KERNELS=auto|portable
+// TV_CONV3D_PATH=direct|gemm|halo|sm90, TV_CONV_SM90_DEBUG=0|1, TV_INT8_GEMM=mma|sm90, and
+// TV_KERNELS=auto|portable
 // (portable: every kAuto above takes its non-Hopper kernel, SageSLA the sm_89/sm_120 numerics: the
 // RTX 4090/5090's code paths on an H100); unset or empty → the default.
 // InvalidArgument naming the variable for any other value.

@@ -98,6 +98,7 @@ absl::Status RunInt8Linear(CudaBackend& b, const Int8LinearOp& op) {
   ga.m = d.m;
   ga.n = d.n;
   ga.k = d.k;
+  ga.path = b.kernel_options().int8_gemm;  // TV_INT8_GEMM / TV_KERNELS=portable
   return CudaStatus(kernels::LaunchInt8Gemm(ga, b.stream()), "int8_linear gemm", shapes);
 }
 

@@ -393,8 +393,8 @@ int NonFinite(const Tensor& t) {
 // name, unset / empty as the default, and an error naming the variable for anything else. Needs no
 // GPU (the environment is read before any device is touched).
 TEST(CudaKernelOptions, EnvironmentSpellings) {
-  const char* kVars[] = {"TV_ATTENTION",    "TV_FA_SM90",     "TV_SLA_PATH",
-                         "TV_SLA_PORTABLE", "TV_CONV3D_PATH", "TV_CONV_SM90_DEBUG"};
+  const char* kVars[] = {"TV_ATTENTION",   "TV_FA_SM90", "TV_SLA_PATH",  "TV_SLA_PORTABLE",
+                         "TV_CONV3D_PATH", "TV_KERNELS", "TV_INT8_GEMM", "TV_CONV_SM90_DEBUG"};
   for (const char* v : kVars) unsetenv(v);
   absl::StatusOr<kernels::KernelOptions> o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
@@ -402,12 +402,14 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_EQ(o->fa_sm90, kernels::FaSm90Variant::kAuto);
   EXPECT_EQ(o->sla, kernels::SlaPath::kAuto);
   EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kAuto);
+  EXPECT_EQ(o->int8_gemm, kernels::Int8GemmPath::kAuto);
   EXPECT_FALSE(o->conv_sm90_debug);
 
   setenv("TV_ATTENTION", "flash", 1);
   setenv("TV_FA_SM90", "s3pp", 1);
   setenv("TV_SLA_PATH", "wgmma", 1);
   setenv("TV_CONV3D_PATH", "halo", 1);
+  setenv("TV_INT8_GEMM", "sm90", 1);
   setenv("TV_CONV_SM90_DEBUG", "1", 1);
   setenv("TV_SLA_PORTABLE", "", 1);
   o = CudaKernelOptionsFromEnv();
@@ -416,12 +418,31 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_EQ(o->fa_sm90, kernels::FaSm90Variant::kS3Pp);
   EXPECT_EQ(o->sla, kernels::SlaPath::kWgmma);
   EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kHalo);
+  EXPECT_EQ(o->int8_gemm, kernels::Int8GemmPath::kSm90);
   EXPECT_TRUE(o->conv_sm90_debug);
 
   setenv("TV_SLA_PORTABLE", "1", 1);  // overrides TV_SLA_PATH, as before
   o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->sla, kernels::SlaPath::kPortable);
+
+  // TV_KERNELS=portable turns the int8 GEMM's kAuto into mma.sync; TV_INT8_GEMM still wins.
+  setenv("TV_INT8_GEMM", "", 1);
+  setenv("TV_KERNELS", "portable", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->int8_gemm, kernels::Int8GemmPath::kMma);
+  setenv("TV_INT8_GEMM", "sm90", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->int8_gemm, kernels::Int8GemmPath::kSm90);
+  unsetenv("TV_KERNELS");
+  setenv("TV_INT8_GEMM", "wgmma", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("TV_INT8_GEMM=wgmma"), std::string::npos)
+      << o.status().message();
+  unsetenv("TV_INT8_GEMM");
 
   setenv("TV_CONV3D_PATH", "fast", 1);
   o = CudaKernelOptionsFromEnv();
