@@ -199,6 +199,40 @@ TEST_F(MemoryPipelineTest, MeasuredWeightsMatchTheInventory) {
   EXPECT_EQ(backend->memory_stats().in_use - before, WeightBytes(inventory, DType::kF32, false, nullptr));
 }
 
+// turbo-fp8: the block linears held as e4m3 codes (1 byte) + one F32 scale per row, both in the
+// loaded model's measured bytes and in the worker's estimate from the checkpoint headers.
+TEST_F(MemoryPipelineTest, Fp8WeightsCountOneBytePlusRowScales) {
+  auto backend = MakeCpuBackend();
+  auto dir = ModelDir::Open(*root_ + "/i2v");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto weights = io::WeightSet::Load(dir->dit_dirs[0]);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  WeightInventory inventory;
+  int64_t saved = 0;  // on disk minus as held, over both experts' block linears
+  for (const auto& [name, entry] : weights->entries()) {
+    inventory.push_back({name, entry.tensor.shape()});
+    if (IsQuantizedBlockLinear(name, entry.tensor.rank())) {
+      saved += static_cast<int64_t>(entry.tensor.nbytes()) - entry.tensor.numel() -
+               4 * entry.tensor.dim(0);
+    }
+  }
+  ASSERT_GT(saved, 0);
+  auto config = LoadDitConfig(dir->dit_dirs[0], *weights);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const int64_t before = backend->memory_stats().in_use;
+  DitOptions options;
+  options.fp8_linears = true;
+  auto dit = WanDit::Load(*config, *weights, *backend, options);
+  ASSERT_TRUE(dit.ok()) << dit.status();
+  const int64_t fp8 = WeightBytes(inventory, DType::kF32, BlockLinearWeights::kFp8, nullptr);
+  EXPECT_EQ(backend->memory_stats().in_use - before, fp8);
+  EXPECT_LT(fp8, WeightBytes(inventory, DType::kF32, BlockLinearWeights::kDense, nullptr));
+  auto disk = CheckpointBytes(*root_ + "/i2v");
+  auto disk_fp8 = CheckpointBytes(*root_ + "/i2v", /*fp8_blocks=*/true);
+  ASSERT_TRUE(disk.ok() && disk_fp8.ok());
+  EXPECT_EQ(*disk - *disk_fp8, saved * static_cast<int64_t>(dir->dit_dirs.size()));
+}
+
 TEST_F(MemoryPipelineTest, EveryResidencyGivesTheSameFramesWithinTheBudget) {
   auto free_run = Run(0);
   ASSERT_TRUE(free_run.ok()) << free_run.status();
