@@ -1,4 +1,4 @@
-// FP8 e4m3 quantiser and epilogue (kernels/fp8.h, docs/model-math.md §12). The quantiser is
+// FP8 e4m3 quantiser and epilogue (kernels/fp8.h, docs/model-math.md §11.6). The quantiser is
 // bit-identical to the CPU reference: correctly rounded fp32 divisions for 448/amax and amax/448,
 // an fp32 product, and cvt.rn.satfinite for the code.
 #include "kernels/fp8.h"

@@ -1,4 +1,4 @@
-// FP8 e4m3 linear pieces besides the GEMM (docs/model-math.md §12): the per-row quantiser (codes
+// FP8 e4m3 linear pieces besides the GEMM (docs/model-math.md §11.6): the per-row quantiser (codes
 // and fp32 scales, bit-identical to engine/core/quantize.cc) and the bf16 epilogue (bias add, or
 // the whole dequantisation when cuBLASLt's per-row/per-column scaling is not available).
 #pragma once

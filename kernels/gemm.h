@@ -61,7 +61,7 @@ struct GemmArgs {
 // Returns 0 on success; a positive cublasStatus_t from cuBLASLt, or -cudaError_t from a kernel.
 int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream);
 
-// FP8 e4m3 GEMM through cuBLASLt (docs/model-math.md §12.3): y[m,n] = (x·wᵀ)·x_scale[m]·w_scale[n]
+// FP8 e4m3 GEMM through cuBLASLt (docs/model-math.md §11.8): y[m,n] = (x·wᵀ)·x_scale[m]·w_scale[n]
 // with fp32 accumulation, written as y's type (BF16 or F32, rounded once). As the bf16 GEMM, the
 // column-major product yᵀ = wᵀ·x: A = w (TN: the only FP8 layout Hopper has), B = x, and the
 // scales as per-row/per-column vectors (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: A's over the

@@ -46,7 +46,7 @@ struct Int8LinearOp {
   Tensor* acc = nullptr;      // [M, N] F32
 };
 
-// FP8 e4m3 linear (docs/model-math.md §12): the weight quantised per output row at load
+// FP8 e4m3 linear (docs/model-math.md §11.6): the weight quantised per output row at load
 // (Fp8QuantizeOp), x per token on every call: v = bf16(x), amax = max|v| over the row,
 // codes = e4m3_rn_satfinite(v · (448/amax)), scale = amax/448 (a zero row: scale 0, codes 0).
 // acc = Σ_k xq·wq (exact products, fp32 or wider sums), y = bf16(acc · x_scale[m] · w_scale[n]),

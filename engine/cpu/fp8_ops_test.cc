@@ -1,4 +1,4 @@
-// FP8 e4m3 linears on the CPU reference (docs/model-math.md §12): the per-row quantiser (exact
+// FP8 e4m3 linears on the CPU reference (docs/model-math.md §11.6): the per-row quantiser (exact
 // codes, ties to even, subnormals, saturation, zero rows, bf16 rounding of the input) and
 // Fp8LinearOp against a float64 dequantised reference and against the unquantised product.
 #include <gmock/gmock.h>

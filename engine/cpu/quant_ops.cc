@@ -91,7 +91,7 @@ absl::Status RunInt8Linear(const Int8LinearOp& op) {
   return absl::OkStatus();
 }
 
-// FP8 e4m3 (docs/model-math.md §12): the codes and scales are the core quantiser's; the dot of
+// FP8 e4m3 (docs/model-math.md §11.6): the codes and scales are the core quantiser's; the dot of
 // two code rows is summed exactly (every e4m3 product is a multiple of 2^-18 below 2^18, so a
 // float64 sum of up to 2^17 of them loses nothing), scaled in float64 and rounded once to fp32.
 absl::Status RunFp8Quantize(const Fp8QuantizeOp& op) {

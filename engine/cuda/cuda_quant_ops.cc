@@ -105,7 +105,7 @@ absl::Status RunInt8Linear(CudaBackend& b, const Int8LinearOp& op) {
   return CudaStatus(kernels::LaunchInt8Gemm(ga, b.stream()), "int8_linear gemm", shapes);
 }
 
-// FP8 e4m3 (docs/model-math.md §12): the row quantiser and the cuBLASLt FP8 GEMM.
+// FP8 e4m3 (docs/model-math.md §11.6): the row quantiser and the cuBLASLt FP8 GEMM.
 absl::Status ExpectCodes(const char* op, const std::string& what, const Tensor* t) {
   return ExpectDevice(op, what, t);
 }
@@ -203,7 +203,7 @@ absl::Status RunFp8Linear(CudaBackend& b, const Fp8LinearOp& op) {
                : absl::StrCat("CUDA error ", cudaGetErrorString(static_cast<cudaError_t>(-st)))));
   }
   // y = bf16(y + bf16(bias)) as its own pass: cuBLASLt's bias epilogue adds the bias to the
-  // fp32 product before the one rounding, not to the rounded product (§12.4).
+  // fp32 product before the one rounding, not to the rounded product (docs/model-math.md §11.8).
   return CudaStatus(kernels::LaunchFp8Epilogue(ea, b.stream()), "fp8_linear epilogue", shapes);
 }
 

@@ -1,6 +1,6 @@
 // Wan2.1 / Wan2.2 DiT (WanModel) over the Backend interface: T2V (16 input channels) and I2V
 // (36 = x | mask | latent), dense / SLA self-attention, bf16, W8A8 int8 or FP8 e4m3 block linears.
-// Math: docs/model-math.md §3 (DiT), §9 (SLA), §11 (int8 linears), §12 (FP8 linears).
+// Math: docs/model-math.md §3 (DiT), §9 (SLA), §11 (int8 linears; FP8 linears §11.6).
 #pragma once
 
 #include <array>
@@ -56,7 +56,7 @@ struct DitOptions {
   // parallel: q/k/v of all tokens are gathered and every rank attends over all of them). Exact,
   // but the attention gains nothing; the golden runs of 1-head cases use it.
   bool allow_replicated_attention = false;
-  // turbo-fp8 (docs/model-math.md §12): every block linear but proj_l (self/cross-attention q,
+  // turbo-fp8 (docs/model-math.md §11.6): every block linear but proj_l (self/cross-attention q,
   // k, v, o, ffn.0, ffn.2) quantised at load to FP8 e4m3 with a per-output-row scale, on the
   // backend, the bf16 weight freed after each; the forward then runs Fp8LinearOp. Needs a bf16
   // checkpoint (an int8 one is refused). With tensor parallelism each rank quantises its own

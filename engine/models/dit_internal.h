@@ -26,7 +26,7 @@ enum class Shard : uint8_t {
 };
 
 // One Linear of the model: bf16/fp32 weight, TurboDiffusion int8 weight + 128x128 scales, or
-// e4m3 codes + per-row scales quantised at load (turbo-fp8, docs/model-math.md §12).
+// e4m3 codes + per-row scales quantised at load (turbo-fp8, docs/model-math.md §11.6).
 struct Linear {
   Tensor w;          // [out, in] compute dtype (unquantised)
   Tensor w_int8;     // [out, in] I8 (quantised)

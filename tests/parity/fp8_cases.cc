@@ -1,4 +1,4 @@
-// FP8 e4m3 linears (docs/model-math.md §12): the CUDA quantiser and the cuBLASLt FP8 GEMM against
+// FP8 e4m3 linears (docs/model-math.md §11.6): the CUDA quantiser and the cuBLASLt FP8 GEMM against
 // the CPU reference (engine/cpu/quant_ops.cc), plus timings at the Wan shapes (disabled test).
 //
 // What must agree exactly: every e4m3 code and every fp32 scale, of the weights (Fp8QuantizeOp,
