@@ -226,7 +226,7 @@ int LaunchGemmFp8(const GemmContext& ctx, const GemmFp8Args& args, cudaStream_t 
   const int8_t fast = args.fast_accum ? 1 : 0;
   TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast)));
   if (args.outer_vec) {
-    const cublasLtMatmulMatrixScale_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;  // the attribute is an int32_t
     TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)));
     TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)));
     const void* a_scale = args.w_scale;

@@ -393,8 +393,9 @@ int NonFinite(const Tensor& t) {
 // name, unset / empty as the default, and an error naming the variable for anything else. Needs no
 // GPU (the environment is read before any device is touched).
 TEST(CudaKernelOptions, EnvironmentSpellings) {
-  const char* kVars[] = {"TV_ATTENTION",    "TV_FA_SM90",     "TV_SLA_PATH",
-                         "TV_SLA_PORTABLE", "TV_CONV3D_PATH", "TV_CONV_SM90_DEBUG"};
+  const char* kVars[] = {"TV_ATTENTION",       "TV_FA_SM90",        "TV_SLA_PATH",
+                         "TV_SLA_PORTABLE",    "TV_CONV3D_PATH",    "TV_CONV_SM90_DEBUG",
+                         "TV_FP8_FAST_ACCUM", "TV_FP8_SCALING"};
   for (const char* v : kVars) unsetenv(v);
   absl::StatusOr<kernels::KernelOptions> o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
@@ -403,6 +404,8 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_EQ(o->sla, kernels::SlaPath::kAuto);
   EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kAuto);
   EXPECT_FALSE(o->conv_sm90_debug);
+  EXPECT_FALSE(o->fp8_fast_accum);
+  EXPECT_FALSE(o->fp8_epilogue_scaling);
 
   setenv("TV_ATTENTION", "flash", 1);
   setenv("TV_FA_SM90", "s3pp", 1);
@@ -410,6 +413,8 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   setenv("TV_CONV3D_PATH", "halo", 1);
   setenv("TV_CONV_SM90_DEBUG", "1", 1);
   setenv("TV_SLA_PORTABLE", "", 1);
+  setenv("TV_FP8_FAST_ACCUM", "1", 1);
+  setenv("TV_FP8_SCALING", "epilogue", 1);
   o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->attention, kernels::AttentionPath::kFlash);
@@ -417,11 +422,20 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_EQ(o->sla, kernels::SlaPath::kWgmma);
   EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kHalo);
   EXPECT_TRUE(o->conv_sm90_debug);
+  EXPECT_TRUE(o->fp8_fast_accum);
+  EXPECT_TRUE(o->fp8_epilogue_scaling);
 
   setenv("TV_SLA_PORTABLE", "1", 1);  // overrides TV_SLA_PATH, as before
   o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->sla, kernels::SlaPath::kPortable);
+
+  setenv("TV_FP8_SCALING", "cublas", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("TV_FP8_SCALING=cublas"), std::string::npos)
+      << o.status().message();
+  setenv("TV_FP8_SCALING", "auto", 1);
 
   setenv("TV_CONV3D_PATH", "fast", 1);
   o = CudaKernelOptionsFromEnv();
