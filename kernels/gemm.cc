@@ -207,4 +207,70 @@ int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream
   return 0;
 }
 
+static_assert(kGemmNotSupported == CUBLAS_STATUS_NOT_SUPPORTED);
+
+int LaunchGemmFp8(const GemmContext& ctx, const GemmFp8Args& args, cudaStream_t stream) {
+  if (args.m < 0 || args.n <= 0 || args.k <= 0 || args.k % 16 != 0 || ctx.handle() == nullptr) {
+    return -static_cast<int>(cudaErrorInvalidValue);
+  }
+  if (args.outer_vec && (args.x_scale == nullptr || args.w_scale == nullptr)) {
+    return -static_cast<int>(cudaErrorInvalidValue);
+  }
+  if (!args.outer_vec && args.y.type != ElemType::kF32) return -static_cast<int>(cudaErrorInvalidValue);
+  if (args.m == 0) return 0;
+  Descs d;
+  TV_LT(Lt().cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  const int8_t fast = args.fast_accum ? 1 : 0;
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast)));
+  if (args.outer_vec) {
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;  // the attribute is an int32_t
+    TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)));
+    TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)));
+    const void* a_scale = args.w_scale;
+    const void* b_scale = args.x_scale;
+    TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale,
+                                              sizeof(a_scale)));
+    TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale,
+                                              sizeof(b_scale)));
+  }
+  const uint64_t m = static_cast<uint64_t>(args.m), n = static_cast<uint64_t>(args.n),
+                 k = static_cast<uint64_t>(args.k);
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.a, CUDA_R_8F_E4M3, k, n, static_cast<int64_t>(k)));  // w
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.b, CUDA_R_8F_E4M3, k, m, static_cast<int64_t>(k)));  // x
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.c, CudaType(args.y.type), n, m, static_cast<int64_t>(n)));
+  TV_LT(Lt().cublasLtMatmulPreferenceCreate(&d.pref));
+  const size_t ws = GemmContext::kWorkspaceBytes;
+  TV_LT(Lt().cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                                  sizeof(ws)));
+  auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
+  // Keyed apart from the bf16 GEMM's plans by a negative epilogue field: -1 - (outer_vec, fast).
+  const GemmContext::AlgoKey key{args.m, args.n, args.k,
+                                 -1 - ((args.outer_vec ? 1 : 0) | (args.fast_accum ? 2 : 0)),
+                                 static_cast<int>(args.y.type)};
+  cublasLtMatmulAlgo_t algo;
+  GemmContext::AlgoBytes bytes;
+  if (ctx.FindAlgo(key, &bytes)) {
+    std::memcpy(&algo, &bytes, sizeof(algo));
+  } else {
+    cublasLtMatmulHeuristicResult_t heur{};
+    int found = 0;
+    const cublasStatus_t st = Lt().cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c,
+                                                                  d.pref, 1, &heur, &found);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
+      return kGemmNotSupported;
+    }
+    TV_LT(st);
+    algo = heur.algo;
+    std::memcpy(&bytes, &algo, sizeof(algo));
+    ctx.StoreAlgo(key, bytes);
+  }
+  const float alpha = 1.f, beta = 0.f;
+  TV_LT(Lt().cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
+                            args.y.data, d.c, &algo, ctx.workspace(), ws, stream));
+  return 0;
+}
+
 }  // namespace turbovid::kernels

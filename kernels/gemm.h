@@ -61,4 +61,30 @@ struct GemmArgs {
 // Returns 0 on success; a positive cublasStatus_t from cuBLASLt, or -cudaError_t from a kernel.
 int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream);
 
+// FP8 e4m3 GEMM through cuBLASLt (docs/model-math.md §11.8): y[m,n] = (x·wᵀ)·x_scale[m]·w_scale[n]
+// with fp32 accumulation, written as y's type (BF16 or F32, rounded once). As the bf16 GEMM, the
+// column-major product yᵀ = wᵀ·x: A = w (TN: the only FP8 layout Hopper has), B = x, and the
+// scales as per-row/per-column vectors (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: A's over the
+// n outputs, B's over the m tokens). With `outer_vec` false (fallback) no scales are passed and y
+// (F32) receives the raw accumulator. k must be a multiple of 16. Returns 0, a positive
+// cublasStatus_t (CUBLAS_STATUS_NOT_SUPPORTED: the heuristic had no algorithm), or -cudaError_t.
+// cublasStatus_t CUBLAS_STATUS_NOT_SUPPORTED, for callers that do not include cuBLAS.
+inline constexpr int kGemmNotSupported = 15;
+
+struct GemmFp8Args {
+  const void* x = nullptr;         // e4m3 [m, k]
+  const float* x_scale = nullptr;  // [m], with outer_vec
+  const void* w = nullptr;         // e4m3 [n, k]
+  const float* w_scale = nullptr;  // [n], with outer_vec
+  MutBuf y;                        // [m, n]
+  int64_t m = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  bool outer_vec = true;
+  // CUBLASLT_MATMUL_DESC_FAST_ACCUM: the tensor cores' own accumulator for the whole K loop
+  // (no periodic promotion to fp32): faster, less exact (TV_FP8_FAST_ACCUM=1).
+  bool fast_accum = false;
+};
+int LaunchGemmFp8(const GemmContext& ctx, const GemmFp8Args& args, cudaStream_t stream);
+
 }  // namespace turbovid::kernels

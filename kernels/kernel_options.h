@@ -36,6 +36,12 @@ struct KernelOptions {
   // the paths above are read, it turns each kAuto into its portable choice; a path named explicitly
   // still wins.
   bool portable = false;
+  // FP8 linears (docs/model-math.md §11.8). TV_FP8_FAST_ACCUM=1: cuBLASLt's fast accumulation
+  // (no periodic fp32 promotion). TV_FP8_SCALING=epilogue: the GEMM writes the raw fp32
+  // accumulator and a separate kernel applies both scale vectors and the bias (the path taken
+  // anyway when cuBLASLt refuses per-row/per-column scale vectors).
+  bool fp8_fast_accum = false;
+  bool fp8_epilogue_scaling = false;
 };
 
 // Parse one switch's value, spelled as above; false (and *out unchanged) for any other value.

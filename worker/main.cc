@@ -220,8 +220,10 @@ turbovid::worker::ModelSet::Loader GroupLoader(turbovid::engine::Backend& backen
   const turbovid::engine::comm::ParallelGroups* groups = group->groups();
   turbovid::engine::PipelineOptions options;
   options.split_vae_decode = split_vae_decode;
-  loader.load = [&backend, groups, options](const std::string& path) {
-    return turbovid::engine::Pipeline::Load(path, backend, groups, options);
+  loader.load = [&backend, groups, options](const turbovid::worker::ModelEntry& entry) {
+    turbovid::engine::PipelineOptions entry_options = options;
+    entry_options.fp8_linears = turbovid::worker::Fp8Weights(entry);
+    return turbovid::engine::Pipeline::Load(entry.path, backend, groups, entry_options);
   };
   return loader;
 }

@@ -43,9 +43,13 @@ void ModelLease::Release() {
 
 ModelSet::Loader ModelSet::EngineLoader(engine::Backend& backend) {
   Loader loader;
-  loader.estimate_bytes = [](const std::string& path) { return engine::CheckpointBytes(path); };
-  loader.load = [&backend](const std::string& path) {
-    return engine::Pipeline::Load(path, backend);
+  loader.estimate_bytes = [](const ModelEntry& entry) {
+    return engine::CheckpointBytes(entry.path, Fp8Weights(entry));
+  };
+  loader.load = [&backend](const ModelEntry& entry) {
+    engine::PipelineOptions options;
+    options.fp8_linears = Fp8Weights(entry);
+    return engine::Pipeline::Load(entry.path, backend, nullptr, options);
   };
   return loader;
 }
@@ -68,7 +72,7 @@ absl::Status ModelSet::LoadPreloaded() {
       TV_LOG(INFO) << NameOf(entry) << " (" << entry.path << ") is lazy: loaded by its first task";
       continue;
     }
-    absl::StatusOr<int64_t> bytes = loader_.estimate_bytes(entry.path);
+    absl::StatusOr<int64_t> bytes = loader_.estimate_bytes(entry);
     if (!bytes.ok()) return LoadError(entry, bytes.status());
     preload.emplace_back(i, *bytes);
     sizes.push_back(absl::StrCat(NameOf(entry), " ", *bytes, " bytes"));
@@ -103,7 +107,7 @@ absl::StatusOr<ModelLease> ModelSet::Acquire(const std::string& model_id,
   if (cold) {
     if (on_load) on_load();
     const ModelEntry& entry = slots_[index].entry;
-    absl::StatusOr<int64_t> bytes = loader_.estimate_bytes(entry.path);
+    absl::StatusOr<int64_t> bytes = loader_.estimate_bytes(entry);
     if (!bytes.ok()) return LoadError(entry, bytes.status());
     TV_RETURN_IF_ERROR(LoadSlot(index, *bytes));
   }
@@ -137,7 +141,7 @@ absl::Status ModelSet::LoadSlot(size_t index, int64_t bytes) {
   TV_LOG(INFO) << "loading " << NameOf(entry) << " from " << entry.path << " (" << bytes
                << " bytes)";
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::unique_ptr<engine::Pipeline>> pipeline = loader_.load(entry.path);
+  absl::StatusOr<std::unique_ptr<engine::Pipeline>> pipeline = loader_.load(entry);
   if (!pipeline.ok()) return LoadError(entry, pipeline.status());
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   metrics_.model_load_seconds.WithLabels({entry.model_id, entry.variant}).Observe(seconds);

@@ -49,10 +49,11 @@ class ModelSet {
   // How a model folder is sized and loaded. The engine's by default (EngineLoader); tests
   // substitute their own.
   struct Loader {
-    std::function<absl::StatusOr<int64_t>(const std::string& path)> estimate_bytes;
-    std::function<absl::StatusOr<std::unique_ptr<engine::Pipeline>>(const std::string& path)> load;
+    std::function<absl::StatusOr<int64_t>(const ModelEntry& entry)> estimate_bytes;
+    std::function<absl::StatusOr<std::unique_ptr<engine::Pipeline>>(const ModelEntry& entry)> load;
   };
-  // Size: the checkpoint's tensor bytes (engine::CheckpointBytes); load: engine::Pipeline::Load.
+  // Size: the checkpoint's tensor bytes (engine::CheckpointBytes; FP8 block linears at 1 byte
+  // plus a scale per row); load: engine::Pipeline::Load, with fp8_linears for an FP8 entry.
   static Loader EngineLoader(engine::Backend& backend);
 
   // `budget_bytes`: the most bytes of weights held at once; 0 = no limit.

@@ -71,6 +71,21 @@ class ModelSetTest : public ::testing::Test {
 std::string* ModelSetTest::dir_ = nullptr;
 int64_t ModelSetTest::model_bytes_ = 0;
 
+// A turbo-fp8 entry loads the same bf16 checkpoint with its DiT block linears in e4m3, and is
+// sized (against the budget) at 1 byte a block weight plus the row scales.
+TEST_F(ModelSetTest, Fp8VariantLoadsTheBf16CheckpointQuantised) {
+  std::vector<ModelEntry> entries = {{"a", "turbo-fp8", *dir_, false}, {"a", "turbo", *dir_, false}};
+  ModelSet set(std::move(entries), 0, ModelSet::EngineLoader(*backend_), metrics_);
+  absl::StatusOr<ModelLease> fp8 = set.Acquire("a", "turbo-fp8");
+  ASSERT_THAT(fp8, IsOk());
+  const int64_t fp8_bytes = set.held_bytes();
+  absl::StatusOr<ModelLease> bf16 = set.Acquire("a", "turbo");
+  ASSERT_THAT(bf16, IsOk());
+  EXPECT_EQ(fp8_bytes, *engine::CheckpointBytes(*dir_, /*fp8_blocks=*/true));
+  EXPECT_LT(fp8_bytes, model_bytes_);
+  EXPECT_EQ(set.held_bytes(), fp8_bytes + model_bytes_);
+}
+
 TEST_F(ModelSetTest, LazyModelsLoadOnFirstUseAndTheLeastRecentlyUsedIsEvicted) {
   auto set = Make(2 * model_bytes_ + model_bytes_ / 2, {"a"});  // room for two of the three
   ASSERT_THAT(set->LoadPreloaded(), IsOk());

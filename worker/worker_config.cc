@@ -17,12 +17,13 @@ absl::Status ReadModels(const common::ConfigNode& root, WorkerConfig* c) {
   TV_ASSIGN_OR_RETURN(std::vector<common::ConfigNode> items, models.Elements());
   c->models.clear();
   for (const common::ConfigNode& item : items) {
-    TV_RETURN_IF_ERROR(item.CheckKeys({"model_id", "variant", "path", "preload"}));
+    TV_RETURN_IF_ERROR(item.CheckKeys({"model_id", "variant", "path", "preload", "weights"}));
     ModelEntry m;
     TV_RETURN_IF_ERROR(item.Require("model_id", &m.model_id));
     TV_RETURN_IF_ERROR(item.Require("variant", &m.variant));
     TV_RETURN_IF_ERROR(item.Require("path", &m.path));
     TV_RETURN_IF_ERROR(item.Read("preload", &m.preload));
+    TV_RETURN_IF_ERROR(item.Read("weights", &m.weights));
     c->models.push_back(std::move(m));
   }
   return absl::OkStatus();
@@ -82,6 +83,10 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const std::string& path) {
   TV_RETURN_IF_ERROR(root.Read("progress_interval_seconds", &c.progress_interval_seconds));
   TV_RETURN_IF_ERROR(root.Read("log_level", &c.log_level));
   return c;
+}
+
+bool Fp8Weights(const ModelEntry& m) {
+  return m.weights == "fp8" || (m.weights.empty() && m.variant == "turbo-fp8");
 }
 
 absl::StatusOr<ModelEntry> ParseModelFlag(const std::string& value, const std::string& flag) {
@@ -204,6 +209,9 @@ absl::Status ValidateWorkerConfig(const WorkerConfig& c) {
     if (m.model_id.empty()) return bad(key + ".model_id", "empty");
     if (m.variant.empty()) return bad(key + ".variant", "empty");
     if (m.path.empty()) return bad(key + ".path", "empty");
+    if (!m.weights.empty() && m.weights != "checkpoint" && m.weights != "fp8") {
+      return bad(key + ".weights", absl::StrCat("'", m.weights, "' is not checkpoint or fp8"));
+    }
     for (size_t j = 0; j < i; ++j) {
       if (c.models[j].model_id == m.model_id && c.models[j].variant == m.variant) {
         return bad(key, absl::StrCat(m.model_id, ":", m.variant, " is listed twice"));

@@ -12,10 +12,17 @@ namespace turbovid::worker {
 
 struct ModelEntry {
   std::string model_id;  // catalog id, e.g. "wan2.1-t2v-1.3b"
-  std::string variant;   // "turbo", "turbo-int8", "original"
+  std::string variant;   // "turbo", "turbo-int8", "turbo-fp8", "original"
   std::string path;      // checkpoint folder given to engine::Pipeline::Load
   bool preload = true;   // loaded at startup; false = loaded by the first task that needs it
+  // How the DiT block linears are held: "checkpoint" (as stored: bf16, or int8 for a -quant
+  // checkpoint) or "fp8" (quantised to e4m3 at load from a bf16 checkpoint). "" = by the
+  // variant: fp8 for "turbo-fp8", else checkpoint.
+  std::string weights = "";
 };
+
+// Whether `m` loads its DiT block linears as FP8 e4m3 (ModelEntry::weights).
+bool Fp8Weights(const ModelEntry& m);
 
 struct WorkerConfig {
   std::string worker_id;                          // "" = hostname:pid

@@ -86,6 +86,31 @@ TEST(WorkerConfigTest, FlagsOverrideAndReplaceModels) {
   EXPECT_EQ(ApplyWorkerFlags({"--device", "x"}, &c).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// turbo-fp8: the DiT block linears quantised at load, by the variant's name or the weights key.
+TEST(WorkerConfigTest, Fp8WeightsByVariantOrKey) {
+  auto c = LoadWorkerConfig(WriteTemp(R"(
+models:
+  - {model_id: a, variant: turbo-fp8, path: /a}
+  - {model_id: a, variant: turbo, path: /a}
+  - {model_id: b, variant: fast, path: /b, weights: fp8}
+  - {model_id: c, variant: turbo-fp8, path: /c, weights: checkpoint}
+)"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->models.size(), 4u);
+  EXPECT_TRUE(Fp8Weights(c->models[0]));
+  EXPECT_FALSE(Fp8Weights(c->models[1]));
+  EXPECT_TRUE(Fp8Weights(c->models[2]));
+  EXPECT_FALSE(Fp8Weights(c->models[3]));
+  EXPECT_TRUE(ValidateWorkerConfig(*c).ok());
+  c->models[2].weights = "int4";
+  const absl::Status bad = ValidateWorkerConfig(*c);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("models[2].weights"), std::string::npos) << bad.message();
+  auto flag = ParseModelFlag("m:turbo-fp8=/p");
+  ASSERT_TRUE(flag.ok());
+  EXPECT_TRUE(Fp8Weights(*flag));
+}
+
 TEST(WorkerConfigTest, ModelFlagSyntax) {
   EXPECT_TRUE(ParseModelFlag("m:v=/p").ok());
   EXPECT_FALSE(ParseModelFlag("m=/p").ok());

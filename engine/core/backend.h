@@ -46,6 +46,30 @@ struct Int8LinearOp {
   Tensor* acc = nullptr;      // [M, N] F32
 };
 
+// FP8 e4m3 linear (docs/model-math.md §11.6): the weight quantised per output row at load
+// (Fp8QuantizeOp), x per token on every call: v = bf16(x), amax = max|v| over the row,
+// codes = e4m3_rn_satfinite(v · (448/amax)), scale = amax/448 (a zero row: scale 0, codes 0).
+// acc = Σ_k xq·wq (exact products, fp32 or wider sums), y = bf16(acc · x_scale[m] · w_scale[n]),
+// then y = bf16(y + bf16(bias)). Codes are raw e4m3 bytes in U8 tensors.
+struct Fp8LinearOp {
+  const Tensor* x = nullptr;        // [M, K]
+  const Tensor* w_fp8 = nullptr;    // [N, K] U8 (e4m3 codes)
+  const Tensor* w_scale = nullptr;  // [N] F32
+  const Tensor* bias = nullptr;     // [N] or null
+  Tensor* y = nullptr;              // [M, N]
+  // Optional probes (parity checks): the activation's codes and per-row scales.
+  Tensor* x_fp8 = nullptr;    // [M, K] U8
+  Tensor* x_scale = nullptr;  // [M] F32
+};
+
+// Per-row e4m3 quantiser of Fp8LinearOp (the same rounding): the load-time weight converter of
+// the turbo-fp8 variant and the activation half of the linear.
+struct Fp8QuantizeOp {
+  const Tensor* x = nullptr;  // [R, C]
+  Tensor* q = nullptr;        // [R, C] U8 (e4m3 codes)
+  Tensor* scale = nullptr;    // [R] F32
+};
+
 // y = LN(x) · (1 + scale) + shift, LN over E with optional affine weight/bias.
 // scale/shift hold E values (broadcast to every row) or M·E values (per row); either may be null.
 struct LayerNormOp {
@@ -230,7 +254,7 @@ struct Upsample2xOp {
 
 using Op = std::variant<LinearOp, Int8LinearOp, LayerNormOp, RmsNormOp, RopeOp, AttentionOp, SlaOp,
                         SageSlaOp, UnaryOp, BinaryOp, GatedAddOp, EmbeddingOp, CopyOp, Conv3dOp,
-                        ChannelRmsNormOp, Upsample2xOp, RowSumSquaresOp>;
+                        ChannelRmsNormOp, Upsample2xOp, RowSumSquaresOp, Fp8LinearOp, Fp8QuantizeOp>;
 inline constexpr size_t kNumOpKinds = std::variant_size_v<Op>;
 
 // Index of an op struct in `Op`, usable as Supports(OpKindOf<LinearOp>()).

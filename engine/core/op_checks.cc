@@ -40,6 +40,59 @@ absl::StatusOr<LinearDims> CheckLinear(const LinearOp& op) {
   return d;
 }
 
+namespace {
+
+absl::Status ExpectTyped(const std::string& op, const std::string& what, const Tensor* t,
+                         DType dtype, const Shape& shape) {
+  TV_RETURN_IF_ERROR(ExpectShape(op, what, t, shape));
+  if (t->dtype() != dtype) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want ",
+                                                   std::string(DTypeName(dtype))));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Fp8Dims> CheckFp8Linear(const Fp8LinearOp& op) {
+  constexpr char kOp[] = "fp8_linear";
+  if (op.x == nullptr || !op.x->defined() || op.x->rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": x ", op.x && op.x->defined() ? op.x->Describe() : "missing", " must be [M, K]"));
+  }
+  if (op.w_fp8 == nullptr || !op.w_fp8->defined() || op.w_fp8->rank() != 2 ||
+      op.w_fp8->dtype() != DType::kU8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kOp, ": w_fp8 ", op.w_fp8 && op.w_fp8->defined() ? op.w_fp8->Describe() : "missing",
+                     " must be U8 [N, K] (e4m3 codes)"));
+  }
+  if (op.x->dim(1) != op.w_fp8->dim(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(kOp, ": x ", op.x->Describe(), " and w_fp8 ",
+                                                   op.w_fp8->Describe(), " do not chain"));
+  }
+  const Fp8Dims d{op.x->dim(0), op.w_fp8->dim(0), op.x->dim(1)};
+  TV_RETURN_IF_ERROR(ExpectTyped(kOp, "w_scale", op.w_scale, DType::kF32, {d.n}));
+  if (op.bias != nullptr) TV_RETURN_IF_ERROR(ExpectShape(kOp, "bias", op.bias, {d.n}));
+  TV_RETURN_IF_ERROR(ExpectShape(kOp, "y", op.y, {d.m, d.n}));
+  if (op.x_fp8 != nullptr) TV_RETURN_IF_ERROR(ExpectTyped(kOp, "x_fp8", op.x_fp8, DType::kU8, {d.m, d.k}));
+  if (op.x_scale != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectTyped(kOp, "x_scale", op.x_scale, DType::kF32, {d.m}));
+  }
+  return d;
+}
+
+absl::StatusOr<Fp8QuantizeDims> CheckFp8Quantize(const Fp8QuantizeOp& op) {
+  constexpr char kOp[] = "fp8_quantize";
+  if (op.x == nullptr || !op.x->defined() || op.x->rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kOp, ": x ", op.x && op.x->defined() ? op.x->Describe() : "missing", " must be [R, C]"));
+  }
+  const Fp8QuantizeDims d{op.x->dim(0), op.x->dim(1)};
+  TV_RETURN_IF_ERROR(ExpectTyped(kOp, "q", op.q, DType::kU8, {d.rows, d.cols}));
+  TV_RETURN_IF_ERROR(ExpectTyped(kOp, "scale", op.scale, DType::kF32, {d.rows}));
+  return d;
+}
+
 absl::StatusOr<LayerNormDims> CheckLayerNorm(const LayerNormOp& op) {
   if (op.x == nullptr || op.x->rank() != 2) return absl::InvalidArgumentError("layer_norm: x must be [M, E]");
   LayerNormDims d{op.x->dim(0), op.x->dim(1), 0, 0};

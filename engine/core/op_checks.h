@@ -41,4 +41,15 @@ struct AttentionDims {
 };
 absl::StatusOr<AttentionDims> CheckAttention(const AttentionOp& op);
 
+// Fp8LinearOp / Fp8QuantizeOp: shapes, and the dtypes that are the same on every backend (codes
+// U8, scales F32); x, bias and y dtypes stay per backend. Errors name the tensor.
+struct Fp8Dims {
+  int64_t m, n, k;
+};
+absl::StatusOr<Fp8Dims> CheckFp8Linear(const Fp8LinearOp& op);
+struct Fp8QuantizeDims {
+  int64_t rows, cols;
+};
+absl::StatusOr<Fp8QuantizeDims> CheckFp8Quantize(const Fp8QuantizeOp& op);
+
 }  // namespace turbovid::engine

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/core/fp8.h"
+#include "engine/core/parallel.h"
 #include "engine/core/rcp_approx.h"
 
 namespace turbovid::engine {
@@ -46,6 +48,36 @@ absl::Status QuantizeBlockInt8(const Tensor& w, Tensor* q_i8, Tensor* scale) {
       s[rt * col_tiles + ct] = amax / 128.f;
     }
   }
+  return absl::OkStatus();
+}
+
+Fp8RowScale Fp8ScaleOfRow(const float* row, int64_t cols) {
+  float amax = 0.f;
+  for (int64_t c = 0; c < cols; ++c) amax = std::fmax(amax, std::fabs(RoundToBf16(row[c])));
+  if (amax == 0.f) return {0.f, 0.f};
+  return {amax / kE4m3Max, kE4m3Max / amax};
+}
+
+absl::Status QuantizeRowsFp8(const Tensor& x, Tensor* q, Tensor* scale) {
+  if (!x.defined() || x.dtype() != DType::kF32 || x.rank() != 2 || x.device() != Device::kCpu) {
+    return absl::InvalidArgumentError(absl::StrCat("fp8_quantize: input ",
+                                                   x.defined() ? x.Describe() : "<none>",
+                                                   " must be a host F32 [R, C] tensor"));
+  }
+  const int64_t rows = x.dim(0), cols = x.dim(1);
+  *q = Tensor::Zeros(DType::kU8, {rows, cols});
+  *scale = Tensor::Zeros(DType::kF32, {rows});
+  const float* v = x.data<float>();
+  uint8_t* codes = q->data<uint8_t>();
+  float* s = scale->data<float>();
+  ParallelFor(rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row = v + r * cols;
+      const Fp8RowScale rs = Fp8ScaleOfRow(row, cols);
+      s[r] = rs.scale;
+      for (int64_t c = 0; c < cols; ++c) codes[r * cols + c] = F32ToE4m3(RoundToBf16(row[c]) * rs.inv);
+    }
+  });
   return absl::OkStatus();
 }
 

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/fp8.h"
+#include "engine/core/op_checks.h"
 #include "engine/core/parallel.h"
 #include "engine/core/quantize.h"
 #include "engine/cpu/cpu_backend.h"
@@ -88,8 +91,60 @@ absl::Status RunInt8Linear(const Int8LinearOp& op) {
   return absl::OkStatus();
 }
 
+// FP8 e4m3 (docs/model-math.md §11.6): the codes and scales are the core quantiser's; the dot of
+// two code rows is summed exactly (every e4m3 product is a multiple of 2^-18 below 2^18, so a
+// float64 sum of up to 2^17 of them loses nothing), scaled in float64 and rounded once to fp32.
+absl::Status RunFp8Quantize(const Fp8QuantizeOp& op) {
+  TV_RETURN_IF_ERROR(CheckFp8Quantize(op).status());
+  TV_RETURN_IF_ERROR(ExpectF32("fp8_quantize", "x", op.x));
+  Tensor q, s;
+  TV_RETURN_IF_ERROR(QuantizeRowsFp8(*op.x, &q, &s));
+  std::memcpy(op.q->raw(), q.raw(), q.nbytes());
+  std::memcpy(op.scale->raw(), s.raw(), s.nbytes());
+  return absl::OkStatus();
+}
+
+absl::Status RunFp8Linear(const Fp8LinearOp& op) {
+  TV_ASSIGN_OR_RETURN(const Fp8Dims d, CheckFp8Linear(op));
+  TV_RETURN_IF_ERROR(ExpectF32("fp8_linear", "x", op.x));
+  if (op.bias != nullptr) TV_RETURN_IF_ERROR(ExpectF32("fp8_linear", "bias", op.bias));
+  TV_RETURN_IF_ERROR(ExpectF32("fp8_linear", "y", op.y));
+  Tensor xq, xs;
+  TV_RETURN_IF_ERROR(QuantizeRowsFp8(*op.x, &xq, &xs));
+  // Decoded codes once (e4m3 values are exact in fp32).
+  std::vector<float> a(static_cast<size_t>(d.m * d.k)), w(static_cast<size_t>(d.n * d.k));
+  const uint8_t* aq = xq.data<uint8_t>();
+  const uint8_t* wq = op.w_fp8->data<uint8_t>();
+  for (int64_t i = 0; i < d.m * d.k; ++i) a[i] = E4m3ToF32(aq[i]);
+  for (int64_t i = 0; i < d.n * d.k; ++i) w[i] = E4m3ToF32(wq[i]);
+  const float* as = xs.data<float>();
+  const float* ws = op.w_scale->data<float>();
+  const float* bias = op.bias ? op.bias->data<float>() : nullptr;
+  float* y = op.y->data<float>();
+  ParallelFor(d.m, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* ar = a.data() + i * d.k;
+      for (int64_t j = 0; j < d.n; ++j) {
+        const float* wr = w.data() + j * d.k;
+        double dot = 0.0;
+        for (int64_t c = 0; c < d.k; ++c) dot += double{ar[c]} * double{wr[c]};
+        const float acc = static_cast<float>(dot * double{as[i]} * double{ws[j]});
+        const float out = RoundToBf16(acc);
+        y[i * d.n + j] = bias ? RoundToBf16(out + RoundToBf16(bias[j])) : out;
+      }
+    }
+  });
+  if (op.x_fp8 != nullptr) std::memcpy(op.x_fp8->raw(), xq.raw(), xq.nbytes());
+  if (op.x_scale != nullptr) std::memcpy(op.x_scale->raw(), xs.raw(), xs.nbytes());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-void RegisterQuantOps(CpuBackend& backend) { backend.Register<Int8LinearOp>(&RunInt8Linear); }
+void RegisterQuantOps(CpuBackend& backend) {
+  backend.Register<Int8LinearOp>(&RunInt8Linear);
+  backend.Register<Fp8LinearOp>(&RunFp8Linear);
+  backend.Register<Fp8QuantizeOp>(&RunFp8Quantize);
+}
 
 }  // namespace turbovid::engine::cpu

@@ -1,12 +1,16 @@
 // CUDA ops: int8 W8A8 linear (docs/model-math.md §11): quantise x per 128x128 tile, then the
 // int8 GEMM with per-K-block dequant; bit-identical to the CPU reference (engine/cpu/quant_ops.cc).
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/core/op_checks.h"
 #include "engine/cuda/cuda_backend_internal.h"
+#include "kernels/fp8.h"
+#include "kernels/gemm.h"
 #include "kernels/quant.h"
 
 namespace turbovid::engine::cuda {
@@ -102,10 +106,114 @@ absl::Status RunInt8Linear(CudaBackend& b, const Int8LinearOp& op) {
   return CudaStatus(kernels::LaunchInt8Gemm(ga, b.stream()), "int8_linear gemm", shapes);
 }
 
+// FP8 e4m3 (docs/model-math.md §11.6): the row quantiser and the cuBLASLt FP8 GEMM.
+absl::Status ExpectCodes(const char* op, const std::string& what, const Tensor* t) {
+  return ExpectDevice(op, what, t);
+}
+
+absl::Status RunFp8Quantize(CudaBackend& b, const Fp8QuantizeOp& op) {
+  constexpr char kQ[] = "fp8_quantize";
+  TV_ASSIGN_OR_RETURN(const Fp8QuantizeDims d, CheckFp8Quantize(op));
+  TV_RETURN_IF_ERROR(ExpectCodes(kQ, "q", op.q));
+  TV_RETURN_IF_ERROR(ExpectCodes(kQ, "scale", op.scale));
+  kernels::QuantizeFp8Args qa;
+  TV_ASSIGN_OR_RETURN(qa.x, In(kQ, "x", op.x));
+  qa.q = op.q->data<uint8_t>();
+  qa.scale = op.scale->data<float>();
+  qa.rows = d.rows;
+  qa.cols = d.cols;
+  return CudaStatus(kernels::LaunchQuantizeFp8Rows(qa, b.stream()), kQ,
+                    absl::StrCat("x ", op.x->Describe()));
+}
+
+absl::Status RunFp8Linear(CudaBackend& b, const Fp8LinearOp& op) {
+  constexpr char kF[] = "fp8_linear";
+  TV_ASSIGN_OR_RETURN(const Fp8Dims d, CheckFp8Linear(op));
+  TV_RETURN_IF_ERROR(ExpectCodes(kF, "w_fp8", op.w_fp8));
+  TV_RETURN_IF_ERROR(ExpectCodes(kF, "w_scale", op.w_scale));
+  if (d.k % 16 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kF, ": x ", op.x->Describe(), ": K ", d.k, " is not a multiple of 16 (cuBLASLt FP8)"));
+  }
+  const std::string shapes = absl::StrCat("x ", op.x->Describe(), " w ", op.w_fp8->Describe());
+  Tensor xq, xs;
+  if (op.x_fp8 != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectCodes(kF, "x_fp8", op.x_fp8));
+    xq = *op.x_fp8;
+  } else {
+    TV_ASSIGN_OR_RETURN(xq, b.AllocateUninitialized(DType::kU8, {d.m, d.k}));
+  }
+  if (op.x_scale != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectCodes(kF, "x_scale", op.x_scale));
+    xs = *op.x_scale;
+  } else {
+    TV_ASSIGN_OR_RETURN(xs, b.AllocateUninitialized(DType::kF32, {d.m}));
+  }
+  kernels::QuantizeFp8Args qa;
+  TV_ASSIGN_OR_RETURN(qa.x, In(kF, "x", op.x));
+  qa.q = xq.data<uint8_t>();
+  qa.scale = xs.data<float>();
+  qa.rows = d.m;
+  qa.cols = d.k;
+  TV_RETURN_IF_ERROR(
+      CudaStatus(kernels::LaunchQuantizeFp8Rows(qa, b.stream()), "fp8_linear quantize", shapes));
+
+  kernels::GemmFp8Args ga;
+  ga.x = xq.raw();
+  ga.x_scale = xs.data<float>();
+  ga.w = op.w_fp8->raw();
+  ga.w_scale = op.w_scale->data<float>();
+  TV_ASSIGN_OR_RETURN(ga.y, Out(kF, "y", op.y));
+  ga.m = d.m;
+  ga.n = d.n;
+  ga.k = d.k;
+  ga.fast_accum = b.kernel_options().fp8_fast_accum;
+  kernels::Fp8EpilogueArgs ea;
+  ea.y = ga.y;
+  if (op.bias != nullptr) {
+    TV_ASSIGN_OR_RETURN(ea.bias, In(kF, "bias", op.bias));
+  }
+  ea.rows = d.m;
+  ea.cols = d.n;
+  int st = b.kernel_options().fp8_epilogue_scaling ? kernels::kGemmNotSupported : 0;
+  if (st == 0) st = kernels::LaunchGemmFp8(b.gemm(), ga, b.stream());
+  Tensor acc;
+  if (st == kernels::kGemmNotSupported) {
+    if (!b.kernel_options().fp8_epilogue_scaling) {
+      static std::once_flag said;
+      std::call_once(said, [&] {
+        TV_LOG(WARNING) << "fp8_linear: cuBLASLt has no FP8 algorithm with per-row/per-column "
+                           "scale vectors here (" << shapes
+                        << "); using the fp32-accumulator + scaling-kernel path";
+      });
+    }
+    // Per-row/per-column scale vectors refused (or the epilogue path asked for): the raw fp32
+    // accumulator into a temporary, then one kernel applies x_scale, w_scale and the bias.
+    TV_ASSIGN_OR_RETURN(acc, b.AllocateUninitialized(DType::kF32, {d.m, d.n}));
+    ga.outer_vec = false;
+    ga.y = kernels::MutBuf{acc.raw(), kernels::ElemType::kF32};
+    st = kernels::LaunchGemmFp8(b.gemm(), ga, b.stream());
+    ea.acc = acc.data<float>();
+    ea.row_scale = xs.data<float>();
+    ea.col_scale = op.w_scale->data<float>();
+  }
+  if (st != 0) {
+    return absl::InternalError(absl::StrCat(
+        "fp8_linear gemm (", shapes, "): ",
+        st > 0 ? absl::StrCat("cuBLASLt status ", st)
+               : absl::StrCat("CUDA error ", cudaGetErrorString(static_cast<cudaError_t>(-st)))));
+  }
+  // y = bf16(y + bf16(bias)) as its own pass: cuBLASLt's bias epilogue adds the bias to the
+  // fp32 product before the one rounding, not to the rounded product (docs/model-math.md §11.8).
+  return CudaStatus(kernels::LaunchFp8Epilogue(ea, b.stream()), "fp8_linear epilogue", shapes);
+}
+
 }  // namespace
 
 void RegisterCudaQuantOps(CudaBackend& backend) {
   RegisterOp<Int8LinearOp>(backend, &RunInt8Linear);
+  RegisterOp<Fp8LinearOp>(backend, &RunFp8Linear);
+  RegisterOp<Fp8QuantizeOp>(backend, &RunFp8Quantize);
 }
 
 }  // namespace turbovid::engine::cuda

@@ -17,7 +17,7 @@ namespace turbovid::engine::dit {
 
 namespace {
 void AddLinear(const Linear& l, std::vector<Tensor>* out) {
-  for (const Tensor* t : {&l.w, &l.w_int8, &l.scale, &l.b}) {
+  for (const Tensor* t : {&l.w, &l.w_int8, &l.scale, &l.w_fp8, &l.fp8_scale, &l.b}) {
     if (t->defined()) out->push_back(*t);
   }
 }

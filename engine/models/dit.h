@@ -1,6 +1,6 @@
 // Wan2.1 / Wan2.2 DiT (WanModel) over the Backend interface: T2V (16 input channels) and I2V
-// (36 = x | mask | latent), dense / SLA self-attention, bf16 or W8A8 int8 block linears.
-// Math: docs/model-math.md §3 (DiT), §9 (SLA), §11 (int8 linears).
+// (36 = x | mask | latent), dense / SLA self-attention, bf16, W8A8 int8 or FP8 e4m3 block linears.
+// Math: docs/model-math.md §3 (DiT), §9 (SLA), §11 (int8 linears; FP8 linears §11.6).
 #pragma once
 
 #include <array>
@@ -56,6 +56,12 @@ struct DitOptions {
   // parallel: q/k/v of all tokens are gathered and every rank attends over all of them). Exact,
   // but the attention gains nothing; the golden runs of 1-head cases use it.
   bool allow_replicated_attention = false;
+  // turbo-fp8 (docs/model-math.md §11.6): every block linear but proj_l (self/cross-attention q,
+  // k, v, o, ffn.0, ffn.2) quantised at load to FP8 e4m3 with a per-output-row scale, on the
+  // backend, the bf16 weight freed after each; the forward then runs Fp8LinearOp. Needs a bf16
+  // checkpoint (an int8 one is refused). With tensor parallelism each rank quantises its own
+  // shard: an input-split linear (o, ffn.2) then has per-rank row scales.
+  bool fp8_linears = false;
 };
 
 // Per-call options of WanDit::Forward: two forwards on one model may use different ones.
@@ -117,6 +123,8 @@ class WanDit {
 
   virtual const DitConfig& config() const = 0;
   virtual bool quantized() const = 0;
+  // Block linears in FP8 e4m3 (DitOptions::fp8_linears).
+  virtual bool fp8() const = 0;
 };
 
 }  // namespace turbovid::engine

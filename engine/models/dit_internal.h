@@ -25,13 +25,17 @@ enum class Shard : uint8_t {
   kInputs,   // "row parallel": columns of w (inputs); partial sums, all-reduced, then + b
 };
 
-// One Linear of the model: bf16/fp32 weight, or TurboDiffusion int8 weight + 128x128 scales.
+// One Linear of the model: bf16/fp32 weight, TurboDiffusion int8 weight + 128x128 scales, or
+// e4m3 codes + per-row scales quantised at load (turbo-fp8, docs/model-math.md §11.6).
 struct Linear {
-  Tensor w;       // [out, in] compute dtype (unquantised)
-  Tensor w_int8;  // [out, in] I8 (quantised)
-  Tensor scale;   // [ceil(out/128), ceil(in/128)] F32 (quantised)
-  Tensor b;       // [out] (all of it for Shard::kInputs)
+  Tensor w;          // [out, in] compute dtype (unquantised)
+  Tensor w_int8;     // [out, in] I8 (quantised)
+  Tensor scale;      // [ceil(out/128), ceil(in/128)] F32 (quantised)
+  Tensor w_fp8;      // [out, in] U8 e4m3 codes (fp8)
+  Tensor fp8_scale;  // [out] F32 (fp8)
+  Tensor b;          // [out] (all of it for Shard::kInputs)
   bool quantized = false;
+  bool fp8 = false;
   Shard shard = Shard::kNone;
 
   // y = act(x·wᵀ + b); a kInputs shard leaves b out (added once after the all-reduce).
@@ -53,6 +57,7 @@ struct Loader {
   io::WeightSet& ws;
   Backend& backend;
   bool quantized;
+  bool fp8 = false;  // block linears quantised to e4m3 here, from the checkpoint's bf16 weights
   int tp_rank = 0;
   int tp_size = 1;
   bool split_heads = true;  // attention weights split over tp (false: replicated)
@@ -89,6 +94,7 @@ class WanDitImpl : public WanDit {
   absl::Status CheckForwardOptions(const DitForwardOptions& attention) const override;
   const DitConfig& config() const override { return config_; }
   bool quantized() const override { return quantized_; }
+  bool fp8() const override { return options_.fp8_linears; }
 
  private:
   absl::StatusOr<Tensor> Patchify(const Tensor& x, const Tensor* y) const;

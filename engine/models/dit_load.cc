@@ -12,15 +12,27 @@ namespace dit {
 
 absl::StatusOr<Tensor> Linear::Apply(const Ops& ops, const Tensor& x, Activation act) const {
   const Tensor* bias = shard == Shard::kInputs ? nullptr : &b;
-  if (!quantized) return ops.Linear(x, w, bias, act);
-  TV_ASSIGN_OR_RETURN(Tensor y, ops.Empty({x.dim(0), w_int8.dim(0)}));
-  Int8LinearOp op;
-  op.x = &x;
-  op.w_int8 = &w_int8;
-  op.w_scale = &scale;
-  op.bias = bias;
-  op.y = &y;
-  TV_RETURN_IF_ERROR(ops.backend().Run(op));
+  if (!quantized && !fp8) return ops.Linear(x, w, bias, act);
+  Tensor y;
+  if (fp8) {
+    TV_ASSIGN_OR_RETURN(y, ops.Uninit({x.dim(0), w_fp8.dim(0)}));
+    Fp8LinearOp op;
+    op.x = &x;
+    op.w_fp8 = &w_fp8;
+    op.w_scale = &fp8_scale;
+    op.bias = bias;
+    op.y = &y;
+    TV_RETURN_IF_ERROR(ops.backend().Run(op));
+  } else {
+    TV_ASSIGN_OR_RETURN(y, ops.Empty({x.dim(0), w_int8.dim(0)}));
+    Int8LinearOp op;
+    op.x = &x;
+    op.w_int8 = &w_int8;
+    op.w_scale = &scale;
+    op.bias = bias;
+    op.y = &y;
+    TV_RETURN_IF_ERROR(ops.backend().Run(op));
+  }
   if (act == Activation::kNone) return y;
   return ops.Unary(act == Activation::kGeluTanh ? UnaryKind::kGeluTanh : UnaryKind::kSilu, y);
 }
@@ -53,6 +65,7 @@ absl::StatusOr<Linear> Loader::TakeLinear(const std::string& prefix, int64_t out
                                           bool allow_int8, Shard shard) {
   Linear l;
   l.quantized = allow_int8 && quantized;
+  l.fp8 = allow_int8 && fp8;
   l.shard = tp_size == 1 && !shard_at_one ? Shard::kNone : shard;
   const int64_t split = l.shard == Shard::kOutputs ? out : (l.shard == Shard::kInputs ? in : 0);
   const int64_t begin = split / tp_size * tp_rank, end = split / tp_size * (tp_rank + 1);
@@ -97,6 +110,17 @@ absl::StatusOr<Linear> Loader::TakeLinear(const std::string& prefix, int64_t out
         break;
     }
     TV_ASSIGN_OR_RETURN(l.scale, std::move(scale));
+  } else if (l.fp8) {
+    // The rank's cut in the compute dtype, quantised per row on the backend; the bf16 tensor
+    // is dropped on return, so only one layer's bf16 weight is live at a time.
+    TV_ASSIGN_OR_RETURN(Tensor w, take_matrix(prefix + ".weight", dt));
+    TV_ASSIGN_OR_RETURN(l.w_fp8, backend.AllocateUninitialized(DType::kU8, w.shape()));
+    TV_ASSIGN_OR_RETURN(l.fp8_scale, backend.AllocateUninitialized(DType::kF32, {w.dim(0)}));
+    Fp8QuantizeOp q;
+    q.x = &w;
+    q.q = &l.w_fp8;
+    q.scale = &l.fp8_scale;
+    TV_RETURN_IF_ERROR(backend.Run(q));
   } else {
     TV_ASSIGN_OR_RETURN(l.w, take_matrix(prefix + ".weight", dt));
   }
@@ -119,8 +143,8 @@ WanDitImpl::WanDitImpl(const DitConfig& config, const DitOptions& options, Backe
 
 absl::Status WanDitImpl::LoadAll(io::WeightSet& ws) {
   const int64_t e = config_.dim, d = config_.head_dim();
-  Loader ld{ws,   backend_,       quantized_, parallel_ ? parallel_->tp_rank() : 0,
-            tp(), attention_tp(), at_one()};
+  Loader ld{ws,   backend_,       quantized_, options_.fp8_linears,
+            parallel_ ? parallel_->tp_rank() : 0, tp(), attention_tp(), at_one()};
   const int64_t patch_in = int64_t{config_.in_dim} * 4;
   const io::WeightSet::Entry* pe = ws.Find("patch_embedding.weight");
   if (pe != nullptr && pe->tensor.rank() == 2) {
@@ -302,6 +326,15 @@ absl::StatusOr<std::unique_ptr<WanDit>> WanDit::Load(const DitConfig& config,
         dit::CheckLayoutFits(config, *options.parallel, options.allow_replicated_attention));
   }
   const bool quantized = weights.Has("blocks.0.self_attn.q.int8_weight");
+  if (quantized && options.fp8_linears) {
+    return absl::InvalidArgumentError(
+        "dit: fp8 linears (turbo-fp8) are quantised at load from a bf16 checkpoint; this one "
+        "holds int8 weights (blocks.0.self_attn.q.int8_weight)");
+  }
+  if (options.fp8_linears && !backend.Supports(OpKindOf<Fp8LinearOp>())) {
+    return absl::UnimplementedError(absl::StrCat("dit: fp8 linears are not implemented on backend ",
+                                                 std::string(backend.name())));
+  }
   auto model = std::make_unique<dit::WanDitImpl>(config, options, backend, quantized);
   TV_RETURN_IF_ERROR(model->LoadAll(weights));
   return std::unique_ptr<WanDit>(std::move(model));

@@ -84,6 +84,8 @@ void Sim::Int8Scratch(int64_t m, int64_t k) const {
   Scratch({m * k, (m + 127) / 128 * ((k + 127) / 128) * 4});
 }
 
+void Sim::Fp8Scratch(int64_t m, int64_t k) const { Scratch({m * k, m * 4}); }
+
 // engine/models/t5.cc UmT5EncoderImpl::Encode.
 void ReplayT5Encode(const Sim& sim, const T5Config& c, int64_t l) {
   const int64_t n = c.num_heads, d = c.dim_attn / c.num_heads, df = c.dim_ffn;
@@ -121,57 +123,61 @@ namespace {
 
 // engine/models/dit.cc Linear::Apply: [m, k] → [m, n]; an int8 linear quantises x into scratch
 // and applies the activation as a separate op while its own output is still held.
-Buf Linear(const Sim& sim, int64_t m, int64_t k, int64_t n, bool int8, bool act = false) {
-  if (!int8) return sim.Empty({m, n});
+Buf Linear(const Sim& sim, int64_t m, int64_t k, int64_t n, LinearQuant quant, bool act = false) {
+  if (quant == LinearQuant::kNone) return sim.Empty({m, n});
   Buf y = sim.Empty({m, n});
-  sim.Int8Scratch(m, k);
+  if (quant == LinearQuant::kInt8) {
+    sim.Int8Scratch(m, k);
+  } else {
+    sim.Fp8Scratch(m, k);
+  }
   if (!act) return y;
   return sim.Empty({m, n});
 }
 
 // WanDitImpl::RunBlock (SelfAttention inlined) on x [L, E].
-void ReplayDitBlock(const Sim& sim, const DitConfig& c, bool int8, int64_t l) {
+void ReplayDitBlock(const Sim& sim, const DitConfig& c, LinearQuant quant, int64_t l) {
   const int64_t e = c.dim, n = c.num_heads, d = c.head_dim();
   Buf m = sim.Empty({6, e});
   Buf a = sim.Empty({l, e});
   Buf sa;
   {
-    Buf q = Linear(sim, l, e, e, int8);
+    Buf q = Linear(sim, l, e, e, quant);
     q = sim.Empty({l, e});  // q/k norm + RoPE
-    Buf k = Linear(sim, l, e, e, int8);
+    Buf k = Linear(sim, l, e, e, quant);
     k = sim.Empty({l, e});
-    Buf v = Linear(sim, l, e, e, int8);
+    Buf v = Linear(sim, l, e, e, quant);
     Buf attn = sim.Empty({l, n, d});
     if (sim.job().attention == AttentionMode::kDense) {
       sim.AttentionScratch(l, l, n, d, d, false);
     } else {
       sim.SlaScratch(l, n, d);
     }
-    sa = Linear(sim, l, e, e, int8);
+    sa = Linear(sim, l, e, e, quant);
   }
   Buf cn = sim.Empty({l, e});  // norm3
-  Buf q = Linear(sim, l, e, e, int8);
+  Buf q = Linear(sim, l, e, e, quant);
   q = sim.Empty({l, e});
   Buf ca = sim.Empty({l, n, d});
   sim.AttentionScratch(l, c.text_len, n, d, d, false);
-  ca = Linear(sim, l, e, e, int8);
+  ca = Linear(sim, l, e, e, quant);
   Buf f = sim.Empty({l, e});
-  f = Linear(sim, l, e, c.ffn_dim, int8, /*act=*/true);
-  f = Linear(sim, l, c.ffn_dim, e, int8);
+  f = Linear(sim, l, e, c.ffn_dim, quant, /*act=*/true);
+  f = Linear(sim, l, c.ffn_dim, e, quant);
 }
 
 }  // namespace
 
 // WanDitImpl::PrepareContext (the padded context itself is an upload, not an activation).
-DitContext ReplayDitContext(const Sim& sim, const DitConfig& c, bool int8) {
+DitContext ReplayDitContext(const Sim& sim, const DitConfig& c, LinearQuant quant) {
   const int64_t tl = c.text_len, e = c.dim;
-  Buf hidden = Linear(sim, tl, c.text_dim, e, false);
-  Buf ctx = Linear(sim, tl, e, e, false);
+  Buf hidden = Linear(sim, tl, c.text_dim, e, LinearQuant::kNone);
+  Buf ctx = Linear(sim, tl, e, e, LinearQuant::kNone);
   DitContext out;
   for (int i = 0; i < c.num_layers; ++i) {
-    Buf k = Linear(sim, tl, e, e, int8);
+    Buf k = Linear(sim, tl, e, e, quant);
     k = sim.Empty({tl, e});  // RMSNorm
-    Buf v = Linear(sim, tl, e, e, int8);
+    Buf v = Linear(sim, tl, e, e, quant);
     out.k.push_back(k);
     out.v.push_back(v);
   }
@@ -179,7 +185,7 @@ DitContext ReplayDitContext(const Sim& sim, const DitConfig& c, bool int8) {
 }
 
 // WanDitImpl::Forward; the latent (and y) uploads and the RoPE tables are not activations.
-void ReplayDitForward(const Sim& sim, const DitConfig& c, bool int8, const DitContext& context) {
+void ReplayDitForward(const Sim& sim, const DitConfig& c, LinearQuant quant, const DitContext& context) {
   (void)context;  // held by the caller: it is live throughout
   const ActivationJob& job = sim.job();
   const int64_t t = job.latent_frames, h = job.latent_height / 2, w = job.latent_width / 2;
@@ -193,15 +199,15 @@ void ReplayDitForward(const Sim& sim, const DitConfig& c, bool int8, const DitCo
   Buf tokens = sim.Empty({l, e});
   Buf time_e, time_e0;
   {  // TimeEmbedding
-    Buf hidden = Linear(sim, 1, c.freq_dim, e, false);
-    time_e = Linear(sim, 1, e, e, false);
+    Buf hidden = Linear(sim, 1, c.freq_dim, e, LinearQuant::kNone);
+    time_e = Linear(sim, 1, e, e, LinearQuant::kNone);
     Buf se = sim.Empty({1, e});
-    time_e0 = Linear(sim, 1, e, 6 * e, false);
+    time_e0 = Linear(sim, 1, e, 6 * e, LinearQuant::kNone);
   }
-  for (int i = 0; i < c.num_layers; ++i) ReplayDitBlock(sim, c, int8, l);
+  for (int i = 0; i < c.num_layers; ++i) ReplayDitBlock(sim, c, quant, l);
   Buf m = sim.Empty({2, e});  // Head
   Buf a = sim.Empty({l, e});
-  Buf out = Linear(sim, l, e, 4 * int64_t{c.out_dim}, false);
+  Buf out = Linear(sim, l, e, 4 * int64_t{c.out_dim}, LinearQuant::kNone);
   out = sim.Empty({c.out_dim, t, 2 * h, 2 * w});  // unpatchify permute, then downloaded
 }
 
@@ -248,17 +254,20 @@ ActivationPlan PlanActivations(const ActivationModels& models, const ActivationJ
   // engine/pipeline/pipeline.cc Sample: every expert's context, then (UniPC + CFG) the negative
   // prompt's umT5 and contexts, all live through the forwards (each forward alone).
   stages.emplace_back(&out.dit, [&](const Sim& sim) {
+    const plan::LinearQuant quant = models.dit_fp8         ? plan::LinearQuant::kFp8
+                                    : models.dit_quantized ? plan::LinearQuant::kInt8
+                                                           : plan::LinearQuant::kNone;
     std::vector<plan::DitContext> contexts;
     for (int e = 0; e < models.num_experts; ++e) {
-      contexts.push_back(plan::ReplayDitContext(sim, models.dit, models.dit_quantized));
+      contexts.push_back(plan::ReplayDitContext(sim, models.dit, quant));
     }
     if (job.cfg) {
       plan::ReplayT5Encode(sim, models.t5, job.text_tokens);
       for (int e = 0; e < models.num_experts; ++e) {
-        contexts.push_back(plan::ReplayDitContext(sim, models.dit, models.dit_quantized));
+        contexts.push_back(plan::ReplayDitContext(sim, models.dit, quant));
       }
     }
-    plan::ReplayDitForward(sim, models.dit, models.dit_quantized, contexts.front());
+    plan::ReplayDitForward(sim, models.dit, quant, contexts.front());
   });
   stages.emplace_back(&out.vae_decode,
                       [&](const Sim& sim) { plan::ReplayVaeDecode(sim, models.vae, t, h, w); });
@@ -293,6 +302,7 @@ absl::StatusOr<ActivationModels> PlannedModels(const ModelDir& dir, const WanDit
   }
   models.dit = dit.config();
   models.dit_quantized = dit.quantized();
+  models.dit_fp8 = dit.fp8();
   models.num_experts = static_cast<int>(dir.dit_dirs.size());
   models.vae = dir.vae;
   return models;

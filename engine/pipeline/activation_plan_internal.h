@@ -78,6 +78,8 @@ class Sim {
   void SlaScratch(int64_t l, int64_t n, int64_t d) const;
   // engine/cuda/cuda_quant_ops.cc: x quantised to int8 [M, K] plus its 128x128 tile scales.
   void Int8Scratch(int64_t m, int64_t k) const;
+  // engine/cuda/cuda_quant_ops.cc: x quantised to e4m3 [M, K] plus one F32 scale per row.
+  void Fp8Scratch(int64_t m, int64_t k) const;
 
  private:
   Live& live_;
@@ -91,9 +93,11 @@ void ReplayT5Encode(const Sim& sim, const T5Config& config, int64_t tokens);
 struct DitContext {
   std::vector<Buf> k, v;
 };
-DitContext ReplayDitContext(const Sim& sim, const DitConfig& config, bool quantized);
+// How the replayed block linears run: bf16, W8A8 int8 or FP8 e4m3 (each quantiser's scratch).
+enum class LinearQuant : uint8_t { kNone, kInt8, kFp8 };
+DitContext ReplayDitContext(const Sim& sim, const DitConfig& config, LinearQuant quant);
 // One WanDit::Forward on the job's latent grid with `context` live.
-void ReplayDitForward(const Sim& sim, const DitConfig& config, bool quantized,
+void ReplayDitForward(const Sim& sim, const DitConfig& config, LinearQuant quant,
                       const DitContext& context);
 
 // WanVae::Decode of a latent [z_dim, T, H, W]; WanVae::Encode of a video [3, F, 8H, 8W].

@@ -3,18 +3,28 @@
 
 #include <algorithm>
 
+#include "engine/pipeline/model_dir.h"
+
 namespace turbovid::engine {
 
 int64_t WeightBytes(const WeightInventory& inventory, DType dtype, bool int8_blocks,
                     const AccountFn& account) {
+  return WeightBytes(inventory, dtype,
+                     int8_blocks ? BlockLinearWeights::kInt8 : BlockLinearWeights::kDense, account);
+}
+
+int64_t WeightBytes(const WeightInventory& inventory, DType dtype, BlockLinearWeights blocks,
+                    const AccountFn& account) {
   const auto acc = [&](int64_t b) { return account ? account(b) : b; };
   int64_t total = 0;
   for (const auto& [name, shape] : inventory) {
-    const bool block_linear = name.starts_with("blocks.") && name.ends_with(".weight") &&
-                              shape.size() == 2 && name.find("proj_l") == std::string::npos;
-    if (int8_blocks && block_linear) {
+    const bool block_linear = IsQuantizedBlockLinear(name, shape.size());
+    if (blocks == BlockLinearWeights::kInt8 && block_linear) {
       const int64_t n = shape[0], k = shape[1];
       total += acc(n * k) + acc(((n + 127) / 128) * ((k + 127) / 128) * 4);
+    } else if (blocks == BlockLinearWeights::kFp8 && block_linear) {
+      const int64_t n = shape[0], k = shape[1];
+      total += acc(n * k) + acc(n * 4);
     } else {
       total += acc(NumElements(shape) * static_cast<int64_t>(DTypeSize(dtype)));
     }

@@ -27,6 +27,12 @@ using AccountFn = std::function<int64_t(int64_t)>;
 int64_t WeightBytes(const WeightInventory& inventory, DType dtype, bool int8_blocks,
                     const AccountFn& account);
 
+// How the DiT block linears are held: in the compute dtype, W8A8 int8 (+ 128x128 tile scales),
+// or FP8 e4m3 (turbo-fp8: 1 byte a weight + one F32 scale per output row).
+enum class BlockLinearWeights : uint8_t { kDense, kInt8, kFp8 };
+int64_t WeightBytes(const WeightInventory& inventory, DType dtype, BlockLinearWeights blocks,
+                    const AccountFn& account);
+
 // Each stage's activations plus the job's inputs uploaded beside them (text context, x and y per
 // forward, RoPE tables, the VAE's video or latent), for `models` and `job`; weights given.
 MemoryNeeds JobMemoryNeeds(const ActivationModels& models, const ActivationJob& job,

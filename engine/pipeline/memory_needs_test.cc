@@ -61,6 +61,7 @@ struct Case {
   int experts;
   bool int8;
   int width, height;
+  bool fp8 = false;  // turbo-fp8: block linears e4m3 + a scale per row
 };
 
 MemoryNeeds RealNeeds(const Case& c) {
@@ -70,6 +71,7 @@ MemoryNeeds RealNeeds(const Case& c) {
   models.t5 = t5;
   models.dit = c.dit;
   models.dit_quantized = c.int8;
+  models.dit_fp8 = c.fp8;
   models.num_experts = c.experts;
   models.vae = vae;
   ActivationJob job;
@@ -81,7 +83,10 @@ MemoryNeeds RealNeeds(const Case& c) {
   job.sla_topk = 0.1f;
   job.dtype = DType::kBF16;
   job.cuda_scratch = true;
-  const int64_t expert = WeightBytes(DitTensorShapes(c.dit, /*sla=*/true), DType::kBF16, c.int8, CudaPoolBytes);
+  const BlockLinearWeights blocks = c.fp8    ? BlockLinearWeights::kFp8
+                                    : c.int8 ? BlockLinearWeights::kInt8
+                                             : BlockLinearWeights::kDense;
+  const int64_t expert = WeightBytes(DitTensorShapes(c.dit, /*sla=*/true), DType::kBF16, blocks, CudaPoolBytes);
   const int64_t text = WeightBytes(T5TensorShapes(t5), DType::kBF16, false, CudaPoolBytes);
   const int64_t vae_bytes = WeightBytes(VaeTensorShapes(vae, job.i2v, true), DType::kBF16, false, CudaPoolBytes);
   return JobMemoryNeeds(models, job, std::vector<int64_t>(c.experts, expert), text, vae_bytes);
@@ -144,6 +149,22 @@ TEST(MemoryNeeds, RealSizesUnderBudgets) {
   EXPECT_EQ(p->experts, ExpertResidency::kStreamInactive);
   std::printf("A14B int8 720p under 32 GiB: %s\n", p->Describe().c_str());
   EXPECT_LE(p->peak, 32 * kGiB);
+
+  // turbo-fp8 (e4m3 block linears + one F32 scale per row, quantised at load): about the int8
+  // expert's size. T2V 14B at 720p then fits 32 GiB with umT5 offloaded after encoding; A14B
+  // streams as int8 does.
+  const MemoryNeeds t2v14f = RealNeeds({Wan14B(false), 1, false, 1280, 720, true});
+  Print("14B fp8 720p", t2v14f);
+  EXPECT_LT(t2v14f.expert_bytes[0], t2v14.expert_bytes[0] * 11 / 20);
+  p = PlanMemory(t2v14f, 32 * kGiB);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::printf("14B fp8 720p under 32 GiB: %s\n", p->Describe().c_str());
+  const MemoryNeeds a14f = RealNeeds({Wan14B(true), 2, false, 1280, 720, true});
+  Print("A14B fp8 720p", a14f);
+  p = PlanMemory(a14f, 32 * kGiB);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->experts, ExpertResidency::kStreamInactive);
+  std::printf("A14B fp8 720p under 32 GiB: %s\n", p->Describe().c_str());
 }
 
 class MemoryPipelineTest : public testing::Test {
@@ -197,6 +218,40 @@ TEST_F(MemoryPipelineTest, MeasuredWeightsMatchTheInventory) {
   auto dit = WanDit::Load(*config, *weights, *backend, DitOptions());
   ASSERT_TRUE(dit.ok()) << dit.status();
   EXPECT_EQ(backend->memory_stats().in_use - before, WeightBytes(inventory, DType::kF32, false, nullptr));
+}
+
+// turbo-fp8: the block linears held as e4m3 codes (1 byte) + one F32 scale per row, both in the
+// loaded model's measured bytes and in the worker's estimate from the checkpoint headers.
+TEST_F(MemoryPipelineTest, Fp8WeightsCountOneBytePlusRowScales) {
+  auto backend = MakeCpuBackend();
+  auto dir = ModelDir::Open(*root_ + "/i2v");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto weights = io::WeightSet::Load(dir->dit_dirs[0]);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  WeightInventory inventory;
+  int64_t saved = 0;  // on disk minus as held, over both experts' block linears
+  for (const auto& [name, entry] : weights->entries()) {
+    inventory.push_back({name, entry.tensor.shape()});
+    if (IsQuantizedBlockLinear(name, entry.tensor.rank())) {
+      saved += static_cast<int64_t>(entry.tensor.nbytes()) - entry.tensor.numel() -
+               4 * entry.tensor.dim(0);
+    }
+  }
+  ASSERT_GT(saved, 0);
+  auto config = LoadDitConfig(dir->dit_dirs[0], *weights);
+  ASSERT_TRUE(config.ok()) << config.status();
+  const int64_t before = backend->memory_stats().in_use;
+  DitOptions options;
+  options.fp8_linears = true;
+  auto dit = WanDit::Load(*config, *weights, *backend, options);
+  ASSERT_TRUE(dit.ok()) << dit.status();
+  const int64_t fp8 = WeightBytes(inventory, DType::kF32, BlockLinearWeights::kFp8, nullptr);
+  EXPECT_EQ(backend->memory_stats().in_use - before, fp8);
+  EXPECT_LT(fp8, WeightBytes(inventory, DType::kF32, BlockLinearWeights::kDense, nullptr));
+  auto disk = CheckpointBytes(*root_ + "/i2v");
+  auto disk_fp8 = CheckpointBytes(*root_ + "/i2v", /*fp8_blocks=*/true);
+  ASSERT_TRUE(disk.ok() && disk_fp8.ok());
+  EXPECT_EQ(*disk - *disk_fp8, saved * static_cast<int64_t>(dir->dit_dirs.size()));
 }
 
 TEST_F(MemoryPipelineTest, EveryResidencyGivesTheSameFramesWithinTheBudget) {

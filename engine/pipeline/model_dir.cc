@@ -67,17 +67,28 @@ absl::StatusOr<ModelDir> ModelDir::Open(const std::string& path) {
   return dir;
 }
 
-absl::StatusOr<int64_t> CheckpointBytes(const std::string& model_dir) {
+bool IsQuantizedBlockLinear(const std::string& name, size_t rank) {
+  return name.starts_with("blocks.") && name.ends_with(".weight") && rank == 2 &&
+         name.find("proj_l") == std::string::npos;
+}
+
+absl::StatusOr<int64_t> CheckpointBytes(const std::string& model_dir, bool fp8_blocks) {
   TV_ASSIGN_OR_RETURN(ModelDir dir, ModelDir::Open(model_dir));
   std::vector<std::string> paths = dir.dit_dirs;
+  const size_t dits = paths.size();
   TV_ASSIGN_OR_RETURN(std::string t5, TextEncoder::WeightsPath(model_dir));
   paths.push_back(std::move(t5));
   paths.push_back(dir.vae_path);
   int64_t total = 0;
-  for (const std::string& path : paths) {
-    TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(path));
+  for (size_t i = 0; i < paths.size(); ++i) {
+    TV_ASSIGN_OR_RETURN(io::WeightSet weights, io::WeightSet::Load(paths[i]));
     for (const auto& [name, entry] : weights.entries()) {
-      total += static_cast<int64_t>(entry.tensor.nbytes());
+      const Tensor& t = entry.tensor;
+      if (fp8_blocks && i < dits && IsQuantizedBlockLinear(name, t.rank())) {
+        total += t.numel() + t.dim(0) * 4;  // e4m3 codes + per-row F32 scales
+      } else {
+        total += static_cast<int64_t>(t.nbytes());
+      }
     }
   }
   return total;

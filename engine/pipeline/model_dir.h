@@ -29,9 +29,14 @@ struct ModelDir {
 
 // Bytes of every tensor Pipeline::Load would read from the folder (DiT or both experts, umT5,
 // VAE) as stored on disk: read from the checkpoint headers (mmap, no tensor data touched), the
-// worker's estimate of a model's memory before loading it. Errors as ModelDir::Open and
-// io::WeightSet::Load.
-absl::StatusOr<int64_t> CheckpointBytes(const std::string& model_dir);
+// worker's estimate of a model's memory before loading it. With `fp8_blocks` (turbo-fp8) the DiT
+// block linears count as they will be held: 1 byte per weight plus an F32 scale per row.
+// Errors as ModelDir::Open and io::WeightSet::Load.
+absl::StatusOr<int64_t> CheckpointBytes(const std::string& model_dir, bool fp8_blocks = false);
+
+// Whether a DiT tensor is one of the block linears that int8/fp8 variants quantise:
+// blocks.*.weight of rank 2, except SLA's proj_l.
+bool IsQuantizedBlockLinear(const std::string& name, size_t rank);
 
 // config.json beside the DiT weights, else the sizes implied by the tensors themselves
 // (TurboDiffusion ships bare .pth files).

@@ -248,6 +248,7 @@ class WanPipeline : public Pipeline {
       before = in_use();
       DitOptions options;
       options.parallel = parallel_;
+      options.fp8_linears = options_.fp8_linears;
       TV_ASSIGN_OR_RETURN(auto dit, WanDit::Load(config, weights, backend_, options));
       expert_bytes_.push_back(in_use() - before);
       experts_.push_back(std::move(dit));
@@ -294,6 +295,7 @@ class WanPipeline : public Pipeline {
     io::WeightSet weights = expert_weights_[e];  // Load takes tensors out of its set
     DitOptions options;
     options.parallel = parallel_;
+    options.fp8_linears = options_.fp8_linears;
     return WanDit::Load(expert_configs_[e], weights, backend_, options);
   }
   // Whether the experts share one device slot now (docs/memory.md §4).

@@ -100,6 +100,9 @@ struct PipelineOptions {
   // group's ranks (docs/parallelism.md §4) instead of running on rank 0 alone. A latent with
   // fewer rows than ranks decodes on rank 0 alone.
   bool split_vae_decode = true;
+  // turbo-fp8: the DiT block linears quantised to FP8 e4m3 at load from the bf16 checkpoint
+  // (DitOptions::fp8_linears, docs/model-math.md §11.6).
+  bool fp8_linears = false;
 };
 
 class Pipeline {

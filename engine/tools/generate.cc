@@ -19,7 +19,7 @@ const char kUsage[] =
     "usage: turbovid-engine generate --model-dir D --prompt P [--image I] [--frames 81]\n"
     "       [--resolution 480p] [--aspect 16:9] [--width W --height H] [--steps 4] [--seed S]\n"
     "       [--attention dense|sla] [--sla-topk 0.1] [--sampler rcm|unipc] [--ode]\n"
-    "       [--backend cpu] [--memory-limit-gib N] --out out.mp4\n";
+    "       [--backend cpu] [--memory-limit-gib N] [--weights checkpoint|fp8] --out out.mp4\n";
 
 }  // namespace
 
@@ -28,7 +28,7 @@ int GenerateCommand(const std::vector<std::string>& args) {
                                               {"--aspect", "16:9"}, {"--steps", "4"},
                                               {"--seed", "0"},      {"--attention", "dense"},
                                               {"--sla-topk", "0.1"}, {"--sampler", "rcm"},
-                                              {"--backend", "cpu"}};
+                                              {"--backend", "cpu"}, {"--weights", "checkpoint"}};
   bool ode = false;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--ode") {
@@ -95,7 +95,13 @@ int GenerateCommand(const std::vector<std::string>& args) {
     backend->SetMemoryLimit(static_cast<int64_t>(gib * 1024.0 * 1024.0 * 1024.0));
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto pipeline = Pipeline::Load(flags["--model-dir"], *backend);
+  // --weights fp8: the turbo-fp8 variant (DiT block linears quantised to e4m3 at load).
+  if (flags["--weights"] != "checkpoint" && flags["--weights"] != "fp8") {
+    return fail(absl::InvalidArgumentError("--weights: checkpoint or fp8, not '" + flags["--weights"] + "'"));
+  }
+  PipelineOptions options;
+  options.fp8_linears = flags["--weights"] == "fp8";
+  auto pipeline = Pipeline::Load(flags["--model-dir"], *backend, nullptr, options);
   if (!pipeline.ok()) return fail(pipeline.status());
   const auto t1 = std::chrono::steady_clock::now();
   auto result = (*pipeline)->Generate(

@@ -318,7 +318,7 @@ std::vector<Case> AllCases() {
       ConcatCase({3, 1, 5, 27}, {3, 2, 5, 27}, 1),
       PermuteCase({2, 3, 40, 64}, {1, 0, 2, 3}),
   };
-  for (auto family : {ConvCases, SlaCases, QuantCases}) {
+  for (auto family : {ConvCases, SlaCases, QuantCases, Fp8Cases}) {
     for (Case& c : family()) cases.push_back(std::move(c));
   }
   return cases;
@@ -393,8 +393,10 @@ int NonFinite(const Tensor& t) {
 // name, unset / empty as the default, and an error naming the variable for anything else. Needs no
 // GPU (the environment is read before any device is touched).
 TEST(CudaKernelOptions, EnvironmentSpellings) {
-  const char* kVars[] = {"TV_ATTENTION",   "TV_FA_SM90", "TV_SLA_PATH",  "TV_SLA_PORTABLE",
-                         "TV_CONV3D_PATH", "TV_KERNELS", "TV_INT8_GEMM", "TV_CONV_SM90_DEBUG"};
+  const char* kVars[] = {"TV_ATTENTION",      "TV_FA_SM90",        "TV_SLA_PATH",
+                         "TV_SLA_PORTABLE",   "TV_CONV3D_PATH",    "TV_KERNELS",
+                         "TV_INT8_GEMM",      "TV_CONV_SM90_DEBUG", "TV_FP8_FAST_ACCUM",
+                         "TV_FP8_SCALING"};
   for (const char* v : kVars) unsetenv(v);
   absl::StatusOr<kernels::KernelOptions> o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
@@ -404,6 +406,8 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kAuto);
   EXPECT_EQ(o->int8_gemm, kernels::Int8GemmPath::kAuto);
   EXPECT_FALSE(o->conv_sm90_debug);
+  EXPECT_FALSE(o->fp8_fast_accum);
+  EXPECT_FALSE(o->fp8_epilogue_scaling);
 
   setenv("TV_ATTENTION", "flash", 1);
   setenv("TV_FA_SM90", "s3pp", 1);
@@ -412,6 +416,8 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   setenv("TV_INT8_GEMM", "sm90", 1);
   setenv("TV_CONV_SM90_DEBUG", "1", 1);
   setenv("TV_SLA_PORTABLE", "", 1);
+  setenv("TV_FP8_FAST_ACCUM", "1", 1);
+  setenv("TV_FP8_SCALING", "epilogue", 1);
   o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_EQ(o->attention, kernels::AttentionPath::kFlash);
@@ -420,6 +426,8 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kHalo);
   EXPECT_EQ(o->int8_gemm, kernels::Int8GemmPath::kSm90);
   EXPECT_TRUE(o->conv_sm90_debug);
+  EXPECT_TRUE(o->fp8_fast_accum);
+  EXPECT_TRUE(o->fp8_epilogue_scaling);
 
   setenv("TV_SLA_PORTABLE", "1", 1);  // overrides TV_SLA_PATH, as before
   o = CudaKernelOptionsFromEnv();
@@ -443,6 +451,12 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_NE(o.status().message().find("TV_INT8_GEMM=wgmma"), std::string::npos)
       << o.status().message();
   unsetenv("TV_INT8_GEMM");
+  setenv("TV_FP8_SCALING", "cublas", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("TV_FP8_SCALING=cublas"), std::string::npos)
+      << o.status().message();
+  setenv("TV_FP8_SCALING", "auto", 1);
 
   setenv("TV_CONV3D_PATH", "fast", 1);
   o = CudaKernelOptionsFromEnv();

@@ -94,5 +94,6 @@ absl::Status RunWithKernelOptions(Backend& b, const std::function<absl::Status()
 std::vector<Case> ConvCases();   // conv_cases.cc: Conv3d, ChannelRmsNorm, Upsample2x
 std::vector<Case> SlaCases();    // sla_cases.cc: Sla
 std::vector<Case> QuantCases();  // quant_cases.cc: Int8Linear
+std::vector<Case> Fp8Cases();    // fp8_cases.cc: Fp8Quantize, Fp8Linear (codes and scales)
 
 }  // namespace turbovid::engine::parity
