@@ -15,6 +15,9 @@
 #   linears       bench/torch_linears.py: PyTorch's bf16 linear, torch._int_mm and torch._scaled_mm
 #                 (FP8, rowwise scales) at the Wan linear shapes (the same-run reference of the
 #                 int8/FP8 GEMM rows of tv_parity_test's Int8/Fp8 perf tests)
+#   1.3b-quant    Wan2.1-T2V-1.3B, 480p, prompt → MP4 and DiT with int8 (--weights int8) and FP8
+#                 (--weights fp8, turbo-fp8) block linears, sla and sagesla
+#   14b-fp8       Wan2.1-T2V-14B bf16 checkpoint loaded as turbo-fp8, 720p, DiT only, sla and sagesla
 #   14b-quant     Wan2.1-T2V-14B with int8 block linears (--weights int8, 14.3 GB), 720p, 81 frames,
 #                 4 steps, DiT only: sla and sagesla (the "denoise <= 8 s" target)
 #   a14b          Wan2.2-I2V-A14B, int8 experts (28.6 GB), 720p, 81 frames, 4 steps, image → MP4 end
@@ -199,6 +202,15 @@ for part in "${parts[@]}"; do
     linears)
       step "torch linears" 300 "$OUT/torch-linears.txt" "$PY" bench/torch_linears.py 10 \
         --json "$OUT/torch-linears.json" ;;
+    1.3b-quant)
+      for w in int8 fp8; do
+        engine_only "1.3b-480p-$w" 240 -- --model wan2.1-t2v-1.3b --random-weights --weights "$w" \
+          --resolution 480p --frames 81 --steps 4 --stages dit,e2e --attention sla,sagesla --repeat 3
+      done ;;
+    14b-fp8)
+      clean_14b wan2.1-t2v-14b
+      engine_only 14b-fp8-720p 420 -- --model wan2.1-t2v-14b --random-weights --weights fp8 \
+        --resolution 720p --frames 81 --steps 4 --stages dit --attention sla,sagesla --repeat 1 ;;
     14b-quant)
       clean_14b wan2.1-t2v-14b-int8
       engine_only 14b-quant-720p 420 -- --model wan2.1-t2v-14b --random-weights \
@@ -217,7 +229,7 @@ for part in "${parts[@]}"; do
     smoke)
       bench_model smoke tiny "--width 256 --height 256 --frames 9 --steps 2" text,dit,vae,mp4 dense,sla 1 120 180 e2e ;;
     *)
-      log "unknown part '$part' (kernels, 1.3b, 1.3b-compile, 14b, smoke, linears, 14b-quant, a14b, 5090-emu)"; status=2 ;;
+      log "unknown part '$part' (kernels, 1.3b, 1.3b-compile, 14b, smoke, linears, 1.3b-quant, 14b-fp8, 14b-quant, a14b, 5090-emu)"; status=2 ;;
   esac
 done
 log "done, status $status; results in $OUT"

@@ -49,7 +49,7 @@ using Clock = std::chrono::steady_clock;
 
 const char kUsage[] =
     "usage: turbovid-engine bench --model wan2.1-t2v-1.3b|wan2.1-t2v-14b|wan2.2-i2v-a14b|tiny\n"
-    "       --random-weights [--weights bf16|int8]\n"
+    "       --random-weights [--weights bf16|int8|fp8]\n"
     "       | --model-dir D\n"
     "       [--resolution 480p|720p] [--aspect 16:9] [--width W --height H] [--frames 81]\n"
     "       [--steps 4] [--attention dense|sla|sagesla|sagesla_sm89 (comma list)]\n"
@@ -59,6 +59,7 @@ const char kUsage[] =
     "       [--one-rank-group]\n"
     "--weights int8 writes the random DiT blocks' linears as W8A8 int8 codes + 128x128 block\n"
     "scales (TurboDiffusion's -quant checkpoints; folder <model>-int8), so the int8 linears run.\n"
+    "--weights fp8 loads the bf16 checkpoint as turbo-fp8 (block linears to e4m3 at load).\n"
     "wan2.2-i2v-a14b: two 14B experts (I2V); stage dit times the high-noise expert on a random\n"
     "image condition, stage e2e generates from a random image (the budget plans the experts).\n"
     "--one-rank-group loads the DiT and the pipeline in a parallel group of one rank that runs\n"
@@ -87,7 +88,7 @@ const char kDefaultPrompt[] =
 struct Options {
   std::string model = "wan2.1-t2v-1.3b";
   std::string model_dir;
-  std::string weights = "bf16";  // --random-weights: bf16 | int8 block linears
+  std::string weights = "bf16";  // bf16 | int8 (random checkpoint) | fp8 (quantised at load)
   bool random_weights = false;
   bool prepare_only = false;
   bool one_rank_group = false;  // DiT and pipeline in a one-rank group running every collective
@@ -196,13 +197,13 @@ absl::Status ParseOptions(const std::vector<std::string>& args, Options* o) {
           absl::StrCat("--stages: '", s, "' is not text, dit, vae, mp4 or e2e"));
     }
   }
-  if (o->weights != "bf16" && o->weights != "int8") {
+  if (o->weights != "bf16" && o->weights != "int8" && o->weights != "fp8") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--weights: '", o->weights, "' is not bf16 or int8"));
+        absl::StrCat("--weights: '", o->weights, "' is not bf16, int8 or fp8"));
   }
-  if (o->weights != "bf16" && !o->random_weights) {
+  if (o->weights == "int8" && !o->random_weights) {
     return absl::InvalidArgumentError(
-        "--weights: only with --random-weights (a --model-dir's checkpoint says its own)");
+        "--weights int8: only with --random-weights (a --model-dir's checkpoint says its own)");
   }
   if (o->random_weights == !o->model_dir.empty()) {
     return absl::InvalidArgumentError("give exactly one of --random-weights and --model-dir");
@@ -361,6 +362,7 @@ absl::Status Bench::LoadAll(const std::string& dir) {
       TV_ASSIGN_OR_RETURN(dit_config_, LoadDitConfig(model_dir.dit_dirs[0], weights));
       DitOptions options;
       options.parallel = groups_.get();
+      options.fp8_linears = o_.weights == "fp8";
       TV_ASSIGN_OR_RETURN(dit_, WanDit::Load(dit_config_, weights, backend_, options));
       return absl::OkStatus();
     });
@@ -631,8 +633,10 @@ absl::Status Bench::E2eStages(const std::string& dir) {
   Row load;
   load.stage = "load_pipeline";
   const auto t0 = Clock::now();
+  PipelineOptions options;
+  options.fp8_linears = o_.weights == "fp8";
   TV_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline,
-                      Pipeline::Load(dir, backend_, groups_.get()));
+                      Pipeline::Load(dir, backend_, groups_.get(), options));
   TV_RETURN_IF_ERROR(backend_.Synchronize());
   load.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   load.peak_bytes = backend_.memory_stats().in_use;
@@ -743,7 +747,7 @@ int BenchCommand(const std::vector<std::string>& args) {
   std::error_code ec;
   std::filesystem::create_directories(o.work_dir, ec);
   Report report;
-  report.model = o.model;
+  report.model = o.weights == "fp8" ? o.model + "-fp8" : o.model;
   report.model_dir = dir;
   report.backend = o.backend;
   report.width = o.width;
