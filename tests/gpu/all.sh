@@ -13,7 +13,8 @@
 #   sagesla  tests/gpu/sagesla.sh (SageSLA parity, golden, op timings, 1.3B DiT and e2e)
 #   nccl     tests/gpu/nccl_one_rank.sh (golden through a one-rank NCCL group, its overhead)
 #   portable parity and golden again with TV_KERNELS=portable (the RTX 5090's code paths)
-#   perf     the DISABLED_ perf tests of tv_parity_test (SLA, SageSLA, int8 / FP8 GEMMs, conv)
+#   perf     the DISABLED_ perf tests of tv_parity_test (SLA, SageSLA, int8 / FP8 GEMMs, conv;
+#            TV_PERF_FILTER narrows the gtest filter)
 #   h100:P   bench/h100.sh part P (linears, 14b-quant, a14b, 5090-emu, ...) on this build, with the
 #            checkpoints beside the service part's (one umT5 copy on the 64 GB disk)
 # Usage: tests/gpu/all.sh [PART...]   (default: all of them, in this order)
@@ -42,6 +43,7 @@ part() {
   local rc=$?
   note "$name exited $rc"
   tail -25 "$OUT/$name.log" | sed 's/^/    /' >>"$SUMMARY"
+  pack  # after every part: a call cut off at its limit still brings back what ran
   return $rc
 }
 
@@ -69,11 +71,12 @@ for p in "${parts[@]}"; do
     service) part service 300 env TV_GPU_SKIP_BUILD=1 tests/gpu/run.sh tests bench ;;
     sagesla) part sagesla 300 tests/gpu/sagesla.sh "$BUILD" ;;
     nccl) part nccl 300 tests/gpu/nccl_one_rank.sh "$BUILD" ;;
+    portable-golden) part portable-golden 180 env TV_KERNELS=portable bash "$OUT/golden_all.sh" "$BUILD" "$OUT" ;;
     portable)
       part portable-parity 240 env TV_KERNELS=portable "$BUILD/tests/parity/tv_parity_test"
       part portable-golden 180 env TV_KERNELS=portable bash "$OUT/golden_all.sh" "$BUILD" "$OUT" ;;
     perf) part perf 300 "$BUILD/tests/parity/tv_parity_test" --gtest_also_run_disabled_tests \
-      --gtest_filter='*Perf*' ;;
+      --gtest_filter="${TV_PERF_FILTER:-*Perf*}" ;;
     h100:*)
       printf '#!/bin/sh\nb=$1; shift\nexec "$(find %s -name "$b" -type f -perm -u+x | head -1)" "$@"\n' \
         "$(realpath "$BUILD")" >"$OUT/run"
