@@ -36,6 +36,9 @@ struct KernelOptions {
   // the paths above are read, it turns each kAuto into its portable choice; a path named explicitly
   // still wins.
   bool portable = false;
+  // TV_SAGESLA_LINEAR=mma|simple: SageSLA's output kernel (o_s + linear branch) on tensor cores
+  // (the default) or the one-warp-per-row CUDA-core kernel (parity checks, timing).
+  bool sage_linear_simple = false;
   // FP8 linears (docs/model-math.md §11.8). TV_FP8_FAST_ACCUM=1: cuBLASLt's fast accumulation
   // (no periodic fp32 promotion). TV_FP8_SCALING=epilogue: the GEMM writes the raw fp32
   // accumulator and a separate kernel applies both scale vectors and the bias (the path taken

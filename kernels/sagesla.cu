@@ -448,6 +448,77 @@ __global__ void __launch_bounds__(kLinWarps * 32) LinearOutKernel(LinearOutParam
   }
 }
 
+struct LinearOutMmaParams {
+  const bf16* q;      // [L, N, D]
+  const bf16* os;     // [L, N, D] o_s
+  const bf16* m16;    // [N, D, D] KV·proj_lᵀ in bf16
+  const float* ksum;  // [N, D]
+  ConstBuf bias;      // [D]
+  bf16* out;          // [L, N, D]
+  int64_t l, heads;
+};
+
+// The same output on tensor cores, with bf16 SLA's own epilogue (sla_tiles::LinearEpilogue, as
+// SparseAttnKernel ends): CTA per (128 query rows, head), warp w rows 32w..32w+31 as two m16 tiles.
+// o_s comes back from global memory (bf16, as the sparse kernel stored it) into the mma
+// accumulator layout; then out = (o_s·den + φ(q)·M) / den + b. Shared memory as the sparse
+// kernel's: Q tile, M over the first two K buffers, staging over the V buffers, ksum and bias.
+template <int D>
+__global__ void __launch_bounds__(kThreads) LinearOutMmaKernel(LinearOutMmaParams p) {
+  constexpr int kTileQ = kBm * D * 2, kTileKv = kBn * D * 2, kDt = D / 8;
+  constexpr uint32_t kRowBytes = D * 2;
+  static_assert(2 * kTileKv >= D * D * 2 && 2 * kTileKv >= 4 * 32 * D * 2, "shared buffers");
+  extern __shared__ __align__(128) uint8_t smem[];
+  const uint32_t s_base = sla_tiles::SmemAddr(smem);
+  const uint32_t s_q = s_base, s_m = s_base + kTileQ;
+  float* s_vec = reinterpret_cast<float*>(smem + kTileQ + 4 * kTileKv);  // ksum [D], bias [D]
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, t4 = lane & 3, r7 = lane & 7;
+  const int h = blockIdx.y;
+  const int stride = static_cast<int>(p.heads) * D;
+  const int q0 = blockIdx.x * kBm, l = static_cast<int>(p.l);
+  uint32_t q_off[4];
+  sla_tiles::PairOffsets(q_off, (warp * 32 + (lane & 15)) * kRowBytes, r7, lane >> 4);
+  sla_tiles::LoadTile<D, kBm>(s_q, p.q + h * D, q0, l, stride, tid);
+  sla_tiles::LoadM<D, kThreads>(s_m, p.m16 + int64_t(h) * D * D, tid);
+  sla_tiles::CpAsyncCommit();
+  for (int c = tid; c < D; c += kThreads) {
+    s_vec[c] = p.ksum[h * D + c];
+    s_vec[D + c] = Load(p.bias, c);
+  }
+  const int row0 = q0 + warp * 32;
+  float o[2][kDt][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt) {
+    const int r = row0 + mt * 16 + g;
+    const bf16* lo = p.os + int64_t(r) * stride + h * D + 2 * t4;
+    const bf16* hi = lo + int64_t(8) * stride;
+#pragma unroll
+    for (int dt = 0; dt < kDt; ++dt) {
+      float2 a = make_float2(0.f, 0.f), b = make_float2(0.f, 0.f);
+      if (r < l) a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(lo + dt * 8));
+      if (r + 8 < l) b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(hi + dt * 8));
+      o[mt][dt][0] = a.x;
+      o[mt][dt][1] = a.y;
+      o[mt][dt][2] = b.x;
+      o[mt][dt][3] = b.y;
+    }
+  }
+  sla_tiles::CpAsyncWait<0>();
+  __syncthreads();  // Q, M_h, ksum and bias are in shared memory
+  uint8_t* stage = smem + kTileQ + 2 * kTileKv + warp * (32 * D * 2);
+  sla_tiles::LinearEpilogue<D, 2, 128, kRowBytes>(o, q_off, s_q, s_m, s_vec, stage, p.out + h * D,
+                                                  row0, l, stride, lane);
+}
+
+template <int D>
+cudaError_t LaunchLinearOutMma(const LinearOutMmaParams& lp, cudaStream_t stream) {
+  if (cudaError_t e = SetSmem(LinearOutMmaKernel<D>, SparseSmemBytes(D)); e != cudaSuccess) return e;
+  const dim3 grid(static_cast<unsigned>((lp.l + kBm - 1) / kBm), static_cast<unsigned>(lp.heads));
+  LinearOutMmaKernel<D><<<grid, kThreads, SparseSmemBytes(D), stream>>>(lp);
+  return cudaGetLastError();
+}
+
 template <int D, int BQ, int BK, bool kF16>
 cudaError_t LaunchAttn(const AttnParams& ap, dim3 grid, cudaStream_t stream) {
   SageAttnKernel<D, BQ, BK, kF16><<<grid, BQ * 2, 0, stream>>>(ap);
@@ -515,6 +586,25 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
   if (e != cudaSuccess) return e;
   if (cudaError_t e2 = timer.Mark(kSlaSparse); e2 != cudaSuccess) return e2;
 
+  // Tensor cores for the model's head sizes (the 32-bit offsets of LoadTile need L·N·D < 2^31).
+  const bool mma_out = !a.sage_linear_simple && (d == 64 || d == 128) &&
+                       a.l * a.heads * d < (int64_t{1} << 31) &&
+                       reinterpret_cast<uintptr_t>(q) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(a.out) % 16 == 0;
+  if (mma_out) {
+    const LinearOutMmaParams mp{q,
+                                os,
+                                reinterpret_cast<const bf16*>(ws + pl.m16),
+                                reinterpret_cast<const float*>(ws + pl.ksum),
+                                a.proj_b,
+                                static_cast<bf16*>(a.out),
+                                a.l,
+                                a.heads};
+    const cudaError_t em = d == 128 ? LaunchLinearOutMma<128>(mp, stream)
+                                    : LaunchLinearOutMma<64>(mp, stream);
+    if (em != cudaSuccess) return em;
+    if (cudaError_t e4 = timer.Mark(kSlaSageLinearOut); e4 != cudaSuccess) return e4;
+  }
   LinearOutParams lp{q,
                      os,
                      reinterpret_cast<const float*>(ws + pl.m32),
@@ -525,10 +615,12 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
                      a.heads,
                      d};
   const int64_t items = a.l * a.heads;
-  LinearOutKernel<<<static_cast<unsigned>((items + kLinWarps - 1) / kLinWarps), kLinWarps * 32, 0,
-                    stream>>>(lp);
-  if (cudaError_t e3 = cudaGetLastError(); e3 != cudaSuccess) return e3;
-  if (cudaError_t e4 = timer.Mark(kSlaSageLinearOut); e4 != cudaSuccess) return e4;
+  if (!mma_out) {
+    LinearOutKernel<<<static_cast<unsigned>((items + kLinWarps - 1) / kLinWarps), kLinWarps * 32,
+                      0, stream>>>(lp);
+    if (cudaError_t e3 = cudaGetLastError(); e3 != cudaSuccess) return e3;
+    if (cudaError_t e4 = timer.Mark(kSlaSageLinearOut); e4 != cudaSuccess) return e4;
+  }
   // Probes in the op's layouts: the codes are already [L, N, D]; scales are [N, blocks or D].
   const size_t lnd = size_t(a.l) * heads * d;
   const struct {

@@ -73,6 +73,9 @@ struct SlaArgs {
   // for kSm90, 128×64 for kSm89) and D 64 or 128.
   SageNumerics sage = SageNumerics::kOff;
   SageProbes sage_probes;
+  // SageSLA's output (o_s + the linear branch): false = on tensor cores with bf16 SLA's epilogue
+  // (D 64/128), true = the one-warp-per-row CUDA-core kernel (KernelOptions::sage_linear_simple).
+  bool sage_linear_simple = false;
 };
 constexpr int kSlaMaxHeadDim = 256;
 

@@ -88,6 +88,13 @@ absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv() {
   TV_RETURN_IF_ERROR(
       read("TV_CONV3D_PATH", "direct, gemm, halo or sm90", kernels::ParseConv3dPath, &o.conv3d));
   TV_RETURN_IF_ERROR(read("TV_CONV_SM90_DEBUG", "0 or 1", parse_bool, &o.conv_sm90_debug));
+  const auto parse_sage_linear = [](const char* v, bool* out) {
+    if (std::strcmp(v, "mma") != 0 && std::strcmp(v, "simple") != 0) return false;
+    *out = std::strcmp(v, "simple") == 0;
+    return true;
+  };
+  TV_RETURN_IF_ERROR(
+      read("TV_SAGESLA_LINEAR", "mma or simple", parse_sage_linear, &o.sage_linear_simple));
   TV_RETURN_IF_ERROR(read("TV_INT8_GEMM", "mma or sm90", kernels::ParseInt8GemmPath, &o.int8_gemm));
   TV_RETURN_IF_ERROR(read("TV_FP8_FAST_ACCUM", "0 or 1", parse_bool, &o.fp8_fast_accum));
   const auto parse_scaling = [](const char* v, bool* out) {

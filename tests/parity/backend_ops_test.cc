@@ -396,7 +396,7 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   const char* kVars[] = {"TV_ATTENTION",      "TV_FA_SM90",        "TV_SLA_PATH",
                          "TV_SLA_PORTABLE",   "TV_CONV3D_PATH",    "TV_KERNELS",
                          "TV_INT8_GEMM",      "TV_CONV_SM90_DEBUG", "TV_FP8_FAST_ACCUM",
-                         "TV_FP8_SCALING"};
+                         "TV_FP8_SCALING",    "TV_SAGESLA_LINEAR"};
   for (const char* v : kVars) unsetenv(v);
   absl::StatusOr<kernels::KernelOptions> o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
@@ -451,6 +451,18 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_NE(o.status().message().find("TV_INT8_GEMM=wgmma"), std::string::npos)
       << o.status().message();
   unsetenv("TV_INT8_GEMM");
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_FALSE(o->sage_linear_simple);
+  setenv("TV_SAGESLA_LINEAR", "simple", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_TRUE(o->sage_linear_simple);
+  setenv("TV_SAGESLA_LINEAR", "cores", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("TV_SAGESLA_LINEAR=cores"), std::string::npos);
+  unsetenv("TV_SAGESLA_LINEAR");
   setenv("TV_FP8_SCALING", "cublas", 1);
   o = CudaKernelOptionsFromEnv();
   ASSERT_FALSE(o.ok());

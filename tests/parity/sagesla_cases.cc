@@ -195,7 +195,17 @@ TEST(SageSlaParity, CudaMatchesCpu) {
       {2100, 1, 128, 0.5f, SageSlaVariant::kSm89},  // many blocks: both late iterations of sm89
       {300, 2, 128, 0.1f, SageSlaVariant::kSm90},   // K 0: o_s zero, out = the linear branch
   };
-  for (const SageShape& s : shapes) CheckShape(*cpu, **cuda, s);
+  // Both output kernels: o_s + linear branch on tensor cores (default) and on CUDA cores.
+  absl::StatusOr<kernels::KernelOptions> options = GetCudaKernelOptions(**cuda);
+  ASSERT_TRUE(options.ok());
+  for (const bool simple : {false, true}) {
+    SCOPED_TRACE(simple ? "TV_SAGESLA_LINEAR=simple" : "TV_SAGESLA_LINEAR=mma");
+    kernels::KernelOptions o = *options;
+    o.sage_linear_simple = simple;
+    ASSERT_TRUE(SetCudaKernelOptions(**cuda, o).ok());
+    for (const SageShape& s : shapes) CheckShape(*cpu, **cuda, s);
+  }
+  ASSERT_TRUE(SetCudaKernelOptions(**cuda, *options).ok());
 }
 
 // Timings of the CUDA op at the model shapes (top-k 0.1, no probes, as the DiT calls it), against
@@ -232,7 +242,13 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
                  .count() /
              kIters;
     };
-    for (SageSlaVariant variant : {SageSlaVariant::kSm90, SageSlaVariant::kSm89}) {
+    absl::StatusOr<kernels::KernelOptions> options = GetCudaKernelOptions(b);
+    ASSERT_TRUE(options.ok());
+    for (SageSlaVariant variant : {SageSlaVariant::kSm90, SageSlaVariant::kSm89})
+    for (const bool simple : {false, true}) {
+      kernels::KernelOptions o = *options;
+      o.sage_linear_simple = simple;
+      ASSERT_TRUE(SetCudaKernelOptions(b, o).ok());
       SageSlaOp op;
       op.q = &*q;
       op.k = &*k;
@@ -242,10 +258,12 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
       op.topk = 0.1f;
       op.variant = variant;
       op.out = &*out;
-      std::printf("sagesla %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
-                  variant == SageSlaVariant::kSm90 ? "sm90" : "sm89", static_cast<long long>(s.l),
+      std::printf("sagesla %s, output on %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
+                  variant == SageSlaVariant::kSm90 ? "sm90" : "sm89",
+                  simple ? "CUDA cores" : "tensor cores", static_cast<long long>(s.l),
                   static_cast<long long>(s.n), static_cast<long long>(s.d), time(op));
     }
+    ASSERT_TRUE(SetCudaKernelOptions(b, *options).ok());
     SlaOp sla;
     sla.q = &*q;
     sla.k = &*k;
