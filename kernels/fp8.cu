@@ -137,7 +137,10 @@ cudaError_t LaunchQuantizeFp8Rows(const QuantizeFp8Args& args, cudaStream_t stre
 cudaError_t LaunchFp8Epilogue(const Fp8EpilogueArgs& args, cudaStream_t stream) {
   if (args.rows < 0 || args.cols <= 0) return cudaErrorInvalidValue;
   const int64_t n = args.rows * args.cols;
-  if (n == 0 || (args.acc == nullptr && args.bias.data == nullptr)) return cudaSuccess;
+  // A bf16 y without bias is final; an F32 y still needs its bf16 rounding.
+  if (n == 0 || (args.acc == nullptr && args.bias.data == nullptr && args.y.type == ElemType::kBF16)) {
+    return cudaSuccess;
+  }
   constexpr int kThreads = 256;
   if (args.acc == nullptr && detail::VecBf16(args.y.data, args.y.type) && args.cols % 8 == 0) {
     Fp8BiasBf16x8Kernel<<<Blocks(n / 8, kThreads), kThreads, 0, stream>>>(
