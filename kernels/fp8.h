@@ -24,7 +24,7 @@ struct QuantizeFp8Args {
 };
 cudaError_t LaunchQuantizeFp8Rows(const QuantizeFp8Args& args, cudaStream_t stream);
 
-// In place on y [rows, cols]: v = y (already bf16), or, with acc, v = bf16(acc·row_scale·col_scale);
+// In place on y [rows, cols]: v = bf16(y), or, with acc, v = bf16(acc·row_scale·col_scale);
 // then with a bias v = bf16(v + bf16(bias[c])). y is BF16 or F32 (holding bf16 values).
 struct Fp8EpilogueArgs {
   MutBuf y;

@@ -78,6 +78,10 @@ absl::StatusOr<CopyFence> Backend::CopyToDeviceAsync(const std::vector<Tensor>& 
   return CopyFence();
 }
 
+absl::StatusOr<Tensor> Backend::AllocateWeight(DType dtype, Shape shape) {
+  return Upload(Tensor::Zeros(dtype, std::move(shape)), dtype);
+}
+
 absl::Status Backend::Run(const Op& op) const {
   const auto& fn = table_[op.index()];
   if (fn == nullptr) {

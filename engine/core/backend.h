@@ -317,6 +317,10 @@ class Backend {
   }
   // Host tensor (any dtype) → device tensor converted to `dtype`.
   virtual absl::StatusOr<Tensor> Upload(const Tensor& host, DType dtype) = 0;
+  // A weight made on the device (the FP8 codes and scales the DiT quantises at load): contents
+  // undefined, held and counted as an Upload is — never carved from the activation arena, not an
+  // activation in memory_stats(), within the memory budget. Default: Upload of a zero host tensor.
+  virtual absl::StatusOr<Tensor> AllocateWeight(DType dtype, Shape shape);
   // Device tensor → host tensor (float types become F32, integers keep their dtype).
   virtual absl::StatusOr<Tensor> Download(const Tensor& t) = 0;
   // Queues a copy of `t` to the host behind the work queued so far and returns without waiting,

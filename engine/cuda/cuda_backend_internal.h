@@ -61,6 +61,9 @@ class CudaBackend : public Backend {
   // Device tensor whose contents are undefined (callers overwrite every element): an activation,
   // from the arena when it has room.
   absl::StatusOr<Tensor> AllocateUninitialized(DType dtype, Shape shape) override;
+  absl::StatusOr<Tensor> AllocateWeight(DType dtype, Shape shape) override {
+    return AllocateResident(dtype, std::move(shape));
+  }
   // Same, for tensors that outlive the job (weights, caches derived from weights): never in the
   // arena, which must hold only the job's activations to be regrown between jobs.
   absl::StatusOr<Tensor> AllocateResident(DType dtype, Shape shape);

@@ -1,5 +1,7 @@
 // CUDA ops: int8 W8A8 linear (docs/model-math.md §11): quantise x per 128x128 tile, then the
 // int8 GEMM with per-K-block dequant; bit-identical to the CPU reference (engine/cpu/quant_ops.cc).
+// FP8 e4m3 linear (§11.6): per-row quantiser (codes and scales bit-identical to the CPU's), the
+// cuBLASLt FP8 GEMM with per-row/per-column scale vectors, the bf16 bias pass.
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -106,16 +108,14 @@ absl::Status RunInt8Linear(CudaBackend& b, const Int8LinearOp& op) {
   return CudaStatus(kernels::LaunchInt8Gemm(ga, b.stream()), "int8_linear gemm", shapes);
 }
 
-// FP8 e4m3 (docs/model-math.md §11.6): the row quantiser and the cuBLASLt FP8 GEMM.
-absl::Status ExpectCodes(const char* op, const std::string& what, const Tensor* t) {
-  return ExpectDevice(op, what, t);
-}
+// FP8 e4m3 (docs/model-math.md §11.6): the row quantiser and the cuBLASLt FP8 GEMM. Shapes and
+// the code/scale dtypes are checked in core (CheckFp8*), the same messages as the CPU's.
 
 absl::Status RunFp8Quantize(CudaBackend& b, const Fp8QuantizeOp& op) {
   constexpr char kQ[] = "fp8_quantize";
   TV_ASSIGN_OR_RETURN(const Fp8QuantizeDims d, CheckFp8Quantize(op));
-  TV_RETURN_IF_ERROR(ExpectCodes(kQ, "q", op.q));
-  TV_RETURN_IF_ERROR(ExpectCodes(kQ, "scale", op.scale));
+  TV_RETURN_IF_ERROR(ExpectDevice(kQ, "q", op.q));
+  TV_RETURN_IF_ERROR(ExpectDevice(kQ, "scale", op.scale));
   kernels::QuantizeFp8Args qa;
   TV_ASSIGN_OR_RETURN(qa.x, In(kQ, "x", op.x));
   qa.q = op.q->data<uint8_t>();
@@ -129,8 +129,8 @@ absl::Status RunFp8Quantize(CudaBackend& b, const Fp8QuantizeOp& op) {
 absl::Status RunFp8Linear(CudaBackend& b, const Fp8LinearOp& op) {
   constexpr char kF[] = "fp8_linear";
   TV_ASSIGN_OR_RETURN(const Fp8Dims d, CheckFp8Linear(op));
-  TV_RETURN_IF_ERROR(ExpectCodes(kF, "w_fp8", op.w_fp8));
-  TV_RETURN_IF_ERROR(ExpectCodes(kF, "w_scale", op.w_scale));
+  TV_RETURN_IF_ERROR(ExpectDevice(kF, "w_fp8", op.w_fp8));
+  TV_RETURN_IF_ERROR(ExpectDevice(kF, "w_scale", op.w_scale));
   if (d.k % 16 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         kF, ": x ", op.x->Describe(), ": K ", d.k, " is not a multiple of 16 (cuBLASLt FP8)"));
@@ -138,13 +138,13 @@ absl::Status RunFp8Linear(CudaBackend& b, const Fp8LinearOp& op) {
   const std::string shapes = absl::StrCat("x ", op.x->Describe(), " w ", op.w_fp8->Describe());
   Tensor xq, xs;
   if (op.x_fp8 != nullptr) {
-    TV_RETURN_IF_ERROR(ExpectCodes(kF, "x_fp8", op.x_fp8));
+    TV_RETURN_IF_ERROR(ExpectDevice(kF, "x_fp8", op.x_fp8));
     xq = *op.x_fp8;
   } else {
     TV_ASSIGN_OR_RETURN(xq, b.AllocateUninitialized(DType::kU8, {d.m, d.k}));
   }
   if (op.x_scale != nullptr) {
-    TV_RETURN_IF_ERROR(ExpectCodes(kF, "x_scale", op.x_scale));
+    TV_RETURN_IF_ERROR(ExpectDevice(kF, "x_scale", op.x_scale));
     xs = *op.x_scale;
   } else {
     TV_ASSIGN_OR_RETURN(xs, b.AllocateUninitialized(DType::kF32, {d.m}));

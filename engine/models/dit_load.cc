@@ -114,8 +114,8 @@ absl::StatusOr<Linear> Loader::TakeLinear(const std::string& prefix, int64_t out
     // The rank's cut in the compute dtype, quantised per row on the backend; the bf16 tensor
     // is dropped on return, so only one layer's bf16 weight is live at a time.
     TV_ASSIGN_OR_RETURN(Tensor w, take_matrix(prefix + ".weight", dt));
-    TV_ASSIGN_OR_RETURN(l.w_fp8, backend.AllocateUninitialized(DType::kU8, w.shape()));
-    TV_ASSIGN_OR_RETURN(l.fp8_scale, backend.AllocateUninitialized(DType::kF32, {w.dim(0)}));
+    TV_ASSIGN_OR_RETURN(l.w_fp8, backend.AllocateWeight(DType::kU8, w.shape()));
+    TV_ASSIGN_OR_RETURN(l.fp8_scale, backend.AllocateWeight(DType::kF32, {w.dim(0)}));
     Fp8QuantizeOp q;
     q.x = &w;
     q.q = &l.w_fp8;

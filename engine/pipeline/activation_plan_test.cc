@@ -130,13 +130,15 @@ struct DitCase {
   AttentionMode attention;
   bool int8;
   bool i2v;
+  bool fp8 = false;  // block linears quantised to e4m3 at load (turbo-fp8)
 };
 
 TEST_F(ActivationPlanTest, DitContextAndForwardMatch) {
   for (const DitCase& k : {DitCase{"dit dense", AttentionMode::kDense, false, false},
                            DitCase{"dit sla", AttentionMode::kSla, false, false},
                            DitCase{"dit int8", AttentionMode::kDense, true, false},
-                           DitCase{"dit i2v", AttentionMode::kDense, false, true}}) {
+                           DitCase{"dit i2v", AttentionMode::kDense, false, true},
+                           DitCase{"dit fp8", AttentionMode::kSla, false, false, true}}) {
     DitConfig c;
     c.model_type = k.i2v ? "i2v" : "t2v";
     c.in_dim = k.i2v ? 12 : 4;
@@ -151,6 +153,7 @@ TEST_F(ActivationPlanTest, DitContextAndForwardMatch) {
     io::WeightSet ws = Weights(DitTensorShapes(c, /*sla=*/true), k.int8);
     DitOptions options;
     options.require_sla = k.attention == AttentionMode::kSla;
+    options.fp8_linears = k.fp8;
     // 72 tokens: 2 key blocks, one of them selected.
     const DitForwardOptions attention{k.attention, 0.5f};
     auto dit = WanDit::Load(c, ws, *backend_, options);
@@ -168,6 +171,7 @@ TEST_F(ActivationPlanTest, DitContextAndForwardMatch) {
     ActivationModels models;
     models.dit = c;
     models.dit_quantized = k.int8;
+    models.dit_fp8 = k.fp8;
     ActivationJob job = CpuJob();
     job.latent_frames = 3;
     job.latent_height = 8;
