@@ -82,7 +82,7 @@ for p in "${parts[@]}"; do
         "$(realpath "$BUILD")" >"$OUT/run"
       chmod +x "$OUT/run"
       part "h100-${p#h100:}" 570 env TV_BENCH_RUN="$OUT/run" TV_BENCH_WORK=/tmp/turbovid-gpu \
-        TV_BENCH_CLEAN=1 TV_BENCH_BUDGET=560 OUT="$OUT/h100" bench/h100.sh "${p#h100:}" ;;
+        TV_BENCH_CLEAN=1 TV_BENCH_BUDGET=${TV_BENCH_BUDGET:-560} OUT="$OUT/h100" bench/h100.sh "${p#h100:}" ;;
     *) note "unknown part $p" ;;
   esac
 done
