@@ -216,8 +216,8 @@ absl::Status ReadSampleTables(const std::vector<Box>& stbl, const std::string& p
   return absl::OkStatus();
 }
 
-// The first trak whose handler is 'vide', with its mdia children and (from tkhd) its track_ID;
-// errors name the path.
+// The first trak whose handler is 'vide', with its mdia children and (from tkhd, 0 without one)
+// its track_ID; errors name the path.
 absl::StatusOr<std::vector<Box>> VideoMedia(const std::vector<Box>& moov, uint32_t* track_id) {
   for (const Box& trak : moov) {
     if (trak.type != "trak") continue;
@@ -230,7 +230,9 @@ absl::StatusOr<std::vector<Box>> VideoMedia(const std::vector<Box>& moov, uint32
     Fields h(hdlr->payload, "moov/trak/mdia/hdlr");
     TV_RETURN_IF_ERROR(h.Need(12));
     if (hdlr->payload.substr(8, 4) != "vide") continue;
-    TV_ASSIGN_OR_RETURN(const Box* tkhd, Require(parts, "tkhd", "moov/trak"));
+    const Box* tkhd = Find(parts, "tkhd");  // needed only to match a fragment's traf
+    *track_id = 0;
+    if (tkhd == nullptr) return media;
     Fields k(tkhd->payload, "moov/trak/tkhd");
     TV_RETURN_IF_ERROR(k.Need(4));
     const bool v1 = k.Read(1) == 1;
@@ -381,6 +383,7 @@ absl::StatusOr<Mp4Info> ProbeMp4(std::string_view bytes) {
   TV_RETURN_IF_ERROR(ReadSampleTables(tables, stbl_path, &ticks, &sample_bytes, &info));
   if (mvex != nullptr) {
     info.fragmented = true;
+    if (track_id == 0) return Corrupt("moov/trak", "fragmented, but no tkhd names the track");
     TV_ASSIGN_OR_RETURN(const TrackDefaults trex, ReadTrex(*mvex, track_id));
     TV_RETURN_IF_ERROR(ReadFragments(top, track_id, trex, &ticks, &info));
     info.duration_ticks = ticks;
