@@ -193,6 +193,22 @@ common::HttpResponse VideoResponse(VideoBackend* backend, const std::string& job
   absl::StatusOr<std::unique_ptr<ByteSource>> opened = backend->OpenVideo(job_id);
   if (!opened.ok()) return on_error(opened.status());
   std::shared_ptr<ByteSource> source = std::move(*opened);
+  if (source->live() != nullptr) {
+    // A progressive job still running: the bytes as they come, no length, no ranges; the body
+    // ends when the job does (short when it fails or is cancelled: the job's state says why).
+    common::HttpResponse response(200, "video/mp4");
+    response.headers.emplace_back("Content-Disposition",
+                                  absl::StrCat("inline; filename=\"", job_id, ".mp4\""));
+    response.headers.emplace_back("Cache-Control", "no-store");
+    response.stream_bytes = -1;
+    response.stream = [source](common::HttpBodyWriter& writer) {
+      for (;;) {
+        absl::StatusOr<std::string> data = source->Read(common::kVideoChunkBytes);
+        if (!data.ok() || data->empty() || !writer.Write(*data)) return;
+      }
+    };
+    return response;
+  }
   const int64_t size = source->size();
   int64_t first = 0, last = size - 1;
   common::HttpResponse response(200, "video/mp4");
