@@ -458,6 +458,11 @@ absl::StatusOr<v1::Job> Scheduler::CancelJob(const std::string& job_id) {
   if (!job.cancel_requested) {
     job.cancel_requested = true;
     job.cancel_requested_at = SteadyNow();
+    // Progressive: its readers stop now (and new ones get the same answer), not when the worker
+    // has stopped; the bytes still coming are not relayed.
+    if (job.stored.request.progressive()) {
+      LiveOfLocked(job)->End(absl::CancelledError(absl::StrCat("job ", job_id, " was cancelled")));
+    }
     v1::SchedulerMessage message;
     message.mutable_cancel()->set_task_id(job.stored.job_id);
     message.mutable_cancel()->set_attempt(job.stored.attempts);

@@ -674,6 +674,11 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
   if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress,
                                               &result.frames, split));
+  // Progressive: a cancel that came while the fragments were streaming wins over the finished
+  // file (its readers were told already). Rank 0's own check: the other ranks are done.
+  if (request.fragmented_mp4 && cancel && cancel()) {
+    return absl::CancelledError("cancelled while the video was decoding");
+  }
   // Device backends report their device peak (weights + the job's activations); the CPU backend
   // the process's peak RSS.
   result.accounted_peak_bytes = backend_.memory_stats().peak;

@@ -78,7 +78,8 @@ struct GenerateRequest {
   // bytes in order as each fragment is encoded, on the encoder thread, the first piece (ftyp,
   // moov and the first fragment) right after the first latent frame is decoded. The pieces
   // concatenated are GenerateResult::mp4. A build without libx264 hands over the whole
-  // (unfragmented) file once it is encoded.
+  // (unfragmented) file once it is encoded. A cancel that comes during the decode is honoured
+  // after it (Cancelled), not only between denoising steps.
   bool fragmented_mp4 = false;
   std::function<void(const std::string& bytes)> on_mp4_bytes;
 };
