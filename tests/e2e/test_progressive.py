@@ -4,6 +4,7 @@ bytes arrive before the job reaches SUCCEEDED (wall-clock times on this one host
 chunk alone and the whole file are valid MP4s for ffprobe with the right frame counts, what was
 streamed equals the stored file, a cancel mid-stream ends the stream with CANCELLED, and the
 scheduler exports the first-bytes histogram."""
+import json
 import os
 import threading
 import time
@@ -129,6 +130,34 @@ class ProgressiveTest(e2e_case.ClusterCase):
         text = c.metrics(c.http_port)
         values = harness.metric_values(text, "turbovid_progressive_first_bytes_seconds_count")
         self.assertGreaterEqual(sum(v for _, v in values), 1, values)
+        total = sum(v for _, v in harness.metric_values(
+            text, "turbovid_progressive_first_bytes_seconds_sum"))
+        print(f"last denoising step -> first fragment at the scheduler: "
+              f"{total / sum(v for _, v in values):.3f} s on average (tiny CPU model, 256x256)")
+
+    def test_openai_create_takes_progressive_and_content_streams(self):
+        c = self.cluster
+        client = c.client()
+        status, text = harness.api_call(c.api_port, "/v1/videos", "POST", json.dumps(
+            {"prompt": "x", "model": harness.T2V_MODEL, "progressive": "yes"}))
+        self.assertEqual(status, 400, text)
+        self.assertIn("progressive", text)
+        # "1" s = 17 frames (4k + 1 at 16 fps).
+        status, text = harness.api_call(c.api_port, "/v1/videos", "POST", json.dumps(
+            {"prompt": "an openai fox", "model": harness.T2V_MODEL, "seconds": "1",
+             "size": "256x256", "progressive": True}))
+        self.assertEqual(status, 200, text)
+        video_id = json.loads(text)["id"]
+        reader = HttpReader(c.api_port, video_id)
+        reader.url = f"http://127.0.0.1:{c.api_port}/v1/videos/{video_id}/content"
+        reader.start()
+        final = client.wait(video_id, timeout=240)
+        reader.join(60)
+        self.assertTrue(final.request.progressive)
+        self.assertEqual(client.state_name(final), "JOB_STATE_SUCCEEDED")
+        self.assertIsNone(reader.error)
+        self.assertLess(reader.first_at, final.finished_unix_seconds)
+        self.assertEqual(reader.data, client.download(video_id))
 
     def test_cancel_mid_stream_ends_the_stream_cancelled(self):
         c = self.cluster
