@@ -172,9 +172,9 @@ std::vector<std::pair<std::string, uint64_t>> TopBoxes(const std::string& mp4) {
 }
 
 // Fragmented: ftyp + moov (mvex, no samples) come with the first fragment; each TakeFragment
-// after AddFrames closes one moof + mdat with exactly the frames added (no B-frames, no
-// lookahead); the pieces concatenated are Finish()'s file; ffprobe reads the prefix after the
-// first fragment and the whole file frame for frame; our reader counts the same samples.
+// after AddFrames closes one moof + mdat with the frames added but the last 4 (x264's lookahead),
+// Finish the rest; the pieces concatenated are Finish()'s file; ffprobe reads the prefix after
+// the first fragment and the whole file frame for frame; our reader counts the same samples.
 TEST_F(Mp4X264Test, FragmentedWriterHandsOutOneFragmentPerChunk) {
   const Tensor frames = Clip(17, 64, 96);
   Mp4Options options;
@@ -189,14 +189,22 @@ TEST_F(Mp4X264Test, FragmentedWriterHandsOutOneFragmentPerChunk) {
     ASSERT_TRUE(writer.AddFrames(frames.Slice0(begin, end)).ok());
     auto piece = writer.TakeFragment();
     ASSERT_TRUE(piece.ok()) << piece.status();
-    ASSERT_FALSE(piece->empty());
-    pieces.push_back(*piece);
+    if (begin == 0) {
+      EXPECT_EQ(*piece, "");  // frame 0 is still in the lookahead
+    } else {
+      ASSERT_FALSE(piece->empty());
+      pieces.push_back(*piece);
+    }
   }
   auto whole = writer.Finish();
   ASSERT_TRUE(whole.ok()) << whole.status();
   auto tail = writer.TakeFragment();
   ASSERT_TRUE(tail.ok()) << tail.status();
-  EXPECT_EQ(*tail, "");  // every frame was in a fragment already
+  ASSERT_FALSE(tail->empty());  // the last 4 frames
+  pieces.push_back(*tail);
+  auto spent = writer.TakeFragment();
+  ASSERT_TRUE(spent.ok()) << spent.status();
+  EXPECT_EQ(*spent, "");
   std::string joined;
   for (const std::string& p : pieces) joined += p;
   EXPECT_EQ(joined, *whole);
@@ -217,7 +225,7 @@ TEST_F(Mp4X264Test, FragmentedWriterHandsOutOneFragmentPerChunk) {
   EXPECT_NE(pieces[0].find("trex"), std::string::npos);
 
   // Our reader: samples per fragment summed, one frame = 1000 ticks of 16000 per second.
-  const int64_t expected[] = {1, 5, 9, 17};
+  const int64_t expected[] = {1, 5, 13, 17};
   std::string prefix;
   for (size_t i = 0; i < pieces.size(); ++i) {
     prefix += pieces[i];
@@ -240,6 +248,7 @@ TEST_F(Mp4X264Test, FragmentedWriterHandsOutOneFragmentPerChunk) {
   EXPECT_EQ(one.StringOr("nb_read_frames", ""), "1");
   const Json two = Probe(pieces[0] + pieces[1]);
   EXPECT_EQ(two.StringOr("nb_read_frames", ""), "5");
+  EXPECT_EQ(Probe(pieces[0] + pieces[1] + pieces[2]).StringOr("nb_read_frames", ""), "13");
   const Json all = Probe(*whole);
   EXPECT_EQ(all.StringOr("nb_read_frames", ""), "17");
   EXPECT_EQ(all.IntOr("width", 0), 96);
@@ -384,6 +393,38 @@ TEST(Mp4X264Checks, Encodes81FramesOf480pInChunks) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(mp4.ok()) << mp4.status();
   std::printf("81x480x832 veryfast crf 18: %.3f s, %zu bytes\n", seconds, mp4->size());
+}
+
+// The fragmented form of the same clip, added as the VAE hands it out (1, then 4 frames per
+// latent frame), a fragment taken after each: time, size and when the first fragment is ready,
+// beside the one above (no B-frames, threads over slices, a 4-frame lookahead).
+TEST(Mp4X264Checks, Encodes81FramesOf480pAsFragments) {
+  const Tensor frames = Clip(81, 480, 832);
+  const auto start = std::chrono::steady_clock::now();
+  Mp4Options options;
+  options.fragmented = true;
+  Mp4Writer writer;
+  ASSERT_TRUE(writer.Open(832, 480, options).ok());
+  double first_fragment = 0;
+  for (int64_t begin = 0; begin < 81; begin = begin == 0 ? 1 : begin + 4) {
+    ASSERT_TRUE(writer.AddFrames(frames.Slice0(begin, begin == 0 ? 1 : begin + 4)).ok());
+    auto piece = writer.TakeFragment();
+    ASSERT_TRUE(piece.ok()) << piece.status();
+    if (!piece->empty() && first_fragment == 0) {
+      first_fragment =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+  auto mp4 = writer.Finish();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(mp4.ok()) << mp4.status();
+  auto info = ProbeMp4(*mp4);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->frames, 81);
+  EXPECT_EQ(info->fragments, 21);
+  std::printf("81x480x832 veryfast crf 18, 21 fragments: %.3f s (first fragment %.3f s), %zu bytes\n",
+              seconds, first_fragment, mp4->size());
 }
 
 }  // namespace

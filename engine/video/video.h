@@ -24,8 +24,9 @@ struct Mp4Options {
   std::string preset = "veryfast";
   Mp4Encoder encoder = Mp4Encoder::kAuto;
   // Mp4Writer only (libx264 builds): a fragmented MP4 (ftyp + moov without samples, then one
-  // moof + mdat per Mp4Writer::TakeFragment call), encoded without B-frames or lookahead so that
-  // every frame added can go into the next fragment (docs/design.md §10.4).
+  // moof + mdat per Mp4Writer::TakeFragment call with the frames x264 has returned), encoded
+  // without B-frames and with a 4-frame lookahead, so a fragment lags the frames added by 4
+  // (docs/design.md §10.4).
   bool fragmented = false;
 };
 
