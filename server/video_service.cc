@@ -285,9 +285,12 @@ class LiveVideoReactor final : public grpc::ServerWriteReactor<v1::VideoChunk> {
   void PumpLocked() {
     while (!finished_ && !writing_ && wait_id_ == 0) {
       LiveVideo::Read r = live_->ReadAt(offset_, kVideoChunkBytes);
-      if (!r.data.empty()) {
+      // A complete end whose size no chunk carried yet: one empty chunk that says it.
+      const bool tell_total = r.data.empty() && r.ended && r.status.ok() && !told_total_;
+      if (!r.data.empty() || tell_total) {
         chunk_.set_offset(offset_);
         chunk_.set_total_bytes(r.total);
+        told_total_ = r.total > 0;
         offset_ += static_cast<int64_t>(r.data.size());
         chunk_.set_data(std::move(r.data));
         writing_ = true;
@@ -324,6 +327,7 @@ class LiveVideoReactor final : public grpc::ServerWriteReactor<v1::VideoChunk> {
   v1::VideoChunk chunk_;
   int64_t offset_ = 0;
   uint64_t wait_id_ = 0;  // a WhenReadable waiter is pending
+  bool told_total_ = false;  // a chunk carried total_bytes
   bool writing_ = false;
   bool finished_ = false;
   absl::Status status_;

@@ -6,6 +6,7 @@ streamed equals the stored file, a cancel mid-stream ends the stream with CANCEL
 scheduler exports the first-bytes histogram."""
 import json
 import os
+import subprocess
 import threading
 import time
 import urllib.request
@@ -27,6 +28,7 @@ class GrpcReader(threading.Thread):
         super().__init__(daemon=True)
         self.client, self.job_id, self.on_first = client, job_id, on_first
         self.chunks, self.first_at, self.code, self.details = [], None, None, ""
+        self.total = 0
 
     def run(self):
         try:
@@ -37,7 +39,9 @@ class GrpcReader(threading.Thread):
                     if self.on_first:
                         self.on_first()
                 assert chunk.offset == sum(len(c) for c in self.chunks), chunk.offset
-                self.chunks.append(chunk.data)
+                self.total = chunk.total_bytes
+                if chunk.data:
+                    self.chunks.append(chunk.data)
             self.code = grpc.StatusCode.OK
         except grpc.RpcError as e:
             self.code, self.details = e.code(), e.details()
@@ -86,11 +90,17 @@ class ProgressiveTest(e2e_case.ClusterCase):
         # Both readers connect while the job is queued or denoising: they wait for bytes.
         grpc_reader = GrpcReader(client, job.job_id)
         http_reader = HttpReader(c.api_port, job.job_id)
+        cli_out = os.path.join(c.dir, "cli.mp4")
+        cli = subprocess.Popen([harness.binary("turbovid"), "download", "--scheduler", c.address,
+                                job.job_id, "-o", cli_out], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
         grpc_reader.start()
         http_reader.start()
         final = client.wait(job.job_id, timeout=240)
         grpc_reader.join(60)
         http_reader.join(60)
+        cli_log = cli.communicate(timeout=60)[0]
+        self.assertEqual(cli.returncode, 0, cli_log)
         self.assertEqual(client.state_name(final), "JOB_STATE_SUCCEEDED")
         self.assertEqual(grpc_reader.code, grpc.StatusCode.OK, grpc_reader.details)
         self.assertIsNone(http_reader.error)
@@ -104,6 +114,10 @@ class ProgressiveTest(e2e_case.ClusterCase):
 
         streamed = grpc_reader.data()
         self.assertEqual(len(streamed), final.video_bytes)
+        self.assertEqual(grpc_reader.total, final.video_bytes)  # the last chunk says the size
+        # The CLI's download of the running job waited for the end and checked that size too.
+        with open(cli_out, "rb") as f:
+            self.assertEqual(f.read(), streamed)
         self.assertEqual(http_reader.data, streamed)
         self.assertEqual(client.download(job.job_id), streamed)  # the stored file, after the end
 
