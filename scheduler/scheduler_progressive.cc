@@ -54,60 +54,54 @@ std::shared_ptr<server::LiveVideo> Scheduler::LiveOfLocked(ActiveJob& job) {
 }
 
 bool Scheduler::StreamChunkLocked(Worker& worker, ActiveJob& job, const std::string& data) {
+  const std::string who = absl::StrCat("worker ", worker.info.worker_id(), ": ");
+  const int64_t frames = job.stored.job.num_frames();
+  const int64_t width = job.stored.width_pixels, height = job.stored.height_pixels;
+  // As the whole-file check: never more than twice the job's raw frames. Checked whatever
+  // check_worker_results says: these bytes are held in memory.
+  const int64_t max_bytes = int64_t{3} * frames * width * height + (int64_t{1} << 20);
+  std::string reason;
+  absl::Status bad;
+  if (job.stream_bytes + static_cast<int64_t>(job.stream_tail.size() + data.size()) > max_bytes) {
+    reason = "oversized";
+    bad = absl::FailedPreconditionError(absl::StrCat(
+        who, "streamed video passes ", max_bytes, " bytes (twice the job's raw frames)"));
+    return RejectStreamLocked(worker, job, bad, reason);
+  }
   job.stream_tail += data;
   size_t first_moof = std::string::npos;
   const size_t end = WholeFragments(job.stream_tail, &first_moof);
   if (end == 0) return true;
   std::string piece = job.stream_tail.substr(0, end);
   if (config_.check_worker_results) {
-    const std::string who = absl::StrCat("worker ", worker.info.worker_id(), ": ");
-    const int64_t frames = job.stored.job.num_frames();
-    const int64_t width = job.stored.width_pixels, height = job.stored.height_pixels;
-    // As the whole-file check: never more than twice the job's raw frames.
-    const int64_t max_bytes = int64_t{3} * frames * width * height + (int64_t{1} << 20);
-    std::string reason;
-    absl::Status bad;
     const bool first = job.stream_bytes == 0;
-    if (job.stream_bytes + static_cast<int64_t>(piece.size()) > max_bytes) {
-      reason = "oversized";
+    // Later fragments are parsed behind the init segment: their offsets are moof-relative.
+    absl::StatusOr<engine::video::Mp4Info> info =
+        engine::video::ProbeMp4(first ? piece : job.stream_init + piece);
+    if (!info.ok()) {
+      reason = "unparseable";
       bad = absl::FailedPreconditionError(absl::StrCat(
-          who, "streamed video passes ", max_bytes, " bytes (twice the job's raw frames)"));
+          who, "streamed video is not a valid MP4 (", info.status().message(), ")"));
+    } else if (info->width != width || info->height != height) {
+      reason = "size";
+      bad = absl::FailedPreconditionError(absl::StrCat(who, "streamed video is ", info->width,
+                                                       "x", info->height, ", the job renders at ",
+                                                       width, "x", height));
+    } else if (!info->fragmented && !(first && info->frames == frames)) {
+      // Unfragmented only as one whole file (a worker without libx264).
+      reason = "unparseable";
+      bad = absl::FailedPreconditionError(
+          absl::StrCat(who, "streamed video is neither fragmented nor the whole file"));
+    } else if (job.stream_frames + info->frames > frames) {
+      reason = "frames";
+      bad = absl::FailedPreconditionError(
+          absl::StrCat(who, "streamed video has ", job.stream_frames + info->frames,
+                        " frames so far, the job asked for ", frames));
     } else {
-      // Later fragments are parsed behind the init segment: their offsets are moof-relative.
-      absl::StatusOr<engine::video::Mp4Info> info =
-          engine::video::ProbeMp4(first ? piece : job.stream_init + piece);
-      if (!info.ok()) {
-        reason = "unparseable";
-        bad = absl::FailedPreconditionError(absl::StrCat(
-            who, "streamed video is not a valid MP4 (", info.status().message(), ")"));
-      } else if (info->width != width || info->height != height) {
-        reason = "size";
-        bad = absl::FailedPreconditionError(absl::StrCat(who, "streamed video is ", info->width,
-                                                         "x", info->height, ", the job renders at ",
-                                                         width, "x", height));
-      } else if (!info->fragmented && !(first && info->frames == frames)) {
-        // Unfragmented only as one whole file (a worker without libx264).
-        reason = "unparseable";
-        bad = absl::FailedPreconditionError(
-            absl::StrCat(who, "streamed video is neither fragmented nor the whole file"));
-      } else if (job.stream_frames + info->frames > frames) {
-        reason = "frames";
-        bad = absl::FailedPreconditionError(
-            absl::StrCat(who, "streamed video has ", job.stream_frames + info->frames,
-                          " frames so far, the job asked for ", frames));
-      } else {
-        job.stream_frames += info->frames;
-        if (first && info->fragmented) job.stream_init = piece.substr(0, first_moof);
-      }
+      job.stream_frames += info->frames;
+      if (first && info->fragmented) job.stream_init = piece.substr(0, first_moof);
     }
-    if (!bad.ok()) {
-      v1::SchedulerMessage cancel;
-      cancel.mutable_cancel()->set_task_id(job.stored.job_id);
-      cancel.mutable_cancel()->set_attempt(job.stored.attempts);
-      worker.link->Send(cancel);
-      RejectResultLocked(job, bad, reason);
-      return false;
-    }
+    if (!bad.ok()) return RejectStreamLocked(worker, job, bad, reason);
   }
   if (job.stream_bytes == 0 && job.denoise_done_steady > 0) {
     metrics_->progressive_first_bytes.WithLabels({job.placement.model_id, worker.info.node_class()})
@@ -117,6 +111,16 @@ bool Scheduler::StreamChunkLocked(Worker& worker, ActiveJob& job, const std::str
   job.stream_bytes += static_cast<int64_t>(piece.size());
   LiveOfLocked(job)->Append(piece);
   return true;
+}
+
+bool Scheduler::RejectStreamLocked(Worker& worker, ActiveJob& job, const absl::Status& check,
+                                   const std::string& reason) {
+  v1::SchedulerMessage cancel;
+  cancel.mutable_cancel()->set_task_id(job.stored.job_id);
+  cancel.mutable_cancel()->set_attempt(job.stored.attempts);
+  worker.link->Send(cancel);
+  RejectResultLocked(job, check, reason);
+  return false;
 }
 
 void Scheduler::EndStreamLocked(ActiveJob& job, const absl::Status& status) {
