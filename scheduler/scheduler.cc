@@ -780,12 +780,12 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
   job.stored.finished_unix_seconds = WallNow();
   if (state == v1::JOB_STATE_SUCCEEDED) job.progress = 1.0;
   job.upload.reset();
-  EndStreamLocked(job, state == v1::JOB_STATE_SUCCEEDED ? absl::OkStatus()
-                       : state == v1::JOB_STATE_CANCELLED
-                           ? absl::CancelledError(absl::StrCat("job ", job.stored.job_id,
-                                                               " was cancelled"))
-                           : absl::FailedPreconditionError(absl::StrCat(
-                                 "job ", job.stored.job_id, " failed: ", error)));
+  EndStreamLocked(
+      job, state == v1::JOB_STATE_SUCCEEDED ? absl::OkStatus()
+           : state == v1::JOB_STATE_CANCELLED
+               ? absl::CancelledError(absl::StrCat("job ", job.stored.job_id, " was cancelled"))
+               : absl::FailedPreconditionError(
+                     absl::StrCat("job ", job.stored.job_id, " failed: ", error)));
   if (absl::Status status = store_->Update(job.stored); !status.ok()) {
     // Never lost and never rerun: retried off the lock (RetryPendingFinishes), and a committed
     // artifact finishes the job at the next start if the scheduler stops first.

@@ -64,8 +64,8 @@ bool Scheduler::StreamChunkLocked(Worker& worker, ActiveJob& job, const std::str
   absl::Status bad;
   if (job.stream_bytes + static_cast<int64_t>(job.stream_tail.size() + data.size()) > max_bytes) {
     reason = "oversized";
-    bad = absl::FailedPreconditionError(absl::StrCat(
-        who, "streamed video passes ", max_bytes, " bytes (twice the job's raw frames)"));
+    bad = absl::FailedPreconditionError(absl::StrCat(who, "streamed video passes ", max_bytes,
+                                                     " bytes (twice the job's raw frames)"));
     return RejectStreamLocked(worker, job, bad, reason);
   }
   job.stream_tail += data;
@@ -80,13 +80,13 @@ bool Scheduler::StreamChunkLocked(Worker& worker, ActiveJob& job, const std::str
         engine::video::ProbeMp4(first ? piece : job.stream_init + piece);
     if (!info.ok()) {
       reason = "unparseable";
-      bad = absl::FailedPreconditionError(absl::StrCat(
-          who, "streamed video is not a valid MP4 (", info.status().message(), ")"));
+      bad = absl::FailedPreconditionError(
+          absl::StrCat(who, "streamed video is not a valid MP4 (", info.status().message(), ")"));
     } else if (info->width != width || info->height != height) {
       reason = "size";
-      bad = absl::FailedPreconditionError(absl::StrCat(who, "streamed video is ", info->width,
-                                                       "x", info->height, ", the job renders at ",
-                                                       width, "x", height));
+      bad = absl::FailedPreconditionError(absl::StrCat(who, "streamed video is ", info->width, "x",
+                                                       info->height, ", the job renders at ", width,
+                                                       "x", height));
     } else if (!info->fragmented && !(first && info->frames == frames)) {
       // Unfragmented only as one whole file (a worker without libx264).
       reason = "unparseable";
@@ -96,7 +96,7 @@ bool Scheduler::StreamChunkLocked(Worker& worker, ActiveJob& job, const std::str
       reason = "frames";
       bad = absl::FailedPreconditionError(
           absl::StrCat(who, "streamed video has ", job.stream_frames + info->frames,
-                        " frames so far, the job asked for ", frames));
+                       " frames so far, the job asked for ", frames));
     } else {
       job.stream_frames += info->frames;
       if (first && info->fragmented) job.stream_init = piece.substr(0, first_moof);

@@ -1,7 +1,6 @@
 // Scheduler core over a real SQLite file and a real artifact directory. Workers are driven
 // through the WorkerHubBackend interface with an in-memory link standing in for the gRPC stream.
 #include "scheduler/scheduler.h"
-#include "server/live_video.h"
 
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/live_video.h"
 
 namespace turbovid::scheduler {
 namespace {
@@ -887,7 +887,9 @@ std::string TinyMp4(int frames, int width, int height) {
 // A minimal fragmented MP4 of w x h: [ftyp + moov (mvex/trex, no samples) + the first fragment,
 // then one moof + mdat per further fragment], `frames[i]` samples of 4 bytes in fragment i.
 std::vector<std::string> TinyFragmentedMp4(const std::vector<int>& frames, int width, int height) {
-  auto u16 = [](uint32_t v) { return std::string{static_cast<char>(v >> 8), static_cast<char>(v)}; };
+  auto u16 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
   auto u32 = [&](uint32_t v) { return u16(v >> 16) + u16(v & 0xffff); };
   auto box = [&](const std::string& type, const std::string& body) {
     return u32(static_cast<uint32_t>(8 + body.size())) + type + body;
@@ -896,9 +898,9 @@ std::vector<std::string> TinyFragmentedMp4(const std::vector<int>& frames, int w
     return box(type, u32(flags) + body);
   };
   const std::string entry =
-      box("avc1", std::string(6, '\0') + u16(1) + std::string(16, '\0') + u16(width) +
-                      u16(height) + u32(0x00480000) + u32(0x00480000) + u32(0) + u16(1) +
-                      std::string(32, '\0') + u16(0x18) + u16(0xffff) +
+      box("avc1", std::string(6, '\0') + u16(1) + std::string(16, '\0') + u16(width) + u16(height) +
+                      u32(0x00480000) + u32(0x00480000) + u32(0) + u16(1) + std::string(32, '\0') +
+                      u16(0x18) + u16(0xffff) +
                       box("avcC", std::string("\x01\x64\x00\x1f\xff\xe0", 6)));
   const std::string stbl = full("stsd", 0, u32(1) + entry) + full("stts", 0, u32(0)) +
                            full("stsz", 0, u32(0) + u32(0)) + full("stco", 0, u32(0));
@@ -907,7 +909,8 @@ std::vector<std::string> TinyFragmentedMp4(const std::vector<int>& frames, int w
   const std::string tkhd = full("tkhd", 3, u32(0) + u32(0) + u32(1) + std::string(68, '\0'));
   const std::string trak =
       box("trak", tkhd + box("mdia", mdhd + hdlr + box("minf", box("stbl", stbl))));
-  const std::string mvex = box("mvex", full("trex", 0, u32(1) + u32(1) + u32(1000) + u32(0) + u32(0)));
+  const std::string mvex =
+      box("mvex", full("trex", 0, u32(1) + u32(1) + u32(1000) + u32(0) + u32(0)));
   const std::string moov = box("moov", full("mvhd", 0, std::string(96, '\0')) + trak + mvex);
   std::vector<std::string> pieces;
   for (size_t i = 0; i < frames.size(); ++i) {
@@ -928,8 +931,8 @@ std::vector<std::string> TinyFragmentedMp4(const std::vector<int>& frames, int w
 }
 
 // Sends `bytes` at `offset` in chunks of `step` bytes.
-void SendChunks(FakeWorker& w, const v1::AssignTask& task, const std::string& bytes,
-                int64_t offset, size_t step) {
+void SendChunks(FakeWorker& w, const v1::AssignTask& task, const std::string& bytes, int64_t offset,
+                size_t step) {
   for (size_t at = 0; at < bytes.size(); at += step) {
     v1::WorkerMessage chunk;
     chunk.mutable_chunk()->set_task_id(task.task_id());
@@ -991,7 +994,8 @@ TEST_F(SchedulerTest, ProgressiveJobsRelayWholeCheckedFragmentsToReaders) {
   ASSERT_THAT(stored, IsOk());
   EXPECT_EQ((*stored)->live(), nullptr);
   EXPECT_EQ(*(*stored)->Read(1 << 20), file);
-  EXPECT_NE(registry_->Render().find("turbovid_progressive_first_bytes_seconds_count{model=\"tiny-t2v\",node_class=\"cpu\"} 1"),
+  EXPECT_NE(registry_->Render().find("turbovid_progressive_first_bytes_seconds_count{model=\"tiny-"
+                                     "t2v\",node_class=\"cpu\"} 1"),
             std::string::npos);
 }
 
@@ -1018,8 +1022,7 @@ TEST_F(SchedulerTest, ProgressiveStreamsThatFailTheCheckOrAreCancelledEndTheirRe
   EXPECT_TRUE(r.ended);
   EXPECT_THAT(r.status, StatusIs(absl::StatusCode::kAborted));
   EXPECT_TRUE(worker->link.sent.back().has_cancel());
-  EXPECT_NE(scheduler_->GetJob(job->job_id())->error().find("streamed video is"),
-            std::string::npos)
+  EXPECT_NE(scheduler_->GetJob(job->job_id())->error().find("streamed video is"), std::string::npos)
       << scheduler_->GetJob(job->job_id())->error();
   // Next attempt (its worker's next message places it again): more frames than the job has.
   v1::WorkerMessage heartbeat;

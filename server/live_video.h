@@ -23,10 +23,10 @@ class LiveVideo {
  public:
   // What a reader gets at `offset`: bytes, or nothing yet, or the end.
   struct Read {
-    std::string data;      // up to the asked bytes from the offset; empty when none yet
-    bool ended = false;    // no more bytes will come (with data empty: the reader is done)
-    absl::Status status;   // when ended: OK = the file is complete, else why it stopped
-    int64_t total = 0;     // the file's size once it ended OK; 0 before
+    std::string data;     // up to the asked bytes from the offset; empty when none yet
+    bool ended = false;   // no more bytes will come (with data empty: the reader is done)
+    absl::Status status;  // when ended: OK = the file is complete, else why it stopped
+    int64_t total = 0;    // the file's size once it ended OK; 0 before
   };
 
   // Adds bytes at the end and wakes the readers waiting for them. Ignored once ended.

@@ -326,7 +326,7 @@ class LiveVideoReactor final : public grpc::ServerWriteReactor<v1::VideoChunk> {
   std::shared_ptr<Waker> waker_;
   v1::VideoChunk chunk_;
   int64_t offset_ = 0;
-  uint64_t wait_id_ = 0;  // a WhenReadable waiter is pending
+  uint64_t wait_id_ = 0;     // a WhenReadable waiter is pending
   bool told_total_ = false;  // a chunk carried total_bytes
   bool writing_ = false;
   bool finished_ = false;

@@ -434,9 +434,9 @@ void Worker::RunOne(const Pending& pending) {
   int64_t sent = 0;
   UploadFn upload = [&](const std::string& bytes, bool complete) -> absl::Status {
     const size_t chunk = static_cast<size_t>(config_.result_chunk_bytes);
-    const size_t skip = complete ? static_cast<size_t>(std::min<int64_t>(
-                                       sent, static_cast<int64_t>(bytes.size())))
-                                 : 0;
+    const size_t skip =
+        complete ? static_cast<size_t>(std::min<int64_t>(sent, static_cast<int64_t>(bytes.size())))
+                 : 0;
     for (size_t at = skip; at < bytes.size(); at += chunk) {
       v1::WorkerMessage message;
       v1::ResultChunk* c = message.mutable_chunk();

@@ -1,6 +1,7 @@
 // Our own MP4 reader for checking outputs where ffprobe is absent: walks the ISO BMFF boxes of the
 // first video track (ftyp, moov/trak/mdia/{mdhd, hdlr, minf/stbl/{stsd, stts, stsz}}, and for a
-// fragmented file moov/mvex/trex and every moof/traf/{tfhd, trun}) with every read bounds-checked. Abseil only (its own library, tv_mp4_probe), so the CLI can link it.
+// fragmented file moov/mvex/trex and every moof/traf/{tfhd, trun}) with every read bounds-checked.
+// Abseil only (its own library, tv_mp4_probe), so the CLI can link it.
 #pragma once
 
 #include <cstdint>

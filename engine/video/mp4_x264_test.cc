@@ -423,8 +423,9 @@ TEST(Mp4X264Checks, Encodes81FramesOf480pAsFragments) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->frames, 81);
   EXPECT_EQ(info->fragments, 21);
-  std::printf("81x480x832 veryfast crf 18, 21 fragments: %.3f s (first fragment %.3f s), %zu bytes\n",
-              seconds, first_fragment, mp4->size());
+  std::printf(
+      "81x480x832 veryfast crf 18, 21 fragments: %.3f s (first fragment %.3f s), %zu bytes\n",
+      seconds, first_fragment, mp4->size());
 }
 
 }  // namespace
