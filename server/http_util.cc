@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 
@@ -15,6 +16,9 @@
 
 namespace turbovid::server {
 namespace {
+
+// Concurrent HTTP streams of progressive jobs not finished yet (each holds a listener thread).
+constexpr int kMaxLiveVideoStreams = 32;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -196,6 +200,15 @@ common::HttpResponse VideoResponse(VideoBackend* backend, const std::string& job
   if (source->live() != nullptr) {
     // A progressive job still running: the bytes as they come, no length, no ranges; the body
     // ends when the job does (short when it fails or is cancelled: the job's state says why).
+    // Each such stream holds a listener thread while it waits: at most kMaxLiveVideoStreams in
+    // the process, as the event streams are capped.
+    static std::atomic<int> live_streams{0};
+    if (live_streams.fetch_add(1) >= kMaxLiveVideoStreams) {
+      live_streams.fetch_sub(1);
+      return on_error(absl::UnavailableError(
+          absl::StrCat("video: ", kMaxLiveVideoStreams,
+                       " streams of unfinished videos open; download it once the job is done")));
+    }
     common::HttpResponse response(200, "video/mp4");
     response.headers.emplace_back("Content-Disposition",
                                   absl::StrCat("inline; filename=\"", job_id, ".mp4\""));
@@ -204,8 +217,9 @@ common::HttpResponse VideoResponse(VideoBackend* backend, const std::string& job
     response.stream = [source](common::HttpBodyWriter& writer) {
       for (;;) {
         absl::StatusOr<std::string> data = source->Read(common::kVideoChunkBytes);
-        if (!data.ok() || data->empty() || !writer.Write(*data)) return;
+        if (!data.ok() || data->empty() || !writer.Write(*data)) break;
       }
+      live_streams.fetch_sub(1);
     };
     return response;
   }
