@@ -278,6 +278,7 @@ absl::StatusOr<v1::ResolvedJob> ResolveJob(const v1::SubmitVideoRequest& accepte
   job.set_prompt(accepted.prompt());
   job.set_negative_prompt(accepted.negative_prompt());
   job.set_preview_width(accepted.preview_width());
+  job.set_progressive(accepted.progressive());
   TV_RETURN_IF_ERROR(CheckResolvedJob(job));
   return job;
 }

@@ -149,6 +149,11 @@ SchedulerMetrics::SchedulerMetrics(common::metrics::Registry& r)
           "turbovid_results_rejected_total",
           "Worker results refused by the result check, by reason: unparseable, frames, size, oversized, unreadable.",
           {"reason"})),
+      progressive_first_bytes(r.AddHistogram(
+          "turbovid_progressive_first_bytes_seconds",
+          "Progressive jobs: seconds from the last denoising step reported by the worker to the "
+          "first whole MP4 fragment the scheduler serves to GetVideo and HTTP readers.",
+          {"model", "node_class"}, ExponentialBuckets(0.005, 2, 14))),
       tenant_gpu_seconds(r.AddGauge("turbovid_tenant_gpu_seconds",
                                     "GPU-seconds of the tenant's jobs finished in the last 24 h.",
                                     {"tenant"})),

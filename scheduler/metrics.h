@@ -60,6 +60,8 @@ struct SchedulerMetrics {
   common::metrics::GaugeFamily& artifact_store_max_bytes;   // {}: the configured limit, 0 = none
   common::metrics::CounterFamily& jobs_expired;             // {state}
   common::metrics::CounterFamily& results_rejected;         // {reason}
+  // Progressive output: last denoising step → first fragment servable to GetVideo readers.
+  common::metrics::HistogramFamily& progressive_first_bytes;  // {model, node_class}
   common::metrics::GaugeFamily& tenant_gpu_seconds;         // {tenant}: the last 24 h
   common::metrics::CounterFamily& tenant_gpu_seconds_total;  // {tenant}
 };

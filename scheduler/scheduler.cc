@@ -252,6 +252,7 @@ void Scheduler::BeginShutdown() {
   watches_by_client_.clear();
   // Running jobs stay ASSIGNED/RUNNING in the store; the next start puts them back in the queue.
   for (auto& [session_id, worker] : workers_) worker->link->Close(closing);
+  for (auto& [job_id, job] : active_) EndStreamLocked(*job, closing);
   metrics_->up.Get().Set(0);
 }
 
@@ -457,6 +458,11 @@ absl::StatusOr<v1::Job> Scheduler::CancelJob(const std::string& job_id) {
   if (!job.cancel_requested) {
     job.cancel_requested = true;
     job.cancel_requested_at = SteadyNow();
+    // Progressive: its readers stop now (and new ones get the same answer), not when the worker
+    // has stopped; the bytes still coming are not relayed.
+    if (job.stored.request.progressive()) {
+      LiveOfLocked(job)->End(absl::CancelledError(absl::StrCat("job ", job_id, " was cancelled")));
+    }
     v1::SchedulerMessage message;
     message.mutable_cancel()->set_task_id(job.stored.job_id);
     message.mutable_cancel()->set_attempt(job.stored.attempts);
@@ -587,6 +593,15 @@ void Scheduler::EraseJobWatchesLocked(const std::string& job_id) {
 
 absl::StatusOr<std::unique_ptr<server::ByteSource>> Scheduler::OpenVideo(
     const std::string& job_id) {
+  {
+    // A progressive job that is not final: its readers follow the current attempt's stream.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = active_.find(job_id);
+    if (it != active_.end() && it->second->stored.request.progressive() &&
+        it->second->stored.deleted_unix_seconds == 0 && !shutting_down_) {
+      return std::make_unique<server::LiveByteSource>(LiveOfLocked(*it->second));
+    }
+  }
   TV_ASSIGN_OR_RETURN(v1::Job job, GetJob(job_id));
   if (job.state() != v1::JOB_STATE_SUCCEEDED) {
     return absl::FailedPreconditionError(
@@ -765,6 +780,12 @@ v1::Job Scheduler::FinalizeLocked(ActiveJob& job, v1::JobState state, const std:
   job.stored.finished_unix_seconds = WallNow();
   if (state == v1::JOB_STATE_SUCCEEDED) job.progress = 1.0;
   job.upload.reset();
+  EndStreamLocked(
+      job, state == v1::JOB_STATE_SUCCEEDED ? absl::OkStatus()
+           : state == v1::JOB_STATE_CANCELLED
+               ? absl::CancelledError(absl::StrCat("job ", job.stored.job_id, " was cancelled"))
+               : absl::FailedPreconditionError(
+                     absl::StrCat("job ", job.stored.job_id, " failed: ", error)));
   if (absl::Status status = store_->Update(job.stored); !status.ok()) {
     // Never lost and never rerun: retried off the lock (RetryPendingFinishes), and a committed
     // artifact finishes the job at the next start if the scheduler stops first.
@@ -818,6 +839,9 @@ void Scheduler::RequeueLocked(ActiveJob& job, const std::string& reason, bool co
   job.step = 0;
   job.progress = 0;
   job.upload.reset();
+  EndStreamLocked(job, absl::AbortedError(absl::StrCat(
+                           "job ", job.stored.job_id, ": its attempt ended (", reason,
+                           ") and it was queued again; call GetVideo again for the next attempt")));
   TV_LOG(INFO) << "job " << job.stored.job_id << ": back in the queue (" << reason << ")";
   EnqueueLocked(job);
   PersistLocked(job);

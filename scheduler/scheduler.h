@@ -164,6 +164,19 @@ class Scheduler final : public server::VideoBackend,
   void RejectResultLocked(ActiveJob& job, const absl::Status& check, const std::string& reason);
   void CollectRetentionMetricsLocked();
 
+  // Progressive output (scheduler_progressive.cc, docs/api.md).
+  std::shared_ptr<server::LiveVideo> LiveOfLocked(ActiveJob& job);
+  // A chunk of a progressive job's upload, appended to the artifact already: whole fragments go
+  // to the job's readers once checked (the result check's rules, per fragment). False when the
+  // stream failed the check: the attempt was cancelled and rejected, `job` may be gone.
+  bool StreamChunkLocked(Worker& worker, ActiveJob& job, const std::string& data);
+  // Cancels the attempt on its worker and rejects it as a bad result; returns false.
+  bool RejectStreamLocked(Worker& worker, ActiveJob& job, const absl::Status& check,
+                          const std::string& reason);
+  // Ends the current attempt's stream for its readers (OK only with the whole file relayed) and
+  // forgets it.
+  void EndStreamLocked(ActiveJob& job, const absl::Status& status);
+
   // Client side (scheduler.cc).
   v1::Job ToProtoLocked(const ActiveJob& job) const;
   static v1::Job StoredToProto(const StoredJob& job);

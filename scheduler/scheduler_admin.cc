@@ -169,6 +169,10 @@ absl::Status Scheduler::DeleteJob(const std::string& job_id) {
         message.mutable_cancel()->set_attempt(active.stored.attempts);
         worker->second->link->Send(message);
       }
+      // A progressive job's readers stop now: the job is NOT_FOUND from here on.
+      if (active.live != nullptr) {
+        active.live->End(absl::NotFoundError(absl::StrCat("job_id: job ", job_id, " was deleted")));
+      }
       TV_LOG(INFO) << "job " << job_id << ": deleted";
       return absl::OkStatus();
     }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "scheduler/scheduler.h"
+#include "server/live_video.h"
 
 namespace turbovid::scheduler {
 
@@ -25,6 +26,15 @@ struct Scheduler::ActiveJob {
   bool cancel_requested = false;
   double cancel_requested_at = 0;  // steady seconds
   std::unique_ptr<ArtifactWriter> upload;
+  // Progressive jobs (scheduler_progressive.cc): what GetVideo readers follow for the current
+  // attempt (made by the first reader or the first bytes), the bytes received after the last
+  // whole fragment, the init segment (ftyp + moov) the fragments are checked against, and the
+  // bytes and frames relayed so far.
+  std::shared_ptr<server::LiveVideo> live;
+  std::string stream_tail;
+  std::string stream_init;
+  int64_t stream_bytes = 0;
+  int64_t stream_frames = 0;
   double created_steady = 0;  // for latencies measured in this process
   double enqueued_steady = 0;
   double assigned_steady = 0;

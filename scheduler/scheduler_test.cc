@@ -16,6 +16,7 @@
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/live_video.h"
 
 namespace turbovid::scheduler {
 namespace {
@@ -881,6 +882,178 @@ std::string TinyMp4(int frames, int width, int height) {
   const std::string moov = box("moov", full("mvhd", std::string(96, '\0')) + trak);
   return box("ftyp", "isom" + u32(0x200) + "isomavc1") + moov +
          box("mdat", std::string(static_cast<size_t>(frames) * 4, '\x42'));
+}
+
+// A minimal fragmented MP4 of w x h: [ftyp + moov (mvex/trex, no samples) + the first fragment,
+// then one moof + mdat per further fragment], `frames[i]` samples of 4 bytes in fragment i.
+std::vector<std::string> TinyFragmentedMp4(const std::vector<int>& frames, int width, int height) {
+  auto u16 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  auto u32 = [&](uint32_t v) { return u16(v >> 16) + u16(v & 0xffff); };
+  auto box = [&](const std::string& type, const std::string& body) {
+    return u32(static_cast<uint32_t>(8 + body.size())) + type + body;
+  };
+  auto full = [&](const std::string& type, uint32_t flags, const std::string& body) {
+    return box(type, u32(flags) + body);
+  };
+  const std::string entry =
+      box("avc1", std::string(6, '\0') + u16(1) + std::string(16, '\0') + u16(width) + u16(height) +
+                      u32(0x00480000) + u32(0x00480000) + u32(0) + u16(1) + std::string(32, '\0') +
+                      u16(0x18) + u16(0xffff) +
+                      box("avcC", std::string("\x01\x64\x00\x1f\xff\xe0", 6)));
+  const std::string stbl = full("stsd", 0, u32(1) + entry) + full("stts", 0, u32(0)) +
+                           full("stsz", 0, u32(0) + u32(0)) + full("stco", 0, u32(0));
+  const std::string mdhd = full("mdhd", 0, u32(0) + u32(0) + u32(16000) + u32(0) + u32(0x55c40000));
+  const std::string hdlr = full("hdlr", 0, u32(0) + "vide" + std::string(12, '\0') + "v" + '\0');
+  const std::string tkhd = full("tkhd", 3, u32(0) + u32(0) + u32(1) + std::string(68, '\0'));
+  const std::string trak =
+      box("trak", tkhd + box("mdia", mdhd + hdlr + box("minf", box("stbl", stbl))));
+  const std::string mvex =
+      box("mvex", full("trex", 0, u32(1) + u32(1) + u32(1000) + u32(0) + u32(0)));
+  const std::string moov = box("moov", full("mvhd", 0, std::string(96, '\0')) + trak + mvex);
+  std::vector<std::string> pieces;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    std::string sizes;
+    for (int f = 0; f < frames[i]; ++f) sizes += u32(4);
+    // data_offset: past this moof (8 + 16 mfhd + 8 traf + 16 tfhd + 20 trun header) + sizes,
+    // then the mdat header.
+    const uint32_t moof_size = 8 + 16 + 8 + 16 + 20 + static_cast<uint32_t>(sizes.size());
+    const std::string traf =
+        box("traf", full("tfhd", 0x020000, u32(1)) +
+                        full("trun", 0x000201, u32(frames[i]) + u32(moof_size + 8) + sizes));
+    std::string fragment = box("moof", full("mfhd", 0, u32(static_cast<uint32_t>(i + 1))) + traf) +
+                           box("mdat", std::string(static_cast<size_t>(frames[i]) * 4, '\x42'));
+    pieces.push_back(i == 0 ? box("ftyp", "isom" + u32(0x200) + "isomiso6") + moov + fragment
+                            : fragment);
+  }
+  return pieces;
+}
+
+// Sends `bytes` at `offset` in chunks of `step` bytes.
+void SendChunks(FakeWorker& w, const v1::AssignTask& task, const std::string& bytes, int64_t offset,
+                size_t step) {
+  for (size_t at = 0; at < bytes.size(); at += step) {
+    v1::WorkerMessage chunk;
+    chunk.mutable_chunk()->set_task_id(task.task_id());
+    chunk.mutable_chunk()->set_attempt(task.attempt());
+    chunk.mutable_chunk()->set_offset(offset + static_cast<int64_t>(at));
+    chunk.mutable_chunk()->set_data(bytes.substr(at, step));
+    ASSERT_THAT(w.Send(chunk), IsOk());
+  }
+}
+
+// Progressive: a reader opened while the job waits follows the attempt's stream; only whole
+// checked fragments reach it (a half-sent fragment is held back), the stream ends OK with the
+// file, which equals the stored one; the first-bytes histogram counts the job.
+TEST_F(SchedulerTest, ProgressiveJobsRelayWholeCheckedFragmentsToReaders) {
+  config_.check_worker_results = true;
+  Open();
+  v1::SubmitVideoRequest request = Request();
+  request.set_progressive(true);
+  auto job = scheduler_->SubmitVideo(request);
+  ASSERT_THAT(job, IsOk());
+  auto source = scheduler_->OpenVideo(job->job_id());
+  ASSERT_THAT(source, IsOk());
+  std::shared_ptr<server::LiveVideo> live = (*source)->live();
+  ASSERT_NE(live, nullptr);
+  EXPECT_EQ((*source)->size(), -1);
+  auto worker = Connect("w1");
+  const v1::AssignTask task = worker->link.Assigns()[0];
+  EXPECT_TRUE(task.job().progressive());
+  const int frames = task.job().num_frames();
+  ASSERT_THAT(worker->Send(Progress(task, 2)), IsOk());  // the last denoising step
+  v1::WorkerMessage decoding = Progress(task, 0);
+  decoding.mutable_progress()->set_stage(v1::STAGE_DECODING_VIDEO);  // denoising ended
+  ASSERT_THAT(worker->Send(decoding), IsOk());
+  const std::vector<std::string> pieces =
+      TinyFragmentedMp4({1, 4, frames - 5}, task.job().width_pixels(), task.job().height_pixels());
+  SendChunks(*worker, task, pieces[0].substr(0, pieces[0].size() - 3), 0, 50);
+  EXPECT_EQ(live->size(), 0);  // its mdat is not whole yet
+  SendChunks(*worker, task, pieces[0].substr(pieces[0].size() - 3), pieces[0].size() - 3, 50);
+  EXPECT_EQ(live->size(), static_cast<int64_t>(pieces[0].size()));
+  EXPECT_EQ(live->ReadAt(0, 1 << 20).data, pieces[0]);
+  EXPECT_FALSE(live->ended());
+  SendChunks(*worker, task, pieces[1] + pieces[2], pieces[0].size(), 7);
+  const std::string file = pieces[0] + pieces[1] + pieces[2];
+  EXPECT_EQ(live->size(), static_cast<int64_t>(file.size()));
+  v1::WorkerMessage result;
+  result.mutable_result()->set_task_id(task.task_id());
+  result.mutable_result()->set_attempt(task.attempt());
+  result.mutable_result()->set_ok(true);
+  result.mutable_result()->set_video_bytes(static_cast<int64_t>(file.size()));
+  ASSERT_THAT(worker->Send(result), IsOk());
+  ASSERT_EQ(StateOf(job->job_id()), v1::JOB_STATE_SUCCEEDED);
+  const server::LiveVideo::Read end = live->ReadAt(0, 1 << 20);
+  EXPECT_TRUE(end.ended);
+  EXPECT_THAT(end.status, IsOk());
+  EXPECT_EQ(end.total, static_cast<int64_t>(file.size()));
+  EXPECT_EQ(end.data, file);
+  // After the end: the stored file, whole.
+  auto stored = scheduler_->OpenVideo(job->job_id());
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ((*stored)->live(), nullptr);
+  EXPECT_EQ(*(*stored)->Read(1 << 20), file);
+  EXPECT_NE(registry_->Render().find("turbovid_progressive_first_bytes_seconds_count{model=\"tiny-"
+                                     "t2v\",node_class=\"cpu\"} 1"),
+            std::string::npos);
+}
+
+// A stream that fails the check is never relayed: the attempt is cancelled on the worker and
+// rejected (requeued), its readers end with ABORTED; a cancel ends them with CANCELLED at once.
+TEST_F(SchedulerTest, ProgressiveStreamsThatFailTheCheckOrAreCancelledEndTheirReaders) {
+  config_.check_worker_results = true;
+  config_.max_attempts = 3;
+  Open();
+  v1::SubmitVideoRequest request = Request();
+  request.set_progressive(true);
+  auto job = scheduler_->SubmitVideo(request);
+  ASSERT_THAT(job, IsOk());
+  auto worker = Connect("w1");
+  v1::AssignTask task = worker->link.Assigns()[0];
+  const int width = task.job().width_pixels(), height = task.job().height_pixels();
+  auto source = scheduler_->OpenVideo(job->job_id());
+  ASSERT_THAT(source, IsOk());
+  std::shared_ptr<server::LiveVideo> live = (*source)->live();
+  // Wrong size in the first fragment.
+  SendChunks(*worker, task, TinyFragmentedMp4({1}, width * 2, height)[0], 0, 1 << 20);
+  EXPECT_EQ(live->size(), 0);
+  server::LiveVideo::Read r = live->ReadAt(0, 1 << 20);
+  EXPECT_TRUE(r.ended);
+  EXPECT_THAT(r.status, StatusIs(absl::StatusCode::kAborted));
+  EXPECT_TRUE(worker->link.sent.back().has_cancel());
+  EXPECT_NE(scheduler_->GetJob(job->job_id())->error().find("streamed video is"), std::string::npos)
+      << scheduler_->GetJob(job->job_id())->error();
+  // Next attempt (its worker's next message places it again): more frames than the job has.
+  v1::WorkerMessage heartbeat;
+  heartbeat.mutable_heartbeat();
+  ASSERT_THAT(worker->Send(heartbeat), IsOk());
+  ASSERT_EQ(worker->link.Assigns().size(), 2u);
+  task = worker->link.Assigns()[1];
+  live = (*scheduler_->OpenVideo(job->job_id()))->live();
+  const int frames = task.job().num_frames();
+  const auto too_many = TinyFragmentedMp4({1, frames}, width, height);
+  SendChunks(*worker, task, too_many[0], 0, 1 << 20);
+  EXPECT_EQ(live->size(), static_cast<int64_t>(too_many[0].size()));
+  SendChunks(*worker, task, too_many[1], too_many[0].size(), 1 << 20);
+  EXPECT_EQ(live->size(), static_cast<int64_t>(too_many[0].size()));
+  EXPECT_THAT(live->ReadAt(0, 1).status, StatusIs(absl::StatusCode::kAborted));
+  EXPECT_NE(scheduler_->GetJob(job->job_id())->error().find("frames so far"), std::string::npos);
+  // Third attempt: cancelled while streaming.
+  ASSERT_THAT(worker->Send(heartbeat), IsOk());
+  ASSERT_EQ(worker->link.Assigns().size(), 3u);
+  task = worker->link.Assigns()[2];
+  live = (*scheduler_->OpenVideo(job->job_id()))->live();
+  SendChunks(*worker, task, TinyFragmentedMp4({1}, width, height)[0], 0, 1 << 20);
+  EXPECT_GT(live->size(), 0);
+  ASSERT_THAT(scheduler_->CancelJob(job->job_id()), IsOk());
+  EXPECT_THAT(live->ReadAt(0, 1).status, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT((*scheduler_->OpenVideo(job->job_id()))->live()->ReadAt(0, 1).status,
+              StatusIs(absl::StatusCode::kCancelled));
+  const std::string metrics = registry_->Render();
+  EXPECT_NE(metrics.find("turbovid_results_rejected_total{reason=\"size\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("turbovid_results_rejected_total{reason=\"frames\"} 1"),
+            std::string::npos);
 }
 
 TEST_F(SchedulerTest, RetentionRemovesFinishedJobsAndTheirVideosOnly) {

@@ -274,6 +274,10 @@ absl::Status Scheduler::HandleChunk(Worker& worker, const v1::ResultChunk& chunk
                 absl::StrCat("video: more than ", common::kMaxUploadBytes, " bytes"))
           : job->upload->Append(chunk.offset(), chunk.data());
   if (absl::IsInvalidArgument(status)) return status;  // out of order: the worker is broken
+  if (status.ok() && job->stored.request.progressive()) {
+    StreamChunkLocked(worker, *job, chunk.data());  // false: rejected, `job` may be gone
+    return absl::OkStatus();
+  }
   if (!status.ok()) {
     TV_LOG(ERROR) << "job " << job->stored.job_id << ": artifact: " << status;
     v1::SchedulerMessage cancel;

@@ -89,6 +89,10 @@ PY
 if command -v ffmpeg >/dev/null; then
   ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=8 -frames:v 4 -c:v libx264 -pix_fmt yuv420p \
     -movflags +faststart -y "$SEEDS/fuzz_mp4_probe/clip.mp4" || true
+  # A fragmented one (moof/traf/trun, as progressive jobs upload), two frames per fragment.
+  ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=8 -frames:v 4 -c:v libx264 -pix_fmt yuv420p \
+    -g 2 -movflags +frag_keyframe+empty_moov+default_base_moof -y \
+    "$SEEDS/fuzz_mp4_probe/fragmented.mp4" || true
 fi
 
 status=0

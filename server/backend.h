@@ -18,15 +18,21 @@ namespace turbovid::server {
 
 namespace v1 = ::turbovid::v1;
 
+class LiveVideo;  // server/live_video.h
+
 // The bytes of one stored artifact, read front to back.
 class ByteSource {
  public:
   virtual ~ByteSource() = default;
+  // -1 while unknown (a progressive job that is still running: live() is set).
   virtual int64_t size() const = 0;
   // Up to max_bytes from the current position; "" at the end.
   virtual absl::StatusOr<std::string> Read(size_t max_bytes) = 0;
   // Moves the read position to `offset` in [0, size()] (HTTP range requests).
   virtual absl::Status Seek(int64_t offset) = 0;
+  // A progressive job's MP4 while the job runs (SubmitVideoRequest.progressive): readers follow
+  // it as it grows. nullptr for a stored file.
+  virtual std::shared_ptr<LiveVideo> live() const { return nullptr; }
 };
 
 // A watch event: a job snapshot, or (job == nullptr) the end of the watch with `status`
@@ -56,6 +62,7 @@ class VideoBackend {
   // Stops a watch; once it returns the listener is never called again. Unknown ids are ignored.
   virtual void Unwatch(uint64_t watch_id) = 0;
   // The MP4 of a SUCCEEDED job; FailedPrecondition for other states, NotFound for unknown jobs.
+  // A progressive job that is not final gives a live source (ByteSource::live()).
   virtual absl::StatusOr<std::unique_ptr<ByteSource>> OpenVideo(const std::string& job_id) = 0;
   // Cancels the job if it is not final, removes its video and marks it deleted: from then on it
   // is NotFound. NotFound for unknown (or already deleted) jobs.

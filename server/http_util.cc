@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 
@@ -15,6 +16,9 @@
 
 namespace turbovid::server {
 namespace {
+
+// Concurrent HTTP streams of progressive jobs not finished yet (each holds a listener thread).
+constexpr int kMaxLiveVideoStreams = 32;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -193,6 +197,32 @@ common::HttpResponse VideoResponse(VideoBackend* backend, const std::string& job
   absl::StatusOr<std::unique_ptr<ByteSource>> opened = backend->OpenVideo(job_id);
   if (!opened.ok()) return on_error(opened.status());
   std::shared_ptr<ByteSource> source = std::move(*opened);
+  if (source->live() != nullptr) {
+    // A progressive job still running: the bytes as they come, no length, no ranges; the body
+    // ends when the job does (short when it fails or is cancelled: the job's state says why).
+    // Each such stream holds a listener thread while it waits: at most kMaxLiveVideoStreams in
+    // the process, as the event streams are capped.
+    static std::atomic<int> live_streams{0};
+    if (live_streams.fetch_add(1) >= kMaxLiveVideoStreams) {
+      live_streams.fetch_sub(1);
+      return on_error(absl::UnavailableError(
+          absl::StrCat("video: ", kMaxLiveVideoStreams,
+                       " streams of unfinished videos open; download it once the job is done")));
+    }
+    common::HttpResponse response(200, "video/mp4");
+    response.headers.emplace_back("Content-Disposition",
+                                  absl::StrCat("inline; filename=\"", job_id, ".mp4\""));
+    response.headers.emplace_back("Cache-Control", "no-store");
+    response.stream_bytes = -1;
+    response.stream = [source](common::HttpBodyWriter& writer) {
+      for (;;) {
+        absl::StatusOr<std::string> data = source->Read(common::kVideoChunkBytes);
+        if (!data.ok() || data->empty() || !writer.Write(*data)) break;
+      }
+      live_streams.fetch_sub(1);
+    };
+    return response;
+  }
   const int64_t size = source->size();
   int64_t first = 0, last = size - 1;
   common::HttpResponse response(200, "video/mp4");

@@ -133,6 +133,7 @@ absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentE
 struct CreateParams {
   std::optional<std::string> prompt, model, seconds, size, image_url;
   std::optional<std::string> image;  // uploaded input_reference bytes
+  bool progressive = false;          // our extension: SubmitVideoRequest.progressive
 };
 
 absl::Status SetOnce(std::optional<std::string>* slot, const std::string& name, std::string value) {
@@ -141,7 +142,7 @@ absl::Status SetOnce(std::optional<std::string>* slot, const std::string& name, 
   return absl::OkStatus();
 }
 
-const char kAccepted[] = "accepted: prompt, model, seconds, size, input_reference";
+const char kAccepted[] = "accepted: prompt, model, seconds, size, input_reference, progressive";
 
 absl::Status FromJson(const std::string& body, CreateParams* out) {
   Struct root;
@@ -165,6 +166,9 @@ absl::Status FromJson(const std::string& body, CreateParams* out) {
       } else {
         return Invalid("seconds: must be a string or a number");
       }
+    } else if (key == "progressive") {
+      if (value.kind_case() != Value::kBoolValue) return Invalid("progressive: must be a boolean");
+      out->progressive = value.bool_value();
     } else if (key == "input_reference") {
       if (value.kind_case() != Value::kStructValue) {
         return Invalid(
@@ -212,6 +216,11 @@ absl::Status FromForm(const common::HttpRequest& request, CreateParams* out) {
       TV_RETURN_IF_ERROR(SetOnce(&out->seconds, part.name, std::move(part.data)));
     } else if (part.name == "size") {
       TV_RETURN_IF_ERROR(SetOnce(&out->size, part.name, std::move(part.data)));
+    } else if (part.name == "progressive") {
+      if (part.data != "true" && part.data != "false") {
+        return Invalid("progressive: must be true or false");
+      }
+      out->progressive = part.data == "true";
     } else {
       return Invalid(
           absl::StrCat(part.name.substr(0, 64), ": unknown parameter (", kAccepted, ")"));
@@ -434,6 +443,7 @@ class OpenAiGateway {
       return Error(Invalid("prompt: required (the text the video shows)"));
     }
     submit.set_prompt(*params.prompt);
+    submit.set_progressive(params.progressive);
     if (params.image_url.has_value()) {
       if (params.image.has_value()) return Error(Invalid("input_reference: given twice"));
       absl::StatusOr<std::string> bytes = DecodeDataUrl(*params.image_url);

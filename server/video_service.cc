@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "common/limits.h"
 #include "common/logging.h"
 #include "server/grpc_auth.h"
+#include "server/live_video.h"
 #include "server/status.h"
 #include "server/tenant_scope.h"
 
@@ -222,6 +224,115 @@ class VideoReactor final : public grpc::ServerWriteReactor<v1::VideoChunk> {
   absl::Status status_;
 };
 
+// Streams a progressive job's MP4 while it is produced: writes what the LiveVideo holds past
+// the client's offset, then waits (WhenReadable) for more, until the stream ends with its
+// status. The waiter reaches the reactor through `waker_`, which OnDone clears, so a late wake
+// never touches a deleted reactor.
+class LiveVideoReactor final : public grpc::ServerWriteReactor<v1::VideoChunk> {
+ public:
+  LiveVideoReactor(std::shared_ptr<LiveVideo> live, const RpcObserver& observer)
+      : live_(std::move(live)),
+        observer_(observer),
+        start_(Clock::now()),
+        waker_(std::make_shared<Waker>()) {
+    waker_->reactor = this;
+    std::lock_guard<std::mutex> lock(mu_);
+    PumpLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      DoneLocked(absl::CancelledError("client went away"));
+      return;
+    }
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!writing_) DoneLocked(absl::CancelledError("client went away"));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> waker(waker_->mu);
+      waker_->reactor = nullptr;
+    }
+    uint64_t wait = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wait = wait_id_;
+    }
+    if (wait != 0) live_->CancelWait(wait);
+    if (observer_) observer_("GetVideo", status_.code(), SecondsSince(start_));
+    delete this;
+  }
+
+ private:
+  struct Waker {
+    std::mutex mu;
+    LiveVideoReactor* reactor = nullptr;
+  };
+
+  void OnReadable() {
+    std::lock_guard<std::mutex> lock(mu_);
+    wait_id_ = 0;
+    PumpLocked();
+  }
+
+  void PumpLocked() {
+    while (!finished_ && !writing_ && wait_id_ == 0) {
+      LiveVideo::Read r = live_->ReadAt(offset_, kVideoChunkBytes);
+      // A complete end whose size no chunk carried yet: one empty chunk that says it.
+      const bool tell_total = r.data.empty() && r.ended && r.status.ok() && !told_total_;
+      if (!r.data.empty() || tell_total) {
+        chunk_.set_offset(offset_);
+        chunk_.set_total_bytes(r.total);
+        told_total_ = r.total > 0;
+        offset_ += static_cast<int64_t>(r.data.size());
+        chunk_.set_data(std::move(r.data));
+        writing_ = true;
+        StartWrite(&chunk_);
+        return;
+      }
+      if (r.ended) {
+        DoneLocked(r.status);
+        return;
+      }
+      std::weak_ptr<Waker> weak = waker_;
+      wait_id_ = live_->WhenReadable(offset_, [weak] {
+        std::shared_ptr<Waker> waker = weak.lock();
+        if (waker == nullptr) return;
+        std::lock_guard<std::mutex> lock(waker->mu);
+        if (waker->reactor != nullptr) waker->reactor->OnReadable();
+      });
+      // 0: readable already (bytes or the end came in between): read again.
+    }
+  }
+
+  void DoneLocked(const absl::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    status_ = status;
+    Finish(ToGrpcStatus(status));
+  }
+
+  std::mutex mu_;
+  std::shared_ptr<LiveVideo> live_;
+  RpcObserver observer_;
+  Clock::time_point start_;
+  std::shared_ptr<Waker> waker_;
+  v1::VideoChunk chunk_;
+  int64_t offset_ = 0;
+  uint64_t wait_id_ = 0;     // a WhenReadable waiter is pending
+  bool told_total_ = false;  // a chunk carried total_bytes
+  bool writing_ = false;
+  bool finished_ = false;
+  absl::Status status_;
+};
+
 // Finishes a stream at once with an error (bad request, unknown job).
 template <typename T>
 class ErrorWriteReactor final : public grpc::ServerWriteReactor<T> {
@@ -389,6 +500,9 @@ grpc::ServerWriteReactor<v1::VideoChunk>* VideoServiceImpl::GetVideo(
   if (!source.ok()) {
     if (observer_) observer_("GetVideo", source.status().code(), 0.0);
     return new ErrorWriteReactor<v1::VideoChunk>(source.status());
+  }
+  if (std::shared_ptr<LiveVideo> live = (*source)->live(); live != nullptr) {
+    return new LiveVideoReactor(std::move(live), observer_);
   }
   return new VideoReactor(std::move(*source), observer_);
 }

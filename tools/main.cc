@@ -38,7 +38,7 @@ void Usage(std::FILE* out) {
       "       (tiny models, a local scheduler and CPU worker, one T2V and one I2V video)\n"
       "  probe FILE.mp4 [--json]\n"
       "       (reads the MP4 here, no scheduler: codec, width, height, frames, fps, duration,\n"
-      "       size, faststart)\n",
+      "       size, faststart, fragments)\n",
       turbovid::tools::kDefaultScheduler);
 }
 

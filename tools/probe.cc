@@ -28,9 +28,9 @@ int ProbeCommand(const std::vector<std::string>& argv) {
     absl::PrintF(
         "{\"codec\": \"%s\", \"profile\": \"%s\", \"level\": %d, \"width\": %d, \"height\": %d, "
         "\"frames\": %d, \"fps\": %.6g, \"frame_rate\": \"%d/%d\", \"duration_seconds\": %.6f, "
-        "\"size_bytes\": %d, \"faststart\": %s}\n",
+        "\"size_bytes\": %d, \"faststart\": %s, \"fragments\": %d}\n",
         i.codec, i.profile, i.level, i.width, i.height, i.frames, i.fps, i.fps_num, i.fps_den,
-        i.duration_seconds, i.size_bytes, i.faststart ? "true" : "false");
+        i.duration_seconds, i.size_bytes, i.faststart ? "true" : "false", i.fragments);
     return 0;
   }
   absl::PrintF("codec:     %s%s\n", i.codec, i.profile.empty() ? "" : " (" + i.profile + ")");
@@ -41,6 +41,7 @@ int ProbeCommand(const std::vector<std::string>& argv) {
   absl::PrintF("duration:  %.3f s\n", i.duration_seconds);
   absl::PrintF("size:      %d bytes\n", i.size_bytes);
   absl::PrintF("faststart: %s\n", i.faststart ? "yes (moov before mdat)" : "no (mdat first)");
+  if (i.fragmented) absl::PrintF("fragments: %d (fragmented MP4)\n", i.fragments);
   return 0;
 }
 

@@ -48,7 +48,7 @@ int RunFollower(WorkerGroup& group, ModelSet& models, WorkerMetrics& metrics,
   const std::string me = absl::StrCat("worker group rank ", group.rank());
   AgreeFn agree = [&group](const absl::Status& mine) { return group.Agree(mine); };
   const ProgressSink no_progress = [](const v1::TaskProgress&) {};
-  const UploadFn no_upload = [](const std::string&) { return absl::OkStatus(); };
+  const UploadFn no_upload = [](const std::string&, bool) { return absl::OkStatus(); };
   const std::function<bool()> never = [] { return false; };  // rank 0 decides (broadcast)
   while (true) {
     absl::StatusOr<WorkerGroup::Command> cmd = group.Receive();

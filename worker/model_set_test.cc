@@ -171,8 +171,8 @@ TEST_F(ModelSetTest, RunTaskReportsTheLoadOnlyWhenCold) {
       if (stages.empty() || stages.back() != p.stage()) stages.push_back(p.stage());
     };
     TaskOutcome outcome = RunTask(
-        task, *set, sink, [] { return false; }, [](const std::string&) { return absl::OkStatus(); },
-        0, metrics_, "cpu");
+        task, *set, sink, [] { return false; },
+        [](const std::string&, bool) { return absl::OkStatus(); }, 0, metrics_, "cpu");
     ASSERT_THAT(outcome.status, IsOk());
     ASSERT_FALSE(stages.empty());
     EXPECT_EQ(stages.front(), cold ? v1::STAGE_LOADING_MODEL : v1::STAGE_ENCODING_TEXT);
@@ -211,7 +211,7 @@ TEST_F(ModelSetTest, RunTaskUnderAMemoryBudgetFitsOrIsRefusedAtAdmission) {
   auto run = [&] {
     return RunTask(
         task, *set, [](const v1::TaskProgress&) {}, [] { return false; },
-        [](const std::string&) { return absl::OkStatus(); }, 0, metrics_, "cpu");
+        [](const std::string&, bool) { return absl::OkStatus(); }, 0, metrics_, "cpu");
   };
   TaskOutcome fits = run();
   ASSERT_THAT(fits.status, IsOk());

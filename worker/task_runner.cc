@@ -172,6 +172,7 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
   g.seed = job.seed();
   g.sla_topk = job.sla_topk();
   g.preview_width = job.preview_width();
+  g.fragmented_mp4 = job.progressive();
   return g;
 }
 
@@ -221,6 +222,11 @@ TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const Progress
   engine::Pipeline* pipeline = lease.pipeline();
   engine::ProgressFn progress = [&](const engine::Progress& p) { tracker.OnProgress(p); };
   engine::CancelFn cancel = [&] { return cancelled(); };
+  // Progressive: each fragment goes to the scheduler as the encoder thread hands it out. A failed
+  // send means the stream broke, which `cancelled` reports at the next check.
+  if (request.fragmented_mp4) {
+    request.on_mp4_bytes = [&](const std::string& bytes) { (void)upload(bytes, false); };
+  }
   outcome.ran_pipeline = true;
   absl::StatusOr<engine::GenerateResult> result =
       pipeline->Generate(request, progress, cancel, /*encode_mp4=*/true);
@@ -233,7 +239,7 @@ TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const Progress
   outcome.mp4 = std::move(result->mp4);
   outcome.peak_bytes = result->peak_bytes;
   tracker.Enter(v1::STAGE_UPLOADING, request.steps);
-  outcome.status = upload(outcome.mp4);
+  outcome.status = upload(outcome.mp4, true);
   tracker.EndStage(absl::Now());
   return outcome;
 }

@@ -41,8 +41,11 @@ struct TaskOutcome {
 using AgreeFn = std::function<absl::Status(const absl::Status& mine)>;
 
 using ProgressSink = std::function<void(const v1::TaskProgress&)>;
-// Sends the finished MP4 to the scheduler (runs inside the UPLOADING stage).
-using UploadFn = std::function<absl::Status(const std::string& mp4)>;
+// Sends the MP4 to the scheduler. `complete` true: the finished file (inside the UPLOADING
+// stage); false: a piece of a progressive job's file, in order, while the pipeline still runs
+// (on the engine's encoder thread). The pieces of a progressive job are the file's first bytes,
+// so the final call sends only what they did not.
+using UploadFn = std::function<absl::Status(const std::string& bytes, bool complete)>;
 
 // Runs the task to completion (or cancellation) on the calling thread. A cold model is loaded
 // first (stage LOADING_MODEL) and stays loaded. Progress goes to `sink` on every stage change and

@@ -72,6 +72,9 @@ TEST(ToGenerateRequestTest, SageSlaIsTheBackendsBuildAndPreviewsPassThrough) {
   EXPECT_TRUE(g->sagesla_native);
   EXPECT_EQ(g->sla_topk, 0.25f);
   EXPECT_EQ(g->preview_width, 96);
+  EXPECT_FALSE(g->fragmented_mp4);
+  job.set_progressive(true);
+  EXPECT_TRUE(ToGenerateRequest(job, "")->fragmented_mp4);
 }
 
 TEST(ToGenerateRequestTest, UnresolvedFieldsAreInvalid) {

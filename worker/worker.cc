@@ -429,16 +429,23 @@ void Worker::RunOne(const Pending& pending) {
     message.mutable_progress()->set_attempt(task.attempt());
     session->Write(message);
   };
-  UploadFn upload = [&](const std::string& mp4) -> absl::Status {
+  // A progressive job's pieces (complete = false) go out as they come, at the file offset reached
+  // so far; the complete file then sends only its bytes past them.
+  int64_t sent = 0;
+  UploadFn upload = [&](const std::string& bytes, bool complete) -> absl::Status {
     const size_t chunk = static_cast<size_t>(config_.result_chunk_bytes);
-    for (size_t offset = 0; offset < mp4.size(); offset += chunk) {
+    const size_t skip =
+        complete ? static_cast<size_t>(std::min<int64_t>(sent, static_cast<int64_t>(bytes.size())))
+                 : 0;
+    for (size_t at = skip; at < bytes.size(); at += chunk) {
       v1::WorkerMessage message;
       v1::ResultChunk* c = message.mutable_chunk();
       c->set_task_id(task.task_id());
-      c->set_offset(static_cast<int64_t>(offset));
+      c->set_offset(sent);
       c->set_attempt(task.attempt());
-      c->set_data(mp4.substr(offset, chunk));
+      c->set_data(bytes.substr(at, chunk));
       if (!session->Write(message)) return absl::UnavailableError("scheduler stream lost");
+      sent += static_cast<int64_t>(c->data().size());
     }
     return absl::OkStatus();
   };

@@ -130,9 +130,14 @@ class Mp4Encoder {
       thread_.join();
     }
   }
-  absl::Status Start(int64_t frames, int width, int height) {
+  // `sink` (fragmented only): each fragment's bytes, on the encoder thread, as x264 returns them.
+  absl::Status Start(int64_t frames, int width, int height, bool fragmented,
+                     std::function<void(const std::string&)> sink) {
     shape_ = {frames, height, width, 3};
-    TV_RETURN_IF_ERROR(writer_.Open(width, height));
+    video::Mp4Options options;
+    options.fragmented = fragmented;
+    sink_ = std::move(sink);
+    TV_RETURN_IF_ERROR(writer_.Open(width, height, options));
     thread_ = std::thread([this] { Loop(); });
     return absl::OkStatus();
   }
@@ -150,7 +155,9 @@ class Mp4Encoder {
     TV_RETURN_IF_ERROR(status_);
     if (!frames_.defined()) return absl::InternalError("mp4: the VAE produced no frames");
     *frames = frames_;
-    return writer_.Finish();
+    TV_ASSIGN_OR_RETURN(std::string mp4, writer_.Finish());
+    if (sink_) TV_RETURN_IF_ERROR(Hand(writer_.TakeFragment()));
+    return mp4;
   }
 
  private:
@@ -185,12 +192,20 @@ class Mp4Encoder {
     }
     Tensor dst = frames_.Slice0(c.first, c.first + n);
     std::memcpy(dst.raw(), c.rgb.raw(), c.rgb.nbytes());
-    return writer_.AddFrames(dst);
+    TV_RETURN_IF_ERROR(writer_.AddFrames(dst));
+    if (sink_) TV_RETURN_IF_ERROR(Hand(writer_.TakeFragment()));
+    return absl::OkStatus();
+  }
+  absl::Status Hand(absl::StatusOr<std::string> piece) {
+    TV_RETURN_IF_ERROR(piece.status());
+    if (!piece->empty()) sink_(*piece);
+    return absl::OkStatus();
   }
 
   Shape shape_;
   Tensor frames_;  // [F, H, W, 3] U8, allocated by the encoder thread
   video::Mp4Writer writer_;
+  std::function<void(const std::string&)> sink_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -548,9 +563,14 @@ absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, c
                                                      comm::Communicator* split) const {
   // With libx264 the MP4 is encoded while the VAE decodes: each latent frame's video frames go to
   // an encoder thread as soon as they reach the host; the bytes are ready right after the decode.
+  // Progressive output (fragmented_mp4): each chunk's frames also leave as an MP4 fragment.
   const bool stream_mp4 = encode_mp4 && video::internal::HaveX264();
+  const bool progressive = encode_mp4 && r.fragmented_mp4 && r.on_mp4_bytes;
   Mp4Encoder encoder;
-  if (stream_mp4) TV_RETURN_IF_ERROR(encoder.Start(1 + 4 * (latent.dim(1) - 1), width, height));
+  if (stream_mp4) {
+    TV_RETURN_IF_ERROR(encoder.Start(1 + 4 * (latent.dim(1) - 1), width, height, progressive,
+                                     progressive ? r.on_mp4_bytes : nullptr));
+  }
   auto on_frame = [&](int i, int n) {
     if (progress) progress({Stage::kDecodingVideo, 0, r.steps, (i + 1.0) / n});
   };
@@ -571,6 +591,7 @@ absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, c
     if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 0});
     TV_ASSIGN_OR_RETURN(mp4, video::EncodeMp4(*frames));
     if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 1});
+    if (progressive) r.on_mp4_bytes(mp4);  // no libx264: the whole file at once
   }
   ProfileMark("frames + mp4 (after the decode)");
   return mp4;
@@ -653,6 +674,11 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
   if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
   TV_ASSIGN_OR_RETURN(result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress,
                                               &result.frames, split));
+  // Progressive: a cancel that came while the fragments were streaming wins over the finished
+  // file (its readers were told already). Rank 0's own check: the other ranks are done.
+  if (request.fragmented_mp4 && cancel && cancel()) {
+    return absl::CancelledError("cancelled while the video was decoding");
+  }
   // Device backends report their device peak (weights + the job's activations); the CPU backend
   // the process's peak RSS.
   result.accounted_peak_bytes = backend_.memory_stats().peak;

@@ -73,6 +73,15 @@ struct GenerateRequest {
   // wide, 16..512): the VAE decodes the first latent frame of the step's x0 prediction (on a
   // GPU about 1/21 of the job's decode per step).
   int preview_width = 0;
+  // Progressive output (docs/design.md §10.4): with encode_mp4 the MP4 is fragmented (ftyp +
+  // moov, then one moof + mdat per latent frame the VAE decodes) and `on_mp4_bytes` receives its
+  // bytes in order as each fragment is encoded, on the encoder thread, the first piece (ftyp,
+  // moov and the first fragment) right after the first latent frame is decoded. The pieces
+  // concatenated are GenerateResult::mp4. A build without libx264 hands over the whole
+  // (unfragmented) file once it is encoded. A cancel that comes during the decode is honoured
+  // after it (Cancelled), not only between denoising steps.
+  bool fragmented_mp4 = false;
+  std::function<void(const std::string& bytes)> on_mp4_bytes;
 };
 
 struct GenerateResult {

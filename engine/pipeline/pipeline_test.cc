@@ -12,6 +12,8 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/pipeline/model_dir.h"
 #include "engine/testing/tiny_checkpoint.h"
+#include "engine/video/mp4_probe.h"
+#include "engine/video/mp4_x264.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine {
@@ -68,6 +70,33 @@ TEST_F(PipelineTest, T2vProducesFramesProgressAndMp4) {
   sla.width = 128;
   sla.height = 128;
   EXPECT_TRUE((*p)->Generate(sla, nullptr, nullptr, false).ok());
+}
+
+// Progressive output: with fragmented_mp4 the MP4 leaves in pieces while the VAE decodes (the
+// first, ftyp + moov + frame 0, once the second latent frame is in x264: its lookahead is 4
+// frames), then one per latent frame and the rest at the end; the pieces concatenated are the
+// result's MP4, whose frames are the request's.
+TEST_F(PipelineTest, FragmentedMp4LeavesPieceByPieceDuringTheDecode) {
+  if (!video::internal::HaveX264()) GTEST_SKIP() << "fragments need libx264";
+  auto p = Pipeline::Load(*root_ + "/t2v", *backend_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  GenerateRequest r = Small();
+  r.frames = 9;  // 3 latent frames
+  r.fragmented_mp4 = true;
+  std::vector<std::string> pieces;
+  r.on_mp4_bytes = [&](const std::string& bytes) { pieces.push_back(bytes); };
+  auto out = (*p)->Generate(r, nullptr, nullptr, true);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(pieces.size(), 3u);  // frame 0; frames 1-4; frames 5-8 at the end
+  std::string joined;
+  for (const std::string& piece : pieces) joined += piece;
+  EXPECT_EQ(joined, out->mp4);
+  EXPECT_EQ(pieces[0].substr(4, 4), "ftyp");
+  auto info = video::ProbeMp4(out->mp4);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_TRUE(info->fragmented);
+  EXPECT_EQ(info->fragments, 3);
+  EXPECT_EQ(info->frames, 9);
 }
 
 TEST_F(PipelineTest, CancelStopsBetweenSteps) {

@@ -216,8 +216,9 @@ absl::Status ReadSampleTables(const std::vector<Box>& stbl, const std::string& p
   return absl::OkStatus();
 }
 
-// The first trak whose handler is 'vide', with its mdia children; errors name the path.
-absl::StatusOr<std::vector<Box>> VideoMedia(const std::vector<Box>& moov) {
+// The first trak whose handler is 'vide', with its mdia children and (from tkhd, 0 without one)
+// its track_ID; errors name the path.
+absl::StatusOr<std::vector<Box>> VideoMedia(const std::vector<Box>& moov, uint32_t* track_id) {
   for (const Box& trak : moov) {
     if (trak.type != "trak") continue;
     TV_ASSIGN_OR_RETURN(const std::vector<Box> parts,
@@ -228,9 +229,114 @@ absl::StatusOr<std::vector<Box>> VideoMedia(const std::vector<Box>& moov) {
     TV_ASSIGN_OR_RETURN(const Box* hdlr, Require(media, "hdlr", "moov/trak/mdia"));
     Fields h(hdlr->payload, "moov/trak/mdia/hdlr");
     TV_RETURN_IF_ERROR(h.Need(12));
-    if (hdlr->payload.substr(8, 4) == "vide") return media;
+    if (hdlr->payload.substr(8, 4) != "vide") continue;
+    const Box* tkhd = Find(parts, "tkhd");  // needed only to match a fragment's traf
+    *track_id = 0;
+    if (tkhd == nullptr) return media;
+    Fields k(tkhd->payload, "moov/trak/tkhd");
+    TV_RETURN_IF_ERROR(k.Need(4));
+    const bool v1 = k.Read(1) == 1;
+    k.Skip(3);
+    TV_RETURN_IF_ERROR(k.Need(v1 ? 20 : 12));
+    k.Skip(v1 ? 16 : 8);
+    *track_id = static_cast<uint32_t>(k.Read(4));
+    return media;
   }
   return Corrupt("moov", "no video track");
+}
+
+// trex defaults of the video track (moov/mvex); a missing trex leaves them 0.
+struct TrackDefaults {
+  uint64_t duration = 0;
+  uint64_t size = 0;
+};
+
+absl::StatusOr<TrackDefaults> ReadTrex(const Box& mvex, uint32_t track_id) {
+  TV_ASSIGN_OR_RETURN(const std::vector<Box> boxes,
+                      Children(mvex.payload, mvex.payload_offset, "moov/mvex"));
+  TrackDefaults d;
+  for (const Box& trex : boxes) {
+    if (trex.type != "trex") continue;
+    Fields f(trex.payload, "moov/mvex/trex");
+    TV_RETURN_IF_ERROR(f.Need(24));
+    f.Skip(4);
+    if (f.Read(4) != track_id) continue;
+    f.Skip(4);  // default_sample_description_index
+    d.duration = f.Read(4);
+    d.size = f.Read(4);
+  }
+  return d;
+}
+
+// The video track's samples in every moof: count, ticks and bytes summed, each trun's data
+// checked to lie inside one mdat payload.
+absl::Status ReadFragments(const std::vector<Box>& top, uint32_t track_id,
+                           const TrackDefaults& trex, uint64_t* ticks, Mp4Info* info) {
+  for (const Box& moof : top) {
+    if (moof.type != "moof") continue;
+    ++info->fragments;
+    TV_ASSIGN_OR_RETURN(const std::vector<Box> trafs,
+                        Children(moof.payload, moof.payload_offset, "moof"));
+    uint64_t next_data = moof.offset;  // where a trun without data_offset continues
+    for (const Box& traf : trafs) {
+      if (traf.type != "traf") continue;
+      TV_ASSIGN_OR_RETURN(const std::vector<Box> parts,
+                          Children(traf.payload, traf.payload_offset, "moof/traf"));
+      TV_ASSIGN_OR_RETURN(const Box* tfhd, Require(parts, "tfhd", "moof/traf"));
+      Fields h(tfhd->payload, "moof/traf/tfhd");
+      TV_RETURN_IF_ERROR(h.Need(8));
+      const uint64_t flags = h.Read(4) & 0xffffff;
+      if (h.Read(4) != track_id) continue;
+      const int optional = (flags & 0x1 ? 8 : 0) + (flags & 0x2 ? 4 : 0) + (flags & 0x8 ? 4 : 0) +
+                           (flags & 0x10 ? 4 : 0) + (flags & 0x20 ? 4 : 0);
+      TV_RETURN_IF_ERROR(h.Need(optional));
+      // The data base: base_data_offset, else the moof (default-base-is-moof, or the first
+      // traf), else where the previous traf's data ended.
+      uint64_t base = flags & 0x1 ? h.Read(8) : (flags & 0x020000 ? moof.offset : next_data);
+      if (flags & 0x2) h.Skip(4);
+      const uint64_t default_duration = flags & 0x8 ? h.Read(4) : trex.duration;
+      const uint64_t default_size = flags & 0x10 ? h.Read(4) : trex.size;
+      for (const Box& trun : parts) {
+        if (trun.type != "trun") continue;
+        Fields r(trun.payload, "moof/traf/trun");
+        TV_RETURN_IF_ERROR(r.Need(8));
+        const uint64_t tflags = r.Read(4) & 0xffffff;
+        const uint64_t count = r.Read(4);
+        TV_RETURN_IF_ERROR(r.Need((tflags & 0x1 ? 4 : 0) + (tflags & 0x4 ? 4 : 0)));
+        uint64_t data = base;
+        if (tflags & 0x1) data = base + static_cast<uint64_t>(static_cast<int32_t>(r.Read(4)));
+        if (tflags & 0x4) r.Skip(4);
+        const uint64_t per_sample = ((tflags & 0x100 ? 4 : 0) + (tflags & 0x200 ? 4 : 0) +
+                                     (tflags & 0x400 ? 4 : 0) + (tflags & 0x800 ? 4 : 0));
+        if (per_sample == 0 && count > (uint64_t{1} << 32)) {
+          return Corrupt("moof/traf/trun", absl::StrCat(count, " samples"));
+        }
+        TV_RETURN_IF_ERROR(r.Need(count * per_sample));
+        uint64_t bytes = 0;
+        for (uint64_t i = 0; i < count; ++i) {
+          *ticks += tflags & 0x100 ? r.Read(4) : default_duration;
+          bytes += tflags & 0x200 ? r.Read(4) : default_size;
+          if (tflags & 0x400) r.Skip(4);
+          if (tflags & 0x800) r.Skip(4);
+        }
+        bool inside = false;
+        for (const Box& mdat : top) {
+          inside |= mdat.type == "mdat" && data >= mdat.payload_offset &&
+                    data - mdat.payload_offset <= mdat.payload.size() &&
+                    bytes <= mdat.payload.size() - (data - mdat.payload_offset);
+        }
+        if (!inside) {
+          return Corrupt("moof/traf/trun",
+                         absl::StrCat(count, " samples of ", bytes, " bytes at file offset ", data,
+                                      " are not inside an mdat"));
+        }
+        info->frames += static_cast<int64_t>(count);
+        data += bytes;
+        next_data = base = data;
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -249,7 +355,9 @@ absl::StatusOr<Mp4Info> ProbeMp4(std::string_view bytes) {
   for (const Box& b : top) mdat_bytes += b.type == "mdat" ? b.payload.size() : 0;
   TV_ASSIGN_OR_RETURN(const std::vector<Box> tracks,
                       Children(moov->payload, moov->payload_offset, "moov"));
-  TV_ASSIGN_OR_RETURN(const std::vector<Box> media, VideoMedia(tracks));
+  uint32_t track_id = 0;
+  TV_ASSIGN_OR_RETURN(const std::vector<Box> media, VideoMedia(tracks, &track_id));
+  const Box* mvex = Find(tracks, "mvex");
   const std::string mdia = "moov/trak/mdia";
   TV_ASSIGN_OR_RETURN(const Box* mdhd, Require(media, "mdhd", mdia));
   Fields m(mdhd->payload, mdia + "/mdhd");
@@ -273,6 +381,14 @@ absl::StatusOr<Mp4Info> ProbeMp4(std::string_view bytes) {
   TV_RETURN_IF_ERROR(ReadSampleEntry(*stsd, stbl_path + "/stsd", &info));
   uint64_t ticks = 0, sample_bytes = 0;
   TV_RETURN_IF_ERROR(ReadSampleTables(tables, stbl_path, &ticks, &sample_bytes, &info));
+  if (mvex != nullptr) {
+    info.fragmented = true;
+    if (track_id == 0) return Corrupt("moov/trak", "fragmented, but no tkhd names the track");
+    TV_ASSIGN_OR_RETURN(const TrackDefaults trex, ReadTrex(*mvex, track_id));
+    TV_RETURN_IF_ERROR(ReadFragments(top, track_id, trex, &ticks, &info));
+    info.duration_ticks = ticks;
+    info.duration_seconds = static_cast<double>(ticks) / info.timescale;
+  }
   if (sample_bytes > mdat_bytes) {
     return Corrupt(stbl_path + "/stsz",
                    absl::StrCat("samples of ", sample_bytes, " bytes do not fit the ", mdat_bytes,

@@ -1,6 +1,7 @@
 // Our own MP4 reader for checking outputs where ffprobe is absent: walks the ISO BMFF boxes of the
-// first video track (ftyp, moov/trak/mdia/{mdhd, hdlr, minf/stbl/{stsd, stts, stsz}}) with every
-// read bounds-checked. Abseil only (its own library, tv_mp4_probe), so the CLI can link it.
+// first video track (ftyp, moov/trak/mdia/{mdhd, hdlr, minf/stbl/{stsd, stts, stsz}}, and for a
+// fragmented file moov/mvex/trex and every moof/traf/{tfhd, trun}) with every read bounds-checked.
+// Abseil only (its own library, tv_mp4_probe), so the CLI can link it.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +27,11 @@ struct Mp4Info {
   double fps = 0;
   uint64_t size_bytes = 0;  // the whole file
   bool faststart = false;   // moov comes before the first mdat
+  // Fragmented (moov/mvex present): the samples are those of the moof boxes' trun tables for
+  // the video track (frames, durations and sizes summed over them) and duration_ticks is their
+  // total; `fragments` counts the moofs.
+  bool fragmented = false;
+  int64_t fragments = 0;
 };
 
 // Reads `bytes` (a whole MP4 file). Not an MP4, a box running past its parent or the file, a

@@ -178,6 +178,60 @@ Tensor Frames(int64_t frames, int64_t height, int64_t width) {
 }
 
 // Both encoders (each skipped when not built): our reading equals ffprobe's (skipped without it).
+// Fragmented files of another muxer (FFmpeg's, as `-movflags frag_keyframe+empty_moov+
+// default_base_moof` writes them) are read too: samples summed over the moofs; a trun whose data
+// leaves its mdat, or a truncated fragment, is DataLoss naming the box.
+TEST(Mp4ProbeTest, ReadsFragmentedFilesOfFfmpegAndRejectsBrokenFragments) {
+  if (RunCommand("command -v ffmpeg").find("ffmpeg") == std::string::npos) {
+    GTEST_SKIP() << "no ffmpeg command";
+  }
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            absl::StrCat("tv_probe_fragmented_", getpid(), ".mp4"))
+                               .string();
+  RunCommand("ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=8 -frames:v 6 -c:v libx264 "
+             "-pix_fmt yuv420p -g 2 -movflags +frag_keyframe+empty_moov+default_base_moof -y '" +
+             path + "'");
+  auto read = ProbeMp4File(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(read->fragmented);
+  EXPECT_EQ(read->fragments, 3);
+  EXPECT_EQ(read->frames, 6);
+  EXPECT_EQ(read->width, 64);
+  EXPECT_EQ(read->height, 48);
+  EXPECT_NEAR(read->duration_seconds, 0.75, 1e-9);
+  EXPECT_NEAR(read->fps, 8.0, 1e-9);
+  // The file again, in memory, then damaged: the last mdat cut short → the trun's data is not
+  // inside it; the file cut short → a box does not fit.
+  std::string bytes;
+  {
+    RunCommand("ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=8 -frames:v 6 -c:v libx264 "
+               "-pix_fmt yuv420p -g 2 -movflags +frag_keyframe+empty_moov+default_base_moof "
+               "-y '" + path + "'");
+    std::unique_ptr<FILE, int (*)(FILE*)> f(fopen(path.c_str(), "rb"), &fclose);
+    ASSERT_NE(f, nullptr);
+    char buf[4096];
+    size_t n = 0;
+    while ((n = fread(buf, 1, sizeof(buf), f.get())) > 0) bytes.append(buf, n);
+    std::filesystem::remove(path);
+  }
+  const size_t last_mdat = bytes.rfind("mdat") - 4;
+  std::string shrunk = bytes;
+  const uint32_t size = (static_cast<uint8_t>(bytes[last_mdat]) << 24) |
+                        (static_cast<uint8_t>(bytes[last_mdat + 1]) << 16) |
+                        (static_cast<uint8_t>(bytes[last_mdat + 2]) << 8) |
+                        static_cast<uint8_t>(bytes[last_mdat + 3]);
+  const uint32_t smaller = size - 10;
+  for (int i = 0; i < 4; ++i) shrunk[last_mdat + i] = static_cast<char>(smaller >> (24 - 8 * i));
+  shrunk.erase(last_mdat + smaller, 10);  // the mdat's last 10 bytes (an mfra may follow)
+  auto broken = ProbeMp4(shrunk);
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(broken.status().message().find("moof/traf/trun"), std::string::npos)
+      << broken.status();
+  auto cut = ProbeMp4(bytes.substr(0, bytes.size() - 5));
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(Mp4ProbeTest, AgreesWithFfprobeOnOurEncoders) {
   const bool have_ffprobe = RunCommand("command -v ffprobe").find("ffprobe") != std::string::npos;
   int encoders = 0;

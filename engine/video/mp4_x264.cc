@@ -1,6 +1,7 @@
 // Frames → MP4 with libx264 alone: RGB → yuv420p over the cores, x264's C API (length-prefixed
 // NALs, SPS/PPS out of band), and an ISO/IEC 14496-12/-15 muxer written here (ftyp, moov, mdat;
-// moov first since every sample is in memory when we mux). Over 600 lines: the muxer serves this
+// moov first since every sample is in memory when we mux; or fragmented: ftyp + moov with mvex,
+// then moof + mdat per fragment). Over 600 lines: the muxer serves this
 // encoder alone and is kept beside it.
 #include "engine/video/mp4_x264.h"
 
@@ -28,6 +29,9 @@ namespace {
 constexpr int kMaxSide = 8192;             // as the FFmpeg path
 constexpr int64_t kMaxFrames = 1'000'000;  // keeps every 32-bit duration field in range
 constexpr int kFramesPerBatch = 8;         // frames converted together before x264 takes them
+// Fragmented MP4: x264's lookahead, in frames; each fragment lags the frames added by this many
+// (one Wan latent frame's worth of video frames).
+constexpr int kFragmentLookahead = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Checks (same fields, ranges and wording as the FFmpeg path in mp4_encode.cc).
@@ -258,6 +262,22 @@ void WriteSampleTables(const MuxInput& in, uint64_t mdat_base, bool co64, Boxes&
   const std::vector<Sample>& s = *in.samples;
   const size_t stbl = b.Begin("stbl");
   WriteSampleDescription(in, b);
+  if (s.empty()) {  // a fragmented file's moov: every sample is described by its fragment
+    size_t at = b.BeginFull("stts", 0, 0);
+    b.U32(0);
+    b.End(at);
+    at = b.BeginFull("stsc", 0, 0);
+    b.U32(0);
+    b.End(at);
+    at = b.BeginFull("stsz", 0, 0);
+    b.U32(0), b.U32(0);
+    b.End(at);
+    at = b.BeginFull("stco", 0, 0);
+    b.U32(0);
+    b.End(at);
+    b.End(stbl);
+    return;
+  }
   std::vector<int64_t> deltas, offsets;
   for (size_t i = 0; i < s.size(); ++i) {
     deltas.push_back((i + 1 < s.size() ? s[i + 1].dts - s[i].dts : 1) * 1000);
@@ -306,14 +326,18 @@ void WriteSampleTables(const MuxInput& in, uint64_t mdat_base, bool co64, Boxes&
 }
 
 // moov for samples whose payload starts at file offset `mdat_base`.
+// With no samples (a fragmented file's moov): durations 0, no edit list, empty sample tables and
+// an mvex/trex that announces the fragments.
 std::string Moov(const MuxInput& in, uint64_t mdat_base, bool co64) {
   const std::vector<Sample>& s = *in.samples;
-  const int64_t first_dts = s.front().dts;
+  const bool fragmented = s.empty();
+  const int64_t first_dts = fragmented ? 0 : s.front().dts;
   const int64_t frames = static_cast<int64_t>(s.size());
-  int64_t first_pts = s.front().pts;
+  int64_t first_pts = fragmented ? 0 : s.front().pts;
   for (const Sample& x : s) first_pts = std::min(first_pts, x.pts);
   // Media timescale fps·1000: every frame lasts 1000 ticks.
-  const uint32_t media_duration = static_cast<uint32_t>((s.back().dts - first_dts + 1) * 1000);
+  const uint32_t media_duration =
+      fragmented ? 0 : static_cast<uint32_t>((s.back().dts - first_dts + 1) * 1000);
   const uint32_t movie_duration = static_cast<uint32_t>((frames * 1000 + in.fps / 2) / in.fps);
   Boxes b;
   const size_t moov = b.Begin("moov");
@@ -334,12 +358,14 @@ std::string Moov(const MuxInput& in, uint64_t mdat_base, bool co64) {
   b.End(at);
   // B-frames delay presentation against decode; the edit list starts playback at the first
   // presented frame, so the video starts at 0.
-  const size_t edts = b.Begin("edts");
-  at = b.BeginFull("elst", 0, 0);
-  b.U32(1), b.U32(movie_duration), b.U32(static_cast<uint32_t>((first_pts - first_dts) * 1000));
-  b.U16(1), b.U16(0);
-  b.End(at);
-  b.End(edts);
+  if (!fragmented) {
+    const size_t edts = b.Begin("edts");
+    at = b.BeginFull("elst", 0, 0);
+    b.U32(1), b.U32(movie_duration), b.U32(static_cast<uint32_t>((first_pts - first_dts) * 1000));
+    b.U16(1), b.U16(0);
+    b.End(at);
+    b.End(edts);
+  }
   const size_t mdia = b.Begin("mdia");
   at = b.BeginFull("mdhd", 0, 0);
   b.U32(0), b.U32(0), b.U32(static_cast<uint32_t>(in.fps) * 1000), b.U32(media_duration);
@@ -362,8 +388,73 @@ std::string Moov(const MuxInput& in, uint64_t mdat_base, bool co64) {
   b.End(minf);
   b.End(mdia);
   b.End(trak);
+  if (fragmented) {
+    const size_t mvex = b.Begin("mvex");
+    at = b.BeginFull("trex", 0, 0);
+    b.U32(1);     // track_ID
+    b.U32(1);     // default_sample_description_index
+    b.U32(1000);  // default_sample_duration: one frame
+    b.U32(0);     // default_sample_size
+    b.U32(0);     // default_sample_flags
+    b.End(at);
+    b.End(mvex);
+  }
   b.End(moov);
   return std::move(b.out());
+}
+
+// ftyp + moov of a fragmented file (ISO/IEC 14496-12 §8.8): the track and its avcC, no samples.
+std::string InitSegment(const MuxInput& in) {
+  Boxes b;
+  const size_t at = b.Begin("ftyp");
+  b.Bytes("isom"), b.U32(0x200), b.Bytes("isomiso6avc1mp41");
+  b.End(at);
+  return b.out() + Moov(in, 0, false);
+}
+
+// One movie fragment: moof (mfhd, traf with tfhd default-base-is-moof, tfdt, trun with each
+// sample's duration, size, flags and, with B-frames, composition offset) then mdat with
+// `payload`, which holds the samples back to back. `first_dts` is the file's first decode time.
+absl::StatusOr<std::string> Fragment(uint32_t sequence, const Sample* s, size_t n,
+                                     int64_t first_dts, std::string_view payload) {
+  if (payload.size() + 8 > std::numeric_limits<uint32_t>::max()) {
+    return absl::InternalError("video: one MP4 fragment of 4 GiB or more");
+  }
+  bool reordered = false;
+  for (size_t i = 0; i < n; ++i) reordered |= s[i].pts != s[i].dts;
+  Boxes b;
+  const size_t moof = b.Begin("moof");
+  size_t at = b.BeginFull("mfhd", 0, 0);
+  b.U32(sequence);
+  b.End(at);
+  const size_t traf = b.Begin("traf");
+  at = b.BeginFull("tfhd", 0, 0x020000);  // default-base-is-moof
+  b.U32(1);
+  b.End(at);
+  at = b.BeginFull("tfdt", 1, 0);
+  b.U64(static_cast<uint64_t>(s[0].dts - first_dts) * 1000);
+  b.End(at);
+  // data-offset, sample-duration, -size, -flags (+ composition offsets, signed in version 1).
+  at = b.BeginFull("trun", reordered ? 1 : 0, 0x000701 | (reordered ? 0x000800 : 0));
+  b.U32(static_cast<uint32_t>(n));
+  const size_t data_offset = b.out().size();
+  b.U32(0);
+  for (size_t i = 0; i < n; ++i) {
+    b.U32(static_cast<uint32_t>((i + 1 < n ? s[i + 1].dts - s[i].dts : 1) * 1000));
+    b.U32(s[i].size);
+    // sync: depends on no other sample; else depends on others, non-sync (§8.8.3.1).
+    b.U32(s[i].key ? 0x02000000u : 0x01010000u);
+    if (reordered) b.U32(static_cast<uint32_t>((s[i].pts - s[i].dts) * 1000));
+  }
+  b.End(at);
+  b.End(traf);
+  b.End(moof);
+  std::string& out = b.out();
+  const uint32_t offset = static_cast<uint32_t>(out.size() + 8);  // past the mdat header
+  for (int i = 0; i < 4; ++i) out[data_offset + i] = static_cast<char>(offset >> (24 - 8 * i));
+  b.U32(static_cast<uint32_t>(payload.size() + 8)), b.Bytes("mdat");
+  b.Bytes(payload);
+  return std::move(out);
 }
 
 // ftyp, moov, mdat (with `payload`, which holds the samples at their offsets).
@@ -406,12 +497,14 @@ class Mp4Writer::Impl {
   absl::Status Open(int width, int height, const Mp4Options& options);
   absl::Status AddFrames(const Tensor& frames);
   absl::StatusOr<std::string> Finish();
+  absl::StatusOr<std::string> TakeFragment();
   int64_t frames_added() const { return next_pts_; }
 
  private:
   static void Log(void* self, int level, const char* format, va_list args);
   absl::Status X264Error(const char* what);
   absl::Status Encode(x264_picture_t* picture);  // nullptr drains one delayed frame
+  absl::Status CutFragment();                    // fragmented: the new samples → file_
 
   x264_t* encoder_ = nullptr;
   int width_ = 0;
@@ -420,8 +513,15 @@ class Mp4Writer::Impl {
   bool finished_ = false;
   int64_t next_pts_ = 0;
   std::string sps_, pps_, sei_;
-  std::string payload_;  // mdat contents
+  std::string payload_;  // mdat contents (fragmented: of the samples not in a fragment yet)
   std::vector<Sample> samples_;
+  // Fragmented (Mp4Options::fragmented): the file so far (init segment, then whole fragments),
+  // how much of it TakeFragment has handed out, samples already in fragments, next sequence.
+  bool fragmented_ = false;
+  std::string file_;
+  size_t taken_ = 0;
+  size_t fragmented_samples_ = 0;
+  uint32_t sequence_ = 1;
   std::vector<uint8_t> yuv_;  // kFramesPerBatch I420 pictures
   std::mutex log_mu_;
   std::string last_log_;  // x264's last error line (it may log from its own threads)
@@ -450,7 +550,12 @@ absl::Status Mp4Writer::Impl::Open(int width, int height, const Mp4Options& opti
   TV_RETURN_IF_ERROR(CheckSize(width, height));
   TV_RETURN_IF_ERROR(CheckOptions(options));
   x264_param_t p;
-  if (x264_param_default_preset(&p, options.preset.c_str(), nullptr) < 0) {
+  // Fragmented: "zerolatency" (no B-frames, threads over the slices of a frame, no lookahead
+  // thread), so frames leave x264 with a delay of only the rate-control lookahead, which is set
+  // back to kFragmentLookahead frames with mb-tree on: without it the file is ~2.8x larger at
+  // the same quality (docs/design.md §10.4).
+  if (x264_param_default_preset(&p, options.preset.c_str(),
+                                options.fragmented ? "zerolatency" : nullptr) < 0) {
     return absl::InvalidArgumentError(absl::StrCat("preset: \"", options.preset, "\" rejected"));
   }
   p.pf_log = &Impl::Log;
@@ -461,6 +566,10 @@ absl::Status Mp4Writer::Impl::Open(int width, int height, const Mp4Options& opti
   // encoded twice in one process came out different, also with one thread, and the same with
   // AVX-512 off. Off for repeatable files; it cost ≤ 5% at 480p here.
   p.cpu &= ~X264_CPU_AVX512;
+  if (options.fragmented) {
+    p.rc.b_mb_tree = 1;
+    p.rc.i_lookahead = kFragmentLookahead;
+  }
   p.i_width = width;
   p.i_height = height;
   p.i_csp = X264_CSP_I420;
@@ -502,7 +611,39 @@ absl::Status Mp4Writer::Impl::Open(int width, int height, const Mp4Options& opti
   width_ = width;
   height_ = height;
   fps_ = options.fps;
+  fragmented_ = options.fragmented;
+  if (fragmented_) {
+    const std::vector<Sample> none;
+    file_ = InitSegment(MuxInput{width_, height_, fps_, sps_, pps_, &none});
+  }
   return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Impl::CutFragment() {
+  const size_t n = samples_.size() - fragmented_samples_;
+  if (n == 0) return absl::OkStatus();
+  TV_ASSIGN_OR_RETURN(const std::string fragment,
+                      Fragment(sequence_++, samples_.data() + fragmented_samples_, n,
+                               samples_.front().dts, payload_));
+  file_ += fragment;
+  payload_.clear();
+  fragmented_samples_ = samples_.size();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Mp4Writer::Impl::TakeFragment() {
+  if (!fragmented_) {
+    return absl::FailedPreconditionError("Mp4Writer: TakeFragment needs Mp4Options::fragmented");
+  }
+  if (!finished_) {
+    if (encoder_ == nullptr) return absl::FailedPreconditionError("Mp4Writer: not open");
+    TV_RETURN_IF_ERROR(CutFragment());
+  }
+  // Nothing before the first fragment: the first bytes handed out are a playable prefix.
+  if (fragmented_samples_ == 0) return std::string();
+  std::string out = file_.substr(taken_);
+  taken_ = file_.size();
+  return out;
 }
 
 absl::Status Mp4Writer::Impl::Encode(x264_picture_t* picture) {
@@ -587,6 +728,10 @@ absl::StatusOr<std::string> Mp4Writer::Impl::Finish() {
     return absl::InternalError(
         absl::StrCat("video: x264 returned ", samples_.size(), " frames of ", next_pts_));
   }
+  if (fragmented_) {
+    TV_RETURN_IF_ERROR(CutFragment());
+    return file_;
+  }
   MuxInput in{width_, height_, fps_, std::move(sps_), std::move(pps_), &samples_};
   return Mux(in, std::move(payload_));
 }
@@ -609,6 +754,8 @@ absl::Status Mp4Writer::Open(int width, int height, int fps) {
 absl::Status Mp4Writer::AddFrames(const Tensor& frames) { return impl_->AddFrames(frames); }
 
 absl::StatusOr<std::string> Mp4Writer::Finish() { return impl_->Finish(); }
+
+absl::StatusOr<std::string> Mp4Writer::TakeFragment() { return impl_->TakeFragment(); }
 
 int64_t Mp4Writer::frames_added() const { return impl_->frames_added(); }
 

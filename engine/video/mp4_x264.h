@@ -1,6 +1,7 @@
 // Frames → MP4 with libx264 alone (no FFmpeg): RGB → yuv420p (BT.601 limited range) over the
 // cores, H.264 through the x264 C API, our own ISO-BMFF muxer (moov before mdat). Streaming
-// (Mp4Writer, chunk by chunk) and one-shot (EncodeMp4X264) forms.
+// (Mp4Writer, chunk by chunk) and one-shot (EncodeMp4X264) forms; Mp4Writer also writes fragmented
+// MP4 (Mp4Options::fragmented) handed out fragment by fragment while it encodes.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,13 @@ class Mp4Writer {
   absl::Status AddFrames(const Tensor& frames);
   // The MP4 bytes (at least one frame added). The writer is spent afterwards.
   absl::StatusOr<std::string> Finish();
+  // Opened with Mp4Options::fragmented: closes a fragment of the frames x264 has returned since
+  // the last one (every frame added but the last 4, x264's lookahead; Finish drains those into a
+  // last fragment) and returns the file's bytes not handed out yet. "" while no frame has come
+  // back, so the first bytes handed out are ftyp + moov + the first fragment, a playable prefix.
+  // After Finish it hands out the rest: the pieces concatenated are exactly Finish()'s file.
+  // FailedPrecondition when not fragmented; Unimplemented in a build without libx264.
+  absl::StatusOr<std::string> TakeFragment();
   int64_t frames_added() const;
 
  private:

@@ -14,9 +14,12 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status_matchers.h"
 #include "engine/core/json.h"
+#include "engine/video/mp4_probe.h"
 #include "engine/video/run_command.h"
 #include "engine/video/video.h"
 
@@ -153,6 +156,114 @@ TEST_F(Mp4X264Test, ChunkedAddFramesGivesTheSameFile) {
   EXPECT_THAT(writer.AddFrames(frames), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+// Top-level boxes of an MP4: (type, size) in order; sizes checked to tile the bytes.
+std::vector<std::pair<std::string, uint64_t>> TopBoxes(const std::string& mp4) {
+  std::vector<std::pair<std::string, uint64_t>> boxes;
+  size_t at = 0;
+  while (at + 8 <= mp4.size()) {
+    uint64_t size = 0;
+    for (int i = 0; i < 4; ++i) size = size << 8 | static_cast<uint8_t>(mp4[at + i]);
+    boxes.push_back({mp4.substr(at + 4, 4), size});
+    if (size < 8) break;
+    at += size;
+  }
+  EXPECT_EQ(at, mp4.size()) << "boxes do not tile the file";
+  return boxes;
+}
+
+// Fragmented: ftyp + moov (mvex, no samples) come with the first fragment; each TakeFragment
+// after AddFrames closes one moof + mdat with the frames added but the last 4 (x264's lookahead),
+// Finish the rest; the pieces concatenated are Finish()'s file; ffprobe reads the prefix after
+// the first fragment and the whole file frame for frame; our reader counts the same samples.
+TEST_F(Mp4X264Test, FragmentedWriterHandsOutOneFragmentPerChunk) {
+  const Tensor frames = Clip(17, 64, 96);
+  Mp4Options options;
+  options.fragmented = true;
+  Mp4Writer writer;
+  ASSERT_TRUE(writer.Open(96, 64, options).ok());
+  auto none = writer.TakeFragment();
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, "");  // no frame yet: nothing handed out, not even ftyp + moov
+  std::vector<std::string> pieces;
+  for (auto [begin, end] : {std::pair{0, 1}, std::pair{1, 5}, std::pair{5, 9}, std::pair{9, 17}}) {
+    ASSERT_TRUE(writer.AddFrames(frames.Slice0(begin, end)).ok());
+    auto piece = writer.TakeFragment();
+    ASSERT_TRUE(piece.ok()) << piece.status();
+    if (begin == 0) {
+      EXPECT_EQ(*piece, "");  // frame 0 is still in the lookahead
+    } else {
+      ASSERT_FALSE(piece->empty());
+      pieces.push_back(*piece);
+    }
+  }
+  auto whole = writer.Finish();
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  auto tail = writer.TakeFragment();
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  ASSERT_FALSE(tail->empty());  // the last 4 frames
+  pieces.push_back(*tail);
+  auto spent = writer.TakeFragment();
+  ASSERT_TRUE(spent.ok()) << spent.status();
+  EXPECT_EQ(*spent, "");
+  std::string joined;
+  for (const std::string& p : pieces) joined += p;
+  EXPECT_EQ(joined, *whole);
+
+  const auto first = TopBoxes(pieces[0]);
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_EQ(first[0].first, "ftyp");
+  EXPECT_EQ(first[1].first, "moov");
+  EXPECT_EQ(first[2].first, "moof");
+  EXPECT_EQ(first[3].first, "mdat");
+  for (size_t i = 1; i < pieces.size(); ++i) {
+    const auto boxes = TopBoxes(pieces[i]);
+    ASSERT_EQ(boxes.size(), 2u) << "piece " << i;
+    EXPECT_EQ(boxes[0].first, "moof");
+    EXPECT_EQ(boxes[1].first, "mdat");
+  }
+  EXPECT_NE(pieces[0].find("mvex"), std::string::npos);
+  EXPECT_NE(pieces[0].find("trex"), std::string::npos);
+
+  // Our reader: samples per fragment summed, one frame = 1000 ticks of 16000 per second.
+  const int64_t expected[] = {1, 5, 13, 17};
+  std::string prefix;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    prefix += pieces[i];
+    auto info = ProbeMp4(prefix);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_TRUE(info->fragmented);
+    EXPECT_EQ(info->fragments, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(info->frames, expected[i]);
+    EXPECT_EQ(info->duration_ticks, static_cast<uint64_t>(expected[i]) * 1000);
+    EXPECT_EQ(info->timescale, 16000u);
+    EXPECT_EQ(info->width, 96);
+    EXPECT_EQ(info->height, 64);
+    EXPECT_EQ(info->codec, "h264");
+  }
+  EXPECT_EQ(ProbeMp4(*whole)->fps, 16.0);
+
+  // ffprobe: the first fragment alone and the whole file, frame for frame; ffmpeg decodes back.
+  const Json one = Probe(pieces[0]);
+  EXPECT_EQ(one.StringOr("codec_name", ""), "h264");
+  EXPECT_EQ(one.StringOr("nb_read_frames", ""), "1");
+  const Json two = Probe(pieces[0] + pieces[1]);
+  EXPECT_EQ(two.StringOr("nb_read_frames", ""), "5");
+  EXPECT_EQ(Probe(pieces[0] + pieces[1] + pieces[2]).StringOr("nb_read_frames", ""), "13");
+  const Json all = Probe(*whole);
+  EXPECT_EQ(all.StringOr("nb_read_frames", ""), "17");
+  EXPECT_EQ(all.IntOr("width", 0), 96);
+  EXPECT_EQ(all.IntOr("height", 0), 64);
+  EXPECT_EQ(all.StringOr("r_frame_rate", ""), "16/1");
+  EXPECT_EQ(all.StringOr("duration", ""), "1.062500");
+  EXPECT_GT(Psnr(DecodeRgb(*whole), frames), 30.0);
+}
+
+TEST(Mp4X264Checks, TakeFragmentNeedsAFragmentedWriter) {
+  Mp4Writer writer;
+  ASSERT_TRUE(writer.Open(96, 64, 16).ok());
+  EXPECT_THAT(writer.TakeFragment(), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 // Presets without B-frames (no ctts, empty edit), with more chunks, lossless (High 4:4:4
 // Predictive) and another rate all give files ffprobe reads frame for frame.
 TEST_F(Mp4X264Test, PresetsRatesAndLengthsGiveValidFiles) {
@@ -282,6 +393,39 @@ TEST(Mp4X264Checks, Encodes81FramesOf480pInChunks) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(mp4.ok()) << mp4.status();
   std::printf("81x480x832 veryfast crf 18: %.3f s, %zu bytes\n", seconds, mp4->size());
+}
+
+// The fragmented form of the same clip, added as the VAE hands it out (1, then 4 frames per
+// latent frame), a fragment taken after each: time, size and when the first fragment is ready,
+// beside the one above (no B-frames, threads over slices, a 4-frame lookahead).
+TEST(Mp4X264Checks, Encodes81FramesOf480pAsFragments) {
+  const Tensor frames = Clip(81, 480, 832);
+  const auto start = std::chrono::steady_clock::now();
+  Mp4Options options;
+  options.fragmented = true;
+  Mp4Writer writer;
+  ASSERT_TRUE(writer.Open(832, 480, options).ok());
+  double first_fragment = 0;
+  for (int64_t begin = 0; begin < 81; begin = begin == 0 ? 1 : begin + 4) {
+    ASSERT_TRUE(writer.AddFrames(frames.Slice0(begin, begin == 0 ? 1 : begin + 4)).ok());
+    auto piece = writer.TakeFragment();
+    ASSERT_TRUE(piece.ok()) << piece.status();
+    if (!piece->empty() && first_fragment == 0) {
+      first_fragment =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+  auto mp4 = writer.Finish();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(mp4.ok()) << mp4.status();
+  auto info = ProbeMp4(*mp4);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->frames, 81);
+  EXPECT_EQ(info->fragments, 21);
+  std::printf(
+      "81x480x832 veryfast crf 18, 21 fragments: %.3f s (first fragment %.3f s), %zu bytes\n",
+      seconds, first_fragment, mp4->size());
 }
 
 }  // namespace

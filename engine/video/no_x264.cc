@@ -27,6 +27,10 @@ Mp4Writer& Mp4Writer::operator=(Mp4Writer&&) noexcept = default;
 
 absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
   if (impl_->open) return absl::FailedPreconditionError("Mp4Writer: Open called twice");
+  if (options.fragmented) {
+    return absl::UnimplementedError(
+        "Mp4Writer: a fragmented MP4 needs libx264 (built with TV_WITH_X264=OFF)");
+  }
   if (width < 2 || width % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat("width: ", width, " is not even and ≥ 2"));
   }
@@ -76,6 +80,11 @@ absl::StatusOr<std::string> Mp4Writer::Finish() {
 }
 
 int64_t Mp4Writer::frames_added() const { return impl_->frames; }
+
+absl::StatusOr<std::string> Mp4Writer::TakeFragment() {
+  return absl::UnimplementedError(
+      "Mp4Writer: a fragmented MP4 needs libx264 (built with TV_WITH_X264=OFF)");
+}
 
 absl::StatusOr<std::string> EncodeMp4X264(const Tensor&, const Mp4Options&) {
   return absl::UnimplementedError(

@@ -23,6 +23,11 @@ struct Mp4Options {
   int crf = 18;  // libx264 quality
   std::string preset = "veryfast";
   Mp4Encoder encoder = Mp4Encoder::kAuto;
+  // Mp4Writer only (libx264 builds): a fragmented MP4 (ftyp + moov without samples, then one
+  // moof + mdat per Mp4Writer::TakeFragment call with the frames x264 has returned), encoded
+  // without B-frames and with a 4-frame lookahead, so a fragment lags the frames added by 4
+  // (docs/design.md §10.4).
+  bool fragmented = false;
 };
 
 // frames: [F, H, W, 3] U8 RGB (H, W even). Returns the MP4 file bytes (H.264 yuv420p, BT.601

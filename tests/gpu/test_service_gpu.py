@@ -10,6 +10,11 @@ $TV_GPU_OUT/service-gpu.json.
   test_3  warm worker: the next job starts without a reload (no new model load, queue-to-first-step
           far below a load) and lands on the worker that holds the model (w0 holds the T2V model,
           w1 lists it lazy and holds the I2V one).
+  test_3b progressive output (SubmitVideoRequest.progressive): a GetVideo reader started at the
+          submit gets the fragmented MP4 while the job decodes; records the time from the first
+          post-denoising snapshot to the first bytes at the client and the scheduler's
+          turbovid_progressive_first_bytes_seconds (target: first bytes <= 0.3 s after the last
+          denoising step); the streamed bytes are the stored file, 81 frames.
   test_4  I2V on the tiny two-expert checkpoint through the same service (PNG input).
   test_5  cancel mid-denoise: the job is CANCELLED within one step and the worker takes the next
           job at once.
@@ -23,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.parse
@@ -154,6 +160,62 @@ class ServiceOnGpu(unittest.TestCase):
         self.assertLess(max(times), 5.0, times)
         record("warm", {"queue_to_first_step_seconds": times, "model_loads": loads_after,
                         "model_load_seconds_sum": load_seconds})
+
+    def test_3b_progressive_first_bytes(self):
+        text = self.cluster.metrics(self.cluster.http_port)
+
+        def histogram(text, part):
+            return sum(v for _, v in harness.metric_values(
+                text, f"turbovid_progressive_first_bytes_seconds_{part}"))
+        sum_before, count_before = histogram(text, "sum"), histogram(text, "count")
+        r = self.client.request(gpu_cluster.T2V_MODEL, "a fox in the snow, streamed", seed=4,
+                                attention=SLA, progressive=True, **T2V)
+        job = self.client.submit(r)
+        chunks, first_bytes, errors = [], [], []
+
+        def read():
+            try:
+                for chunk in self.client.stub.GetVideo(
+                        self.client.pb.GetVideoRequest(job_id=job.job_id), timeout=600):
+                    if not first_bytes:
+                        first_bytes.append((time.monotonic(), time.time()))
+                    if chunk.data:
+                        chunks.append(chunk.data)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        decoding_seen = []
+
+        def on_update(j):
+            if (not decoding_seen and self.client.state_name(j) == "JOB_STATE_RUNNING" and
+                    self.client.stage_name(j) in ("STAGE_DECODING_VIDEO", "STAGE_ENCODING_MP4",
+                                                  "STAGE_UPLOADING")):
+                decoding_seen.append(time.monotonic())
+        final = self.client.wait(job.job_id, timeout=600, on_update=on_update)
+        reader.join(60)
+        self.assertEqual(self.client.state_name(final), "JOB_STATE_SUCCEEDED", final.error)
+        self.assertEqual(errors, [])
+        self.assertTrue(first_bytes, "no bytes streamed")
+        data = b"".join(chunks)
+        self.assertEqual(data, self.client.download(job.job_id))
+        path = os.path.join(self.dir, "t2v-progressive.mp4")
+        with open(path, "wb") as f:
+            f.write(data)
+        info = self.check_mp4(path, T2V["width"], T2V["height"], T2V["frames"])
+        text = self.cluster.metrics(self.cluster.http_port)
+        count = histogram(text, "count") - count_before
+        result = {
+            "scheduler_first_bytes_after_last_step_seconds":
+                round((histogram(text, "sum") - sum_before) / count, 4) if count else None,
+            "client_first_bytes_after_decoding_snapshot_seconds":
+                round(first_bytes[0][0] - decoding_seen[0], 4) if decoding_seen else None,
+            "client_first_bytes_before_succeeded_seconds":
+                round(final.finished_unix_seconds - first_bytes[0][1], 4),
+            "chunks": len(chunks), "bytes": len(data), "mp4": info}
+        record("t2v_progressive", result)
+        print("progressive:", result)
+        self.assertLess(first_bytes[0][1], final.finished_unix_seconds)
 
     def test_4_i2v_tiny_two_expert(self):
         image = harness.make_png(96, 64)
