@@ -11,6 +11,8 @@ import sys
 
 import torch
 
+from torch_attention import time_ms  # the same CUDA-event timing (bench/ is sys.path[0])
+
 # (label, M tokens, N out, K in): the 14B model at 720p (75,600 tokens) and 480p (32,760), the
 # 1.3B at 480p; q/k/v/o (dim × dim), ffn.0 (ffn × dim), ffn.2 (dim × ffn).
 SHAPES = []
@@ -18,19 +20,6 @@ for model, dim, ffn, tokens in (("14b", 5120, 13824, (75600, 32760)), ("1.3b", 1
     for m in tokens:
         SHAPES += [(f"{model} qkvo M={m}", m, dim, dim), (f"{model} ffn.0 M={m}", m, ffn, dim),
                    (f"{model} ffn.2 M={m}", m, dim, ffn)]
-
-
-def time_ms(fn, iters):
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        fn()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / iters
 
 
 def main():

@@ -102,6 +102,27 @@ struct Descs {
     if (tv_st_ != CUBLAS_STATUS_SUCCESS) return tv_st_;  \
   } while (0)
 
+// What both GEMMs (bf16 and FP8) describe alike: y[m, n] = x[m, k]·w[n, k]ᵀ, in cuBLASLt's
+// column-major terms D[n, m] = Wᵀ·X with W and X both k-major (the TN layout FP8 requires), fp32
+// compute, inputs of type `in`, output `out`, and the workspace preference. cuBLAS status.
+int MakeTnDescs(Descs& d, cudaDataType_t in, cudaDataType_t out, int64_t m, int64_t n,
+                int64_t k) {
+  TV_LT(Lt().cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  const auto um = static_cast<uint64_t>(m), un = static_cast<uint64_t>(n),
+             uk = static_cast<uint64_t>(k);
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.a, in, uk, un, k));   // w
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.b, in, uk, um, k));   // x
+  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.c, out, un, um, n));  // y
+  TV_LT(Lt().cublasLtMatmulPreferenceCreate(&d.pref));
+  const size_t ws = GemmContext::kWorkspaceBytes;
+  TV_LT(Lt().cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                  &ws, sizeof(ws)));
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 }  // namespace
 
 GemmContext::~GemmContext() {
@@ -154,24 +175,15 @@ int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream
     else if (args.act == UnaryFn::kGeluTanh) epi = CUBLASLT_EPILOGUE_GELU;
   }
   Descs d;
-  TV_LT(Lt().cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  if (const int st = MakeTnDescs(d, CUDA_R_16BF, CudaType(args.y.type), args.m, args.n, args.k);
+      st != CUBLAS_STATUS_SUCCESS) {
+    return st;
+  }
   TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   if (fused && args.bias.data) {
     const void* bias = args.bias.data;
     TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
-  const uint64_t m = static_cast<uint64_t>(args.m), n = static_cast<uint64_t>(args.n),
-                 k = static_cast<uint64_t>(args.k);
-  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, k, n, static_cast<int64_t>(k)));  // w
-  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.b, CUDA_R_16BF, k, m, static_cast<int64_t>(k)));  // x
-  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.c, CudaType(args.y.type), n, m, static_cast<int64_t>(n)));
-  TV_LT(Lt().cublasLtMatmulPreferenceCreate(&d.pref));
-  const size_t ws = GemmContext::kWorkspaceBytes;
-  TV_LT(Lt().cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                             sizeof(ws)));
   static_assert(sizeof(cublasLtMatmulAlgo_t) == sizeof(GemmContext::AlgoBytes));
   auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
   // The bias pointer's alignment can change the algorithm's validity; key on its 16-byte alignment.
@@ -193,7 +205,7 @@ int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream
   }
   const float alpha = 1.f, beta = 0.f;
   TV_LT(Lt().cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
-                       args.y.data, d.c, &algo, ctx.workspace(), ws, stream));
+                       args.y.data, d.c, &algo, ctx.workspace(), GemmContext::kWorkspaceBytes, stream));
   if (!fused) {
     BiasActArgs ba;
     ba.y = args.y;
@@ -219,10 +231,10 @@ int LaunchGemmFp8(const GemmContext& ctx, const GemmFp8Args& args, cudaStream_t 
   if (!args.outer_vec && args.y.type != ElemType::kF32) return -static_cast<int>(cudaErrorInvalidValue);
   if (args.m == 0) return 0;
   Descs d;
-  TV_LT(Lt().cublasLtMatmulDescCreate(&d.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  if (const int st = MakeTnDescs(d, CUDA_R_8F_E4M3, CudaType(args.y.type), args.m, args.n, args.k);
+      st != CUBLAS_STATUS_SUCCESS) {
+    return st;
+  }
   const int8_t fast = args.fast_accum ? 1 : 0;
   TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast)));
   if (args.outer_vec) {
@@ -236,15 +248,6 @@ int LaunchGemmFp8(const GemmContext& ctx, const GemmFp8Args& args, cudaStream_t 
     TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale,
                                               sizeof(b_scale)));
   }
-  const uint64_t m = static_cast<uint64_t>(args.m), n = static_cast<uint64_t>(args.n),
-                 k = static_cast<uint64_t>(args.k);
-  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.a, CUDA_R_8F_E4M3, k, n, static_cast<int64_t>(k)));  // w
-  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.b, CUDA_R_8F_E4M3, k, m, static_cast<int64_t>(k)));  // x
-  TV_LT(Lt().cublasLtMatrixLayoutCreate(&d.c, CudaType(args.y.type), n, m, static_cast<int64_t>(n)));
-  TV_LT(Lt().cublasLtMatmulPreferenceCreate(&d.pref));
-  const size_t ws = GemmContext::kWorkspaceBytes;
-  TV_LT(Lt().cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                                  sizeof(ws)));
   auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
   // Keyed apart from the bf16 GEMM's plans by a negative epilogue field: -1 - (outer_vec, fast).
   const GemmContext::AlgoKey key{args.m, args.n, args.k,
@@ -269,7 +272,7 @@ int LaunchGemmFp8(const GemmContext& ctx, const GemmFp8Args& args, cudaStream_t 
   }
   const float alpha = 1.f, beta = 0.f;
   TV_LT(Lt().cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
-                            args.y.data, d.c, &algo, ctx.workspace(), ws, stream));
+                            args.y.data, d.c, &algo, ctx.workspace(), GemmContext::kWorkspaceBytes, stream));
   return 0;
 }
 
