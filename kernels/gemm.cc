@@ -123,6 +123,35 @@ int MakeTnDescs(Descs& d, cudaDataType_t in, cudaDataType_t out, int64_t m, int6
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// The plan for `key` (cuBLASLt's heuristic, cached in ctx) and the product itself, queued on
+// `stream`. CUBLAS_STATUS_NOT_SUPPORTED when cuBLASLt has no algorithm for the descriptors.
+int PlanAndRun(const GemmContext& ctx, const Descs& d, const GemmContext::AlgoKey& key,
+               const void* w, const void* x, void* y, cudaStream_t stream) {
+  static_assert(sizeof(cublasLtMatmulAlgo_t) == sizeof(GemmContext::AlgoBytes));
+  auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
+  cublasLtMatmulAlgo_t algo;
+  GemmContext::AlgoBytes bytes;
+  if (ctx.FindAlgo(key, &bytes)) {
+    std::memcpy(&algo, &bytes, sizeof(algo));
+  } else {
+    cublasLtMatmulHeuristicResult_t heur{};
+    int found = 0;
+    const cublasStatus_t st = Lt().cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c,
+                                                                  d.pref, 1, &heur, &found);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
+      return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    TV_LT(st);
+    algo = heur.algo;
+    std::memcpy(&bytes, &algo, sizeof(algo));
+    ctx.StoreAlgo(key, bytes);
+  }
+  const float alpha = 1.f, beta = 0.f;
+  TV_LT(Lt().cublasLtMatmul(handle, d.op, &alpha, w, d.a, x, d.b, &beta, y, d.c, y, d.c, &algo,
+                            ctx.workspace(), GemmContext::kWorkspaceBytes, stream));
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 }  // namespace
 
 GemmContext::~GemmContext() {
@@ -184,28 +213,14 @@ int LaunchGemm(const GemmContext& ctx, const GemmArgs& args, cudaStream_t stream
     const void* bias = args.bias.data;
     TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
-  static_assert(sizeof(cublasLtMatmulAlgo_t) == sizeof(GemmContext::AlgoBytes));
-  auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
   // The bias pointer's alignment can change the algorithm's validity; key on its 16-byte alignment.
   const int bias_align = args.bias.data ? (reinterpret_cast<uintptr_t>(args.bias.data) % 16 == 0 ? 1 : 2) : 0;
   const GemmContext::AlgoKey key{args.m, args.n, args.k, static_cast<int>(epi) * 4 + bias_align,
                                  static_cast<int>(args.y.type)};
-  cublasLtMatmulAlgo_t algo;
-  GemmContext::AlgoBytes bytes;
-  if (ctx.FindAlgo(key, &bytes)) {
-    std::memcpy(&algo, &bytes, sizeof(algo));
-  } else {
-    cublasLtMatmulHeuristicResult_t heur{};
-    int found = 0;
-    TV_LT(Lt().cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &heur, &found));
-    if (found == 0) return CUBLAS_STATUS_NOT_SUPPORTED;
-    algo = heur.algo;
-    std::memcpy(&bytes, &algo, sizeof(algo));
-    ctx.StoreAlgo(key, bytes);
+  if (const int st = PlanAndRun(ctx, d, key, args.w, args.x, args.y.data, stream);
+      st != CUBLAS_STATUS_SUCCESS) {
+    return st;
   }
-  const float alpha = 1.f, beta = 0.f;
-  TV_LT(Lt().cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
-                       args.y.data, d.c, &algo, ctx.workspace(), GemmContext::kWorkspaceBytes, stream));
   if (!fused) {
     BiasActArgs ba;
     ba.y = args.y;
@@ -248,31 +263,15 @@ int LaunchGemmFp8(const GemmContext& ctx, const GemmFp8Args& args, cudaStream_t 
     TV_LT(Lt().cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale,
                                               sizeof(b_scale)));
   }
-  auto handle = static_cast<cublasLtHandle_t>(ctx.handle());
   // Keyed apart from the bf16 GEMM's plans by a negative epilogue field: -1 - (outer_vec, fast).
   const GemmContext::AlgoKey key{args.m, args.n, args.k,
                                  -1 - ((args.outer_vec ? 1 : 0) | (args.fast_accum ? 2 : 0)),
                                  static_cast<int>(args.y.type)};
-  cublasLtMatmulAlgo_t algo;
-  GemmContext::AlgoBytes bytes;
-  if (ctx.FindAlgo(key, &bytes)) {
-    std::memcpy(&algo, &bytes, sizeof(algo));
-  } else {
-    cublasLtMatmulHeuristicResult_t heur{};
-    int found = 0;
-    const cublasStatus_t st = Lt().cublasLtMatmulAlgoGetHeuristic(handle, d.op, d.a, d.b, d.c, d.c,
-                                                                  d.pref, 1, &heur, &found);
-    if (st == CUBLAS_STATUS_NOT_SUPPORTED || (st == CUBLAS_STATUS_SUCCESS && found == 0)) {
-      return kGemmNotSupported;
-    }
-    TV_LT(st);
-    algo = heur.algo;
-    std::memcpy(&bytes, &algo, sizeof(algo));
-    ctx.StoreAlgo(key, bytes);
+  // kGemmNotSupported (= CUBLAS_STATUS_NOT_SUPPORTED) when cuBLASLt has no algorithm for them.
+  if (const int st = PlanAndRun(ctx, d, key, args.w, args.x, args.y.data, stream);
+      st != CUBLAS_STATUS_SUCCESS) {
+    return st;
   }
-  const float alpha = 1.f, beta = 0.f;
-  TV_LT(Lt().cublasLtMatmul(handle, d.op, &alpha, args.w, d.a, args.x, d.b, &beta, args.y.data, d.c,
-                            args.y.data, d.c, &algo, ctx.workspace(), GemmContext::kWorkspaceBytes, stream));
   return 0;
 }
 
