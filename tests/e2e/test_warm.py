@@ -38,9 +38,9 @@ class WarmTest(e2e_case.ClusterCase):
     def occupy_w0(self, client):
         """A long job on w0 (warm and idle, so it takes it) that keeps it busy for a while."""
         job = client.submit(client.request(harness.T2V_MODEL, "keep w0 busy", **LONG))
+        # RUNNING, not ASSIGNED: an assignment can still bounce ("worker is busy") to w1.
         started = self.wait_for(client, job.job_id,
-                                lambda j: client.state_name(j) in ("JOB_STATE_ASSIGNED",
-                                                                   "JOB_STATE_RUNNING"))
+                                lambda j: client.state_name(j) == "JOB_STATE_RUNNING")
         self.assertEqual(started.worker_id, "w0")
         return job
 
@@ -50,6 +50,13 @@ class WarmTest(e2e_case.ClusterCase):
         done = client.wait(job.job_id, timeout=180)
         client.cancel(busy.job_id)
         client.wait(busy.job_id, timeout=120)
+        # The job is CANCELLED as soon as the scheduler has the request; w0 stops at its next
+        # step. Wait for w0 to say so, or the next occupy_w0 finds it still busy (its job then
+        # bounces to w1 and w0 takes the short one).
+        deadline = time.monotonic() + 60
+        while not re.search(rf"task {busy.job_id} (cancelled|succeeded|failed)", self.log("w0")):
+            self.assertLess(time.monotonic(), deadline, "w0 never finished the cancelled job")
+            time.sleep(0.05)
         self.assertEqual(client.state_name(done), "JOB_STATE_SUCCEEDED", done.error)
         self.assertEqual(done.worker_id, "w1")
         return done
