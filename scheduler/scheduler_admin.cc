@@ -158,9 +158,14 @@ absl::Status Scheduler::DeleteJob(const std::string& job_id) {
       // finds the job deleted and removes its video (FinalizeLocked).
       active.stored.deleted_unix_seconds = now;
       TV_RETURN_IF_ERROR(store_->MarkDeleted(job_id, now));
+      // A progressive job's readers stop now, NOT_FOUND from here on: ended before a finalize
+      // below could end them as CANCELLED (the first end wins), and before it frees `active`.
+      if (active.live != nullptr) {
+        active.live->End(absl::NotFoundError(absl::StrCat("job_id: job ", job_id, " was deleted")));
+      }
       auto worker = workers_.find(active.session_id);
       if (active.stored.state == v1::JOB_STATE_QUEUED || worker == workers_.end()) {
-        FinalizeLocked(active, v1::JOB_STATE_CANCELLED, "");
+        FinalizeLocked(active, v1::JOB_STATE_CANCELLED, "");  // erases `active`
       } else if (!active.cancel_requested) {
         active.cancel_requested = true;
         active.cancel_requested_at = SteadyNow();
@@ -168,10 +173,6 @@ absl::Status Scheduler::DeleteJob(const std::string& job_id) {
         message.mutable_cancel()->set_task_id(job_id);
         message.mutable_cancel()->set_attempt(active.stored.attempts);
         worker->second->link->Send(message);
-      }
-      // A progressive job's readers stop now: the job is NOT_FOUND from here on.
-      if (active.live != nullptr) {
-        active.live->End(absl::NotFoundError(absl::StrCat("job_id: job ", job_id, " was deleted")));
       }
       TV_LOG(INFO) << "job " << job_id << ": deleted";
       return absl::OkStatus();
