@@ -26,6 +26,21 @@ struct LayerNormArgs {
 };
 cudaError_t LaunchLayerNorm(const LayerNormArgs& args, cudaStream_t stream);
 
+// The residual update fused with the next LayerNorm, one pass over each row:
+//   x[r, c] += y[r, c] · gate[r·gate_row_stride + c]   (y null: x only read; gate null: plain add)
+//   norm.y[r] = LayerNorm(x[r]) as LaunchLayerNorm with norm's weight/bias/scale/shift/eps,
+// computed from x as stored (rounded to x's type), so the result equals the two ops in sequence.
+// x may be F32 (the DiT's fp32 residual stream) or BF16; norm.x is ignored (x is the input),
+// norm.rows/cols must equal rows/cols.
+struct AddLayerNormArgs {
+  MutBuf x;  // [rows, cols]
+  ConstBuf y;
+  ConstBuf gate;
+  int64_t gate_row_stride = 0;
+  LayerNormArgs norm;
+};
+cudaError_t LaunchAddLayerNorm(const AddLayerNormArgs& args, cudaStream_t stream);
+
 struct RmsNormArgs {
   ConstBuf x;       // [rows, cols]
   ConstBuf weight;  // [cols] or null

@@ -195,10 +195,20 @@ struct BinaryOp {
 };
 
 // x += y · gate; gate holds E values (broadcast over rows) or M·E values, or is null (plain add).
+// x may be F32 while y is the compute dtype (the DiT's fp32 residual stream).
+// With norm_y set, the same pass then writes norm_y = LayerNorm(x) of the updated x exactly as
+// LayerNormOp does with the norm_* operands (the residual update and the next block's norm fused;
+// x is rounded to its dtype before the statistics, so the result equals the two ops in sequence).
 struct GatedAddOp {
   Tensor* x = nullptr;           // [M, E]
   const Tensor* y = nullptr;     // [M, E]
   const Tensor* gate = nullptr;  // [E] / [1, E] / [M, E] or null
+  Tensor* norm_y = nullptr;             // [M, E] or null: no norm
+  const Tensor* norm_weight = nullptr;  // as LayerNormOp::weight
+  const Tensor* norm_bias = nullptr;    // as LayerNormOp::bias
+  const Tensor* norm_scale = nullptr;   // as LayerNormOp::scale
+  const Tensor* norm_shift = nullptr;   // as LayerNormOp::shift
+  float norm_eps = 1e-6f;
 };
 
 // y[l] = table[ids[l]].

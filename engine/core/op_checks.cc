@@ -1,6 +1,8 @@
 // Shared op shape checks (see op_checks.h).
 #include "engine/core/op_checks.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -101,6 +103,44 @@ absl::StatusOr<LayerNormDims> CheckLayerNorm(const LayerNormOp& op) {
   if (op.bias) TV_RETURN_IF_ERROR(ExpectShape("layer_norm", "bias", op.bias, {d.e}));
   TV_ASSIGN_OR_RETURN(d.scale_stride, RowStride("layer_norm", "scale", op.scale, d.m, d.e));
   TV_ASSIGN_OR_RETURN(d.shift_stride, RowStride("layer_norm", "shift", op.shift, d.m, d.e));
+  return d;
+}
+
+LayerNormOp FusedLayerNorm(const GatedAddOp& op) {
+  LayerNormOp ln;
+  ln.x = op.x;
+  ln.weight = op.norm_weight;
+  ln.bias = op.norm_bias;
+  ln.scale = op.norm_scale;
+  ln.shift = op.norm_shift;
+  ln.eps = op.norm_eps;
+  ln.y = op.norm_y;
+  return ln;
+}
+
+absl::StatusOr<GatedAddDims> CheckGatedAdd(const GatedAddOp& op) {
+  if (op.x == nullptr || !op.x->defined() || op.x->rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gated_add: x ", op.x && op.x->defined() ? op.x->Describe() : "<missing>", " must be [M, E]"));
+  }
+  GatedAddDims d{op.x->dim(0), op.x->dim(1), 0, {0, 0, 0, 0}};
+  TV_RETURN_IF_ERROR(ExpectShape("gated_add", "y", op.y, {d.m, d.e}));
+  TV_ASSIGN_OR_RETURN(d.gate_stride, RowStride("gated_add", "gate", op.gate, d.m, d.e));
+  if (op.norm_y == nullptr) {
+    for (const auto& [what, t] : {std::pair{"norm_weight", op.norm_weight}, {"norm_bias", op.norm_bias},
+                                  {"norm_scale", op.norm_scale}, {"norm_shift", op.norm_shift}}) {
+      if (t != nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("gated_add: ", what, " is set without norm_y"));
+      }
+    }
+    return d;
+  }
+  const absl::StatusOr<LayerNormDims> norm = CheckLayerNorm(FusedLayerNorm(op));
+  if (!norm.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("gated_add (fused norm_*): ", norm.status().message()));
+  }
+  d.norm = *norm;
   return d;
 }
 

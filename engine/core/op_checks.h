@@ -28,6 +28,14 @@ struct LayerNormDims {
 };
 absl::StatusOr<LayerNormDims> CheckLayerNorm(const LayerNormOp& op);
 
+struct GatedAddDims {
+  int64_t m, e, gate_stride;
+  LayerNormDims norm;  // with norm_y: the fused LayerNorm's (else zeros)
+};
+absl::StatusOr<GatedAddDims> CheckGatedAdd(const GatedAddOp& op);
+// The LayerNormOp a GatedAddOp's fused norm stands for (x = the updated op.x).
+LayerNormOp FusedLayerNorm(const GatedAddOp& op);
+
 struct RmsNormDims {
   int64_t m, e;
   int64_t rope_pairs;  // P of the fused RoPE (head width 2P), 0 without

@@ -100,6 +100,22 @@ absl::Status Ops::GatedAdd(Tensor& x, const Tensor& y, const Tensor* gate) const
   return backend_.Run(GatedAddOp{&x, &y, gate});
 }
 
+absl::StatusOr<Tensor> Ops::GatedAddLayerNorm(Tensor& x, const Tensor& y, const Tensor* gate,
+                                              const Tensor* weight, const Tensor* bias,
+                                              const Tensor* scale, const Tensor* shift,
+                                              float eps) const {
+  TV_ASSIGN_OR_RETURN(Tensor n, Uninit(x.shape()));
+  GatedAddOp op{&x, &y, gate};
+  op.norm_y = &n;
+  op.norm_weight = weight;
+  op.norm_bias = bias;
+  op.norm_scale = scale;
+  op.norm_shift = shift;
+  op.norm_eps = eps;
+  TV_RETURN_IF_ERROR(backend_.Run(op));
+  return n;
+}
+
 absl::StatusOr<Tensor> Ops::Permute(const Tensor& x, const std::vector<int>& perm) const {
   if (static_cast<int>(perm.size()) != x.rank() || x.rank() > CopyOp::kMaxRank) {
     return absl::InvalidArgumentError(absl::StrCat("permute: bad permutation for ", x.Describe()));

@@ -39,6 +39,11 @@ class Ops {
   absl::StatusOr<Tensor> Unary(UnaryKind kind, const Tensor& x) const;
   absl::StatusOr<Tensor> Binary(BinaryKind kind, const Tensor& a, const Tensor& b) const;
   absl::Status GatedAdd(Tensor& x, const Tensor& y, const Tensor* gate) const;
+  // x += y · gate, then LayerNorm(x) (compute dtype) as LayerNorm() would give, in one op.
+  absl::StatusOr<Tensor> GatedAddLayerNorm(Tensor& x, const Tensor& y, const Tensor* gate,
+                                           const Tensor* weight, const Tensor* bias,
+                                           const Tensor* scale, const Tensor* shift,
+                                           float eps) const;
 
   // Data movement (CopyOp): new contiguous tensors.
   absl::StatusOr<Tensor> Permute(const Tensor& x, const std::vector<int>& perm) const;

@@ -205,11 +205,10 @@ absl::Status RunBinary(const BinaryOp& op) {
 
 absl::Status RunGatedAdd(const GatedAddOp& op) {
   TV_RETURN_IF_ERROR(ExpectF32("gated_add", "x", op.x));
-  if (op.x->rank() != 2) return absl::InvalidArgumentError("gated_add: x must be [M, E]");
-  const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectShape("gated_add", "y", op.y, {m, e}));
+  TV_ASSIGN_OR_RETURN(const GatedAddDims dims, CheckGatedAdd(op));
+  TV_RETURN_IF_ERROR(ExpectF32("gated_add", "y", op.y));
   TV_RETURN_IF_ERROR(ExpectF32IfSet("gated_add", "gate", op.gate));
-  TV_ASSIGN_OR_RETURN(int64_t gate_stride, RowStride("gated_add", "gate", op.gate, m, e));
+  const int64_t m = dims.m, e = dims.e, gate_stride = dims.gate_stride;
   float* x = op.x->data<float>();
   const float* y = op.y->data<float>();
   ParallelFor(m, 16, [&](int64_t begin, int64_t end) {
@@ -218,6 +217,8 @@ absl::Status RunGatedAdd(const GatedAddOp& op) {
       for (int64_t j = 0; j < e; ++j) x[i * e + j] += y[i * e + j] * (g ? g[j] : 1.f);
     }
   });
+  // The fused norm: on the CPU reference simply the LayerNorm of the updated x.
+  if (op.norm_y != nullptr) return RunLayerNorm(FusedLayerNorm(op));
   return absl::OkStatus();
 }
 

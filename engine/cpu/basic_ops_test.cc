@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "engine/core/ops.h"
 #include "engine/cpu/cpu_backend.h"
@@ -73,6 +75,37 @@ TEST(CpuBasicOps, LayerNormModulated) {
   ASSERT_TRUE(y.ok());
   const float z0 = -1.5f / std::sqrt(1.25f);
   EXPECT_NEAR(y->data<float>()[0], 2 * z0 + 0.5f, 1e-6);
+}
+
+// The residual add fused with the next norm equals the two ops in sequence; the norm's operands
+// without norm_y, or of a wrong shape, are refused by name.
+TEST(CpuBasicOps, GatedAddLayerNormIsAddThenNorm) {
+  auto be = MakeCpuBackend();
+  Ops ops(*be);
+  const std::vector<float> xv = {1, -2, 3, 0.5f, 4, 2, -1, 0};
+  Tensor x1 = Make({2, 4}, xv), x2 = Make({2, 4}, xv);
+  Tensor y = Make({2, 4}, {0.5f, 1, -1, 2, 3, -3, 0, 1});
+  Tensor gate = Make({1, 4}, {1, 0.5f, 2, -1});
+  Tensor scale = Make({1, 4}, {0.1f, -0.2f, 0.3f, 0});
+  Tensor shift = Make({1, 4}, {1, 2, 3, 4});
+  ASSERT_TRUE(ops.GatedAdd(x1, y, &gate).ok());
+  auto want = ops.LayerNorm(x1, nullptr, nullptr, &scale, &shift, 1e-6f);
+  ASSERT_TRUE(want.ok());
+  auto got = ops.GatedAddLayerNorm(x2, y, &gate, nullptr, nullptr, &scale, &shift, 1e-6f);
+  ASSERT_TRUE(got.ok()) << got.status();
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_FLOAT_EQ(x2.data<float>()[i], x1.data<float>()[i]) << i;
+    EXPECT_FLOAT_EQ(got->data<float>()[i], want->data<float>()[i]) << i;
+  }
+  GatedAddOp stray{&x2, &y, &gate};
+  stray.norm_shift = &shift;
+  const absl::Status s1 = be->Run(stray);
+  EXPECT_EQ(s1.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(s1.message()).find("norm_shift"), std::string::npos) << s1;
+  Tensor wrong = Make({1, 3}, {1, 2, 3});
+  auto bad = ops.GatedAddLayerNorm(x2, y, nullptr, nullptr, nullptr, &wrong, nullptr, 1e-6f);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(bad.status().message()).find("scale"), std::string::npos) << bad.status();
 }
 
 TEST(CpuBasicOps, RopeRotatesPairs) {

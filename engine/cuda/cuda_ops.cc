@@ -205,14 +205,37 @@ absl::Status RunBinary(CudaBackend& b, const BinaryOp& op) {
 
 absl::Status RunGatedAdd(CudaBackend& b, const GatedAddOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("gated_add", "x", op.x));
-  if (op.x->rank() != 2) return absl::InvalidArgumentError("gated_add: x must be [M, E]");
-  const int64_t m = op.x->dim(0), e = op.x->dim(1);
-  TV_RETURN_IF_ERROR(ExpectDeviceShape("gated_add", "y", op.y, {m, e}));
+  TV_ASSIGN_OR_RETURN(const GatedAddDims dims, CheckGatedAdd(op));
+  TV_RETURN_IF_ERROR(ExpectDevice("gated_add", "y", op.y));
+  const int64_t m = dims.m, e = dims.e;
+  TV_ASSIGN_OR_RETURN(kernels::MutBuf x, Out("gated_add", "x", op.x));
+  TV_ASSIGN_OR_RETURN(kernels::ConstBuf y, In("gated_add", "y", op.y));
+  TV_ASSIGN_OR_RETURN(kernels::ConstBuf gate, OptIn("gated_add", "gate", op.gate));
+  if (op.norm_y != nullptr) {  // the update fused with the next LayerNorm
+    TV_RETURN_IF_ERROR(ExpectDevice("gated_add", "norm_y", op.norm_y));
+    kernels::AddLayerNormArgs a;
+    a.x = x;
+    a.y = y;
+    a.gate = gate;
+    a.gate_row_stride = dims.gate_stride;
+    kernels::LayerNormArgs& n = a.norm;
+    TV_ASSIGN_OR_RETURN(n.weight, OptIn("gated_add", "norm_weight", op.norm_weight));
+    TV_ASSIGN_OR_RETURN(n.bias, OptIn("gated_add", "norm_bias", op.norm_bias));
+    TV_ASSIGN_OR_RETURN(n.scale, OptIn("gated_add", "norm_scale", op.norm_scale));
+    TV_ASSIGN_OR_RETURN(n.shift, OptIn("gated_add", "norm_shift", op.norm_shift));
+    n.scale_row_stride = dims.norm.scale_stride;
+    n.shift_row_stride = dims.norm.shift_stride;
+    TV_ASSIGN_OR_RETURN(n.y, Out("gated_add", "norm_y", op.norm_y));
+    n.rows = m;
+    n.cols = e;
+    n.eps = op.norm_eps;
+    return Launched(kernels::LaunchAddLayerNorm(a, b.stream()), "gated_add", op.x);
+  }
   kernels::GatedAddArgs a;
-  TV_ASSIGN_OR_RETURN(a.x, Out("gated_add", "x", op.x));
-  TV_ASSIGN_OR_RETURN(a.y, In("gated_add", "y", op.y));
-  TV_ASSIGN_OR_RETURN(a.gate, OptIn("gated_add", "gate", op.gate));
-  TV_ASSIGN_OR_RETURN(a.gate_row_stride, RowStride("gated_add", "gate", op.gate, m, e));
+  a.x = x;
+  a.y = y;
+  a.gate = gate;
+  a.gate_row_stride = dims.gate_stride;
   a.rows = m;
   a.cols = e;
   return Launched(kernels::LaunchGatedAdd(a, b.stream()), "gated_add", op.x);

@@ -32,10 +32,13 @@ std::vector<std::vector<Tensor>> WanDitImpl::WeightGroups() const {
   std::vector<std::vector<Tensor>> groups(1 + blocks_.size());
   AddTensors({&patch_w_, &patch_b_, &head_modulation_}, &groups[0]);
   for (const Linear* l : {&text0_, &text2_, &time0_, &time2_, &time_proj_, &head_}) AddLinear(*l, &groups[0]);
+  // Every block's modulation (6·E values) is in group 0: Forward adds block i+1's to e0 before
+  // block i's last residual add, which it fuses with block i+1's first norm.
+  for (const Block& b : blocks_) AddTensors({&b.modulation}, &groups[0]);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     std::vector<Tensor>& g = groups[1 + i];
-    AddTensors({&b.modulation, &b.sa_norm_q, &b.sa_norm_k, &b.ca_norm_q, &b.ca_norm_k, &b.norm3_w,
+    AddTensors({&b.sa_norm_q, &b.sa_norm_k, &b.ca_norm_q, &b.ca_norm_k, &b.norm3_w,
                 &b.norm3_b, &b.proj_l_w, &b.proj_l_b},
                &g);
     for (const Linear* l : {&b.sa_q, &b.sa_k, &b.sa_v, &b.sa_o, &b.ca_q, &b.ca_k, &b.ca_v, &b.ca_o,
@@ -283,53 +286,64 @@ absl::StatusOr<Tensor> WanDitImpl::SageSparseLinearAttention(int i, const Tensor
   return attn;
 }
 
-// One transformer block (docs/model-math.md §3.5) over this rank's tokens x [Ls, E]; m = modulation + e0 rows: shift/scale/gate for
-// SA, then FFN.
-absl::Status WanDitImpl::RunBlock(int i, Tensor& x, const Tensor& e0, const Tensor& cos,
-                                  const Tensor& sin, const TokenSplit& split,
-                                  const Context& context, const DitForwardOptions& attention,
-                                  const TensorSink* sink) const {
+// One transformer block (docs/model-math.md §3.5) over this rank's tokens x [Ls, E]; m = modulation
+// + e0 rows: shift/scale/gate for SA, then FFN. Each residual add is fused with the norm that
+// follows it, and every activation is released as soon as its last reader is done, so the FFN
+// runs beside x and its own tensors only.
+absl::StatusOr<Tensor> WanDitImpl::RunBlock(int i, Tensor& x, Tensor a, const Tensor& m,
+                                            const Tensor& next_scale, const Tensor& next_shift,
+                                            const Tensor& cos, const Tensor& sin,
+                                            const TokenSplit& split, const Context& context,
+                                            const DitForwardOptions& attention,
+                                            const TensorSink* sink) const {
   const Block& b = blocks_[i];
   const int64_t l = x.dim(0), n = local_heads(), d = config_.head_dim();
-  TV_ASSIGN_OR_RETURN(Tensor m, ops_.Binary(BinaryKind::kAdd, b.modulation, e0));
-  const Tensor shift_sa = m.Slice0(0, 1), scale_sa = m.Slice0(1, 2), gate_sa = m.Slice0(2, 3);
+  const Tensor gate_sa = m.Slice0(2, 3);
   const Tensor shift_ffn = m.Slice0(3, 4), scale_ffn = m.Slice0(4, 5), gate_ffn = m.Slice0(5, 6);
-  TV_ASSIGN_OR_RETURN(Tensor a,
-                      ops_.LayerNorm(x, nullptr, nullptr, &scale_sa, &shift_sa, config_.eps));
-  TV_ASSIGN_OR_RETURN(Tensor sa, SelfAttention(i, a, cos, sin, split, attention, sink));
-  TV_RETURN_IF_ERROR(ops_.GatedAdd(x, sa, &gate_sa));
-  // Cross-attention: affine norm3, RMSNorm'd q, cached text K/V, ungated residual.
-  TV_ASSIGN_OR_RETURN(Tensor c,
-                      ops_.LayerNorm(x, &b.norm3_w, &b.norm3_b, nullptr, nullptr, config_.eps));
-  TV_ASSIGN_OR_RETURN(Tensor q, b.ca_q.Apply(ops_, c));
-  TV_ASSIGN_OR_RETURN(q, QkNorm(q, b.ca_norm_q, nullptr, nullptr));
-  TV_ASSIGN_OR_RETURN(q, q.Reshape({l, n, d}));
-  TV_ASSIGN_OR_RETURN(Tensor ca, ops_.Attention(q, context.k[i], context.v[i], nullptr,
-                                                1.0f / std::sqrt(static_cast<float>(d))));
-  TV_ASSIGN_OR_RETURN(ca, ca.Reshape({l, n * d}));
-  TV_ASSIGN_OR_RETURN(ca, RowParallel(b.ca_o, ca));
-  TV_RETURN_IF_ERROR(ops_.GatedAdd(x, ca, nullptr));
-  TV_ASSIGN_OR_RETURN(Tensor f,
-                      ops_.LayerNorm(x, nullptr, nullptr, &scale_ffn, &shift_ffn, config_.eps));
+  // Self-attention, then x += sa · gate with the affine norm3 of the cross-attention fused.
+  Tensor c;
+  {
+    TV_ASSIGN_OR_RETURN(Tensor sa, SelfAttention(i, a, cos, sin, split, attention, sink));
+    a = Tensor();
+    TV_ASSIGN_OR_RETURN(c, ops_.GatedAddLayerNorm(x, sa, &gate_sa, &b.norm3_w, &b.norm3_b,
+                                                  nullptr, nullptr, config_.eps));
+  }
+  // Cross-attention: RMSNorm'd q, cached text K/V, ungated residual; the FFN's norm fused.
+  Tensor f;
+  {
+    TV_ASSIGN_OR_RETURN(Tensor q, b.ca_q.Apply(ops_, c));
+    c = Tensor();
+    TV_ASSIGN_OR_RETURN(q, QkNorm(q, b.ca_norm_q, nullptr, nullptr));
+    TV_ASSIGN_OR_RETURN(q, q.Reshape({l, n, d}));
+    TV_ASSIGN_OR_RETURN(Tensor ca, ops_.Attention(q, context.k[i], context.v[i], nullptr,
+                                                  1.0f / std::sqrt(static_cast<float>(d))));
+    q = Tensor();
+    TV_ASSIGN_OR_RETURN(ca, ca.Reshape({l, n * d}));
+    TV_ASSIGN_OR_RETURN(ca, RowParallel(b.ca_o, ca));
+    TV_ASSIGN_OR_RETURN(f, ops_.GatedAddLayerNorm(x, ca, nullptr, nullptr, nullptr, &scale_ffn,
+                                                  &shift_ffn, config_.eps));
+  }
   TV_ASSIGN_OR_RETURN(f, b.ffn0.Apply(ops_, f, Activation::kGeluTanh));
   TV_ASSIGN_OR_RETURN(f, RowParallel(b.ffn2, f));
-  TV_RETURN_IF_ERROR(ops_.GatedAdd(x, f, &gate_ffn));
+  TV_ASSIGN_OR_RETURN(Tensor next, ops_.GatedAddLayerNorm(x, f, &gate_ffn, nullptr, nullptr,
+                                                          &next_scale, &next_shift, config_.eps));
+  f = Tensor();
   if (sink != nullptr) {
     TV_ASSIGN_OR_RETURN(Tensor all, GatherTokens(x, split));
     TV_ASSIGN_OR_RETURN(Tensor host, backend_.Download(all));
+    if (host.dtype() != DType::kF32) {
+      TV_ASSIGN_OR_RETURN(host, ToF32(host));
+    }
     (*sink)(absl::StrCat("blocks.", i), host);
   }
-  return absl::OkStatus();
+  return next;
 }
 
-// Head with e (no SiLU) modulation on this rank's tokens, every rank's tokens gathered, then
-// unpatchify ((q, r), c) → [C, T, H, W]
+// Head on this rank's normed tokens (the last block's fused norm with the head's e modulation, no
+// SiLU), every rank's tokens gathered, then unpatchify ((q, r), c) → [C, T, H, W]
 // (docs/model-math.md §3.10).
-absl::StatusOr<Tensor> WanDitImpl::Head(const Tensor& x, const Tensor& e, const TokenSplit& split,
-                                        int64_t f, int64_t h, int64_t w) const {
-  TV_ASSIGN_OR_RETURN(Tensor m, ops_.Binary(BinaryKind::kAdd, head_modulation_, e));
-  const Tensor shift = m.Slice0(0, 1), scale = m.Slice0(1, 2);
-  TV_ASSIGN_OR_RETURN(Tensor a, ops_.LayerNorm(x, nullptr, nullptr, &scale, &shift, config_.eps));
+absl::StatusOr<Tensor> WanDitImpl::Head(const Tensor& a, const TokenSplit& split, int64_t f,
+                                        int64_t h, int64_t w) const {
   TV_ASSIGN_OR_RETURN(Tensor mine, head_.Apply(ops_, a));
   TV_ASSIGN_OR_RETURN(Tensor out, GatherTokens(mine, split));  // [L, out_dim·4]
   const int64_t c = config_.out_dim;
@@ -353,8 +367,19 @@ absl::StatusOr<Tensor> WanDitImpl::Forward(const Tensor& x, const Tensor* y, dou
   const int64_t f = x.dim(1), h = x.dim(2) / 2, w = x.dim(3) / 2;
   // Sequence parallel: this rank's contiguous share of the tokens (all of them on one rank).
   const TokenSplit split = TokenSplit::Of(f * h * w, sp(), parallel_ ? parallel_->sp_rank() : 0);
-  TV_ASSIGN_OR_RETURN(Tensor tokens,
-                      ops_.Linear(patches.Slice0(split.first, split.last), patch_w_, &patch_b_));
+  // The residual stream x: F32 (DitOptions::residual_f32) or the compute dtype.
+  Tensor x_res;
+  {
+    TV_ASSIGN_OR_RETURN(Tensor tokens,
+                        ops_.Linear(patches.Slice0(split.first, split.last), patch_w_, &patch_b_));
+    patches = Tensor();
+    if (residual_dtype() == tokens.dtype()) {
+      x_res = std::move(tokens);
+    } else {
+      TV_ASSIGN_OR_RETURN(x_res, backend_.Allocate(residual_dtype(), tokens.shape()));
+      TV_RETURN_IF_ERROR(ops_.GatedAdd(x_res, tokens, nullptr));  // 0 + tokens, widened
+    }
+  }
   ProfileMark("dit: upload x + patch embedding");
   TV_ASSIGN_OR_RETURN(auto time, TimeEmbedding(timestep));
   Tensor all_cos, all_sin;
@@ -362,12 +387,30 @@ absl::StatusOr<Tensor> WanDitImpl::Forward(const Tensor& x, const Tensor* y, dou
   const Tensor cos = all_cos.Slice0(split.first, split.last);
   const Tensor sin = all_sin.Slice0(split.first, split.last);
   ProfileMark("dit: time embedding + RoPE tables (cached per grid)");
-  for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
-    if (attention.before_group != nullptr) TV_RETURN_IF_ERROR((*attention.before_group)(1 + i));
-    TV_RETURN_IF_ERROR(RunBlock(i, tokens, time.second, cos, sin, split, context, attention, sink));
+  // Modulation rows of block i (modulation + e0: shift, scale, gate of SA, then of the FFN), or
+  // of the head (head_modulation + e: shift, scale) after the last block.
+  const int layers = static_cast<int>(blocks_.size());
+  auto modulation = [&](int i) -> absl::StatusOr<Tensor> {
+    if (i < layers) return ops_.Binary(BinaryKind::kAdd, blocks_[i].modulation, time.second);
+    return ops_.Binary(BinaryKind::kAdd, head_modulation_, time.first);
+  };
+  TV_ASSIGN_OR_RETURN(Tensor m, modulation(0));
+  Tensor a;
+  {
+    const Tensor shift = m.Slice0(0, 1), scale = m.Slice0(1, 2);
+    TV_ASSIGN_OR_RETURN(a, ops_.LayerNorm(x_res, nullptr, nullptr, &scale, &shift, config_.eps));
   }
+  for (int i = 0; i < layers; ++i) {
+    if (attention.before_group != nullptr) TV_RETURN_IF_ERROR((*attention.before_group)(1 + i));
+    TV_ASSIGN_OR_RETURN(Tensor next_m, modulation(i + 1));
+    const Tensor shift = next_m.Slice0(0, 1), scale = next_m.Slice0(1, 2);
+    TV_ASSIGN_OR_RETURN(a, RunBlock(i, x_res, std::move(a), m, scale, shift, cos, sin, split,
+                                    context, attention, sink));
+    m = std::move(next_m);
+  }
+  x_res = Tensor();
   ProfileMark("dit: transformer blocks");
-  TV_ASSIGN_OR_RETURN(Tensor v, Head(tokens, time.first, split, f, h, w));
+  TV_ASSIGN_OR_RETURN(Tensor v, Head(a, split, f, h, w));
   ProfileMark("dit: head + unpatchify + download v");
   return v;
 }

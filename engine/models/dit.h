@@ -62,6 +62,12 @@ struct DitOptions {
   // checkpoint (an int8 one is refused). With tensor parallelism each rank quantises its own
   // shard: an input-split linear (o, ffn.2) then has per-rank row scales.
   bool fp8_linears = false;
+  // The residual stream (the tokens between blocks) in F32, as upstream keeps it, rather than in
+  // the backend's compute dtype: the gated adds accumulate in fp32 and the next LayerNorm reads
+  // the fp32 sum (docs/model-math.md §3.5). Only changes anything where the compute dtype is
+  // narrower (CUDA: bf16). The environment variable TV_DIT_RESIDUAL=bf16 turns it off at load,
+  // to compare the two in one build.
+  bool residual_f32 = true;
 };
 
 // Per-call options of WanDit::Forward: two forwards on one model may use different ones.
@@ -125,6 +131,8 @@ class WanDit {
   virtual bool quantized() const = 0;
   // Block linears in FP8 e4m3 (DitOptions::fp8_linears).
   virtual bool fp8() const = 0;
+  // The dtype of the residual stream (DitOptions::residual_f32 on this backend).
+  virtual DType residual_dtype() const = 0;
 };
 
 }  // namespace turbovid::engine

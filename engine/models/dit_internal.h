@@ -95,14 +95,23 @@ class WanDitImpl : public WanDit {
   const DitConfig& config() const override { return config_; }
   bool quantized() const override { return quantized_; }
   bool fp8() const override { return options_.fp8_linears; }
+  DType residual_dtype() const override {
+    return options_.residual_f32 ? DType::kF32 : backend_.compute_dtype();
+  }
 
  private:
   absl::StatusOr<Tensor> Patchify(const Tensor& x, const Tensor* y) const;
   absl::StatusOr<std::pair<Tensor, Tensor>> TimeEmbedding(double timestep) const;
   absl::Status RopeTables(int64_t f, int64_t h, int64_t w, Tensor* cos, Tensor* sin) const;
-  absl::Status RunBlock(int i, Tensor& x, const Tensor& e0, const Tensor& cos, const Tensor& sin,
-                        const TokenSplit& split, const Context& context,
-                        const DitForwardOptions& attention, const TensorSink* sink) const;
+  // Block i on the residual x [Ls, E] (updated in place). a: LayerNorm(x) modulated for this
+  // block's self-attention; m: this block's modulation + e0 [6, E]; next_scale/next_shift: the
+  // modulation of the norm after the block (the next block's self-attention or the head), whose
+  // output it returns, fused with the block's last residual add.
+  absl::StatusOr<Tensor> RunBlock(int i, Tensor& x, Tensor a, const Tensor& m,
+                                  const Tensor& next_scale, const Tensor& next_shift,
+                                  const Tensor& cos, const Tensor& sin, const TokenSplit& split,
+                                  const Context& context, const DitForwardOptions& attention,
+                                  const TensorSink* sink) const;
   absl::StatusOr<Tensor> SelfAttention(int i, const Tensor& a, const Tensor& cos, const Tensor& sin,
                                        const TokenSplit& split, const DitForwardOptions& attention,
                                        const TensorSink* sink) const;
@@ -113,8 +122,9 @@ class WanDitImpl : public WanDit {
                                                    const Tensor& v,
                                                    const DitForwardOptions& attention,
                                                    const TensorSink* sink) const;
-  absl::StatusOr<Tensor> Head(const Tensor& x, const Tensor& e, const TokenSplit& split, int64_t f,
-                              int64_t h, int64_t w) const;
+  // a: the head's modulated LayerNorm of this rank's tokens (from the last block).
+  absl::StatusOr<Tensor> Head(const Tensor& a, const TokenSplit& split, int64_t f, int64_t h,
+                              int64_t w) const;
   // A sparse-map probe [heads here, nq, nk] (device) gathered over both groups, to the sink.
   absl::Status SinkSparseMap(int i, const Tensor& map, const TensorSink* sink) const;
 

@@ -1,5 +1,6 @@
 // Wan DiT loading: config parsing, checked weight loading (bf16 / int8, dense / SLA, 2-D or 5-D
 // patch embedding), tensor-parallel shards of the block weights, and the attention-mode check.
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -335,7 +336,16 @@ absl::StatusOr<std::unique_ptr<WanDit>> WanDit::Load(const DitConfig& config,
     return absl::UnimplementedError(absl::StrCat("dit: fp8 linears are not implemented on backend ",
                                                  std::string(backend.name())));
   }
-  auto model = std::make_unique<dit::WanDitImpl>(config, options, backend, quantized);
+  DitOptions opts = options;
+  if (const char* env = std::getenv("TV_DIT_RESIDUAL"); env != nullptr && *env != '\0') {
+    const std::string v(env);
+    if (v != "bf16" && v != "f32") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TV_DIT_RESIDUAL: '", v, "' is neither 'f32' nor 'bf16'"));
+    }
+    opts.residual_f32 = v == "f32";
+  }
+  auto model = std::make_unique<dit::WanDitImpl>(config, opts, backend, quantized);
   TV_RETURN_IF_ERROR(model->LoadAll(weights));
   return std::unique_ptr<WanDit>(std::move(model));
 }

@@ -135,35 +135,44 @@ Buf Linear(const Sim& sim, int64_t m, int64_t k, int64_t n, LinearQuant quant, b
   return sim.Empty({m, n});
 }
 
-// WanDitImpl::RunBlock (SelfAttention inlined) on x [L, E].
-void ReplayDitBlock(const Sim& sim, const DitConfig& c, LinearQuant quant, int64_t l) {
+// WanDitImpl::RunBlock (SelfAttention inlined) on x [L, E], given the block's normed input `a`;
+// returns the norm after the block (fused with its last residual add).
+Buf ReplayDitBlock(const Sim& sim, const DitConfig& c, LinearQuant quant, int64_t l, Buf a) {
   const int64_t e = c.dim, n = c.num_heads, d = c.head_dim();
-  Buf m = sim.Empty({6, e});
-  Buf a = sim.Empty({l, e});
-  Buf sa;
+  Buf cn;
   {
-    Buf q = Linear(sim, l, e, e, quant);
-    q = sim.Empty({l, e});  // q/k norm + RoPE
-    Buf k = Linear(sim, l, e, e, quant);
-    k = sim.Empty({l, e});
-    Buf v = Linear(sim, l, e, e, quant);
-    Buf attn = sim.Empty({l, n, d});
-    if (sim.job().attention == AttentionMode::kDense) {
-      sim.AttentionScratch(l, l, n, d, d, false);
-    } else {
-      sim.SlaScratch(l, n, d);
+    Buf sa;
+    {  // SelfAttention
+      Buf q = Linear(sim, l, e, e, quant);
+      q = sim.Empty({l, e});  // q/k norm + RoPE
+      Buf k = Linear(sim, l, e, e, quant);
+      k = sim.Empty({l, e});
+      Buf v = Linear(sim, l, e, e, quant);
+      Buf attn = sim.Empty({l, n, d});
+      if (sim.job().attention == AttentionMode::kDense) {
+        sim.AttentionScratch(l, l, n, d, d, false);
+      } else {
+        sim.SlaScratch(l, n, d);
+      }
+      sa = Linear(sim, l, e, e, quant);
     }
-    sa = Linear(sim, l, e, e, quant);
+    a = Buf();
+    cn = sim.Empty({l, e});  // x += sa · gate, fused norm3
   }
-  Buf cn = sim.Empty({l, e});  // norm3
-  Buf q = Linear(sim, l, e, e, quant);
-  q = sim.Empty({l, e});
-  Buf ca = sim.Empty({l, n, d});
-  sim.AttentionScratch(l, c.text_len, n, d, d, false);
-  ca = Linear(sim, l, e, e, quant);
-  Buf f = sim.Empty({l, e});
+  Buf f;
+  {  // cross-attention
+    Buf q = Linear(sim, l, e, e, quant);
+    cn = Buf();
+    q = sim.Empty({l, e});
+    Buf ca = sim.Empty({l, n, d});
+    sim.AttentionScratch(l, c.text_len, n, d, d, false);
+    q = Buf();
+    ca = Linear(sim, l, e, e, quant);
+    f = sim.Empty({l, e});  // x += ca, fused FFN norm
+  }
   f = Linear(sim, l, e, c.ffn_dim, quant, /*act=*/true);
   f = Linear(sim, l, c.ffn_dim, e, quant);
+  return sim.Empty({l, e});  // x += f · gate, fused next norm (then f is released)
 }
 
 }  // namespace
@@ -185,7 +194,8 @@ DitContext ReplayDitContext(const Sim& sim, const DitConfig& c, LinearQuant quan
 }
 
 // WanDitImpl::Forward; the latent (and y) uploads and the RoPE tables are not activations.
-void ReplayDitForward(const Sim& sim, const DitConfig& c, LinearQuant quant, const DitContext& context) {
+void ReplayDitForward(const Sim& sim, const DitConfig& c, LinearQuant quant, const DitContext& context,
+                      bool residual_f32) {
   (void)context;  // held by the caller: it is live throughout
   const ActivationJob& job = sim.job();
   const int64_t t = job.latent_frames, h = job.latent_height / 2, w = job.latent_width / 2;
@@ -196,7 +206,13 @@ void ReplayDitForward(const Sim& sim, const DitConfig& c, LinearQuant quant, con
     if (job.i2v) in = sim.Empty({c.in_dim, t, 2 * h, 2 * w});
     patches = sim.Empty({t, h, w, c.in_dim, 2, 2}).Reshape({l, 4 * int64_t{c.in_dim}});
   }
-  Buf tokens = sim.Empty({l, e});
+  Buf x;
+  {
+    Buf tokens = sim.Empty({l, e});
+    patches = Buf();
+    const bool widen = residual_f32 && DTypeSize(job.dtype) != 4;
+    x = widen ? sim.Alloc({l, e}, 4) : tokens;  // the residual stream
+  }
   Buf time_e, time_e0;
   {  // TimeEmbedding
     Buf hidden = Linear(sim, 1, c.freq_dim, e, LinearQuant::kNone);
@@ -204,10 +220,15 @@ void ReplayDitForward(const Sim& sim, const DitConfig& c, LinearQuant quant, con
     Buf se = sim.Empty({1, e});
     time_e0 = Linear(sim, 1, e, 6 * e, LinearQuant::kNone);
   }
-  for (int i = 0; i < c.num_layers; ++i) ReplayDitBlock(sim, c, quant, l);
-  Buf m = sim.Empty({2, e});  // Head
+  Buf m = sim.Empty({6, e});
   Buf a = sim.Empty({l, e});
-  Buf out = Linear(sim, l, e, 4 * int64_t{c.out_dim}, LinearQuant::kNone);
+  for (int i = 0; i < c.num_layers; ++i) {
+    Buf next_m = sim.Empty({i + 1 < c.num_layers ? 6 : 2, e});  // the head's after the last
+    a = ReplayDitBlock(sim, c, quant, l, std::move(a));
+    m = next_m;
+  }
+  x = Buf();
+  Buf out = Linear(sim, l, e, 4 * int64_t{c.out_dim}, LinearQuant::kNone);  // Head
   out = sim.Empty({c.out_dim, t, 2 * h, 2 * w});  // unpatchify permute, then downloaded
 }
 
@@ -267,7 +288,7 @@ ActivationPlan PlanActivations(const ActivationModels& models, const ActivationJ
         contexts.push_back(plan::ReplayDitContext(sim, models.dit, quant));
       }
     }
-    plan::ReplayDitForward(sim, models.dit, quant, contexts.front());
+    plan::ReplayDitForward(sim, models.dit, quant, contexts.front(), models.dit_residual_f32);
   });
   stages.emplace_back(&out.vae_decode,
                       [&](const Sim& sim) { plan::ReplayVaeDecode(sim, models.vae, t, h, w); });
@@ -303,6 +324,7 @@ absl::StatusOr<ActivationModels> PlannedModels(const ModelDir& dir, const WanDit
   models.dit = dit.config();
   models.dit_quantized = dit.quantized();
   models.dit_fp8 = dit.fp8();
+  models.dit_residual_f32 = dit.residual_dtype() == DType::kF32;
   models.num_experts = static_cast<int>(dir.dit_dirs.size());
   models.vae = dir.vae;
   return models;

@@ -24,6 +24,7 @@ struct ActivationModels {
   DitConfig dit;
   bool dit_quantized = false;  // W8A8 block linears
   bool dit_fp8 = false;        // FP8 e4m3 block linears (turbo-fp8)
+  bool dit_residual_f32 = true;  // DitOptions::residual_f32 (F32 residual stream)
   int num_experts = 1;         // Wan2.2 I2V-MoE: 2, each with its own text context
   VaeConfig vae;
 };

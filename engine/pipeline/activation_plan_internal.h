@@ -98,7 +98,7 @@ enum class LinearQuant : uint8_t { kNone, kInt8, kFp8 };
 DitContext ReplayDitContext(const Sim& sim, const DitConfig& config, LinearQuant quant);
 // One WanDit::Forward on the job's latent grid with `context` live.
 void ReplayDitForward(const Sim& sim, const DitConfig& config, LinearQuant quant,
-                      const DitContext& context);
+                      const DitContext& context, bool residual_f32);
 
 // WanVae::Decode of a latent [z_dim, T, H, W]; WanVae::Encode of a video [3, F, 8H, 8W].
 void ReplayVaeDecode(const Sim& sim, const VaeConfig& config, int64_t t, int64_t h, int64_t w);

@@ -11,6 +11,7 @@
 #            tests/gpu/run.sh makes it (the sagesla, nccl and bench parts use it)
 #   service  tests/gpu/run.sh tests bench (scheduler + CUDA workers, overhead)
 #   sagesla  tests/gpu/sagesla.sh (SageSLA parity, golden, op timings, 1.3B DiT and e2e)
+#   residual tests/gpu/residual.sh (DiT residual stream fp32 vs bf16: golden and 1.3B timings)
 #   nccl     tests/gpu/nccl_one_rank.sh (golden through a one-rank NCCL group, its overhead)
 #   portable parity and golden again with TV_KERNELS=portable (the RTX 5090's code paths)
 #   perf     the DISABLED_ perf tests of tv_parity_test (SLA, SageSLA, int8 / FP8 GEMMs, conv;
@@ -70,6 +71,7 @@ for p in "${parts[@]}"; do
       touch /tmp/turbovid-gpu/wan2.1-t2v-1.3b/.complete ;;
     service) part service 300 env TV_GPU_SKIP_BUILD=1 tests/gpu/run.sh tests bench ;;
     sagesla) part sagesla 300 tests/gpu/sagesla.sh "$BUILD" ;;
+    residual) part residual 420 tests/gpu/residual.sh "$BUILD" ;;
     nccl) part nccl 300 tests/gpu/nccl_one_rank.sh "$BUILD" ;;
     portable-golden) part portable-golden 180 env TV_KERNELS=portable bash "$OUT/golden_all.sh" "$BUILD" "$OUT" ;;
     portable)

@@ -61,14 +61,15 @@ Case LinearCase(int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
           }};
 }
 
-Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows) {
+Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows, bool x_f32 = false) {
   // mod_rows: 0 = no modulation, 1 = broadcast [E], m = per row [M, E].
   std::string name = "layer_norm " + std::to_string(m) + "x" + std::to_string(e) +
                      (affine ? " affine" : "") +
                      (mod_rows == 0   ? ""
                       : mod_rows == 1 ? " mod[E]"
-                                      : " mod[M,E]");
-  std::vector<Input> in = {{{m, e}, false, -3.f, 5.f}};
+                                      : " mod[M,E]") +
+                     (x_f32 ? " x f32" : "");
+  std::vector<Input> in = {{{m, e}, x_f32, -3.f, 5.f}};
   if (affine) {
     in.push_back({{e}});
     in.push_back({{e}});
@@ -225,6 +226,42 @@ Case GatedAddCase(int64_t m, int64_t e, int gate_rows) {
           }};
 }
 
+// The residual add fused with the next LayerNorm (GatedAddOp::norm_y): x F32 (the DiT's fp32
+// residual stream, kept F32 on both backends) or the compute dtype; both x and the norm compared.
+Case GatedAddNormCase(int64_t m, int64_t e, bool x_f32, int gate_rows, bool affine, int mod_rows) {
+  std::vector<Input> in = {{{m, e}, x_f32, -3.f, 5.f}, {{m, e}}};
+  if (gate_rows) in.push_back({{gate_rows == 1 ? 1 : m, e}});
+  if (affine) {
+    in.push_back({{e}});
+    in.push_back({{e}});
+  }
+  if (mod_rows) {
+    in.push_back({{mod_rows == 1 ? 1 : m, e}, false, -0.5f, 0.5f});
+    in.push_back({{mod_rows == 1 ? 1 : m, e}});
+  }
+  return {"gated_add+layer_norm " + std::to_string(m) + "x" + std::to_string(e) +
+              (x_f32 ? " x f32" : "") + (gate_rows == 1 ? " gate[E]" : gate_rows ? " gate[M,E]" : "") +
+              (affine ? " affine" : "") + (mod_rows == 1 ? " mod[E]" : mod_rows ? " mod[M,E]" : ""),
+          OpKindOf<GatedAddOp>(), in,
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor n, env.Alloc({m, e}));
+            GatedAddOp op{&t[0], &t[1]};
+            size_t i = 2;
+            if (gate_rows) op.gate = &t[i++];
+            if (affine) {
+              op.norm_weight = &t[i++];
+              op.norm_bias = &t[i++];
+            }
+            if (mod_rows) {
+              op.norm_scale = &t[i++];
+              op.norm_shift = &t[i++];
+            }
+            op.norm_y = &n;
+            TV_RETURN_IF_ERROR(env.b.Run(op));
+            return std::vector<Tensor>{t[0], n};
+          }};
+}
+
 Case EmbeddingCase(int64_t v, int64_t e, int64_t l) {
   return {"embedding " + std::to_string(v) + "x" + std::to_string(e) + " l" + std::to_string(l),
           OpKindOf<EmbeddingOp>(),
@@ -273,6 +310,13 @@ std::vector<Case> AllCases() {
       LayerNormCase(64, 1536, false, 64),
       LayerNormCase(33, 1000, false, 1),
       LayerNormCase(3, 10240, true, 3),  // vector path, two vectors per thread
+      LayerNormCase(64, 1536, false, 1, true),  // fp32 residual's first norm (vector path)
+      LayerNormCase(7, 100, true, 7, true),     // fp32 x, scalar path
+      GatedAddNormCase(64, 1536, true, 1, false, 1),   // the DiT's SA/FFN residual + next norm
+      GatedAddNormCase(37, 5120, true, 0, true, 0),    // 14B width, the cross-attention's norm3
+      GatedAddNormCase(9, 1536, false, 9, false, 9),   // bf16 residual (TV_DIT_RESIDUAL=bf16)
+      GatedAddNormCase(5, 100, true, 1, true, 1),      // the scalar fallback (E % 8 != 0)
+      GatedAddNormCase(3, 10240, true, 1, false, 1),   // two vectors per thread
       RmsNormCase(9, 128, true),
       RmsNormCase(33, 1536, true),
       RmsNormCase(3, 77, false),
