@@ -40,6 +40,12 @@ bool ParseSlaPath(const char* value, SlaPath* out) {
   return Parse(value, kNames, kValues, out);
 }
 
+bool ParseSageSlaPath(const char* value, SageSlaPath* out) {
+  static constexpr const char* kNames[] = {"wgmma", "mma"};
+  static constexpr SageSlaPath kValues[] = {SageSlaPath::kWgmma, SageSlaPath::kMma};
+  return Parse(value, kNames, kValues, out);
+}
+
 bool ParseConv3dPath(const char* value, Conv3dPath* out) {
   static constexpr const char* kNames[] = {"direct", "gemm", "halo", "sm90"};
   static constexpr Conv3dPath kValues[] = {Conv3dPath::kDirect, Conv3dPath::kGemm,

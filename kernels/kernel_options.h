@@ -14,6 +14,10 @@ enum class FaSm90Variant : int { kAuto = 0, kS2 = 1, kS2Pp = 2, kS3Pp = 3, kS2Pp
 // TV_SLA_PORTABLE=1): kAuto and kSm90 take the TMA + wgmma kernel, kWgmma the cp.async wgmma one,
 // kPortable the mma.sync one. Other devices and shapes ignore it.
 enum class SlaPath : int { kAuto = 0, kSm90 = 1, kWgmma = 2, kPortable = 3 };
+// SageSLA's attention kernel (TV_SAGESLA_PATH=wgmma|mma): kAuto and kWgmma take the sm_90a wgmma
+// kernel (IGMMA Q·Kᵀ, QGMMA P·V) where it runs (an sm_90a device, the H100 build's numerics, D =
+// 128), kMma the portable mma.sync one; elsewhere mma.sync. P's e4m3 codes are the same on both.
+enum class SageSlaPath : int { kAuto = 0, kWgmma = 1, kMma = 2 };
 // Conv3d kernel (TV_CONV3D_PATH=direct|gemm|halo|sm90); kAuto takes the fastest that accepts the
 // shapes (kernels/conv.h).
 enum class Conv3dPath : int { kAuto = 0, kDirect = 1, kGemm = 2, kHalo = 3, kSm90 = 4 };
@@ -26,13 +30,15 @@ struct KernelOptions {
   AttentionPath attention = AttentionPath::kAuto;
   FaSm90Variant fa_sm90 = FaSm90Variant::kAuto;
   SlaPath sla = SlaPath::kAuto;
+  SageSlaPath sagesla = SageSlaPath::kAuto;
   Conv3dPath conv3d = Conv3dPath::kAuto;
   Int8GemmPath int8_gemm = Int8GemmPath::kAuto;
   // TV_CONV_SM90_DEBUG=1: the sm90 conv path prints its host-side failures to stderr.
   bool conv_sm90_debug = false;
   // TV_KERNELS=portable: no Hopper-only kernel anywhere (the paths an RTX 4090/5090 takes, run on
   // an H100 to emulate one): attention on the flash kernel, SLA on the portable one, conv3d off
-  // sm90, the int8 GEMM on mma.sync, and SageSLA with the sm_89/sm_120 build's numerics. Set before
+  // sm90, the int8 GEMM and SageSLA's attention on mma.sync, and SageSLA with the sm_89/sm_120
+  // build's numerics. Set before
   // the paths above are read, it turns each kAuto into its portable choice; a path named explicitly
   // still wins.
   bool portable = false;
@@ -51,6 +57,7 @@ struct KernelOptions {
 bool ParseAttentionPath(const char* value, AttentionPath* out);
 bool ParseFaSm90Variant(const char* value, FaSm90Variant* out);
 bool ParseSlaPath(const char* value, SlaPath* out);
+bool ParseSageSlaPath(const char* value, SageSlaPath* out);
 bool ParseConv3dPath(const char* value, Conv3dPath* out);
 bool ParseInt8GemmPath(const char* value, Int8GemmPath* out);
 

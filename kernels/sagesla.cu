@@ -213,19 +213,7 @@ __device__ __forceinline__ void MmaE4m3F16(uint32_t (&d)[2], const uint32_t (&a)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-struct AttnParams {
-  const int8_t* q8;      // [L, N, D]
-  const int8_t* k8;      // [L, N, D]
-  const uint8_t* v8t;    // [N, D, lpad] permuted per 32-key chunk (KeyAt)
-  const float* q_scale;  // [N, nq]
-  const float* k_scale;  // [N, nk]
-  const float* v_scale;  // [N, D]
-  const int* lut;        // [N, nq, ksel]
-  bf16* os;              // [L, N, D] o_s
-  int64_t l, heads, nq, nk, lpad;
-  int ksel;
-  float qk_scale;  // fp32(1/sqrt(D))·log2(e)
-};
+using AttnParams = SageAttnArgs;  // sla_plan.cuh
 
 // One CTA per (query block, head); warp w owns rows 16w..16w+15 of the block (one m16 tile). Per
 // selected key block: K codes [BK, D] and V codes [D, BK] into shared memory, S = Q·Kᵀ in s32,
@@ -244,6 +232,7 @@ __global__ void __launch_bounds__(BQ * 2) SageAttnKernel(AttnParams p) {
   const int64_t qb = blockIdx.x, h = blockIdx.y;
   const int64_t row0 = qb * BQ + warp * 16 + g, row1 = row0 + 8;
   const int64_t stride = p.heads * D;
+  bf16* os = static_cast<bf16*>(p.os);
   uint32_t qa[kKc][4];
 #pragma unroll
   for (int kc = 0; kc < kKc; ++kc) {
@@ -396,13 +385,13 @@ __global__ void __launch_bounds__(BQ * 2) SageAttnKernel(AttnParams p) {
     if (row0 < p.l) {
       const float a = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][0], rs0), s0) : 0.f;
       const float b = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][1], rs0), s1) : 0.f;
-      *reinterpret_cast<__nv_bfloat162*>(p.os + row0 * stride + h * D + c) =
+      *reinterpret_cast<__nv_bfloat162*>(os + row0 * stride + h * D + c) =
           __floats2bfloat162_rn(a, b);
     }
     if (row1 < p.l) {
       const float a = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][2], rs1), s0) : 0.f;
       const float b = p.ksel > 0 ? __fmul_rn(__fmul_rn(o[nt][3], rs1), s1) : 0.f;
-      *reinterpret_cast<__nv_bfloat162*>(p.os + row1 * stride + h * D + c) =
+      *reinterpret_cast<__nv_bfloat162*>(os + row1 * stride + h * D + c) =
           __floats2bfloat162_rn(a, b);
     }
   }
@@ -576,7 +565,9 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
       static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))) * 1.44269504088896340736f};
   const dim3 grid(static_cast<unsigned>(pl.nq), heads);
   cudaError_t e = cudaErrorInvalidValue;
-  if (a.sage == SageNumerics::kSm90) {
+  if (pl.sage_wgmma) {
+    e = LaunchSageAttnWgmma(ap, stream);  // sagesla_sm90.cu: the same numerics on wgmma
+  } else if (a.sage == SageNumerics::kSm90) {
     e = d == 128 ? LaunchAttn<128, 64, 128, false>(ap, grid, stream)
                  : LaunchAttn<64, 64, 128, false>(ap, grid, stream);
   } else if (a.sage == SageNumerics::kSm89) {

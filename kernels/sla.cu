@@ -24,12 +24,13 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
   p->nq = (a.l + a.block_q - 1) / a.block_q;
   p->nk = (a.l + a.block_k - 1) / a.block_k;
   if (a.ksel < 0 || a.ksel > p->nk) return cudaErrorInvalidValue;
-  int dev = 0, sms = 0, smem_optin = 0, major = 0;
+  int dev = 0, sms = 0, smem_optin = 0, major = 0, minor = 0;
   cudaError_t e = cudaGetDevice(&dev);
   if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   if (e == cudaSuccess)
     e = cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
   if (e == cudaSuccess) e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
   if (e != cudaSuccess) return e;
   // Largest scoring group whose [qg, nk] score rows fit in shared memory.
   p->qg = 16;
@@ -86,6 +87,10 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
         (a.sparse_out != nullptr && !Aligned16(a.sparse_out))) {
       return cudaErrorInvalidValue;
     }
+    // The sm_90a wgmma kernel where it runs (sm_90a code needs compute capability 9.0).
+    p->sage_wgmma = a.sage == SageNumerics::kSm90 && a.d == 128 && major == 9 && minor == 0 &&
+                    a.sage_path != SageSlaPath::kMma && SageWgmmaBuilt() &&
+                    SageWgmmaSmemBytes() <= size_t(smem_optin);
     p->nst = (a.l + kSageStatRows - 1) / kSageStatRows;
     p->lpad = p->nk * a.block_k;  // whole 32-key chunks
     const size_t lnd = size_t(a.l) * n * d;

@@ -76,6 +76,9 @@ struct SlaArgs {
   // SageSLA's output (o_s + the linear branch): false = on tensor cores with bf16 SLA's epilogue
   // (D 64/128), true = the one-warp-per-row CUDA-core kernel (KernelOptions::sage_linear_simple).
   bool sage_linear_simple = false;
+  // SageSLA's attention kernel (KernelOptions::sagesla): kAuto / kWgmma take the sm_90a wgmma one
+  // where it runs (sm_90a device, kSm90, D 128), else the mma.sync one.
+  SageSlaPath sage_path = SageSlaPath::kAuto;
 };
 constexpr int kSlaMaxHeadDim = 256;
 

@@ -41,6 +41,7 @@ struct Plan {
   bool sm90 = false;        // sm_90a TMA + wgmma kernel (kernels/sla_sm90.cu), D = 128
   bool wgmma = false;       // the simpler sm_90a wgmma kernel (sla_wgmma_sm90.cu)
   bool kblk_in_kv = false;  // the K^T V kernel also writes the key block sums (block_k = 64)
+  bool sage_wgmma = false;  // SageSLA's attention on the sm_90a wgmma kernel (sagesla_sm90.cu)
   size_t qsum = 0, kblk = 0, kmean = 0, lut = 0, kv_part = 0, ks_part = 0, m16 = 0, m32 = 0,
          ksum = 0, kstats = 0, total = 0;
   // SageSLA: statistics chunks, padded key count, and its buffers (codes, scales, statistics,
@@ -48,6 +49,28 @@ struct Plan {
   int64_t nst = 0, lpad = 0;
   size_t sq8 = 0, sk8 = 0, sv8 = 0, sqs = 0, sks = 0, svs = 0, sksum = 0, svmax = 0, sos = 0;
 };
+
+// SageSLA's block-sparse attention over the quantised operands (sagesla.cu quantises them): the
+// arguments of the mma.sync kernel (sagesla.cu) and of the sm_90a wgmma one (sagesla_sm90.cu).
+struct SageAttnArgs {
+  const int8_t* q8;      // [L, N, D]
+  const int8_t* k8;      // [L, N, D]
+  const uint8_t* v8t;    // [N, D, lpad] permuted per 32-key chunk (sagesla.cu KeyAt)
+  const float* q_scale;  // [N, nq]
+  const float* k_scale;  // [N, nk]
+  const float* v_scale;  // [N, D]
+  const int* lut;        // [N, nq, ksel]
+  void* os;              // [L, N, D] bf16 o_s
+  int64_t l, heads, nq, nk, lpad;
+  int ksel;
+  float qk_scale;  // fp32(1/sqrt(D))·log2(e)
+};
+// The sm_90a kernel (TMA + wgmma: IGMMA for Q·Kᵀ, QGMMA for P·V) for SageNumerics::kSm90 at D =
+// 128: built when TV_CUDA_ARCHS has 90a; its launcher reports NotSupported otherwise and
+// InvalidValue for arguments it does not take.
+bool SageWgmmaBuilt();
+size_t SageWgmmaSmemBytes();
+cudaError_t LaunchSageAttnWgmma(const SageAttnArgs& a, cudaStream_t stream);
 
 template <typename Kernel>
 cudaError_t SetSmem(Kernel kernel, size_t bytes) {

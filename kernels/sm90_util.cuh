@@ -1,7 +1,7 @@
 // Hopper (sm_90a) device helpers of the TMA + wgmma kernels (flash_attention_sm90.cu, sla_sm90.cu,
-// sla_wgmma_sm90.cu, conv_sm90.cu, quant_sm90.cu): mbarriers, TMA loads, proxy fences, setmaxnreg,
-// the 128-byte-swizzle matrix descriptor and every wgmma wrapper. Device code for sm_90a builds
-// only.
+// sla_wgmma_sm90.cu, conv_sm90.cu, quant_sm90.cu, sagesla_sm90.cu): mbarriers, TMA loads, proxy
+// fences, setmaxnreg, the 128-byte-swizzle matrix descriptor and every wgmma wrapper. Device code
+// for sm_90a builds only.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (type only: no libcuda link)
@@ -199,6 +199,18 @@ __device__ __forceinline__ void WgmmaS8(int (&d)[64], uint64_t a, uint64_t b, in
 #undef TV_WG_IACC4
 #undef TV_WG_IACC16
 #undef TV_WG_IACC64
+
+// d (64×128 fp32) = [d +] A (64×32 e4m3, registers: the mma.sync m16n8k32 A-fragment layout per
+// warp) · B (32×128 e4m3, smem, K-major: FP8 wgmma takes no transpose); accumulate 0 overwrites d.
+__device__ __forceinline__ void WgmmaE4m3(float (&d)[64], const uint32_t (&a)[4], uint64_t b,
+                                          int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " TV_WG_REGS64
+      ", {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
+      : TV_WG_ACC64(0)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
+}
 
 #undef TV_WG_ACC4
 #undef TV_WG_ACC16

@@ -76,6 +76,7 @@ absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv() {
     o.sla = kernels::SlaPath::kPortable;
     o.conv3d = kernels::Conv3dPath::kHalo;  // the halo kernel where it takes the shapes, else gemm
     o.int8_gemm = kernels::Int8GemmPath::kMma;
+    o.sagesla = kernels::SageSlaPath::kMma;
   }
   TV_RETURN_IF_ERROR(
       read("TV_ATTENTION", "simple, flash or sm90", kernels::ParseAttentionPath, &o.attention));
@@ -93,6 +94,8 @@ absl::StatusOr<kernels::KernelOptions> CudaKernelOptionsFromEnv() {
     *out = std::strcmp(v, "simple") == 0;
     return true;
   };
+  TV_RETURN_IF_ERROR(
+      read("TV_SAGESLA_PATH", "wgmma or mma", kernels::ParseSageSlaPath, &o.sagesla));
   TV_RETURN_IF_ERROR(
       read("TV_SAGESLA_LINEAR", "mma or simple", parse_sage_linear, &o.sage_linear_simple));
   TV_RETURN_IF_ERROR(read("TV_INT8_GEMM", "mma or sm90", kernels::ParseInt8GemmPath, &o.int8_gemm));

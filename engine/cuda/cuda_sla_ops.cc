@@ -254,6 +254,7 @@ absl::Status RunSageSla(CudaBackend& b, const SageSlaOp& op) {
   a.sage = op.variant == SageSlaVariant::kSm90 ? kernels::SageNumerics::kSm90
                                                : kernels::SageNumerics::kSm89;
   a.sage_linear_simple = b.kernel_options().sage_linear_simple;  // TV_SAGESLA_LINEAR
+  a.sage_path = b.kernel_options().sagesla;                       // TV_SAGESLA_PATH
   auto raw = [](Tensor* t) { return t != nullptr ? t->raw() : nullptr; };
   a.sage_probes.q_int8 = static_cast<int8_t*>(raw(op.q_int8));
   a.sage_probes.q_scale = static_cast<float*>(raw(op.q_scale));
