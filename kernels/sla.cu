@@ -110,6 +110,16 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
 
 }  // namespace
 
+bool SageSlaWgmmaAvailable() {
+  int dev = 0, major = 0, minor = 0, smem_optin = 0;
+  return sla_plan::SageWgmmaBuilt() && cudaGetDevice(&dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+         cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) ==
+             cudaSuccess &&
+         major == 9 && minor == 0 && sla_plan::SageWgmmaSmemBytes() <= size_t(smem_optin);
+}
+
 size_t SlaWorkspaceBytes(const SlaArgs& args) {
   Plan plan;
   return MakePlan(args, &plan) == cudaSuccess ? plan.total : 0;

@@ -82,6 +82,11 @@ struct SlaArgs {
 };
 constexpr int kSlaMaxHeadDim = 256;
 
+// Whether SageSLA's sm_90a wgmma attention kernel runs on the current device: built (TV_CUDA_ARCHS
+// has 90a) and a compute capability 9.0 device. The plan then takes it for kSm90 at D 128 unless
+// SlaArgs::sage_path is kMma.
+bool SageSlaWgmmaAvailable();
+
 // Scratch bytes LaunchSla needs for `args` (pooled blocks, LUT, K^T V partials, proj-folded KV).
 size_t SlaWorkspaceBytes(const SlaArgs& args);
 // Runs the whole op on `stream`; `workspace` holds at least SlaWorkspaceBytes(args) bytes, 256-byte

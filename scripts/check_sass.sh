@@ -5,10 +5,11 @@
 # (HMMA) mma.sync and the Hopper warpgroup (HGMMA / IGMMA / QGMMA) instructions, and fails when a
 # kernel that must use int8 or FP8 tensor cores has none for that arch: quant.cu (W8A8 GEMM,
 # int8) on sm_120a and sm_90a, sagesla.cu (int8 Q·Kᵀ and e4m3 P·V) on sm_120a (and its int8 on
-# sm_90a), and quant_sm90.cu (the Hopper W8A8 GEMM: warpgroup int8, IGMMA) on sm_90a. Hopper has no
-# FP8 mma.sync: ptxas lowers sagesla.cu's e4m3 mma.sync to f16 HMMA on sm_90a (seen on the H100:
-# 0 QMMA, 608 HMMA), so FP8 tensor-core work there needs wgmma (QGMMA); that is printed as a NOTE,
-# not a failure, until a wgmma SageSLA kernel exists.
+# sm_90a), quant_sm90.cu (the Hopper W8A8 GEMM: warpgroup int8, IGMMA) on sm_90a, and
+# sagesla_sm90.cu (SageSLA's Hopper attention: IGMMA for Q·Kᵀ and QGMMA for P·V, both required) on
+# sm_90a. Hopper has no FP8 mma.sync: ptxas lowers sagesla.cu's e4m3 mma.sync to f16 HMMA on
+# sm_90a (seen on the H100: 0 QMMA, 608 HMMA); that portable kernel is printed as a NOTE there, the
+# FP8 tensor-core work on sm_90a being sagesla_sm90.cu's QGMMA.
 # Usage: scripts/check_sass.sh [BUILD]   (default build; prints a table; exit 1 on a missing one)
 set -uo pipefail
 BUILD=${1:-build}
@@ -30,12 +31,17 @@ for o in $objs; do
       quant.cu.o) [ $((i + ig)) -gt 0 ] || { echo "  MISSING: no int8 MMA in $name for $arch"; status=1; } ;;
       quant_sm90.cu.o)
         [ "$arch" != sm_90a ] || [ "$ig" -gt 0 ] || { echo "  MISSING: no IGMMA in $name"; status=1; } ;;
+      sagesla_sm90.cu.o)
+        if [ "$arch" = sm_90a ]; then
+          [ "$ig" -gt 0 ] || { echo "  MISSING: no IGMMA (int8 Q·Kᵀ) in $name"; status=1; }
+          [ "$qg" -gt 0 ] || { echo "  MISSING: no QGMMA (e4m3 P·V) in $name"; status=1; }
+        fi ;;
       sagesla.cu.o)
         [ $((i + ig)) -gt 0 ] || { echo "  MISSING: no int8 MMA in $name for $arch"; status=1; }
         if [ $((q + qg)) -gt 0 ]; then
           :
         elif [ "$arch" = sm_90a ]; then
-          echo "  NOTE: $name on $arch: e4m3 mma.sync lowered to HMMA (Hopper has FP8 in wgmma only)"
+          echo "  NOTE: $name on $arch: e4m3 mma.sync lowered to HMMA (Hopper's FP8: sagesla_sm90.cu)"
         else
           echo "  MISSING: no FP8 MMA in $name for $arch"; status=1
         fi ;;

@@ -440,7 +440,7 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   const char* kVars[] = {"TV_ATTENTION",      "TV_FA_SM90",        "TV_SLA_PATH",
                          "TV_SLA_PORTABLE",   "TV_CONV3D_PATH",    "TV_KERNELS",
                          "TV_INT8_GEMM",      "TV_CONV_SM90_DEBUG", "TV_FP8_FAST_ACCUM",
-                         "TV_FP8_SCALING",    "TV_SAGESLA_LINEAR"};
+                         "TV_FP8_SCALING",    "TV_SAGESLA_LINEAR", "TV_SAGESLA_PATH"};
   for (const char* v : kVars) unsetenv(v);
   absl::StatusOr<kernels::KernelOptions> o = CudaKernelOptionsFromEnv();
   ASSERT_TRUE(o.ok()) << o.status().message();
@@ -449,6 +449,7 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   EXPECT_EQ(o->sla, kernels::SlaPath::kAuto);
   EXPECT_EQ(o->conv3d, kernels::Conv3dPath::kAuto);
   EXPECT_EQ(o->int8_gemm, kernels::Int8GemmPath::kAuto);
+  EXPECT_EQ(o->sagesla, kernels::SageSlaPath::kAuto);
   EXPECT_FALSE(o->conv_sm90_debug);
   EXPECT_FALSE(o->fp8_fast_accum);
   EXPECT_FALSE(o->fp8_epilogue_scaling);
@@ -507,6 +508,27 @@ TEST(CudaKernelOptions, EnvironmentSpellings) {
   ASSERT_FALSE(o.ok());
   EXPECT_NE(o.status().message().find("TV_SAGESLA_LINEAR=cores"), std::string::npos);
   unsetenv("TV_SAGESLA_LINEAR");
+  // TV_SAGESLA_PATH: wgmma | mma; TV_KERNELS=portable makes the default mma.sync, a named path wins.
+  setenv("TV_SAGESLA_PATH", "mma", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->sagesla, kernels::SageSlaPath::kMma);
+  setenv("TV_SAGESLA_PATH", "wgmma", 1);
+  setenv("TV_KERNELS", "portable", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->sagesla, kernels::SageSlaPath::kWgmma);
+  unsetenv("TV_SAGESLA_PATH");
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_EQ(o->sagesla, kernels::SageSlaPath::kMma);
+  unsetenv("TV_KERNELS");
+  setenv("TV_SAGESLA_PATH", "sm90", 1);
+  o = CudaKernelOptionsFromEnv();
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("TV_SAGESLA_PATH=sm90"), std::string::npos)
+      << o.status().message();
+  unsetenv("TV_SAGESLA_PATH");
   setenv("TV_FP8_SCALING", "cublas", 1);
   o = CudaKernelOptionsFromEnv();
   ASSERT_FALSE(o.ok());

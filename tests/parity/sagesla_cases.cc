@@ -5,7 +5,10 @@
 // half-integer (the GPU divides as upstream does, with div.full.f32; the CPU divides exactly:
 // docs/model-math.md §10.2), at most a handful per case. o_s and out by relative L2 against the
 // CPU: both model the same instructions, so only the tensor cores' accumulation order and the
-// approximate exp2/reciprocal separate them. Plus timings at the model shapes (disabled test).
+// approximate exp2/reciprocal separate them. Every case runs under both attention kernels
+// (TV_SAGESLA_PATH=wgmma, the sm_90a one where it runs, and mma) and both output kernels, and the
+// two attention kernels are compared with each other too. Plus timings at the model shapes
+// (disabled test), both attention kernels.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -20,6 +23,7 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "gtest/gtest.h"
+#include "kernels/sla.h"
 #include "tests/parity/parity_case.h"
 
 namespace turbovid::engine::parity {
@@ -153,34 +157,76 @@ std::vector<float> Quotients(const Tensor& x, const Tensor& scale, const Tensor*
   return y;
 }
 
-void CheckShape(Backend& cpu, Backend& cuda, const SageShape& s) {
+// One CUDA configuration: SageSLA's attention kernel and its output kernel.
+struct SageConfig {
+  kernels::SageSlaPath path;
+  bool simple;
+};
+
+std::string ConfigName(const SageConfig& c) {
+  return absl::StrCat("TV_SAGESLA_PATH=", c.path == kernels::SageSlaPath::kMma ? "mma" : "wgmma",
+                      " TV_SAGESLA_LINEAR=", c.simple ? "simple" : "mma");
+}
+
+// The CPU reference once, then the CUDA op under every configuration against it; the wgmma and
+// mma.sync attention kernels also against each other (same codes, same softmax: only the tensor
+// cores' order of the P·V sums differs).
+void CheckShape(Backend& cpu, Backend& cuda, const kernels::KernelOptions& base,
+                const SageShape& s) {
   SCOPED_TRACE(Name(s));
   const std::vector<Tensor> host = Inputs(s, static_cast<uint32_t>(s.l * 31 + s.n * 7 + s.d));
   absl::StatusOr<SageRun> want = RunOn(cpu, s, host);
   ASSERT_TRUE(want.ok()) << want.status().message();
-  absl::StatusOr<SageRun> got = RunOn(cuda, s, host);
-  ASSERT_TRUE(got.ok()) << got.status().message();
-  EXPECT_EQ(Mismatches<int8_t>(got->map, want->map), 0);
-  EXPECT_EQ(Mismatches<uint32_t>(got->qs, want->qs), 0);
-  EXPECT_EQ(Mismatches<uint32_t>(got->ks, want->ks), 0);
-  EXPECT_EQ(Mismatches<uint32_t>(got->km, want->km), 0);
-  EXPECT_EQ(Mismatches<uint32_t>(got->vs, want->vs), 0);
-  EXPECT_EQ(Mismatches<uint8_t>(got->v8, want->v8), 0);
-  const int64_t bq = SageSlaBlockQ(s.variant), bk = SageSlaBlockK(s.variant);
-  const int64_t q_ties = Mismatches<int8_t>(got->q8, want->q8);
-  const int64_t k_ties = Mismatches<int8_t>(got->k8, want->k8);
-  EXPECT_EQ(CodeErrors(got->q8, want->q8, Quotients(host[0], want->qs, nullptr, s.n, s.d, bq)), 0);
-  EXPECT_EQ(CodeErrors(got->k8, want->k8, Quotients(host[1], want->ks, &want->km, s.n, s.d, bk)),
-            0);
-  const double e_os = RelL2(got->sparse_out, want->sparse_out);
-  const double e_out = RelL2(got->out, want->out);
-  std::printf("%s: codes differing at half-integer ties q %lld k %lld; rel L2 o_s %.2e out %.2e\n",
-              Name(s).c_str(), static_cast<long long>(q_ties), static_cast<long long>(k_ties), e_os,
-              e_out);
-  // The CPU's o_s is itself within 0.0105 of upstream on the golden case; CUDA must sit much
-  // closer to it than that (only accumulation order and the approximate instructions differ).
-  EXPECT_LE(e_os, 4e-3);
-  EXPECT_LE(e_out, 4e-3);
+  const SageConfig configs[] = {{kernels::SageSlaPath::kWgmma, false},
+                                {kernels::SageSlaPath::kMma, false},
+                                {kernels::SageSlaPath::kWgmma, true},
+                                {kernels::SageSlaPath::kMma, true}};
+  std::vector<SageRun> runs;
+  for (const SageConfig& c : configs) {
+    SCOPED_TRACE(ConfigName(c));
+    kernels::KernelOptions o = base;
+    o.sagesla = c.path;
+    o.sage_linear_simple = c.simple;
+    ASSERT_TRUE(SetCudaKernelOptions(cuda, o).ok());
+    absl::StatusOr<SageRun> got = RunOn(cuda, s, host);
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ(Mismatches<int8_t>(got->map, want->map), 0);
+    EXPECT_EQ(Mismatches<uint32_t>(got->qs, want->qs), 0);
+    EXPECT_EQ(Mismatches<uint32_t>(got->ks, want->ks), 0);
+    EXPECT_EQ(Mismatches<uint32_t>(got->km, want->km), 0);
+    EXPECT_EQ(Mismatches<uint32_t>(got->vs, want->vs), 0);
+    EXPECT_EQ(Mismatches<uint8_t>(got->v8, want->v8), 0);
+    const int64_t bq = SageSlaBlockQ(s.variant), bk = SageSlaBlockK(s.variant);
+    const int64_t q_ties = Mismatches<int8_t>(got->q8, want->q8);
+    const int64_t k_ties = Mismatches<int8_t>(got->k8, want->k8);
+    EXPECT_EQ(CodeErrors(got->q8, want->q8, Quotients(host[0], want->qs, nullptr, s.n, s.d, bq)),
+              0);
+    EXPECT_EQ(
+        CodeErrors(got->k8, want->k8, Quotients(host[1], want->ks, &want->km, s.n, s.d, bk)), 0);
+    const double e_os = RelL2(got->sparse_out, want->sparse_out);
+    const double e_out = RelL2(got->out, want->out);
+    std::printf(
+        "%s, %s: codes differing at half-integer ties q %lld k %lld; rel L2 o_s %.2e out %.2e\n",
+        Name(s).c_str(), ConfigName(c).c_str(), static_cast<long long>(q_ties),
+        static_cast<long long>(k_ties), e_os, e_out);
+    // The CPU's o_s is itself within 0.0105 of upstream on the golden case; CUDA must sit much
+    // closer to it than that (only accumulation order and the approximate instructions differ).
+    EXPECT_LE(e_os, 4e-3);
+    EXPECT_LE(e_out, 4e-3);
+    runs.push_back(*std::move(got));
+  }
+  // wgmma against mma.sync, same output kernel: the codes bit for bit, o_s to the accumulation
+  // order of the P·V sums (bf16 roundings that flip).
+  for (int i = 0; i < 4; i += 2) {
+    const SageRun& w = runs[i];
+    const SageRun& m = runs[i + 1];
+    EXPECT_EQ(Mismatches<int8_t>(w.q8, m.q8), 0);
+    EXPECT_EQ(Mismatches<int8_t>(w.k8, m.k8), 0);
+    EXPECT_EQ(Mismatches<uint8_t>(w.v8, m.v8), 0);
+    const double e = RelL2(w.sparse_out, m.sparse_out);
+    std::printf("%s: o_s wgmma vs mma.sync rel L2 %.2e\n", Name(s).c_str(), e);
+    EXPECT_LE(e, 2e-3);
+  }
 }
 
 TEST(SageSlaParity, CudaMatchesCpu) {
@@ -193,18 +239,17 @@ TEST(SageSlaParity, CudaMatchesCpu) {
       {1000, 3, 64, 0.3f, SageSlaVariant::kSm90},  // D 64, tails: 1000 = 15·64 + 40 = 7·128 + 104
       {1000, 3, 64, 0.3f, SageSlaVariant::kSm89},
       {2100, 1, 128, 0.5f, SageSlaVariant::kSm89},  // many blocks: both late iterations of sm89
+      {1000, 3, 128, 0.3f, SageSlaVariant::kSm90},  // D 128 tails on the wgmma kernel
+      {2100, 2, 128, 0.5f, SageSlaVariant::kSm90},  // K_sel 8: the TMA ring wraps several times
       {300, 2, 128, 0.1f, SageSlaVariant::kSm90},   // K 0: o_s zero, out = the linear branch
   };
-  // Both output kernels: o_s + linear branch on tensor cores (default) and on CUDA cores.
+  // On an H100 the kSm90 D 128 shapes take the wgmma kernel by default; say so, so that a log
+  // shows which kernel the TV_SAGESLA_PATH=wgmma runs exercised.
+  std::printf("SageSLA wgmma kernel available on this device: %s\n",
+              kernels::SageSlaWgmmaAvailable() ? "yes" : "no (wgmma runs fall back to mma.sync)");
   absl::StatusOr<kernels::KernelOptions> options = GetCudaKernelOptions(**cuda);
   ASSERT_TRUE(options.ok());
-  for (const bool simple : {false, true}) {
-    SCOPED_TRACE(simple ? "TV_SAGESLA_LINEAR=simple" : "TV_SAGESLA_LINEAR=mma");
-    kernels::KernelOptions o = *options;
-    o.sage_linear_simple = simple;
-    ASSERT_TRUE(SetCudaKernelOptions(**cuda, o).ok());
-    for (const SageShape& s : shapes) CheckShape(*cpu, **cuda, s);
-  }
+  for (const SageShape& s : shapes) CheckShape(*cpu, **cuda, *options, s);
   ASSERT_TRUE(SetCudaKernelOptions(**cuda, *options).ok());
 }
 
@@ -244,10 +289,26 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
     };
     absl::StatusOr<kernels::KernelOptions> options = GetCudaKernelOptions(b);
     ASSERT_TRUE(options.ok());
-    for (SageSlaVariant variant : {SageSlaVariant::kSm90, SageSlaVariant::kSm89})
-    for (const bool simple : {false, true}) {
+    struct PerfConfig {
+      SageSlaVariant variant;
+      kernels::SageSlaPath path;
+      bool simple;
+    };
+    // The H100 build's numerics on both attention kernels (wgmma: the default on an H100), the
+    // RTX build's on mma.sync; the CUDA-core output kernel once for comparison.
+    const PerfConfig configs[] = {
+        {SageSlaVariant::kSm90, kernels::SageSlaPath::kWgmma, false},
+        {SageSlaVariant::kSm90, kernels::SageSlaPath::kMma, false},
+        {SageSlaVariant::kSm90, kernels::SageSlaPath::kWgmma, true},
+        {SageSlaVariant::kSm89, kernels::SageSlaPath::kMma, false}};
+    for (const PerfConfig& c : configs) {
+      const SageSlaVariant variant = c.variant;
+      const bool simple = c.simple;
+      const bool wgmma = c.path == kernels::SageSlaPath::kWgmma &&
+                         variant == SageSlaVariant::kSm90 && kernels::SageSlaWgmmaAvailable();
       kernels::KernelOptions o = *options;
       o.sage_linear_simple = simple;
+      o.sagesla = c.path;
       ASSERT_TRUE(SetCudaKernelOptions(b, o).ok());
       SageSlaOp op;
       op.q = &*q;
@@ -258,9 +319,10 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
       op.topk = 0.1f;
       op.variant = variant;
       op.out = &*out;
-      std::printf("sagesla %s, output on %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
+      std::printf("sagesla %s, attention on %s, output on %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
                   variant == SageSlaVariant::kSm90 ? "sm90" : "sm89",
-                  simple ? "CUDA cores" : "tensor cores", static_cast<long long>(s.l),
+                  wgmma ? "wgmma" : "mma.sync", simple ? "CUDA cores" : "tensor cores",
+                  static_cast<long long>(s.l),
                   static_cast<long long>(s.n), static_cast<long long>(s.d), time(op));
     }
     ASSERT_TRUE(SetCudaKernelOptions(b, *options).ok());
