@@ -66,48 +66,50 @@ __device__ __forceinline__ int KeyAt(int p) {
 
 struct QuantParams {
   const bf16* x;       // [L, N, D] q or k
-  const double* ksum;  // [N, nst, D] per-chunk sums of k (smoothing), or null for q
+  const float* kmean;  // [N, D] k's smoothing mean (bf16 values), or null for q
   int8_t* codes;       // [L, N, D]
   float* scale;        // [N, nb]
-  float* mean_probe;   // [N, D] k_mean probe, or null
-  int64_t l, heads, nb, nst;
-  int d, block;
+  int64_t l, heads, nb;
+  int block;
 };
 
 // One CTA per (block, head): the block's amax, its scale, then the codes. For k the smoothing mean
-// (bf16 of the fp32 mean over tokens) is subtracted first, in bf16 as upstream's Triton kernel.
+// (bf16 of the fp32 mean over tokens, FinishStatsKernel) is subtracted first, in bf16 as
+// upstream's Triton kernel. Each thread owns 8 consecutive channels (one 16-byte load per row);
+// the max is exact in any order and every code is elementwise, so the layout changes no bit.
+template <int D>
 __global__ void __launch_bounds__(256) QuantBlockKernel(QuantParams p) {
-  __shared__ float s_mean[kSlaMaxHeadDim];
-  __shared__ float s_red[32];
+  constexpr int kPerRow = D / 8, kRowStep = 256 / kPerRow;
+  __shared__ float s_red[8];
   const int64_t b = blockIdx.x, h = blockIdx.y;
-  const int d = p.d;
-  if (p.ksum != nullptr) {
-    for (int c = threadIdx.x; c < d; c += blockDim.x) {
-      double s = 0;
-      for (int64_t i = 0; i < p.nst; ++i) s += p.ksum[(h * p.nst + i) * d + c];
-      const float mean =
-          __bfloat162float(__float2bfloat16_rn(static_cast<float>(s / static_cast<double>(p.l))));
-      s_mean[c] = mean;
-      if (b == 0 && p.mean_probe != nullptr) p.mean_probe[h * d + c] = mean;
-    }
-    __syncthreads();
-  }
+  const int c0 = (threadIdx.x % kPerRow) * 8, r = threadIdx.x / kPerRow;
+  float mean[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) mean[j] = p.kmean != nullptr ? p.kmean[h * D + c0 + j] : 0.f;
   const int64_t r0 = b * p.block, rows = min(int64_t(p.block), p.l - r0);
-  auto value = [&](int64_t i) {
-    const int64_t t = r0 + i / d;
-    const int c = static_cast<int>(i % d);
-    float x = __bfloat162float(p.x[(t * p.heads + h) * d + c]);
-    if (p.ksum != nullptr) x = __bfloat162float(__float2bfloat16_rn(__fsub_rn(x, s_mean[c])));
-    return x;
+  auto load = [&](int64_t row, float(&x)[8]) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p.x + ((r0 + row) * p.heads + h) * D + c0);
+    const bf16* v = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      x[j] = __bfloat162float(v[j]);
+      if (p.kmean != nullptr)
+        x[j] = __bfloat162float(__float2bfloat16_rn(__fsub_rn(x[j], mean[j])));
+    }
   };
   float amax = 0.f;
-  for (int64_t i = threadIdx.x; i < rows * d; i += blockDim.x) amax = fmaxf(amax, fabsf(value(i)));
+  for (int64_t row = r; row < rows; row += kRowStep) {
+    float x[8];
+    load(row, x);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) amax = fmaxf(amax, fabsf(x[j]));
+  }
   amax = ptx::WarpMax(amax);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) s_red[warp] = amax;
   __syncthreads();
   if (warp == 0) {
-    float m = lane < int(blockDim.x >> 5) ? s_red[lane] : 0.f;
+    float m = lane < 8 ? s_red[lane] : 0.f;
     m = ptx::WarpMax(m);
     if (lane == 0) s_red[0] = m;
   }
@@ -115,11 +117,40 @@ __global__ void __launch_bounds__(256) QuantBlockKernel(QuantParams p) {
   // amax/127 + 1e-7 as the compiled Triton kernel: fma with the rounded reciprocal of 127.
   const float scale = __fmaf_rn(s_red[0], 1.f / 127.f, 1e-7f);
   if (threadIdx.x == 0) p.scale[h * p.nb + b] = scale;
-  for (int64_t i = threadIdx.x; i < rows * d; i += blockDim.x) {
-    const int64_t t = r0 + i / d;
-    const int c = static_cast<int>(i % d);
-    p.codes[(t * p.heads + h) * d + c] = Int8Code(value(i), scale);
+  for (int64_t row = r; row < rows; row += kRowStep) {
+    float x[8];
+    load(row, x);
+    uint32_t w[2] = {0u, 0u};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      w[j >> 2] |= uint32_t(uint8_t(Int8Code(x[j], scale))) << (8 * (j & 3));
+    }
+    *reinterpret_cast<uint2*>(p.codes + ((r0 + row) * p.heads + h) * D + c0) =
+        make_uint2(w[0], w[1]);
   }
+}
+
+// One CTA per head, one thread per channel, after StatsKernel: k's smoothing mean (fp64 sum of the
+// chunks' sums in chunk order, over L, to fp32, to bf16), V's per-channel amax, its scale amax/2.25
+// and its code factor fl(2.25·rcp.approx(amax)) — once per head instead of in every quantiser CTA.
+__global__ void FinishStatsKernel(const double* ksum, const float* vmax, int64_t l, int d,
+                                  int64_t nst, float* kmean, float* v_factor, float* v_scale,
+                                  float* mean_probe) {
+  const int64_t h = blockIdx.x;
+  const int c = threadIdx.x;
+  if (c >= d) return;
+  double s = 0;
+  float amax = 0.f;
+  for (int64_t i = 0; i < nst; ++i) {
+    s += ksum[(h * nst + i) * d + c];
+    amax = fmaxf(amax, vmax[(h * nst + i) * d + c]);
+  }
+  const float mean =
+      __bfloat162float(__float2bfloat16_rn(static_cast<float>(s / static_cast<double>(l))));
+  kmean[h * d + c] = mean;
+  if (mean_probe != nullptr) mean_probe[h * d + c] = mean;
+  v_factor[h * d + c] = __fmul_rn(kVScaleMax, RcpApprox(amax));
+  v_scale[h * d + c] = __fmul_rn(amax, 1.f / kVScaleMax);
 }
 
 // Per chunk of kSageStatRows tokens and head: Σ k per channel (fp64, for the smoothing mean)
@@ -154,19 +185,15 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-// One CTA per (32-key chunk, head), one thread per channel: the channel's scale from its amax
-// (max over the chunks' maxima), then the e4m3 codes of v·fl(2.25·rcp(amax)) into the transposed,
-// permuted tile layout [N, D, lpad] the attention kernel reads, and the token-order probe.
-__global__ void QuantVKernel(const bf16* v, const float* vmax, int64_t l, int64_t heads, int d,
-                             int64_t nst, int64_t lpad, uint8_t* v8t, float* v_scale,
-                             uint8_t* v_probe) {
+// One CTA per (32-key chunk, head), one thread per channel: the e4m3 codes of v·fl(2.25·rcp(amax))
+// (the factor from FinishStatsKernel) into the transposed, permuted tile layout [N, D, lpad] the
+// attention kernels read, and the token-order probe.
+__global__ void QuantVKernel(const bf16* v, const float* v_factor, int64_t l, int64_t heads, int d,
+                             int64_t lpad, uint8_t* v8t, uint8_t* v_probe) {
   const int64_t chunk = blockIdx.x, h = blockIdx.y;
   const int c = threadIdx.x;
   if (c >= d) return;
-  float amax = 0.f;
-  for (int64_t i = 0; i < nst; ++i) amax = fmaxf(amax, vmax[(h * nst + i) * d + c]);
-  const float factor = __fmul_rn(kVScaleMax, RcpApprox(amax));
-  if (chunk == 0) v_scale[h * d + c] = __fmul_rn(amax, 1.f / kVScaleMax);
+  const float factor = v_factor[h * d + c];
   uint32_t words[8];
 #pragma unroll
   for (int w = 0; w < 8; ++w) {
@@ -502,7 +529,8 @@ __global__ void __launch_bounds__(kThreads) LinearOutMmaKernel(LinearOutMmaParam
 
 template <int D>
 cudaError_t LaunchLinearOutMma(const LinearOutMmaParams& lp, cudaStream_t stream) {
-  if (cudaError_t e = SetSmem(LinearOutMmaKernel<D>, SparseSmemBytes(D)); e != cudaSuccess) return e;
+  if (cudaError_t e = SetSmem(LinearOutMmaKernel<D>, SparseSmemBytes(D)); e != cudaSuccess)
+    return e;
   const dim3 grid(static_cast<unsigned>((lp.l + kBm - 1) / kBm), static_cast<unsigned>(lp.heads));
   LinearOutMmaKernel<D><<<grid, kThreads, SparseSmemBytes(D), stream>>>(lp);
   return cudaGetLastError();
@@ -535,15 +563,24 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
   const bf16* q = static_cast<const bf16*>(a.q);
   const bf16* k = static_cast<const bf16*>(a.k);
   const bf16* v = static_cast<const bf16*>(a.v);
+  float* kmean = reinterpret_cast<float*>(ws + pl.skmean);
+  float* v_factor = reinterpret_cast<float*>(ws + pl.svfac);
   StatsKernel<<<dim3(static_cast<unsigned>(pl.nst), heads), 256, 0, stream>>>(k, v, a.l, a.heads, d,
                                                                               pl.nst, ksum, vmax);
-  QuantParams qp{q, nullptr, q8, q_scale, nullptr, a.l, a.heads, pl.nq, pl.nst, d, a.block_q};
-  QuantBlockKernel<<<dim3(static_cast<unsigned>(pl.nq), heads), 256, 0, stream>>>(qp);
-  QuantParams kp{k,     ksum,   k8, k_scale,  a.sage_probes.k_mean, a.l, a.heads,
-                 pl.nk, pl.nst, d,  a.block_k};
-  QuantBlockKernel<<<dim3(static_cast<unsigned>(pl.nk), heads), 256, 0, stream>>>(kp);
+  FinishStatsKernel<<<heads, d, 0, stream>>>(ksum, vmax, a.l, d, pl.nst, kmean, v_factor, v_scale,
+                                             a.sage_probes.k_mean);
+  const QuantParams qp{q, nullptr, q8, q_scale, a.l, a.heads, pl.nq, a.block_q};
+  const QuantParams kp{k, kmean, k8, k_scale, a.l, a.heads, pl.nk, a.block_k};
+  const dim3 qgrid(static_cast<unsigned>(pl.nq), heads), kgrid(static_cast<unsigned>(pl.nk), heads);
+  if (d == 128) {
+    QuantBlockKernel<128><<<qgrid, 256, 0, stream>>>(qp);
+    QuantBlockKernel<128><<<kgrid, 256, 0, stream>>>(kp);
+  } else {
+    QuantBlockKernel<64><<<qgrid, 256, 0, stream>>>(qp);
+    QuantBlockKernel<64><<<kgrid, 256, 0, stream>>>(kp);
+  }
   QuantVKernel<<<dim3(static_cast<unsigned>(pl.lpad / 32), heads), d, 0, stream>>>(
-      v, vmax, a.l, a.heads, d, pl.nst, pl.lpad, v8t, v_scale, a.sage_probes.v_fp8);
+      v, v_factor, a.l, a.heads, d, pl.lpad, v8t, a.sage_probes.v_fp8);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   if (cudaError_t e = timer.Mark(kSlaSageQuant); e != cudaSuccess) return e;
 
@@ -578,10 +615,9 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
   if (cudaError_t e2 = timer.Mark(kSlaSparse); e2 != cudaSuccess) return e2;
 
   // Tensor cores for the model's head sizes (the 32-bit offsets of LoadTile need L·N·D < 2^31).
-  const bool mma_out = !a.sage_linear_simple && (d == 64 || d == 128) &&
-                       a.l * a.heads * d < (int64_t{1} << 31) &&
-                       reinterpret_cast<uintptr_t>(q) % 16 == 0 &&
-                       reinterpret_cast<uintptr_t>(a.out) % 16 == 0;
+  const bool mma_out =
+      !a.sage_linear_simple && (d == 64 || d == 128) && a.l * a.heads * d < (int64_t{1} << 31) &&
+      reinterpret_cast<uintptr_t>(q) % 16 == 0 && reinterpret_cast<uintptr_t>(a.out) % 16 == 0;
   if (mma_out) {
     const LinearOutMmaParams mp{q,
                                 os,
@@ -591,8 +627,8 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
                                 static_cast<bf16*>(a.out),
                                 a.l,
                                 a.heads};
-    const cudaError_t em = d == 128 ? LaunchLinearOutMma<128>(mp, stream)
-                                    : LaunchLinearOutMma<64>(mp, stream);
+    const cudaError_t em =
+        d == 128 ? LaunchLinearOutMma<128>(mp, stream) : LaunchLinearOutMma<64>(mp, stream);
     if (em != cudaSuccess) return em;
     if (cudaError_t e4 = timer.Mark(kSlaSageLinearOut); e4 != cudaSuccess) return e4;
   }
@@ -607,8 +643,8 @@ cudaError_t LaunchSageSparse(const SlaArgs& a, const Plan& pl, uint8_t* ws, Kern
                      d};
   const int64_t items = a.l * a.heads;
   if (!mma_out) {
-    LinearOutKernel<<<static_cast<unsigned>((items + kLinWarps - 1) / kLinWarps), kLinWarps * 32,
-                      0, stream>>>(lp);
+    LinearOutKernel<<<static_cast<unsigned>((items + kLinWarps - 1) / kLinWarps), kLinWarps * 32, 0,
+                      stream>>>(lp);
     if (cudaError_t e3 = cudaGetLastError(); e3 != cudaSuccess) return e3;
     if (cudaError_t e4 = timer.Mark(kSlaSageLinearOut); e4 != cudaSuccess) return e4;
   }

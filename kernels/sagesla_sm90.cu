@@ -36,9 +36,9 @@ constexpr int kBq = 64;        // query rows per CTA = block_q of the kSm90 nume
 constexpr int kBk = 128;       // keys per key block = block_k
 constexpr int kThreads = 128;  // one warpgroup
 constexpr int kStages = 2;     // K/V ring depth
-constexpr uint32_t kQBytes = kBq * kD;       // 8 KB  [64 rows][128 B]
-constexpr uint32_t kKBytes = kBk * kD;       // 16 KB [128 keys][128 B]
-constexpr uint32_t kVBytes = kD * kBk;       // 16 KB [128 channels][128 keys]
+constexpr uint32_t kQBytes = kBq * kD;               // 8 KB  [64 rows][128 B]
+constexpr uint32_t kKBytes = kBk * kD;               // 16 KB [128 keys][128 B]
+constexpr uint32_t kVBytes = kD * kBk;               // 16 KB [128 channels][128 keys]
 constexpr uint32_t kStageBytes = kKBytes + kVBytes;  // the tx bytes of a stage's two boxes
 constexpr uint32_t kBarOff = kQBytes + kStages * kStageBytes;
 // + slack to align the base: the 128-byte swizzle repeats every 1024 bytes, and TMA and wgmma
@@ -278,8 +278,8 @@ bool Aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15)
 cudaError_t Launch(const SageAttnArgs& a, cudaStream_t stream) {
   // 32-bit TMA coordinates and offsets; 16-byte-aligned operands; the LUT row's blocks exist.
   if (a.q8 == nullptr || a.k8 == nullptr || a.v8t == nullptr || a.q_scale == nullptr ||
-      a.k_scale == nullptr || a.v_scale == nullptr || a.os == nullptr || a.l <= 0 ||
-      a.heads <= 0 || a.heads > 65535 || a.ksel < 0 || (a.ksel > 0 && a.lut == nullptr) ||
+      a.k_scale == nullptr || a.v_scale == nullptr || a.os == nullptr || a.l <= 0 || a.heads <= 0 ||
+      a.heads > 65535 || a.ksel < 0 || (a.ksel > 0 && a.lut == nullptr) ||
       a.nq != (a.l + kBq - 1) / kBq || a.nk != (a.l + kBk - 1) / kBk || a.ksel > a.nk ||
       a.lpad != a.nk * kBk || a.l * a.heads * kD >= (int64_t{1} << 31) || !Aligned16(a.q8) ||
       !Aligned16(a.k8) || !Aligned16(a.v8t) || !Aligned16(a.os)) {

@@ -102,6 +102,8 @@ cudaError_t MakePlan(const SlaArgs& a, Plan* p) {
     p->svs = take(n * d * 4);
     p->sksum = take(n * p->nst * d * 8);
     p->svmax = take(n * p->nst * d * 4);
+    p->skmean = take(n * d * 4);
+    p->svfac = take(n * d * 4);
     p->sos = take(a.sparse_out == nullptr ? lnd * 2 : 0);
   }
   p->total = off;

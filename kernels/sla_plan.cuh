@@ -47,7 +47,8 @@ struct Plan {
   // SageSLA: statistics chunks, padded key count, and its buffers (codes, scales, statistics,
   // the o_s scratch when the caller does not ask for sparse_out).
   int64_t nst = 0, lpad = 0;
-  size_t sq8 = 0, sk8 = 0, sv8 = 0, sqs = 0, sks = 0, svs = 0, sksum = 0, svmax = 0, sos = 0;
+  size_t sq8 = 0, sk8 = 0, sv8 = 0, sqs = 0, sks = 0, svs = 0, sksum = 0, svmax = 0, sos = 0,
+         skmean = 0, svfac = 0;
 };
 
 // SageSLA's block-sparse attention over the quantised operands (sagesla.cu quantises them): the

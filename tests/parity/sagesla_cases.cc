@@ -201,8 +201,8 @@ void CheckShape(Backend& cpu, Backend& cuda, const kernels::KernelOptions& base,
     const int64_t k_ties = Mismatches<int8_t>(got->k8, want->k8);
     EXPECT_EQ(CodeErrors(got->q8, want->q8, Quotients(host[0], want->qs, nullptr, s.n, s.d, bq)),
               0);
-    EXPECT_EQ(
-        CodeErrors(got->k8, want->k8, Quotients(host[1], want->ks, &want->km, s.n, s.d, bk)), 0);
+    EXPECT_EQ(CodeErrors(got->k8, want->k8, Quotients(host[1], want->ks, &want->km, s.n, s.d, bk)),
+              0);
     const double e_os = RelL2(got->sparse_out, want->sparse_out);
     const double e_out = RelL2(got->out, want->out);
     std::printf(
@@ -296,11 +296,10 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
     };
     // The H100 build's numerics on both attention kernels (wgmma: the default on an H100), the
     // RTX build's on mma.sync; the CUDA-core output kernel once for comparison.
-    const PerfConfig configs[] = {
-        {SageSlaVariant::kSm90, kernels::SageSlaPath::kWgmma, false},
-        {SageSlaVariant::kSm90, kernels::SageSlaPath::kMma, false},
-        {SageSlaVariant::kSm90, kernels::SageSlaPath::kWgmma, true},
-        {SageSlaVariant::kSm89, kernels::SageSlaPath::kMma, false}};
+    const PerfConfig configs[] = {{SageSlaVariant::kSm90, kernels::SageSlaPath::kWgmma, false},
+                                  {SageSlaVariant::kSm90, kernels::SageSlaPath::kMma, false},
+                                  {SageSlaVariant::kSm90, kernels::SageSlaPath::kWgmma, true},
+                                  {SageSlaVariant::kSm89, kernels::SageSlaPath::kMma, false}};
     for (const PerfConfig& c : configs) {
       const SageSlaVariant variant = c.variant;
       const bool simple = c.simple;
@@ -319,11 +318,11 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
       op.topk = 0.1f;
       op.variant = variant;
       op.out = &*out;
-      std::printf("sagesla %s, attention on %s, output on %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
-                  variant == SageSlaVariant::kSm90 ? "sm90" : "sm89",
-                  wgmma ? "wgmma" : "mma.sync", simple ? "CUDA cores" : "tensor cores",
-                  static_cast<long long>(s.l),
-                  static_cast<long long>(s.n), static_cast<long long>(s.d), time(op));
+      std::printf(
+          "sagesla %s, attention on %s, output on %s [%lld, %lld, %lld] topk 0.1: %.3f ms\n",
+          variant == SageSlaVariant::kSm90 ? "sm90" : "sm89", wgmma ? "wgmma" : "mma.sync",
+          simple ? "CUDA cores" : "tensor cores", static_cast<long long>(s.l),
+          static_cast<long long>(s.n), static_cast<long long>(s.d), time(op));
     }
     ASSERT_TRUE(SetCudaKernelOptions(b, *options).ok());
     SlaOp sla;
