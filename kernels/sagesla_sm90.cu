@@ -154,17 +154,23 @@ __global__ void __launch_bounds__(kThreads, 3)
         sc[j][i] = __fsub_rn(__int_as_float(sacc[4 * j + i] + kMagicBits), kMagic);
       }
     }
-    // From here to the e4m3 codes: sagesla.cu's SageAttnKernel<128, 64, 128, false>, unchanged.
+    // From here to the e4m3 codes: sagesla.cu's SageAttnKernel<128, 64, 128, false>, the same
+    // operations in the same order.
     const float scale = last ? p.qk_scale : __fmul_rn(p.qk_scale, dequant);
+    if (last) {  // the last block: dequantised scores, keys past L masked (one branch per block)
+#pragma unroll
+      for (int j = 0; j < kNt; ++j) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          sc[j][i] = __fmul_rn(sc[j][i], dequant);
+          const int64_t key = blk * kBk + j * 8 + 2 * t + (i & 1);
+          if (key >= p.l) sc[j][i] = kMasked;
+        }
+      }
+    }
     float mx0 = kMasked, mx1 = kMasked;
 #pragma unroll
     for (int j = 0; j < kNt; ++j) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        if (last) sc[j][i] = __fmul_rn(sc[j][i], dequant);
-        const int64_t key = blk * kBk + j * 8 + 2 * t + (i & 1);
-        if (last && key >= p.l) sc[j][i] = kMasked;
-      }
       mx0 = fmaxf(mx0, fmaxf(sc[j][0], sc[j][1]));
       mx1 = fmaxf(mx1, fmaxf(sc[j][2], sc[j][3]));
     }
