@@ -298,6 +298,13 @@ cudaError_t Launch(const SageAttnArgs& a, cudaStream_t stream) {
     return cudaErrorInvalidValue;
   }
   if (cudaError_t e = SetSmem(SageAttnWgmmaKernel, kSmemBytes); e != cudaSuccess) return e;
+  // All of the SM's unified L1/shared memory as shared: three CTAs of 74 KB per SM.
+  if (cudaError_t e =
+          cudaFuncSetAttribute(SageAttnWgmmaKernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
+      e != cudaSuccess) {
+    return e;
+  }
   const dim3 grid(static_cast<unsigned>(a.nq), static_cast<unsigned>(a.heads));
   SageAttnWgmmaKernel<<<grid, kThreads, kSmemBytes, stream>>>(tq, tk, tv, a);
   return cudaGetLastError();
