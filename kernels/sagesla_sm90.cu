@@ -182,12 +182,15 @@ __global__ void __launch_bounds__(kThreads, 3)
     m1 = mn1;
     d0 = __fmul_rn(d0, r0);
     d1 = __fmul_rn(d1, r1);
+    // O's rescale, skipped when no row of the warp has a new max (r = 1: x·1 = x exactly).
+    if (__any_sync(0xffffffffu, r0 != 1.f || r1 != 1.f)) {
 #pragma unroll
-    for (int i = 0; i < kDt; ++i) {
-      o[i][0] = __fmul_rn(o[i][0], r0);
-      o[i][1] = __fmul_rn(o[i][1], r0);
-      o[i][2] = __fmul_rn(o[i][2], r1);
-      o[i][3] = __fmul_rn(o[i][3], r1);
+      for (int i = 0; i < kDt; ++i) {
+        o[i][0] = __fmul_rn(o[i][0], r0);
+        o[i][1] = __fmul_rn(o[i][1], r0);
+        o[i][2] = __fmul_rn(o[i][2], r1);
+        o[i][3] = __fmul_rn(o[i][3], r1);
+      }
     }
     const float nm0 = __fadd_rn(-mn0, kPOffset), nm1 = __fadd_rn(-mn1, kPOffset);
 #pragma unroll
