@@ -3,7 +3,9 @@
 // channel, with upstream's approximate division and reciprocal) and the block-sparse attention
 // kernel on mma.sync (int8 Q·Kᵀ with s32 accumulators, P in e4m3, P·V on e4m3 tensor-core
 // instructions with fp32 or fp16 accumulators as the variant's upstream build). The portable
-// kernel runs on sm_89 and later (H100, RTX 4090/5090); block map and linear branch are SLA's.
+// kernel runs on sm_89 and later (H100, RTX 4090/5090); on an sm_90a device the H100 variant at
+// D 128 runs its attention on wgmma instead (sagesla_sm90.cu: the same softmax, the same P codes).
+// Block map and linear branch are SLA's.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 

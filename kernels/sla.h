@@ -35,7 +35,8 @@ const char* SlaKernelName(int kernel);
 // SageSLA (docs/model-math.md §10): SLA with the sparse branch quantised the SpargeAttn way, in
 // the numerics of one upstream build. kSm90 (H100 build): 64×128 blocks, P·V with fp32
 // accumulators; kSm89 (RTX 4090/5090 build): 128×64 blocks, P·V with fp16 accumulators per block.
-// Both run on the portable mma.sync kernel (sm_89 and later).
+// Both run on the portable mma.sync kernel (sm_89 and later); on an sm_90a device kSm90 at D 128
+// takes the wgmma kernel instead (SlaArgs::sage_path).
 enum class SageNumerics : int { kOff = 0, kSm90 = 1, kSm89 = 2 };
 // The quantised intermediates, written where non-null (golden checks): codes [L, N, D] in token
 // order, scales [N, nq] / [N, nk] / [N, D], k_mean [N, D] (bf16 values).
