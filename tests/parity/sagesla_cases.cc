@@ -9,6 +9,7 @@
 // (TV_SAGESLA_PATH=wgmma, the sm_90a one where it runs, and mma) and both output kernels, and the
 // two attention kernels are compared with each other too. Plus timings at the model shapes
 // (disabled test), both attention kernels.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -300,6 +302,8 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
                                   {SageSlaVariant::kSm90, kernels::SageSlaPath::kMma, false},
                                   {SageSlaVariant::kSm90, kernels::SageSlaPath::kWgmma, true},
                                   {SageSlaVariant::kSm89, kernels::SageSlaPath::kMma, false}};
+    // Outputs kept for the accuracy line: the default H100 configuration and the sm89 one.
+    std::vector<std::pair<std::string, Tensor>> kept;
     for (const PerfConfig& c : configs) {
       const SageSlaVariant variant = c.variant;
       const bool simple = c.simple;
@@ -323,6 +327,13 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
           variant == SageSlaVariant::kSm90 ? "sm90" : "sm89", wgmma ? "wgmma" : "mma.sync",
           simple ? "CUDA cores" : "tensor cores", static_cast<long long>(s.l),
           static_cast<long long>(s.n), static_cast<long long>(s.d), time(op));
+      if (&c == &configs[0] || variant == SageSlaVariant::kSm89) {
+        absl::StatusOr<Tensor> host = b.Download(*out);
+        ASSERT_TRUE(host.ok());
+        absl::StatusOr<Tensor> f = ToF32(*host);
+        ASSERT_TRUE(f.ok());
+        kept.emplace_back(variant == SageSlaVariant::kSm90 ? "sm90" : "sm89", std::move(*f));
+      }
     }
     ASSERT_TRUE(SetCudaKernelOptions(b, *options).ok());
     SlaOp sla;
@@ -335,6 +346,23 @@ TEST(SageSlaPerf, DISABLED_ModelShapes) {
     sla.out = &*out;
     std::printf("sla (bf16) [%lld, %lld, %lld] topk 0.1: %.3f ms\n", static_cast<long long>(s.l),
                 static_cast<long long>(s.n), static_cast<long long>(s.d), time(sla));
+    // Accuracy against bf16 SLA on the same q, k, v, proj_l (random normal data, topk 0.1 each
+    // with its own blocks: 64x128 for SageSLA, 128x64 for SLA): rel. L2 of the outputs.
+    absl::StatusOr<Tensor> ref_host = b.Download(*out);
+    ASSERT_TRUE(ref_host.ok());
+    absl::StatusOr<Tensor> ref = ToF32(*ref_host);
+    ASSERT_TRUE(ref.ok());
+    for (const auto& [name, got] : kept) {
+      double num = 0, den = 0;
+      for (int64_t i = 0; i < ref->numel(); ++i) {
+        const double r = ref->data<float>()[i], d = got.data<float>()[i] - r;
+        num += d * d;
+        den += r * r;
+      }
+      std::printf("sagesla %s vs sla (bf16) [%lld, %lld, %lld] topk 0.1: rel. L2 %.3e\n",
+                  name.c_str(), static_cast<long long>(s.l), static_cast<long long>(s.n),
+                  static_cast<long long>(s.d), std::sqrt(num / std::max(den, 1e-30)));
+    }
   }
 }
 
