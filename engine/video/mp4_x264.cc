@@ -432,15 +432,21 @@ class Mp4Writer::Impl {
   }
   absl::Status Open(int width, int height, const Mp4Options& options);
   absl::Status AddFrames(const Tensor& frames);
+  absl::Status AddI420(const Tensor& pictures);
   absl::StatusOr<std::string> Finish();
   absl::StatusOr<std::string> TakeFragment();
   int64_t frames_added() const { return next_pts_; }
+  // The opened size when the writer runs an FFmpeg stream instead (this Impl is then unused).
+  int width_for_stream = 0;
+  int height_for_stream = 0;
 
  private:
   static void Log(void* self, int level, const char* format, va_list args);
   absl::Status X264Error(const char* what);
   absl::Status Encode(x264_picture_t* picture);  // nullptr drains one delayed frame
   absl::Status CutFragment();                    // fragmented: the new samples → file_
+  absl::Status CheckCount(int64_t count) const;
+  absl::Status EncodePictures(const uint8_t* yuv, int64_t count);  // I420, back to back
 
   x264_t* encoder_ = nullptr;
   int width_ = 0;
@@ -610,6 +616,39 @@ absl::Status Mp4Writer::Impl::Encode(x264_picture_t* picture) {
   return absl::OkStatus();
 }
 
+absl::Status Mp4Writer::Impl::CheckCount(int64_t count) const {
+  if (encoder_ == nullptr || finished_) {
+    return absl::FailedPreconditionError("Mp4Writer: adding frames needs an open writer");
+  }
+  if (next_pts_ + count > kMaxFrames) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frames: more than ", kMaxFrames, " frames in one MP4"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Impl::EncodePictures(const uint8_t* yuv, int64_t count) {
+  const int64_t luma = static_cast<int64_t>(width_) * height_;
+  const int64_t yuv_frame = luma * 3 / 2;
+  for (int64_t f = 0; f < count; ++f) {
+    x264_picture_t picture;
+    x264_picture_init(&picture);
+    // x264 copies the picture before x264_encoder_encode returns; it never writes to it.
+    uint8_t* y = const_cast<uint8_t*>(yuv + f * yuv_frame);
+    picture.img.i_csp = X264_CSP_I420;
+    picture.img.i_plane = 3;
+    picture.img.plane[0] = y;
+    picture.img.plane[1] = y + luma;
+    picture.img.plane[2] = y + luma + luma / 4;
+    picture.img.i_stride[0] = width_;
+    picture.img.i_stride[1] = width_ / 2;
+    picture.img.i_stride[2] = width_ / 2;
+    picture.i_pts = next_pts_++;
+    TV_RETURN_IF_ERROR(Encode(&picture));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Mp4Writer::Impl::AddFrames(const Tensor& frames) {
   if (encoder_ == nullptr || finished_) {
     return absl::FailedPreconditionError("Mp4Writer: AddFrames needs an open writer");
@@ -619,10 +658,7 @@ absl::Status Mp4Writer::Impl::AddFrames(const Tensor& frames) {
     return absl::InvalidArgumentError(absl::StrCat("frames: ", frames.Describe(), " is not ",
                                                    height_, "x", width_, " as opened"));
   }
-  if (next_pts_ + frames.dim(0) > kMaxFrames) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("frames: more than ", kMaxFrames, " frames in one MP4"));
-  }
+  TV_RETURN_IF_ERROR(CheckCount(frames.dim(0)));
   const int64_t luma = static_cast<int64_t>(width_) * height_;
   const int64_t yuv_frame = luma * 3 / 2;
   const int64_t rgb_frame = luma * 3;
@@ -632,23 +668,15 @@ absl::Status Mp4Writer::Impl::AddFrames(const Tensor& frames) {
     const int64_t n = std::min<int64_t>(kFramesPerBatch, count - first);
     yuv_.resize(static_cast<size_t>(n * yuv_frame));
     colour::RgbToI420(rgb + first * rgb_frame, n, width_, height_, yuv_.data());
-    for (int64_t f = 0; f < n; ++f) {
-      x264_picture_t picture;
-      x264_picture_init(&picture);
-      uint8_t* y = yuv_.data() + f * yuv_frame;
-      picture.img.i_csp = X264_CSP_I420;
-      picture.img.i_plane = 3;
-      picture.img.plane[0] = y;
-      picture.img.plane[1] = y + luma;
-      picture.img.plane[2] = y + luma + luma / 4;
-      picture.img.i_stride[0] = width_;
-      picture.img.i_stride[1] = width_ / 2;
-      picture.img.i_stride[2] = width_ / 2;
-      picture.i_pts = next_pts_++;
-      TV_RETURN_IF_ERROR(Encode(&picture));  // x264 copies the picture before returning
-    }
+    TV_RETURN_IF_ERROR(EncodePictures(yuv_.data(), n));
   }
   return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Impl::AddI420(const Tensor& pictures) {
+  TV_RETURN_IF_ERROR(internal::CheckI420(pictures, width_, height_));
+  TV_RETURN_IF_ERROR(CheckCount(pictures.dim(0)));
+  return EncodePictures(pictures.data<uint8_t>(), pictures.dim(0));
 }
 
 absl::StatusOr<std::string> Mp4Writer::Impl::Finish() {
@@ -678,22 +706,61 @@ Mp4Writer::Mp4Writer(Mp4Writer&&) noexcept = default;
 Mp4Writer& Mp4Writer::operator=(Mp4Writer&&) noexcept = default;
 
 absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
-  return impl_->Open(width, height, options);
+  if (encoder_ != Mp4Encoder::kAuto) {
+    return absl::FailedPreconditionError("Mp4Writer: Open called twice");
+  }
+  TV_ASSIGN_OR_RETURN(const Mp4Encoder encoder, internal::ResolveStreamEncoder(options));
+  if (encoder == Mp4Encoder::kX264) {
+    TV_RETURN_IF_ERROR(impl_->Open(width, height, options));
+  } else {
+    TV_RETURN_IF_ERROR(CheckSize(width, height));
+    TV_ASSIGN_OR_RETURN(stream_, internal::OpenFfmpegStream(encoder, width, height, options));
+    impl_->width_for_stream = width;
+    impl_->height_for_stream = height;
+  }
+  encoder_ = encoder;
+  return absl::OkStatus();
 }
 
 absl::Status Mp4Writer::Open(int width, int height, int fps) {
   Mp4Options options;
   options.fps = fps;
-  return impl_->Open(width, height, options);
+  return Open(width, height, options);
 }
 
-absl::Status Mp4Writer::AddFrames(const Tensor& frames) { return impl_->AddFrames(frames); }
+absl::Status Mp4Writer::AddFrames(const Tensor& frames) {
+  if (stream_ == nullptr) return impl_->AddFrames(frames);
+  TV_RETURN_IF_ERROR(CheckFrames(frames));
+  const int w = impl_->width_for_stream, h = impl_->height_for_stream;
+  if (frames.dim(1) != h || frames.dim(2) != w) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frames: ", frames.Describe(), " is not ", h, "x", w, " as opened"));
+  }
+  std::vector<uint8_t> yuv(static_cast<size_t>(frames.dim(0) * w * h * 3 / 2));
+  colour::RgbToI420(frames.data<uint8_t>(), frames.dim(0), w, h, yuv.data());
+  return stream_->AddI420(yuv.data(), frames.dim(0));
+}
 
-absl::StatusOr<std::string> Mp4Writer::Finish() { return impl_->Finish(); }
+absl::Status Mp4Writer::AddI420(const Tensor& pictures) {
+  if (stream_ == nullptr) return impl_->AddI420(pictures);
+  TV_RETURN_IF_ERROR(
+      internal::CheckI420(pictures, impl_->width_for_stream, impl_->height_for_stream));
+  return stream_->AddI420(pictures.data<uint8_t>(), pictures.dim(0));
+}
 
-absl::StatusOr<std::string> Mp4Writer::TakeFragment() { return impl_->TakeFragment(); }
+absl::StatusOr<std::string> Mp4Writer::Finish() {
+  return stream_ != nullptr ? stream_->Finish() : impl_->Finish();
+}
 
-int64_t Mp4Writer::frames_added() const { return impl_->frames_added(); }
+absl::StatusOr<std::string> Mp4Writer::TakeFragment() {
+  return stream_ != nullptr ? stream_->TakeFragment() : impl_->TakeFragment();
+}
+
+int64_t Mp4Writer::frames_added() const {
+  return stream_ != nullptr ? stream_->frames_added() : impl_->frames_added();
+}
+
+Mp4Encoder Mp4Writer::encoder() const { return encoder_; }
 
 absl::StatusOr<std::string> EncodeMp4X264(const Tensor& frames, const Mp4Options& options) {
   TV_RETURN_IF_ERROR(CheckFrames(frames));
@@ -707,6 +774,12 @@ absl::StatusOr<std::string> EncodeMp4X264(const Tensor& frames, const Mp4Options
 
 namespace internal {
 bool HaveX264() { return true; }
+
+absl::StatusOr<Mp4Encoder> ResolveStreamEncoder(const Mp4Options& options) {
+  TV_ASSIGN_OR_RETURN(const Mp4Encoder encoder, ResolveMp4Encoder(options, Mp4Encoder::kAuto));
+  if (encoder != Mp4Encoder::kAuto) return encoder;
+  return ProbeNvenc().available ? Mp4Encoder::kNvenc : Mp4Encoder::kX264;
+}
 }  // namespace internal
 
 }  // namespace turbovid::engine::video

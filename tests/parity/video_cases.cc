@@ -57,7 +57,7 @@ TEST(VideoToI420Parity, CudaMatchesCpuByteForByte) {
   };
   for (const Shape3 s : {Shape3{1, 2, 2}, Shape3{4, 6, 10}, Shape3{3, 34, 62}, Shape3{4, 480, 832}}) {
     for (DType dtype : {DType::kF32, DType::kBF16}) {
-      SCOPED_TRACE(absl::StrCat(s.n, "x", s.h, "x", s.w, " ", DTypeName(dtype)));
+      SCOPED_TRACE(absl::StrCat(s.n, "x", s.h, "x", s.w, " ", std::string(DTypeName(dtype))));
       Tensor host = EdgyVideo(s.n, s.h, s.w, static_cast<uint32_t>(s.n * 7 + s.h + s.w));
       // BF16 input: the CPU sees the same (bf16-representable) values in F32.
       if (dtype == DType::kBF16) {
