@@ -2,7 +2,10 @@
 // reference's bytes exactly (engine/core/colour.h), from F32 and from BF16 input (the VAE's
 // chunks are BF16 on CUDA; the CPU path sees the same values widened to F32), at odd frame
 // counts and at a 480p chunk; values hit every rounding edge (beyond ±1, NaN, ±inf, .5 edges).
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <functional>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -87,6 +90,38 @@ TEST(VideoToI420Parity, CudaMatchesCpuByteForByte) {
                            << (first >= 0 ? int{e[first]} : 0);
     }
   }
+}
+
+// Timings at the 480p chunk (4 frames of 832×480, BF16 as the VAE makes it): the kernel, the
+// I420 download the pipeline makes, and the F32 download it replaces (TV_PERF_FILTER=*Perf*).
+TEST(VideoToI420Perf, DISABLED_Chunk480p) {
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend();
+  if (!cuda.ok()) GTEST_SKIP() << "no CUDA backend: " << cuda.status().message();
+  Backend& b = **cuda;
+  const int64_t n = 4, h = 480, w = 832;
+  auto video = b.Upload(EdgyVideo(n, h, w, 3), DType::kBF16);
+  auto yuv = b.Allocate(DType::kU8, {n, h * w * 3 / 2});
+  ASSERT_TRUE(video.ok() && yuv.ok());
+  const auto time = [&](const std::function<absl::Status()>& run) {
+    using Clock = std::chrono::steady_clock;
+    EXPECT_TRUE(run().ok());
+    EXPECT_TRUE(b.Synchronize().ok());
+    const int reps = 20;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) EXPECT_TRUE(run().ok());
+    EXPECT_TRUE(b.Synchronize().ok());
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / reps;
+  };
+  const double kernel = time([&] { return b.Run(VideoToI420Op{&*video, &*yuv}); });
+  const double i420 = time([&] { return b.Download(*yuv).status(); });
+  const double f32 = time([&] { return b.Download(*video).status(); });
+  const double gb = (video->nbytes() + yuv->nbytes()) / 1e9;
+  std::printf("video_to_i420 [3, %lld, %lld, %lld] bf16: kernel %.3f ms (%.0f GB/s), I420 "
+              "download %.3f ms (%.2f MB), the F32 download it replaces %.3f ms; x21 chunks: "
+              "%.1f ms vs %.1f ms\n",
+              static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w),
+              kernel, gb / (kernel / 1e3), i420, yuv->nbytes() / 1e6, f32, 21 * (kernel + i420),
+              21 * f32);
 }
 
 }  // namespace
