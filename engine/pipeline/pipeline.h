@@ -89,7 +89,7 @@ struct GenerateRequest {
 };
 
 struct GenerateResult {
-  Tensor frames;     // [F, H, W, 3] U8 (empty with encode_mp4 and !return_frames)
+  Tensor frames;     // [F, H, W, 3] U8 (empty when the MP4 streamed and !return_frames)
   std::string mp4;   // MP4 bytes (empty if not asked for)
   // The H.264 encoder that wrote `mp4`: "x264" (libx264 directly), "nvenc" (FFmpeg's h264_nvenc)
   // or "ffmpeg" (FFmpeg's libx264); chosen automatically (video::Mp4Encoder::kAuto: NVENC where
