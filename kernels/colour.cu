@@ -1,9 +1,8 @@
 // VideoToI420: decoded video → I420, byte for byte the CPU's colour.cc (see kernels/colour.h).
 // Every float step is an explicitly rounded intrinsic, so nvcc cannot contract it into an FMA.
-#include "kernels/colour.h"
-
 #include <cstdint>
 
+#include "kernels/colour.h"
 #include "kernels/device_util.cuh"
 
 namespace turbovid::kernels {
@@ -19,8 +18,7 @@ __device__ __forceinline__ int32_t ToU8(float v) {
   return static_cast<int32_t>(floorf(__fadd_rn(__fmul_rn(unit, 255.f), 0.5f)));
 }
 
-__device__ __forceinline__ uint8_t Luma(const VideoToI420Args& a, int32_t r, int32_t g,
-                                        int32_t b) {
+__device__ __forceinline__ uint8_t Luma(const VideoToI420Args& a, int32_t r, int32_t g, int32_t b) {
   const int32_t y = (a.yr * r + a.yg * g + a.yb * b + (16 << 16) + (1 << 15)) >> 16;
   return static_cast<uint8_t>(min(max(y, 16), 235));
 }
@@ -41,7 +39,7 @@ __global__ void VideoToI420Kernel(VideoToI420Args a) {
        i += step) {
     const int64_t cx = i % cw, cy = (i / cw) % ch, f = i / (cw * ch);
     const int64_t p00 = f * luma + 2 * cy * a.w + 2 * cx;  // top-left pixel
-    int32_t rgb[3][4];  // channel, pixel (00, 01, 10, 11)
+    int32_t rgb[3][4];                                     // channel, pixel (00, 01, 10, 11)
 #pragma unroll
     for (int c = 0; c < 3; ++c) {
       const int64_t base = c * plane + p00;

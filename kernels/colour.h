@@ -12,8 +12,8 @@
 namespace turbovid::kernels {
 
 struct VideoToI420Args {
-  ConstBuf video;          // [3, n, h, w] F32 or BF16
-  uint8_t* yuv = nullptr;  // [n][h·w Y, h/2·w/2 U, h/2·w/2 V]
+  ConstBuf video;               // [3, n, h, w] F32 or BF16
+  uint8_t* yuv = nullptr;       // [n][h·w Y, h/2·w/2 U, h/2·w/2 V]
   int64_t n = 0, h = 0, w = 0;  // h, w even
   // 16-bit fixed-point coefficients (luma per pixel; chroma per 2×2 sum, shifted by 18).
   int32_t yr = 0, yg = 0, yb = 0;

@@ -16,15 +16,20 @@ constexpr int32_t Fixed(double v) {
 }
 constexpr double kYScale = 219.0 / 255.0;
 constexpr double kCScale = 224.0 / 255.0;
-constexpr I420Coefficients kCoefficients = {
-    Fixed(0.299 * kYScale),          Fixed(0.587 * kYScale),          Fixed(0.114 * kYScale),
-    Fixed(-0.299 / 1.772 * kCScale), Fixed(-0.587 / 1.772 * kCScale), Fixed(0.5 * kCScale),
-    Fixed(0.5 * kCScale),            Fixed(-0.587 / 1.402 * kCScale), Fixed(-0.114 / 1.402 * kCScale)};
+constexpr I420Coefficients kCoefficients = {Fixed(0.299 * kYScale),
+                                            Fixed(0.587 * kYScale),
+                                            Fixed(0.114 * kYScale),
+                                            Fixed(-0.299 / 1.772 * kCScale),
+                                            Fixed(-0.587 / 1.772 * kCScale),
+                                            Fixed(0.5 * kCScale),
+                                            Fixed(0.5 * kCScale),
+                                            Fixed(-0.587 / 1.402 * kCScale),
+                                            Fixed(-0.114 / 1.402 * kCScale)};
 
 // Chroma row cy of one frame from its RGB rows 2cy and 2cy+1: luma rows 2cy, 2cy+1 and chroma
 // row cy of U and V.
-void RowPair(const uint8_t* r0, const uint8_t* r1, int width, uint8_t* y0, uint8_t* y1,
-             uint8_t* u, uint8_t* v) {
+void RowPair(const uint8_t* r0, const uint8_t* r1, int width, uint8_t* y0, uint8_t* y1, uint8_t* u,
+             uint8_t* v) {
   const I420Coefficients& k = kCoefficients;
   for (int x = 0; x < width; ++x) {
     const uint8_t* a = r0 + 3 * x;
@@ -93,8 +98,8 @@ void VideoToI420(const float* video, int64_t count, int width, int height, uint8
       VideoPixelsToRgb(video + first, plane, 0, 2 * static_cast<int64_t>(width), rows.data());
       uint8_t* y0 = yuv + f * yuv_frame + static_cast<int64_t>(2 * cy) * width;
       uint8_t* u = yuv + f * yuv_frame + luma + static_cast<int64_t>(cy) * (width / 2);
-      RowPair(rows.data(), rows.data() + static_cast<int64_t>(width) * 3, width, y0, y0 + width,
-              u, u + luma / 4);
+      RowPair(rows.data(), rows.data() + static_cast<int64_t>(width) * 3, width, y0, y0 + width, u,
+              u + luma / 4);
     }
   });
 }

@@ -66,8 +66,7 @@ TEST(CpuVideoOps, VideoToI420RejectsBadShapes) {
   EXPECT_THAT(be->Run(VideoToI420Op{&odd, &out}), StatusIs(absl::StatusCode::kInvalidArgument));
   const Tensor video = Tensor::Zeros(DType::kF32, {3, 2, 4, 4});
   Tensor wrong = Tensor::Zeros(DType::kU8, {2, 23});
-  EXPECT_THAT(be->Run(VideoToI420Op{&video, &wrong}),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(be->Run(VideoToI420Op{&video, &wrong}), StatusIs(absl::StatusCode::kInvalidArgument));
   Tensor not_u8 = Tensor::Zeros(DType::kF32, {2, 24});
   EXPECT_THAT(be->Run(VideoToI420Op{&video, &not_u8}),
               StatusIs(absl::StatusCode::kInvalidArgument));

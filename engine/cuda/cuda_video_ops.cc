@@ -16,8 +16,8 @@ absl::Status RunVideoToI420(CudaBackend& b, const VideoToI420Op& op) {
   const Tensor& v = *op.video;
   if (v.rank() != 4 || v.dim(0) != 3 || v.dim(1) < 1 || v.dim(2) < 2 || v.dim(3) < 2 ||
       v.dim(2) % 2 != 0 || v.dim(3) % 2 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "video_to_i420: video ", v.Describe(), " is not [3, n, H, W] with H and W even"));
+    return absl::InvalidArgumentError(absl::StrCat("video_to_i420: video ", v.Describe(),
+                                                   " is not [3, n, H, W] with H and W even"));
   }
   const int64_t n = v.dim(1), h = v.dim(2), w = v.dim(3);
   TV_RETURN_IF_ERROR(ExpectDevice("video_to_i420", "yuv", op.yuv));

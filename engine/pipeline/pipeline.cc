@@ -606,8 +606,7 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
 
 absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, const Tensor& latent,
                                                      int width, int height, bool encode_mp4,
-                                                     const ProgressFn& progress,
-                                                     Tensor* frames,
+                                                     const ProgressFn& progress, Tensor* frames,
                                                      comm::Communicator* split,
                                                      std::string* mp4_encoder,
                                                      double* tail_seconds) const {
@@ -732,9 +731,9 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
     return result;
   }
   if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
-  TV_ASSIGN_OR_RETURN(result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress,
-                                              &result.frames, split, &result.mp4_encoder,
-                                              &result.mp4_tail_seconds));
+  TV_ASSIGN_OR_RETURN(
+      result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress, &result.frames,
+                              split, &result.mp4_encoder, &result.mp4_tail_seconds));
   // Progressive: a cancel that came while the fragments were streaming wins over the finished
   // file (its readers were told already). Rank 0's own check: the other ranks are done.
   if (request.fragmented_mp4 && cancel && cancel()) {

@@ -619,8 +619,8 @@ absl::Status Bench::E2eStage(Pipeline& pipeline, const std::string& attention,
   // Generate reports the job's device peak; on the CPU backend it is the process's peak RSS,
   // which is not device memory (the summary line has it as peak host RSS).
   row.peak_bytes = backend_.device() == Device::kCpu && backend_.memory_limit() == 0 ? -1 : peak;
-  row.note = mp4 ? absl::StrCat("Pipeline::Generate: prompt → ", bytes, "-byte MP4 file (",
-                                encoder, "); measured")
+  row.note = mp4 ? absl::StrCat("Pipeline::Generate: prompt → ", bytes, "-byte MP4 file (", encoder,
+                                "); measured")
                  : "Pipeline::Generate: prompt → frames (no H.264 encoder built)";
   if (backend_.memory_limit() > 0) {
     absl::StrAppend(&row.note, "; memory budget ", FormatGib(backend_.memory_limit()), ": ", plan);

@@ -231,7 +231,7 @@ class StreamWriter : public internal::FfmpegStream {
   bool fragmented_ = false;
   bool finished_ = false;
   int64_t next_pts_ = 0;
-  int64_t packets_ = 0;          // muxed so far
+  int64_t packets_ = 0;  // muxed so far
   int64_t packets_in_fragments_ = 0;
   // Not fragmented: a seekable in-memory file (moov moved to the front). Fragmented: the bytes
   // written so far, and how many TakeFragment handed out.
@@ -293,7 +293,7 @@ absl::Status StreamWriter::Open(Mp4Encoder encoder, int width, int height,
   c->color_trc = AVCOL_TRC_SMPTE170M;
   c->color_range = AVCOL_RANGE_MPEG;
   c->chroma_sample_location = AVCHROMA_LOC_CENTER;
-  c->max_b_frames = 0;  // frames leave in order, a fragment at a time
+  c->max_b_frames = 0;   // frames leave in order, a fragment at a time
   c->gop_size = 10'000;  // one IDR (frame 0), as the x264 path writes
   c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   if (encoder == Mp4Encoder::kNvenc) {
@@ -314,7 +314,8 @@ absl::Status StreamWriter::Open(Mp4Encoder encoder, int width, int height,
     if (err >= 0 && fragmented_) {
       err = av_opt_set(c->priv_data, "x264-params", "rc-lookahead=4:mbtree=1", 0);
     }
-    if (err < 0) return FfmpegError(err, "video: libx264 options", absl::StatusCode::kInvalidArgument);
+    if (err < 0)
+      return FfmpegError(err, "video: libx264 options", absl::StatusCode::kInvalidArgument);
   }
   err = avcodec_open2(c, codec, nullptr);
   if (err < 0) return FfmpegError(err, absl::StrCat("video: opening ", codec_name_));
@@ -326,10 +327,9 @@ absl::Status StreamWriter::Open(Mp4Encoder encoder, int width, int height,
   stream_->time_base = c->time_base;
   stream_->avg_frame_rate = AVRational{options.fps, 1};
   AVDictionary* raw_opts = nullptr;
-  err = av_dict_set(&raw_opts, "movflags",
-                    fragmented_ ? "frag_custom+empty_moov+default_base_moof+skip_trailer"
-                                : "+faststart",
-                    0);
+  err = av_dict_set(
+      &raw_opts, "movflags",
+      fragmented_ ? "frag_custom+empty_moov+default_base_moof+skip_trailer" : "+faststart", 0);
   std::unique_ptr<AVDictionary, DictFree> opts(raw_opts);
   if (err < 0) return FfmpegError(err, "video: mp4 options");
   raw_opts = opts.release();
@@ -468,8 +468,8 @@ absl::StatusOr<std::string> EncodeMp4(const Tensor& frames, const Mp4Options& op
     Mp4Writer writer;
     Mp4Options nvenc = options;
     nvenc.encoder = Mp4Encoder::kNvenc;
-    TV_RETURN_IF_ERROR(writer.Open(static_cast<int>(frames.dim(2)),
-                                   static_cast<int>(frames.dim(1)), nvenc));
+    TV_RETURN_IF_ERROR(
+        writer.Open(static_cast<int>(frames.dim(2)), static_cast<int>(frames.dim(1)), nvenc));
     TV_RETURN_IF_ERROR(writer.AddFrames(frames));
     return writer.Finish();
   }

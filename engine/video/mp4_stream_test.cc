@@ -63,7 +63,8 @@ int64_t DecodedFrames(const std::string& mp4) {
   }
   const std::string out = RunCommand(
       "ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames "
-      "-of csv=p=0 '" + path + "'");
+      "-of csv=p=0 '" +
+      path + "'");
   std::filesystem::remove(path);
   return out.empty() ? -1 : std::atoll(out.c_str());
 }
@@ -142,8 +143,7 @@ TEST(Mp4Stream, FfmpegEncoderWritesAMoovFirstFile) {
 TEST(Mp4Stream, FfmpegEncoderWritesFragmentsAsTheyCome) {
   const Tensor yuv = I420Of(Clip(13, 32, 48));
   Mp4Writer w;
-  ASSERT_TRUE(
-      w.Open(48, 32, Mp4Options{.encoder = Mp4Encoder::kFfmpeg, .fragmented = true}).ok());
+  ASSERT_TRUE(w.Open(48, 32, Mp4Options{.encoder = Mp4Encoder::kFfmpeg, .fragmented = true}).ok());
   std::string pieces;
   int nonempty = 0;
   for (auto [a, b] : {std::pair<int64_t, int64_t>{0, 1}, {1, 5}, {5, 9}, {9, 13}}) {

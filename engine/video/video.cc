@@ -6,8 +6,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "engine/core/colour.h"
 #include "engine/video/mp4_x264.h"
 
@@ -41,10 +41,14 @@ Tensor VideoToFrames(const Tensor& video) {
 
 const char* Mp4EncoderName(Mp4Encoder encoder) {
   switch (encoder) {
-    case Mp4Encoder::kAuto: return "auto";
-    case Mp4Encoder::kFfmpeg: return "ffmpeg";
-    case Mp4Encoder::kX264: return "x264";
-    case Mp4Encoder::kNvenc: return "nvenc";
+    case Mp4Encoder::kAuto:
+      return "auto";
+    case Mp4Encoder::kFfmpeg:
+      return "ffmpeg";
+    case Mp4Encoder::kX264:
+      return "x264";
+    case Mp4Encoder::kNvenc:
+      return "nvenc";
   }
   return "?";
 }
@@ -52,12 +56,11 @@ const char* Mp4EncoderName(Mp4Encoder encoder) {
 namespace internal {
 absl::Status CheckI420(const Tensor& pictures, int width, int height) {
   const int64_t bytes = static_cast<int64_t>(width) * height * 3 / 2;
-  if (!pictures.defined() || pictures.device() != Device::kCpu ||
-      pictures.dtype() != DType::kU8 || pictures.rank() != 2 || pictures.dim(0) < 1 ||
-      pictures.dim(1) != bytes) {
+  if (!pictures.defined() || pictures.device() != Device::kCpu || pictures.dtype() != DType::kU8 ||
+      pictures.rank() != 2 || pictures.dim(0) < 1 || pictures.dim(1) != bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "pictures: ", pictures.defined() ? pictures.Describe() : "empty",
-        " is not a host U8 [T, ", bytes, "] tensor of ", width, "x", height, " I420 pictures"));
+        "pictures: ", pictures.defined() ? pictures.Describe() : "empty", " is not a host U8 [T, ",
+        bytes, "] tensor of ", width, "x", height, " I420 pictures"));
   }
   return absl::OkStatus();
 }

@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -23,16 +23,16 @@ namespace {
 
 // The family case (BackendOpsParity.CudaMatchesCpu): F32 in, slack 0 (exact).
 Case VideoToI420Case(int64_t n, int64_t h, int64_t w) {
-  return {absl::StrCat("video_to_i420 ", n, "x", h, "x", w),
-          OpKindOf<VideoToI420Op>(),
-          {{{3, n, h, w}, true, -1.2f, 1.2f}},
-          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
-            TV_ASSIGN_OR_RETURN(Tensor yuv,
-                                env.Place(Tensor::Zeros(DType::kU8, {n, h * w * 3 / 2})));
-            TV_RETURN_IF_ERROR(env.b.Run(VideoToI420Op{&t[0], &yuv}));
-            return std::vector<Tensor>{yuv};
-          },
-          0.0};
+  return {
+      absl::StrCat("video_to_i420 ", n, "x", h, "x", w),
+      OpKindOf<VideoToI420Op>(),
+      {{{3, n, h, w}, true, -1.2f, 1.2f}},
+      [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+        TV_ASSIGN_OR_RETURN(Tensor yuv, env.Place(Tensor::Zeros(DType::kU8, {n, h * w * 3 / 2})));
+        TV_RETURN_IF_ERROR(env.b.Run(VideoToI420Op{&t[0], &yuv}));
+        return std::vector<Tensor>{yuv};
+      },
+      0.0};
 }
 
 // bf16-valued host video with edge values.
@@ -40,10 +40,16 @@ Tensor EdgyVideo(int64_t n, int64_t h, int64_t w, uint32_t seed) {
   Tensor t = Tensor::Zeros(DType::kF32, {3, n, h, w});
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.2f, 1.2f);
-  const float edges[] = {-1.f, 1.f, 0.f, -0.f, std::numeric_limits<float>::quiet_NaN(),
+  const float edges[] = {-1.f,
+                         1.f,
+                         0.f,
+                         -0.f,
+                         std::numeric_limits<float>::quiet_NaN(),
                          std::numeric_limits<float>::infinity(),
-                         -std::numeric_limits<float>::infinity(), 2.f * (0.5f / 255.f) - 1.f,
-                         2.f * (127.5f / 255.f) - 1.f, 2.f * (254.5f / 255.f) - 1.f};
+                         -std::numeric_limits<float>::infinity(),
+                         2.f * (0.5f / 255.f) - 1.f,
+                         2.f * (127.5f / 255.f) - 1.f,
+                         2.f * (254.5f / 255.f) - 1.f};
   float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     p[i] = rng() % 9 == 0 ? edges[rng() % (sizeof(edges) / sizeof(edges[0]))] : dist(rng);
@@ -58,7 +64,8 @@ TEST(VideoToI420Parity, CudaMatchesCpuByteForByte) {
   struct Shape3 {
     int64_t n, h, w;
   };
-  for (const Shape3 s : {Shape3{1, 2, 2}, Shape3{4, 6, 10}, Shape3{3, 34, 62}, Shape3{4, 480, 832}}) {
+  for (const Shape3 s :
+       {Shape3{1, 2, 2}, Shape3{4, 6, 10}, Shape3{3, 34, 62}, Shape3{4, 480, 832}}) {
     for (DType dtype : {DType::kF32, DType::kBF16}) {
       SCOPED_TRACE(absl::StrCat(s.n, "x", s.h, "x", s.w, " ", std::string(DTypeName(dtype))));
       Tensor host = EdgyVideo(s.n, s.h, s.w, static_cast<uint32_t>(s.n * 7 + s.h + s.w));
@@ -116,12 +123,12 @@ TEST(VideoToI420Perf, DISABLED_Chunk480p) {
   const double i420 = time([&] { return b.Download(*yuv).status(); });
   const double f32 = time([&] { return b.Download(*video).status(); });
   const double gb = (video->nbytes() + yuv->nbytes()) / 1e9;
-  std::printf("video_to_i420 [3, %lld, %lld, %lld] bf16: kernel %.3f ms (%.0f GB/s), I420 "
-              "download %.3f ms (%.2f MB), the F32 download it replaces %.3f ms; x21 chunks: "
-              "%.1f ms vs %.1f ms\n",
-              static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w),
-              kernel, gb / (kernel / 1e3), i420, yuv->nbytes() / 1e6, f32, 21 * (kernel + i420),
-              21 * f32);
+  std::printf(
+      "video_to_i420 [3, %lld, %lld, %lld] bf16: kernel %.3f ms (%.0f GB/s), I420 "
+      "download %.3f ms (%.2f MB), the F32 download it replaces %.3f ms; x21 chunks: "
+      "%.1f ms vs %.1f ms\n",
+      static_cast<long long>(n), static_cast<long long>(h), static_cast<long long>(w), kernel,
+      gb / (kernel / 1e3), i420, yuv->nbytes() / 1e6, f32, 21 * (kernel + i420), 21 * f32);
 }
 
 }  // namespace
