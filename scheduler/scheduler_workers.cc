@@ -325,6 +325,10 @@ void Scheduler::HandleResult(Worker& worker, const v1::TaskResult& result,
         .Observe(now - job->stage_started_steady);
   }
   CountRunLocked(*job, result, now);
+  if (result.ok() && !result.mp4_encoder().empty()) {
+    TV_LOG(INFO) << "job " << job->stored.job_id << ": MP4 encoded by " << result.mp4_encoder()
+                 << ", " << result.mp4_tail_seconds() << " s after the last decoded chunk";
+  }
   if (result.peak_memory_bytes() > 0) {
     metrics_->job_peak_memory.WithLabels({model_id, worker.info.node_class()})
         .Observe(static_cast<double>(result.peak_memory_bytes()));

@@ -28,12 +28,20 @@ for mode in ("dense", "sla"):
     assert r["n"] == 2 and all(v > 0 for v in r["samples_ms"]), r
     assert "MP4" in r["note"], r["note"]
     assert any(p["stage"] == "pipeline" and p["attention"] == mode for p in rows), f"{mode}: no pipeline row"
+    # The MP4's tail (encode wait after the last decoded chunk), per timed run, naming the
+    # encoder the writer chose: libx264 here (no NVENC on a CPU machine).
+    tail = [r for r in rows if r["stage"] == "mp4_tail" and r["attention"] == mode]
+    assert len(tail) == 1, f"{mode}: {len(tail)} mp4_tail rows"
+    assert tail[0]["n"] == 2 and all(v >= 0 for v in tail[0]["samples_ms"]), tail[0]
+    assert "encoder x264" in tail[0]["note"] and "NVENC probe" in tail[0]["note"], tail[0]["note"]
+    assert "(x264)" in r["note"], r["note"]
 # The measured rows come right after the sums they check.
 last_pipeline = max(i for i, s in enumerate(stages) if s == "pipeline")
 first_e2e = min(i for i, s in enumerate(stages) if s == "generate_e2e")
 assert first_e2e > last_pipeline, stages
 print("bench e2e: generate_e2e rows ok:",
-      {r["attention"]: r["median_ms"] for r in rows if r["stage"] == "generate_e2e"})
+      {r["attention"]: r["median_ms"] for r in rows if r["stage"] == "generate_e2e"},
+      "mp4 tails (ms):", {r["attention"]: r["median_ms"] for r in rows if r["stage"] == "mp4_tail"})
 PY
 
 # Stage selection: e2e alone loads only the pipeline.
@@ -43,7 +51,7 @@ PY
 /usr/bin/python3 - "$work/e2e_only.json" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))["rows"]
-assert [r["stage"] for r in rows] == ["load_pipeline", "generate_e2e"], [r["stage"] for r in rows]
+assert [r["stage"] for r in rows] == ["load_pipeline", "generate_e2e", "mp4_tail"], [r["stage"] for r in rows]
 assert rows[1]["median_ms"] > 0 and not rows[1]["error"], rows[1]
 PY
 echo "engine bench e2e: all checks passed"

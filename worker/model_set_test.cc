@@ -15,6 +15,7 @@
 #include "engine/backends/backends.h"
 #include "engine/pipeline/model_dir.h"
 #include "engine/testing/tiny_checkpoint.h"
+#include "engine/video/video.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/task_runner.h"
@@ -177,6 +178,9 @@ TEST_F(ModelSetTest, RunTaskReportsTheLoadOnlyWhenCold) {
     ASSERT_FALSE(stages.empty());
     EXPECT_EQ(stages.front(), cold ? v1::STAGE_LOADING_MODEL : v1::STAGE_ENCODING_TEXT);
     EXPECT_EQ(stages.back(), v1::STAGE_UPLOADING);
+    // The encoder that wrote the MP4 is reported (TaskResult.mp4_encoder): libx264 here, where
+    // no NVENC opens (and TV_MP4_ENCODER is not set by the tests).
+    EXPECT_EQ(outcome.mp4_encoder, engine::video::ProbeNvenc().available ? "nvenc" : "x264");
   }
   EXPECT_TRUE(Loaded(*set)["b"]);
 }

@@ -173,6 +173,7 @@ absl::StatusOr<engine::GenerateRequest> ToGenerateRequest(const v1::ResolvedJob&
   g.sla_topk = job.sla_topk();
   g.preview_width = job.preview_width();
   g.fragmented_mp4 = job.progressive();
+  g.return_frames = false;  // the MP4 alone: only its I420 pictures leave the device
   return g;
 }
 
@@ -238,6 +239,8 @@ TaskOutcome RunTask(const v1::AssignTask& task, ModelSet& models, const Progress
   }
   outcome.mp4 = std::move(result->mp4);
   outcome.peak_bytes = result->peak_bytes;
+  outcome.mp4_encoder = result->mp4_encoder;
+  outcome.mp4_tail_seconds = result->mp4_tail_seconds;
   tracker.Enter(v1::STAGE_UPLOADING, request.steps);
   outcome.status = upload(outcome.mp4, true);
   tracker.EndStage(absl::Now());

@@ -29,6 +29,8 @@ struct TaskOutcome {
   absl::Status status;  // Cancelled when stopped by the cancel check
   std::string mp4;
   int64_t peak_bytes = 0;
+  std::string mp4_encoder;  // GenerateResult::mp4_encoder
+  double mp4_tail_seconds = 0;
   // The pipeline started (its collectives, in a worker group), and how it ended (the upload
   // after it is the leader's alone). A failure before it is one every rank agreed on; a
   // pipeline failure other than Cancelled may be this rank's alone.

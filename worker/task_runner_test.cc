@@ -43,6 +43,7 @@ TEST(ToGenerateRequestTest, CopiesEveryField) {
   EXPECT_EQ(g->sampler, engine::SamplerKind::kRcm);
   EXPECT_EQ(g->attention, engine::AttentionMode::kSla);
   EXPECT_EQ(g->sla_topk, 0.25f);
+  EXPECT_FALSE(g->return_frames);  // the worker wants the MP4 only
 }
 
 // The sampler comes from the job, whatever the variant is called: an rCM variant not named

@@ -486,6 +486,8 @@ void Worker::RunOne(const Pending& pending) {
   r->set_video_bytes(outcome.status.ok() ? static_cast<int64_t>(outcome.mp4.size()) : 0);
   r->set_peak_memory_bytes(outcome.peak_bytes);
   r->set_run_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+  r->set_mp4_encoder(outcome.mp4_encoder);
+  r->set_mp4_tail_seconds(outcome.mp4_tail_seconds);
   const bool delivered = session->Write(message);
 
   std::string result = outcome.status.ok()                   ? "succeeded"

@@ -262,9 +262,19 @@ struct Upsample2xOp {
   Tensor* y = nullptr;        // [C, T, 2H, 2W]
 };
 
+// The VAE's decoded frames → I420 pictures for the H.264 encoder: every value to 8 bits with
+// TurboDiffusion's rounding, then BT.601 limited range with chroma at the 2×2 block's centre, in
+// fixed point: byte for byte engine/core/colour.h's VideoToI420 (= RgbToI420 of VideoToFrames) on
+// every backend, so a device hands the host 1.5 bytes per pixel instead of the video's 12.
+struct VideoToI420Op {
+  const Tensor* video = nullptr;  // [3, n, H, W] F32 (or BF16 on a device), H and W even
+  Tensor* yuv = nullptr;          // [n, H·W·3/2] U8: per frame the Y plane, then U, then V
+};
+
 using Op = std::variant<LinearOp, Int8LinearOp, LayerNormOp, RmsNormOp, RopeOp, AttentionOp, SlaOp,
                         SageSlaOp, UnaryOp, BinaryOp, GatedAddOp, EmbeddingOp, CopyOp, Conv3dOp,
-                        ChannelRmsNormOp, Upsample2xOp, RowSumSquaresOp, Fp8LinearOp, Fp8QuantizeOp>;
+                        ChannelRmsNormOp, Upsample2xOp, RowSumSquaresOp, Fp8LinearOp, Fp8QuantizeOp,
+                        VideoToI420Op>;
 inline constexpr size_t kNumOpKinds = std::variant_size_v<Op>;
 
 // Index of an op struct in `Op`, usable as Supports(OpKindOf<LinearOp>()).

@@ -20,6 +20,7 @@ CpuBackend::CpuBackend() {
   RegisterSageSlaOps(*this);
   RegisterQuantOps(*this);
   RegisterConvOps(*this);
+  RegisterVideoOps(*this);
 }
 
 absl::StatusOr<Tensor> CpuBackend::Allocate(DType dtype, Shape shape) {

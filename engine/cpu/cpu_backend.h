@@ -21,6 +21,7 @@ void RegisterSlaOps(CpuBackend& backend);        // sla_ops.cc
 void RegisterSageSlaOps(CpuBackend& backend);    // sagesla_ops.cc
 void RegisterQuantOps(CpuBackend& backend);      // quant_ops.cc
 void RegisterConvOps(CpuBackend& backend);       // conv_ops.cc
+void RegisterVideoOps(CpuBackend& backend);      // video_ops.cc (decoded video → I420)
 
 class CpuBackend : public Backend {
  public:

@@ -177,6 +177,7 @@ absl::Status CudaBackend::Init(int device, const kernels::KernelOptions& options
   RegisterCudaConvOps(*this);
   RegisterCudaSlaOps(*this);
   RegisterCudaQuantOps(*this);
+  RegisterCudaVideoOps(*this);
   return absl::OkStatus();
 }
 

@@ -116,6 +116,7 @@ void RegisterCudaOps(
 void RegisterCudaConvOps(CudaBackend& backend);  // cuda_conv_ops.cc: conv3d, channel norm, upsample
 void RegisterCudaSlaOps(CudaBackend& backend);   // cuda_sla_ops.cc: SLA, SageSLA
 void RegisterCudaQuantOps(CudaBackend& backend);  // cuda_quant_ops.cc: int8 W8A8 linear
+void RegisterCudaVideoOps(CudaBackend& backend);  // cuda_video_ops.cc: decoded video → I420
 
 // Profile label of an op: its name, with the main operand's shape for the heavy ops.
 std::string ProfileLabel(size_t kind, const Tensor* main);

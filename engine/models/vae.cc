@@ -696,7 +696,7 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
   }
   TV_ASSIGN_OR_RETURN(Tensor x, run.Conv(conv2_, zd, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}));
   Tensor video;
-  if (root) video = Tensor::Zeros(DType::kF32, {3, 1 + 4 * (t - 1), 8 * h, 8 * w});
+  if (root && !on_chunk) video = Tensor::Zeros(DType::kF32, {3, 1 + 4 * (t - 1), 8 * h, 8 * w});
   // Chunk i's download is queued behind its work and collected after chunk i+1's work is queued,
   // so the device never waits for the host's copying, conversion and callbacks.
   // TV_VAE_PROFILE=1 prints the host-side split of one decode to stderr: queueing the chunks'
@@ -715,7 +715,6 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
     const int64_t f0 = pending_chunk == 0 ? 0 : 1 + 4 * (pending_chunk - 1);
     CopyFrames(host, video, f0);
     lap("copy into the video");
-    if (on_chunk) on_chunk(host, f0);
     if (on_frame) on_frame(static_cast<int>(pending_chunk), static_cast<int>(t));
     lap("callbacks");
     return absl::OkStatus();
@@ -731,6 +730,12 @@ absl::StatusOr<Tensor> WanVaeImpl::Decode(const Tensor& z,
     if (y.rank() != 4 || y.dim(1) != want || y.dim(2) != 8 * h || y.dim(3) != 8 * w) {
       return absl::InternalError(
           absl::StrCat("vae decode: latent frame ", i, " gave ", y.Describe()));
+    }
+    if (on_chunk) {  // the caller takes the chunk where it is: nothing downloaded here
+      TV_RETURN_IF_ERROR(on_chunk(y, i == 0 ? 0 : 1 + 4 * (i - 1)));
+      lap("callbacks");
+      if (on_frame) on_frame(static_cast<int>(i), static_cast<int>(t));
+      continue;
     }
     TV_ASSIGN_OR_RETURN(std::unique_ptr<PendingDownload> next, backend_.DownloadAsync(y));
     lap("queue the chunk's work");

@@ -33,10 +33,12 @@ class WanVae {
                                                       io::WeightSet& weights, Backend& backend,
                                                       bool encoder, bool decoder);
   // z: normalised latent [z_dim, T, H, W] host F32 → video [3, 1+4(T-1), 8H, 8W] host F32,
-  // NOT clamped. `on_frame(i, T)` is called after each latent frame is decoded (may be null);
-  // `on_chunk(chunk, first)` gets that latent frame's video frames [3, n, 8H, 8W] (host F32, first
-  // output frame index `first`) as soon as they are on the host, so that a caller can encode while
-  // the next chunk decodes.
+  // NOT clamped. `on_frame(i, T)` is called after each latent frame is decoded (may be null).
+  // With `on_chunk` the video stays on the backend: `on_chunk(chunk, first)` gets each latent
+  // frame's video frames [3, n, 8H, 8W] as a backend tensor (compute dtype; first output frame
+  // index `first`) as soon as their work is queued, valid during the call (work the caller queues
+  // on it runs in order), nothing is downloaded and Decode returns an undefined tensor; an error
+  // it returns ends the decode. So a caller can convert and encode a chunk while the next decodes.
   //
   // With `split` the decode is split by rows over its ranks (docs/parallelism.md §4):
   // collective, every rank calls it with the same z; each decodes its band of latent rows (halo
@@ -44,7 +46,7 @@ class WanVae {
   // alone calls the callbacks and returns the video (the other ranks return an undefined
   // tensor). The latent height must be at least split->size(). A one-rank `split` decodes the
   // whole frame through the same gathers (no halo): the one-rank collectives path.
-  using ChunkFn = std::function<void(const Tensor& chunk, int64_t first)>;
+  using ChunkFn = std::function<absl::Status(const Tensor& chunk, int64_t first)>;
   virtual absl::StatusOr<Tensor> Decode(const Tensor& z, const std::function<void(int, int)>& on_frame = {},
                                         const ChunkFn& on_chunk = {},
                                         comm::Communicator* split = nullptr) const = 0;

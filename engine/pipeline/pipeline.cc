@@ -118,22 +118,27 @@ int64_t PeakRssBytes() {
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
 
-// Feeds the VAE's video chunks to a video::Mp4Writer on its own thread (FIFO): the chunk's RGB
-// conversion is made on the caller's thread (the VAE's host buffer is only valid during its
-// callback), the whole-video uint8 tensor (97 MB at 480p) is filled and x264 runs on the encoder
-// thread, beside the VAE decode.
+// Feeds the VAE's video chunks to a video::Mp4Writer on its own thread (FIFO). Each chunk arrives
+// on the backend; on the VAE's thread its I420 pictures are made there (VideoToI420Op: on a GPU
+// only 1.5 bytes per pixel cross to the host instead of 12) and their download queued; chunk k's
+// download is collected once chunk k+1's work is queued, so the device never waits for the host,
+// and the encoder thread (x264's own threads, or NVENC) encodes chunk k while k+1 decodes. With
+// `keep_frames` the chunk's RGB frames are also downloaded and kept (GenerateResult::frames).
 class Mp4Encoder {
  public:
+  explicit Mp4Encoder(Backend& backend) : backend_(backend) {}
   ~Mp4Encoder() {
     if (thread_.joinable()) {
       Close();
       thread_.join();
     }
   }
-  // `sink` (fragmented only): each fragment's bytes, on the encoder thread, as x264 returns them.
-  absl::Status Start(int64_t frames, int width, int height, bool fragmented,
+  // `sink` (fragmented only): each fragment's bytes, on the encoder thread, as the encoder
+  // returns them.
+  absl::Status Start(int64_t frames, int width, int height, bool fragmented, bool keep_frames,
                      std::function<void(const std::string&)> sink) {
     shape_ = {frames, height, width, 3};
+    keep_frames_ = keep_frames;
     video::Mp4Options options;
     options.fragmented = fragmented;
     sink_ = std::move(sink);
@@ -141,30 +146,67 @@ class Mp4Encoder {
     thread_ = std::thread([this] { Loop(); });
     return absl::OkStatus();
   }
-  // `chunk` [3, n, H, W] host F32: video frames first … first+n-1.
-  void Push(const Tensor& chunk, int64_t first) {
-    Tensor rgb = video::VideoToFrames(chunk);  // [n, H, W, 3] U8, our own copy
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back({std::move(rgb), first});
-    cv_.notify_one();
+  video::Mp4Encoder encoder() const { return writer_.encoder(); }
+  // `chunk` [3, n, H, W] on the backend: video frames first … first+n-1 (VAE thread).
+  absl::Status Push(const Tensor& chunk, int64_t first) {
+    Pending next;
+    next.first = first;
+    TV_ASSIGN_OR_RETURN(Tensor yuv,
+                        backend_.AllocateUninitialized(
+                            DType::kU8, {chunk.dim(1), chunk.dim(2) * chunk.dim(3) * 3 / 2}));
+    TV_RETURN_IF_ERROR(backend_.Run(VideoToI420Op{&chunk, &yuv}));
+    TV_ASSIGN_OR_RETURN(next.yuv, backend_.DownloadAsync(yuv));
+    if (keep_frames_) {
+      TV_ASSIGN_OR_RETURN(next.video, backend_.DownloadAsync(chunk));
+    }
+    if (pending_.yuv) TV_RETURN_IF_ERROR(Collect());
+    pending_ = std::move(next);
+    return absl::OkStatus();
   }
-  // The MP4 bytes; `frames` gets every frame [F, H, W, 3] U8.
-  absl::StatusOr<std::string> Finish(Tensor* frames) {
+  // The MP4 bytes; `frames` gets every frame [F, H, W, 3] U8 when kept. `tail_seconds`: from the
+  // last chunk's pictures on the host to the MP4 finished (the encode the decode did not hide).
+  absl::StatusOr<std::string> Finish(Tensor* frames, double* tail_seconds) {
+    absl::Status collected = pending_.yuv ? Collect() : absl::OkStatus();
+    const auto t0 = std::chrono::steady_clock::now();
     Close();
     thread_.join();
+    TV_RETURN_IF_ERROR(collected);
     TV_RETURN_IF_ERROR(status_);
-    if (!frames_.defined()) return absl::InternalError("mp4: the VAE produced no frames");
-    *frames = frames_;
+    if (keep_frames_) {
+      if (!frames_.defined()) return absl::InternalError("mp4: the VAE produced no frames");
+      *frames = frames_;
+    }
     TV_ASSIGN_OR_RETURN(std::string mp4, writer_.Finish());
     if (sink_) TV_RETURN_IF_ERROR(Hand(writer_.TakeFragment()));
+    *tail_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return mp4;
   }
 
  private:
+  struct Pending {
+    std::unique_ptr<PendingDownload> yuv, video;
+    int64_t first = 0;
+  };
   struct Chunk {
-    Tensor rgb;  // [n, H, W, 3] U8
+    Tensor yuv;  // [n, H·W·3/2] U8
+    Tensor rgb;  // [n, H, W, 3] U8 (keep_frames) or undefined
     int64_t first;
   };
+  // Waits for the pending chunk's downloads and hands it to the encoder thread (VAE thread).
+  absl::Status Collect() {
+    Pending p = std::move(pending_);
+    pending_ = Pending();
+    Chunk c{Tensor(), Tensor(), p.first};
+    TV_ASSIGN_OR_RETURN(c.yuv, p.yuv->Wait());
+    if (p.video) {
+      TV_ASSIGN_OR_RETURN(Tensor video, p.video->Wait());
+      c.rgb = video::VideoToFrames(video);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(c));
+    cv_.notify_one();
+    return absl::OkStatus();
+  }
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
@@ -177,22 +219,24 @@ class Mp4Encoder {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [this] { return closed_ || !queue_.empty(); });
         if (queue_.empty()) return;
-        next = queue_.front();
+        next = std::move(queue_.front());
         queue_.pop_front();
       }
       if (status_.ok()) status_ = Add(next);
     }
   }
   absl::Status Add(const Chunk& c) {
-    if (!frames_.defined()) frames_ = Tensor::Zeros(DType::kU8, shape_);
-    const int64_t n = c.rgb.dim(0);
+    const int64_t n = c.yuv.dim(0);
     if (c.first < 0 || c.first + n > shape_[0]) {
       return absl::InternalError(absl::StrCat("mp4: chunk of ", n, " frames at ", c.first,
                                               " outside ", shape_[0], " frames"));
     }
-    Tensor dst = frames_.Slice0(c.first, c.first + n);
-    std::memcpy(dst.raw(), c.rgb.raw(), c.rgb.nbytes());
-    TV_RETURN_IF_ERROR(writer_.AddFrames(dst));
+    if (c.rgb.defined()) {
+      if (!frames_.defined()) frames_ = Tensor::Zeros(DType::kU8, shape_);
+      Tensor dst = frames_.Slice0(c.first, c.first + n);
+      std::memcpy(dst.raw(), c.rgb.raw(), c.rgb.nbytes());
+    }
+    TV_RETURN_IF_ERROR(writer_.AddI420(c.yuv));
     if (sink_) TV_RETURN_IF_ERROR(Hand(writer_.TakeFragment()));
     return absl::OkStatus();
   }
@@ -202,8 +246,11 @@ class Mp4Encoder {
     return absl::OkStatus();
   }
 
+  Backend& backend_;
   Shape shape_;
-  Tensor frames_;  // [F, H, W, 3] U8, allocated by the encoder thread
+  bool keep_frames_ = true;
+  Pending pending_;  // the chunk whose downloads are in flight (VAE thread)
+  Tensor frames_;    // [F, H, W, 3] U8, allocated by the encoder thread
   video::Mp4Writer writer_;
   std::function<void(const std::string&)> sink_;
   std::thread thread_;
@@ -292,7 +339,8 @@ class WanPipeline : public Pipeline {
   std::unique_ptr<NoiseStreams> StartNoise(const GenerateRequest& r, int width, int height) const;
   absl::StatusOr<std::string> DecodeVideo(const GenerateRequest& r, const Tensor& latent, int width,
                                           int height, bool encode_mp4, const ProgressFn& progress,
-                                          Tensor* frames, comm::Communicator* split) const;
+                                          Tensor* frames, comm::Communicator* split,
+                                          std::string* mp4_encoder, double* tail_seconds) const;
   // The group that splits the decode of `latent` by rows, or null (rank 0 decodes alone). A
   // one-rank group passes itself only with collectives_at_one_rank (its gathers then run).
   comm::Communicator* DecodeSplit(const Tensor& latent) const {
@@ -558,38 +606,49 @@ absl::StatusOr<Tensor> WanPipeline::Sample(const GenerateRequest& r, NoiseStream
 
 absl::StatusOr<std::string> WanPipeline::DecodeVideo(const GenerateRequest& r, const Tensor& latent,
                                                      int width, int height, bool encode_mp4,
-                                                     const ProgressFn& progress,
-                                                     Tensor* frames,
-                                                     comm::Communicator* split) const {
+                                                     const ProgressFn& progress, Tensor* frames,
+                                                     comm::Communicator* split,
+                                                     std::string* mp4_encoder,
+                                                     double* tail_seconds) const {
   // With libx264 the MP4 is encoded while the VAE decodes: each latent frame's video frames go to
   // an encoder thread as soon as they reach the host; the bytes are ready right after the decode.
   // Progressive output (fragmented_mp4): each chunk's frames also leave as an MP4 fragment.
   const bool stream_mp4 = encode_mp4 && video::internal::HaveX264();
   const bool progressive = encode_mp4 && r.fragmented_mp4 && r.on_mp4_bytes;
-  Mp4Encoder encoder;
+  Mp4Encoder encoder(backend_);
   if (stream_mp4) {
     TV_RETURN_IF_ERROR(encoder.Start(1 + 4 * (latent.dim(1) - 1), width, height, progressive,
-                                     progressive ? r.on_mp4_bytes : nullptr));
+                                     r.return_frames, progressive ? r.on_mp4_bytes : nullptr));
+    *mp4_encoder = video::Mp4EncoderName(encoder.encoder());
   }
   auto on_frame = [&](int i, int n) {
     if (progress) progress({Stage::kDecodingVideo, 0, r.steps, (i + 1.0) / n});
   };
   WanVae::ChunkFn on_chunk;
-  if (stream_mp4) on_chunk = [&](const Tensor& chunk, int64_t first) { encoder.Push(chunk, first); };
+  if (stream_mp4) {
+    on_chunk = [&](const Tensor& chunk, int64_t first) { return encoder.Push(chunk, first); };
+  }
   TV_ASSIGN_OR_RETURN(Tensor video, vae_->Decode(latent, on_frame, on_chunk, split));
-  ProfileMark("vae: decode (MP4 encoder thread beside it)");
+  ProfileMark("vae: decode, I420 on the backend (MP4 encoder thread beside it)");
   std::string mp4;
   if (stream_mp4) {
     if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 0});
-    TV_ASSIGN_OR_RETURN(mp4, encoder.Finish(frames));
+    TV_ASSIGN_OR_RETURN(mp4, encoder.Finish(frames, tail_seconds));
     if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 1});
-    ProfileMark("mp4: wait for the encoder thread");
+    // The tail: the last chunk's download, then the encode wait after it (docs/design.md §10.5).
+    ProfileMark("mp4: last chunk's download + encoder tail");
     return mp4;
   }
   *frames = video::VideoToFrames(video);
   if (encode_mp4) {
     if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 0});
+    const auto t0 = std::chrono::steady_clock::now();
+    video::Mp4Options options;
+    TV_ASSIGN_OR_RETURN(const video::Mp4Encoder e,
+                        video::internal::ResolveMp4Encoder(options, video::Mp4Encoder::kFfmpeg));
+    *mp4_encoder = video::Mp4EncoderName(e);
     TV_ASSIGN_OR_RETURN(mp4, video::EncodeMp4(*frames));
+    *tail_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (progress) progress({Stage::kEncodingMp4, 0, r.steps, 1});
     if (progressive) r.on_mp4_bytes(mp4);  // no libx264: the whole file at once
   }
@@ -672,8 +731,9 @@ absl::StatusOr<GenerateResult> WanPipeline::Generate(const GenerateRequest& requ
     return result;
   }
   if (progress) progress({Stage::kDecodingVideo, 0, request.steps, 0});
-  TV_ASSIGN_OR_RETURN(result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress,
-                                              &result.frames, split));
+  TV_ASSIGN_OR_RETURN(
+      result.mp4, DecodeVideo(request, latent, width, height, encode_mp4, progress, &result.frames,
+                              split, &result.mp4_encoder, &result.mp4_tail_seconds));
   // Progressive: a cancel that came while the fragments were streaming wins over the finished
   // file (its readers were told already). Rank 0's own check: the other ranks are done.
   if (request.fragmented_mp4 && cancel && cancel()) {

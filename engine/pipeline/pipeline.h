@@ -82,11 +82,22 @@ struct GenerateRequest {
   // after it (Cancelled), not only between denoising steps.
   bool fragmented_mp4 = false;
   std::function<void(const std::string& bytes)> on_mp4_bytes;
+  // GenerateResult::frames wanted. false (the worker, the bench): with encode_mp4 only the I420
+  // pictures the encoder takes leave the device (1.5 bytes per pixel instead of 12 for the
+  // video and 3 more for RGB frames) and `frames` stays empty.
+  bool return_frames = true;
 };
 
 struct GenerateResult {
-  Tensor frames;     // [F, H, W, 3] U8
+  Tensor frames;     // [F, H, W, 3] U8 (empty when the MP4 streamed and !return_frames)
   std::string mp4;   // MP4 bytes (empty if not asked for)
+  // The H.264 encoder that wrote `mp4`: "x264" (libx264 directly), "nvenc" (FFmpeg's h264_nvenc)
+  // or "ffmpeg" (FFmpeg's libx264); chosen automatically (video::Mp4Encoder::kAuto: NVENC where
+  // the GPU has it) unless TV_MP4_ENCODER names one. Empty without an MP4.
+  std::string mp4_encoder;
+  // The MP4's tail: seconds from the last decoded chunk's pictures on the host to the finished
+  // MP4 (the encode that the decode did not hide; with no streaming encoder, the whole encode).
+  double mp4_tail_seconds = 0;
   // Device peak of this job (CPU backend: process peak RSS, or with a memory budget the bytes
   // its allocator counted, as accounted_peak_bytes).
   int64_t peak_bytes = 0;

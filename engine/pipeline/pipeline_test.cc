@@ -43,6 +43,44 @@ class PipelineTest : public testing::Test {
 };
 std::string* PipelineTest::root_ = nullptr;
 
+// The MP4 leaves through VideoToI420Op and the streaming writer: the encoder chosen is reported
+// (here, without NVENC, libx264 directly), the frames are those of a run without an MP4, and with
+// return_frames off only the MP4 comes back, the same bytes.
+TEST_F(PipelineTest, ReportsTheMp4EncoderAndSkipsFramesOnRequest) {
+  if (!video::internal::HaveX264()) GTEST_SKIP() << "no libx264 in this build";
+  auto p = Pipeline::Load(*root_ + "/t2v", *backend_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const char* saved = std::getenv("TV_MP4_ENCODER");
+  const std::string restore = saved == nullptr ? "" : saved;
+  unsetenv("TV_MP4_ENCODER");
+  auto with = (*p)->Generate(Small(), nullptr, nullptr, true);
+  GenerateRequest no_frames = Small();
+  no_frames.return_frames = false;
+  auto without = (*p)->Generate(no_frames, nullptr, nullptr, true);
+  auto frames_only = (*p)->Generate(Small(), nullptr, nullptr, false);
+  setenv("TV_MP4_ENCODER", "ffmpeg", 1);
+  auto ffmpeg = (*p)->Generate(no_frames, nullptr, nullptr, true);
+  saved == nullptr ? unsetenv("TV_MP4_ENCODER") : setenv("TV_MP4_ENCODER", restore.c_str(), 1);
+  ASSERT_TRUE(with.ok() && without.ok() && frames_only.ok()) << with.status();
+  const std::string want = video::ProbeNvenc().available ? "nvenc" : "x264";
+  EXPECT_EQ(with->mp4_encoder, want);
+  EXPECT_EQ(without->mp4_encoder, want);
+  EXPECT_GE(with->mp4_tail_seconds, 0);
+  EXPECT_FALSE(without->frames.defined());
+  EXPECT_EQ(without->mp4, with->mp4);
+  ASSERT_EQ(with->frames.shape(), frames_only->frames.shape());
+  EXPECT_EQ(std::memcmp(with->frames.raw(), frames_only->frames.raw(), with->frames.nbytes()), 0);
+  EXPECT_TRUE(frames_only->mp4_encoder.empty());
+  if (ffmpeg.ok()) {  // an FFmpeg build: its libx264, reported as such
+    EXPECT_EQ(ffmpeg->mp4_encoder, "ffmpeg");
+    auto info = video::ProbeMp4(ffmpeg->mp4);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->frames, 5);
+  } else {
+    EXPECT_EQ(ffmpeg.status().code(), absl::StatusCode::kUnimplemented) << ffmpeg.status();
+  }
+}
+
 TEST_F(PipelineTest, T2vProducesFramesProgressAndMp4) {
   auto p = Pipeline::Load(*root_ + "/t2v", *backend_);
   ASSERT_TRUE(p.ok()) << p.status();

@@ -14,7 +14,7 @@ namespace turbovid::engine::tools {
 
 struct Row {
   std::string stage;            // load_text, text_encode, load_dit, dit_context, dit_forward, ...,
-                                // load_pipeline, generate_e2e
+                                // load_pipeline, generate_e2e, mp4_tail
   std::string attention;        // dense | sla for DiT rows, else empty
   int step = 0;                 // 1-based rCM step for dit_forward rows
   std::vector<double> ms;       // one sample per timed repeat
@@ -47,7 +47,8 @@ struct Report {
 
 // Appends one `pipeline` row per attention mode: text_encode + dit_sample_total + vae_decode +
 // frames + mp4_encode medians (the stages that ran), i.e. a warm prompt → MP4 estimate, and
-// moves the measured generate_e2e rows (Pipeline::Generate end to end) after them.
+// moves the measured generate_e2e rows (Pipeline::Generate end to end) and their mp4_tail rows
+// after them.
 void AddPipelineRows(Report* report);
 void PrintReport(const Report& report, FILE* out);
 absl::Status WriteReportJson(const Report& report, const std::string& path);

@@ -16,7 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/core/parallel.h"
+#include "engine/core/colour.h"
 
 extern "C" {
 #include <stdint.h>  // x264.h uses the fixed-width types without including their header
@@ -81,70 +81,6 @@ absl::Status CheckFrames(const Tensor& frames) {
         "frames: ", frames.Describe(), " has an odd height or width; yuv420p needs both even"));
   }
   return absl::OkStatus();
-}
-
-// ---------------------------------------------------------------------------------------------
-// RGB → yuv420p, BT.601 limited range, as swscale does by default on the FFmpeg path. Chroma is
-// the 2×2 RGB average converted, so it sits at the block centre like swscale's (the H.264 default
-// for an untagged stream is left-sited, which FFmpeg's decoders ignore); the VUI says "centre".
-
-constexpr int32_t Fixed(double v) {
-  return static_cast<int32_t>(v * 65536.0 + (v < 0 ? -0.5 : 0.5));
-}
-constexpr double kYScale = 219.0 / 255.0;
-constexpr double kCScale = 224.0 / 255.0;
-constexpr int32_t kYr = Fixed(0.299 * kYScale), kYg = Fixed(0.587 * kYScale),
-                  kYb = Fixed(0.114 * kYScale);
-constexpr int32_t kUr = Fixed(-0.299 / 1.772 * kCScale), kUg = Fixed(-0.587 / 1.772 * kCScale),
-                  kUb = Fixed(0.5 * kCScale);
-constexpr int32_t kVr = Fixed(0.5 * kCScale), kVg = Fixed(-0.587 / 1.402 * kCScale),
-                  kVb = Fixed(-0.114 / 1.402 * kCScale);
-
-inline uint8_t Clamp8(int32_t v, int32_t lo, int32_t hi) {
-  return static_cast<uint8_t>(std::clamp(v, lo, hi));
-}
-
-// Chroma row cy of one frame: luma rows 2cy and 2cy+1 and chroma row cy of U and V.
-void ConvertRowPair(const uint8_t* rgb, int width, int cy, uint8_t* y_plane, uint8_t* u_plane,
-                    uint8_t* v_plane) {
-  const uint8_t* r0 = rgb + static_cast<int64_t>(2 * cy) * width * 3;
-  const uint8_t* r1 = r0 + static_cast<int64_t>(width) * 3;
-  uint8_t* y0 = y_plane + static_cast<int64_t>(2 * cy) * width;
-  uint8_t* y1 = y0 + width;
-  for (int x = 0; x < width; ++x) {
-    const uint8_t* a = r0 + 3 * x;
-    const uint8_t* b = r1 + 3 * x;
-    y0[x] = Clamp8((kYr * a[0] + kYg * a[1] + kYb * a[2] + (16 << 16) + (1 << 15)) >> 16, 16, 235);
-    y1[x] = Clamp8((kYr * b[0] + kYg * b[1] + kYb * b[2] + (16 << 16) + (1 << 15)) >> 16, 16, 235);
-  }
-  const int chroma_width = width / 2;
-  uint8_t* u = u_plane + static_cast<int64_t>(cy) * chroma_width;
-  uint8_t* v = v_plane + static_cast<int64_t>(cy) * chroma_width;
-  for (int cx = 0; cx < chroma_width; ++cx) {
-    const int x = 6 * cx;
-    int32_t sum[3];
-    for (int c = 0; c < 3; ++c) sum[c] = r0[x + c] + r0[x + 3 + c] + r1[x + c] + r1[x + 3 + c];
-    // 128 << 18 outweighs the most negative sum, so the shift sees a positive number.
-    const int32_t bias = (128 << 18) + (1 << 17);
-    u[cx] = Clamp8((kUr * sum[0] + kUg * sum[1] + kUb * sum[2] + bias) >> 18, 16, 240);
-    v[cx] = Clamp8((kVr * sum[0] + kVg * sum[1] + kVb * sum[2] + bias) >> 18, 16, 240);
-  }
-}
-
-// frames [T, H, W, 3] U8 → T consecutive I420 pictures of W·H·3/2 bytes in `yuv`.
-void ConvertFrames(const uint8_t* rgb, int64_t count, int width, int height, uint8_t* yuv) {
-  const int64_t rgb_frame = static_cast<int64_t>(width) * height * 3;
-  const int64_t luma = static_cast<int64_t>(width) * height;
-  const int64_t yuv_frame = luma * 3 / 2;
-  const int pairs = height / 2;
-  ParallelFor(count * pairs, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t f = i / pairs;
-      uint8_t* y = yuv + f * yuv_frame;
-      ConvertRowPair(rgb + f * rgb_frame, width, static_cast<int>(i % pairs), y, y + luma,
-                     y + luma + luma / 4);
-    }
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,15 +432,21 @@ class Mp4Writer::Impl {
   }
   absl::Status Open(int width, int height, const Mp4Options& options);
   absl::Status AddFrames(const Tensor& frames);
+  absl::Status AddI420(const Tensor& pictures);
   absl::StatusOr<std::string> Finish();
   absl::StatusOr<std::string> TakeFragment();
   int64_t frames_added() const { return next_pts_; }
+  // The opened size when the writer runs an FFmpeg stream instead (this Impl is then unused).
+  int width_for_stream = 0;
+  int height_for_stream = 0;
 
  private:
   static void Log(void* self, int level, const char* format, va_list args);
   absl::Status X264Error(const char* what);
   absl::Status Encode(x264_picture_t* picture);  // nullptr drains one delayed frame
   absl::Status CutFragment();                    // fragmented: the new samples → file_
+  absl::Status CheckCount(int64_t count) const;
+  absl::Status EncodePictures(const uint8_t* yuv, int64_t count);  // I420, back to back
 
   x264_t* encoder_ = nullptr;
   int width_ = 0;
@@ -586,7 +528,7 @@ absl::Status Mp4Writer::Impl::Open(int width, int height, const Mp4Options& opti
   p.vui.i_transfer = 6;
   p.vui.i_colmatrix = 6;
   p.vui.b_fullrange = 0;
-  p.vui.i_chroma_loc = 1;  // centre, where ConvertRowPair puts chroma
+  p.vui.i_chroma_loc = 1;  // centre, where colour::RgbToI420 puts chroma
   // crf 0 is lossless, which High does not allow; x264 then picks High 4:4:4 Predictive itself
   // (as FFmpeg's libx264 wrapper lets it).
   if (options.crf > 0 && x264_param_apply_profile(&p, "high") < 0) {
@@ -674,6 +616,39 @@ absl::Status Mp4Writer::Impl::Encode(x264_picture_t* picture) {
   return absl::OkStatus();
 }
 
+absl::Status Mp4Writer::Impl::CheckCount(int64_t count) const {
+  if (encoder_ == nullptr || finished_) {
+    return absl::FailedPreconditionError("Mp4Writer: adding frames needs an open writer");
+  }
+  if (next_pts_ + count > kMaxFrames) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frames: more than ", kMaxFrames, " frames in one MP4"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Impl::EncodePictures(const uint8_t* yuv, int64_t count) {
+  const int64_t luma = static_cast<int64_t>(width_) * height_;
+  const int64_t yuv_frame = luma * 3 / 2;
+  for (int64_t f = 0; f < count; ++f) {
+    x264_picture_t picture;
+    x264_picture_init(&picture);
+    // x264 copies the picture before x264_encoder_encode returns; it never writes to it.
+    uint8_t* y = const_cast<uint8_t*>(yuv + f * yuv_frame);
+    picture.img.i_csp = X264_CSP_I420;
+    picture.img.i_plane = 3;
+    picture.img.plane[0] = y;
+    picture.img.plane[1] = y + luma;
+    picture.img.plane[2] = y + luma + luma / 4;
+    picture.img.i_stride[0] = width_;
+    picture.img.i_stride[1] = width_ / 2;
+    picture.img.i_stride[2] = width_ / 2;
+    picture.i_pts = next_pts_++;
+    TV_RETURN_IF_ERROR(Encode(&picture));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Mp4Writer::Impl::AddFrames(const Tensor& frames) {
   if (encoder_ == nullptr || finished_) {
     return absl::FailedPreconditionError("Mp4Writer: AddFrames needs an open writer");
@@ -683,10 +658,7 @@ absl::Status Mp4Writer::Impl::AddFrames(const Tensor& frames) {
     return absl::InvalidArgumentError(absl::StrCat("frames: ", frames.Describe(), " is not ",
                                                    height_, "x", width_, " as opened"));
   }
-  if (next_pts_ + frames.dim(0) > kMaxFrames) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("frames: more than ", kMaxFrames, " frames in one MP4"));
-  }
+  TV_RETURN_IF_ERROR(CheckCount(frames.dim(0)));
   const int64_t luma = static_cast<int64_t>(width_) * height_;
   const int64_t yuv_frame = luma * 3 / 2;
   const int64_t rgb_frame = luma * 3;
@@ -695,24 +667,16 @@ absl::Status Mp4Writer::Impl::AddFrames(const Tensor& frames) {
   for (int64_t first = 0; first < count; first += kFramesPerBatch) {
     const int64_t n = std::min<int64_t>(kFramesPerBatch, count - first);
     yuv_.resize(static_cast<size_t>(n * yuv_frame));
-    ConvertFrames(rgb + first * rgb_frame, n, width_, height_, yuv_.data());
-    for (int64_t f = 0; f < n; ++f) {
-      x264_picture_t picture;
-      x264_picture_init(&picture);
-      uint8_t* y = yuv_.data() + f * yuv_frame;
-      picture.img.i_csp = X264_CSP_I420;
-      picture.img.i_plane = 3;
-      picture.img.plane[0] = y;
-      picture.img.plane[1] = y + luma;
-      picture.img.plane[2] = y + luma + luma / 4;
-      picture.img.i_stride[0] = width_;
-      picture.img.i_stride[1] = width_ / 2;
-      picture.img.i_stride[2] = width_ / 2;
-      picture.i_pts = next_pts_++;
-      TV_RETURN_IF_ERROR(Encode(&picture));  // x264 copies the picture before returning
-    }
+    colour::RgbToI420(rgb + first * rgb_frame, n, width_, height_, yuv_.data());
+    TV_RETURN_IF_ERROR(EncodePictures(yuv_.data(), n));
   }
   return absl::OkStatus();
+}
+
+absl::Status Mp4Writer::Impl::AddI420(const Tensor& pictures) {
+  TV_RETURN_IF_ERROR(internal::CheckI420(pictures, width_, height_));
+  TV_RETURN_IF_ERROR(CheckCount(pictures.dim(0)));
+  return EncodePictures(pictures.data<uint8_t>(), pictures.dim(0));
 }
 
 absl::StatusOr<std::string> Mp4Writer::Impl::Finish() {
@@ -742,22 +706,61 @@ Mp4Writer::Mp4Writer(Mp4Writer&&) noexcept = default;
 Mp4Writer& Mp4Writer::operator=(Mp4Writer&&) noexcept = default;
 
 absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
-  return impl_->Open(width, height, options);
+  if (encoder_ != Mp4Encoder::kAuto) {
+    return absl::FailedPreconditionError("Mp4Writer: Open called twice");
+  }
+  TV_ASSIGN_OR_RETURN(const Mp4Encoder encoder, internal::ResolveStreamEncoder(options));
+  if (encoder == Mp4Encoder::kX264) {
+    TV_RETURN_IF_ERROR(impl_->Open(width, height, options));
+  } else {
+    TV_RETURN_IF_ERROR(CheckSize(width, height));
+    TV_ASSIGN_OR_RETURN(stream_, internal::OpenFfmpegStream(encoder, width, height, options));
+    impl_->width_for_stream = width;
+    impl_->height_for_stream = height;
+  }
+  encoder_ = encoder;
+  return absl::OkStatus();
 }
 
 absl::Status Mp4Writer::Open(int width, int height, int fps) {
   Mp4Options options;
   options.fps = fps;
-  return impl_->Open(width, height, options);
+  return Open(width, height, options);
 }
 
-absl::Status Mp4Writer::AddFrames(const Tensor& frames) { return impl_->AddFrames(frames); }
+absl::Status Mp4Writer::AddFrames(const Tensor& frames) {
+  if (stream_ == nullptr) return impl_->AddFrames(frames);
+  TV_RETURN_IF_ERROR(CheckFrames(frames));
+  const int w = impl_->width_for_stream, h = impl_->height_for_stream;
+  if (frames.dim(1) != h || frames.dim(2) != w) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frames: ", frames.Describe(), " is not ", h, "x", w, " as opened"));
+  }
+  std::vector<uint8_t> yuv(static_cast<size_t>(frames.dim(0) * w * h * 3 / 2));
+  colour::RgbToI420(frames.data<uint8_t>(), frames.dim(0), w, h, yuv.data());
+  return stream_->AddI420(yuv.data(), frames.dim(0));
+}
 
-absl::StatusOr<std::string> Mp4Writer::Finish() { return impl_->Finish(); }
+absl::Status Mp4Writer::AddI420(const Tensor& pictures) {
+  if (stream_ == nullptr) return impl_->AddI420(pictures);
+  TV_RETURN_IF_ERROR(
+      internal::CheckI420(pictures, impl_->width_for_stream, impl_->height_for_stream));
+  return stream_->AddI420(pictures.data<uint8_t>(), pictures.dim(0));
+}
 
-absl::StatusOr<std::string> Mp4Writer::TakeFragment() { return impl_->TakeFragment(); }
+absl::StatusOr<std::string> Mp4Writer::Finish() {
+  return stream_ != nullptr ? stream_->Finish() : impl_->Finish();
+}
 
-int64_t Mp4Writer::frames_added() const { return impl_->frames_added(); }
+absl::StatusOr<std::string> Mp4Writer::TakeFragment() {
+  return stream_ != nullptr ? stream_->TakeFragment() : impl_->TakeFragment();
+}
+
+int64_t Mp4Writer::frames_added() const {
+  return stream_ != nullptr ? stream_->frames_added() : impl_->frames_added();
+}
+
+Mp4Encoder Mp4Writer::encoder() const { return encoder_; }
 
 absl::StatusOr<std::string> EncodeMp4X264(const Tensor& frames, const Mp4Options& options) {
   TV_RETURN_IF_ERROR(CheckFrames(frames));
@@ -771,6 +774,12 @@ absl::StatusOr<std::string> EncodeMp4X264(const Tensor& frames, const Mp4Options
 
 namespace internal {
 bool HaveX264() { return true; }
+
+absl::StatusOr<Mp4Encoder> ResolveStreamEncoder(const Mp4Options& options) {
+  TV_ASSIGN_OR_RETURN(const Mp4Encoder encoder, ResolveMp4Encoder(options, Mp4Encoder::kAuto));
+  if (encoder != Mp4Encoder::kAuto) return encoder;
+  return ProbeNvenc().available ? Mp4Encoder::kNvenc : Mp4Encoder::kX264;
+}
 }  // namespace internal
 
 }  // namespace turbovid::engine::video

@@ -12,17 +12,25 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/status_macros.h"
 #include "engine/core/tensor.h"
 #include "engine/video/video.h"
 
 namespace turbovid::engine::video {
 
-// Streams frames into an MP4 held in memory. Frames are converted and handed to libx264 as each
-// AddFrames call comes, and x264 encodes them on its own threads, so a caller can decode the next
-// chunk meanwhile: AddFrames returns once x264 has taken the frames (it waits only while all its
-// frame threads are busy); Finish() drains the encoder and muxes. One caller at a time.
-// Always libx264 whatever Mp4Options::encoder says (FFmpeg's path is EncodeMp4); in a build
-// without libx264 (TV_WITH_X264=OFF) the frames are kept and Finish() hands them to EncodeMp4.
+// Streams frames into an MP4 held in memory. Frames are converted and handed to the encoder as
+// each AddFrames / AddI420 call comes, and it encodes them on its own threads (x264) or on the
+// GPU's encoder (NVENC), so a caller can decode the next chunk meanwhile: AddFrames returns once
+// the encoder has taken the frames; Finish() drains the encoder and muxes. One caller at a time.
+// The encoder is Mp4Options::encoder resolved for streaming (video.h: kAuto takes NVENC where
+// ProbeNvenc() finds it, else libx264 directly); encoder() says which one Open took. libx264
+// directly writes with our own muxer; FFmpeg's encoders (kFfmpeg, kNvenc) with FFmpeg's mp4
+// muxer, fragmented through its frag_custom mode. In a build without libx264 (TV_WITH_X264=OFF)
+// the frames are kept and Finish() hands them to EncodeMp4 (no AddI420, no fragments).
+namespace internal {
+class FfmpegStream;
+}
+
 class Mp4Writer {
  public:
   Mp4Writer();
@@ -38,6 +46,11 @@ class Mp4Writer {
   absl::Status Open(int width, int height, int fps);
   // frames: [T, H, W, 3] U8 RGB host tensor with H, W as opened (T ≥ 1); callable repeatedly.
   absl::Status AddFrames(const Tensor& frames);
+  // pictures: [T, W·H·3/2] U8 host tensor, T I420 pictures (Y, then U, then V, as
+  // VideoToI420Op makes them), taken as they are; callable repeatedly, mixed with AddFrames.
+  absl::Status AddI420(const Tensor& pictures);
+  // The encoder Open resolved Mp4Options::encoder to (kX264, kFfmpeg or kNvenc; kAuto before).
+  Mp4Encoder encoder() const;
   // The MP4 bytes (at least one frame added). The writer is spent afterwards.
   absl::StatusOr<std::string> Finish();
   // Opened with Mp4Options::fragmented: closes a fragment of the frames x264 has returned since
@@ -52,6 +65,9 @@ class Mp4Writer {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+  // FFmpeg's encoders (kFfmpeg, kNvenc): the writer's whole state; impl_ stays unopened.
+  std::unique_ptr<internal::FfmpegStream> stream_;
+  Mp4Encoder encoder_ = Mp4Encoder::kAuto;
 };
 
 // One-shot x264 encode of frames [F, H, W, 3] U8 RGB (H, W even); same checks and errors as
@@ -63,19 +79,50 @@ namespace internal {
 // True when this build has libx264 (TV_WITH_X264).
 bool HaveX264();
 
-// The encoder EncodeMp4 uses: options.encoder unless kAuto; then $TV_MP4_ENCODER ("ffmpeg" or
-// "x264") when set and non-empty; else `built_default`. An unknown value → InvalidArgument.
+// `pictures` is a host U8 [T ≥ 1, width·height·3/2] tensor (T I420 pictures); else
+// InvalidArgument naming `pictures`.
+absl::Status CheckI420(const Tensor& pictures, int width, int height);
+
+// $TV_MP4_ENCODER parsed: kAuto when unset, empty or "auto"; an unknown value → InvalidArgument.
+inline absl::StatusOr<Mp4Encoder> Mp4EncoderFromEnv() {
+  const char* env = std::getenv("TV_MP4_ENCODER");
+  if (env == nullptr || *env == '\0') return Mp4Encoder::kAuto;
+  const std::string_view value(env);
+  if (value == "auto") return Mp4Encoder::kAuto;
+  if (value == "ffmpeg") return Mp4Encoder::kFfmpeg;
+  if (value == "x264") return Mp4Encoder::kX264;
+  if (value == "nvenc") return Mp4Encoder::kNvenc;
+  return absl::InvalidArgumentError("TV_MP4_ENCODER: \"" + std::string(value) +
+                                    "\" is not \"auto\", \"ffmpeg\", \"x264\" or \"nvenc\"");
+}
+
+// The encoder EncodeMp4 uses: options.encoder unless kAuto; then $TV_MP4_ENCODER when it names
+// one; else `built_default`.
 inline absl::StatusOr<Mp4Encoder> ResolveMp4Encoder(const Mp4Options& options,
                                                     Mp4Encoder built_default) {
   if (options.encoder != Mp4Encoder::kAuto) return options.encoder;
-  const char* env = std::getenv("TV_MP4_ENCODER");
-  if (env == nullptr || *env == '\0') return built_default;
-  const std::string_view value(env);
-  if (value == "ffmpeg") return Mp4Encoder::kFfmpeg;
-  if (value == "x264") return Mp4Encoder::kX264;
-  return absl::InvalidArgumentError("TV_MP4_ENCODER: \"" + std::string(value) +
-                                    "\" is neither \"ffmpeg\" nor \"x264\"");
+  TV_ASSIGN_OR_RETURN(const Mp4Encoder env, Mp4EncoderFromEnv());
+  return env == Mp4Encoder::kAuto ? built_default : env;
 }
+
+// The encoder Mp4Writer::Open takes: as ResolveMp4Encoder, with kAuto → kNvenc when
+// ProbeNvenc() finds it, else kX264 when built, else kFfmpeg.
+absl::StatusOr<Mp4Encoder> ResolveStreamEncoder(const Mp4Options& options);
+
+// One MP4 written by FFmpeg from I420 pictures (mp4_encode.cc; in a build without FFmpeg the
+// factory answers Unimplemented): `codec` "libx264" (kFfmpeg) or "h264_nvenc" (kNvenc), moov
+// first, or fragmented (Mp4Options::fragmented: ftyp + moov, then moof + mdat per TakeFragment).
+class FfmpegStream {
+ public:
+  virtual ~FfmpegStream() = default;
+  virtual absl::Status AddI420(const uint8_t* pictures, int64_t count) = 0;
+  virtual absl::StatusOr<std::string> TakeFragment() = 0;
+  virtual absl::StatusOr<std::string> Finish() = 0;
+  virtual int64_t frames_added() const = 0;
+};
+absl::StatusOr<std::unique_ptr<FfmpegStream>> OpenFfmpegStream(Mp4Encoder encoder, int width,
+                                                               int height,
+                                                               const Mp4Options& options);
 
 }  // namespace internal
 }  // namespace turbovid::engine::video

@@ -65,8 +65,22 @@ absl::StatusOr<std::string> EncodeMp4(const Tensor& frames, const Mp4Options& op
   TV_ASSIGN_OR_RETURN(const Mp4Encoder encoder,
                       internal::ResolveMp4Encoder(options, Mp4Encoder::kX264));
   if (encoder == Mp4Encoder::kFfmpeg) return NoFfmpeg("EncodeMp4 with encoder ffmpeg");
+  if (encoder == Mp4Encoder::kNvenc) return NoFfmpeg("EncodeMp4 with encoder nvenc");
   return EncodeMp4X264(frames, options);
 }
+
+const NvencProbe& ProbeNvenc() {
+  static const NvencProbe probe{false, "this build has no FFmpeg (TV_WITH_FFMPEG=OFF)"};
+  return probe;
+}
+
+namespace internal {
+absl::StatusOr<std::unique_ptr<FfmpegStream>> OpenFfmpegStream(Mp4Encoder encoder, int, int,
+                                                               const Mp4Options&) {
+  return NoFfmpeg(encoder == Mp4Encoder::kNvenc ? "Mp4Writer with encoder nvenc"
+                                                : "Mp4Writer with encoder ffmpeg");
+}
+}  // namespace internal
 
 absl::Status WriteMp4(const Tensor& frames, const std::string& path, const Mp4Options& options) {
   TV_ASSIGN_OR_RETURN(std::string bytes, EncodeMp4(frames, options));

@@ -37,6 +37,12 @@ absl::Status Mp4Writer::Open(int width, int height, const Mp4Options& options) {
   if (height < 2 || height % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat("height: ", height, " is not even and ≥ 2"));
   }
+  TV_ASSIGN_OR_RETURN(const Mp4Encoder encoder, internal::ResolveStreamEncoder(options));
+  if (encoder != Mp4Encoder::kFfmpeg) {
+    return absl::UnimplementedError(absl::StrCat("Mp4Writer: encoder ", Mp4EncoderName(encoder),
+                                                 " needs a build with libx264 (TV_WITH_X264=ON)"));
+  }
+  encoder_ = encoder;
   impl_->options = options;
   impl_->options.encoder = Mp4Encoder::kFfmpeg;  // the only encoder this build may have
   impl_->width = width;
@@ -81,6 +87,13 @@ absl::StatusOr<std::string> Mp4Writer::Finish() {
 
 int64_t Mp4Writer::frames_added() const { return impl_->frames; }
 
+Mp4Encoder Mp4Writer::encoder() const { return encoder_; }
+
+absl::Status Mp4Writer::AddI420(const Tensor&) {
+  return absl::UnimplementedError(
+      "Mp4Writer: I420 pictures need libx264 (built with TV_WITH_X264=OFF)");
+}
+
 absl::StatusOr<std::string> Mp4Writer::TakeFragment() {
   return absl::UnimplementedError(
       "Mp4Writer: a fragmented MP4 needs libx264 (built with TV_WITH_X264=OFF)");
@@ -93,6 +106,10 @@ absl::StatusOr<std::string> EncodeMp4X264(const Tensor&, const Mp4Options&) {
 
 namespace internal {
 bool HaveX264() { return false; }
+
+absl::StatusOr<Mp4Encoder> ResolveStreamEncoder(const Mp4Options& options) {
+  return ResolveMp4Encoder(options, Mp4Encoder::kFfmpeg);
+}
 }  // namespace internal
 
 }  // namespace turbovid::engine::video

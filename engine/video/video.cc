@@ -2,33 +2,16 @@
 #include "engine/video/video.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/colour.h"
+#include "engine/video/mp4_x264.h"
 
 namespace turbovid::engine::video {
-
-namespace {
-// Pixels [begin, end) of the [3, F·H·W] planes → interleaved RGB bytes.
-void ConvertPixels(const float* in, uint8_t* rgb, int64_t plane, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) {
-    for (int64_t c = 0; c < 3; ++c) {
-      const float v = in[c * plane + i];
-      // Upstream: (1 + v.clamp(-1, 1)) / 2 * 255 + 0.5, floored, every step rounded to fp32
-      // (double arithmetic, or an FMA, flips values near .5; engine/video/CMakeLists.txt
-      // builds this file with -ffp-contract=off). NaN maps to 0 rather than
-      // undefined behaviour in the integer conversion.
-      const float clamped = std::isnan(v) ? -1.0f : std::clamp(v, -1.0f, 1.0f);
-      const float unit = (1.0f + clamped) / 2.0f;
-      const float scaled = unit * 255.0f;
-      rgb[i * 3 + c] = static_cast<uint8_t>(std::floor(scaled + 0.5f));
-    }
-  }
-}
-}  // namespace
 
 Tensor VideoToFrames(const Tensor& video) {
   // The VAE decoder produces this tensor; a wrong layout here is our bug, not user input.
@@ -49,11 +32,38 @@ Tensor VideoToFrames(const Tensor& video) {
   for (int64_t t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       const int64_t f0 = frames * t / threads, f1 = frames * (t + 1) / threads;
-      ConvertPixels(in, rgb, plane, f0 * frame_px, f1 * frame_px);
+      colour::VideoPixelsToRgb(in, plane, f0 * frame_px, f1 * frame_px, rgb);
     });
   }
   for (std::thread& th : pool) th.join();
   return out;
 }
+
+const char* Mp4EncoderName(Mp4Encoder encoder) {
+  switch (encoder) {
+    case Mp4Encoder::kAuto:
+      return "auto";
+    case Mp4Encoder::kFfmpeg:
+      return "ffmpeg";
+    case Mp4Encoder::kX264:
+      return "x264";
+    case Mp4Encoder::kNvenc:
+      return "nvenc";
+  }
+  return "?";
+}
+
+namespace internal {
+absl::Status CheckI420(const Tensor& pictures, int width, int height) {
+  const int64_t bytes = static_cast<int64_t>(width) * height * 3 / 2;
+  if (!pictures.defined() || pictures.device() != Device::kCpu || pictures.dtype() != DType::kU8 ||
+      pictures.rank() != 2 || pictures.dim(0) < 1 || pictures.dim(1) != bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pictures: ", pictures.defined() ? pictures.Describe() : "empty", " is not a host U8 [T, ",
+        bytes, "] tensor of ", width, "x", height, " I420 pictures"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace internal
 
 }  // namespace turbovid::engine::video

@@ -12,11 +12,26 @@
 
 namespace turbovid::engine::video {
 
-// Which H.264 path EncodeMp4 takes. Both end in libx264 with the same settings; kX264 calls it
-// directly and muxes with our own writer (engine/video/mp4_x264.h), so a build carrying libx264
-// alone (no FFmpeg, TV_WITH_FFMPEG=OFF) can still encode. kAuto: $TV_MP4_ENCODER ("ffmpeg" or
-// "x264") when set, else FFmpeg when built, else x264. A path not built → Unimplemented.
-enum class Mp4Encoder { kAuto, kFfmpeg, kX264 };
+// Which H.264 encoder writes an MP4. kX264: libx264 called directly, muxed by our own writer
+// (engine/video/mp4_x264.h), so a build carrying libx264 alone (TV_WITH_FFMPEG=OFF) can encode.
+// kFfmpeg: FFmpeg's libx264 wrapper and mp4 muxer. kNvenc: FFmpeg's h264_nvenc (NVIDIA's
+// hardware encoder; only where the GPU has one: the RTX 5090 does, the H100 does not).
+// kAuto: $TV_MP4_ENCODER ("auto", "ffmpeg", "x264" or "nvenc") when set; else, for EncodeMp4,
+// FFmpeg when built, else x264; for the streaming Mp4Writer, NVENC when ProbeNvenc() finds it,
+// else x264 (FFmpeg's libx264 in a build without libx264). A path not built → Unimplemented.
+enum class Mp4Encoder { kAuto, kFfmpeg, kX264, kNvenc };
+
+// "auto", "ffmpeg", "x264", "nvenc": the names TV_MP4_ENCODER takes and results report.
+const char* Mp4EncoderName(Mp4Encoder encoder);
+
+// Whether FFmpeg's h264_nvenc opens on this machine: tried once per process (a small encoder
+// opened and closed; it fails without an NVIDIA driver or without NVENC on the GPU), then
+// remembered. `detail` says why not, or what opened.
+struct NvencProbe {
+  bool available = false;
+  std::string detail;
+};
+const NvencProbe& ProbeNvenc();
 
 struct Mp4Options {
   int fps = 16;

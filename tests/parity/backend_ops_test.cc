@@ -362,7 +362,7 @@ std::vector<Case> AllCases() {
       ConcatCase({3, 1, 5, 27}, {3, 2, 5, 27}, 1),
       PermuteCase({2, 3, 40, 64}, {1, 0, 2, 3}),
   };
-  for (auto family : {ConvCases, SlaCases, QuantCases, Fp8Cases}) {
+  for (auto family : {ConvCases, SlaCases, QuantCases, Fp8Cases, VideoCases}) {
     for (Case& c : family()) cases.push_back(std::move(c));
   }
   return cases;

@@ -95,5 +95,6 @@ std::vector<Case> ConvCases();   // conv_cases.cc: Conv3d, ChannelRmsNorm, Upsam
 std::vector<Case> SlaCases();    // sla_cases.cc: Sla
 std::vector<Case> QuantCases();  // quant_cases.cc: Int8Linear
 std::vector<Case> Fp8Cases();    // fp8_cases.cc: Fp8Quantize, Fp8Linear (codes and scales)
+std::vector<Case> VideoCases();  // video_cases.cc: VideoToI420 (exact)
 
 }  // namespace turbovid::engine::parity
