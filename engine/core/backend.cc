@@ -16,7 +16,8 @@ std::string_view OpName(size_t kind) {
       "linear",    "int8_linear", "layer_norm", "rms_norm", "rope",
       "attention", "sla",         "sage_sla",   "unary",    "binary",
       "gated_add", "embedding",   "copy",       "conv3d",   "channel_rms_norm",
-      "upsample2x", "row_sum_squares", "fp8_linear", "fp8_quantize", "video_to_i420"};
+      "upsample2x", "row_sum_squares", "fp8_linear", "fp8_quantize", "video_to_i420",
+      "channel_rms_stats"};
   return kind < kNames.size() ? kNames[kind] : "?";
 }
 

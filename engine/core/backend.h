@@ -245,6 +245,26 @@ struct Conv3dOp {
   // ring: its frames in time order are x_prev_first, x_prev_first + 1, ... (mod Tp).
   const Tensor* x_prev = nullptr;
   int x_prev_first = 0;
+  // Optional fused input transform, the Wan VAE's RMS_norm + SiLU ahead of a conv (docs/
+  // model-math.md §5.6): every value the conv reads from x (and x_prev) at position (t, h, w) of
+  // channel ci is first v · norm_inv_rms[t, h, w] · norm_gamma[ci] (when norm_gamma is set), then
+  // SiLU (when `silu`). Zero padding stays zero. norm_inv_rms comes from ChannelRmsStatsOp of x;
+  // with x_prev, norm_inv_rms_prev holds its frames' values in x_prev's own (ring) order.
+  const Tensor* norm_gamma = nullptr;         // [Cin] (with norm_inv_rms)
+  const Tensor* norm_inv_rms = nullptr;       // [T, H, W] F32
+  const Tensor* norm_inv_rms_prev = nullptr;  // [Tp, H, W] F32 (with x_prev and norm_gamma)
+  bool silu = false;
+  // Optional residual added in the epilogue, after the bias: y = conv + bias + residual. May be y
+  // itself (each element is read before it is written), never x or x_prev.
+  const Tensor* residual = nullptr;  // [Cout, To, Ho, Wo], y's dtype
+  bool fused_input() const { return norm_gamma != nullptr || silu; }
+};
+
+// The statistic of the Wan VAE RMS_norm that Conv3dOp::norm_inv_rms takes: per position p,
+// inv_rms[p] = √C / max(‖x[:, p]‖₂, 1e-12), so x · inv_rms · gamma is ChannelRmsNormOp's output.
+struct ChannelRmsStatsOp {
+  const Tensor* x = nullptr;  // [C, P]
+  Tensor* inv_rms = nullptr;  // [P] F32
 };
 
 // Wan VAE RMS_norm: y = x / max(‖x‖₂ over C, 1e-12) · √C · gamma, per position; then SiLU when
@@ -274,7 +294,7 @@ struct VideoToI420Op {
 using Op = std::variant<LinearOp, Int8LinearOp, LayerNormOp, RmsNormOp, RopeOp, AttentionOp, SlaOp,
                         SageSlaOp, UnaryOp, BinaryOp, GatedAddOp, EmbeddingOp, CopyOp, Conv3dOp,
                         ChannelRmsNormOp, Upsample2xOp, RowSumSquaresOp, Fp8LinearOp, Fp8QuantizeOp,
-                        VideoToI420Op>;
+                        VideoToI420Op, ChannelRmsStatsOp>;
 inline constexpr size_t kNumOpKinds = std::variant_size_v<Op>;
 
 // Index of an op struct in `Op`, usable as Supports(OpKindOf<LinearOp>()).

@@ -29,6 +29,74 @@ absl::StatusOr<int64_t> RowStride(const std::string& op, const std::string& what
                                                  e, " nor ", m, "x", e, " values"));
 }
 
+namespace {
+absl::Status ExpectF32Shape(const std::string& op, const std::string& what, const Tensor* t,
+                            const Shape& shape) {
+  TV_RETURN_IF_ERROR(ExpectShape(op, what, t, shape));
+  if (t->dtype() != DType::kF32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": ", what, " is ", t->Describe(), ", want F32"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status CheckConv3dFusion(const Conv3dOp& op, int64_t cin, int64_t t, int64_t h, int64_t w,
+                               int64_t tp, const Shape& y_shape) {
+  const bool norm = op.norm_gamma != nullptr;
+  if (norm != (op.norm_inv_rms != nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "conv3d: ", norm ? "norm_inv_rms is missing (norm_gamma is set)"
+                         : "norm_gamma is missing (norm_inv_rms is set)"));
+  }
+  if (norm) {
+    TV_RETURN_IF_ERROR(ExpectShape("conv3d", "norm_gamma", op.norm_gamma, {cin}));
+    TV_RETURN_IF_ERROR(ExpectF32Shape("conv3d", "norm_inv_rms", op.norm_inv_rms, {t, h, w}));
+  }
+  const bool want_prev = norm && tp > 0;
+  if (want_prev) {
+    TV_RETURN_IF_ERROR(
+        ExpectF32Shape("conv3d", "norm_inv_rms_prev", op.norm_inv_rms_prev, {tp, h, w}));
+  } else if (op.norm_inv_rms_prev != nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("conv3d: norm_inv_rms_prev ", op.norm_inv_rms_prev->Describe(),
+                     " is set without ", norm ? "x_prev" : "norm_gamma"));
+  }
+  if (op.residual != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectShape("conv3d", "residual", op.residual, y_shape));
+    if (op.y != nullptr && op.residual->dtype() != op.y->dtype()) {
+      return absl::InvalidArgumentError(absl::StrCat("conv3d: residual ",
+                                                     op.residual->Describe(), " is not ",
+                                                     std::string(DTypeName(op.y->dtype())), " like y"));
+    }
+    const auto overlaps = [](const Tensor& a, const Tensor& b) {
+      if (a.storage() != b.storage()) return false;
+      const size_t a0 = a.byte_offset(), b0 = b.byte_offset();
+      return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+    };
+    if (overlaps(*op.residual, *op.x) ||
+        (op.x_prev != nullptr && overlaps(*op.residual, *op.x_prev))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("conv3d: residual ", op.residual->Describe(), " overlaps x or x_prev"));
+    }
+    if (op.y != nullptr && overlaps(*op.residual, *op.y) &&
+        (op.residual->byte_offset() != op.y->byte_offset())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "conv3d: residual ", op.residual->Describe(), " overlaps y without being y"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> CheckChannelRmsStats(const ChannelRmsStatsOp& op) {
+  if (op.x == nullptr || !op.x->defined() || op.x->rank() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "channel_rms_stats: x ", op.x != nullptr ? op.x->Describe() : "missing", " is not [C, P]"));
+  }
+  TV_RETURN_IF_ERROR(ExpectF32Shape("channel_rms_stats", "inv_rms", op.inv_rms, {op.x->dim(1)}));
+  return op.x->dim(1);
+}
+
 absl::StatusOr<LinearDims> CheckLinear(const LinearOp& op) {
   if (op.x == nullptr || op.w == nullptr || op.x->rank() != 2 || op.w->rank() != 2 ||
       op.x->dim(1) != op.w->dim(1)) {

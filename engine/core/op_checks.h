@@ -49,6 +49,15 @@ struct AttentionDims {
 };
 absl::StatusOr<AttentionDims> CheckAttention(const AttentionOp& op);
 
+// Conv3dOp's fused fields (norm_gamma, norm_inv_rms, norm_inv_rms_prev, silu, residual) against
+// x [cin, t, h, w] (t: x's own frames), x_prev's tp frames and y [cout, to, ho, wo]: shapes, the
+// F32 statistics, the pairings (norm_gamma with norm_inv_rms; norm_inv_rms_prev exactly when
+// x_prev is normed) and the residual's dtype (y's). Errors name the field.
+absl::Status CheckConv3dFusion(const Conv3dOp& op, int64_t cin, int64_t t, int64_t h, int64_t w,
+                               int64_t tp, const Shape& y_shape);
+// P (positions) of a valid ChannelRmsStatsOp (inv_rms F32 [P] for x [C, P]).
+absl::StatusOr<int64_t> CheckChannelRmsStats(const ChannelRmsStatsOp& op);
+
 // Fp8LinearOp / Fp8QuantizeOp: shapes, and the dtypes that are the same on every backend (codes
 // U8, scales F32); x, bias and y dtypes stay per backend. Errors name the tensor.
 struct Fp8Dims {

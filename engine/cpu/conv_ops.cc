@@ -1,5 +1,6 @@
-// CPU reference: direct 3-D convolution with asymmetric zero padding and strides, the Wan VAE
-// channel RMS norm (L2-normalise over C · √C · γ) and nearest ×2 spatial upsampling (fp32 math).
+// CPU reference: direct 3-D convolution with asymmetric zero padding and strides (and the fused
+// RMS_norm + SiLU input transform and residual epilogue of Conv3dOp), the Wan VAE channel RMS norm
+// (L2-normalise over C · √C · γ), its statistic alone, and nearest ×2 spatial upsampling (fp32).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -7,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/core/op_checks.h"
 #include "engine/core/parallel.h"
 #include "engine/cpu/cpu_backend.h"
 
@@ -94,6 +96,9 @@ absl::StatusOr<ConvGeom> CheckConv3d(const Conv3dOp& op) {
     TV_RETURN_IF_ERROR(ExpectF32("conv3d", "bias", op.bias));
     TV_RETURN_IF_ERROR(ExpectShape("conv3d", "bias", op.bias, {g.cout}));
   }
+  if (op.norm_gamma != nullptr) TV_RETURN_IF_ERROR(ExpectF32("conv3d", "norm_gamma", op.norm_gamma));
+  if (op.residual != nullptr) TV_RETURN_IF_ERROR(ExpectF32("conv3d", "residual", op.residual));
+  TV_RETURN_IF_ERROR(CheckConv3dFusion(op, g.cin, g.t - tp, g.h, g.w, tp, op.y->shape()));
   return g;
 }
 
@@ -107,8 +112,8 @@ void ValidColumns(const ConvGeom& g, int64_t dw, int64_t* lo, int64_t* hi) {
 // One output row y[co0:co0+nb, to, ho, :]: accumulates every (ci, dt, dh, dw) tap as an axpy over
 // the output width, so the innermost loop is a contiguous (stride-1) vector operation.
 void ConvRow(const ConvGeom& g, const float* x_prev, const float* x, const float* w,
-             const float* bias, float* y, int64_t co0, int64_t nb, int64_t to, int64_t ho,
-             float* acc) {
+             const float* bias, const float* residual, float* y, int64_t co0, int64_t nb,
+             int64_t to, int64_t ho, float* acc) {
   for (int64_t j = 0; j < nb; ++j)
     std::fill(acc + j * g.wo, acc + (j + 1) * g.wo, bias ? bias[co0 + j] : 0.f);
   const int64_t taps = g.kt * g.kh * g.kw;
@@ -143,17 +148,54 @@ void ConvRow(const ConvGeom& g, const float* x_prev, const float* x, const float
     }
   }
   for (int64_t j = 0; j < nb; ++j) {
-    std::copy(acc + j * g.wo, acc + (j + 1) * g.wo,
-              y + (((co0 + j) * g.to + to) * g.ho + ho) * g.wo);
+    const int64_t row = (((co0 + j) * g.to + to) * g.ho + ho) * g.wo;
+    if (residual != nullptr) {  // read before y is written: residual may be y
+      for (int64_t o = 0; o < g.wo; ++o) acc[j * g.wo + o] += residual[row + o];
+    }
+    std::copy(acc + j * g.wo, acc + (j + 1) * g.wo, y + row);
   }
+}
+
+// The fused input transform of Conv3dOp applied to a whole input tensor [C, T, H, W]:
+// v · inv_rms[t, h, w] · gamma[c] (with gamma), then SiLU (with silu).
+Tensor TransformInput(const Tensor& x, const float* gamma, const Tensor* inv_rms, bool silu) {
+  Tensor out = Tensor::Zeros(DType::kF32, x.shape());
+  const int64_t c = x.dim(0), per = x.numel() / std::max<int64_t>(c, 1);
+  const float* src = x.data<float>();
+  const float* inv = inv_rms != nullptr ? inv_rms->data<float>() : nullptr;
+  float* dst = out.data<float>();
+  ParallelFor(c, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t ch = begin; ch < end; ++ch) {
+      const float* s = src + ch * per;
+      float* d = dst + ch * per;
+      const float gc = gamma != nullptr ? gamma[ch] : 1.f;
+      for (int64_t i = 0; i < per; ++i) {
+        float v = inv != nullptr ? s[i] * inv[i] * gc : s[i];
+        if (silu) v = v / (1.f + std::exp(-v));
+        d[i] = v;
+      }
+    }
+  });
+  return out;
 }
 
 absl::Status RunConv3d(const Conv3dOp& op) {
   TV_ASSIGN_OR_RETURN(ConvGeom g, CheckConv3d(op));
   const float* x = op.x->data<float>();
   const float* x_prev = op.x_prev != nullptr ? op.x_prev->data<float>() : nullptr;
+  Tensor xt, xpt;  // the transformed inputs (fused RMS_norm / SiLU), same math as the GPU's
+  if (op.fused_input()) {
+    const float* gamma = op.norm_gamma != nullptr ? op.norm_gamma->data<float>() : nullptr;
+    xt = TransformInput(*op.x, gamma, op.norm_inv_rms, op.silu);
+    x = xt.data<float>();
+    if (op.x_prev != nullptr) {
+      xpt = TransformInput(*op.x_prev, gamma, op.norm_inv_rms_prev, op.silu);
+      x_prev = xpt.data<float>();
+    }
+  }
   const float* w = op.w->data<float>();
   const float* bias = op.bias ? op.bias->data<float>() : nullptr;
+  const float* residual = op.residual != nullptr ? op.residual->data<float>() : nullptr;
   float* y = op.y->data<float>();
   const int64_t blocks = (g.cout + kCoBlock - 1) / kCoBlock;
   ParallelFor(blocks * g.to * g.ho, 1, [&](int64_t begin, int64_t end) {
@@ -162,7 +204,7 @@ absl::Status RunConv3d(const Conv3dOp& op) {
       // Output rows vary fastest so neighbouring items reuse the same weight block.
       const int64_t ho = item % g.ho, to = (item / g.ho) % g.to, blk = item / (g.ho * g.to);
       const int64_t co0 = blk * kCoBlock, nb = std::min(kCoBlock, g.cout - co0);
-      ConvRow(g, x_prev, x, w, bias, y, co0, nb, to, ho, acc.data());
+      ConvRow(g, x_prev, x, w, bias, residual, y, co0, nb, to, ho, acc.data());
     }
   });
   return absl::OkStatus();
@@ -212,6 +254,32 @@ absl::Status RunChannelRmsNorm(const ChannelRmsNormOp& op) {
   return absl::OkStatus();
 }
 
+// inv_rms[p] = √C / max(‖x[:, p]‖₂, 1e-12) (sums in float64, as RunChannelRmsNorm).
+absl::Status RunChannelRmsStats(const ChannelRmsStatsOp& op) {
+  TV_RETURN_IF_ERROR(ExpectF32("channel_rms_stats", "x", op.x));
+  TV_ASSIGN_OR_RETURN(const int64_t p, CheckChannelRmsStats(op));
+  const int64_t c = op.x->dim(0);
+  const float* x = op.x->data<float>();
+  float* inv = op.inv_rms->data<float>();
+  const float scale = std::sqrt(static_cast<float>(c));
+  constexpr int64_t kTile = 512;
+  ParallelFor((p + kTile - 1) / kTile, 1, [&](int64_t begin, int64_t end) {
+    std::vector<double> sumsq(kTile);
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t p0 = tile * kTile, n = std::min(kTile, p - p0);
+      std::fill(sumsq.begin(), sumsq.begin() + n, 0.0);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float* xr = x + ch * p + p0;
+        for (int64_t i = 0; i < n; ++i) sumsq[i] += static_cast<double>(xr[i]) * xr[i];
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        inv[p0 + i] = scale / std::max(static_cast<float>(std::sqrt(sumsq[i])), 1e-12f);
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
 absl::Status RunUpsample2x(const Upsample2xOp& op) {
   TV_RETURN_IF_ERROR(ExpectF32("upsample2x", "x", op.x));
   if (op.x->rank() != 4) {
@@ -242,6 +310,7 @@ void RegisterConvOps(CpuBackend& backend) {
   backend.Register<Conv3dOp>(&RunConv3d);
   backend.Register<ChannelRmsNormOp>(&RunChannelRmsNorm);
   backend.Register<Upsample2xOp>(&RunUpsample2x);
+  backend.Register<ChannelRmsStatsOp>(&RunChannelRmsStats);
 }
 
 }  // namespace turbovid::engine::cpu

@@ -190,6 +190,198 @@ TEST(CpuConvOps, ChannelRmsNormIsScaledL2Normalise) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// ChannelRmsNormOp of x [C, T, H, W] (per position over C), SiLU when `silu`.
+Tensor NormedInput(Backend& be, const Tensor& x, const Tensor& gamma, bool silu) {
+  const int64_t c = x.dim(0), p = x.numel() / c;
+  Tensor xv = *x.Reshape({c, p});
+  Tensor y = Tensor::Zeros(DType::kF32, {c, p});
+  EXPECT_TRUE(be.Run(ChannelRmsNormOp{&xv, &gamma, &y, silu}).ok());
+  return *y.Reshape(x.shape());
+}
+
+// ChannelRmsStatsOp of x [C, T, H, W] as [T, H, W].
+Tensor InvRms(Backend& be, const Tensor& x) {
+  const int64_t c = x.dim(0), p = x.numel() / c;
+  Tensor xv = *x.Reshape({c, p});
+  Tensor inv = Tensor::Zeros(DType::kF32, {p});
+  EXPECT_TRUE(be.Run(ChannelRmsStatsOp{&xv, &inv}).ok());
+  return *inv.Reshape({x.dim(1), x.dim(2), x.dim(3)});
+}
+
+void ExpectClose(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double w = want.data<float>()[i];
+    ASSERT_NEAR(got.data<float>()[i], w, tol * (1.0 + std::abs(w))) << what << " at " << i;
+  }
+}
+
+TEST(CpuConvOps, ChannelRmsStatsTimesGammaIsTheNorm) {
+  auto be = MakeCpuBackend();
+  const int64_t c = 7, p = 1100;
+  Tensor x = Random({c, p}, 21), gamma = Random({c}, 22);
+  for (int64_t ch = 0; ch < c; ++ch) x.data<float>()[ch * p + 3] = 0.f;  // all-zero position
+  Tensor inv = Tensor::Zeros(DType::kF32, {p}), y = Tensor::Zeros(DType::kF32, {c, p});
+  ASSERT_TRUE(be->Run(ChannelRmsStatsOp{&x, &inv}).ok());
+  ASSERT_TRUE(be->Run(ChannelRmsNormOp{&x, &gamma, &y}).ok());
+  EXPECT_TRUE(std::isfinite(inv.data<float>()[3]));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    for (int64_t i = 0; i < p; ++i) {
+      const float fused = x.data<float>()[ch * p + i] * inv.data<float>()[i] * gamma.data<float>()[ch];
+      ASSERT_NEAR(fused, y.data<float>()[ch * p + i], 1e-5) << ch << "," << i;
+    }
+  }
+  Tensor bad = Tensor::Zeros(DType::kF32, {p + 1});
+  const absl::Status s = be->Run(ChannelRmsStatsOp{&x, &bad});
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("inv_rms"));
+}
+
+// The fused conv (RMS_norm + SiLU on the operand load, bias and residual in the epilogue, the
+// history frames normed with their own statistics) equals the unfused op sequence.
+TEST(CpuConvOps, Conv3dFusedNormSiluResidualMatchesSequence) {
+  auto be = MakeCpuBackend();
+  struct FusedCase {
+    Shape prev, x, w;  // prev[1] == 0: no history
+    std::array<int, 3> lo, hi;
+    bool norm, silu, residual;
+    int first;
+  };
+  const std::vector<FusedCase> cases = {
+      {{5, 0, 6, 8}, {5, 3, 6, 8}, {7, 5, 3, 3, 3}, {2, 1, 1}, {0, 1, 1}, true, true, true, 0},
+      {{5, 2, 6, 8}, {5, 4, 6, 8}, {7, 5, 3, 3, 3}, {0, 1, 1}, {0, 1, 1}, true, true, true, 0},
+      {{5, 2, 6, 8}, {5, 1, 6, 8}, {5, 5, 3, 3, 3}, {0, 1, 1}, {0, 1, 1}, true, true, false, 1},
+      {{9, 0, 4, 5}, {9, 1, 4, 5}, {27, 9, 1, 1, 1}, {0, 0, 0}, {0, 0, 0}, true, false, false, 0},
+      {{4, 0, 5, 5}, {4, 2, 5, 5}, {6, 4, 1, 1, 1}, {0, 0, 0}, {0, 0, 0}, false, false, true, 0},
+      {{4, 0, 5, 5}, {4, 2, 5, 5}, {6, 4, 3, 3, 3}, {2, 1, 1}, {0, 1, 1}, false, true, false, 0},
+  };
+  uint32_t seed = 300;
+  for (const FusedCase& c : cases) {
+    const std::string what = ShapeString(c.x) + " prev " + ShapeString(c.prev) +
+                             (c.norm ? " norm" : "") + (c.silu ? " silu" : "") +
+                             (c.residual ? " residual" : "");
+    const bool hist = c.prev[1] > 0;
+    Tensor x = Random(c.x, seed++), w = Random(c.w, seed++), b = Random({c.w[0]}, seed++);
+    Tensor prev = hist ? Random(c.prev, seed++) : Tensor();
+    Tensor gamma = Random({c.x[0]}, seed++);
+    // Unfused: normalise (+ SiLU) x and the history, conv, add the residual.
+    Tensor xn = x, pn = prev;
+    if (c.norm) {
+      xn = NormedInput(*be, x, gamma, c.silu);
+      if (hist) pn = NormedInput(*be, prev, gamma, c.silu);
+    } else if (c.silu) {
+      xn = x.Clone();
+      ASSERT_TRUE(be->Run(UnaryOp{UnaryKind::kSilu, &x, &xn}).ok());
+      if (hist) {
+        pn = prev.Clone();
+        ASSERT_TRUE(be->Run(UnaryOp{UnaryKind::kSilu, &prev, &pn}).ok());
+      }
+    }
+    const int64_t t = c.prev[1] + c.x[1];
+    const int64_t to = t + c.lo[0] + c.hi[0] - c.w[2] + 1;
+    const Shape y_shape = {c.w[0], to, c.x[2] + c.lo[1] + c.hi[1] - c.w[3] + 1,
+                           c.x[3] + c.lo[2] + c.hi[2] - c.w[4] + 1};
+    Tensor want = Tensor::Zeros(DType::kF32, y_shape);
+    Conv3dOp plain{&xn, &w, &b, {1, 1, 1}, c.lo, c.hi, &want};
+    if (hist) {
+      plain.x_prev = &pn;
+      plain.x_prev_first = c.first;
+    }
+    ASSERT_TRUE(be->Run(plain).ok()) << what;
+    Tensor res = Random(y_shape, seed++);
+    if (c.residual) {
+      ASSERT_TRUE(be->Run(BinaryOp{BinaryKind::kAdd, &want, &res, &want}).ok());
+    }
+    // Fused.
+    Tensor inv = InvRms(*be, x), inv_prev = hist ? InvRms(*be, prev) : Tensor();
+    Tensor y = Tensor::Zeros(DType::kF32, y_shape);
+    Conv3dOp op{&x, &w, &b, {1, 1, 1}, c.lo, c.hi, &y};
+    if (hist) {
+      op.x_prev = &prev;
+      op.x_prev_first = c.first;
+    }
+    if (c.norm) {
+      op.norm_gamma = &gamma;
+      op.norm_inv_rms = &inv;
+      if (hist) op.norm_inv_rms_prev = &inv_prev;
+    }
+    op.silu = c.silu;
+    if (c.residual) op.residual = &res;
+    ASSERT_TRUE(be->Run(op).ok()) << what;
+    ExpectClose(y, want, 1e-5, what);
+    // The residual may be y itself (the decoder's in-place block output).
+    if (c.residual) {
+      Tensor y2 = res.Clone();
+      op.y = &y2;
+      op.residual = &y2;
+      ASSERT_TRUE(be->Run(op).ok()) << what;
+      ExpectClose(y2, want, 1e-5, what + " residual == y");
+    }
+  }
+}
+
+// Each fused field with a wrong shape, dtype or pairing is rejected with its name.
+TEST(CpuConvOps, Conv3dFusedFieldsRejectBadShapes) {
+  auto be = MakeCpuBackend();
+  Tensor x = Random({4, 2, 5, 6}, 1), w = Random({3, 4, 3, 3, 3}, 2);
+  Tensor prev = Random({4, 2, 5, 6}, 3);
+  Tensor y = Tensor::Zeros(DType::kF32, {3, 2, 5, 6});
+  Tensor gamma = Random({4}, 4), inv = Tensor::Zeros(DType::kF32, {2, 5, 6});
+  Tensor inv_prev = Tensor::Zeros(DType::kF32, {2, 5, 6});
+  const auto base = [&] {
+    Conv3dOp op{&x, &w, nullptr, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, &y};
+    op.x_prev = &prev;
+    op.norm_gamma = &gamma;
+    op.norm_inv_rms = &inv;
+    op.norm_inv_rms_prev = &inv_prev;
+    return op;
+  };
+  ASSERT_TRUE(be->Run(base()).ok());
+  const auto expect_named = [&](const Conv3dOp& op, const std::string& field) {
+    const absl::Status s = be->Run(op);
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument)) << field;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(field)) << s.message();
+  };
+  Tensor gamma5 = Random({5}, 5);
+  Conv3dOp op = base();
+  op.norm_gamma = &gamma5;
+  expect_named(op, "norm_gamma");
+  op = base();
+  op.norm_gamma = nullptr;
+  expect_named(op, "norm_gamma");
+  Tensor inv_bad = Tensor::Zeros(DType::kF32, {2, 5, 5});
+  op = base();
+  op.norm_inv_rms = &inv_bad;
+  expect_named(op, "norm_inv_rms");
+  op = base();
+  op.norm_inv_rms = nullptr;
+  expect_named(op, "norm_inv_rms");
+  Tensor inv_i32 = Tensor::Zeros(DType::kI32, {2, 5, 6});
+  op = base();
+  op.norm_inv_rms = &inv_i32;
+  expect_named(op, "norm_inv_rms");
+  Tensor inv_prev_bad = Tensor::Zeros(DType::kF32, {1, 5, 6});
+  op = base();
+  op.norm_inv_rms_prev = &inv_prev_bad;
+  expect_named(op, "norm_inv_rms_prev");
+  op = base();
+  op.norm_inv_rms_prev = nullptr;
+  expect_named(op, "norm_inv_rms_prev");
+  op = base();
+  op.x_prev = nullptr;  // statistics of history frames that are not there
+  Tensor y_no_hist = Tensor::Zeros(DType::kF32, {3, 2, 5, 6});
+  op.y = &y_no_hist;
+  op.pad_lo = {2, 1, 1};
+  expect_named(op, "norm_inv_rms_prev");
+  Tensor res_bad = Tensor::Zeros(DType::kF32, {3, 2, 5, 5});
+  op = base();
+  op.residual = &res_bad;
+  expect_named(op, "residual");
+  op = base();
+  op.residual = &x;  // the conv's own input
+  expect_named(op, "residual");
+}
+
 TEST(CpuConvOps, Upsample2xRepeatsPixels) {
   auto be = MakeCpuBackend();
   Tensor x = Random({2, 3, 4, 5}, 11);

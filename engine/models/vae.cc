@@ -238,9 +238,13 @@ absl::StatusOr<HalfW> LoadDecoder(const VaeConfig& cfg, io::WeightSet& ws, Backe
 
 // Streaming state of one Encode/Decode call: the last kt−1 input frames of every causal conv
 // (zeros before the first chunk), and whether a temporal resample has seen its first chunk.
+// With the fused decoder a normed conv's cache holds its raw input frames and inv_cache their
+// RMS_norm statistics (F32 [kt−1, H, W], the same ring order).
 struct StreamState {
-  explicit StreamState(int slots) : cache(slots), first(slots, 0), started(slots, false) {}
+  explicit StreamState(int slots)
+      : cache(slots), inv_cache(slots), first(slots, 0), started(slots, false) {}
   std::vector<Tensor> cache;
+  std::vector<Tensor> inv_cache;
   std::vector<int> first;  // a causal conv's cache is a ring: its oldest frame
   std::vector<bool> started;
 };
@@ -262,13 +266,25 @@ struct RowSplit {
   }
 };
 
+// What a conv fuses around itself (Conv3dOp's optional fields): the RMS_norm of its input (gamma,
+// statistics of x and of the cached frames), SiLU, and a residual added after the bias.
+struct Fuse {
+  const Tensor* gamma = nullptr;
+  const Tensor* inv = nullptr;
+  const Tensor* inv_prev = nullptr;
+  bool silu = false;
+  const Tensor* residual = nullptr;
+  bool into_residual = false;  // y is written over the residual (each element read first)
+};
+
 // Runs the building blocks on one chunk [C, Tc, H, W], updating the stream state. With a
 // RowSplit, x is the rank's band of rows: the 3×3 convs read halo rows from the neighbours and
 // the attention gathers K and V of the whole frame.
 class Runner {
  public:
   Runner(Backend& be, StreamState& st, const RowSplit* split = nullptr)
-      : be_(be), ops_(be), st_(st), split_(split) {}
+      : be_(be), ops_(be), st_(st), split_(split), fused_(VaeFusedFromEnv()) {}
+  bool fused() const { return fused_; }
 
   // x [C, T, n, W] (this rank's rows) → [C, T, top + n + bottom, W] with the last `p` rows of
   // the previous rank in front and the first `p` rows of the next one behind (top/bottom = p
@@ -333,20 +349,40 @@ class Runner {
   // x_prev: frames in front of x along T (a causal conv's cache), read in place.
   absl::StatusOr<Tensor> Conv(const ConvW& c, const Tensor& x, std::array<int, 3> stride,
                               std::array<int, 3> lo, std::array<int, 3> hi,
-                              const Tensor* x_prev = nullptr, int x_prev_first = 0) {
+                              const Tensor* x_prev = nullptr, int x_prev_first = 0,
+                              const Fuse& fuse = {}) {
     const auto out = [](int64_t n, int l, int h, int64_t k, int s) {
       return (n + l + h - k) / s + 1;
     };
     const int64_t t = x.dim(1) + (x_prev != nullptr ? x_prev->dim(1) : 0);
-    TV_ASSIGN_OR_RETURN(Tensor y,
-                        ops_.Uninit({c.w.dim(0), out(t, lo[0], hi[0], c.w.dim(2), stride[0]),
-                                    out(x.dim(2), lo[1], hi[1], c.w.dim(3), stride[1]),
-                                    out(x.dim(3), lo[2], hi[2], c.w.dim(4), stride[2])}));
+    const Shape y_shape = {c.w.dim(0), out(t, lo[0], hi[0], c.w.dim(2), stride[0]),
+                           out(x.dim(2), lo[1], hi[1], c.w.dim(3), stride[1]),
+                           out(x.dim(3), lo[2], hi[2], c.w.dim(4), stride[2])};
+    Tensor y;
+    if (fuse.into_residual && fuse.residual != nullptr) {
+      y = *fuse.residual;
+    } else {
+      TV_ASSIGN_OR_RETURN(y, ops_.Uninit(y_shape));
+    }
     Conv3dOp op{&x, &c.w, &c.b, stride, lo, hi, &y};
     op.x_prev = x_prev;
     op.x_prev_first = x_prev_first;
+    op.norm_gamma = fuse.gamma;
+    op.norm_inv_rms = fuse.inv;
+    op.norm_inv_rms_prev = fuse.inv_prev;
+    op.silu = fuse.silu;
+    op.residual = fuse.residual;
     TV_RETURN_IF_ERROR(be_.Run(op));
     return y;
+  }
+
+  // The RMS_norm statistic of x [C, T, H, W] per position: F32 [T, H, W] (ChannelRmsStatsOp).
+  absl::StatusOr<Tensor> Stats(const Tensor& x) {
+    const int64_t c = x.dim(0), p = x.numel() / c;
+    TV_ASSIGN_OR_RETURN(Tensor xv, x.Reshape({c, p}));
+    TV_ASSIGN_OR_RETURN(Tensor inv, be_.AllocateUninitialized(DType::kF32, {p}));
+    TV_RETURN_IF_ERROR(be_.Run(ChannelRmsStatsOp{&xv, &inv}));
+    return inv.Reshape({x.dim(1), x.dim(2), x.dim(3)});
   }
 
   // CausalConv3d: kt−1 frames of history in front (cached input, zeros at the start). The conv
@@ -356,19 +392,41 @@ class Runner {
   // freed before the caller's next allocation.
   // Split by rows, x gains its halo rows first and the cache keeps them (the history frames'
   // halo is the neighbours' rows of those frames).
-  absl::StatusOr<Tensor> Causal(const ConvW& c, Tensor x) {
+  // Fused (gamma set): the conv normalises its own input as it reads it (RMS_norm · gamma, then
+  // SiLU when `silu`), from statistics taken here after the halo rows are in place, and adds
+  // `residual` after its bias; the cache keeps raw frames and their statistics.
+  absl::StatusOr<Tensor> Causal(const ConvW& c, Tensor x, const Tensor* gamma = nullptr,
+                                bool silu = false, const Tensor* residual = nullptr) {
     std::array<int, 3> lo, hi;
     TV_ASSIGN_OR_RETURN(x, Pad(std::move(x), c.pad, lo, hi));
-    if (c.slot < 0) return Conv(c, x, {1, 1, 1}, lo, hi);
+    Fuse fuse;
+    fuse.silu = silu;
+    fuse.residual = residual;
+    fuse.into_residual = residual != nullptr;
+    Tensor inv;
+    if (gamma != nullptr) {
+      TV_ASSIGN_OR_RETURN(inv, Stats(x));
+      fuse.gamma = gamma;
+      fuse.inv = &inv;
+    }
+    if (c.slot < 0) return Conv(c, x, {1, 1, 1}, lo, hi, nullptr, 0, fuse);
     const int64_t hist = c.w.dim(2) - 1, t = x.dim(1);
     Tensor& cache = st_.cache[c.slot];
     if (!cache.defined()) {
       TV_ASSIGN_OR_RETURN(cache, be_.Allocate(x.dtype(), {x.dim(0), hist, x.dim(2), x.dim(3)}));
     }
+    Tensor& inv_cache = st_.inv_cache[c.slot];
+    if (gamma != nullptr) {
+      if (!inv_cache.defined()) {  // zero frames: any finite statistic leaves them zero
+        TV_ASSIGN_OR_RETURN(inv_cache, be_.Allocate(DType::kF32, {hist, x.dim(2), x.dim(3)}));
+      }
+      fuse.inv_prev = &inv_cache;
+    }
     int& first = st_.first[c.slot];
-    TV_ASSIGN_OR_RETURN(Tensor y, Conv(c, x, {1, 1, 1}, lo, hi, &cache, first));
+    TV_ASSIGN_OR_RETURN(Tensor y, Conv(c, x, {1, 1, 1}, lo, hi, &cache, first, fuse));
     if (t >= hist) {
       TV_ASSIGN_OR_RETURN(cache, ops_.Narrow(x, 1, t - hist, hist));
+      if (gamma != nullptr) inv_cache = inv.Slice0(t - hist, t);
       first = 0;
       return y;
     }
@@ -378,6 +436,10 @@ class Runner {
         TV_ASSIGN_OR_RETURN(frame, ops_.Narrow(x, 1, j, 1));
       }
       TV_RETURN_IF_ERROR(ops_.CopyInto(frame, cache, {0, first, 0, 0}));
+      if (gamma != nullptr) {
+        const Tensor inv_frame = inv.Slice0(j, j + 1);
+        TV_RETURN_IF_ERROR(ops_.CopyInto(inv_frame, inv_cache, {first, 0, 0}));
+      }
       first = static_cast<int>((first + 1) % hist);
     }
     return y;
@@ -392,7 +454,18 @@ class Runner {
     return y.Reshape(x.shape());
   }
 
+  // Fused: conv1 normalises x as it reads it, conv2 normalises conv1's output and adds the
+  // shortcut (or x) in its epilogue, writing the sum over it: no norm, SiLU or add pass of its
+  // own, and no third block-sized tensor. The block owns x (every caller hands over a tensor
+  // that nothing else reads: conv outputs, and copies for the caches and per-frame slices).
   absl::StatusOr<Tensor> ResBlock(const ResBlockW& r, Tensor x) {
+    if (fused_) {
+      TV_ASSIGN_OR_RETURN(Tensor h, Causal(r.conv1, x, &r.gamma1, true));
+      if (r.has_shortcut) {
+        TV_ASSIGN_OR_RETURN(x, Causal(r.shortcut, x));
+      }
+      return Causal(r.conv2, std::move(h), &r.gamma2, true, &x);
+    }
     TV_ASSIGN_OR_RETURN(Tensor h, Norm(r.gamma1, x, true));
     TV_ASSIGN_OR_RETURN(h, Causal(r.conv1, std::move(h)));
     TV_ASSIGN_OR_RETURN(h, Norm(r.gamma2, h, true));
@@ -422,8 +495,17 @@ class Runner {
     TV_ASSIGN_OR_RETURN(Tensor y, ops_.Uninit(x.shape()));
     for (int64_t t = 0; t < x.dim(1); ++t) {
       TV_ASSIGN_OR_RETURN(Tensor f, ops_.Narrow(x, 1, t, 1));  // [C, 1, H, W]
-      TV_ASSIGN_OR_RETURN(Tensor n, Norm(a.gamma, f, false));
-      TV_ASSIGN_OR_RETURN(Tensor qkv, Conv(a.qkv, n, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}));
+      Tensor qkv;
+      if (fused_) {  // the qkv conv normalises f as it reads it
+        TV_ASSIGN_OR_RETURN(Tensor inv, Stats(f));
+        Fuse fuse;
+        fuse.gamma = &a.gamma;
+        fuse.inv = &inv;
+        TV_ASSIGN_OR_RETURN(qkv, Conv(a.qkv, f, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, nullptr, 0, fuse));
+      } else {
+        TV_ASSIGN_OR_RETURN(Tensor n, Norm(a.gamma, f, false));
+        TV_ASSIGN_OR_RETURN(qkv, Conv(a.qkv, n, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}));
+      }
       TV_ASSIGN_OR_RETURN(Tensor qkv3, qkv.Reshape({3, c, hw}));
       TV_ASSIGN_OR_RETURN(Tensor tok, ops_.Permute(qkv3, {0, 2, 1}));  // [3, HW, C]
       TV_ASSIGN_OR_RETURN(Tensor q, tok.Slice0(0, 1).Reshape({hw, 1, c}));
@@ -442,8 +524,11 @@ class Runner {
       TV_ASSIGN_OR_RETURN(Tensor o2, o.Reshape({hw, c}));
       TV_ASSIGN_OR_RETURN(Tensor oc, ops_.Permute(o2, {1, 0}));  // [C, HW]
       TV_ASSIGN_OR_RETURN(Tensor of, oc.Reshape({c, 1, x.dim(2), x.dim(3)}));
-      TV_ASSIGN_OR_RETURN(Tensor pr, Conv(a.proj, of, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}));
-      TV_RETURN_IF_ERROR(be_.Run(BinaryOp{BinaryKind::kAdd, &pr, &f, &pr}));
+      Fuse add;  // fused: the projection adds the input in its epilogue
+      add.residual = fused_ ? &f : nullptr;
+      TV_ASSIGN_OR_RETURN(Tensor pr,
+                          Conv(a.proj, of, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, nullptr, 0, add));
+      if (!fused_) TV_RETURN_IF_ERROR(be_.Run(BinaryOp{BinaryKind::kAdd, &pr, &f, &pr}));
       TV_RETURN_IF_ERROR(ops_.CopyInto(pr, y, {0, t, 0, 0}));
     }
     return y;
@@ -473,6 +558,7 @@ class Runner {
   Ops ops_;
   StreamState& st_;
   const RowSplit* split_;  // null: the whole frame
+  bool fused_;             // TV_VAE_FUSED (VaeFusedFromEnv)
 };
 
 // Nearest ×2 then 3x3 conv, one frame at a time so the ×2 copy never holds a whole chunk.
@@ -569,6 +655,7 @@ absl::StatusOr<Tensor> RunMiddle(Runner& run, const HalfW& h, Tensor x) {
 }
 
 absl::StatusOr<Tensor> RunHead(Runner& run, const HalfW& h, const Tensor& x) {
+  if (run.fused()) return run.Causal(h.head_conv, x, &h.head_gamma, true);
   TV_ASSIGN_OR_RETURN(Tensor n, run.Norm(h.head_gamma, x, true));
   return run.Causal(h.head_conv, std::move(n));
 }
@@ -812,6 +899,11 @@ absl::StatusOr<std::vector<float>> FloatList(const Json& json, std::string_view 
 }
 
 }  // namespace
+
+bool VaeFusedFromEnv() {
+  const char* v = std::getenv("TV_VAE_FUSED");
+  return v == nullptr || std::string(v) != "0";
+}
 
 absl::StatusOr<VaeConfig> VaeConfig::FromJson(const Json& json) {
   VaeConfig c;

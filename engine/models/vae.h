@@ -55,4 +55,9 @@ class WanVae {
   virtual const VaeConfig& config() const = 0;
 };
 
+// Whether the VAE runs its fused form (docs/model-math.md §5.7: RMS_norm, SiLU and residual adds
+// inside the convs): true unless TV_VAE_FUSED=0, which keeps the unfused op sequence reachable
+// for before/after measurements. Read on every Encode/Decode (and by the activation plan).
+bool VaeFusedFromEnv();
+
 }  // namespace turbovid::engine

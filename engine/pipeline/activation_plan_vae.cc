@@ -1,6 +1,7 @@
 // Activation plan of the Wan2.1 VAE: engine/models/vae.cc's streamed Decode / Encode replayed over
 // shapes, with the same layer list (LoadEncoder / LoadDecoder), per-conv history caches (live for
-// the whole call), frame-by-frame stages and variable lifetimes.
+// the whole call), frame-by-frame stages and variable lifetimes; the fused form (RMS_norm statistics
+// and their caches, residual sums written over the block input) unless TV_VAE_FUSED=0.
 #include <algorithm>
 #include <array>
 #include <variant>
@@ -149,7 +150,9 @@ using I3 = std::array<int, 3>;
 // vae.cc Runner over shapes, with its stream state.
 class Runner {
  public:
-  Runner(const Sim& sim, int slots) : sim_(sim), cache_(slots), started_(slots, false) {}
+  Runner(const Sim& sim, int slots)
+      : sim_(sim), cache_(slots), inv_cache_(slots), started_(slots, false),
+        fused_(VaeFusedFromEnv()) {}
 
   Buf Conv(const ConvS& c, const Buf& x, I3 stride, I3 lo, I3 hi, int64_t t_prev = 0) {
     auto out = [](int64_t n, int l, int h, int64_t k, int s) { return (n + l + h - k) / s + 1; };
@@ -158,21 +161,31 @@ class Runner {
                        out(x.dim(3), lo[2], hi[2], c.k, stride[2])});
   }
 
-  Buf Causal(const ConvS& c, Buf x) {
+  // norm: the fused conv reads x through RMS_norm (F32 statistics [T, H, W], cached with the
+  // frames); residual: the output is written over it (no allocation).
+  Buf Causal(const ConvS& c, Buf x, bool norm = false, const Buf* residual = nullptr) {
     const int p = c.pad;
-    if (c.slot < 0) return Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p});
+    Buf inv;
+    if (norm) inv = sim_.Alloc({x.dim(1), x.dim(2), x.dim(3)}, 4);
+    if (c.slot < 0) return residual ? *residual : Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p});
     const int64_t hist = c.kt - 1;
     Buf& cache = cache_[c.slot];
     if (!cache.defined()) cache = sim_.Empty({x.dim(0), hist, x.dim(2), x.dim(3)});
+    if (norm && !inv_cache_[c.slot].defined()) {
+      inv_cache_[c.slot] = sim_.Alloc({hist, x.dim(2), x.dim(3)}, 4);
+    }
     // The conv reads the cache and x in place; the new cache is their last hist frames.
-    Buf y = Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p}, hist);
+    Buf y = residual ? *residual : Conv(c, x, {1, 1, 1}, {0, p, p}, {0, p, p}, hist);
     // Counted for every causal conv (conservative): a CUDA conv path other than sm90 (RTX 5090,
-    // narrow heads) concatenates cache ++ x into scratch (engine/cuda/cuda_conv_ops.cc).
-    sim_.Scratch({x.dim(0) * (hist + x.dim(1)) * x.dim(2) * x.dim(3) *
-                  static_cast<int64_t>(DTypeSize(sim_.job().dtype))});
+    // narrow heads) concatenates cache ++ x (and their statistics) into scratch
+    // (engine/cuda/cuda_conv_ops.cc).
+    const int64_t cat = (hist + x.dim(1)) * x.dim(2) * x.dim(3);
+    sim_.Scratch({x.dim(0) * cat * static_cast<int64_t>(DTypeSize(sim_.job().dtype)),
+                  norm ? cat * 4 : 0});
     const int64_t t = x.dim(1);
     if (t >= hist) {
       cache = sim_.Empty({x.dim(0), hist, x.dim(2), x.dim(3)});
+      if (norm) inv_cache_[c.slot] = inv;  // a view of the last frames keeps all of inv
     } else if (t > 1) {
       for (int64_t j = 0; j < t; ++j) Buf frame = sim_.Empty({x.dim(0), 1, x.dim(2), x.dim(3)});
     }  // else: x is written over the ring's oldest frame in place
@@ -182,6 +195,11 @@ class Runner {
   Buf Norm(const Buf& x) { return sim_.Empty(x.shape()); }
 
   Buf ResBlock(const ResBlockS& r, Buf x) {
+    if (fused_) {
+      Buf h = Causal(r.conv1, x, true);
+      if (r.has_shortcut) x = Causal(r.shortcut, x);
+      return Causal(r.conv2, std::move(h), true, &x);
+    }
     Buf h = Norm(x);
     h = Causal(r.conv1, std::move(h));
     h = Norm(h);
@@ -195,8 +213,14 @@ class Runner {
     Buf y = sim_.Empty(x.shape());
     for (int64_t t = 0; t < x.dim(1); ++t) {
       Buf f = sim_.Empty({c, 1, x.dim(2), x.dim(3)});
-      Buf n = Norm(f);
-      Buf qkv = Conv(a.qkv, n, {1, 1, 1}, {0, 0, 0}, {0, 0, 0});
+      Buf qkv;
+      if (fused_) {
+        Buf inv = sim_.Alloc({1, x.dim(2), x.dim(3)}, 4);
+        qkv = Conv(a.qkv, f, {1, 1, 1}, {0, 0, 0}, {0, 0, 0});
+      } else {
+        Buf n = Norm(f);
+        qkv = Conv(a.qkv, n, {1, 1, 1}, {0, 0, 0}, {0, 0, 0});
+      }
       Buf tok = sim_.Empty({3, hw, c});
       Buf o = sim_.Empty({hw, 1, c});
       sim_.AttentionScratch(hw, hw, 1, c, c, false);
@@ -286,6 +310,7 @@ class Runner {
   }
 
   Buf RunHead(const HalfS& h, const Buf& x) {
+    if (fused_) return Causal(h.head_conv, x, true);
     Buf n = Norm(x);
     return Causal(h.head_conv, std::move(n));
   }
@@ -293,7 +318,9 @@ class Runner {
  private:
   const Sim& sim_;
   std::vector<Buf> cache_;
+  std::vector<Buf> inv_cache_;  // fused: the RMS_norm statistics of the cached frames
   std::vector<bool> started_;
+  bool fused_;
 };
 
 }  // namespace
