@@ -46,6 +46,45 @@ struct ConvDims {
   int64_t n_total;  // to·ho·wo
 };
 
+// The fused input transform (Conv3dArgs norm_gamma / inv_rms / silu) and residual of one launch.
+struct Fusion {
+  ConstBuf gamma;             // [cin] (norm)
+  const float* inv = nullptr;  // [t, h, w] F32 (norm)
+  bool norm = false, silu = false;
+  ConstBuf residual;  // [cout, to, ho, wo] or data == nullptr
+  __device__ __forceinline__ bool any() const { return norm || silu; }
+  // v (channel ci, input position offset pos = ti·hw + hi·w + wi) as the conv reads it.
+  __device__ __forceinline__ float Apply(float v, int ci, int64_t pos) const {
+    if (norm) v = v * inv[pos] * Load(gamma, ci);
+    return silu ? v / (1.f + __expf(-v)) : v;
+  }
+  __device__ __forceinline__ float Res(int64_t i) const {
+    return residual.data != nullptr ? Load(residual, i) : 0.f;
+  }
+};
+
+// Eight bf16 columns of channel ci (inv8: their eight statistics) through the transform.
+__device__ __forceinline__ uint4 Apply8(uint4 v, const float* inv8, float g, bool norm,
+                                        bool silu) {
+  uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const __nv_bfloat162 b = *reinterpret_cast<const __nv_bfloat162*>(&w[j]);
+    float2 f = __bfloat1622float2(b);
+    if (norm) {
+      f.x *= inv8[2 * j] * g;
+      f.y *= inv8[2 * j + 1] * g;
+    }
+    if (silu) {
+      f.x = f.x / (1.f + __expf(-f.x));
+      f.y = f.y / (1.f + __expf(-f.y));
+    }
+    const __nv_bfloat162 r = __floats2bfloat162_rn(f.x, f.y);
+    w[j] = *reinterpret_cast<const uint32_t*>(&r);
+  }
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
 // Per-lane row/column offsets of the ldmatrix.x4 addresses (fragment order of mma m16n8k16).
 // A [m][16 k] tiles: matrices (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (8-15,
 // 8-15).
@@ -63,7 +102,8 @@ __device__ __forceinline__ int ASwizzle(int row, int half) {
 
 // ---- Path 1: direct convolution (one thread per output, fp32) ----------------------------------
 
-__global__ void ConvDirectKernel(ConstBuf x, ConstBuf w, ConstBuf bias, MutBuf y, ConvDims d) {
+__global__ void ConvDirectKernel(ConstBuf x, ConstBuf w, ConstBuf bias, MutBuf y, ConvDims d,
+                                 Fusion f) {
   const int64_t total = static_cast<int64_t>(d.cout) * d.n_total;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
@@ -84,13 +124,14 @@ __global__ void ConvDirectKernel(ConstBuf x, ConstBuf w, ConstBuf bias, MutBuf y
             const int wi = wo * d.st_w + dw - d.pad_w;
             if (wi < 0 || wi >= d.w) continue;
             const int64_t widx = (((co * d.cin + ci) * d.kt + dt) * d.kh + dh) * d.kw + dw;
-            const int64_t xidx = ci * d.thw + ti * d.hw + static_cast<int64_t>(hi) * d.w + wi;
-            acc += Load(w, widx) * Load(x, xidx);
+            const int64_t pos = ti * d.hw + static_cast<int64_t>(hi) * d.w + wi;
+            const float xv = Load(x, ci * d.thw + pos);
+            acc += Load(w, widx) * (f.any() ? f.Apply(xv, ci, pos) : xv);
           }
         }
       }
     }
-    Store(y, i, acc);
+    Store(y, i, acc + f.Res(i));
   }
 }
 
@@ -106,7 +147,7 @@ constexpr int kGemmBn = 64;
 constexpr int kGemmPitchB = kGemmBn + 8;  // 144-byte k rows: 8 ldmatrix rows on 8 bank groups
 
 __global__ void __launch_bounds__(kGemmThreads)
-    ConvGemmKernel(ConstBuf x, ConstBuf w, ConstBuf bias, MutBuf y, ConvDims d) {
+    ConvGemmKernel(ConstBuf x, ConstBuf w, ConstBuf bias, MutBuf y, ConvDims d, Fusion f) {
   __shared__ __align__(16) __nv_bfloat16 smem_a[2][kGemmBm * 16];
   __shared__ __align__(16) __nv_bfloat16 smem_b[2][16 * kGemmPitchB];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -152,7 +193,8 @@ __global__ void __launch_bounds__(kGemmThreads)
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const int ci = cc * 16 + bk + j;
-      const float v = (in && ci < d.cin) ? Load(x, ci * d.thw + off) : 0.f;
+      float v = (in && ci < d.cin) ? Load(x, ci * d.thw + off) : 0.f;
+      if (f.any() && in && ci < d.cin) v = f.Apply(v, ci, off);
       rb[j] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
     }
   };
@@ -212,7 +254,8 @@ __global__ void __launch_bounds__(kGemmThreads)
         const int64_t n = n0 + wn * 32 + nt * 8 + t4 * 2;
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          if (n + e < d.n_total) Store(y, m * d.n_total + n + e, acc[mt][nt][half * 2 + e] + bv);
+          const int64_t idx = m * d.n_total + n + e;
+          if (n + e < d.n_total) Store(y, idx, acc[mt][nt][half * 2 + e] + bv + f.Res(idx));
         }
       }
     }
@@ -275,6 +318,7 @@ struct HaloParams {
   ConvDims d;
   int m_tiles, tiles_h, tiles_w;
   bool y_pairs;  // y is bf16, 4-byte aligned and wo is even: store column pairs as one word
+  Fusion f;      // input transform (applied as the halo is stored to shared memory), residual
 };
 
 template <typename Tile>
@@ -353,6 +397,31 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
       }
     }
   };
+  // The fused input transform of stage s's loaded vectors (columns past the row or outside the
+  // input stay zero: they were never loaded).
+  auto transform_b = [&](int s) {
+    const int dt = dt_lo + s / d.ccn, cc = s % d.ccn;
+    const int ti = ti_base + dt;
+#pragma unroll
+    for (int i = 0; i < Tile::kUnitIters; ++i) {
+      const int u = tid + i * kHaloThreads;
+      const int ci = cc * 16 + (u & 15), hi = ho0 - d.pad_h + (u >> 4);
+      if (u >= units || ci >= d.cin || hi < 0 || hi >= d.h) continue;
+      const float g = p.f.norm ? Load(p.f.gamma, ci) : 1.f;
+      const float* inv_row = p.f.inv + static_cast<int64_t>(ti) * d.hw + static_cast<int64_t>(hi) * d.w;
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const int col = wo0 + (v - 1) * 8;
+        if (col < 0 || col >= d.w || !(d.kw == 3 || v == 1 || v == 2)) continue;
+        float inv8[8] = {};
+        if (p.f.norm) {
+#pragma unroll
+          for (int j = 0; j < 8; ++j) inv8[j] = __ldg(inv_row + col + j);
+        }
+        stage_v[i][v] = Apply8(stage_v[i][v], inv8, g, p.f.norm, p.f.silu);
+      }
+    }
+  };
   auto store_b = [&](int buf) {
     __nv_bfloat16* bs = smem + buf * Tile::kStageElems + Tile::kAElems;
 #pragma unroll
@@ -413,6 +482,7 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
   if (stages > 0) {
     load_a(0, 0);
     load_b(0);
+    if (p.f.any()) transform_b(0);
     store_b(0);
     CpAsyncWaitAll();
     __syncthreads();  // stage 0 visible to every warp
@@ -424,6 +494,7 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
         load_b(s + 1);
       }
       compute(buf);
+      if (more && p.f.any()) transform_b(s + 1);  // after the MMAs: the loads had their time
       if (more) store_b(buf ^ 1);
       CpAsyncWaitAll();
       __syncthreads();  // stage s + 1 complete; stage s no longer read
@@ -445,7 +516,11 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
         const int wo = wo0 + (nt & 1) * 8 + t4 * 2;
         if (ho >= d.ho || wo >= d.wo) continue;
         const int64_t idx = (plane + ho) * d.wo + wo;
-        const float v0 = acc[mt][nt][half * 2] + bv, v1 = acc[mt][nt][half * 2 + 1] + bv;
+        float v0 = acc[mt][nt][half * 2] + bv, v1 = acc[mt][nt][half * 2 + 1] + bv;
+        if (p.f.residual.data != nullptr) {
+          v0 += Load(p.f.residual, idx);
+          if (wo + 1 < d.wo) v1 += Load(p.f.residual, idx + 1);
+        }
         if (p.y_pairs) {
           *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.y.data) + idx) =
               __floats2bfloat162_rn(v0, v1);
@@ -529,6 +604,40 @@ __global__ void __launch_bounds__(kNormWarps * 32)
   }
 }
 
+// ChannelRmsNormKernel's reduction alone: inv_rms[p] = scale / max(‖x[:, p]‖₂, 1e-12).
+__global__ void __launch_bounds__(kNormWarps * 32)
+    ChannelRmsStatsKernel(ChannelRmsStatsArgs a, float scale) {
+  __shared__ float partial[kNormWarps][64];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t p0 = static_cast<int64_t>(blockIdx.x) * 64 + lane, p1 = p0 + 32;
+  const bool ok0 = p0 < a.positions, ok1 = p1 < a.positions;
+  float s0 = 0.f, s1 = 0.f;
+#pragma unroll 4
+  for (int64_t c = warp; c < a.channels; c += kNormWarps) {
+    const int64_t base = c * a.positions;
+    if (ok0) {
+      const float v = Load(a.x, base + p0);
+      s0 += v * v;
+    }
+    if (ok1) {
+      const float v = Load(a.x, base + p1);
+      s1 += v * v;
+    }
+  }
+  partial[warp][lane] = s0;
+  partial[warp][lane + 32] = s1;
+  __syncthreads();
+  if (warp != 0) return;
+  float t0 = 0.f, t1 = 0.f;
+#pragma unroll
+  for (int i = 0; i < kNormWarps; ++i) {
+    t0 += partial[i][lane];
+    t1 += partial[i][lane + 32];
+  }
+  if (ok0) a.inv_rms[p0] = scale / fmaxf(sqrtf(t0), 1e-12f);
+  if (ok1) a.inv_rms[p1] = scale / fmaxf(sqrtf(t1), 1e-12f);
+}
+
 // One thread per input element writes its 2x2 output block (bf16 pairs as one word when aligned).
 __global__ void Upsample2xKernel(Upsample2xArgs a, bool pairs) {
   const int64_t total = a.planes * a.h * a.w;
@@ -602,6 +711,16 @@ ConvDims MakeDims(const Conv3dArgs& a) {
   return d;
 }
 
+Fusion MakeFusion(const Conv3dArgs& a) {
+  Fusion f;
+  f.norm = a.norm_gamma.data != nullptr && a.inv_rms != nullptr;
+  f.gamma = a.norm_gamma;
+  f.inv = a.inv_rms;
+  f.silu = a.silu;
+  f.residual = a.residual;
+  return f;
+}
+
 int MaxSharedPerBlock() {
   int dev = 0, v = 0;
   if (cudaGetDevice(&dev) != cudaSuccess ||
@@ -640,6 +759,7 @@ cudaError_t LaunchHalo(const Conv3dArgs& a, const ConvDims& d, cudaStream_t stre
   p.tiles_h = (d.ho + Tile::kTr - 1) / Tile::kTr;
   p.tiles_w = (d.wo + kHaloTc - 1) / kHaloTc;
   p.y_pairs = a.y.type == ElemType::kBF16 && Aligned(a.y.data, 4) && d.wo % 2 == 0;
+  p.f = MakeFusion(a);
   const int64_t blocks = static_cast<int64_t>(p.m_tiles) * d.to * p.tiles_h * p.tiles_w;
   if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
   cudaError_t e = cudaFuncSetAttribute(
@@ -718,7 +838,7 @@ cudaError_t LaunchConv3d(const Conv3dArgs& args, cudaStream_t stream) {
     case Conv3dPath::kDirect: {
       const int64_t total = static_cast<int64_t>(d.cout) * d.n_total;
       ConvDirectKernel<<<GridFor(total, 256), 256, 0, stream>>>(args.x, args.w, args.bias, args.y,
-                                                                d);
+                                                                d, MakeFusion(args));
       return cudaGetLastError();
     }
     case Conv3dPath::kAuto:
@@ -727,7 +847,8 @@ cudaError_t LaunchConv3d(const Conv3dArgs& args, cudaStream_t stream) {
       const int64_t mb = (d.cout + kGemmBm - 1) / kGemmBm;
       if (nb > INT_MAX || mb > 65535) return cudaErrorInvalidConfiguration;
       const dim3 grid(static_cast<unsigned>(nb), static_cast<unsigned>(mb));
-      ConvGemmKernel<<<grid, kGemmThreads, 0, stream>>>(args.x, args.w, args.bias, args.y, d);
+      ConvGemmKernel<<<grid, kGemmThreads, 0, stream>>>(args.x, args.w, args.bias, args.y, d,
+                                                        MakeFusion(args));
       return cudaGetLastError();
     }
     case Conv3dPath::kHalo: {
@@ -757,6 +878,19 @@ cudaError_t LaunchChannelRmsNorm(const ChannelRmsNormArgs& args, cudaStream_t st
   if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
   const float scale = sqrtf(static_cast<float>(args.channels));
   ChannelRmsNormKernel<<<static_cast<unsigned>(blocks), kNormWarps * 32, 0, stream>>>(args, scale);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchChannelRmsStats(const ChannelRmsStatsArgs& args, cudaStream_t stream) {
+  if (args.channels < 0 || args.positions < 0 || (args.positions > 0 && args.inv_rms == nullptr)) {
+    return cudaErrorInvalidValue;
+  }
+  if (args.positions == 0) return cudaSuccess;
+  const int64_t blocks = (args.positions + 63) / 64;
+  if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
+  const float scale = sqrtf(static_cast<float>(args.channels));
+  ChannelRmsStatsKernel<<<static_cast<unsigned>(blocks), kNormWarps * 32, 0, stream>>>(args,
+                                                                                      scale);
   return cudaGetLastError();
 }
 

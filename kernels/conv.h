@@ -1,7 +1,11 @@
 // Wan VAE kernels: 3-D convolution as an implicit GEMM on tensor cores (bf16 in, fp32
-// accumulate, bias fused), the VAE channel RMS norm and nearest x2 spatial upsampling.
+// accumulate, bias fused), the VAE channel RMS norm (and its statistic alone) and nearest x2
+// spatial upsampling.
 // y[co, to, ho, wo] = bias[co] + sum_{ci,dt,dh,dw} w[co, ci, dt, dh, dw] ·
-//                     x[ci, to·st + dt − pt, ho·sh + dh − ph, wo·sw + dw − pw] (zero outside x)
+//                     f(x)[ci, to·st + dt − pt, ho·sh + dh − ph, wo·sw + dw − pw] (zero outside x)
+//                     (+ residual[co, to, ho, wo])
+// with the optional input transform f(v) = silu?(v · inv_rms[t, h, w] · gamma[ci]) applied to the
+// values read (the VAE's RMS_norm + SiLU fused into the operand load; padding stays zero).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -23,6 +27,10 @@ namespace turbovid::kernels {
 //  kSm90:   Hopper (sm_90a build, compute capability 9.0) TMA + wgmma implicit GEMM
 //           (conv_sm90.cu); spatial stride 1, kh = kw = 3 with pad_w 1 or kh = kw = 1 with
 //           pad_w 0, W % 8 == 0, x BF16 16-byte aligned, its own packed weights.
+// Every path adds the residual in its epilogue. The input transform (norm / silu) is applied by
+// the direct, gemm and halo paths, and by the sm90 path for kh = kw = 3 (its builder warps
+// transform the tile as they make the shifted copies; inv_rms 16-byte aligned); sm90 does not
+// take a transformed 1x1 conv, which goes to a portable path.
 struct Conv3dArgs {
   ConstBuf x;     // [cin, t, h, w]
   ConstBuf w;     // [cout, cin, kt, kh, kw]
@@ -37,6 +45,14 @@ struct Conv3dArgs {
   ConstBuf x_prev;
   int64_t t_prev = 0;
   int64_t prev_first = 0;  // x_prev is a ring: frames in time order prev_first, +1, ... mod t_prev
+  // Fused input transform (norm when norm_gamma.data is set, then silu): inv_rms [t, h, w] F32 of
+  // x, inv_rms_prev [t_prev, h, w] of x_prev (same ring order), gamma [cin].
+  ConstBuf norm_gamma;
+  const float* inv_rms = nullptr;
+  const float* inv_rms_prev = nullptr;
+  bool silu = false;
+  // Added after the bias; [cout, to, ho, wo] like y, may be y itself (read before written).
+  ConstBuf residual;
   int64_t cin = 0, t = 0, h = 0, w_in = 0;  // input extents (w_in: width; t: frames of x)
   int64_t cout = 0, kt = 1, kh = 1, kw = 1;
   int64_t to = 0, ho = 0, wo = 0;  // output extents (checked by the caller)
@@ -71,6 +87,15 @@ cudaError_t LaunchConv3dSm90PackWeights(const Conv3dArgs& args, void* packed, cu
 // or the packed weights do not fit. args.sm90_debug (TV_CONV_SM90_DEBUG=1) prints every host-side
 // failure (tensor-map encoding, attributes, launch) to stderr.
 cudaError_t LaunchConv3dSm90(const Conv3dArgs& args, cudaStream_t stream);
+
+// inv_rms[p] = √C / max(‖x[:, p]‖₂, 1e-12) (F32), Conv3dArgs::inv_rms.
+struct ChannelRmsStatsArgs {
+  ConstBuf x;        // [channels, positions]
+  float* inv_rms;    // [positions]
+  int64_t channels = 0;
+  int64_t positions = 0;
+};
+cudaError_t LaunchChannelRmsStats(const ChannelRmsStatsArgs& args, cudaStream_t stream);
 
 // y[c, p] = x[c, p] / max(‖x[:, p]‖₂, 1e-12) · √C · gamma[c]; y may alias x.
 struct ChannelRmsNormArgs {

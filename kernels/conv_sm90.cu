@@ -90,6 +90,14 @@ struct Sm90Params {
   int st_t, pad_t, pad_h, pad_w;
   int ccn;  // ceil(cin / 16)
   int tiles_w, tiles_h, n_tiles;
+  int cin, h;  // input channels and rows (the fused transform's bounds)
+  // Fused input transform (kh = kw = 3 only: the builder warps apply it): norm (gamma, inv of x
+  // [t_x, h, w_in], inv_prev of the history [t_prev, h, w_in]) then silu; residual in the epilogue.
+  ConstBuf gamma;
+  const float* inv;
+  const float* inv_prev;
+  bool norm, silu;
+  ConstBuf residual;
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -112,6 +120,32 @@ __device__ __forceinline__ void Sts16(uint32_t addr, uint4 v) {
   asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y),
                "r"(v.z), "r"(v.w)
                : "memory");
+}
+
+// Eight bf16 columns through the fused transform: v · inv[j] · g (norm, inv16 16-byte aligned),
+// then SiLU; rounded back to bf16 as the unfused norm's output would be.
+__device__ __forceinline__ uint4 Transform8(uint4 v, const float* inv8, float g, bool norm,
+                                           bool silu) {
+  float4 i0 = make_float4(1.f, 1.f, 1.f, 1.f), i1 = i0;
+  if (norm) {
+    i0 = __ldg(reinterpret_cast<const float4*>(inv8));
+    i1 = __ldg(reinterpret_cast<const float4*>(inv8) + 1);
+  }
+  const float sc[8] = {i0.x * g, i0.y * g, i0.z * g, i0.w * g, i1.x * g, i1.y * g, i1.z * g, i1.w * g};
+  uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[j]));
+    f.x *= sc[2 * j];
+    f.y *= sc[2 * j + 1];
+    if (silu) {
+      f.x = f.x / (1.f + __expf(-f.x));
+      f.y = f.y / (1.f + __expf(-f.y));
+    }
+    const __nv_bfloat162 r = __floats2bfloat162_rn(f.x, f.y);
+    w[j] = *reinterpret_cast<const uint32_t*>(&r);
+  }
+  return make_uint4(w[0], w[1], w[2], w[3]);
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
@@ -228,13 +262,27 @@ __global__ void __launch_bounds__(kThreads, 1)
     } else if (K == 3 && warp >= 1) {
       // Builders: copy 0 (column w − 1) and copy 2 (w + 1) of every (row, channel) 128-byte row
       // from copy 1 and the edges. Chunk q of channel row c sits at 16·(q ^ (c & 7)) (128-byte
-      // swizzle over the 1024-aligned block).
+      // swizzle over the 1024-aligned block). With the fused input transform they first pass
+      // every loaded chunk through it (rows, channels and columns outside x hold TMA's zeros and
+      // are left as they are) and write the centre copy back transformed.
       const int bt = tid - 32;
+      const bool fuse = p.norm || p.silu;
       int g = 0;
       for (int tile = blockIdx.x; tile < n_tiles_total; tile += gridDim.x) {
         const TileCoords c = coords(tile);
         for (int i = 0; i < c.n_stages; ++i, ++g) {
           const int s = g % S;
+          const float* inv_frame = nullptr;
+          int c0 = 0;
+          if (fuse) {
+            const int dt = c.dt_lo + i / p.ccn, ti = c.tbase + dt;
+            c0 = (i % p.ccn) * kKc;
+            const bool hist = ti < p.t_prev;
+            const int tl = hist ? (ti + p.prev_first) % p.t_prev : ti - p.t_prev;
+            if (p.norm) {
+              inv_frame = (hist ? p.inv_prev : p.inv) + static_cast<int64_t>(tl) * p.h * p.w_in;
+            }
+          }
           BarWait(full_a(s), (g / S) & 1);
           const uint32_t sb = stage(s);
           for (int u = bt; u < R * kKc; u += 32 * kBuilderWarps) {
@@ -242,13 +290,25 @@ __global__ void __launch_bounds__(kThreads, 1)
             const uint32_t src = a_blk(sb, 1, r) + ch * 128;
             const uint32_t dm = a_blk(sb, 0, r) + ch * 128, dp = a_blk(sb, 2, r) + ch * 128;
             const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
-            uint4 prev = c.left ? Lds16(e_blk(sb, 0, r) + ch * 16) : zero;
-            uint4 cur = Lds16(src + (sw << 4));
+            const int hi = c.h0 - p.pad_h + r, ci = c0 + ch;
+            const bool live = fuse && hi >= 0 && hi < p.h && ci < p.cin;
+            const float gc = live && p.norm ? Load(p.gamma, ci) : 1.f;
+            const float* inv_row =
+                p.norm && live ? inv_frame + static_cast<int64_t>(hi) * p.w_in : nullptr;
+            // Chunk at input column col (a multiple of 8: wholly inside or outside the row).
+            auto tf = [&](uint4 v, int col) {
+              return live && col >= 0 && col < p.w_in
+                         ? Transform8(v, p.norm ? inv_row + col : nullptr, gc, p.norm, p.silu)
+                         : v;
+            };
+            uint4 prev = c.left ? tf(Lds16(e_blk(sb, 0, r) + ch * 16), c.w0 - 8) : zero;
+            uint4 cur = tf(Lds16(src + (sw << 4)), c.w0);
 #pragma unroll
             for (int q = 0; q < 8; ++q) {
-              const uint4 next = q < 7     ? Lds16(src + (((q + 1) ^ sw) << 4))
-                                 : c.right ? Lds16(e_blk(sb, 1, r) + ch * 16)
+              const uint4 next = q < 7     ? tf(Lds16(src + (((q + 1) ^ sw) << 4)), c.w0 + 8 * (q + 1))
+                                 : c.right ? tf(Lds16(e_blk(sb, 1, r) + ch * 16), c.w0 + kCols)
                                            : zero;
+              if (live) Sts16(src + ((q ^ sw) << 4), cur);
               Sts16(dm + ((q ^ sw) << 4), ColsMinus1(prev, cur));
               Sts16(dp + ((q ^ sw) << 4), ColsPlus1(cur, next));
               prev = cur;
@@ -334,7 +394,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
             for (int hr = 0; hr < 2; ++hr) {
               const int wo = c.w0 + 16 * warp + g4 + 8 * hr;
-              if (wo < p.wo) Store(p.y, co * plane + row + wo, acc[mb][4 * j + 2 * hr + e] + bv);
+              const int64_t idx = co * plane + row + wo;
+              if (wo < p.wo) {
+                const float rv = p.residual.data != nullptr ? Load(p.residual, idx) : 0.f;
+                Store(p.y, idx, acc[mb][4 * j + 2 * hr + e] + bv + rv);
+              }
             }
           }
         }
@@ -454,6 +518,14 @@ cudaError_t Launch(const Conv3dArgs& a, cudaStream_t stream) {
   p.ccn = static_cast<int>((a.cin + kKc - 1) / kKc);
   p.tiles_w = static_cast<int>((a.wo + kCols - 1) / kCols);
   p.tiles_h = static_cast<int>((a.ho + Tile::kRows - 1) / Tile::kRows);
+  p.cin = static_cast<int>(a.cin);
+  p.h = static_cast<int>(a.h);
+  p.norm = a.norm_gamma.data != nullptr && a.inv_rms != nullptr;
+  p.silu = a.silu;
+  p.gamma = a.norm_gamma;
+  p.inv = a.inv_rms;
+  p.inv_prev = a.t_prev > 0 ? a.inv_rms_prev : a.inv_rms;
+  p.residual = a.residual;
   p.n_tiles = static_cast<int>((a.cout + Tile::kNt - 1) / Tile::kNt);
   const int64_t tiles = static_cast<int64_t>(p.n_tiles) * p.tiles_w * p.tiles_h * a.to;
   if (tiles > INT_MAX) return Report(a.sm90_debug, cudaErrorInvalidConfiguration, "grid");
@@ -519,6 +591,14 @@ bool Conv3dSm90Accepts(const Conv3dArgs& a) {
   const bool k3 = a.kh == 3 && a.kw == 3 && a.pad_lo[2] == 1;
   const bool k1 = a.kh == 1 && a.kw == 1 && a.pad_lo[2] == 0;
   if (!(k3 || k1) || a.cout < 1 || a.cin < 1 || a.kt < 1) return false;
+  // The fused input transform runs in the 3x3 kernel's builder warps, which the 1x1 one lacks;
+  // its statistics are read as aligned float4 pairs.
+  const bool norm = a.norm_gamma.data != nullptr;
+  if ((norm || a.silu) && !k3) return false;
+  if (norm && (a.inv_rms == nullptr || !Aligned16(a.inv_rms) ||
+               (a.t_prev > 0 && (a.inv_rms_prev == nullptr || !Aligned16(a.inv_rms_prev))))) {
+    return false;
+  }
   // The kernel indexes y and the tensor maps' extents with 32-bit ints.
   if (a.cout * a.to * a.ho * a.wo > INT_MAX || a.cin * (a.t_prev + a.t) * a.h * a.w_in > INT_MAX) {
     return false;

@@ -1,5 +1,6 @@
 // CUDA ops of the Wan VAE: conv3d (argument checks mirroring the CPU reference, packed-weight
-// cache for the halo and sm90 paths), the channel RMS norm and nearest x2 upsampling.
+// cache for the halo and sm90 paths, the fused RMS_norm / SiLU input and residual), the channel
+// RMS norm and its statistic, and nearest x2 upsampling.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -138,6 +139,22 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
                                                    " does not fit padded x ", op.x->Describe()));
   }
   TV_RETURN_IF_ERROR(ExpectShape("conv3d", "y", op.y, {a.cout, a.to, a.ho, a.wo}));
+  TV_RETURN_IF_ERROR(CheckConv3dFusion(op, a.cin, a.t, a.h, a.w_in, a.t_prev, op.y->shape()));
+  if (op.norm_gamma != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "norm_gamma", op.norm_gamma));
+    TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "norm_inv_rms", op.norm_inv_rms));
+    TV_ASSIGN_OR_RETURN(a.norm_gamma, In("conv3d", "norm_gamma", op.norm_gamma));
+    a.inv_rms = static_cast<const float*>(op.norm_inv_rms->raw());
+    if (op.norm_inv_rms_prev != nullptr) {
+      TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "norm_inv_rms_prev", op.norm_inv_rms_prev));
+      a.inv_rms_prev = static_cast<const float*>(op.norm_inv_rms_prev->raw());
+    }
+  }
+  a.silu = op.silu;
+  if (op.residual != nullptr) {
+    TV_RETURN_IF_ERROR(ExpectDevice("conv3d", "residual", op.residual));
+    TV_ASSIGN_OR_RETURN(a.residual, In("conv3d", "residual", op.residual));
+  }
   if (op.bias != nullptr) {
     TV_RETURN_IF_ERROR(ExpectDeviceShape("conv3d", "bias", op.bias, {a.cout}));
     TV_ASSIGN_OR_RETURN(a.bias, In("conv3d", "bias", op.bias));
@@ -158,16 +175,23 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
   a.path = b.kernel_options().conv3d;
   a.sm90_debug = b.kernel_options().conv_sm90_debug;
   Conv3dPath chosen = kernels::Conv3dChoosePath(a);
-  Tensor joined;  // x_prev ++ x, for the paths that do not read x_prev themselves
+  Tensor joined, joined_inv;  // x_prev ++ x (and statistics), for the paths that do not read
+                              // x_prev themselves
   if (a.t_prev > 0 && chosen != Conv3dPath::kSm90) {
     const Ops ops(b);
-    if (a.prev_first == 0) {
-      TV_ASSIGN_OR_RETURN(joined, ops.Concat({*op.x_prev, *op.x}, 1));
-    } else {  // the ring in time order
+    // The ring in time order along `axis`.
+    const auto join = [&](const Tensor& prev, const Tensor& cur, int axis) -> absl::StatusOr<Tensor> {
+      if (a.prev_first == 0) return ops.Concat({prev, cur}, axis);
       TV_ASSIGN_OR_RETURN(Tensor older,
-                          ops.Narrow(*op.x_prev, 1, a.prev_first, a.t_prev - a.prev_first));
-      TV_ASSIGN_OR_RETURN(Tensor newer, ops.Narrow(*op.x_prev, 1, 0, a.prev_first));
-      TV_ASSIGN_OR_RETURN(joined, ops.Concat({older, newer, *op.x}, 1));
+                          ops.Narrow(prev, axis, a.prev_first, a.t_prev - a.prev_first));
+      TV_ASSIGN_OR_RETURN(Tensor newer, ops.Narrow(prev, axis, 0, a.prev_first));
+      return ops.Concat({older, newer, cur}, axis);
+    };
+    TV_ASSIGN_OR_RETURN(joined, join(*op.x_prev, *op.x, 1));
+    if (op.norm_inv_rms_prev != nullptr) {
+      TV_ASSIGN_OR_RETURN(joined_inv, join(*op.norm_inv_rms_prev, *op.norm_inv_rms, 0));
+      a.inv_rms = static_cast<const float*>(joined_inv.raw());
+      a.inv_rms_prev = nullptr;
     }
     TV_ASSIGN_OR_RETURN(a.x, In("conv3d", "x", &joined));
     a.t += a.t_prev;
@@ -215,6 +239,19 @@ absl::Status RunChannelRmsNorm(CudaBackend& b, const ChannelRmsNormOp& op) {
                     op.x->Describe());
 }
 
+absl::Status RunChannelRmsStats(CudaBackend& b, const ChannelRmsStatsOp& op) {
+  TV_RETURN_IF_ERROR(ExpectDevice("channel_rms_stats", "x", op.x));
+  TV_ASSIGN_OR_RETURN(const int64_t p, CheckChannelRmsStats(op));
+  TV_RETURN_IF_ERROR(ExpectDevice("channel_rms_stats", "inv_rms", op.inv_rms));
+  kernels::ChannelRmsStatsArgs a;
+  TV_ASSIGN_OR_RETURN(a.x, In("channel_rms_stats", "x", op.x));
+  a.inv_rms = static_cast<float*>(op.inv_rms->raw());
+  a.channels = op.x->dim(0);
+  a.positions = p;
+  return CudaStatus(kernels::LaunchChannelRmsStats(a, b.stream()), "channel_rms_stats",
+                    op.x->Describe());
+}
+
 absl::Status RunUpsample2x(CudaBackend& b, const Upsample2xOp& op) {
   TV_RETURN_IF_ERROR(ExpectDevice("upsample2x", "x", op.x));
   if (op.x->rank() != 4) {
@@ -245,6 +282,7 @@ void RegisterCudaConvOps(CudaBackend& backend) {
       backend, [cache](CudaBackend& b, const Conv3dOp& op) { return RunConv3d(b, *cache, op); });
   RegisterOp<ChannelRmsNormOp>(backend, &RunChannelRmsNorm);
   RegisterOp<Upsample2xOp>(backend, &RunUpsample2x);
+  RegisterOp<ChannelRmsStatsOp>(backend, &RunChannelRmsStats);
 }
 
 }  // namespace turbovid::engine::cuda

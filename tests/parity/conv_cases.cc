@@ -92,6 +92,87 @@ Case ConvCase(const ConvSpec& s) {
           }};
 }
 
+// The fused conv (Conv3dOp norm_gamma / norm_inv_rms(_prev) / silu / residual): the statistics
+// come from ChannelRmsStatsOp on the same backend, so a case checks both ops; `residual_is_y`
+// writes the sum over the residual (the decoder's in-place block output).
+struct FusedSpec {
+  ConvSpec conv;
+  bool norm = true, silu = true, residual = true, residual_is_y = false;
+};
+
+Case FusedConvCase(const FusedSpec& f) {
+  const ConvSpec& s = f.conv;
+  Case c = ConvCase(s);
+  c.name += std::string(" fused") + (f.norm ? " norm" : "") + (f.silu ? " silu" : "") +
+            (f.residual ? (f.residual_is_y ? " residual=y" : " residual") : "");
+  const auto out = [](int64_t n, int lo, int hi, int64_t k, int st) {
+    return (n + lo + hi - k) / st + 1;
+  };
+  const Shape y_shape = {s.cout, out(s.t_prev + s.t, s.lo[0], s.hi[0], s.k[0], s.stride[0]),
+                         out(s.h, s.lo[1], s.hi[1], s.k[1], s.stride[1]),
+                         out(s.w, s.lo[2], s.hi[2], s.k[2], s.stride[2])};
+  const size_t prev_index = s.bias ? 3 : 2;
+  const size_t gamma_index = c.inputs.size();
+  c.inputs.push_back({{s.cin}, false, 0.5f, 1.5f});
+  const size_t res_index = c.inputs.size();
+  c.inputs.push_back({y_shape});
+  // The transformed operand is rounded to bf16 before the MMAs (as the unfused norm's bf16
+  // output was), an error the naive bf16 reference (inputs rounded once) does not have.
+  c.slack = 4.0;
+  c.run = [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+    const auto stats = [&](const Tensor& x) -> absl::StatusOr<Tensor> {
+      const int64_t p = x.numel() / x.dim(0);
+      TV_ASSIGN_OR_RETURN(Tensor xv, x.Reshape({x.dim(0), p}));
+      TV_ASSIGN_OR_RETURN(Tensor inv, env.b.Allocate(DType::kF32, {p}));
+      TV_RETURN_IF_ERROR(env.b.Run(ChannelRmsStatsOp{&xv, &inv}));
+      return inv.Reshape({x.dim(1), x.dim(2), x.dim(3)});
+    };
+    Tensor y;
+    if (f.residual_is_y) {
+      y = t[res_index];
+    } else {
+      TV_ASSIGN_OR_RETURN(y, env.Alloc(y_shape));
+    }
+    Conv3dOp op{&t[0], &t[1], s.bias ? &t[2] : nullptr, s.stride, s.lo, s.hi, &y};
+    Tensor inv, inv_prev;
+    if (s.t_prev > 0) {
+      op.x_prev = &t[prev_index];
+      op.x_prev_first = s.prev_first;
+    }
+    if (f.norm) {
+      TV_ASSIGN_OR_RETURN(inv, stats(t[0]));
+      op.norm_gamma = &t[gamma_index];
+      op.norm_inv_rms = &inv;
+      if (s.t_prev > 0) {
+        TV_ASSIGN_OR_RETURN(inv_prev, stats(t[prev_index]));
+        op.norm_inv_rms_prev = &inv_prev;
+      }
+    }
+    op.silu = f.silu;
+    if (f.residual) op.residual = &t[res_index];
+    kernels::Conv3dPath path = kernels::Conv3dPath::kAuto;
+    if (s.path != nullptr && !kernels::ParseConv3dPath(s.path, &path)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown conv3d path ", s.path));
+    }
+    TV_RETURN_IF_ERROR(RunWithKernelOptions(
+        env.b, [&] { return env.b.Run(op); },
+        [&](kernels::KernelOptions& o) { o.conv3d = path; }));
+    return std::vector<Tensor>{y};
+  };
+  return c;
+}
+
+Case ChannelRmsStatsCase(int64_t c, int64_t p) {
+  return {"channel_rms_stats " + std::to_string(c) + "x" + std::to_string(p),
+          OpKindOf<ChannelRmsStatsOp>(),
+          {{{c, p}, false, -2.f, 2.f}},
+          [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
+            TV_ASSIGN_OR_RETURN(Tensor inv, env.b.Allocate(DType::kF32, {p}));
+            TV_RETURN_IF_ERROR(env.b.Run(ChannelRmsStatsOp{&t[0], &inv}));
+            return std::vector<Tensor>{inv};
+          }};
+}
+
 Case ChannelRmsNormCase(int64_t c, int64_t p, bool silu = false) {
   return {
       "channel_rms_norm " + std::to_string(c) + "x" + std::to_string(p) + (silu ? " +silu" : ""),
@@ -178,6 +259,27 @@ std::vector<Case> ConvCases() {
   };
   std::vector<Case> cases;
   for (const ConvSpec& s : specs) cases.push_back(ConvCase(s));
+  // Fused RMS_norm + SiLU input and residual epilogue on every path: the sm90 3x3 kernel (its
+  // builders transform the tile; history frames with their own statistics, as a ring; ragged W,
+  // Cin and Cout), the sm90 1x1 (residual only: a transformed 1x1 goes to a portable path), the
+  // halo, gathered GEMM and direct paths, and the concatenating fallback for the history.
+  const std::vector<FusedSpec> fused = {
+      {{96, 96, 4, 12, 64, k333, s1, spatial, spatial, true, "sm90", 2}},
+      {{96, 96, 1, 12, 64, k333, s1, spatial, spatial, true, "sm90", 2, 1}},
+      {{40, 72, 2, 7, 72, k333, s1, causal, spatial, true, "sm90"}, true, true, true, true},
+      {{24, 96, 1, 5, 136, k133, s1, spatial, spatial, false, "sm90"}, true, false, false},
+      {{48, 96, 2, 5, 24, k111, s1, z, z, true, "sm90"}, false, false, true, true},
+      {{48, 96, 2, 5, 24, k111, s1, z, z, true, nullptr}, true, false, false},
+      {{40, 72, 2, 7, 72, k333, s1, spatial, spatial, true, "halo", 2, 1}},
+      {{16, 24, 3, 10, 16, k333, s1, causal, spatial, true, "halo"}, false, true, true},
+      {{96, 3, 1, 9, 64, k333, s1, spatial, spatial, true, nullptr, 2, 1}},
+      {{16, 24, 3, 10, 16, k333, s1, causal, spatial, true, "gemm"}},
+      {{3, 5, 3, 7, 9, k333, s1, causal, spatial, true, nullptr}, true, true, true, true},
+      {{12, 20, 1, 11, 16, k133, s122, z, spatial, true, "direct"}},
+  };
+  for (const FusedSpec& f : fused) cases.push_back(FusedConvCase(f));
+  cases.push_back(ChannelRmsStatsCase(96, 1000));
+  cases.push_back(ChannelRmsStatsCase(5, 37));
   cases.push_back(ChannelRmsNormCase(96, 1000));
   cases.push_back(ChannelRmsNormCase(5, 37));
   cases.push_back(ChannelRmsNormCase(384, 130));
