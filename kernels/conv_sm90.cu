@@ -131,13 +131,13 @@ __device__ __forceinline__ uint4 Transform8(uint4 v, const float* inv8, float g,
     i0 = __ldg(reinterpret_cast<const float4*>(inv8));
     i1 = __ldg(reinterpret_cast<const float4*>(inv8) + 1);
   }
-  const float sc[8] = {i0.x * g, i0.y * g, i0.z * g, i0.w * g, i1.x * g, i1.y * g, i1.z * g, i1.w * g};
+  const float sc[8] = {i0.x, i0.y, i0.z, i0.w, i1.x, i1.y, i1.z, i1.w};
   uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[j]));
-    f.x *= sc[2 * j];
-    f.y *= sc[2 * j + 1];
+    f.x *= sc[2 * j] * g;
+    f.y *= sc[2 * j + 1] * g;
     if (silu) {
       f.x = f.x / (1.f + __expf(-f.x));
       f.y = f.y / (1.f + __expf(-f.y));
@@ -290,25 +290,33 @@ __global__ void __launch_bounds__(kThreads, 1)
             const uint32_t src = a_blk(sb, 1, r) + ch * 128;
             const uint32_t dm = a_blk(sb, 0, r) + ch * 128, dp = a_blk(sb, 2, r) + ch * 128;
             const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
-            const int hi = c.h0 - p.pad_h + r, ci = c0 + ch;
-            const bool live = fuse && hi >= 0 && hi < p.h && ci < p.cin;
-            const float gc = live && p.norm ? Load(p.gamma, ci) : 1.f;
-            const float* inv_row =
-                p.norm && live ? inv_frame + static_cast<int64_t>(hi) * p.w_in : nullptr;
-            // Chunk at input column col (a multiple of 8: wholly inside or outside the row).
-            auto tf = [&](uint4 v, int col) {
-              return live && col >= 0 && col < p.w_in
-                         ? Transform8(v, p.norm ? inv_row + col : nullptr, gc, p.norm, p.silu)
-                         : v;
-            };
-            uint4 prev = c.left ? tf(Lds16(e_blk(sb, 0, r) + ch * 16), c.w0 - 8) : zero;
-            uint4 cur = tf(Lds16(src + (sw << 4)), c.w0);
+            if (fuse) {
+              // In place, one 8-column chunk at a time (the builders have 56 registers): the
+              // centre row's chunks inside x, then the edge chunks.
+              const int hi = c.h0 - p.pad_h + r, ci = c0 + ch;
+              if (hi >= 0 && hi < p.h && ci < p.cin) {
+                const float gc = p.norm ? Load(p.gamma, ci) : 1.f;
+                const float* inv_row =
+                    p.norm ? inv_frame + static_cast<int64_t>(hi) * p.w_in : nullptr;
+#pragma unroll 1
+                for (int q = 0; q < 10; ++q) {
+                  // q < 8: centre chunk q (column w0 + 8q); 8: left edge (w0 − 8); 9: right edge.
+                  const int col = q < 8 ? c.w0 + 8 * q : q == 8 ? c.w0 - 8 : c.w0 + kCols;
+                  const bool have = q < 8 ? col < p.w_in : q == 8 ? c.left : c.right;
+                  if (!have) continue;
+                  const uint32_t at = q < 8 ? src + ((q ^ sw) << 4) : e_blk(sb, q - 8, r) + ch * 16;
+                  Sts16(at, Transform8(Lds16(at), inv_row + (p.norm ? col : 0), gc, p.norm,
+                                       p.silu));
+                }
+              }
+            }
+            uint4 prev = c.left ? Lds16(e_blk(sb, 0, r) + ch * 16) : zero;
+            uint4 cur = Lds16(src + (sw << 4));
 #pragma unroll
             for (int q = 0; q < 8; ++q) {
-              const uint4 next = q < 7     ? tf(Lds16(src + (((q + 1) ^ sw) << 4)), c.w0 + 8 * (q + 1))
-                                 : c.right ? tf(Lds16(e_blk(sb, 1, r) + ch * 16), c.w0 + kCols)
+              const uint4 next = q < 7     ? Lds16(src + (((q + 1) ^ sw) << 4))
+                                 : c.right ? Lds16(e_blk(sb, 1, r) + ch * 16)
                                            : zero;
-              if (live) Sts16(src + ((q ^ sw) << 4), cur);
               Sts16(dm + ((q ^ sw) << 4), ColsMinus1(prev, cur));
               Sts16(dp + ((q ^ sw) << 4), ColsPlus1(cur, next));
               prev = cur;
