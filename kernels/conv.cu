@@ -48,7 +48,7 @@ struct ConvDims {
 
 // The fused input transform (Conv3dArgs norm_gamma / inv_rms / silu) and residual of one launch.
 struct Fusion {
-  ConstBuf gamma;             // [cin] (norm)
+  ConstBuf gamma;              // [cin] (norm)
   const float* inv = nullptr;  // [t, h, w] F32 (norm)
   bool norm = false, silu = false;
   ConstBuf residual;  // [cout, to, ho, wo] or data == nullptr
@@ -64,8 +64,7 @@ struct Fusion {
 };
 
 // Eight bf16 columns of channel ci (inv8: their eight statistics) through the transform.
-__device__ __forceinline__ uint4 Apply8(uint4 v, const float* inv8, float g, bool norm,
-                                        bool silu) {
+__device__ __forceinline__ uint4 Apply8(uint4 v, const float* inv8, float g, bool norm, bool silu) {
   uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -408,7 +407,8 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
       const int ci = cc * 16 + (u & 15), hi = ho0 - d.pad_h + (u >> 4);
       if (u >= units || ci >= d.cin || hi < 0 || hi >= d.h) continue;
       const float g = p.f.norm ? Load(p.f.gamma, ci) : 1.f;
-      const float* inv_row = p.f.inv + static_cast<int64_t>(ti) * d.hw + static_cast<int64_t>(hi) * d.w;
+      const float* inv_row =
+          p.f.inv + static_cast<int64_t>(ti) * d.hw + static_cast<int64_t>(hi) * d.w;
 #pragma unroll
       for (int v = 0; v < 4; ++v) {
         const int col = wo0 + (v - 1) * 8;
@@ -889,8 +889,7 @@ cudaError_t LaunchChannelRmsStats(const ChannelRmsStatsArgs& args, cudaStream_t 
   const int64_t blocks = (args.positions + 63) / 64;
   if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
   const float scale = sqrtf(static_cast<float>(args.channels));
-  ChannelRmsStatsKernel<<<static_cast<unsigned>(blocks), kNormWarps * 32, 0, stream>>>(args,
-                                                                                      scale);
+  ChannelRmsStatsKernel<<<static_cast<unsigned>(blocks), kNormWarps * 32, 0, stream>>>(args, scale);
   return cudaGetLastError();
 }
 

@@ -90,8 +90,8 @@ cudaError_t LaunchConv3dSm90(const Conv3dArgs& args, cudaStream_t stream);
 
 // inv_rms[p] = √C / max(‖x[:, p]‖₂, 1e-12) (F32), Conv3dArgs::inv_rms.
 struct ChannelRmsStatsArgs {
-  ConstBuf x;        // [channels, positions]
-  float* inv_rms;    // [positions]
+  ConstBuf x;      // [channels, positions]
+  float* inv_rms;  // [positions]
   int64_t channels = 0;
   int64_t positions = 0;
 };

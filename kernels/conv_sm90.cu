@@ -125,7 +125,7 @@ __device__ __forceinline__ void Sts16(uint32_t addr, uint4 v) {
 // Eight bf16 columns through the fused transform: v · inv[j] · g (norm, inv16 16-byte aligned),
 // then SiLU; rounded back to bf16 as the unfused norm's output would be.
 __device__ __forceinline__ uint4 Transform8(uint4 v, const float* inv8, float g, bool norm,
-                                           bool silu) {
+                                            bool silu) {
   float4 i0 = make_float4(1.f, 1.f, 1.f, 1.f), i1 = i0;
   if (norm) {
     i0 = __ldg(reinterpret_cast<const float4*>(inv8));
@@ -305,8 +305,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                   const bool have = q < 8 ? col < p.w_in : q == 8 ? c.left : c.right;
                   if (!have) continue;
                   const uint32_t at = q < 8 ? src + ((q ^ sw) << 4) : e_blk(sb, q - 8, r) + ch * 16;
-                  Sts16(at, Transform8(Lds16(at), inv_row + (p.norm ? col : 0), gc, p.norm,
-                                       p.silu));
+                  Sts16(at,
+                        Transform8(Lds16(at), inv_row + (p.norm ? col : 0), gc, p.norm, p.silu));
                 }
               }
             }

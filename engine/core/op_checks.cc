@@ -45,9 +45,9 @@ absl::Status CheckConv3dFusion(const Conv3dOp& op, int64_t cin, int64_t t, int64
                                int64_t tp, const Shape& y_shape) {
   const bool norm = op.norm_gamma != nullptr;
   if (norm != (op.norm_inv_rms != nullptr)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "conv3d: ", norm ? "norm_inv_rms is missing (norm_gamma is set)"
-                         : "norm_gamma is missing (norm_inv_rms is set)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("conv3d: ", norm ? "norm_inv_rms is missing (norm_gamma is set)"
+                                      : "norm_gamma is missing (norm_inv_rms is set)"));
   }
   if (norm) {
     TV_RETURN_IF_ERROR(ExpectShape("conv3d", "norm_gamma", op.norm_gamma, {cin}));
@@ -65,9 +65,9 @@ absl::Status CheckConv3dFusion(const Conv3dOp& op, int64_t cin, int64_t t, int64
   if (op.residual != nullptr) {
     TV_RETURN_IF_ERROR(ExpectShape("conv3d", "residual", op.residual, y_shape));
     if (op.y != nullptr && op.residual->dtype() != op.y->dtype()) {
-      return absl::InvalidArgumentError(absl::StrCat("conv3d: residual ",
-                                                     op.residual->Describe(), " is not ",
-                                                     std::string(DTypeName(op.y->dtype())), " like y"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("conv3d: residual ", op.residual->Describe(), " is not ",
+                       std::string(DTypeName(op.y->dtype())), " like y"));
     }
     const auto overlaps = [](const Tensor& a, const Tensor& b) {
       if (a.storage() != b.storage()) return false;
@@ -81,8 +81,8 @@ absl::Status CheckConv3dFusion(const Conv3dOp& op, int64_t cin, int64_t t, int64
     }
     if (op.y != nullptr && overlaps(*op.residual, *op.y) &&
         (op.residual->byte_offset() != op.y->byte_offset())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "conv3d: residual ", op.residual->Describe(), " overlaps y without being y"));
+      return absl::InvalidArgumentError(absl::StrCat("conv3d: residual ", op.residual->Describe(),
+                                                     " overlaps y without being y"));
     }
   }
   return absl::OkStatus();

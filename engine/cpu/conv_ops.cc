@@ -96,7 +96,8 @@ absl::StatusOr<ConvGeom> CheckConv3d(const Conv3dOp& op) {
     TV_RETURN_IF_ERROR(ExpectF32("conv3d", "bias", op.bias));
     TV_RETURN_IF_ERROR(ExpectShape("conv3d", "bias", op.bias, {g.cout}));
   }
-  if (op.norm_gamma != nullptr) TV_RETURN_IF_ERROR(ExpectF32("conv3d", "norm_gamma", op.norm_gamma));
+  if (op.norm_gamma != nullptr)
+    TV_RETURN_IF_ERROR(ExpectF32("conv3d", "norm_gamma", op.norm_gamma));
   if (op.residual != nullptr) TV_RETURN_IF_ERROR(ExpectF32("conv3d", "residual", op.residual));
   TV_RETURN_IF_ERROR(CheckConv3dFusion(op, g.cin, g.t - tp, g.h, g.w, tp, op.y->shape()));
   return g;

@@ -227,7 +227,8 @@ TEST(CpuConvOps, ChannelRmsStatsTimesGammaIsTheNorm) {
   EXPECT_TRUE(std::isfinite(inv.data<float>()[3]));
   for (int64_t ch = 0; ch < c; ++ch) {
     for (int64_t i = 0; i < p; ++i) {
-      const float fused = x.data<float>()[ch * p + i] * inv.data<float>()[i] * gamma.data<float>()[ch];
+      const float fused =
+          x.data<float>()[ch * p + i] * inv.data<float>()[i] * gamma.data<float>()[ch];
       ASSERT_NEAR(fused, y.data<float>()[ch * p + i], 1e-5) << ch << "," << i;
     }
   }

@@ -180,7 +180,8 @@ absl::Status RunConv3d(CudaBackend& b, PackedWeights& cache, const Conv3dOp& op)
   if (a.t_prev > 0 && chosen != Conv3dPath::kSm90) {
     const Ops ops(b);
     // The ring in time order along `axis`.
-    const auto join = [&](const Tensor& prev, const Tensor& cur, int axis) -> absl::StatusOr<Tensor> {
+    const auto join = [&](const Tensor& prev, const Tensor& cur,
+                          int axis) -> absl::StatusOr<Tensor> {
       if (a.prev_first == 0) return ops.Concat({prev, cur}, axis);
       TV_ASSIGN_OR_RETURN(Tensor older,
                           ops.Narrow(prev, axis, a.prev_first, a.t_prev - a.prev_first));

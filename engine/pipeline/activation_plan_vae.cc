@@ -1,7 +1,7 @@
 // Activation plan of the Wan2.1 VAE: engine/models/vae.cc's streamed Decode / Encode replayed over
 // shapes, with the same layer list (LoadEncoder / LoadDecoder), per-conv history caches (live for
-// the whole call), frame-by-frame stages and variable lifetimes; the fused form (RMS_norm statistics
-// and their caches, residual sums written over the block input) unless TV_VAE_FUSED=0.
+// the whole call), frame-by-frame stages and variable lifetimes; the fused form (RMS_norm
+// statistics and their caches, residual sums written over the block input) unless TV_VAE_FUSED=0.
 #include <algorithm>
 #include <array>
 #include <variant>
@@ -151,7 +151,10 @@ using I3 = std::array<int, 3>;
 class Runner {
  public:
   Runner(const Sim& sim, int slots)
-      : sim_(sim), cache_(slots), inv_cache_(slots), started_(slots, false),
+      : sim_(sim),
+        cache_(slots),
+        inv_cache_(slots),
+        started_(slots, false),
         fused_(VaeFusedFromEnv()) {}
 
   Buf Conv(const ConvS& c, const Buf& x, I3 stride, I3 lo, I3 hi, int64_t t_prev = 0) {
@@ -180,8 +183,8 @@ class Runner {
     // narrow heads) concatenates cache ++ x (and their statistics) into scratch
     // (engine/cuda/cuda_conv_ops.cc).
     const int64_t cat = (hist + x.dim(1)) * x.dim(2) * x.dim(3);
-    sim_.Scratch({x.dim(0) * cat * static_cast<int64_t>(DTypeSize(sim_.job().dtype)),
-                  norm ? cat * 4 : 0});
+    sim_.Scratch(
+        {x.dim(0) * cat * static_cast<int64_t>(DTypeSize(sim_.job().dtype)), norm ? cat * 4 : 0});
     const int64_t t = x.dim(1);
     if (t >= hist) {
       cache = sim_.Empty({x.dim(0), hist, x.dim(2), x.dim(3)});

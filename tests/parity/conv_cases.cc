@@ -155,8 +155,7 @@ Case FusedConvCase(const FusedSpec& f) {
       return absl::InvalidArgumentError(absl::StrCat("unknown conv3d path ", s.path));
     }
     TV_RETURN_IF_ERROR(RunWithKernelOptions(
-        env.b, [&] { return env.b.Run(op); },
-        [&](kernels::KernelOptions& o) { o.conv3d = path; }));
+        env.b, [&] { return env.b.Run(op); }, [&](kernels::KernelOptions& o) { o.conv3d = path; }));
     return std::vector<Tensor>{y};
   };
   return c;

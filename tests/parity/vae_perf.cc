@@ -92,11 +92,12 @@ TEST(VaePerf, DISABLED_Decode) {
     max_abs = std::max(max_abs, std::abs(a - p));
   }
   const double rel = std::sqrt(diff / std::max(ref, 1e-30));
-  std::printf("vae decode %s, %lld frames (latent [16, %lld, %lld, %lld]): unfused %.3f s, "
-              "fused %.3f s (%.2fx); fused vs unfused: rel L2 %.2e, max abs %.3e\n",
-              p720 ? "720p" : "480p", static_cast<long long>(1 + 4 * (t - 1)),
-              static_cast<long long>(t), static_cast<long long>(h), static_cast<long long>(w),
-              plain, fused, plain / fused, rel, max_abs);
+  std::printf(
+      "vae decode %s, %lld frames (latent [16, %lld, %lld, %lld]): unfused %.3f s, "
+      "fused %.3f s (%.2fx); fused vs unfused: rel L2 %.2e, max abs %.3e\n",
+      p720 ? "720p" : "480p", static_cast<long long>(1 + 4 * (t - 1)), static_cast<long long>(t),
+      static_cast<long long>(h), static_cast<long long>(w), plain, fused, plain / fused, rel,
+      max_abs);
   // Both decoders are bf16 on the device with the same rounding points but for the norm's
   // output; a real divergence (a wrong tile, a missed frame) is far above this.
   EXPECT_LT(rel, 0.05);
