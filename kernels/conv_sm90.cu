@@ -122,6 +122,10 @@ __device__ __forceinline__ void Sts16(uint32_t addr, uint4 v) {
                : "memory");
 }
 
+__device__ __forceinline__ void PrefetchL1(const void* p) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p));
+}
+
 // Eight bf16 columns through the fused transform: v · inv[j] · g (norm, inv16 16-byte aligned),
 // then SiLU; rounded back to bf16 as the unfused norm's output would be.
 __device__ __forceinline__ uint4 Transform8(uint4 v, const float* inv8, float g, bool norm,
@@ -281,6 +285,16 @@ __global__ void __launch_bounds__(kThreads, 1)
             const int tl = hist ? (ti + p.prev_first) % p.t_prev : ti - p.t_prev;
             if (p.norm) {
               inv_frame = (hist ? p.inv_prev : p.inv) + static_cast<int64_t>(tl) * p.h * p.w_in;
+              // While the TMA lands: pull each row's statistics (columns w0 − 8 .. w0 + 72, four
+              // 128-byte lines) into L1, lanes of channels 0-3 one line each, so that the
+              // transform's loads below hit it. Only addresses inside the row are touched.
+#pragma unroll 1
+              for (int u = bt; u < R * kKc; u += 32 * kBuilderWarps) {
+                const int hi = c.h0 - p.pad_h + u / kKc, col = c.w0 - 8 + 32 * (u % kKc);
+                if (u % kKc < 4 && hi >= 0 && hi < p.h && col >= 0 && col < p.w_in) {
+                  PrefetchL1(inv_frame + hi * p.w_in + col);  // < INT_MAX (Conv3dSm90Accepts)
+                }
+              }
             }
           }
           BarWait(full_a(s), (g / S) & 1);

@@ -246,7 +246,7 @@ struct Conv3dOp {
   const Tensor* x_prev = nullptr;
   int x_prev_first = 0;
   // Optional fused input transform, the Wan VAE's RMS_norm + SiLU ahead of a conv (docs/
-  // model-math.md §5.6): every value the conv reads from x (and x_prev) at position (t, h, w) of
+  // model-math.md §5.7): every value the conv reads from x (and x_prev) at position (t, h, w) of
   // channel ci is first v · norm_inv_rms[t, h, w] · norm_gamma[ci] (when norm_gamma is set), then
   // SiLU (when `silu`). Zero padding stays zero. norm_inv_rms comes from ChannelRmsStatsOp of x;
   // with x_prev, norm_inv_rms_prev holds its frames' values in x_prev's own (ring) order.
