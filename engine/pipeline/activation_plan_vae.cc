@@ -183,8 +183,12 @@ class Runner {
     // narrow heads) concatenates cache ++ x (and their statistics) into scratch
     // (engine/cuda/cuda_conv_ops.cc).
     const int64_t cat = (hist + x.dim(1)) * x.dim(2) * x.dim(3);
-    sim_.Scratch(
-        {x.dim(0) * cat * static_cast<int64_t>(DTypeSize(sim_.job().dtype)), norm ? cat * 4 : 0});
+    const int64_t cat_x = x.dim(0) * cat * static_cast<int64_t>(DTypeSize(sim_.job().dtype));
+    if (norm) {
+      sim_.Scratch({cat_x, cat * 4});
+    } else {
+      sim_.Scratch({cat_x});
+    }
     const int64_t t = x.dim(1);
     if (t >= hist) {
       cache = sim_.Empty({x.dim(0), hist, x.dim(2), x.dim(3)});
