@@ -561,14 +561,21 @@ class Runner {
   bool fused_;             // TV_VAE_FUSED (VaeFusedFromEnv)
 };
 
-// Nearest ×2 then 3x3 conv, one frame at a time so the ×2 copy never holds a whole chunk.
+// Nearest ×2 then 3x3 conv, one frame at a time so the ×2 copy never holds a whole chunk; a
+// one-frame x (every call inside the frame-by-frame stages) needs no slice or placement copy.
 absl::StatusOr<Tensor> Runner::UpsampleFrames(const ConvW& conv, const Tensor& x) {
+  std::array<int, 3> lo, hi;
+  if (x.dim(1) == 1) {  // the frame-by-frame stages: x read in place, the conv's output returned
+    TV_ASSIGN_OR_RETURN(Tensor u, ops_.Uninit({x.dim(0), 1, 2 * x.dim(2), 2 * x.dim(3)}));
+    TV_RETURN_IF_ERROR(be_.Run(Upsample2xOp{&x, &u}));
+    TV_ASSIGN_OR_RETURN(u, Pad(std::move(u), conv.pad, lo, hi));
+    return Conv(conv, u, {1, 1, 1}, lo, hi);
+  }
   TV_ASSIGN_OR_RETURN(Tensor y, ops_.Uninit({conv.w.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}));
   for (int64_t t = 0; t < x.dim(1); ++t) {
     TV_ASSIGN_OR_RETURN(Tensor f, ops_.Narrow(x, 1, t, 1));
     TV_ASSIGN_OR_RETURN(Tensor u, ops_.Uninit({f.dim(0), 1, 2 * f.dim(2), 2 * f.dim(3)}));
     TV_RETURN_IF_ERROR(be_.Run(Upsample2xOp{&f, &u}));
-    std::array<int, 3> lo, hi;
     TV_ASSIGN_OR_RETURN(u, Pad(std::move(u), conv.pad, lo, hi));
     TV_ASSIGN_OR_RETURN(Tensor c, Conv(conv, u, {1, 1, 1}, lo, hi));
     TV_RETURN_IF_ERROR(ops_.CopyInto(c, y, {0, t, 0, 0}));

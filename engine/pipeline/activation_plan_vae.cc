@@ -243,6 +243,10 @@ class Runner {
   }
 
   Buf UpsampleFrames(const ConvS& conv, const Buf& x) {
+    if (x.dim(1) == 1) {  // x read in place, the conv's output returned
+      Buf u = sim_.Empty({x.dim(0), 1, 2 * x.dim(2), 2 * x.dim(3)});
+      return Conv(conv, u, {1, 1, 1}, {0, 1, 1}, {0, 1, 1});
+    }
     Buf y = sim_.Empty({conv.cout, x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
     for (int64_t t = 0; t < x.dim(1); ++t) {
       Buf f = sim_.Empty({x.dim(0), 1, x.dim(2), x.dim(3)});
