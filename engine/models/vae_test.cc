@@ -5,8 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -193,6 +196,42 @@ TEST(WanVae, EncodeDecodeShapesFor4kPlus1Frames) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT((*vae)->Encode(RandomTensor({3, 5, 12, 24}, 3)),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// The fused decoder and encoder (norms, SiLU and residual adds inside the convs, statistics cached
+// with the frames) against the unfused op sequence (TV_VAE_FUSED=0): the same function, up to fp32
+// rounding, over several chunks (the causal caches and the ring of the frame-by-frame stages).
+TEST(WanVae, FusedEqualsUnfused) {
+  auto be = MakeCpuBackend();
+  VaeConfig cfg = TinyConfig();
+  io::WeightSet ws = TinyWeights(cfg);
+  auto vae = WanVae::Load(cfg, ws, *be, true, true);
+  TV_ASSERT_OK(vae);
+  const Tensor z = RandomTensor({16, 3, 2, 3}, 11), v = RandomTensor({3, 9, 16, 24}, 12);
+  const auto run = [&](const char* fused, Tensor* video, Tensor* latent) {
+    setenv("TV_VAE_FUSED", fused, 1);
+    auto d = (*vae)->Decode(z);
+    auto e = (*vae)->Encode(v);
+    unsetenv("TV_VAE_FUSED");
+    ASSERT_TRUE(d.ok() && e.ok());
+    *video = *d;
+    *latent = *e;
+  };
+  Tensor fv, fl, pv, pl;
+  run("1", &fv, &fl);
+  run("0", &pv, &pl);
+  for (const auto& [got, want, what] :
+       {std::tuple{&fv, &pv, "decode"}, std::tuple{&fl, &pl, "encode"}}) {
+    ASSERT_EQ(got->shape(), want->shape()) << what;
+    double diff = 0, ref = 0;
+    for (int64_t i = 0; i < got->numel(); ++i) {
+      const double a = got->data<float>()[i], b = want->data<float>()[i];
+      diff += (a - b) * (a - b);
+      ref += b * b;
+    }
+    EXPECT_GT(ref, 0) << what;
+    EXPECT_LT(std::sqrt(diff / ref), 1e-5) << what;
+  }
 }
 
 // Causal convs and the streamed cache: the first latent frames decode to the same first video
