@@ -241,6 +241,27 @@ __global__ void __launch_bounds__(kGemmThreads)
   }
 
   const int g = lane >> 2, t4 = lane & 3;
+  // The residual (possibly y itself) is read into the accumulators before any store, so that
+  // its loads are issued together rather than each behind the previous store.
+  if (f.residual.data != nullptr) {
+#pragma unroll
+    for (int mt = 0; mt < 2; ++mt) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int m = m0 + wm * 32 + mt * 16 + g + half * 8;
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+          const int64_t n = n0 + wn * 32 + nt * 8 + t4 * 2;
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            if (m < d.cout && n + e < d.n_total) {
+              acc[mt][nt][half * 2 + e] += Load(f.residual, m * d.n_total + n + e);
+            }
+          }
+        }
+      }
+    }
+  }
 #pragma unroll
   for (int mt = 0; mt < 2; ++mt) {
 #pragma unroll
@@ -253,8 +274,7 @@ __global__ void __launch_bounds__(kGemmThreads)
         const int64_t n = n0 + wn * 32 + nt * 8 + t4 * 2;
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const int64_t idx = m * d.n_total + n + e;
-          if (n + e < d.n_total) Store(y, idx, acc[mt][nt][half * 2 + e] + bv + f.Res(idx));
+          if (n + e < d.n_total) Store(y, m * d.n_total + n + e, acc[mt][nt][half * 2 + e] + bv);
         }
       }
     }
@@ -502,6 +522,27 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
   }
 
   const int g = lane >> 2, t4 = lane & 3;
+  // The residual (possibly y itself) is read into the accumulators before any store (its loads
+  // issued together, not each behind the previous store).
+  if (p.f.residual.data != nullptr) {
+#pragma unroll
+    for (int mt = 0; mt < kHaloMt; ++mt) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int m = m0 + wm * kHaloMt * 16 + mt * 16 + g + half * 8;
+        const int64_t plane = (static_cast<int64_t>(m) * d.to + to) * d.ho;
+#pragma unroll
+        for (int nt = 0; nt < Tile::kNt; ++nt) {
+          const int ho = ho0 + wn * Tile::kRowsPerWarp + nt / 2;
+          const int wo = wo0 + (nt & 1) * 8 + t4 * 2;
+          if (m >= d.cout || ho >= d.ho || wo >= d.wo) continue;
+          const int64_t idx = (plane + ho) * d.wo + wo;
+          acc[mt][nt][half * 2] += Load(p.f.residual, idx);
+          if (wo + 1 < d.wo) acc[mt][nt][half * 2 + 1] += Load(p.f.residual, idx + 1);
+        }
+      }
+    }
+  }
 #pragma unroll
   for (int mt = 0; mt < kHaloMt; ++mt) {
 #pragma unroll
@@ -516,11 +557,7 @@ __global__ void __launch_bounds__(kHaloThreads, 1) ConvHaloKernel(HaloParams p) 
         const int wo = wo0 + (nt & 1) * 8 + t4 * 2;
         if (ho >= d.ho || wo >= d.wo) continue;
         const int64_t idx = (plane + ho) * d.wo + wo;
-        float v0 = acc[mt][nt][half * 2] + bv, v1 = acc[mt][nt][half * 2 + 1] + bv;
-        if (p.f.residual.data != nullptr) {
-          v0 += Load(p.f.residual, idx);
-          if (wo + 1 < d.wo) v1 += Load(p.f.residual, idx + 1);
-        }
+        const float v0 = acc[mt][nt][half * 2] + bv, v1 = acc[mt][nt][half * 2 + 1] + bv;
         if (p.y_pairs) {
           *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.y.data) + idx) =
               __floats2bfloat162_rn(v0, v1);

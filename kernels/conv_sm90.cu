@@ -400,12 +400,30 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (c.n_stages > 0) release(g - 1);  // the producer refills it during the stores below
 
         // Epilogue: acc[mb][4j + e] is output column w0 + 16·warp + g4 + 8·(e >> 1) of row
-        // h0 + cw·MB + mb, channel n0 + 8j + 2·t4 + (e & 1).
+        // h0 + cw·MB + mb, channel n0 + 8j + 2·t4 + (e & 1). The residual (possibly y itself) is
+        // added to the accumulators before any of them is stored: a load placed after a store
+        // to y could not be hoisted above it, and every load's latency would be paid in turn.
 #pragma unroll
       for (int mb = 0; mb < MB; ++mb) {
         const int ho = c.h0 + cw * MB + mb;
         if (ho >= p.ho) continue;
         const int64_t row = (static_cast<int64_t>(c.to) * p.ho + ho) * p.wo;
+        if (p.residual.data != nullptr) {
+#pragma unroll
+          for (int j = 0; j < NT / 8; ++j) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int co = c.n0 + 8 * j + 2 * t4 + e;
+#pragma unroll
+              for (int hr = 0; hr < 2; ++hr) {
+                const int wo = c.w0 + 16 * warp + g4 + 8 * hr;
+                if (co < p.cout && wo < p.wo) {
+                  acc[mb][4 * j + 2 * hr + e] += Load(p.residual, co * plane + row + wo);
+                }
+              }
+            }
+          }
+        }
 #pragma unroll
         for (int j = 0; j < NT / 8; ++j) {
 #pragma unroll
@@ -416,11 +434,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
             for (int hr = 0; hr < 2; ++hr) {
               const int wo = c.w0 + 16 * warp + g4 + 8 * hr;
-              const int64_t idx = co * plane + row + wo;
-              if (wo < p.wo) {
-                const float rv = p.residual.data != nullptr ? Load(p.residual, idx) : 0.f;
-                Store(p.y, idx, acc[mb][4 * j + 2 * hr + e] + bv + rv);
-              }
+              if (wo < p.wo) Store(p.y, co * plane + row + wo, acc[mb][4 * j + 2 * hr + e] + bv);
             }
           }
         }
