@@ -294,7 +294,8 @@ std::vector<Case> ConvCases() {
 namespace {
 
 // Wan2.1 VAE decode at 480p / 81 frames (latent [16, 21, 60, 104]): every conv, norm and upsample
-// shape with its number of calls per decode (stage-1 calls cover two frames, chunk 0 one: 20.5).
+// shape with its number of calls per decode (stage-1 calls cover two frames, chunk 0 one: 20.5),
+// and the 3x3x3 convs again in their fused form.
 // Run on a GPU: tv_parity_test --gtest_also_run_disabled_tests --gtest_filter='ConvPerf.*'
 // (TV_CONV3D_PATH=gemm|direct|halo forces a conv path). Prints time per call and per decode.
 struct PerfConv {
@@ -382,6 +383,39 @@ TEST(ConvPerf, DISABLED_WanVaeDecode) {
   }
   std::printf("convs per decode: %.1f ms, %.1f TFLOP, %.1f TFLOP/s\n", total * 1e3,
               total_flop * 1e-12, total_flop / total * 1e-12);
+  // The fused form of the residual blocks' convs (docs/model-math.md §5.7): RMS_norm + SiLU on the
+  // operand load (statistics precomputed) and the residual in the epilogue, against the plain
+  // conv of the same shape above: the cost of the fusion inside the conv.
+  std::printf("%-20s %-22s %9s %9s (fused: norm + silu + residual)\n", "conv", "x", "ms/call",
+              "TFLOP/s");
+  for (const PerfConv& c : convs) {
+    if (c.k[1] != 3 || c.k[0] != 3 || c.cout < 32) continue;
+    auto x = b.Upload(PerfRandom({c.cin, c.t, c.h, c.w}, 1.f), DType::kBF16);
+    auto w = b.Upload(PerfRandom({c.cout, c.cin, c.k[0], c.k[1], c.k[2]}, 0.05f), DType::kBF16);
+    auto bias = b.Upload(PerfRandom({c.cout}, 0.1f), DType::kBF16);
+    auto gamma = b.Upload(PerfRandom({c.cin}, 1.f), DType::kBF16);
+    auto inv = b.Allocate(DType::kF32, {c.t * c.h * c.w});
+    ASSERT_TRUE(x.ok() && w.ok() && bias.ok() && gamma.ok() && inv.ok());
+    auto xv = x->Reshape({c.cin, c.t * c.h * c.w});
+    ASSERT_TRUE(xv.ok());
+    ASSERT_TRUE(b.Run(ChannelRmsStatsOp{&*xv, &*inv}).ok());
+    auto inv3 = inv->Reshape({c.t, c.h, c.w});
+    const int64_t to = c.t + c.lo[0] + c.hi[0] - c.k[0] + 1,
+                  ho = c.h + c.lo[1] + c.hi[1] - c.k[1] + 1,
+                  wo = c.w + c.lo[2] + c.hi[2] - c.k[2] + 1;
+    auto y = b.Allocate(DType::kBF16, {c.cout, to, ho, wo});
+    auto res = b.Allocate(DType::kBF16, {c.cout, to, ho, wo});
+    ASSERT_TRUE(inv3.ok() && y.ok() && res.ok());
+    Conv3dOp op{&*x, &*w, &*bias, {1, 1, 1}, c.lo, c.hi, &*y};
+    op.norm_gamma = &*gamma;
+    op.norm_inv_rms = &*inv3;
+    op.silu = true;
+    op.residual = &*res;
+    const double s = TimeCalls(b, [&] { return b.Run(op); });
+    const double flop = 2.0 * c.cout * to * ho * wo * c.cin * c.k[0] * c.k[1] * c.k[2];
+    std::printf("%-20s %-22s %9.3f %9.1f\n", c.what, ShapeString({c.cin, c.t, c.h, c.w}).c_str(),
+                s * 1e3, flop / s * 1e-12);
+  }
   double other = 0;
   const std::vector<std::pair<Shape, double>> norms = {
       {{384, 6240}, 21 * 11.0}, {{384, 49920}, 123}, {{192, 99840}, 486}, {{96, 399360}, 567}};
