@@ -290,8 +290,14 @@ ActivationPlan PlanActivations(const ActivationModels& models, const ActivationJ
     }
     plan::ReplayDitForward(sim, models.dit, quant, contexts.front(), models.dit_residual_f32);
   });
-  stages.emplace_back(&out.vae_decode,
-                      [&](const Sim& sim) { plan::ReplayVaeDecode(sim, models.vae, t, h, w); });
+  // The decode, beside the MP4 encoder's I420 pictures (pipeline.cc Mp4Encoder: a chunk's
+  // pictures on the backend until its download is collected, after the next chunk's are queued,
+  // so two chunks of at most four frames; held for the whole stage, an upper bound).
+  stages.emplace_back(&out.vae_decode, [&](const Sim& sim) {
+    const int64_t picture = (8 * h) * (8 * w) * 3 / 2;
+    plan::Buf pictures[2] = {sim.Alloc({4, picture}, 1), sim.Alloc({4, picture}, 1)};
+    plan::ReplayVaeDecode(sim, models.vae, t, h, w);
+  });
   int64_t extent = 0;
   for (auto& [field, stage] : stages) {
     const StageRun run = RunStage(job, stage, plan::Live::kUnbounded);
