@@ -283,7 +283,7 @@ struct Fuse {
 class Runner {
  public:
   Runner(Backend& be, StreamState& st, const RowSplit* split = nullptr)
-      : be_(be), ops_(be), st_(st), split_(split), fused_(VaeFusedFromEnv()) {}
+      : be_(be), ops_(be), st_(st), split_(split), fused_(VaeFused(be.device())) {}
   bool fused() const { return fused_; }
 
   // x [C, T, n, W] (this rank's rows) → [C, T, top + n + bottom, W] with the last `p` rows of
@@ -558,7 +558,7 @@ class Runner {
   Ops ops_;
   StreamState& st_;
   const RowSplit* split_;  // null: the whole frame
-  bool fused_;             // TV_VAE_FUSED (VaeFusedFromEnv)
+  bool fused_;             // VaeFused(the backend's device)
 };
 
 // Nearest ×2 then 3x3 conv, one frame at a time so the ×2 copy never holds a whole chunk; a
@@ -907,9 +907,10 @@ absl::StatusOr<std::vector<float>> FloatList(const Json& json, std::string_view 
 
 }  // namespace
 
-bool VaeFusedFromEnv() {
+bool VaeFused(Device device) {
   const char* v = std::getenv("TV_VAE_FUSED");
-  return v == nullptr || std::string(v) != "0";
+  if (v != nullptr && *v != '\0') return std::string(v) != "0";
+  return device == Device::kCpu;
 }
 
 absl::StatusOr<VaeConfig> VaeConfig::FromJson(const Json& json) {

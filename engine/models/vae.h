@@ -56,8 +56,10 @@ class WanVae {
 };
 
 // Whether the VAE runs its fused form (docs/model-math.md §5.7: RMS_norm, SiLU and residual adds
-// inside the convs): true unless TV_VAE_FUSED=0, which keeps the unfused op sequence reachable
-// for before/after measurements. Read on every Encode/Decode (and by the activation plan).
-bool VaeFusedFromEnv();
+// inside the convs) on a backend of `device`: TV_VAE_FUSED=1 or 0 decides; unset, the CPU
+// reference runs it and CUDA does not (measured on an H100: the fused convs fall to about 150
+// TFLOP/s against 700 for the plain ones, the 480p decode 2.85 s against 1.07 s; see
+// docs/benchmarks.md). Read on every Encode/Decode (and by the activation plan).
+bool VaeFused(Device device);
 
 }  // namespace turbovid::engine

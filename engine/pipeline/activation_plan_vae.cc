@@ -1,7 +1,7 @@
 // Activation plan of the Wan2.1 VAE: engine/models/vae.cc's streamed Decode / Encode replayed over
 // shapes, with the same layer list (LoadEncoder / LoadDecoder), per-conv history caches (live for
 // the whole call), frame-by-frame stages and variable lifetimes; the fused form (RMS_norm
-// statistics and their caches, residual sums written over the block input) unless TV_VAE_FUSED=0.
+// statistics and their caches, residual sums written over the block input) where VaeFused says.
 #include <algorithm>
 #include <array>
 #include <variant>
@@ -155,7 +155,7 @@ class Runner {
         cache_(slots),
         inv_cache_(slots),
         started_(slots, false),
-        fused_(VaeFusedFromEnv()) {}
+        fused_(VaeFused(sim.job().cuda_scratch ? Device::kCuda : Device::kCpu)) {}
 
   Buf Conv(const ConvS& c, const Buf& x, I3 stride, I3 lo, I3 hi, int64_t t_prev = 0) {
     auto out = [](int64_t n, int l, int h, int64_t k, int s) { return (n + l + h - k) / s + 1; };
