@@ -89,56 +89,9 @@ __global__ void RmsNormKernel(RmsNormArgs a) {
   }
 }
 
-// Vector paths for BF16 rows with cols % 8 == 0: each thread keeps V 16-byte vectors of its row in
-// registers, so x is read once; statistics are the same two-pass fp32 sums.
-template <int V>
-__global__ void LayerNormVecKernel(LayerNormArgs a) {
-  __shared__ float smem[32];
-  const int64_t row = blockIdx.x;
-  const int64_t nvec = a.cols / 8;
-  const uint4* xr = static_cast<const uint4*>(a.x.data) + row * nvec;
-  float v[V][8];
-  float s = 0.f;
-#pragma unroll
-  for (int i = 0; i < V; ++i) {
-    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-    if (j < nvec) {
-      detail::Bf16x8ToFloat(xr[j], v[i]);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) s += v[i][e];
-    }
-  }
-  const float mean = BlockSum(s, smem) / static_cast<float>(a.cols);
-  float q = 0.f;
-#pragma unroll
-  for (int i = 0; i < V; ++i) {
-    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-    if (j < nvec) {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) q += (v[i][e] - mean) * (v[i][e] - mean);
-    }
-  }
-  const float inv = rsqrtf(BlockSum(q, smem) / static_cast<float>(a.cols) + a.eps);
-  uint4* yr = static_cast<uint4*>(a.y.data) + row * nvec;
-#pragma unroll
-  for (int i = 0; i < V; ++i) {
-    const int64_t j = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
-    if (j >= nvec) continue;
-    float o[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      const int64_t c = j * 8 + e;
-      float y = (v[i][e] - mean) * inv;
-      if (a.weight.data) y *= Load(a.weight, c);
-      if (a.bias.data) y += Load(a.bias, c);
-      if (a.scale.data) y *= 1.f + Load(a.scale, row * a.scale_row_stride + c);
-      if (a.shift.data) y += Load(a.shift, row * a.shift_row_stride + c);
-      o[e] = y;
-    }
-    yr[j] = detail::FloatToBf16x8(o);
-  }
-}
-
+// Vector path for BF16 rows with cols % 8 == 0: each thread keeps V 16-byte vectors of its row in
+// registers, so x is read once; statistics are the same two-pass fp32 sums. (The LayerNorm's own
+// vector path is AddLayerNormVecKernel without y, below.)
 template <int V>
 __global__ void RmsNormVecKernel(RmsNormArgs a) {
   __shared__ float smem[32];
@@ -182,8 +135,8 @@ __global__ void RmsNormVecKernel(RmsNormArgs a) {
   }
 }
 
-// AddLayerNorm: one block per row; each thread keeps V groups of 8 consecutive columns of the
-// updated row in registers (read once, written once). x F32 (two 16-byte vectors per group) or
+// AddLayerNorm (and, without y, LayerNorm's vector path): one block per row; each thread keeps V
+// groups of 8 consecutive columns of the updated row in registers (read once, written once). x F32 (two 16-byte vectors per group) or
 // BF16 (one); y and the output BF16 16-byte vectors.
 template <int V, bool kXF32>
 __global__ void AddLayerNormVecKernel(AddLayerNormArgs a) {
@@ -338,27 +291,12 @@ bool LaunchAddLayerNormVec(const AddLayerNormArgs& a, cudaStream_t stream, cudaE
 cudaError_t LaunchLayerNorm(const LayerNormArgs& args, cudaStream_t stream) {
   if (args.rows < 0 || args.cols <= 0 || args.rows > 0x7fffffff) return cudaErrorInvalidValue;
   if (args.rows == 0) return cudaSuccess;
-  int threads = 0;
-  switch (VecPlan(args.cols, args.x.data, args.x.type, args.y.data, args.y.type, &threads)) {
-    case 1:
-      LayerNormVecKernel<1><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
-      return cudaGetLastError();
-    case 2:
-      LayerNormVecKernel<2><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
-      return cudaGetLastError();
-    case 4:
-      LayerNormVecKernel<4><<<static_cast<unsigned>(args.rows), threads, 0, stream>>>(args);
-      return cudaGetLastError();
-    default:
-      break;
-  }
-  if (args.x.type == ElemType::kF32) {  // the fp32 residual stream's norm: y-less AddLayerNorm
-    AddLayerNormArgs add;
-    add.x = MutBuf{const_cast<void*>(args.x.data), args.x.type};  // only read without y
-    add.norm = args;
-    cudaError_t err = cudaSuccess;
-    if (LaunchAddLayerNormVec(add, stream, &err)) return err;
-  }
+  // The vector path (x BF16 or F32, y BF16): AddLayerNorm's kernel without y.
+  AddLayerNormArgs add;
+  add.x = MutBuf{const_cast<void*>(args.x.data), args.x.type};  // only read without y
+  add.norm = args;
+  cudaError_t err = cudaSuccess;
+  if (LaunchAddLayerNormVec(add, stream, &err)) return err;
   LayerNormKernel<<<static_cast<unsigned>(args.rows), kThreads, 0, stream>>>(args);
   return cudaGetLastError();
 }

@@ -61,15 +61,9 @@ Case LinearCase(int64_t m, int64_t k, int64_t n, bool bias, Activation act) {
           }};
 }
 
-Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows, bool x_f32 = false) {
-  // mod_rows: 0 = no modulation, 1 = broadcast [E], m = per row [M, E].
-  std::string name = "layer_norm " + std::to_string(m) + "x" + std::to_string(e) +
-                     (affine ? " affine" : "") +
-                     (mod_rows == 0   ? ""
-                      : mod_rows == 1 ? " mod[E]"
-                                      : " mod[M,E]") +
-                     (x_f32 ? " x f32" : "");
-  std::vector<Input> in = {{{m, e}, x_f32, -3.f, 5.f}};
+// The LayerNorm operands a case appends to its inputs: affine weight and bias, then the
+// modulation scale and shift (mod_rows: 0 = none, 1 = broadcast [E], m = per row [M, E]).
+void AddNormInputs(std::vector<Input>& in, int64_t m, int64_t e, bool affine, int mod_rows) {
   if (affine) {
     in.push_back({{e}});
     in.push_back({{e}});
@@ -78,20 +72,34 @@ Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows, bool x_f32 =
     in.push_back({{mod_rows == 1 ? 1 : m, e}, false, -0.5f, 0.5f});
     in.push_back({{mod_rows == 1 ? 1 : m, e}});
   }
-  return {name, OpKindOf<LayerNormOp>(), in,
+}
+std::string NormName(bool affine, int mod_rows) {
+  return std::string(affine ? " affine" : "") +
+         (mod_rows == 0 ? "" : mod_rows == 1 ? " mod[E]" : " mod[M,E]");
+}
+// Points ln's weight/bias/scale/shift at t[i], t[i + 1], ... in AddNormInputs' order.
+void BindNorm(std::vector<Tensor>& t, size_t i, bool affine, int mod_rows, LayerNormOp& ln) {
+  if (affine) {
+    ln.weight = &t[i++];
+    ln.bias = &t[i++];
+  }
+  if (mod_rows) {
+    ln.scale = &t[i++];
+    ln.shift = &t[i++];
+  }
+}
+
+Case LayerNormCase(int64_t m, int64_t e, bool affine, int mod_rows, bool x_f32 = false) {
+  std::vector<Input> in = {{{m, e}, x_f32, -3.f, 5.f}};
+  AddNormInputs(in, m, e, affine, mod_rows);
+  return {"layer_norm " + std::to_string(m) + "x" + std::to_string(e) + NormName(affine, mod_rows) +
+              (x_f32 ? " x f32" : ""),
+          OpKindOf<LayerNormOp>(), in,
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor y, env.Alloc({m, e}));
             LayerNormOp op;
             op.x = &t[0];
-            size_t i = 1;
-            if (affine) {
-              op.weight = &t[i++];
-              op.bias = &t[i++];
-            }
-            if (mod_rows) {
-              op.scale = &t[i++];
-              op.shift = &t[i++];
-            }
+            BindNorm(t, 1, affine, mod_rows, op);
             op.y = &y;
             TV_RETURN_IF_ERROR(env.b.Run(op));
             return std::vector<Tensor>{y};
@@ -231,31 +239,20 @@ Case GatedAddCase(int64_t m, int64_t e, int gate_rows) {
 Case GatedAddNormCase(int64_t m, int64_t e, bool x_f32, int gate_rows, bool affine, int mod_rows) {
   std::vector<Input> in = {{{m, e}, x_f32, -3.f, 5.f}, {{m, e}}};
   if (gate_rows) in.push_back({{gate_rows == 1 ? 1 : m, e}});
-  if (affine) {
-    in.push_back({{e}});
-    in.push_back({{e}});
-  }
-  if (mod_rows) {
-    in.push_back({{mod_rows == 1 ? 1 : m, e}, false, -0.5f, 0.5f});
-    in.push_back({{mod_rows == 1 ? 1 : m, e}});
-  }
+  AddNormInputs(in, m, e, affine, mod_rows);
   return {"gated_add+layer_norm " + std::to_string(m) + "x" + std::to_string(e) +
               (x_f32 ? " x f32" : "") + (gate_rows == 1 ? " gate[E]" : gate_rows ? " gate[M,E]" : "") +
-              (affine ? " affine" : "") + (mod_rows == 1 ? " mod[E]" : mod_rows ? " mod[M,E]" : ""),
+              NormName(affine, mod_rows),
           OpKindOf<GatedAddOp>(), in,
           [=](Env& env, std::vector<Tensor>& t) -> absl::StatusOr<std::vector<Tensor>> {
             TV_ASSIGN_OR_RETURN(Tensor n, env.Alloc({m, e}));
-            GatedAddOp op{&t[0], &t[1]};
-            size_t i = 2;
-            if (gate_rows) op.gate = &t[i++];
-            if (affine) {
-              op.norm_weight = &t[i++];
-              op.norm_bias = &t[i++];
-            }
-            if (mod_rows) {
-              op.norm_scale = &t[i++];
-              op.norm_shift = &t[i++];
-            }
+            GatedAddOp op{&t[0], &t[1], gate_rows ? &t[2] : nullptr};
+            LayerNormOp ln;
+            BindNorm(t, gate_rows ? 3 : 2, affine, mod_rows, ln);
+            op.norm_weight = ln.weight;
+            op.norm_bias = ln.bias;
+            op.norm_scale = ln.scale;
+            op.norm_shift = ln.shift;
             op.norm_y = &n;
             TV_RETURN_IF_ERROR(env.b.Run(op));
             return std::vector<Tensor>{t[0], n};
