@@ -313,7 +313,11 @@ absl::Status ReadFragments(const std::vector<Box>& top, uint32_t track_id,
         }
         TV_RETURN_IF_ERROR(r.Need(count * per_sample));
         uint64_t bytes = 0;
-        for (uint64_t i = 0; i < count; ++i) {
+        if (per_sample == 0) {  // every sample takes the defaults: no loop over up to 2^32 of them
+          *ticks += count * default_duration;  // both < 2^32 + 1: the products fit in 64 bits
+          bytes = count * default_size;
+        }
+        for (uint64_t i = 0; per_sample != 0 && i < count; ++i) {
           *ticks += tflags & 0x100 ? r.Read(4) : default_duration;
           bytes += tflags & 0x200 ? r.Read(4) : default_size;
           if (tflags & 0x400) r.Skip(4);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -230,6 +231,19 @@ TEST(Mp4ProbeTest, ReadsFragmentedFilesOfFfmpegAndRejectsBrokenFragments) {
       << broken.status();
   auto cut = ProbeMp4(bytes.substr(0, bytes.size() - 5));
   EXPECT_EQ(cut.status().code(), absl::StatusCode::kDataLoss);
+  // A trun of 2^32 - 1 samples without per-sample fields (all defaults), as libFuzzer built one:
+  // refused at once by its sizes, not after a loop over every sample (it timed out the fuzzer).
+  std::string huge = bytes;
+  const size_t trun = huge.find("trun");
+  ASSERT_NE(trun, std::string::npos);
+  for (int i = 0; i < 4; ++i) huge[trun + 4 + i] = 0;                   // version 0, no flags
+  for (int i = 0; i < 4; ++i) huge[trun + 8 + i] = static_cast<char>(0xff);  // sample_count
+  const auto t0 = std::chrono::steady_clock::now();
+  auto many = ProbeMp4(huge);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(many.status().code(), absl::StatusCode::kDataLoss) << many.status();
+  EXPECT_LT(seconds, 0.5);
 }
 
 TEST(Mp4ProbeTest, AgreesWithFfprobeOnOurEncoders) {
