@@ -75,6 +75,21 @@ int CloseReread(AVFormatContext* /*s*/, AVIOContext* pb) {
   return 0;
 }
 
+// An mp4 muxer writing through `io`, with `file` (the in-memory output) behind the callbacks above
+// for the faststart pass's read-back.
+absl::StatusOr<OutputFormatPtr> NewMp4Muxer(AVIOContext* io, MemoryFile* file) {
+  AVFormatContext* raw = nullptr;
+  const int err = avformat_alloc_output_context2(&raw, nullptr, "mp4", nullptr);
+  if (err < 0 || raw == nullptr) return FfmpegError(err, "video: creating the mp4 muxer");
+  OutputFormatPtr muxer(raw);
+  muxer->pb = io;
+  muxer->flags |= AVFMT_FLAG_CUSTOM_IO;
+  muxer->opaque = file;
+  muxer->io_open = &OpenForReread;
+  muxer->io_close2 = &CloseReread;
+  return muxer;
+}
+
 // Everything one encode owns; members are destroyed in reverse order, muxer before its I/O.
 class FfmpegMp4Writer {
  public:
@@ -149,15 +164,7 @@ absl::Status FfmpegMp4Writer::OpenMuxer(const Mp4Options& options) {
 absl::Status FfmpegMp4Writer::Open(int width, int height, const Mp4Options& options) {
   internal::SilenceFfmpegLogs();
   TV_ASSIGN_OR_RETURN(io_, internal::OpenMemoryWriter(&file_));
-  AVFormatContext* raw = nullptr;
-  int err = avformat_alloc_output_context2(&raw, nullptr, "mp4", nullptr);
-  if (err < 0 || raw == nullptr) return FfmpegError(err, "video: creating the mp4 muxer");
-  muxer_.reset(raw);
-  muxer_->pb = io_.get();
-  muxer_->flags |= AVFMT_FLAG_CUSTOM_IO;
-  muxer_->opaque = &file_;
-  muxer_->io_open = &OpenForReread;
-  muxer_->io_close2 = &CloseReread;
+  TV_ASSIGN_OR_RETURN(muxer_, NewMp4Muxer(io_.get(), &file_));
   TV_RETURN_IF_ERROR(OpenEncoder(width, height, options));
   TV_RETURN_IF_ERROR(OpenMuxer(options));
   sws_.reset(sws_getContext(width, height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_YUV420P,
@@ -265,15 +272,7 @@ absl::Status StreamWriter::Open(Mp4Encoder encoder, int width, int height,
   } else {
     TV_ASSIGN_OR_RETURN(io_, internal::OpenMemoryWriter(&file_));
   }
-  AVFormatContext* raw = nullptr;
-  int err = avformat_alloc_output_context2(&raw, nullptr, "mp4", nullptr);
-  if (err < 0 || raw == nullptr) return FfmpegError(err, "video: creating the mp4 muxer");
-  muxer_.reset(raw);
-  muxer_->pb = io_.get();
-  muxer_->flags |= AVFMT_FLAG_CUSTOM_IO;
-  muxer_->opaque = &file_;
-  muxer_->io_open = &OpenForReread;
-  muxer_->io_close2 = &CloseReread;
+  TV_ASSIGN_OR_RETURN(muxer_, NewMp4Muxer(io_.get(), &file_));
 
   const AVCodec* codec = avcodec_find_encoder_by_name(codec_name_);
   if (codec == nullptr) {
@@ -296,6 +295,7 @@ absl::Status StreamWriter::Open(Mp4Encoder encoder, int width, int height,
   c->max_b_frames = 0;   // frames leave in order, a fragment at a time
   c->gop_size = 10'000;  // one IDR (frame 0), as the x264 path writes
   c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  int err = 0;
   if (encoder == Mp4Encoder::kNvenc) {
     // Constant quality comparable to x264's crf; no lookahead delay, so a fragment holds every
     // frame added before it.
