@@ -215,6 +215,11 @@ function showJob(jobId) {
   videoFor = '';
   $('job-panel').hidden = false;
   $('job-id').textContent = jobId;
+  // Nothing of the previous job stays beside this one's id until its first event renders.
+  $('job-state').textContent = '';
+  delete $('job-state').dataset.state;
+  $('job-stage').textContent = '';
+  $('job-error').textContent = '';
   $('job-steps').innerHTML = '';
   $('result').hidden = true;
   $('video').removeAttribute('src');

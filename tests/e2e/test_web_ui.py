@@ -64,8 +64,10 @@ class WebUiTest(e2e_case.ClusterCase):
         self.assertEqual(b.script("return document.querySelector('#model').value"), value)
 
     def wait_final(self, b, timeout=180):
-        return b.wait(lambda: b.text("#job-state") in ("SUCCEEDED", "FAILED", "CANCELLED")
-                      and b.text("#job-state"), timeout, "the job to finish")
+        def final():  # one read: the state may change between two
+            state = b.text("#job-state")
+            return state if state in ("SUCCEEDED", "FAILED", "CANCELLED") else None
+        return b.wait(final, timeout, "the job to finish")
 
     def test_t2v_then_i2v_through_the_page(self):
         b = self.page()
