@@ -71,7 +71,8 @@ absl::StatusOr<Tensor> WanDitImpl::GatherTokens(const Tensor& x, const TokenSpli
   const int64_t c = x.dim(1);
   std::vector<int64_t> counts;
   for (int64_t n : split.counts) counts.push_back(n * c);
-  TV_ASSIGN_OR_RETURN(Tensor all, ops_.Uninit({split.total, c}));
+  // x's own dtype: the F32 residual stream (the golden sinks) as well as compute-dtype outputs.
+  TV_ASSIGN_OR_RETURN(Tensor all, backend_.AllocateUninitialized(x.dtype(), {split.total, c}));
   TV_RETURN_IF_ERROR(parallel_->sp().AllGatherV(x, all, counts));
   return all;
 }
