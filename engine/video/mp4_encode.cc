@@ -75,6 +75,25 @@ int CloseReread(AVFormatContext* /*s*/, AVIOContext* pb) {
   return 0;
 }
 
+// An encoder context for yuv420p pictures of width x height at fps, tagged BT.601 limited range
+// (what swscale's default RGB conversion and engine/core/colour.h both produce) so players agree.
+absl::StatusOr<CodecContextPtr> NewYuv420Encoder(const AVCodec* codec, int width, int height,
+                                                 int fps) {
+  CodecContextPtr encoder(avcodec_alloc_context3(codec));
+  if (encoder == nullptr) return absl::ResourceExhaustedError("video: out of memory for an encoder");
+  AVCodecContext* c = encoder.get();
+  c->width = width;
+  c->height = height;
+  c->pix_fmt = AV_PIX_FMT_YUV420P;
+  c->time_base = AVRational{1, fps};
+  c->framerate = AVRational{fps, 1};
+  c->colorspace = AVCOL_SPC_SMPTE170M;
+  c->color_primaries = AVCOL_PRI_SMPTE170M;
+  c->color_trc = AVCOL_TRC_SMPTE170M;
+  c->color_range = AVCOL_RANGE_MPEG;
+  return encoder;
+}
+
 // An mp4 muxer writing through `io`, with `file` (the in-memory output) behind the callbacks above
 // for the faststart pass's read-back.
 absl::StatusOr<OutputFormatPtr> NewMp4Muxer(AVIOContext* io, MemoryFile* file) {
@@ -117,20 +136,8 @@ absl::Status FfmpegMp4Writer::OpenEncoder(int width, int height, const Mp4Option
   if (codec == nullptr) {
     return absl::UnimplementedError("video: this FFmpeg has no libx264 encoder");
   }
-  encoder_.reset(avcodec_alloc_context3(codec));
-  if (encoder_ == nullptr)
-    return absl::ResourceExhaustedError("video: out of memory for an encoder");
+  TV_ASSIGN_OR_RETURN(encoder_, NewYuv420Encoder(codec, width, height, options.fps));
   AVCodecContext* c = encoder_.get();
-  c->width = width;
-  c->height = height;
-  c->pix_fmt = AV_PIX_FMT_YUV420P;
-  c->time_base = AVRational{1, options.fps};
-  c->framerate = AVRational{options.fps, 1};
-  // swscale's RGB → YUV default is BT.601 limited range; tag the stream so players agree.
-  c->colorspace = AVCOL_SPC_SMPTE170M;
-  c->color_primaries = AVCOL_PRI_SMPTE170M;
-  c->color_trc = AVCOL_TRC_SMPTE170M;
-  c->color_range = AVCOL_RANGE_MPEG;
   if ((muxer_->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
     c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
@@ -278,19 +285,8 @@ absl::Status StreamWriter::Open(Mp4Encoder encoder, int width, int height,
   if (codec == nullptr) {
     return absl::UnimplementedError(absl::StrCat("video: this FFmpeg has no ", codec_name_));
   }
-  encoder_.reset(avcodec_alloc_context3(codec));
-  if (encoder_ == nullptr) return absl::ResourceExhaustedError("video: out of memory");
+  TV_ASSIGN_OR_RETURN(encoder_, NewYuv420Encoder(codec, width, height, options.fps));
   AVCodecContext* c = encoder_.get();
-  c->width = width;
-  c->height = height;
-  c->pix_fmt = AV_PIX_FMT_YUV420P;
-  c->time_base = AVRational{1, options.fps};
-  c->framerate = AVRational{options.fps, 1};
-  // Our pictures: BT.601 limited range, chroma at the block centre (engine/core/colour.h).
-  c->colorspace = AVCOL_SPC_SMPTE170M;
-  c->color_primaries = AVCOL_PRI_SMPTE170M;
-  c->color_trc = AVCOL_TRC_SMPTE170M;
-  c->color_range = AVCOL_RANGE_MPEG;
   c->chroma_sample_location = AVCHROMA_LOC_CENTER;
   c->max_b_frames = 0;   // frames leave in order, a fragment at a time
   c->gop_size = 10'000;  // one IDR (frame 0), as the x264 path writes
